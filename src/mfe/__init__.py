@@ -1,0 +1,1 @@
+"""Build, serve and publish orchestrator for micro-frontend monorepos."""

@@ -1,0 +1,83 @@
+"""Run one app's bundler and record its output, never leaving a broken `dist/`.
+
+The bundler writes into a scratch folder (`MFE_OUT_DIR`); only a successful build
+replaces `dist/`, so a syntax error keeps the previous build served.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mfe.config import STATE_DIR, App, Project
+from mfe.errors import MfeError
+from mfe.manifest import AssetManifest, write_manifest
+
+# Folders inside an app that are outputs or caches, never build inputs.
+IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
+
+
+def app_sources(app: App) -> list[Path]:
+    """Every file under the app that its build may read (added/deleted files count)."""
+    return sorted(_walk(app.path))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and not d.startswith(".")]
+        base = Path(dirpath)
+        for name in filenames:
+            yield base / name
+
+
+def build_app(project: Project, app: App) -> AssetManifest:
+    """`npm run build` into a scratch folder, write the manifest, then swap it into `dist/`."""
+    scratch = project.root / STATE_DIR / "build-tmp" / app.name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    env = {**os.environ, "MFE_OUT_DIR": str(scratch), "MFE_APP": app.name}
+    try:
+        result = subprocess.run(
+            ["npm", "run", "--silent", "build"],
+            cwd=app.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise MfeError("npm is not on PATH: install Node.js 20+ with npm") from None
+    if result.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise MfeError(
+            f"build:{app.name} failed (npm run build exited {result.returncode}); "
+            f"the previous {app.dist.relative_to(project.root)}/ is kept.\n"
+            f"{result.stdout.rstrip()}"
+        )
+    if not scratch.is_dir():
+        raise MfeError(
+            f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
+            "make it honour MFE_OUT_DIR"
+        )
+    manifest = write_manifest(app.name, scratch)
+    _swap_into_place(scratch, app.dist)
+    if result.stdout.strip():
+        print(result.stdout.rstrip())
+    seconds = time.monotonic() - started
+    print(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
+    return manifest
+
+
+def _swap_into_place(new: Path, dist: Path) -> None:
+    old = new.with_name(new.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dist.exists():
+        dist.rename(old)
+    new.rename(dist)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,328 @@
+"""Load and validate `mfe.toml` plus the apps discovered under `apps/*/package.json`.
+
+Everything else in the package takes a `Project`, never raw TOML, so a typo in the
+config is reported once, here, with the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mfe.errors import ConfigError
+
+CONFIG_FILE = "mfe.toml"
+STATE_DIR = ".mfe"
+EnvKind = Literal["local", "dev", "aws"]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    path: Path
+    role: Literal["parent", "fragment"]
+    dev_port: int
+    element: str
+
+    @property
+    def dist(self) -> Path:
+        return self.path / "dist"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dist / "asset-manifest.json"
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    kind: EnvKind
+    region: str
+    port: int | None = None
+    """`local`: the emulator's port; `dev`: the shell's port."""
+    endpoint_url: str | None = None
+    stack_prefix: str = ""
+    urls: dict[str, str] = field(default_factory=dict)
+    """Base URL overrides per app (custom domains)."""
+    cache_bucket: str | None = None
+    cache_prefix: str = "build-cache"
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    workers: int = 8
+    keep_releases: int = 5
+    max_deletes: int = 200
+    cache_control: tuple[tuple[str, str], ...] = ()
+    """(glob, Cache-Control value) rules that override the immutable/mutable default."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    inputs: tuple[str, ...] = ()
+    """Shared files (relative to the root) that every app's build reads."""
+    env: tuple[str, ...] = ()
+    """Environment variables that change build output."""
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    apps: dict[str, App]
+    envs: dict[str, Environment]
+    publish: PublishSettings
+    build: BuildSettings
+
+    @property
+    def parent(self) -> App:
+        return next(app for app in self.apps.values() if app.role == "parent")
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / "package-lock.json"
+
+    def env(self, name: str) -> Environment:
+        try:
+            return self.envs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.envs))
+            raise ConfigError(
+                f"{self.root / CONFIG_FILE}: unknown environment {name!r} "
+                f"(defined: {known}); add an [env.{name}] table or pick one of those"
+            ) from None
+
+    def state_dir(self, env: str) -> Path:
+        """`.mfe/<env>/`: outputs, reports and emulator files of one environment."""
+        return self.root / STATE_DIR / env
+
+
+class _Table:
+    """One TOML table being read: typed getters that name the dotted key on error."""
+
+    def __init__(self, file: Path, prefix: str, data: Any) -> None:
+        self.file, self.prefix = file, prefix
+        if not isinstance(data, dict):
+            raise self.error(prefix, f"must be a table, got {_type_name(data)}")
+        self.data: dict[str, Any] = data
+        self.read: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.file}: key '{key}' {problem}")
+
+    def get(self, name: str, kind: type, default: Any = None) -> Any:
+        self.read.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            raise self.error(
+                self.key(name),
+                f"must be {kind.__name__}, got {_type_name(value)} {value!r}",
+            )
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        values = self.get(name, list, [])
+        for value in values:
+            if not isinstance(value, str):
+                raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
+        return tuple(values)
+
+    def port(self, name: str, default: int | None = None) -> int | None:
+        value: int | None = self.get(name, int, default)
+        if value is not None and not 1 <= value <= 65535:
+            raise self.error(self.key(name), f"must be a TCP port (1-65535), got {value}")
+        return value
+
+    def sub(self, name: str) -> _Table:
+        return _Table(self.file, self.key(name), self.get(name, dict, {}))
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            known = ", ".join(sorted(self.read)) or "none"
+            raise self.error(self.key(unknown[0]), f"is not a known setting (known here: {known})")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "table", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def load_project(root: Path) -> Project:
+    """Read `<root>/mfe.toml` and the apps; raise ConfigError naming file and key."""
+    root = root.resolve()
+    file = root / CONFIG_FILE
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: not found; create it (see README.md, 'Configuration')"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+
+    top = _Table(file, "", raw)
+    project_table = top.sub("project")
+    name = project_table.get("name", str)
+    if not name:
+        raise project_table.error("project.name", "is required (a short slug such as 'shop')")
+    project_table.done()
+
+    apps = _load_apps(root, top.sub("apps"))
+    envs = _load_envs(name, top.sub("env"))
+    publish = _load_publish(top.sub("publish"))
+    build_table = top.sub("build")
+    build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
+    build_table.done()
+    top.done()
+
+    _check_ports(file, apps, envs)
+    return Project(root, name, apps, envs, publish, build)
+
+
+def _load_apps(root: Path, table: _Table) -> dict[str, App]:
+    discovered = sorted(p.parent.name for p in (root / "apps").glob("*/package.json"))
+    for name in table.data:
+        if name not in discovered:
+            raise table.error(
+                table.key(name),
+                f"names an app, but {root / 'apps' / name / 'package.json'} does not exist; "
+                "create the app folder or remove the table",
+            )
+    apps: dict[str, App] = {}
+    for index, name in enumerate(discovered):
+        _read_package_json(root / "apps" / name / "package.json")
+        app_table = table.sub(name)
+        role = app_table.get("role", str, "fragment")
+        if role not in ("parent", "fragment"):
+            raise app_table.error(
+                app_table.key("role"), f"must be 'parent' or 'fragment', got {role!r}"
+            )
+        default_element = name if name.startswith("mfe-") else f"mfe-{name}"
+        element = app_table.get("element", str, default_element)
+        if "-" not in element or element.lower() != element:
+            raise app_table.error(
+                app_table.key("element"),
+                f"must be a lowercase custom element name with a hyphen, got {element!r}",
+            )
+        port = app_table.port("dev_port", 5171 + index)
+        assert port is not None
+        app_table.done()
+        apps[name] = App(name, root / "apps" / name, role, port, element)
+    table.done()
+
+    if not apps:
+        raise ConfigError(f"{root / 'apps'}: no app found (expected apps/<name>/package.json)")
+    parents = [a.name for a in apps.values() if a.role == "parent"]
+    if len(parents) != 1:
+        raise ConfigError(
+            f'{table.file}: exactly one app needs role = "parent" (found {parents or "none"}); '
+            "set it under [apps.<name>]"
+        )
+    # The parent first: it is published last but rendered and listed first.
+    return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent"))
+
+
+def _read_package_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+    if not isinstance(data, dict) or "build" not in data.get("scripts", {}):
+        raise ConfigError(f'{path}: needs a "build" script under "scripts"')
+    return data
+
+
+# kind -> (default region, default port)
+_ENV_DEFAULTS: dict[str, tuple[str | None, int | None]] = {
+    "local": ("us-east-1", 4566),
+    "dev": ("us-east-1", 5170),
+    "aws": (None, None),
+}
+
+
+def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
+    data = dict(table.data)
+    data.setdefault("local", {})
+    data.setdefault("dev", {})
+    table.data = data
+    envs: dict[str, Environment] = {}
+    for name in data:
+        env_table = table.sub(name)
+        default_kind = name if name in ("local", "dev") else "aws"
+        kind = env_table.get("kind", str, default_kind)
+        if kind not in _ENV_DEFAULTS:
+            raise env_table.error(
+                env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {kind!r}"
+            )
+        default_region, default_port = _ENV_DEFAULTS[kind]
+        region = env_table.get("region", str, default_region)
+        if region is None:
+            raise env_table.error(env_table.key("region"), "is required for an AWS environment")
+        port = env_table.port("port", default_port)
+        endpoint = env_table.get("endpoint_url", str)
+        if kind == "local" and endpoint is None:
+            endpoint = f"http://127.0.0.1:{port}"
+        urls_table = env_table.sub("urls")
+        urls = {app: urls_table.get(app, str) for app in urls_table.data}
+        urls_table.done()
+        envs[name] = Environment(
+            name=name,
+            kind=kind,
+            region=region,
+            port=port,
+            endpoint_url=endpoint,
+            stack_prefix=env_table.get("stack_prefix", str, f"{project}-{name}"),
+            urls=urls,
+            cache_bucket=env_table.get(
+                "cache_bucket", str, f"{project}-{name}-build-cache" if kind == "local" else None
+            ),
+            cache_prefix=env_table.get("cache_prefix", str, "build-cache"),
+        )
+        env_table.done()
+    table.done()
+    return envs
+
+
+def _load_publish(table: _Table) -> PublishSettings:
+    rules = []
+    for index, rule in enumerate(table.get("cache_control", list, [])):
+        rule_table = _Table(table.file, f"publish.cache_control[{index}]", rule)
+        glob, value = rule_table.get("glob", str), rule_table.get("value", str)
+        if not glob or not value:
+            raise rule_table.error(rule_table.prefix, "needs both 'glob' and 'value'")
+        rule_table.done()
+        rules.append((glob, value))
+    settings = PublishSettings(
+        workers=table.get("workers", int, 8),
+        keep_releases=table.get("keep_releases", int, 5),
+        max_deletes=table.get("max_deletes", int, 200),
+        cache_control=tuple(rules),
+    )
+    for key in ("workers", "keep_releases"):
+        if getattr(settings, key) < 1:
+            raise table.error(table.key(key), "must be at least 1")
+    table.done()
+    return settings
+
+
+def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:
+    seen: dict[int, str] = {}
+    claims = [(f"apps.{a.name}.dev_port", a.dev_port) for a in apps.values()]
+    claims += [(f"env.{e.name}.port", e.port) for e in envs.values() if e.kind == "dev" and e.port]
+    for key, port in claims:
+        if port in seen:
+            raise ConfigError(
+                f"{file}: key '{key}' reuses port {port}, already taken by '{seen[port]}'"
+            )
+        seen[port] = key

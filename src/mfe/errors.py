@@ -1,0 +1,12 @@
+"""The one exception type users see: a message that names the file, key, app or URL."""
+
+
+class MfeError(Exception):
+    """A user-facing failure: the message says what is wrong and what to do.
+
+    Task actions turn it into a one-paragraph doit failure instead of a traceback.
+    """
+
+
+class ConfigError(MfeError):
+    """`mfe.toml` (or an app folder) is not what the orchestrator needs."""

@@ -1,0 +1,145 @@
+"""`asset-manifest.json`: what an app build produced, hashed once for every later step.
+
+The shell reads entries and integrity from it, publish diffs by its md5/sha256, the
+dev server and CI trust it. It is written by the orchestrator, not the bundler, so
+any bundler that writes fingerprinted names works.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mfe.errors import MfeError
+
+MANIFEST_NAME = "asset-manifest.json"
+
+# A name segment like `-3F2A9CXY.` / `.a1b2c3d4.` (esbuild, Vite, webpack):
+# at least 8 word characters, with a digit and a letter, or pure hex.
+_HASH_SEGMENT = re.compile(r"[-.]([A-Za-z0-9_]{8,})(?=\.)")
+
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".cjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".webmanifest": "application/manifest+json",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ico": "image/x-icon",
+}
+
+
+def content_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def is_fingerprinted(name: str) -> bool:
+    """True when the file name carries a content hash, so its bytes never change."""
+    for match in _HASH_SEGMENT.finditer(Path(name).name):
+        token = match.group(1)
+        has_digit = any(c.isdigit() for c in token)
+        has_alpha = any(c.isalpha() for c in token)
+        if (has_digit and has_alpha) or re.fullmatch(r"[0-9a-f]{8,}", token):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    md5: str
+    size: int
+    content_type: str
+    immutable: bool
+    integrity: str
+    """Subresource-integrity value (sha384) for `<script integrity>`."""
+
+
+@dataclass(frozen=True)
+class AssetManifest:
+    app: str
+    entries: list[str]
+    files: dict[str, FileEntry]
+    """Keyed by the POSIX path relative to `dist/`."""
+
+    def to_json(self) -> str:
+        data = {
+            "app": self.app,
+            "entries": self.entries,
+            "files": {name: asdict(entry) for name, entry in self.files.items()},
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def hash_file(path: Path) -> FileEntry:
+    sha256, md5, sha384 = hashlib.sha256(), hashlib.md5(), hashlib.sha384()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+            sha256.update(chunk)
+            md5.update(chunk)
+            sha384.update(chunk)
+    return FileEntry(
+        sha256=sha256.hexdigest(),
+        md5=md5.hexdigest(),
+        size=size,
+        content_type=content_type(path.name),
+        immutable=is_fingerprinted(path.name),
+        integrity="sha384-" + base64.b64encode(sha384.digest()).decode(),
+    )
+
+
+def scan_dist(app: str, dist: Path) -> AssetManifest:
+    """Hash every output file; entries are the top-level JavaScript files."""
+    files = {
+        path.relative_to(dist).as_posix(): hash_file(path)
+        for path in sorted(dist.rglob("*"))
+        if path.is_file() and path.name != MANIFEST_NAME
+    }
+    entries = [name for name in files if "/" not in name and name.endswith((".js", ".mjs"))]
+    if not entries:
+        raise MfeError(
+            f"build:{app}: the bundler wrote no top-level .js entry into {dist}; "
+            "check the app's build script"
+        )
+    return AssetManifest(app, entries, files)
+
+
+def write_manifest(app: str, dist: Path) -> AssetManifest:
+    manifest = scan_dist(app, dist)
+    (dist / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    return manifest
+
+
+def read_manifest(app: str, dist: Path) -> AssetManifest:
+    path = dist / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return AssetManifest(
+            app=data["app"],
+            entries=list(data["entries"]),
+            files={name: FileEntry(**entry) for name, entry in data["files"].items()},
+        )
+    except FileNotFoundError:
+        raise MfeError(f"{path}: missing; run `doit build:{app}` first") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MfeError(
+            f"{path}: unreadable manifest ({exc}); run `doit build:{app}` again"
+        ) from None

@@ -1,0 +1,43 @@
+"""The doit tasks of a monorepo, generated from its `mfe.toml`.
+
+A project's `dodo.py` is two lines: `globals().update(generate(__file__))`.
+Each submodule contributes the tasks of one concern; heavy libraries (boto3,
+jinja2, rich) are imported inside actions so `doit list` and no-op runs stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from doit import get_var
+
+from mfe.config import STATE_DIR, load_project
+from mfe.errors import ConfigError
+from mfe.tasks import build
+
+DEFAULT_ENV = "local"
+
+
+def generate(dodo_file: str) -> dict[str, Any]:
+    """Everything doit looks for in a dodo module: DOIT_CONFIG and the task_* creators."""
+    root = Path(dodo_file).resolve().parent
+    try:
+        project = load_project(root)
+        env = project.env(get_var("env", DEFAULT_ENV) or DEFAULT_ENV)
+    except ConfigError as exc:
+        print(f"mfe: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    (root / STATE_DIR).mkdir(exist_ok=True)
+    found: dict[str, Any] = {
+        "DOIT_CONFIG": {
+            "default_tasks": ["build"],
+            "dep_file": f"{STATE_DIR}/doit-db.json",
+            "backend": "json",
+            "verbosity": 1,
+        }
+    }
+    found.update(build.tasks(project))
+    del env  # consumed by the environment-specific task modules
+    return found

@@ -1,0 +1,26 @@
+"""Turn library calls into doit python-actions that fail with a message, not a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from mfe.errors import MfeError
+
+
+def guarded(func: Callable[..., object], *args: Any) -> TaskFailed | None:
+    """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message."""
+    try:
+        func(*args)
+    except MfeError as exc:
+        return TaskFailed(str(exc))
+    except KeyboardInterrupt:
+        return TaskFailed("interrupted")
+    return None
+
+
+def action(func: Callable[..., object], *args: Any) -> tuple[Callable[..., object], list[Any]]:
+    """A picklable doit python-action (module-level function + args), so `doit -n 2` works."""
+    return (guarded, [func, *args])

@@ -1,0 +1,80 @@
+"""Shared fixtures: a throwaway copy of this monorepo and a way to run real doit in it.
+
+`npm ci` runs once per test session in a template copy; each test gets its own copy
+of that (node_modules included), so tests never touch the working tree or each other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+COPY_IGNORE = shutil.ignore_patterns(
+    "node_modules",
+    "dist",
+    "build",
+    ".mfe",
+    ".git",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "bench",
+    "tests",
+)
+
+
+def run_doit(
+    root: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `doit ARGS` in `root` the way a user would, returning its combined output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "doit", *args],
+        cwd=root,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"doit {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
+    return result
+
+
+def executed_tasks(output: str) -> set[str]:
+    """Task names doit reports as run ('.  name'), not up to date ('-- name')."""
+    return {line[3:].strip() for line in output.splitlines() if line.startswith(".  ")}
+
+
+def up_to_date_tasks(output: str) -> set[str]:
+    return {line[3:].strip() for line in output.splitlines() if line.startswith("-- ")}
+
+
+@pytest.fixture(scope="session")
+def monorepo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the monorepo with JS dependencies installed once, never modified by tests."""
+    root = tmp_path_factory.mktemp("template") / "repo"
+    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    run_doit(root, "install")
+    return root
+
+
+@pytest.fixture
+def monorepo(monorepo_template: Path, tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the monorepo (with node_modules) for one test."""
+    root = tmp_path / "repo"
+    subprocess.run(["cp", "-a", str(monorepo_template), str(root)], check=True)
+    yield root
