@@ -1,0 +1,87 @@
+"""Shared AWS test fixtures: a free loopback port and a real moto server per test module.
+
+Import the fixtures into a test module with
+`from aws_fixtures import moto_server  # noqa: F401` (pytest finds them by name).
+The server runs as a subprocess (`python -m moto.server`), so its state is private to
+the module that started it and it never competes with the tests for the GIL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (bind port 0 on 127.0.0.1)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def moto_answers(endpoint: str) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/moto-api/data.json", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_moto(port: int, log: Path, timeout: float = 30) -> subprocess.Popen[bytes]:
+    """Start `python -m moto.server` on 127.0.0.1:`port`; return once it answers."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **DUMMY_AWS_ENV},
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while not moto_answers(endpoint):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError(f"moto server did not start on {endpoint}:\n{log.read_text()}")
+        time.sleep(0.1)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server for one test module; yields its endpoint URL (http://127.0.0.1:PORT)."""
+    port = free_port()
+    proc = start_moto(port, tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
