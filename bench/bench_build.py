@@ -1,0 +1,102 @@
+"""No-op `doit` (nothing changed): this monorepo, and a synthetic 50 apps x 200 files.
+
+Targets (issue 2): this monorepo < 0.5 s; the synthetic one < 1.5 s and within 3x of a
+plain Python loop that only stats the same files (interpreter start included).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from common import copy_monorepo, doit
+from run import Case, Context
+
+SYNTHETIC_APPS, FILES_PER_APP = 50, 200
+
+BUILD_MJS = """\
+import {createHash} from 'node:crypto';
+import {mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
+const out = process.env.MFE_OUT_DIR || 'dist';
+rmSync(out, {recursive: true, force: true});
+mkdirSync(out, {recursive: true});
+const body = readdirSync('src').sort().map((f) => readFileSync('src/' + f, 'utf8')).join('\\n');
+const hash = createHash('sha256').update(body).digest('hex').slice(0, 8).toUpperCase();
+writeFileSync(`${out}/main-${hash}.js`, body);
+"""
+
+STAT_LOOP = """\
+import os, sys
+count = 0
+for root in sys.argv[1:]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in ("node_modules", "dist")]
+        for name in filenames:
+            os.stat(os.path.join(dirpath, name)); count += 1
+"""
+
+
+def make_synthetic(root: Path) -> Path:
+    """50 apps of 200 small source files each, with a trivial Node build script."""
+    apps = root / "apps"
+    lines = ['[project]\nname = "synthetic"\n']
+    for index in range(SYNTHETIC_APPS):
+        name = f"app-{index:02d}"
+        src = apps / name / "src"
+        src.mkdir(parents=True)
+        (apps / name / "package.json").write_text(
+            json.dumps({"name": name, "private": True, "scripts": {"build": "node build.mjs"}})
+        )
+        (apps / name / "build.mjs").write_text(BUILD_MJS)
+        for number in range(FILES_PER_APP - 2):
+            (src / f"module{number:03d}.js").write_text(f"export const v{number} = {number};\n")
+        if index == 0:
+            lines.append(f'[apps.{name}]\nrole = "parent"\n')
+    (root / "mfe.toml").write_text("\n".join(lines))
+    (root / "package.json").write_text(
+        json.dumps({"name": "synthetic", "private": True, "workspaces": ["apps/*"]})
+    )
+    (root / "dodo.py").write_text((Path(__file__).parent.parent / "dodo.py").read_text())
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=root, check=True
+    )
+    doit(root, "-n", "2")
+    return root
+
+
+def cases(ctx: Context) -> Iterator[Case]:
+    repo = copy_monorepo(ctx.tmp / "repo")
+    yield Case(
+        name="no-op doit, this monorepo",
+        run=lambda: _noop(repo),
+        target="median < 0.5 s",
+        check=lambda row: row["median"] < 0.5,
+        repeat=10,
+    )
+
+    synthetic = make_synthetic(ctx.tmp / "synthetic")
+    app_dirs = [str(p) for p in sorted((synthetic / "apps").iterdir())]
+    yield Case(
+        name=f"no-op doit, {SYNTHETIC_APPS} apps x {FILES_PER_APP} files",
+        run=lambda: _noop(synthetic),
+        anchors={
+            "python stat loop": lambda: _run([sys.executable, "-c", STAT_LOOP, *app_dirs]),
+        },
+        target="median < 1.5 s and <= 3x the stat loop",
+        check=lambda row: row["median"] < 1.5 and row["anchors"]["python stat loop"]["ratio"] <= 3,
+    )
+
+
+def _noop(root: Path) -> dict[str, int]:
+    output = doit(root)
+    ran = [line for line in output.splitlines() if line.startswith(".  ")]
+    if ran:
+        raise RuntimeError(f"not a no-op: {ran}")
+    return {"tasks_up_to_date": output.count("\n-- ")}
+
+
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

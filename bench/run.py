@@ -1,0 +1,146 @@
+"""Run the benchmark suite: `python bench/run.py [-k PATTERN] [--repeat N] [--json FILE]`.
+
+Every `bench/bench_*.py` module defines `cases(ctx) -> Iterable[Case]`. Each case is
+timed `repeat` times (wall clock, `setup` untimed before each run) side by side with
+its anchors, so ratios come from the same machine in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+Metrics = dict[str, Any] | None
+
+
+@dataclass
+class Case:
+    """One measured command. `run` may return extra metrics (request counts, uploads...)."""
+
+    name: str
+    run: Callable[[], Metrics]
+    anchors: dict[str, Callable[[], Metrics]] = field(default_factory=dict)
+    setup: Callable[[], None] | None = None
+    repeat: int | None = None
+    target: str = ""
+    """The goal in words, e.g. 'median < 0.5 s'."""
+    check: Callable[[dict[str, Any]], bool] | None = None
+    """Given this case's result row, True when the target is met."""
+
+
+@dataclass
+class Context:
+    """What a bench module gets: a scratch folder and a place to register cleanups."""
+
+    tmp: Path
+    stack: contextlib.ExitStack
+
+
+def measure(func: Callable[[], Metrics], setup: Callable[[], None] | None, repeat: int) -> dict[str, Any]:
+    times: list[float] = []
+    metrics: Metrics = None
+    for _ in range(repeat):
+        if setup:
+            setup()
+        started = time.perf_counter()
+        metrics = func()
+        times.append(time.perf_counter() - started)
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "runs": repeat,
+        "metrics": metrics or {},
+    }
+
+
+def run_case(case: Case, repeat: int) -> dict[str, Any]:
+    count = case.repeat or repeat
+    row: dict[str, Any] = {"name": case.name, "target": case.target}
+    row.update(measure(case.run, case.setup, count))
+    row["anchors"] = {}
+    for anchor_name, anchor in case.anchors.items():
+        result = measure(anchor, case.setup, count)
+        result["ratio"] = row["median"] / result["median"] if result["median"] else None
+        row["anchors"][anchor_name] = result
+    if case.check:
+        row["met"] = bool(case.check(row))
+    return row
+
+
+def load_modules(pattern: str | None) -> list[Any]:
+    modules = []
+    for path in sorted(BENCH_DIR.glob("bench_*.py")):
+        if pattern and pattern not in path.stem:
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mfe benchmarks (seconds)")
+    for column in ("case", "median", "min", "max", "anchor: median (ratio)", "metrics", "target", "met"):
+        table.add_column(column)
+    for row in rows:
+        anchors = "\n".join(
+            f"{name}: {a['median']:.3f} ({a['ratio']:.2f}x)" for name, a in row["anchors"].items()
+        )
+        metrics = ", ".join(f"{k}={v}" for k, v in row["metrics"].items())
+        met = {True: "yes", False: "NO"}.get(row.get("met"), "")  # type: ignore[call-overload]
+        table.add_row(
+            row["name"], f"{row['median']:.3f}", f"{row['min']:.3f}", f"{row['max']:.3f}",
+            anchors, metrics, row["target"], met,
+        )
+    Console(width=200).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", dest="pattern", help="only bench_*.py modules whose name contains this")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per case (default 5)")
+    parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json")
+    args = parser.parse_args(argv)
+
+    rows: list[dict[str, Any]] = []
+    for module in load_modules(args.pattern):
+        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="mfe-bench-") as tmp:
+            ctx = Context(Path(tmp), stack)
+            for case in module.cases(ctx):
+                print(f"... {case.name}", flush=True)
+                rows.append(run_case(case, args.repeat))
+    print_table(rows)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    report = {"machine": {"python": platform.python_version(), "cpus": _cpus()}, "cases": rows}
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 1 if any(row.get("met") is False for row in rows) else 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
