@@ -19,8 +19,9 @@ from mfe.errors import MfeError
 
 MANIFEST_NAME = "asset-manifest.json"
 
-# A name segment like `-3F2A9CXY.` / `.a1b2c3d4.` (esbuild, Vite, webpack):
-# at least 8 word characters, with a digit and a letter, or pure hex.
+# A name segment like `-3F2A9CXY.` / `.a1b2c3d4.` (esbuild, Vite, webpack): at least
+# 8 word characters that are upper-case base32 (esbuild), lower-case hex (webpack,
+# Rollup) or mix a digit with letters (Vite).
 _HASH_SEGMENT = re.compile(r"[-.]([A-Za-z0-9_]{8,})(?=\.)")
 
 CONTENT_TYPES = {
@@ -55,7 +56,11 @@ def is_fingerprinted(name: str) -> bool:
         token = match.group(1)
         has_digit = any(c.isdigit() for c in token)
         has_alpha = any(c.isalpha() for c in token)
-        if (has_digit and has_alpha) or re.fullmatch(r"[0-9a-f]{8,}", token):
+        if (
+            (has_digit and has_alpha)
+            or re.fullmatch(r"[A-Z2-7]{8,}", token)
+            or re.fullmatch(r"[0-9a-f]{8,}", token)
+        ):
             return True
     return False
 

@@ -1,0 +1,82 @@
+"""Incremental builds through real doit on a private copy of the monorepo."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from conftest import executed_tasks, run_doit, up_to_date_tasks
+
+ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments"}
+
+
+def builds_run(output: str) -> set[str]:
+    return {task for task in executed_tasks(output) if task.startswith("build:")}
+
+
+def accounts_source(root: Path) -> Path:
+    sources = sorted((root / "apps" / "accounts" / "src").rglob("*.js*"))
+    assert sources, "accounts has no source files"
+    return sources[0]
+
+
+def test_first_run_builds_all_then_nothing(monorepo: Path) -> None:
+    first = run_doit(monorepo)
+    assert builds_run(first.stdout) == ALL_BUILDS
+    for app in ("mfe-parent", "accounts", "payments"):
+        manifest = json.loads(
+            (monorepo / "apps" / app / "dist" / "asset-manifest.json").read_text()
+        )
+        assert manifest["entries"], app
+        for name in manifest["entries"]:
+            assert (monorepo / "apps" / app / "dist" / name).is_file()
+            assert manifest["files"][name]["immutable"] is True
+
+    second = run_doit(monorepo)
+    assert builds_run(second.stdout) == set()
+    assert up_to_date_tasks(second.stdout) >= ALL_BUILDS
+
+
+def test_edit_touch_add_delete(monorepo: Path) -> None:
+    run_doit(monorepo, "-n", "2")
+    source = accounts_source(monorepo)
+
+    source.write_text(source.read_text() + "\n// edited\n")
+    assert builds_run(run_doit(monorepo).stdout) == {"build:accounts"}
+
+    stat = source.stat()
+    os.utime(source, (stat.st_atime + 10, stat.st_mtime + 10))
+    assert builds_run(run_doit(monorepo).stdout) == set()
+
+    added = monorepo / "apps" / "payments" / "src" / "notes.txt"
+    added.write_text("not imported, but an input all the same\n")
+    assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
+
+    added.unlink()
+    assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
+
+
+def test_failed_build_names_app_and_keeps_previous_dist(monorepo: Path) -> None:
+    run_doit(monorepo)
+    dist = monorepo / "apps" / "accounts" / "dist"
+    before = sorted(p.name for p in dist.iterdir())
+    source = accounts_source(monorepo)
+    source.write_text(source.read_text() + "\nconst = ;\n")
+
+    result = run_doit(monorepo, check=False)
+    assert result.returncode != 0
+    assert "build:accounts failed" in result.stdout
+    assert source.name in result.stdout  # the bundler's error names the file
+    assert "Traceback" not in result.stdout
+    assert sorted(p.name for p in dist.iterdir()) == before
+
+
+def test_doit_list_documents_every_task(monorepo: Path) -> None:
+    listing = run_doit(monorepo, "list").stdout
+    tasks = {}
+    for line in listing.splitlines():
+        name, _, doc = line.partition(" ")
+        tasks[name] = doc.strip()
+    for name in ("build", "install"):
+        assert tasks.get(name), f"{name} missing or undocumented in:\n{listing}"
