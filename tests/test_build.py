@@ -80,3 +80,15 @@ def test_doit_list_documents_every_task(monorepo: Path) -> None:
         tasks[name] = doc.strip()
     for name in ("build", "install"):
         assert tasks.get(name), f"{name} missing or undocumented in:\n{listing}"
+
+
+def test_lockfile_change_reinstalls_and_rebuilds_its_users(monorepo: Path) -> None:
+    run_doit(monorepo)
+    lockfile = monorepo / "package-lock.json"
+    lock = json.loads(lockfile.read_text())
+    lock["packages"]["node_modules/esbuild"]["license"] = "MIT OR Apache-2.0"  # every app's bundler
+    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
+
+    output = run_doit(monorepo).stdout
+    assert "install" in executed_tasks(output)
+    assert builds_run(output) == ALL_BUILDS
