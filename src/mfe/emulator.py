@@ -1,0 +1,197 @@
+"""The embedded AWS emulator: a moto server on 127.0.0.1, started on demand and reused.
+
+It runs detached (its own session) so it outlives the doit command that started it and
+later commands — from this checkout or another one using the same port — reuse it.
+Its pid and log live in `.mfe/local/`; `stop_emulator` ends only the process recorded there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+from mfe.config import CONFIG_FILE, Project
+from mfe.errors import MfeError
+
+PID_FILE = "emulator.pid"
+LOG_FILE = "emulator.log"
+START_TIMEOUT = 30.0
+PROBE_PATH = "/moto-api/data.json"
+
+PortState = Literal["moto", "free", "other"]
+
+
+def _paths(project: Project) -> tuple[Path, Path]:
+    state = project.state_dir("local")
+    return state / PID_FILE, state / LOG_FILE
+
+
+def _port(project: Project) -> int:
+    port = project.env("local").port
+    assert port is not None, "config gives [env.local] a default port"
+    return port
+
+
+def probe(port: int, timeout: float = 0.5) -> PortState:
+    """What answers on 127.0.0.1:`port`: moto, nothing, or something else."""
+    import httpx
+
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}{PROBE_PATH}", timeout=timeout)
+    except httpx.ConnectError:
+        return "free"
+    except httpx.HTTPError:
+        return "other"
+    looks_like_moto = response.status_code == 200 and response.text.lstrip().startswith("{")
+    return "moto" if looks_like_moto else "other"
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs and is a moto server (not a reused pid, not a zombie)."""
+    try:  # reap it if it is our own child (tests start and stop in one process)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no procfs: trust the signal check
+    try:
+        if ") Z" in (proc / "stat").read_text():
+            return False
+        return b"moto.server" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def _port_taken(project: Project, port: int) -> MfeError:
+    return MfeError(
+        f"port {port} on 127.0.0.1 is taken by something that is not the moto emulator; "
+        f"stop that program or set another port under [env.local] port = ... in "
+        f"{project.root / CONFIG_FILE}"
+    )
+
+
+def ensure_emulator(project: Project) -> str:
+    """Start the emulator unless one already answers on the configured port; return its URL."""
+    port = _port(project)
+    endpoint = f"http://127.0.0.1:{port}"
+    pid_file, log = _paths(project)
+    pid = _read_pid(pid_file)
+    if pid is not None and not _alive(pid):
+        pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
+        pid = None
+    state = probe(port)
+    if state == "moto":
+        return endpoint
+    if state == "other":
+        raise _port_taken(project, port)
+    if pid is None:
+        pid = _spawn(port, pid_file, log)
+    _wait_until_up(project, port, pid, pid_file, log)
+    return endpoint
+
+
+def _spawn(port: int, pid_file: Path, log: Path) -> int:
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # survives the doit command (and its Ctrl-C)
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _wait_until_up(project: Project, port: int, pid: int, pid_file: Path, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        state = probe(port)
+        if state == "moto":
+            return
+        if state == "other":
+            raise _port_taken(project, port)
+        if not _alive(pid):
+            pid_file.unlink(missing_ok=True)
+            raise MfeError(
+                f"the moto emulator exited before answering on port {port}; "
+                f"its log ({log}) ends with:\n{_log_tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            _terminate(pid)
+            pid_file.unlink(missing_ok=True)
+            raise MfeError(
+                f"the moto emulator did not answer on port {port} within {START_TIMEOUT:.0f} s; "
+                f"its log ({log}) ends with:\n{_log_tail(log)}"
+            )
+        time.sleep(0.1)
+
+
+def _terminate(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + grace
+        time.sleep(0.05)
+
+
+def stop_emulator(project: Project) -> str:
+    """Stop the emulator this checkout started; return what happened, in one line."""
+    port = _port(project)
+    pid_file, _ = _paths(project)
+    pid = _read_pid(pid_file)
+    if pid is not None and _alive(pid):
+        _terminate(pid)
+        pid_file.unlink(missing_ok=True)
+        return f"stopped the local AWS emulator (pid {pid}, port {port})"
+    pid_file.unlink(missing_ok=True)
+    if probe(port) == "moto":
+        return (
+            f"this checkout did not start the emulator answering on port {port} "
+            "(another checkout did); stop it there with `doit local_stop`"
+        )
+    return f"no local AWS emulator was running (port {port})"

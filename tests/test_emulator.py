@@ -1,0 +1,97 @@
+"""The embedded moto emulator: started on demand, reused (also across checkouts), stopped by pid."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aws_fixtures import free_port
+
+from mfe.config import Project, load_project
+from mfe.emulator import ensure_emulator, probe, stop_emulator
+from mfe.errors import MfeError
+
+
+def make_project(root: Path, port: int) -> Project:
+    """A minimal monorepo (one parent app) whose emulator listens on `port`."""
+    app = root / "apps" / "mfe-parent"
+    app.mkdir(parents=True)
+    (app / "package.json").write_text(json.dumps({"name": "p", "scripts": {"build": "true"}}))
+    (root / "mfe.toml").write_text(
+        f'[project]\nname = "emu"\n[apps.mfe-parent]\nrole = "parent"\n[env.local]\nport = {port}\n'
+    )
+    return load_project(root)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    made = make_project(tmp_path / "a", free_port())
+    yield made
+    stop_emulator(made)
+
+
+def pid_file(project: Project) -> Path:
+    return project.state_dir("local") / "emulator.pid"
+
+
+def test_starts_reuses_and_stops(project: Project, tmp_path: Path) -> None:
+    port = project.env("local").port
+    assert port is not None
+    assert probe(port) == "free"
+
+    assert ensure_emulator(project) == f"http://127.0.0.1:{port}"
+    pid = int(pid_file(project).read_text())
+    assert probe(port) == "moto"
+    assert (project.state_dir("local") / "emulator.log").exists()
+
+    ensure_emulator(project)  # reused: no second server
+    assert int(pid_file(project).read_text()) == pid
+
+    other = make_project(tmp_path / "b", port)  # another checkout, same port
+    assert ensure_emulator(other) == f"http://127.0.0.1:{port}"
+    assert not pid_file(other).exists()
+    assert "another checkout" in stop_emulator(other)
+    assert probe(port) == "moto"
+
+    assert f"pid {pid}" in stop_emulator(project)
+    assert not pid_file(project).exists()
+    assert probe(port) == "free"
+    assert "no local AWS emulator was running" in stop_emulator(project)
+
+
+def test_stale_pid_file_is_replaced(project: Project) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    pid_file(project).parent.mkdir(parents=True)
+    pid_file(project).write_text(f"{dead.pid}\n")
+
+    ensure_emulator(project)
+
+    assert int(pid_file(project).read_text()) != dead.pid
+    assert probe(project.env("local").port or 0) == "moto"
+
+
+def test_port_taken_by_something_else_is_a_clear_error(project: Project) -> None:
+    port = project.env("local").port
+    assert port is not None
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), http.server.BaseHTTPRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(MfeError) as caught:
+            ensure_emulator(project)
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(caught.value)
+    assert f"port {port}" in message
+    assert "[env.local] port" in message
+    assert "mfe.toml" in message
+    assert not pid_file(project).exists()
