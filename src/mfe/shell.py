@@ -1,0 +1,255 @@
+"""Render the shell page (`shell/index.html.j2` -> `build/<env>/index.html`) per environment.
+
+The page is the only mutable file a typical release changes: it pins every app's
+fingerprinted entry URL with its SRI hash, so it must be exact (StrictUndefined,
+no empty URLs), reproducible (build id from content, never a clock) and written
+atomically (a failed render keeps the previous page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mfe.config import App, Environment, Project
+from mfe.errors import MfeError
+from mfe.manifest import read_manifest
+from mfe.outputs import Outputs, base_url, outputs_path, read_outputs
+
+SHELL_DIR = "shell"
+TEMPLATE = "index.html.j2"
+BUILD_DIR = "build"
+PAGE = "index.html"
+FAVICON = "favicon.svg"
+
+
+@dataclass(frozen=True)
+class Entry:
+    url: str
+    integrity: str
+    """sha384 SRI value from the app's asset-manifest.json."""
+
+
+@dataclass(frozen=True)
+class AppContext:
+    name: str
+    element: str
+    base_url: str
+    entries: list[Entry]
+    role: str
+
+
+def template_path(project: Project) -> Path:
+    return project.root / SHELL_DIR / TEMPLATE
+
+
+def shell_path(project: Project, env: str) -> Path:
+    """`build/<env>/index.html`."""
+    return project.root / BUILD_DIR / env / PAGE
+
+
+def template_files(project: Project) -> list[Path]:
+    """Every file under `shell/` (includes and macros count as template inputs)."""
+    folder = project.root / SHELL_DIR
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def _resolve_env(project: Project, env: Environment | str) -> Environment:
+    return project.env(env) if isinstance(env, str) else env
+
+
+def app_base_url(project: Project, env: Environment, outputs: Outputs | None, app: App) -> str:
+    """Where the browser loads `app` from in `env`; validated so no page gets an empty URL."""
+    if env.kind == "dev":
+        url, source = f"http://127.0.0.1:{app.dev_port}/", f"apps.{app.name}.dev_port"
+    else:
+        assert outputs is not None
+        if app.name not in outputs.apps and app.name not in env.urls:
+            raise MfeError(
+                f"{outputs_path(project, env.name)}: no entry for app '{app.name}'; "
+                f"provision it again (`doit infra env={env.name}`) or set "
+                f"[env.{env.name}.urls] {app.name} in mfe.toml"
+            )
+        url = base_url(env, outputs, app.name)
+        source = (
+            f"mfe.toml [env.{env.name}.urls] {app.name}"
+            if app.name in env.urls
+            else f"{outputs_path(project, env.name)} apps.{app.name}.base_url"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MfeError(
+            f"app '{app.name}': base URL {url!r} (from {source}) is not an absolute "
+            "http(s) URL; fix it there"
+        )
+    return url
+
+
+def origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, the unit CSP source lists work in."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def content_security_policy(app_urls: list[str], auth_endpoint: str | None) -> str:
+    """Allow scripts from exactly the apps' origins; the login may also post to Cognito."""
+    origins = sorted({origin(url) for url in app_urls})
+    connect = ["'self'", *origins]
+    if auth_endpoint and origin(auth_endpoint) not in connect:
+        connect.append(origin(auth_endpoint))
+    directives = [
+        ("default-src", ["'self'"]),
+        ("script-src", origins),
+        ("style-src", ["'self'", "'unsafe-inline'"]),
+        ("img-src", ["'self'", "data:", *origins]),
+        ("connect-src", connect),
+        ("object-src", ["'none'"]),
+        ("base-uri", ["'self'"]),
+    ]
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives)
+
+
+def shell_context(
+    project: Project, env: Environment | str, outputs: Outputs | None
+) -> dict[str, Any]:
+    """Everything the template sees; non-dev envs read `.mfe/<env>/outputs.json` if not given."""
+    env = _resolve_env(project, env)
+    if env.kind != "dev" and outputs is None:
+        outputs = read_outputs(project, env)
+    manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
+    apps: list[AppContext] = []
+    for app in project.apps.values():
+        url = app_base_url(project, env, outputs, app)
+        manifest = manifests[app.name]
+        entries = []
+        for name in manifest.entries:
+            if name not in manifest.files:
+                raise MfeError(
+                    f"{app.manifest_path}: entry {name!r} is not listed under 'files'; "
+                    f"run `doit build:{app.name}` again"
+                )
+            entries.append(Entry(url + name, manifest.files[name].integrity))
+        apps.append(AppContext(app.name, app.element, url, entries, app.role))
+
+    auth = None
+    if env.kind != "dev" and outputs is not None and outputs.auth is not None:
+        auth = {
+            "region": outputs.auth.region,
+            "user_pool_id": outputs.auth.user_pool_id,
+            "client_id": outputs.auth.client_id,
+            "endpoint": outputs.auth.endpoint,
+        }
+    parent = next(a for a in apps if a.role == "parent")
+    favicon = parent.base_url + FAVICON if FAVICON in manifests[parent.name].files else None
+    context: dict[str, Any] = {
+        "project": project.name,
+        "title": project.name,
+        "env": env.name,
+        "apps": apps,
+        "parent": parent,
+        "fragments": [a for a in apps if a.role == "fragment"],
+        "favicon": favicon,
+        "csp": content_security_policy(
+            [a.base_url for a in apps], auth["endpoint"] if auth else None
+        ),
+        "auth": auth,
+    }
+    digest = hashlib.sha256()
+    for name in sorted(manifests):
+        digest.update(manifests[name].to_json().encode())
+    digest.update(json.dumps(_plain(context), sort_keys=True).encode())
+    build_id = digest.hexdigest()[:12]
+    context["build_id"] = build_id
+    context["config"] = {"env": env.name, "build_id": build_id, "auth": auth}
+    return context
+
+
+def _plain(value: Any) -> Any:
+    """The context as JSON-able data (dataclasses flattened) for the build id."""
+    if isinstance(value, AppContext):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def render_template(project: Project, context: dict[str, Any]) -> str:
+    """Render `shell/index.html.j2`; any Jinja failure becomes an MfeError with file and line."""
+    import jinja2
+
+    path = template_path(project)
+    if not path.is_file():
+        raise MfeError(f"{path}: missing; create the shell template (see README.md, 'Shell')")
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(path.parent),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    try:
+        return environment.get_template(TEMPLATE).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = _where(project, exc.filename, exc.lineno)
+        raise MfeError(f"{where}: template syntax error: {exc.message}; fix the template") from None
+    except jinja2.UndefinedError as exc:
+        file, line = _template_frame(project, exc)
+        where = _where(project, file, line)
+        known = ", ".join(sorted(context))
+        raise MfeError(
+            f"{where}: {exc.message}; use one of the shell variables ({known}) or fix the template"
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise MfeError(
+            f"{path}: includes {exc.name!r}, which is not in {path.parent}; add it or "
+            "fix the include"
+        ) from None
+    except jinja2.TemplateError as exc:
+        file, line = _template_frame(project, exc)
+        raise MfeError(f"{_where(project, file, line)}: template error: {exc}") from None
+
+
+def _template_frame(project: Project, exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost traceback frame inside `shell/`: Jinja maps it to the template line."""
+    folder = str((project.root / SHELL_DIR).resolve())
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(folder + os.sep):
+            return frame.filename, frame.lineno
+    return None, None
+
+
+def _where(project: Project, file: str | None, line: int | None) -> str:
+    path = Path(file) if file else template_path(project)
+    try:
+        shown = path.resolve().relative_to(project.root).as_posix()
+    except ValueError:
+        shown = str(path)
+    return f"{shown}, line {line}" if line else shown
+
+
+def render_shell(project: Project, env: Environment | str, outputs: Outputs | None) -> Path:
+    """Write `build/<env>/index.html` atomically (only when its bytes change) and return it."""
+    env = _resolve_env(project, env)
+    html = render_template(project, shell_context(project, env, outputs))
+    target = shell_path(project, env.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = html.encode("utf-8")
+    if target.is_file() and target.read_bytes() == data:
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"shell: wrote {target.relative_to(project.root).as_posix()} for env '{env.name}'")
+    return target

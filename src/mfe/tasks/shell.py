@@ -1,0 +1,53 @@
+"""`shell`: render `build/<env>/index.html` when a manifest, the template or a URL changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from doit.tools import config_changed
+
+from mfe import shell
+from mfe.config import Environment, Project
+from mfe.outputs import outputs_path
+from mfe.tasks.actions import action
+from mfe.tasks.build import rel
+
+
+def url_config(project: Project, env: Environment) -> dict[str, Any]:
+    """The mfe.toml part of the page's URL/auth context (outputs.json is a file_dep instead).
+
+    Only these keys re-render the page: editing unrelated settings leaves it up to date.
+    """
+    return {
+        "project": project.name,
+        "env": env.name,
+        "kind": env.kind,
+        "urls": dict(sorted(env.urls.items())),
+        "apps": [
+            [app.name, app.role, app.element, app.dev_port if env.kind == "dev" else None]
+            for app in project.apps.values()
+        ],
+    }
+
+
+def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
+    def task_shell() -> dict[str, Any]:
+        """Render build/<env>/index.html from shell/index.html.j2 (doit shell env=NAME)."""
+        file_dep = [rel(project, p) for p in shell.template_files(project)]
+        file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
+        task_dep = ["build"]
+        if env.kind != "dev":
+            file_dep.append(rel(project, outputs_path(project, env.name)))
+            task_dep.append("_ready")
+        return {
+            "actions": [action(shell.render_shell, project, env, None)],
+            "file_dep": file_dep,
+            "targets": [rel(project, shell.shell_path(project, env.name))],
+            "uptodate": [config_changed(url_config(project, env))],
+            "task_dep": task_dep,
+            "clean": True,
+            "verbosity": 1,
+        }
+
+    return {"task_shell": task_shell}
