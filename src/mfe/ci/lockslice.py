@@ -1,0 +1,209 @@
+"""The part of `package-lock.json` one app actually resolves.
+
+Nx and Turborepo treat any lockfile change as affecting every project. Here each
+app is keyed on the transitive closure of its own dependencies, resolved the way
+Node does (nearest `node_modules/` first, then each parent folder), so bumping a
+package only `payments` uses changes only `payments`' key.
+
+Kept free of heavy imports: the doit `build:<app>` tasks use it on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mfe.config import STATE_DIR
+from mfe.errors import MfeError
+
+Packages = dict[str, dict[str, Any]]
+"""lockfileVersion 3 `packages`: location ("node_modules/a/node_modules/b") -> entry."""
+
+# Dependency fields of the workspace itself, then of every resolved package.
+_ROOT_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
+_PACKAGE_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
+
+
+def parse_lockfile(text: str, source: str = "package-lock.json") -> Packages:
+    """The `packages` table of a lockfile (v2/v3); a clear error for anything else."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MfeError(f"{source}: invalid JSON ({exc}); run `npm install` to rewrite it") from None
+    packages = data.get("packages") if isinstance(data, dict) else None
+    if not isinstance(packages, dict):
+        raise MfeError(
+            f"{source}: no 'packages' table (lockfileVersion {data.get('lockfileVersion')!r}); "
+            "npm 7+ writes lockfileVersion 3: run `npm install --lockfile-version 3`"
+        )
+    return packages
+
+
+def load_lockfile(path: Path) -> Packages:
+    """Parse `path`; a missing lockfile is an empty one (an app with no dependencies)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return parse_lockfile(text, str(path))
+
+
+def resolve(packages: Packages, from_location: str, name: str) -> str | None:
+    """Node's lookup: `<from>/node_modules/<name>`, then each ancestor's, then the root's."""
+    base = from_location
+    while True:
+        candidate = f"{base}/node_modules/{name}" if base else f"node_modules/{name}"
+        if candidate in packages:
+            return candidate
+        if not base:
+            return None
+        # Step out of one `node_modules/<pkg>` (scoped: `node_modules/@s/pkg`) or one folder.
+        head, sep, _ = base.rpartition("/node_modules/")
+        if sep:
+            base = head
+        elif base.startswith("node_modules/"):
+            base = ""
+        else:
+            base = base.rpartition("/")[0]
+
+
+def closure(packages: Packages, workspace: str) -> dict[str, dict[str, Any]]:
+    """Every lockfile entry reachable from `workspace` (e.g. "apps/payments"), by location."""
+    if workspace not in packages:
+        return {}
+    seen: dict[str, dict[str, Any]] = {}
+    stack: list[tuple[str, tuple[str, ...]]] = [(workspace, _ROOT_FIELDS)]
+    while stack:
+        location, fields = stack.pop()
+        entry = packages[location]
+        for field in fields:
+            for name in sorted(entry.get(field) or {}):
+                found = resolve(packages, location, name)
+                if found is None or found in seen:
+                    continue  # optional/peer deps for other platforms are simply absent
+                target = packages[found]
+                seen[found] = target
+                if target.get("link"):
+                    linked = str(target.get("resolved", ""))
+                    if linked in packages and linked not in seen:
+                        seen[linked] = packages[linked]
+                        stack.append((linked, _ROOT_FIELDS))
+                else:
+                    stack.append((found, _PACKAGE_FIELDS))
+    return seen
+
+
+def slice_entries(packages: Packages, workspace: str) -> dict[str, str]:
+    """location -> "version integrity" (or the link target) for the app's resolved closure."""
+    own = packages.get(workspace)
+    if own is None:
+        return {}
+    result = {workspace: _fingerprint(own, self_entry=True)}
+    for location, entry in closure(packages, workspace).items():
+        result[location] = _fingerprint(entry)
+    return dict(sorted(result.items()))
+
+
+def _fingerprint(entry: dict[str, Any], self_entry: bool = False) -> str:
+    if entry.get("link"):
+        return f"link:{entry.get('resolved', '')}"
+    if self_entry:
+        # The workspace's own declared ranges: a new dependency changes the key.
+        declared = {f: entry.get(f) or {} for f in _ROOT_FIELDS}
+        return json.dumps(declared, sort_keys=True)
+    return f"{entry.get('version', '')} {entry.get('integrity') or entry.get('resolved', '')}"
+
+
+def slice_hash(entries: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for location, fingerprint in sorted(entries.items()):
+        digest.update(f"{location}\0{fingerprint}\n".encode())
+    return digest.hexdigest()
+
+
+def diff_slices(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Human lines for `why`: "package-lock.json: lit 3.3.2 -> 3.3.3" (added/removed too)."""
+    lines = []
+    for location in sorted(set(old) | set(new)):
+        before, after = old.get(location), new.get(location)
+        if before == after:
+            continue
+        if "node_modules/" not in location:
+            lines.append(f"{location}/package.json: declared dependencies changed")
+            continue
+        name = location.rpartition("node_modules/")[2] or location
+        old_version = before.split(" ")[0] if before else "(absent)"
+        new_version = after.split(" ")[0] if after else "(removed)"
+        if old_version == new_version:
+            new_version += " (new integrity)"
+        lines.append(f"package-lock.json: {name} {old_version} -> {new_version}")
+    return lines
+
+
+def workspace_of(root: Path, app_path: Path) -> str:
+    """The lockfile location of an app folder ("apps/payments")."""
+    return app_path.relative_to(root).as_posix()
+
+
+def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
+    """Slice hash per workspace, parsing the lockfile only when it changed.
+
+    Memoised per process and on disk (`.mfe/lock-slices.json`, keyed by the
+    lockfile's mtime and size) so a no-op `doit` does not parse a large lockfile.
+    """
+    lock = root / "package-lock.json"
+    try:
+        info = lock.stat()
+    except FileNotFoundError:
+        return {w: slice_hash({}) for w in workspaces}
+    stamp = [str(lock), info.st_mtime_ns, info.st_size]
+    memo = _MEMO.get(str(lock))
+    if memo and memo[0] == stamp and all(w in memo[1] for w in workspaces):
+        return memo[1]
+    cache_file = root / STATE_DIR / "lock-slices.json"
+    try:
+        cached = json.loads(cache_file.read_text(encoding="utf-8"))
+        if cached["stamp"] == stamp and all(w in cached["hashes"] for w in workspaces):
+            _MEMO[str(lock)] = (stamp, cached["hashes"])
+            return dict(cached["hashes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    packages = load_lockfile(lock)
+    hashes = {w: slice_hash(slice_entries(packages, w)) for w in workspaces}
+    _MEMO[str(lock)] = (stamp, hashes)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"stamp": stamp, "hashes": hashes}), encoding="utf-8")
+        tmp.replace(cache_file)
+    except OSError:
+        pass  # a read-only checkout still works, just slower
+    return hashes
+
+
+_MEMO: dict[str, tuple[list[Any], dict[str, str]]] = {}
+
+
+class SliceUnchanged:
+    """doit `uptodate` check: the app's lockfile slice is what it was at the last build.
+
+    Replaces the whole lockfile in `file_dep`, so a lockfile change rebuilds only the
+    apps whose resolved dependencies changed. Computed lazily, only when doit asks.
+    """
+
+    def __init__(self, root: Path, workspace: str, workspaces: list[str]) -> None:
+        self.root, self.workspace, self.workspaces = root, workspace, workspaces
+
+    def current(self) -> str:
+        return cached_slice_hashes(self.root, self.workspaces)[self.workspace]
+
+    def configure_task(self, task: Any) -> None:
+        task.value_savers.append(lambda: {"_lock_slice": self.current()})
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        return bool(values.get("_lock_slice") == self.current())
+
+    def __repr__(self) -> str:
+        return f"SliceUnchanged({self.workspace!r})"
