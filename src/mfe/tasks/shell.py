@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any
 
 from doit.tools import config_changed
@@ -39,7 +40,10 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         task_dep = ["build"]
         if env.kind != "dev":
             file_dep.append(rel(project, outputs_path(project, env.name)))
-            task_dep.append("_ready")
+            # doit rejects a dangling task_dep for every command, so depend on `_ready`
+            # only once its module (infra helper, issue 7) exists.
+            if find_spec("mfe.tasks.infra") is not None:
+                task_dep.append("_ready")
         return {
             "actions": [action(shell.render_shell, project, env, None)],
             "file_dep": file_dep,
