@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from importlib.util import find_spec
 from typing import Any
 
 from doit.tools import config_changed
@@ -39,10 +39,14 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
         task_dep = ["build"]
         if env.kind != "dev":
-            file_dep.append(rel(project, outputs_path(project, env.name)))
+            # Tracked once it exists; before that the action's read_outputs says what to run
+            # (doit's own "Dependent file does not exist" would not).
+            outputs = outputs_path(project, env.name)
+            if outputs.exists():
+                file_dep.append(rel(project, outputs))
             # doit rejects a dangling task_dep for every command, so depend on `_ready`
-            # only once its module (infra helper, issue 7) exists.
-            if find_spec("mfe.tasks.infra") is not None:
+            # only once generate() registers it (mfe.tasks.infra imported, issue 7).
+            if "mfe.tasks.infra" in sys.modules:
                 task_dep.append("_ready")
         return {
             "actions": [action(shell.render_shell, project, env, None)],
