@@ -1,0 +1,357 @@
+"""The shell page: real app builds, rendered per environment, parsed (never grepped)."""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from mfe.config import Project, load_project
+from mfe.errors import MfeError
+from mfe.manifest import read_manifest
+from mfe.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
+from mfe.shell import render_shell, shell_context
+
+from conftest import executed_tasks, run_doit, up_to_date_tasks
+
+APPS = ["mfe-parent", "accounts", "payments"]
+ELEMENTS = {"mfe-parent": "mfe-parent", "accounts": "mfe-accounts", "payments": "mfe-payments"}
+DEV_PORTS = {"mfe-parent": 5171, "accounts": 5172, "payments": 5173}
+CLOUDFRONT = {name: f"d{index}abc.cloudfront.net" for index, name in enumerate(APPS, 1)}
+PROD_COGNITO = "https://cognito-idp.eu-west-1.amazonaws.com/"
+
+
+@dataclass
+class Page:
+    """What the browser would see: tags in order, the config JSON, the mount template."""
+
+    tags: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    config_text: str = ""
+    title: str = ""
+    mount: list[str] = field(default_factory=list)
+
+    def all(self, tag: str, **attrs: str) -> list[dict[str, str]]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+    @property
+    def config(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads(self.config_text)
+        return data
+
+    @property
+    def csp(self) -> dict[str, list[str]]:
+        (meta,) = self.all("meta", http_equiv="Content-Security-Policy")
+        directives = [d.split() for d in meta["content"].split(";")]
+        return {d[0]: d[1:] for d in directives}
+
+    @property
+    def scripts(self) -> list[dict[str, str]]:
+        return [a for a in self.all("script", type="module")]
+
+    @property
+    def preloads(self) -> list[dict[str, str]]:
+        return self.all("link", rel="modulepreload")
+
+
+class _Parser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = Page()
+        self.stack: list[str] = []
+        self.in_config = self.in_title = False
+        self.mount_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        self.page.tags.append((tag, values))
+        if self.mount_depth:
+            self.page.mount.append(tag)
+        if tag == "template" and "data-mfe-mount" in values:
+            self.mount_depth = 1
+        self.in_config = tag == "script" and values.get("id") == "mfe-config"
+        self.in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "template":
+            self.mount_depth = 0
+        self.in_config = self.in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_config:
+            self.page.config_text += data
+        if self.in_title:
+            self.page.title += data
+
+
+def parse(path: Path) -> Page:
+    parser = _Parser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser.page
+
+
+def sri(path: Path) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+
+def entry_name(project: Project, app: str) -> str:
+    (entry,) = read_manifest(app, project.apps[app].dist).entries
+    return entry
+
+
+def local_outputs(port: int = 4566) -> Outputs:
+    """What the emulator provisioning writes: path-style bucket URLs on one origin."""
+    endpoint = f"http://127.0.0.1:{port}"
+    return Outputs(
+        env="local",
+        region="us-east-1",
+        apps={
+            app: AppOutputs(f"mfe-demo-local-{app}", f"{endpoint}/mfe-demo-local-{app}/")
+            for app in APPS
+        },
+        endpoint_url=endpoint,
+        auth=AuthOutputs("us-east-1_LOCAL1", "localclient1", "us-east-1", endpoint + "/"),
+    )
+
+
+def prod_outputs() -> Outputs:
+    return Outputs(
+        env="prod",
+        region="eu-west-1",
+        apps={
+            app: AppOutputs(f"mfe-demo-prod-{app}", f"https://{domain}/", f"E{app}", domain)
+            for app, domain in CLOUDFRONT.items()
+        },
+        auth=AuthOutputs("eu-west-1_PROD1", "prodclient1", "eu-west-1", PROD_COGNITO),
+    )
+
+
+@pytest.fixture(scope="module")
+def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the monorepo with every app really built, shared by read-only tests."""
+    root = tmp_path_factory.mktemp("shell") / "repo"
+    subprocess.run(["cp", "-a", str(monorepo_template), str(root)], check=True)
+    run_doit(root, "build")
+    return root
+
+
+@pytest.fixture
+def copy(built: Path, tmp_path: Path) -> Path:
+    """A private, already built copy (node_modules included) for tests that run doit."""
+    root = tmp_path / "repo"
+    subprocess.run(["cp", "-a", str(built), str(root)], check=True)
+    shutil.rmtree(root / "build", ignore_errors=True)  # pages and outputs of the render tests
+    for outputs in root.glob(".mfe/*/outputs.json"):
+        outputs.unlink()
+    return root
+
+
+@pytest.fixture
+def light(built: Path, tmp_path: Path) -> Path:
+    """Config, shell template and dists only: enough for render_shell, cheap to copy."""
+    root = tmp_path / "light"
+    shutil.copytree(built, root, ignore=shutil.ignore_patterns("node_modules", ".mfe", "build"))
+    return root
+
+
+def assert_entries(page: Page, project: Project, urls: dict[str, str]) -> None:
+    """Scripts (parent first) and preloads point at each built entry with its real SRI."""
+    expected = []
+    for app in APPS:
+        entry = entry_name(project, app)
+        expected.append((urls[app] + entry, sri(project.apps[app].dist / entry)))
+    for tags, key in ((page.scripts, "src"), (page.preloads, "href")):
+        assert [(t[key], t["integrity"]) for t in tags] == expected
+        assert all(t["crossorigin"] == "anonymous" for t in tags)
+
+
+def test_dev_page_loads_each_app_from_its_dev_server(built: Path) -> None:
+    project = load_project(built)
+    page = parse(render_shell(project, "dev", None))
+
+    urls = {app: f"http://127.0.0.1:{port}/" for app, port in DEV_PORTS.items()}
+    assert_entries(page, project, urls)
+    origins = sorted(url.rstrip("/") for url in urls.values())
+    assert page.csp == {
+        "default-src": ["'self'"],
+        "script-src": origins,
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *origins],
+        "connect-src": ["'self'", *origins],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+    }
+    build_id = page.config["build_id"]
+    assert page.config == {"env": "dev", "build_id": build_id, "auth": None}
+    assert isinstance(build_id, str) and len(build_id) == 12
+    assert page.mount == ["mfe-accounts", "mfe-payments"]
+    assert next(t for t, _ in page.tags if t in ELEMENTS.values()) == "mfe-parent"
+    assert page.all("link", rel="icon")[0]["href"] == "http://127.0.0.1:5171/favicon.svg"
+    assert page.title == "mfe-demo"
+    assert page.all("noscript") and (built / "build/dev/index.html").is_file()
+
+
+def test_local_page_uses_emulator_buckets_on_one_origin(built: Path) -> None:
+    project = load_project(built)
+    write_outputs(project, local_outputs())
+    page = parse(render_shell(project, "local", None))
+
+    urls = {app: f"http://127.0.0.1:4566/mfe-demo-local-{app}/" for app in APPS}
+    assert_entries(page, project, urls)
+    assert page.csp["script-src"] == ["http://127.0.0.1:4566"]
+    assert page.csp["connect-src"] == ["'self'", "http://127.0.0.1:4566"]
+    assert page.config["auth"] == {
+        "region": "us-east-1",
+        "user_pool_id": "us-east-1_LOCAL1",
+        "client_id": "localclient1",
+        "endpoint": "http://127.0.0.1:4566/",
+    }
+    icon = page.all("link", rel="icon")[0]["href"]
+    assert icon == "http://127.0.0.1:4566/mfe-demo-local-mfe-parent/favicon.svg"
+
+
+def test_prod_page_uses_cloudfront_domains_from_outputs(built: Path) -> None:
+    project = load_project(built)
+    write_outputs(project, prod_outputs())
+    page = parse(render_shell(project, "prod", None))
+
+    urls = {app: f"https://{domain}/" for app, domain in CLOUDFRONT.items()}
+    assert_entries(page, project, urls)
+    origins = sorted(f"https://{domain}" for domain in CLOUDFRONT.values())
+    assert page.csp["script-src"] == origins
+    assert page.csp["img-src"] == ["'self'", "data:", *origins]
+    assert page.csp["connect-src"] == [
+        "'self'",
+        *origins,
+        "https://cognito-idp.eu-west-1.amazonaws.com",
+    ]
+    auth = page.config["auth"]
+    assert isinstance(auth, dict) and auth["endpoint"] == PROD_COGNITO
+    assert set(auth) == {"region", "user_pool_id", "client_id", "endpoint"}
+
+
+def test_identical_inputs_give_byte_identical_pages(built: Path, light: Path) -> None:
+    first = render_shell(load_project(built), "dev", None).read_bytes()
+    again = render_shell(load_project(light), "dev", None).read_bytes()
+    assert first == again  # another folder, another time: the same bytes
+
+    project = load_project(light)
+    context = shell_context(project, "local", local_outputs())
+    moved = shell_context(project, "local", local_outputs(port=4567))
+    assert context["build_id"] != moved["build_id"]  # URLs are part of the build id
+    assert next(a.base_url for a in context["apps"]).endswith("/mfe-demo-local-mfe-parent/")
+
+
+def test_template_mistakes_name_the_file_and_line(light: Path) -> None:
+    project = load_project(light)
+    template = light / "shell/index.html.j2"
+    lines = template.read_text().splitlines(keepends=True)
+    body = lines.index("<body>\n")
+    with_undefined = [*lines[: body + 1], "  <p>{{ release_notes }}</p>\n", *lines[body + 1 :]]
+    template.write_text("".join(with_undefined))
+    with pytest.raises(MfeError) as undefined:
+        render_shell(project, "dev", None)
+    message = str(undefined.value)
+    assert f"shell/index.html.j2, line {body + 2}:" in message
+    assert "'release_notes' is undefined" in message
+    assert not (light / "build/dev/index.html").exists()  # never a half page
+
+
+def test_missing_manifest_names_the_app(light: Path) -> None:
+    shutil.rmtree(light / "apps/accounts/dist")
+    with pytest.raises(MfeError, match=r"apps/accounts/dist/asset-manifest.json: missing.*"):
+        render_shell(load_project(light), "dev", None)
+
+
+def test_bad_url_override_is_refused(light: Path) -> None:
+    toml = light / "mfe.toml"
+    toml.write_text(toml.read_text() + '\n[env.prod.urls]\naccounts = "accounts.example.com"\n')
+    project = load_project(light)
+    write_outputs(project, prod_outputs())
+    with pytest.raises(MfeError, match=r"app 'accounts': base URL .*\[env.prod.urls\]"):
+        render_shell(project, "prod", None)
+
+
+def test_doit_shell_dev_is_incremental_and_exact(copy: Path) -> None:
+    """Up to date when nothing changed; one app's change touches only its lines."""
+    run_doit(copy, "shell", "env=dev")
+    page = copy / "build/dev/index.html"
+    before = page.read_text()
+    assert "shell" in up_to_date_tasks(run_doit(copy, "shell", "env=dev").stdout)
+
+    toml = copy / "mfe.toml"
+    toml.write_text(toml.read_text().replace("workers = 8", "workers = 4"))
+    assert "shell" in up_to_date_tasks(run_doit(copy, "shell", "env=dev").stdout)
+
+    main = copy / "apps/payments/src/main.js"
+    main.write_text(main.read_text() + "globalThis.mfeShellTest = 'changed';\n")
+    ran = executed_tasks(run_doit(copy, "shell", "env=dev").stdout)
+    assert {"build:payments", "shell"} <= ran and "build:accounts" not in ran
+    after = page.read_text()
+
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), n=0))
+    removed = [line[1:] for line in diff if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff if line.startswith("+") and not line.startswith("+++")]
+    assert len(removed) == len(added) == 3
+    assert "mfe-config" in removed[0] and "mfe-config" in added[0]  # the build id
+    project = load_project(copy)
+    new_entry = entry_name(project, "payments")
+    new_sri = sri(project.apps["payments"].dist / new_entry)
+    for line in added[1:]:
+        assert f"http://127.0.0.1:5173/{new_entry}" in line and new_sri in line
+    for line in removed[1:]:
+        assert "http://127.0.0.1:5173/main-" in line and new_entry not in line
+
+
+def test_doit_shell_template_syntax_error_fails_and_keeps_page(copy: Path) -> None:
+    run_doit(copy, "shell", "env=dev")
+    page = copy / "build/dev/index.html"
+    good = page.read_bytes()
+    template = copy / "shell/index.html.j2"
+    lines = template.read_text().splitlines(keepends=True)
+    line = lines.index("<body>\n") + 1
+    lines[line - 1] = "<body>{% if %}\n"
+    template.write_text("".join(lines))
+
+    result = run_doit(copy, "shell", "env=dev", check=False)
+    assert result.returncode != 0
+    assert f"shell/index.html.j2, line {line}: template syntax error" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert page.read_bytes() == good
+
+
+def test_doit_shell_prod_reads_outputs_and_url_overrides(copy: Path) -> None:
+    missing = run_doit(copy, "shell", "env=prod", check=False)
+    assert missing.returncode != 0
+    assert ".mfe/prod/outputs.json: missing" in missing.stdout
+    assert "doit infra env=prod" in missing.stdout
+    assert not (copy / "build/prod/index.html").exists()
+
+    write_outputs(load_project(copy), prod_outputs())
+    assert "shell" in executed_tasks(run_doit(copy, "shell", "env=prod").stdout)
+    assert "shell" in up_to_date_tasks(run_doit(copy, "shell", "env=prod").stdout)
+
+    toml = copy / "mfe.toml"
+    toml.write_text(
+        toml.read_text() + '\n[env.prod.urls]\naccounts = "https://accounts.example.com"\n'
+    )
+    assert "shell" in executed_tasks(run_doit(copy, "shell", "env=prod").stdout)
+    page = parse(copy / "build/prod/index.html")
+    accounts = [s["src"] for s in page.scripts if "accounts.example.com" in s["src"]]
+    assert accounts == [
+        f"https://accounts.example.com/{entry_name(load_project(copy), 'accounts')}"
+    ]
+    assert "https://accounts.example.com" in page.csp["script-src"]
+    assert f"https://{CLOUDFRONT['accounts']}" not in page.csp["script-src"]
