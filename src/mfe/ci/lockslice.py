@@ -24,6 +24,7 @@ Packages = dict[str, dict[str, Any]]
 # Dependency fields of the workspace itself, then of every resolved package.
 _ROOT_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 _PACKAGE_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
+_GRAPH_FLAGS = frozenset({"dev", "optional", "devOptional", "peer", "inBundle"})
 
 
 def parse_lockfile(text: str, source: str = "package-lock.json") -> Packages:
@@ -96,7 +97,7 @@ def closure(packages: Packages, workspace: str) -> dict[str, dict[str, Any]]:
 
 
 def slice_entries(packages: Packages, workspace: str) -> dict[str, str]:
-    """location -> "version integrity" (or the link target) for the app's resolved closure."""
+    """location -> "version <entry json>" (or the link target) for the app's resolved closure."""
     own = packages.get(workspace)
     if own is None:
         return {}
@@ -113,7 +114,10 @@ def _fingerprint(entry: dict[str, Any], self_entry: bool = False) -> str:
         # The workspace's own declared ranges: a new dependency changes the key.
         declared = {f: entry.get(f) or {} for f in _ROOT_FIELDS}
         return json.dumps(declared, sort_keys=True)
-    return f"{entry.get('version', '')} {entry.get('integrity') or entry.get('resolved', '')}"
+    # Version, integrity and the rest of the entry, minus the flags npm derives from the
+    # whole graph (another app adding a dependency must not change this app's slice).
+    own = {k: v for k, v in entry.items() if k not in _GRAPH_FLAGS}
+    return f"{entry.get('version', '')} {json.dumps(own, sort_keys=True)}"
 
 
 def slice_hash(entries: dict[str, str]) -> str:
@@ -137,7 +141,7 @@ def diff_slices(old: dict[str, str], new: dict[str, str]) -> list[str]:
         old_version = before.split(" ")[0] if before else "(absent)"
         new_version = after.split(" ")[0] if after else "(removed)"
         if old_version == new_version:
-            new_version += " (new integrity)"
+            new_version += " (entry changed)"
         lines.append(f"package-lock.json: {name} {old_version} -> {new_version}")
     return lines
 

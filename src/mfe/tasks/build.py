@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from doit.tools import config_changed
+
 from mfe import build
+from mfe.ci import lockslice
 from mfe.config import Project
 from mfe.tasks.actions import action
 
@@ -35,14 +39,20 @@ def tasks(project: Project) -> dict[str, Any]:
         }
 
     def task_build() -> Iterator[dict[str, Any]]:
-        """Build the apps whose sources, package.json or lockfile changed."""
+        """Build the apps whose sources, package.json or lockfile slice changed."""
+        spaces = [rel(project, app.path) for app in project.apps.values()]
         for app in project.apps.values():
             yield {
                 "name": app.name,
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
                 "actions": [action(build.build_app, project, app)],
+                # Not the whole lockfile: only this app's resolved slice of it (mfe.ci).
                 "file_dep": [rel(project, p) for p in build.app_sources(app)]
-                + [rel(project, project.lockfile)],
+                + [rel(project, project.root / name) for name in project.build.inputs],
+                "uptodate": [
+                    lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
+                    config_changed({var: os.environ.get(var) for var in project.build.env}),
+                ],
                 "targets": [rel(project, app.manifest_path)],
                 "task_dep": ["install"],
                 "clean": True,
