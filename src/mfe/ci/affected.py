@@ -1,0 +1,150 @@
+"""Which apps changed since a base git ref, and why (files, packages, shared config).
+
+`git diff <base>...HEAD` plus uncommitted and untracked files; a file under
+`apps/<app>/` affects that app, a shared build input or the `[build]` table of
+`mfe.toml` affects every app, and a lockfile change affects only the apps whose
+resolved slice of it changed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+from mfe.build import IGNORED_DIRS
+from mfe.ci import lockslice
+from mfe.config import CONFIG_FILE, Project
+from mfe.errors import MfeError
+
+MAX_WHY = 20
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise MfeError("git is not on PATH: `doit ci base=...` needs git") from None
+    if check and result.returncode != 0:
+        raise MfeError(f"`git {' '.join(args)}` failed in {root}: {result.stderr.strip()}")
+    return result
+
+
+def verify_base(root: Path, base: str) -> str:
+    """The base's commit id, or a clear error for a ref this (shallow) clone lacks."""
+    found = git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
+    if found.returncode != 0:
+        raise MfeError(
+            f"base {base!r} is not a commit in this clone (a shallow clone?): check out with "
+            f"`fetch-depth: 0` (actions/checkout) or run `git fetch origin {base}`, "
+            "or run `doit ci` without base= to let the build cache decide"
+        )
+    if git(root, "merge-base", base, "HEAD", check=False).returncode != 0:
+        raise MfeError(
+            f"base {base!r} shares no history with HEAD in this clone (shallow?): "
+            f"fetch more history (`fetch-depth: 0` or `git fetch --unshallow`)"
+        )
+    return found.stdout.strip()
+
+
+def changed_paths(root: Path, base: str) -> list[str]:
+    """Paths (relative to `root`) changed since the merge base, committed or not."""
+    committed = git(
+        root, "diff", "--name-only", "--no-renames", "--relative", "-z", f"{base}...HEAD"
+    )
+    paths = set(filter(None, committed.stdout.split("\0")))
+    paths.update(_uncommitted(root, "."))
+    return sorted(paths)
+
+
+def _uncommitted(root: Path, pathspec: str) -> list[str]:
+    """Modified, staged, deleted and untracked (not ignored) files under `pathspec`."""
+    status = git(
+        root, "status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", "--", pathspec
+    )
+    prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()
+    paths = []
+    for record in filter(None, status.stdout.split("\0")):
+        path = record[3:]
+        paths.append(path.removeprefix(prefix) if prefix else path)
+    return paths
+
+
+def has_uncommitted_changes(project: Project, app_path: Path) -> bool:
+    """True when the app folder differs from HEAD (or is not in a git checkout at all)."""
+    try:
+        return bool(_uncommitted(project.root, app_path.relative_to(project.root).as_posix()))
+    except MfeError:
+        return True  # not a git checkout: nothing proves the sources are committed
+
+
+def _app_of(project: Project, path: str) -> str | None:
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "apps" or parts[1] not in project.apps:
+        return None
+    folders = parts[2:-1]
+    if any(part in IGNORED_DIRS or part.startswith(".") for part in folders):
+        return None  # outputs and caches, never build inputs (mirrors mfe.build.app_sources)
+    return parts[1]
+
+
+def _show(root: Path, base: str, name: str) -> str | None:
+    result = git(root, "show", f"{base}:./{name}", check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _build_table_changed(project: Project, base: str) -> bool:
+    old_text = _show(project.root, base, CONFIG_FILE)
+    try:
+        old = tomllib.loads(old_text or "").get("build", {})
+        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8")).get(
+            "build", {}
+        )
+    except tomllib.TOMLDecodeError:
+        return True
+    return bool(old != new)
+
+
+def _lockfile_reasons(project: Project, base: str) -> dict[str, list[str]]:
+    old_text = _show(project.root, base, "package-lock.json")
+    old = lockslice.parse_lockfile(old_text, f"{base}:package-lock.json") if old_text else {}
+    new = lockslice.load_lockfile(project.lockfile)
+    reasons = {}
+    for name, app in project.apps.items():
+        workspace = lockslice.workspace_of(project.root, app.path)
+        lines = lockslice.diff_slices(
+            lockslice.slice_entries(old, workspace), lockslice.slice_entries(new, workspace)
+        )
+        if lines:
+            reasons[name] = lines
+    return reasons
+
+
+def affected_apps(project: Project, base: str) -> dict[str, list[str]]:
+    """App name -> why it is affected since `base` (apps with no reason are left out)."""
+    verify_base(project.root, base)
+    paths = changed_paths(project.root, base)
+    why: dict[str, list[str]] = {name: [] for name in project.apps}
+    shared = set(project.build.inputs)
+    for path in paths:
+        owner = _app_of(project, path)
+        if owner:
+            why[owner].append(path)
+        elif path in shared:
+            for reasons in why.values():
+                reasons.append(path)
+    if CONFIG_FILE in paths and _build_table_changed(project, base):
+        for reasons in why.values():
+            reasons.append(f"{CONFIG_FILE}: [build] changed")
+    if "package-lock.json" in paths:
+        for name, lines in _lockfile_reasons(project, base).items():
+            why[name].extend(lines)
+    return {name: _capped(reasons) for name, reasons in why.items() if reasons}
+
+
+def _capped(reasons: list[str]) -> list[str]:
+    if len(reasons) <= MAX_WHY:
+        return reasons
+    return [*reasons[:MAX_WHY], f"... and {len(reasons) - MAX_WHY} more"]
