@@ -1,0 +1,33 @@
+"""`--prune`: delete the objects no kept release references, in batches of 1000 keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mfe.config import Environment
+from mfe.errors import MfeError
+from mfe.publish.plan import Plan
+from mfe.publish.remote import s3_errors
+
+BATCH = 1000
+
+
+def delete_pruned(s3: Any, env: Environment, plan: Plan) -> int:
+    deleted = 0
+    for ap in plan.apps.values():
+        for start in range(0, len(ap.deletes), BATCH):
+            keys = ap.deletes[start : start + BATCH]
+            with s3_errors(env, ap.bucket, "pruning old files"):
+                answer = s3.delete_objects(
+                    Bucket=ap.bucket,
+                    Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+                )
+            errors = answer.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise MfeError(
+                    f"could not delete {first.get('Key')} from bucket '{ap.bucket}' "
+                    f"(environment '{env.name}'): {first.get('Code')} {first.get('Message')}"
+                )
+            deleted += len(keys)
+    return deleted

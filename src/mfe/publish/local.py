@@ -1,0 +1,120 @@
+"""What a publish puts online: every app's `dist/` (as its asset-manifest describes it)
+plus the rendered shell `build/<env>/index.html`, which goes to the parent app's bucket.
+
+Hashes come from the manifests written at build time, so planning reads no file bytes
+except to compute a multipart ETag for the rare file above the multipart threshold.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfe.config import Project
+from mfe.errors import MfeError
+from mfe.manifest import MANIFEST_NAME, hash_file, read_manifest
+
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+MUTABLE_CACHE = "no-cache"
+RESERVED_PREFIX = "_mfe/"
+"""Orchestrator state in every bucket: never uploaded from dist, never invalidated."""
+SHELL_KEY = "index.html"
+MULTIPART_CHUNK = 8 * 1024 * 1024
+"""Multipart threshold and part size: fixed, so the multipart ETag is predictable."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    app: str
+    key: str
+    path: Path
+    sha256: str
+    md5: str
+    size: int
+    content_type: str
+    cache_control: str
+    immutable: bool
+    etag: str
+    """The ETag S3 will report: the md5, or md5-of-part-md5s + '-N' for multipart uploads."""
+    shell: bool = False
+
+
+def cache_control(key: str, immutable: bool, rules: tuple[tuple[str, str], ...]) -> str:
+    """The first matching `[[publish.cache_control]]` glob wins over the class default."""
+    for glob, value in rules:
+        if fnmatch.fnmatchcase(key, glob):
+            return value
+    return IMMUTABLE_CACHE if immutable else MUTABLE_CACHE
+
+
+def expected_etag(path: Path, md5: str, size: int) -> str:
+    if size <= MULTIPART_CHUNK:
+        return md5
+    digests = []
+    with path.open("rb") as stream:
+        while chunk := stream.read(MULTIPART_CHUNK):
+            digests.append(hashlib.md5(chunk).digest())
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def shell_path(project: Project, env: str) -> Path:
+    return project.root / "build" / env / SHELL_KEY
+
+
+def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
+    """Every file to publish, per app (parent first); the shell is the parent's `index.html`."""
+    rules = project.publish.cache_control
+    found: dict[str, list[LocalFile]] = {}
+    for app in project.apps.values():
+        manifest = read_manifest(app.name, app.dist)
+        files = []
+        for key, entry in sorted(manifest.files.items()):
+            if key == MANIFEST_NAME or (app.role == "parent" and key == SHELL_KEY):
+                continue
+            if key.startswith(RESERVED_PREFIX):
+                raise MfeError(
+                    f"{app.dist / key}: the '{RESERVED_PREFIX}' prefix is reserved for release "
+                    f"state; rename the file in apps/{app.name}"
+                )
+            path = app.dist / key
+            if not path.is_file():
+                raise MfeError(
+                    f"{path}: listed in {app.manifest_path} but missing; run `doit build:{app.name}`"
+                )
+            files.append(
+                LocalFile(
+                    app=app.name,
+                    key=key,
+                    path=path,
+                    sha256=entry.sha256,
+                    md5=entry.md5,
+                    size=entry.size,
+                    content_type=entry.content_type,
+                    cache_control=cache_control(key, entry.immutable, rules),
+                    immutable=entry.immutable,
+                    etag=expected_etag(path, entry.md5, entry.size),
+                )
+            )
+        found[app.name] = files
+    shell = shell_path(project, env)
+    if not shell.is_file():
+        raise MfeError(f"{shell}: missing; run `doit shell env={env}` (publish runs it first)")
+    entry = hash_file(shell)
+    found[project.parent.name].append(
+        LocalFile(
+            app=project.parent.name,
+            key=SHELL_KEY,
+            path=shell,
+            sha256=entry.sha256,
+            md5=entry.md5,
+            size=entry.size,
+            content_type=entry.content_type,
+            cache_control=cache_control(SHELL_KEY, False, rules),
+            immutable=False,
+            etag=expected_etag(shell, entry.md5, entry.size),
+            shell=True,
+        )
+    )
+    return found

@@ -1,0 +1,71 @@
+"""What a bucket holds, from one paginated listing, and S3 errors turned into advice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mfe.config import Environment
+from mfe.errors import MfeError
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    etag: str
+    """Without quotes; multipart ETags contain '-'."""
+    size: int
+
+
+def infra_hint(env: Environment) -> str:
+    if env.kind == "local":
+        return f"run `doit publish env={env.name}` again (it provisions the emulator)"
+    return f"run `doit infra env={env.name}` to create it"
+
+
+@contextmanager
+def s3_errors(env: Environment, bucket: str, doing: str) -> Iterator[None]:
+    """Turn botocore failures into one MfeError naming the bucket, env and what to do."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            raise MfeError(
+                f"bucket '{bucket}' of environment '{env.name}' does not exist; {infra_hint(env)}"
+            ) from None
+        if code in ("AccessDenied", "Forbidden", "403") or status == 403:
+            raise MfeError(
+                f"access denied while {doing} in bucket '{bucket}' (environment '{env.name}'): "
+                "the credentials need s3:ListBucket, s3:GetObject, s3:PutObject and "
+                "s3:DeleteObject on it"
+            ) from None
+        raise MfeError(
+            f"S3 error {code or status} while {doing} in bucket '{bucket}' "
+            f"(environment '{env.name}'): {exc}"
+        ) from None
+    except EndpointConnectionError as exc:
+        raise MfeError(
+            f"cannot reach the S3 endpoint while {doing} in bucket '{bucket}' "
+            f"(environment '{env.name}'): {exc}"
+        ) from None
+    except (BotoCoreError, OSError) as exc:
+        raise MfeError(
+            f"S3 request failed while {doing} in bucket '{bucket}' (environment '{env.name}'): {exc}"
+        ) from None
+
+
+def list_bucket(s3: Any, env: Environment, bucket: str) -> dict[str, RemoteObject]:
+    """Every key in the bucket (release state included): one request per 1000 keys."""
+    found: dict[str, RemoteObject] = {}
+    with s3_errors(env, bucket, "listing objects"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                found[key] = RemoteObject(key, item.get("ETag", "").strip('"'), item["Size"])
+    return found

@@ -1,0 +1,140 @@
+"""Progress while uploading (a rich bar on a terminal, plain lines in CI or when piped),
+the closing summary table, and `.mfe/<env>/publish-report.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from mfe.publish.local import LocalFile
+
+REPORT_FILE = "publish-report.json"
+PLAN_FILE = "plan-report.json"
+"""`doit plan` writes here, so a dry run never overwrites the last real publish's report."""
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def use_rich() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("CI")
+
+
+class Progress:
+    """Thread-safe progress sink for the upload phases."""
+
+    def __init__(self, rich: bool | None = None) -> None:
+        self.rich = use_rich() if rich is None else rich
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._task: Any = None
+        self._done = self._files = 0
+
+    def phase(self, name: str, files: int, size: int) -> None:
+        self.close()
+        if self.rich:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("files"),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(f"upload {name}", total=size)
+            self._files, self._done = files, 0
+        else:
+            print(f"publish: uploading {files} {name} file(s), {human(size)}", flush=True)
+
+    def advance(self, size: int) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._bar.advance(self._task, size)
+
+    def file_done(self, file: LocalFile) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._done += 1
+                self._bar.update(
+                    self._task, description=f"upload {self._done}/{self._files} {file.key}"
+                )
+
+    def note(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The closing table as text (rich renders it without colour when not on a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    dry = report.get("dry_run")
+    table = Table(title=f"{'plan' if dry else 'publish'} {report['env']}: {report['release']}")
+    for column in ("app", "uploaded", "skipped", "deleted", "invalidated", "bytes"):
+        table.add_column(column, justify="left" if column == "app" else "right")
+    invalidated = report.get("invalidated_by_app", {})
+    for app, row in report["apps"].items():
+        table.add_row(
+            app,
+            str(len(row["uploaded"])),
+            str(row["skipped"]),
+            str(len(row["deleted"])),
+            str(len(invalidated.get(app, []))),
+            human(row["bytes"]),
+        )
+    requests = ", ".join(f"{k} {v}" for k, v in sorted(report["requests"].items()))
+    table.caption = f"{report['seconds']:.2f}s, requests: {requests or 'none'}"
+    console = Console(file=None, force_terminal=use_rich(), width=100, record=True, soft_wrap=False)
+    with console.capture() as capture:
+        console.print(table)
+    return capture.get().rstrip()
+
+
+def plan_lines(report: dict[str, Any]) -> list[str]:
+    """`doit plan`: one line per upload, delete and invalidation path."""
+    lines = []
+    for app, row in report["apps"].items():
+        lines += [f"upload  {app}: {key}" for key in row["uploaded"]]
+        lines += [f"delete  {app}: {key}" for key in row["deleted"]]
+        lines.append(f"skip    {app}: {row['skipped']} unchanged file(s)")
+    for dist, paths in report["invalidations"].items():
+        lines += [f"invalidate {dist}: {path}" for path in paths]
+    return lines
+
+
+def write_report(state_dir: Path, report: dict[str, Any]) -> Path:
+    path = state_dir / (PLAN_FILE if report.get("dry_run") else REPORT_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,107 @@
+"""After a publish: load the site like a browser would and check every script, module
+preload and stylesheet it references (status, content type, subresource integrity)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+from mfe.errors import MfeError
+
+EXPECTED_TYPE = {"script": "javascript", "modulepreload": "javascript", "stylesheet": "css"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    kind: str
+    url: str
+    integrity: str | None
+
+
+class _AssetParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[Asset] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "script" and found.get("src"):
+            self.assets.append(Asset("script", found["src"] or "", found.get("integrity")))
+        if tag == "link" and found.get("href"):
+            for rel in (found.get("rel") or "").lower().split():
+                if rel in ("modulepreload", "stylesheet"):
+                    self.assets.append(Asset(rel, found["href"] or "", found.get("integrity")))
+
+
+def page_assets(html: str, page_url: str) -> list[Asset]:
+    parser = _AssetParser()
+    parser.feed(html)
+    unique: dict[tuple[str, str], Asset] = {}
+    for asset in parser.assets:
+        url = urljoin(page_url, asset.url)
+        unique.setdefault((asset.kind, url), Asset(asset.kind, url, asset.integrity))
+    return list(unique.values())
+
+
+def integrity_matches(integrity: str, body: bytes) -> bool:
+    """SRI: any one of the space-separated `<alg>-<base64>` values must match."""
+    for token in integrity.split():
+        alg, _, expected = token.partition("-")
+        if alg in ("sha256", "sha384", "sha512"):
+            digest = base64.b64encode(hashlib.new(alg, body).digest()).decode()
+            if digest == expected.split("?")[0]:
+                return True
+    return False
+
+
+def check_once(site_url: str, timeout: float) -> list[str]:
+    """Problems found (empty when the page and every asset are right)."""
+    import httpx
+
+    problems: list[str] = []
+    with httpx.Client(timeout=timeout, follow_redirects=True) as http:
+        page = http.get(site_url)
+        if page.status_code != 200:
+            return [f"{site_url} answered {page.status_code}"]
+        assets = page_assets(page.text, str(page.url))
+        if not assets:
+            return [f"{site_url} references no script or stylesheet"]
+        for asset in assets:
+            response = http.get(asset.url)
+            kind = response.headers.get("content-type", "")
+            if response.status_code != 200:
+                problems.append(f"{asset.url} answered {response.status_code}")
+            elif EXPECTED_TYPE[asset.kind] not in kind:
+                problems.append(f"{asset.url} has content type {kind!r}")
+            elif asset.integrity and not integrity_matches(asset.integrity, response.content):
+                problems.append(f"{asset.url} does not match its integrity {asset.integrity}")
+    return problems
+
+
+def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -> int:
+    """Retry with backoff (0.2+0.4+0.8+1.6 s by default); raise naming the failing URL."""
+    import httpx
+
+    delay = first_delay
+    problems: list[str] = []
+    for attempt in range(attempts):
+        try:
+            problems = check_once(site_url, timeout=10)
+        except httpx.HTTPError as exc:
+            problems = [f"{site_url}: {exc.__class__.__name__}: {exc}"]
+        if not problems:
+            return attempt + 1
+        if attempt + 1 < attempts:
+            time.sleep(delay)
+            delay *= 2
+    raise MfeError(
+        "smoke check failed for "
+        + site_url
+        + ":\n  "
+        + "\n  ".join(problems)
+        + "\nthe files are uploaded; check the bucket and distribution, then publish again"
+    )
