@@ -16,6 +16,7 @@ from doit import get_var
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
 from mfe.tasks import build
+from mfe.tasks import ci as ci_tasks
 from mfe.tasks import shell as shell_tasks
 
 DEFAULT_ENV = "local"
@@ -40,6 +41,7 @@ def generate(dodo_file: str) -> dict[str, Any]:
         }
     }
     found.update(build.tasks(project))
+    found.update(ci_tasks.tasks(project, env))
     found.update(shell_tasks.tasks(project, env))
     del env  # consumed by the environment-specific task modules
     return found

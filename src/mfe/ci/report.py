@@ -1,0 +1,92 @@
+"""`.mfe/<env>/ci-report.json` and the GitHub Actions job summary of a `doit ci` run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mfe.config import Project
+
+CacheOutcome = Literal["hit", "miss", "unaffected"]
+
+
+@dataclass
+class AppReport:
+    affected: bool
+    why: list[str]
+    cache: CacheOutcome = "unaffected"
+    build_seconds: float = 0.0
+    uploaded: int = 0
+    """Files publish uploaded for this app."""
+    key: str = ""
+    """The input key (names the cache archive)."""
+    dist: str = ""
+    """Where dist/ came from: 'local' (already current), 'cache', 'build'."""
+    tests: str = "none"
+    """'passed', 'none' (no test script), 'cached' (inputs tested before), 'not run'."""
+    cache_upload_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CiReport:
+    env: str
+    base: str | None
+    apps: dict[str, AppReport]
+    published: bool = False
+    site_url: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def report_path(project: Project, env: str) -> Path:
+    return project.state_dir(env) / "ci-report.json"
+
+
+def write_report(project: Project, report: CiReport) -> Path:
+    path = report_path(project, report.env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(report.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(markdown(report))
+    return path
+
+
+def markdown(report: CiReport) -> str:
+    """A short job summary: one row per app, then why each affected app was rebuilt."""
+    base = f" since `{report.base}`" if report.base else " (no base: the build cache decides)"
+    lines = [
+        f"### `doit ci env={report.env}`{base}",
+        "",
+        "| app | affected | cache | build s | tests | uploaded |",
+        "| --- | --- | --- | ---: | --- | ---: |",
+    ]
+    for name, app in report.apps.items():
+        lines.append(
+            f"| {name} | {'yes' if app.affected else 'no'} | {app.cache} | "
+            f"{app.build_seconds:.1f} | {app.tests} | {app.uploaded} |"
+        )
+    lines.append("")
+    for name, app in report.apps.items():
+        if app.affected and app.why:
+            shown = ", ".join(f"`{reason}`" for reason in app.why[:8])
+            more = f" and {len(app.why) - 8} more" if len(app.why) > 8 else ""
+            lines.append(f"- **{name}**: {shown}{more}")
+    if report.error:
+        lines += ["", f"**Failed:** {report.error.splitlines()[0]}"]
+    elif report.published:
+        lines += ["", f"Published: {report.site_url or '(no URL)'} in {report.seconds:.1f}s"]
+    else:
+        lines += ["", "Nothing to publish."]
+    return "\n".join(lines) + "\n\n"
