@@ -17,6 +17,7 @@ from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
 from mfe.tasks import build
 from mfe.tasks import ci as ci_tasks
+from mfe.tasks import serve as serve_tasks
 from mfe.tasks import shell as shell_tasks
 
 DEFAULT_ENV = "local"
@@ -43,5 +44,6 @@ def generate(dodo_file: str) -> dict[str, Any]:
     found.update(build.tasks(project))
     found.update(ci_tasks.tasks(project, env))
     found.update(shell_tasks.tasks(project, env))
+    found.update(serve_tasks.tasks(project, env))
     del env  # consumed by the environment-specific task modules
     return found

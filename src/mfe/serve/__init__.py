@@ -1,0 +1,9 @@
+"""Local development server: `doit serve` (see `session.serve`).
+
+Modules: `server` (HTTP), `watch` (watchdog + debounce), `rebuild` (doit in-process),
+`reload` (SSE endpoint, injected script, error overlay), `session` (the loop tying them).
+"""
+
+from mfe.serve.session import serve
+
+__all__ = ["serve"]

@@ -1,0 +1,72 @@
+"""Rebuild through doit, in this process, so doit's dependency state stays the truth.
+
+Each run loads the project's `dodo.py` afresh (new files, a changed `mfe.toml`) and runs
+the selected tasks with a reporter that records what ran and what failed. doit's json
+backend reads the dep file when a run starts and writes it when the run ends, so runs
+are strictly one at a time (the caller's loop) and `doit` in another terminal still works.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from doit.cmd_base import ModuleTaskLoader
+from doit.doit_cmd import DoitMain
+from doit.reporter import ConsoleReporter
+
+PARALLEL_JOBS = 2
+
+
+@dataclass
+class RunResult:
+    code: int
+    """doit's exit code: 0 ok, 1 a task failed, 2/3 an error before tasks ran."""
+    executed: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    """Task name -> its failure message (the bundler's output for a build)."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 and not self.failures
+
+
+class _Recorder(ConsoleReporter):  # type: ignore[misc]
+    """doit's console output, plus a record of executed and failed tasks for the overlay."""
+
+    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+        super().__init__(outstream, options)
+        self.executed: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    def execute_task(self, task: Any) -> None:
+        self.executed.append(task.name)
+        super().execute_task(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        self.failed[task.name] = fail.get_msg().strip()
+        super().add_failure(task, fail)
+
+
+def run_tasks(root: Path, targets: list[str]) -> RunResult:
+    """`doit [-n 2 -P thread] TARGETS` in-process; independent app builds run in parallel.
+
+    Threads, not processes: a build is an npm child process, and forking a process that
+    runs HTTP and watchdog threads is asking for trouble.
+    """
+    started = time.monotonic()
+    try:
+        dodo = runpy.run_path(str(root / "dodo.py"), run_name="dodo")
+    except SystemExit as exc:  # mfe.tasks.generate reports config errors this way
+        return RunResult(code=int(exc.code or 2), failures={"dodo.py": "see the error above"})
+    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
+    dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
+    jobs = ["-n", str(PARALLEL_JOBS), "-P", "thread"] if len(targets) > 1 else []
+    code = DoitMain(ModuleTaskLoader(dodo)).run([*jobs, *targets])
+    sys.stdout.flush()
+    return RunResult(code, recorder.executed, recorder.failed, time.monotonic() - started)

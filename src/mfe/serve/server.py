@@ -1,0 +1,242 @@
+"""The dev HTTP servers: the shell page on the shell port, each app's `dist/` on its port.
+
+Stdlib `ThreadingHTTPServer` (one thread per request, so an open event stream never
+blocks a file). App files are sent byte for byte (the shell's SRI hashes must match)
+with `Cache-Control: no-store` and CORS `*`, because the shell origin loads them as
+`crossorigin="anonymous"` modules. Requests wait while a build swaps `dist/`.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from mfe.errors import MfeError
+from mfe.manifest import content_type
+from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
+
+HOST = "127.0.0.1"
+HOLD_SECONDS = 30.0
+"""The longest a page request waits for a build in flight before it gets the old files."""
+
+
+class Gate:
+    """Closed while a build runs, so no request sees a half-swapped `dist/` or shell page."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+
+    def close(self) -> None:
+        with self._cond:
+            self._busy = True
+
+    def open(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    def wait(self, timeout: float = HOLD_SECONDS) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._busy, timeout)
+
+
+@dataclass(frozen=True)
+class Site:
+    """What one port serves: an app's `dist/`, or the shell page plus the reload endpoints."""
+
+    label: str
+    """The app name, or 'shell'."""
+    port: int
+    config_key: str
+    """Where the port is configured, for the busy-port message."""
+    root: Path | None = None
+    """The folder served (app `dist/`); None for the shell site."""
+    page: Path | None = None
+    """The shell's `build/dev/index.html` (shell site only)."""
+
+
+class DevServer(ThreadingHTTPServer):
+    daemon_threads = True  # an open event stream must not keep the process alive
+
+    def __init__(self, site: Site, gate: Gate, broker: Broker) -> None:
+        self.site, self.gate, self.broker = site, gate, broker
+        super().__init__((HOST, site.port), Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: DevServer
+    protocol_version = "HTTP/1.1"
+    server_version = "mfe-serve"
+
+    def do_GET(self) -> None:
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:
+        self._respond(head=True)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the terminal shows builds, not every request."""
+
+    def _respond(self, head: bool) -> None:
+        site = self.server.site
+        if site.page is not None:
+            self._shell(site.page, head)
+            return
+        assert site.root is not None
+        self.server.gate.wait()
+        path = safe_path(site.root, self.path)
+        if path is None:
+            self._not_found()
+            return
+        try:
+            body = path.read_bytes()
+        except OSError:
+            self._not_found()
+            return
+        self._send(body, content_type(path.name), head, cors=True)
+
+    def _shell(self, page: Path, head: bool) -> None:
+        parts = urlsplit(self.path)
+        if parts.path == EVENTS_PATH:
+            self._events(parse_qs(parts.query).get("since", [""])[0])
+        elif parts.path == SCRIPT_PATH:
+            self._send(RELOAD_JS.encode("utf-8"), content_type("reload.js"), head)
+        elif parts.path in ("/", "/index.html"):
+            self.server.gate.wait()
+            try:
+                html = page.read_text(encoding="utf-8")
+            except OSError:
+                self._not_found()
+                return
+            body = inject(html, self.server.broker.version).encode("utf-8")
+            self._send(body, content_type("index.html"), head)
+        else:
+            self._not_found()
+
+    def _events(self, since: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        self.server.broker.stream(self.wfile, since)
+
+    def _send(self, body: bytes, ctype: str, head: bool, cors: bool = False) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if cors:
+            self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _not_found(self) -> None:
+        body = b"not found\n"
+        self.send_response(HTTPStatus.NOT_FOUND)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def safe_path(root: Path, raw: str) -> Path | None:
+    """The file under `root` that a request path names, or None (traversal, dirs, dotfiles).
+
+    Encoded separators and backslashes are refused before decoding; the decoded path must
+    have only plain segments; the resolved file (after symlinks) must stay inside `root`.
+    """
+    path = urlsplit(raw).path
+    lowered = path.lower()
+    if "\\" in path or "%2f" in lowered or "%5c" in lowered or "%00" in lowered:
+        return None
+    try:
+        segments = unquote(path, errors="strict").split("/")
+    except UnicodeDecodeError:
+        return None
+    if segments[0] != "" or any(s in ("", ".", "..") or s.startswith(".") for s in segments[1:]):
+        return None
+    if any("\\" in s or "\0" in s for s in segments):
+        return None
+    try:
+        base = root.resolve(strict=True)
+        target = base.joinpath(*segments[1:]).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not target.is_relative_to(base) or not target.is_file():
+        return None
+    return target
+
+
+def bind(sites: list[Site], gate: Gate, broker: Broker) -> list[DevServer]:
+    """Bind every port first, so a busy one fails fast and leaves nothing listening."""
+    servers: list[DevServer] = []
+    try:
+        for site in sites:
+            try:
+                servers.append(DevServer(site, gate, broker))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise MfeError(
+                    f"port {site.port} for {_what(site)} is already in use on {HOST}; "
+                    f"stop whatever listens there or change {site.config_key} in mfe.toml"
+                ) from None
+    except BaseException:
+        for server in servers:
+            server.server_close()
+        raise
+    return servers
+
+
+def _what(site: Site) -> str:
+    return "the shell page" if site.label == "shell" else f"app '{site.label}'"
+
+
+def start(servers: list[DevServer]) -> Callable[[], None]:
+    """Serve each in a thread, check each answers, and return the function that stops them."""
+    threads = [
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        for s in servers
+    ]
+    for thread in threads:
+        thread.start()
+
+    def stop() -> None:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join(timeout=2)
+
+    try:
+        for server in servers:
+            _check_answers(server.site.port)
+    except BaseException:
+        stop()
+        raise
+    return stop
+
+
+def _check_answers(port: int) -> None:
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        connection.request("HEAD", "/_mfe/ping")
+        connection.getresponse().read()
+    except OSError as exc:
+        raise MfeError(f"the dev server on {HOST}:{port} does not answer ({exc})") from None
+    finally:
+        connection.close()

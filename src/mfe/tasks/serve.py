@@ -1,0 +1,69 @@
+"""`serve`: the dev server (shell + every app on 127.0.0.1, watch, rebuild, live reload)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from doit.dependency import UptodateCalculator
+from doit.exceptions import TaskFailed
+
+from mfe.config import Environment, Project
+from mfe.tasks.actions import guarded
+
+
+class DoitState(UptodateCalculator):  # type: ignore[misc]
+    """Never up to date, and keeps the run's dependency manager (doit's `setup` hook).
+
+    The running `doit serve` holds the dep file in memory and would write it when it
+    exits, erasing every rebuild done meanwhile. `flush` writes it once, before the
+    first rebuild, and closes it, so the in-process rebuild runs own the file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dep_manager: Any = None
+
+    def setup(self, dep_manager: Any, tasks_dict: dict[str, Any]) -> None:
+        super().setup(dep_manager, tasks_dict)
+        self.dep_manager = dep_manager
+
+    def __call__(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        if self.dep_manager is not None:
+            self.dep_manager.close()
+
+
+def run_serve(root: str, state: DoitState, port: int) -> TaskFailed | None:
+    """The action; `port` comes from `--port` (0: `[env.dev] port`)."""
+    from mfe.serve import serve
+
+    return guarded(serve, Path(root), port or None, state.flush)
+
+
+def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
+    del env  # serve always renders and serves the `dev` environment
+
+    def task_serve() -> dict[str, Any]:
+        """Serve the shell and every app on 127.0.0.1; rebuild changed apps; live reload."""
+        state = DoitState()
+        return {
+            "actions": [(run_serve, [str(project.root), state])],
+            "params": [
+                {
+                    "name": "port",
+                    "long": "port",
+                    "type": int,
+                    "default": 0,
+                    "help": "shell port (default: [env.dev] port in mfe.toml, 5170)",
+                }
+            ],
+            "task_dep": ["build"],
+            "uptodate": [state],
+            "verbosity": 2,
+        }
+
+    return {"task_serve": task_serve}
