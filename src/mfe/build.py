@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from mfe.config import STATE_DIR, App, Project
@@ -23,15 +22,24 @@ IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
 
 def app_sources(app: App) -> list[Path]:
     """Every file under the app that its build may read (added/deleted files count)."""
-    return sorted(_walk(app.path))
+    return [app.path / name for name in _walk(app.path)]
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def source_files(project: Project, app: App) -> list[str]:
+    """`app_sources` as root-relative POSIX strings: doit's file_dep, built without pathlib
+    because a no-op `doit` on a 10,000-file monorepo must stay fast."""
+    prefix = app.path.relative_to(project.root).as_posix()
+    return [f"{prefix}/{name}" for name in _walk(app.path)]
+
+
+def _walk(folder: Path) -> list[str]:
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and not d.startswith(".")]
-        base = Path(dirpath)
-        for name in filenames:
-            yield base / name
+        relative = os.path.relpath(dirpath, folder).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        found.extend(prefix + name for name in filenames)
+    return sorted(found)
 
 
 def build_app(project: Project, app: App) -> AssetManifest:

@@ -17,6 +17,7 @@ from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
 from mfe.tasks import build
 from mfe.tasks import ci as ci_tasks
+from mfe.tasks import infra as infra_tasks
 from mfe.tasks import serve as serve_tasks
 from mfe.tasks import shell as shell_tasks
 
@@ -37,13 +38,14 @@ def generate(dodo_file: str) -> dict[str, Any]:
         "DOIT_CONFIG": {
             "default_tasks": ["build"],
             "dep_file": f"{STATE_DIR}/doit-db.json",
-            "backend": "json",
+            "backend": "mfe-json",
             "verbosity": 1,
         }
     }
     found.update(build.tasks(project))
     found.update(ci_tasks.tasks(project, env))
     found.update(shell_tasks.tasks(project, env))
+    found.update(infra_tasks.tasks(project, env))
     found.update(serve_tasks.tasks(project, env))
     del env  # consumed by the environment-specific task modules
     return found

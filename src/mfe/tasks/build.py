@@ -47,7 +47,7 @@ def tasks(project: Project) -> dict[str, Any]:
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
                 "actions": [action(build.build_app, project, app)],
                 # Not the whole lockfile: only this app's resolved slice of it (mfe.ci).
-                "file_dep": [rel(project, p) for p in build.app_sources(app)]
+                "file_dep": build.source_files(project, app)
                 + [rel(project, project.root / name) for name in project.build.inputs],
                 "uptodate": [
                     lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
