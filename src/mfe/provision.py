@@ -231,7 +231,12 @@ def set_password(env: Environment, pool_id: str, username: str, password: str) -
     try:
         idp.admin_get_user(UserPoolId=pool_id, Username=username)
     except idp.exceptions.UserNotFoundException:
-        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        idp.admin_create_user(  # the temporary password is checked against the policy
+            UserPoolId=pool_id,
+            Username=username,
+            TemporaryPassword=password,
+            MessageAction="SUPPRESS",
+        )
         created = True
     idp.admin_set_user_password(
         UserPoolId=pool_id, Username=username, Password=password, Permanent=True

@@ -1,0 +1,69 @@
+"""`_ready`, `local_stop`, `infra`, `user_add`: the environment's AWS side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from doit import get_var
+
+from mfe.config import Environment, Project
+from mfe.tasks.actions import action
+
+
+def ready(project: Project, env: Environment) -> None:
+    from mfe.provision import ensure_ready
+
+    ensure_ready(project, env)
+
+
+def local_stop(project: Project) -> None:
+    from mfe.emulator import stop_emulator
+
+    print(stop_emulator(project))
+
+
+def deploy(project: Project, env: Environment) -> None:
+    from mfe.infra import deploy as deploy_stacks
+
+    deploy_stacks(project, env)
+
+
+def user_add(project: Project, env: Environment, username: str) -> None:
+    from mfe.users import add_user
+
+    print(add_user(project, env, username))
+
+
+def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
+    def task__ready() -> dict[str, Any]:
+        """Make sure the environment exists (local: start and provision the emulator)."""
+        return {
+            "actions": [action(ready, project, env)] if env.kind != "dev" else [],
+            "uptodate": [False],
+            "verbosity": 0,
+        }
+
+    def task_local_stop() -> dict[str, Any]:
+        """Stop the local AWS emulator."""
+        return {"actions": [action(local_stop, project)], "uptodate": [False], "verbosity": 2}
+
+    def task_infra() -> dict[str, Any]:
+        """Create or update the environment's stacks and store their outputs."""
+        return {"actions": [action(deploy, project, env)], "uptodate": [False], "verbosity": 2}
+
+    def task_user_add() -> dict[str, Any]:
+        """Add a user to the environment's pool (doit user_add username=NAME)."""
+        username = get_var("username", "") or ""
+        return {
+            "actions": [action(user_add, project, env, username)],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
+
+    return {
+        "task__ready": task__ready,
+        "task_local_stop": task_local_stop,
+        "task_infra": task_infra,
+        "task_user_add": task_user_add,
+    }
