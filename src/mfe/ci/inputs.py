@@ -73,10 +73,5 @@ def input_key(project: Project, app: App, packages: lockslice.Packages | None = 
     return InputKey(digest.hexdigest(), parts)
 
 
-def explain(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Which parts differ between two keys, as short labels (for `why`)."""
-    return [label for label in sorted(set(old) | set(new)) if old.get(label) != new.get(label)]
-
-
 def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

@@ -157,7 +157,7 @@ def _publish(project: Project, env: Environment, outputs: Any, report: CiReport)
     from mfe.shell import render_shell
 
     render_shell(project, env, outputs)
-    published: dict[str, Any] = publish(project, env)
+    published: dict[str, Any] = publish(project, env, outputs=outputs)
     report.published = True
     report.site_url = published.get("site_url")
     for name, app_report in published.get("apps", {}).items():

@@ -1,0 +1,154 @@
+"""`doit ci` end to end: fresh git clones sharing one moto server and its build cache."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_fixtures import DUMMY_AWS_ENV, moto_server  # noqa: F401
+
+from conftest import run_doit
+
+CACHE_BUCKET = "mfe-demo-local-build-cache"  # config.py's default for env local
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def origin(
+    monorepo_template: Path,
+    moto_server: str,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """A git repo of the monorepo whose `local` env points at this module's moto server."""
+    root = tmp_path_factory.mktemp("origin") / "repo"
+    shutil.copytree(monorepo_template, root, ignore=shutil.ignore_patterns("node_modules", ".mfe"))
+    port = moto_server.rsplit(":", 1)[1]
+    toml = root / "mfe.toml"
+    toml.write_text(
+        re.sub(r"(\[env\.local\][^\n]*\n)port = \d+", rf"\g<1>port = {port}", toml.read_text())
+    )
+    assert f"port = {port}" in toml.read_text()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "ci@example.com")
+    git(root, "config", "user.name", "CI")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "monorepo")
+    return root
+
+
+def fresh_clone(origin: Path, dest: Path, node_modules: Path | None) -> Path:
+    subprocess.run(["git", "clone", "-q", str(origin), str(dest)], check=True)
+    if node_modules is not None:
+        subprocess.run(["cp", "-a", str(node_modules), str(dest / "node_modules")], check=True)
+    return dest
+
+
+def ci(root: Path, *args: str, check: bool = True) -> tuple[dict[str, Any], str]:
+    result = run_doit(root, "ci", *args, check=check, env=DUMMY_AWS_ENV)
+    report = json.loads((root / ".mfe" / "local" / "ci-report.json").read_text())
+    return report, result.stdout
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def cache_objects(endpoint: str) -> dict[str, str]:
+    s3 = s3_client(endpoint)
+    listed = s3.list_objects_v2(Bucket=CACHE_BUCKET).get("Contents", [])
+    return {item["Key"]: item["ETag"] for item in listed}
+
+
+def test_fresh_clones_share_the_cache_and_build_only_what_changed(
+    origin: Path,
+    monorepo_template: Path,
+    moto_server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    apps = {"mfe-parent", "accounts", "payments"}
+    modules = monorepo_template / "node_modules"
+
+    # 1. Cold: every app is built, tested, uploaded to the cache and published.
+    first = fresh_clone(origin, tmp_path / "one", modules)
+    report, _ = ci(first)
+    assert set(report["apps"]) == apps
+    for name, app in report["apps"].items():
+        assert app["affected"] is True and app["why"], name
+        assert app["cache"] == "miss" and app["build_seconds"] > 0, name
+        assert app["uploaded"] > 0, name
+    assert report["apps"]["payments"]["tests"] == "passed"
+    cached = cache_objects(moto_server)
+    assert {key.split("/")[1] for key in cached} == apps
+
+    # 2. Warm, no node_modules at all: everything restored, nothing built or uploaded.
+    second = fresh_clone(origin, tmp_path / "two", None)
+    report, output = ci(second)
+    for name, app in report["apps"].items():
+        assert (app["cache"], app["build_seconds"], app["uploaded"]) == ("hit", 0.0, 0), name
+    assert not (second / "node_modules").exists()  # no npm ci was needed
+    assert cache_objects(moto_server) == cached
+    for name in apps:
+        assert (second / "apps" / name / "dist" / "asset-manifest.json").read_bytes() == (
+            first / "apps" / name / "dist" / "asset-manifest.json"
+        ).read_bytes()
+
+    # 3. A commit changing payments: a third clone builds (and tests) only payments.
+    base = git(origin, "rev-parse", "HEAD")
+    source = origin / "apps" / "payments" / "src" / "main.js"
+    source.write_text(source.read_text() + "\n// a change only payments sees\n")
+    git(origin, "commit", "-q", "-am", "payments: change")
+    third = fresh_clone(origin, tmp_path / "three", modules)
+    report, _ = ci(third, f"base={base}")
+    payments = report["apps"].pop("payments")
+    assert payments["affected"] is True
+    assert payments["why"] == ["apps/payments/src/main.js"]
+    assert payments["cache"] == "miss" and payments["build_seconds"] > 0
+    assert payments["uploaded"] >= 1 and payments["tests"] == "passed"
+    for name, app in report["apps"].items():
+        assert (app["affected"], app["cache"], app["build_seconds"]) == (
+            False,
+            "unaffected",
+            0.0,
+        ), name
+        assert app["why"] == []
+    assert report["apps"]["accounts"]["uploaded"] == 0
+    # The shell page counts under the parent: it now points at payments' new entry.
+    published = json.loads((third / ".mfe" / "local" / "publish-report.json").read_text())
+    assert published["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
+
+    # 4. A truncated archive is detected, ignored, rebuilt and replaced.
+    key = next(k for k in cache_objects(moto_server) if "/accounts/" in k)
+    s3 = s3_client(moto_server)
+    body = s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body[: len(body) // 2])
+    fourth = fresh_clone(origin, tmp_path / "four", modules)
+    report, output = ci(fourth)
+    assert f"{key} is corrupt" in output
+    assert report["apps"]["accounts"]["cache"] == "miss"
+    assert report["apps"]["payments"]["cache"] == "hit"
+    assert s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read() == body
+
+
+def test_a_base_missing_from_the_clone_fails_clearly(origin: Path, tmp_path: Path) -> None:
+    clone = fresh_clone(origin, tmp_path / "c", None)
+    result = run_doit(clone, "ci", "base=0123456789abcdef", check=False, env=DUMMY_AWS_ENV)
+    assert result.returncode != 0
+    assert "fetch-depth: 0" in result.stdout
+    assert "Traceback" not in result.stdout
