@@ -138,7 +138,7 @@ def make_plan(
         release_id = previous.id
         invalidations = dict(previous.invalidations) if resume else {}
     else:
-        release_id = new_release_id(digest, now)
+        release_id = new_release_id(digest, now, ids[-1] if ids else None)
         invalidations = invalidation_paths(apps, plan_files, previous)
 
     plan = Plan(env.name, apps, ids, previous, release_id, digest, invalidations, noop, resume)

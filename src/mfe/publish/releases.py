@@ -13,7 +13,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +104,17 @@ def content_hash(files: dict[str, dict[str, FileRecord]]) -> str:
     return digest.hexdigest()
 
 
-def new_release_id(content: str, now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{content[:7]}"
+STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def new_release_id(content: str, now: datetime | None = None, after: str | None = None) -> str:
+    """`<UTC time>-<content hash>`, always sorting after `after` (the latest release id),
+    so the listing order is the release order even for two publishes in one second."""
+    moment = now or datetime.now(UTC)
+    if after:
+        latest = datetime.strptime(after.split("-")[0], STAMP).replace(tzinfo=UTC)
+        moment = max(moment.replace(microsecond=0), latest + timedelta(seconds=1))
+    return f"{moment.strftime(STAMP)}-{content[:7]}"
 
 
 def release_ids(keys: list[str] | set[str] | dict[str, Any]) -> list[str]:
