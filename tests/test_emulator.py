@@ -7,6 +7,7 @@ import json
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,13 @@ def test_port_taken_by_something_else_is_a_clear_error(project: Project) -> None
     assert "[env.local] port" in message
     assert "mfe.toml" in message
     assert not pid_file(project).exists()
+
+
+def test_concurrent_starts_make_one_server(project: Project) -> None:
+    port = project.env("local").port
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        endpoints = list(pool.map(lambda _: ensure_emulator(project), range(3)))
+
+    assert endpoints == [f"http://127.0.0.1:{port}"] * 3
+    assert "stopped" in stop_emulator(project)
+    assert probe(port or 0) == "free"  # no orphan server left answering

@@ -7,11 +7,14 @@ Its pid and log live in `.mfe/local/`; `stop_emulator` ends only the process rec
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -101,20 +104,31 @@ def ensure_emulator(project: Project) -> str:
     """Start the emulator unless one already answers on the configured port; return its URL."""
     port = _port(project)
     endpoint = f"http://127.0.0.1:{port}"
-    pid_file, log = _paths(project)
-    pid = _read_pid(pid_file)
-    if pid is not None and not _alive(pid):
-        pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
-        pid = None
-    state = probe(port)
-    if state == "moto":
+    if probe(port) == "moto":
         return endpoint
-    if state == "other":
-        raise _port_taken(project, port)
-    if pid is None:
-        pid = _spawn(port, pid_file, log)
-    _wait_until_up(project, port, pid, pid_file, log)
+    pid_file, log = _paths(project)
+    with _locked(pid_file.with_suffix(".lock")):  # two commands at once start one server
+        pid = _read_pid(pid_file)
+        if pid is not None and not _alive(pid):
+            pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
+            pid = None
+        state = probe(port)
+        if state == "moto":
+            return endpoint
+        if state == "other":
+            raise _port_taken(project, port)
+        if pid is None:
+            pid = _spawn(port, pid_file, log)
+        _wait_until_up(project, port, pid, pid_file, log)
     return endpoint
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _spawn(port: int, pid_file: Path, log: Path) -> int:
