@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from mfe.infra import (
 )
 from mfe.outputs import outputs_path, read_outputs, write_outputs
 from mfe.provision import ensure_ready
+
+from conftest import run_doit
 
 REPO = Path(__file__).resolve().parent.parent
 moto_server = aws_fixtures.moto_server  # the fixture, for this module
@@ -217,3 +220,41 @@ def test_outputs_document_from_stack_outputs(tmp_path: Path) -> None:
     assert read.auth.client_id == "client1"
     with pytest.raises(MfeError, match="lacks the output 'UserPoolClientId'"):
         outputs_from_stacks(env, hosting, {"UserPoolId": "x"})
+
+
+def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "repo", moto_server)
+    shutil.copy(REPO / "dodo.py", project.root)
+
+    refused = subprocess.run(  # no terminal to prompt on, no variable: a clear refusal
+        [sys.executable, "-m", "doit", "user_add", "username=alice"],
+        cwd=project.root,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MFE_USER_PASSWORD"},
+    )
+    assert refused.returncode != 0
+    assert "set MFE_USER_PASSWORD" in refused.stdout + refused.stderr
+
+    added = run_doit(
+        project.root, "user_add", "username=alice", env={"MFE_USER_PASSWORD": "alice-pass-1"}
+    )
+    assert "added user 'alice'" in added.stdout
+    assert "alice-pass-1" not in added.stdout
+
+    auth = read_outputs(project, project.env("local")).auth
+    assert auth is not None
+    idp = boto3.client(
+        "cognito-idp",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    tokens = idp.initiate_auth(
+        ClientId=auth.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "alice", "PASSWORD": "alice-pass-1"},
+    )
+    assert "IdToken" in tokens["AuthenticationResult"]
