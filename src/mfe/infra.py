@@ -84,7 +84,9 @@ def deploy(project: Project, env: Environment, *, poll: float = 5.0, log: Log = 
     if env.kind == "local":
         from mfe.provision import ensure_ready
 
-        return ensure_ready(project, env)
+        outputs = ensure_ready(project, env)
+        log(f"local emulator ready; outputs in {project.state_dir(env.name) / 'outputs.json'}")
+        return outputs
     if env.kind != "aws":
         raise MfeError(f"environment '{env.name}' ({env.kind}) has no infrastructure to deploy")
     aws.require_credentials(env)
