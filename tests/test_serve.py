@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from conftest import run_doit
+from mfe.config import load_project
+from mfe.serve.watch import classify
+
+from conftest import REPO, run_doit
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -220,3 +223,25 @@ def check_http(root: Path, shell_port: int, app_port: int) -> None:
     for path in ["/../mfe.toml", "/%2e%2e/mfe.toml", "/build/dev/index.html", "/mfe.toml"]:
         assert get(shell_port, path).status == 404, path
     assert get(shell_port, "/_mfe/reload.js").status == 200
+
+
+def test_watch_maps_paths_to_work_and_ignores_outputs() -> None:
+    project = load_project(REPO)
+    root = project.root
+    changes = classify(
+        project,
+        {
+            root / "apps/payments/src/payments-app.js",
+            root / "apps/accounts/dist/main-ABCDEFGH.js",
+            root / "apps/accounts/node_modules/x/index.js",
+            root / "apps/accounts/src/.accounts-app.jsx.swp",
+            root / "build/dev/index.html",
+            root / ".mfe/doit-db.json",
+        },
+    )
+    assert changes.apps == {"payments"}
+    assert not (changes.shell or changes.config or changes.install)
+    assert classify(project, {root / "shell/index.html.j2"}).shell
+    assert classify(project, {root / "mfe.toml"}).config
+    assert classify(project, {root / "package-lock.json"}).install
+    assert not classify(project, {root / "apps/accounts", root / "README.md"})

@@ -29,6 +29,8 @@ class RunResult:
     executed: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
     """Task name -> its failure message (the bundler's output for a build)."""
+    durations: dict[str, float] = field(default_factory=dict)
+    """Task name -> seconds its actions took (for a build: mostly the bundler)."""
     seconds: float = 0.0
 
     @property
@@ -43,14 +45,26 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         super().__init__(outstream, options)
         self.executed: list[str] = []
         self.failed: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+        self.durations: dict[str, float] = {}
 
     def execute_task(self, task: Any) -> None:
         self.executed.append(task.name)
+        self.started[task.name] = time.monotonic()
         super().execute_task(task)
 
+    def add_success(self, task: Any) -> None:
+        self._done(task.name)
+        super().add_success(task)
+
     def add_failure(self, task: Any, fail: Any) -> None:
+        self._done(task.name)
         self.failed[task.name] = fail.get_msg().strip()
         super().add_failure(task, fail)
+
+    def _done(self, name: str) -> None:
+        if name in self.started:
+            self.durations[name] = time.monotonic() - self.started[name]
 
 
 def run_tasks(root: Path, targets: list[str]) -> RunResult:
@@ -63,10 +77,17 @@ def run_tasks(root: Path, targets: list[str]) -> RunResult:
     try:
         dodo = runpy.run_path(str(root / "dodo.py"), run_name="dodo")
     except SystemExit as exc:  # mfe.tasks.generate reports config errors this way
-        return RunResult(code=int(exc.code or 2), failures={"dodo.py": "see the error above"})
+        code = exc.code if isinstance(exc.code, int) else 2
+        return RunResult(code=code, failures={"dodo.py": "see the error above"})
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     jobs = ["-n", str(PARALLEL_JOBS), "-P", "thread"] if len(targets) > 1 else []
     code = DoitMain(ModuleTaskLoader(dodo)).run([*jobs, *targets])
     sys.stdout.flush()
-    return RunResult(code, recorder.executed, recorder.failed, time.monotonic() - started)
+    return RunResult(
+        code,
+        recorder.executed,
+        recorder.failed,
+        recorder.durations,
+        time.monotonic() - started,
+    )

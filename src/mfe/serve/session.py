@@ -82,7 +82,7 @@ def rebuild(project: Project, paths: set[Path], gate: Gate, broker: Broker) -> P
     try:
         if changes.config:
             try:
-                project = load_project(project.root)
+                project = _same_ports(project, load_project(project.root))
             except ConfigError as exc:
                 _failed(broker, BuildError("mfe.toml", str(exc)))
                 return project
@@ -90,10 +90,12 @@ def rebuild(project: Project, paths: set[Path], gate: Gate, broker: Broker) -> P
         targets = [t for t in targets if t == "build" or t[len("build:") :] in project.apps]
         error = None
         built: list[str] = []
+        durations: dict[str, float] = {}
         if targets:
             log(f"changed: {', '.join(sorted(_describe(project, paths)))}")
             result = run_tasks(project.root, targets)
             built = [t for t in result.executed if t.startswith("build:")]
+            durations = result.durations
             if not result.ok:
                 name, text = next(iter(result.failures.items()), ("build", "doit failed"))
                 error = BuildError(name.removeprefix("build:"), text, shown=True)
@@ -108,8 +110,22 @@ def rebuild(project: Project, paths: set[Path], gate: Gate, broker: Broker) -> P
         return project
     broker.reload()
     what = ", ".join(b.removeprefix("build:") for b in built) or "nothing"
-    log(f"rebuilt {what} in {time.monotonic() - started:.2f}s; reloading pages")
+    tasks = ", ".join(f"{name} {durations[name]:.2f}s" for name in built if name in durations)
+    detail = f" ({tasks})" if tasks else ""
+    log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; reloading pages")
     return project
+
+
+def _same_ports(served: Project, fresh: Project) -> Project:
+    """The servers keep their ports: a config that moves or adds apps needs a restart."""
+    before = {a.name: a.dev_port for a in served.apps.values()}
+    after = {a.name: a.dev_port for a in fresh.apps.values()}
+    if before != after:
+        raise ConfigError(
+            f"{fresh.root / 'mfe.toml'}: the apps or their dev ports changed "
+            f"({before} -> {after}); restart `doit serve` to serve them"
+        )
+    return fresh
 
 
 def _failed(broker: Broker, error: BuildError) -> None:

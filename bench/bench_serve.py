@@ -1,0 +1,178 @@
+"""`doit serve`: from a file save to the reloaded page showing the change in Chromium.
+
+Target (issue 5): median < 0.5 s for an app of this size. Each run edits the payments
+heading and waits until headless Chromium shows the new text. Metrics split the time:
+`paint_s` save -> the new heading painted (an init script reports it from the page),
+`server_s` save -> the server's "rebuilt" log line (debounce + doit + bundler + shell),
+`rebuild_s` the server's rebuild after the debounce (doit run + shell render),
+`task_s` the `build:payments` task alone (`npm run build` + manifest + swap); the
+anchors time the bundler alone, through npm and as a bare `node build.mjs`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common import copy_monorepo
+from run import Case, Context
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HEADING = ">Payments</h2>"
+# Runs in every page load: reports (text, epoch ms) when a payments heading is first painted.
+WATCH_HEADING = """
+(() => {
+  const seen = new Set();
+  function scan(root) {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.tagName === "H2" && el.id === "payments-heading") {
+        const text = el.textContent.trim();
+        if (!seen.has(text)) { seen.add(text); window.mfeHeading(text, performance.timeOrigin + performance.now()); }
+      }
+      if (el.shadowRoot) scan(el.shadowRoot);
+    }
+  }
+  function tick() { scan(document); requestAnimationFrame(tick); }
+  requestAnimationFrame(tick);
+})();
+"""
+REBUILT = re.compile(r"serve: rebuilt payments in ([\d.]+)s \(build:payments ([\d.]+)s\)")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def use_ports(root: Path) -> int:
+    """Free ports in the copy's mfe.toml; returns the shell port."""
+    shell, *apps = free_ports(4)
+    text = (root / "mfe.toml").read_text()
+    for name, port in zip(("mfe-parent", "accounts", "payments"), apps, strict=True):
+        text = re.sub(rf"(\[apps\.{name}\][^\[]*?dev_port = )\d+", rf"\g<1>{port}", text)
+    text = re.sub(r"(\[env\.dev\][^\[]*?port = )\d+", rf"\g<1>{shell}", text)
+    (root / "mfe.toml").write_text(text)
+    return shell
+
+
+class ServeProcess:
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "doit", "serve"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.perf_counter(), line.rstrip("\n")))
+
+    def wait_for(
+        self, pattern: re.Pattern[str], since: int, timeout: float = 60
+    ) -> tuple[float, re.Match[str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for stamp, line in self.lines[since:]:
+                if match := pattern.search(line):
+                    return stamp, match
+            time.sleep(0.01)
+        log = "\n".join(line for _, line in self.lines)
+        raise RuntimeError(f"serve did not log {pattern.pattern!r}:\n{log}")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=20)
+
+
+def cases(ctx: Context) -> Iterator[Case]:
+    from playwright.sync_api import sync_playwright
+
+    repo = copy_monorepo(ctx.tmp / "repo")
+    shell_port = use_ports(repo)
+    server = ServeProcess(repo)
+    ctx.stack.callback(server.stop)
+    server.wait_for(re.compile(rf"^http://127\.0\.0\.1:{shell_port}/$"), 0)
+
+    playwright = sync_playwright().start()
+    ctx.stack.callback(playwright.stop)
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    ctx.stack.callback(browser.close)
+    page = browser.new_page()
+    painted: dict[str, float] = {}
+    page.expose_function("mfeHeading", lambda text, ms: painted.setdefault(text, ms / 1000))
+    page.add_init_script(WATCH_HEADING)
+    page.goto(f"http://127.0.0.1:{shell_port}/")
+    page.locator("h2", has_text="Payments").wait_for(timeout=30_000)
+
+    source = repo / "apps/payments/src/payments-app.js"
+    original = source.read_text()
+    app_dir = repo / "apps/payments"
+    counter = iter(range(1, 10_000))
+    splits: dict[str, list[float]] = {
+        "paint_s": [],
+        "server_s": [],
+        "rebuild_s": [],
+        "task_s": [],
+    }
+
+    def save_to_reload() -> dict[str, Any]:
+        text = f"Payments {next(counter)}"
+        mark = len(server.lines)
+        started, wall = time.perf_counter(), time.time()
+        source.write_text(original.replace(HEADING, f">{text}</h2>"))
+        while text not in painted:
+            page.wait_for_timeout(5)  # lets Playwright deliver the page's callback
+            if time.perf_counter() - started > 30:
+                raise RuntimeError(f"the page never showed {text!r}")
+        stamp, match = server.wait_for(REBUILT, mark)
+        splits["paint_s"].append(painted[text] - wall)
+        splits["server_s"].append(stamp - started)
+        splits["rebuild_s"].append(float(match.group(1)))
+        splits["task_s"].append(float(match.group(2)))
+        return {key: round(statistics.median(values), 3) for key, values in splits.items()}
+
+    def bundler(command: list[str]) -> None:
+        env = {**os.environ, "MFE_OUT_DIR": str(ctx.tmp / "bundler-out")}
+        subprocess.run(command, cwd=app_dir, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    yield Case(
+        name="serve: save -> reloaded page (payments)",
+        run=save_to_reload,
+        anchors={
+            "npm run build": lambda: bundler(["npm", "run", "--silent", "build"]),
+            "node build.mjs": lambda: bundler(["node", "build.mjs"]),
+        },
+        setup=lambda: time.sleep(0.3),  # let the previous reload settle
+        repeat=10,
+        target="median < 0.5 s",
+        check=lambda row: row["median"] < 0.5,
+    )
