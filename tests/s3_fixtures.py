@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -21,12 +22,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
+from mfe.config import Project, load_project
 from mfe.manifest import read_manifest, write_manifest
 from mfe.outputs import AppOutputs, Outputs
+from mfe.publish import publish
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 APPS = ("mfe-parent", "accounts", "payments")
@@ -233,3 +237,55 @@ def objects(server: S3Server, bucket: str) -> dict[str, str]:
         for item in page.get("Contents", []):
             found[item["Key"]] = item["ETag"].strip('"')
     return found
+
+
+_names = itertools.count()
+
+
+class Site:
+    """A synthetic monorepo published to its own buckets on one S3 server (moto or SeaweedFS)."""
+
+    def __init__(self, root: Path, server: S3Server, **settings: int) -> None:
+        self.port = int(server.endpoint.rsplit(":", 1)[1])
+        self.server = server
+        self.name = f"pub{next(_names)}"
+        make_site(root, self.port, name=self.name, **settings)
+        self.root = root
+        self.outputs: Outputs = provision(server, self.name)
+        render_shell(root, self.outputs)
+
+    @property
+    def project(self) -> Project:
+        return load_project(self.root)
+
+    def publish(self, **options: bool) -> dict[str, Any]:
+        return publish(self.project, "local", outputs=self.outputs, **options)
+
+    def change(self, app: str, version: str) -> None:
+        write_app(self.root, app, version)
+        render_shell(self.root, self.outputs)
+
+    def bucket(self, app: str) -> str:
+        return self.outputs.apps[app].bucket
+
+    def dist(self, app: str) -> str:
+        found = self.outputs.apps[app].distribution_id
+        assert found
+        return found
+
+    def shell(self) -> str:
+        s3 = self.server.client()
+        body = s3.get_object(Bucket=self.bucket("mfe-parent"), Key="index.html")["Body"]  # type: ignore[attr-defined]
+        return body.read().decode()
+
+    def invalidation_count(self, app: str) -> int:
+        cf = self.server.client("cloudfront")
+        listing = cf.list_invalidations(DistributionId=self.dist(app))  # type: ignore[attr-defined]
+        return int(listing["InvalidationList"]["Quantity"])
+
+    def point_at(self, port: int) -> None:
+        """Send the S3 API calls to another port (a failing proxy) without touching outputs."""
+        toml = self.root / "mfe.toml"
+        text = toml.read_text().replace(f"port = {self.port}\n", f"port = {port}\n")
+        toml.write_text(text)
+        self.port = port

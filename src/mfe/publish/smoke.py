@@ -40,10 +40,10 @@ class _AssetParser(HTMLParser):
 def page_assets(html: str, page_url: str) -> list[Asset]:
     parser = _AssetParser()
     parser.feed(html)
-    unique: dict[tuple[str, str], Asset] = {}
+    unique: dict[str, Asset] = {}  # a modulepreload and its script are one fetch
     for asset in parser.assets:
         url = urljoin(page_url, asset.url)
-        unique.setdefault((asset.kind, url), Asset(asset.kind, url, asset.integrity))
+        unique.setdefault(url, Asset(asset.kind, url, asset.integrity))
     return list(unique.values())
 
 
