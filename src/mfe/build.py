@@ -6,6 +6,7 @@ replaces `dist/`, so a syntax error keeps the previous build served.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -42,29 +43,45 @@ def _walk(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def build_script(app: App) -> str:
+    """The app's `build` script from package.json (config loading checked it exists)."""
+    scripts = json.loads((app.path / "package.json").read_text(encoding="utf-8"))["scripts"]
+    return str(scripts["build"])
+
+
 def build_app(project: Project, app: App) -> AssetManifest:
-    """`npm run build` into a scratch folder, write the manifest, then swap it into `dist/`."""
+    """Run the app's build script into a scratch folder, write the manifest, swap into `dist/`.
+
+    The script runs the way `npm run build` runs it (a shell, `node_modules/.bin` of the app
+    and the root on PATH) but without npm's ~0.15 s start-up, which matters in `doit serve`.
+    """
     scratch = project.root / STATE_DIR / "build-tmp" / app.name
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    env = {**os.environ, "MFE_OUT_DIR": str(scratch), "MFE_APP": app.name}
-    try:
-        result = subprocess.run(
-            ["npm", "run", "--silent", "build"],
-            cwd=app.path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise MfeError("npm is not on PATH: install Node.js 20+ with npm") from None
+    bins = [str(folder / "node_modules" / ".bin") for folder in (app.path, project.root)]
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]),
+        "MFE_OUT_DIR": str(scratch),
+        "MFE_APP": app.name,
+    }
+    script = build_script(app)
+    result = subprocess.run(
+        script,
+        shell=True,
+        cwd=app.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
+        hint = " (is Node.js installed?)" if result.returncode == 127 else ""
         raise MfeError(
-            f"build:{app.name} failed (npm run build exited {result.returncode}); "
+            f"build:{app.name} failed: `{script}` exited {result.returncode}{hint}; "
             f"the previous {app.dist.relative_to(project.root)}/ is kept.\n"
             f"{result.stdout.rstrip()}"
         )
