@@ -112,7 +112,7 @@ def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     finally:
         process.terminate()
         try:
-            process.wait(8)
+            process.wait(3)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)

@@ -1,0 +1,56 @@
+"""The same upload contract on a second S3 implementation: SeaweedFS (`weed server -s3`),
+no CloudFront. Library level: `publish()` with `[env.local]` pointing at SeaweedFS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from s3_fixtures import APPS, S3Server, Site, objects, seaweed_s3, write_app
+
+from mfe.publish.rollback import rollback
+
+__all__ = ["seaweed_s3"]
+
+
+def uploaded(report: dict) -> dict[str, list[str]]:
+    return {app: row["uploaded"] for app, row in report["apps"].items() if row["uploaded"]}
+
+
+@pytest.fixture
+def site(tmp_path: Path, seaweed_s3: S3Server) -> Site:
+    return Site(tmp_path / "repo", seaweed_s3)
+
+
+def test_publish_diff_and_rollback_on_seaweedfs(site: Site) -> None:
+    first = site.publish()  # includes the HTTP smoke check against SeaweedFS
+    assert all(row["uploaded"] for row in first["apps"].values())
+    assert first["invalidations"] == {}
+    head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")  # type: ignore[attr-defined]
+    assert head["CacheControl"] == "no-cache" and head["ContentType"].startswith("text/html")
+
+    noop = site.publish()
+    assert uploaded(noop) == {} and noop["release"] == first["release"]
+    assert noop["requests"]["s3"] == len(APPS) + 1
+
+    for app in APPS:
+        write_app(site.root, app)  # clean rebuild, identical bytes
+    assert uploaded(site.publish()) == {}
+
+    v1_shell = site.shell()
+    site.change("accounts", "2")
+    changed = site.publish()
+    assert set(uploaded(changed)) == {"accounts", "mfe-parent"}
+    assert uploaded(changed)["mfe-parent"] == ["index.html"]
+    assert changed["invalidations"] == {}  # no distributions on a plain S3 store
+
+    back = rollback(site.project, "local", outputs=site.outputs)
+    assert back["rollback_of"] == first["release"] and site.shell() == v1_shell
+
+
+def test_multipart_etag_on_seaweedfs_is_skipped_next_time(site: Site) -> None:
+    big = bytes(range(256)) * (9 * 4096 + 7)
+    write_app(site.root, "payments", extra={"media/intro.bin": big})
+    site.publish()
+    assert "-" in objects(site.server, site.bucket("payments"))["media/intro.bin"]
+    assert uploaded(site.publish()) == {}
