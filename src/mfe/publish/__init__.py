@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from mfe.config import Environment, Project
+from mfe.errors import MfeError
 from mfe.outputs import Outputs, base_url
 from mfe.publish.local import collect
 from mfe.publish.plan import Plan, make_plan
@@ -102,6 +103,11 @@ def publish(
 
     started = time.monotonic()
     env = resolve_env(project, env)
+    if env.kind == "dev":
+        raise MfeError(
+            "environment 'dev' is what `doit serve` renders; publish to 'local' or an AWS "
+            "environment (`doit publish env=NAME`)"
+        )
     aws.require_credentials(env)
     outputs = outputs or load_outputs(project, env)
     progress = progress or Progress()

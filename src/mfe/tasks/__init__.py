@@ -18,6 +18,7 @@ from mfe.errors import ConfigError
 from mfe.tasks import build
 from mfe.tasks import ci as ci_tasks
 from mfe.tasks import infra as infra_tasks
+from mfe.tasks import publish as publish_tasks
 from mfe.tasks import serve as serve_tasks
 from mfe.tasks import shell as shell_tasks
 
@@ -46,6 +47,7 @@ def generate(dodo_file: str) -> dict[str, Any]:
     found.update(ci_tasks.tasks(project, env))
     found.update(shell_tasks.tasks(project, env))
     found.update(infra_tasks.tasks(project, env))
+    found.update(publish_tasks.tasks(project, env))
     found.update(serve_tasks.tasks(project, env))
     del env  # consumed by the environment-specific task modules
     return found

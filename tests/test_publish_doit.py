@@ -1,0 +1,88 @@
+"""`doit publish` / `plan` / `rollback` end to end on a fresh copy of the monorepo: real npm
+builds, the embedded moto emulator (own free port), the shell, the publish report.
+(Signing in and seeing the micro-frontends in Chromium is tests/test_login.py.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aws_fixtures import free_port
+
+from conftest import run_doit
+
+
+@pytest.fixture
+def repo(monorepo: Path) -> Iterator[Path]:
+    config = monorepo / "mfe.toml"
+    config.write_text(config.read_text().replace("port = 4566", f"port = {free_port()}"))
+    try:
+        yield monorepo
+    finally:
+        run_doit(monorepo, "local_stop", check=False)
+
+
+def publish(root: Path, *args: str) -> tuple[str, dict]:
+    result = run_doit(root, "publish", *args)
+    url = result.stdout.strip().splitlines()[-1]
+    report = json.loads((root / ".mfe/local/publish-report.json").read_text())
+    assert url == report["site_url"]
+    return url, report
+
+
+def uploads(report: dict) -> dict[str, list[str]]:
+    return {app: row["uploaded"] for app, row in report["apps"].items() if row["uploaded"]}
+
+
+def test_publish_cycle_with_doit(repo: Path) -> None:
+    url, first = publish(repo)
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/index.html")
+    assert set(uploads(first)) == {"mfe-parent", "accounts", "payments"}
+    assert "index.html" in first["apps"]["mfe-parent"]["uploaded"]
+    first_page = httpx.get(url).text
+    outputs = json.loads((repo / ".mfe/local/outputs.json").read_text())
+    parent_dist = outputs["apps"]["mfe-parent"]["distribution_id"]
+
+    _, second = publish(repo)
+    assert uploads(second) == {} and second["invalidations"] == {}
+    assert second["requests"]["s3"] <= 3 * 3 and second["requests"]["cloudfront"] == 0
+
+    for app in ("mfe-parent", "accounts", "payments"):
+        shutil.rmtree(repo / "apps" / app / "dist")
+    _, rebuilt = publish(repo)  # rebuilds all three apps: identical bytes
+    assert uploads(rebuilt) == {} and rebuilt["release"] == first["release"]
+
+    source = repo / "apps/accounts/src/data.js"
+    source.write_text(source.read_text() + "\nexport const publishedBy = 'test';\n")
+    _, changed = publish(repo)
+    assert set(uploads(changed)) == {"accounts", "mfe-parent"}
+    assert uploads(changed)["mfe-parent"] == ["index.html"]
+    assert changed["invalidations"] == {parent_dist: ["/index.html"]}
+    new_page = httpx.get(url).text
+
+    plan = run_doit(repo, "plan")
+    assert "skip    accounts: 2 unchanged file(s)" in plan.stdout
+    planned = json.loads((repo / ".mfe/local/plan-report.json").read_text())
+    assert planned["dry_run"] is True and uploads(planned) == {}
+
+    back = run_doit(repo, "rollback")
+    assert back.stdout.strip().splitlines()[-1] == url
+    assert f"serving release {first['release']} again" in back.stdout
+    assert httpx.get(url).text == first_page != new_page
+
+
+def test_failed_build_publishes_nothing(repo: Path) -> None:
+    url, _ = publish(repo)
+    before = httpx.get(url).text
+    source = repo / "apps/payments/src"
+    broken = next(p for p in sorted(source.rglob("*")) if p.suffix in (".ts", ".js"))
+    broken.write_text(broken.read_text() + "\nthis is not ( valid\n")
+    result = run_doit(repo, "publish", check=False)
+    assert result.returncode != 0
+    assert "build:payments failed" in result.stdout
+    assert ".  publish" not in result.stdout
+    assert httpx.get(url).text == before
