@@ -54,8 +54,8 @@ def fresh_clone(origin: Path, dest: Path, node_modules: Path | None) -> Path:
     return dest
 
 
-def ci(root: Path, *args: str, check: bool = True) -> tuple[dict[str, Any], str]:
-    result = run_doit(root, "ci", *args, check=check, env=DUMMY_AWS_ENV)
+def ci(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    result = run_doit(root, "ci", *args, env={**DUMMY_AWS_ENV, **(env or {})})
     report = json.loads((root / ".mfe" / "local" / "ci-report.json").read_text())
     return report, result.stdout
 
@@ -72,6 +72,8 @@ def s3_client(endpoint: str) -> Any:
 
 def cache_objects(endpoint: str) -> dict[str, str]:
     s3 = s3_client(endpoint)
+    if CACHE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        return {}  # not provisioned yet (this test runs alone)
     listed = s3.list_objects_v2(Bucket=CACHE_BUCKET).get("Contents", [])
     return {item["Key"]: item["ETag"] for item in listed}
 
@@ -115,7 +117,10 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     source.write_text(source.read_text() + "\n// a change only payments sees\n")
     git(origin, "commit", "-q", "-am", "payments: change")
     third = fresh_clone(origin, tmp_path / "three", modules)
-    report, _ = ci(third, f"base={base}")
+    summary = tmp_path / "summary.md"
+    report, _ = ci(third, f"base={base}", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert "| payments | yes | miss |" in summary.read_text()
+    assert "| accounts | no | unaffected |" in summary.read_text()
     payments = report["apps"].pop("payments")
     assert payments["affected"] is True
     assert payments["why"] == ["apps/payments/src/main.js"]
@@ -132,6 +137,11 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     # The shell page counts under the parent: it now points at payments' new entry.
     published = json.loads((third / ".mfe" / "local" / "publish-report.json").read_text())
     assert published["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
+
+    report, output = ci(third, "base=HEAD")  # nothing changed since HEAD
+    assert "nothing to build or publish" in output
+    assert report["published"] is False
+    assert {app["cache"] for app in report["apps"].values()} == {"unaffected"}
 
     # 4. A truncated archive is detected, ignored, rebuilt and replaced.
     key = next(k for k in cache_objects(moto_server) if "/accounts/" in k)
@@ -152,3 +162,25 @@ def test_a_base_missing_from_the_clone_fails_clearly(origin: Path, tmp_path: Pat
     assert result.returncode != 0
     assert "fetch-depth: 0" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+def test_uncommitted_changes_bypass_the_cache_unless_forced(
+    origin: Path,
+    monorepo_template: Path,
+    moto_server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "dirty", monorepo_template / "node_modules")
+    (clone / "apps" / "accounts" / "src" / "scratch-note.js").write_text("// wip\n")
+    before = cache_objects(moto_server)
+    report, _ = ci(clone)
+    accounts = report["apps"]["accounts"]
+    assert accounts["cache"] == "miss" and "uncommitted" in accounts["notes"][0]
+    assert cache_objects(moto_server) == before  # a work-in-progress build is not cached
+    shutil.rmtree(clone / "apps" / "accounts" / "dist")
+    report, _ = ci(clone, "cache=force")
+    assert report["apps"]["accounts"]["cache"] == "miss"  # forced, but not cached yet
+    assert len(cache_objects(moto_server)) == len(before) + 1
+    shutil.rmtree(clone / "apps" / "accounts" / "dist")
+    report, _ = ci(clone, "cache=force")
+    assert report["apps"]["accounts"]["cache"] == "hit"

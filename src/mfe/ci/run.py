@@ -61,7 +61,10 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
         {name: AppReport(affected=name in why, why=why.get(name, [])) for name in project.apps},
     )
     try:
-        _run(project, env, options, report)
+        if options.base and not why:
+            print(f"ci: no app changed since {options.base}: nothing to build or publish")
+        else:
+            _run(project, env, options, report)
     except MfeError as exc:
         report.error = str(exc)
         raise
@@ -98,9 +101,6 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
     _record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
     if errors:
         raise MfeError("\n".join(errors))
-    if options.base and not any(a.affected for a in report.apps.values()):
-        print(f"ci: no app changed since {options.base}: nothing to publish", flush=True)
-        return
     if options.publish:
         _publish(project, env, outputs, report)
 

@@ -1,0 +1,173 @@
+"""Fresh-clone `doit ci`: warm S3 build cache versus building from scratch (issue 6).
+
+Every measured run starts from a new `git clone` (no node_modules, no doit state, no
+dist/), like a fresh CI runner, against one moto server that holds the cache and the
+site buckets. Warm: the cache holds every app (primed once, untimed). Anchors:
+`cache=off` from the same fresh clone, once with `npm ci` (a real fresh runner) and
+once with node_modules copied in (build + test + publish only).
+Target: warm under 25% of the cold (`npm ci`) run, on this monorepo and on a
+synthetic 20-app monorepo (copies of the Lit `payments` app, esbuild, npm test each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common import COPY_IGNORE, REPO, doit
+from run import Case, Context
+
+SYNTHETIC_APPS = 20
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def start_moto(ctx: Context) -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    log = (ctx.tmp / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **AWS_ENV},
+    )
+    ctx.stack.callback(log.close)
+    ctx.stack.callback(lambda: (proc.terminate(), proc.wait(timeout=10)))
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return port
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"moto did not start: {(ctx.tmp / 'moto.log').read_text()}")
+        time.sleep(0.1)
+
+
+def git(root: Path, *args: str) -> None:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {root}: {result.stderr}")
+
+
+def commit_all(root: Path, port: int) -> Path:
+    toml = root / "mfe.toml"
+    text = toml.read_text()
+    if "[env.local]" in text:
+        text = re.sub(r"(\[env\.local\][^\n]*\n)port = \d+", rf"\g<1>port = {port}", text)
+    else:
+        text += f"\n[env.local]\nport = {port}\n"
+    toml.write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.email=b@example.com", "-c", "user.name=bench", "add", "-A")
+    git(root, "-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "x")
+    return root
+
+
+def this_monorepo(target: Path, port: int) -> Path:
+    shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+    return commit_all(target, port)
+
+
+def synthetic(target: Path, port: int) -> Path:
+    """A parent plus 19 Lit fragments copied from `payments`, one npm workspace each."""
+    shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+    apps = target / "apps"
+    template = apps / "payments"
+    for old in list(apps.iterdir()):
+        if old.name not in ("mfe-parent", "payments"):
+            shutil.rmtree(old)
+    lines = ['[project]\nname = "synthetic"\n\n[apps.mfe-parent]\nrole = "parent"\n']
+    for index in range(SYNTHETIC_APPS - 1):
+        name = f"frag-{index:02d}"
+        shutil.copytree(template, apps / name)
+        package = json.loads((apps / name / "package.json").read_text())
+        package["name"] = name
+        (apps / name / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+        lines.append(f'[apps.{name}]\nelement = "mfe-{name}"\n')
+    shutil.rmtree(template)
+    (target / "mfe.toml").write_text("\n".join(lines))
+    subprocess.run(
+        ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=target,
+        check=True,
+    )
+    shutil.rmtree(target / "node_modules")
+    return commit_all(target, port)
+
+
+class FreshClone:
+    """`setup` makes a new clone before every timed run; the runs use `self.path`."""
+
+    def __init__(self, origin: Path, scratch: Path, modules: Path) -> None:
+        self.origin, self.scratch, self.modules = origin, scratch, modules
+        self.count = 0
+        self.path = scratch / "none"
+
+    def setup(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.count += 1
+        self.path = self.scratch / f"clone-{self.count}"
+        git(self.scratch, "clone", "-q", str(self.origin), str(self.path))
+
+    def ci(self, *args: str, copy_modules: bool = False) -> dict[str, Any]:
+        if copy_modules:
+            subprocess.run(["cp", "-a", str(self.modules), str(self.path)], check=True)
+        doit(self.path, "ci", *args, env=AWS_ENV)
+        report = json.loads((self.path / ".mfe" / "local" / "ci-report.json").read_text())
+        caches = [app["cache"] for app in report["apps"].values()]
+        return {
+            "hits": caches.count("hit"),
+            "misses": caches.count("miss"),
+            "npm_ci": (self.path / "node_modules").is_dir() and not copy_modules,
+            "uploaded": sum(app["uploaded"] for app in report["apps"].values()),
+        }
+
+
+def _cases(label: str, origin: Path, ctx: Context) -> Case:
+    scratch = ctx.tmp / f"runs-{label.replace(' ', '-')}"
+    scratch.mkdir()
+    # node_modules for the 'copied in' anchor, and a priming run that fills the cache.
+    (scratch / "primer").mkdir()
+    primer = FreshClone(origin, scratch / "primer", Path())
+    primer.setup()
+    doit(primer.path, "install")
+    modules = scratch / "node_modules"
+    shutil.copytree(primer.path / "node_modules", modules, symlinks=True)
+    doit(primer.path, "ci", env=AWS_ENV)
+    clone = FreshClone(origin, scratch, modules)
+    return Case(
+        name=f"fresh-clone doit ci, warm cache, {label}",
+        run=lambda: clone.ci(),
+        setup=clone.setup,
+        anchors={
+            "cold: cache=off, npm ci": lambda: clone.ci("cache=off"),
+            "cold: cache=off, node_modules copied": lambda: clone.ci(
+                "cache=off", copy_modules=True
+            ),
+        },
+        repeat=3,
+        target="warm < 25% of cold (npm ci)",
+        check=lambda row: row["anchors"]["cold: cache=off, npm ci"]["ratio"] < 0.25,
+    )
+
+
+def cases(ctx: Context) -> Iterator[Case]:
+    port = start_moto(ctx)
+    yield _cases("this monorepo", this_monorepo(ctx.tmp / "origin-repo", port), ctx)
+    origin = synthetic(ctx.tmp / "origin-synthetic", port)
+    yield _cases(f"synthetic {SYNTHETIC_APPS} apps", origin, ctx)
