@@ -11,6 +11,7 @@ import pytest
 from s3_fixtures import APPS, S3Server, Site, moto_s3, objects, render_shell, write_app
 
 from mfe.errors import MfeError
+from mfe.publish import publish
 from mfe.publish.rollback import rollback
 
 __all__ = ["moto_s3"]
@@ -204,3 +205,30 @@ def test_missing_shell_is_a_clear_error(site: Site) -> None:
     ):
         site.publish()
     assert objects(site.server, site.bucket("accounts")) == {}
+
+
+def test_many_changed_mutable_files_collapse_to_a_wildcard_and_wait(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = {f"docs/page{i}.html": b"<p>v1</p>" for i in range(12)}
+    write_app(site.root, "payments", extra=docs)
+    site.publish()
+    write_app(site.root, "payments", extra={k: b"<p>v2</p>" for k in docs})
+    report = site.publish(wait=True)
+    assert uploaded(report) == {"payments": sorted(docs)}
+    assert report["invalidations"] == {site.dist("payments"): ["/docs/*"]}
+    assert site.invalidation_count("payments") == 1 and site.invalidation_count("mfe-parent") == 0
+    assert f"invalidation on {site.dist('payments')}: COMPLETED" in capsys.readouterr().out
+
+
+def test_missing_credentials_for_an_aws_environment(
+    site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    toml = site.root / "mfe.toml"
+    toml.write_text(toml.read_text() + '\n[env.prod]\nregion = "eu-west-1"\n')
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(MfeError, match="no AWS credentials for environment 'prod'"):
+        publish(site.project, "prod", outputs=site.outputs)

@@ -64,6 +64,9 @@ def test_publish_cycle_with_doit(repo: Path) -> None:
     assert changed["invalidations"] == {parent_dist: ["/index.html"]}
     new_page = httpx.get(url).text
 
+    _, pruned = publish(repo, "--prune", "--wait")  # both long options parse; nothing to prune
+    assert uploads(pruned) == {} and all(not row["deleted"] for row in pruned["apps"].values())
+
     plan = run_doit(repo, "plan")
     assert "skip    accounts: 2 unchanged file(s)" in plan.stdout
     planned = json.loads((repo / ".mfe/local/plan-report.json").read_text())
