@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -44,10 +43,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             outputs = outputs_path(project, env.name)
             if outputs.exists():
                 file_dep.append(rel(project, outputs))
-            # doit rejects a dangling task_dep for every command, so depend on `_ready`
-            # only once generate() registers it (mfe.tasks.infra imported, issue 7).
-            if "mfe.tasks.infra" in sys.modules:
-                task_dep.append("_ready")
+            task_dep.append("_ready")
         return {
             "actions": [action(shell.render_shell, project, env, None)],
             "file_dep": file_dep,
