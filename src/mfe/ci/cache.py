@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -36,6 +37,8 @@ class RemoteCache:
     """A boto3 S3 client (mfe.aws.client)."""
     bucket: str
     prefix: str
+    ready: Callable[[], object] = lambda: None
+    """Blocks until the bucket is provisioned (uploads wait for it; lookups need not)."""
 
     def object_key(self, app: str, key: str) -> str:
         return f"{self.prefix.strip('/')}/{app}/{key}{SUFFIX}".lstrip("/")
@@ -66,7 +69,8 @@ def restore(cache: RemoteCache, project: Project, app: App, key: str) -> Outcome
             response = cache.s3.get_object(Bucket=cache.bucket, Key=cache.object_key(app.name, key))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code not in ("NoSuchKey", "404", "NotFound"):
+            # NoSuchBucket: a new emulator whose cache bucket is still being provisioned.
+            if code not in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
                 warn(f"build cache lookup of {cache.url(app.name, key)} failed ({code}); building")
             return "miss"
         except BotoCoreError as exc:
@@ -222,6 +226,7 @@ def upload(cache: RemoteCache, app: App, key: str) -> int:
         return 0
     body = pack(app.dist)
     try:
+        cache.ready()
         cache.s3.put_object(
             Bucket=cache.bucket,
             Key=cache.object_key(app.name, key),

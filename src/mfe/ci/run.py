@@ -17,7 +17,7 @@ from typing import Any, Literal
 from mfe import aws
 from mfe.build import build_app
 from mfe.ci import affected, cache, lockslice, steps
-from mfe.ci.inputs import input_key
+from mfe.ci.inputs import input_key, node_version
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.errors import MfeError
@@ -76,28 +76,38 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
 
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
+    from mfe.emulator import ensure_emulator
     from mfe.provision import ensure_ready
 
     aws.require_credentials(env)
-    outputs = ensure_ready(project, env)
-    bucket = env.cache_bucket or outputs.cache_bucket
-    remote = None
-    if options.cache != "off" and bucket:
-        s3 = aws.client(env, "s3", max_pool_connections=16)
-        remote = cache.RemoteCache(s3, bucket, env.cache_prefix)
-    elif options.cache != "off":
-        cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
-    packages = lockslice.load_lockfile(project.lockfile)
-    known = _recorded_keys(project)
     workers = options.workers or max(2, os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {
-            name: pool.submit(
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        if env.kind == "local" and env.cache_bucket:
+            # The cache needs only the emulator: provisioning (which also creates the
+            # cache bucket) runs alongside the lookups; uploads wait for it.
+            ensure_emulator(project)
+            ready = pool.submit(ensure_ready, project, env)
+            bucket: str | None = env.cache_bucket
+        else:
+            ready = pool.submit(ensure_ready, project, env)
+            bucket = env.cache_bucket or ready.result().cache_bucket
+        remote = None
+        if options.cache != "off" and bucket:
+            s3 = aws.client(env, "s3", max_pool_connections=16)
+            remote = cache.RemoteCache(s3, bucket, env.cache_prefix, ready=ready.result)
+        elif options.cache != "off":
+            cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
+        packages = lockslice.load_lockfile(project.lockfile)
+        known = _recorded_keys(project)
+        node_version()  # once, before the worker threads all ask for it
+        futures = [
+            pool.submit(
                 _process_app, project, app, report.apps[name], remote, options, packages, known
             )
             for name, app in project.apps.items()
-        }
-        errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
+        ]
+        errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
+        outputs = ready.result()
     _record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
     if errors:
         raise MfeError("\n".join(errors))
