@@ -140,3 +140,44 @@ def test_interrupted_publish_keeps_old_release_and_rerun_finishes(
     assert report["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
     assert report["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
     assert objects(site.server, site.bucket("mfe-parent"))["index.html"] != old_shell
+
+
+def test_smoke_check_names_a_missing_or_corrupted_asset(site: Site) -> None:
+    report = site.publish()
+    url = report["site_url"]
+    entry = next(k for k in report["apps"]["payments"]["uploaded"] if k.endswith(".js"))
+    asset = f"{site.outputs.apps['payments'].base_url}{entry}"
+    s3 = site.server.client()
+    s3.put_object(  # type: ignore[attr-defined]
+        Bucket=site.bucket("payments"), Key=entry, Body=b"tampered", ContentType="text/javascript"
+    )
+    with pytest.raises(MfeError, match=rf"smoke check failed for {url}:\n  {asset} does not match"):
+        smoke_check(url, attempts=2, first_delay=0.05)
+    s3.delete_object(Bucket=site.bucket("payments"), Key=entry)  # type: ignore[attr-defined]
+    with pytest.raises(MfeError, match=rf"{asset} answered 403|{asset} answered 404"):
+        smoke_check(url, attempts=2, first_delay=0.05)
+    healed = site.publish()  # the listing shows it missing: uploaded again, smoke passes
+    assert healed["apps"]["payments"]["uploaded"] == [entry]
+
+
+def test_unknown_distribution_is_a_clear_error_and_the_rerun_invalidates(site: Site) -> None:
+    from dataclasses import replace
+
+    site.publish()
+    real = site.outputs
+    parent = real.apps["mfe-parent"]
+    site.outputs = replace(
+        real, apps={**real.apps, "mfe-parent": replace(parent, distribution_id="EDOESNOTEXIST")}
+    )
+    site.change("accounts", "2")
+    with pytest.raises(MfeError, match="distribution 'EDOESNOTEXIST' of environment 'local'"):
+        site.publish()
+    site.outputs = real
+    # The files are online and the release is recorded as not yet invalidated: once the
+    # outputs name the right distribution, the re-run resumes that release and invalidates.
+    again = site.publish()
+    assert all(not row["uploaded"] for row in again["apps"].values())
+    assert again["invalidations"] == {parent.distribution_id: ["/index.html"]}
+    assert again["release"] == again["previous_release"]  # resumed, not a new release
+    assert site.invalidation_count("mfe-parent") == 1
+    assert site.publish()["noop"] is True

@@ -56,11 +56,7 @@ def build_report(
         }
         for name, ap in plan.apps.items()
     }
-    by_app = {
-        name: paths
-        for name, ap in plan.apps.items()
-        if ap.distribution_id and (paths := invalidations.get(ap.distribution_id))
-    }
+    by_app = {name: paths for name, paths in plan.invalidations.items() if paths}
     report: dict[str, Any] = {
         "env": plan.env,
         "release": plan.release_id,
@@ -95,7 +91,7 @@ def publish(
     (and writes `plan-report.json`); `smoke=False` skips the HTTP check of the site.
     """
     from mfe import aws
-    from mfe.publish.commit import commit_release, keep_blobs
+    from mfe.publish.commit import by_distribution, commit_release, keep_blobs
     from mfe.publish.delete import delete_pruned
     from mfe.publish.releases import Release, git_commit, now_iso
     from mfe.publish.smoke import smoke_check
@@ -120,7 +116,7 @@ def publish(
     sent: dict[str, list[str]] = {}
 
     if dry_run:
-        sent = plan.invalidations
+        sent = by_distribution(plan.invalidations, plan.distributions)
     else:
         if not plan.noop:
             upload_all(s3, env, plan, workers, progress.phase, progress.advance, progress.file_done)
@@ -142,6 +138,7 @@ def publish(
                 env,
                 release,
                 plan.parent_bucket,
+                plan.distributions,
                 wait=wait,
                 note=progress.note,
             )

@@ -41,19 +41,31 @@ def keep_blobs(
     return copies
 
 
+def by_distribution(
+    per_app: dict[str, list[str]], distributions: dict[str, str | None]
+) -> dict[str, list[str]]:
+    """app -> paths into distribution -> collapsed paths (apps without one are skipped)."""
+    found: dict[str, set[str]] = {}
+    for app, paths in per_app.items():
+        dist = distributions.get(app)
+        if dist and paths:
+            found.setdefault(dist, set()).update(paths)
+    return {dist: collapse(sorted(paths)) for dist, paths in sorted(found.items())}
+
+
 def commit_release(
     s3: Any,
     cf_factory: Callable[[], Any],
     env: Environment,
     release: Release,
     parent_bucket: str,
+    distributions: dict[str, str | None],
     *,
     wait: bool,
     note: Callable[[str], None],
 ) -> dict[str, list[str]]:
     """Write the manifest, invalidate, mark done; returns distribution -> paths sent."""
-    paths = {dist: collapse(found) for dist, found in release.invalidations.items() if found}
-    release.invalidations = paths
+    paths = by_distribution(release.invalidations, distributions)
     release.invalidated = not paths
     with s3_errors(env, parent_bucket, f"writing release manifest {release.id}"):
         write_release(s3, parent_bucket, release)

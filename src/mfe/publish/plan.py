@@ -50,8 +50,13 @@ class Plan:
     """The release this publish writes (new or resumed), or the current one when a no-op."""
     content_hash: str
     invalidations: dict[str, list[str]]
+    """app -> changed mutable paths (only apps with a distribution)."""
     noop: bool
     resume: bool
+
+    @property
+    def distributions(self) -> dict[str, str | None]:
+        return {name: ap.distribution_id for name, ap in self.apps.items()}
 
     @property
     def parent_bucket(self) -> str:
@@ -136,7 +141,15 @@ def make_plan(
     noop = same and not uploads and not resume
     if same and previous is not None:
         release_id = previous.id
-        invalidations = dict(previous.invalidations) if resume else {}
+        invalidations = (
+            {
+                a: p
+                for a, p in previous.invalidations.items()
+                if apps.get(a) and apps[a].distribution_id
+            }
+            if resume
+            else {}
+        )
     else:
         release_id = new_release_id(digest, now, ids[-1] if ids else None)
         invalidations = invalidation_paths(apps, plan_files, previous)
@@ -152,16 +165,18 @@ def invalidation_paths(
     plan_files: dict[str, dict[str, FileRecord]],
     previous: Release | None,
 ) -> dict[str, list[str]]:
-    """Changed mutable paths per distribution, plus any the previous release left pending."""
+    """app -> changed mutable paths, plus any the previous release left pending."""
     paths: dict[str, set[str]] = {}
     for app, keys in mutable_changes(plan_files, previous).items():
-        dist = apps[app].distribution_id
-        if dist:
-            paths.setdefault(dist, set()).update("/" + key for key in keys)
+        paths.setdefault(app, set()).update("/" + key for key in keys)
     if previous is not None and not previous.invalidated:
-        for dist, pending in previous.invalidations.items():
-            paths.setdefault(dist, set()).update(pending)
-    return {dist: sorted(found) for dist, found in sorted(paths.items())}
+        for app, pending in previous.invalidations.items():
+            paths.setdefault(app, set()).update(pending)
+    return {
+        app: sorted(found)
+        for app, found in sorted(paths.items())
+        if app in apps and apps[app].distribution_id
+    }
 
 
 def kept_keys(project: Project, env: Environment, s3: Any, plan: Plan) -> dict[str, set[str]]:

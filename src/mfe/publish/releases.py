@@ -45,7 +45,8 @@ class Release:
     """app -> key -> record."""
     git_commit: str | None = None
     invalidations: dict[str, list[str]] = field(default_factory=dict)
-    """distribution id -> paths this release invalidates."""
+    """app -> paths this release invalidates (on the app's distribution at the time:
+    kept per app so a re-run after a distribution was recreated targets the new one)."""
     invalidated: bool = True
     """False while the invalidations may not have been created yet (resumed on re-run)."""
     rollback_of: str | None = None

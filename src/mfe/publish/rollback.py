@@ -121,11 +121,8 @@ def rollback(
     for app, key in order:
         restore(s3, env, buckets[app], key, target.files[app][key])
         restored.setdefault(app, []).append(key)
-    invalidations: dict[str, list[str]] = {}
-    for app, keys in restored.items():
-        dist = outputs.apps[app].distribution_id
-        if dist:
-            invalidations.setdefault(dist, []).extend("/" + key for key in keys)
+    invalidations = {app: ["/" + key for key in keys] for app, keys in restored.items()}
+    distributions = {name: outputs.apps[name].distribution_id for name in apps}
     release = Release(
         id=new_release_id(target.content_hash, after=ids[-1]),
         created=now_iso(),
@@ -142,6 +139,7 @@ def rollback(
         env,
         release,
         parent,
+        distributions,
         wait=wait,
         note=progress.note,
     )
