@@ -184,3 +184,44 @@ def test_uncommitted_changes_bypass_the_cache_unless_forced(
     shutil.rmtree(clone / "apps" / "accounts" / "dist")
     report, _ = ci(clone, "cache=force")
     assert report["apps"]["accounts"]["cache"] == "hit"
+
+
+def commit_in(clone: Path, message: str) -> None:
+    git(clone, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-qam", message)
+
+
+def test_unaffected_apps_missing_from_the_cache_and_failing_tests(
+    origin: Path,
+    monorepo_template: Path,
+    moto_server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "tests", monorepo_template / "node_modules")
+    source = clone / "apps" / "payments" / "src" / "main.js"
+    source.write_text(source.read_text() + "\n// another payments change\n")
+    commit_in(clone, "payments change")
+    before = cache_objects(moto_server)
+    # A build variable changes every key: unaffected apps are built for the shell only.
+    report, _ = ci(clone, "base=HEAD~1", env={"NODE_ENV": "variant"})
+    accounts = report["apps"]["accounts"]
+    assert (accounts["affected"], accounts["cache"], accounts["tests"]) == (
+        False,
+        "unaffected",
+        "not run",
+    )
+    assert accounts["dist"] == "build" and "render the shell" in accounts["notes"][0]
+    assert report["apps"]["payments"]["cache"] == "miss"
+    added = set(cache_objects(moto_server)) - set(before)
+    assert [key.split("/")[1] for key in added] == ["payments"]  # untested builds stay out
+
+    test_file = clone / "apps" / "payments" / "test" / "format.test.js"
+    test_file.write_text(test_file.read_text() + "\ntest('broken', () => assert.equal(1, 2));\n")
+    commit_in(clone, "a failing test")
+    before = cache_objects(moto_server)
+    result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=DUMMY_AWS_ENV)
+    assert result.returncode != 0 and "Traceback" not in result.stdout
+    assert "tests of payments failed" in result.stdout
+    report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
+    assert report["published"] is False and "tests of payments failed" in report["error"]
+    assert report["apps"]["payments"]["tests"] == "failed"
+    assert cache_objects(moto_server) == before

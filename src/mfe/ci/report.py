@@ -26,7 +26,8 @@ class AppReport:
     dist: str = ""
     """Where dist/ came from: 'local' (already current), 'cache', 'build'."""
     tests: str = "none"
-    """'passed', 'none' (no test script), 'cached' (inputs tested before), 'not run'."""
+    """'passed', 'failed', 'none' (no test script), 'cached' (same inputs passed before),
+    'not run' (unaffected)."""
     cache_upload_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 

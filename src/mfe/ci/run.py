@@ -156,6 +156,7 @@ def _process_app(
     else:
         result.cache = "miss"
         if steps.has_test_script(app):
+            result.tests = "failed"
             steps.run_tests(app)
             result.tests = "passed"
     if use_cache and remote and result.affected:  # only tested builds enter the cache
