@@ -106,6 +106,9 @@ def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             process.kill()
             process.wait(5)
         log.close()
+        for role, key in (("master", "mg"), ("volume", "vg"), ("filer", "fg"), ("s3", "sg")):
+            # weed also opens /tmp/seaweedfs-<role>-grpc-<port>.sock; remove ours only.
+            Path(f"/tmp/seaweedfs-{role}-grpc-{ports[key]}.sock").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the site
