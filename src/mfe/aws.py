@@ -3,6 +3,7 @@ the standard credential chain elsewhere, standard retries, and a request counter
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import Counter
@@ -34,6 +35,18 @@ class RequestCounter:
         return client
 
 
+_CLIENT_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> Any:
+    """One boto3 session per process: creating one loads the service models (~0.1 s)."""
+    import boto3
+
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    return boto3.session.Session()
+
+
 def client(
     env: Environment,
     service: str,
@@ -41,10 +54,8 @@ def client(
     max_pool_connections: int = 10,
 ) -> Any:
     """A boto3 client for `service` in `env` (imports boto3 lazily: it costs ~0.3 s)."""
-    import boto3
     from botocore.config import Config
 
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     kwargs: dict[str, Any] = {
         "region_name": env.region,
         "config": Config(
@@ -57,7 +68,8 @@ def client(
         kwargs.update(LOCAL_CREDENTIALS, endpoint_url=env.endpoint_url)
     elif env.endpoint_url and service == "s3":
         kwargs["endpoint_url"] = env.endpoint_url
-    made = boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+    with _CLIENT_LOCK:  # a boto3 session is not thread-safe; its clients are
+        made = _session().client(service, **kwargs)
     return counter.attach(made) if counter else made
 
 
@@ -65,10 +77,7 @@ def require_credentials(env: Environment) -> None:
     """Fail early and clearly instead of a botocore NoCredentialsError mid-publish."""
     if env.kind == "local":
         return
-    import boto3
-
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    if boto3.session.Session().get_credentials() is None:
+    if _session().get_credentials() is None:
         raise MfeError(
             f"no AWS credentials for environment '{env.name}': set AWS_PROFILE, "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"
