@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,9 @@ class Context:
     stack: contextlib.ExitStack
 
 
-def measure(func: Callable[[], Metrics], setup: Callable[[], None] | None, repeat: int) -> dict[str, Any]:
+def measure(
+    func: Callable[[], Metrics], setup: Callable[[], None] | None, repeat: int
+) -> dict[str, Any]:
     times: list[float] = []
     metrics: Metrics = None
     for _ in range(repeat):
@@ -99,7 +101,16 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="mfe benchmarks (seconds)")
-    for column in ("case", "median", "min", "max", "anchor: median (ratio)", "metrics", "target", "met"):
+    for column in (
+        "case",
+        "median",
+        "min",
+        "max",
+        "anchor: median (ratio)",
+        "metrics",
+        "target",
+        "met",
+    ):
         table.add_column(column)
     for row in rows:
         anchors = "\n".join(
@@ -108,22 +119,33 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         metrics = ", ".join(f"{k}={v}" for k, v in row["metrics"].items())
         met = {True: "yes", False: "NO"}.get(row.get("met"), "")  # type: ignore[call-overload]
         table.add_row(
-            row["name"], f"{row['median']:.3f}", f"{row['min']:.3f}", f"{row['max']:.3f}",
-            anchors, metrics, row["target"], met,
+            row["name"],
+            f"{row['median']:.3f}",
+            f"{row['min']:.3f}",
+            f"{row['max']:.3f}",
+            anchors,
+            metrics,
+            row["target"],
+            met,
         )
     Console(width=200).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-k", dest="pattern", help="only bench_*.py modules whose name contains this")
+    parser.add_argument(
+        "-k", dest="pattern", help="only bench_*.py modules whose name contains this"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (default 5)")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json")
     args = parser.parse_args(argv)
 
     rows: list[dict[str, Any]] = []
     for module in load_modules(args.pattern):
-        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="mfe-bench-") as tmp:
+        with (
+            contextlib.ExitStack() as stack,
+            tempfile.TemporaryDirectory(prefix="mfe-bench-") as tmp,
+        ):
             ctx = Context(Path(tmp), stack)
             for case in module.cases(ctx):
                 print(f"... {case.name}", flush=True)
