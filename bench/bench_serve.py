@@ -6,7 +6,7 @@ heading and waits until headless Chromium shows the new text. Metrics split the 
 `server_s` save -> the server's "rebuilt" log line (debounce + doit + bundler + shell),
 `rebuild_s` the server's rebuild after the debounce (doit run + shell render),
 `task_s` the `build:payments` task alone (`npm run build` + manifest + swap); the
-anchors time the bundler alone, through npm and as a bare `node build.mjs`.
+anchors time the bundler alone, through npm and as a bare `node ../../tools/build-app.mjs`.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def cases(ctx: Context) -> Iterator[Case]:
         run=save_to_reload,
         anchors={
             "npm run build": lambda: bundler(["npm", "run", "--silent", "build"]),
-            "node build.mjs": lambda: bundler(["node", "build.mjs"]),
+            "node build-app.mjs": lambda: bundler(["node", "../../tools/build-app.mjs"]),
         },
         setup=lambda: time.sleep(0.3),  # let the previous reload settle
         repeat=10,

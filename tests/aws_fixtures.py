@@ -15,7 +15,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -33,6 +35,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def local_client(endpoint: str, service: str = "s3") -> Any:
+    """A boto3 client for a loopback emulator with dummy credentials."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def use_port(root: Path, port: int) -> None:
+    """Point a monorepo copy's `[env.local]` emulator at `port` (tests never share 4566)."""
+    config = root / "mfe.toml"
+    text = config.read_text()
+    assert "port = 4566" in text, f"{config} has no default emulator port to replace"
+    config.write_text(text.replace("port = 4566", f"port = {port}"))
 
 
 def moto_answers(endpoint: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 COPY_IGNORE = shutil.ignore_patterns(
@@ -30,6 +31,18 @@ COPY_IGNORE = shutil.ignore_patterns(
     "bench",
     "tests",
 )
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package: no browser download is possible here
+CHROMIUM_ARGS = [  # headless as root on a machine without outside network
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def run_doit(
@@ -61,6 +74,23 @@ def executed_tasks(output: str) -> set[str]:
 
 def up_to_date_tasks(output: str) -> set[str]:
     return {line[3:].strip() for line in output.splitlines() if line.startswith("-- ")}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session, driven by Playwright."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies or storage from other tests) and its page."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import free_port, moto_server
+from aws_fixtures import free_port, local_client, moto_server
 
 from mfe.config import Project, load_project
 from mfe.manifest import read_manifest, write_manifest
@@ -33,7 +32,6 @@ from mfe.publish import publish
 
 __all__ = ["moto_server"]  # re-exported: test modules import it with moto_s3
 
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 APPS = ("mfe-parent", "accounts", "payments")
 
 
@@ -43,7 +41,7 @@ class S3Server:
     cloudfront: bool
 
     def client(self, service: str = "s3") -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **CREDS)
+        return local_client(self.endpoint, service)
 
 
 @pytest.fixture(scope="module")

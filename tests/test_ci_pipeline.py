@@ -9,9 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import DUMMY_AWS_ENV, moto_server  # noqa: F401
+from aws_fixtures import DUMMY_AWS_ENV, local_client, moto_server  # noqa: F401
 
 from conftest import run_doit
 
@@ -60,18 +59,8 @@ def ci(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict[
     return report, result.stdout
 
 
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def cache_objects(endpoint: str) -> dict[str, str]:
-    s3 = s3_client(endpoint)
+    s3 = local_client(endpoint)
     if CACHE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         return {}  # not provisioned yet (this test runs alone)
     listed = s3.list_objects_v2(Bucket=CACHE_BUCKET).get("Contents", [])
@@ -146,7 +135,7 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
 
     # 4. A truncated archive is detected, ignored, rebuilt and replaced.
     key = next(k for k in cache_objects(moto_server) if "/accounts/" in k)
-    s3 = s3_client(moto_server)
+    s3 = local_client(moto_server)
     body = s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read()
     s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body[: len(body) // 2])
     fourth = fresh_clone(origin, tmp_path / "four", modules)

@@ -8,10 +8,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import aws_fixtures
-import boto3
 import httpx
 import pytest
 
@@ -40,19 +38,9 @@ def make_project(root: Path, endpoint: str) -> Project:
         target = root / "apps" / app.parent.name
         target.mkdir(parents=True)
         shutil.copy(app, target)
-    text = (REPO / "mfe.toml").read_text().replace("port = 4566", f"port = {port}")
-    (root / "mfe.toml").write_text(text)
+    shutil.copy(REPO / "mfe.toml", root / "mfe.toml")
+    aws_fixtures.use_port(root, int(port))
     return load_project(root)
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def test_local_provisioning_is_idempotent_cheap_and_usable(
@@ -129,16 +117,6 @@ def test_templates_pass_cfn_lint() -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def cfn_client(endpoint: str) -> Any:
-    return boto3.client(
-        "cloudformation",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def buckets_only(template: str) -> str:
     """hosting.yaml cut down to what moto's CloudFormation supports: the bucket and its output."""
     from cfnlint.decode import decode_str
@@ -155,7 +133,7 @@ def buckets_only(template: str) -> str:
 def test_change_set_flow_create_no_change_update(moto_server: str, tmp_path: Path) -> None:
     project = make_project(tmp_path / "repo", moto_server)
     env = project.env("prod")
-    cfn = cfn_client(moto_server)
+    cfn = aws_fixtures.local_client(moto_server, "cloudformation")
     body = (REPO / "infra" / "auth.yaml").read_text()
     params = auth_parameters(project, env)
     lines: list[str] = []
@@ -177,18 +155,22 @@ def test_change_set_flow_create_no_change_update(moto_server: str, tmp_path: Pat
     hosting = hosting_parameters(project, env, "accounts")
     assert deploy_stack(cfn, "t-accounts", buckets_only("hosting.yaml"), hosting, poll=0.05)
     # moto does not refresh a change-set stack's Outputs (they stay empty), so check the bucket.
-    s3_client(moto_server).head_bucket(Bucket="mfe-demo-prod-accounts")
+    aws_fixtures.local_client(moto_server).head_bucket(Bucket="mfe-demo-prod-accounts")
 
 
 def test_failed_deploy_names_the_stack_and_the_reason(moto_server: str, tmp_path: Path) -> None:
     project = make_project(tmp_path / "repo", moto_server)
     env = project.env("prod")
-    s3_client(moto_server).create_bucket(Bucket="already-taken-bucket")
+    aws_fixtures.local_client(moto_server).create_bucket(Bucket="already-taken-bucket")
     hosting = {**hosting_parameters(project, env, "payments"), "BucketName": "already-taken-bucket"}
 
     with pytest.raises(MfeError) as caught:
         deploy_stack(
-            cfn_client(moto_server), "t-taken", buckets_only("hosting.yaml"), hosting, poll=0.05
+            aws_fixtures.local_client(moto_server, "cloudformation"),
+            "t-taken",
+            buckets_only("hosting.yaml"),
+            hosting,
+            poll=0.05,
         )
 
     message = str(caught.value)
@@ -245,13 +227,7 @@ def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_
 
     auth = read_outputs(project, project.env("local")).auth
     assert auth is not None
-    idp = boto3.client(
-        "cognito-idp",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    idp = aws_fixtures.local_client(moto_server, "cognito-idp")
     tokens = idp.initiate_auth(
         ClientId=auth.client_id,
         AuthFlow="USER_PASSWORD_AUTH",

@@ -10,29 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aws_fixtures import free_port
-from playwright.sync_api import Browser, expect, sync_playwright
+from aws_fixtures import free_port, use_port
+from playwright.sync_api import Page, expect
 
 from conftest import run_doit
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 def published(monorepo: Path) -> Iterator[str]:
     """Publish the copy to its own emulator (free port); yield the printed site URL."""
-    config = monorepo / "mfe.toml"
-    text = config.read_text()
-    assert "port = 4566" in text
-    config.write_text(text.replace("port = 4566", f"port = {free_port()}"))
+    use_port(monorepo, free_port())
     try:
         result = run_doit(monorepo, "publish", timeout=300)
         yield result.stdout.strip().splitlines()[-1].strip()
@@ -40,19 +27,8 @@ def published(monorepo: Path) -> Iterator[str]:
         run_doit(monorepo, "local_stop", check=False)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-def test_guest_signs_in_and_sees_the_micro_frontends(published: str, browser: Browser) -> None:
+def test_guest_signs_in_and_sees_the_micro_frontends(published: str, page: Page) -> None:
     assert published.startswith("http://127.0.0.1:") and published.endswith("/index.html")
-    page = browser.new_page()
     page.goto(published)
 
     page.fill("input[name=username]", "guest")
@@ -68,3 +44,8 @@ def test_guest_signs_in_and_sees_the_micro_frontends(published: str, browser: Br
     assert "token" not in page.url.lower()
     stored = page.evaluate("() => Object.keys(sessionStorage).length")
     assert stored >= 1  # the tokens live in sessionStorage, not in the URL
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Payments", level=2)).to_have_count(0)
+    assert page.evaluate("() => sessionStorage.getItem('mfe.tokens')") is None

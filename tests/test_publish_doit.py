@@ -11,15 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aws_fixtures import free_port
+from aws_fixtures import free_port, use_port
 
 from conftest import run_doit
 
 
 @pytest.fixture
 def repo(monorepo: Path) -> Iterator[Path]:
-    config = monorepo / "mfe.toml"
-    config.write_text(config.read_text().replace("port = 4566", f"port = {free_port()}"))
+    use_port(monorepo, free_port())
     try:
         yield monorepo
     finally:

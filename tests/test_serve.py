@@ -11,26 +11,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from mfe.config import load_project
 from mfe.serve.watch import classify
 
 from conftest import REPO, run_doit
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 APPS = ("mfe-parent", "accounts", "payments")
 
 
@@ -111,18 +100,6 @@ def get(port: int, path: str) -> http.client.HTTPResponse:
     response.read()
     connection.close()
     return response
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
 
 
 def test_serve_rebuilds_one_app_and_reloads(monorepo: Path, page: Page) -> None:

@@ -91,7 +91,7 @@ def build_app(project: Project, app: App) -> AssetManifest:
             "make it honour MFE_OUT_DIR"
         )
     manifest = write_manifest(app.name, scratch)
-    _swap_into_place(scratch, app.dist)
+    swap_into_place(scratch, app.dist)
     if result.stdout.strip():
         print(result.stdout.rstrip())
     seconds = time.monotonic() - started
@@ -99,7 +99,8 @@ def build_app(project: Project, app: App) -> AssetManifest:
     return manifest
 
 
-def _swap_into_place(new: Path, dist: Path) -> None:
+def swap_into_place(new: Path, dist: Path) -> None:
+    """Replace `dist` by `new` with two renames, so readers never see a half-written folder."""
     old = new.with_name(new.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if dist.exists():

@@ -92,6 +92,14 @@ class AssetManifest:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def hash_file(path: Path) -> FileEntry:
     sha256, md5, sha384 = hashlib.sha256(), hashlib.md5(), hashlib.sha384()
     size = 0

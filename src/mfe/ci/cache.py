@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from mfe.build import swap_into_place
 from mfe.config import STATE_DIR, App, Project
-from mfe.manifest import MANIFEST_NAME
+from mfe.manifest import MANIFEST_NAME, sha256_file
 
 Outcome = Literal["hit", "miss", "corrupt"]
 SUFFIX = ".tar.zst"
@@ -86,7 +87,7 @@ def restore(cache: RemoteCache, project: Project, app: App, key: str) -> Outcome
         except (BotoCoreError, ClientError, OSError) as exc:
             warn(f"build cache download of {cache.url(app.name, key)} failed ({exc}); building")
             return "miss"
-        _swap(scratch / "dist", app.dist)
+        swap_into_place(scratch / "dist", app.dist)
         return "hit"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -180,25 +181,8 @@ def _verify(dist: Path, app_name: str) -> None:
         raise CorruptArchive(f"{extra[0]} is not in the manifest")
     for name, (sha256, size) in files.items():
         path = dist / name
-        if path.stat().st_size != size or _sha256(path) != sha256:
+        if path.stat().st_size != size or sha256_file(path) != sha256:
             raise CorruptArchive(f"{name} does not match its manifest hash")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _swap(new: Path, dist: Path) -> None:
-    old = dist.with_name(dist.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dist.exists():
-        dist.rename(old)
-    new.rename(dist)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def pack(dist: Path) -> bytes:

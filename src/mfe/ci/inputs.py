@@ -11,12 +11,12 @@ import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from mfe.build import app_sources
 from mfe.ci import lockslice
 from mfe.config import App, Project
 from mfe.errors import MfeError
+from mfe.manifest import sha256_file
 
 FORMAT_VERSION = "mfe-input-key/1"
 """Bump when the key's recipe or the archive layout changes: old entries stop matching."""
@@ -28,14 +28,6 @@ class InputKey:
     """sha256 hex over `parts`."""
     parts: dict[str, str]
     """label -> digest: `file:<path>`, `lock:<location>`, `input:<path>`, `env:<VAR>`, `node`, `format`."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @functools.cache
@@ -56,13 +48,13 @@ def input_key(project: Project, app: App, packages: lockslice.Packages | None = 
         packages = lockslice.load_lockfile(project.lockfile)
     parts: dict[str, str] = {"format": FORMAT_VERSION, "node": node_version()}
     for path in app_sources(app):
-        parts[f"file:{path.relative_to(project.root).as_posix()}"] = file_sha256(path)
+        parts[f"file:{path.relative_to(project.root).as_posix()}"] = sha256_file(path)
     workspace = lockslice.workspace_of(project.root, app.path)
     for location, fingerprint in lockslice.slice_entries(packages, workspace).items():
         parts[f"lock:{location}"] = hashlib.sha256(fingerprint.encode()).hexdigest()
     for name in project.build.inputs:
         path = project.root / name
-        parts[f"input:{name}"] = file_sha256(path) if path.is_file() else "missing"
+        parts[f"input:{name}"] = sha256_file(path) if path.is_file() else "missing"
     for var in project.build.env:
         value = os.environ.get(var)
         # Hash the value: build variables may be secrets and `parts` ends up in reports.

@@ -1,14 +1,15 @@
-// Build contract of a micro-frontend (relied on by the `mfe` orchestrator):
+// The esbuild build shared by every app: `node ../../tools/build-app.mjs`, run in the app's
+// folder (its package.json `build` script). Listed under [build] inputs in mfe.toml, so
+// editing it rebuilds every app. Build contract (relied on by the `mfe` orchestrator):
 //   entry src/main.{js,jsx,ts,tsx} -> <out>/main-[hash].js (+ .map), chunks/ and assets/
-//   <out> = $MFE_OUT_DIR (absolute or relative to this folder) or ./dist; emptied first
+//   <out> = $MFE_OUT_DIR (absolute or relative to the app folder) or ./dist; emptied first
 //   public/* is copied verbatim (mutable files); no asset-manifest.json is written here
 //   on a build error: esbuild's message on stderr, exit code 1
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, parse, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const appDir = dirname(fileURLToPath(import.meta.url));
+const appDir = process.cwd();
 const out = resolve(appDir, process.env.MFE_OUT_DIR || 'dist');
 
 function fail(message) {
