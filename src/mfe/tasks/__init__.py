@@ -15,12 +15,7 @@ from doit import get_var
 
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
-from mfe.tasks import build
-from mfe.tasks import ci as ci_tasks
-from mfe.tasks import infra as infra_tasks
-from mfe.tasks import publish as publish_tasks
-from mfe.tasks import serve as serve_tasks
-from mfe.tasks import shell as shell_tasks
+from mfe.tasks import build, ci, infra, publish, serve, shell
 
 DEFAULT_ENV = "local"
 
@@ -43,11 +38,6 @@ def generate(dodo_file: str) -> dict[str, Any]:
             "verbosity": 1,
         }
     }
-    found.update(build.tasks(project))
-    found.update(ci_tasks.tasks(project, env))
-    found.update(shell_tasks.tasks(project, env))
-    found.update(infra_tasks.tasks(project, env))
-    found.update(publish_tasks.tasks(project, env))
-    found.update(serve_tasks.tasks(project, env))
-    del env  # consumed by the environment-specific task modules
+    for concern in (build, shell, infra, publish, serve, ci):
+        found.update(concern.tasks(project, env))
     return found

@@ -11,7 +11,7 @@ from doit.tools import config_changed
 
 from mfe import build
 from mfe.ci import lockslice
-from mfe.config import Project
+from mfe.config import Environment, Project
 from mfe.tasks.actions import action
 
 NPM_CI = "npm ci --no-audit --no-fund --loglevel=error"
@@ -28,7 +28,9 @@ def install_deps(project: Project) -> list[str]:
     return [rel(project, f) for f in files]
 
 
-def tasks(project: Project) -> dict[str, Any]:
+def tasks(project: Project, env: Environment) -> dict[str, Any]:
+    del env  # the build does not depend on the environment
+
     def task_install() -> dict[str, Any]:
         """Install JS dependencies (npm ci) when the lockfile or a package.json changed."""
         return {
