@@ -22,7 +22,7 @@ from mfe.infra import (
     hosting_parameters,
     outputs_from_stacks,
 )
-from mfe.outputs import outputs_path, read_outputs, write_outputs
+from mfe.outputs import read_outputs, write_outputs
 from mfe.provision import ensure_ready
 
 from conftest import run_doit
@@ -58,7 +58,7 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert parent.distribution_id and parent.domain
     assert outputs.auth is not None and outputs.auth.endpoint == f"{moto_server}/"
     assert outputs.cache_bucket == "mfe-demo-local-build-cache"
-    written = json.loads(outputs_path(project, "local").read_text())
+    written = json.loads(project.outputs_file("local").read_text())
     assert written["apps"]["accounts"]["bucket"] == "mfe-demo-local-accounts"
 
     # The browser's view: anonymous GET with CORS, and an unsigned InitiateAuth as guest.
@@ -90,7 +90,7 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert sum(counter.counts.values()) == 2
 
     # Outputs lost: provisioning finds every resource again, duplicates nothing.
-    outputs_path(project, "local").unlink()
+    project.outputs_file("local").unlink()
     assert ensure_ready(project, env) == outputs
     cloudfront = aws.client(env, "cloudfront")
     assert cloudfront.list_distributions()["DistributionList"]["Quantity"] == len(project.apps)

@@ -12,10 +12,13 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mfe.config import STATE_DIR, App, Project
 from mfe.errors import MfeError
-from mfe.manifest import AssetManifest, write_manifest
+
+if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
+    from mfe.manifest import AssetManifest
 
 # Folders inside an app that are outputs or caches, never build inputs.
 IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
@@ -90,6 +93,8 @@ def build_app(project: Project, app: App) -> AssetManifest:
             f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
             "make it honour MFE_OUT_DIR"
         )
+    from mfe.manifest import write_manifest
+
     manifest = write_manifest(app.name, scratch)
     swap_into_place(scratch, app.dist)
     if result.stdout.strip():

@@ -95,9 +95,22 @@ class Project:
                 f"(defined: {known}); add an [env.{name}] table or pick one of those"
             ) from None
 
+    @property
+    def shell_dir(self) -> Path:
+        """`shell/`: the page template and anything it includes."""
+        return self.root / "shell"
+
+    def page(self, env: str) -> Path:
+        """`build/<env>/index.html`: the rendered shell page."""
+        return self.root / "build" / env / "index.html"
+
     def state_dir(self, env: str) -> Path:
         """`.mfe/<env>/`: outputs, reports and emulator files of one environment."""
         return self.root / STATE_DIR / env
+
+    def outputs_file(self, env: str) -> Path:
+        """`.mfe/<env>/outputs.json`: where the environment's apps live (see mfe.outputs)."""
+        return self.state_dir(env) / "outputs.json"
 
 
 class _Table:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mfe.config import Environment, Project
 from mfe.errors import MfeError
-
-OUTPUTS_FILE = "outputs.json"
 
 
 @dataclass(frozen=True)
@@ -51,12 +48,8 @@ class Outputs:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
-def outputs_path(project: Project, env: str) -> Path:
-    return project.state_dir(env) / OUTPUTS_FILE
-
-
 def read_outputs(project: Project, env: Environment) -> Outputs:
-    path = outputs_path(project, env.name)
+    path = project.outputs_file(env.name)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         auth = data.get("auth")
@@ -82,7 +75,7 @@ def read_outputs(project: Project, env: Environment) -> Outputs:
 
 def write_outputs(project: Project, outputs: Outputs) -> bool:
     """Write the file only when its content changes (doit's file_dep then stays quiet)."""
-    path = outputs_path(project, outputs.env)
+    path = project.outputs_file(outputs.env)
     text = outputs.to_json()
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False

@@ -24,7 +24,6 @@ from mfe.infra import (
     resource_names,
 )
 from mfe.outputs import AppOutputs, AuthOutputs, Outputs, read_outputs, write_outputs
-from mfe.outputs import outputs_path as _outputs_path
 
 
 def ensure_ready(
@@ -45,7 +44,7 @@ def ensure_ready(
 
 def _current_outputs(project: Project, env: Environment) -> Outputs | None:
     """The outputs file, if it describes this config's apps on this emulator port."""
-    if not _outputs_path(project, env.name).exists():
+    if not project.outputs_file(env.name).exists():
         return None
     try:
         outputs = read_outputs(project, env)

@@ -20,12 +20,9 @@ from urllib.parse import urlsplit
 from mfe.config import App, Environment, Project
 from mfe.errors import MfeError
 from mfe.manifest import read_manifest
-from mfe.outputs import Outputs, base_url, outputs_path, read_outputs
+from mfe.outputs import Outputs, base_url, read_outputs
 
-SHELL_DIR = "shell"
 TEMPLATE = "index.html.j2"
-BUILD_DIR = "build"
-PAGE = "index.html"
 FAVICON = "favicon.svg"
 
 
@@ -46,18 +43,7 @@ class AppContext:
 
 
 def template_path(project: Project) -> Path:
-    return project.root / SHELL_DIR / TEMPLATE
-
-
-def shell_path(project: Project, env: str) -> Path:
-    """`build/<env>/index.html`."""
-    return project.root / BUILD_DIR / env / PAGE
-
-
-def template_files(project: Project) -> list[Path]:
-    """Every file under `shell/` (includes and macros count as template inputs)."""
-    folder = project.root / SHELL_DIR
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return project.shell_dir / TEMPLATE
 
 
 def _resolve_env(project: Project, env: Environment | str) -> Environment:
@@ -72,7 +58,7 @@ def app_base_url(project: Project, env: Environment, outputs: Outputs | None, ap
         assert outputs is not None
         if app.name not in outputs.apps and app.name not in env.urls:
             raise MfeError(
-                f"{outputs_path(project, env.name)}: no entry for app '{app.name}'; "
+                f"{project.outputs_file(env.name)}: no entry for app '{app.name}'; "
                 f"provision it again (`doit infra env={env.name}`) or set "
                 f"[env.{env.name}.urls] {app.name} in mfe.toml"
             )
@@ -80,7 +66,7 @@ def app_base_url(project: Project, env: Environment, outputs: Outputs | None, ap
         source = (
             f"mfe.toml [env.{env.name}.urls] {app.name}"
             if app.name in env.urls
-            else f"{outputs_path(project, env.name)} apps.{app.name}.base_url"
+            else f"{project.outputs_file(env.name)} apps.{app.name}.base_url"
         )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -220,7 +206,7 @@ def render_template(project: Project, context: dict[str, Any]) -> str:
 
 def _template_frame(project: Project, exc: BaseException) -> tuple[str | None, int | None]:
     """The innermost traceback frame inside `shell/`: Jinja maps it to the template line."""
-    folder = str((project.root / SHELL_DIR).resolve())
+    folder = str(project.shell_dir.resolve())
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.startswith(folder + os.sep):
             return frame.filename, frame.lineno
@@ -240,7 +226,7 @@ def render_shell(project: Project, env: Environment | str, outputs: Outputs | No
     """Write `build/<env>/index.html` atomically (only when its bytes change) and return it."""
     env = _resolve_env(project, env)
     html = render_template(project, shell_context(project, env, outputs))
-    target = shell_path(project, env.name)
+    target = project.page(env.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
     if target.is_file() and target.read_bytes() == data:

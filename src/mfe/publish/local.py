@@ -59,10 +59,6 @@ def expected_etag(path: Path, md5: str, size: int) -> str:
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
-def shell_path(project: Project, env: str) -> Path:
-    return project.root / "build" / env / SHELL_KEY
-
-
 def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
     """Every file to publish, per app (parent first); the shell is the parent's `index.html`."""
     rules = project.publish.cache_control
@@ -98,7 +94,7 @@ def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
                 )
             )
         found[app.name] = files
-    shell = shell_path(project, env)
+    shell = project.page(env)
     if not shell.is_file():
         raise MfeError(f"{shell}: missing; run `doit shell env={env}` (publish runs it first)")
     entry = hash_file(shell)

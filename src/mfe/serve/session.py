@@ -22,7 +22,7 @@ from mfe.serve.rebuild import run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import HOST, Gate, Site, bind, start
 from mfe.serve.watch import ChangeQueue, classify, start_watching
-from mfe.shell import render_shell, shell_path
+from mfe.shell import render_shell
 
 DEV_ENV = "dev"
 
@@ -39,7 +39,7 @@ def serve(
     env = project.env(DEV_ENV)
     shell_port = port or env.port or 5170
     render_shell(project, env, None)
-    page = shell_path(project, env.name)
+    page = project.page(env.name)
     key = "the --port option" if port else f"[env.{env.name}] port"
     sites = [Site("shell", shell_port, key, page=page)]
     sites += [

@@ -7,9 +7,7 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from mfe import shell
 from mfe.config import Environment, Project
-from mfe.outputs import outputs_path
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
 
@@ -31,23 +29,30 @@ def url_config(project: Project, env: Environment) -> dict[str, Any]:
     }
 
 
+def render(project: Project, env: Environment) -> None:
+    from mfe.shell import render_shell  # jinja2 and friends only when a render is due
+
+    render_shell(project, env, None)
+
+
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     def task_shell() -> dict[str, Any]:
         """Render build/<env>/index.html from shell/index.html.j2 (doit shell env=NAME)."""
-        file_dep = [rel(project, p) for p in shell.template_files(project)]
+        templates = (p for p in project.shell_dir.rglob("*") if p.is_file())
+        file_dep = sorted(rel(project, p) for p in templates)
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
         task_dep = ["build"]
         if env.kind != "dev":
             # Tracked once it exists; before that the action's read_outputs says what to run
             # (doit's own "Dependent file does not exist" would not).
-            outputs = outputs_path(project, env.name)
+            outputs = project.outputs_file(env.name)
             if outputs.exists():
                 file_dep.append(rel(project, outputs))
             task_dep.append("_ready")
         return {
-            "actions": [action(shell.render_shell, project, env, None)],
+            "actions": [action(render, project, env)],
             "file_dep": file_dep,
-            "targets": [rel(project, shell.shell_path(project, env.name))],
+            "targets": [rel(project, project.page(env.name))],
             "uptodate": [config_changed(url_config(project, env))],
             "task_dep": task_dep,
             "clean": True,
