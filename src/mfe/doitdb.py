@@ -22,6 +22,8 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
         self._dirty = False
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
+        if isinstance(value, tuple):  # JSON reads tuples back as lists: compare like for like
+            value = list(value)
         if self._db.get(task_id, {}).get(dependency, object()) != value:
             self._dirty = True
             super().set(task_id, dependency, value)
