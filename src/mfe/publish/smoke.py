@@ -6,11 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from mfe.errors import MfeError
+
+if TYPE_CHECKING:
+    import httpx
 
 EXPECTED_TYPE = {"script": "javascript", "modulepreload": "javascript", "stylesheet": "css"}
 
@@ -62,7 +67,6 @@ def check_once(site_url: str, timeout: float) -> list[str]:
     """Problems found (empty when the page and every asset are right)."""
     import httpx
 
-    problems: list[str] = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:
         page = http.get(site_url)
         if page.status_code != 200:
@@ -70,16 +74,21 @@ def check_once(site_url: str, timeout: float) -> list[str]:
         assets = page_assets(page.text, str(page.url))
         if not assets:
             return [f"{site_url} references no script or stylesheet"]
-        for asset in assets:
-            response = http.get(asset.url)
-            kind = response.headers.get("content-type", "")
-            if response.status_code != 200:
-                problems.append(f"{asset.url} answered {response.status_code}")
-            elif EXPECTED_TYPE[asset.kind] not in kind:
-                problems.append(f"{asset.url} has content type {kind!r}")
-            elif asset.integrity and not integrity_matches(asset.integrity, response.content):
-                problems.append(f"{asset.url} does not match its integrity {asset.integrity}")
-    return problems
+        with ThreadPoolExecutor(max_workers=8) as pool:  # a browser fetches them in parallel too
+            found = pool.map(lambda asset: check_asset(http, asset), assets)
+            return [problem for problem in found if problem]
+
+
+def check_asset(http: httpx.Client, asset: Asset) -> str | None:
+    response = http.get(asset.url)
+    kind = response.headers.get("content-type", "")
+    if response.status_code != 200:
+        return f"{asset.url} answered {response.status_code}"
+    if EXPECTED_TYPE[asset.kind] not in kind:
+        return f"{asset.url} has content type {kind!r}"
+    if asset.integrity and not integrity_matches(asset.integrity, response.content):
+        return f"{asset.url} does not match its integrity {asset.integrity}"
+    return None
 
 
 def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -> int:
