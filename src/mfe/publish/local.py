@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mfe.config import Project
 from mfe.errors import MfeError
-from mfe.manifest import MANIFEST_NAME, hash_file, read_manifest
+from mfe.manifest import MANIFEST_NAME, FileEntry, hash_file, read_manifest
 
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 MUTABLE_CACHE = "no-cache"
@@ -79,38 +79,28 @@ def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
                 raise MfeError(
                     f"{path}: listed in {app.manifest_path} but missing; run `doit build:{app.name}`"
                 )
-            files.append(
-                LocalFile(
-                    app=app.name,
-                    key=key,
-                    path=path,
-                    sha256=entry.sha256,
-                    md5=entry.md5,
-                    size=entry.size,
-                    content_type=entry.content_type,
-                    cache_control=cache_control(key, entry.immutable, rules),
-                    immutable=entry.immutable,
-                    etag=expected_etag(path, entry.md5, entry.size),
-                )
-            )
+            files.append(_local_file(app.name, key, path, entry, rules))
         found[app.name] = files
     shell = project.page(env)
     if not shell.is_file():
         raise MfeError(f"{shell}: missing; run `doit shell env={env}` (publish runs it first)")
-    entry = hash_file(shell)
-    found[project.parent.name].append(
-        LocalFile(
-            app=project.parent.name,
-            key=SHELL_KEY,
-            path=shell,
-            sha256=entry.sha256,
-            md5=entry.md5,
-            size=entry.size,
-            content_type=entry.content_type,
-            cache_control=cache_control(SHELL_KEY, False, rules),
-            immutable=False,
-            etag=expected_etag(shell, entry.md5, entry.size),
-            shell=True,
-        )
-    )
+    page = _local_file(project.parent.name, SHELL_KEY, shell, hash_file(shell), rules)
+    found[project.parent.name].append(replace(page, shell=True))  # index.html: never fingerprinted
     return found
+
+
+def _local_file(
+    app: str, key: str, path: Path, entry: FileEntry, rules: tuple[tuple[str, str], ...]
+) -> LocalFile:
+    return LocalFile(
+        app=app,
+        key=key,
+        path=path,
+        sha256=entry.sha256,
+        md5=entry.md5,
+        size=entry.size,
+        content_type=entry.content_type,
+        cache_control=cache_control(key, entry.immutable, rules),
+        immutable=entry.immutable,
+        etag=expected_etag(path, entry.md5, entry.size),
+    )
