@@ -88,3 +88,15 @@ def test_failed_build_publishes_nothing(repo: Path) -> None:
     assert "build:payments failed" in result.stdout
     assert ".  publish" not in result.stdout
     assert httpx.get(url).text == before
+
+
+def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path) -> None:
+    url, _ = publish(repo)
+    endpoint = url.split("/mfe-demo-local-")[0]
+    httpx.post(f"{endpoint}/moto-api/reset")  # what a restarted emulator looks like
+    assert httpx.get(url).status_code == 404
+
+    url_again, report = publish(repo)
+    assert url_again == url
+    assert set(uploads(report)) == {"mfe-parent", "accounts", "payments"}
+    assert httpx.get(url).status_code == 200
