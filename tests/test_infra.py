@@ -17,6 +17,8 @@ from mfe import aws
 from mfe.config import Project, load_project
 from mfe.errors import MfeError
 from mfe.infra import (
+    CACHING_OPTIMIZED,
+    CORS_AND_SECURITY_HEADERS,
     auth_parameters,
     deploy_stack,
     hosting_parameters,
@@ -94,6 +96,11 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert ensure_ready(project, env) == outputs
     cloudfront = aws.client(env, "cloudfront")
     assert cloudfront.list_distributions()["DistributionList"]["Quantity"] == len(project.apps)
+    behaviour = cloudfront.get_distribution_config(Id=parent.distribution_id)["DistributionConfig"][
+        "DefaultCacheBehavior"
+    ]
+    # The shell loads every app's modules cross-origin (SRI): the distribution adds CORS.
+    assert behaviour["ResponseHeadersPolicyId"] == CORS_AND_SECURITY_HEADERS
     idp = aws.client(env, "cognito-idp")
     assert len(idp.list_user_pools(MaxResults=60)["UserPools"]) == 1
 
@@ -115,6 +122,20 @@ def test_templates_pass_cfn_lint() -> None:
         text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_hosting_template_and_local_provisioning_agree_on_the_distribution() -> None:
+    from cfnlint.decode import decode_str
+
+    parsed, problems = decode_str((REPO / "infra" / "hosting.yaml").read_text())
+    assert not problems
+    (distribution,) = [
+        r for r in parsed["Resources"].values() if r["Type"] == "AWS::CloudFront::Distribution"
+    ]
+    behaviour = distribution["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behaviour["CachePolicyId"] == CACHING_OPTIMIZED
+    assert behaviour["ResponseHeadersPolicyId"] == CORS_AND_SECURITY_HEADERS
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
 
 
 def buckets_only(template: str) -> str:

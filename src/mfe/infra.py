@@ -19,6 +19,9 @@ from mfe.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 """The managed CloudFront cache policy `Managed-CachingOptimized`."""
+CORS_AND_SECURITY_HEADERS = "e61eb60c-9c35-4d20-a928-2b84e02af89c"
+"""The managed response headers policy `Managed-CORS-and-SecurityHeadersPolicy`: the shell
+loads every app's modules cross-origin (SRI needs CORS), plus HSTS and nosniff."""
 GUEST_USER, GUEST_PASSWORD = "guest", "awsguest"
 """The demo user of the `local` environment (as in the original Amplify demo)."""
 

@@ -17,6 +17,7 @@ from mfe.emulator import ensure_emulator
 from mfe.errors import MfeError
 from mfe.infra import (
     CACHING_OPTIMIZED,
+    CORS_AND_SECURITY_HEADERS,
     GUEST_PASSWORD,
     GUEST_USER,
     Names,
@@ -172,6 +173,7 @@ def _distribution_config(env: Environment, bucket: str, comment: str) -> dict[st
             "TargetOriginId": "site",
             "ViewerProtocolPolicy": "redirect-to-https",
             "CachePolicyId": CACHING_OPTIMIZED,
+            "ResponseHeadersPolicyId": CORS_AND_SECURITY_HEADERS,
             "Compress": True,
         },
         "CustomErrorResponses": {"Quantity": len(not_found), "Items": not_found},
