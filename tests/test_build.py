@@ -69,6 +69,7 @@ def test_failed_build_names_app_and_keeps_previous_dist(monorepo: Path) -> None:
     assert "build:accounts failed" in result.stdout
     assert source.name in result.stdout  # the bundler's error names the file
     assert "Traceback" not in result.stdout
+    assert "<stdout>" not in result.stdout  # no empty captured-output blocks after the message
     assert sorted(p.name for p in dist.iterdir()) == before
 
 

@@ -16,6 +16,7 @@ from doit import get_var
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
 from mfe.tasks import build, ci, infra, publish, serve, shell
+from mfe.tasks.reporter import Reporter
 
 DEFAULT_ENV = "local"
 
@@ -36,6 +37,7 @@ def generate(dodo_file: str) -> dict[str, Any]:
             "dep_file": f"{STATE_DIR}/doit-db.json",
             "backend": "mfe-json",
             "verbosity": 1,
+            "reporter": Reporter,
         }
     }
     for concern in (build, shell, infra, publish, serve, ci):

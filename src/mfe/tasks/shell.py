@@ -43,11 +43,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
         task_dep = ["build"]
         if env.kind != "dev":
-            # Tracked once it exists; before that the action's read_outputs says what to run
-            # (doit's own "Dependent file does not exist" would not).
-            outputs = project.outputs_file(env.name)
-            if outputs.exists():
-                file_dep.append(rel(project, outputs))
+            # `_ready` runs first and writes the outputs (local) or stops with a clear
+            # "run doit infra env=..." when they are missing (AWS).
+            file_dep.append(rel(project, project.outputs_file(env.name)))
             task_dep.append("_ready")
         return {
             "actions": [action(render, project, env)],
