@@ -93,3 +93,18 @@ def test_lockfile_change_reinstalls_and_rebuilds_its_users(monorepo: Path) -> No
     output = run_doit(monorepo).stdout
     assert "install" in executed_tasks(output)
     assert builds_run(output) == ALL_BUILDS
+
+
+def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:
+    package_json = monorepo / "apps" / "payments" / "package.json"
+    package = json.loads(package_json.read_text())
+    package["scripts"]["postbuild"] = (
+        "node -e \"require('fs').writeFileSync(process.env.MFE_OUT_DIR + '/build-info.txt', 'ok')\""
+    )
+    package_json.write_text(json.dumps(package, indent=2))
+
+    run_doit(monorepo, "build:payments")
+    dist = monorepo / "apps" / "payments" / "dist"
+    assert (dist / "build-info.txt").read_text() == "ok"
+    manifest = json.loads((dist / "asset-manifest.json").read_text())
+    assert manifest["files"]["build-info.txt"]["immutable"] is False
