@@ -24,18 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import copy_monorepo
+from common import CHROMIUM, CHROMIUM_ARGS, copy_monorepo
 from run import Case, Context
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HEADING = ">Payments</h2>"
 # Runs in every page load: reports (text, epoch ms) when a payments heading is first painted.
 WATCH_HEADING = """
@@ -124,7 +115,7 @@ def cases(ctx: Context) -> Iterator[Case]:
 
     playwright = sync_playwright().start()
     ctx.stack.callback(playwright.stop)
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     ctx.stack.callback(browser.close)
     page = browser.new_page()
     painted: dict[str, float] = {}

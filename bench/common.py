@@ -1,32 +1,25 @@
-"""Helpers shared by the bench modules: copies of the monorepo and running doit."""
+"""Helpers shared by the bench modules: the test suite's monorepo copy and doit runner.
+
+The benchmarks need the `test` extra anyway (awscli, playwright), so they reuse
+tests/conftest.py instead of keeping twins of its helpers.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-COPY_IGNORE = shutil.ignore_patterns(
-    "node_modules", "dist", "build", ".mfe", ".git", "__pycache__", "*.egg-info", "bench", "tests"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, COPY_IGNORE, REPO, run_doit
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "COPY_IGNORE", "REPO", "copy_monorepo", "doit"]
 
 
 def doit(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """Run `python -m doit ARGS` in root; raise with its output if it fails."""
-    result = subprocess.run(
-        [sys.executable, "-m", "doit", *args],
-        cwd=root,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"doit {' '.join(args)} failed in {root}:\n{result.stdout}")
-    return result.stdout
+    """Run `python -m doit ARGS` in root; its output, or AssertionError if it fails."""
+    return run_doit(root, *args, env=env, timeout=900).stdout
 
 
 def copy_monorepo(target: Path) -> Path:
