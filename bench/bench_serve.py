@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from common import CHROMIUM, CHROMIUM_ARGS, copy_monorepo
 from run import Case, Context
+from serve_fixtures import ServeProcess, use_free_ports
 
 HEADING = ">Payments</h2>"
 # Runs in every page load: reports (text, epoch ms) when a payments heading is first painted.
@@ -48,70 +44,14 @@ WATCH_HEADING = """
 REBUILT = re.compile(r"serve: rebuilt payments in ([\d.]+)s \(build:payments ([\d.]+)s\)")
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def use_ports(root: Path) -> int:
-    """Free ports in the copy's mfe.toml; returns the shell port."""
-    shell, *apps = free_ports(4)
-    text = (root / "mfe.toml").read_text()
-    for name, port in zip(("mfe-parent", "accounts", "payments"), apps, strict=True):
-        text = re.sub(rf"(\[apps\.{name}\][^\[]*?dev_port = )\d+", rf"\g<1>{port}", text)
-    text = re.sub(r"(\[env\.dev\][^\[]*?port = )\d+", rf"\g<1>{shell}", text)
-    (root / "mfe.toml").write_text(text)
-    return shell
-
-
-class ServeProcess:
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "doit", "serve"],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[tuple[float, str]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append((time.perf_counter(), line.rstrip("\n")))
-
-    def wait_for(
-        self, pattern: re.Pattern[str], since: int, timeout: float = 60
-    ) -> tuple[float, re.Match[str]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for stamp, line in self.lines[since:]:
-                if match := pattern.search(line):
-                    return stamp, match
-            time.sleep(0.01)
-        log = "\n".join(line for _, line in self.lines)
-        raise RuntimeError(f"serve did not log {pattern.pattern!r}:\n{log}")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=20)
-
-
 def cases(ctx: Context) -> Iterator[Case]:
     from playwright.sync_api import sync_playwright
 
     repo = copy_monorepo(ctx.tmp / "repo")
-    shell_port = use_ports(repo)
+    shell_port, _ = use_free_ports(repo)
     server = ServeProcess(repo)
     ctx.stack.callback(server.stop)
-    server.wait_for(re.compile(rf"^http://127\.0\.0\.1:{shell_port}/$"), 0)
+    server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
 
     playwright = sync_playwright().start()
     ctx.stack.callback(playwright.stop)
@@ -144,7 +84,9 @@ def cases(ctx: Context) -> Iterator[Case]:
             page.wait_for_timeout(5)  # lets Playwright deliver the page's callback
             if time.perf_counter() - started > 30:
                 raise RuntimeError(f"the page never showed {text!r}")
-        stamp, match = server.wait_for(REBUILT, mark)
+        index = server.wait_for(REBUILT.pattern, mark)
+        stamp, match = server.times[index], REBUILT.search(server.lines[index])
+        assert match is not None
         splits["paint_s"].append(painted[text] - wall)
         splits["server_s"].append(stamp - started)
         splits["rebuild_s"].append(float(match.group(1)))

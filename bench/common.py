@@ -1,7 +1,7 @@
 """Helpers shared by the bench modules: the test suite's monorepo copy and doit runner.
 
 The benchmarks need the `test` extra anyway (awscli, playwright), so they reuse
-tests/conftest.py instead of keeping twins of its helpers.
+tests/conftest.py (bench/run.py puts tests/ on the import path) instead of twins of it.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+# Benchmarks reuse the test suite's helpers (monorepo copy, doit runner, serve process).
+sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 Metrics = dict[str, Any] | None
 
 

@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 from playwright.sync_api import Page
+from serve_fixtures import ServeProcess, use_free_ports
 
 from mfe.config import load_project
 from mfe.serve.watch import classify
 
 from conftest import REPO, run_doit
-
-APPS = ("mfe-parent", "accounts", "payments")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def port_is_free(port: int) -> bool:
@@ -45,53 +27,6 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def set_ports(root: Path, shell: int, apps: dict[str, int]) -> None:
-    """Point the copy's mfe.toml at free ports (the only place ports are configured)."""
-    config = root / "mfe.toml"
-    text = config.read_text()
-    for app, port in apps.items():
-        text, count = re.subn(
-            rf"(\[apps\.{re.escape(app)}\][^\[]*?dev_port = )\d+", rf"\g<1>{port}", text
-        )
-        assert count == 1, app
-    text, count = re.subn(r"(\[env\.dev\][^\[]*?port = )\d+", rf"\g<1>{shell}", text)
-    assert count == 1
-    config.write_text(text)
-
-
-class Server:
-    """`python -m doit serve` as a subprocess, with its output collected line by line."""
-
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "doit", "serve"],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, since: int = 0, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines[since:]:
-                if re.search(pattern, line):
-                    return line
-            if self.proc.poll() is not None and not self.reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines))
-
-
 def get(port: int, path: str) -> http.client.HTTPResponse:
     """A raw request: http.client sends the path exactly as written (no normalisation)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -103,9 +38,7 @@ def get(port: int, path: str) -> http.client.HTTPResponse:
 
 
 def test_serve_rebuilds_one_app_and_reloads(monorepo: Path, page: Page) -> None:
-    shell_port, *app_ports = free_ports(4)
-    ports = dict(zip(APPS, app_ports, strict=True))
-    set_ports(monorepo, shell_port, ports)
+    shell_port, ports = use_free_ports(monorepo)
 
     # A busy port: a clear error naming port and app, non-zero exit, nothing left listening.
     with socket.socket() as busy:
@@ -117,9 +50,9 @@ def test_serve_rebuilds_one_app_and_reloads(monorepo: Path, page: Page) -> None:
     assert "Traceback" not in result.stdout
     assert port_is_free(shell_port)  # the ports bound before the failure were released
 
-    server = Server(monorepo)
+    server = ServeProcess(monorepo)
     try:
-        url = server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        url = server.lines[server.wait_for(r"^http://127\.0\.0\.1:\d+/$")]
         assert url == f"http://127.0.0.1:{shell_port}/"
         page.goto(url)
         page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
@@ -155,15 +88,12 @@ def test_serve_rebuilds_one_app_and_reloads(monorepo: Path, page: Page) -> None:
 
         check_http(monorepo, shell_port, ports["payments"])
     finally:
-        if server.proc.poll() is None:
-            server.proc.send_signal(signal.SIGINT)
-        code = server.proc.wait(timeout=20)
-        server.reader.join(timeout=5)
+        code = server.stop()
     output = "\n".join(server.lines)
     assert code == 0, output
     assert "serve: stopped, bye" in output
     assert "Traceback" not in output
-    assert all(port_is_free(port) for port in [shell_port, *app_ports])
+    assert all(port_is_free(port) for port in [shell_port, *ports.values()])
 
 
 def check_http(root: Path, shell_port: int, app_port: int) -> None:
