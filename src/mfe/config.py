@@ -85,7 +85,10 @@ class Project:
     def lockfile(self) -> Path:
         return self.root / "package-lock.json"
 
-    def env(self, name: str) -> Environment:
+    def env(self, name: str | Environment) -> Environment:
+        """The environment called `name` (an Environment passes through, for library callers)."""
+        if isinstance(name, Environment):
+            return name
         try:
             return self.envs[name]
         except KeyError:

@@ -46,10 +46,6 @@ def template_path(project: Project) -> Path:
     return project.shell_dir / TEMPLATE
 
 
-def _resolve_env(project: Project, env: Environment | str) -> Environment:
-    return project.env(env) if isinstance(env, str) else env
-
-
 def app_base_url(project: Project, env: Environment, outputs: Outputs | None, app: App) -> str:
     """Where the browser loads `app` from in `env`; validated so no page gets an empty URL."""
     if env.kind == "dev":
@@ -107,7 +103,7 @@ def shell_context(
     project: Project, env: Environment | str, outputs: Outputs | None
 ) -> dict[str, Any]:
     """Everything the template sees; non-dev envs read `.mfe/<env>/outputs.json` if not given."""
-    env = _resolve_env(project, env)
+    env = project.env(env)
     if env.kind != "dev" and outputs is None:
         outputs = read_outputs(project, env)
     manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
@@ -224,7 +220,7 @@ def _where(project: Project, file: str | None, line: int | None) -> str:
 
 def render_shell(project: Project, env: Environment | str, outputs: Outputs | None) -> Path:
     """Write `build/<env>/index.html` atomically (only when its bytes change) and return it."""
-    env = _resolve_env(project, env)
+    env = project.env(env)
     html = render_template(project, shell_context(project, env, outputs))
     target = project.page(env.name)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,6 @@ from mfe.publish.report import Progress, write_report
 __all__ = ["publish", "site_url"]
 
 
-def resolve_env(project: Project, env: Environment | str) -> Environment:
-    return env if isinstance(env, Environment) else project.env(env)
-
-
 def load_outputs(project: Project, env: Environment) -> Outputs:
     """The environment's buckets and distributions (provisioning the emulator on local)."""
     from mfe.provision import ensure_ready
@@ -98,7 +94,7 @@ def publish(
     from mfe.publish.upload import upload_all
 
     started = time.monotonic()
-    env = resolve_env(project, env)
+    env = project.env(env)
     if env.kind == "dev":
         raise MfeError(
             "environment 'dev' is what `doit serve` renders; publish to 'local' or an AWS "

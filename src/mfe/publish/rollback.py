@@ -81,13 +81,13 @@ def rollback(
 ) -> dict[str, Any]:
     """Restore the previous release's mutable files; returns (and writes) the report."""
     from mfe import aws
-    from mfe.publish import load_outputs, resolve_env, site_url
+    from mfe.publish import load_outputs, site_url
     from mfe.publish.commit import commit_release
     from mfe.publish.report import Progress, write_report
     from mfe.publish.smoke import smoke_check
 
     started = time.monotonic()
-    env = resolve_env(project, env)
+    env = project.env(env)
     aws.require_credentials(env)
     outputs = outputs or load_outputs(project, env)
     counter = aws.RequestCounter()
