@@ -46,6 +46,12 @@ def _walk(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def npm_scripts(app: App) -> dict[str, str]:
+    """The `scripts` of the app's package.json (config loading checked it has `build`)."""
+    scripts: dict[str, str] = json.loads((app.path / "package.json").read_text("utf-8"))["scripts"]
+    return scripts
+
+
 def build_command(app: App) -> str:
     """The shell command that builds the app: its `build` script as `npm run` would run it.
 
@@ -53,10 +59,10 @@ def build_command(app: App) -> str:
     npm's ~0.15 s start-up, which matters in `doit serve`; an app with `prebuild` or
     `postbuild` hooks goes through `npm run build` so the hooks still run.
     """
-    scripts = json.loads((app.path / "package.json").read_text(encoding="utf-8"))["scripts"]
+    scripts = npm_scripts(app)
     if "prebuild" in scripts or "postbuild" in scripts:
         return "npm run --silent build"
-    return str(scripts["build"])
+    return scripts["build"]
 
 
 def build_app(project: Project, app: App) -> AssetManifest:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from mfe.build import npm_scripts
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
@@ -58,11 +59,7 @@ def ensure_node_modules(project: Project) -> bool:
 
 
 def has_test_script(app: App) -> bool:
-    try:
-        data = json.loads((app.path / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data.get("scripts"), dict) and "test" in data["scripts"]
+    return "test" in npm_scripts(app)
 
 
 def run_tests(app: App) -> None:
