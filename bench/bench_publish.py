@@ -123,7 +123,7 @@ def make_site(root: Path, port: int) -> dict[str, int]:
         (dist / "robots.txt").write_text("User-agent: *\n")
         (dist / "site.webmanifest").write_text('{"name": "bench"}\n')
         sizes["robots.txt"] = 14
-    from mfe.manifest import write_manifest
+    from mfe.build.manifest import write_manifest
 
     for app in APPS:
         write_manifest(app, root / "apps" / app / "dist")
@@ -133,7 +133,7 @@ def make_site(root: Path, port: int) -> dict[str, int]:
 def provision(endpoint: str) -> Any:
     import boto3
 
-    from mfe.outputs import AppOutputs, Outputs
+    from mfe.envs.outputs import AppOutputs, Outputs
 
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     s3 = boto3.client("s3", **kw, aws_access_key_id="testing", aws_secret_access_key="testing")

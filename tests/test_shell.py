@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from mfe.build.manifest import read_manifest
 from mfe.config import Project, load_project
+from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
-from mfe.manifest import read_manifest
-from mfe.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.shell import render_shell, shell_context
 
 from conftest import executed_tasks, run_doit, up_to_date_tasks

@@ -112,7 +112,7 @@ class Project:
         return self.root / STATE_DIR / env
 
     def outputs_file(self, env: str) -> Path:
-        """`.mfe/<env>/outputs.json`: where the environment's apps live (see mfe.outputs)."""
+        """`.mfe/<env>/outputs.json`: where the environment's apps live (see mfe.envs.outputs)."""
         return self.state_dir(env) / "outputs.json"
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mfe.build.manifest import read_manifest
 from mfe.config import App, Environment, Project
+from mfe.envs.outputs import Outputs, base_url, read_outputs
 from mfe.errors import MfeError
-from mfe.manifest import read_manifest
-from mfe.outputs import Outputs, base_url, read_outputs
 
 TEMPLATE = "index.html.j2"
 FAVICON = "favicon.svg"

@@ -12,8 +12,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from mfe.build import IGNORED_DIRS
-from mfe.ci import lockslice
+from mfe.build import lockslice
+from mfe.build.bundle import IGNORED_DIRS
 from mfe.config import CONFIG_FILE, Project
 from mfe.errors import MfeError
 
@@ -86,7 +86,7 @@ def _app_of(project: Project, path: str) -> str | None:
         return None
     folders = parts[2:-1]
     if any(part in IGNORED_DIRS or part.startswith(".") for part in folders):
-        return None  # outputs and caches, never build inputs (mirrors mfe.build.app_sources)
+        return None  # outputs and caches, never build inputs (mirrors mfe.build.bundle.app_sources)
     return parts[1]
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from mfe.build import swap_into_place
+from mfe.build.bundle import swap_into_place
+from mfe.build.manifest import MANIFEST_NAME, sha256_file
 from mfe.config import STATE_DIR, App, Project
-from mfe.manifest import MANIFEST_NAME, sha256_file
 
 Outcome = Literal["hit", "miss", "corrupt"]
 SUFFIX = ".tar.zst"
@@ -35,7 +35,7 @@ class CorruptArchive(Exception):
 @dataclass(frozen=True)
 class RemoteCache:
     s3: Any
-    """A boto3 S3 client (mfe.aws.client)."""
+    """A boto3 S3 client (mfe.envs.session.client)."""
     bucket: str
     prefix: str
     ready: Callable[[], object] = lambda: None

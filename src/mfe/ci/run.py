@@ -14,14 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mfe import aws
-from mfe.build import build_app
-from mfe.ci import affected, cache, lockslice, steps
-from mfe.ci.inputs import input_key, node_version
+from mfe.build import lockslice
+from mfe.build.bundle import build_app
+from mfe.build.inputs import input_key, node_version
+from mfe.build.manifest import MANIFEST_NAME
+from mfe.ci import affected, cache, steps
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
+from mfe.envs import session as aws
 from mfe.errors import MfeError
-from mfe.manifest import MANIFEST_NAME
 
 CacheMode = Literal["on", "off", "force"]
 CACHE_MODES = ("on", "off", "force")
@@ -76,8 +77,8 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
 
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
-    from mfe.emulator import ensure_emulator
-    from mfe.provision import ensure_ready
+    from mfe.envs.emulator import ensure_emulator
+    from mfe.envs.local import ensure_ready
 
     aws.require_credentials(env)
     workers = options.workers or max(2, os.cpu_count() or 2)

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mfe.build import npm_scripts
+from mfe.build.bundle import npm_scripts
 from mfe.config import App, Project
 from mfe.errors import MfeError
 

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs, base_url
 from mfe.errors import MfeError
-from mfe.outputs import Outputs, base_url
 from mfe.publish.local import collect
 from mfe.publish.plan import Plan, make_plan
 from mfe.publish.report import Progress, write_report
@@ -23,7 +23,7 @@ __all__ = ["publish", "site_url"]
 
 def load_outputs(project: Project, env: Environment) -> Outputs:
     """The environment's buckets and distributions (provisioning the emulator on local)."""
-    from mfe.provision import ensure_ready
+    from mfe.envs.local import ensure_ready
 
     return ensure_ready(project, env)
 
@@ -83,10 +83,10 @@ def publish(
 ) -> dict[str, Any]:
     """Publish the built apps and rendered shell to `env`; returns the report (also written).
 
-    `outputs` defaults to `mfe.provision.ensure_ready(project, env)`; `dry_run` plans only
+    `outputs` defaults to `mfe.envs.local.ensure_ready(project, env)`; `dry_run` plans only
     (and writes `plan-report.json`); `smoke=False` skips the HTTP check of the site.
     """
-    from mfe import aws
+    from mfe.envs import session as aws
     from mfe.publish.commit import by_distribution, commit_release, keep_blobs
     from mfe.publish.delete import delete_pruned
     from mfe.publish.releases import Release, git_commit, now_iso

@@ -12,9 +12,9 @@ import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mfe.build.manifest import MANIFEST_NAME, FileEntry, hash_file, read_manifest
 from mfe.config import Project
 from mfe.errors import MfeError
-from mfe.manifest import MANIFEST_NAME, FileEntry, hash_file, read_manifest
 
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 MUTABLE_CACHE = "no-cache"

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
-from mfe.outputs import Outputs
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
 from mfe.publish.releases import (
     FileRecord,

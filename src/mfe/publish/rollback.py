@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
-from mfe.outputs import Outputs
 from mfe.publish.local import SHELL_KEY
 from mfe.publish.releases import (
     FileRecord,
@@ -80,7 +80,7 @@ def rollback(
     smoke: bool = True,
 ) -> dict[str, Any]:
     """Restore the previous release's mutable files; returns (and writes) the report."""
-    from mfe import aws
+    from mfe.envs import session as aws
     from mfe.publish import load_outputs, site_url
     from mfe.publish.commit import commit_release
     from mfe.publish.report import Progress, write_report

@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mfe.build.manifest import content_type
 from mfe.errors import MfeError
-from mfe.manifest import content_type
 from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
 
 HOST = "127.0.0.1"

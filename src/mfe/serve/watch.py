@@ -16,7 +16,7 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mfe.build import IGNORED_DIRS
+from mfe.build.bundle import IGNORED_DIRS
 from mfe.config import CONFIG_FILE, Project
 
 QUIET_SECONDS = 0.1

@@ -9,8 +9,8 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from mfe import build
-from mfe.ci import lockslice
+from mfe.build import bundle as build
+from mfe.build import lockslice
 from mfe.config import Environment, Project
 from mfe.tasks.actions import action
 

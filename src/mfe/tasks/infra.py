@@ -12,25 +12,25 @@ from mfe.tasks.actions import action
 
 
 def ready(project: Project, env: Environment) -> None:
-    from mfe.provision import ensure_ready
+    from mfe.envs.local import ensure_ready
 
     ensure_ready(project, env)
 
 
 def local_stop(project: Project) -> None:
-    from mfe.emulator import stop_emulator
+    from mfe.envs.emulator import stop_emulator
 
     print(stop_emulator(project))
 
 
 def deploy(project: Project, env: Environment) -> None:
-    from mfe.infra import deploy as deploy_stacks
+    from mfe.envs.stacks import deploy as deploy_stacks
 
     deploy_stacks(project, env)
 
 
 def user_add(project: Project, env: Environment, username: str) -> None:
-    from mfe.users import add_user
+    from mfe.envs.users import add_user
 
     print(add_user(project, env, username))
 

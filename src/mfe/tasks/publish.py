@@ -23,7 +23,7 @@ PARAMS = [
 
 
 def _outputs(project: Project, env: Environment) -> Any:
-    from mfe.outputs import read_outputs
+    from mfe.envs.outputs import read_outputs
 
     return read_outputs(project, env)  # `_ready` (a task_dep) provisioned and wrote them
 

@@ -18,7 +18,7 @@ from mfe.config import STATE_DIR, App, Project
 from mfe.errors import MfeError
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
-    from mfe.manifest import AssetManifest
+    from mfe.build.manifest import AssetManifest
 
 # Folders inside an app that are outputs or caches, never build inputs.
 IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
@@ -102,7 +102,7 @@ def build_app(project: Project, app: App) -> AssetManifest:
             f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
             "make it honour MFE_OUT_DIR"
         )
-    from mfe.manifest import write_manifest
+    from mfe.build.manifest import write_manifest
 
     manifest = write_manifest(app.name, scratch)
     swap_into_place(scratch, app.dist)

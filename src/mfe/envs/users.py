@@ -36,8 +36,8 @@ def add_user(project: Project, env: Environment, username: str) -> str:
     """Create (or reset the password of) `username` in the pool; return a one-line summary."""
     if not username:
         raise MfeError("which user? run `doit user_add username=NAME`")
-    from mfe import aws
-    from mfe.provision import ensure_ready, set_password
+    from mfe.envs import session as aws
+    from mfe.envs.local import ensure_ready, set_password
 
     aws.require_credentials(env)
     outputs = ensure_ready(project, env)

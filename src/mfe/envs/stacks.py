@@ -1,7 +1,7 @@
 """`doit infra`: the environment's CloudFormation stacks, deployed through change sets.
 
 The names and parameters below are the single source for both the stacks (AWS) and the
-local provisioning on the emulator (`mfe.provision`), so both produce the same resources.
+local provisioning on the emulator (`mfe.envs.local`), so both produce the same resources.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mfe import aws
 from mfe.config import Environment, Project
+from mfe.envs import session as aws
+from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
-from mfe.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 """The managed CloudFront cache policy `Managed-CachingOptimized`."""
@@ -85,7 +85,7 @@ Log = Callable[[str], None]
 def deploy(project: Project, env: Environment, *, poll: float = 5.0, log: Log = print) -> Outputs:
     """Deploy every stack of `env` (local: provision the emulator) and write its outputs."""
     if env.kind == "local":
-        from mfe.provision import ensure_ready
+        from mfe.envs.local import ensure_ready
 
         outputs = ensure_ready(project, env)
         log(f"local emulator ready; outputs in {project.state_dir(env.name) / 'outputs.json'}")

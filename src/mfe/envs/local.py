@@ -2,7 +2,7 @@
 
 moto's CloudFormation cannot create CloudFront distributions, so on `local` the resources
 of `infra/*.yaml` are made through the equivalent API calls, with the names and parameters
-of `mfe.infra` (one source), idempotently: everything is found again by name or comment.
+of `mfe.envs.stacks` (one source), idempotently: everything is found again by name or comment.
 A run where everything exists costs three requests (emulator probe, bucket list, pool).
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mfe import aws
 from mfe.config import Environment, Project
-from mfe.emulator import ensure_emulator
-from mfe.errors import MfeError
-from mfe.infra import (
+from mfe.envs import session as aws
+from mfe.envs.emulator import ensure_emulator
+from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, read_outputs, write_outputs
+from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
     GUEST_PASSWORD,
@@ -24,7 +24,7 @@ from mfe.infra import (
     auth_parameters,
     resource_names,
 )
-from mfe.outputs import AppOutputs, AuthOutputs, Outputs, read_outputs, write_outputs
+from mfe.errors import MfeError
 
 
 def ensure_ready(
