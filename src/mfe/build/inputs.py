@@ -12,11 +12,11 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from mfe.build.bundle import app_sources
 from mfe.build import lockslice
+from mfe.build.bundle import app_sources
+from mfe.build.manifest import sha256_file
 from mfe.config import App, Project
 from mfe.errors import MfeError
-from mfe.build.manifest import sha256_file
 
 FORMAT_VERSION = "mfe-input-key/1"
 """Bump when the key's recipe or the archive layout changes: old entries stop matching."""
