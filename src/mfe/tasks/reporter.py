@@ -1,16 +1,41 @@
-"""doit's console reporter without the empty `<stdout>`/`<stderr>` sections after a failure.
+"""doit's console reporter, speaking to users rather than to doit developers.
 
-A failing mfe action already printed one message naming the file, key, app or URL;
-doit's default would follow it with a banner and two empty captured-output blocks.
+A failing mfe action already carries one message naming the file, key, app or URL; doit's
+default prints it under `TaskFailed - taskid:_ready` (an internal task name), then a banner
+and two empty captured-output blocks. This reporter prints `error: <message>` once, says
+nothing more for tasks skipped because a dependency failed, and keeps tracebacks only for
+unexpected exceptions, labelled by what the step does.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 
+def step_label(task: Any) -> str:
+    """The task's public name, or what a hidden (`_`) task does, from its docstring."""
+    if not task.name.startswith("_"):
+        return str(task.name)
+    doc = (task.doc or "").strip().rstrip(".")
+    return doc[:1].lower() + doc[1:] if doc else "a preparation step"
+
+
 class Reporter(ConsoleReporter):  # type: ignore[misc]
-    desc = "console output; captured output after a failure only when there is some"
+    desc = "console output; errors as one message, captured output only when there is some"
+
+    def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
+        fail = result["exception"]
+        if isinstance(fail, UnmetDependency):
+            return  # the failed dependency already said why
+        if not fail.traceback:  # an MfeError turned into a failure by mfe.tasks.actions
+            self.write(f"error: {fail.message}\n")
+            return
+        self.write(f"error: {step_label(result['task'])} failed unexpectedly:\n")
+        if write_exception:
+            self.write(fail.get_msg() + "\n")
 
     def complete_run(self) -> None:
         for result in self.failures:
@@ -20,6 +45,6 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             for kind, shown_live in (("err", task.verbosity >= 1), ("out", task.verbosity >= 2)):
                 text = "".join(getattr(a, kind) or "" for a in task.actions).strip()
                 if text and (not shown_live or self.failure_verbosity):
-                    self.write(f"{task.name} <std{kind}>:\n{text}\n")
+                    self.write(f"output of {step_label(task)} (std{kind}):\n{text}\n")
         if self.runtime_errors:
             self.write("Execution aborted.\n" + "\n".join(self.runtime_errors) + "\n")
