@@ -94,3 +94,69 @@ def test_doit_reports_config_errors_without_traceback(repo: Path) -> None:
     assert result.returncode != 0
     assert "apps.mfe-parent.role" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def doit_error(repo: Path, *args: str) -> str:
+    """Run `doit ARGS` in `repo`; assert exit 2 with one line of error and no traceback."""
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "dodo.py", repo / "dodo.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "doit", *args], cwd=repo, capture_output=True, text=True
+    )
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "error" in line]
+    assert len(errors) == 1, output
+    assert str(repo / "mfe.toml") in errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('name = "mfe-demo"', 'name = "Mfe Demo!"', "project.name"),
+        ('name = "mfe-demo"', 'name = "demo-"', "project.name"),
+        ('name = "mfe-demo"', f'name = "{"x" * 50}"', "project.name"),
+        ("[env.prod]", "[env.Prod]", "env.Prod"),
+        ('stack_prefix = "mfe-demo-prod"', 'stack_prefix = "9lives"', "env.prod.stack_prefix"),
+        ('element = "mfe-payments"', 'element = "mfe-accounts"', "apps.payments.element"),
+        ("port = 4566", "port = 5172", "env.local.port"),
+        ("dev_port = 5173", "dev_port = 4566", "env.local.port"),
+    ],
+)
+def test_config_errors_exit_2_with_one_line_naming_the_key(
+    repo: Path, old: str, new: str, key: str
+) -> None:
+    edit(repo, old, new)
+    line = doit_error(repo, "list")
+    assert f"key '{key}'" in line
+
+
+def test_a_long_project_name_is_checked_with_the_environment_prefix(repo: Path) -> None:
+    # 41 + len("-local-mfe-parent") = 58 fits; "-prod-mfe-parent" fits too, but a longer
+    # environment name pushes the bucket name past S3's 63 characters.
+    edit(repo, 'name = "mfe-demo"', f'name = "{"p" * 41}"')
+    load_project(repo)
+    (repo / "mfe.toml").write_text(
+        (repo / "mfe.toml").read_text().replace("[env.prod]", "[env.production-eu]")
+    )
+    message = error_of(repo)
+    assert "key 'project.name'" in message and "production-eu" in message
+    assert "63" in message
+
+
+def test_every_generated_name_of_the_repo_config_is_valid(repo: Path) -> None:
+    from mfe.envs.naming import bucket_problem, stack_problem
+    from mfe.envs.stacks import resource_names
+
+    project = load_project(repo)
+    for env in project.envs.values():
+        names = resource_names(project, env)
+        assert all(bucket_problem(b) is None for b in names.buckets.values())
+        assert all(stack_problem(s) is None for s in names.hosting_stacks.values())
+    assert bucket_problem("a" * 64) and bucket_problem("ab") and bucket_problem("a_b-c")
+    assert bucket_problem("192.168.1.1") and bucket_problem("xn--abc")
+    assert stack_problem("1abc") and stack_problem("a_b") and not stack_problem("a-B1")

@@ -203,7 +203,12 @@ def load_project(root: Path) -> Project:
     top.done()
 
     _check_ports(file, apps, envs)
-    return Project(root, name, apps, envs, publish, build)
+    _check_elements(file, apps)
+    project = Project(root, name, apps, envs, publish, build)
+    from mfe.envs.naming import check_names  # the naming rules live with the resource names
+
+    check_names(project)
+    return project
 
 
 def _load_apps(root: Path, table: _Table) -> dict[str, App]:
@@ -335,10 +340,25 @@ def _load_publish(table: _Table) -> PublishSettings:
 def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:
     seen: dict[int, str] = {}
     claims = [(f"apps.{a.name}.dev_port", a.dev_port) for a in apps.values()]
+    # The dev shell and the emulator listen on 127.0.0.1 too: no app may share their port.
     claims += [(f"env.{e.name}.port", e.port) for e in envs.values() if e.kind == "dev" and e.port]
+    emulators = {e.port: e.name for e in envs.values() if e.kind == "local" and e.port}
+    claims += [(f"env.{name}.port", port) for port, name in emulators.items()]
     for key, port in claims:
         if port in seen:
             raise ConfigError(
                 f"{file}: key '{key}' reuses port {port}, already taken by '{seen[port]}'"
             )
         seen[port] = key
+
+
+def _check_elements(file: Path, apps: dict[str, App]) -> None:
+    """Two apps with one element would mount one app twice and the other never."""
+    seen: dict[str, str] = {}
+    for app in apps.values():
+        if app.element in seen:
+            raise ConfigError(
+                f"{file}: key 'apps.{app.name}.element' reuses {app.element!r}, already the "
+                f"element of app '{seen[app.element]}'; give each app its own element"
+            )
+        seen[app.element] = app.name

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mfe.build.elements import check_element
 from mfe.build.manifest import read_manifest
 from mfe.config import App, Environment, Project
 from mfe.envs.outputs import Outputs, base_url, read_outputs
@@ -111,6 +112,7 @@ def shell_context(
     for app in project.apps.values():
         url = app_base_url(project, env, outputs, app)
         manifest = manifests[app.name]
+        check_element(project, app, app.dist, manifest)  # mfe.toml may have changed since
         entries = []
         for name in manifest.entries:
             if name not in manifest.files:

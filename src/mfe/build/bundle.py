@@ -102,9 +102,17 @@ def build_app(project: Project, app: App) -> AssetManifest:
             f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
             "make it honour MFE_OUT_DIR"
         )
+    from mfe.build.elements import check_element
     from mfe.build.manifest import write_manifest
 
     manifest = write_manifest(app.name, scratch)
+    try:
+        check_element(project, app, scratch, manifest)
+    except MfeError:
+        shutil.rmtree(
+            scratch, ignore_errors=True
+        )  # keep the previous dist/, as a failed build does
+        raise
     swap_into_place(scratch, app.dist)
     if result.stdout.strip():
         print(result.stdout.rstrip())

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import BaseFail, TaskError, TaskFailed
 
-from mfe.errors import MfeError
+from mfe.errors import ConfigError, MfeError
 
 
-def guarded(func: Callable[..., object], *args: Any) -> TaskFailed | None:
-    """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message."""
+def guarded(func: Callable[..., object], *args: Any) -> BaseFail | None:
+    """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
+
+    A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
+    loading mfe.toml do.
+    """
     try:
         func(*args)
+    except ConfigError as exc:
+        return TaskError(str(exc))
     except MfeError as exc:
         return TaskFailed(str(exc))
     except KeyboardInterrupt:

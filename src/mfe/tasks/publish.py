@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
@@ -53,15 +53,15 @@ def _rollback(project: Project, env: Environment, wait: bool) -> None:
 
 def run_publish(
     project: Project, env: Environment, prune: bool = False, wait: bool = False
-) -> TaskFailed | None:
+) -> BaseFail | None:
     return guarded(_publish, project, env, prune, wait, False)
 
 
-def run_plan(project: Project, env: Environment, prune: bool = False) -> TaskFailed | None:
+def run_plan(project: Project, env: Environment, prune: bool = False) -> BaseFail | None:
     return guarded(_publish, project, env, prune, False, True)
 
 
-def run_rollback(project: Project, env: Environment, wait: bool = False) -> TaskFailed | None:
+def run_rollback(project: Project, env: Environment, wait: bool = False) -> BaseFail | None:
     return guarded(_rollback, project, env, wait)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from doit.dependency import UptodateCalculator
-from doit.exceptions import TaskFailed
+from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
@@ -37,7 +37,7 @@ class DoitState(UptodateCalculator):  # type: ignore[misc]
             self.dep_manager.close()
 
 
-def run_serve(root: str, state: DoitState, port: int) -> TaskFailed | None:
+def run_serve(root: str, state: DoitState, port: int) -> BaseFail | None:
     """The action; `port` comes from `--port` (0: `[env.dev] port`)."""
     from mfe.serve import serve
 

@@ -1,0 +1,108 @@
+"""What AWS accepts as bucket and stack names, checked when `mfe.toml` loads.
+
+`[project] name`, environment and app names end up in every resource name
+(`mfe.envs.stacks.resource_names`); a name S3 or CloudFormation refuses would otherwise
+surface as a botocore traceback halfway through provisioning.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mfe.config import CONFIG_FILE, Environment, Project
+from mfe.errors import ConfigError
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+"""Project, environment and app names: what infra/hosting.yaml's parameters allow and
+what keeps the names built from them valid S3 bucket names."""
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+STACK = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+_BUCKET_RESERVED = (
+    ("xn--", "sthree-", "amzn-s3-demo-"),
+    ("-s3alias", "--ol-s3", ".mrap", "--x-s3"),
+)
+
+
+def bucket_problem(name: str) -> str | None:
+    """Why S3 would refuse `name` as a bucket name, or None."""
+    if not 3 <= len(name) <= 63:
+        return f"is {len(name)} characters long; S3 allows 3 to 63"
+    if not BUCKET.fullmatch(name) or ".." in name:
+        return (
+            "may hold only lowercase letters, digits, '-' and '.', starting and ending alphanumeric"
+        )
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        return "looks like an IP address"
+    prefixes, suffixes = _BUCKET_RESERVED
+    if name.startswith(prefixes) or name.endswith(suffixes):
+        return "uses a prefix or suffix S3 reserves"
+    return None
+
+
+def stack_problem(name: str) -> str | None:
+    if not STACK.fullmatch(name):
+        return (
+            "must start with a letter and hold only letters, digits and '-', "
+            "at most 128 characters (CloudFormation stack names)"
+        )
+    return None
+
+
+def check_names(project: Project) -> None:
+    """Raise ConfigError naming `mfe.toml` and the key whose value makes a name invalid."""
+    from mfe.envs.stacks import resource_names
+
+    file = project.root / CONFIG_FILE
+    what = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+    if not SLUG.fullmatch(project.name):
+        raise ConfigError(
+            f"{file}: key 'project.name' is {project.name!r}; it names S3 buckets and "
+            f"CloudFormation stacks, so use {what} (e.g. 'shop')"
+        )
+    for app in project.apps:
+        if not SLUG.fullmatch(app):
+            raise ConfigError(
+                f"{file}: key 'apps.{app}': the app folder name {app!r} names S3 buckets; "
+                f"rename apps/{app} using {what}"
+            )
+    for env in project.envs.values():
+        if env.kind == "dev":
+            continue  # `doit serve` creates no AWS resources
+        if not SLUG.fullmatch(env.name):
+            raise ConfigError(
+                f"{file}: key 'env.{env.name}': the environment name names S3 buckets; use {what}"
+            )
+        names = resource_names(project, env)
+        _check_stacks(file, project, env, [*names.hosting_stacks.values(), names.auth_stack])
+        for bucket in names.buckets.values():
+            problem = bucket_problem(bucket)
+            if problem:
+                raise ConfigError(
+                    f"{file}: key 'project.name' ({project.name!r}) makes the bucket name "
+                    f"{bucket!r} of environment '{env.name}', which {problem}; "
+                    "choose a shorter project name"
+                )
+        if env.cache_bucket:
+            problem = bucket_problem(env.cache_bucket)
+            if problem:
+                key = "cache_bucket" if _explicit_cache_bucket(project, env) else None
+                raise ConfigError(
+                    f"{file}: key '{f'env.{env.name}.{key}' if key else 'project.name'}' gives "
+                    f"the build cache bucket {env.cache_bucket!r}, which {problem}"
+                )
+
+
+def _explicit_cache_bucket(project: Project, env: Environment) -> bool:
+    return env.cache_bucket != f"{project.name}-{env.name}-build-cache"
+
+
+def _check_stacks(file: object, project: Project, env: Environment, stacks: list[str]) -> None:
+    explicit = env.stack_prefix != f"{project.name}-{env.name}"
+    key = f"env.{env.name}.stack_prefix" if explicit else "project.name"
+    for stack in stacks:
+        problem = stack_problem(stack)
+        if problem:
+            raise ConfigError(
+                f"{file}: key '{key}' ({env.stack_prefix!r}) makes the stack name {stack!r} "
+                f"of environment '{env.name}', which {problem}"
+            )
