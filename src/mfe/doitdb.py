@@ -3,6 +3,12 @@
 Registered as the doit backend `mfe-json` (entry point `doit.BACKEND`). Atomic writes
 keep the file valid when `doit serve` and a `doit` in another terminal both finish a
 run; skipping unchanged dumps keeps a no-op `doit` cheap on large monorepos.
+
+It also keeps build state true: a task whose values carry `READ_KEY` (its inputs'
+fingerprints taken before the bundler read them, see `mfe.build.snapshot`) gets those
+as its file_dep states. doit's `save_success` writes the values first, then a state per
+file_dep computed *now*, then `deps:`; the states in between are ignored for the files
+the task fingerprinted, so a file saved during the build is "changed" on the next run.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Any
 
 from doit.dependency import JsonDB
 
+from mfe.build.snapshot import READ_KEY
+
 
 class AtomicJsonDB(JsonDB):  # type: ignore[misc]
     desc = "JSON file, written atomically and only when changed"
@@ -20,8 +28,24 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
     def __init__(self, name: str, codec: Any, *, module_name: str | None = None) -> None:
         super().__init__(name, codec, module_name=module_name)
         self._dirty = False
+        self._pinned: dict[str, dict[str, Any]] = {}
+        """task -> file_dep states as its action read them, until `deps:` ends the save."""
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
+        if isinstance(value, dict) and READ_KEY in value:
+            read = value[READ_KEY]
+            value = {k: v for k, v in value.items() if k != READ_KEY}
+            if dependency == "_values_:":  # save_success passes the action's values first
+                self._pinned[task_id] = read
+                for dep, state in read.items():
+                    self._store(task_id, dep, state)
+        if dependency == "deps:":  # ...and the file_dep list last
+            self._pinned.pop(task_id, None)
+        elif dependency in self._pinned.get(task_id, {}):
+            return  # a state taken after the bundler ran: keep the one it read
+        self._store(task_id, dependency, value)
+
+    def _store(self, task_id: str, dependency: str, value: Any) -> None:
         if isinstance(value, tuple):  # JSON reads tuples back as lists: compare like for like
             value = list(value)
         if self._db.get(task_id, {}).get(dependency, object()) != value:

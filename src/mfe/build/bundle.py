@@ -11,9 +11,11 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfe.build import snapshot
 from mfe.config import STATE_DIR, App, Project
 from mfe.errors import MfeError
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loa
 
 # Folders inside an app that are outputs or caches, never build inputs.
 IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
+ATTEMPTS = 3
+"""Builds tried while inputs keep changing under the bundler before giving up."""
 
 
 def app_sources(app: App) -> list[Path]:
@@ -65,12 +69,66 @@ def build_command(app: App) -> str:
     return scripts["build"]
 
 
-def build_app(project: Project, app: App) -> AssetManifest:
-    """Run the app's build script into a scratch folder, write the manifest, swap into `dist/`."""
+def file_deps(project: Project, app: App) -> list[str]:
+    """What `build:<app>` reads, root-relative: its sources and the shared [build] inputs."""
+    return source_files(project, app) + list(project.build.inputs)
+
+
+@dataclass(frozen=True)
+class Built:
+    manifest: AssetManifest
+    read: dict[str, snapshot.State]
+    """Fingerprints of the inputs as the bundler read them (what doit must store)."""
+
+
+def build_app(project: Project, app: App) -> Built:
+    """Bundle into a scratch folder, write the manifest, swap into `dist/`.
+
+    Inputs are fingerprinted before the bundler starts and checked after it ends; one
+    that moved meanwhile means the bundle may hold its old bytes, so the build runs
+    again (up to `ATTEMPTS` times) instead of being recorded as current.
+    """
     scratch = project.root / STATE_DIR / "build-tmp" / app.name
+    started = time.monotonic()
+    inputs = file_deps(project, app)
+    for _ in range(ATTEMPTS):
+        read = snapshot.take(project.root, inputs)
+        output = _bundle(project, app, scratch)
+        inputs = file_deps(project, app)
+        changed = snapshot.moved(project.root, read, inputs)
+        if not changed:
+            break
+        print(f"build:{app.name}: {changed[0]} changed while bundling; building again")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise MfeError(
+            f"build:{app.name}: {changed[0]} kept changing while the bundler read it "
+            f"({ATTEMPTS} builds); the previous {app.dist.relative_to(project.root)}/ is "
+            "kept; run the build again once the edits are saved"
+        )
+    from mfe.build.elements import check_element
+    from mfe.build.manifest import write_manifest
+
+    manifest = write_manifest(app.name, scratch)
+    try:
+        check_element(project, app, scratch, manifest)
+    except MfeError:
+        shutil.rmtree(
+            scratch, ignore_errors=True
+        )  # keep the previous dist/, as a failed build does
+        raise
+    swap_into_place(scratch, app.dist)
+    if output.strip():
+        print(output.rstrip())
+    seconds = time.monotonic() - started
+    print(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
+    return Built(manifest, read)
+
+
+def _bundle(project: Project, app: App, scratch: Path) -> str:
+    """Run the app's build script into `scratch`; its output, or MfeError naming the app."""
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     bins = [str(folder / "node_modules" / ".bin") for folder in (app.path, project.root)]
     env = {
         **os.environ,
@@ -102,23 +160,7 @@ def build_app(project: Project, app: App) -> AssetManifest:
             f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
             "make it honour MFE_OUT_DIR"
         )
-    from mfe.build.elements import check_element
-    from mfe.build.manifest import write_manifest
-
-    manifest = write_manifest(app.name, scratch)
-    try:
-        check_element(project, app, scratch, manifest)
-    except MfeError:
-        shutil.rmtree(
-            scratch, ignore_errors=True
-        )  # keep the previous dist/, as a failed build does
-        raise
-    swap_into_place(scratch, app.dist)
-    if result.stdout.strip():
-        print(result.stdout.rstrip())
-    seconds = time.monotonic() - started
-    print(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
-    return manifest
+    return result.stdout
 
 
 def swap_into_place(new: Path, dist: Path) -> None:

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from mfe.build import bundle as build
-from mfe.build import lockslice
-from mfe.config import Environment, Project
-from mfe.tasks.actions import action
+from mfe.build import lockslice, snapshot
+from mfe.config import App, Environment, Project
+from mfe.errors import MfeError
 
 NPM_CI = "npm ci --no-audit --no-fund --loglevel=error"
 
@@ -26,6 +27,17 @@ def install_deps(project: Project) -> list[str]:
     files = [project.lockfile, project.root / "package.json"]
     files += [app.path / "package.json" for app in project.apps.values()]
     return [rel(project, f) for f in files]
+
+
+def build_action(project: Project, app: App) -> TaskFailed | dict[str, Any]:
+    """Build one app; its inputs' fingerprints as read go to doit (see `mfe.doitdb`)."""
+    try:
+        built = build.build_app(project, app)
+    except MfeError as exc:
+        return TaskFailed(str(exc))
+    except KeyboardInterrupt:
+        return TaskFailed("interrupted")
+    return {snapshot.READ_KEY: built.read}
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Any]:
@@ -47,10 +59,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
             yield {
                 "name": app.name,
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
-                "actions": [action(build.build_app, project, app)],
+                "actions": [(build_action, [project, app])],
                 # Not the whole lockfile: only this app's resolved slice of it (mfe.ci).
-                "file_dep": build.source_files(project, app)
-                + [rel(project, project.root / name) for name in project.build.inputs],
+                "file_dep": build.file_deps(project, app),
                 "uptodate": [
                     lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
                     config_changed({var: os.environ.get(var) for var in project.build.env}),
