@@ -19,8 +19,6 @@ from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 from doit.reporter import ConsoleReporter
 
-PARALLEL_JOBS = 2
-
 
 @dataclass
 class RunResult:
@@ -68,10 +66,12 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
 
 
 def run_tasks(root: Path, targets: list[str]) -> RunResult:
-    """`doit [-n 2 -P thread] TARGETS` in-process; independent app builds run in parallel.
+    """`doit TARGETS` in-process, one task after the other.
 
-    Threads, not processes: a build is an npm child process, and forking a process that
-    runs HTTP and watchdog threads is asking for trouble.
+    Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
+    task, and two threads restoring it out of order leave it pointing at a finished
+    task's buffer (the terminal goes silent for good). Processes are no option either:
+    forking a process that runs HTTP and watchdog threads is asking for trouble.
     """
     started = time.monotonic()
     try:
@@ -81,8 +81,7 @@ def run_tasks(root: Path, targets: list[str]) -> RunResult:
         return RunResult(code=code, failures={"dodo.py": "see the error above"})
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
-    jobs = ["-n", str(PARALLEL_JOBS), "-P", "thread"] if len(targets) > 1 else []
-    code = DoitMain(ModuleTaskLoader(dodo)).run([*jobs, *targets])
+    code = DoitMain(ModuleTaskLoader(dodo)).run(targets)
     sys.stdout.flush()
     return RunResult(
         code,

@@ -1,0 +1,104 @@
+"""`doit serve` under racing saves: no edit is lost, no output goes missing (real doit)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+from serve_fixtures import ServeProcess, use_free_ports
+
+from conftest import executed_tasks, run_doit, up_to_date_tasks
+
+HEADING = ">Payments</h2>"
+
+
+def served_entry(shell_port: int, app_port: int) -> str:
+    """The app's entry module as the browser gets it: the URL the shell page names."""
+    connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
+    connection.request("GET", "/")
+    page = connection.getresponse().read().decode()
+    match = re.search(rf'src="http://127\.0\.0\.1:{app_port}/(main-\w+\.js)"', page)
+    assert match, page
+    connection = http.client.HTTPConnection("127.0.0.1", app_port, timeout=10)
+    connection.request("GET", f"/{match.group(1)}")
+    response = connection.getresponse()
+    return response.read().decode() if response.status == 200 else ""
+
+
+def wait_until(check: object, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def reported(lines: list[str]) -> set[str]:
+    """Apps named by `serve: rebuilt A, B in ...` lines."""
+    found: set[str] = set()
+    for line in lines:
+        if match := re.match(r"serve: rebuilt (.+?) in ", line):
+            found.update(match.group(1).split(", "))
+    return found
+
+
+def test_a_second_save_during_a_build_is_never_lost(monorepo: Path) -> None:
+    """30 trials: save, then save again 0.05-0.5 s later, into a build that outlives its
+    bundler by 0.3 s (the window where doit used to fingerprint the newer file)."""
+    package = monorepo / "apps/payments/package.json"
+    data = json.loads(package.read_text())
+    data["scripts"]["build"] = "node ../../tools/build-app.mjs && sleep 0.3"
+    package.write_text(json.dumps(data))
+    shell_port, ports = use_free_ports(monorepo)
+    source = monorepo / "apps/payments/src/payments-app.js"
+    original = source.read_text()
+    dist = monorepo / "apps/payments/dist"
+    rng = random.Random(12)
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        for trial in range(30):
+            last = f"Payments b{trial}"
+            source.write_text(original.replace(HEADING, f">Payments a{trial}</h2>"))
+            time.sleep(rng.uniform(0.05, 0.5))
+            source.write_text(original.replace(HEADING, f">{last}</h2>"))
+            wait_until(
+                lambda: last in served_entry(shell_port, ports["payments"]),  # noqa: B023
+                f"trial {trial}: {last!r} never served\n" + "\n".join(server.lines),
+            )
+            assert last in next(dist.glob("main-*.js")).read_text()
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)
+    after = run_doit(monorepo, "build").stdout
+    assert "build:payments" in up_to_date_tasks(after), after
+    assert "Payments b29" in next(dist.glob("main-*.js")).read_text()
+
+
+def test_two_apps_edited_together_always_report_both(monorepo: Path) -> None:
+    """30 rounds: both apps' results are printed every time, and the goodbye at the end."""
+    use_free_ports(monorepo)
+    payments = monorepo / "apps/payments/src/payments-app.js"
+    accounts = monorepo / "apps/accounts/src/accounts-app.jsx"
+    originals = {payments: payments.read_text(), accounts: accounts.read_text()}
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        for round_ in range(30):
+            mark = len(server.lines)
+            for path, text in originals.items():
+                path.write_text(text.replace("</h2>", f" {round_}</h2>", 1))
+            # One batch or two (a loaded machine may split the saves): both are reported.
+            wait_until(
+                lambda: reported(server.lines[mark:]) >= {"accounts", "payments"},  # noqa: B023
+                f"round {round_}:\n" + "\n".join(server.lines[mark:]),
+            )
+            ran = executed_tasks("\n".join(server.lines[mark:]))
+            assert {"build:accounts", "build:payments"} <= ran, server.lines[mark:]
+    finally:
+        code = server.stop()
+    assert code == 0
+    assert server.lines[-1] == "serve: stopped, bye", server.lines[-5:]
