@@ -14,7 +14,7 @@ from aws_fixtures import moto_server  # noqa: F401
 from mfe.build.manifest import write_manifest
 from mfe.ci import cache
 from mfe.config import App, Project, load_project
-from mfe.envs import session as aws
+from mfe.envs.session import Session
 
 KEY = "ab" * 32
 
@@ -40,7 +40,7 @@ def fake_build(app: App, text: str = "console.log(1)") -> None:
 @pytest.fixture
 def setup(tmp_path: Path, moto_server: str) -> tuple[Project, cache.RemoteCache]:  # noqa: F811
     project = make_project(tmp_path, moto_server)
-    s3 = aws.client(project.env("local"), "s3")
+    s3 = Session(project, "local").s3
     bucket = f"cache-{tmp_path.name.lower().replace('_', '-')}"[:60]
     s3.create_bucket(Bucket=bucket)
     return project, cache.RemoteCache(s3, bucket, "build-cache")

@@ -33,7 +33,7 @@ def make_project(root: Path, port: int) -> Project:
 def project(tmp_path: Path) -> Iterator[Project]:
     made = make_project(tmp_path / "a", free_port())
     yield made
-    stop_emulator(made)
+    stop_emulator(made, made.env("local"))
 
 
 def pid_file(project: Project) -> Path:
@@ -45,24 +45,24 @@ def test_starts_reuses_and_stops(project: Project, tmp_path: Path) -> None:
     assert port is not None
     assert probe(port) == "free"
 
-    assert ensure_emulator(project) == f"http://127.0.0.1:{port}"
+    assert ensure_emulator(project, project.env("local")) == f"http://127.0.0.1:{port}"
     pid = int(pid_file(project).read_text())
     assert probe(port) == "moto"
     assert (project.state_dir("local") / "emulator.log").exists()
 
-    ensure_emulator(project)  # reused: no second server
+    ensure_emulator(project, project.env("local"))  # reused: no second server
     assert int(pid_file(project).read_text()) == pid
 
     other = make_project(tmp_path / "b", port)  # another checkout, same port
-    assert ensure_emulator(other) == f"http://127.0.0.1:{port}"
+    assert ensure_emulator(other, other.env("local")) == f"http://127.0.0.1:{port}"
     assert not pid_file(other).exists()
-    assert "another checkout" in stop_emulator(other)
+    assert "another checkout" in stop_emulator(other, other.env("local"))
     assert probe(port) == "moto"
 
-    assert f"pid {pid}" in stop_emulator(project)
+    assert f"pid {pid}" in stop_emulator(project, project.env("local"))
     assert not pid_file(project).exists()
     assert probe(port) == "free"
-    assert "no local AWS emulator was running" in stop_emulator(project)
+    assert "no local AWS emulator was running" in stop_emulator(project, project.env("local"))
 
 
 def test_stale_pid_file_is_replaced(project: Project) -> None:
@@ -71,7 +71,7 @@ def test_stale_pid_file_is_replaced(project: Project) -> None:
     pid_file(project).parent.mkdir(parents=True)
     pid_file(project).write_text(f"{dead.pid}\n")
 
-    ensure_emulator(project)
+    ensure_emulator(project, project.env("local"))
 
     assert int(pid_file(project).read_text()) != dead.pid
     assert probe(project.env("local").port or 0) == "moto"
@@ -87,7 +87,7 @@ def test_port_taken_by_something_else_is_a_clear_error(project: Project) -> None
     thread.start()
     try:
         with pytest.raises(MfeError) as caught:
-            ensure_emulator(project)
+            ensure_emulator(project, project.env("local"))
     finally:
         server.shutdown()
         server.server_close()
@@ -101,8 +101,31 @@ def test_port_taken_by_something_else_is_a_clear_error(project: Project) -> None
 def test_concurrent_starts_make_one_server(project: Project) -> None:
     port = project.env("local").port
     with ThreadPoolExecutor(max_workers=3) as pool:
-        endpoints = list(pool.map(lambda _: ensure_emulator(project), range(3)))
+        endpoints = list(
+            pool.map(lambda _: ensure_emulator(project, project.env("local")), range(3))
+        )
 
     assert endpoints == [f"http://127.0.0.1:{port}"] * 3
-    assert "stopped" in stop_emulator(project)
+    assert "stopped" in stop_emulator(project, project.env("local"))
     assert probe(port or 0) == "free"  # no orphan server left answering
+
+
+def test_a_second_local_environment_has_its_own_emulator(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "a", free_port())
+    second_port = free_port()
+    config = project.root / "mfe.toml"
+    config.write_text(config.read_text() + f'[env.second]\nkind = "local"\nport = {second_port}\n')
+    project = load_project(project.root)
+    local, second = project.env("local"), project.env("second")
+    try:
+        assert ensure_emulator(project, second) == f"http://127.0.0.1:{second_port}"
+        assert probe(second_port) == "moto"
+        assert local.port is not None and probe(local.port) == "free"
+        assert (project.state_dir("second") / "emulator.pid").exists()
+        assert not pid_file(project).exists()
+        assert second.endpoint_url == f"http://127.0.0.1:{second_port}"
+        assert second.cache_bucket == "emu-second-build-cache"
+    finally:
+        stopped = stop_emulator(project, second)
+    assert "stopped" in stopped
+    assert probe(second_port) == "free"

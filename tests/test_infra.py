@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from mfe.config import Project, load_project
-from mfe.envs import session as aws
-from mfe.envs.local import ensure_ready
 from mfe.envs.outputs import read_outputs, write_outputs
+from mfe.envs.session import Session
 from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
@@ -51,7 +50,8 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     project = make_project(tmp_path / "repo", moto_server)
     env = project.env("local")
 
-    outputs = ensure_ready(project, env)
+    session = Session(project, env)
+    outputs = session.backend.ready(session)
 
     assert set(outputs.apps) == set(project.apps)
     parent = outputs.apps["mfe-parent"]
@@ -64,7 +64,7 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert written["apps"]["accounts"]["bucket"] == "mfe-demo-local-accounts"
 
     # The browser's view: anonymous GET with CORS, and an unsigned InitiateAuth as guest.
-    s3 = aws.client(env, "s3")
+    s3 = session.s3
     s3.put_object(
         Bucket=parent.bucket, Key="index.html", Body=b"<h1>hi</h1>", ContentType="text/html"
     )
@@ -86,27 +86,28 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert login.status_code == 200, login.text
     assert "IdToken" in login.json()["AuthenticationResult"]
 
-    # Everything exists: the same outputs, verified with two AWS requests.
-    counter = aws.RequestCounter()
-    assert ensure_ready(project, env, counter) == outputs
-    assert sum(counter.counts.values()) == 2
+    # Everything exists: the same outputs, verified with two AWS requests (counted by
+    # the session like every other request).
+    again = Session(project, env)
+    assert again.outputs == outputs
+    assert again.counts() == {"s3": 1, "cloudfront": 0, "cognito-idp": 1}
 
     # Outputs lost: provisioning finds every resource again, duplicates nothing.
     project.outputs_file("local").unlink()
-    assert ensure_ready(project, env) == outputs
-    cloudfront = aws.client(env, "cloudfront")
+    assert Session(project, env).outputs == outputs
+    cloudfront = session.cloudfront
     assert cloudfront.list_distributions()["DistributionList"]["Quantity"] == len(project.apps)
     behaviour = cloudfront.get_distribution_config(Id=parent.distribution_id)["DistributionConfig"][
         "DefaultCacheBehavior"
     ]
     # The shell loads every app's modules cross-origin (SRI): the distribution adds CORS.
     assert behaviour["ResponseHeadersPolicyId"] == CORS_AND_SECURITY_HEADERS
-    idp = aws.client(env, "cognito-idp")
+    idp = session.cognito
     assert len(idp.list_user_pools(MaxResults=60)["UserPools"]) == 1
 
     # The emulator restarted (state gone): the next call provisions again.
     httpx.post(f"{moto_server}/moto-api/reset")
-    again = ensure_ready(project, env)
+    again = Session(project, env).outputs
     assert again.auth is not None and again.auth.user_pool_id != outputs.auth.user_pool_id
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= {
         o.bucket for o in again.apps.values()

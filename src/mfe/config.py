@@ -207,7 +207,7 @@ def load_project(root: Path) -> Project:
     project = Project(root, name, apps, envs, publish, build)
     from mfe.envs.naming import check_names  # the naming rules live with the resource names
 
-    check_names(project)
+    check_names(project, file, [e for e in envs.values() if _KIND_DEFAULTS[e.kind].provisioned])
     return project
 
 
@@ -264,11 +264,35 @@ def _read_package_json(path: Path) -> dict[str, Any]:
     return data
 
 
-# kind -> (default region, default port)
-_ENV_DEFAULTS: dict[str, tuple[str | None, int | None]] = {
-    "local": ("us-east-1", 4566),
-    "dev": ("us-east-1", 5170),
-    "aws": (None, None),
+@dataclass(frozen=True)
+class _KindDefaults:
+    """What an environment of one kind gets when its table leaves a key out."""
+
+    region: str | None = None
+    port: int | None = None
+    endpoint: str | None = None
+    """Formatted with the port: the emulator's API endpoint."""
+    cache_bucket: str | None = None
+    """Formatted with the project and environment names."""
+    listens: bool = False
+    """Its port is a server's on 127.0.0.1, so no app's dev port may be the same."""
+    port_shared: bool = False
+    """Environments of this kind may share one port (one emulator serves them all)."""
+    provisioned: bool = True
+    """It has AWS (or emulator) resources, so its name must make valid resource names."""
+
+
+_KIND_DEFAULTS: dict[str, _KindDefaults] = {
+    "local": _KindDefaults(
+        "us-east-1",
+        4566,
+        "http://127.0.0.1:{port}",
+        "{project}-{env}-build-cache",
+        listens=True,
+        port_shared=True,
+    ),
+    "dev": _KindDefaults("us-east-1", 5170, listens=True, provisioned=False),
+    "aws": _KindDefaults(),
 }
 
 
@@ -282,18 +306,22 @@ def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
         env_table = table.sub(name)
         default_kind = name if name in ("local", "dev") else "aws"
         kind = env_table.get("kind", str, default_kind)
-        if kind not in _ENV_DEFAULTS:
+        if kind not in _KIND_DEFAULTS:
             raise env_table.error(
                 env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {kind!r}"
             )
-        default_region, default_port = _ENV_DEFAULTS[kind]
-        region = env_table.get("region", str, default_region)
+        defaults = _KIND_DEFAULTS[kind]
+        region = env_table.get("region", str, defaults.region)
         if region is None:
             raise env_table.error(env_table.key("region"), "is required for an AWS environment")
-        port = env_table.port("port", default_port)
-        endpoint = env_table.get("endpoint_url", str)
-        if kind == "local" and endpoint is None:
-            endpoint = f"http://127.0.0.1:{port}"
+        port = env_table.port("port", defaults.port)
+        default_endpoint = defaults.endpoint.format(port=port) if defaults.endpoint else None
+        endpoint = env_table.get("endpoint_url", str, default_endpoint)
+        default_cache = (
+            defaults.cache_bucket.format(project=project, env=name)
+            if defaults.cache_bucket
+            else None
+        )
         urls_table = env_table.sub("urls")
         urls = {app: urls_table.get(app, str) for app in urls_table.data}
         urls_table.done()
@@ -305,9 +333,7 @@ def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
             endpoint_url=endpoint,
             stack_prefix=env_table.get("stack_prefix", str, f"{project}-{name}"),
             urls=urls,
-            cache_bucket=env_table.get(
-                "cache_bucket", str, f"{project}-{name}-build-cache" if kind == "local" else None
-            ),
+            cache_bucket=env_table.get("cache_bucket", str, default_cache),
             cache_prefix=env_table.get("cache_prefix", str, "build-cache"),
         )
         env_table.done()
@@ -341,9 +367,14 @@ def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment])
     seen: dict[int, str] = {}
     claims = [(f"apps.{a.name}.dev_port", a.dev_port) for a in apps.values()]
     # The dev shell and the emulator listen on 127.0.0.1 too: no app may share their port.
-    claims += [(f"env.{e.name}.port", e.port) for e in envs.values() if e.kind == "dev" and e.port]
-    emulators = {e.port: e.name for e in envs.values() if e.kind == "local" and e.port}
-    claims += [(f"env.{name}.port", port) for port, name in emulators.items()]
+    shared: dict[int, str] = {}  # one emulator may serve several environments
+    for env in envs.values():
+        defaults = _KIND_DEFAULTS[env.kind]
+        if env.port and defaults.listens and defaults.port_shared:
+            shared[env.port] = env.name
+        elif env.port and defaults.listens:
+            claims.append((f"env.{env.name}.port", env.port))
+    claims += [(f"env.{name}.port", port) for port, name in shared.items()]
     for key, port in claims:
         if port in seen:
             raise ConfigError(

@@ -10,3 +10,9 @@ class MfeError(Exception):
 
 class ConfigError(MfeError):
     """`mfe.toml` (or an app folder) is not what the orchestrator needs."""
+
+
+def aws_error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))

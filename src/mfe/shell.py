@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 from mfe.build.elements import check_element
 from mfe.build.manifest import read_manifest
-from mfe.config import App, Environment, Project
-from mfe.envs.outputs import Outputs, base_url, read_outputs
+from mfe.config import Environment, Project
+from mfe.envs.backend import backend_for
+from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 
 TEMPLATE = "index.html.j2"
@@ -45,33 +46,6 @@ class AppContext:
 
 def template_path(project: Project) -> Path:
     return project.shell_dir / TEMPLATE
-
-
-def app_base_url(project: Project, env: Environment, outputs: Outputs | None, app: App) -> str:
-    """Where the browser loads `app` from in `env`; validated so no page gets an empty URL."""
-    if env.kind == "dev":
-        url, source = f"http://127.0.0.1:{app.dev_port}/", f"apps.{app.name}.dev_port"
-    else:
-        assert outputs is not None
-        if app.name not in outputs.apps and app.name not in env.urls:
-            raise MfeError(
-                f"{project.outputs_file(env.name)}: no entry for app '{app.name}'; "
-                f"provision it again (`doit infra env={env.name}`) or set "
-                f"[env.{env.name}.urls] {app.name} in mfe.toml"
-            )
-        url = base_url(env, outputs, app.name)
-        source = (
-            f"mfe.toml [env.{env.name}.urls] {app.name}"
-            if app.name in env.urls
-            else f"{project.outputs_file(env.name)} apps.{app.name}.base_url"
-        )
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MfeError(
-            f"app '{app.name}': base URL {url!r} (from {source}) is not an absolute "
-            "http(s) URL; fix it there"
-        )
-    return url
 
 
 def origin(url: str) -> str:
@@ -103,14 +77,15 @@ def content_security_policy(app_urls: list[str], auth_endpoint: str | None) -> s
 def shell_context(
     project: Project, env: Environment | str, outputs: Outputs | None
 ) -> dict[str, Any]:
-    """Everything the template sees; non-dev envs read `.mfe/<env>/outputs.json` if not given."""
+    """Everything the template sees; `outputs` default to the stored ones (none on dev)."""
     env = project.env(env)
-    if env.kind != "dev" and outputs is None:
-        outputs = read_outputs(project, env)
+    backend = backend_for(project, env)
+    if outputs is None:
+        outputs = backend.stored_outputs()
     manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
     apps: list[AppContext] = []
     for app in project.apps.values():
-        url = app_base_url(project, env, outputs, app)
+        url = backend.app_url(app, outputs)
         manifest = manifests[app.name]
         check_element(project, app, app.dist, manifest)  # mfe.toml may have changed since
         entries = []
@@ -124,7 +99,7 @@ def shell_context(
         apps.append(AppContext(app.name, app.element, url, entries, app.role))
 
     auth = None
-    if env.kind != "dev" and outputs is not None and outputs.auth is not None:
+    if outputs is not None and outputs.auth is not None:
         auth = {
             "region": outputs.auth.region,
             "user_pool_id": outputs.auth.user_pool_id,

@@ -18,11 +18,15 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mfe.build.bundle import swap_into_place
 from mfe.build.manifest import MANIFEST_NAME, sha256_file
 from mfe.config import STATE_DIR, App, Project
+from mfe.errors import aws_error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 Outcome = Literal["hit", "miss", "corrupt"]
 SUFFIX = ".tar.zst"
@@ -34,8 +38,8 @@ class CorruptArchive(Exception):
 
 @dataclass(frozen=True)
 class RemoteCache:
-    s3: Any
-    """A boto3 S3 client (mfe.envs.session.client)."""
+    s3: S3Client
+    """The session's S3 client (`mfe.envs.session.Session.s3`)."""
     bucket: str
     prefix: str
     ready: Callable[[], object] = lambda: None
@@ -69,7 +73,7 @@ def restore(cache: RemoteCache, project: Project, app: App, key: str) -> Outcome
         try:
             response = cache.s3.get_object(Bucket=cache.bucket, Key=cache.object_key(app.name, key))
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             # NoSuchBucket: a new emulator whose cache bucket is still being provisioned.
             if code not in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
                 warn(f"build cache lookup of {cache.url(app.name, key)} failed ({code}); building")

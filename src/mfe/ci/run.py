@@ -21,7 +21,8 @@ from mfe.build.manifest import MANIFEST_NAME
 from mfe.ci import affected, cache, steps
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
-from mfe.envs import session as aws
+from mfe.envs.outputs import Outputs
+from mfe.envs.session import Session
 from mfe.errors import MfeError
 
 CacheMode = Literal["on", "off", "force"]
@@ -77,25 +78,19 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
 
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
-    from mfe.envs.emulator import ensure_emulator
-    from mfe.envs.local import ensure_ready
-
-    aws.require_credentials(env)
+    session = Session(project, env)
+    session.backend.check(session)
     workers = options.workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        if env.kind == "local" and env.cache_bucket:
-            # The cache needs only the emulator: provisioning (which also creates the
-            # cache bucket) runs alongside the lookups; uploads wait for it.
-            ensure_emulator(project)
-            ready = pool.submit(ensure_ready, project, env)
-            bucket: str | None = env.cache_bucket
-        else:
-            ready = pool.submit(ensure_ready, project, env)
-            bucket = env.cache_bucket or ready.result().cache_bucket
+        # The cache needs only a reachable endpoint: making the environment ready (which
+        # on the emulator also creates the cache bucket) runs alongside the lookups;
+        # uploads wait for it.
+        session.backend.start()
+        ready = pool.submit(lambda: session.outputs)
+        bucket = env.cache_bucket or ready.result().cache_bucket
         remote = None
         if options.cache != "off" and bucket:
-            s3 = aws.client(env, "s3", max_pool_connections=16)
-            remote = cache.RemoteCache(s3, bucket, env.cache_prefix, ready=ready.result)
+            remote = cache.RemoteCache(session.s3, bucket, env.cache_prefix, ready=ready.result)
         elif options.cache != "off":
             cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
         packages = lockslice.load_lockfile(project.lockfile)
@@ -113,7 +108,7 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
     if errors:
         raise MfeError("\n".join(errors))
     if options.publish:
-        _publish(project, env, outputs, report)
+        _publish(session, outputs, report)
 
 
 def _process_app(
@@ -164,12 +159,13 @@ def _process_app(
         result.cache_upload_bytes = cache.upload(remote, app, result.key)
 
 
-def _publish(project: Project, env: Environment, outputs: Any, report: CiReport) -> None:
+def _publish(session: Session, outputs: Outputs, report: CiReport) -> None:
     from mfe.publish import publish
     from mfe.shell import render_shell
 
+    project, env = session.project, session.env
     render_shell(project, env, outputs)
-    published: dict[str, Any] = publish(project, env, outputs=outputs)
+    published: dict[str, Any] = publish(project, env, outputs=outputs, session=session)
     report.published = True
     report.site_url = published.get("site_url")
     for name, app_report in published.get("apps", {}).items():

@@ -1,6 +1,8 @@
 """Environments: where a release goes and how to talk to it.
 
-`session` owns the boto3 session, the clients and the request counter of one command;
-`emulator` runs the embedded moto server; `local` provisions it by API; `stacks` deploys
-the CloudFormation stacks of an AWS environment; `outputs` records where each app lives.
+`backend` is the small interface every kind implements, one module per kind: `local`
+(the embedded emulator, provisioned by API; its process in `emulator`), `aws` (real AWS,
+CloudFormation through `stacks`) and `dev` (what `doit serve` renders). `session` owns the
+boto3 clients, request counter and outputs of one command; `outputs` records where each
+app lives; `users` manages the login pool's users.
 """

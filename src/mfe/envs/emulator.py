@@ -2,7 +2,8 @@
 
 It runs detached (its own session) so it outlives the doit command that started it and
 later commands — from this checkout or another one using the same port — reuse it.
-Its pid and log live in `.mfe/local/`; `stop_emulator` ends only the process recorded there.
+Each environment of kind `local` has its own: the port of its `[env.NAME]` table, pid and
+log in `.mfe/NAME/`; `stop_emulator` ends only the process recorded there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from mfe.config import CONFIG_FILE, Project
+from mfe.config import CONFIG_FILE, Environment, Project
 from mfe.errors import MfeError
 
 PID_FILE = "emulator.pid"
@@ -30,15 +31,14 @@ PROBE_PATH = "/moto-api/data.json"
 PortState = Literal["moto", "free", "other"]
 
 
-def _paths(project: Project) -> tuple[Path, Path]:
-    state = project.state_dir("local")
+def _paths(project: Project, env: Environment) -> tuple[Path, Path]:
+    state = project.state_dir(env.name)
     return state / PID_FILE, state / LOG_FILE
 
 
-def _port(project: Project) -> int:
-    port = project.env("local").port
-    assert port is not None, "config gives [env.local] a default port"
-    return port
+def _port(env: Environment) -> int:
+    assert env.port is not None, "config gives a local environment a default port"
+    return env.port
 
 
 def probe(port: int, timeout: float = 0.5) -> PortState:
@@ -100,21 +100,21 @@ def _log_tail(log: Path, lines: int = 15) -> str:
         return "(no log written)"
 
 
-def _port_taken(project: Project, port: int) -> MfeError:
+def _port_taken(project: Project, env: Environment, port: int) -> MfeError:
     return MfeError(
         f"port {port} on 127.0.0.1 is taken by something that is not the moto emulator; "
-        f"stop that program or set another port under [env.local] port = ... in "
+        f"stop that program or set another port under [env.{env.name}] port = ... in "
         f"{project.root / CONFIG_FILE}"
     )
 
 
-def ensure_emulator(project: Project) -> str:
-    """Start the emulator unless one already answers on the configured port; return its URL."""
-    port = _port(project)
+def ensure_emulator(project: Project, env: Environment) -> str:
+    """Start `env`'s emulator unless one already answers on its port; return its URL."""
+    port = _port(env)
     endpoint = f"http://127.0.0.1:{port}"
     if probe(port) == "moto":
         return endpoint
-    pid_file, log = _paths(project)
+    pid_file, log = _paths(project, env)
     with _locked(pid_file.with_suffix(".lock")):  # two commands at once start one server
         pid = _read_pid(pid_file)
         if pid is not None and not _alive(pid):
@@ -124,10 +124,10 @@ def ensure_emulator(project: Project) -> str:
         if state == "moto":
             return endpoint
         if state == "other":
-            raise _port_taken(project, port)
+            raise _port_taken(project, env, port)
         if pid is None:
             pid = _spawn(port, pid_file, log)
-        _wait_until_up(project, port, pid, pid_file, log)
+        _wait_until_up(project, env, pid, pid_file, log)
     return endpoint
 
 
@@ -160,14 +160,15 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
     return proc.pid
 
 
-def _wait_until_up(project: Project, port: int, pid: int, pid_file: Path, log: Path) -> None:
+def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path, log: Path) -> None:
+    port = _port(env)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         state = probe(port)
         if state == "moto":
             return
         if state == "other":
-            raise _port_taken(project, port)
+            raise _port_taken(project, env, port)
         if not _alive(pid):
             pid_file.unlink(missing_ok=True)
             raise MfeError(
@@ -201,10 +202,10 @@ def _terminate(pid: int, grace: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def stop_emulator(project: Project) -> str:
-    """Stop the emulator this checkout started; return what happened, in one line."""
-    port = _port(project)
-    pid_file, _ = _paths(project)
+def stop_emulator(project: Project, env: Environment) -> str:
+    """Stop `env`'s emulator if this checkout started it; return what happened, in one line."""
+    port = _port(env)
+    pid_file, _ = _paths(project, env)
     pid = _read_pid(pid_file)
     if pid is not None and _alive(pid):
         _terminate(pid)

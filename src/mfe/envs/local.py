@@ -1,20 +1,29 @@
-"""Make an environment ready to publish to: on `local`, provision the emulator by API.
+"""The `local` kind: the embedded moto emulator, provisioned through the API.
 
-moto's CloudFormation cannot create CloudFront distributions, so on `local` the resources
-of `infra/*.yaml` are made through the equivalent API calls, with the names and parameters
+moto's CloudFormation cannot create CloudFront distributions, so the resources of
+`infra/*.yaml` are made through the equivalent API calls, with the names and parameters
 of `mfe.envs.stacks` (one source), idempotently: everything is found again by name or comment.
 A run where everything exists costs three requests (emulator probe, bucket list, pool).
+The emulator is the one of this environment: its port, its `.mfe/<env>/` files.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from mfe.config import Environment, Project
-from mfe.envs import session as aws
-from mfe.envs.emulator import ensure_emulator
-from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, read_outputs, write_outputs
+from mfe.config import App, Environment, Project
+from mfe.envs.emulator import ensure_emulator, stop_emulator
+from mfe.envs.outputs import (
+    AppOutputs,
+    AuthOutputs,
+    Outputs,
+    base_url,
+    checked_base_url,
+    read_outputs,
+    write_outputs,
+)
 from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
@@ -24,50 +33,98 @@ from mfe.envs.stacks import (
     auth_parameters,
     resource_names,
 )
+from mfe.envs.users import set_password
 from mfe.errors import MfeError
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudfront.type_defs import (
+        CustomErrorResponseTypeDef,
+        DistributionConfigTypeDef,
+        OriginTypeDef,
+    )
+    from mypy_boto3_cognito_idp.type_defs import PasswordPolicyTypeTypeDef
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef
 
-def ensure_ready(
-    project: Project, env: Environment, counter: aws.RequestCounter | None = None
-) -> Outputs:
-    """The environment's outputs, provisioning the emulator first on `local`."""
-    if env.kind != "local":
-        return read_outputs(project, env)
-    ensure_emulator(project)
-    names = resource_names(project, env)
-    current = _current_outputs(project, env)
-    if current is not None and _still_there(env, names, current, counter):
-        return current
-    outputs = provision_local(project, env, names, counter)
-    write_outputs(project, outputs)
-    return outputs
+    from mfe.envs.backend import Log
+    from mfe.envs.session import Session
 
-
-def _current_outputs(project: Project, env: Environment) -> Outputs | None:
-    """The outputs file, if it describes this config's apps on this emulator port."""
-    if not project.outputs_file(env.name).exists():
-        return None
-    try:
-        outputs = read_outputs(project, env)
-    except MfeError:
-        return None
-    names = resource_names(project, env)
-    same_apps = {a: o.bucket for a, o in outputs.apps.items()} == names.buckets
-    same_port = outputs.endpoint_url == _endpoint(env) and outputs.auth is not None
-    return outputs if same_apps and same_port else None
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-def _still_there(
-    env: Environment, names: Names, outputs: Outputs, counter: aws.RequestCounter | None
-) -> bool:
+@dataclass
+class LocalBackend:
+    project: Project
+    env: Environment
+    uses_outputs = True
+
+    def check(self, session: Session) -> None:
+        pass  # dummy credentials: nothing to check
+
+    def client_settings(self, service: str) -> dict[str, Any]:
+        return {**LOCAL_CREDENTIALS, "endpoint_url": self.endpoint}
+
+    @property
+    def endpoint(self) -> str:
+        assert self.env.endpoint_url, "config gives a local environment its endpoint"
+        return self.env.endpoint_url
+
+    def start(self) -> None:
+        ensure_emulator(self.project, self.env)
+
+    def ready(self, session: Session) -> Outputs:
+        """Start the emulator and provision whatever it lacks (cheap when nothing does)."""
+        self.start()
+        names = resource_names(self.project, self.env)
+        current = self._current_outputs(names)
+        if current is not None and _still_there(session, names, current):
+            return current
+        outputs = provision(session, names)
+        write_outputs(self.project, outputs)
+        return outputs
+
+    def deploy(self, session: Session, log: Log) -> Outputs:
+        outputs = self.ready(session)
+        log(f"local emulator ready; outputs in {self.project.outputs_file(self.env.name)}")
+        return outputs
+
+    def stored_outputs(self) -> Outputs | None:
+        return read_outputs(self.project, self.env, self.hint())
+
+    def app_url(self, app: App, outputs: Outputs | None) -> str:
+        return checked_base_url(self.project, self.env, outputs, app.name)
+
+    def site_url(self, outputs: Outputs) -> str:
+        """The parent bucket's `index.html` (the emulator has no default root object)."""
+        return base_url(self.env, outputs, self.project.parent.name) + "index.html"
+
+    def hint(self) -> str:
+        return f"run `doit publish env={self.env.name}` again (it provisions the emulator)"
+
+    def stop(self) -> str:
+        return stop_emulator(self.project, self.env)
+
+    def _current_outputs(self, names: Names) -> Outputs | None:
+        """The outputs file, if it describes this config's apps on this emulator port."""
+        if not self.project.outputs_file(self.env.name).exists():
+            return None
+        try:
+            outputs = read_outputs(self.project, self.env, self.hint())
+        except MfeError:
+            return None
+        same_apps = {a: o.bucket for a, o in outputs.apps.items()} == names.buckets
+        same_port = outputs.endpoint_url == self.endpoint and outputs.auth is not None
+        return outputs if same_apps and same_port else None
+
+
+def _still_there(session: Session, names: Names, outputs: Outputs) -> bool:
     """Two requests: a restarted emulator has lost both the buckets and the pool."""
-    s3 = aws.client(env, "s3", counter)
-    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    wanted = set(names.buckets.values()) | {env.cache_bucket or ""}
+    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+    wanted = set(names.buckets.values()) | {session.env.cache_bucket or ""}
     if not wanted - {""} <= have:
         return False
     assert outputs.auth is not None
-    idp = aws.client(env, "cognito-idp", counter)
+    idp = session.cognito
     try:
         idp.describe_user_pool(UserPoolId=outputs.auth.user_pool_id)
     except idp.exceptions.ResourceNotFoundException:
@@ -75,16 +132,11 @@ def _still_there(
     return True
 
 
-def _endpoint(env: Environment) -> str:
-    return f"http://127.0.0.1:{env.port}"
-
-
-def provision_local(
-    project: Project, env: Environment, names: Names, counter: aws.RequestCounter | None = None
-) -> Outputs:
+def provision(session: Session, names: Names) -> Outputs:
     """Create whatever is missing on the emulator; return the outputs document."""
-    endpoint = _endpoint(env)
-    s3 = aws.client(env, "s3", counter)
+    env, s3 = session.env, session.s3
+    assert env.endpoint_url
+    endpoint = env.endpoint_url
     have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for bucket in names.buckets.values():
         if bucket not in have:
@@ -92,7 +144,7 @@ def provision_local(
         _make_public_readable(s3, bucket)
     if env.cache_bucket and env.cache_bucket not in have:
         s3.create_bucket(Bucket=env.cache_bucket)
-    distributions = _ensure_distributions(env, names)
+    distributions = _ensure_distributions(session, names)
     apps = {
         app: AppOutputs(
             bucket=bucket,
@@ -102,7 +154,7 @@ def provision_local(
         )
         for app, bucket in names.buckets.items()
     }
-    pool_id, client_id = _ensure_auth(project, env, names)
+    pool_id, client_id = _ensure_auth(session, names)
     auth = AuthOutputs(pool_id, client_id, env.region, f"{endpoint}/")
     return Outputs(
         env=env.name,
@@ -114,7 +166,7 @@ def provision_local(
     )
 
 
-def _make_public_readable(s3: Any, bucket: str) -> None:
+def _make_public_readable(s3: S3Client, bucket: str) -> None:
     """Local only: the browser loads the site anonymously from the emulator's S3."""
     policy = {
         "Version": "2012-10-17",
@@ -129,13 +181,17 @@ def _make_public_readable(s3: Any, bucket: str) -> None:
         ],
     }
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-    cors = {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"]}
+    cors: CORSRuleTypeDef = {
+        "AllowedOrigins": ["*"],
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+    }
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [cors]})
 
 
-def _ensure_distributions(env: Environment, names: Names) -> dict[str, tuple[str, str]]:
+def _ensure_distributions(session: Session, names: Names) -> dict[str, tuple[str, str]]:
     """app -> (distribution id, domain); found again by Comment (moto's list omits it)."""
-    cloudfront = aws.client(env, "cloudfront")
+    env, cloudfront = session.env, session.cloudfront
     found: dict[str, tuple[str, str]] = {}
     listing = cloudfront.list_distributions()["DistributionList"]
     for item in listing.get("Items", []):
@@ -152,14 +208,14 @@ def _ensure_distributions(env: Environment, names: Names) -> dict[str, tuple[str
     return result
 
 
-def _distribution_config(env: Environment, bucket: str, comment: str) -> dict[str, Any]:
+def _distribution_config(env: Environment, bucket: str, comment: str) -> DistributionConfigTypeDef:
     """The API form of hosting.yaml's distribution (the emulator does not enforce OAC)."""
-    origin = {
+    origin: OriginTypeDef = {
         "Id": "site",
         "DomainName": f"{bucket}.s3.{env.region}.amazonaws.com",
         "S3OriginConfig": {"OriginAccessIdentity": ""},
     }
-    not_found = [
+    not_found: list[CustomErrorResponseTypeDef] = [
         {"ErrorCode": code, "ResponsePagePath": "/index.html", "ResponseCode": "200"}
         for code in (403, 404)
     ]
@@ -180,15 +236,15 @@ def _distribution_config(env: Environment, bucket: str, comment: str) -> dict[st
     }
 
 
-def _ensure_auth(project: Project, env: Environment, names: Names) -> tuple[str, str]:
+def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
     """The user pool, its web client and the demo guest user; returns (pool id, client id)."""
-    params = auth_parameters(project, env)
-    idp = aws.client(env, "cognito-idp")
+    params = auth_parameters(session.project, session.env, demo_password=True)
+    idp = session.cognito
     pools = idp.list_user_pools(MaxResults=60)["UserPools"]
     pool_id = next((p["Id"] for p in pools if p["Name"] == names.user_pool), None)
     if pool_id is None:
         classes = params["RequireCharacterClasses"] == "true"
-        policy = {
+        policy: PasswordPolicyTypeTypeDef = {
             "MinimumLength": int(params["PasswordMinLength"]),
             "RequireUppercase": classes,
             "RequireLowercase": classes,
@@ -221,25 +277,5 @@ def _ensure_auth(project: Project, env: Environment, names: Names) -> tuple[str,
                 "RefreshToken": "days",
             },
         )["UserPoolClient"]["ClientId"]
-    set_password(env, pool_id, GUEST_USER, GUEST_PASSWORD)
+    set_password(idp, pool_id, GUEST_USER, GUEST_PASSWORD)
     return pool_id, client_id
-
-
-def set_password(env: Environment, pool_id: str, username: str, password: str) -> bool:
-    """Create `username` unless present, then set a permanent password; True if created."""
-    idp = aws.client(env, "cognito-idp")
-    created = False
-    try:
-        idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    except idp.exceptions.UserNotFoundException:
-        idp.admin_create_user(  # the temporary password is checked against the policy
-            UserPoolId=pool_id,
-            Username=username,
-            TemporaryPassword=password,
-            MessageAction="SUPPRESS",
-        )
-        created = True
-    idp.admin_set_user_password(
-        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
-    )
-    return created

@@ -8,9 +8,14 @@ surface as a botocore traceback halfway through provisioning.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mfe.config import CONFIG_FILE, Environment, Project
 from mfe.errors import ConfigError
+
+if TYPE_CHECKING:  # config calls these checks while it loads
+    from mfe.config import Environment, Project
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 """Project, environment and app names: what infra/hosting.yaml's parameters allow and
@@ -48,11 +53,11 @@ def stack_problem(name: str) -> str | None:
     return None
 
 
-def check_names(project: Project) -> None:
-    """Raise ConfigError naming `mfe.toml` and the key whose value makes a name invalid."""
+def check_names(project: Project, file: Path, provisioned: Iterable[Environment]) -> None:
+    """Raise ConfigError naming `file` (`mfe.toml`) and the key whose value makes a name of
+    a `provisioned` environment (one with AWS or emulator resources) invalid."""
     from mfe.envs.stacks import resource_names
 
-    file = project.root / CONFIG_FILE
     what = "lowercase letters, digits and '-', starting and ending with a letter or digit"
     if not SLUG.fullmatch(project.name):
         raise ConfigError(
@@ -65,9 +70,7 @@ def check_names(project: Project) -> None:
                 f"{file}: key 'apps.{app}': the app folder name {app!r} names S3 buckets; "
                 f"rename apps/{app} using {what}"
             )
-    for env in project.envs.values():
-        if env.kind == "dev":
-            continue  # `doit serve` creates no AWS resources
+    for env in provisioned:
         if not SLUG.fullmatch(env.name):
             raise ConfigError(
                 f"{file}: key 'env.{env.name}': the environment name names S3 buckets; use {what}"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from mfe.config import Environment, Project
 from mfe.errors import MfeError
+
+if TYPE_CHECKING:  # config is imported for annotations only: it loads these names' checks
+    from mfe.config import Environment, Project
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class Outputs:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
-def read_outputs(project: Project, env: Environment) -> Outputs:
+def read_outputs(project: Project, env: Environment, hint: str | None = None) -> Outputs:
+    """The outputs file; `hint` (the backend's) says what to run when it is missing."""
+    hint = hint or f"run `doit infra env={env.name}`"
     path = project.outputs_file(env.name)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -63,14 +68,11 @@ def read_outputs(project: Project, env: Environment) -> Outputs:
             extra=data.get("extra", {}),
         )
     except FileNotFoundError:
-        how = "doit publish" if env.kind == "local" else f"doit infra env={env.name}"
         raise MfeError(
-            f"{path}: missing, so the URLs of environment '{env.name}' are unknown; run `{how}`"
+            f"{path}: missing, so the URLs of environment '{env.name}' are unknown; {hint}"
         ) from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise MfeError(
-            f"{path}: unreadable ({exc}); delete it and run `doit infra env={env.name}`"
-        ) from None
+        raise MfeError(f"{path}: unreadable ({exc}); delete it and {hint}") from None
 
 
 def write_outputs(project: Project, outputs: Outputs) -> bool:
@@ -88,3 +90,26 @@ def base_url(env: Environment, outputs: Outputs, app: str) -> str:
     """An app's public base URL: the mfe.toml override (custom domain) or the provisioned one."""
     url = env.urls.get(app) or outputs.apps[app].base_url
     return url if url.endswith("/") else url + "/"
+
+
+def checked_base_url(project: Project, env: Environment, outputs: Outputs | None, app: str) -> str:
+    """`base_url`, validated so no page gets an empty or relative URL."""
+    if outputs is None or (app not in outputs.apps and app not in env.urls):
+        raise MfeError(
+            f"{project.outputs_file(env.name)}: no entry for app '{app}'; "
+            f"provision it again (`doit infra env={env.name}`) or set "
+            f"[env.{env.name}.urls] {app} in mfe.toml"
+        )
+    url = base_url(env, outputs, app)
+    source = (
+        f"mfe.toml [env.{env.name}.urls] {app}"
+        if app in env.urls
+        else f"{project.outputs_file(env.name)} apps.{app}.base_url"
+    )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MfeError(
+            f"app '{app}': base URL {url!r} (from {source}) is not an absolute "
+            "http(s) URL; fix it there"
+        )
+    return url

@@ -1,5 +1,10 @@
-"""boto3 clients for an environment: emulator endpoint and dummy credentials on `local`,
-the standard credential chain elsewhere, standard retries, and a request counter."""
+"""One environment's AWS side for one command: the boto3 clients, the request count
+and the outputs.
+
+Every boto3 client of the package is made here, one per service, with the backend's
+settings (endpoint, credentials), standard retries and a hook that counts every request
+by service, so reports count provisioning calls too. boto3 is imported on first use.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,23 @@ import functools
 import os
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mfe.config import Environment
-from mfe.errors import MfeError
+from mfe.config import Environment, Project
+from mfe.envs.backend import Backend, backend_for
+from mfe.envs.outputs import Outputs
 
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-class RequestCounter:
-    """Counts HTTP requests per service (for reports and the request budget in benchmarks)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def attach(self, client: Any) -> Any:
-        service = client.meta.service_model.service_name
-        if service == "s3" or service.startswith("cloudfront"):
-            service = "s3" if service == "s3" else "cloudfront"
-
-        def count(**_: Any) -> None:
-            with self._lock:
-                self.counts[service] += 1
-
-        client.meta.events.register("before-send", count)
-        return client
-
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_s3 import S3Client
 
 _CLIENT_LOCK = threading.Lock()
 
 
 @functools.cache
-def _session() -> Any:
+def _boto3_session() -> Any:
     """One boto3 session per process: creating one loads the service models (~0.1 s)."""
     import boto3
 
@@ -47,38 +36,84 @@ def _session() -> Any:
     return boto3.session.Session()
 
 
-def client(
-    env: Environment,
-    service: str,
-    counter: RequestCounter | None = None,
-    max_pool_connections: int = 10,
-) -> Any:
-    """A boto3 client for `service` in `env` (imports boto3 lazily: it costs ~0.3 s)."""
-    from botocore.config import Config
+class Session:
+    """The clients, request counter and outputs of `env` for one command."""
 
-    kwargs: dict[str, Any] = {
-        "region_name": env.region,
-        "config": Config(
+    def __init__(
+        self, project: Project, env: Environment | str, outputs: Outputs | None = None
+    ) -> None:
+        self.project = project
+        self.env = project.env(env)
+        self.backend: Backend = backend_for(project, self.env)
+        self.requests: Counter[str] = Counter()
+        """HTTP requests sent, by service (`s3`, `cloudfront`, `cognito-idp`, ...)."""
+        self._outputs = outputs
+        self._clients: dict[str, Any] = {}
+        self._count_lock = threading.Lock()
+        self._outputs_lock = threading.Lock()
+
+    @property
+    def outputs(self) -> Outputs:
+        """The environment's outputs, made ready by the backend on first use."""
+        with self._outputs_lock:
+            if self._outputs is None:
+                self._outputs = self.backend.ready(self)
+            return self._outputs
+
+    def has_credentials(self) -> bool:
+        """Whether the standard credential chain finds any (without a request)."""
+        return _boto3_session().get_credentials() is not None
+
+    def client(self, service: str) -> Any:
+        """The one boto3 client of `service` in this session."""
+        with _CLIENT_LOCK:  # a boto3 session is not thread-safe; its clients are
+            made = self._clients.get(service)
+            if made is None:
+                made = self._make(service)
+                self._clients[service] = made
+        return made
+
+    def _make(self, service: str) -> Any:
+        from botocore.config import Config
+
+        config = Config(
             retries={"mode": "standard", "max_attempts": 6},
-            max_pool_connections=max_pool_connections,
-            s3={"addressing_style": "path"} if env.endpoint_url else {},
-        ),
-    }
-    if env.kind == "local":
-        kwargs.update(LOCAL_CREDENTIALS, endpoint_url=env.endpoint_url)
-    elif env.endpoint_url and service == "s3":
-        kwargs["endpoint_url"] = env.endpoint_url
-    with _CLIENT_LOCK:  # a boto3 session is not thread-safe; its clients are
-        made = _session().client(service, **kwargs)
-    return counter.attach(made) if counter else made
-
-
-def require_credentials(env: Environment) -> None:
-    """Fail early and clearly instead of a botocore NoCredentialsError mid-publish."""
-    if env.kind == "local":
-        return
-    if _session().get_credentials() is None:
-        raise MfeError(
-            f"no AWS credentials for environment '{env.name}': set AWS_PROFILE, "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"
+            max_pool_connections=max(16, self.project.publish.workers + 2),
+            s3={"addressing_style": "path"} if self.env.endpoint_url else {},
         )
+        settings = self.backend.client_settings(service)
+        made = _boto3_session().client(
+            service, region_name=self.env.region, config=config, **settings
+        )
+
+        def count(**_: Any) -> None:
+            with self._count_lock:
+                self.requests[service] += 1
+
+        made.meta.events.register("before-send", count)
+        return made
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client = self.client("s3")
+        return client
+
+    @property
+    def cloudfront(self) -> CloudFrontClient:
+        client: CloudFrontClient = self.client("cloudfront")
+        return client
+
+    @property
+    def cloudformation(self) -> CloudFormationClient:
+        client: CloudFormationClient = self.client("cloudformation")
+        return client
+
+    @property
+    def cognito(self) -> CognitoIdentityProviderClient:
+        client: CognitoIdentityProviderClient = self.client("cognito-idp")
+        return client
+
+    def counts(self, since: Counter[str] | None = None) -> dict[str, int]:
+        """Requests by service (since a snapshot of `requests`), S3 and CloudFront always."""
+        made = self.requests - (since or Counter())
+        return {"s3": made["s3"], "cloudfront": made["cloudfront"], **made}

@@ -1,7 +1,8 @@
-"""`doit infra`: the environment's CloudFormation stacks, deployed through change sets.
+"""CloudFormation: the environment's resource names and template parameters, and the
+change-set deploy of one stack.
 
-The names and parameters below are the single source for both the stacks (AWS) and the
-local provisioning on the emulator (`mfe.envs.local`), so both produce the same resources.
+The names and parameters below are the single source for both the stacks (`mfe.envs.aws`)
+and the local provisioning on the emulator (`mfe.envs.local`), so both make the same resources.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mfe.config import Environment, Project
-from mfe.envs import session as aws
-from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
+from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
 from mfe.errors import MfeError
+
+if TYPE_CHECKING:  # config is imported for annotations only: it loads these names' checks
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.type_defs import StackEventTypeDef
+
+    from mfe.config import Environment, Project
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 """The managed CloudFront cache policy `Managed-CachingOptimized`."""
@@ -51,15 +56,16 @@ def resource_names(project: Project, env: Environment) -> Names:
     )
 
 
-def auth_parameters(project: Project, env: Environment) -> dict[str, str]:
-    """`infra/auth.yaml` parameters. `local` admits the demo password `awsguest`."""
+def auth_parameters(
+    project: Project, env: Environment, *, demo_password: bool = False
+) -> dict[str, str]:
+    """`infra/auth.yaml` parameters; `demo_password` admits the demo user's `awsguest`."""
     names = resource_names(project, env)
-    local = env.kind == "local"
     return {
         "PoolName": names.user_pool,
         "ClientName": names.client,
-        "PasswordMinLength": "8" if local else "12",
-        "RequireCharacterClasses": "false" if local else "true",
+        "PasswordMinLength": "8" if demo_password else "12",
+        "RequireCharacterClasses": "false" if demo_password else "true",
         "AccessTokenMinutes": "60",
         "RefreshTokenDays": "30",
     }
@@ -79,45 +85,12 @@ def hosting_parameters(project: Project, env: Environment, app: str) -> dict[str
 
 
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+CHANGE_SET_TIMEOUT = 600.0
+"""Seconds a change set may take to be computed (usually a few)."""
+STACK_TIMEOUT = 3600.0
+"""Seconds a stack may take to create or update (CloudFront distributions take ~15 min)."""
+GONE = "DELETE_COMPLETE"
 Log = Callable[[str], None]
-
-
-def deploy(project: Project, env: Environment, *, poll: float = 5.0, log: Log = print) -> Outputs:
-    """Deploy every stack of `env` (local: provision the emulator) and write its outputs."""
-    if env.kind == "local":
-        from mfe.envs.local import ensure_ready
-
-        outputs = ensure_ready(project, env)
-        log(f"local emulator ready; outputs in {project.state_dir(env.name) / 'outputs.json'}")
-        return outputs
-    if env.kind != "aws":
-        raise MfeError(f"environment '{env.name}' ({env.kind}) has no infrastructure to deploy")
-    aws.require_credentials(env)
-    cfn = aws.client(env, "cloudformation")
-    names = resource_names(project, env)
-    templates = project.root / "infra"
-    hosting_body = _template(templates / "hosting.yaml")
-    hosting: dict[str, dict[str, str]] = {}
-    for app, stack in names.hosting_stacks.items():
-        params = hosting_parameters(project, env, app)
-        deploy_stack(cfn, stack, hosting_body, params, poll=poll, log=log)
-        hosting[app] = stack_outputs(cfn, stack)
-    auth_body = _template(templates / "auth.yaml")
-    deploy_stack(
-        cfn, names.auth_stack, auth_body, auth_parameters(project, env), poll=poll, log=log
-    )
-    outputs = outputs_from_stacks(env, hosting, stack_outputs(cfn, names.auth_stack))
-    write_outputs(project, outputs)
-    log(f"outputs written to {project.state_dir(env.name) / 'outputs.json'}")
-    return outputs
-
-
-def _template(path: Any) -> str:
-    try:
-        text: str = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MfeError(f"{path}: missing CloudFormation template") from None
-    return text
 
 
 def outputs_from_stacks(
@@ -156,23 +129,27 @@ def outputs_from_stacks(
     )
 
 
-def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
-    try:
-        stack: dict[str, Any] = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except cfn.exceptions.ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    return stack
+def stack_status(cfn: CloudFormationClient, name: str) -> str | None:
+    """The status of stack `name`, None when there is none.
+
+    Listed rather than described: DescribeStacks answers a missing stack with a generic
+    ValidationError whose only distinguishing mark is its message text.
+    """
+    for page in cfn.get_paginator("list_stacks").paginate():
+        for summary in page["StackSummaries"]:
+            if summary["StackName"] == name and summary["StackStatus"] != GONE:
+                return summary["StackStatus"]
+    return None
 
 
-def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
-    stack = _stack(cfn, name) or {}
+def stack_outputs(cfn: CloudFormationClient, name: str) -> dict[str, str]:
+    """The Outputs of an existing stack as {key: value}."""
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
 
 
 def deploy_stack(
-    cfn: Any,
+    cfn: CloudFormationClient,
     name: str,
     body: str,
     parameters: dict[str, str],
@@ -181,15 +158,15 @@ def deploy_stack(
     log: Log = print,
 ) -> bool:
     """Create or update stack `name` through a change set; False when nothing changed."""
-    stack = _stack(cfn, name)
-    if stack and stack["StackStatus"] == "ROLLBACK_COMPLETE":
+    status = stack_status(cfn, name)
+    if status == "ROLLBACK_COMPLETE":
         log(f"{name}: deleting the stack left by a failed first create (ROLLBACK_COMPLETE)")
         cfn.delete_stack(StackName=name)
         cfn.get_waiter("stack_delete_complete").wait(
-            StackName=name, WaiterConfig={"Delay": max(poll, 0.1), "MaxAttempts": 360}
+            StackName=name, WaiterConfig={"Delay": max(1, round(poll)), "MaxAttempts": 720}
         )
-        stack = None
-    create = stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS"
+        status = None
+    create = status is None or status == "REVIEW_IN_PROGRESS"
     change_set = "mfe-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     started = datetime.now(UTC)
     try:
@@ -203,7 +180,7 @@ def deploy_stack(
         )
     except cfn.exceptions.ClientError as exc:
         raise MfeError(f"stack {name}: the change set was refused: {exc}") from None
-    described = _wait_change_set(cfn, name, change_set, poll)
+    described = wait_change_set(cfn, name, change_set, poll)
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")
         if any(marker in reason for marker in NO_CHANGES):
@@ -225,17 +202,31 @@ def deploy_stack(
     return True
 
 
-def _wait_change_set(cfn: Any, name: str, change_set: str, poll: float) -> dict[str, Any]:
+def wait_change_set(
+    cfn: CloudFormationClient,
+    name: str,
+    change_set: str,
+    poll: float,
+    timeout: float = CHANGE_SET_TIMEOUT,
+) -> dict[str, Any]:
+    """Poll until the change set is computed (or failed); an error after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while True:
-        described: dict[str, Any] = cfn.describe_change_set(
-            StackName=name, ChangeSetName=change_set
+        described: dict[str, Any] = dict(
+            cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
         )
         if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
             return described
+        if time.monotonic() > deadline:
+            raise MfeError(
+                f"stack {name}: change set {change_set} still {described['Status']} after "
+                f"{timeout:.0f} s; look at it in the CloudFormation console, then run "
+                "`doit infra` again"
+            )
         time.sleep(poll)
 
 
-def _events(cfn: Any, name: str, since: datetime) -> list[dict[str, Any]]:
+def _events(cfn: CloudFormationClient, name: str, since: datetime) -> list[StackEventTypeDef]:
     """The stack's events since `since`, oldest first."""
     events = []
     for page in cfn.get_paginator("describe_stack_events").paginate(StackName=name):
@@ -246,7 +237,15 @@ def _events(cfn: Any, name: str, since: datetime) -> list[dict[str, Any]]:
     return events[::-1]
 
 
-def _wait_stack(cfn: Any, name: str, since: datetime, poll: float, log: Log) -> str:
+def _wait_stack(
+    cfn: CloudFormationClient,
+    name: str,
+    since: datetime,
+    poll: float,
+    log: Log,
+    timeout: float = STACK_TIMEOUT,
+) -> str:
+    deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while True:
         for event in _events(cfn, name, since):
@@ -258,10 +257,15 @@ def _wait_stack(cfn: Any, name: str, since: datetime, poll: float, log: Log) -> 
         status: str = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
         if not status.endswith("_IN_PROGRESS"):
             return status
+        if time.monotonic() > deadline:
+            raise MfeError(
+                f"stack {name}: still {status} after {timeout:.0f} s; follow it with "
+                f"aws cloudformation describe-stack-events --stack-name {name}"
+            )
         time.sleep(poll)
 
 
-def _failure(cfn: Any, name: str, since: datetime, what: str) -> str:
+def _failure(cfn: CloudFormationClient, name: str, since: datetime, what: str) -> str:
     """One message: the stack, what happened, and each failed resource's reason."""
     try:
         failed = [

@@ -9,9 +9,14 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from mfe.config import Environment, Project
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+
+    from mfe.envs.session import Session
 
 PASSWORD_VARIABLE = "MFE_USER_PASSWORD"
 
@@ -32,15 +37,13 @@ def read_password(username: str) -> str:
     return first
 
 
-def add_user(project: Project, env: Environment, username: str) -> str:
+def add_user(session: Session, username: str) -> str:
     """Create (or reset the password of) `username` in the pool; return a one-line summary."""
     if not username:
         raise MfeError("which user? run `doit user_add username=NAME`")
-    from mfe.envs import session as aws
-    from mfe.envs.local import ensure_ready, set_password
-
-    aws.require_credentials(env)
-    outputs = ensure_ready(project, env)
+    env = session.env
+    session.backend.check(session)
+    outputs = session.outputs
     if outputs.auth is None:
         raise MfeError(
             f"environment '{env.name}' has no user pool in its outputs; "
@@ -50,9 +53,9 @@ def add_user(project: Project, env: Environment, username: str) -> str:
 
     password = read_password(username)
     try:
-        created = set_password(env, outputs.auth.user_pool_id, username, password)
+        created = set_password(session.cognito, outputs.auth.user_pool_id, username, password)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "InvalidPasswordException":
+        if aws_error_code(exc) != "InvalidPasswordException":
             raise
         raise MfeError(
             f"the pool of environment '{env.name}' refused the password for {username!r}: "
@@ -60,3 +63,24 @@ def add_user(project: Project, env: Environment, username: str) -> str:
         ) from None
     verb = "added" if created else "updated the password of"
     return f"{verb} user {username!r} in pool {outputs.auth.user_pool_id} ({env.name})"
+
+
+def set_password(
+    idp: CognitoIdentityProviderClient, pool_id: str, username: str, password: str
+) -> bool:
+    """Create `username` unless present, then set a permanent password; True if created."""
+    created = False
+    try:
+        idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    except idp.exceptions.UserNotFoundException:
+        idp.admin_create_user(  # the temporary password is checked against the policy
+            UserPoolId=pool_id,
+            Username=username,
+            TemporaryPassword=password,
+            MessageAction="SUPPRESS",
+        )
+        created = True
+    idp.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+    )
+    return created

@@ -9,29 +9,19 @@ invalidation), `invalidate` (CloudFront), `smoke`, `report`, `rollback`.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
-from mfe.envs.outputs import Outputs, base_url
-from mfe.errors import MfeError
+from mfe.envs.outputs import Outputs
 from mfe.publish.local import collect
 from mfe.publish.plan import Plan, make_plan
 from mfe.publish.report import Progress, write_report
 
-__all__ = ["publish", "site_url"]
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
-
-def load_outputs(project: Project, env: Environment) -> Outputs:
-    """The environment's buckets and distributions (provisioning the emulator on local)."""
-    from mfe.envs.local import ensure_ready
-
-    return ensure_ready(project, env)
-
-
-def site_url(project: Project, env: Environment, outputs: Outputs) -> str:
-    """Local: the parent bucket's `index.html`; elsewhere the distribution (or domain) root."""
-    url = base_url(env, outputs, project.parent.name)
-    return url + "index.html" if env.kind == "local" else url
+__all__ = ["publish"]
 
 
 def build_report(
@@ -59,7 +49,7 @@ def build_report(
         "site_url": url,
         "apps": apps,
         "invalidations": invalidations,
-        "requests": {"s3": requests.get("s3", 0), "cloudfront": requests.get("cloudfront", 0)},
+        "requests": requests,
         "seconds": round(seconds, 3),
         "previous_release": plan.previous.id if plan.previous else None,
         "noop": plan.noop,
@@ -80,13 +70,15 @@ def publish(
     outputs: Outputs | None = None,
     smoke: bool = True,
     progress: Progress | None = None,
+    session: Session | None = None,
 ) -> dict[str, Any]:
     """Publish the built apps and rendered shell to `env`; returns the report (also written).
 
-    `outputs` defaults to `mfe.envs.local.ensure_ready(project, env)`; `dry_run` plans only
-    (and writes `plan-report.json`); `smoke=False` skips the HTTP check of the site.
+    `outputs` default to the session's (the backend makes the environment ready);
+    `dry_run` plans only (and writes `plan-report.json`); `smoke=False` skips the HTTP
+    check of the site. The report counts the requests made during this call.
     """
-    from mfe.envs import session as aws
+    from mfe.envs.session import Session
     from mfe.publish.commit import by_distribution, commit_release, keep_blobs
     from mfe.publish.delete import delete_pruned
     from mfe.publish.releases import Release, git_commit, now_iso
@@ -94,28 +86,23 @@ def publish(
     from mfe.publish.upload import upload_all
 
     started = time.monotonic()
-    env = project.env(env)
-    if env.kind == "dev":
-        raise MfeError(
-            "environment 'dev' is what `doit serve` renders; publish to 'local' or an AWS "
-            "environment (`doit publish env=NAME`)"
-        )
-    aws.require_credentials(env)
-    outputs = outputs or load_outputs(project, env)
+    session = session or Session(project, env, outputs)
+    env = session.env
+    before = Counter(session.requests)
+    session.backend.check(session)
+    outputs = outputs or session.outputs
     progress = progress or Progress()
-    counter = aws.RequestCounter()
     workers = project.publish.workers
-    s3 = aws.client(env, "s3", counter, max_pool_connections=workers + 2)
     local = collect(project, env.name)
-    plan = make_plan(project, env, outputs, local, s3, prune=prune)
-    url = site_url(project, env, outputs)
+    plan = make_plan(session, outputs, local, prune=prune)
+    url = session.backend.site_url(outputs)
     sent: dict[str, list[str]] = {}
 
     if dry_run:
         sent = by_distribution(plan.invalidations, plan.distributions)
     else:
         if not plan.noop:
-            upload_all(s3, env, plan, workers, progress.phase, progress.advance, progress.file_done)
+            upload_all(session, plan, workers, progress.phase, progress.advance, progress.file_done)
             progress.close()
             release = Release(
                 id=plan.release_id,
@@ -127,24 +114,22 @@ def publish(
             )
             buckets = {name: ap.bucket for name, ap in plan.apps.items()}
             listings = {name: ap.remote for name, ap in plan.apps.items()}
-            keep_blobs(s3, env, release, buckets, listings)
+            keep_blobs(session, release, buckets, listings)
             sent = commit_release(
-                s3,
-                lambda: aws.client(env, "cloudfront", counter),
-                env,
+                session,
                 release,
                 plan.parent_bucket,
                 plan.distributions,
                 wait=wait,
                 note=progress.note,
             )
-        delete_pruned(s3, env, plan)
+        delete_pruned(session, plan)
         if smoke:
             smoke_check(url)
     report = build_report(
         plan,
         url,
-        dict(counter.counts),
+        session.counts(since=before),
         time.monotonic() - started,
         dry_run=dry_run,
         invalidations=sent,

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mfe.config import Environment
 from mfe.publish.invalidate import collapse, invalidate, wait_all
 from mfe.publish.releases import Release, write_release
 from mfe.publish.remote import RemoteObject, s3_errors
 
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
+
 
 def keep_blobs(
-    s3: Any,
-    env: Environment,
+    session: Session,
     release: Release,
     buckets: dict[str, str],
     listings: dict[str, dict[str, RemoteObject]],
@@ -32,8 +33,8 @@ def keep_blobs(
         for key, rec in records.items():
             if rec.blob is None or rec.blob in listings.get(app, {}):
                 continue
-            with s3_errors(env, bucket, f"keeping a copy of {key} for rollback"):
-                s3.copy_object(
+            with s3_errors(session, bucket, f"keeping a copy of {key} for rollback"):
+                session.s3.copy_object(
                     Bucket=bucket, Key=rec.blob, CopySource={"Bucket": bucket, "Key": key}
                 )
             listings.setdefault(app, {})[rec.blob] = RemoteObject(rec.blob, rec.etag, rec.size)
@@ -54,9 +55,7 @@ def by_distribution(
 
 
 def commit_release(
-    s3: Any,
-    cf_factory: Callable[[], Any],
-    env: Environment,
+    session: Session,
     release: Release,
     parent_bucket: str,
     distributions: dict[str, str | None],
@@ -67,11 +66,11 @@ def commit_release(
     """Write the manifest, invalidate, mark done; returns distribution -> paths sent."""
     paths = by_distribution(release.invalidations, distributions)
     release.invalidated = not paths
-    with s3_errors(env, parent_bucket, f"writing release manifest {release.id}"):
-        write_release(s3, parent_bucket, release)
+    with s3_errors(session, parent_bucket, f"writing release manifest {release.id}"):
+        write_release(session.s3, parent_bucket, release)
     if not paths:
         return {}
-    cf = cf_factory()
+    env, cf = session.env, session.cloudfront
     since = datetime.fromisoformat(release.created)
     made = {
         dist: invalidate(cf, env.name, dist, found, release.id, since)
@@ -80,8 +79,8 @@ def commit_release(
     for dist, found in paths.items():
         note(f"publish: invalidating {', '.join(found)} on {dist} ({made[dist]})")
     release.invalidated = True
-    with s3_errors(env, parent_bucket, f"writing release manifest {release.id}"):
-        write_release(s3, parent_bucket, release)
+    with s3_errors(session, parent_bucket, f"writing release manifest {release.id}"):
+        write_release(session.s3, parent_bucket, release)
     if wait:
         wait_all(cf, env.name, made, lambda d, s: note(f"publish: invalidation on {d}: {s}"))
     return paths

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mfe.config import Environment
 from mfe.errors import MfeError
 from mfe.publish.plan import Plan
 from mfe.publish.remote import s3_errors
 
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
+
 BATCH = 1000
 
 
-def delete_pruned(s3: Any, env: Environment, plan: Plan) -> int:
+def delete_pruned(session: Session, plan: Plan) -> int:
+    env, s3 = session.env, session.s3
     deleted = 0
     for ap in plan.apps.values():
         for start in range(0, len(ap.deletes), BATCH):
             keys = ap.deletes[start : start + BATCH]
-            with s3_errors(env, ap.bucket, "pruning old files"):
+            with s3_errors(session, ap.bucket, "pruning old files"):
                 answer = s3.delete_objects(
                     Bucket=ap.bucket,
                     Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},

@@ -16,9 +16,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
 
 MAX_PATHS = 3000
 MAX_WILDCARDS = 15
@@ -54,7 +57,7 @@ def cloudfront_errors(env_name: str, distribution_id: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc)
         if code == "NoSuchDistribution":
             raise MfeError(
                 f"CloudFront distribution '{distribution_id}' of environment '{env_name}' does "
@@ -83,7 +86,9 @@ def cloudfront_errors(env_name: str, distribution_id: str) -> Iterator[None]:
         ) from None
 
 
-def existing(cf: Any, distribution_id: str, reference: str, since: datetime) -> str | None:
+def existing(
+    cf: CloudFrontClient, distribution_id: str, reference: str, since: datetime
+) -> str | None:
     """The id of an invalidation already made with `reference` (listed since `since`)."""
     listing = cf.list_invalidations(DistributionId=distribution_id, MaxItems="100")
     for item in listing.get("InvalidationList", {}).get("Items", []):
@@ -96,7 +101,7 @@ def existing(cf: Any, distribution_id: str, reference: str, since: datetime) -> 
 
 
 def invalidate(
-    cf: Any,
+    cf: CloudFrontClient,
     env_name: str,
     distribution_id: str,
     paths: list[str],
@@ -120,7 +125,7 @@ def invalidate(
 
 
 def wait_all(
-    cf: Any,
+    cf: CloudFrontClient,
     env_name: str,
     made: dict[str, str],
     on_status: Callable[[str, str], None],

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
@@ -26,6 +25,9 @@ from mfe.publish.releases import (
     release_ids,
 )
 from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
 
 @dataclass
@@ -43,6 +45,8 @@ class AppPlan:
 @dataclass
 class Plan:
     env: str
+    parent: str
+    """The parent app: its bucket holds the release manifests."""
     apps: dict[str, AppPlan]
     release_ids: list[str]
     previous: Release | None
@@ -60,7 +64,7 @@ class Plan:
 
     @property
     def parent_bucket(self) -> str:
-        return next(iter(self.apps.values())).bucket
+        return self.apps[self.parent].bucket
 
     def records(self) -> dict[str, dict[str, FileRecord]]:
         return {name: {f.key: record(f) for f in ap.files} for name, ap in self.apps.items()}
@@ -100,15 +104,14 @@ def mutable_changes(
 
 
 def make_plan(
-    project: Project,
-    env: Environment,
+    session: Session,
     outputs: Outputs,
     local: dict[str, list[LocalFile]],
-    s3: Any,
     *,
     prune: bool = False,
     now: datetime | None = None,
 ) -> Plan:
+    project, env = session.project, session.env
     apps: dict[str, AppPlan] = {}
     for name, files in local.items():
         if name not in outputs.apps:
@@ -118,14 +121,14 @@ def make_plan(
             )
         out = outputs.apps[name]
         apps[name] = AppPlan(name, out.bucket, out.distribution_id, files, {})
-        apps[name].remote = list_bucket(s3, env, out.bucket)
+        apps[name].remote = list_bucket(session, out.bucket)
 
     parent = apps[project.parent.name]
     ids = release_ids(parent.remote)
     previous = None
     if ids:
-        with s3_errors(env, parent.bucket, "reading the latest release manifest"):
-            previous = read_release(s3, parent.bucket, ids[-1])
+        with s3_errors(session, parent.bucket, "reading the latest release manifest"):
+            previous = read_release(session.s3, parent.bucket, ids[-1])
 
     for ap in apps.values():
         before = previous.files.get(ap.app, {}) if previous else {}
@@ -154,9 +157,20 @@ def make_plan(
         release_id = new_release_id(digest, now, ids[-1] if ids else None)
         invalidations = invalidation_paths(apps, plan_files, previous)
 
-    plan = Plan(env.name, apps, ids, previous, release_id, digest, invalidations, noop, resume)
+    plan = Plan(
+        env.name,
+        project.parent.name,
+        apps,
+        ids,
+        previous,
+        release_id,
+        digest,
+        invalidations,
+        noop,
+        resume,
+    )
     if prune:
-        plan_prunes(project, env, s3, plan)
+        plan_prunes(session, plan)
     return plan
 
 
@@ -179,30 +193,31 @@ def invalidation_paths(
     }
 
 
-def kept_keys(project: Project, env: Environment, s3: Any, plan: Plan) -> dict[str, set[str]]:
+def kept_keys(session: Session, plan: Plan) -> dict[str, set[str]]:
     """app -> keys referenced by the last `keep_releases` releases (this one included)."""
-    keep = project.publish.keep_releases
+    keep = session.project.publish.keep_releases
     kept: dict[str, set[str]] = {name: {f.key for f in ap.files} for name, ap in plan.apps.items()}
     older = [i for i in plan.release_ids if i != plan.release_id]
     for release_id in older[-(keep - 1) :] if keep > 1 else []:
         release = (
             plan.previous
             if plan.previous is not None and plan.previous.id == release_id
-            else _read(env, s3, plan.parent_bucket, release_id)
+            else _read(session, plan.parent_bucket, release_id)
         )
         for app, records in release.files.items():
             kept.setdefault(app, set()).update(records)
     return kept
 
 
-def _read(env: Environment, s3: Any, bucket: str, release_id: str) -> Release:
-    with s3_errors(env, bucket, f"reading release manifest {release_id}"):
-        return read_release(s3, bucket, release_id)
+def _read(session: Session, bucket: str, release_id: str) -> Release:
+    with s3_errors(session, bucket, f"reading release manifest {release_id}"):
+        return read_release(session.s3, bucket, release_id)
 
 
-def plan_prunes(project: Project, env: Environment, s3: Any, plan: Plan) -> None:
+def plan_prunes(session: Session, plan: Plan) -> None:
     """Fill `deletes`: objects outside `_mfe/` that no kept release references."""
-    kept = kept_keys(project, env, s3, plan)
+    project, env = session.project, session.env
+    kept = kept_keys(session, plan)
     for name, ap in plan.apps.items():
         ap.deletes = sorted(
             key

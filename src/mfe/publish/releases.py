@@ -15,9 +15,12 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 RELEASES_PREFIX = RESERVED_PREFIX + "releases/"
 BLOBS_PREFIX = RESERVED_PREFIX + "blobs/"
@@ -128,12 +131,12 @@ def release_ids(keys: list[str] | set[str] | dict[str, Any]) -> list[str]:
     return sorted(ids)
 
 
-def read_release(s3: Any, bucket: str, release_id: str) -> Release:
+def read_release(s3: S3Client, bucket: str, release_id: str) -> Release:
     body = s3.get_object(Bucket=bucket, Key=release_key(release_id))["Body"].read()
     return Release.from_json(body.decode("utf-8"))
 
 
-def write_release(s3: Any, bucket: str, release: Release) -> None:
+def write_release(s3: S3Client, bucket: str, release: Release) -> None:
     s3.put_object(
         Bucket=bucket,
         Key=release_key(release.id),

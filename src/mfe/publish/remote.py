@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mfe.config import Environment
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
 
 @dataclass(frozen=True)
@@ -19,25 +21,20 @@ class RemoteObject:
     size: int
 
 
-def infra_hint(env: Environment) -> str:
-    if env.kind == "local":
-        return f"run `doit publish env={env.name}` again (it provisions the emulator)"
-    return f"run `doit infra env={env.name}` to create it"
-
-
 @contextmanager
-def s3_errors(env: Environment, bucket: str, doing: str) -> Iterator[None]:
+def s3_errors(session: Session, bucket: str, doing: str) -> Iterator[None]:
     """Turn botocore failures into one MfeError naming the bucket, env and what to do."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+    env = session.env
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code == "NoSuchBucket":
             raise MfeError(
-                f"bucket '{bucket}' of environment '{env.name}' does not exist; {infra_hint(env)}"
+                f"bucket '{bucket}' of environment '{env.name}' does not exist; {session.backend.hint()}"
             ) from None
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
             raise MfeError(
@@ -60,11 +57,11 @@ def s3_errors(env: Environment, bucket: str, doing: str) -> Iterator[None]:
         ) from None
 
 
-def list_bucket(s3: Any, env: Environment, bucket: str) -> dict[str, RemoteObject]:
+def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
     """Every key in the bucket (release state included): one request per 1000 keys."""
     found: dict[str, RemoteObject] = {}
-    with s3_errors(env, bucket, "listing objects"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    with s3_errors(session, bucket, "listing objects"):
+        for page in session.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 key = item["Key"]
                 found[key] = RemoteObject(key, item.get("ETag", "").strip('"'), item["Size"])

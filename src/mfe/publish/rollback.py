@@ -9,7 +9,8 @@ paths are invalidated. Nothing is rebuilt or uploaded from the working tree.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
@@ -26,11 +27,14 @@ from mfe.publish.releases import (
 )
 from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
 
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
-def restore(s3: Any, env: Environment, bucket: str, key: str, rec: FileRecord) -> None:
+
+def restore(session: Session, bucket: str, key: str, rec: FileRecord) -> None:
     assert rec.blob is not None
-    with s3_errors(env, bucket, f"restoring {key} from {rec.blob}"):
-        s3.copy_object(
+    with s3_errors(session, bucket, f"restoring {key} from {rec.blob}"):
+        session.s3.copy_object(
             Bucket=bucket,
             Key=key,
             CopySource={"Bucket": bucket, "Key": rec.blob},
@@ -78,29 +82,29 @@ def rollback(
     wait: bool = False,
     outputs: Outputs | None = None,
     smoke: bool = True,
+    session: Session | None = None,
 ) -> dict[str, Any]:
     """Restore the previous release's mutable files; returns (and writes) the report."""
-    from mfe.envs import session as aws
-    from mfe.publish import load_outputs, site_url
+    from mfe.envs.session import Session
     from mfe.publish.commit import commit_release
     from mfe.publish.report import Progress, write_report
     from mfe.publish.smoke import smoke_check
 
     started = time.monotonic()
-    env = project.env(env)
-    aws.require_credentials(env)
-    outputs = outputs or load_outputs(project, env)
-    counter = aws.RequestCounter()
-    s3 = aws.client(env, "s3", counter)
+    session = session or Session(project, env, outputs)
+    env = session.env
+    before = Counter(session.requests)
+    session.backend.check(session)
+    outputs = outputs or session.outputs
     apps = list(project.apps)
     buckets = {name: outputs.apps[name].bucket for name in apps}
     parent = buckets[project.parent.name]
-    listings = {name: list_bucket(s3, env, bucket) for name, bucket in buckets.items()}
+    listings = {name: list_bucket(session, bucket) for name, bucket in buckets.items()}
     ids = release_ids(listings[project.parent.name])
 
     def read(release_id: str) -> Release:
-        with s3_errors(env, parent, f"reading release manifest {release_id}"):
-            return read_release(s3, parent, release_id)
+        with s3_errors(session, parent, f"reading release manifest {release_id}"):
+            return read_release(session.s3, parent, release_id)
 
     if not ids:
         raise MfeError(f"environment '{env.name}' has no release yet; run `doit publish` first")
@@ -119,7 +123,7 @@ def rollback(
         key=lambda item: item[1] == SHELL_KEY and item[0] == project.parent.name,
     )
     for app, key in order:
-        restore(s3, env, buckets[app], key, target.files[app][key])
+        restore(session, buckets[app], key, target.files[app][key])
         restored.setdefault(app, []).append(key)
     invalidations = {app: ["/" + key for key in keys] for app, keys in restored.items()}
     distributions = {name: outputs.apps[name].distribution_id for name in apps}
@@ -134,16 +138,14 @@ def rollback(
     )
     progress = Progress()
     sent = commit_release(
-        s3,
-        lambda: aws.client(env, "cloudfront", counter),
-        env,
+        session,
         release,
         parent,
         distributions,
         wait=wait,
         note=progress.note,
     )
-    url = site_url(project, env, outputs)
+    url = session.backend.site_url(outputs)
     if smoke:
         smoke_check(url)
     report: dict[str, Any] = {
@@ -162,7 +164,7 @@ def rollback(
             for name in apps
         },
         "invalidations": sent,
-        "requests": {"s3": counter.counts["s3"], "cloudfront": counter.counts["cloudfront"]},
+        "requests": session.counts(since=before),
         "seconds": round(time.monotonic() - started, 3),
     }
     write_report(project.state_dir(env.name), report)

@@ -8,12 +8,14 @@ previous one finished without error, so a page is never published before its ass
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mfe.config import Environment
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
 from mfe.publish.remote import s3_errors
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
 Phase = tuple[str, list[tuple[str, LocalFile]]]
 
@@ -59,8 +61,7 @@ class _Subscriber:
 
 
 def upload_all(
-    s3: Any,
-    env: Environment,
+    session: Session,
     plan: Plan,
     workers: int,
     on_phase: Callable[[str, int, int], None],
@@ -79,7 +80,7 @@ def upload_all(
         multipart_chunksize=MULTIPART_CHUNK,
         max_request_concurrency=workers,
     )
-    with TransferManager(s3, config) as manager:
+    with TransferManager(session.s3, config) as manager:
         for name, items in phases(plan):
             on_phase(name, len(items), sum(f.size for _, f in items))
             futures = [
@@ -102,5 +103,5 @@ def upload_all(
                     on_file(f)
             if failure is not None:
                 bucket, f, error = failure
-                with s3_errors(env, bucket, f"uploading {f.key} (app {f.app})"):
+                with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
                     raise error

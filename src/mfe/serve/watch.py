@@ -44,17 +44,17 @@ def classify(project: Project, paths: set[Path]) -> Changes:
     """Map changed paths to the apps to build and the other steps to run."""
     changes = Changes()
     for path in paths:
-        kind = meaning(project, path)
-        if kind == "shell":
+        what = meaning(project, path)
+        if what == "shell":
             changes.shell = True
-        elif kind == "config":
+        elif what == "config":
             changes.config = True
-        elif kind == "install":
+        elif what == "install":
             changes.install = True
-        elif kind == "shared":
+        elif what == "shared":
             changes.apps.update(project.apps)
-        elif kind is not None:
-            changes.apps.add(kind)
+        elif what is not None:
+            changes.apps.add(what)
     return changes
 
 

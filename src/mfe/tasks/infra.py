@@ -8,45 +8,52 @@ from typing import Any
 from doit import get_var
 
 from mfe.config import Environment, Project
+from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action
 
 
 def ready(project: Project, env: Environment) -> None:
-    from mfe.envs.local import ensure_ready
+    from mfe.envs.session import Session
 
-    ensure_ready(project, env)
+    Session(project, env).outputs  # noqa: B018 -- made ready (and written) on first use
 
 
-def local_stop(project: Project) -> None:
-    from mfe.envs.emulator import stop_emulator
-
-    print(stop_emulator(project))
+def local_stop(project: Project, env: Environment) -> None:
+    print(backend_for(project, env).stop())
 
 
 def deploy(project: Project, env: Environment) -> None:
-    from mfe.envs.stacks import deploy as deploy_stacks
+    from mfe.envs.session import Session
 
-    deploy_stacks(project, env)
+    session = Session(project, env)
+    session.backend.deploy(session, print)
 
 
 def user_add(project: Project, env: Environment, username: str) -> None:
+    from mfe.envs.session import Session
     from mfe.envs.users import add_user
 
-    print(add_user(project, env, username))
+    print(add_user(Session(project, env), username))
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
+    backend = backend_for(project, env)
+
     def task__ready() -> dict[str, Any]:
         """Make sure the environment exists (local: start and provision the emulator)."""
         return {
-            "actions": [action(ready, project, env)] if env.kind != "dev" else [],
+            "actions": [action(ready, project, env)] if backend.uses_outputs else [],
             "uptodate": [False],
             "verbosity": 0,
         }
 
     def task_local_stop() -> dict[str, Any]:
-        """Stop the local AWS emulator."""
-        return {"actions": [action(local_stop, project)], "uptodate": [False], "verbosity": 2}
+        """Stop the local AWS emulator (of env=NAME, default local)."""
+        return {
+            "actions": [action(local_stop, project, env)],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
 
     def task_infra() -> dict[str, Any]:
         """Create or update the environment's stacks and store their outputs."""

@@ -23,9 +23,10 @@ PARAMS = [
 
 
 def _outputs(project: Project, env: Environment) -> Any:
-    from mfe.envs.outputs import read_outputs
+    """The outputs `_ready` (a task_dep) provisioned and wrote."""
+    from mfe.envs.backend import backend_for
 
-    return read_outputs(project, env)  # `_ready` (a task_dep) provisioned and wrote them
+    return backend_for(project, env).stored_outputs()
 
 
 def _publish(project: Project, env: Environment, prune: bool, wait: bool, dry_run: bool) -> None:

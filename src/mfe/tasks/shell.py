@@ -8,6 +8,7 @@ from typing import Any
 from doit.tools import config_changed
 
 from mfe.config import Environment, Project
+from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
 
@@ -17,13 +18,14 @@ def url_config(project: Project, env: Environment) -> dict[str, Any]:
 
     Only these keys re-render the page: editing unrelated settings leaves it up to date.
     """
+    from_ports = not backend_for(project, env).uses_outputs  # dev: URLs from the dev ports
     return {
         "project": project.name,
         "env": env.name,
         "kind": env.kind,
         "urls": dict(sorted(env.urls.items())),
         "apps": [
-            [app.name, app.role, app.element, app.dev_port if env.kind == "dev" else None]
+            [app.name, app.role, app.element, app.dev_port if from_ports else None]
             for app in project.apps.values()
         ],
     }
@@ -42,7 +44,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         file_dep = sorted(rel(project, p) for p in templates)
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
         task_dep = ["build"]
-        if env.kind != "dev":
+        if backend_for(project, env).uses_outputs:
             # `_ready` runs first and writes the outputs (local) or stops with a clear
             # "run doit infra env=..." when they are missing (AWS).
             file_dep.append(rel(project, project.outputs_file(env.name)))

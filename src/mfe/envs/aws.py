@@ -1,0 +1,99 @@
+"""The `aws` kind: real AWS through the standard credential chain.
+
+Its resources come from the CloudFormation stacks `doit infra` deploys (`mfe.envs.stacks`);
+every other command reads the outputs that deploy wrote, and never creates anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mfe.config import App, Environment, Project
+from mfe.envs.outputs import Outputs, base_url, checked_base_url, read_outputs, write_outputs
+from mfe.envs.stacks import (
+    auth_parameters,
+    deploy_stack,
+    hosting_parameters,
+    outputs_from_stacks,
+    resource_names,
+    stack_outputs,
+)
+from mfe.errors import MfeError
+
+if TYPE_CHECKING:
+    from mfe.envs.backend import Log
+    from mfe.envs.session import Session
+
+POLL_SECONDS = 5.0
+
+
+@dataclass
+class AwsBackend:
+    project: Project
+    env: Environment
+    uses_outputs = True
+    poll: float = POLL_SECONDS
+    """Seconds between CloudFormation status polls."""
+
+    def check(self, session: Session) -> None:
+        """Fail early and clearly instead of a botocore NoCredentialsError mid-publish."""
+        if not session.has_credentials():
+            raise MfeError(
+                f"no AWS credentials for environment '{self.env.name}': set AWS_PROFILE, "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"
+            )
+
+    def client_settings(self, service: str) -> dict[str, Any]:
+        # An S3-compatible store (MinIO, SeaweedFS, R2) replaces S3 only.
+        if self.env.endpoint_url and service == "s3":
+            return {"endpoint_url": self.env.endpoint_url}
+        return {}
+
+    def start(self) -> None:
+        pass
+
+    def ready(self, session: Session) -> Outputs:
+        return read_outputs(self.project, self.env, self.hint())
+
+    def deploy(self, session: Session, log: Log) -> Outputs:
+        """Deploy the hosting stack of every app and the auth stack; write the outputs."""
+        self.check(session)
+        project, env, cfn = self.project, self.env, session.cloudformation
+        names = resource_names(project, env)
+        hosting_body = _template(project.root / "infra" / "hosting.yaml")
+        hosting: dict[str, dict[str, str]] = {}
+        for app, stack in names.hosting_stacks.items():
+            params = hosting_parameters(project, env, app)
+            deploy_stack(cfn, stack, hosting_body, params, poll=self.poll, log=log)
+            hosting[app] = stack_outputs(cfn, stack)
+        auth_body = _template(project.root / "infra" / "auth.yaml")
+        auth_params = auth_parameters(project, env, demo_password=False)
+        deploy_stack(cfn, names.auth_stack, auth_body, auth_params, poll=self.poll, log=log)
+        outputs = outputs_from_stacks(env, hosting, stack_outputs(cfn, names.auth_stack))
+        write_outputs(project, outputs)
+        log(f"outputs written to {project.outputs_file(env.name)}")
+        return outputs
+
+    def stored_outputs(self) -> Outputs | None:
+        return read_outputs(self.project, self.env, self.hint())
+
+    def app_url(self, app: App, outputs: Outputs | None) -> str:
+        return checked_base_url(self.project, self.env, outputs, app.name)
+
+    def site_url(self, outputs: Outputs) -> str:
+        return base_url(self.env, outputs, self.project.parent.name)
+
+    def hint(self) -> str:
+        return f"run `doit infra env={self.env.name}` to create it"
+
+    def stop(self) -> str:
+        return f"environment '{self.env.name}' runs no local AWS emulator; nothing to stop"
+
+
+def _template(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MfeError(f"{path}: missing CloudFormation template") from None

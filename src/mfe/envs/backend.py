@@ -1,0 +1,73 @@
+"""What differs between kinds of environment, behind one small interface.
+
+Each kind has one module (`mfe.envs.local`, `mfe.envs.aws`, `mfe.envs.dev`) with one
+backend class; everything else asks `backend_for(project, env)` instead of testing
+`env.kind`. A new environment-specific behaviour is one more method here and in each
+backend, never a new branch elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mfe.config import App, Environment, Project
+from mfe.envs.aws import AwsBackend
+from mfe.envs.dev import DevBackend
+from mfe.envs.local import LocalBackend
+
+if TYPE_CHECKING:
+    from mfe.envs.outputs import Outputs
+    from mfe.envs.session import Session
+
+Log = Callable[[str], None]
+
+
+class Backend(Protocol):
+    project: Project
+    env: Environment
+    uses_outputs: bool
+    """Its URLs and auth come from `.mfe/<env>/outputs.json` (written by `ready`/`deploy`)."""
+
+    def check(self, session: Session) -> None:
+        """Fail early with a clear message when the environment cannot be talked to."""
+
+    def client_settings(self, service: str) -> dict[str, Any]:
+        """Extra boto3 client arguments for `service` (endpoint, credentials)."""
+
+    def start(self) -> None:
+        """Make the API endpoint answer (cheap when it already does)."""
+
+    def ready(self, session: Session) -> Outputs:
+        """Make the environment ready to publish to; its outputs."""
+
+    def deploy(self, session: Session, log: Log) -> Outputs:
+        """`doit infra`: create or update the resources and write the outputs."""
+
+    def stored_outputs(self) -> Outputs | None:
+        """The outputs as last written (None when the kind has none)."""
+
+    def app_url(self, app: App, outputs: Outputs | None) -> str:
+        """Where the browser loads `app` from."""
+
+    def site_url(self, outputs: Outputs) -> str:
+        """The URL a publish prints last."""
+
+    def hint(self) -> str:
+        """What to run when a resource (bucket, outputs) is missing."""
+
+    def stop(self) -> str:
+        """`doit local_stop`: stop what runs locally for it; one line saying what happened."""
+
+
+BACKENDS: dict[str, Callable[[Project, Environment], Backend]] = {
+    "local": LocalBackend,
+    "aws": AwsBackend,
+    "dev": DevBackend,
+}
+
+
+def backend_for(project: Project, env: Environment | str) -> Backend:
+    """The backend of `env`'s kind."""
+    env = project.env(env)
+    return BACKENDS[env.kind](project, env)

@@ -1,0 +1,61 @@
+"""The `dev` kind: what `doit serve` renders. Apps load from their dev servers on
+127.0.0.1; there is nothing to provision, deploy or publish to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mfe.config import App, Environment, Project
+from mfe.envs.outputs import Outputs
+from mfe.errors import MfeError
+
+if TYPE_CHECKING:
+    from mfe.envs.backend import Log
+    from mfe.envs.session import Session
+
+
+@dataclass
+class DevBackend:
+    project: Project
+    env: Environment
+    uses_outputs = False
+
+    def _not_here(self) -> MfeError:
+        return MfeError(
+            f"environment '{self.env.name}' is what `doit serve` renders; publish to 'local' "
+            "or an AWS environment (`doit publish env=NAME`)"
+        )
+
+    def check(self, session: Session) -> None:
+        raise self._not_here()
+
+    def client_settings(self, service: str) -> dict[str, Any]:
+        raise self._not_here()
+
+    def start(self) -> None:
+        raise self._not_here()
+
+    def ready(self, session: Session) -> Outputs:
+        raise self._not_here()
+
+    def deploy(self, session: Session, log: Log) -> Outputs:
+        raise MfeError(
+            f"environment '{self.env.name}' (dev) has no infrastructure to deploy; "
+            "`doit serve` needs none"
+        )
+
+    def stored_outputs(self) -> Outputs | None:
+        return None
+
+    def app_url(self, app: App, outputs: Outputs | None) -> str:
+        return f"http://127.0.0.1:{app.dev_port}/"
+
+    def site_url(self, outputs: Outputs) -> str:
+        return f"http://127.0.0.1:{self.env.port}/"
+
+    def hint(self) -> str:
+        return "run `doit serve` (the dev environment needs no resources)"
+
+    def stop(self) -> str:
+        return f"environment '{self.env.name}' runs no local AWS emulator; nothing to stop"
