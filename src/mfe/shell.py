@@ -175,6 +175,12 @@ def render_template(project: Project, context: dict[str, Any]) -> str:
     except jinja2.TemplateError as exc:
         file, line = _template_frame(project, exc)
         raise MfeError(f"{_where(project, file, line)}: template error: {exc}") from None
+    except Exception as exc:  # a runtime error in template code, e.g. `{{ title + 1 }}`
+        file, line = _template_frame(project, exc)
+        raise MfeError(
+            f"{_where(project, file, line)}: template error: {type(exc).__name__}: {exc}; "
+            "fix the template"
+        ) from None
 
 
 def _template_frame(project: Project, exc: BaseException) -> tuple[str | None, int | None]:
