@@ -1,7 +1,8 @@
 """Local development server: `doit serve` (see `session.serve`).
 
 Modules: `server` (HTTP), `watch` (watchdog + debounce), `rebuild` (doit in-process),
-`reload` (SSE endpoint, injected script, error overlay), `session` (the loop tying them).
+`reload` (SSE endpoint, injected script, error overlay), `cycle` (one rebuild and its
+outcome), `session` (the loop tying them).
 """
 
 from mfe.serve.session import serve

@@ -29,6 +29,8 @@ class RunResult:
     """Task name -> its failure message (the bundler's output for a build)."""
     durations: dict[str, float] = field(default_factory=dict)
     """Task name -> seconds its actions took (for a build: mostly the bundler)."""
+    done: list[str] = field(default_factory=list)
+    """Tasks that succeeded or were up to date: their last build is good."""
     seconds: float = 0.0
 
     @property
@@ -45,6 +47,7 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         self.failed: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self.durations: dict[str, float] = {}
+        self.done: list[str] = []
 
     def execute_task(self, task: Any) -> None:
         self.executed.append(task.name)
@@ -53,7 +56,12 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
 
     def add_success(self, task: Any) -> None:
         self._done(task.name)
+        self.done.append(task.name)
         super().add_success(task)
+
+    def skip_uptodate(self, task: Any) -> None:
+        self.done.append(task.name)
+        super().skip_uptodate(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         self._done(task.name)
@@ -65,8 +73,8 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
             self.durations[name] = time.monotonic() - self.started[name]
 
 
-def run_tasks(root: Path, targets: list[str]) -> RunResult:
-    """`doit TARGETS` in-process, one task after the other.
+def run_tasks(root: Path, arguments: list[str]) -> RunResult:
+    """`doit ARGUMENTS` in-process, one task after the other.
 
     Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
     task, and two threads restoring it out of order leave it pointing at a finished
@@ -81,12 +89,13 @@ def run_tasks(root: Path, targets: list[str]) -> RunResult:
         return RunResult(code=code, failures={"dodo.py": "see the error above"})
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
-    code = DoitMain(ModuleTaskLoader(dodo)).run(targets)
+    code = DoitMain(ModuleTaskLoader(dodo)).run(arguments)
     sys.stdout.flush()
     return RunResult(
         code,
         recorder.executed,
         recorder.failed,
         recorder.durations,
+        recorder.done,
         time.monotonic() - started,
     )

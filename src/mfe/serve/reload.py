@@ -14,7 +14,8 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 EVENTS_PATH = "/_mfe/events"
 SCRIPT_PATH = "/_mfe/reload.js"
@@ -34,7 +35,7 @@ RELOAD_JS = """\
     if (old) old.remove();
   }
 
-  function show(app, text) {
+  function show(errors) {
     hide();
     const box = document.createElement("div");
     box.id = OVERLAY;
@@ -44,23 +45,24 @@ RELOAD_JS = """\
       padding: "24px", background: "rgba(24, 0, 0, 0.93)", color: "#fde8e8",
       font: "14px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace",
     });
-    const title = document.createElement("div");
-    title.className = "mfe-error-title";
-    title.textContent = "Build failed: " + app;
-    Object.assign(title.style, { fontSize: "18px", fontWeight: "bold", marginBottom: "12px" });
-    const pre = document.createElement("pre");
-    pre.className = "mfe-error-text";
-    pre.textContent = text;  // textContent: the bundler's text is never parsed as HTML
-    pre.style.whiteSpace = "pre-wrap";
-    box.append(title, pre);
+    for (const error of errors) {
+      const title = document.createElement("div");
+      title.className = "mfe-error-title";
+      title.textContent = "Build failed: " + error.app;
+      Object.assign(title.style, { fontSize: "18px", fontWeight: "bold", margin: "12px 0" });
+      const pre = document.createElement("pre");
+      pre.className = "mfe-error-text";
+      pre.textContent = error.text;  // textContent: the bundler's text is never parsed as HTML
+      pre.style.whiteSpace = "pre-wrap";
+      box.append(title, pre);
+    }
     document.body.append(box);
   }
 
   const events = new EventSource("__EVENTS__?since=" + encodeURIComponent(version));
   events.addEventListener("reload", () => { events.close(); location.reload(); });
   events.addEventListener("build-error", (event) => {
-    const data = JSON.parse(event.data);
-    show(data.app, data.text);
+    show(JSON.parse(event.data).errors);
   });
   events.addEventListener("ok", hide);
 })();
@@ -70,22 +72,26 @@ RELOAD_JS = """\
 @dataclass(frozen=True)
 class BuildError:
     app: str
-    """The app (or `mfe.toml`, `shell`) whose build failed."""
+    """The app (or `mfe.toml`, `shell`, a new app) whose build failed."""
     text: str
     """The bundler's (or config/template) error text, shown verbatim."""
-    shown: bool = False
+    shown: bool = field(default=False, compare=False)
     """Already printed in the terminal (by doit's reporter)."""
 
 
 class Broker:
-    """Fans build outcomes out to every open event stream; new tabs get the current state."""
+    """Fans build outcomes out to every open event stream; new tabs get the current state.
+
+    The state is the good-build count (the page *version*) and every current error: the
+    overlay lists each app, the shell or the config whose last build failed.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._token = secrets.token_hex(4)
         self._builds = 0
         self._seq = 0
-        self._error: BuildError | None = None
+        self._errors: tuple[BuildError, ...] = ()
         self._closed = False
 
     @property
@@ -95,22 +101,18 @@ class Broker:
             return f"{self._token}.{self._builds}"
 
     @property
-    def error(self) -> BuildError | None:
+    def errors(self) -> tuple[BuildError, ...]:
         with self._cond:
-            return self._error
+            return self._errors
 
-    def reload(self) -> None:
-        """A good build: every tab reloads and the overlay goes away."""
+    def publish(self, errors: list[BuildError], reload: bool) -> None:
+        """A rebuild's outcome: tabs reload if the served output changed, and show `errors`
+        (the last good files stay served) or hide the overlay when there are none."""
         with self._cond:
-            self._builds += 1
-            self._error = None
-            self._seq += 1
-            self._cond.notify_all()
-
-    def fail(self, error: BuildError) -> None:
-        """A failed build: tabs show the overlay; the last good files stay served."""
-        with self._cond:
-            self._error = error
+            if not reload and tuple(errors) == self._errors:
+                return
+            self._builds += reload
+            self._errors = tuple(errors)
             self._seq += 1
             self._cond.notify_all()
 
@@ -131,13 +133,13 @@ class Broker:
                 changed = self._seq != seen
                 seen = self._seq
                 current = f"{self._token}.{self._builds}"
-                error = self._error
+                errors = [{"app": e.app, "text": e.text} for e in self._errors]
             if not changed:
                 message = ": ping\n\n"
             elif current != since:
                 message = _event("reload", {"version": current})
-            elif error is not None:
-                message = _event("build-error", {"app": error.app, "text": error.text})
+            elif errors:
+                message = _event("build-error", {"errors": errors})
             else:
                 message = _event("ok", {"version": current})
             try:
@@ -156,7 +158,7 @@ class Broker:
             self._cond.wait(left)
 
 
-def _event(name: str, data: dict[str, str]) -> str:
+def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 

@@ -8,27 +8,19 @@ Files changed during a build simply form the next batch: one more build after it
 from __future__ import annotations
 
 import signal
-import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mfe.config import Project, load_project
-from mfe.errors import ConfigError, MfeError
-from mfe.serve.rebuild import run_tasks
-from mfe.serve.reload import Broker, BuildError
+from mfe.config import load_project
+from mfe.errors import MfeError
+from mfe.serve.cycle import DEV_ENV, Cycle, log
+from mfe.serve.reload import Broker
 from mfe.serve.server import HOST, Gate, Site, bind, start
-from mfe.serve.watch import ChangeQueue, classify, start_watching
+from mfe.serve.watch import ChangeQueue, start_watching
 from mfe.shell import render_shell
-
-DEV_ENV = "dev"
-
-
-def log(message: str) -> None:
-    print(f"serve: {message}", flush=True)
 
 
 def serve(
@@ -38,6 +30,12 @@ def serve(
     project = load_project(root)
     env = project.env(DEV_ENV)
     shell_port = port or env.port or 5170
+    for app in project.apps.values():
+        if port and app.dev_port == port:
+            raise MfeError(
+                f"--port {port} collides with app '{app.name}' ([apps.{app.name}] dev_port "
+                "in mfe.toml); pick another --port"
+            )
     render_shell(project, env, None)
     page = project.page(env.name)
     key = "the --port option" if port else f"[env.{env.name}] port"
@@ -58,10 +56,11 @@ def serve(
             log(f"{app.name}: http://{HOST}:{app.dev_port}/ (apps/{app.name}/dist)")
         log("watching apps/, shell/ and mfe.toml; Ctrl-C stops")
         print(f"http://{HOST}:{shell_port}/", flush=True)
+        cycle = Cycle(project, gate, broker)
         while not stop.is_set():
             paths = queue.take(stop)
             if paths and not stop.is_set():
-                project = rebuild(project, paths, gate, broker)
+                cycle.run(paths)
     finally:
         _restore_signals(previous)
         observer.stop()
@@ -70,80 +69,6 @@ def serve(
         stop_servers()
         observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
-
-
-def rebuild(project: Project, paths: set[Path], gate: Gate, broker: Broker) -> Project:
-    """Build what the changed paths touch, re-render the page, and reload or show the error."""
-    changes = classify(project, paths)
-    if not changes:
-        return project
-    started = time.monotonic()
-    gate.close()
-    try:
-        if changes.config:
-            try:
-                project = _same_ports(project, load_project(project.root))
-            except ConfigError as exc:
-                _failed(broker, BuildError("mfe.toml", str(exc)))
-                return project
-        targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(changes.apps)]
-        targets = [t for t in targets if t == "build" or t[len("build:") :] in project.apps]
-        error = None
-        built: list[str] = []
-        durations: dict[str, float] = {}
-        if targets:
-            log(f"changed: {', '.join(sorted(_describe(project, paths)))}")
-            result = run_tasks(project.root, targets)
-            built = [t for t in result.executed if t.startswith("build:")]
-            durations = result.durations
-            if not result.ok:
-                name, text = next(iter(result.failures.items()), ("build", "doit failed"))
-                error = BuildError(name.removeprefix("build:"), text, shown=True)
-        try:
-            render_shell(project, project.env(DEV_ENV), None)
-        except MfeError as exc:
-            error = error or BuildError("shell", str(exc))
-    finally:
-        gate.open()
-    if error is not None:
-        _failed(broker, error)
-        return project
-    broker.reload()
-    what = ", ".join(b.removeprefix("build:") for b in built) or "nothing"
-    tasks = ", ".join(f"{name} {durations[name]:.2f}s" for name in built if name in durations)
-    detail = f" ({tasks})" if tasks else ""
-    log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; reloading pages")
-    return project
-
-
-def _same_ports(served: Project, fresh: Project) -> Project:
-    """The servers keep their ports: a config that moves or adds apps needs a restart."""
-    before = {a.name: a.dev_port for a in served.apps.values()}
-    after = {a.name: a.dev_port for a in fresh.apps.values()}
-    if before != after:
-        raise ConfigError(
-            f"{fresh.root / 'mfe.toml'}: the apps or their dev ports changed "
-            f"({before} -> {after}); restart `doit serve` to serve them"
-        )
-    return fresh
-
-
-def _failed(broker: Broker, error: BuildError) -> None:
-    """Keep serving the last good files; the terminal and every tab show the error."""
-    broker.fail(error)
-    where = " (doit's report above)" if error.shown else f":\n{error.text}"
-    print(f"serve: {error.app} failed; the last good build stays served{where}", file=sys.stderr)
-    sys.stderr.flush()
-
-
-def _describe(project: Project, paths: set[Path]) -> set[str]:
-    shown = set()
-    for path in paths:
-        try:
-            shown.add(path.relative_to(project.root).as_posix())
-        except ValueError:
-            shown.add(str(path))
-    return set(sorted(shown)[:5])
 
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None

@@ -22,6 +22,7 @@ from mfe.config import CONFIG_FILE, Project
 QUIET_SECONDS = 0.1
 """Trailing debounce: a batch is handed over after this long without a new event."""
 ROOT_INSTALL_FILES = ("package-lock.json", "package.json")
+NEW_APP = "new-app:"
 
 
 @dataclass
@@ -35,9 +36,11 @@ class Changes:
     """`mfe.toml` changed: reload the project, re-render the page."""
     install: bool = False
     """A root lockfile/package.json changed: install, then every app's build is checked."""
+    new_apps: set[str] = field(default_factory=set)
+    """`apps/<name>/package.json` appeared: it needs `npm install` and a restart."""
 
     def __bool__(self) -> bool:
-        return bool(self.apps or self.shell or self.config or self.install)
+        return bool(self.apps or self.shell or self.config or self.install or self.new_apps)
 
 
 def classify(project: Project, paths: set[Path]) -> Changes:
@@ -53,13 +56,16 @@ def classify(project: Project, paths: set[Path]) -> Changes:
             changes.install = True
         elif what == "shared":
             changes.apps.update(project.apps)
+        elif what is not None and what.startswith(NEW_APP):
+            changes.new_apps.add(what.removeprefix(NEW_APP))
         elif what is not None:
             changes.apps.add(what)
     return changes
 
 
 def meaning(project: Project, path: Path) -> str | None:
-    """An app name, 'shell', 'config', 'install', 'shared' (every app), or None (not an input)."""
+    """An app name, 'shell', 'config', 'install', 'shared' (every app), 'new-app:NAME',
+    or None (not an input)."""
     try:
         parts = path.relative_to(project.root).parts
     except ValueError:
@@ -70,6 +76,8 @@ def meaning(project: Project, path: Path) -> str | None:
         if any(p in IGNORED_DIRS or p.startswith(".") for p in parts[2:]):
             return None
         return parts[1]
+    if parts[0] == "apps" and parts[2:] == ("package.json",):
+        return NEW_APP + parts[1]
     if parts[0] == "shell":
         return "shell"
     if parts == (CONFIG_FILE,):
@@ -120,6 +128,8 @@ def start_watching(project: Project, queue: ChangeQueue) -> Any:
     observer = Observer()
     handler = _Handler(project, queue, observer)
     observer.schedule(handler, str(project.root), recursive=False)
+    if (project.root / "apps").is_dir():  # new app folders and their package.json
+        observer.schedule(handler, str(project.root / "apps"), recursive=False)
     if (project.root / "shell").is_dir():
         observer.schedule(handler, str(project.root / "shell"), recursive=True)
     for app in project.apps.values():
@@ -143,6 +153,7 @@ class _Handler(FileSystemEventHandler):
         super().__init__()
         self.project, self.queue, self.observer = project, queue, observer
         self.app_dirs = {app.path for app in project.apps.values()}
+        self.apps_dir = project.root / "apps"
 
     def on_any_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
@@ -157,5 +168,11 @@ class _Handler(FileSystemEventHandler):
                 self.queue.add(path)
 
     def _watch_new_dir(self, path: Path) -> None:
-        if path.parent in self.app_dirs and not _skip_dir(path.name) and path.is_dir():
+        if _skip_dir(path.name) or not path.is_dir():
+            return
+        if path.parent in self.app_dirs:
             self.observer.schedule(self, str(path), recursive=True)
+        elif path.parent == self.apps_dir and path not in self.app_dirs:
+            self.observer.schedule(self, str(path), recursive=False)  # a new app's folder
+            if (path / "package.json").is_file():  # written before the watch began
+                self.queue.add(path / "package.json")

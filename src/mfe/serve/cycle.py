@@ -1,0 +1,144 @@
+"""One rebuild cycle: a batch of changed paths, run through doit, told to the terminal and tabs.
+
+`errors` is the whole truth the overlay shows: one entry per app, the shell, the config
+or a new app whose last build failed; an entry goes only when that thing builds again.
+Tabs reload only when the served bytes changed, so a `touch` keeps their state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfe.config import CONFIG_FILE, Project, load_project
+from mfe.errors import ConfigError, MfeError
+from mfe.serve.rebuild import RunResult, run_tasks
+from mfe.serve.reload import Broker, BuildError
+from mfe.serve.server import Gate
+from mfe.serve.watch import Changes, classify
+from mfe.shell import render_shell
+
+DEV_ENV = "dev"
+
+
+def log(message: str) -> None:
+    print(f"serve: {message}", flush=True)
+
+
+def new_app_message(name: str, then: str = "restart `doit serve`") -> str:
+    """The one line for an app folder whose dependencies npm has not installed yet."""
+    return f"new app {name}: run `npm install`, then {then}"
+
+
+@dataclass
+class Cycle:
+    project: Project
+    gate: Gate
+    broker: Broker
+    errors: dict[str, BuildError] = field(default_factory=dict)
+
+    def run(self, paths: set[Path]) -> None:
+        """Build what `paths` touch while page requests wait, then report the outcome."""
+        changes = classify(self.project, paths)
+        if not changes:
+            return
+        started = time.monotonic()
+        before = served_bytes(self.project)
+        shown = dict(self.errors)
+        self.gate.close()
+        try:
+            built = self._build(changes, paths)
+        except Exception as exc:  # a bug must not take the server, and the edits, down
+            self.errors["serve"] = BuildError("serve", f"{type(exc).__name__}: {exc}")
+            built = None
+        finally:
+            self.gate.open()
+        reload = served_bytes(self.project) != before
+        for key, error in self.errors.items():
+            if shown.get(key) != error:
+                where = " (doit's report above)" if error.shown else f":\n{error.text}"
+                print(f"serve: {error.app} failed; the last good build stays served{where}")
+        if built is not None:
+            what = ", ".join(name for name, _ in built) or "nothing"
+            tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
+            outcome = "reloading pages" if reload else "output unchanged, pages kept"
+            detail = f" ({tasks})" if tasks else ""
+            log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
+        sys.stdout.flush()
+        self.broker.publish(list(self.errors.values()), reload)
+
+    def _build(self, changes: Changes, paths: set[Path]) -> list[tuple[str, float]]:
+        """Run doit for the changed apps and re-render the page; (app, seconds) built."""
+        for name in changes.new_apps:
+            self.errors[f"new:{name}"] = BuildError(name, new_app_message(name))
+        apps = set(changes.apps)
+        if changes.config or CONFIG_FILE in self.errors:
+            try:
+                self.project = _same_apps(self.project, load_project(self.project.root))
+            except ConfigError as exc:
+                self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+                return []  # edits meanwhile are built once the config loads (doit knows them)
+            self.errors.pop(CONFIG_FILE, None)
+            apps = set(self.project.apps)
+        targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
+        result = RunResult(0)
+        if apps or changes.install:
+            log(f"changed: {', '.join(_describe(self.project, paths))}")
+            result = run_tasks(self.project.root, ["--continue", *targets])
+            self._record(result)
+        try:
+            render_shell(self.project, self.project.env(DEV_ENV), None)
+            self.errors.pop("shell", None)
+        except MfeError as exc:
+            self.errors["shell"] = BuildError("shell", str(exc))
+        return [
+            (task.removeprefix("build:"), result.durations.get(task, 0.0))
+            for task in result.executed
+            if task.startswith("build:") and task not in result.failures
+        ]
+
+    def _record(self, result: RunResult) -> None:
+        """Each app's (and doit's own) error set or cleared by what this run found."""
+        for name in ("install", "dodo.py"):
+            self.errors.pop(name, None)
+        for task, text in result.failures.items():
+            name = task.removeprefix("build:")
+            self.errors[name] = BuildError(name, text, shown=task.startswith("build:"))
+        for task in result.done:
+            self.errors.pop(task.removeprefix("build:"), None)
+
+
+def served_bytes(project: Project) -> list[bytes]:
+    """What the tabs would load: every app's manifest (it hashes every file) and the page."""
+    files = [app.manifest_path for app in project.apps.values()] + [project.page(DEV_ENV)]
+    found = []
+    for path in files:
+        try:
+            found.append(path.read_bytes())
+        except OSError:
+            found.append(b"")
+    return found
+
+
+def _same_apps(served: Project, fresh: Project) -> Project:
+    """The servers keep their ports: a config that moves or adds apps needs a restart."""
+    before = {a.name: a.dev_port for a in served.apps.values()}
+    after = {a.name: a.dev_port for a in fresh.apps.values()}
+    if before != after:
+        raise ConfigError(
+            f"{fresh.root / CONFIG_FILE}: the apps or their dev ports changed "
+            f"({before} -> {after}); restart `doit serve` to serve them"
+        )
+    return fresh
+
+
+def _describe(project: Project, paths: set[Path]) -> list[str]:
+    shown = set()
+    for path in paths:
+        try:
+            shown.add(path.relative_to(project.root).as_posix())
+        except ValueError:
+            shown.add(str(path))
+    return sorted(shown)[:5]

@@ -1,0 +1,117 @@
+"""The serve overlay is the whole truth, and the server outlives every bad edit.
+
+Real doit, watchdog, esbuild and headless Chromium on a private copy of the monorepo.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+from playwright.sync_api import Page
+from serve_fixtures import ServeProcess, use_free_ports
+
+from conftest import run_doit
+
+COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
+
+
+def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: Page) -> None:
+    shell_port, _ = use_free_ports(monorepo)
+    payments = monorepo / "apps/payments/src/payments-app.js"
+    accounts = monorepo / "apps/accounts/src/accounts-app.jsx"
+    template = monorepo / "shell/index.html.j2"
+    config = monorepo / "mfe.toml"
+    good = {path: path.read_text() for path in (payments, accounts, template, config)}
+    overlay = page.locator("#mfe-error-overlay")
+
+    def wait_failing(expected: list[str]) -> None:
+        page.wait_for_function(
+            """expected => JSON.stringify([...document.querySelectorAll(
+                 '#mfe-error-overlay .mfe-error-title')].map(e => e.textContent
+                 .replace('Build failed: ', '')).sort()) === JSON.stringify(expected)""",
+            arg=sorted(expected),
+            timeout=30_000,
+        )
+
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        page.add_init_script(COUNT_LOADS)
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+
+        # Two broken apps: both listed; fixing one keeps the other, also in a new tab.
+        payments.write_text(good[payments].replace("render() {", "render() {{", 1))
+        accounts.write_text(good[accounts].replace("<table>", "<table", 1))
+        wait_failing(["accounts", "payments"])
+        accounts.write_text(good[accounts].replace(">Accounts</h2>", ">Accounts fixed</h2>"))
+        page.locator("h2", has_text="Accounts fixed").wait_for(timeout=30_000)
+        wait_failing(["payments"])
+        page.reload()
+        wait_failing(["payments"])
+
+        # A template runtime error joins the list; the server lives on.
+        template.write_text(good[template].replace("{{ title }}", "{{ title + 1 }}", 1))
+        wait_failing(["payments", "shell"])
+        assert "index.html.j2, line 10" in overlay.inner_text()
+        assert "TypeError" in overlay.inner_text()
+        template.write_text(good[template])
+        payments.write_text(good[payments])
+        overlay.wait_for(state="detached", timeout=30_000)
+
+        # mfe.toml broken: an app edited meanwhile is built once the config is fixed.
+        config.write_text(good[config] + "\n[oops\n")
+        wait_failing(["mfe.toml"])
+        payments.write_text(good[payments].replace(">Payments</h2>", ">Payments later</h2>"))
+        mark = len(server.lines)
+        server.wait_for(r"^serve: rebuilt nothing", since=mark)
+        config.write_text(good[config])
+        page.locator("h2", has_text="Payments later").wait_for(timeout=30_000)
+        overlay.wait_for(state="detached", timeout=30_000)
+
+        # A save that changes no output does not reload the tabs.
+        loads = page.evaluate("sessionStorage.loads")
+        mark = len(server.lines)
+        payments.touch()
+        server.wait_for(r"^serve: rebuilt nothing in .*output unchanged, pages kept", since=mark)
+        payments.write_text(good[payments])
+        page.locator("h2", has_text=re.compile(r"^Payments$")).wait_for(timeout=30_000)
+        assert page.evaluate("sessionStorage.loads") == str(int(loads) + 1)
+
+        # A new app folder: one line saying what to do.
+        (monorepo / "apps/greeting").mkdir()
+        (monorepo / "apps/greeting/package.json").write_text('{"name": "greeting"}')
+        wait_failing(["greeting"])
+        assert "new app greeting: run `npm install`, then restart `doit serve`" in (
+            overlay.inner_text()
+        )
+        assert server.proc.poll() is None
+    finally:
+        code = server.stop()
+    output = "\n".join(server.lines)
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert "serve: stopped, bye" in output
+
+
+def test_shell_template_runtime_error_is_one_clear_message(monorepo: Path) -> None:
+    run_doit(monorepo, "build")
+    template = monorepo / "shell/index.html.j2"
+    template.write_text(template.read_text().replace("{{ title }}", "{{ title + 1 }}", 1))
+    result = run_doit(monorepo, "shell", "env=dev", check=False)
+    assert result.returncode != 0
+    assert "shell/index.html.j2, line 10: template error: TypeError" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_port_option_colliding_with_an_app_port_says_so(monorepo: Path) -> None:
+    _, ports = use_free_ports(monorepo)
+    run_doit(monorepo, "build")
+    result = run_doit(monorepo, "serve", "--port", str(ports["accounts"]), check=False)
+    assert result.returncode != 0
+    assert f"--port {ports['accounts']} collides with app 'accounts'" in result.stdout
+    assert "Traceback" not in result.stdout
+    with socket.socket() as probe:  # nothing was left listening
+        probe.bind(("127.0.0.1", ports["accounts"]))
