@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import COPY_IGNORE, REPO, doit
+from common import copy_sources, doit
 from run import Case, Context
 
 SYNTHETIC_APPS = 20
@@ -79,13 +79,13 @@ def commit_all(root: Path, port: int) -> Path:
 
 
 def this_monorepo(target: Path, port: int) -> Path:
-    shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+    copy_sources(target)
     return commit_all(target, port)
 
 
 def synthetic(target: Path, port: int) -> Path:
     """A parent plus 19 Lit fragments copied from `payments`, one npm workspace each."""
-    shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+    copy_sources(target)
     apps = target / "apps"
     template = apps / "payments"
     for old in list(apps.iterdir()):

@@ -6,15 +6,16 @@ tests/conftest.py (bench/run.py puts tests/ on the import path) instead of twins
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, COPY_IGNORE, REPO, run_doit
+from fixtures.repo import REPO, copy_sources
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "COPY_IGNORE", "REPO", "copy_monorepo", "doit"]
+from conftest import CHROMIUM, CHROMIUM_ARGS, run_doit
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "REPO", "copy_monorepo", "copy_sources", "doit"]
 
 
 def doit(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -24,6 +25,6 @@ def doit(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 def copy_monorepo(target: Path) -> Path:
     """A private copy of this monorepo with JS deps installed and every app built."""
-    shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+    copy_sources(target)  # git's files: never a .venv or node_modules made in the clone
     doit(target, "build")
     return target

@@ -1,37 +1,23 @@
 """Shared fixtures: a throwaway copy of this monorepo and a way to run real doit in it.
 
-`npm ci` runs once per test session in a template copy; each test gets its own copy
-of that (node_modules included), so tests never touch the working tree or each other.
+`npm ci` runs once per test session in a template copy (fixtures/repo.py: git's files,
+never a virtualenv); each test gets its own copy of that with node_modules hard-linked,
+so tests never touch the working tree or each other.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures.repo import REPO, copy_sources, link_copy
 from playwright.sync_api import Browser, Page, sync_playwright
 
-REPO = Path(__file__).resolve().parent.parent
-COPY_IGNORE = shutil.ignore_patterns(
-    "node_modules",
-    "dist",
-    "build",
-    ".mfe",
-    ".git",
-    "__pycache__",
-    "*.egg-info",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    "bench",
-    "tests",
-)
-
+__all__ = ["REPO"]  # re-exported for the test modules that import it from here
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: no browser download is possible here
 CHROMIUM_ARGS = [  # headless as root on a machine without outside network
@@ -96,15 +82,12 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture(scope="session")
 def monorepo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the monorepo with JS dependencies installed once, never modified by tests."""
-    root = tmp_path_factory.mktemp("template") / "repo"
-    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    root = copy_sources(tmp_path_factory.mktemp("template") / "repo")
     run_doit(root, "install")
     return root
 
 
 @pytest.fixture
 def monorepo(monorepo_template: Path, tmp_path: Path) -> Iterator[Path]:
-    """A private copy of the monorepo (with node_modules) for one test."""
-    root = tmp_path / "repo"
-    subprocess.run(["cp", "-a", str(monorepo_template), str(root)], check=True)
-    yield root
+    """A private copy of the monorepo (node_modules hard-linked from the template) for one test."""
+    yield link_copy(monorepo_template, tmp_path / "repo")

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from fixtures.repo import tree_digest
+
 from conftest import executed_tasks, run_doit, up_to_date_tasks
 
 ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments"}
@@ -83,7 +85,12 @@ def test_doit_list_documents_every_task(monorepo: Path) -> None:
         assert tasks.get(name), f"{name} missing or undocumented in:\n{listing}"
 
 
-def test_lockfile_change_reinstalls_and_rebuilds_its_users(monorepo: Path) -> None:
+def test_lockfile_change_reinstalls_and_rebuilds_its_users(
+    monorepo: Path, monorepo_template: Path
+) -> None:
+    marker = Path("node_modules/esbuild/package.json")
+    assert (monorepo / marker).stat().st_ino == (monorepo_template / marker).stat().st_ino
+    template_modules = tree_digest(monorepo_template / "node_modules")
     run_doit(monorepo)
     lockfile = monorepo / "package-lock.json"
     lock = json.loads(lockfile.read_text())
@@ -93,6 +100,9 @@ def test_lockfile_change_reinstalls_and_rebuilds_its_users(monorepo: Path) -> No
     output = run_doit(monorepo).stdout
     assert "install" in executed_tasks(output)
     assert builds_run(output) == ALL_BUILDS
+    # npm ci replaced the copy's hard-linked node_modules; the template's files are untouched.
+    assert (monorepo / marker).stat().st_ino != (monorepo_template / marker).stat().st_ino
+    assert tree_digest(monorepo_template / "node_modules") == template_modules
 
 
 def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:

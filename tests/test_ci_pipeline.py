@@ -49,7 +49,8 @@ def origin(
 def fresh_clone(origin: Path, dest: Path, node_modules: Path | None) -> Path:
     subprocess.run(["git", "clone", "-q", str(origin), str(dest)], check=True)
     if node_modules is not None:
-        subprocess.run(["cp", "-a", str(node_modules), str(dest / "node_modules")], check=True)
+        # Hard links: installed once in the template; npm ci in a clone replaces, never rewrites.
+        subprocess.run(["cp", "-al", str(node_modules), str(dest / "node_modules")], check=True)
     return dest
 
 

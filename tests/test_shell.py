@@ -7,12 +7,12 @@ import difflib
 import hashlib
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fixtures.repo import link_copy
 
 from mfe.build.manifest import read_manifest
 from mfe.config import Project, load_project
@@ -141,8 +141,7 @@ def prod_outputs() -> Outputs:
 @pytest.fixture(scope="module")
 def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy of the monorepo with every app really built, shared by read-only tests."""
-    root = tmp_path_factory.mktemp("shell") / "repo"
-    subprocess.run(["cp", "-a", str(monorepo_template), str(root)], check=True)
+    root = link_copy(monorepo_template, tmp_path_factory.mktemp("shell") / "repo")
     run_doit(root, "build")
     return root
 
@@ -150,8 +149,7 @@ def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def copy(built: Path, tmp_path: Path) -> Path:
     """A private, already built copy (node_modules included) for tests that run doit."""
-    root = tmp_path / "repo"
-    subprocess.run(["cp", "-a", str(built), str(root)], check=True)
+    root = link_copy(built, tmp_path / "repo")
     shutil.rmtree(root / "build", ignore_errors=True)  # pages and outputs of the render tests
     for outputs in root.glob(".mfe/*/outputs.json"):
         outputs.unlink()
