@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import copy_sources, doit
+from common import copy_sources, doit, use_port
 from run import Case, Context
 
 SYNTHETIC_APPS = 20
@@ -65,13 +64,7 @@ def git(root: Path, *args: str) -> None:
 
 
 def commit_all(root: Path, port: int) -> Path:
-    toml = root / "mfe.toml"
-    text = toml.read_text()
-    if "[env.local]" in text:
-        text = re.sub(r"(\[env\.local\][^\n]*\n)port = \d+", rf"\g<1>port = {port}", text)
-    else:
-        text += f"\n[env.local]\nport = {port}\n"
-    toml.write_text(text)
+    use_port(root, port)
     git(root, "init", "-q", "-b", "main")
     git(root, "-c", "user.email=b@example.com", "-c", "user.name=bench", "add", "-A")
     git(root, "-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "x")

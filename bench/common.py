@@ -11,11 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fixtures.config import use_port
 from fixtures.repo import REPO, copy_sources
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, run_doit
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "REPO", "copy_monorepo", "copy_sources", "doit"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "REPO", "copy_monorepo", "copy_sources", "doit", "use_port"]
 
 
 def doit(root: Path, *args: str, env: dict[str, str] | None = None) -> str:

@@ -20,6 +20,9 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from fixtures.config import use_port
+
+__all__ = ["use_port"]  # re-exported: tests point a copy's emulator at a free port with it
 
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -46,14 +49,6 @@ def local_client(endpoint: str, service: str = "s3") -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-
-
-def use_port(root: Path, port: int) -> None:
-    """Point a monorepo copy's `[env.local]` emulator at `port` (tests never share 4566)."""
-    config = root / "mfe.toml"
-    text = config.read_text()
-    assert "port = 4566" in text, f"{config} has no default emulator port to replace"
-    config.write_text(text.replace("port = 4566", f"port = {port}"))
 
 
 def moto_answers(endpoint: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from aws_fixtures import free_port, local_client, moto_server
+from fixtures.config import use_port
 
 from mfe.build.manifest import read_manifest, write_manifest
 from mfe.config import Project, load_project
@@ -275,7 +276,5 @@ class Site:
 
     def point_at(self, port: int) -> None:
         """Send the S3 API calls to another port (a failing proxy) without touching outputs."""
-        toml = self.root / "mfe.toml"
-        text = toml.read_text().replace(f"port = {self.port}\n", f"port = {port}\n")
-        toml.write_text(text)
+        use_port(self.root, port)
         self.port = port

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from fixtures.config import set_config
+
 APPS = ("mfe-parent", "accounts", "payments")
 
 
@@ -29,16 +31,9 @@ def free_ports(count: int) -> list[int]:
 
 def set_ports(root: Path, shell: int, apps: dict[str, int]) -> None:
     """Point the copy's mfe.toml at free ports (the only place ports are configured)."""
-    config = root / "mfe.toml"
-    text = config.read_text()
     for app, port in apps.items():
-        text, count = re.subn(
-            rf"(\[apps\.{re.escape(app)}\][^\[]*?dev_port = )\d+", rf"\g<1>{port}", text
-        )
-        assert count == 1, app
-    text, count = re.subn(r"(\[env\.dev\][^\[]*?port = )\d+", rf"\g<1>{shell}", text)
-    assert count == 1
-    config.write_text(text)
+        set_config(root, f"apps.{app}.dev_port", port)
+    set_config(root, "env.dev.port", shell)
 
 
 def use_free_ports(root: Path) -> tuple[int, dict[str, int]]:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.config import config_value, emulator_port, set_config
 
 from mfe.config import load_project
 from mfe.errors import ConfigError
@@ -42,7 +43,7 @@ def test_the_repo_config_loads(repo: Path) -> None:
     assert list(project.apps) == ["mfe-parent", "accounts", "payments"]
     assert project.parent.name == "mfe-parent"
     assert project.apps["accounts"].element == "mfe-accounts"
-    assert project.env("local").endpoint_url == "http://127.0.0.1:4566"
+    assert project.env("local").endpoint_url == f"http://127.0.0.1:{emulator_port(repo)}"
     assert project.env("prod").region == "eu-west-1"
 
 
@@ -123,8 +124,6 @@ def doit_error(repo: Path, *args: str) -> str:
         ("[env.prod]", "[env.Prod]", "env.Prod"),
         ('stack_prefix = "mfe-demo-prod"', 'stack_prefix = "9lives"', "env.prod.stack_prefix"),
         ('element = "mfe-payments"', 'element = "mfe-accounts"', "apps.payments.element"),
-        ("port = 4566", "port = 5172", "env.local.port"),
-        ("dev_port = 5173", "dev_port = 4566", "env.local.port"),
     ],
 )
 def test_config_errors_exit_2_with_one_line_naming_the_key(
@@ -133,6 +132,18 @@ def test_config_errors_exit_2_with_one_line_naming_the_key(
     edit(repo, old, new)
     line = doit_error(repo, "list")
     assert f"key '{key}'" in line
+
+
+@pytest.mark.parametrize(
+    ("key", "same_as"),
+    [("env.local.port", "apps.accounts.dev_port"), ("apps.payments.dev_port", "env.local.port")],
+)
+def test_a_dev_port_equal_to_the_emulator_port_exits_2_naming_the_key(
+    repo: Path, key: str, same_as: str
+) -> None:
+    set_config(repo, key, config_value(repo, same_as))
+    line = doit_error(repo, "list")
+    assert "key 'env.local.port'" in line
 
 
 def test_a_long_project_name_is_checked_with_the_environment_prefix(repo: Path) -> None:
