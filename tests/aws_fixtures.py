@@ -101,3 +101,42 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
+
+
+def _put_range(endpoint: str, bucket: str, start: int, stop: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(max_pool_connections=16, retries={"mode": "standard"}),
+    )
+
+    def put(index: int) -> None:
+        s3.put_object(Bucket=bucket, Key=f"objects/{index:06d}.txt", Body=b"x")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(put, range(start, stop), chunksize=64))
+
+
+def fill_bucket(endpoint: str, bucket: str, count: int, start: int = 0) -> None:
+    """Write `count` one-byte objects into `bucket` (created if missing) with boto3's
+    put_object: two processes of 16 threads, so signing does not queue behind one GIL."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    s3 = local_client(endpoint)
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+    middle = start + count // 2
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        done = [
+            pool.submit(_put_range, endpoint, bucket, start, middle),
+            pool.submit(_put_range, endpoint, bucket, middle, start + count),
+        ]
+        for future in done:
+            future.result()

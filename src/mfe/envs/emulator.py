@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,14 @@ from mfe.errors import MfeError
 PID_FILE = "emulator.pid"
 LOG_FILE = "emulator.log"
 START_TIMEOUT = 30.0
-PROBE_PATH = "/moto-api/data.json"
+PROBE_PATH = "/moto-api/config"
+"""moto's user-config endpoint: a few hundred bytes whatever the emulator holds (not
+`/moto-api/data.json`, which dumps every model: 48 MB and 7.6 s after 30,000 objects)."""
+SERVER_MODULE = "mfe.envs.moto_server"
+STATE_LOST = (
+    "the emulator keeps its state in memory: its buckets, files, distributions, user pool "
+    "and users are gone; the next `doit publish` provisions and uploads everything again"
+)
 
 PortState = Literal["moto", "free", "other"]
 
@@ -51,14 +59,18 @@ def probe(port: int, timeout: float = 0.5) -> PortState:
     try:
         connection.request("GET", PROBE_PATH)
         response = connection.getresponse()
-        body = response.read(64)
+        body = response.read(4096)
     except ConnectionRefusedError:
         return "free"
     except (OSError, http.client.HTTPException):
         return "other"
     finally:
         connection.close()
-    looks_like_moto = response.status == 200 and body.lstrip().startswith(b"{")
+    try:
+        config = json.loads(body) if response.status in (200, 201) else None
+    except ValueError:
+        config = None
+    looks_like_moto = isinstance(config, dict) and {"batch", "lambda"} <= config.keys()
     return "moto" if looks_like_moto else "other"
 
 
@@ -88,7 +100,10 @@ def _alive(pid: int) -> bool:
     try:
         if ") Z" in (proc / "stat").read_text():
             return False
-        return b"moto.server" in (proc / "cmdline").read_bytes()
+        cmdline = (proc / "cmdline").read_bytes()
+        if not cmdline:  # mid-exec (just spawned) or exiting: the signal check decides
+            return True
+        return b"moto.server" in cmdline or SERVER_MODULE.encode() in cmdline
     except OSError:
         return False
 
@@ -125,9 +140,17 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             return endpoint
         if state == "other":
             raise _port_taken(project, env, port)
+        started = pid is None
         if pid is None:
             pid = _spawn(port, pid_file, log)
         _wait_until_up(project, env, pid, pid_file, log)
+    if started:
+        print(
+            f"started the local AWS emulator (moto, pid {pid}) on {endpoint}; log: {log}; "
+            "it runs in the background until `doit local_stop`",
+            file=sys.stderr,
+            flush=True,
+        )
     return endpoint
 
 
@@ -149,7 +172,7 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", SERVER_MODULE, "-H", "127.0.0.1", "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -210,7 +233,7 @@ def stop_emulator(project: Project, env: Environment) -> str:
     if pid is not None and _alive(pid):
         _terminate(pid)
         pid_file.unlink(missing_ok=True)
-        return f"stopped the local AWS emulator (pid {pid}, port {port})"
+        return f"stopped the local AWS emulator (pid {pid}, port {port}); {STATE_LOST}"
     pid_file.unlink(missing_ok=True)
     if probe(port) == "moto":
         return (

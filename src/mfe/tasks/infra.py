@@ -44,11 +44,11 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             "actions": [action(ready, project, env)] if backend.uses_outputs else [],
             "uptodate": [False],
-            "verbosity": 0,
+            "verbosity": 1,  # stderr live: says when it starts the emulator, and where its log is
         }
 
     def task_local_stop() -> dict[str, Any]:
-        """Stop the local AWS emulator (of env=NAME, default local)."""
+        """Stop the local AWS emulator of env=NAME (it keeps its state in memory: all is lost)."""
         return {
             "actions": [action(local_stop, project, env)],
             "uptodate": [False],
