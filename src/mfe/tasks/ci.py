@@ -8,6 +8,7 @@ from doit import get_var
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import action
+from mfe.tasks.variables import doc
 
 
 def run(project: Project, env: Environment, base: str, cache_mode: str) -> None:
@@ -21,6 +22,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_ci() -> dict[str, Any]:
         """CI: build affected apps (remote build cache first), test them, publish, report."""
         return {
+            "doc": doc(task_ci.__doc__ or "", "env", "base", "cache"),
             "actions": [action(run, project, env, get_var("base", ""), get_var("cache", "on"))],
             "uptodate": [False],
             "verbosity": 2,

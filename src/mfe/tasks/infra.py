@@ -10,6 +10,7 @@ from doit import get_var
 from mfe.config import Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action
+from mfe.tasks.variables import doc
 
 
 def ready(project: Project, env: Environment) -> None:
@@ -57,12 +58,18 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
 
     def task_infra() -> dict[str, Any]:
         """Create or update the environment's stacks and store their outputs."""
-        return {"actions": [action(deploy, project, env)], "uptodate": [False], "verbosity": 2}
+        return {
+            "doc": doc(task_infra.__doc__ or "", "env"),
+            "actions": [action(deploy, project, env)],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
 
     def task_user_add() -> dict[str, Any]:
-        """Add a user to the environment's pool (doit user_add username=NAME)."""
+        """Add a user to the environment's pool."""
         username = get_var("username", "") or ""
         return {
+            "doc": doc(task_user_add.__doc__ or "", "username", "env"),
             "actions": [action(user_add, project, env, username)],
             "uptodate": [False],
             "verbosity": 2,

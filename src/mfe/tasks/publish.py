@@ -13,6 +13,7 @@ from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
+from mfe.tasks.variables import doc
 
 PARAMS = [
     {"name": "prune", "long": "prune", "type": bool, "default": False,
@@ -72,6 +73,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_publish() -> dict[str, Any]:
         """Build, render, upload changed files, invalidate, smoke-check; prints the site URL."""
         return {
+            "doc": doc(task_publish.__doc__ or "", "env"),
             "actions": [(run_publish, [project, env])],
             "params": PARAMS,
             "task_dep": deps,
@@ -82,6 +84,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_plan() -> dict[str, Any]:
         """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
         return {
+            "doc": doc(task_plan.__doc__ or "", "env"),
             "actions": [(run_plan, [project, env])],
             "params": PARAMS[:1],
             "task_dep": deps,
@@ -92,6 +95,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_rollback() -> dict[str, Any]:
         """Serve the previous release again (restores its index.html, invalidates)."""
         return {
+            "doc": doc(task_rollback.__doc__ or "", "env"),
             "actions": [(run_rollback, [project, env])],
             "params": PARAMS[1:],
             "task_dep": ["_ready"],

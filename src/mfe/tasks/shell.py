@@ -11,6 +11,7 @@ from mfe.config import Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
+from mfe.tasks.variables import doc
 
 
 def url_config(project: Project, env: Environment) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def render(project: Project, env: Environment) -> None:
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     def task_shell() -> dict[str, Any]:
-        """Render build/<env>/index.html from shell/index.html.j2 (doit shell env=NAME)."""
+        """Render build/<env>/index.html from shell/index.html.j2."""
         templates = (p for p in project.shell_dir.rglob("*") if p.is_file())
         file_dep = sorted(rel(project, p) for p in templates)
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
@@ -50,6 +51,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             file_dep.append(rel(project, project.outputs_file(env.name)))
             task_dep.append("_ready")
         return {
+            "doc": doc(task_shell.__doc__ or "", "env"),
             "actions": [action(render, project, env)],
             "file_dep": file_dep,
             "targets": [rel(project, project.page(env.name))],
