@@ -18,6 +18,7 @@ EXPECTED = {
     "rollback": ["env="],
     "shell": ["env="],
     "infra": ["env="],
+    "local_stop": ["env="],
     "ci": ["env=", "base=", "cache="],
     "user_add": ["env=", "username="],
 }

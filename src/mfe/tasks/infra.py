@@ -49,8 +49,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         }
 
     def task_local_stop() -> dict[str, Any]:
-        """Stop the local AWS emulator of env=NAME (it keeps its state in memory: all is lost)."""
+        """Stop the local AWS emulator (it keeps its state in memory: all of it is lost)."""
         return {
+            "doc": doc(task_local_stop.__doc__ or "", "env"),
             "actions": [action(local_stop, project, env)],
             "uptodate": [False],
             "verbosity": 2,
