@@ -33,13 +33,14 @@ moto_server = aws_fixtures.moto_server  # the fixture, for this module
 
 
 def make_project(root: Path, endpoint: str) -> Project:
-    """The repo's mfe.toml and app folders (package.json only), local port = the test server."""
+    """The repo's mfe.toml, infra/ and app folders (package.json only), local port = the test server."""
     port = endpoint.rsplit(":", 1)[1]
     for app in (REPO / "apps").glob("*/package.json"):
         target = root / "apps" / app.parent.name
         target.mkdir(parents=True)
         shutil.copy(app, target)
     shutil.copy(REPO / "mfe.toml", root / "mfe.toml")
+    shutil.copytree(REPO / "infra", root / "infra")
     aws_fixtures.use_port(root, int(port))
     return load_project(root)
 
@@ -137,6 +138,39 @@ def test_hosting_template_and_local_provisioning_agree_on_the_distribution() -> 
     assert behaviour["CachePolicyId"] == CACHING_OPTIMIZED
     assert behaviour["ResponseHeadersPolicyId"] == CORS_AND_SECURITY_HEADERS
     assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+
+
+def test_spa_fallback_is_an_edge_function_not_error_responses(tmp_path: Path) -> None:
+    """Missing files stay 404: no 403/404 -> /index.html responses, in AWS or locally."""
+    from cfnlint.decode import decode_str
+
+    from mfe.envs.local import _distribution_config
+    from mfe.envs.stacks import hosting_parameters, resource_names
+
+    parsed, problems = decode_str((REPO / "infra" / "hosting.yaml").read_text())
+    assert not problems
+    resources = parsed["Resources"]
+    config = resources["Distribution"]["Properties"]["DistributionConfig"]
+    assert "CustomErrorResponses" not in config
+    association = config["DefaultCacheBehavior"]["FunctionAssociations"]["Fn::If"][1][0]
+    assert association["EventType"] == "viewer-request"
+    function = resources["SpaFunction"]
+    assert function["Condition"] == "Fallback"
+    assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert function["Properties"]["FunctionCode"] == {"Ref": "SpaFunctionCode"}
+    policy = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Action"] == "s3:ListBucket" for s in policy)  # missing keys: 404, not 403
+
+    project = make_project(tmp_path / "repo", "http://127.0.0.1:1")
+    env = project.env("prod")
+    parent = hosting_parameters(project, env, project.parent.name)
+    assert parent["SpaFallback"] == "true"
+    assert parent["SpaFunctionCode"] == (REPO / "infra" / "spa-fallback.js").read_text()
+    assert parent["SpaFunctionName"] == resource_names(project, env).spa_function
+    fragment = next(a for a in project.apps if a != project.parent.name)
+    assert hosting_parameters(project, env, fragment)["SpaFallback"] == "false"
+    local = _distribution_config(project.env("local"), "b", "c")
+    assert "CustomErrorResponses" not in local
 
 
 def buckets_only(template: str) -> str:

@@ -38,7 +38,6 @@ from mfe.errors import MfeError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront.type_defs import (
-        CustomErrorResponseTypeDef,
         DistributionConfigTypeDef,
         OriginTypeDef,
     )
@@ -209,16 +208,16 @@ def _ensure_distributions(session: Session, names: Names) -> dict[str, tuple[str
 
 
 def _distribution_config(env: Environment, bucket: str, comment: str) -> DistributionConfigTypeDef:
-    """The API form of hosting.yaml's distribution (the emulator does not enforce OAC)."""
+    """The API form of hosting.yaml's distribution (the emulator does not enforce OAC).
+
+    Without the SPA fallback function: moto runs no CloudFront Functions, and the local site
+    is served from the emulator's S3 URL, not through this distribution.
+    """
     origin: OriginTypeDef = {
         "Id": "site",
         "DomainName": f"{bucket}.s3.{env.region}.amazonaws.com",
         "S3OriginConfig": {"OriginAccessIdentity": ""},
     }
-    not_found: list[CustomErrorResponseTypeDef] = [
-        {"ErrorCode": code, "ResponsePagePath": "/index.html", "ResponseCode": "200"}
-        for code in (403, 404)
-    ]
     return {
         "CallerReference": comment,
         "Comment": comment,
@@ -232,7 +231,6 @@ def _distribution_config(env: Environment, bucket: str, comment: str) -> Distrib
             "ResponseHeadersPolicyId": CORS_AND_SECURITY_HEADERS,
             "Compress": True,
         },
-        "CustomErrorResponses": {"Quantity": len(not_found), "Items": not_found},
     }
 
 

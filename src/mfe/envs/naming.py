@@ -76,6 +76,12 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                 f"{file}: key 'env.{env.name}': the environment name names S3 buckets; use {what}"
             )
         names = resource_names(project, env)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", names.spa_function):
+            raise ConfigError(
+                f"{file}: key 'project.name' ({project.name!r}) makes the CloudFront Function "
+                f"name {names.spa_function!r} of environment '{env.name}', longer than the "
+                "64 characters CloudFront allows; choose a shorter project name"
+            )
         _check_stacks(file, project, env, [*names.hosting_stacks.values(), names.auth_stack])
         for bucket in names.buckets.values():
             problem = bucket_problem(bucket)

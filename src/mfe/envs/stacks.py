@@ -42,6 +42,8 @@ class Names:
     """Distribution comments: how the local provisioning finds a distribution again."""
     user_pool: str
     client: str
+    spa_function: str
+    """The parent distribution's SPA fallback CloudFront Function (at most 64 characters)."""
 
 
 def resource_names(project: Project, env: Environment) -> Names:
@@ -53,6 +55,7 @@ def resource_names(project: Project, env: Environment) -> Names:
         comments={app: f"mfe:{project.name}:{env.name}:{app}" for app in apps},
         user_pool=f"{project.name}-{env.name}-users",
         client=f"{project.name}-{env.name}-web",
+        spa_function=f"{project.name}-{env.name}-spa",
     )
 
 
@@ -80,7 +83,28 @@ def hosting_parameters(project: Project, env: Environment, app: str) -> dict[str
         "AppName": app,
         "BucketName": names.buckets[app],
         "Comment": names.comments[app],
+        **spa_parameters(project, env, app),
+    }
+
+
+SPA_FUNCTION = "spa-fallback.js"
+"""infra/spa-fallback.js: the one source of the SPA fallback function's code."""
+
+
+def spa_parameters(project: Project, env: Environment, app: str) -> dict[str, str]:
+    """The parent gets the SPA fallback function (code read from infra/); fragments none
+    (the template still needs both values; they are unused there)."""
+    path = project.root / "infra" / SPA_FUNCTION
+    try:
+        code = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MfeError(f"{path}: missing (the parent's SPA fallback function)") from None
+    if len(code.encode()) > 4096:  # CloudFormation's limit on a parameter value
+        raise MfeError(f"{path}: {len(code.encode())} bytes; a stack parameter holds 4096")
+    return {
         "SpaFallback": "true" if project.apps[app].role == "parent" else "false",
+        "SpaFunctionName": resource_names(project, env).spa_function,
+        "SpaFunctionCode": code,
     }
 
 
