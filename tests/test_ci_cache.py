@@ -1,7 +1,9 @@
-"""The S3 build cache against a real moto server: round trip, and nothing corrupt restored."""
+"""The S3 build cache against a real moto server: round trip, nothing corrupt or unsigned
+restored, and each scope written only by its own runs."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -12,11 +14,12 @@ import zstandard
 from aws_fixtures import moto_server  # noqa: F401
 
 from mfe.build.manifest import write_manifest
-from mfe.ci import cache
+from mfe.ci import archive, cache, signing
 from mfe.config import App, Project, load_project
 from mfe.envs.session import Session
 
 KEY = "ab" * 32
+SECRET = b"s" * 40
 
 
 def make_project(root: Path, endpoint: str) -> Project:
@@ -43,7 +46,7 @@ def setup(tmp_path: Path, moto_server: str) -> tuple[Project, cache.RemoteCache]
     s3 = Session(project, "local").s3
     bucket = f"cache-{tmp_path.name.lower().replace('_', '-')}"[:60]
     s3.create_bucket(Bucket=bucket)
-    return project, cache.RemoteCache(s3, bucket, "build-cache")
+    return project, cache.RemoteCache(s3, bucket, "build-cache", SECRET)
 
 
 def snapshot(dist: Path) -> dict[str, bytes]:
@@ -56,16 +59,34 @@ def test_round_trip_restores_identical_files(setup: tuple[Project, cache.RemoteC
     fake_build(app)
     built = snapshot(app.dist)
     assert cache.upload(remote, app, KEY) > 0
-    assert cache.pack(app.dist) == cache.pack(app.dist)  # deterministic archives
+    assert archive.pack(app.dist) == archive.pack(app.dist)  # deterministic archives
     (app.dist / "main-ABCD1234.js").write_text("stale")
-    assert cache.restore(remote, project, app, KEY) == "hit"
+    assert cache.restore(remote, project, app, KEY).outcome == "hit"
     assert snapshot(app.dist) == built
-    assert cache.restore(remote, project, app, "cd" * 32) == "miss"
+    assert cache.restore(remote, project, app, "cd" * 32).outcome == "miss"
     assert not (project.root / ".mfe" / "ci-tmp" / "payments").exists()
 
 
-def put_raw(remote: cache.RemoteCache, app: str, body: bytes) -> None:
-    remote.s3.put_object(Bucket=remote.bucket, Key=remote.object_key(app, KEY), Body=body)
+def put_raw(remote: cache.RemoteCache, app: str, body: bytes, signed: bool = True) -> None:
+    """Plant an entry; `signed` signs whatever manifest it holds, as our own upload would."""
+    metadata = {}
+    if signed:
+        manifest = json.dumps({"app": app, "entries": [], "files": {}}).encode()
+        try:
+            tar_bytes = zstandard.ZstdDecompressor().decompress(body)
+            with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+                stream = tar.extractfile("asset-manifest.json")
+                manifest = stream.read() if stream else manifest
+        except (zstandard.ZstdError, tarfile.TarError, KeyError):
+            pass
+        digest = hashlib.sha256(manifest).hexdigest()
+        metadata = signing.sign(SECRET, "trusted", app, KEY, digest)
+    remote.s3.put_object(
+        Bucket=remote.bucket,
+        Key=remote.object_key("trusted", app, KEY),
+        Body=body,
+        Metadata=metadata,
+    )
 
 
 def tar_zst(files: dict[str, bytes]) -> bytes:
@@ -79,23 +100,31 @@ def tar_zst(files: dict[str, bytes]) -> bytes:
 
 
 def assert_rejected(
-    setup: tuple[Project, cache.RemoteCache], body: bytes, capsys: pytest.CaptureFixture[str]
-) -> None:
+    setup: tuple[Project, cache.RemoteCache],
+    body: bytes,
+    capsys: pytest.CaptureFixture[str],
+    outcome: str = "corrupt",
+    signed: bool = True,
+) -> list[str]:
     project, remote = setup
     app = project.apps["payments"]
     fake_build(app, "the current build")
     before = snapshot(app.dist)
-    put_raw(remote, "payments", body)
-    assert cache.restore(remote, project, app, KEY) == "corrupt"
-    assert remote.object_key("payments", KEY) in capsys.readouterr().err
+    put_raw(remote, "payments", body, signed)
+    lookup = cache.restore(remote, project, app, KEY)
+    assert lookup.outcome == outcome
+    err = capsys.readouterr().err
+    assert remote.object_key("trusted", "payments", KEY) in err
+    assert len(err.strip().splitlines()) == 1  # one warning line
     assert snapshot(app.dist) == before  # dist untouched
+    return lookup.notes
 
 
 def test_truncated_archive_is_rejected(
     setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_build(setup[0].apps["payments"])
-    good = cache.pack(setup[0].apps["payments"].dist)
+    good = archive.pack(setup[0].apps["payments"].dist)
     assert_rejected(setup, good[: len(good) // 2], capsys)
     assert_rejected(setup, good[:-1], capsys)
     assert_rejected(setup, b"not zstd at all", capsys)
@@ -135,7 +164,80 @@ def test_failed_upload_warns_and_does_not_raise(
     project, remote = setup
     app = project.apps["payments"]
     fake_build(app)
-    missing_bucket = cache.RemoteCache(remote.s3, "no-such-bucket-mfe", "p")
+    missing_bucket = cache.RemoteCache(remote.s3, "no-such-bucket-mfe", "p", SECRET)
     assert cache.upload(missing_bucket, app, KEY) == 0
     assert "no-such-bucket-mfe" in capsys.readouterr().err
-    assert cache.restore(missing_bucket, project, app, KEY) == "miss"
+    assert cache.restore(missing_bucket, project, app, KEY).outcome == "miss"
+
+
+def test_forged_entries_are_rejected_before_unpacking(
+    setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A valid zstd archive whose files match its own manifest, planted under a trusted key."""
+    app = setup[0].apps["payments"]
+    fake_build(app, "alert('planted by a pull request')")
+    forged = archive.pack(app.dist)
+    notes = assert_rejected(setup, forged, capsys, "rejected", signed=False)
+    assert "unsigned" in notes[0]
+    remote = setup[1]
+    object_key = remote.object_key("trusted", "payments", KEY)
+
+    def plant(metadata: dict[str, str], signature_bad: bool = True) -> list[str]:
+        fake_build(app, "the current build")
+        before = snapshot(app.dist)
+        remote.s3.put_object(Bucket=remote.bucket, Key=object_key, Body=forged, Metadata=metadata)
+        lookup = cache.restore(remote, setup[0], app, KEY)
+        assert (lookup.outcome, snapshot(app.dist)) == ("rejected", before)
+        assert object_key in capsys.readouterr().err
+        # A HEAD sees the signature only; the manifest is checked once the body is read.
+        assert cache.probe(remote, "payments", KEY).outcome == (
+            "rejected" if signature_bad else "hit"
+        )
+        capsys.readouterr()
+        return lookup.notes
+
+    manifest = hashlib.sha256((app.dist / "asset-manifest.json").read_bytes()).hexdigest()
+    fake_build(app, "alert('planted by a pull request')")
+    good = signing.sign(SECRET, "trusted", "payments", KEY, manifest)
+    assert "bad signature" in plant({**good, "signature": "0" * 64})[0]
+    other_key = signing.sign(
+        b"another secret, 40 characters long......", "trusted", "payments", KEY, manifest
+    )
+    assert "signed with another MFE_CACHE_KEY" in plant(other_key)[0]
+    # Signed for a pull request's prefix, then copied under the trusted one.
+    pr_signed = signing.sign(SECRET, "pr/7", "payments", KEY, manifest)
+    assert "bad signature" in plant(pr_signed)[0]
+    # A genuine signature over a different manifest: caught before any file is written.
+    stale = signing.sign(SECRET, "trusted", "payments", KEY, "0" * 64)
+    assert "not the signed one" in plant(stale, signature_bad=False)[0]
+
+
+def test_pull_request_scope_writes_only_its_prefix_and_reads_shared_first(
+    setup: tuple[Project, cache.RemoteCache],
+) -> None:
+    project, trusted = setup
+    app = project.apps["payments"]
+    fake_build(app, "trusted build")
+    assert cache.upload(trusted, app, KEY) > 0
+    shared = trusted.s3.head_object(
+        Bucket=trusted.bucket, Key=trusted.object_key("trusted", "payments", KEY)
+    )["ETag"]
+    pr = cache.RemoteCache(
+        trusted.s3, trusted.bucket, trusted.prefix, SECRET, "pr/7", ("trusted", "pr/7")
+    )
+    fake_build(app, "pull request build")
+    assert cache.upload(pr, app, KEY) > 0
+    after = trusted.s3.head_object(
+        Bucket=trusted.bucket, Key=trusted.object_key("trusted", "payments", KEY)
+    )["ETag"]
+    assert after == shared  # the trusted entry is untouched
+    assert cache.restore(pr, project, app, KEY).scope == "trusted"
+    assert "trusted build" in (app.dist / "main-ABCD1234.js").read_text()
+    other_key = "cd" * 32
+    assert cache.upload(pr, app, other_key) > 0
+    assert cache.restore(pr, project, app, other_key).scope == "pr/7"
+    assert cache.restore(trusted, project, app, other_key).outcome == "miss"  # never read by main
+    other_pr = cache.RemoteCache(
+        trusted.s3, trusted.bucket, trusted.prefix, SECRET, "pr/8", ("trusted", "pr/8")
+    )
+    assert cache.restore(other_pr, project, app, other_key).outcome == "miss"

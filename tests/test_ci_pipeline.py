@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 from aws_fixtures import DUMMY_AWS_ENV, local_client, moto_server, use_port  # noqa: F401
 
+from mfe.build.manifest import write_manifest
+from mfe.ci import archive
+
 from conftest import run_doit
 
 CACHE_BUCKET = "mfe-demo-local-build-cache"  # config.py's default for env local
+SECRET_ENV = {"MFE_CACHE_KEY": "test-secret-" + "x" * 32}
+CI_ENV = {**DUMMY_AWS_ENV, **SECRET_ENV}
 
 
 def git(root: Path, *args: str) -> str:
@@ -49,7 +54,7 @@ def fresh_clone(origin: Path, dest: Path, node_modules: Path | None) -> Path:
 
 
 def ci(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
-    result = run_doit(root, "ci", *args, env={**DUMMY_AWS_ENV, **(env or {})})
+    result = run_doit(root, "ci", *args, env={**CI_ENV, **(env or {})})
     report = json.loads((root / ".mfe" / "local" / "ci-report.json").read_text())
     return report, result.stdout
 
@@ -59,7 +64,7 @@ def cache_objects(endpoint: str) -> dict[str, str]:
     if CACHE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         return {}  # not provisioned yet (this test runs alone)
     listed = s3.list_objects_v2(Bucket=CACHE_BUCKET).get("Contents", [])
-    return {item["Key"]: item["ETag"] for item in listed}
+    return {item["Key"]: item["ETag"] for item in listed if "/meta/" not in item["Key"]}
 
 
 def test_fresh_clones_share_the_cache_and_build_only_what_changed(
@@ -81,7 +86,7 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
         assert app["uploaded"] > 0, name
     assert report["apps"]["payments"]["tests"] == "passed"
     cached = cache_objects(moto_server)
-    assert {key.split("/")[1] for key in cached} == apps
+    assert {key.split("/")[2] for key in cached if "/trusted/" in key} == apps
 
     # 2. Warm, no node_modules at all: everything restored, nothing built or uploaded.
     second = fresh_clone(origin, tmp_path / "two", None)
@@ -131,8 +136,11 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     # 4. A truncated archive is detected, ignored, rebuilt and replaced.
     key = next(k for k in cache_objects(moto_server) if "/accounts/" in k)
     s3 = local_client(moto_server)
-    body = s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read()
-    s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body[: len(body) // 2])
+    entry = s3.get_object(Bucket=CACHE_BUCKET, Key=key)
+    body = entry["Body"].read()
+    s3.put_object(  # the signature stays valid: the archive's own checks catch this
+        Bucket=CACHE_BUCKET, Key=key, Body=body[: len(body) // 2], Metadata=entry["Metadata"]
+    )
     fourth = fresh_clone(origin, tmp_path / "four", modules)
     report, output = ci(fourth)
     assert f"{key} is corrupt" in output
@@ -157,18 +165,15 @@ def test_uncommitted_changes_bypass_the_cache_unless_forced(
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "dirty", monorepo_template / "node_modules")
     (clone / "apps" / "accounts" / "src" / "scratch-note.js").write_text("// wip\n")
-    before = cache_objects(moto_server)
     report, _ = ci(clone)
     accounts = report["apps"]["accounts"]
     assert accounts["cache"] == "miss" and "uncommitted" in accounts["notes"][0]
-    # A work-in-progress build is not cached (clean apps may be, when this test runs first).
-    after = cache_objects(moto_server)
-    assert "accounts" not in {key.split("/")[1] for key in set(after) - set(before)}
+    wip = f"build-cache/trusted/accounts/{accounts['key']}.tar.zst"
+    assert wip not in cache_objects(moto_server)  # a work-in-progress build is not cached
     shutil.rmtree(clone / "apps" / "accounts" / "dist")
     report, _ = ci(clone, "cache=force")
     assert report["apps"]["accounts"]["cache"] == "miss"  # forced, but not cached yet
-    added = set(cache_objects(moto_server)) - set(after)
-    assert [key.split("/")[1] for key in added] == ["accounts"]
+    assert wip in cache_objects(moto_server)
     shutil.rmtree(clone / "apps" / "accounts" / "dist")
     report, _ = ci(clone, "cache=force")
     assert report["apps"]["accounts"]["cache"] == "hit"
@@ -200,16 +205,74 @@ def test_unaffected_apps_missing_from_the_cache_and_failing_tests(
     assert accounts["dist"] == "build" and "render the shell" in accounts["notes"][0]
     assert report["apps"]["payments"]["cache"] == "miss"
     added = set(cache_objects(moto_server)) - set(before)
-    assert [key.split("/")[1] for key in added] == ["payments"]  # untested builds stay out
+    assert [key.split("/")[2] for key in added] == ["payments"]  # untested builds stay out
 
     test_file = clone / "apps" / "payments" / "test" / "format.test.js"
     test_file.write_text(test_file.read_text() + "\ntest('broken', () => assert.equal(1, 2));\n")
     commit_in(clone, "a failing test")
     before = cache_objects(moto_server)
-    result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=DUMMY_AWS_ENV)
+    result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=CI_ENV)
     assert result.returncode != 0 and "Traceback" not in result.stdout
     assert "tests of payments failed" in result.stdout
     report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
     assert report["published"] is False and "tests of payments failed" in report["error"]
     assert report["apps"]["payments"]["tests"] == "failed"
     assert cache_objects(moto_server) == before
+
+
+def forge(clone: Path, app: str, text: str) -> bytes:
+    """A well-formed entry (valid zstd, files matching its manifest) with planted code."""
+    dist = clone / "apps" / app / "dist"
+    entry = next(dist.glob("main-*.js"))
+    entry.write_text(text)
+    write_manifest(app, dist)
+    return archive.pack(dist)
+
+
+def test_forged_entries_and_untrusted_runs_never_reach_the_shared_cache(
+    origin: Path,
+    monorepo_template: Path,
+    moto_server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    modules = monorepo_template / "node_modules"
+    first = fresh_clone(origin, tmp_path / "first", modules)
+    report, _ = ci(first)
+    key = report["apps"]["accounts"]["key"]
+    object_key = f"build-cache/trusted/accounts/{key}.tar.zst"
+    s3 = local_client(moto_server)
+    planted = "alert('planted')"
+    s3.put_object(Bucket=CACHE_BUCKET, Key=object_key, Body=forge(first, "accounts", planted))
+
+    # 1. A trusted run does not restore it: it rebuilds, says why, and replaces the entry.
+    second = fresh_clone(origin, tmp_path / "second", modules)
+    report, output = ci(second)
+    accounts = report["apps"]["accounts"]
+    assert (accounts["cache"], accounts["dist"]) == ("miss", "build")
+    assert any(f"{object_key} rejected: unsigned" in note for note in accounts["notes"])
+    assert output.count(f"{object_key} rejected") == 1
+    built = second / "apps" / "accounts" / "dist"
+    assert planted not in "".join(p.read_text() for p in built.glob("*.js"))
+    assert s3.head_object(Bucket=CACHE_BUCKET, Key=object_key)["Metadata"]["signature"]
+
+    # 2. A pull request's run reads the shared entries but writes only its own prefix.
+    shared = {k: v for k, v in cache_objects(moto_server).items() if "/trusted/" in k}
+    pr = fresh_clone(origin, tmp_path / "pr", modules)
+    source = pr / "apps" / "payments" / "src" / "main.js"
+    source.write_text(source.read_text() + "\n// a pull request's change\n")
+    commit_in(pr, "payments: pr change")
+    report, output = ci(pr, "base=HEAD~1", env={"GITHUB_REF": "refs/pull/7/merge"})
+    assert "refs/pull/7/merge is a pull request" in output
+    assert report["apps"]["payments"]["cache"] == "miss"
+    assert report["apps"]["accounts"]["dist"] == "cache"  # read from the shared prefix
+    after = cache_objects(moto_server)
+    assert {k: v for k, v in after.items() if "/trusted/" in k} == shared
+    assert [k.split("/")[3] for k in after if k.startswith("build-cache/pr/7/")] == ["payments"]
+
+    # 3. Without the secret: nothing read, nothing written, said once.
+    bare = fresh_clone(origin, tmp_path / "bare", modules)
+    result = run_doit(bare, "ci", env={**DUMMY_AWS_ENV, "MFE_CACHE_KEY": ""})
+    assert result.stdout.count("MFE_CACHE_KEY is not set") == 1
+    report = json.loads((bare / ".mfe" / "local" / "ci-report.json").read_text())
+    assert {app["dist"] for app in report["apps"].values()} == {"build"}
+    assert cache_objects(moto_server) == after

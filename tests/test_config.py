@@ -171,3 +171,20 @@ def test_every_generated_name_of_the_repo_config_is_valid(repo: Path) -> None:
     assert bucket_problem("a" * 64) and bucket_problem("ab") and bucket_problem("a_b-c")
     assert bucket_problem("192.168.1.1") and bucket_problem("xn--abc")
     assert stack_problem("1abc") and stack_problem("a_b") and not stack_problem("a-B1")
+
+
+def test_trusted_refs_are_branches_or_tags_never_pull_requests(repo: Path) -> None:
+    path = repo / "mfe.toml"
+    base = path.read_text()
+    path.write_text(base + '\n[ci]\ntrusted_refs = ["main", "refs/tags/v*"]\n')
+    assert load_project(repo).ci.trusted_refs == ("refs/heads/main", "refs/tags/v*")
+    for bad, problem in [
+        ('["refs/pull/*"]', "pull-request refs"),
+        ('["refs/*"]', "pull-request refs"),
+        ("[]", "is empty"),
+        ('["refs/remotes/origin/main"]', "refs/heads/"),
+        ('["my branch"]', "invalid git ref"),
+    ]:
+        path.write_text(base + f"\n[ci]\ntrusted_refs = {bad}\n")
+        message = error_of(repo)
+        assert "ci.trusted_refs" in message and problem in message, message

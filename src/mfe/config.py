@@ -6,6 +6,7 @@ config is reported once, here, with the file and the dotted key.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -69,6 +70,13 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
+class CiSettings:
+    trusted_refs: tuple[str, ...] = ()
+    """Git ref globs (`refs/heads/main`, `refs/tags/v*`) whose CI runs may write the shared
+    build cache; empty = the repository's default branch."""
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     name: str
@@ -76,6 +84,7 @@ class Project:
     envs: dict[str, Environment]
     publish: PublishSettings
     build: BuildSettings
+    ci: CiSettings = field(default_factory=CiSettings)
 
     @property
     def parent(self) -> App:
@@ -200,11 +209,12 @@ def load_project(root: Path) -> Project:
     build_table = top.sub("build")
     build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
     build_table.done()
+    ci = _load_ci(top.sub("ci"))
     top.done()
 
     _check_ports(file, apps, envs)
     _check_elements(file, apps)
-    project = Project(root, name, apps, envs, publish, build)
+    project = Project(root, name, apps, envs, publish, build, ci)
     from mfe.envs.naming import check_names  # the naming rules live with the resource names
 
     check_names(project, file, [e for e in envs.values() if _KIND_DEFAULTS[e.kind].provisioned])
@@ -361,6 +371,34 @@ def _load_publish(table: _Table) -> PublishSettings:
             raise table.error(table.key(key), "must be at least 1")
     table.done()
     return settings
+
+
+def _load_ci(table: _Table) -> CiSettings:
+    refs = table.strings("trusted_refs")
+    if "trusted_refs" in table.data and not refs:
+        raise table.error(
+            table.key("trusted_refs"),
+            "is empty: name at least one ref, or remove it to trust the default branch",
+        )
+    normalized = []
+    for ref in refs:
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        if not ref or any(c.isspace() for c in ref) or ".." in ref:
+            raise table.error(table.key("trusted_refs"), f"has an invalid git ref {ref!r}")
+        if fnmatch.fnmatchcase("refs/pull/1/merge", full) or full.startswith("refs/pull/"):
+            raise table.error(
+                table.key("trusted_refs"),
+                f"includes pull-request refs ({ref!r}): a pull request's code must never write "
+                "the shared build cache; trust branches or tags such as 'main' or 'refs/tags/v*'",
+            )
+        if not full.startswith(("refs/heads/", "refs/tags/")):
+            raise table.error(
+                table.key("trusted_refs"),
+                f"has {ref!r}: use a branch name ('main'), 'refs/heads/...' or 'refs/tags/...'",
+            )
+        normalized.append(full)
+    table.done()
+    return CiSettings(trusted_refs=tuple(normalized))
 
 
 def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:

@@ -1,7 +1,9 @@
 """`doit ci`: affected apps -> restore from the build cache or build -> test -> publish -> report.
 
 Unaffected apps are neither built nor tested; their `dist/` is still needed to render the
-shell, so it is restored from the cache (its unchanged files upload nothing).
+shell, so it is restored from the cache (its unchanged files upload nothing). The pieces
+here (opening the cache, one app's restore-or-build, budgets, publishing) are shared with
+the fan-out modes in mfe.ci.fanout.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +20,7 @@ from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME
-from mfe.ci import affected, cache, steps
+from mfe.ci import affected, cache, records, steps, trust
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
@@ -50,13 +52,16 @@ def parse_options(base: str | None, cache_mode: str | None) -> CiOptions:
     return CiOptions(base=base, cache=mode)  # type: ignore[arg-type]
 
 
+def affected_why(project: Project, base: str | None) -> dict[str, list[str]]:
+    if base:
+        return affected.affected_apps(project, base)
+    return {name: [NO_BASE_WHY] for name in project.apps}
+
+
 def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     """The whole pipeline; writes the report (also on failure) and raises MfeError on failure."""
     started = time.monotonic()
-    if options.base:
-        why = affected.affected_apps(project, options.base)
-    else:
-        why = {name: [NO_BASE_WHY] for name in project.apps}
+    why = affected_why(project, options.base)
     report = CiReport(
         env.name,
         options.base,
@@ -71,55 +76,100 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
         report.error = str(exc)
         raise
     finally:
-        report.seconds = round(time.monotonic() - started, 3)
-        path = write_report(project, report)
-        print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
+        finish(project, report, started)
     return report
+
+
+def finish(project: Project, report: CiReport, started: float) -> None:
+    report.seconds = round(time.monotonic() - started, 3)
+    path = write_report(project, report)
+    print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
+
+
+def open_cache(
+    session: Session, mode: CacheMode, pool: ThreadPoolExecutor
+) -> tuple[cache.RemoteCache | None, Future[Outputs], trust.Trust]:
+    """Start making the environment ready (uploads wait for it) and open the remote cache
+    this run may use."""
+    env = session.env
+    session.backend.check(session)
+    # The cache needs only a reachable endpoint: making the environment ready (which
+    # on the emulator also creates the cache bucket) runs alongside the lookups.
+    session.backend.start()
+    ready = pool.submit(lambda: session.outputs)
+    bucket = env.cache_bucket or ready.result().cache_bucket
+    who = trust.resolve(session.project)
+    if mode == "off":
+        return None, ready, who
+    if not bucket:
+        cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
+        return None, ready, who
+    if who.secret is None:
+        cache.warn(
+            "MFE_CACHE_KEY is not set: the build cache is off for this run (nothing is read, "
+            "nothing is written); set the secret to share verified builds"
+        )
+        return None, ready, who
+    print(f"ci: build cache: {who.why}", flush=True)
+    remote = cache.RemoteCache(
+        session.s3,
+        bucket,
+        env.cache_prefix,
+        who.secret,
+        who.write_scope,
+        who.read_scopes,
+        ready.result,
+    )
+    return remote, ready, who
 
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
     session = Session(project, env)
-    session.backend.check(session)
     workers = options.workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        # The cache needs only a reachable endpoint: making the environment ready (which
-        # on the emulator also creates the cache bucket) runs alongside the lookups;
-        # uploads wait for it.
-        session.backend.start()
-        ready = pool.submit(lambda: session.outputs)
-        bucket = env.cache_bucket or ready.result().cache_bucket
-        remote = None
-        if options.cache != "off" and bucket:
-            remote = cache.RemoteCache(session.s3, bucket, env.cache_prefix, ready=ready.result)
-        elif options.cache != "off":
-            cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
+        remote, ready, who = open_cache(session, options.cache, pool)
+        report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
-        known = _recorded_keys(project)
+        known = recorded_keys(project)
         node_version()  # once, before the worker threads all ask for it
         futures = [
             pool.submit(
-                _process_app, project, app, report.apps[name], remote, options, packages, known
+                process_app,
+                project,
+                app,
+                report.apps[name],
+                remote,
+                options.cache,
+                packages,
+                known,
+                report.apps[name].affected,
             )
             for name, app in project.apps.items()
         ]
         errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
         outputs = ready.result()
-    _record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
+    record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
     if errors:
         raise MfeError("\n".join(errors))
     if options.publish:
-        _publish(session, outputs, report)
+        publish_site(session, outputs, report)
+        if remote and who.trusted:
+            built = {n: a.build_seconds for n, a in report.apps.items() if a.dist == "build"}
+            records.merge(remote, records.BUILD_TIMES, built)
 
 
-def _process_app(
+def process_app(
     project: Project,
     app: App,
     result: AppReport,
     remote: cache.RemoteCache | None,
-    options: CiOptions,
+    mode: CacheMode,
     packages: lockslice.Packages,
     known: dict[str, str],
+    cacheable: bool,
 ) -> None:
+    """Restore `app` (local or remote cache) or build it; `cacheable` builds are tested
+    and uploaded (only tested builds enter the cache)."""
     result.key = input_key(project, app, packages).key
     if known.get(app.name) == result.key and (app.dist / MANIFEST_NAME).is_file():
         result.dist = "local"  # this checkout already holds exactly this build
@@ -127,39 +177,41 @@ def _process_app(
         result.tests = "cached" if result.affected else "not run"
         return
     use_cache = remote is not None
-    if (
-        use_cache
-        and options.cache != "force"
-        and affected.has_uncommitted_changes(project, app.path)
-    ):
+    if use_cache and mode != "force" and affected.has_uncommitted_changes(project, app.path):
         use_cache = False
         result.notes.append("uncommitted changes: build cache not used (cache=force to use it)")
-    if use_cache and remote and cache.restore(remote, project, app, result.key) == "hit":
-        result.dist = "cache"
-        result.cache = "hit" if result.affected else "unaffected"
-        # Archives are uploaded only after the app's tests passed on these same inputs.
-        result.tests = "cached" if result.affected else "not run"
-        print(f"ci: {app.name}: restored from the build cache ({result.key[:12]})", flush=True)
-        return
+    if use_cache and remote:
+        lookup = cache.restore(remote, project, app, result.key)
+        result.notes.extend(lookup.notes)
+        if lookup.outcome == "hit":
+            result.dist = "cache"
+            result.cache = "hit" if result.affected else "unaffected"
+            # Archives are uploaded only after the app's tests passed on these same inputs.
+            result.tests = "cached" if result.affected else "not run"
+            print(f"ci: {app.name}: restored from the build cache ({result.key[:12]})", flush=True)
+            return
     steps.ensure_node_modules(project)
     started = time.monotonic()
     build_app(project, app)
     result.build_seconds = round(time.monotonic() - started, 3)
     result.dist = "build"
-    if not result.affected:
+    if result.affected:
+        result.cache = "miss"
+    if not cacheable:
         result.notes.append("not in the build cache: built only to render the shell")
         result.tests = "not run"
-    else:
-        result.cache = "miss"
-        if steps.has_test_script(app):
-            result.tests = "failed"
-            steps.run_tests(app)
-            result.tests = "passed"
-    if use_cache and remote and result.affected:  # only tested builds enter the cache
-        result.cache_upload_bytes = cache.upload(remote, app, result.key)
+        return
+    if not result.affected:
+        result.notes.append("not in the build cache: built, tested and cached for the shell")
+    if steps.has_test_script(app):
+        result.tests = "failed"
+        steps.run_tests(app)
+        result.tests = "passed"
+    if use_cache and remote:
+        result.cache_upload_bytes = cache.upload(remote, app, result.key, result.build_seconds)
 
 
-def _publish(session: Session, outputs: Outputs, report: CiReport) -> None:
+def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     from mfe.publish import publish
     from mfe.shell import render_shell
 
@@ -178,7 +230,7 @@ def _keys_file(project: Project) -> Any:
     return project.root / STATE_DIR / "ci-keys.json"
 
 
-def _recorded_keys(project: Project) -> dict[str, str]:
+def recorded_keys(project: Project) -> dict[str, str]:
     try:
         data = json.loads(_keys_file(project).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -186,8 +238,8 @@ def _recorded_keys(project: Project) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _record_keys(project: Project, keys: dict[str, str]) -> None:
-    merged = {**_recorded_keys(project), **keys}
+def record_keys(project: Project, keys: dict[str, str]) -> None:
+    merged = {**recorded_keys(project), **keys}
     path = _keys_file(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", encoding="utf-8")

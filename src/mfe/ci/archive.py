@@ -1,0 +1,141 @@
+"""Build cache archives: a deterministic `tar.zst` of an app's `dist/`, and an unpacker that
+trusts nothing it has not checked (paths, file types, every file against the manifest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from mfe.build.manifest import MANIFEST_NAME, sha256_file
+
+
+class CorruptArchive(Exception):
+    """The archive cannot be restored as-is (truncated, bad frame, wrong content)."""
+
+
+class NotSigned(CorruptArchive):
+    """The archive's manifest is not the one the signature covers."""
+
+
+def unpack_verified(
+    archive: Path, dest: Path, app_name: str, manifest_sha256: str | None = None
+) -> None:
+    """Extract into `dest` (new folder) and check it against its manifest, or raise.
+
+    With `manifest_sha256` (the signed value) the archive's manifest is checked first,
+    before a single file is written.
+    """
+    tar_path = archive.with_suffix("")  # archive.tar
+    _decompress(archive, tar_path)
+    dest.mkdir(parents=True)
+    try:
+        with tarfile.open(tar_path, mode="r:") as tar:
+            if manifest_sha256 is not None:
+                _check_manifest(tar, manifest_sha256)
+            for member in tar:
+                _extract_member(tar, member, dest)
+    except (tarfile.TarError, EOFError, ValueError) as exc:
+        raise CorruptArchive(f"unreadable tar: {exc}") from None
+    finally:
+        tar_path.unlink(missing_ok=True)
+    _verify(dest, app_name)
+
+
+def _decompress(source: Path, dest: Path) -> None:
+    """zstd -> tar, insisting on a complete frame (a truncated one reads as 'no data')."""
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        with source.open("rb") as raw, dest.open("wb") as out:
+            while chunk := raw.read(1 << 20):
+                if decompressor.eof:
+                    raise CorruptArchive("trailing bytes after the zstd frame")
+                out.write(decompressor.decompress(chunk))
+    except zstandard.ZstdError as exc:
+        raise CorruptArchive(f"bad zstd data: {exc}") from None
+    if not decompressor.eof:
+        raise CorruptArchive("truncated zstd frame")
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts or "\\" in member.name:
+        raise CorruptArchive(f"path {member.name!r} escapes the dist folder")
+    if member.isdir():
+        (dest / path).mkdir(parents=True, exist_ok=True)
+        return
+    if not member.isfile():
+        raise CorruptArchive(f"{member.name!r} is not a regular file")
+    target = dest / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = tar.extractfile(member)
+    assert source is not None  # regular files always have a stream
+    with target.open("wb") as out:
+        shutil.copyfileobj(source, out)
+
+
+def _verify(dist: Path, app_name: str) -> None:
+    manifest_path = dist / MANIFEST_NAME
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = {
+            name: (entry["sha256"], int(entry["size"])) for name, entry in data["files"].items()
+        }
+        owner = data["app"]
+    except FileNotFoundError:
+        raise CorruptArchive(f"no {MANIFEST_NAME} in the archive") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptArchive(f"unreadable {MANIFEST_NAME}: {exc}") from None
+    if owner != app_name:
+        raise CorruptArchive(f"{MANIFEST_NAME} belongs to app {owner!r}, not {app_name!r}")
+    found = {
+        path.relative_to(dist).as_posix()
+        for path in dist.rglob("*")
+        if path.is_file() and path != manifest_path
+    }
+    if missing := sorted(set(files) - found):
+        raise CorruptArchive(f"missing {missing[0]} (and {len(missing) - 1} more)")
+    if extra := sorted(found - set(files)):
+        raise CorruptArchive(f"{extra[0]} is not in the manifest")
+    for name, (sha256, size) in files.items():
+        path = dist / name
+        if path.stat().st_size != size or sha256_file(path) != sha256:
+            raise CorruptArchive(f"{name} does not match its manifest hash")
+
+
+def pack(dist: Path) -> bytes:
+    """Deterministic `tar.zst` of `dist/` (sorted names, zeroed owners and times)."""
+    import zstandard
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(dist.rglob("*")):
+            if not path.is_file() or path.is_symlink():
+                continue
+            info = tarfile.TarInfo(path.relative_to(dist).as_posix())
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
+            with path.open("rb") as stream:
+                tar.addfile(info, stream)
+    return bytes(zstandard.ZstdCompressor(level=10).compress(buffer.getvalue()))
+
+
+def _check_manifest(tar: tarfile.TarFile, expected_sha256: str) -> None:
+    try:
+        member = tar.getmember(MANIFEST_NAME)
+    except KeyError:
+        raise CorruptArchive(f"no {MANIFEST_NAME} in the archive") from None
+    stream = tar.extractfile(member) if member.isfile() else None
+    if stream is None:
+        raise CorruptArchive(f"{MANIFEST_NAME} is not a regular file")
+    if hashlib.sha256(stream.read()).hexdigest() != expected_sha256:
+        raise NotSigned(f"its {MANIFEST_NAME} is not the signed one")
+
+
+def manifest_sha256(dist: Path) -> str:
+    return sha256_file(dist / MANIFEST_NAME)
