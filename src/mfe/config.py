@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class Environment:
     """Base URL overrides per app (custom domains)."""
     cache_bucket: str | None = None
     cache_prefix: str = "build-cache"
+    allowed_hosts: tuple[str, ...] = ()
+    """`dev`: Host names the dev servers answer besides 127.0.0.1, localhost and [::1]."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,8 @@ class _KindDefaults:
     """Environments of this kind may share one port (one emulator serves them all)."""
     provisioned: bool = True
     """It has AWS (or emulator) resources, so its name must make valid resource names."""
+    serves_browsers: bool = False
+    """Its servers answer browsers directly: `allowed_hosts` widens their Host check."""
 
 
 _KIND_DEFAULTS: dict[str, _KindDefaults] = {
@@ -301,7 +306,7 @@ _KIND_DEFAULTS: dict[str, _KindDefaults] = {
         listens=True,
         port_shared=True,
     ),
-    "dev": _KindDefaults("us-east-1", 5170, listens=True, provisioned=False),
+    "dev": _KindDefaults("us-east-1", 5170, listens=True, provisioned=False, serves_browsers=True),
     "aws": _KindDefaults(),
 }
 
@@ -345,10 +350,26 @@ def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
             urls=urls,
             cache_bucket=env_table.get("cache_bucket", str, default_cache),
             cache_prefix=env_table.get("cache_prefix", str, "build-cache"),
+            allowed_hosts=_host_names(env_table) if defaults.serves_browsers else (),
         )
         env_table.done()
     table.done()
     return envs
+
+
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def _host_names(table: _Table) -> tuple[str, ...]:
+    """`allowed_hosts`: bare DNS names or IPv4 addresses (no scheme, port, path or '*')."""
+    names = tuple(name.lower() for name in table.strings("allowed_hosts"))
+    for name in names:
+        if not _HOST_NAME.fullmatch(name):
+            raise table.error(
+                table.key("allowed_hosts"),
+                f"must list bare host names such as 'devbox.example.test', got {name!r}",
+            )
+    return names
 
 
 def _load_publish(table: _Table) -> PublishSettings:

@@ -2,8 +2,9 @@
 
 Stdlib `ThreadingHTTPServer` (one thread per request, so an open event stream never
 blocks a file). App files are sent byte for byte (the shell's SRI hashes must match)
-with `Cache-Control: no-store` and CORS `*`, because the shell origin loads them as
-`crossorigin="anonymous"` modules. Requests wait while a build swaps `dist/`.
+with `Cache-Control: no-store`, and CORS for the shell's origin only (it loads them as
+`crossorigin="anonymous"` modules); every port checks `Host` first (see `origins`).
+Requests wait while a build swaps `dist/`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mfe.build.manifest import content_type
 from mfe.errors import MfeError
+from mfe.serve.origins import Origins
 from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
 
 HOST = "127.0.0.1"
@@ -66,8 +68,8 @@ class Site:
 class DevServer(ThreadingHTTPServer):
     daemon_threads = True  # an open event stream must not keep the process alive
 
-    def __init__(self, site: Site, gate: Gate, broker: Broker) -> None:
-        self.site, self.gate, self.broker = site, gate, broker
+    def __init__(self, site: Site, gate: Gate, broker: Broker, origins: Origins) -> None:
+        self.site, self.gate, self.broker, self.origins = site, gate, broker, origins
         super().__init__((HOST, site.port), Handler)
 
 
@@ -86,7 +88,13 @@ class Handler(BaseHTTPRequestHandler):
         """Quiet: the terminal shows builds, not every request."""
 
     def _respond(self, head: bool) -> None:
-        site = self.server.site
+        site, origins = self.server.site, self.server.origins
+        if not origins.host_allowed(self.headers.get("Host"), site.port):
+            host = self.headers.get("Host", "")
+            self._forbidden(
+                f"Host {host!r} is not allowed; add it to [env.dev] allowed_hosts in mfe.toml"
+            )
+            return
         if site.page is not None:
             self._shell(site.page, head)
             return
@@ -96,12 +104,22 @@ class Handler(BaseHTTPRequestHandler):
         if path is None:
             self._not_found()
             return
+        if path.suffix == ".map" and not origins.may_read_source_map(
+            self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site")
+        ):
+            self._forbidden("source maps are served to the shell's origin only")
+            return
         try:
             body = path.read_bytes()
         except OSError:
             self._not_found()
             return
-        self._send(body, content_type(path.name), head, cors=True)
+        self._send(
+            body,
+            content_type(path.name),
+            head,
+            cors=origins.cors_origin(self.headers.get("Origin")),
+        )
 
     def _shell(self, page: Path, head: bool) -> None:
         parts = urlsplit(self.path)
@@ -130,24 +148,33 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.server.broker.stream(self.wfile, since)
 
-    def _send(self, body: bytes, ctype: str, head: bool, cors: bool = False) -> None:
+    def _send(self, body: bytes, ctype: str, head: bool, cors: str | None = None) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Vary", "Origin")
         if cors:
-            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Origin", cors)
         self.end_headers()
         if not head:
             self.wfile.write(body)
 
     def _not_found(self) -> None:
-        body = b"not found\n"
-        self.send_response(HTTPStatus.NOT_FOUND)
+        self._plain(HTTPStatus.NOT_FOUND, "not found")
+
+    def _forbidden(self, why: str) -> None:
+        self._plain(HTTPStatus.FORBIDDEN, f"forbidden: {why}")
+
+    def _plain(self, status: HTTPStatus, line: str) -> None:
+        """A one-line text answer (errors: nothing a page could use)."""
+        body = (line + "\n").encode("utf-8")
+        self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -181,13 +208,13 @@ def safe_path(root: Path, raw: str) -> Path | None:
     return target
 
 
-def bind(sites: list[Site], gate: Gate, broker: Broker) -> list[DevServer]:
+def bind(sites: list[Site], gate: Gate, broker: Broker, origins: Origins) -> list[DevServer]:
     """Bind every port first, so a busy one fails fast and leaves nothing listening."""
     servers: list[DevServer] = []
     try:
         for site in sites:
             try:
-                servers.append(DevServer(site, gate, broker))
+                servers.append(DevServer(site, gate, broker, origins))
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     raise

@@ -17,6 +17,7 @@ from typing import Any
 from mfe.config import load_project
 from mfe.errors import MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log
+from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
 from mfe.serve.server import HOST, Gate, Site, bind, start
 from mfe.serve.watch import ChangeQueue, start_watching
@@ -45,7 +46,7 @@ def serve(
         for app in project.apps.values()
     ]
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
-    servers = bind(sites, gate, broker)
+    servers = bind(sites, gate, broker, Origins(shell_port, env.allowed_hosts))
     stop_servers = start(servers)
     observer = start_watching(project, queue)
     if before_rebuilds is not None:
