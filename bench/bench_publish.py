@@ -180,8 +180,8 @@ class Bench:
         self.moto.lines()
         report = publish(self.project, "local", outputs=self.outputs, progress=Progress(rich=False))
         metrics = requests_metrics(self.moto.lines(), self.sizes)
-        metrics["api_requests"] = report["requests"]["s3"] + report["requests"]["cloudfront"]
-        metrics["invalidated"] = sum(len(p) for p in report["invalidations"].values())
+        metrics["api_requests"] = report.requests["s3"] + report.requests["cloudfront"]
+        metrics["invalidated"] = sum(len(p) for p in report.invalidations.values())
         return metrics
 
     def aws(self, *args: str) -> None:

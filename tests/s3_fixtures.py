@@ -250,7 +250,7 @@ class Site:
         return load_project(self.root)
 
     def publish(self, **options: bool) -> dict[str, Any]:
-        return publish(self.project, "local", outputs=self.outputs, **options)
+        return publish(self.project, "local", outputs=self.outputs, **options).to_dict()
 
     def change(self, app: str, version: str) -> None:
         write_app(self.root, app, version)

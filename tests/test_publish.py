@@ -12,6 +12,7 @@ from s3_fixtures import APPS, S3Server, Site, moto_s3, moto_server, objects, ren
 
 from mfe.errors import MfeError
 from mfe.publish import publish
+from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 
 __all__ = ["moto_s3", "moto_server"]
@@ -177,11 +178,18 @@ def test_rollback_serves_the_previous_release(site: Site) -> None:
     site.change("accounts", "2")
     second = site.publish()
     assert site.shell() != v1_shell
-    back = rollback(site.project, "local", outputs=site.outputs)
+    report = rollback(site.project, "local", outputs=site.outputs)
+    back = report.to_dict()
     assert site.shell() == v1_shell  # smoke check inside rollback passed too
     assert back["rollback_of"] == first["release"] and back["previous_release"] == second["release"]
     assert back["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
     assert back["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
+    # The same document as a publish's (plus rollback_of), and a table that says rollback.
+    assert set(back) == set(second) | {"rollback_of"}
+    assert back["noop"] is False and back["invalidated_by_app"] == {"mfe-parent": ["/index.html"]}
+    written = json.loads((site.project.state_dir("local") / "publish-report.json").read_text())
+    assert written == back
+    assert summary(report).lstrip().startswith(f"rollback local: {back['release']}")
     with pytest.raises(MfeError, match="no release before"):
         rollback(site.project, "local", outputs=site.outputs)
     # Publishing the working tree again (v2) is a real change relative to the rollback.

@@ -44,7 +44,7 @@ def test_publish_diff_and_rollback_on_seaweedfs(site: Site) -> None:
     assert uploaded(changed)["mfe-parent"] == ["index.html"]
     assert changed["invalidations"] == {}  # no distributions on a plain S3 store
 
-    back = rollback(site.project, "local", outputs=site.outputs)
+    back = rollback(site.project, "local", outputs=site.outputs).to_dict()
     assert back["rollback_of"] == first["release"] and site.shell() == v1_shell
 
 

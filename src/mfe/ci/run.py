@@ -217,13 +217,13 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
 
     project, env = session.project, session.env
     render_shell(project, env, outputs)
-    published: dict[str, Any] = publish(project, env, outputs=outputs, session=session)
+    published = publish(project, env, outputs=outputs, session=session)
     report.published = True
-    report.site_url = published.get("site_url")
-    for name, app_report in published.get("apps", {}).items():
+    report.site_url = published.site_url
+    for name, result in published.apps.items():
         if name in report.apps:
-            report.apps[name].uploaded = len(app_report.get("uploaded", []))
-    report.extra["release"] = published.get("release")
+            report.apps[name].uploaded = len(result.uploaded)
+    report.extra["release"] = published.release
 
 
 def _keys_file(project: Project) -> Any:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.publish.local import collect
 from mfe.publish.plan import Plan, make_plan
-from mfe.publish.report import Progress, write_report
+from mfe.publish.report import AppResult, Progress, PublishReport, write_report
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
 
-__all__ = ["publish"]
+__all__ = ["PublishReport", "publish"]
 
 
 def build_report(
@@ -32,32 +32,29 @@ def build_report(
     *,
     dry_run: bool,
     invalidations: dict[str, list[str]],
-) -> dict[str, Any]:
+) -> PublishReport:
     apps = {
-        name: {
-            "uploaded": [f.key for f in ap.uploads],
-            "skipped": len(ap.skipped),
-            "deleted": list(ap.deletes),
-            "bytes": sum(f.size for f in ap.uploads),
-        }
+        name: AppResult(
+            uploaded=[f.key for f in ap.uploads],
+            skipped=len(ap.skipped),
+            deleted=list(ap.deletes),
+            bytes=sum(f.size for f in ap.uploads),
+        )
         for name, ap in plan.apps.items()
     }
-    by_app = {name: paths for name, paths in plan.invalidations.items() if paths}
-    report: dict[str, Any] = {
-        "env": plan.env,
-        "release": plan.release_id,
-        "site_url": url,
-        "apps": apps,
-        "invalidations": invalidations,
-        "requests": requests,
-        "seconds": round(seconds, 3),
-        "previous_release": plan.previous.id if plan.previous else None,
-        "noop": plan.noop,
-        "invalidated_by_app": by_app,
-    }
-    if dry_run:
-        report["dry_run"] = True
-    return report
+    return PublishReport(
+        env=plan.env,
+        release=plan.release_id,
+        site_url=url,
+        apps=apps,
+        invalidations=invalidations,
+        requests=requests,
+        seconds=round(seconds, 3),
+        previous_release=plan.previous.id if plan.previous else None,
+        noop=plan.noop,
+        invalidated_by_app={name: paths for name, paths in plan.invalidations.items() if paths},
+        dry_run=dry_run,
+    )
 
 
 def publish(
@@ -71,7 +68,7 @@ def publish(
     smoke: bool = True,
     progress: Progress | None = None,
     session: Session | None = None,
-) -> dict[str, Any]:
+) -> PublishReport:
     """Publish the built apps and rendered shell to `env`; returns the report (also written).
 
     `outputs` default to the session's (the backend makes the environment ready);

@@ -1,5 +1,6 @@
-"""Progress while uploading (a rich bar on a terminal, plain lines in CI or when piped),
-the closing summary table, and `.mfe/<env>/publish-report.json`."""
+"""What a publish, plan or rollback did (`PublishReport`, written as
+`.mfe/<env>/publish-report.json`), the closing summary table, and the upload progress
+(a rich bar on a terminal, plain lines in CI or when piped)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,50 @@ from mfe.publish.local import LocalFile
 REPORT_FILE = "publish-report.json"
 PLAN_FILE = "plan-report.json"
 """`doit plan` writes here, so a dry run never overwrites the last real publish's report."""
+
+
+@dataclass
+class AppResult:
+    """One app's row: keys uploaded (or restored), unchanged files, keys deleted."""
+
+    uploaded: list[str] = field(default_factory=list)
+    skipped: int = 0
+    deleted: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+@dataclass
+class PublishReport:
+    """The report of DESIGN.md section 3; publish, plan and rollback all return one."""
+
+    env: str
+    release: str
+    site_url: str
+    apps: dict[str, AppResult]
+    invalidations: dict[str, list[str]]
+    """distribution id -> paths sent."""
+    requests: dict[str, int]
+    """HTTP requests by service during the command."""
+    seconds: float
+    previous_release: str | None = None
+    noop: bool = False
+    invalidated_by_app: dict[str, list[str]] = field(default_factory=dict)
+    dry_run: bool = False
+    rollback_of: str | None = None
+    """A rollback: the release served again."""
+
+    @property
+    def action(self) -> str:
+        return "plan" if self.dry_run else "rollback" if self.rollback_of else "publish"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document; `dry_run` and `rollback_of` only when they apply."""
+        data = asdict(self)
+        if not self.dry_run:
+            del data["dry_run"]
+        if self.rollback_of is None:
+            del data["rollback_of"]
+        return data
 
 
 def human(size: float) -> str:
@@ -92,49 +138,48 @@ class Progress:
             self._bar = None
 
 
-def summary(report: dict[str, Any]) -> str:
+def summary(report: PublishReport) -> str:
     """The closing table as text (rich renders it without colour when not on a terminal)."""
     from rich.console import Console
     from rich.table import Table
 
-    dry = report.get("dry_run")
-    table = Table(title=f"{'plan' if dry else 'publish'} {report['env']}: {report['release']}")
-    for column in ("app", "uploaded", "skipped", "deleted", "invalidated", "bytes"):
+    table = Table(title=f"{report.action} {report.env}: {report.release}")
+    uploaded = "restored" if report.rollback_of else "uploaded"
+    for column in ("app", uploaded, "skipped", "deleted", "invalidated", "bytes"):
         table.add_column(column, justify="left" if column == "app" else "right")
-    invalidated = report.get("invalidated_by_app", {})
-    for app, row in report["apps"].items():
+    for app, row in report.apps.items():
         table.add_row(
             app,
-            str(len(row["uploaded"])),
-            str(row["skipped"]),
-            str(len(row["deleted"])),
-            str(len(invalidated.get(app, []))),
-            human(row["bytes"]),
+            str(len(row.uploaded)),
+            str(row.skipped),
+            str(len(row.deleted)),
+            str(len(report.invalidated_by_app.get(app, []))),
+            human(row.bytes),
         )
-    requests = ", ".join(f"{k} {v}" for k, v in sorted(report["requests"].items()))
-    table.caption = f"{report['seconds']:.2f}s, requests: {requests or 'none'}"
+    requests = ", ".join(f"{k} {v}" for k, v in sorted(report.requests.items()))
+    table.caption = f"{report.seconds:.2f}s, requests: {requests or 'none'}"
     console = Console(file=None, force_terminal=use_rich(), width=100, record=True, soft_wrap=False)
     with console.capture() as capture:
         console.print(table)
     return capture.get().rstrip()
 
 
-def plan_lines(report: dict[str, Any]) -> list[str]:
+def plan_lines(report: PublishReport) -> list[str]:
     """`doit plan`: one line per upload, delete and invalidation path."""
     lines = []
-    for app, row in report["apps"].items():
-        lines += [f"upload  {app}: {key}" for key in row["uploaded"]]
-        lines += [f"delete  {app}: {key}" for key in row["deleted"]]
-        lines.append(f"skip    {app}: {row['skipped']} unchanged file(s)")
-    for dist, paths in report["invalidations"].items():
+    for app, row in report.apps.items():
+        lines += [f"upload  {app}: {key}" for key in row.uploaded]
+        lines += [f"delete  {app}: {key}" for key in row.deleted]
+        lines.append(f"skip    {app}: {row.skipped} unchanged file(s)")
+    for dist, paths in report.invalidations.items():
         lines += [f"invalidate {dist}: {path}" for path in paths]
     return lines
 
 
-def write_report(state_dir: Path, report: dict[str, Any]) -> Path:
-    path = state_dir / (PLAN_FILE if report.get("dry_run") else REPORT_FILE)
+def write_report(state_dir: Path, report: PublishReport) -> Path:
+    path = state_dir / (PLAN_FILE if report.dry_run else REPORT_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

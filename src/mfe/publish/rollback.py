@@ -26,6 +26,7 @@ from mfe.publish.releases import (
     rollback_target,
 )
 from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
+from mfe.publish.report import AppResult, Progress, PublishReport, write_report
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -83,11 +84,10 @@ def rollback(
     outputs: Outputs | None = None,
     smoke: bool = True,
     session: Session | None = None,
-) -> dict[str, Any]:
+) -> PublishReport:
     """Restore the previous release's mutable files; returns (and writes) the report."""
     from mfe.envs.session import Session
     from mfe.publish.commit import commit_release
-    from mfe.publish.report import Progress, write_report
     from mfe.publish.smoke import smoke_check
 
     started = time.monotonic()
@@ -148,24 +148,24 @@ def rollback(
     url = session.backend.site_url(outputs)
     if smoke:
         smoke_check(url)
-    report: dict[str, Any] = {
-        "env": env.name,
-        "release": release.id,
-        "rollback_of": target.id,
-        "previous_release": current.id,
-        "site_url": url,
-        "apps": {
-            name: {
-                "uploaded": restored.get(name, []),
-                "skipped": 0,
-                "deleted": [],
-                "bytes": sum(target.files[name][k].size for k in restored.get(name, [])),
-            }
+    report = PublishReport(
+        env=env.name,
+        release=release.id,
+        site_url=url,
+        apps={
+            name: AppResult(
+                uploaded=restored.get(name, []),
+                bytes=sum(target.files[name][k].size for k in restored.get(name, [])),
+            )
             for name in apps
         },
-        "invalidations": sent,
-        "requests": session.counts(since=before),
-        "seconds": round(time.monotonic() - started, 3),
-    }
+        invalidations=sent,
+        requests=session.counts(since=before),
+        seconds=round(time.monotonic() - started, 3),
+        previous_release=current.id,
+        noop=False,
+        invalidated_by_app={a: p for a, p in invalidations.items() if distributions.get(a)},
+        rollback_of=target.id,
+    )
     write_report(project.state_dir(env.name), report)
     return report

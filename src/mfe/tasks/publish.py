@@ -40,7 +40,7 @@ def _publish(project: Project, env: Environment, prune: bool, wait: bool, dry_ru
     if dry_run:
         print("\n".join(plan_lines(report)))
     print(summary(report))
-    print(report["site_url"], flush=True)
+    print(report.site_url, flush=True)
 
 
 def _rollback(project: Project, env: Environment, wait: bool) -> None:
@@ -48,9 +48,9 @@ def _rollback(project: Project, env: Environment, wait: bool) -> None:
     from mfe.publish.rollback import rollback
 
     report = rollback(project, env, wait=wait, outputs=_outputs(project, env))
-    print(f"rollback: serving release {report['rollback_of']} again as {report['release']}")
+    print(f"rollback: serving release {report.rollback_of} again as {report.release}")
     print(summary(report))
-    print(report["site_url"], flush=True)
+    print(report.site_url, flush=True)
 
 
 def run_publish(
