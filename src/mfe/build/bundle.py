@@ -16,38 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfe.build import snapshot
+from mfe.build.sources import file_deps
 from mfe.config import STATE_DIR, App, Project
 from mfe.errors import MfeError
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
     from mfe.build.manifest import AssetManifest
 
-# Folders inside an app that are outputs or caches, never build inputs.
-IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
 ATTEMPTS = 3
 """Builds tried while inputs keep changing under the bundler before giving up."""
-
-
-def app_sources(app: App) -> list[Path]:
-    """Every file under the app that its build may read (added/deleted files count)."""
-    return [app.path / name for name in _walk(app.path)]
-
-
-def source_files(project: Project, app: App) -> list[str]:
-    """`app_sources` as root-relative POSIX strings: doit's file_dep, built without pathlib
-    because a no-op `doit` on a 10,000-file monorepo must stay fast."""
-    prefix = app.path.relative_to(project.root).as_posix()
-    return [f"{prefix}/{name}" for name in _walk(app.path)]
-
-
-def _walk(folder: Path) -> list[str]:
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and not d.startswith(".")]
-        relative = os.path.relpath(dirpath, folder).replace(os.sep, "/")
-        prefix = "" if relative == "." else relative + "/"
-        found.extend(prefix + name for name in filenames)
-    return sorted(found)
 
 
 def npm_scripts(app: App) -> dict[str, str]:
@@ -67,11 +44,6 @@ def build_command(app: App) -> str:
     if "prebuild" in scripts or "postbuild" in scripts:
         return "npm run --silent build"
     return scripts["build"]
-
-
-def file_deps(project: Project, app: App) -> list[str]:
-    """What `build:<app>` reads, root-relative: its sources and the shared [build] inputs."""
-    return source_files(project, app) + list(project.build.inputs)
 
 
 @dataclass(frozen=True)

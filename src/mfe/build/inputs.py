@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 
 from mfe.build import lockslice
-from mfe.build.bundle import app_sources
 from mfe.build.manifest import sha256_file
+from mfe.build.sources import app_sources
 from mfe.config import App, Project
 from mfe.errors import MfeError
 

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 from mfe.build import lockslice
-from mfe.build.bundle import IGNORED_DIRS
+from mfe.build.sources import app_of
 from mfe.config import CONFIG_FILE, Project
 from mfe.errors import MfeError
 
@@ -80,16 +80,6 @@ def has_uncommitted_changes(project: Project, app_path: Path) -> bool:
         return True  # not a git checkout: nothing proves the sources are committed
 
 
-def _app_of(project: Project, path: str) -> str | None:
-    parts = path.split("/")
-    if len(parts) < 3 or parts[0] != "apps" or parts[1] not in project.apps:
-        return None
-    folders = parts[2:-1]
-    if any(part in IGNORED_DIRS or part.startswith(".") for part in folders):
-        return None  # outputs and caches, never build inputs (mirrors mfe.build.bundle.app_sources)
-    return parts[1]
-
-
 def _show(root: Path, base: str, name: str) -> str | None:
     result = git(root, "show", f"{base}:./{name}", check=False)
     return result.stdout if result.returncode == 0 else None
@@ -129,7 +119,7 @@ def affected_apps(project: Project, base: str) -> dict[str, list[str]]:
     why: dict[str, list[str]] = {name: [] for name in project.apps}
     shared = set(project.build.inputs)
     for path in paths:
-        owner = _app_of(project, path)
+        owner = app_of(project, path)
         if owner:
             why[owner].append(path)
         elif path in shared:

@@ -16,7 +16,7 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mfe.build.bundle import IGNORED_DIRS
+from mfe.build.sources import app_of, ignored_dir
 from mfe.config import CONFIG_FILE, Project
 
 QUIET_SECONDS = 0.1
@@ -73,9 +73,7 @@ def meaning(project: Project, path: Path) -> str | None:
     if not parts or _ignored(parts[-1]):
         return None
     if parts[0] == "apps" and len(parts) > 2 and parts[1] in project.apps:
-        if any(p in IGNORED_DIRS or p.startswith(".") for p in parts[2:]):
-            return None
-        return parts[1]
+        return app_of(project, "/".join(parts))
     if parts[0] == "apps" and parts[2:] == ("package.json",):
         return NEW_APP + parts[1]
     if parts[0] == "shell":
@@ -135,15 +133,11 @@ def start_watching(project: Project, queue: ChangeQueue) -> Any:
     for app in project.apps.values():
         observer.schedule(handler, str(app.path), recursive=False)
         for child in sorted(app.path.iterdir()):
-            if child.is_dir() and not _skip_dir(child.name):
+            if child.is_dir() and not ignored_dir(child.name):
                 observer.schedule(handler, str(child), recursive=True)
     observer.daemon = True
     observer.start()
     return observer
-
-
-def _skip_dir(name: str) -> bool:
-    return name in IGNORED_DIRS or name.startswith(".")
 
 
 class _Handler(FileSystemEventHandler):
@@ -168,7 +162,7 @@ class _Handler(FileSystemEventHandler):
                 self.queue.add(path)
 
     def _watch_new_dir(self, path: Path) -> None:
-        if _skip_dir(path.name) or not path.is_dir():
+        if ignored_dir(path.name) or not path.is_dir():
             return
         if path.parent in self.app_dirs:
             self.observer.schedule(self, str(path), recursive=True)

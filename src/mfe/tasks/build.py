@@ -11,7 +11,7 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from mfe.build import bundle as build
-from mfe.build import lockslice, snapshot
+from mfe.build import lockslice, snapshot, sources
 from mfe.config import App, Environment, Project
 from mfe.errors import MfeError
 
@@ -61,7 +61,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
                 "actions": [(build_action, [project, app])],
                 # Not the whole lockfile: only this app's resolved slice of it (mfe.ci).
-                "file_dep": build.file_deps(project, app),
+                "file_dep": sources.file_deps(project, app),
                 "uptodate": [
                     lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
                     config_changed({var: os.environ.get(var) for var in project.build.env}),
