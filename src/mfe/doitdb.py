@@ -14,12 +14,12 @@ the task fingerprinted, so a file saved during the build is "changed" on the nex
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from doit.dependency import JsonDB
 
 from mfe.build.snapshot import READ_KEY
+from mfe.files import write_atomic
 
 
 class AtomicJsonDB(JsonDB):  # type: ignore[misc]
@@ -63,10 +63,5 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
     def dump(self) -> None:
         if not self._dirty and os.path.exists(self.name):
             return
-        folder = os.path.dirname(os.path.abspath(self.name))
-        fd, tmp = tempfile.mkstemp(prefix=".doit-db-", dir=folder)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(self.codec.encode(self._db))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.name)
+        write_atomic(self.name, self.codec.encode(self._db))
         self._dirty = False

@@ -23,6 +23,7 @@ from mfe.config import Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 TEMPLATE = "index.html.j2"
 FAVICON = "favicon.svg"
@@ -206,15 +207,9 @@ def render_shell(project: Project, env: Environment | str, outputs: Outputs | No
     env = project.env(env)
     html = render_template(project, shell_context(project, env, outputs))
     target = project.page(env.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
     if target.is_file() and target.read_bytes() == data:
         return target
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(target, data)
     print(f"shell: wrote {target.relative_to(project.root).as_posix()} for env '{env.name}'")
     return target

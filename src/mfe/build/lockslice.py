@@ -10,6 +10,7 @@ Kept free of heavy imports: the doit `build:<app>` tasks use it on every run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from mfe.config import STATE_DIR
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 Packages = dict[str, dict[str, Any]]
 """lockfileVersion 3 `packages`: location ("node_modules/a/node_modules/b") -> entry."""
@@ -177,13 +179,8 @@ def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
     packages = load_lockfile(lock)
     hashes = {w: slice_hash(slice_entries(packages, w)) for w in workspaces}
     _MEMO[str(lock)] = (stamp, hashes)
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"stamp": stamp, "hashes": hashes}), encoding="utf-8")
-        tmp.replace(cache_file)
-    except OSError:
-        pass  # a read-only checkout still works, just slower
+    with contextlib.suppress(OSError):  # a read-only checkout still works, just slower
+        write_atomic(cache_file, json.dumps({"stamp": stamp, "hashes": hashes}))
     return hashes
 
 

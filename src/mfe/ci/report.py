@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mfe.config import Project
+from mfe.files import write_atomic
 
 CacheOutcome = Literal["hit", "miss", "unaffected"]
 
@@ -53,10 +54,7 @@ def report_path(project: Project, env: str) -> Path:
 
 def write_report(project: Project, report: CiReport) -> Path:
     path = report_path(project, report.env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(report.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, report.to_json())
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as out:

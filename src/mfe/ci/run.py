@@ -26,6 +26,7 @@ from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 CacheMode = Literal["on", "off", "force"]
 CACHE_MODES = ("on", "off", "force")
@@ -240,6 +241,4 @@ def recorded_keys(project: Project) -> dict[str, str]:
 
 def record_keys(project: Project, keys: dict[str, str]) -> None:
     merged = {**recorded_keys(project), **keys}
-    path = _keys_file(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomic(_keys_file(project), json.dumps(merged, indent=2, sort_keys=True) + "\n")

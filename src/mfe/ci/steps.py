@@ -11,11 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mfe.build.bundle import npm_scripts
+from mfe.build.bundle import NPM_CI, npm_scripts
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
-NPM_CI = ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]
 _install_lock = threading.Lock()
 
 
@@ -50,7 +49,7 @@ def ensure_node_modules(project: Project) -> bool:
         if node_modules_current(project):
             return False
         print("ci: installing JS dependencies (npm ci)", flush=True)
-        result = _run(NPM_CI, project.root)
+        result = _run(list(NPM_CI), project.root)
         if result.returncode != 0:
             raise MfeError(
                 f"npm ci failed in {project.root} (exit {result.returncode}):\n{result.stdout}"

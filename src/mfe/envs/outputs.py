@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 if TYPE_CHECKING:  # config is imported for annotations only: it loads these names' checks
     from mfe.config import Environment, Project
@@ -81,8 +82,7 @@ def write_outputs(project: Project, outputs: Outputs) -> bool:
     text = outputs.to_json()
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
     return True
 
 

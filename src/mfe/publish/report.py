@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfe.files import write_atomic
 from mfe.publish.local import LocalFile
 
 REPORT_FILE = "publish-report.json"
@@ -178,8 +179,5 @@ def plan_lines(report: PublishReport) -> list[str]:
 
 def write_report(state_dir: Path, report: PublishReport) -> Path:
     path = state_dir / (PLAN_FILE if report.dry_run else REPORT_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
     return path

@@ -15,8 +15,6 @@ from mfe.build import lockslice, snapshot, sources
 from mfe.config import App, Environment, Project
 from mfe.errors import MfeError
 
-NPM_CI = "npm ci --no-audit --no-fund --loglevel=error"
-
 
 def rel(project: Project, path: Path) -> str:
     """Paths relative to the root (doit runs there), so the dep file survives a move or a CI cache."""
@@ -46,7 +44,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_install() -> dict[str, Any]:
         """Install JS dependencies (npm ci) when the lockfile or a package.json changed."""
         return {
-            "actions": [NPM_CI],
+            "actions": [" ".join(build.NPM_CI)],
             "file_dep": install_deps(project),
             "targets": ["node_modules/.package-lock.json"],
             "verbosity": 1,
