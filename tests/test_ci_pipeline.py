@@ -276,3 +276,32 @@ def test_forged_entries_and_untrusted_runs_never_reach_the_shared_cache(
     report = json.loads((bare / ".mfe" / "local" / "ci-report.json").read_text())
     assert {app["dist"] for app in report["apps"].values()} == {"build"}
     assert cache_objects(moto_server) == after
+
+
+def test_an_affected_app_over_its_budget_fails_the_run(
+    origin: Path,
+    monorepo_template: Path,
+    tmp_path: Path,
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "budget", monorepo_template / "node_modules")
+    toml = clone / "mfe.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'element = "mfe-payments"', 'element = "mfe-payments"\nbudget = "1 kB"'
+        )
+    )
+    source = clone / "apps" / "payments" / "src" / "main.js"
+    source.write_text(source.read_text() + "\n// grows\n")
+    commit_in(clone, "payments: a budget it cannot meet")
+    summary = tmp_path / "summary.md"
+    result = run_doit(
+        clone, "ci", "base=HEAD~1", check=False, env={**CI_ENV, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stdout
+    report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
+    size = report["apps"]["payments"]["size_bytes"]
+    assert size > 1000 and report["published"] is False
+    assert f"payments is over its size budget: {size / 1000:.1f} kB" in result.stdout
+    assert "> 1.0 kB ([apps.payments] budget in mfe.toml)" in result.stdout
+    assert f"| {size / 1000:.1f} kB |" in summary.read_text()
+    assert "1.0 kB **over**" in summary.read_text()

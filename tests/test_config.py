@@ -173,6 +173,18 @@ def test_every_generated_name_of_the_repo_config_is_valid(repo: Path) -> None:
     assert stack_problem("1abc") and stack_problem("a_b") and not stack_problem("a-B1")
 
 
+def test_budgets_are_sizes_with_units(repo: Path) -> None:
+    edit(repo, "dev_port = 5172", 'dev_port = 5172\nbudget = "250 kB"')
+    edit(repo, "dev_port = 5173", 'dev_port = 5173\nbudget = "1.5 MiB"')
+    project = load_project(repo)
+    assert project.apps["accounts"].budget == 250_000
+    assert project.apps["payments"].budget == int(1.5 * 1024 * 1024)
+    assert project.apps["mfe-parent"].budget is None
+    edit(repo, 'budget = "250 kB"', 'budget = "250 kilobytes"')
+    message = error_of(repo)
+    assert "apps.accounts.budget" in message and "250 kilobytes" in message
+
+
 def test_trusted_refs_are_branches_or_tags_never_pull_requests(repo: Path) -> None:
     path = repo / "mfe.toml"
     base = path.read_text()

@@ -28,6 +28,8 @@ class App:
     role: Literal["parent", "fragment"]
     dev_port: int
     element: str
+    budget: int | None = None
+    """Most bytes (gzip) the entry bundles and their static imports may weigh; None = no limit."""
 
     @property
     def dist(self) -> Path:
@@ -251,8 +253,9 @@ def _load_apps(root: Path, table: _Table) -> dict[str, App]:
             )
         port = app_table.port("dev_port", 5171 + index)
         assert port is not None
+        budget = _size(app_table, "budget")
         app_table.done()
-        apps[name] = App(name, root / "apps" / name, role, port, element)
+        apps[name] = App(name, root / "apps" / name, role, port, element, budget)
     table.done()
 
     if not apps:
@@ -392,6 +395,23 @@ def _load_publish(table: _Table) -> PublishSettings:
             raise table.error(table.key(key), "must be at least 1")
     table.done()
     return settings
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
+_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
+
+
+def _size(table: _Table, name: str) -> int | None:
+    """A size such as "250 kB" (1000 bytes) or "1.5 MiB" (1024**2) in bytes."""
+    text = table.get(name, str)
+    if text is None:
+        return None
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise table.error(
+            table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {text!r}'
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _load_ci(table: _Table) -> CiSettings:

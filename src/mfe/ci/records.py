@@ -1,5 +1,5 @@
 """Small JSON records next to the build cache: each app's last build time (for packing
-shards).
+shards) and the size of each app's live version (for the budget summary).
 
 They live under `<prefix>/meta/`, outside the entry scopes. Only trusted runs write
 them (read-modify-write: two concurrent trusted runs may lose one's update, which costs
@@ -51,3 +51,7 @@ def merge(cache: RemoteCache, name: str, updates: dict[str, Any]) -> None:
         )
     except (BotoCoreError, ClientError) as exc:
         warn(f"could not update s3://{cache.bucket}/{_key(cache, name)} ({exc}); continuing")
+
+
+def sizes_name(env: str) -> str:
+    return f"live-sizes-{env}.json"

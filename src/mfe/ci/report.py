@@ -31,6 +31,11 @@ class AppReport:
     'not run' (unaffected)."""
     cache_upload_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    size_bytes: int | None = None
+    """gzip size of the entry bundles and their static imports (mfe.ci.budget)."""
+    budget_bytes: int | None = None
+    live_bytes: int | None = None
+    """The same measure for the live version (last trusted publish), if known."""
 
 
 @dataclass
@@ -62,19 +67,38 @@ def write_report(project: Project, report: CiReport) -> Path:
     return path
 
 
+def _kb(size: int) -> str:
+    return f"{size / 1000:.1f} kB"
+
+
+def _size(app: AppReport) -> str:
+    """`size | change against live | budget` cells."""
+    if app.size_bytes is None:
+        return "- | - | -"
+    if app.live_bytes is None:
+        change = "new"
+    else:
+        delta = app.size_bytes - app.live_bytes
+        change = f"{'+' if delta >= 0 else '-'}{_kb(abs(delta))}"
+    limit = "-" if app.budget_bytes is None else _kb(app.budget_bytes)
+    if app.budget_bytes is not None and app.size_bytes > app.budget_bytes:
+        limit += " **over**"
+    return f"{_kb(app.size_bytes)} | {change} | {limit}"
+
+
 def markdown(report: CiReport) -> str:
     """A short job summary: one row per app, then why each affected app was rebuilt."""
     base = f" since `{report.base}`" if report.base else " (no base: the build cache decides)"
     lines = [
         f"### `doit ci env={report.env}`{base}",
         "",
-        "| app | affected | cache | build s | tests | uploaded |",
-        "| --- | --- | --- | ---: | --- | ---: |",
+        "| app | affected | cache | build s | tests | uploaded | size (gzip) | vs live | budget |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, app in report.apps.items():
         lines.append(
             f"| {name} | {'yes' if app.affected else 'no'} | {app.cache} | "
-            f"{app.build_seconds:.1f} | {app.tests} | {app.uploaded} |"
+            f"{app.build_seconds:.1f} | {app.tests} | {app.uploaded} | {_size(app)} |"
         )
     lines.append("")
     for name, app in report.apps.items():

@@ -20,7 +20,7 @@ from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME
-from mfe.ci import affected, cache, records, steps, trust
+from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
@@ -152,11 +152,13 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
     record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
     if errors:
         raise MfeError("\n".join(errors))
+    check_budgets(project, report, remote, env)
     if options.publish:
         publish_site(session, outputs, report)
         if remote and who.trusted:
             built = {n: a.build_seconds for n, a in report.apps.items() if a.dist == "build"}
             records.merge(remote, records.BUILD_TIMES, built)
+            remember_sizes(remote, env, report)
 
 
 def process_app(
@@ -210,6 +212,35 @@ def process_app(
         result.tests = "passed"
     if use_cache and remote:
         result.cache_upload_bytes = cache.upload(remote, app, result.key, result.build_seconds)
+
+
+def check_budgets(
+    project: Project, report: CiReport, remote: cache.RemoteCache | None, env: Environment
+) -> None:
+    """Measure every app present, compare with the live sizes, fail affected apps over budget."""
+    live = records.read(remote, records.sizes_name(env.name)) if remote else {}
+    for name, result in report.apps.items():
+        app = project.apps[name]
+        if not (app.dist / MANIFEST_NAME).is_file():
+            continue
+        result.size_bytes = budget.compressed_size(app)
+        result.budget_bytes = app.budget
+        entry = live.get(name)
+        if isinstance(entry, dict) and isinstance(entry.get("bytes"), int):
+            result.live_bytes = entry["bytes"]
+    budget.check(
+        {n: a.size_bytes for n, a in report.apps.items() if a.affected and a.size_bytes},
+        project.apps,
+    )
+
+
+def remember_sizes(remote: cache.RemoteCache, env: Environment, report: CiReport) -> None:
+    sizes = {
+        name: {"bytes": app.size_bytes, "key": app.key}
+        for name, app in report.apps.items()
+        if app.size_bytes is not None
+    }
+    records.merge(remote, records.sizes_name(env.name), sizes)
 
 
 def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:

@@ -1,0 +1,68 @@
+"""Size budgets: the gzip size of an app's entry bundles and the files they import statically.
+
+That is what a browser must download before the app can run (dynamic `import()` chunks
+load later and are not counted). Each file counts as served: gzip level 9 on its own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import posixpath
+import re
+from pathlib import Path
+
+from mfe.build.manifest import read_manifest
+from mfe.config import App
+from mfe.errors import MfeError
+
+COMPRESSION = "gzip -9"
+# `import "./x.js"`, `import {a} from "./x.js"`, `export * from "./x.js"` (minified or not);
+# `import("./x.js")` is dynamic and does not match (a parenthesis, not a quote, follows).
+_STATIC_IMPORT = re.compile(
+    r"""(?:^|[^.\w$])(?:import|export)\s*(?:[\w$\s{},*]*?\bfrom\s*)?["']([^"'\n]+)["']"""
+)
+
+
+def initial_files(dist: Path, entries: list[str]) -> list[str]:
+    """The entries and, transitively, every dist file they import statically."""
+    seen: list[str] = []
+    queue = list(entries)
+    while queue:
+        name = queue.pop(0)
+        if name in seen or not (dist / name).is_file():
+            continue
+        seen.append(name)
+        if not name.endswith((".js", ".mjs")):
+            continue
+        text = (dist / name).read_text(encoding="utf-8", errors="replace")
+        for specifier in _STATIC_IMPORT.findall(text):
+            if specifier.startswith(("./", "../")):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(name), specifier))
+                if not target.startswith("../"):
+                    queue.append(target)
+    return seen
+
+
+def compressed_size(app: App) -> int:
+    """Bytes (gzip -9, each file alone) of what loading the app's entries downloads."""
+    manifest = read_manifest(app.name, app.dist)
+    return sum(
+        len(gzip.compress((app.dist / name).read_bytes(), compresslevel=9, mtime=0))
+        for name in initial_files(app.dist, manifest.entries)
+    )
+
+
+def human(size: int) -> str:
+    return f"{size} B" if size < 1000 else f"{size / 1000:.1f} kB"
+
+
+def check(sizes: dict[str, int], apps: dict[str, App]) -> None:
+    """Fail naming every app over its budget, its size and the budget."""
+    over = [
+        f"{name} is over its size budget: {human(size)} ({COMPRESSION}, entry bundles and "
+        f"their static imports) > {human(budget)} ([apps.{name}] budget in mfe.toml)"
+        for name, size in sizes.items()
+        if (budget := apps[name].budget) is not None and size > budget
+    ]
+    if over:
+        raise MfeError("\n".join(over) + "\nnothing was published")
