@@ -10,21 +10,21 @@ from doit.exceptions import BaseFail, TaskError, TaskFailed
 from mfe.errors import ConfigError, MfeError
 
 
-def guarded(func: Callable[..., object], *args: Any) -> BaseFail | None:
+def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any] | None:
     """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
 
     A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
-    loading mfe.toml do.
+    loading mfe.toml do. A dict result passes through: doit saves it as the task's values.
     """
     try:
-        func(*args)
+        result = func(*args)
     except ConfigError as exc:
         return TaskError(str(exc))
     except MfeError as exc:
         return TaskFailed(str(exc))
     except KeyboardInterrupt:
         return TaskFailed("interrupted")
-    return None
+    return result if isinstance(result, dict) else None
 
 
 def action(func: Callable[..., object], *args: Any) -> tuple[Callable[..., object], list[Any]]:

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from mfe.build import bundle as build
 from mfe.build import lockslice, snapshot, sources
 from mfe.config import App, Environment, Project
-from mfe.errors import MfeError
+from mfe.tasks.actions import action
 
 
 def rel(project: Project, path: Path) -> str:
@@ -27,15 +26,9 @@ def install_deps(project: Project) -> list[str]:
     return [rel(project, f) for f in files]
 
 
-def build_action(project: Project, app: App) -> TaskFailed | dict[str, Any]:
+def build_action(project: Project, app: App) -> dict[str, Any]:
     """Build one app; its inputs' fingerprints as read go to doit (see `mfe.doitdb`)."""
-    try:
-        built = build.build_app(project, app)
-    except MfeError as exc:
-        return TaskFailed(str(exc))
-    except KeyboardInterrupt:
-        return TaskFailed("interrupted")
-    return {snapshot.READ_KEY: built.read}
+    return {snapshot.READ_KEY: build.build_app(project, app).read}
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Any]:
@@ -57,7 +50,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
             yield {
                 "name": app.name,
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
-                "actions": [(build_action, [project, app])],
+                "actions": [action(build_action, project, app)],
                 # Not the whole lockfile: only this app's resolved slice of it (mfe.ci).
                 "file_dep": sources.file_deps(project, app),
                 "uptodate": [
