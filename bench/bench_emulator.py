@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from aws_fixtures import DUMMY_AWS_ENV, fill_bucket, free_port
 from run import Case, Context
 
 from mfe.envs.emulator import SERVER_MODULE, probe
+
+from fixtures.aws import DUMMY_AWS_ENV, fill_bucket, free_port
 
 SIZES = (1_000, 30_000)
 

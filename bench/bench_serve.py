@@ -21,7 +21,8 @@ from typing import Any
 
 from common import CHROMIUM, CHROMIUM_ARGS, copy_monorepo
 from run import Case, Context
-from serve_fixtures import ServeProcess, use_free_ports
+
+from fixtures.serve import ServeProcess, use_free_ports
 
 HEADING = ">Payments</h2>"
 # Runs in every page load: reports (text, epoch ms) when a payments heading is first painted.

@@ -1,7 +1,7 @@
 """Helpers shared by the bench modules: the test suite's monorepo copy and doit runner.
 
-The benchmarks need the `test` extra anyway (awscli, playwright), so they reuse
-tests/conftest.py (bench/run.py puts tests/ on the import path) instead of twins of it.
+The benchmarks need the `test` extra anyway (awscli, playwright), so they reuse the
+suite's helpers in tests/fixtures/ (bench/run.py puts tests/ on the import path).
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from fixtures.config import use_port
-from fixtures.repo import REPO, copy_sources
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, run_doit
+from fixtures.repo import REPO, copy_sources, run_doit
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "REPO", "copy_monorepo", "copy_sources", "doit", "use_port"]
 

@@ -6,9 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from fixtures.repo import tree_digest
-
-from conftest import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, run_doit, tree_digest, up_to_date_tasks
 
 ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 
 DODO = """
 from pathlib import Path

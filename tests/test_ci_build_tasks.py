@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import executed_tasks, run_doit
+from fixtures.repo import executed_tasks, run_doit
 
 APPS = ("build:mfe-parent", "build:accounts", "build:payments")
 

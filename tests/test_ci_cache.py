@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from aws_fixtures import moto_server  # noqa: F401
 
 from mfe.build.manifest import write_manifest
 from mfe.ci import archive, cache, signing
@@ -41,7 +40,7 @@ def fake_build(app: App, text: str = "console.log(1)") -> None:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, moto_server: str) -> tuple[Project, cache.RemoteCache]:  # noqa: F811
+def setup(tmp_path: Path, moto_server: str) -> tuple[Project, cache.RemoteCache]:
     project = make_project(tmp_path, moto_server)
     s3 = Session(project, "local").s3
     bucket = f"cache-{tmp_path.name.lower().replace('_', '-')}"[:60]

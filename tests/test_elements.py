@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mfe.build.elements import defined_elements
 
-from conftest import run_doit
+from fixtures.repo import run_doit
 
 
 def test_defined_elements_of_minified_and_plain_code() -> None:

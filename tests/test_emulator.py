@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from aws_fixtures import free_port
 
 from mfe.config import Project, load_project
 from mfe.envs.emulator import ensure_emulator, probe, stop_emulator
 from mfe.errors import MfeError
+
+from fixtures.aws import free_port
 
 
 def make_project(root: Path, port: int) -> Project:

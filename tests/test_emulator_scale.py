@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aws_fixtures import fill_bucket, free_port, local_client, use_port
 
-from conftest import run_doit
+from fixtures.aws import fill_bucket, free_port, local_client
+from fixtures.config import use_port
+from fixtures.repo import run_doit
 
 OBJECTS = 30_000
 

@@ -10,7 +10,7 @@ import pytest
 
 from mfe.tasks.variables import VARIABLES
 
-from conftest import REPO
+from fixtures.repo import REPO
 
 EXPECTED = {
     "publish": ["env="],

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aws_fixtures
 import httpx
 import pytest
 
@@ -26,10 +25,9 @@ from mfe.envs.stacks import (
 )
 from mfe.errors import MfeError
 
-from conftest import run_doit
-
-REPO = Path(__file__).resolve().parent.parent
-moto_server = aws_fixtures.moto_server  # the fixture, for this module
+from fixtures.aws import local_client
+from fixtures.config import use_port
+from fixtures.repo import REPO, run_doit
 
 
 def make_project(root: Path, endpoint: str) -> Project:
@@ -41,7 +39,7 @@ def make_project(root: Path, endpoint: str) -> Project:
         shutil.copy(app, target)
     shutil.copy(REPO / "mfe.toml", root / "mfe.toml")
     shutil.copytree(REPO / "infra", root / "infra")
-    aws_fixtures.use_port(root, int(port))
+    use_port(root, int(port))
     return load_project(root)
 
 
@@ -189,7 +187,7 @@ def buckets_only(template: str) -> str:
 def test_change_set_flow_create_no_change_update(moto_server: str, tmp_path: Path) -> None:
     project = make_project(tmp_path / "repo", moto_server)
     env = project.env("prod")
-    cfn = aws_fixtures.local_client(moto_server, "cloudformation")
+    cfn = local_client(moto_server, "cloudformation")
     body = (REPO / "infra" / "auth.yaml").read_text()
     params = auth_parameters(project, env)
     lines: list[str] = []
@@ -211,18 +209,18 @@ def test_change_set_flow_create_no_change_update(moto_server: str, tmp_path: Pat
     hosting = hosting_parameters(project, env, "accounts")
     assert deploy_stack(cfn, "t-accounts", buckets_only("hosting.yaml"), hosting, poll=0.05)
     # moto does not refresh a change-set stack's Outputs (they stay empty), so check the bucket.
-    aws_fixtures.local_client(moto_server).head_bucket(Bucket="mfe-demo-prod-accounts")
+    local_client(moto_server).head_bucket(Bucket="mfe-demo-prod-accounts")
 
 
 def test_failed_deploy_names_the_stack_and_the_reason(moto_server: str, tmp_path: Path) -> None:
     project = make_project(tmp_path / "repo", moto_server)
     env = project.env("prod")
-    aws_fixtures.local_client(moto_server).create_bucket(Bucket="already-taken-bucket")
+    local_client(moto_server).create_bucket(Bucket="already-taken-bucket")
     hosting = {**hosting_parameters(project, env, "payments"), "BucketName": "already-taken-bucket"}
 
     with pytest.raises(MfeError) as caught:
         deploy_stack(
-            aws_fixtures.local_client(moto_server, "cloudformation"),
+            local_client(moto_server, "cloudformation"),
             "t-taken",
             buckets_only("hosting.yaml"),
             hosting,
@@ -283,7 +281,7 @@ def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_
 
     auth = read_outputs(project, project.env("local")).auth
     assert auth is not None
-    idp = aws_fixtures.local_client(moto_server, "cognito-idp")
+    idp = local_client(moto_server, "cognito-idp")
     tokens = idp.initiate_auth(
         ClientId=auth.client_id,
         AuthFlow="USER_PASSWORD_AUTH",

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aws_fixtures import free_port, use_port
 from playwright.sync_api import Page, expect
 
-from conftest import run_doit
+from fixtures.aws import free_port
+from fixtures.config import use_port
+from fixtures.repo import run_doit
 
 
 @pytest.fixture

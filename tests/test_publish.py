@@ -8,14 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from s3_fixtures import APPS, S3Server, Site, moto_s3, moto_server, objects, render_shell, write_app
 
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 
-__all__ = ["moto_s3", "moto_server"]
+from fixtures.s3 import APPS, S3Server, Site, objects, render_shell, write_app
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aws_fixtures import free_port, use_port
 
-from conftest import run_doit
+from fixtures.aws import free_port
+from fixtures.config import use_port
+from fixtures.repo import run_doit
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from s3_fixtures import S3Server, Site, moto_s3, moto_server, objects
 
 from mfe.errors import MfeError
 from mfe.publish.smoke import smoke_check
 
-__all__ = ["moto_s3", "moto_server"]
+from fixtures.s3 import S3Server, Site, objects
 
 DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'

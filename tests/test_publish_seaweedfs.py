@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from s3_fixtures import APPS, S3Server, Site, objects, seaweed_s3, write_app
 
 from mfe.publish.rollback import rollback
 
-__all__ = ["seaweed_s3"]
+from fixtures.s3 import APPS, S3Server, Site, objects, write_app
 
 
 def uploaded(report: dict) -> dict[str, list[str]]:

@@ -8,12 +8,12 @@ import socket
 from pathlib import Path
 
 from playwright.sync_api import Page
-from serve_fixtures import ServeProcess, use_free_ports
 
 from mfe.config import load_project
 from mfe.serve.watch import classify
 
-from conftest import REPO, run_doit
+from fixtures.repo import REPO, run_doit
+from fixtures.serve import ServeProcess, use_free_ports
 
 
 def port_is_free(port: int) -> bool:

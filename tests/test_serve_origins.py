@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.config import set_config
-from fixtures.repo import copy_sources
 from playwright.sync_api import Page
-from serve_fixtures import ServeProcess, use_free_ports
 
 from mfe.config import load_project
 from mfe.errors import ConfigError
 from mfe.serve.origins import Origins
+
+from fixtures.config import set_config
+from fixtures.repo import copy_sources
+from fixtures.serve import ServeProcess, use_free_ports
 
 
 def request(port: int, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:

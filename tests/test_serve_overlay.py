@@ -10,9 +10,9 @@ import socket
 from pathlib import Path
 
 from playwright.sync_api import Page
-from serve_fixtures import ServeProcess, use_free_ports
 
-from conftest import run_doit
+from fixtures.repo import run_doit
+from fixtures.serve import ServeProcess, use_free_ports
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
 

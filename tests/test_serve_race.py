@@ -9,9 +9,8 @@ import re
 import time
 from pathlib import Path
 
-from serve_fixtures import ServeProcess, use_free_ports
-
-from conftest import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.serve import ServeProcess, use_free_ports
 
 HEADING = ">Payments</h2>"
 

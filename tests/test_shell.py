@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fixtures.repo import link_copy
 
 from mfe.build.manifest import read_manifest
 from mfe.config import Project, load_project
@@ -20,7 +19,7 @@ from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
 from mfe.shell import render_shell, shell_context
 
-from conftest import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, link_copy, run_doit, up_to_date_tasks
 
 APPS = ["mfe-parent", "accounts", "payments"]
 ELEMENTS = {"mfe-parent": "mfe-parent", "accounts": "mfe-accounts", "payments": "mfe-payments"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import REPO
+from fixtures.repo import REPO
 
 
 def test_spa_fallback_function_under_node() -> None:
