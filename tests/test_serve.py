@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import http.client
 import re
+import shutil
 import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page
 
 from mfe.config import load_project
 from mfe.serve.watch import classify
 
-from fixtures.repo import REPO, run_doit
+from fixtures.repo import REPO, link_copy, run_doit
 from fixtures.serve import ServeProcess, use_free_ports
 
 
@@ -37,75 +41,128 @@ def get(port: int, path: str) -> http.client.HTTPResponse:
     return response
 
 
-def test_serve_rebuilds_one_app_and_reloads(monorepo: Path, page: Page) -> None:
-    shell_port, ports = use_free_ports(monorepo)
+@dataclass
+class Served:
+    """A running `doit serve` on a private copy, shared by the tests of one behaviour each."""
 
-    # A busy port: a clear error naming port and app, non-zero exit, nothing left listening.
+    root: Path
+    shell_port: int
+    ports: dict[str, int]
+    server: ServeProcess
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.shell_port}/"
+
+
+@pytest.fixture(scope="module")
+def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy with every app built: serving a copy of it starts without bundling."""
+    root = link_copy(monorepo_template, tmp_path_factory.mktemp("serve-built") / "repo")
+    use_free_ports(root)
+    run_doit(root, "build")
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = link_copy(built, tmp_path_factory.mktemp("served") / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        yield Served(root, shell_port, ports, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def payments_source(served: Served) -> Iterator[Path]:
+    """payments' component; whatever a test writes there is undone (and rebuilt) afterwards."""
+    source = served.root / "apps/payments/src/payments-app.js"
+    original = source.read_text()
+    assert ">Payments</h2>" in original and "render() {" in original
+    yield source
+    if source.read_text() != original:
+        mark = len(served.server.lines)
+        source.write_text(original)
+        served.server.wait_for(r"serve: rebuilt payments in", since=mark)
+
+
+def test_a_busy_port_is_an_error_naming_port_and_app(built: Path, tmp_path: Path) -> None:
+    root = link_copy(built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports["accounts"]))
         busy.listen()
-        result = run_doit(monorepo, "serve", check=False, timeout=120)
+        result = run_doit(root, "serve", check=False, timeout=120)
     assert result.returncode != 0
     assert f"port {ports['accounts']} for app 'accounts' is already in use" in result.stdout
     assert "Traceback" not in result.stdout
     assert port_is_free(shell_port)  # the ports bound before the failure were released
 
-    server = ServeProcess(monorepo)
-    try:
-        url = server.lines[server.wait_for(r"^http://127\.0\.0\.1:\d+/$")]
-        assert url == f"http://127.0.0.1:{shell_port}/"
-        page.goto(url)
-        page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
-        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
 
-        # Edit payments: the page reloads with the new text; accounts is not rebuilt.
-        source = monorepo / "apps/payments/src/payments-app.js"
-        original = source.read_text()
-        assert ">Payments</h2>" in original
-        mark = len(server.lines)
-        source.write_text(original.replace(">Payments</h2>", ">Payments (edited)</h2>"))
-        page.locator("h2", has_text="Payments (edited)").wait_for(timeout=15_000)
-        server.wait_for(r"serve: rebuilt payments in", since=mark)
-        ran = server.lines[mark:]
-        assert ".  build:payments" in ran
-        assert not [line for line in ran if "build:accounts" in line or "build:mfe-parent" in line]
-
-        # A syntax error: overlay with the bundler's text; the last good build stays served.
-        mark = len(server.lines)
-        source.write_text(original.replace("render() {", "render() {{", 1))
-        overlay = page.locator("#mfe-error-overlay")
-        overlay.wait_for(timeout=15_000)
-        assert "payments" in overlay.inner_text()
-        assert "ERROR" in overlay.inner_text()
-        server.wait_for(r"serve: payments failed", since=mark)
-        page.reload()
-        overlay.wait_for(timeout=15_000)  # a fresh tab learns the failure on connect
-        assert page.locator("h2", has_text="Payments (edited)").count() == 1
-
-        source.write_text(original)
-        page.locator("h2", has_text=re.compile(r"^Payments$")).wait_for(timeout=15_000)
-        overlay.wait_for(state="detached", timeout=15_000)
-
-        check_http(monorepo, shell_port, ports["payments"])
-    finally:
-        code = server.stop()
-    output = "\n".join(server.lines)
-    assert code == 0, output
-    assert "serve: stopped, bye" in output
-    assert "Traceback" not in output
-    assert all(port_is_free(port) for port in [shell_port, *ports.values()])
+def test_the_printed_url_serves_the_shell_with_every_app(served: Served, page: Page) -> None:
+    assert served.url in served.server.lines
+    page.goto(served.url)
+    page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
+    page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
 
 
-def check_http(root: Path, shell_port: int, app_port: int) -> None:
-    dist = root / "apps/payments/dist"
+def test_an_edit_rebuilds_only_that_app_and_reloads_the_page(
+    served: Served, page: Page, payments_source: Path
+) -> None:
+    page.goto(served.url)
+    page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+    mark = len(served.server.lines)
+    payments_source.write_text(
+        payments_source.read_text().replace(">Payments</h2>", ">Payments (edited)</h2>")
+    )
+    page.locator("h2", has_text="Payments (edited)").wait_for(timeout=15_000)
+    served.server.wait_for(r"serve: rebuilt payments in", since=mark)
+    ran = served.server.lines[mark:]
+    assert ".  build:payments" in ran
+    assert not [line for line in ran if "build:accounts" in line or "build:mfe-parent" in line]
+
+
+def test_a_syntax_error_shows_the_overlay_and_keeps_the_last_good_build(
+    served: Served, page: Page, payments_source: Path
+) -> None:
+    page.goto(served.url)
+    page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+    good = payments_source.read_text()
+    mark = len(served.server.lines)
+    payments_source.write_text(good.replace("render() {", "render() {{", 1))
+    overlay = page.locator("#mfe-error-overlay")
+    overlay.wait_for(timeout=15_000)
+    assert "payments" in overlay.inner_text()
+    assert "ERROR" in overlay.inner_text()
+    served.server.wait_for(r"serve: payments failed", since=mark)
+    page.reload()
+    overlay.wait_for(timeout=15_000)  # a fresh tab learns the failure on connect
+    assert page.locator("h2", has_text=re.compile(r"^Payments$")).count() == 1
+
+    payments_source.write_text(good)
+    overlay.wait_for(state="detached", timeout=15_000)
+    page.locator("h2", has_text=re.compile(r"^Payments$")).wait_for(timeout=15_000)
+
+
+def test_app_files_are_served_unmodified_with_dev_headers(served: Served) -> None:
+    dist = served.root / "apps/accounts/dist"
     entry = next(dist.glob("main-*.js"))
-    response = get(app_port, f"/{entry.name}")
+    response = get(served.ports["accounts"], f"/{entry.name}")
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Access-Control-Allow-Origin" not in response.headers  # no Origin: no CORS grant
     assert int(response.headers["Content-Length"]) == entry.stat().st_size
+    assert get(served.shell_port, "/_mfe/reload.js").status == 200
 
+
+def test_traversal_symlinks_out_and_directories_get_404(served: Served) -> None:
+    root, app_port = served.root, served.ports["accounts"]
+    dist = root / "apps/accounts/dist"
+    entry = next(dist.glob("main-*.js"))
     (dist / "sub").mkdir()
     (dist / "leak.js").symlink_to(root / "mfe.toml")
     (dist / "sub" / "up.js").symlink_to("../../package.json")
@@ -125,11 +182,29 @@ def check_http(root: Path, shell_port: int, app_port: int) -> None:
         "/%00",
         "/%ff",
     ]
-    for path in attempts:
-        assert get(app_port, path).status == 404, path
-    for path in ["/../mfe.toml", "/%2e%2e/mfe.toml", "/build/dev/index.html", "/mfe.toml"]:
-        assert get(shell_port, path).status == 404, path
-    assert get(shell_port, "/_mfe/reload.js").status == 200
+    try:
+        for path in attempts:
+            assert get(app_port, path).status == 404, path
+        for path in ["/../mfe.toml", "/%2e%2e/mfe.toml", "/build/dev/index.html", "/mfe.toml"]:
+            assert get(served.shell_port, path).status == 404, path
+    finally:
+        (dist / "leak.js").unlink()
+        shutil.rmtree(dist / "sub")
+
+
+def test_ctrl_c_stops_cleanly_and_frees_every_port(built: Path, tmp_path: Path) -> None:
+    root = link_copy(built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+    finally:
+        code = server.stop()
+    output = "\n".join(server.lines)
+    assert code == 0, output
+    assert "serve: stopped, bye" in output
+    assert "Traceback" not in output
+    assert all(port_is_free(port) for port in [shell_port, *ports.values()])
 
 
 def test_watch_maps_paths_to_work_and_ignores_outputs() -> None:
