@@ -1,0 +1,254 @@
+"""Tables for the pure decision functions: each row is one input and the decision it must get.
+
+The end-to-end tests show these decisions inside a publish or a dev server; the tables
+pin each rule (and its edge) on its own, so a change of rule names the row it breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mfe.build.manifest import is_fingerprinted
+from mfe.publish.invalidate import MAX_WILDCARDS, collapse
+from mfe.publish.local import LocalFile
+from mfe.publish.plan import needs_upload
+from mfe.publish.releases import FileRecord, Release, new_release_id, rollback_target
+from mfe.publish.remote import RemoteObject
+from mfe.serve.server import safe_path
+
+# ------------------------------------------------------------------ is_fingerprinted
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("main-ABCD1234.js", True),  # esbuild [name]-[hash]: letters and digits
+        ("chunk-QWERTYUI.js", True),  # esbuild base32 hash without a digit
+        ("main.3f9a2b1c.js", True),  # webpack/CRA [name].[contenthash:8]
+        ("index-a1B2c3D4e5.js", True),  # Vite
+        ("vendor.12345678.js", True),  # digits only: still a hex hash
+        ("main-deadbeef.js", True),  # a hex word cannot be told from a hash
+        ("main-ABCD1234.js.map", True),  # its source map is as immutable as the script
+        ("assets/chunks/app-ABCD1234.css", True),  # the folder does not matter
+        ("main.js", False),
+        ("index.html", False),
+        ("favicon.svg", False),
+        ("asset-manifest.json", False),  # an 8-letter word, not a hash
+        ("payments-app.js", False),
+        ("main-Abcdefgh.js", False),  # mixed-case letters only: a word
+        ("ABCD1234-main.js", False),  # a hash must follow '-' or '.'
+        ("main-ABC123.js", False),  # shorter than 8 characters
+        ("main-ABCD1234", False),  # must be followed by an extension
+    ],
+)
+def test_is_fingerprinted(name: str, expected: bool) -> None:
+    assert is_fingerprinted(name) is expected
+
+
+# ------------------------------------------------------------------ collapse
+
+
+def under(folder: str, count: int) -> list[str]:
+    return [f"{folder}/f{i:04d}.js" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        ([], []),
+        (["/index.html"], ["/index.html"]),
+        (["/b.html", "/a.html", "/a.html"], ["/a.html", "/b.html"]),  # sorted, deduplicated
+        (under("/img", 9), under("/img", 9)),  # below the threshold: each path
+        (under("/img", 10), ["/img/*"]),  # ten under one folder: a wildcard
+        ([*under("/a/b", 10), "/a/c.js"], ["/a/c.js", "/a/b/*"]),  # only the crowded folder
+        (under("", 12), under("", 12)),  # the root folder is never /*-collapsed
+        ([*under("/img", 10), "/index.html"], ["/index.html", "/img/*"]),
+        (
+            [p for i in range(MAX_WILDCARDS) for p in under(f"/d{i:02d}", 10)],
+            [f"/d{i:02d}/*" for i in range(MAX_WILDCARDS)],  # at the wildcard limit
+        ),
+        (
+            [p for i in range(MAX_WILDCARDS + 1) for p in under(f"/d{i:02d}", 10)],
+            ["/*"],  # one wildcard too many: everything
+        ),
+        ([f"/p{i}" for i in range(3000)], sorted(f"/p{i}" for i in range(3000))),
+        ([f"/p{i}" for i in range(3001)], ["/*"]),  # past CloudFront's 3,000 paths
+    ],
+    ids=lambda value: f"{len(value)} paths" if isinstance(value, list) else None,
+)
+def test_collapse(paths: list[str], expected: list[str]) -> None:
+    assert collapse(paths) == expected
+
+
+# ------------------------------------------------------------------ needs_upload
+
+MD5, OTHER = "0" * 32, "f" * 32
+MULTIPART = "1" * 32 + "-3"
+
+
+def local(**changes: str) -> LocalFile:
+    fields = {
+        "sha256": "a" * 64,
+        "md5": MD5,
+        "etag": MD5,
+        "content_type": "text/javascript; charset=utf-8",
+        "cache_control": "public, max-age=31536000, immutable",
+    }
+    fields.update(changes)
+    return LocalFile(
+        app="a", key="main.js", path=Path("main.js"), size=10, immutable=True, **fields
+    )
+
+
+def record(**changes: str) -> FileRecord:
+    file = local()
+    fields = {
+        "sha256": file.sha256,
+        "md5": file.md5,
+        "etag": file.etag,
+        "content_type": file.content_type,
+        "cache_control": file.cache_control,
+    }
+    fields.update(changes)
+    return FileRecord(size=10, immutable=True, **fields)
+
+
+def remote(etag: str) -> RemoteObject:
+    return RemoteObject(key="main.js", etag=etag, size=10)
+
+
+@pytest.mark.parametrize(
+    ("file", "remote_object", "previous", "expected"),
+    [
+        (local(), None, None, True),  # not in the bucket
+        (local(), None, record(), True),  # in the last release but deleted since
+        (local(), remote(MD5), None, False),  # same md5 ETag
+        (local(), remote(MD5), record(), False),
+        (local(etag=MULTIPART), remote(MULTIPART), None, False),  # same multipart ETag
+        (local(), remote(OTHER), None, True),  # other bytes
+        (local(), remote(MD5), record(cache_control="no-cache"), True),  # same bytes, new header
+        (local(), remote(MD5), record(content_type="text/plain"), True),
+        # ETag is not an md5 (e.g. SSE-KMS): trusted when the release saw these bytes there
+        (local(), remote(OTHER), record(etag=OTHER), False),
+        (local(), remote(OTHER), record(etag=OTHER, sha256="b" * 64), True),  # other bytes
+        (local(), remote(OTHER), record(etag="e" * 32), True),  # replaced since the release
+    ],
+)
+def test_needs_upload(
+    file: LocalFile, remote_object: RemoteObject | None, previous: FileRecord | None, expected: bool
+) -> None:
+    assert needs_upload(file, remote_object, previous) is expected
+
+
+# ------------------------------------------------------------------ new_release_id
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (None, "20260102T030405Z-abcdef1"),
+        ("20260102T030404Z-1234567", "20260102T030405Z-abcdef1"),  # an earlier release
+        ("20260102T030405Z-1234567", "20260102T030406Z-abcdef1"),  # same second: one later
+        ("20260102T040000Z-1234567", "20260102T040001Z-abcdef1"),  # a clock behind the latest
+        ("20251231T235959Z-1234567", "20260102T030405Z-abcdef1"),
+    ],
+)
+def test_new_release_id(after: str | None, expected: str) -> None:
+    made = new_release_id("abcdef1234567890", now=NOW, after=after)
+    assert made == expected
+    assert after is None or made > after  # listing order is release order
+
+
+# ------------------------------------------------------------------ rollback_target
+
+
+def releases(*rows: tuple[str, str, str | None]) -> tuple[list[str], Callable[[str], Release]]:
+    """(id, content hash, rollback_of) rows -> the id listing and a reader by id."""
+    made = {
+        rid: Release(id=rid, created="", content_hash=content, files={}, rollback_of=of)
+        for rid, content, of in rows
+    }
+    return sorted(made), made.__getitem__
+
+
+@pytest.mark.parametrize(
+    ("rows", "current", "expected"),
+    [
+        ([("r1", "A", None), ("r2", "B", None)], "r2", "r1"),
+        ([("r1", "A", None)], "r1", None),  # nothing before the first release
+        (
+            [("r1", "A", None), ("r2", "B", None), ("r3", "B", None)],
+            "r3",
+            "r1",
+        ),  # same content skipped
+        ([("r1", "A", None), ("r2", "A", None)], "r2", None),  # nothing different to go back to
+        # r3 rolled back to r1's content: the next rollback goes before r2, not back to r2
+        ([("r0", "Z", None), ("r1", "A", None), ("r2", "B", None), ("r3", "A", "r2")], "r3", "r0"),
+        (
+            [("r1", "A", None), ("r2", "B", None), ("r3", "C", None)],
+            "r2",
+            "r1",
+        ),  # later ids ignored
+    ],
+)
+def test_rollback_target(
+    rows: list[tuple[str, str, str | None]], current: str, expected: str | None
+) -> None:
+    ids, read = releases(*rows)
+    target = rollback_target(ids, read(current), read)
+    assert (target.id if target else None) == expected
+
+
+# ------------------------------------------------------------------ safe_path
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("safe")
+    root = base / "dist"
+    (root / "sub").mkdir(parents=True)
+    (root / "main-ABCD1234.js").write_text("x")
+    (root / "sub" / "chunk.js").write_text("x")
+    (root / "a b.js").write_text("x")
+    (root / ".env").write_text("secret")
+    (base / "secret.txt").write_text("secret")
+    (root / "out.js").symlink_to(base / "secret.txt")
+    (root / "inside.js").symlink_to("sub/chunk.js")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("/main-ABCD1234.js", "main-ABCD1234.js"),
+        ("/main-ABCD1234.js?v=1#top", "main-ABCD1234.js"),  # query and fragment ignored
+        ("/sub/chunk.js", "sub/chunk.js"),
+        ("/a%20b.js", "a b.js"),  # percent-decoded
+        ("/inside.js", "sub/chunk.js"),  # a symlink that stays inside
+        ("/out.js", None),  # a symlink out of the folder
+        ("/../secret.txt", None),
+        ("/sub/../main-ABCD1234.js", None),  # no dot segments at all
+        ("/%2e%2e/secret.txt", None),
+        ("/..%2fsecret.txt", None),  # encoded separator
+        ("/..%5csecret.txt", None),
+        ("/..\\secret.txt", None),
+        ("/.env", None),  # dotfiles
+        ("/sub", None),  # directories
+        ("/sub/", None),
+        ("/", None),
+        ("//main-ABCD1234.js", None),  # empty segment
+        ("/%00", None),
+        ("/%ff", None),  # not UTF-8
+        ("/missing.js", None),
+        ("main-ABCD1234.js", None),  # not absolute
+    ],
+)
+def test_safe_path(dist: Path, raw: str, expected: str | None) -> None:
+    found = safe_path(dist, raw)
+    assert found == ((dist / expected).resolve() if expected else None)
