@@ -73,16 +73,6 @@ def test_failed_build_names_app_and_keeps_previous_dist(monorepo: Path) -> None:
     assert sorted(p.name for p in dist.iterdir()) == before
 
 
-def test_doit_list_documents_every_task(monorepo: Path) -> None:
-    listing = run_doit(monorepo, "list").stdout
-    tasks = {}
-    for line in listing.splitlines():
-        name, _, doc = line.partition(" ")
-        tasks[name] = doc.strip()
-    for name in ("build", "install"):
-        assert tasks.get(name), f"{name} missing or undocumented in:\n{listing}"
-
-
 def test_lockfile_change_reinstalls_and_rebuilds_its_users(
     monorepo: Path, monorepo_template: Path
 ) -> None:
