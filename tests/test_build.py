@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fixtures.repo import executed_tasks, run_doit, tree_digest, up_to_date_tasks
 
-ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments"}
+ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments", "build:shared"}
 
 
 def builds_run(output: str) -> set[str]:
@@ -33,6 +33,22 @@ def test_first_run_builds_all_then_nothing(monorepo: Path) -> None:
             assert (monorepo / "apps" / app / "dist" / name).is_file()
             assert manifest["files"][name]["immutable"] is True
 
+    shared = json.loads((monorepo / "build/shared/dist/asset-manifest.json").read_text())
+    assert set(shared["modules"][""]) == {
+        "lit",
+        "react",
+        "react/jsx-runtime",
+        "react-dom",
+        "react-dom/client",
+    }
+    for name in shared["modules"][""].values():
+        assert shared["files"][name]["immutable"] is True
+    # The apps leave the shared libraries to the import map: no copy of Lit or React inside.
+    for app in ("mfe-parent", "accounts", "payments"):
+        (bundle,) = (monorepo / "apps" / app / "dist").glob("main-*.js")
+        code = bundle.read_text()
+        assert "lit-html" not in code and "react.transitional.element" not in code, app
+
     second = run_doit(monorepo)
     assert builds_run(second.stdout) == set()
     assert up_to_date_tasks(second.stdout) >= ALL_BUILDS
@@ -43,7 +59,7 @@ def test_edit_touch_add_delete(monorepo: Path) -> None:
     source = accounts_source(monorepo)
 
     source.write_text(source.read_text() + "\n// edited\n")
-    assert builds_run(run_doit(monorepo).stdout) == {"build:accounts"}
+    assert builds_run(run_doit(monorepo).stdout) == {"build:accounts"}  # not build:shared
 
     stat = source.stat()
     os.utime(source, (stat.st_atime + 10, stat.st_mtime + 10))
@@ -91,6 +107,28 @@ def test_lockfile_change_reinstalls_and_rebuilds_its_users(
     # npm ci replaced the copy's hard-linked node_modules; the template's files are untouched.
     assert (monorepo / marker).stat().st_ino != (monorepo_template / marker).stat().st_ino
     assert tree_digest(monorepo_template / "node_modules") == template_modules
+
+
+def test_lit_bump_rebuilds_the_shared_modules_and_lit_apps_only(monorepo: Path) -> None:
+    run_doit(monorepo)
+    lockfile = monorepo / "package-lock.json"
+    lock = json.loads(lockfile.read_text())
+    lock["packages"]["node_modules/lit"]["license"] = "MIT"  # a new entry for lit only
+    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
+
+    output = run_doit(monorepo).stdout
+    assert builds_run(output) == {"build:shared", "build:mfe-parent", "build:payments"}
+
+
+def test_shared_package_subpath_not_listed_fails_the_app_build(monorepo: Path) -> None:
+    run_doit(monorepo)
+    source = monorepo / "apps" / "payments" / "src" / "main.js"
+    source.write_text("import 'lit/directives/class-map.js';\n" + source.read_text())
+    result = run_doit(monorepo, check=False)
+    assert result.returncode != 0
+    assert "build:payments failed" in result.stdout
+    assert "'lit/directives/class-map.js' from the shared package 'lit'" in result.stdout
+    assert "[shared] modules in mfe.toml" in result.stdout
 
 
 def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:

@@ -74,7 +74,7 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     moto_server: str,
     tmp_path: Path,
 ) -> None:
-    apps = {"mfe-parent", "accounts", "payments"}
+    apps = {"mfe-parent", "accounts", "payments", "shared"}  # the shared modules: like an app
     modules = monorepo_template / "node_modules"
 
     # 1. Cold: every app is built, tested, uploaded to the cache and published.
@@ -96,10 +96,12 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
         assert (app["cache"], app["build_seconds"], app["uploaded"]) == ("hit", 0.0, 0), name
     assert not (second / "node_modules").exists()  # no npm ci was needed
     assert cache_objects(moto_server) == cached
-    for name in apps:
+    for name in apps - {"shared"}:
         assert (second / "apps" / name / "dist" / "asset-manifest.json").read_bytes() == (
             first / "apps" / name / "dist" / "asset-manifest.json"
         ).read_bytes()
+    shared_manifest = "build/shared/dist/asset-manifest.json"
+    assert (second / shared_manifest).read_bytes() == (first / shared_manifest).read_bytes()
 
     # 3. A commit changing payments: a third clone builds (and tests) only payments.
     base = git(origin, "rev-parse", "HEAD")
@@ -125,6 +127,7 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
         ), name
         assert app["why"] == []
     assert report["apps"]["accounts"]["uploaded"] == 0
+    assert report["apps"]["shared"]["uploaded"] == 0  # an app change leaves the shared modules
     # The shell page counts under the parent: it now points at payments' new entry.
     published = json.loads((third / ".mfe" / "local" / "publish-report.json").read_text())
     assert published["apps"]["mfe-parent"]["uploaded"] == ["index.html"]

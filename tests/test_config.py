@@ -40,7 +40,10 @@ def error_of(repo: Path) -> str:
 
 def test_the_repo_config_loads(repo: Path) -> None:
     project = load_project(repo)
-    assert list(project.apps) == ["mfe-parent", "accounts", "payments"]
+    assert list(project.apps) == ["mfe-parent", "accounts", "payments", "shared"]
+    assert list(project.bundled_apps) == ["mfe-parent", "accounts", "payments"]
+    assert project.apps["shared"].role == "shared"
+    assert project.shared is not None and project.shared.packages == ("lit", "react", "react-dom")
     assert project.parent.name == "mfe-parent"
     assert project.apps["accounts"].element == "mfe-accounts"
     assert project.env("local").endpoint_url == f"http://127.0.0.1:{emulator_port(repo)}"
@@ -200,3 +203,23 @@ def test_trusted_refs_are_branches_or_tags_never_pull_requests(repo: Path) -> No
         path.write_text(base + f"\n[ci]\ntrusted_refs = {bad}\n")
         message = error_of(repo)
         assert "ci.trusted_refs" in message and problem in message, message
+
+
+def test_shared_module_of_an_unlisted_package(repo: Path) -> None:
+    edit(repo, '"react-dom/client"]', '"react-dom/client", "preact"]')
+    message = error_of(repo)
+    assert str(repo / "mfe.toml") in message
+    assert "shared.modules[5]" in message and "'preact'" in message
+
+
+def test_shared_wrong_type_and_unknown_key(repo: Path) -> None:
+    edit(repo, 'packages = ["lit", "react", "react-dom"]', 'packages = "lit"')
+    assert "shared.packages" in error_of(repo) and "must be list" in error_of(repo)
+    edit(repo, 'packages = "lit"', 'packages = ["lit", "react", "react-dom"]\nmodule = []')
+    assert "shared.module" in error_of(repo) and "not a known setting" in error_of(repo)
+
+
+def test_shared_dev_port_clash(repo: Path) -> None:
+    edit(repo, "dev_port = 5174", "dev_port = 5173")
+    message = error_of(repo)
+    assert "shared.dev_port" in message and "apps.payments.dev_port" in message

@@ -41,25 +41,28 @@ def uploads(report: dict) -> dict[str, list[str]]:
 def test_publish_cycle_with_doit(repo: Path) -> None:
     url, first = publish(repo)
     assert url.startswith("http://127.0.0.1:") and url.endswith("/index.html")
-    assert set(uploads(first)) == {"mfe-parent", "accounts", "payments"}
+    assert set(uploads(first)) == {"mfe-parent", "accounts", "payments", "shared"}
     assert "index.html" in first["apps"]["mfe-parent"]["uploaded"]
+    shared_js = {p for p in uploads(first)["shared"] if p.endswith(".js")}
+    assert {"chunks"} < {p.split("/")[0] for p in shared_js}  # entries and their common chunks
     first_page = httpx.get(url).text
     outputs = json.loads((repo / ".mfe/local/outputs.json").read_text())
     parent_dist = outputs["apps"]["mfe-parent"]["distribution_id"]
 
     _, second = publish(repo)
     assert uploads(second) == {} and second["invalidations"] == {}
-    assert second["requests"]["s3"] <= 3 * 3 and second["requests"]["cloudfront"] == 0
+    assert second["requests"]["s3"] <= 3 * 4 and second["requests"]["cloudfront"] == 0
 
     for app in ("mfe-parent", "accounts", "payments"):
         shutil.rmtree(repo / "apps" / app / "dist")
-    _, rebuilt = publish(repo)  # rebuilds all three apps: identical bytes
+    shutil.rmtree(repo / "build/shared/dist")
+    _, rebuilt = publish(repo)  # rebuilds the three apps and the shared modules: same bytes
     assert uploads(rebuilt) == {} and rebuilt["release"] == first["release"]
 
     source = repo / "apps/accounts/src/data.js"
     source.write_text(source.read_text() + "\nexport const publishedBy = 'test';\n")
     _, changed = publish(repo)
-    assert set(uploads(changed)) == {"accounts", "mfe-parent"}
+    assert set(uploads(changed)) == {"accounts", "mfe-parent"}  # the shared modules stay
     assert uploads(changed)["mfe-parent"] == ["index.html"]
     assert changed["invalidations"] == {parent_dist: ["/index.html"]}
     new_page = httpx.get(url).text
@@ -99,5 +102,5 @@ def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path
 
     url_again, report = publish(repo)
     assert url_again == url
-    assert set(uploads(report)) == {"mfe-parent", "accounts", "payments"}
+    assert set(uploads(report)) == {"mfe-parent", "accounts", "payments", "shared"}
     assert httpx.get(url).status_code == 200

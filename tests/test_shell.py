@@ -24,7 +24,10 @@ from fixtures.repo import executed_tasks, link_copy, run_doit, up_to_date_tasks
 APPS = ["mfe-parent", "accounts", "payments"]
 ELEMENTS = {"mfe-parent": "mfe-parent", "accounts": "mfe-accounts", "payments": "mfe-payments"}
 DEV_PORTS = {"mfe-parent": 5171, "accounts": 5172, "payments": 5173}
-CLOUDFRONT = {name: f"d{index}abc.cloudfront.net" for index, name in enumerate(APPS, 1)}
+SHARED_PORT = 5174
+HOSTED = [*APPS, "shared"]  # the shared modules are hosted like an app
+CLOUDFRONT = {name: f"d{index}abc.cloudfront.net" for index, name in enumerate(HOSTED, 1)}
+SHARED_SPECIFIERS = ["lit", "react", "react-dom", "react-dom/client", "react/jsx-runtime"]
 PROD_COGNITO = "https://cognito-idp.eu-west-1.amazonaws.com/"
 
 
@@ -34,6 +37,7 @@ class Page:
 
     tags: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     config_text: str = ""
+    importmap_text: str = ""
     title: str = ""
     mount: list[str] = field(default_factory=list)
 
@@ -47,6 +51,11 @@ class Page:
     @property
     def config(self) -> dict[str, object]:
         data: dict[str, object] = json.loads(self.config_text)
+        return data
+
+    @property
+    def importmap(self) -> dict[str, dict[str, object]]:
+        data: dict[str, dict[str, object]] = json.loads(self.importmap_text)
         return data
 
     @property
@@ -69,7 +78,7 @@ class _Parser(HTMLParser):
         super().__init__()
         self.page = Page()
         self.stack: list[str] = []
-        self.in_config = self.in_title = False
+        self.in_config = self.in_title = self.in_map = False
         self.mount_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -80,16 +89,19 @@ class _Parser(HTMLParser):
         if tag == "template" and "data-mfe-mount" in values:
             self.mount_depth = 1
         self.in_config = tag == "script" and values.get("id") == "mfe-config"
+        self.in_map = tag == "script" and values.get("type") == "importmap"
         self.in_title = tag == "title"
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "template":
             self.mount_depth = 0
-        self.in_config = self.in_title = False
+        self.in_config = self.in_title = self.in_map = False
 
     def handle_data(self, data: str) -> None:
         if self.in_config:
             self.page.config_text += data
+        if self.in_map:
+            self.page.importmap_text += data
         if self.in_title:
             self.page.title += data
 
@@ -118,7 +130,7 @@ def local_outputs(port: int = 4566) -> Outputs:
         region="us-east-1",
         apps={
             app: AppOutputs(f"mfe-demo-local-{app}", f"{endpoint}/mfe-demo-local-{app}/")
-            for app in APPS
+            for app in HOSTED
         },
         endpoint_url=endpoint,
         auth=AuthOutputs("us-east-1_LOCAL1", "localclient1", "us-east-1", endpoint + "/"),
@@ -149,7 +161,8 @@ def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def copy(built: Path, tmp_path: Path) -> Path:
     """A private, already built copy (node_modules included) for tests that run doit."""
     root = link_copy(built, tmp_path / "repo")
-    shutil.rmtree(root / "build", ignore_errors=True)  # pages and outputs of the render tests
+    for rendered in root.glob("build/*/index.html"):  # pages of the render tests
+        rendered.unlink()
     for outputs in root.glob(".mfe/*/outputs.json"):
         outputs.unlink()
     return root
@@ -160,18 +173,38 @@ def light(built: Path, tmp_path: Path) -> Path:
     """Config, shell template and dists only: enough for render_shell, cheap to copy."""
     root = tmp_path / "light"
     shutil.copytree(built, root, ignore=shutil.ignore_patterns("node_modules", ".mfe", "build"))
+    shutil.copytree(built / "build/shared", root / "build/shared")  # the shared modules' dist
     return root
 
 
 def assert_entries(page: Page, project: Project, urls: dict[str, str]) -> None:
-    """Scripts (parent first) and preloads point at each built entry with its real SRI."""
+    """Scripts (parent first) and preloads point at each built entry with its real SRI; the
+    import map maps each shared specifier to one shared file and lists every module's SRI."""
     expected = []
     for app in APPS:
         entry = entry_name(project, app)
         expected.append((urls[app] + entry, sri(project.apps[app].dist / entry)))
-    for tags, key in ((page.scripts, "src"), (page.preloads, "href")):
-        assert [(t[key], t["integrity"]) for t in tags] == expected
-        assert all(t["crossorigin"] == "anonymous" for t in tags)
+    shared_dist = project.apps["shared"].dist
+    shared_js = sorted(p.relative_to(shared_dist).as_posix() for p in shared_dist.rglob("*.js"))
+    shared = [(urls["shared"] + name, sri(shared_dist / name)) for name in shared_js]
+    assert [(t["src"], t["integrity"]) for t in page.scripts] == expected
+    assert [(t["href"], t["integrity"]) for t in page.preloads] == shared + expected
+    assert all(t["crossorigin"] == "anonymous" for t in page.scripts + page.preloads)
+
+    imports = page.importmap["imports"]
+    assert sorted(imports) == SHARED_SPECIFIERS
+    assert all(str(url).startswith(urls["shared"]) for url in imports.values())
+    assert page.importmap["integrity"] == dict(sorted(expected + shared))
+    # The only inline script is allowed by its hash, never by 'unsafe-inline'.
+    digest = hashlib.sha256(page.importmap_text.encode()).digest()
+    assert page.csp["script-src"][-1] == f"'sha256-{base64.b64encode(digest).decode()}'"
+    assert "'unsafe-inline'" not in page.csp["script-src"]
+    first_module = min(
+        i
+        for i, (_, a) in enumerate(page.tags)
+        if a.get("type") == "module" or a.get("rel") == "modulepreload"
+    )
+    assert page.tags.index(("script", {"type": "importmap"})) < first_module
 
 
 def test_dev_page_loads_each_app_from_its_dev_server(built: Path) -> None:
@@ -179,11 +212,12 @@ def test_dev_page_loads_each_app_from_its_dev_server(built: Path) -> None:
     page = parse(render_shell(project, "dev", None))
 
     urls = {app: f"http://127.0.0.1:{port}/" for app, port in DEV_PORTS.items()}
+    urls["shared"] = f"http://127.0.0.1:{SHARED_PORT}/"
     assert_entries(page, project, urls)
     origins = sorted(url.rstrip("/") for url in urls.values())
     assert page.csp == {
         "default-src": ["'self'"],
-        "script-src": origins,
+        "script-src": [*origins, page.csp["script-src"][-1]],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", *origins],
         "connect-src": ["'self'", *origins],
@@ -205,9 +239,9 @@ def test_local_page_uses_emulator_buckets_on_one_origin(built: Path) -> None:
     write_outputs(project, local_outputs())
     page = parse(render_shell(project, "local", None))
 
-    urls = {app: f"http://127.0.0.1:4566/mfe-demo-local-{app}/" for app in APPS}
+    urls = {app: f"http://127.0.0.1:4566/mfe-demo-local-{app}/" for app in HOSTED}
     assert_entries(page, project, urls)
-    assert page.csp["script-src"] == ["http://127.0.0.1:4566"]
+    assert page.csp["script-src"][:-1] == ["http://127.0.0.1:4566"]
     assert page.csp["connect-src"] == ["'self'", "http://127.0.0.1:4566"]
     assert page.config["auth"] == {
         "region": "us-east-1",
@@ -227,7 +261,7 @@ def test_prod_page_uses_cloudfront_domains_from_outputs(built: Path) -> None:
     urls = {app: f"https://{domain}/" for app, domain in CLOUDFRONT.items()}
     assert_entries(page, project, urls)
     origins = sorted(f"https://{domain}" for domain in CLOUDFRONT.values())
-    assert page.csp["script-src"] == origins
+    assert page.csp["script-src"][:-1] == origins
     assert page.csp["img-src"] == ["'self'", "data:", *origins]
     assert page.csp["connect-src"] == [
         "'self'",
@@ -282,7 +316,8 @@ def test_bad_url_override_is_refused(light: Path) -> None:
 
 
 def test_doit_shell_dev_is_incremental_and_exact(copy: Path) -> None:
-    """Up to date when nothing changed; one app's change touches only its lines."""
+    """Up to date when nothing changed; one app's change touches only its lines (and the
+    import map's hash in the CSP); the shared modules are not rebuilt."""
     run_doit(copy, "shell", "env=dev")
     page = copy / "build/dev/index.html"
     before = page.read_text()
@@ -295,20 +330,23 @@ def test_doit_shell_dev_is_incremental_and_exact(copy: Path) -> None:
     main = copy / "apps/payments/src/main.js"
     main.write_text(main.read_text() + "globalThis.mfeShellTest = 'changed';\n")
     ran = executed_tasks(run_doit(copy, "shell", "env=dev").stdout)
-    assert {"build:payments", "shell"} <= ran and "build:accounts" not in ran
+    assert {"build:payments", "shell"} <= ran
+    assert not ran & {"build:accounts", "build:shared"}
     after = page.read_text()
 
     diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), n=0))
     removed = [line[1:] for line in diff if line.startswith("-") and not line.startswith("---")]
     added = [line[1:] for line in diff if line.startswith("+") and not line.startswith("+++")]
-    assert len(removed) == len(added) == 3
-    assert "mfe-config" in removed[0] and "mfe-config" in added[0]  # the build id
+    assert len(removed) == len(added) == 5
+    assert "Content-Security-Policy" in removed[0] and "sha256-" in added[0]  # the map's hash
+    assert "mfe-config" in removed[1] and "mfe-config" in added[1]  # the build id
+    assert added[2].lstrip().startswith('"http://127.0.0.1:5173/main-')  # its integrity
     project = load_project(copy)
     new_entry = entry_name(project, "payments")
     new_sri = sri(project.apps["payments"].dist / new_entry)
-    for line in added[1:]:
+    for line in added[2:]:
         assert f"http://127.0.0.1:5173/{new_entry}" in line and new_sri in line
-    for line in removed[1:]:
+    for line in removed[2:]:
         assert "http://127.0.0.1:5173/main-" in line and new_entry not in line
 
 

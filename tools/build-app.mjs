@@ -5,9 +5,11 @@
 //   <out> = $MFE_OUT_DIR (absolute or relative to the app folder) or ./dist; emptied first
 //   public/* is copied verbatim (mutable files); no asset-manifest.json is written here
 //   on a build error: esbuild's message on stderr, exit code 1
+//   the esbuild options live in tools/esbuild-options.mjs (shared with other builds)
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, parse, relative, resolve } from 'node:path';
+import { basename, dirname, join, parse, relative, resolve } from 'node:path';
+import { appOptions, sharedFromEnv } from './esbuild-options.mjs';
 
 const appDir = process.cwd();
 const out = resolve(appDir, process.env.MFE_OUT_DIR || 'dist');
@@ -37,25 +39,15 @@ mkdirSync(out, { recursive: true });
 
 let result;
 try {
-  result = await build({
-    absWorkingDir: appDir,
-    entryPoints: [entry],
-    outdir: virtualOut,
-    write: false,
-    bundle: true,
-    format: 'esm',
-    splitting: false,
-    minify: true,
-    sourcemap: true,
-    target: 'es2020',
-    platform: 'browser',
-    entryNames: '[name]-[hash]',
-    chunkNames: 'chunks/[name]-[hash]',
-    assetNames: 'assets/[name]-[hash]',
-    jsx: 'automatic',
-    define: { 'process.env.NODE_ENV': '"production"' },
-    logLevel: 'warning',
-  });
+  result = await build(
+    appOptions({
+      appDir,
+      entry,
+      outdir: virtualOut,
+      shared: sharedFromEnv(),
+      label: process.env.MFE_APP || basename(appDir),
+    }),
+  );
 } catch (err) {
   // esbuild has already printed the errors (logLevel 'warning' includes errors).
   if (!Array.isArray(err?.errors)) process.stderr.write(`${err?.stack || err}\n`);

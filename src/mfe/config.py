@@ -25,7 +25,8 @@ EnvKind = Literal["local", "dev", "aws"]
 class App:
     name: str
     path: Path
-    role: Literal["parent", "fragment"]
+    role: Literal["parent", "fragment", "shared"]
+    """`shared`: the pseudo-app of the shared modules (see `Project.shared`)."""
     dev_port: int
     element: str
     budget: int | None = None
@@ -74,6 +75,22 @@ class BuildSettings:
     """Environment variables that change build output."""
 
 
+SHARED_APP = "shared"
+"""Name of the pseudo-app that holds the shared modules: published, served and cached like an app."""
+
+
+@dataclass(frozen=True)
+class SharedSettings:
+    packages: tuple[str, ...]
+    """npm packages the page loads once (e.g. lit, react, react-dom)."""
+    modules: tuple[str, ...]
+    """The module specifiers the apps import from them (e.g. lit, react/jsx-runtime)."""
+    script: str = "node tools/build-shared.mjs"
+    """The command, run in the root, that builds the modules (see mfe.build.shared)."""
+    tools: tuple[str, ...] = ("esbuild",)
+    """Packages the script builds with: their lockfile entries rebuild the modules too."""
+
+
 @dataclass(frozen=True)
 class CiSettings:
     trusted_refs: tuple[str, ...] = ()
@@ -90,6 +107,13 @@ class Project:
     publish: PublishSettings
     build: BuildSettings
     ci: CiSettings = field(default_factory=CiSettings)
+    shared: SharedSettings | None = None
+    """`[shared]` in mfe.toml; when set, `apps` also holds the `shared` pseudo-app."""
+
+    @property
+    def bundled_apps(self) -> dict[str, App]:
+        """The real apps (apps/<name>/), without the shared pseudo-app."""
+        return {name: app for name, app in self.apps.items() if app.role != "shared"}
 
     @property
     def parent(self) -> App:
@@ -215,11 +239,12 @@ def load_project(root: Path) -> Project:
     build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
     build_table.done()
     ci = _load_ci(top.sub("ci"))
+    shared = _load_shared(root, top.sub("shared"), apps)
     top.done()
 
     _check_ports(file, apps, envs)
     _check_elements(file, apps)
-    project = Project(root, name, apps, envs, publish, build, ci)
+    project = Project(root, name, apps, envs, publish, build, ci, shared)
     from mfe.envs.naming import check_names  # the naming rules live with the resource names
 
     check_names(project, file, [e for e in envs.values() if _KIND_DEFAULTS[e.kind].provisioned])
@@ -278,6 +303,48 @@ def _read_package_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "build" not in data.get("scripts", {}):
         raise ConfigError(f'{path}: needs a "build" script under "scripts"')
     return data
+
+
+def _package_of(specifier: str) -> str:
+    parts = specifier.split("/")
+    return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
+
+
+def _load_shared(root: Path, table: _Table, apps: dict[str, App]) -> SharedSettings | None:
+    """`[shared]`: adds the `shared` pseudo-app to `apps` (built into build/shared/dist)."""
+    if not table.data:
+        table.done()
+        return None
+    packages = table.strings("packages")
+    modules = table.strings("modules")
+    script = table.get("script", str, SharedSettings.script)
+    tools = table.strings("tools") if "tools" in table.data else SharedSettings.tools
+    port = table.port("dev_port", 5171 + len(apps))
+    table.done()
+    if not packages:
+        raise table.error(table.key("packages"), "must list at least one npm package to share")
+    for index, specifier in enumerate(modules):
+        if _package_of(specifier) not in packages:
+            raise table.error(
+                f"{table.key('modules')}[{index}]",
+                f"names {specifier!r}, whose package {_package_of(specifier)!r} is not under "
+                "shared.packages; add the package or remove the module",
+            )
+    for package in packages:
+        if not any(_package_of(m) == package for m in modules):
+            raise table.error(
+                table.key("packages"),
+                f"lists {package!r} but no shared.modules entry imports it; add the module "
+                f"specifiers the apps import (e.g. {package!r})",
+            )
+    if SHARED_APP in apps:
+        raise table.error(
+            "shared",
+            f"needs the app name {SHARED_APP!r}, but apps/{SHARED_APP}/ exists; rename that app",
+        )
+    assert port is not None
+    apps[SHARED_APP] = App(SHARED_APP, root / "build" / SHARED_APP, "shared", port, "")
+    return SharedSettings(packages, modules, script, tools)
 
 
 @dataclass(frozen=True)
@@ -444,7 +511,10 @@ def _load_ci(table: _Table) -> CiSettings:
 
 def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:
     seen: dict[int, str] = {}
-    claims = [(f"apps.{a.name}.dev_port", a.dev_port) for a in apps.values()]
+    claims = [
+        ("shared.dev_port" if a.role == "shared" else f"apps.{a.name}.dev_port", a.dev_port)
+        for a in apps.values()
+    ]
     # The dev shell and the emulator listen on 127.0.0.1 too: no app may share their port.
     shared: dict[int, str] = {}  # one emulator may serve several environments
     for env in envs.values():
@@ -466,6 +536,8 @@ def _check_elements(file: Path, apps: dict[str, App]) -> None:
     """Two apps with one element would mount one app twice and the other never."""
     seen: dict[str, str] = {}
     for app in apps.values():
+        if app.role == "shared":
+            continue
         if app.element in seen:
             raise ConfigError(
                 f"{file}: key 'apps.{app.name}.element' reuses {app.element!r}, already the "

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
+
 from mfe.build.elements import check_element
 from mfe.build.manifest import read_manifest
-from mfe.config import Environment, Project
+from mfe.config import SHARED_APP, Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
+from mfe.importmap import build_import_map, check_placement
 
 TEMPLATE = "index.html.j2"
 FAVICON = "favicon.svg"
@@ -57,15 +60,18 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
-def content_security_policy(app_urls: list[str], auth_endpoint: str | None) -> str:
-    """Allow scripts from exactly the apps' origins; the login may also post to Cognito."""
+def content_security_policy(
+    app_urls: list[str], auth_endpoint: str | None, inline_hashes: tuple[str, ...] = ()
+) -> str:
+    """Allow scripts from exactly the apps' origins (and the inline import map by its hash);
+    the login may also post to Cognito."""
     origins = sorted({origin(url) for url in app_urls})
     connect = ["'self'", *origins]
     if auth_endpoint and origin(auth_endpoint) not in connect:
         connect.append(origin(auth_endpoint))
     directives = [
         ("default-src", ["'self'"]),
-        ("script-src", origins),
+        ("script-src", [*origins, *inline_hashes]),
         ("style-src", ["'self'", "'unsafe-inline'"]),
         ("img-src", ["'self'", "data:", *origins]),
         ("connect-src", connect),
@@ -85,7 +91,7 @@ def shell_context(
         outputs = backend.stored_outputs()
     manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
     apps: list[AppContext] = []
-    for app in project.apps.values():
+    for app in project.bundled_apps.values():
         url = backend.app_url(app, outputs)
         manifest = manifests[app.name]
         check_element(project, app, app.dist, manifest)  # mfe.toml may have changed since
@@ -107,6 +113,17 @@ def shell_context(
             "client_id": outputs.auth.client_id,
             "endpoint": outputs.auth.endpoint,
         }
+    import_map = None
+    script_urls = [a.base_url for a in apps]
+    if project.shared is not None:
+        shared_app = project.apps[SHARED_APP]
+        shared_url = backend.app_url(shared_app, outputs)
+        script_urls.append(shared_url)
+        import_map = build_import_map(
+            shared_url,
+            manifests[SHARED_APP],
+            {a.name: (a.base_url, manifests[a.name]) for a in apps},
+        )
     parent = next(a for a in apps if a.role == "parent")
     favicon = parent.base_url + FAVICON if FAVICON in manifests[parent.name].files else None
     context: dict[str, Any] = {
@@ -118,9 +135,13 @@ def shell_context(
         "fragments": [a for a in apps if a.role == "fragment"],
         "favicon": favicon,
         "csp": content_security_policy(
-            [a.base_url for a in apps], auth["endpoint"] if auth else None
+            script_urls,
+            auth["endpoint"] if auth else None,
+            (import_map.hash_source,) if import_map else (),
         ),
         "auth": auth,
+        "importmap": Markup(import_map.text) if import_map else "",
+        "shared_preloads": [Entry(u, i) for u, i in import_map.preloads] if import_map else [],
     }
     digest = hashlib.sha256()
     for name in sorted(manifests):
@@ -134,7 +155,7 @@ def shell_context(
 
 def _plain(value: Any) -> Any:
     """The context as JSON-able data (dataclasses flattened) for the build id."""
-    if isinstance(value, AppContext):
+    if isinstance(value, (AppContext, Entry)):
         return asdict(value)
     if isinstance(value, list):
         return [_plain(item) for item in value]
@@ -205,7 +226,10 @@ def _where(project: Project, file: str | None, line: int | None) -> str:
 def render_shell(project: Project, env: Environment | str, outputs: Outputs | None) -> Path:
     """Write `build/<env>/index.html` atomically (only when its bytes change) and return it."""
     env = project.env(env)
-    html = render_template(project, shell_context(project, env, outputs))
+    context = shell_context(project, env, outputs)
+    html = render_template(project, context)
+    if context["importmap"]:
+        check_placement(html, str(context["importmap"]), _where(project, None, None))
     target = project.page(env.name)
     data = html.encode("utf-8")
     if target.is_file() and target.read_bytes() == data:

@@ -61,6 +61,9 @@ def build_app(project: Project, app: App) -> Built:
     Inputs are fingerprinted before the bundler starts and checked after it ends; one
     that moved meanwhile means the bundle may hold its old bytes, so the build runs
     again (up to `ATTEMPTS` times) instead of being recorded as current.
+
+    The `shared` pseudo-app runs `[shared] script` in the root with the variant plan
+    (mfe.build.shared); every other app leaves the shared module specifiers external.
     """
     scratch = project.root / STATE_DIR / "build-tmp" / app.name
     started = time.monotonic()
@@ -83,9 +86,14 @@ def build_app(project: Project, app: App) -> Built:
     from mfe.build.elements import check_element
     from mfe.build.manifest import write_manifest
 
-    manifest = write_manifest(app.name, scratch)
+    modules_file = _modules_file(scratch)
+    modules = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else None
+    modules_file.unlink(missing_ok=True)
+    scopes = _shared_plan(project)[1] if app.role == "shared" else None
+    manifest = write_manifest(app.name, scratch, modules, scopes)
     try:
-        check_element(project, app, scratch, manifest)
+        if app.role != "shared":  # the shared modules define no element of their own
+            check_element(project, app, scratch, manifest)
     except MfeError:
         shutil.rmtree(
             scratch, ignore_errors=True
@@ -99,9 +107,26 @@ def build_app(project: Project, app: App) -> Built:
     return Built(manifest, read)
 
 
+def _modules_file(scratch: Path) -> Path:
+    """Where tools/build-shared.mjs records which file is which module specifier."""
+    return scratch.with_name(scratch.name + ".modules.json")
+
+
+def _shared_plan(project: Project) -> tuple[str, dict[str, list[str]]]:
+    """MFE_SHARED_SPEC for the shared build, and the apps scoped to each variant."""
+    from mfe.build import lockslice, shared
+
+    plan = shared.plan(project, lockslice.load_lockfile(project.lockfile))
+    scopes = {v.dir: list(v.apps) for v in plan.variants if v.apps}
+    return shared.spec_json(project, plan), scopes
+
+
 def _bundle(project: Project, app: App, scratch: Path) -> str:
     """Run the app's build script into `scratch`; its output, or MfeError naming the app."""
+    from mfe.build.shared import externals_json
+
     shutil.rmtree(scratch, ignore_errors=True)
+    _modules_file(scratch).unlink(missing_ok=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     bins = [str(folder / "node_modules" / ".bin") for folder in (app.path, project.root)]
     env = {
@@ -109,12 +134,18 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]),
         "MFE_OUT_DIR": str(scratch),
         "MFE_APP": app.name,
+        "MFE_SHARED": externals_json(project),
     }
-    script = build_command(app)
+    if app.role == "shared" and project.shared is not None:
+        env["MFE_SHARED_SPEC"] = _shared_plan(project)[0]
+        env["MFE_SHARED_MODULES_OUT"] = str(_modules_file(scratch))
+        script, cwd = project.shared.script, project.root
+    else:
+        script, cwd = build_command(app), app.path
     result = subprocess.run(
         script,
         shell=True,
-        cwd=app.path,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -143,5 +174,6 @@ def swap_into_place(new: Path, dist: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
     if dist.exists():
         dist.rename(old)
+    dist.parent.mkdir(parents=True, exist_ok=True)
     new.rename(dist)
     shutil.rmtree(old, ignore_errors=True)

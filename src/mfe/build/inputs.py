@@ -12,7 +12,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from mfe.build import lockslice
+from mfe.build import lockslice, shared
 from mfe.build.manifest import sha256_file
 from mfe.build.sources import app_sources
 from mfe.config import App, Project
@@ -50,7 +50,13 @@ def input_key(project: Project, app: App, packages: lockslice.Packages | None = 
     for path in app_sources(app):
         parts[f"file:{path.relative_to(project.root).as_posix()}"] = sha256_file(path)
     workspace = lockslice.workspace_of(project.root, app.path)
-    for location, fingerprint in lockslice.slice_entries(packages, workspace).items():
+    if app.role == "shared":
+        # The shared modules are built from the shared packages' entries, not a workspace.
+        entries = shared.shared_slice(project, packages)
+    else:
+        entries = lockslice.slice_entries(packages, workspace)
+        parts["shared:externals"] = _sha256_text(shared.externals_json(project))
+    for location, fingerprint in entries.items():
         parts[f"lock:{location}"] = hashlib.sha256(fingerprint.encode()).hexdigest()
     for name in project.build.inputs:
         path = project.root / name

@@ -109,6 +109,16 @@ def slice_entries(packages: Packages, workspace: str) -> dict[str, str]:
     return dict(sorted(result.items()))
 
 
+def package_slice(packages: Packages, location: str) -> dict[str, str]:
+    """location -> fingerprint for an installed package and everything it resolves."""
+    if location not in packages:
+        return {}
+    found = {location: _fingerprint(packages[location])}
+    for where, entry in closure(packages, location).items():
+        found[where] = _fingerprint(entry)
+    return found
+
+
 def _fingerprint(entry: dict[str, Any], self_entry: bool = False) -> str:
     if entry.get("link"):
         return f"link:{entry.get('resolved', '')}"

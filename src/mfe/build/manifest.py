@@ -12,7 +12,7 @@ import hashlib
 import json
 import mimetypes
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mfe.errors import MfeError
@@ -82,13 +82,20 @@ class AssetManifest:
     entries: list[str]
     files: dict[str, FileEntry]
     """Keyed by the POSIX path relative to `dist/`."""
+    modules: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Shared modules only: variant folder -> module specifier -> file (see mfe.build.shared)."""
+    scopes: dict[str, list[str]] = field(default_factory=dict)
+    """Shared modules only: variant folder -> the apps the import map scopes to it."""
 
     def to_json(self) -> str:
-        data = {
+        data: dict[str, object] = {
             "app": self.app,
             "entries": self.entries,
             "files": {name: asdict(entry) for name, entry in self.files.items()},
         }
+        if self.modules:
+            data["modules"] = self.modules
+            data["scopes"] = self.scopes
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -135,8 +142,17 @@ def scan_dist(app: str, dist: Path) -> AssetManifest:
     return AssetManifest(app, entries, files)
 
 
-def write_manifest(app: str, dist: Path) -> AssetManifest:
+def write_manifest(
+    app: str,
+    dist: Path,
+    modules: dict[str, dict[str, str]] | None = None,
+    scopes: dict[str, list[str]] | None = None,
+) -> AssetManifest:
     manifest = scan_dist(app, dist)
+    if modules:
+        manifest = AssetManifest(
+            manifest.app, manifest.entries, manifest.files, modules, scopes or {}
+        )
     (dist / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
 
@@ -149,6 +165,8 @@ def read_manifest(app: str, dist: Path) -> AssetManifest:
             app=data["app"],
             entries=list(data["entries"]),
             files={name: FileEntry(**entry) for name, entry in data["files"].items()},
+            modules={str(k): dict(v) for k, v in data.get("modules", {}).items()},
+            scopes={str(k): list(v) for k, v in data.get("scopes", {}).items()},
         )
     except FileNotFoundError:
         raise MfeError(f"{path}: missing; run `doit build:{app}` first") from None

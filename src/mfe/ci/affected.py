@@ -12,7 +12,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from mfe.build import lockslice
+from mfe.build import lockslice, shared
 from mfe.build.sources import app_of
 from mfe.config import CONFIG_FILE, Project
 from mfe.errors import MfeError
@@ -86,15 +86,14 @@ def _show(root: Path, base: str, name: str) -> str | None:
 
 
 def _build_table_changed(project: Project, base: str) -> bool:
+    """[build] or [shared] changed: every app's bundle may differ (inputs, externals)."""
     old_text = _show(project.root, base, CONFIG_FILE)
     try:
-        old = tomllib.loads(old_text or "").get("build", {})
-        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8")).get(
-            "build", {}
-        )
+        old = tomllib.loads(old_text or "")
+        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError:
         return True
-    return bool(old != new)
+    return any(old.get(table, {}) != new.get(table, {}) for table in ("build", "shared"))
 
 
 def _lockfile_reasons(project: Project, base: str) -> dict[str, list[str]]:
@@ -103,10 +102,16 @@ def _lockfile_reasons(project: Project, base: str) -> dict[str, list[str]]:
     new = lockslice.load_lockfile(project.lockfile)
     reasons = {}
     for name, app in project.apps.items():
-        workspace = lockslice.workspace_of(project.root, app.path)
-        lines = lockslice.diff_slices(
-            lockslice.slice_entries(old, workspace), lockslice.slice_entries(new, workspace)
-        )
+        if app.role == "shared":
+            before, after = shared.shared_slice(project, old), shared.shared_slice(project, new)
+        else:
+            workspace = lockslice.workspace_of(project.root, app.path)
+            before = lockslice.slice_entries(old, workspace)
+            after = lockslice.slice_entries(new, workspace)
+        layout = before.pop(shared.LAYOUT_KEY, None), after.pop(shared.LAYOUT_KEY, None)
+        lines = lockslice.diff_slices(before, after)
+        if layout[0] != layout[1]:
+            lines.append("package-lock.json: which apps share which version changed")
         if lines:
             reasons[name] = lines
     return reasons
@@ -127,7 +132,7 @@ def affected_apps(project: Project, base: str) -> dict[str, list[str]]:
                 reasons.append(path)
     if CONFIG_FILE in paths and _build_table_changed(project, base):
         for reasons in why.values():
-            reasons.append(f"{CONFIG_FILE}: [build] changed")
+            reasons.append(f"{CONFIG_FILE}: [build] or [shared] changed")
     if "package-lock.json" in paths:
         for name, lines in _lockfile_reasons(project, base).items():
             why[name].extend(lines)

@@ -58,7 +58,8 @@ def ensure_node_modules(project: Project) -> bool:
 
 
 def has_test_script(app: App) -> bool:
-    return "test" in npm_scripts(app)
+    """The shared pseudo-app has no package.json and no tests of its own."""
+    return app.role != "shared" and "test" in npm_scripts(app)
 
 
 def run_tests(app: App) -> None:

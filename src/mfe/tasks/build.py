@@ -11,7 +11,7 @@ from doit.tools import config_changed
 
 from mfe.build import bundle as build
 from mfe.build import lockslice, snapshot, sources
-from mfe.config import App, Environment, Project
+from mfe.config import SHARED_APP, App, Environment, Project
 from mfe.tasks.actions import action
 
 
@@ -22,7 +22,7 @@ def rel(project: Project, path: Path) -> str:
 
 def install_deps(project: Project) -> list[str]:
     files = [project.lockfile, project.root / "package.json"]
-    files += [app.path / "package.json" for app in project.apps.values()]
+    files += [app.path / "package.json" for app in project.bundled_apps.values()]
     return [rel(project, f) for f in files]
 
 
@@ -45,8 +45,25 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
 
     def task_build() -> Iterator[dict[str, Any]]:
         """Build the apps whose sources, package.json or lockfile slice changed."""
-        spaces = [rel(project, app.path) for app in project.apps.values()]
-        for app in project.apps.values():
+        spaces = [rel(project, app.path) for app in project.bundled_apps.values()]
+        env_vars = {var: os.environ.get(var) for var in project.build.env}
+        if project.shared is not None:
+            from mfe.build.shared import SHARED_APP_DOC, SharedUnchanged
+
+            shared_app = project.apps[SHARED_APP]
+            yield {
+                "name": shared_app.name,
+                "doc": SHARED_APP_DOC,
+                "actions": [action(build_action, project, shared_app)],
+                # The [build] inputs and the shared packages' lockfile entries, never app code.
+                "file_dep": sources.file_deps(project, shared_app),
+                "uptodate": [SharedUnchanged(project), config_changed(env_vars)],
+                "targets": [rel(project, shared_app.manifest_path)],
+                "task_dep": ["install"],
+                "clean": True,
+            }
+        externals = None if project.shared is None else list(project.shared.modules)
+        for app in project.bundled_apps.values():
             yield {
                 "name": app.name,
                 "doc": f"Bundle apps/{app.name} into dist/ and write its asset-manifest.json",
@@ -55,7 +72,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                 "file_dep": sources.file_deps(project, app),
                 "uptodate": [
                     lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
-                    config_changed({var: os.environ.get(var) for var in project.build.env}),
+                    # One config_changed per task (doit stores them under one key); the
+                    # specifiers left to the import map change the bundle too.
+                    config_changed({**env_vars, "[shared] modules": externals}),
                 ],
                 "targets": [rel(project, app.manifest_path)],
                 "task_dep": ["install"],
