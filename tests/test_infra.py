@@ -114,7 +114,9 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
 
 
 def test_templates_pass_cfn_lint() -> None:
-    templates = [str(REPO / "infra" / name) for name in ("hosting.yaml", "auth.yaml")]
+    templates = [
+        str(REPO / "infra" / name) for name in ("hosting.yaml", "auth.yaml", "certificate.yaml")
+    ]
     cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
     lint = subprocess.run(
         [cfn_lint, "--regions", "us-east-1", "eu-west-1", "--", *templates],

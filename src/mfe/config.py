@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mfe.domain import Domain, load_domain
 from mfe.errors import ConfigError
 
 CONFIG_FILE = "mfe.toml"
@@ -56,6 +57,8 @@ class Environment:
     cache_prefix: str = "build-cache"
     allowed_hosts: tuple[str, ...] = ()
     """`dev`: Host names the dev servers answer besides 127.0.0.1, localhost and [::1]."""
+    domain: Domain | None = None
+    """A custom domain (AWS environments; validated and ignored on `local`)."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +424,7 @@ def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
             cache_bucket=env_table.get("cache_bucket", str, default_cache),
             cache_prefix=env_table.get("cache_prefix", str, "build-cache"),
             allowed_hosts=_host_names(env_table) if defaults.serves_browsers else (),
+            domain=load_domain(env_table),
         )
         env_table.done()
     table.done()

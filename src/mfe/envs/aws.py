@@ -14,6 +14,7 @@ from mfe.config import App, Environment, Project
 from mfe.envs.outputs import Outputs, base_url, checked_base_url, read_outputs, write_outputs
 from mfe.envs.stacks import (
     auth_parameters,
+    certificate_parameters,
     deploy_stack,
     hosting_parameters,
     outputs_from_stacks,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from mfe.envs.session import Session
 
 POLL_SECONDS = 5.0
+CERTIFICATE_REGION = "us-east-1"
 
 
 @dataclass
@@ -62,10 +64,11 @@ class AwsBackend:
         self.check(session)
         project, env, cfn = self.project, self.env, session.cloudformation
         names = resource_names(project, env)
+        certificate = self._certificate(session, log)
         hosting_body = _template(project.root / "infra" / "hosting.yaml")
         hosting: dict[str, dict[str, str]] = {}
         for app, stack in names.hosting_stacks.items():
-            params = hosting_parameters(project, env, app)
+            params = hosting_parameters(project, env, app, certificate)
             deploy_stack(cfn, stack, hosting_body, params, poll=self.poll, log=log)
             hosting[app] = stack_outputs(cfn, stack)
         auth_body = _template(project.root / "infra" / "auth.yaml")
@@ -75,6 +78,28 @@ class AwsBackend:
         write_outputs(project, outputs)
         log(f"outputs written to {project.outputs_file(env.name)}")
         return outputs
+
+    def _certificate(self, session: Session, log: Log) -> str:
+        """The custom domain's certificate ARN: given in mfe.toml, or from the certificate
+        stack, deployed in us-east-1 (CloudFront reads certificates there only); "" without
+        a domain."""
+        domain = self.env.domain
+        if domain is None:
+            return ""
+        if domain.certificate_arn:
+            return domain.certificate_arn
+        stack = resource_names(self.project, self.env).certificate_stack
+        cfn = session.client_in("cloudformation", CERTIFICATE_REGION)
+        body = _template(self.project.root / "infra" / "certificate.yaml")
+        log(f"{stack}: certificate for {domain.name} and *.{domain.name} in {CERTIFICATE_REGION}")
+        params = certificate_parameters(self.env)
+        deploy_stack(cfn, stack, body, params, poll=self.poll, log=log)
+        arn = stack_outputs(cfn, stack).get("CertificateArn")
+        if not arn:
+            raise MfeError(
+                f"stack {stack} has no CertificateArn output; see infra/certificate.yaml"
+            )
+        return arn
 
     def stored_outputs(self) -> Outputs | None:
         return read_outputs(self.project, self.env, self.hint())

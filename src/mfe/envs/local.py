@@ -10,6 +10,7 @@ The emulator is the one of this environment: its port, its `.mfe/<env>/` files.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,13 @@ class LocalBackend:
 
     def ready(self, session: Session) -> Outputs:
         """Start the emulator and provision whatever it lacks (cheap when nothing does)."""
+        if self.env.domain is not None:
+            print(
+                f"note: [env.{self.env.name}] domain = {self.env.domain.name!r} is checked but "
+                "ignored on the local emulator (the site stays at the emulator's URL); "
+                "custom domains apply to AWS environments",
+                file=sys.stderr,
+            )
         self.start()
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)

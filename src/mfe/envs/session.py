@@ -73,7 +73,20 @@ class Session:
                 self._clients[service] = made
         return made
 
-    def _make(self, service: str) -> Any:
+    def client_in(self, service: str, region: str) -> Any:
+        """A client of `service` in another region (the custom domain's certificate stack
+        lives in us-east-1 whatever the environment's region); counted like the others."""
+        if region == self.env.region:
+            return self.client(service)
+        key = f"{service}@{region}"
+        with _CLIENT_LOCK:
+            made = self._clients.get(key)
+            if made is None:
+                made = self._make(service, region)
+                self._clients[key] = made
+        return made
+
+    def _make(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config
 
         config = Config(
@@ -83,7 +96,7 @@ class Session:
         )
         settings = self.backend.client_settings(service)
         made = _boto3_session().client(
-            service, region_name=self.env.region, config=config, **settings
+            service, region_name=region or self.env.region, config=config, **settings
         )
 
         def count(**_: Any) -> None:

@@ -43,6 +43,8 @@ class Names:
     user_pool: str
     client: str
     spa_function: str
+    certificate_stack: str
+    """The custom domain's certificate stack (deployed in us-east-1)."""
     """The parent distribution's SPA fallback CloudFront Function (at most 64 characters)."""
 
 
@@ -56,6 +58,7 @@ def resource_names(project: Project, env: Environment) -> Names:
         user_pool=f"{project.name}-{env.name}-users",
         client=f"{project.name}-{env.name}-web",
         spa_function=f"{project.name}-{env.name}-spa",
+        certificate_stack=f"{env.stack_prefix}-certificate",
     )
 
 
@@ -74,8 +77,10 @@ def auth_parameters(
     }
 
 
-def hosting_parameters(project: Project, env: Environment, app: str) -> dict[str, str]:
-    """`infra/hosting.yaml` parameters for one app."""
+def hosting_parameters(
+    project: Project, env: Environment, app: str, certificate_arn: str = ""
+) -> dict[str, str]:
+    """`infra/hosting.yaml` parameters for one app (`certificate_arn`: of the custom domain)."""
     names = resource_names(project, env)
     return {
         "ProjectName": project.name,
@@ -84,7 +89,28 @@ def hosting_parameters(project: Project, env: Environment, app: str) -> dict[str
         "BucketName": names.buckets[app],
         "Comment": names.comments[app],
         **spa_parameters(project, env, app),
+        **domain_parameters(project, env, app, certificate_arn),
     }
+
+
+def domain_parameters(
+    project: Project, env: Environment, app: str, certificate_arn: str
+) -> dict[str, str]:
+    """The app's custom host, its certificate and zone; empty values without a domain."""
+    domain = env.domain
+    if domain is None:
+        return {"DomainName": "", "CertificateArn": "", "HostedZoneId": ""}
+    return {
+        "DomainName": domain.host(app, project.parent.name),
+        "CertificateArn": domain.certificate_arn or certificate_arn,
+        "HostedZoneId": domain.hosted_zone_id or "",
+    }
+
+
+def certificate_parameters(env: Environment) -> dict[str, str]:
+    """`infra/certificate.yaml` parameters (only when the domain's certificate is ours to make)."""
+    assert env.domain is not None and env.domain.hosted_zone_id is not None
+    return {"DomainName": env.domain.name, "HostedZoneId": env.domain.hosted_zone_id}
 
 
 SPA_FUNCTION = "spa-fallback.js"
@@ -125,7 +151,7 @@ def outputs_from_stacks(
         apps = {
             app: AppOutputs(
                 bucket=out["BucketName"],
-                base_url=f"https://{out['DistributionDomainName']}/",
+                base_url=out.get("SiteUrl") or f"https://{out['DistributionDomainName']}/",
                 distribution_id=out["DistributionId"],
                 domain=out["DistributionDomainName"],
             )
