@@ -10,209 +10,41 @@ import fnmatch
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from mfe.domain import Domain, load_domain
+from mfe.domain import load_domain
 from mfe.errors import ConfigError
+from mfe.project import (
+    CONFIG_FILE,
+    SHARED_APP,
+    STATE_DIR,
+    App,
+    BuildSettings,
+    CiSettings,
+    Environment,
+    EnvKind,
+    Project,
+    PublishSettings,
+    SharedSettings,
+)
+from mfe.toml_table import Table
 
-CONFIG_FILE = "mfe.toml"
-STATE_DIR = ".mfe"
-EnvKind = Literal["local", "dev", "aws"]
-
-
-@dataclass(frozen=True)
-class App:
-    name: str
-    path: Path
-    role: Literal["parent", "fragment", "shared"]
-    """`shared`: the pseudo-app of the shared modules (see `Project.shared`)."""
-    dev_port: int
-    element: str
-    budget: int | None = None
-    """Most bytes (gzip) the entry bundles and their static imports may weigh; None = no limit."""
-
-    @property
-    def dist(self) -> Path:
-        return self.path / "dist"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.dist / "asset-manifest.json"
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    kind: EnvKind
-    region: str
-    port: int | None = None
-    """`local`: the emulator's port; `dev`: the shell's port."""
-    endpoint_url: str | None = None
-    stack_prefix: str = ""
-    urls: dict[str, str] = field(default_factory=dict)
-    """Base URL overrides per app (custom domains)."""
-    cache_bucket: str | None = None
-    cache_prefix: str = "build-cache"
-    allowed_hosts: tuple[str, ...] = ()
-    """`dev`: Host names the dev servers answer besides 127.0.0.1, localhost and [::1]."""
-    domain: Domain | None = None
-    """A custom domain (AWS environments; validated and ignored on `local`)."""
-
-
-@dataclass(frozen=True)
-class PublishSettings:
-    workers: int = 8
-    keep_releases: int = 5
-    max_deletes: int = 200
-    cache_control: tuple[tuple[str, str], ...] = ()
-    """(glob, Cache-Control value) rules that override the immutable/mutable default."""
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    inputs: tuple[str, ...] = ()
-    """Shared files (relative to the root) that every app's build reads."""
-    env: tuple[str, ...] = ()
-    """Environment variables that change build output."""
-
-
-SHARED_APP = "shared"
-"""Name of the pseudo-app that holds the shared modules: published, served and cached like an app."""
-
-
-@dataclass(frozen=True)
-class SharedSettings:
-    packages: tuple[str, ...]
-    """npm packages the page loads once (e.g. lit, react, react-dom)."""
-    modules: tuple[str, ...]
-    """The module specifiers the apps import from them (e.g. lit, react/jsx-runtime)."""
-    script: str = "node tools/build-shared.mjs"
-    """The command, run in the root, that builds the modules (see mfe.build.shared)."""
-    tools: tuple[str, ...] = ("esbuild",)
-    """Packages the script builds with: their lockfile entries rebuild the modules too."""
-
-
-@dataclass(frozen=True)
-class CiSettings:
-    trusted_refs: tuple[str, ...] = ()
-    """Git ref globs (`refs/heads/main`, `refs/tags/v*`) whose CI runs may write the shared
-    build cache; empty = the repository's default branch."""
-
-
-@dataclass(frozen=True)
-class Project:
-    root: Path
-    name: str
-    apps: dict[str, App]
-    envs: dict[str, Environment]
-    publish: PublishSettings
-    build: BuildSettings
-    ci: CiSettings = field(default_factory=CiSettings)
-    shared: SharedSettings | None = None
-    """`[shared]` in mfe.toml; when set, `apps` also holds the `shared` pseudo-app."""
-
-    @property
-    def bundled_apps(self) -> dict[str, App]:
-        """The real apps (apps/<name>/), without the shared pseudo-app."""
-        return {name: app for name, app in self.apps.items() if app.role != "shared"}
-
-    @property
-    def parent(self) -> App:
-        return next(app for app in self.apps.values() if app.role == "parent")
-
-    @property
-    def lockfile(self) -> Path:
-        return self.root / "package-lock.json"
-
-    def env(self, name: str | Environment) -> Environment:
-        """The environment called `name` (an Environment passes through, for library callers)."""
-        if isinstance(name, Environment):
-            return name
-        try:
-            return self.envs[name]
-        except KeyError:
-            known = ", ".join(sorted(self.envs))
-            raise ConfigError(
-                f"{self.root / CONFIG_FILE}: unknown environment {name!r} "
-                f"(defined: {known}); add an [env.{name}] table or pick one of those"
-            ) from None
-
-    @property
-    def shell_dir(self) -> Path:
-        """`shell/`: the page template and anything it includes."""
-        return self.root / "shell"
-
-    def page(self, env: str) -> Path:
-        """`build/<env>/index.html`: the rendered shell page."""
-        return self.root / "build" / env / "index.html"
-
-    def state_dir(self, env: str) -> Path:
-        """`.mfe/<env>/`: outputs, reports and emulator files of one environment."""
-        return self.root / STATE_DIR / env
-
-    def outputs_file(self, env: str) -> Path:
-        """`.mfe/<env>/outputs.json`: where the environment's apps live (see mfe.envs.outputs)."""
-        return self.state_dir(env) / "outputs.json"
-
-
-class _Table:
-    """One TOML table being read: typed getters that name the dotted key on error."""
-
-    def __init__(self, file: Path, prefix: str, data: Any) -> None:
-        self.file, self.prefix = file, prefix
-        if not isinstance(data, dict):
-            raise self.error(prefix, f"must be a table, got {_type_name(data)}")
-        self.data: dict[str, Any] = data
-        self.read: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.file}: key '{key}' {problem}")
-
-    def get(self, name: str, kind: type, default: Any = None) -> Any:
-        self.read.add(name)
-        if name not in self.data:
-            return default
-        value = self.data[name]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok:
-            raise self.error(
-                self.key(name),
-                f"must be {kind.__name__}, got {_type_name(value)} {value!r}",
-            )
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        values = self.get(name, list, [])
-        for value in values:
-            if not isinstance(value, str):
-                raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
-        return tuple(values)
-
-    def port(self, name: str, default: int | None = None) -> int | None:
-        value: int | None = self.get(name, int, default)
-        if value is not None and not 1 <= value <= 65535:
-            raise self.error(self.key(name), f"must be a TCP port (1-65535), got {value}")
-        return value
-
-    def sub(self, name: str) -> _Table:
-        return _Table(self.file, self.key(name), self.get(name, dict, {}))
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.read)
-        if unknown:
-            known = ", ".join(sorted(self.read)) or "none"
-            raise self.error(self.key(unknown[0]), f"is not a known setting (known here: {known})")
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "table", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
+__all__ = [
+    "CONFIG_FILE",
+    "SHARED_APP",
+    "STATE_DIR",
+    "App",
+    "BuildSettings",
+    "CiSettings",
+    "EnvKind",
+    "Environment",
+    "Project",
+    "PublishSettings",
+    "SharedSettings",
+    "load_project",
+]
 
 
 def load_project(root: Path) -> Project:
@@ -228,7 +60,7 @@ def load_project(root: Path) -> Project:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
 
-    top = _Table(file, "", raw)
+    top = Table(file, "", raw)
     project_table = top.sub("project")
     name = project_table.get("name", str)
     if not name:
@@ -254,7 +86,7 @@ def load_project(root: Path) -> Project:
     return project
 
 
-def _load_apps(root: Path, table: _Table) -> dict[str, App]:
+def _load_apps(root: Path, table: Table) -> dict[str, App]:
     discovered = sorted(p.parent.name for p in (root / "apps").glob("*/package.json"))
     for name in table.data:
         if name not in discovered:
@@ -313,7 +145,7 @@ def _package_of(specifier: str) -> str:
     return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
 
 
-def _load_shared(root: Path, table: _Table, apps: dict[str, App]) -> SharedSettings | None:
+def _load_shared(root: Path, table: Table, apps: dict[str, App]) -> SharedSettings | None:
     """`[shared]`: adds the `shared` pseudo-app to `apps` (built into build/shared/dist)."""
     if not table.data:
         table.done()
@@ -384,7 +216,7 @@ _KIND_DEFAULTS: dict[str, _KindDefaults] = {
 }
 
 
-def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
+def _load_envs(project: str, table: Table) -> dict[str, Environment]:
     data = dict(table.data)
     data.setdefault("local", {})
     data.setdefault("dev", {})
@@ -434,7 +266,7 @@ def _load_envs(project: str, table: _Table) -> dict[str, Environment]:
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
-def _host_names(table: _Table) -> tuple[str, ...]:
+def _host_names(table: Table) -> tuple[str, ...]:
     """`allowed_hosts`: bare DNS names or IPv4 addresses (no scheme, port, path or '*')."""
     names = tuple(name.lower() for name in table.strings("allowed_hosts"))
     for name in names:
@@ -446,10 +278,10 @@ def _host_names(table: _Table) -> tuple[str, ...]:
     return names
 
 
-def _load_publish(table: _Table) -> PublishSettings:
+def _load_publish(table: Table) -> PublishSettings:
     rules = []
     for index, rule in enumerate(table.get("cache_control", list, [])):
-        rule_table = _Table(table.file, f"publish.cache_control[{index}]", rule)
+        rule_table = Table(table.file, f"publish.cache_control[{index}]", rule)
         glob, value = rule_table.get("glob", str), rule_table.get("value", str)
         if not glob or not value:
             raise rule_table.error(rule_table.prefix, "needs both 'glob' and 'value'")
@@ -472,7 +304,7 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
 _UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
 
 
-def _size(table: _Table, name: str) -> int | None:
+def _size(table: Table, name: str) -> int | None:
     """A size such as "250 kB" (1000 bytes) or "1.5 MiB" (1024**2) in bytes."""
     text = table.get(name, str)
     if text is None:
@@ -485,7 +317,7 @@ def _size(table: _Table, name: str) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def _load_ci(table: _Table) -> CiSettings:
+def _load_ci(table: Table) -> CiSettings:
     refs = table.strings("trusted_refs")
     if "trusted_refs" in table.data and not refs:
         raise table.error(

@@ -3,7 +3,9 @@ record the release, smoke-check the site and write `.mfe/<env>/publish-report.js
 
 Modules: `local` (what to publish), `remote` (bucket listing, S3 errors), `plan` (the
 diff), `upload` (phased transfers), `releases` + `commit` (release manifests, blobs,
-invalidation), `invalidate` (CloudFront), `smoke`, `report`, `rollback`.
+invalidation), `invalidate` (CloudFront), `delete` (`--prune`), `smoke`, `report` (the
+`PublishReport`, summary table, progress), `rollback`. S3 and CloudFront go through the
+environment's `mfe.envs.session.Session`.
 """
 
 from __future__ import annotations
