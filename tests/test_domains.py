@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_fixtures import moto_server  # noqa: F401
-from conftest import REPO
 from test_infra import make_project
 
 from mfe.config import load_project
@@ -20,6 +18,7 @@ from mfe.envs.stacks import (
 from mfe.errors import ConfigError
 
 from fixtures.config import set_config
+from fixtures.repo import REPO
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 ZONE = "Z0123456789ABCDEFGHIJ"
@@ -125,7 +124,7 @@ def test_templates_lint_clean_with_the_domain_set_and_unset(
 
 
 def test_local_accepts_a_domain_and_says_it_is_ignored(
-    moto_server: str,  # noqa: F811
+    moto_server: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
