@@ -124,6 +124,13 @@ def major_mismatches(shared_plan: SharedPlan) -> list[str]:
     return lines
 
 
+def version_warnings(project: Project) -> list[str]:
+    """`major_mismatches` of the project's lockfile (`doit plan` and `doit ci` print them)."""
+    if project.shared is None:
+        return []
+    return major_mismatches(plan(project, lockslice.load_lockfile(project.lockfile)))
+
+
 def shared_slice(project: Project, packages: lockslice.Packages) -> dict[str, str]:
     """The lockfile entries the shared modules are built from (location -> fingerprint),
     plus the variant layout and `[shared]` settings: what `build:shared` depends on."""

@@ -61,7 +61,11 @@ def affected_why(project: Project, base: str | None) -> dict[str, list[str]]:
 
 def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     """The whole pipeline; writes the report (also on failure) and raises MfeError on failure."""
+    from mfe.build.shared import version_warnings
+
     started = time.monotonic()
+    for line in version_warnings(project):
+        print(f"ci: {line}", flush=True)
     why = affected_why(project, options.base)
     report = CiReport(
         env.name,

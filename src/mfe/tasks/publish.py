@@ -38,7 +38,9 @@ def _publish(project: Project, env: Environment, prune: bool, wait: bool, dry_ru
         project, env, prune=prune, wait=wait, dry_run=dry_run, outputs=_outputs(project, env)
     )
     if dry_run:
-        print("\n".join(plan_lines(report)))
+        from mfe.build.shared import version_warnings
+
+        print("\n".join(plan_lines(report) + version_warnings(project)))
     print(summary(report))
     print(report.site_url, flush=True)
 
