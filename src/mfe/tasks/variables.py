@@ -10,6 +10,8 @@ VARIABLES = {
     "env": "env=NAME (an [env.NAME] of mfe.toml, default local)",
     "base": "base=GITREF (default: every app, the build cache decides)",
     "cache": "cache=on|off|force",
+    "shard": "shard=K/N (build one shard of the ci_plan)",
+    "shards": "shards=N (at most N shard jobs)",
     "username": "username=NAME (password from MFE_USER_PASSWORD or a prompt)",
 }
 

@@ -1,0 +1,239 @@
+"""Fan CI out over runners: `doit ci_plan` -> `doit ci shard=K/N` (one per runner) -> `doit ci publish`.
+
+The plan keys every app, looks each key up once (HEAD requests, signatures checked) and
+packs the misses into shards by recorded build time. A shard job builds, tests and
+stores its apps in the signed cache. The publish job restores every app from the cache
+and never builds: an app the cache lacks fails it, naming the app.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from mfe.build import lockslice
+from mfe.build.inputs import input_key, node_version
+from mfe.ci import budget, cache, records, shards, trust
+from mfe.ci.affected import git
+from mfe.ci.report import AppReport, CiReport
+from mfe.ci.run import (
+    affected_why,
+    check_budgets,
+    finish,
+    open_cache,
+    process_app,
+    publish_site,
+    record_keys,
+    recorded_keys,
+    remember_sizes,
+)
+from mfe.config import Environment, Project
+from mfe.envs.session import Session
+from mfe.errors import MfeError
+
+LOOKUP_WORKERS = 16
+SHELL_WHY = "not in the build cache: needed to render the shell"
+
+
+def _head(project: Project) -> str:
+    return git(project.root, "rev-parse", "HEAD").stdout.strip()
+
+
+def _keys(project: Project, pool: ThreadPoolExecutor) -> dict[str, str]:
+    packages = lockslice.load_lockfile(project.lockfile)
+    node_version()
+    futures = {
+        name: pool.submit(input_key, project, app, packages) for name, app in project.apps.items()
+    }
+    return {name: future.result().key for name, future in futures.items()}
+
+
+def plan_ci(project: Project, env: Environment, base: str | None, limit: int) -> shards.Plan:
+    """Key every app, look each key up once, pack the misses into at most `limit` shards."""
+    if limit < 1:
+        raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
+    why = affected_why(project, base)
+    with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+        remote, _, who = open_cache(Session(project, env), "on", pool)
+        trust.require_secret(who)
+        if remote is None:
+            raise MfeError(f"env '{env.name}' has no build cache bucket: the fan-out needs one")
+        keys = _keys(project, pool)
+        publish = not (base and not why)
+        lookups = dict(
+            zip(keys, pool.map(lambda n: cache.probe(remote, n, keys[n]), keys), strict=True)
+        )
+        recorded = records.read(remote, records.BUILD_TIMES)
+    misses = [name for name in keys if publish and lookups[name].outcome != "hit"]
+    seconds = shards.estimates(misses, recorded)
+    apps = {
+        name: shards.PlannedApp(
+            affected=name in why,
+            why=why.get(name) or ([SHELL_WHY] if name in misses else []),
+            key=keys[name],
+            cache="miss" if name in misses else "hit",
+            estimate_seconds=round(seconds.get(name, 0.0), 3),
+            notes=lookups[name].notes,
+        )
+        for name in keys
+    }
+    plan = shards.Plan(
+        env.name, _head(project), base, who.write_scope, publish, apps, shards.pack(seconds, limit)
+    )
+    path = shards.write_plan(project, plan)
+    for shard in plan.shards:
+        print(
+            f"ci_plan: shard {shard.shard} (~{shard.estimate_seconds:.1f}s): {' '.join(shard.apps)}"
+        )
+    hits = len(keys) - len(misses)
+    print(f"ci_plan: {len(misses)} to build in {len(plan.shards)} shard(s), {hits} in the cache")
+    print(f"ci_plan: plan {path.relative_to(project.root).as_posix()}", flush=True)
+    return plan
+
+
+def _report(env: Environment, plan: shards.Plan, names: list[str], mode: str) -> CiReport:
+    report = CiReport(
+        env.name,
+        plan.base,
+        {n: AppReport(affected=plan.apps[n].affected, why=plan.apps[n].why) for n in names},
+    )
+    report.extra["mode"] = mode
+    return report
+
+
+def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
+    """Build, test and cache the apps of shard K of the plan; publishes nothing."""
+    started = time.monotonic()
+    index, count = shards.parse_shard(shard_text)
+    plan = shards.read_plan(project, env.name, _head(project))
+    if count != len(plan.shards):
+        raise MfeError(
+            f"doit ci shard={shard_text}: the plan has {len(plan.shards)} shard(s); "
+            f"use the matrix the plan job wrote (shard=K/{len(plan.shards)})"
+        )
+    names = plan.shards[index - 1].apps
+    report = _report(env, plan, names, f"shard={index}/{count}")
+    try:
+        with ThreadPoolExecutor(max_workers=max(2, len(names)) + 1) as pool:
+            remote, ready, who = open_cache(Session(project, env), "on", pool)
+            trust.require_secret(who)
+            packages = lockslice.load_lockfile(project.lockfile)
+            _check_keys(project, plan, names, packages)
+            node_version()
+            futures = [
+                pool.submit(
+                    process_app,
+                    project,
+                    project.apps[name],
+                    report.apps[name],
+                    remote,
+                    "force",  # the plan keyed the committed sources
+                    packages,
+                    {},
+                    True,
+                )
+                for name in names
+            ]
+            errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
+            ready.result()
+        if errors:
+            raise MfeError("\n".join(errors))
+        sizes = {n: budget.compressed_size(project.apps[n]) for n in names}
+        for name, size in sizes.items():
+            report.apps[name].size_bytes = size
+            report.apps[name].budget_bytes = project.apps[name].budget
+        budget.check({n: s for n, s in sizes.items() if report.apps[n].affected}, project.apps)
+    except MfeError as exc:
+        report.error = str(exc)
+        raise
+    finally:
+        finish(project, report, started)
+    return report
+
+
+def _check_keys(
+    project: Project, plan: shards.Plan, names: list[str], packages: lockslice.Packages
+) -> None:
+    for name in names:
+        if name not in project.apps:
+            raise MfeError(f"the CI plan names app {name!r}, which this checkout does not have")
+        key = input_key(project, project.apps[name], packages).key
+        if key != plan.apps[name].key:
+            raise MfeError(
+                f"{name}: input key {key[:12]} differs from the plan's "
+                f"{plan.apps[name].key[:12]} (a different Node version or build variable "
+                "on this runner?); every CI job needs the same toolchain"
+            )
+
+
+def publish_from_cache(project: Project, env: Environment) -> CiReport:
+    """Restore every app from the cache (never building), check budgets, publish."""
+    started = time.monotonic()
+    plan = shards.read_plan(project, env.name, _head(project))
+    names = list(project.apps)
+    report = _report(env, plan, names, "publish")
+    try:
+        if not plan.publish:
+            print(f"ci: no app changed since {plan.base}: nothing to publish")
+            return report
+        with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+            session = Session(project, env)
+            remote, ready, who = open_cache(session, "on", pool)
+            trust.require_secret(who)
+            assert remote is not None
+            packages = lockslice.load_lockfile(project.lockfile)
+            _check_keys(project, plan, names, packages)
+            known = recorded_keys(project)
+            futures = {
+                name: pool.submit(_restore, project, name, report, plan, remote, known)
+                for name in names
+            }
+            errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
+            outputs = ready.result()
+        record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
+        if errors:
+            raise MfeError("\n".join(errors) + "\nnothing was published")
+        check_budgets(project, report, remote, env)
+        publish_site(session, outputs, report)
+        if who.trusted:
+            built = {n: s for n, f in futures.items() if (s := f.result()) is not None}
+            records.merge(remote, records.BUILD_TIMES, built)
+            remember_sizes(remote, env, report)
+    except MfeError as exc:
+        report.error = str(exc)
+        raise
+    finally:
+        finish(project, report, started)
+    return report
+
+
+def _restore(
+    project: Project,
+    name: str,
+    report: CiReport,
+    plan: shards.Plan,
+    remote: cache.RemoteCache,
+    known: dict[str, str],
+) -> float | None:
+    """Restore one app; returns its recorded build time if a shard built it in this run."""
+    planned, result = plan.apps[name], report.apps[name]
+    app = project.apps[name]
+    result.key = planned.key
+    result.cache = planned.cache if result.affected else "unaffected"  # type: ignore[assignment]
+    result.tests = "cached" if result.affected else "not run"
+    if known.get(name) == planned.key and app.manifest_path.is_file():
+        result.dist = "local"
+        return None
+    lookup = cache.restore(remote, project, app, planned.key)
+    result.notes.extend(lookup.notes)
+    if lookup.outcome != "hit":
+        where = " or ".join(remote.url(scope, name, planned.key) for scope in remote.read_scopes)
+        raise MfeError(
+            f"{name} is not in the build cache ({where}): the shard job that builds it "
+            "failed or has not run; re-run it (ci publish never builds)"
+        )
+    result.dist = "cache"
+    if planned.cache == "miss":
+        result.notes.append("built by a shard job of this run")
+        return lookup.build_seconds
+    return None

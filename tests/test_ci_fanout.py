@@ -1,0 +1,233 @@
+"""CI fan-out on 40 small synthetic apps: `ci_plan` -> four shard clones -> a publish clone,
+against a real moto server; the result equals one runner publishing everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mfe.ci.shards import pack
+
+from fixtures.aws import DUMMY_AWS_ENV, free_port, local_client, start_moto, stop_process
+from fixtures.config import set_config
+from fixtures.repo import REPO, run_doit
+
+APPS = [f"app-{i:02d}" for i in range(40)]
+CI_ENV = {**DUMMY_AWS_ENV, "MFE_CACHE_KEY": "fanout-test-secret-" + "y" * 32}
+BUILD_SH = """set -e
+mkdir -p "$MFE_OUT_DIR"
+hash=$(cat src/main.js | sha256sum | cut -c1-8)
+cp src/main.js "$MFE_OUT_DIR/main-$hash.js"
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def write_app(root: Path, index: int, extra: str = "") -> None:
+    name = APPS[index]
+    app = root / "apps" / name
+    (app / "src").mkdir(parents=True, exist_ok=True)
+    scripts = {"build": "sh ../../tools/build.sh"}
+    if index % 20 == 1:
+        scripts["test"] = "node --test"  # a couple of apps have tests (npm costs ~0.2 s)
+        (app / "test").mkdir(exist_ok=True)
+        (app / "test" / "ok.test.js").write_text(
+            "import test from 'node:test';\ntest('ok', () => {});\n"
+        )
+    (app / "package.json").write_text(
+        json.dumps({"name": name, "private": True, "type": "module", "scripts": scripts})
+    )
+    padding = "// " + "x" * 77 + "\n"
+    body = padding * (index * 7 % 40)  # uneven sizes
+    (app / "src" / "main.js").write_text(
+        f"{body}customElements.define('mfe-{name}', class extends HTMLElement {{}});\n{extra}"
+    )
+
+
+@pytest.fixture(scope="module")
+def origin(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fanout") / "origin"
+    (root / "tools").mkdir(parents=True)
+    (root / "tools" / "build.sh").write_text(BUILD_SH)
+    shutil.copytree(REPO / "shell", root / "shell")
+    for index in range(len(APPS)):
+        write_app(root, index)
+    (root / "package.json").write_text(
+        json.dumps({"name": "fanout", "private": True, "workspaces": ["apps/*"]})
+    )
+    tables = "".join(f'[apps.{name}]\nelement = "mfe-{name}"\n' for name in APPS[1:])
+    (root / "mfe.toml").write_text(
+        '[project]\nname = "fanout"\n[apps.app-00]\nrole = "parent"\nelement = "mfe-app-00"\n'
+        f'{tables}[build]\ninputs = ["tools/build.sh"]\n'
+    )
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    set_config(root, "env.local.port", int(moto_server.rsplit(":", 1)[1]))
+    (root / ".gitignore").write_text("node_modules/\ndist/\nbuild/\n.mfe/\n")
+    subprocess.run(
+        ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=root,
+        check=True,
+    )
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "40 apps")
+    return root
+
+
+def clone(origin: Path, dest: Path, plan: Path | None = None) -> Path:
+    git(origin.parent, "clone", "-q", str(origin), str(dest))
+    subprocess.run(["cp", "-a", str(origin / "node_modules"), str(dest)], check=True)
+    if plan is not None:  # the workflow hands the plan job's file over as an artifact
+        (dest / ".mfe" / "local").mkdir(parents=True)
+        shutil.copy(plan, dest / ".mfe" / "local" / "ci-plan.json")
+    return dest
+
+
+def doit_json(root: Path, *args: str, name: str = "ci-report.json", **kw: Any) -> dict[str, Any]:
+    run_doit(root, *args, env={**CI_ENV, **kw})
+    data: dict[str, Any] = json.loads((root / ".mfe" / "local" / name).read_text())
+    return data
+
+
+def site(endpoint: str) -> dict[str, dict[str, str]]:
+    """Every app bucket's public objects by key -> ETag (md5), and the page with no port."""
+    s3 = local_client(endpoint)
+    found: dict[str, dict[str, str]] = {}
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        if "build-cache" in bucket:
+            continue
+        objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        found[bucket] = {o["Key"]: o["ETag"] for o in objects if not o["Key"].startswith("_mfe/")}
+        if "index.html" in found[bucket]:
+            page = s3.get_object(Bucket=bucket, Key="index.html")["Body"].read().decode()
+            # Each emulator has its own Cognito pool ids (in the config JSON and the build id
+            # derived from it); every script URL and integrity must be the same.
+            page = re.sub(r'<script id="mfe-config".*?</script>', "", page.replace(endpoint, ""))
+            assert 'integrity="sha384-' in page
+            found[bucket]["index.html"] = page
+    return found
+
+
+@pytest.fixture
+def second_moto(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = start_moto(port, tmp_path / "moto2.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
+    origin: Path,
+    moto_server: str,
+    second_moto: str,
+    tmp_path: Path,
+) -> None:
+    planner = clone(origin, tmp_path / "plan")
+    outputs = tmp_path / "github-output"
+    plan = doit_json(
+        planner, "ci_plan", "shards=4", name="ci-plan.json", GITHUB_OUTPUT=str(outputs)
+    )
+    shards = plan["shards"]
+    assert [s["shard"] for s in shards] == ["1/4", "2/4", "3/4", "4/4"]
+    planned = [name for s in shards for name in s["apps"]]
+    assert sorted(planned) == APPS  # every app once: a cold cache misses all
+    assert 'matrix={"shard":["1/4","2/4","3/4","4/4"]}' in outputs.read_text()
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+
+    # Shards 1-3 run (concurrently, as runners do); a publish now fails naming a shard-4 app.
+    runners = [clone(origin, tmp_path / f"shard{k}", plan_file) for k in (1, 2, 3, 4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "doit", "ci", f"shard={k}/4"],
+            cwd=runner,
+            env={**os.environ, **CI_ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k, runner in zip((1, 2, 3), runners, strict=False)
+    ]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    publisher = clone(origin, tmp_path / "publish", plan_file)
+    failed = run_doit(publisher, "ci", "publish", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout
+    assert f"{shards[3]['apps'][0]} is not in the build cache" in failed.stdout
+    assert "ci publish never builds" in failed.stdout
+    assert not (publisher / "build").exists()  # nothing rendered, nothing published
+    run_doit(runners[3], "ci", "shard=4/4", env=CI_ENV)
+
+    built: list[str] = []
+    for k, runner in enumerate(runners, start=1):
+        report = json.loads((runner / ".mfe" / "local" / "ci-report.json").read_text())
+        assert list(report["apps"]) == shards[k - 1]["apps"]
+        assert report["published"] is False
+        for name, app in report["apps"].items():
+            assert (app["dist"], app["cache"]) == ("build", "miss"), name
+            assert app["cache_upload_bytes"] > 0, name
+        built += list(report["apps"])
+    assert sorted(built) == APPS  # each app built exactly once across the shards
+
+    report = doit_json(publisher, "ci", "publish")
+    assert report["published"] is True
+    for name, app in report["apps"].items():
+        # restored now, or by the failed attempt above (recorded in .mfe/ci-keys.json)
+        assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name
+    assert report["apps"][shards[3]["apps"][0]]["dist"] == "cache"
+    fanned_out = site(moto_server)
+
+    # One runner doing everything, on its own emulator, without any cache.
+    single = clone(origin, tmp_path / "single")
+    set_config(single, "env.local.port", int(second_moto.rsplit(":", 1)[1]))
+    report = doit_json(single, "ci", "cache=off")
+    assert {app["dist"] for app in report["apps"].values()} == {"build"}
+    assert site(second_moto) == fanned_out
+    assert len(fanned_out) == len(APPS)
+
+    # Warm cache, no change: nothing to build.
+    plan = doit_json(planner, "ci_plan", "shards=4", name="ci-plan.json")
+    assert plan["shards"] == [] and plan["publish"] is True
+    assert {a["cache"] for a in plan["apps"].values()} == {"hit"}
+
+    # A commit changing one app: one shard with that app, estimated by its recorded time.
+    write_app(origin, 7, "// changed\n")
+    git(origin, "commit", "-qam", "app-07: change")
+    changed = clone(origin, tmp_path / "changed")
+    for args in (("base=HEAD~1",), ()):
+        plan = doit_json(changed, "ci_plan", "shards=4", *args, name="ci-plan.json")
+        assert [(s["shard"], s["apps"]) for s in plan["shards"]] == [("1/1", ["app-07"])]
+    assert plan["apps"]["app-07"]["estimate_seconds"] > 0
+    plan = doit_json(changed, "ci_plan", "shards=4", "base=HEAD", name="ci-plan.json")
+    assert (plan["shards"], plan["publish"]) == ([], False)
+
+
+def test_packing_puts_the_longest_builds_apart() -> None:
+    seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}
+    shards = pack(seconds, 3)
+    assert [(s.shard, s.apps, s.estimate_seconds) for s in shards] == [
+        ("1/3", ["a"], 9.0),
+        ("2/3", ["b", "e"], 8.0),
+        ("3/3", ["c", "d", "f"], 8.0),
+    ]
+    assert [s.shard for s in pack({"x": 1.0}, 4)] == ["1/1"]
+    assert pack({}, 4) == []
