@@ -154,7 +154,6 @@ def _cases(label: str, origin: Path, ctx: Context) -> Case:
                 "cache=off", copy_modules=True
             ),
         },
-        repeat=3,
         target="warm < 25% of cold (npm ci)",
         check=lambda row: row["anchors"]["cold: cache=off, npm ci"]["ratio"] < 0.25,
     )

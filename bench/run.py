@@ -1,8 +1,9 @@
-"""Run the benchmark suite: `python bench/run.py [-k PATTERN] [--repeat N] [--json FILE]`.
+"""Run the benchmark suite: `python bench/run.py [-k PATTERN] [--pairs N] [--json FILE]`.
 
-Every `bench/bench_*.py` module defines `cases(ctx) -> Iterable[Case]`. Each case is
-timed `repeat` times (wall clock, `setup` untimed before each run) side by side with
-its anchors, so ratios come from the same machine in the same run.
+Every `bench/bench_*.py` module defines `cases(ctx) -> Iterable[Case]`. A case and its
+anchors run interleaved, A B A B (`setup` untimed before every run), for at least
+MIN_PAIRS pairs, so a slow spell on a shared machine hits both sides of a pair; each
+pair's ratio (case / anchor) is reported with the median of those ratios.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 Metrics = dict[str, Any] | None
 
 
+MIN_PAIRS = 5
+
+
 @dataclass
 class Case:
     """One measured command. `run` may return extra metrics (request counts, uploads...)."""
@@ -35,7 +39,11 @@ class Case:
     run: Callable[[], Metrics]
     anchors: dict[str, Callable[[], Metrics]] = field(default_factory=dict)
     setup: Callable[[], None] | None = None
+    """Untimed, before every timed run (the case's and each anchor's)."""
+    prepare: Callable[[], None] | None = None
+    """Untimed, once before the first pair (e.g. a publish so the next one is a no-op)."""
     repeat: int | None = None
+    """Pairs to run (at least MIN_PAIRS)."""
     target: str = ""
     """The goal in words, e.g. 'median < 0.5 s'."""
     check: Callable[[dict[str, Any]], bool] | None = None
@@ -50,35 +58,47 @@ class Context:
     stack: contextlib.ExitStack
 
 
-def measure(
-    func: Callable[[], Metrics], setup: Callable[[], None] | None, repeat: int
-) -> dict[str, Any]:
-    times: list[float] = []
-    metrics: Metrics = None
-    for _ in range(repeat):
-        if setup:
-            setup()
-        started = time.perf_counter()
-        metrics = func()
-        times.append(time.perf_counter() - started)
+def timed(func: Callable[[], Metrics], setup: Callable[[], None] | None) -> tuple[float, Metrics]:
+    if setup:
+        setup()
+    started = time.perf_counter()
+    metrics = func()
+    return time.perf_counter() - started, metrics
+
+
+def summary(times: list[float], metrics: Metrics) -> dict[str, Any]:
     return {
         "median": statistics.median(times),
         "min": min(times),
         "max": max(times),
-        "runs": repeat,
+        "times": [round(t, 4) for t in times],
+        "runs": len(times),
         "metrics": metrics or {},
     }
 
 
-def run_case(case: Case, repeat: int) -> dict[str, Any]:
-    count = case.repeat or repeat
-    row: dict[str, Any] = {"name": case.name, "target": case.target}
-    row.update(measure(case.run, case.setup, count))
+def run_case(case: Case, pairs: int) -> dict[str, Any]:
+    """A B A B...: the case, then each anchor, `pairs` times; ratios per pair and their median."""
+    count = max(MIN_PAIRS, pairs, case.repeat or 0)
+    if case.prepare:
+        case.prepare()
+    times: list[float] = []
+    anchor_times: dict[str, list[float]] = {name: [] for name in case.anchors}
+    metrics: Metrics = None
+    anchor_metrics: dict[str, Metrics] = {}
+    for _ in range(count):
+        elapsed, metrics = timed(case.run, case.setup)
+        times.append(elapsed)
+        for name, anchor in case.anchors.items():
+            elapsed, anchor_metrics[name] = timed(anchor, case.setup)
+            anchor_times[name].append(elapsed)
+    row: dict[str, Any] = {"name": case.name, "target": case.target, **summary(times, metrics)}
     row["anchors"] = {}
-    for anchor_name, anchor in case.anchors.items():
-        result = measure(anchor, case.setup, count)
-        result["ratio"] = row["median"] / result["median"] if result["median"] else None
-        row["anchors"][anchor_name] = result
+    for name, measured in anchor_times.items():
+        result = summary(measured, anchor_metrics[name])
+        result["ratios"] = [round(a / b, 3) for a, b in zip(times, measured, strict=True)]
+        result["ratio"] = statistics.median(result["ratios"])
+        row["anchors"][name] = result
     if case.check:
         row["met"] = bool(case.check(row))
     return row
@@ -108,7 +128,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "median",
         "min",
         "max",
-        "anchor: median (ratio)",
+        "anchor: median, ratio (each pair)",
         "metrics",
         "target",
         "met",
@@ -116,7 +136,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         anchors = "\n".join(
-            f"{name}: {a['median']:.3f} ({a['ratio']:.2f}x)" for name, a in row["anchors"].items()
+            f"{name}: {a['median']:.3f}, median ratio {a['ratio']:.2f}x"
+            f" (pairs: {' '.join(f'{r:.2f}' for r in a['ratios'])})"
+            for name, a in row["anchors"].items()
         )
         metrics = ", ".join(f"{k}={v}" for k, v in row["metrics"].items())
         met = {True: "yes", False: "NO"}.get(row.get("met"), "")  # type: ignore[call-overload]
@@ -138,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "-k", dest="pattern", help="only bench_*.py modules whose name contains this"
     )
-    parser.add_argument("--repeat", type=int, default=5, help="runs per case (default 5)")
+    parser.add_argument(
+        "--pairs",
+        "--repeat",
+        type=int,
+        default=MIN_PAIRS,
+        help=f"case/anchor pairs per case (at least {MIN_PAIRS})",
+    )
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json")
     args = parser.parse_args(argv)
 
@@ -151,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = Context(Path(tmp), stack)
             for case in module.cases(ctx):
                 print(f"... {case.name}", flush=True)
-                rows.append(run_case(case, args.repeat))
+                rows.append(run_case(case, args.pairs))
     print_table(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"machine": {"python": platform.python_version(), "cpus": _cpus()}, "cases": rows}
