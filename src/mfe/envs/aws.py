@@ -25,6 +25,7 @@ from mfe.errors import MfeError
 
 if TYPE_CHECKING:
     from mfe.envs.backend import Log
+    from mfe.envs.changes import Confirm
     from mfe.envs.session import Session
 
 POLL_SECONDS = 5.0
@@ -59,27 +60,29 @@ class AwsBackend:
     def ready(self, session: Session) -> Outputs:
         return read_outputs(self.project, self.env, self.hint())
 
-    def deploy(self, session: Session, log: Log) -> Outputs:
+    def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         """Deploy the hosting stack of every app and the auth stack; write the outputs."""
         self.check(session)
         project, env, cfn = self.project, self.env, session.cloudformation
         names = resource_names(project, env)
-        certificate = self._certificate(session, log)
+        certificate = self._certificate(session, log, confirm)
         hosting_body = _template(project.root / "infra" / "hosting.yaml")
         hosting: dict[str, dict[str, str]] = {}
         for app, stack in names.hosting_stacks.items():
             params = hosting_parameters(project, env, app, certificate)
-            deploy_stack(cfn, stack, hosting_body, params, poll=self.poll, log=log)
+            deploy_stack(cfn, stack, hosting_body, params, poll=self.poll, log=log, confirm=confirm)
             hosting[app] = stack_outputs(cfn, stack)
         auth_body = _template(project.root / "infra" / "auth.yaml")
         auth_params = auth_parameters(project, env, demo_password=False)
-        deploy_stack(cfn, names.auth_stack, auth_body, auth_params, poll=self.poll, log=log)
+        deploy_stack(
+            cfn, names.auth_stack, auth_body, auth_params, poll=self.poll, log=log, confirm=confirm
+        )
         outputs = outputs_from_stacks(env, hosting, stack_outputs(cfn, names.auth_stack))
         write_outputs(project, outputs)
         log(f"outputs written to {project.outputs_file(env.name)}")
         return outputs
 
-    def _certificate(self, session: Session, log: Log) -> str:
+    def _certificate(self, session: Session, log: Log, confirm: Confirm | None) -> str:
         """The custom domain's certificate ARN: given in mfe.toml, or from the certificate
         stack, deployed in us-east-1 (CloudFront reads certificates there only); "" without
         a domain."""
@@ -93,7 +96,7 @@ class AwsBackend:
         body = _template(self.project.root / "infra" / "certificate.yaml")
         log(f"{stack}: certificate for {domain.name} and *.{domain.name} in {CERTIFICATE_REGION}")
         params = certificate_parameters(self.env)
-        deploy_stack(cfn, stack, body, params, poll=self.poll, log=log)
+        deploy_stack(cfn, stack, body, params, poll=self.poll, log=log, confirm=confirm)
         arn = stack_outputs(cfn, stack).get("CertificateArn")
         if not arn:
             raise MfeError(

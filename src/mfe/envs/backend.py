@@ -17,6 +17,7 @@ from mfe.envs.dev import DevBackend
 from mfe.envs.local import LocalBackend
 
 if TYPE_CHECKING:
+    from mfe.envs.changes import Confirm
     from mfe.envs.outputs import Outputs
     from mfe.envs.session import Session
 
@@ -41,8 +42,9 @@ class Backend(Protocol):
     def ready(self, session: Session) -> Outputs:
         """Make the environment ready to publish to; its outputs."""
 
-    def deploy(self, session: Session, log: Log) -> Outputs:
-        """`doit infra`: create or update the resources and write the outputs."""
+    def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
+        """`doit infra`: create or update the resources and write the outputs; `confirm`
+        is asked before a change that replaces or removes a bucket, distribution or pool."""
 
     def stored_outputs(self) -> Outputs | None:
         """The outputs as last written (None when the kind has none)."""

@@ -12,6 +12,7 @@ from mfe.errors import MfeError
 
 if TYPE_CHECKING:
     from mfe.envs.backend import Log
+    from mfe.envs.changes import Confirm
     from mfe.envs.session import Session
 
 
@@ -39,7 +40,7 @@ class DevBackend:
     def ready(self, session: Session) -> Outputs:
         raise self._not_here()
 
-    def deploy(self, session: Session, log: Log) -> Outputs:
+    def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         raise MfeError(
             f"environment '{self.env.name}' (dev) has no infrastructure to deploy; "
             "`doit serve` needs none"

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CORSRuleTypeDef
 
     from mfe.envs.backend import Log
+    from mfe.envs.changes import Confirm
     from mfe.envs.session import Session
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -90,7 +91,7 @@ class LocalBackend:
         write_outputs(self.project, outputs)
         return outputs
 
-    def deploy(self, session: Session, log: Log) -> Outputs:
+    def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         outputs = self.ready(session)
         log(f"local emulator ready; outputs in {self.project.outputs_file(self.env.name)}")
         return outputs

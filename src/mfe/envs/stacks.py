@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mfe.envs.changes import Confirm, changes_of
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
 from mfe.errors import MfeError
 
@@ -206,8 +207,13 @@ def deploy_stack(
     *,
     poll: float = 5.0,
     log: Log = print,
+    confirm: Confirm | None = None,
 ) -> bool:
-    """Create or update stack `name` through a change set; False when nothing changed."""
+    """Create or update stack `name` through a change set; False when nothing changed.
+
+    Every change is printed first; an update that replaces or removes a bucket, distribution
+    or user pool runs only if `confirm` says so (no `confirm`: refused).
+    """
     status = stack_status(cfn, name)
     if status == "ROLLBACK_COMPLETE":
         log(f"{name}: deleting the stack left by a failed first create (ROLLBACK_COMPLETE)")
@@ -238,9 +244,21 @@ def deploy_stack(
             log(f"{name}: no changes")
             return False
         raise MfeError(f"{name}: change set {change_set} failed: {reason}")
-    log(
-        f"{name}: {'creating' if create else 'updating'} ({len(described.get('Changes', []))} changes)"
-    )
+    changes = changes_of(described)
+    log(f"{name}: {'creating' if create else 'updating'} ({len(changes)} changes)")
+    for change in changes:
+        log(change.line())
+    risky = [change.line() for change in changes if change.destructive]
+    if risky:
+        question = f"{name}: this replaces or removes what holds files, URLs or users?"
+        try:
+            go = confirm is not None and confirm(question, risky)
+        except MfeError:
+            cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+            raise
+        if not go:
+            cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+            raise MfeError(f"{name}: change set {change_set} not executed; nothing changed")
     try:
         cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
     except cfn.exceptions.ClientError as exc:

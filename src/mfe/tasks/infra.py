@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from doit import get_var
+from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.envs.backend import backend_for
-from mfe.tasks.actions import action
+from mfe.tasks.actions import action, guarded
 from mfe.tasks.variables import doc
 
 
@@ -23,11 +24,21 @@ def local_stop(project: Project, env: Environment) -> None:
     print(backend_for(project, env).stop())
 
 
-def deploy(project: Project, env: Environment) -> None:
+YES = {"name": "yes", "long": "yes", "type": bool, "default": False,
+       "help": "go ahead without asking (CI): replaced/removed resources, destroy"}  # fmt: skip
+
+
+def deploy(project: Project, env: Environment, yes: bool) -> None:
+    from mfe.envs.changes import confirmer
     from mfe.envs.session import Session
 
     session = Session(project, env)
-    session.backend.deploy(session, print)
+    confirm = confirmer(yes, f"doit infra env={env.name} --yes")
+    session.backend.deploy(session, print, confirm)
+
+
+def run_deploy(project: Project, env: Environment, yes: bool = False) -> BaseFail | None:
+    return guarded(deploy, project, env, yes)
 
 
 def user_add(project: Project, env: Environment, username: str) -> None:
@@ -58,10 +69,11 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         }
 
     def task_infra() -> dict[str, Any]:
-        """Create or update the environment's stacks and store their outputs."""
+        """Create or update the environment's stacks (shows each change; asks first if one removes data)."""
         return {
             "doc": doc(task_infra.__doc__ or "", "env"),
-            "actions": [action(deploy, project, env)],
+            "actions": [(run_deploy, [project, env])],
+            "params": [YES],
             "uptodate": [False],
             "verbosity": 2,
         }

@@ -1,0 +1,106 @@
+"""`doit infra` shows each change and asks before replacing or removing data (issue 15)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from mfe.envs.changes import changes_of, confirmer
+from mfe.envs.stacks import deploy_stack
+from mfe.errors import MfeError
+
+from fixtures.aws import local_client
+
+
+def template(**resources: str) -> str:
+    return json.dumps(
+        {
+            "Resources": {
+                name: {"Type": kind, "Properties": _properties(name, kind)}
+                for name, kind in resources.items()
+            }
+        }
+    )
+
+
+def _properties(name: str, kind: str) -> dict[str, Any]:
+    if kind == "AWS::S3::Bucket":
+        return {"BucketName": f"changes-{name.lower()}"}
+    return {"QueueName": f"changes-{name.lower()}"}
+
+
+def test_change_lines_and_what_counts_as_destructive() -> None:
+    def change(action: str, kind: str, replacement: str | None = None) -> dict[str, Any]:
+        resource = {"Action": action, "LogicalResourceId": "R", "ResourceType": kind}
+        if replacement:
+            resource["Replacement"] = replacement
+        return {"Type": "Resource", "ResourceChange": resource}
+
+    described = {
+        "Changes": [
+            change("Add", "AWS::S3::Bucket"),
+            change("Modify", "AWS::S3::Bucket", "False"),
+            change("Modify", "AWS::CloudFront::Distribution", "True"),
+            change("Modify", "AWS::Cognito::UserPool", "Conditional"),
+            change("Remove", "AWS::S3::Bucket"),
+            change("Remove", "AWS::S3::BucketPolicy"),
+        ]
+    }
+    found = changes_of(described)
+    assert [c.action for c in found] == ["add", "modify", "replace", "replace?", "remove", "remove"]
+    assert [c.destructive for c in found] == [False, False, True, True, True, False]
+    assert found[2].line() == "  replace  R (AWS::CloudFront::Distribution)"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_change_sets_ask_before_removing_a_bucket(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfn = local_client(moto_server, "cloudformation")
+    lines: list[str] = []
+
+    def deploy(body: str, yes: bool = False) -> bool:
+        confirm = confirmer(yes, "doit infra env=prod --yes")
+        return deploy_stack(
+            cfn, "t-changes", body, {}, poll=0.05, log=lines.append, confirm=confirm
+        )
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal
+    assert deploy(template(Bucket="AWS::S3::Bucket"))  # creating asks nothing
+    assert deploy(
+        template(Bucket="AWS::S3::Bucket", Queue="AWS::SQS::Queue")
+    )  # an addition neither
+    assert "  add      Queue (AWS::SQS::Queue)" in lines
+
+    removal = template(Queue="AWS::SQS::Queue")
+    with pytest.raises(MfeError) as refused:
+        deploy(removal)
+    message = str(refused.value)
+    assert "no terminal" in message and "doit infra env=prod --yes" in message
+    assert "remove   Bucket (AWS::S3::Bucket)" in message
+    left = cfn.list_change_sets(StackName="t-changes")["Summaries"]
+    assert [c for c in left if c["ExecutionStatus"] == "AVAILABLE"] == []  # not left behind
+    resources = cfn.describe_stack_resources(StackName="t-changes")["StackResources"]
+    assert "Bucket" in {r["LogicalResourceId"] for r in resources}
+
+    answers = iter(["no", "yes"])
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    with pytest.raises(MfeError, match="not executed; nothing changed"):
+        deploy(removal)
+    assert deploy(removal)  # answered yes
+    resources = cfn.describe_stack_resources(StackName="t-changes")["StackResources"]
+    assert {r["LogicalResourceId"] for r in resources} == {"Queue"}
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert deploy(template(Other="AWS::S3::Bucket", Queue="AWS::SQS::Queue"))
+    assert deploy(template(Queue="AWS::SQS::Queue"), yes=True)  # --yes: no question
+    resources = cfn.describe_stack_resources(StackName="t-changes")["StackResources"]
+    assert {r["LogicalResourceId"] for r in resources} == {"Queue"}
