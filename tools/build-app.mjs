@@ -6,58 +6,120 @@
 //   public/* is copied verbatim (mutable files); no asset-manifest.json is written here
 //   on a build error: esbuild's message on stderr, exit code 1
 //   the esbuild options live in tools/esbuild-options.mjs (shared with other builds)
-import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//
+// `node tools/build-app.mjs --serve` is the long-lived bundler of `doit serve`: one esbuild
+// context per app, rebuilt incrementally (no Node start-up, no cold bundle). It reads one
+// JSON request per line on stdin, {"id", "app": <app folder>, "out": <out dir>, "label",
+// "shared": <as MFE_SHARED>}, and answers one line, {"id", "ok", "text"} (esbuild's
+// messages), on stdout. Both modes build with the same `appOptions` and write the same files.
+import { build, context, formatMessages } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, parse, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { appOptions, sharedFromEnv } from './esbuild-options.mjs';
 
-const appDir = process.cwd();
-const out = resolve(appDir, process.env.MFE_OUT_DIR || 'dist');
+class BuildError extends Error {}
 
-function fail(message) {
-  process.stderr.write(`build: ${message}\n`);
-  process.exit(1);
+/** The app's entry file, src/main.{jsx,js,tsx,ts}. */
+export function entryOf(appDir) {
+  const entry = ['main.jsx', 'main.js', 'main.tsx', 'main.ts']
+    .map((name) => join(appDir, 'src', name))
+    .find((path) => existsSync(path));
+  if (!entry) throw new BuildError(`no entry point: expected src/main.js(x) or src/main.ts(x) in ${appDir}`);
+  return entry;
 }
-
-// Emptying the output dir must never remove the app itself or one of its parents.
-const fromOut = relative(out, appDir);
-if (out === parse(out).root || fromOut === '' || !fromOut.startsWith('..')) {
-  fail(`refusing to use ${out} as the output dir (it contains the app folder ${appDir})`);
-}
-
-const entry = ['main.jsx', 'main.js', 'main.tsx', 'main.ts']
-  .map((name) => join(appDir, 'src', name))
-  .find((path) => existsSync(path));
-if (!entry) fail(`no entry point: expected src/main.js(x) or src/main.ts(x) in ${appDir}`);
 
 // esbuild writes to a fixed virtual dir (./dist) so sourcemap paths, and thus every
 // output byte, do not depend on MFE_OUT_DIR; the files are then written under `out`.
-const virtualOut = join(appDir, 'dist');
-
-rmSync(out, { recursive: true, force: true });
-mkdirSync(out, { recursive: true });
-
-let result;
-try {
-  result = await build(
-    appOptions({
-      appDir,
-      entry,
-      outdir: virtualOut,
-      shared: sharedFromEnv(),
-      label: process.env.MFE_APP || basename(appDir),
-    }),
-  );
-} catch (err) {
-  // esbuild has already printed the errors (logLevel 'warning' includes errors).
-  if (!Array.isArray(err?.errors)) process.stderr.write(`${err?.stack || err}\n`);
-  process.exit(1);
+export function options(appDir, shared, label) {
+  return appOptions({ appDir, entry: entryOf(appDir), outdir: join(appDir, 'dist'), shared, label });
 }
 
-for (const file of result.outputFiles) {
-  const target = join(out, relative(virtualOut, file.path));
-  mkdirSync(dirname(target), { recursive: true });
-  writeFileSync(target, file.contents);
+// Emptying the output dir must never remove the app itself or one of its parents.
+function checkOut(appDir, out) {
+  const fromOut = relative(out, appDir);
+  if (out === parse(out).root || fromOut === '' || !fromOut.startsWith('..')) {
+    throw new BuildError(`refusing to use ${out} as the output dir (it contains the app folder ${appDir})`);
+  }
 }
-const publicDir = join(appDir, 'public');
-if (existsSync(publicDir)) cpSync(publicDir, out, { recursive: true });
+
+function emit(result, appDir, out) {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const virtualOut = join(appDir, 'dist');
+  for (const file of result.outputFiles) {
+    const target = join(out, relative(virtualOut, file.path));
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, file.contents);
+  }
+  const publicDir = join(appDir, 'public');
+  if (existsSync(publicDir)) cpSync(publicDir, out, { recursive: true });
+}
+
+async function once() {
+  const appDir = process.cwd();
+  const out = resolve(appDir, process.env.MFE_OUT_DIR || 'dist');
+  let result;
+  try {
+    checkOut(appDir, out);
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    // logLevel 'warning' (the common options) prints esbuild's errors and warnings.
+    result = await build(options(appDir, sharedFromEnv(), process.env.MFE_APP || basename(appDir)));
+  } catch (err) {
+    if (err instanceof BuildError) process.stderr.write(`build: ${err.message}\n`);
+    else if (!Array.isArray(err?.errors)) process.stderr.write(`${err?.stack || err}\n`);
+    process.exit(1);
+  }
+  emit(result, appDir, out);
+}
+
+async function messages(errors, warnings) {
+  const lines = [
+    ...(await formatMessages(errors, { kind: 'error', color: false })),
+    ...(await formatMessages(warnings, { kind: 'warning', color: false })),
+  ];
+  return lines.join('').trimEnd();
+}
+
+async function serve() {
+  const contexts = new Map(); // app folder -> { key, ctx }
+  async function rebuild({ app, out, shared, label }) {
+    const appDir = resolve(app);
+    checkOut(appDir, resolve(out));
+    const settings = options(appDir, shared ?? sharedFromEnv({}), label || basename(appDir));
+    const key = JSON.stringify([settings.entryPoints, shared]);
+    let known = contexts.get(appDir);
+    if (known?.key !== key) {
+      await known?.ctx.dispose();
+      known = { key, ctx: await context({ ...settings, logLevel: 'silent' }) };
+      contexts.set(appDir, known);
+    }
+    try {
+      const result = await known.ctx.rebuild();
+      emit(result, appDir, resolve(out));
+      return { ok: true, text: await messages([], result.warnings) };
+    } catch (err) {
+      if (!Array.isArray(err?.errors)) throw err;
+      return { ok: false, text: await messages(err.errors, err.warnings || []) };
+    }
+  }
+  const reply = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
+  reply({ ready: 'mfe-bundler/1' });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const request = JSON.parse(line);
+    try {
+      reply({ id: request.id, ...(await rebuild(request)) });
+    } catch (err) {
+      const text = err instanceof BuildError ? `build: ${err.message}` : `${err?.stack || err}`;
+      reply({ id: request.id, ok: false, text });
+    }
+  }
+  await Promise.all([...contexts.values()].map(({ ctx }) => ctx.dispose()));
+}
+
+// Run as a script, not when imported (bench/esbuild_floor.mjs takes its options from here).
+if (import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  await (process.argv.includes('--serve') ? serve() : once());
+}

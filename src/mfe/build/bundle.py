@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfe.build import snapshot
+from mfe.build import live, snapshot
 from mfe.build.sources import file_deps
 from mfe.config import STATE_DIR, App, Project
 from mfe.errors import MfeError
@@ -121,17 +121,27 @@ def _shared_plan(project: Project) -> tuple[str, dict[str, list[str]]]:
     return shared.spec_json(project, plan), scopes
 
 
+def build_env(project: Project, app: App | None = None) -> dict[str, str]:
+    """The environment `npm run build` would give: `node_modules/.bin` folders on PATH."""
+    folders = ([app.path] if app else []) + [project.root]
+    bins = [str(folder / "node_modules" / ".bin") for folder in folders]
+    return {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")])}
+
+
 def _bundle(project: Project, app: App, scratch: Path) -> str:
-    """Run the app's build script into `scratch`; its output, or MfeError naming the app."""
+    """Run the app's build script into `scratch`; its output, or MfeError naming the app.
+
+    In `doit serve` the shared build script runs in the session's long-lived bundler.
+    """
     from mfe.build.shared import externals_json
 
     shutil.rmtree(scratch, ignore_errors=True)
     _modules_file(scratch).unlink(missing_ok=True)
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    bins = [str(folder / "node_modules" / ".bin") for folder in (app.path, project.root)]
+    if app.role != "shared" and (text := _bundle_live(project, app, scratch)) is not None:
+        return text
     env = {
-        **os.environ,
-        "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]),
+        **build_env(project, app),
         "MFE_OUT_DIR": str(scratch),
         "MFE_APP": app.name,
         "MFE_SHARED": externals_json(project),
@@ -166,6 +176,28 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
             "make it honour MFE_OUT_DIR"
         )
     return result.stdout
+
+
+def _bundle_live(project: Project, app: App, scratch: Path) -> str | None:
+    """The build in `doit serve`'s long-lived bundler, when it runs this app's script."""
+    from mfe.build.shared import externals_json
+
+    script = build_command(app)
+    bundler = live.active()
+    shared_script = live.shared_script(project, app, script) if bundler else None
+    if bundler is None or shared_script is None:
+        return None
+    answer = bundler.bundle(shared_script, app, scratch, json.loads(externals_json(project)))
+    if answer is None:
+        return None
+    ok, text = answer
+    if not ok:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise MfeError(
+            f"build:{app.name} failed ({script}, in the serve bundler); the previous "
+            f"{app.dist.relative_to(project.root)}/ is kept.\n{text}"
+        )
+    return text
 
 
 def swap_into_place(new: Path, dist: Path) -> None:

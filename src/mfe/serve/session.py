@@ -7,6 +7,7 @@ Files changed during a build simply form the next batch: one more build after it
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Callable
@@ -14,7 +15,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mfe.config import load_project
+from mfe.build import live
+from mfe.build.bundle import build_command, build_env
+from mfe.build.live import LiveBundler
+from mfe.build.shared import externals_json
+from mfe.config import STATE_DIR, load_project
 from mfe.errors import MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log
 from mfe.serve.origins import Origins
@@ -51,6 +56,14 @@ def serve(
     observer = start_watching(project, queue)
     if before_rebuilds is not None:
         before_rebuilds()
+    bundler = LiveBundler(project, build_env(project))
+    live.activate(bundler)  # this process's builds use it from now on
+    apps = [app for app in project.apps.values() if app.role != "shared"]  # own build script
+    scripts = [(live.shared_script(project, app, build_command(app)), app) for app in apps]
+    warm = [(script, app) for script, app in scripts if script is not None]
+    scratch = project.root / STATE_DIR / "serve-warm"
+    shared = json.loads(externals_json(project))
+    threading.Thread(target=bundler.warm, args=(warm, scratch, shared), daemon=True).start()
     previous = _on_signals(stop)
     try:
         for app in project.apps.values():
@@ -68,6 +81,8 @@ def serve(
         broker.close()
         gate.open()
         stop_servers()
+        live.activate(None)
+        bundler.close()
         observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
 

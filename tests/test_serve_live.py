@@ -1,0 +1,34 @@
+"""`doit serve` builds through one long-lived esbuild process, and doit's state stays true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.serve import ServeProcess, use_free_ports
+
+
+def test_serve_builds_what_doit_build_would_and_doit_agrees(monorepo: Path) -> None:
+    use_free_ports(monorepo)
+    source = monorepo / "apps/payments/src/payments-app.js"
+    original = source.read_text()
+    manifest = monorepo / "apps/payments/dist/asset-manifest.json"
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        for text in ("Payments one", "Payments two"):
+            mark = len(server.lines)
+            source.write_text(original.replace(">Payments</h2>", f">{text}</h2>"))
+            server.wait_for(r"^serve: rebuilt payments in", since=mark)
+        # Another terminal: doit knows serve built payments from these very bytes.
+        other = run_doit(monorepo, "build").stdout
+        assert not executed_tasks(other), other
+        assert {"build:payments", "build:accounts", "build:mfe-parent"} <= up_to_date_tasks(other)
+    finally:
+        assert server.stop() == 0
+    served = manifest.read_bytes()
+    assert b"Payments two" in next(manifest.parent.glob("main-*.js")).read_bytes()
+    # The one-shot build (a fresh `node build-app.mjs`) writes byte-identical files.
+    run_doit(monorepo, "forget", "build:payments")
+    assert "build:payments" in executed_tasks(run_doit(monorepo, "build").stdout)
+    assert manifest.read_bytes() == served
