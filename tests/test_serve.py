@@ -153,7 +153,9 @@ def test_app_files_are_served_unmodified_with_dev_headers(served: Served) -> Non
     response = get(served.ports["accounts"], f"/{entry.name}")
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
-    assert response.headers["Cache-Control"] == "no-store"
+    # Fingerprinted: the browser keeps it across reloads (a rebuild gives a new name).
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert get(served.shell_port, "/").headers["Cache-Control"] == "no-store"
     assert "Access-Control-Allow-Origin" not in response.headers  # no Origin: no CORS grant
     assert int(response.headers["Content-Length"]) == entry.stat().st_size
     assert get(served.shell_port, "/_mfe/reload.js").status == 200

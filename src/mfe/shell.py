@@ -8,13 +8,14 @@ atomically (a failed render keeps the previous page).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
@@ -27,6 +28,9 @@ from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.importmap import build_import_map, check_placement
+
+if TYPE_CHECKING:  # jinja2 is imported when a page is rendered, not when doit loads
+    import jinja2
 
 TEMPLATE = "index.html.j2"
 FAVICON = "favicon.svg"
@@ -171,14 +175,8 @@ def render_template(project: Project, context: dict[str, Any]) -> str:
     path = template_path(project)
     if not path.is_file():
         raise MfeError(f"{path}: missing; create the shell template (see README.md, 'Shell')")
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(path.parent),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=True,
-    )
     try:
-        return environment.get_template(TEMPLATE).render(context)
+        return _environment(path.parent).get_template(TEMPLATE).render(context)
     except jinja2.TemplateSyntaxError as exc:
         where = _where(project, exc.filename, exc.lineno)
         raise MfeError(f"{where}: template syntax error: {exc.message}; fix the template") from None
@@ -203,6 +201,20 @@ def render_template(project: Project, context: dict[str, Any]) -> str:
             f"{_where(project, file, line)}: template error: {type(exc).__name__}: {exc}; "
             "fix the template"
         ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(folder: Path) -> jinja2.Environment:
+    """One Jinja environment per template folder: `doit serve` renders the page after
+    every rebuild, and Jinja recompiles a template only when its file changed."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
 
 
 def _template_frame(project: Project, exc: BaseException) -> tuple[str | None, int | None]:

@@ -8,6 +8,7 @@ assigned (`var gd="mfe-accounts"`), and Lit's `@customElement("x-y")` decorator 
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -39,8 +40,15 @@ def bundle_elements(dist: Path, manifest: AssetManifest) -> set[str]:
     """Elements defined by the entry files the manifest records under `dist`."""
     found: set[str] = set()
     for entry in manifest.entries:
-        found |= defined_elements((dist / entry).read_text(encoding="utf-8", errors="replace"))
+        found |= _file_elements(str(dist / entry), manifest.files[entry].sha256)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _file_elements(path: str, sha256: str) -> frozenset[str]:
+    """Keyed by content hash: `doit serve` checks every app's entry after each rebuild."""
+    del sha256  # the cache key: the same bytes define the same elements
+    return frozenset(defined_elements(Path(path).read_text(encoding="utf-8", errors="replace")))
 
 
 def check_element(project: Project, app: App, dist: Path, manifest: AssetManifest) -> None:

@@ -2,7 +2,7 @@
 
 Stdlib `ThreadingHTTPServer` (one thread per request, so an open event stream never
 blocks a file). App files are sent byte for byte (the shell's SRI hashes must match)
-with `Cache-Control: no-store`, and CORS for the shell's origin only (it loads them as
+with `Cache-Control: no-store` (`immutable` for fingerprinted names), and CORS for the shell's origin only (it loads them as
 `crossorigin="anonymous"` modules); every port checks `Host` first (see `origins`).
 Requests wait while a build swaps `dist/`.
 """
@@ -19,12 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mfe.build.manifest import content_type
+from mfe.build.manifest import content_type, is_fingerprinted
 from mfe.errors import MfeError
 from mfe.serve.origins import Origins
 from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
 
 HOST = "127.0.0.1"
+NO_STORE = "no-store"
+IMMUTABLE = "public, max-age=31536000, immutable"
 HOLD_SECONDS = 30.0
 """The longest a page request waits for a build in flight before it gets the old files."""
 
@@ -119,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
             content_type(path.name),
             head,
             cors=origins.cors_origin(self.headers.get("Origin")),
+            cache=IMMUTABLE if _immutable(path) else NO_STORE,
         )
 
     def _shell(self, page: Path, head: bool) -> None:
@@ -148,11 +151,13 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.server.broker.stream(self.wfile, since)
 
-    def _send(self, body: bytes, ctype: str, head: bool, cors: str | None = None) -> None:
+    def _send(
+        self, body: bytes, ctype: str, head: bool, cors: str | None = None, cache: str = NO_STORE
+    ) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", cache)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Vary", "Origin")
         if cors:
@@ -178,6 +183,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _immutable(path: Path) -> bool:
+    """A fingerprinted file (content hash in its name) never changes, so a reload after
+    one app's rebuild takes every other app's modules from the browser cache. Source
+    maps are left out: their name follows the script's, not their own content."""
+    return path.suffix != ".map" and is_fingerprinted(path.name)
 
 
 def safe_path(root: Path, raw: str) -> Path | None:

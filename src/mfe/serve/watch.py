@@ -19,8 +19,11 @@ from watchdog.observers import Observer
 from mfe.build.sources import app_of, ignored_dir
 from mfe.config import CONFIG_FILE, Project
 
-QUIET_SECONDS = 0.1
-"""Trailing debounce: a batch is handed over after this long without a new event."""
+QUIET_SECONDS = 0.025
+"""Trailing debounce: a batch is handed over after this long without a new event.
+
+Measured with watchdog's inotify observer on a loaded 2-core machine: a plain write
+spans < 0.1 ms of events, an atomic (temp file + rename) or vim-style save < 4 ms."""
 ROOT_INSTALL_FILES = ("package-lock.json", "package.json")
 NEW_APP = "new-app:"
 
