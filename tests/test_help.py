@@ -19,6 +19,7 @@ EXPECTED = {
     "shell": ["env="],
     "infra": ["env="],
     "local_stop": ["env="],
+    "destroy": ["env=", "--yes"],
     "ci": ["env=", "base=", "cache="],
     "user_add": ["env=", "username="],
 }

@@ -104,6 +104,20 @@ class AwsBackend:
             )
         return arn
 
+    def destroy(self, session: Session, log: Log, confirm: Confirm) -> None:
+        """The stacks in dependency order, then the buckets they retain (emptied)."""
+        from mfe.envs.teardown import destroy_stacks
+
+        self.check(session)
+        names = resource_names(self.project, self.env)
+
+        def cfn_for(stack: str) -> Any:
+            if stack == names.certificate_stack:
+                return session.client_in("cloudformation", CERTIFICATE_REGION)
+            return session.cloudformation
+
+        destroy_stacks(session, names, cfn_for, confirm, log, self.poll)
+
     def stored_outputs(self) -> Outputs | None:
         return read_outputs(self.project, self.env, self.hint())
 

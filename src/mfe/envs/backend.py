@@ -46,6 +46,9 @@ class Backend(Protocol):
         """`doit infra`: create or update the resources and write the outputs; `confirm`
         is asked before a change that replaces or removes a bucket, distribution or pool."""
 
+    def destroy(self, session: Session, log: Log, confirm: Confirm) -> None:
+        """`doit destroy`: list what goes, ask `confirm` (the env's name typed back), delete."""
+
     def stored_outputs(self) -> Outputs | None:
         """The outputs as last written (None when the kind has none)."""
 

@@ -46,6 +46,9 @@ class DevBackend:
             "`doit serve` needs none"
         )
 
+    def destroy(self, session: Session, log: Log, confirm: Confirm) -> None:
+        raise MfeError(f"environment '{self.env.name}' (dev) has no resources to destroy")
+
     def stored_outputs(self) -> Outputs | None:
         return None
 

@@ -96,6 +96,21 @@ class LocalBackend:
         log(f"local emulator ready; outputs in {self.project.outputs_file(self.env.name)}")
         return outputs
 
+    def destroy(self, session: Session, log: Log, confirm: Confirm) -> None:
+        """The project's buckets, distributions and user pool on the emulator, nothing else
+        (another project or checkout may use the same emulator)."""
+        from mfe.envs.emulator import probe
+        from mfe.envs.teardown import destroy_local
+
+        if probe(self.env.port or 0) != "moto":
+            log(
+                f"the emulator of environment '{self.env.name}' is not running; it kept its "
+                "state in memory, so there is nothing left to delete"
+            )
+            self.project.outputs_file(self.env.name).unlink(missing_ok=True)
+            return
+        destroy_local(session, resource_names(self.project, self.env), confirm, log)
+
     def stored_outputs(self) -> Outputs | None:
         return read_outputs(self.project, self.env, self.hint())
 

@@ -37,6 +37,19 @@ def deploy(project: Project, env: Environment, yes: bool) -> None:
     session.backend.deploy(session, print, confirm)
 
 
+def destroy(project: Project, env: Environment, yes: bool) -> None:
+    from mfe.envs.changes import confirmer
+    from mfe.envs.session import Session
+
+    session = Session(project, env)
+    confirm = confirmer(yes, f"doit destroy env={env.name} --yes")
+    session.backend.destroy(session, print, confirm)
+
+
+def run_destroy(project: Project, env: Environment, yes: bool = False) -> BaseFail | None:
+    return guarded(destroy, project, env, yes)
+
+
 def run_deploy(project: Project, env: Environment, yes: bool = False) -> BaseFail | None:
     return guarded(deploy, project, env, yes)
 
@@ -78,6 +91,16 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             "verbosity": 2,
         }
 
+    def task_destroy() -> dict[str, Any]:
+        """Delete the environment's resources (lists them, asks for its name first)."""
+        return {
+            "doc": doc(task_destroy.__doc__ or "", "env"),
+            "actions": [(run_destroy, [project, env])],
+            "params": [YES],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
+
     def task_user_add() -> dict[str, Any]:
         """Add a user to the environment's pool."""
         username = get_var("username", "") or ""
@@ -92,5 +115,6 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         "task__ready": task__ready,
         "task_local_stop": task_local_stop,
         "task_infra": task_infra,
+        "task_destroy": task_destroy,
         "task_user_add": task_user_add,
     }

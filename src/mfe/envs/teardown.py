@@ -1,0 +1,186 @@
+"""`doit destroy env=NAME`: remove an environment's resources, after saying what goes.
+
+Called by the backends (`LocalBackend.destroy`, `AwsBackend.destroy`): the emulator's
+resources of this project are deleted through the API; an AWS environment's stacks are
+deleted in dependency order (hosting, then auth, then the certificate the distributions
+used), and the buckets the hosting template retains (`DeletionPolicy: Retain`) are
+emptied (every version and delete marker) and deleted after their stack.
+Nothing belonging to another project or environment is touched: everything is found by
+the names of `mfe.envs.stacks.resource_names`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mfe.errors import MfeError
+
+if TYPE_CHECKING:
+    from mfe.envs.changes import Confirm
+    from mfe.envs.session import Session
+    from mfe.envs.stacks import Names
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Teardown:
+    """What a destroy deletes, found before asking."""
+
+    buckets: list[str] = field(default_factory=list)
+    distributions: dict[str, str] = field(default_factory=dict)
+    """id -> comment (local: deleted through the API)."""
+    user_pools: dict[str, str] = field(default_factory=dict)
+    """id -> name (local)."""
+    stacks: list[str] = field(default_factory=list)
+    """In deletion order (AWS)."""
+
+    def lines(self) -> list[str]:
+        return (
+            [f"  stack         {name}" for name in self.stacks]
+            + [f"  bucket        {name} (emptied: every object version)" for name in self.buckets]
+            + [f"  distribution  {i} ({comment})" for i, comment in self.distributions.items()]
+            + [f"  user pool     {i} ({name}) and its users" for i, name in self.user_pools.items()]
+        )
+
+    def empty(self) -> bool:
+        return not (self.buckets or self.distributions or self.user_pools or self.stacks)
+
+
+def ask(session: Session, teardown: Teardown, confirm: Confirm, log: Log) -> bool:
+    """Print the list and ask for the environment's name; False when nothing is to be done."""
+    env = session.env.name
+    if teardown.empty():
+        log(f"environment '{env}': nothing of project '{session.project.name}' to delete")
+        return False
+    question = f"Delete environment '{env}' of project '{session.project.name}'?"
+    log(f"destroy env={env} deletes:")
+    for line in teardown.lines():
+        log(line)
+    if not confirm(question, teardown.lines(), expected=env):
+        raise MfeError(f"destroy env={env}: the name was not typed back; nothing deleted")
+    return True
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker of `bucket`; how many were deleted."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        keys = [
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for kind in ("Versions", "DeleteMarkers")
+            for item in page.get(kind, [])
+        ]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise MfeError(
+                    f"bucket {bucket}: could not delete {first['Key']}: {first['Message']}"
+                )
+            deleted += len(batch)
+    return deleted
+
+
+def delete_bucket(s3: Any, bucket: str, log: Log) -> None:
+    try:
+        count = empty_bucket(s3, bucket)
+        s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        log(f"bucket {bucket}: already gone")
+        return
+    log(f"bucket {bucket}: {count} object versions and the bucket deleted")
+
+
+# -- local: the emulator's resources of this project, through the API -----------------
+
+
+def local_teardown(session: Session, names: Names) -> Teardown:
+    s3, cloudfront, idp = session.s3, session.cloudfront, session.cognito
+    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    wanted = [*names.buckets.values(), session.env.cache_bucket or ""]
+    teardown = Teardown(buckets=[b for b in wanted if b and b in have])
+    comments = set(names.comments.values())
+    for item in cloudfront.list_distributions()["DistributionList"].get("Items", []):
+        config = cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
+        if config.get("Comment") in comments:
+            teardown.distributions[item["Id"]] = config["Comment"]
+    for pool in idp.list_user_pools(MaxResults=60)["UserPools"]:
+        if pool["Name"] == names.user_pool:
+            teardown.user_pools[pool["Id"]] = pool["Name"]
+    return teardown
+
+
+def destroy_local(session: Session, names: Names, confirm: Confirm, log: Log) -> None:
+    teardown = local_teardown(session, names)
+    if not ask(session, teardown, confirm, log):
+        return
+    for bucket in teardown.buckets:
+        delete_bucket(session.s3, bucket, log)
+    cloudfront = session.cloudfront
+    for distribution in teardown.distributions:
+        # as in AWS: only a disabled distribution can be deleted, with its current ETag
+        current = cloudfront.get_distribution_config(Id=distribution)
+        config = current["DistributionConfig"]
+        config["Enabled"] = False
+        updated = cloudfront.update_distribution(
+            Id=distribution, IfMatch=current["ETag"], DistributionConfig=config
+        )
+        cloudfront.delete_distribution(Id=distribution, IfMatch=updated["ETag"])
+        log(f"distribution {distribution}: deleted")
+    for pool_id in teardown.user_pools:
+        session.cognito.delete_user_pool(UserPoolId=pool_id)
+        log(f"user pool {pool_id}: deleted")
+    session.project.outputs_file(session.env.name).unlink(missing_ok=True)
+    log(f"environment '{session.env.name}' destroyed on the emulator")
+
+
+# -- aws: the stacks, in dependency order ------------------------------------------------
+
+
+def stack_order(names: Names) -> list[str]:
+    """Hosting stacks first (their distributions use the certificate), then auth, then the
+    certificate stack."""
+    return [*names.hosting_stacks.values(), names.auth_stack, names.certificate_stack]
+
+
+def destroy_stacks(
+    session: Session,
+    names: Names,
+    cfn_for: Callable[[str], Any],
+    confirm: Confirm,
+    log: Log,
+    poll: float,
+) -> None:
+    """Delete the environment's stacks; `cfn_for(stack)` is the CloudFormation client of
+    the stack's region (the certificate stack lives in us-east-1)."""
+    from mfe.envs.stacks import stack_outputs, stack_status
+
+    present = [
+        s
+        for s in stack_order(names)
+        if stack_status(cfn_for(s), s) not in (None, "DELETE_COMPLETE")
+    ]
+    retained = {
+        stack: stack_outputs(cfn_for(stack), stack).get("BucketName", "")
+        for stack in present
+        if stack in names.hosting_stacks.values()
+    }
+    teardown = Teardown(stacks=present, buckets=[b for b in retained.values() if b])
+    if not ask(session, teardown, confirm, log):
+        return
+    for stack in present:
+        cfn = cfn_for(stack)
+        log(f"{stack}: deleting")
+        cfn.delete_stack(StackName=stack)
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": max(1, round(poll)), "MaxAttempts": 720}
+        )
+        log(f"{stack}: deleted")
+        if retained.get(stack):
+            delete_bucket(session.s3, retained[stack], log)
+    session.project.outputs_file(session.env.name).unlink(missing_ok=True)
+    log(f"environment '{session.env.name}' destroyed")

@@ -1,0 +1,117 @@
+"""`doit destroy env=local`: the project's buckets, distributions and user pool go, nothing
+else on the emulator does (issue 15)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from test_infra import make_project
+
+from mfe.envs.changes import confirmer
+from mfe.envs.session import Session
+from mfe.errors import MfeError
+
+from fixtures.aws import local_client
+from fixtures.repo import run_doit
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def everything(endpoint: str) -> tuple[set[str], set[str], set[str]]:
+    """Bucket names, distribution comments and user pool names on the emulator."""
+    s3, cf = local_client(endpoint), local_client(endpoint, "cloudfront")
+    idp = local_client(endpoint, "cognito-idp")
+    comments = {
+        cf.get_distribution_config(Id=d["Id"])["DistributionConfig"]["Comment"]
+        for d in cf.list_distributions()["DistributionList"].get("Items", [])
+    }
+    return (
+        {b["Name"] for b in s3.list_buckets()["Buckets"]},
+        comments,
+        {p["Name"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]},
+    )
+
+
+def test_destroy_on_local_removes_only_the_projects_resources(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "repo", moto_server)
+    session = Session(project, "local")
+    outputs = session.outputs  # provisioned: buckets, distributions, pool, guest user
+    s3 = local_client(moto_server)
+    parent_bucket = outputs.apps["mfe-parent"].bucket
+    s3.put_bucket_versioning(Bucket=parent_bucket, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"one", b"two"):  # two versions of one key
+        s3.put_object(Bucket=parent_bucket, Key="index.html", Body=body)
+    s3.delete_object(Bucket=parent_bucket, Key="index.html")  # and a delete marker
+    s3.put_object(Bucket=outputs.apps["accounts"].bucket, Key="main-ABCDEFGH.js", Body=b"x")
+
+    # another project's things on the same emulator
+    s3.create_bucket(Bucket="someone-elses-bucket")
+    s3.put_object(Bucket="someone-elses-bucket", Key="keep.txt", Body=b"keep")
+    idp = local_client(moto_server, "cognito-idp")
+    idp.create_user_pool(PoolName="someone-elses-users")
+    local_client(moto_server, "cloudfront").create_distribution(
+        DistributionConfig={
+            "CallerReference": "other", "Comment": "mfe:other:local:app", "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "o.s3.amazonaws.com",
+                                                  "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "allow-all",
+                                     "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        }
+    )  # fmt: skip
+    before = everything(moto_server)
+    ours = set(o.bucket for o in outputs.apps.values()) | {project.env("local").cache_bucket}
+    assert ours <= before[0]
+
+    lines: list[str] = []
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal, no --yes: refused
+    with pytest.raises(MfeError, match="no terminal"):
+        session.backend.destroy(session, lines.append, confirmer(False, "doit destroy --yes"))
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    monkeypatch.setattr("builtins.input", lambda prompt: "prod")  # the wrong name
+    with pytest.raises(MfeError, match="nothing deleted"):
+        session.backend.destroy(session, lines.append, confirmer(False, "doit destroy --yes"))
+    assert everything(moto_server) == before
+    listed = "\n".join(lines)
+    assert all(bucket in listed for bucket in ours if bucket)
+    assert "user pool" in listed and "distribution" in listed
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "local")  # typed back
+    session.backend.destroy(session, lines.append, confirmer(False, "doit destroy --yes"))
+
+    buckets, comments, pools = everything(moto_server)
+    assert buckets == before[0] - ours == {"someone-elses-bucket"}
+    assert comments == {"mfe:other:local:app"}
+    assert pools == {"someone-elses-users"}
+    assert s3.get_object(Bucket="someone-elses-bucket", Key="keep.txt")["Body"].read() == b"keep"
+    assert not project.outputs_file("local").exists()
+
+    lines.clear()  # a second destroy finds nothing
+    session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+    assert "nothing of project 'mfe-demo' to delete" in lines[-1]
+
+
+def test_doit_destroy_without_a_running_emulator_says_so(monorepo: Path) -> None:
+    from fixtures.aws import free_port
+    from fixtures.config import use_port
+
+    use_port(monorepo, free_port())
+    result = run_doit(monorepo, "destroy", "--yes")
+    assert "not running" in result.stdout and "in memory" in result.stdout
+
+
+def test_aws_stacks_go_in_dependency_order(tmp_path: Path) -> None:
+    from mfe.envs.stacks import resource_names
+    from mfe.envs.teardown import stack_order
+
+    project = make_project(tmp_path / "repo", "http://127.0.0.1:4566")
+    names = resource_names(project, project.env("prod"))
+    order = stack_order(names)
+    assert order[: len(project.apps)] == list(names.hosting_stacks.values())
+    assert order[len(project.apps) :] == ["mfe-demo-prod-auth", "mfe-demo-prod-certificate"]
