@@ -1,0 +1,138 @@
+"""Shared dependencies (issue 16): the signed-in page with and without `[shared]`.
+
+Two copies of this monorepo are published to two local emulators in the same run: the
+repo as it is (Lit and React as shared modules through the import map) and the same
+copy with the `[shared]` table removed (every app bundles its own libraries). Headless
+Chromium loads each signed-in page cold (a new browser context, the tokens put in
+sessionStorage before the page's scripts run) until Accounts and Payments are rendered.
+
+Wall time is goto -> both micro-frontends visible; metrics: `fcp_ms` (first contentful
+paint, median), `js_gzip` (JavaScript bytes as gzip -9 would send them, what CloudFront's
+compression does), `js_raw`, `js_files`, `dup_files` (library source files found in more
+than one response's source map: two copies of one library), `lit_copy_gzip` (one copy of
+Lit, the duplicate the shared build removes).
+Targets: zero duplicate library files; JS bytes lower by at least one Lit copy; first
+paint not slower (FCP median within 5% of the unshared build's, the noise of this machine).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from common import CHROMIUM, CHROMIUM_ARGS, copy_monorepo, copy_sources, doit, use_port
+from run import Case, Context
+
+from fixtures.aws import free_port
+from fixtures.modules import Recorder, duplicates
+
+
+def publish(repo: Path, ctx: Context) -> str:
+    use_port(repo, free_port())
+    ctx.stack.callback(lambda: doit(repo, "local_stop"))
+    return doit(repo, "publish").strip().splitlines()[-1].strip()
+
+
+def unshare(repo: Path) -> None:
+    config = repo / "mfe.toml"
+    document = tomlkit.parse(config.read_text())
+    del document["shared"]
+    config.write_text(tomlkit.dumps(document))
+
+
+def cases(ctx: Context) -> Iterator[Case]:
+    from playwright.sync_api import sync_playwright
+
+    # The copies outlive ctx.tmp's cleanup until their emulators are stopped (LIFO stack).
+    work = Path(tempfile.mkdtemp(prefix="mfe-bench-shared-"))
+    ctx.stack.callback(shutil.rmtree, work, True)
+    shared_repo = copy_monorepo(work / "shared")
+    unshared_repo = copy_sources(work / "unshared")
+    unshare(unshared_repo)
+    doit(unshared_repo, "build")
+    sites = {"shared": publish(shared_repo, ctx), "unshared": publish(unshared_repo, ctx)}
+
+    playwright = sync_playwright().start()
+    ctx.stack.callback(playwright.stop)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    ctx.stack.callback(browser.close)
+
+    tokens = {name: sign_in(browser, url) for name, url in sites.items()}
+    stats: dict[str, dict[str, list[float]]] = {name: {"fcp_ms": []} for name in sites}
+    lit_copy = one_lit_copy_gzip(shared_repo)
+
+    def load(name: str) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            context = browser.new_context()
+            context.add_init_script(
+                f"sessionStorage.setItem('mfe.tokens', {json.dumps(tokens[name])});"
+            )
+            page = context.new_page()
+            recorder = Recorder(page)
+            page.goto(sites[name])
+            for heading in ("Accounts", "Payments"):
+                page.get_by_role("heading", name=heading, level=2).wait_for(timeout=30_000)
+            fcp = page.evaluate(
+                "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime"
+            )
+            loaded = recorder.scripts()
+            context.close()
+            assert not recorder.errors, recorder.errors
+            stats[name]["fcp_ms"].append(float(fcp or 0))
+            return {
+                "fcp_ms": round(statistics.median(stats[name]["fcp_ms"]), 1),
+                "js_gzip": sum(len(gzip.compress(item.body, 9)) for item in loaded),
+                "js_raw": sum(len(item.body) for item in loaded),
+                "js_files": len(loaded),
+                "dup_files": len(duplicates(loaded)),
+                "lit_copy_gzip": lit_copy,
+            }
+
+        return run
+
+    def met(row: dict[str, Any]) -> bool:
+        mine, other = row["metrics"], row["anchors"]["unshared build"]["metrics"]
+        return (
+            mine["dup_files"] == 0
+            and other["js_gzip"] - mine["js_gzip"] >= lit_copy
+            and mine["fcp_ms"] <= other["fcp_ms"] * 1.05
+        )
+
+    yield Case(
+        name="shared: signed-in page, cold load",
+        run=load("shared"),
+        anchors={"unshared build": load("unshared")},
+        repeat=10,
+        target="0 dup files; js_gzip -lit_copy_gzip or more; fcp_ms <= unshared x1.05",
+        check=met,
+    )
+
+
+def sign_in(browser: Any, url: str) -> str:
+    """Sign in as guest once; the stored tokens (JSON) let later loads skip the form."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.fill("input[name=username]", "guest")
+    page.fill("input[name=password]", "awsguest")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Accounts", level=2).wait_for(timeout=30_000)
+    stored = page.evaluate("() => sessionStorage.getItem('mfe.tokens')")
+    context.close()
+    assert isinstance(stored, str)
+    return stored
+
+
+def one_lit_copy_gzip(repo: Path) -> int:
+    """gzip -9 bytes of the shared Lit module and its chunks: one copy of the library."""
+    manifest = json.loads((repo / "build/shared/dist/asset-manifest.json").read_text())
+    dist = repo / "build/shared/dist"
+    lit = (dist / manifest["modules"][""]["lit"]).read_bytes()
+    return len(gzip.compress(lit, 9))
