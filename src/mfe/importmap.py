@@ -10,13 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from mfe.build.manifest import AssetManifest
 from mfe.build.shared import DEFAULT
 from mfe.errors import MfeError
 
 _JS = (".js", ".mjs")
+# Static imports in bundler output: `import{a}from"lit"`, `import"./chunks/x.js"`.
+_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["']([^"']+)["']""")
 
 
 @dataclass(frozen=True)
@@ -26,15 +30,16 @@ class ImportMap:
     hash_source: str
     """`'sha256-…'` for the CSP's script-src."""
     preloads: list[tuple[str, str]]
-    """(url, integrity) of the default shared modules and their chunks, for modulepreload."""
+    """(url, integrity) of the default shared modules the apps import and their chunks."""
 
 
 def build_import_map(
     shared_url: str,
     shared: AssetManifest,
-    apps: dict[str, tuple[str, AssetManifest]],
+    shared_dist: Path,
+    apps: dict[str, tuple[str, AssetManifest, Path]],
 ) -> ImportMap:
-    """`apps`: name -> (base URL, manifest). Scope keys are the apps' base URLs."""
+    """`apps`: name -> (base URL, manifest, dist). Scope keys are the apps' base URLs."""
     if DEFAULT not in shared.modules:
         raise MfeError(
             f"{shared.app}: asset-manifest.json lists no shared modules; run `doit build:shared`"
@@ -51,7 +56,7 @@ def build_import_map(
         for key, entry in shared.files.items()
         if key.endswith(_JS)
     }
-    for base, manifest in apps.values():
+    for base, manifest, _ in apps.values():
         integrity.update(
             {base + key: e.integrity for key, e in manifest.files.items() if key.endswith(_JS)}
         )
@@ -62,12 +67,39 @@ def build_import_map(
     # Valid JSON that can never close the script element or open a comment.
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-    preloads = [
-        (shared_url + key, entry.integrity)
-        for key, entry in sorted(shared.files.items())
-        if key.endswith(_JS) and "/" not in key.removeprefix("chunks/")
-    ]
+    wanted = _imported(shared_dist, shared, apps)
+    preloads = [(shared_url + key, shared.files[key].integrity) for key in sorted(wanted)]
     return ImportMap(text, f"'sha256-{digest}'", preloads)
+
+
+def _imports_of(path: Path) -> list[str]:
+    return _IMPORT.findall(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _imported(
+    shared_dist: Path, shared: AssetManifest, apps: dict[str, tuple[str, AssetManifest, Path]]
+) -> set[str]:
+    """Default shared files the apps' entries import, with the chunks those import: what
+    the page will fetch, so a module no app uses (say `react-dom`) costs no request."""
+    modules = shared.modules[DEFAULT]
+    todo = [
+        modules[spec]
+        for _, manifest, dist in apps.values()
+        for entry in manifest.entries
+        for spec in _imports_of(dist / entry)
+        if spec in modules
+    ]
+    found: set[str] = set()
+    while todo:
+        key = todo.pop()
+        if key in found or key not in shared.files:
+            continue
+        found.add(key)
+        folder = key.rpartition("/")[0]
+        for spec in _imports_of(shared_dist / key):
+            if spec.startswith("./"):
+                todo.append(f"{folder}/{spec[2:]}".lstrip("/"))
+    return found
 
 
 def check_placement(html: str, text: str, where: str) -> None:

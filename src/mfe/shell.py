@@ -126,7 +126,8 @@ def shell_context(
         import_map = build_import_map(
             shared_url,
             manifests[SHARED_APP],
-            {a.name: (a.base_url, manifests[a.name]) for a in apps},
+            shared_app.dist,
+            {a.name: (a.base_url, manifests[a.name], project.apps[a.name].dist) for a in apps},
         )
     parent = next(a for a in apps if a.role == "parent")
     favicon = parent.base_url + FAVICON if FAVICON in manifests[parent.name].files else None
