@@ -31,7 +31,8 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert sorted(first["apps"]) == sorted(APPS)
     parent = first["apps"]["mfe-parent"]
     assert parent["uploaded"][-1] == "index.html"  # the shell goes last
-    assert {"favicon.svg", "index.html"} <= set(parent["uploaded"])
+    assert {"favicon.svg", "index.html"} <= set(parent["uploaded"])  # fixed URLs, at commit
+    assert any(k.startswith("_ca/") and k.endswith("/favicon.svg") for k in parent["uploaded"])
     assert all(row["skipped"] == 0 and row["uploaded"] for row in first["apps"].values())
     assert first["invalidations"] == {}  # nothing was cached before the first release
     assert first["site_url"] == f"{site.outputs.apps['mfe-parent'].base_url}index.html"
@@ -47,7 +48,7 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     shell = s3.head_object(Bucket=site.bucket("mfe-parent"), Key="index.html")
     assert shell["CacheControl"] == "no-cache" and shell["ContentType"].startswith("text/html")
     keys = objects(site.server, site.bucket("mfe-parent"))
-    assert f"_mfe/releases/{first['release']}.json" in keys
+    assert {"_mfe/live.json", "_mfe/history/0000000001.json"} <= set(keys)
     assert "asset-manifest.json" not in keys
     assert not any(k.startswith("_mfe/") for row in first["apps"].values() for k in row["uploaded"])
 
@@ -58,8 +59,8 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert uploaded(second) == {} and second["invalidations"] == {}
     assert second["release"] == first["release"]  # a no-op writes no release
     assert second["requests"]["cloudfront"] == 0
-    assert second["requests"]["s3"] <= 3 * len(APPS)  # one listing per bucket + 1 manifest
-    assert second["requests"]["s3"] == len(APPS) + 1
+    assert second["noop"] is True
+    assert second["requests"]["s3"] == len(APPS) + 1  # one listing per bucket + the pointer
 
 
 def test_clean_rebuild_with_identical_bytes_uploads_nothing(site: Site) -> None:
@@ -77,7 +78,8 @@ def test_one_app_change_uploads_it_and_invalidates_only_index_html(site: Site) -
     report = site.publish()
     changed = uploaded(report)
     assert set(changed) == {"accounts", "mfe-parent"}
-    assert changed["mfe-parent"] == ["index.html"]
+    page = changed["mfe-parent"]
+    assert page[0].startswith("_ca/") and page[1:] == ["index.html"]  # its copy, then the page
     assert len(changed["accounts"]) == 2  # main-<hash>.js and its map
     assert report["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
     assert report["release"] != first["release"] and report["previous_release"] == first["release"]
@@ -91,7 +93,7 @@ def test_one_app_change_uploads_it_and_invalidates_only_index_html(site: Site) -
 def test_dry_run_plans_without_writing(site: Site) -> None:
     report = site.publish(dry_run=True)
     assert report["dry_run"] is True
-    assert len(uploaded(report)["mfe-parent"]) == 4
+    assert len(uploaded(report)["mfe-parent"]) == 5  # entry, map, favicon copy, page copy, page
     assert objects(site.server, site.bucket("mfe-parent")) == {}
     assert (site.root / ".mfe/local/plan-report.json").exists()
     assert not (site.root / ".mfe/local/publish-report.json").exists()
@@ -101,8 +103,10 @@ def test_large_file_goes_multipart_and_is_skipped_next_time(site: Site) -> None:
     big = bytes(range(256)) * (9 * 4096 + 7)  # ~9.0 MiB > the 8 MiB threshold
     write_app(site.root, "payments", extra={"media/intro.bin": big})
     site.publish()
-    etag = objects(site.server, site.bucket("payments"))["media/intro.bin"]
-    assert etag.endswith("-2")
+    found = objects(site.server, site.bucket("payments"))
+    copy = next(k for k in found if k.startswith("_ca/") and k.endswith("/media/intro.bin"))
+    assert found[copy].endswith("-2")  # the content-addressed copy went up in two parts
+    assert "media/intro.bin" in found  # and the fixed URL was written at commit
     again = site.publish()
     assert uploaded(again) == {}
 
@@ -117,41 +121,39 @@ def test_cache_control_rules_override_and_header_change_reuploads(site: Site) ->
         )
     )
     report = site.publish()
+    # Same bytes, so the page (linking the favicon's _ca/ copy) is unchanged: only the
+    # fixed URL is rewritten with the new header.
     assert uploaded(report) == {"mfe-parent": ["favicon.svg"]}
     assert report["invalidations"] == {site.dist("mfe-parent"): ["/favicon.svg"]}
     head = site.server.client().head_object(Bucket=site.bucket("mfe-parent"), Key="favicon.svg")
     assert head["CacheControl"] == "public, max-age=600"
 
 
-def test_resumed_release_does_not_invalidate_twice(site: Site) -> None:
+def test_an_unfinished_commit_is_finished_by_the_next_publish(site: Site) -> None:
     site.publish()
     site.change("accounts", "2")
     report = site.publish()
     assert site.invalidation_count("mfe-parent") == 1
-    # Simulate a publish that died after writing the manifest, before marking it invalidated.
+    # A publish that died after its pointer swap, before invalidating and recording history.
     s3 = site.server.client()
-    key = f"_mfe/releases/{report['release']}.json"
     bucket = site.bucket("mfe-parent")
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    manifest["invalidated"] = False
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    s3.delete_object(Bucket=bucket, Key="_mfe/history/0000000002.json")
     again = site.publish()
-    assert again["release"] == report["release"] and uploaded(again) == {}
-    assert again["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
+    assert again["noop"] is True and uploaded(again) == {}
+    assert "_mfe/history/0000000002.json" in objects(site.server, bucket)
     assert site.invalidation_count("mfe-parent") == 1  # found by CallerReference, not re-created
-    fixed = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert fixed["invalidated"] is True
-    assert site.publish()["noop"] is True
+    assert again["release"] == report["release"]
 
 
 def test_prune_keeps_what_the_last_n_releases_reference(tmp_path: Path, moto_s3: S3Server) -> None:
-    site = Site(tmp_path / "repo", moto_s3, keep_releases=2, max_deletes=3)
+    site = Site(tmp_path / "repo", moto_s3, keep_releases=2, max_deletes=3, grace_seconds=0)
     entries = []
     for version in "1234":
         site.change("accounts", version)
         report = site.publish()
         entries.append(next(k for k in report["apps"]["accounts"]["uploaded"] if k.endswith(".js")))
-    with pytest.raises(MfeError, match=r"delete 4 objects.*max_deletes = 3"):
+    # 4 accounts files + the _ca/ copies of the two oldest pages
+    with pytest.raises(MfeError, match=r"delete 6 objects.*max_deletes = 3"):
         site.publish(prune=True)
     assert set(entries) <= set(objects(site.server, site.bucket("accounts")))
     toml = site.root / "mfe.toml"
@@ -165,9 +167,10 @@ def test_prune_keeps_what_the_last_n_releases_reference(tmp_path: Path, moto_s3:
     left = objects(site.server, site.bucket("accounts"))
     assert entries[2] in left and entries[3] in left
     assert entries[0] not in left and entries[1] not in left
-    assert report["apps"]["mfe-parent"]["deleted"] == []  # parent never changed: all kept
+    old_pages = report["apps"]["mfe-parent"]["deleted"]  # parent's own files are all kept
+    assert len(old_pages) == 2 and all(k.endswith("/index.html") for k in old_pages)
     assert any(
-        k.startswith("_mfe/releases/") for k in objects(site.server, site.bucket("mfe-parent"))
+        k.startswith("_mfe/history/") for k in objects(site.server, site.bucket("mfe-parent"))
     )
 
 
@@ -181,7 +184,7 @@ def test_rollback_serves_the_previous_release(site: Site) -> None:
     back = report.to_dict()
     assert site.shell() == v1_shell  # smoke check inside rollback passed too
     assert back["rollback_of"] == first["release"] and back["previous_release"] == second["release"]
-    assert back["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
+    assert back["apps"]["mfe-parent"]["uploaded"] == ["index.html"]  # from its verified _ca copy
     assert back["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
     # The same document as a publish's (plus rollback_of), and a table that says rollback.
     assert set(back) == set(second) | {"rollback_of"}
@@ -193,7 +196,7 @@ def test_rollback_serves_the_previous_release(site: Site) -> None:
         rollback(site.project, "local", outputs=site.outputs)
     # Publishing the working tree again (v2) is a real change relative to the rollback.
     again = site.publish()
-    assert uploaded(again) == {"mfe-parent": ["index.html"]}
+    assert uploaded(again) == {"mfe-parent": ["index.html"]}  # its _ca copy is still there
 
 
 def test_missing_bucket_is_a_clear_error(site: Site) -> None:
@@ -206,10 +209,8 @@ def test_missing_bucket_is_a_clear_error(site: Site) -> None:
 
 
 def test_missing_shell_is_a_clear_error(site: Site) -> None:
-    (site.root / "build/local/index.html").unlink()
-    with pytest.raises(
-        MfeError, match=r"build/local/index.html: missing; run `doit shell env=local`"
-    ):
+    (site.root / "shell/index.html.j2").unlink()
+    with pytest.raises(MfeError, match=r"shell/index.html.j2: missing; create the shell template"):
         site.publish()
     assert objects(site.server, site.bucket("accounts")) == {}
 
@@ -222,7 +223,7 @@ def test_many_changed_mutable_files_collapse_to_a_wildcard_and_wait(
     site.publish()
     write_app(site.root, "payments", extra={k: b"<p>v2</p>" for k in docs})
     report = site.publish(wait=True)
-    assert uploaded(report) == {"payments": sorted(docs)}
+    assert uploaded(report)["payments"][-len(docs) :] == sorted(docs)  # fixed URLs at commit
     assert report["invalidations"] == {site.dist("payments"): ["/docs/*"]}
     assert site.invalidation_count("payments") == 1 and site.invalidation_count("mfe-parent") == 0
     assert f"invalidation on {site.dist('payments')}: COMPLETED" in capsys.readouterr().out

@@ -3,85 +3,16 @@ objects) leaves the previous release served, and the re-run uploads only what is
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from mfe.errors import MfeError
 from mfe.publish.smoke import smoke_check
 
+from fixtures.proxy import FailingProxy
 from fixtures.s3 import S3Server, Site, objects
-
-DENIED = (
-    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-    b"<Message>injected failure</Message></Error>"
-)
-
-
-class FailingProxy:
-    """Forwards to the S3 server; object PUTs after the first `allow` answer 403."""
-
-    def __init__(self, target: str, allow: int) -> None:
-        self.target = urlsplit(target)
-        self.allow = allow
-        self.puts = 0
-        self.paths: list[str] = []
-        self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-            def relay(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                is_object_put = self.command == "PUT" and "?" not in self.path
-                if is_object_put and self.path.count("/") >= 2:
-                    with proxy.lock:
-                        proxy.puts += 1
-                        proxy.paths.append(self.path)
-                        refuse = proxy.puts > proxy.allow
-                    if refuse:
-                        self.send_response(403)
-                        self.send_header("Content-Type", "application/xml")
-                        self.send_header("Content-Length", str(len(DENIED)))
-                        self.end_headers()
-                        self.wfile.write(DENIED)
-                        return
-                upstream = http.client.HTTPConnection(
-                    proxy.target.hostname, proxy.target.port, timeout=30
-                )
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -104,11 +35,26 @@ def test_upload_order_assets_then_mutable_then_shell(site: Site, moto_s3: S3Serv
     finally:
         recorder.close()
     keys = [path.split("/", 2)[2] for path in recorder.paths]
-    kinds = ["state" if k.startswith("_mfe/") else k for k in keys]
-    shell = kinds.index("index.html")
-    assert all(k.startswith("main-") for k in kinds[:6])  # every app's fingerprinted files
-    assert kinds[6:shell] == ["favicon.svg"]  # then mutable files
-    assert set(kinds[shell + 1 :]) == {"state"}  # then the shell; release state after it
+    keys = [k for k in keys if k != "_mfe/cas-probe"]  # the once-per-env locking check
+
+    def kind(key: str) -> str:
+        if key.startswith("main-"):
+            return "fingerprinted"
+        if key.startswith("_ca/"):
+            return "page copy" if key.endswith("/index.html") else "content-addressed"
+        return key.split("/")[1] if key.startswith("_mfe/") else key
+
+    order = [kind(k) for k in keys]
+    assert set(order[:6]) == {"fingerprinted"}  # every app's fingerprinted files
+    assert order[6:] == [
+        "content-addressed",  # favicon.svg's _ca/ copy
+        *["versions"] * 3,  # each app version's file list
+        "page copy",  # the page's _ca/ copy, then the one write that switches the release:
+        "live.json",
+        "favicon.svg",  # commit step: fixed URLs, the page last, then the history record
+        "index.html",
+        "history",
+    ]
 
 
 def test_interrupted_publish_keeps_old_release_and_rerun_finishes(
@@ -127,16 +73,14 @@ def test_interrupted_publish_keeps_old_release_and_rerun_finishes(
 
     parent = objects(site.server, site.bucket("mfe-parent"))
     assert parent["index.html"] == old_shell  # the shell never went up
-    assert [k for k in parent if k.startswith("_mfe/releases/")] == [
-        f"_mfe/releases/{first['release']}.json"
-    ]
+    assert [k for k in parent if k.startswith("_mfe/history/")] == ["_mfe/history/0000000001.json"]
     smoke_check(first["site_url"])  # the old page and all its assets still load
 
     site.point_at(moto_port)
     report = site.publish()
     uploaded = sorted(k for row in report["apps"].values() for k in row["uploaded"])
-    assert len(uploaded) == 3  # 4 - 2 already uploaded, + index.html
-    assert report["apps"]["mfe-parent"]["uploaded"] == ["index.html"]
+    assert len(uploaded) == 4  # 4 - 2 already uploaded, + the page's _ca/ copy and index.html
+    assert report["apps"]["mfe-parent"]["uploaded"][-1] == "index.html"
     assert report["invalidations"] == {site.dist("mfe-parent"): ["/index.html"]}
     assert objects(site.server, site.bucket("mfe-parent"))["index.html"] != old_shell
 

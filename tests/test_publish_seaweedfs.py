@@ -40,7 +40,7 @@ def test_publish_diff_and_rollback_on_seaweedfs(site: Site) -> None:
     site.change("accounts", "2")
     changed = site.publish()
     assert set(uploaded(changed)) == {"accounts", "mfe-parent"}
-    assert uploaded(changed)["mfe-parent"] == ["index.html"]
+    assert uploaded(changed)["mfe-parent"][-1] == "index.html"  # after its _ca/ copy
     assert changed["invalidations"] == {}  # no distributions on a plain S3 store
 
     back = rollback(site.project, "local", outputs=site.outputs).to_dict()
@@ -51,5 +51,7 @@ def test_multipart_etag_on_seaweedfs_is_skipped_next_time(site: Site) -> None:
     big = bytes(range(256)) * (9 * 4096 + 7)
     write_app(site.root, "payments", extra={"media/intro.bin": big})
     site.publish()
-    assert "-" in objects(site.server, site.bucket("payments"))["media/intro.bin"]
+    found = objects(site.server, site.bucket("payments"))
+    copy = next(k for k in found if k.startswith("_ca/") and k.endswith("/media/intro.bin"))
+    assert "-" in found[copy]
     assert uploaded(site.publish()) == {}

@@ -253,8 +253,10 @@ def test_local_page_uses_emulator_buckets_on_one_origin(built: Path) -> None:
         "client_id": "localclient1",
         "endpoint": "http://127.0.0.1:4566/",
     }
+    # Content-addressed (publish uploads that copy first), so the page write alone switches it.
     icon = page.all("link", rel="icon")[0]["href"]
-    assert icon == "http://127.0.0.1:4566/mfe-demo-local-mfe-parent/favicon.svg"
+    sha = hashlib.sha256((project.parent.dist / "favicon.svg").read_bytes()).hexdigest()
+    assert icon == f"http://127.0.0.1:4566/mfe-demo-local-mfe-parent/_ca/{sha[:20]}/favicon.svg"
 
 
 def test_prod_page_uses_cloudfront_domains_from_outputs(built: Path) -> None:

@@ -292,7 +292,13 @@ def _load_publish(table: Table) -> PublishSettings:
         keep_releases=table.get("keep_releases", int, 5),
         max_deletes=table.get("max_deletes", int, 200),
         cache_control=tuple(rules),
+        locking=table.get("locking", str, "conditional"),
+        grace_seconds=table.get("grace_seconds", int, 3600),
     )
+    if settings.locking not in ("conditional", "none"):
+        raise table.error(table.key("locking"), 'must be "conditional" or "none"')
+    if settings.grace_seconds < 0:
+        raise table.error(table.key("grace_seconds"), "must not be negative")
     for key in ("workers", "keep_releases"):
         if getattr(settings, key) < 1:
             raise table.error(table.key(key), "must be at least 1")

@@ -64,6 +64,11 @@ class PublishSettings:
     max_deletes: int = 200
     cache_control: tuple[tuple[str, str], ...] = ()
     """(glob, Cache-Control value) rules that override the immutable/mutable default."""
+    locking: Literal["conditional", "none"] = "conditional"
+    """How the live pointer is written: S3 conditional writes, or plainly ("none": for a
+    store that ignores them, when only one publish runs at a time)."""
+    grace_seconds: int = 3600
+    """`--prune` never deletes a file younger than this (an in-flight publish may need it)."""
 
 
 @dataclass(frozen=True)

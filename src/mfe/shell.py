@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from mfe.build.elements import check_element
-from mfe.build.manifest import read_manifest
+from mfe.build.manifest import AssetManifest, read_manifest
 from mfe.config import SHARED_APP, Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.importmap import build_import_map, check_placement
+from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:  # jinja2 is imported when a page is rendered, not when doit loads
     import jinja2
@@ -86,19 +87,31 @@ def content_security_policy(
 
 
 def shell_context(
-    project: Project, env: Environment | str, outputs: Outputs | None
+    project: Project,
+    env: Environment | str,
+    outputs: Outputs | None,
+    manifests: dict[str, AssetManifest] | None = None,
 ) -> dict[str, Any]:
-    """Everything the template sees; `outputs` default to the stored ones (none on dev)."""
+    """Everything the template sees; `outputs` default to the stored ones (none on dev).
+
+    `manifests` (default: the local builds') let publish render the page of a merged
+    release: apps not built here come from the live pointer's versions. A published page
+    links the favicon at its content-addressed `_ca/<sha>/` copy, so writing the page alone
+    switches it; the dev server serves it by name.
+    """
     env = project.env(env)
     backend = backend_for(project, env)
     if outputs is None:
         outputs = backend.stored_outputs()
-    manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
+    local = manifests is None
+    if manifests is None:
+        manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
     apps: list[AppContext] = []
     for app in project.bundled_apps.values():
         url = backend.app_url(app, outputs)
         manifest = manifests[app.name]
-        check_element(project, app, app.dist, manifest)  # mfe.toml may have changed since
+        if local or all((app.dist / e).is_file() for e in manifest.entries):  # built here
+            check_element(project, app, app.dist, manifest)  # mfe.toml may have changed since
         entries = []
         for name in manifest.entries:
             if name not in manifest.files:
@@ -130,7 +143,10 @@ def shell_context(
             {a.name: (a.base_url, manifests[a.name], project.apps[a.name].dist) for a in apps},
         )
     parent = next(a for a in apps if a.role == "parent")
-    favicon = parent.base_url + FAVICON if FAVICON in manifests[parent.name].files else None
+    icon = manifests[parent.name].files.get(FAVICON)
+    favicon = None
+    if icon is not None:
+        favicon = parent.base_url + (ca_key(FAVICON, icon.sha256) if outputs else FAVICON)
     context: dict[str, Any] = {
         "project": project.name,
         "title": project.name,

@@ -127,6 +127,15 @@ class AwsBackend:
     def site_url(self, outputs: Outputs) -> str:
         return base_url(self.env, outputs, self.project.parent.name)
 
+    def preview_url(self, outputs: Outputs, name: str) -> str:
+        """`https://<parent site>/previews/NAME/`: the edge function maps navigation below it
+        to its index.html (CloudFront's default root object applies at `/` only)."""
+        return base_url(self.env, outputs, self.project.parent.name) + f"previews/{name}/"
+
+    def conditional_writes(self) -> bool | None:
+        # AWS S3 honours them; an S3-compatible store behind endpoint_url is probed once.
+        return None if self.env.endpoint_url else True
+
     def hint(self) -> str:
         return f"run `doit infra env={self.env.name}` to create it"
 

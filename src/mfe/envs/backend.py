@@ -58,6 +58,12 @@ class Backend(Protocol):
     def site_url(self, outputs: Outputs) -> str:
         """The URL a publish prints last."""
 
+    def preview_url(self, outputs: Outputs, name: str) -> str:
+        """Where the preview `name` (`previews/NAME/` of the parent site) is browsed."""
+
+    def conditional_writes(self) -> bool | None:
+        """Whether its S3 store honours If-Match / If-None-Match (None: probe it once)."""
+
     def hint(self) -> str:
         """What to run when a resource (bucket, outputs) is missing."""
 

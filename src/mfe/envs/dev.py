@@ -58,6 +58,12 @@ class DevBackend:
     def site_url(self, outputs: Outputs) -> str:
         return f"http://127.0.0.1:{self.env.port}/"
 
+    def preview_url(self, outputs: Outputs, name: str) -> str:
+        raise self._not_here()
+
+    def conditional_writes(self) -> bool | None:
+        raise self._not_here()
+
     def hint(self) -> str:
         return "run `doit serve` (the dev environment needs no resources)"
 

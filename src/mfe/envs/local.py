@@ -87,6 +87,12 @@ class LocalBackend:
         current = self._current_outputs(names)
         if current is not None and _still_there(session, names, current):
             return current
+        if current is not None:  # it had been provisioned on this port: its memory is gone
+            print(
+                f"local: the emulator on port {self.env.port} has lost its state (restarted); "
+                "provisioning again, so this publish uploads everything",
+                flush=True,
+            )
         outputs = provision(session, names)
         write_outputs(self.project, outputs)
         return outputs
@@ -120,6 +126,13 @@ class LocalBackend:
     def site_url(self, outputs: Outputs) -> str:
         """The parent bucket's `index.html` (the emulator has no default root object)."""
         return base_url(self.env, outputs, self.project.parent.name) + "index.html"
+
+    def preview_url(self, outputs: Outputs, name: str) -> str:
+        """The page object itself: the emulator serves no index document."""
+        return base_url(self.env, outputs, self.project.parent.name) + f"previews/{name}/index.html"
+
+    def conditional_writes(self) -> bool | None:
+        return None  # moto honours them; an endpoint override (SeaweedFS...) is probed
 
     def hint(self) -> str:
         return f"run `doit publish env={self.env.name}` again (it provisions the emulator)"

@@ -1,24 +1,26 @@
-"""`publish()`: upload what changed (by content hash), invalidate changed mutable paths,
-record the release, smoke-check the site and write `.mfe/<env>/publish-report.json`.
+"""`publish()`: put the built apps online as one swap of the environment's live pointer,
+smoke-check the site and write `.mfe/<env>/publish-report.json`.
 
 Modules: `local` (what to publish), `remote` (bucket listing, S3 errors), `plan` (the
-diff), `upload` (phased transfers), `releases` + `commit` (release manifests, blobs,
-invalidation), `invalidate` (CloudFront), `delete` (`--prune`), `smoke`, `report` (the
-`PublishReport`, summary table, progress), `rollback`. S3 and CloudFront go through the
-environment's `mfe.envs.session.Session`.
+upload diff), `upload` (phased transfers), `pointer` (the live pointer, compare-and-swap),
+`locking` (conditional-write support), `versions` (app versions, `_ca/` copies), `merge`
+(what a publish changes), `page` (the page of a merged release), `commit` (fixed URLs,
+invalidation, history), `history`, `run` (the publish itself), `rollback`, `preview`,
+`prune`, `invalidate` (CloudFront), `smoke`, `report` (the `PublishReport`, summary
+table, progress). S3 and CloudFront go through the environment's `mfe.envs.session.Session`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.local import collect
-from mfe.publish.plan import Plan, make_plan
+from mfe.errors import MfeError
+from mfe.publish.plan import AppPlan
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
+from mfe.publish.run import Result
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -27,35 +29,42 @@ __all__ = ["PublishReport", "publish"]
 
 
 def build_report(
-    plan: Plan,
+    env: str,
+    release: str,
     url: str,
+    plans: dict[str, AppPlan],
     requests: dict[str, int],
     seconds: float,
     *,
     dry_run: bool,
     invalidations: dict[str, list[str]],
+    result: Result,
 ) -> PublishReport:
     apps = {
         name: AppResult(
-            uploaded=[f.key for f in ap.uploads],
+            uploaded=[f.key for f in ap.uploads] + ap.written,
             skipped=len(ap.skipped),
             deleted=list(ap.deletes),
             bytes=sum(f.size for f in ap.uploads),
         )
-        for name, ap in plan.apps.items()
+        for name, ap in plans.items()
     }
+    previous = result.previous
     return PublishReport(
-        env=plan.env,
-        release=plan.release_id,
+        env=env,
+        release=release,
         site_url=url,
         apps=apps,
         invalidations=invalidations,
         requests=requests,
         seconds=round(seconds, 3),
-        previous_release=plan.previous.id if plan.previous else None,
-        noop=plan.noop,
-        invalidated_by_app={name: paths for name, paths in plan.invalidations.items() if paths},
+        previous_release=previous.release if previous else None,
+        noop=result.noop,
+        invalidated_by_app=result.by_app,
         dry_run=dry_run,
+        seq=result.live.seq if result.live else (previous.seq if previous else 0),
+        changed=result.changed,
+        forced=result.forced,
     )
 
 
@@ -69,69 +78,49 @@ def publish(
     outputs: Outputs | None = None,
     smoke: bool = True,
     progress: Progress | None = None,
+    app: str | None = None,
+    force: bool = False,
     session: Session | None = None,
 ) -> PublishReport:
-    """Publish the built apps and rendered shell to `env`; returns the report (also written).
+    """Publish the built apps to `env` as one pointer swap; returns the report (also written).
 
+    `app`: publish only that app (the others stay as the live pointer has them);
+    `force`: publish an app even when its live version comes from a newer commit;
     `outputs` default to the session's (the backend makes the environment ready);
     `dry_run` plans only (and writes `plan-report.json`); `smoke=False` skips the HTTP
     check of the site. The report counts the requests made during this call.
     """
-    from mfe.envs.session import Session
-    from mfe.publish.commit import by_distribution, commit_release, keep_blobs
-    from mfe.publish.delete import delete_pruned
-    from mfe.publish.releases import Release, git_commit, now_iso
-    from mfe.publish.smoke import smoke_check
-    from mfe.publish.upload import upload_all
+    from mfe.publish.run import Run
 
     started = time.monotonic()
-    session = session or Session(project, env, outputs)
-    env = session.env
-    before = Counter(session.requests)
-    session.backend.check(session)
-    outputs = outputs or session.outputs
-    progress = progress or Progress()
-    workers = project.publish.workers
-    local = collect(project, env.name)
-    plan = make_plan(session, outputs, local, prune=prune)
-    url = session.backend.site_url(outputs)
-    sent: dict[str, list[str]] = {}
+    run = Run.start(
+        project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
+        session=session,
+    )  # fmt: skip
+    result = run.publish(force=force, prune=prune, wait=wait)
+    if smoke and not dry_run:
+        from mfe.publish.smoke import smoke_check
 
-    if dry_run:
-        sent = by_distribution(plan.invalidations, plan.distributions)
-    else:
-        if not plan.noop:
-            upload_all(session, plan, workers, progress.phase, progress.advance, progress.file_done)
-            progress.close()
-            release = Release(
-                id=plan.release_id,
-                created=plan.previous.created if plan.resume and plan.previous else now_iso(),
-                content_hash=plan.content_hash,
-                files=plan.records(),
-                git_commit=git_commit(project.root),
-                invalidations=plan.invalidations,
-            )
-            buckets = {name: ap.bucket for name, ap in plan.apps.items()}
-            listings = {name: ap.remote for name, ap in plan.apps.items()}
-            keep_blobs(session, release, buckets, listings)
-            sent = commit_release(
-                session,
-                release,
-                plan.parent_bucket,
-                plan.distributions,
-                wait=wait,
-                note=progress.note,
-            )
-        delete_pruned(session, plan)
-        if smoke:
-            smoke_check(url)
+        smoke_check(run.url)
     report = build_report(
-        plan,
-        url,
-        session.counts(since=before),
+        run.env.name,
+        result.release,
+        run.url,
+        run.plans,
+        run.counts(),
         time.monotonic() - started,
         dry_run=dry_run,
-        invalidations=sent,
+        invalidations=result.sent,
+        result=result,
     )
-    write_report(project.state_dir(env.name), report)
+    write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def _only(project: Project, app: str | None) -> list[str] | None:
+    if app is None:
+        return None
+    if app not in project.apps:
+        known = ", ".join(project.apps)
+        raise MfeError(f"unknown app '{app}' (apps: {known}); use `doit publish app=NAME`")
+    return [app]

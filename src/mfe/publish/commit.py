@@ -1,45 +1,116 @@
-"""Make a release official once its files are online: keep the mutable files' bytes
-(for rollback), write the release manifest, invalidate, then mark it invalidated.
+"""The commit step after a pointer swap: write the fixed-URL files (every app's mutable
+files, then the parent's `index.html` last), invalidate them, record the history.
 
-The manifest is written *before* invalidating with `invalidated: false`; a publish that
-dies in between is resumed by the next run under the same release id (and so the same
-CallerReference), which is what makes the invalidation idempotent.
+Everything the page references is content-addressed and was uploaded before the swap,
+so writing `index.html` switches the whole release at once. Fixed-URL bytes come from
+the local build, or from their `_ca/` copy verified by sha256 (never from another live
+key). Two publishes that swapped one after the other may write their pages in either
+order; each re-reads the pointer after writing and writes the newer pointer's files
+until they agree, so the last page written is always the newest pointer's.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mfe.errors import MfeError
+from mfe.publish.history import write_record
 from mfe.publish.invalidate import collapse, invalidate, wait_all
-from mfe.publish.releases import Release, write_release
-from mfe.publish.remote import RemoteObject, s3_errors
+from mfe.publish.local import SHELL_KEY, LocalFile
+from mfe.publish.pointer import Blob, Live, read_pointer
+from mfe.publish.remote import s3_errors
+from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
 
+CONVERGE_ROUNDS = 20
 
-def keep_blobs(
+Written = dict[str, list[str]]
+"""app -> fixed-URL keys written."""
+
+
+def body_for(
+    session: Session, bucket: str, key: str, blob: Blob, local: dict[str, LocalFile]
+) -> bytes:
+    """The bytes of a fixed-URL file: local when built here, else its verified `_ca/` copy."""
+    mine = local.get(blob.sha256)
+    if mine is not None:
+        return mine.path.read_bytes()
+    source = ca_key(key, blob.sha256)
+    with s3_errors(session, bucket, f"reading {source}"):
+        body: bytes = session.s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+    if hashlib.sha256(body).hexdigest() != blob.sha256:
+        raise MfeError(
+            f"{source} in bucket '{bucket}' does not match its sha256 {blob.sha256[:12]} "
+            "(corrupted?); publish that app again"
+        )
+    return body
+
+
+def put_fixed(session: Session, bucket: str, key: str, blob: Blob, body: bytes) -> None:
+    with s3_errors(session, bucket, f"writing {key}"):
+        session.s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=blob.content_type,
+            CacheControl=blob.cache_control,
+            Metadata={"sha256": blob.sha256},
+        )
+
+
+def fixed_files(live: Live, parent: str) -> list[tuple[str, str, Blob]]:
+    """(app, key, blob) of every fixed-URL file, the parent's page last."""
+    found = [(app, key, b) for app, v in sorted(live.apps.items()) for key, b in v.mutable.items()]
+    return [*found, (parent, SHELL_KEY, live.page)]
+
+
+def apply_fixed(
     session: Session,
-    release: Release,
+    live: Live,
+    parent: str,
     buckets: dict[str, str],
-    listings: dict[str, dict[str, RemoteObject]],
-) -> int:
-    """Server-side copy each mutable file to `_mfe/blobs/<sha256>` unless already there."""
-    copies = 0
-    for app, records in release.files.items():
-        bucket = buckets[app]
-        for key, rec in records.items():
-            if rec.blob is None or rec.blob in listings.get(app, {}):
-                continue
-            with s3_errors(session, bucket, f"keeping a copy of {key} for rollback"):
-                session.s3.copy_object(
-                    Bucket=bucket, Key=rec.blob, CopySource={"Bucket": bucket, "Key": key}
-                )
-            listings.setdefault(app, {})[rec.blob] = RemoteObject(rec.blob, rec.etag, rec.size)
-            copies += 1
-    return copies
+    wanted: Callable[[str, str, Blob], bool],
+    local: dict[str, LocalFile],
+) -> Written:
+    written: Written = {}
+    for app, key, blob in fixed_files(live, parent):
+        if app in buckets and wanted(app, key, blob):
+            bucket = buckets[app]
+            put_fixed(session, bucket, key, blob, body_for(session, bucket, key, blob, local))
+            written.setdefault(app, []).append(key)
+    return written
+
+
+def converge(
+    session: Session,
+    written_for: Live,
+    parent: str,
+    buckets: dict[str, str],
+    local: dict[str, LocalFile],
+) -> Written:
+    """Re-read the pointer; while it moved on, write its fixed files (see module doc)."""
+    extra: Written = {}
+    applied = written_for
+    for _ in range(CONVERGE_ROUNDS):
+        with s3_errors(session, buckets[parent], "reading the live pointer"):
+            now, _etag = read_pointer(session.s3, buckets[parent])
+        if now is None or now.seq <= applied.seq:
+            return extra
+        before = {(a, k): b for a, k, b in fixed_files(applied, parent)}
+
+        def newer(app: str, key: str, blob: Blob, seen: dict[Any, Blob] = before) -> bool:
+            return seen.get((app, key)) != blob
+
+        done = apply_fixed(session, now, parent, buckets, newer, local)
+        for app, keys in done.items():
+            extra.setdefault(app, []).extend(keys)
+        applied = now
+    return extra
 
 
 def by_distribution(
@@ -54,33 +125,41 @@ def by_distribution(
     return {dist: collapse(sorted(paths)) for dist, paths in sorted(found.items())}
 
 
-def commit_release(
+def commit(
     session: Session,
-    release: Release,
-    parent_bucket: str,
+    live: Live,
+    parent: str,
+    buckets: dict[str, str],
     distributions: dict[str, str | None],
+    wanted: Callable[[str, str, Blob], bool],
+    local: dict[str, LocalFile],
     *,
     wait: bool,
     note: Callable[[str], None],
-) -> dict[str, list[str]]:
-    """Write the manifest, invalidate, mark done; returns distribution -> paths sent."""
-    paths = by_distribution(release.invalidations, distributions)
-    release.invalidated = not paths
-    with s3_errors(session, parent_bucket, f"writing release manifest {release.id}"):
-        write_release(session.s3, parent_bucket, release)
-    if not paths:
-        return {}
-    env, cf = session.env, session.cloudfront
-    since = datetime.fromisoformat(release.created)
-    made = {
-        dist: invalidate(cf, env.name, dist, found, release.id, since)
-        for dist, found in paths.items()
-    }
-    for dist, found in paths.items():
-        note(f"publish: invalidating {', '.join(found)} on {dist} ({made[dist]})")
-    release.invalidated = True
-    with s3_errors(session, parent_bucket, f"writing release manifest {release.id}"):
-        write_release(session.s3, parent_bucket, release)
-    if wait:
-        wait_all(cf, env.name, made, lambda d, s: note(f"publish: invalidation on {d}: {s}"))
-    return paths
+) -> tuple[Written, dict[str, list[str]]]:
+    """Fixed URLs, invalidation, history record; returns (written, distribution -> paths)."""
+    written = apply_fixed(session, live, parent, buckets, wanted, local)
+    for app, keys in converge(session, live, parent, buckets, local).items():
+        written.setdefault(app, []).extend(k for k in keys if k not in written.get(app, []))
+    paths = {app: list(p) for app, p in live.invalidations.items()}
+    for app, keys in written.items():  # also healed files and what a newer pointer needed
+        paths.setdefault(app, []).extend("/" + key for key in keys)
+    first = live.seq == 1  # nothing was served (or cached) before the first release
+    sent = {} if first else by_distribution(paths, distributions)
+    made: dict[str, str] = {}
+    if sent:
+        cf = session.cloudfront
+        since = datetime.fromisoformat(live.created)
+        for dist, found in sent.items():
+            made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since)
+            note(f"publish: invalidating {', '.join(found)} on {dist} ({made[dist]})")
+    with s3_errors(session, buckets[parent], f"recording release {live.release}"):
+        write_record(session.s3, buckets[parent], live)
+    if wait and made:
+        wait_all(
+            session.cloudfront,
+            session.env.name,
+            made,
+            lambda d, s: note(f"publish: invalidation on {d}: {s}"),
+        )
+    return written, sent

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mfe.build.manifest import MANIFEST_NAME, FileEntry, hash_file, read_manifest
+from mfe.build.manifest import (
+    MANIFEST_NAME,
+    AssetManifest,
+    FileEntry,
+    hash_file,
+    read_manifest,
+)
 from mfe.config import Project
 from mfe.errors import MfeError
 
@@ -59,11 +66,26 @@ def expected_etag(path: Path, md5: str, size: int) -> str:
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
-def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
-    """Every file to publish, per app (parent first); the shell is the parent's `index.html`."""
+@dataclass(frozen=True)
+class LocalApp:
+    files: list[LocalFile]
+    entries: list[tuple[str, str]]
+    """(entry file, sha384 integrity), as the shell links them."""
+    manifest: AssetManifest
+    """The build's asset-manifest.json (kept with the app version: the shell needs it)."""
+
+
+def collect(project: Project, env: str, only: list[str] | None = None) -> dict[str, LocalApp]:
+    """Every built file to publish, per app (parent first), from the asset-manifests.
+
+    The shell page is not among them: publish renders it from the merged release.
+    `only`: just these apps (`doit publish app=NAME` needs no other build).
+    """
     rules = project.publish.cache_control
-    found: dict[str, list[LocalFile]] = {}
+    found: dict[str, LocalApp] = {}
     for app in project.apps.values():
+        if only is not None and app.name not in only:
+            continue
         manifest = read_manifest(app.name, app.dist)
         files = []
         for key, entry in sorted(manifest.files.items()):
@@ -80,13 +102,26 @@ def collect(project: Project, env: str) -> dict[str, list[LocalFile]]:
                     f"{path}: listed in {app.manifest_path} but missing; run `doit build:{app.name}`"
                 )
             files.append(_local_file(app.name, key, path, entry, rules))
-        found[app.name] = files
-    shell = project.page(env)
-    if not shell.is_file():
-        raise MfeError(f"{shell}: missing; run `doit shell env={env}` (publish runs it first)")
-    page = _local_file(project.parent.name, SHELL_KEY, shell, hash_file(shell), rules)
-    found[project.parent.name].append(replace(page, shell=True))  # index.html: never fingerprinted
+        entries = [(name, manifest.files[name].integrity) for name in manifest.entries]
+        found[app.name] = LocalApp(files, entries, manifest)
     return found
+
+
+def page_file(project: Project, env: str, html: bytes) -> LocalFile:
+    """The rendered page as a local file (kept under `.mfe/<env>/pages/` by content)."""
+    digest = hashlib.sha256(html).hexdigest()
+    path = project.state_dir(env) / "pages" / f"{digest}.html"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(html)
+        tmp.replace(path)
+    entry = hash_file(path)
+    rules = project.publish.cache_control
+    page = _local_file(project.parent.name, SHELL_KEY, path, entry, rules)
+    return replace(
+        page, immutable=False, cache_control=cache_control(SHELL_KEY, False, rules), shell=True
+    )
 
 
 def _local_file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError, aws_error_code
@@ -19,6 +20,7 @@ class RemoteObject:
     etag: str
     """Without quotes; multipart ETags contain '-'."""
     size: int
+    modified: datetime | None = None
 
 
 @contextmanager
@@ -64,5 +66,6 @@ def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
         for page in session.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                found[key] = RemoteObject(key, item.get("ETag", "").strip('"'), item["Size"])
+                etag = item.get("ETag", "").strip('"')
+                found[key] = RemoteObject(key, etag, item["Size"], item.get("LastModified"))
     return found

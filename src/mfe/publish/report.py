@@ -49,6 +49,12 @@ class PublishReport:
     dry_run: bool = False
     rollback_of: str | None = None
     """A rollback: the release served again."""
+    seq: int = 0
+    """The live pointer's sequence number after the command (see `doit releases`)."""
+    changed: list[str] = field(default_factory=list)
+    """Apps whose live version this command changed."""
+    forced: list[str] = field(default_factory=list)
+    """Apps published over a newer live commit with --force."""
 
     @property
     def action(self) -> str:
@@ -180,4 +186,13 @@ def plan_lines(report: PublishReport) -> list[str]:
 def write_report(state_dir: Path, report: PublishReport) -> Path:
     path = state_dir / (PLAN_FILE if report.dry_run else REPORT_FILE)
     write_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
+    return path
+
+
+def write_named_report(state_dir: Path, name: str, report: dict[str, Any]) -> Path:
+    path = state_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
     return path

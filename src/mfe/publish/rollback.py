@@ -1,79 +1,95 @@
-"""`doit rollback`: serve the previous release again.
+"""`doit rollback [app=NAME] [to=RELEASE]`: serve an earlier release again, as a pointer
+swap (so it can race a publish safely) followed by the usual commit step.
 
-Fingerprinted files of kept releases are still in the buckets, so only the mutable
-files (above all the shell `index.html`) are restored, by server-side copy from their
-`_mfe/blobs/<sha256>` copies; then a new release records it and the changed mutable
-paths are invalidated. Nothing is rebuilt or uploaded from the working tree.
+Nothing is read from a live key: the target's files are checked against the bucket
+listings (a pruned file refuses the rollback before anything changes), fixed-URL bytes
+(the page above all) come from their content-addressed `_ca/` copies, verified by sha256.
+A whole rollback restores the target's exact page; an app rollback re-renders the page
+with that app's earlier version and the others as live. Then the site is smoke-checked.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.local import SHELL_KEY
-from mfe.publish.releases import (
-    FileRecord,
-    Release,
-    new_release_id,
-    now_iso,
-    read_release,
-    release_ids,
-    rollback_target,
-)
-from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
-from mfe.publish.report import AppResult, Progress, PublishReport, write_report
+from mfe.publish.merge import invalidation_paths
+from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
+from mfe.publish.releases import now_iso
+from mfe.publish.remote import s3_errors
+from mfe.publish.report import AppResult, PublishReport, write_report
+from mfe.publish.versions import blob, ca_key, read_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
 
 
-def restore(session: Session, bucket: str, key: str, rec: FileRecord) -> None:
-    assert rec.blob is not None
-    with s3_errors(session, bucket, f"restoring {key} from {rec.blob}"):
-        session.s3.copy_object(
-            Bucket=bucket,
-            Key=key,
-            CopySource={"Bucket": bucket, "Key": rec.blob},
-            MetadataDirective="REPLACE",
-            ContentType=rec.content_type,
-            CacheControl=rec.cache_control,
-            Metadata={"sha256": rec.sha256},
+def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
+    bucket = run.parent_bucket
+    known = seqs(run.listing(run.parent))
+
+    def read(seq: int) -> Live:
+        with s3_errors(run.session, bucket, f"reading release record {seq}"):
+            return read_record(run.s3, bucket, seq)
+
+    if to is not None:
+        for seq in reversed(known):
+            if str(seq) == to:
+                return read(seq)
+        for seq in reversed(known):  # by release id (one GET per record, newest first)
+            record = read(seq)
+            if record.release == to:
+                return record
+        raise MfeError(
+            f"environment '{run.env.name}' has no release {to!r}; `doit releases env="
+            f"{run.env.name}` lists them (sequence number or release id)"
         )
+    anchor = live.seq
+    if live.action == "rollback" and live.rollback_of:
+        for seq in reversed(known):  # rolling back twice goes two releases back
+            if seq < live.seq and read(seq).release == live.rollback_of:
+                anchor = seq
+                break
+    for seq in reversed([s for s in known if s < anchor]):
+        record = read(seq)
+        if app is None and record.page.sha256 != live.page.sha256:
+            return record
+        if (
+            app is not None
+            and app in record.apps
+            and (app not in live.apps or record.apps[app].version != live.apps[app].version)
+        ):
+            return record
+    what = f"of app '{app}' " if app else ""
+    raise MfeError(
+        f"environment '{run.env.name}' has no release {what}before {live.release} to roll back to"
+    )
 
 
-def check_complete(
-    env: Environment, target: Release, buckets: dict[str, str], listings: dict[str, Any]
-) -> None:
-    """Refuse when a file of the target release was pruned (the page would break)."""
-    for app, records in target.files.items():
-        listing: dict[str, RemoteObject] = listings[app]
-        for key, rec in records.items():
-            needed = rec.blob if rec.blob else key
-            if needed not in listing:
-                raise MfeError(
-                    f"cannot roll back environment '{env.name}' to release {target.id}: "
-                    f"{needed} ({app}) is no longer in bucket '{buckets[app]}' (pruned?); "
-                    "publish a fixed build instead"
-                )
-
-
-def restore_keys(target: Release, current: Release) -> dict[str, list[str]]:
-    """app -> mutable keys whose bytes or headers differ between current and target."""
-    keys: dict[str, list[str]] = {}
-    for app, records in target.files.items():
-        now = current.files.get(app, {})
-        for key, rec in sorted(records.items()):
-            old = now.get(key)
-            if rec.blob and (
-                old is None or (old.sha256, old.cache_control) != (rec.sha256, rec.cache_control)
-            ):
-                keys.setdefault(app, []).append(key)
-    return keys
+def check_complete(run: Any, target: Live, apps: dict[str, AppVersion], page: Blob | None) -> None:
+    """Refuse when a file the restored page needs was pruned (the page would break)."""
+    state = run.project.state_dir(run.env.name)
+    needed: list[tuple[str, str]] = []
+    for name, version in apps.items():
+        if name not in run.buckets:
+            continue
+        with s3_errors(run.session, run.buckets[name], f"reading the file list of {name}"):
+            files = read_version(run.s3, run.buckets[name], name, version.version, state)
+        needed += [(name, k if r.immutable else ca_key(k, r.sha256)) for k, r in files.items()]
+    if page is not None:
+        needed.append((run.parent, ca_key(SHELL_KEY, page.sha256)))
+    for name, key in needed:
+        if key not in run.listing(name):
+            raise MfeError(
+                f"cannot roll back environment '{run.env.name}' to release {target.release}: "
+                f"{key} ({name}) is no longer in bucket '{run.buckets[name]}' (pruned?); "
+                "publish a fixed build instead"
+            )
 
 
 def rollback(
@@ -83,89 +99,82 @@ def rollback(
     wait: bool = False,
     outputs: Outputs | None = None,
     smoke: bool = True,
+    app: str | None = None,
+    to: str | None = None,
     session: Session | None = None,
 ) -> PublishReport:
-    """Restore the previous release's mutable files; returns (and writes) the report."""
-    from mfe.envs.session import Session
-    from mfe.publish.commit import commit_release
-    from mfe.publish.smoke import smoke_check
+    """Swap the pointer back to an earlier release (or one app's earlier version)."""
+    from mfe.publish.run import Run
 
     started = time.monotonic()
-    session = session or Session(project, env, outputs)
-    env = session.env
-    before = Counter(session.requests)
-    session.backend.check(session)
-    outputs = outputs or session.outputs
-    apps = list(project.apps)
-    buckets = {name: outputs.apps[name].bucket for name in apps}
-    parent = buckets[project.parent.name]
-    listings = {name: list_bucket(session, bucket) for name, bucket in buckets.items()}
-    ids = release_ids(listings[project.parent.name])
+    run = Run.start(project, env, outputs, None, only=None, collect_local=False, session=session)
+    if app is not None and app not in project.apps:
+        raise MfeError(f"unknown app '{app}' (apps: {', '.join(project.apps)})")
+    live, etag = run.read_live()
+    if live is None:
+        raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
+    run.finish_pending(live)
+    target = find_target(run, live, app, to)
 
-    def read(release_id: str) -> Release:
-        with s3_errors(session, parent, f"reading release manifest {release_id}"):
-            return read_release(session.s3, parent, release_id)
-
-    if not ids:
-        raise MfeError(f"environment '{env.name}' has no release yet; run `doit publish` first")
-    current = read(ids[-1])
-    target = rollback_target(ids, current, read)
-    if target is None:
-        raise MfeError(
-            f"environment '{env.name}' has no release before {current.id} to roll back to"
+    def make(current: Live | None) -> Live:
+        assert current is not None
+        if app is None:
+            apps, page = dict(target.apps), target.page
+        else:
+            apps = {**current.apps, app: target.apps[app]}
+            page = blob(run.page(apps))
+        changed = sorted(n for n in apps if current.apps.get(n) != apps[n]) or [run.parent]
+        return Live(
+            seq=current.seq + 1,
+            release=new_release_id(page.sha256, current.release),
+            created=now_iso(),
+            apps=apps,
+            page=page,
+            changed=changed,
+            action="rollback",
+            by=who(project.root),
+            commit=target.commit,
+            rollback_of=target.release,
+            invalidations=invalidation_paths(current, apps, page, run.parent),
         )
-    check_complete(env, target, buckets, listings)
-    changed = restore_keys(target, current)
-    restored: dict[str, list[str]] = {}
-    # Mutable app files first, the shell last (same order rule as publish).
-    order = sorted(
-        ((app, key) for app, keys in changed.items() for key in keys),
-        key=lambda item: item[1] == SHELL_KEY and item[0] == project.parent.name,
-    )
-    for app, key in order:
-        restore(session, buckets[app], key, target.files[app][key])
-        restored.setdefault(app, []).append(key)
-    invalidations = {app: ["/" + key for key in keys] for app, keys in restored.items()}
-    distributions = {name: outputs.apps[name].distribution_id for name in apps}
-    release = Release(
-        id=new_release_id(target.content_hash, after=ids[-1]),
-        created=now_iso(),
-        content_hash=target.content_hash,
-        files=target.files,
-        git_commit=target.git_commit,
-        invalidations=invalidations,
-        rollback_of=target.id,
-    )
-    progress = Progress()
-    sent = commit_release(
-        session,
-        release,
-        parent,
-        distributions,
-        wait=wait,
-        note=progress.note,
-    )
-    url = session.backend.site_url(outputs)
+
+    check_complete(run, target, dict(target.apps) if app is None else {app: target.apps[app]},
+                   target.page if app is None else None)  # fmt: skip
+    if app is not None:
+        run._upload_page(run.page({**live.apps, app: target.apps[app]}), _parent_plan(run))
+    with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
+        new, previous = compare_and_swap(
+            run.s3, run.parent_bucket, make, first=(live, etag), conditional=run.conditional
+        )
+    assert new is not None and previous is not None
+    if app is not None:  # a race re-rendered the page: make sure its `_ca/` copy is up
+        run._upload_page(run.page(new.apps), _parent_plan(run))
+    written, sent = run._commit(new, previous, wait)
     if smoke:
-        smoke_check(url)
+        from mfe.publish.smoke import smoke_check
+
+        smoke_check(run.url)
     report = PublishReport(
-        env=env.name,
-        release=release.id,
-        site_url=url,
-        apps={
-            name: AppResult(
-                uploaded=restored.get(name, []),
-                bytes=sum(target.files[name][k].size for k in restored.get(name, [])),
-            )
-            for name in apps
-        },
+        env=run.env.name,
+        release=new.release,
+        site_url=run.url,
+        apps={name: AppResult(uploaded=written.get(name, [])) for name in project.apps},
         invalidations=sent,
-        requests=session.counts(since=before),
+        requests=run.counts(),
         seconds=round(time.monotonic() - started, 3),
-        previous_release=current.id,
-        noop=False,
-        invalidated_by_app={a: p for a, p in invalidations.items() if distributions.get(a)},
-        rollback_of=target.id,
+        previous_release=previous.release,
+        invalidated_by_app={a: p for a, p in new.invalidations.items() if p},
+        rollback_of=target.release,
+        seq=new.seq,
+        changed=new.changed,
     )
-    write_report(project.state_dir(env.name), report)
+    write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def _parent_plan(run: Any) -> Any:
+    from mfe.publish.plan import AppPlan
+
+    if run.parent not in run.plans:
+        run.plans[run.parent] = AppPlan(run.parent, run.parent_bucket, None, [], {})
+    return run.plans[run.parent]

@@ -1,7 +1,9 @@
-"""`publish`, `plan`, `rollback`: put the built apps and the shell online (doit side).
+"""`publish`, `plan`, `rollback`, `releases`, `preview_rm`: the release tasks (doit side).
 
 The work lives in `mfe.publish`; these actions load the outputs `_ready` just wrote, print
-the summary, and print the site URL as the very last line (scripts take `tail -1`).
+the summary, and print the site URL (or the preview URL) as the very last line (scripts
+take `tail -1`). Command-line variables: `app=NAME` (publish or roll back one app),
+`preview=NAME` (publish a preview), `name=NAME` (preview_rm), `to=RELEASE` (rollback).
 """
 
 from __future__ import annotations
@@ -9,75 +11,145 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from doit.exceptions import BaseFail
+from doit import get_var
+from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
-from mfe.tasks.variables import doc
 
-PARAMS = [
-    {"name": "prune", "long": "prune", "type": bool, "default": False,
-     "help": "delete files no kept release references (capped by publish.max_deletes)"},
-    {"name": "wait", "long": "wait", "type": bool, "default": False,
-     "help": "wait until the CloudFront invalidations completed"},
-]  # fmt: skip
+PRUNE = {
+    "name": "prune",
+    "long": "prune",
+    "type": bool,
+    "default": False,
+    "help": "delete files no kept release or live preview references (capped by "
+    "publish.max_deletes; files younger than publish.grace_seconds stay)",
+}
+WAIT = {
+    "name": "wait",
+    "long": "wait",
+    "type": bool,
+    "default": False,
+    "help": "wait until the CloudFront invalidations completed",
+}
+FORCE = {
+    "name": "force",
+    "long": "force",
+    "type": bool,
+    "default": False,
+    "help": "publish an app even when its live version comes from a newer commit",
+}
 
 
 def _outputs(project: Project, env: Environment) -> Any:
-    """The outputs `_ready` (a task_dep) provisioned and wrote."""
-    from mfe.envs.backend import backend_for
+    from mfe.envs.outputs import read_outputs
 
-    return backend_for(project, env).stored_outputs()
+    return read_outputs(project, env)  # `_ready` (a task_dep) provisioned and wrote them
 
 
-def _publish(project: Project, env: Environment, prune: bool, wait: bool, dry_run: bool) -> None:
+def _publish(
+    project: Project,
+    env: Environment,
+    prune: bool,
+    wait: bool,
+    dry_run: bool,
+    force: bool,
+    app: str | None,
+) -> None:
     from mfe.publish import publish
     from mfe.publish.report import plan_lines, summary
 
     report = publish(
-        project, env, prune=prune, wait=wait, dry_run=dry_run, outputs=_outputs(project, env)
-    )
+        project, env, prune=prune, wait=wait, dry_run=dry_run, outputs=_outputs(project, env),
+        app=app, force=force,
+    )  # fmt: skip
     if dry_run:
         from mfe.build.shared import version_warnings
 
         print("\n".join(plan_lines(report) + version_warnings(project)))
+    if report.forced:
+        print(f"publish: forced over newer live commits: {', '.join(report.forced)}")
     print(summary(report))
     print(report.site_url, flush=True)
 
 
-def _rollback(project: Project, env: Environment, wait: bool) -> None:
+def _preview(project: Project, env: Environment, name: str) -> None:
+    from mfe.publish.preview import publish_preview
+
+    report = publish_preview(project, env, name, outputs=_outputs(project, env))
+    changed = ", ".join(report["changed"]) or "no app (same as live)"
+    count = sum(len(row["uploaded"]) for row in report["apps"].values())
+    print(f"preview {name}: {changed} over release {report['base_release']}, {count} file(s) "
+          f"uploaded, {report['requests']['s3']} requests, {report['seconds']:.2f}s")  # fmt: skip
+    print(report["url"], flush=True)
+
+
+def _rollback(
+    project: Project, env: Environment, wait: bool, app: str | None, to: str | None
+) -> None:
     from mfe.publish.report import summary
     from mfe.publish.rollback import rollback
 
-    report = rollback(project, env, wait=wait, outputs=_outputs(project, env))
-    print(f"rollback: serving release {report.rollback_of} again as {report.release}")
+    report = rollback(project, env, wait=wait, outputs=_outputs(project, env), app=app, to=to)
+    what = f"app {app} of " if app else ""
+    print(f"rollback: serving {what}release {report.rollback_of} again as {report.release}")
     print(summary(report))
     print(report.site_url, flush=True)
 
 
+def _releases(project: Project, env: Environment) -> None:
+    from mfe.publish.releases_cmd import show
+
+    print(show(project, env, _outputs(project, env)), flush=True)
+
+
+def _preview_rm(project: Project, env: Environment, name: str) -> None:
+    from mfe.publish.preview import preview_rm
+
+    print(preview_rm(project, env, name, outputs=_outputs(project, env)), flush=True)
+
+
 def run_publish(
-    project: Project, env: Environment, prune: bool = False, wait: bool = False
+    project: Project,
+    env: Environment,
+    prune: bool = False,
+    wait: bool = False,
+    force: bool = False,
+    app: str | None = None,
+    preview: str | None = None,
 ) -> BaseFail | None:
-    return guarded(_publish, project, env, prune, wait, False)
+    if preview:
+        return guarded(_preview, project, env, preview)
+    return guarded(_publish, project, env, prune, wait, False, force, app)
 
 
 def run_plan(project: Project, env: Environment, prune: bool = False) -> BaseFail | None:
-    return guarded(_publish, project, env, prune, False, True)
+    return guarded(_publish, project, env, prune, False, True, False, get_var("app") or None)
 
 
-def run_rollback(project: Project, env: Environment, wait: bool = False) -> BaseFail | None:
-    return guarded(_rollback, project, env, wait)
+def run_rollback(
+    project: Project, env: Environment, wait: bool = False, app: str | None = None,
+    to: str | None = None,
+) -> BaseFail | None:  # fmt: skip
+    return guarded(_rollback, project, env, wait, app, to)
+
+
+def _missing_name() -> TaskFailed:
+    return TaskFailed("preview_rm needs the preview's name: `doit preview_rm name=NAME`")
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
-    deps = ["build", "_ready", "shell"]
+    app = get_var("app") or None
+    preview = get_var("preview") or None
+    # One app needs only its own build; the page is rendered from the live pointer.
+    deps = [f"build:{app}", "_ready"] if app in project.apps else ["build", "_ready"]
 
     def task_publish() -> dict[str, Any]:
-        """Build, render, upload changed files, invalidate, smoke-check; prints the site URL."""
+        """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL
+        (app=NAME: one app; preview=NAME: a preview at previews/NAME/)."""
         return {
-            "doc": doc(task_publish.__doc__ or "", "env"),
-            "actions": [(run_publish, [project, env])],
-            "params": PARAMS,
+            "actions": [(run_publish, [project, env], {"app": app, "preview": preview})],
+            "params": [PRUNE, WAIT, FORCE],
             "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
@@ -86,23 +158,42 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_plan() -> dict[str, Any]:
         """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
         return {
-            "doc": doc(task_plan.__doc__ or "", "env"),
             "actions": [(run_plan, [project, env])],
-            "params": PARAMS[:1],
+            "params": [PRUNE],
             "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
         }
 
     def task_rollback() -> dict[str, Any]:
-        """Serve the previous release again (restores its index.html, invalidates)."""
+        """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
-            "doc": doc(task_rollback.__doc__ or "", "env"),
-            "actions": [(run_rollback, [project, env])],
-            "params": PARAMS[1:],
+            "actions": [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
+            "params": [WAIT],
             "task_dep": ["_ready"],
             "uptodate": [False],
             "verbosity": 2,
         }
 
-    return {"task_publish": task_publish, "task_plan": task_plan, "task_rollback": task_rollback}
+    def task_releases() -> dict[str, Any]:
+        """Print the release history in served order (and the live previews)."""
+        return {
+            "actions": [(guarded, [_releases, project, env])],
+            "task_dep": ["_ready"],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
+
+    def task_preview_rm() -> dict[str, Any]:
+        """Remove the preview name=NAME (its files go with the next publish --prune)."""
+        name = get_var("name") or None
+        action = (guarded, [_preview_rm, project, env, name]) if name else (_missing_name, [])
+        return {"actions": [action], "task_dep": ["_ready"], "uptodate": [False], "verbosity": 2}
+
+    return {
+        "task_publish": task_publish,
+        "task_plan": task_plan,
+        "task_rollback": task_rollback,
+        "task_releases": task_releases,
+        "task_preview_rm": task_preview_rm,
+    }

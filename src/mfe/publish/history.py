@@ -1,0 +1,121 @@
+"""Release history in served order: after each pointer swap its record (the pointer as
+written, seq included) is kept as `_mfe/history/<seq>.json`. The seq comes from the swap
+itself (previous seq + 1, under compare-and-swap), so sorting by it is the order the
+pointer changed, and the newest record always describes the served page.
+
+A record is written once the commit step finished (page, fixed URLs, invalidation): a
+pointer whose record is missing is a commit the next publish must finish.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mfe.publish.local import RESERVED_PREFIX
+from mfe.publish.pointer import Live
+
+HISTORY_PREFIX = RESERVED_PREFIX + "history/"
+STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def history_key(seq: int) -> str:
+    return f"{HISTORY_PREFIX}{seq:010d}.json"
+
+
+def seqs(keys: Any) -> list[int]:
+    """Sequence numbers of the records found in a listing of the parent bucket, oldest first."""
+    found = []
+    for key in keys:
+        if key.startswith(HISTORY_PREFIX) and key.endswith(".json"):
+            stem = key[len(HISTORY_PREFIX) : -len(".json")]
+            if stem.isdigit():
+                found.append(int(stem))
+    return sorted(found)
+
+
+def write_record(s3: Any, bucket: str, live: Live) -> None:
+    """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=history_key(live.seq),
+            Body=live.to_json(),
+            ContentType="application/json",
+            CacheControl="no-store",
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
+            raise
+
+
+def read_record(s3: Any, bucket: str, seq: int) -> Live:
+    return Live.from_json(s3.get_object(Bucket=bucket, Key=history_key(seq))["Body"].read())
+
+
+def list_records(s3: Any, bucket: str, limit: int | None = None) -> list[Live]:
+    """The history, oldest first (the last `limit` records)."""
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=HISTORY_PREFIX):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    wanted = seqs(keys)
+    if limit is not None:
+        wanted = wanted[-limit:]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda seq: read_record(s3, bucket, seq), wanted))
+
+
+def new_release_id(content: str, previous: str | None, now: datetime | None = None) -> str:
+    """`<UTC time>-<content hash>`, sorting after `previous` even within one second."""
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    if previous:
+        try:
+            latest = datetime.strptime(previous.split("-")[0], STAMP).replace(tzinfo=UTC)
+            moment = max(moment, latest + timedelta(seconds=1))
+        except ValueError:
+            pass
+    return f"{moment.strftime(STAMP)}-{content[:7]}"
+
+
+def who(root: Path) -> str:
+    """The CI run (GitHub Actions) or the git author of HEAD, for `doit releases`."""
+    if os.environ.get("GITHUB_RUN_ID"):
+        repo = os.environ.get("GITHUB_REPOSITORY", "")
+        actor = os.environ.get("GITHUB_ACTOR", "")
+        return f"CI run {repo}#{os.environ['GITHUB_RUN_ID']}" + (f" ({actor})" if actor else "")
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%an <%ae>"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return os.environ.get("USER", "unknown")
+    return out.stdout.strip() or os.environ.get("USER", "unknown")
+
+
+def lines(records: list[Live]) -> list[str]:
+    """`doit releases`: one line per record, newest last (served order)."""
+    rows = []
+    for rec in records:
+        what = ",".join(rec.changed) or "-"
+        notes = []
+        if rec.action == "rollback":
+            notes.append(f"rollback to {rec.rollback_of}")
+        if rec.forced:
+            notes.append(f"forced: {','.join(rec.forced)}")
+        commit = (rec.commit or "-")[:12]
+        tail = f"  [{'; '.join(notes)}]" if notes else ""
+        rows.append(
+            f"{rec.seq:>5}  {rec.release}  {rec.created}  {commit:<12}  {what}  {rec.by}{tail}"
+        )
+    return rows

@@ -1,0 +1,203 @@
+"""The live pointer: one small object per environment (`_mfe/live.json` in the parent
+app's bucket) naming each app's live version and the shell page. It is the single source
+of truth for what is served and changes only by compare-and-swap (S3 conditional writes:
+`If-None-Match: *` for the first, `If-Match: <etag read>` after), so two publishes never
+overwrite each other's apps without knowing.
+
+The pointer stays small (O(apps)): each app version's full file list is a separate,
+content-addressed object (`_mfe/versions/<app>/<version>.json`, see `versions`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mfe.errors import MfeError
+from mfe.publish.local import RESERVED_PREFIX
+
+POINTER_KEY = RESERVED_PREFIX + "live.json"
+FORMAT = 1
+
+
+class Conflict(Exception):
+    """Someone else changed the pointer since we read it (HTTP 412)."""
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A file the commit step writes at a fixed URL (the page, favicon.svg, robots.txt...)."""
+
+    sha256: str
+    md5: str
+    size: int
+    content_type: str
+    cache_control: str
+
+
+@dataclass(frozen=True)
+class AppVersion:
+    version: str
+    """sha256 over the app's files (keys, bytes, headers): equal versions = equal bytes."""
+    commit: str | None
+    published: str
+    entries: list[tuple[str, str]]
+    """(file, sha384 integrity) of the app's entry modules, for rendering the shell."""
+    mutable: dict[str, Blob]
+    """Files without a content hash in their name: served from a content-addressed copy
+    (`_ca/<sha>/<key>`) and written at their fixed URL in the commit step."""
+    forced: bool = False
+    replaced: list[str] = field(default_factory=list)
+    """Versions this one replaced, newest first (a few): a build of one of them is an
+    older build, which a publish keeps out instead of reverting the app."""
+
+
+@dataclass
+class Live:
+    seq: int
+    release: str
+    created: str
+    apps: dict[str, AppVersion]
+    page: Blob
+    changed: list[str] = field(default_factory=list)
+    action: str = "publish"
+    """'publish' or 'rollback' ('preview' in a preview's overlay)."""
+    by: str = ""
+    commit: str | None = None
+    forced: list[str] = field(default_factory=list)
+    rollback_of: str | None = None
+    invalidations: dict[str, list[str]] = field(default_factory=dict)
+    """app -> paths whose bytes this swap changed at a fixed URL."""
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["format"] = FORMAT
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+    @staticmethod
+    def from_json(body: bytes) -> Live:
+        data = json.loads(body)
+        apps = {
+            name: AppVersion(
+                version=app["version"],
+                commit=app.get("commit"),
+                published=app["published"],
+                entries=[(file, sri) for file, sri in app["entries"]],
+                mutable={key: Blob(**blob) for key, blob in app["mutable"].items()},
+                forced=app.get("forced", False),
+                replaced=list(app.get("replaced", [])),
+            )
+            for name, app in data["apps"].items()
+        }
+        return Live(
+            seq=data["seq"],
+            release=data["release"],
+            created=data["created"],
+            apps=apps,
+            page=Blob(**data["page"]),
+            changed=list(data.get("changed", [])),
+            action=data.get("action", "publish"),
+            by=data.get("by", ""),
+            commit=data.get("commit"),
+            forced=list(data.get("forced", [])),
+            rollback_of=data.get("rollback_of"),
+            invalidations=data.get("invalidations", {}),
+        )
+
+
+def _status(exc: Any) -> tuple[str, int | None]:
+    response = getattr(exc, "response", {}) or {}
+    code = response.get("Error", {}).get("Code", "")
+    return code, response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | None, str | None]:
+    """(pointer, its ETag) or (None, None) when none was written yet."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code, status = _status(exc)
+        if code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket"):
+            return None, None
+        raise
+    return Live.from_json(answer["Body"].read()), str(answer["ETag"])
+
+
+def swap(
+    s3: Any,
+    bucket: str,
+    new: Live,
+    etag: str | None,
+    *,
+    conditional: bool = True,
+    key: str = POINTER_KEY,
+) -> str:
+    """Write `new` only if the pointer is still the one read (`etag`; None: not there).
+
+    Raises `Conflict` on 412 (or 409, which S3 answers to concurrent conditional writes).
+    Returns the new ETag.
+    """
+    from botocore.exceptions import ClientError
+
+    condition: dict[str, str] = {}
+    if conditional:
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        answer = s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=new.to_json(),
+            ContentType="application/json",
+            CacheControl="no-store",
+            **condition,
+        )
+    except ClientError as exc:
+        code, status = _status(exc)
+        if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise Conflict(code or str(status)) from None
+        if status == 404 and etag:  # If-Match on a key deleted meanwhile
+            raise Conflict("NoSuchKey") from None
+        raise
+    return str(answer["ETag"])
+
+
+ATTEMPTS = 8
+
+
+def compare_and_swap(
+    s3: Any,
+    bucket: str,
+    make: Callable[[Live | None], Live | None],
+    *,
+    first: tuple[Live | None, str | None],
+    conditional: bool,
+    attempts: int = ATTEMPTS,
+    key: str = POINTER_KEY,
+) -> tuple[Live | None, Live | None]:
+    """Swap the pointer to `make(current)`; on a lost race re-read and call `make` again.
+
+    `first` is the (pointer, etag) read at plan time. `make` returns None when there is
+    nothing to change. Returns (written pointer or None, the pointer it replaced).
+    Retries are bounded, with jittered backoff so two losers do not collide again.
+    """
+    current, etag = first
+    for attempt in range(attempts):
+        new = make(current)
+        if new is None:
+            return None, current
+        try:
+            swap(s3, bucket, new, etag, conditional=conditional, key=key)
+            return new, current
+        except Conflict:
+            time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+            current, etag = read_pointer(s3, bucket, key)
+    raise MfeError(
+        f"the live pointer {key} in bucket '{bucket}' kept changing under this publish "
+        f"({attempts} attempts); other publishes are running: run it again"
+    )

@@ -1,0 +1,207 @@
+"""Previews: `doit publish preview=NAME` overlays the apps changed here on the live
+release, at `previews/NAME/` of the parent site, without touching anything live.
+
+The changed apps' new files go up under the keys a publish would use (fingerprinted
+names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview pointer
+(`_mfe/previews/NAME.json`: the overlaid pointer plus the keys it added, which `--prune`
+keeps). No listing: the live pointer and the version manifests (cached locally) say what
+is online already, so a preview costs its changed files plus three requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
+from mfe.errors import MfeError
+from mfe.publish.local import RESERVED_PREFIX
+from mfe.publish.pointer import Live
+from mfe.publish.remote import s3_errors
+from mfe.publish.report import Progress, write_named_report
+
+if TYPE_CHECKING:
+    pass
+
+PREVIEW_PAGES = "previews/"
+PREVIEW_POINTERS = RESERVED_PREFIX + "previews/"
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name or "") or ".." in name:
+        raise MfeError(
+            f"preview name {name!r} is not usable in a URL path: use lowercase letters, "
+            "digits, '.', '_' and '-' (at most 63), e.g. `doit publish preview=pr-42`"
+        )
+    return name
+
+
+def page_key(name: str) -> str:
+    return f"{PREVIEW_PAGES}{name}/index.html"
+
+
+def pointer_key(name: str) -> str:
+    return f"{PREVIEW_POINTERS}{name}.json"
+
+
+@dataclass(frozen=True)
+class Preview:
+    name: str
+    created: str
+    base: int
+    """The live seq it overlays."""
+    pointer: Live
+    added: dict[str, list[str]]
+    """app -> keys this preview uploaded (kept by `--prune` while the preview exists)."""
+
+    def to_json(self) -> bytes:
+        data = {
+            "name": self.name,
+            "created": self.created,
+            "base": self.base,
+            "pointer": json.loads(self.pointer.to_json()),
+            "added": self.added,
+        }
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+    @staticmethod
+    def from_json(body: bytes) -> Preview:
+        data = json.loads(body)
+        pointer = Live.from_json(json.dumps(data["pointer"]).encode())
+        return Preview(data["name"], data["created"], data["base"], pointer, data["added"])
+
+
+def previews(s3: Any, bucket: str, listing: Any) -> list[Preview]:
+    """Every live preview found in a listing of the parent bucket."""
+    found = []
+    for key in listing:
+        if key.startswith(PREVIEW_POINTERS) and key.endswith(".json"):
+            found.append(Preview.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    return found
+
+
+def publish_preview(
+    project: Project,
+    env: Environment | str,
+    name: str,
+    *,
+    outputs: Outputs | None = None,
+    progress: Progress | None = None,
+    smoke: bool = True,
+) -> dict[str, Any]:
+    """Upload the changed apps' new files, write the preview page and pointer; the report
+    (also `.mfe/<env>/preview-report.json`) carries the preview `url`."""
+    from mfe.publish.merge import candidate, changed_apps, merge
+    from mfe.publish.page import render_page
+    from mfe.publish.plan import AppPlan, online_copy
+    from mfe.publish.releases import git_commit, now_iso
+    from mfe.publish.run import Run
+    from mfe.publish.versions import read_version
+
+    started = time.monotonic()
+    check_name(name)
+    run = Run.start(project, env, outputs, progress, only=None, dry_run=True)
+    live, _ = run.read_live()
+    if live is None:
+        raise MfeError(
+            f"environment '{run.env.name}' has no live release to preview against; "
+            f"run `doit publish env={run.env.name}` first"
+        )
+    commit_id, now = git_commit(project.root), now_iso()
+    candidates = {
+        app: candidate(app, la.files, la.entries, commit_id, now) for app, la in run.local.items()
+    }
+    changed = changed_apps(live, candidates)
+    state = project.state_dir(run.env.name)
+    added: dict[str, list[str]] = {}
+    for app in changed:
+        bucket = run.buckets[app]
+        online: set[str] = set()
+        if app in live.apps:
+            with s3_errors(run.session, bucket, f"reading the file list of {app}"):
+                files = read_version(run.s3, bucket, app, live.apps[app].version, state)
+            online = {k if r.immutable else online_copy_key(k, r.sha256) for k, r in files.items()}
+        copies = [online_copy(f) for f in candidates[app].files]
+        plan = AppPlan(app, bucket, None, [], {}, [c for c in copies if c.key not in online])
+        run.plans[app] = plan
+        added[app] = [f.key for f in plan.uploads]
+    run.upload(run.plans)
+    apps = merge(live, changed, candidates, [])
+    html = render_page(run.project, run.env, run.outputs, apps, run.manifest_for)
+    page = page_key(name)
+    parent = run.parent_bucket
+    with s3_errors(run.session, parent, f"writing {page}"):
+        run.s3.put_object(
+            Bucket=parent, Key=page, Body=html, ContentType="text/html; charset=utf-8",
+            CacheControl="no-cache",
+        )  # fmt: skip
+    overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
+    preview = Preview(name, now, live.seq, overlay, added)
+    with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
+        run.s3.put_object(
+            Bucket=parent, Key=pointer_key(name), Body=preview.to_json(),
+            ContentType="application/json", CacheControl="no-store",
+        )  # fmt: skip
+    url = run.session.backend.preview_url(run.outputs, name)
+    if smoke:
+        from mfe.publish.smoke import smoke_check
+
+        smoke_check(url if url.endswith(".html") else url + "index.html")
+    report = {
+        "env": run.env.name,
+        "preview": name,
+        "url": url,
+        "base_release": live.release,
+        "changed": changed,
+        "apps": {app: {"uploaded": keys} for app, keys in added.items()},
+        "requests": run.counts(),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    write_named_report(state, "preview-report.json", report)
+    return report
+
+
+def online_copy_key(key: str, sha256: str) -> str:
+    from mfe.publish.versions import ca_key
+
+    return ca_key(key, sha256)
+
+
+def preview_rm(
+    project: Project, env: Environment | str, name: str, *, outputs: Outputs | None = None
+) -> str:
+    """Remove a preview's page and pointer (its files go with the next `--prune`)."""
+    from mfe.publish.run import Run
+
+    check_name(name)
+    run = Run.start(project, env, outputs, None, only=None, dry_run=True, collect_local=False)
+    bucket = run.parent_bucket
+    with s3_errors(run.session, bucket, f"looking up preview {name}"):
+        listing = run.s3.list_objects_v2(Bucket=bucket, Prefix=pointer_key(name))
+    if not any(item["Key"] == pointer_key(name) for item in listing.get("Contents", [])):
+        raise MfeError(
+            f"environment '{run.env.name}' has no preview named '{name}'; "
+            "see `doit releases` for the previews there are"
+        )
+    with s3_errors(run.session, bucket, f"removing preview {name}"):
+        run.s3.delete_objects(
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": page_key(name)}, {"Key": pointer_key(name)}]},
+        )
+    return f"preview '{name}' removed from environment '{run.env.name}'"
+
+
+def list_previews(s3: Any, bucket: str) -> list[Preview]:
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=PREVIEW_POINTERS
+    ):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found.append(Preview.from_json(body))
+    return sorted(found, key=lambda p: p.name)

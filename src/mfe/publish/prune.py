@@ -1,0 +1,127 @@
+"""`--prune`: delete what no kept release and no live preview references.
+
+Kept: the live pointer, the last `keep_releases` history records and every preview
+pointer; for each, every file of its app versions (by their version manifests), the
+`_ca/` copies of its fixed-URL files and of its page. Never deleted: release state
+(`_mfe/`), fixed URLs, previews' pages, and any object younger than
+`[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mfe.errors import MfeError
+from mfe.publish.history import read_record, seqs
+from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
+from mfe.publish.plan import young
+from mfe.publish.pointer import Live
+from mfe.publish.preview import PREVIEW_PAGES, previews
+from mfe.publish.remote import RemoteObject, s3_errors
+from mfe.publish.versions import ca_key, read_version
+
+if TYPE_CHECKING:
+    from mfe.publish.run import Run
+
+BATCH = 1000
+
+
+def kept_pointers(run: Run) -> list[Live]:
+    live, _ = run.read_live()
+    run.listings.pop(run.parent, None)
+    listing = run.listing(run.parent)
+    found = [live] if live else []
+    bucket = run.parent_bucket
+    with s3_errors(run.session, bucket, "reading the release history"):
+        for seq in seqs(listing)[-run.project.publish.keep_releases :]:
+            found.append(read_record(run.s3, bucket, seq))
+        for preview in previews(run.s3, bucket, listing):
+            overlay = preview.pointer
+            # Its changed apps have no version manifest: their files are in `added`.
+            unchanged = {a: v for a, v in overlay.apps.items() if a not in preview.added}
+            found.append(
+                Live(overlay.seq, overlay.release, overlay.created, unchanged, overlay.page)
+            )
+            for app, keys in preview.added.items():
+                run.extra_kept.setdefault(app, set()).update(keys)
+                for key, blob in overlay.apps[app].mutable.items():
+                    run.extra_kept[app].add(ca_key(key, blob.sha256))
+    return found
+
+
+def kept_keys(run: Run, pointers: list[Live]) -> dict[str, set[str]]:
+    kept: dict[str, set[str]] = {}
+    seen: set[tuple[str, str]] = set()
+    state = run.project.state_dir(run.env.name)
+    for pointer in pointers:
+        kept.setdefault(run.parent, set()).update(
+            {SHELL_KEY, ca_key(SHELL_KEY, pointer.page.sha256)}
+        )
+        for app, version in pointer.apps.items():
+            keys = kept.setdefault(app, set())
+            for key, blob in version.mutable.items():
+                keys.update({key, ca_key(key, blob.sha256)})
+            if (app, version.version) in seen or app not in run.buckets:
+                continue
+            seen.add((app, version.version))
+            bucket = run.buckets[app]
+            with s3_errors(run.session, bucket, f"reading the file list of {app}"):
+                files = read_version(run.s3, bucket, app, version.version, state)
+            keys.update(k if r.immutable else ca_key(k, r.sha256) for k, r in files.items())
+    return kept
+
+
+def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = True) -> int:
+    """Fill each app plan's `deletes` and (unless `delete=False`) delete them."""
+    kept = kept_keys(run, kept_pointers(run))
+    for app, keys in [*(extra or {}).items(), *run.extra_kept.items()]:
+        kept.setdefault(app, set()).update(keys)
+    now = datetime.now(UTC)
+    grace = run.project.publish.grace_seconds
+    total = 0
+    for name, plan in run.plans.items():
+        if name not in run.buckets:
+            continue
+        plan.deletes = sorted(
+            key
+            for key, remote in list_fresh(run, name).items()
+            if not key.startswith((RESERVED_PREFIX, PREVIEW_PAGES))
+            and key not in kept.get(name, set())
+            and not young(remote, now, grace)
+        )
+        total += len(plan.deletes)
+    limit = run.project.publish.max_deletes
+    if total > limit:
+        raise MfeError(
+            f"--prune would delete {total} objects in environment '{run.env.name}', more than "
+            f"publish.max_deletes = {limit} in mfe.toml; check `doit plan env={run.env.name} "
+            "--prune` and raise the limit if that is intended (nothing was deleted)"
+        )
+    if delete:
+        for plan in run.plans.values():
+            delete_keys(run, plan.bucket, plan.deletes)
+    return total
+
+
+def list_fresh(run: Run, app: str) -> dict[str, RemoteObject]:
+    """After a commit the plan's listing is stale: what went up since must not look unused."""
+    run.listings.pop(app, None)
+    return run.listing(app)
+
+
+def delete_keys(run: Run, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        with s3_errors(run.session, bucket, "pruning old files"):
+            answer = run.s3.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+        errors = answer.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise MfeError(
+                f"could not delete {first.get('Key')} from bucket '{bucket}' "
+                f"(environment '{run.env.name}'): {first.get('Code')} {first.get('Message')}"
+            )

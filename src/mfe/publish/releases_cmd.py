@@ -1,0 +1,32 @@
+"""`doit releases`: the history in served order, which record is live, and the previews."""
+
+from __future__ import annotations
+
+from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
+from mfe.publish.history import lines, list_records
+from mfe.publish.remote import s3_errors
+
+
+def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) -> str:
+    from mfe.publish.preview import list_previews
+    from mfe.publish.run import Run
+
+    run = Run.start(project, env, outputs, None, only=None, dry_run=True, collect_local=False)
+    bucket = run.parent_bucket
+    live, _ = run.read_live()
+    with s3_errors(run.session, bucket, "reading the release history"):
+        records = list_records(run.s3, bucket, limit)
+        found = list_previews(run.s3, bucket)
+    if not records:
+        return f"environment '{run.env.name}' has no release yet"
+    out = ["  seq  release                  time                           commit        apps  by"]
+    out += lines(records)
+    if live is not None:
+        state = "" if records[-1].seq == live.seq else " (its commit step is unfinished)"
+        out.append(f"live: seq {live.seq}, release {live.release}{state}")
+    for preview in found:
+        url = run.session.backend.preview_url(run.outputs, preview.name)
+        changed = ",".join(preview.pointer.changed) or "-"
+        out.append(f"preview {preview.name}: {changed} over seq {preview.base}  {url}")
+    return "\n".join(out)

@@ -1,0 +1,343 @@
+"""One publish as a pointer swap (see DESIGN.md, "One live pointer"):
+
+1. read the live pointer and list the buckets of the apps built here;
+2. finish a commit an earlier publish left half done (pointer swapped, no history record);
+3. upload what the buckets lack (fingerprinted files, `_ca/` copies of the others), write
+   the changed apps' version manifests;
+4. render the page from the pointer merged with this publish's changed apps, upload its
+   `_ca/` copy, swap the pointer (compare-and-swap; a lost race merges and retries);
+5. commit: fixed-URL files and `index.html`, invalidation, history record.
+
+A publish killed anywhere leaves the page and every file it references in one release;
+the re-run uploads only what the listing shows missing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mfe.build.manifest import AssetManifest
+from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
+from mfe.publish.commit import Written, by_distribution, commit
+from mfe.publish.history import new_release_id, seqs, who
+from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
+from mfe.publish.merge import (
+    Candidate,
+    candidate,
+    changed_apps,
+    check_not_older,
+    invalidation_paths,
+    merge,
+    stale,
+)
+from mfe.publish.page import render_page
+from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
+from mfe.publish.pointer import Blob, Live, compare_and_swap, read_pointer
+from mfe.publish.releases import git_commit, now_iso
+from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
+from mfe.publish.report import Progress
+from mfe.publish.versions import (
+    blob,
+    read_asset_manifest,
+    records,
+    version_of,
+    write_version,
+)
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
+
+
+@dataclass
+class Result:
+    release: str
+    live: Live | None
+    previous: Live | None
+    noop: bool
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    forced: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    by_app: dict[str, list[str]] = field(default_factory=dict)
+    """app -> fixed-URL paths invalidated."""
+
+
+@dataclass
+class Run:
+    """One command's view of an environment's releases: session, outputs, local builds."""
+
+    project: Project
+    session: Session
+    outputs: Outputs
+    progress: Progress
+    conditional: bool
+    url: str
+    local: dict[str, LocalApp]
+    dry_run: bool = False
+    before: Counter[str] = field(default_factory=Counter)
+    plans: dict[str, AppPlan] = field(default_factory=dict)
+    listings: dict[str, dict[str, RemoteObject]] = field(default_factory=dict)
+    finished: dict[str, list[str]] = field(default_factory=dict)
+    """Invalidations sent while finishing an earlier publish's commit."""
+    local_versions: dict[str, str] = field(default_factory=dict)
+    extra_kept: dict[str, set[str]] = field(default_factory=dict)
+    """app -> keys `--prune` keeps besides those of kept versions (previews' uploads)."""
+
+    @classmethod
+    def start(
+        cls,
+        project: Project,
+        env: Environment | str,
+        outputs: Outputs | None,
+        progress: Progress | None,
+        *,
+        only: list[str] | None,
+        dry_run: bool = False,
+        collect_local: bool = True,
+        session: Session | None = None,
+    ) -> Run:
+        from mfe.envs.session import Session
+        from mfe.publish.locking import conditional_writes
+
+        session = session or Session(project, env, outputs)
+        before = Counter(session.requests)
+        session.backend.check(session)
+        outputs = outputs or session.outputs
+        local = collect(project, session.env.name, only) if collect_local else {}
+        parent = outputs.apps[project.parent.name].bucket
+        conditional = False
+        if not dry_run:
+            with s3_errors(session, parent, "checking conditional-write support"):
+                conditional = conditional_writes(session, parent)
+        url = session.backend.site_url(outputs)
+        return cls(
+            project, session, outputs, progress or Progress(), conditional, url, local, dry_run,
+            before,
+        )  # fmt: skip
+
+    @property
+    def s3(self) -> Any:
+        return self.session.s3
+
+    @property
+    def env(self) -> Environment:
+        return self.session.env
+
+    def counts(self) -> dict[str, int]:
+        """Requests made by this command (S3 and CloudFront always present)."""
+        return self.session.counts(since=self.before)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def parent(self) -> str:
+        return self.project.parent.name
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        return {name: out.bucket for name, out in self.outputs.apps.items()}
+
+    @property
+    def parent_bucket(self) -> str:
+        return self.buckets[self.parent]
+
+    def read_live(self) -> tuple[Live | None, str | None]:
+        with s3_errors(self.session, self.parent_bucket, "reading the live pointer"):
+            return read_pointer(self.s3, self.parent_bucket)
+
+    def listing(self, app: str) -> dict[str, RemoteObject]:
+        if app not in self.listings:
+            self.listings[app] = list_bucket(self.session, self.buckets[app])
+        return self.listings[app]
+
+    @property
+    def distributions(self) -> dict[str, str | None]:
+        return {name: out.distribution_id for name, out in self.outputs.apps.items()}
+
+    def local_by_sha(self) -> dict[str, LocalFile]:
+        return {f.sha256: f for la in self.local.values() for f in la.files}
+
+    def etag_differs(self, app: str, key: str, b: Blob) -> bool:
+        found = self.listing(app).get(key) if app in self.outputs.apps else None
+        return found is None or found.etag != b.md5
+
+    def finish_pending(self, live: Live | None) -> None:
+        """A swapped pointer without its history record: an earlier publish died in its
+        commit step (or is in it now; finishing twice is harmless). Finish it."""
+        if live is None or live.seq in seqs(self.listing(self.parent)):
+            return
+        self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
+        _written, self.finished = commit(
+            self.session, live, self.parent, self.buckets, self.distributions,
+            self.etag_differs, self.local_by_sha(), wait=False, note=self.progress.note,
+        )  # fmt: skip
+        self.listings.pop(self.parent, None)  # index.html and history changed
+
+    def upload(self, plans: dict[str, AppPlan]) -> None:
+        from mfe.publish.upload import upload_all
+
+        if any(ap.uploads for ap in plans.values()):
+            p = self.progress
+            upload_all(self.session, Plan(self.env.name, self.parent, plans), self.project.publish.workers, p.phase, p.advance, p.file_done)  # fmt: skip
+            p.close()
+
+    # ------------------------------------------------------------------ publish
+    def publish(self, *, force: bool, prune: bool, wait: bool) -> Result:
+        dry_run = self.dry_run
+        base, etag = self.read_live()
+        for name in set(self.local) | {self.parent}:
+            self.listing(name)
+        if not dry_run:
+            self.finish_pending(base)
+        commit_id = git_commit(self.project.root)
+        now = now_iso()
+        candidates = {
+            name: candidate(name, la.files, la.entries, commit_id, now)
+            for name, la in self.local.items()
+        }
+        changed = changed_apps(base, candidates, force)
+        for name in stale(base, candidates) if not force else []:
+            self.progress.note(
+                f"publish: {name} built here is a version live has replaced; keeping the live "
+                "one (pull and rebuild, or pass --force to publish it anyway)"
+            )
+        forced = check_not_older(self.project.root, base, changed, candidates, force)
+        self.plans = {
+            name: app_plan(self.env, self.outputs, name, la.files, self.listing(name))
+            for name, la in self.local.items()
+        }
+        if self.parent not in self.plans:
+            self.plans[self.parent] = AppPlan(
+                self.parent, self.parent_bucket, self.distributions[self.parent], [], {}
+            )
+        if dry_run:
+            dry = self._dry(base, changed, candidates, forced)
+            if prune:  # what a publish would keep: the kept releases and this one
+                from mfe.publish.prune import prune as plan_prune
+
+                mine = {n: {online_copy(f).key for f in la.files} for n, la in self.local.items()}
+                plan_prune(self, mine, delete=False)
+            return dry
+        self.page(merge(base, changed, candidates, forced))  # template errors before uploading
+        self.upload(self.plans)
+        for name in changed:
+            files = records(candidates[name].files)
+            with s3_errors(self.session, self.buckets[name], f"recording app version of {name}"):
+                write_version(
+                    self.s3, self.buckets[name], name, candidates[name].version.version, files,
+                    self.local[name].manifest, self.project.state_dir(self.env.name),
+                )  # fmt: skip
+        parent_plan = self.plans[self.parent]
+        state: dict[str, Any] = {"forced": forced}
+
+        def make(current: Live | None) -> Live | None:
+            mine = [n for n in changed_apps(current, candidates, force) if n in changed]
+            if current is not None and current.seq != (base.seq if base else 0):
+                state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
+            apps = merge(current, mine, candidates, state["forced"])
+            page = self.page(apps)
+            if current is not None and not mine and page.sha256 == current.page.sha256:
+                return None
+            self._upload_page(page, parent_plan)
+            page_blob = blob(page)
+            release = new_release_id(page.sha256, current.release if current else None)
+            return Live(
+                seq=(current.seq if current else 0) + 1,
+                release=release,
+                created=now_iso(),
+                apps=apps,
+                page=page_blob,
+                changed=mine or [self.parent],
+                by=who(self.project.root),
+                commit=commit_id,
+                forced=[n for n in state["forced"] if n in mine],
+                invalidations=invalidation_paths(current, apps, page_blob, self.parent),
+            )
+
+        with s3_errors(self.session, self.parent_bucket, "swapping the live pointer"):
+            new, previous = compare_and_swap(
+                self.s3, self.parent_bucket, make, first=(base, etag), conditional=self.conditional
+            )
+        if new is None:
+            result = Result(previous.release if previous else "", previous, previous, True)
+            result.sent = self.finished
+        else:
+            written, sent = self._commit(new, previous, wait)
+            for name, keys in written.items():
+                if name in self.plans:
+                    self.plans[name].written = keys
+            result = Result(new.release, new, previous, False, sent, new.forced, new.changed)
+            result.by_app = {a: p for a, p in new.invalidations.items() if p}
+        if prune:
+            from mfe.publish.prune import prune as run_prune
+
+            run_prune(self)
+        return result
+
+    def manifest_for(self, app: str, version: str) -> AssetManifest:
+        """A version's asset-manifest: the local build's when it is that version."""
+        local = self.local.get(app)
+        if local is not None:
+            if app not in self.local_versions:
+                self.local_versions[app] = version_of(local.files)
+            if self.local_versions[app] == version:
+                return local.manifest
+        bucket = self.buckets[app]
+        with s3_errors(self.session, bucket, f"reading the asset manifest of {app}"):
+            state = self.project.state_dir(self.env.name)
+            return read_asset_manifest(self.s3, bucket, app, version, state)
+
+    def page(self, apps: dict[str, Any]) -> LocalFile:
+        html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
+        return page_file(self.project, self.env.name, html)
+
+    def _upload_page(self, page: LocalFile, plan: AppPlan) -> None:
+        copy = online_copy(page)
+        if present(copy, self.listing(self.parent).get(copy.key)):
+            return
+        if any(f.key == copy.key for f in plan.uploads):
+            return
+        self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
+        plan.uploads.append(copy)
+
+    def _commit(self, new: Live, previous: Live | None, wait: bool) -> tuple[Written, dict[str, list[str]]]:  # fmt: skip
+        before = {}
+        if previous is not None:
+            before = {(a, k): b for a, v in previous.apps.items() for k, b in v.mutable.items()}
+            before[(self.parent, SHELL_KEY)] = previous.page
+
+        def wanted(app: str, key: str, b: Blob) -> bool:
+            return before.get((app, key)) != b or self.etag_differs(app, key, b)
+
+        local = self.local_by_sha()
+        page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
+        if page_path.is_file():
+            local[new.page.sha256] = page_file(self.project, self.env.name, page_path.read_bytes())
+        return commit(
+            self.session, new, self.parent, self.buckets, self.distributions,
+            wanted, local, wait=wait, note=self.progress.note,
+        )  # fmt: skip
+
+    def _dry(
+        self,
+        base: Live | None,
+        changed: list[str],
+        candidates: dict[str, Candidate],
+        forced: list[str],
+    ) -> Result:
+        apps = merge(base, changed, candidates, forced)
+        page = self.page(apps)
+        parent_plan = self.plans[self.parent]
+        copy = online_copy(page)
+        if not present(copy, self.listing(self.parent).get(copy.key)):
+            parent_plan.uploads.append(copy)
+        noop = base is not None and not changed and page.sha256 == base.page.sha256
+        paths = invalidation_paths(base, apps, blob(page), self.parent)
+        if not noop:
+            parent_plan.written = [SHELL_KEY]
+        result = Result(base.release if base and noop else "(next)", None, base, noop)
+        result.sent = {} if noop else by_distribution(paths, self.distributions)
+        result.changed, result.forced = changed, forced
+        result.by_app = {a: p for a, p in paths.items() if p}
+        return result

@@ -1,0 +1,158 @@
+"""App versions: what one build of an app put online, named by a hash of its files.
+
+- `_mfe/versions/<app>/<version>.json` (in the app's bucket) lists every file with its
+  sha256; it is content-addressed, so it is written once (`If-None-Match: *`) and can be
+  cached locally forever (`.mfe/<env>/versions/`), which keeps previews and rollbacks cheap.
+- Files without a content hash in their name also go to `_ca/<sha256[:20]>/<key>`: the
+  page references that copy, and the commit step / a rollback restore the fixed URL from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mfe.build.manifest import AssetManifest, FileEntry
+from mfe.errors import MfeError
+from mfe.publish.local import RESERVED_PREFIX, LocalFile
+from mfe.publish.pointer import Blob
+from mfe.publish.releases import FileRecord, record
+
+VERSIONS_PREFIX = RESERVED_PREFIX + "versions/"
+CA_PREFIX = "_ca/"
+"""Public content-addressed copies of the mutable files (the page links to them)."""
+
+
+def ca_key(key: str, sha256: str) -> str:
+    return f"{CA_PREFIX}{sha256[:20]}/{key}"
+
+
+def version_of(files: list[LocalFile] | dict[str, FileRecord]) -> str:
+    """sha256 over keys, bytes and headers of an app's files (the shell page excluded)."""
+    rows = (
+        [(f.key, f.sha256, f.content_type, f.cache_control) for f in files if not f.shell]
+        if isinstance(files, list)
+        else [(k, r.sha256, r.content_type, r.cache_control) for k, r in files.items()]
+    )
+    digest = hashlib.sha256()
+    for row in sorted(rows):
+        digest.update(("\t".join(row) + "\n").encode())
+    return digest.hexdigest()
+
+
+def blob(file: LocalFile | FileRecord) -> Blob:
+    return Blob(file.sha256, file.md5, file.size, file.content_type, file.cache_control)
+
+
+def version_key(app: str, version: str) -> str:
+    return f"{VERSIONS_PREFIX}{app}/{version}.json"
+
+
+def records(files: list[LocalFile]) -> dict[str, FileRecord]:
+    return {f.key: record(f) for f in files if not f.shell}
+
+
+def _cache(state_dir: Path, app: str, version: str) -> Path:
+    return state_dir / "versions" / app / f"{version}.json"
+
+
+def _decode(body: bytes) -> dict[str, FileRecord]:
+    data = json.loads(body)
+    return {key: FileRecord(**rec) for key, rec in data["files"].items()}
+
+
+def write_version(
+    s3: Any,
+    bucket: str,
+    app: str,
+    version: str,
+    files: dict[str, FileRecord],
+    manifest: AssetManifest,
+    state_dir: Path,
+) -> None:
+    """Put the version manifest unless it is there (412 = already written, same content).
+
+    It carries the build's asset-manifest too: rendering the shell for this version (from
+    a machine that did not build it) needs every module's integrity."""
+    from botocore.exceptions import ClientError
+
+    data = {
+        "app": app,
+        "version": version,
+        "files": {k: asdict(r) for k, r in sorted(files.items())},
+        "asset_manifest": json.loads(manifest.to_json()),
+    }
+    body = (json.dumps(data, sort_keys=True) + "\n").encode()
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=version_key(app, version),
+            Body=body,
+            ContentType="application/json",
+            CacheControl="no-store",
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
+            raise
+    _store(_cache(state_dir, app, version), body)
+
+
+def _store(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)
+
+
+def read_version(
+    s3: Any, bucket: str, app: str, version: str, state_dir: Path
+) -> dict[str, FileRecord]:
+    """key -> record of an app version (from the local cache when this machine saw it)."""
+    return _decode(_version_body(s3, bucket, app, version, state_dir))
+
+
+def read_asset_manifest(
+    s3: Any, bucket: str, app: str, version: str, state_dir: Path
+) -> AssetManifest:
+    """The asset-manifest of an app version built elsewhere (for rendering the shell)."""
+    data = json.loads(_version_body(s3, bucket, app, version, state_dir))["asset_manifest"]
+    return AssetManifest(
+        app=data["app"],
+        entries=list(data["entries"]),
+        files={name: FileEntry(**entry) for name, entry in data["files"].items()},
+        modules=data.get("modules", {}),
+        scopes=data.get("scopes", {}),
+    )
+
+
+def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path) -> bytes:
+    from botocore.exceptions import ClientError
+
+    cached = _cache(state_dir, app, version)
+    try:
+        body = cached.read_bytes()
+        _decode(body)
+        return body
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=version_key(app, version))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise MfeError(
+                f"app '{app}' version {version[:12]} has no file list "
+                f"({version_key(app, version)} is missing from bucket '{bucket}'); "
+                "publish that app again"
+            ) from None
+        raise
+    if version_of(_decode(body)) != version:
+        raise MfeError(
+            f"{version_key(app, version)} in bucket '{bucket}' does not match its version "
+            "hash (corrupted?); publish that app again"
+        )
+    _store(cached, body)
+    return body
