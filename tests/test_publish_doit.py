@@ -101,7 +101,13 @@ def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path
     httpx.post(f"{endpoint}/moto-api/reset")  # what a restarted emulator looks like
     assert httpx.get(url).status_code == 404
 
-    url_again, report = publish(repo)
-    assert url_again == url
+    result = run_doit(repo, "publish")
+    said = [line for line in result.stdout.splitlines() if "lost its state" in line]
+    assert said == [
+        f"local: the emulator on port {endpoint.rsplit(':', 1)[1]} has lost its state "
+        "(restarted); provisioning again, so this publish uploads everything"
+    ]
+    assert result.stdout.strip().splitlines()[-1] == url
+    report = json.loads((repo / ".mfe/local/publish-report.json").read_text())
     assert set(uploads(report)) == {"mfe-parent", "accounts", "payments", "shared"}
     assert httpx.get(url).status_code == 200

@@ -91,6 +91,7 @@ class LocalBackend:
             print(
                 f"local: the emulator on port {self.env.port} has lost its state (restarted); "
                 "provisioning again, so this publish uploads everything",
+                file=sys.stderr,
                 flush=True,
             )
         outputs = provision(session, names)

@@ -13,7 +13,7 @@ table, progress). S3 and CloudFront go through the environment's `mfe.envs.sessi
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs

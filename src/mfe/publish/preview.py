@@ -10,79 +10,19 @@ is online already, so a preview costs its changed files plus three requests.
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
-from mfe.publish.local import RESERVED_PREFIX
 from mfe.publish.pointer import Live
+from mfe.publish.previews import Preview, check_name, page_key, pointer_key
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
 
 if TYPE_CHECKING:
     pass
-
-PREVIEW_PAGES = "previews/"
-PREVIEW_POINTERS = RESERVED_PREFIX + "previews/"
-NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
-
-
-def check_name(name: str) -> str:
-    if not NAME.fullmatch(name or "") or ".." in name:
-        raise MfeError(
-            f"preview name {name!r} is not usable in a URL path: use lowercase letters, "
-            "digits, '.', '_' and '-' (at most 63), e.g. `doit publish preview=pr-42`"
-        )
-    return name
-
-
-def page_key(name: str) -> str:
-    return f"{PREVIEW_PAGES}{name}/index.html"
-
-
-def pointer_key(name: str) -> str:
-    return f"{PREVIEW_POINTERS}{name}.json"
-
-
-@dataclass(frozen=True)
-class Preview:
-    name: str
-    created: str
-    base: int
-    """The live seq it overlays."""
-    pointer: Live
-    added: dict[str, list[str]]
-    """app -> keys this preview uploaded (kept by `--prune` while the preview exists)."""
-
-    def to_json(self) -> bytes:
-        data = {
-            "name": self.name,
-            "created": self.created,
-            "base": self.base,
-            "pointer": json.loads(self.pointer.to_json()),
-            "added": self.added,
-        }
-        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
-
-    @staticmethod
-    def from_json(body: bytes) -> Preview:
-        data = json.loads(body)
-        pointer = Live.from_json(json.dumps(data["pointer"]).encode())
-        return Preview(data["name"], data["created"], data["base"], pointer, data["added"])
-
-
-def previews(s3: Any, bucket: str, listing: Any) -> list[Preview]:
-    """Every live preview found in a listing of the parent bucket."""
-    found = []
-    for key in listing:
-        if key.startswith(PREVIEW_POINTERS) and key.endswith(".json"):
-            found.append(Preview.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    return found
 
 
 def publish_preview(
@@ -194,14 +134,3 @@ def preview_rm(
             Delete={"Objects": [{"Key": page_key(name)}, {"Key": pointer_key(name)}]},
         )
     return f"preview '{name}' removed from environment '{run.env.name}'"
-
-
-def list_previews(s3: Any, bucket: str) -> list[Preview]:
-    found = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=PREVIEW_POINTERS
-    ):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            found.append(Preview.from_json(body))
-    return sorted(found, key=lambda p: p.name)

@@ -17,7 +17,7 @@ from mfe.publish.history import read_record, seqs
 from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
 from mfe.publish.plan import young
 from mfe.publish.pointer import Live
-from mfe.publish.preview import PREVIEW_PAGES, previews
+from mfe.publish.previews import PREVIEW_PAGES, previews
 from mfe.publish.remote import RemoteObject, s3_errors
 from mfe.publish.versions import ca_key, read_version
 

@@ -9,7 +9,7 @@ from mfe.publish.remote import s3_errors
 
 
 def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) -> str:
-    from mfe.publish.preview import list_previews
+    from mfe.publish.previews import list_previews
     from mfe.publish.run import Run
 
     run = Run.start(project, env, outputs, None, only=None, dry_run=True, collect_local=False)
