@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from mfe.build.manifest import is_fingerprinted
+from mfe.publish.history import new_release_id
 from mfe.publish.invalidate import MAX_WILDCARDS, collapse
-from mfe.publish.local import LocalFile
-from mfe.publish.plan import needs_upload
-from mfe.publish.releases import FileRecord, Release, new_release_id, rollback_target
+from mfe.publish.local import IMMUTABLE_CACHE, LocalFile
+from mfe.publish.plan import online_copy, present
+from mfe.publish.pointer import Blob, Live
 from mfe.publish.remote import RemoteObject
+from mfe.publish.rollback import choose
 from mfe.serve.server import safe_path
 
 # ------------------------------------------------------------------ is_fingerprinted
@@ -84,7 +86,7 @@ def test_collapse(paths: list[str], expected: list[str]) -> None:
     assert collapse(paths) == expected
 
 
-# ------------------------------------------------------------------ needs_upload
+# ------------------------------------------------------------------ present (upload diff)
 
 MD5, OTHER = "0" * 32, "f" * 32
 MULTIPART = "1" * 32 + "-3"
@@ -104,44 +106,36 @@ def local(**changes: str) -> LocalFile:
     )
 
 
-def record(**changes: str) -> FileRecord:
-    file = local()
-    fields = {
-        "sha256": file.sha256,
-        "md5": file.md5,
-        "etag": file.etag,
-        "content_type": file.content_type,
-        "cache_control": file.cache_control,
-    }
-    fields.update(changes)
-    return FileRecord(size=10, immutable=True, **fields)
-
-
 def remote(etag: str) -> RemoteObject:
     return RemoteObject(key="main.js", etag=etag, size=10)
 
 
 @pytest.mark.parametrize(
-    ("file", "remote_object", "previous", "expected"),
+    ("file", "remote_object", "expected"),
     [
-        (local(), None, None, True),  # not in the bucket
-        (local(), None, record(), True),  # in the last release but deleted since
-        (local(), remote(MD5), None, False),  # same md5 ETag
-        (local(), remote(MD5), record(), False),
-        (local(etag=MULTIPART), remote(MULTIPART), None, False),  # same multipart ETag
-        (local(), remote(OTHER), None, True),  # other bytes
-        (local(), remote(MD5), record(cache_control="no-cache"), True),  # same bytes, new header
-        (local(), remote(MD5), record(content_type="text/plain"), True),
-        # ETag is not an md5 (e.g. SSE-KMS): trusted when the release saw these bytes there
-        (local(), remote(OTHER), record(etag=OTHER), False),
-        (local(), remote(OTHER), record(etag=OTHER, sha256="b" * 64), True),  # other bytes
-        (local(), remote(OTHER), record(etag="e" * 32), True),  # replaced since the release
+        (local(), None, False),  # not in the bucket
+        (local(), remote(MD5), True),  # same md5 ETag
+        (local(etag=MULTIPART), remote(MULTIPART), True),  # same multipart ETag
+        (local(etag=MULTIPART), remote(MD5), True),  # uploaded whole by another tool
+        (local(), remote(OTHER), False),  # other bytes
     ],
 )
-def test_needs_upload(
-    file: LocalFile, remote_object: RemoteObject | None, previous: FileRecord | None, expected: bool
+def test_present(file: LocalFile, remote_object: RemoteObject | None, expected: bool) -> None:
+    assert present(file, remote_object) is expected
+
+
+@pytest.mark.parametrize(
+    ("immutable", "expected"),
+    [(True, "main.js"), (False, "_ca/aaaaaaaaaaaaaaaaaaaa/main.js")],
+)
+def test_online_copy_is_content_addressed_unless_fingerprinted(
+    immutable: bool, expected: str
 ) -> None:
-    assert needs_upload(file, remote_object, previous) is expected
+    from dataclasses import replace
+
+    copy = online_copy(replace(local(), immutable=immutable, cache_control="no-cache"))
+    assert copy.key == expected
+    assert copy.cache_control == ("no-cache" if immutable else IMMUTABLE_CACHE)
 
 
 # ------------------------------------------------------------------ new_release_id
@@ -160,19 +154,27 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
     ],
 )
 def test_new_release_id(after: str | None, expected: str) -> None:
-    made = new_release_id("abcdef1234567890", now=NOW, after=after)
+    made = new_release_id("abcdef1234567890", after, now=NOW)
     assert made == expected
-    assert after is None or made > after  # listing order is release order
+    assert after is None or made > after  # ids sort in served order too
 
 
-# ------------------------------------------------------------------ rollback_target
+# ------------------------------------------------------------------ rollback target
 
 
-def releases(*rows: tuple[str, str, str | None]) -> tuple[list[str], Callable[[str], Release]]:
-    """(id, content hash, rollback_of) rows -> the id listing and a reader by id."""
+def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[int], Live]]:
+    """(release, page content, rollback_of) rows, oldest first -> seqs and a reader."""
     made = {
-        rid: Release(id=rid, created="", content_hash=content, files={}, rollback_of=of)
-        for rid, content, of in rows
+        seq: Live(
+            seq=seq,
+            release=rid,
+            created="",
+            apps={},
+            page=Blob(content, "", 0, "", ""),
+            action="rollback" if of else "publish",
+            rollback_of=of,
+        )
+        for seq, (rid, content, of) in enumerate(rows, start=1)
     }
     return sorted(made), made.__getitem__
 
@@ -180,29 +182,21 @@ def releases(*rows: tuple[str, str, str | None]) -> tuple[list[str], Callable[[s
 @pytest.mark.parametrize(
     ("rows", "current", "expected"),
     [
-        ([("r1", "A", None), ("r2", "B", None)], "r2", "r1"),
-        ([("r1", "A", None)], "r1", None),  # nothing before the first release
-        (
-            [("r1", "A", None), ("r2", "B", None), ("r3", "B", None)],
-            "r3",
-            "r1",
-        ),  # same content skipped
-        ([("r1", "A", None), ("r2", "A", None)], "r2", None),  # nothing different to go back to
-        # r3 rolled back to r1's content: the next rollback goes before r2, not back to r2
-        ([("r0", "Z", None), ("r1", "A", None), ("r2", "B", None), ("r3", "A", "r2")], "r3", "r0"),
-        (
-            [("r1", "A", None), ("r2", "B", None), ("r3", "C", None)],
-            "r2",
-            "r1",
-        ),  # later ids ignored
+        ([("r1", "A", None), ("r2", "B", None)], 2, "r1"),
+        ([("r1", "A", None)], 1, None),  # nothing before the first release
+        ([("r1", "A", None), ("r2", "B", None), ("r3", "B", None)], 3, "r1"),  # same page
+        ([("r1", "A", None), ("r2", "A", None)], 2, None),  # nothing different to go back to
+        # r3 rolled back to r1's page: the next rollback goes before r1, not back to r2
+        ([("r0", "Z", None), ("r1", "A", None), ("r2", "B", None), ("r3", "A", "r1")], 4, "r0"),
+        ([("r1", "A", None), ("r2", "B", None), ("r3", "C", None)], 2, "r1"),  # later ignored
     ],
 )
 def test_rollback_target(
-    rows: list[tuple[str, str, str | None]], current: str, expected: str | None
+    rows: list[tuple[str, str, str | None]], current: int, expected: str | None
 ) -> None:
-    ids, read = releases(*rows)
-    target = rollback_target(ids, read(current), read)
-    assert (target.id if target else None) == expected
+    known, read = history(*rows)
+    target = choose(known, read, read(current), None)
+    assert (target.release if target else None) == expected
 
 
 # ------------------------------------------------------------------ safe_path

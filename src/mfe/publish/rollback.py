@@ -11,6 +11,7 @@ with that app's earlier version and the others as live. Then the site is smoke-c
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
@@ -49,9 +50,24 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
             f"environment '{run.env.name}' has no release {to!r}; `doit releases env="
             f"{run.env.name}` lists them (sequence number or release id)"
         )
+    found = choose(known, read, live, app)
+    if found is not None:
+        return found
+    what = f"of app '{app}' " if app else ""
+    raise MfeError(
+        f"environment '{run.env.name}' has no release {what}before {live.release} to roll back to"
+    )
+
+
+def choose(
+    known: list[int], read: Callable[[int], Live], live: Live, app: str | None
+) -> Live | None:
+    """The newest record before the live one (before the release a rollback restored,
+    so rolling back twice goes two releases back) that serves something else: another
+    page, or another version of `app`. Records are read newest first, only as needed."""
     anchor = live.seq
     if live.action == "rollback" and live.rollback_of:
-        for seq in reversed(known):  # rolling back twice goes two releases back
+        for seq in reversed(known):
             if seq < live.seq and read(seq).release == live.rollback_of:
                 anchor = seq
                 break
@@ -65,10 +81,7 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
             and (app not in live.apps or record.apps[app].version != live.apps[app].version)
         ):
             return record
-    what = f"of app '{app}' " if app else ""
-    raise MfeError(
-        f"environment '{run.env.name}' has no release {what}before {live.release} to roll back to"
-    )
+    return None
 
 
 def check_complete(run: Any, target: Live, apps: dict[str, AppVersion], page: Blob | None) -> None:
