@@ -13,9 +13,11 @@ from mfe.tasks.variables import VARIABLES
 from fixtures.repo import REPO
 
 EXPECTED = {
-    "publish": ["env="],
-    "plan": ["env="],
-    "rollback": ["env="],
+    "publish": ["env=", "app=", "preview="],
+    "plan": ["env=", "app="],
+    "rollback": ["env=", "app=", "to="],
+    "releases": ["env="],
+    "preview_rm": ["env=", "name="],
     "shell": ["env="],
     "infra": ["env="],
     "local_stop": ["env="],

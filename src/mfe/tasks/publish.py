@@ -16,6 +16,7 @@ from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
+from mfe.tasks.variables import doc
 
 PRUNE = {
     "name": "prune",
@@ -145,9 +146,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     deps = [f"build:{app}", "_ready"] if app in project.apps else ["build", "_ready"]
 
     def task_publish() -> dict[str, Any]:
-        """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL
-        (app=NAME: one app; preview=NAME: a preview at previews/NAME/)."""
+        """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
+            "doc": doc(task_publish.__doc__ or "", "env", "app", "preview"),
             "actions": [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE],
             "task_dep": deps,
@@ -158,6 +159,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_plan() -> dict[str, Any]:
         """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
         return {
+            "doc": doc(task_plan.__doc__ or "", "env", "app"),
             "actions": [(run_plan, [project, env])],
             "params": [PRUNE],
             "task_dep": deps,
@@ -168,6 +170,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_rollback() -> dict[str, Any]:
         """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
+            "doc": doc(task_rollback.__doc__ or "", "env", "app", "to"),
             "actions": [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],
             "task_dep": ["_ready"],
@@ -178,6 +181,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_releases() -> dict[str, Any]:
         """Print the release history in served order (and the live previews)."""
         return {
+            "doc": doc(task_releases.__doc__ or "", "env"),
             "actions": [(guarded, [_releases, project, env])],
             "task_dep": ["_ready"],
             "uptodate": [False],
@@ -188,7 +192,13 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Remove the preview name=NAME (its files go with the next publish --prune)."""
         name = get_var("name") or None
         action = (guarded, [_preview_rm, project, env, name]) if name else (_missing_name, [])
-        return {"actions": [action], "task_dep": ["_ready"], "uptodate": [False], "verbosity": 2}
+        return {
+            "doc": doc(task_preview_rm.__doc__ or "", "env", "name"),
+            "actions": [action],
+            "task_dep": ["_ready"],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
 
     return {
         "task_publish": task_publish,

@@ -13,6 +13,10 @@ VARIABLES = {
     "shard": "shard=K/N (build one shard of the ci_plan)",
     "shards": "shards=N (at most N shard jobs)",
     "username": "username=NAME (password from MFE_USER_PASSWORD or a prompt)",
+    "app": "app=NAME (one app; the others stay as live)",
+    "preview": "preview=NAME (a preview at previews/NAME/, nothing live changes)",
+    "name": "name=NAME (the preview to remove)",
+    "to": "to=RELEASE (a sequence number or release id from `doit releases`)",
 }
 
 
