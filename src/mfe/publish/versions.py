@@ -133,6 +133,7 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
     from botocore.exceptions import ClientError
 
     cached = _cache(state_dir, app, version)
+    body: bytes
     try:
         body = cached.read_bytes()
         _decode(body)
@@ -140,7 +141,7 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=version_key(app, version))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=version_key(app, version))["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             raise MfeError(
