@@ -114,7 +114,13 @@ def site(endpoint: str) -> dict[str, dict[str, str]]:
         if "build-cache" in bucket:
             continue
         objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-        found[bucket] = {o["Key"]: o["ETag"] for o in objects if not o["Key"].startswith("_mfe/")}
+        found[bucket] = {
+            # The page's content-addressed copy is named by its bytes, which differ by the
+            # emulator's URLs and pool ids: compared through index.html below instead.
+            o["Key"]: o["ETag"]
+            for o in objects
+            if not o["Key"].startswith("_mfe/") and not o["Key"].endswith("/index.html")
+        }
         if "index.html" in found[bucket]:
             page = s3.get_object(Bucket=bucket, Key="index.html")["Body"].read().decode()
             # Each emulator has its own Cognito pool ids (in the config JSON and the build id
