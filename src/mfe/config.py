@@ -67,7 +67,9 @@ def load_project(root: Path) -> Project:
         raise project_table.error("project.name", "is required (a short slug such as 'shop')")
     project_table.done()
 
-    apps = _load_apps(root, top.sub("apps"))
+    shared_table = top.data.get("shared")
+    reserved = {shared_table.get("dev_port")} if isinstance(shared_table, dict) else set()
+    apps = _load_apps(root, top.sub("apps"), reserved)
     envs = _load_envs(name, top.sub("env"))
     publish = _load_publish(top.sub("publish"))
     build_table = top.sub("build")
@@ -86,7 +88,16 @@ def load_project(root: Path) -> Project:
     return project
 
 
-def _load_apps(root: Path, table: Table) -> dict[str, App]:
+def _default_ports(table: Table, discovered: list[str], reserved: set[Any]) -> list[int]:
+    """One port from 5171 up per discovered app, skipping those set in mfe.toml: a new app
+    folder without its own [apps.NAME] table must not take a configured app's port."""
+    taken = {data.get("dev_port") for data in table.data.values() if isinstance(data, dict)}
+    taken |= reserved
+    free = (port for port in range(5171, 65536) if port not in taken)
+    return [next(free) for _ in discovered]
+
+
+def _load_apps(root: Path, table: Table, reserved: set[Any]) -> dict[str, App]:
     discovered = sorted(p.parent.name for p in (root / "apps").glob("*/package.json"))
     for name in table.data:
         if name not in discovered:
@@ -96,7 +107,8 @@ def _load_apps(root: Path, table: Table) -> dict[str, App]:
                 "create the app folder or remove the table",
             )
     apps: dict[str, App] = {}
-    for index, name in enumerate(discovered):
+    defaults = iter(_default_ports(table, discovered, reserved))
+    for name in discovered:
         _read_package_json(root / "apps" / name / "package.json")
         app_table = table.sub(name)
         role = app_table.get("role", str, "fragment")
@@ -111,7 +123,7 @@ def _load_apps(root: Path, table: Table) -> dict[str, App]:
                 app_table.key("element"),
                 f"must be a lowercase custom element name with a hyphen, got {element!r}",
             )
-        port = app_table.port("dev_port", 5171 + index)
+        port = app_table.port("dev_port", next(defaults))
         assert port is not None
         budget = _size(app_table, "budget")
         app_table.done()
