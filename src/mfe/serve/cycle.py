@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mfe.config import CONFIG_FILE, Project, load_project
 from mfe.errors import ConfigError, MfeError
+from mfe.scaffold import new_app_message
 from mfe.serve.rebuild import RunResult, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
@@ -25,11 +26,6 @@ DEV_ENV = "dev"
 
 def log(message: str) -> None:
     print(f"serve: {message}", flush=True)
-
-
-def new_app_message(name: str, then: str = "restart `doit serve`") -> str:
-    """The one line for an app folder whose dependencies npm has not installed yet."""
-    return f"new app {name}: run `npm install`, then {then}"
 
 
 @dataclass

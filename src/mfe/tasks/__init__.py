@@ -17,7 +17,7 @@ from doit import get_var
 
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import ConfigError
-from mfe.tasks import build, ci, infra, publish, serve, shell
+from mfe.tasks import build, ci, infra, publish, scaffold, serve, shell
 from mfe.tasks.reporter import Reporter
 
 DEFAULT_ENV = "local"
@@ -42,6 +42,6 @@ def generate(dodo_file: str) -> dict[str, Any]:
             "reporter": Reporter,
         }
     }
-    for concern in (build, shell, infra, publish, serve, ci):
+    for concern in (build, shell, infra, publish, serve, ci, scaffold):
         found.update(concern.tasks(project, env))
     return found

@@ -12,6 +12,7 @@ from doit.tools import config_changed
 from mfe.build import bundle as build
 from mfe.build import lockslice, snapshot, sources
 from mfe.config import SHARED_APP, App, Environment, Project
+from mfe.scaffold import check_installed
 from mfe.tasks.actions import action
 
 
@@ -37,7 +38,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_install() -> dict[str, Any]:
         """Install JS dependencies (npm ci) when the lockfile or a package.json changed."""
         return {
-            "actions": [" ".join(build.NPM_CI)],
+            # A new app folder npm never installed: one line, not npm ci's usage text.
+            "actions": [action(check_installed, project), " ".join(build.NPM_CI)],
             "file_dep": install_deps(project),
             "targets": ["node_modules/.package-lock.json"],
             "verbosity": 1,

@@ -17,6 +17,8 @@ VARIABLES = {
     "preview": "preview=NAME (a preview at previews/NAME/, nothing live changes)",
     "name": "name=NAME (the preview to remove)",
     "to": "to=RELEASE (a sequence number or release id from `doit releases`)",
+    "new_app_name": "name=NAME (the new app's folder under apps/)",
+    "stack": "stack=lit|react",
 }
 
 

@@ -1,0 +1,67 @@
+"""`doit new_app` scaffolds a micro-frontend that `doit serve` shows; un-installed app folders
+get one line saying what to do (real doit, npm, esbuild and Chromium)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from fixtures.config import set_config
+from fixtures.repo import run_doit
+from fixtures.serve import ServeProcess, free_ports, use_free_ports
+
+
+def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> None:
+    config_before = (monorepo / "mfe.toml").read_text()
+    for args, problem in [
+        (["name=payments", "stack=lit"], "already exists"),
+        (["name=cart", "stack=vue"], "must be one of lit, react"),
+        (["name=Cart", "stack=lit"], "lowercase letters"),
+    ]:
+        refused = run_doit(monorepo, "new_app", *args, check=False)
+        assert refused.returncode != 0 and problem in refused.stdout, refused.stdout
+        assert "Traceback" not in refused.stdout
+    assert (monorepo / "mfe.toml").read_text() == config_before
+    assert not (monorepo / "apps/cart").exists()
+
+    run_doit(monorepo, "new_app", "name=greeting", "stack=lit")
+    run_doit(monorepo, "new_app", "name=ledger", "stack=react")
+    for name, entry in (("greeting", "main.js"), ("ledger", "main.jsx")):
+        package = json.loads((monorepo / "apps" / name / "package.json").read_text())
+        assert package["scripts"]["build"] == "node ../../tools/build-app.mjs"
+        assert f"'mfe-{name}'" in (monorepo / "apps" / name / "src" / entry).read_text()
+    lock = json.loads((monorepo / "package-lock.json").read_text())
+    assert {"apps/greeting", "apps/ledger"} <= lock["packages"].keys()
+
+    shell_port, _ = use_free_ports(monorepo)
+    greeting_port, ledger_port = free_ports(2)
+    set_config(monorepo, "apps.greeting.dev_port", greeting_port)
+    set_config(monorepo, "apps.ledger.dev_port", ledger_port)
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$", timeout=120)
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("mfe-greeting h2", has_text="Greeting").wait_for(timeout=30_000)
+        page.locator("mfe-ledger h2", has_text="Ledger").wait_for(timeout=30_000)
+    finally:
+        assert server.stop() == 0
+
+
+def test_an_app_folder_npm_never_installed_is_one_line(monorepo: Path) -> None:
+    app = monorepo / "apps/late"
+    (app / "src").mkdir(parents=True)
+    (app / "package.json").write_text(
+        json.dumps({"name": "late", "scripts": {"build": "node ../../tools/build-app.mjs"}})
+    )
+    (app / "src/main.js").write_text(
+        "customElements.define('mfe-late', class extends HTMLElement {});\n"
+    )
+    result = run_doit(monorepo, check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if "late" in line]
+    assert errors == ["error: new app late: run `npm install`, then run `doit` again"], (
+        result.stdout
+    )
+    assert "npm" not in result.stdout.replace("`npm install`", "")  # no npm usage text
