@@ -57,7 +57,7 @@ def test_no_import_cycle() -> None:
 
 
 def test_environment_kinds_are_branched_on_only_in_their_backends() -> None:
-    branching = re.compile(r"\bkind\s*(==|!=|(not\s+)?in\s)")
+    branching = re.compile(r"(?<!for )\bkind\s*(==|!=|(not\s+)?in\s)")
     offenders = [
         f"{name}:{number}: {line.strip()}"
         for name, path in MODULES.items()

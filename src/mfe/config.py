@@ -84,7 +84,7 @@ def load_project(root: Path) -> Project:
     project = Project(root, name, apps, envs, publish, build, ci, shared)
     from mfe.envs.naming import check_names  # the naming rules live with the resource names
 
-    check_names(project, file, [e for e in envs.values() if _KIND_DEFAULTS[e.kind].provisioned])
+    check_names(project, file, [e for e in envs.values() if e.provisioned])
     return project
 
 
@@ -269,6 +269,7 @@ def _load_envs(project: str, table: Table) -> dict[str, Environment]:
             cache_prefix=env_table.get("cache_prefix", str, "build-cache"),
             allowed_hosts=_host_names(env_table) if defaults.serves_browsers else (),
             domain=load_domain(env_table),
+            provisioned=defaults.provisioned,
         )
         env_table.done()
     table.done()

@@ -55,6 +55,9 @@ class Environment:
     """`dev`: Host names the dev servers answer besides 127.0.0.1, localhost and [::1]."""
     domain: Domain | None = None
     """A custom domain (AWS environments; validated and ignored on `local`)."""
+    provisioned: bool = True
+    """It has resources (AWS or the emulator) described by `.mfe/<env>/outputs.json`;
+    `dev` has none. Set from the kind, so task definitions need not load the backends."""
 
 
 @dataclass(frozen=True)

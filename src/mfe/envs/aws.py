@@ -36,7 +36,6 @@ CERTIFICATE_REGION = "us-east-1"
 class AwsBackend:
     project: Project
     env: Environment
-    uses_outputs = True
     poll: float = POLL_SECONDS
     """Seconds between CloudFormation status polls."""
 

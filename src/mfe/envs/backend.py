@@ -27,8 +27,6 @@ Log = Callable[[str], None]
 class Backend(Protocol):
     project: Project
     env: Environment
-    uses_outputs: bool
-    """Its URLs and auth come from `.mfe/<env>/outputs.json` (written by `ready`/`deploy`)."""
 
     def check(self, session: Session) -> None:
         """Fail early with a clear message when the environment cannot be talked to."""

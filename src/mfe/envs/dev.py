@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 class DevBackend:
     project: Project
     env: Environment
-    uses_outputs = False
 
     def _not_here(self) -> MfeError:
         return MfeError(

@@ -57,7 +57,6 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 class LocalBackend:
     project: Project
     env: Environment
-    uses_outputs = True
 
     def check(self, session: Session) -> None:
         pass  # dummy credentials: nothing to check

@@ -9,7 +9,6 @@ from doit import get_var
 from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
-from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action, guarded
 from mfe.tasks.variables import doc
 
@@ -21,6 +20,8 @@ def ready(project: Project, env: Environment) -> None:
 
 
 def local_stop(project: Project, env: Environment) -> None:
+    from mfe.envs.backend import backend_for
+
     print(backend_for(project, env).stop())
 
 
@@ -62,12 +63,10 @@ def user_add(project: Project, env: Environment, username: str) -> None:
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
-    backend = backend_for(project, env)
-
     def task__ready() -> dict[str, Any]:
         """Make sure the environment exists (local: start and provision the emulator)."""
         return {
-            "actions": [action(ready, project, env)] if backend.uses_outputs else [],
+            "actions": [action(ready, project, env)] if env.provisioned else [],
             "uptodate": [False],
             "verbosity": 1,  # stderr live: says when it starts the emulator, and where its log is
         }

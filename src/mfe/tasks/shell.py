@@ -8,7 +8,6 @@ from typing import Any
 from doit.tools import config_changed
 
 from mfe.config import Environment, Project
-from mfe.envs.backend import backend_for
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
 from mfe.tasks.variables import doc
@@ -19,7 +18,7 @@ def url_config(project: Project, env: Environment) -> dict[str, Any]:
 
     Only these keys re-render the page: editing unrelated settings leaves it up to date.
     """
-    from_ports = not backend_for(project, env).uses_outputs  # dev: URLs from the dev ports
+    from_ports = not env.provisioned  # dev: URLs from the dev ports
     return {
         "project": project.name,
         "env": env.name,
@@ -45,7 +44,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         file_dep = sorted(rel(project, p) for p in templates)
         file_dep += [rel(project, app.manifest_path) for app in project.apps.values()]
         task_dep = ["build"]
-        if backend_for(project, env).uses_outputs:
+        if env.provisioned:
             # `_ready` runs first and writes the outputs (local) or stops with a clear
             # "run doit infra env=..." when they are missing (AWS).
             file_dep.append(rel(project, project.outputs_file(env.name)))
