@@ -70,8 +70,8 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         keys = [
             {"Key": item["Key"], "VersionId": item["VersionId"]}
-            for kind in ("Versions", "DeleteMarkers")
-            for item in page.get(kind, [])
+            for listing in ("Versions", "DeleteMarkers")
+            for item in page.get(listing, [])
         ]
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
