@@ -1,0 +1,166 @@
+"""Releases under failure: a publish SIGKILLed at every phase boundary, a store that
+ignores conditional writes, and the pointer swap on SeaweedFS.
+
+The kill tests run the publish in a child process behind a loopback proxy that holds the
+first request of the next phase; the test kills the child while that request is held, so
+the phase boundary is exact without any hook in the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mfe.envs.outputs import write_outputs
+from mfe.errors import MfeError
+from mfe.publish.history import list_records
+from mfe.publish.locking import probe
+from mfe.publish.pointer import Live, read_pointer
+from mfe.publish.smoke import smoke_check
+
+from fixtures.proxy import FailingProxy
+from fixtures.s3 import S3Server, Site, objects
+
+CHILD = """
+import sys
+from mfe.config import load_project
+from mfe.envs.outputs import read_outputs
+from mfe.publish import publish
+
+project = load_project(__import__("pathlib").Path(sys.argv[1]))
+env = project.env("local")
+publish(project, env, outputs=read_outputs(project, env), smoke=False)
+"""
+
+
+def nth(count: int, match: Callable[[str, str], bool]) -> Callable[[str, str], bool]:
+    seen = [0]
+
+    def hold(method: str, path: str) -> bool:
+        if match(method, path):
+            seen[0] += 1
+            return seen[0] == count
+        return False
+
+    return hold
+
+
+PHASES = {
+    # after K=2 uploads of fingerprinted files
+    "uploads": nth(3, lambda m, p: m == "PUT" and "/main-" in p),
+    # every file up, before the page's content-addressed copy
+    "page": nth(1, lambda m, p: m == "PUT" and "/_ca/" in p and p.endswith("/index.html")),
+    # page copy up, before the pointer swap
+    "swap": nth(1, lambda m, p: m == "PUT" and p.endswith("/_mfe/live.json")),
+    # pointer swapped and index.html written, before the CloudFront invalidation
+    "invalidation": nth(1, lambda m, p: m == "POST" and "/invalidation" in p),
+}
+
+
+def live(site: Site) -> Live:
+    found, _ = read_pointer(site.server.client(), site.bucket("mfe-parent"))
+    assert found is not None
+    return found
+
+
+def served(site: Site) -> bytes:
+    s3 = site.server.client()
+    return bytes(s3.get_object(Bucket=site.bucket("mfe-parent"), Key="index.html")["Body"].read())
+
+
+@pytest.mark.parametrize("phase", sorted(PHASES))
+def test_sigkill_at_a_phase_boundary_leaves_one_release_and_the_rerun_finishes(
+    tmp_path: Path, moto_s3: S3Server, phase: str
+) -> None:
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    old_page = served(site)
+    site.change("accounts", "2")
+    site.change("payments", "2")
+    write_outputs(site.project, site.outputs)
+    moto_port = site.port
+    proxy = FailingProxy(moto_s3.endpoint, hold=PHASES[phase])
+    try:
+        site.point_at(proxy.port)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(site.root)],
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert proxy.held.wait(60), f"the publish never reached the {phase} boundary"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    finally:
+        proxy.close()
+        site.point_at(moto_port)
+
+    url = f"{site.outputs.apps['mfe-parent'].base_url}index.html"
+    smoke_check(url, attempts=1)  # the served page and every file it references load
+    page = served(site)
+    pointer = live(site)
+    assert hashlib.sha256(page).hexdigest() == pointer.page.sha256  # one release
+    if phase == "invalidation":
+        assert pointer.seq == 2 and page != old_page  # swapped; history record still due
+        assert [r.seq for r in list_records(site.server.client(), site.bucket("mfe-parent"))] == [1]
+    else:
+        assert pointer.seq == 1 and page == old_page  # nothing live changed
+
+    before = {app: set(objects(site.server, site.bucket(app))) for app in site.outputs.apps}
+    report = site.publish()
+    for app, row in report["apps"].items():
+        again = [k for k in row["uploaded"] if k not in ("index.html", "favicon.svg")]
+        assert not set(again) & before[app], (app, again)  # only what was missing
+    records = list_records(site.server.client(), site.bucket("mfe-parent"))
+    assert [r.seq for r in records] == [1, 2]
+    assert records[-1].page.sha256 == hashlib.sha256(served(site)).hexdigest()
+    assert site.invalidation_count("mfe-parent") == 1  # exactly once, resumed or not
+    if phase == "invalidation":
+        assert report["noop"] is True and report["invalidations"]  # finished, then nothing to do
+
+
+def test_a_store_ignoring_conditional_writes_is_refused_unless_locking_none(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    site = Site(tmp_path / "repo", moto_s3)
+    proxy = FailingProxy(moto_s3.endpoint, strip_conditions=True)
+    try:
+        site.point_at(proxy.port)
+        with pytest.raises(MfeError, match=r"ignores conditional writes .*`locking = \"none\"`"):
+            site.publish()
+        assert "_mfe/live.json" not in objects(site.server, site.bucket("mfe-parent"))
+        with pytest.raises(MfeError, match="ignores conditional writes"):  # remembered
+            site.publish()
+        toml = site.root / "mfe.toml"
+        toml.write_text(toml.read_text().replace("[publish]\n", '[publish]\nlocking = "none"\n'))
+        site.publish()
+        assert live(site).seq == 1
+    finally:
+        proxy.close()
+
+
+def test_seaweedfs_honours_conditional_writes_and_the_pointer_swaps(
+    tmp_path: Path, seaweed_s3: S3Server
+) -> None:
+    site = Site(tmp_path / "repo", seaweed_s3)
+    s3 = seaweed_s3.client()
+    assert probe(s3, site.bucket("mfe-parent")) is True  # If-None-Match / If-Match refused
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    pointer = live(site)
+    assert pointer.seq == 2 and pointer.changed == ["accounts"]
+    stale_etag = '"' + "0" * 32 + '"'
+    from mfe.publish.pointer import Conflict, swap
+
+    with pytest.raises(Conflict):  # a swap from a pointer read before seq 2 loses
+        swap(s3, site.bucket("mfe-parent"), pointer, stale_etag)
