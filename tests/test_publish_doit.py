@@ -111,3 +111,38 @@ def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path
     report = json.loads((repo / ".mfe/local/publish-report.json").read_text())
     assert set(uploads(report)) == {"mfe-parent", "accounts", "payments", "shared"}
     assert httpx.get(url).status_code == 200
+
+
+def test_preview_one_app_publish_releases_and_app_rollback_with_doit(repo: Path) -> None:
+    url, first = publish(repo)
+    live_page = httpx.get(url).text
+    source = repo / "apps/payments/src"
+    edited = next(p for p in sorted(source.rglob("*")) if p.suffix in (".ts", ".js"))
+    edited.write_text(edited.read_text() + "\nexport const previewed = 'yes';\n")
+
+    preview = run_doit(repo, "publish", "preview=pr-1")
+    preview_url = preview.stdout.strip().splitlines()[-1]
+    assert preview_url.endswith("/previews/pr-1/index.html")
+    assert "preview pr-1: payments over release" in preview.stdout
+    assert httpx.get(preview_url).status_code == 200 and httpx.get(url).text == live_page
+
+    listed = run_doit(repo, "releases").stdout
+    assert "preview pr-1: payments over seq 1" in listed
+    assert (
+        run_doit(repo, "preview_rm", "name=pr-1")
+        .stdout.strip()
+        .endswith("preview 'pr-1' removed from environment 'local'")
+    )
+    assert httpx.get(preview_url).status_code in (403, 404)
+
+    _, one = publish(repo, "app=payments")  # only payments built and published
+    assert set(uploads(one)) == {"mfe-parent"}  # payments' new files went up with the preview
+    assert one["changed"] == ["payments"] and one["seq"] == 2
+
+    listed = run_doit(repo, "releases").stdout.splitlines()
+    rows = [line.split() for line in listed if line.split() and line.split()[0].isdigit()]
+    assert [(row[0], row[1]) for row in rows] == [("1", first["release"]), ("2", one["release"])]
+
+    back = run_doit(repo, "rollback", "app=payments")
+    assert f"serving app payments of release {first['release']} again" in back.stdout
+    assert httpx.get(url).text == live_page  # the page of release 1, byte for byte

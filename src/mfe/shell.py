@@ -91,11 +91,13 @@ def shell_context(
     env: Environment | str,
     outputs: Outputs | None,
     manifests: dict[str, AssetManifest] | None = None,
+    dists: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Everything the template sees; `outputs` default to the stored ones (none on dev).
 
     `manifests` (default: the local builds') let publish render the page of a merged
-    release: apps not built here come from the live pointer's versions. A published page
+    release: apps not built here come from the live pointer's versions, their JavaScript
+    (which the import map's preloads are read from) from `dists`. A published page
     links the favicon at its content-addressed `_ca/<sha>/` copy, so writing the page alone
     switches it; the dev server serves it by name.
     """
@@ -139,8 +141,15 @@ def shell_context(
         import_map = build_import_map(
             shared_url,
             manifests[SHARED_APP],
-            shared_app.dist,
-            {a.name: (a.base_url, manifests[a.name], project.apps[a.name].dist) for a in apps},
+            (dists or {}).get(SHARED_APP, shared_app.dist),
+            {
+                a.name: (
+                    a.base_url,
+                    manifests[a.name],
+                    (dists or {}).get(a.name, project.apps[a.name].dist),
+                )
+                for a in apps
+            },
         )
     parent = next(a for a in apps if a.role == "parent")
     icon = manifests[parent.name].files.get(FAVICON)

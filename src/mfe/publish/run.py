@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.build.manifest import AssetManifest
@@ -41,6 +42,7 @@ from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.versions import (
     blob,
+    ca_key,
     read_asset_manifest,
     records,
     version_of,
@@ -275,18 +277,30 @@ class Run:
             run_prune(self)
         return result
 
-    def manifest_for(self, app: str, version: str) -> AssetManifest:
-        """A version's asset-manifest: the local build's when it is that version."""
+    def manifest_for(self, app: str, version: str) -> tuple[AssetManifest, Path]:
+        """A version's asset-manifest and JavaScript: the local build's when it is that
+        version, else from the bucket (cached under `.mfe/<env>/dist-cache/`: immutable)."""
         local = self.local.get(app)
         if local is not None:
             if app not in self.local_versions:
                 self.local_versions[app] = version_of(local.files)
             if self.local_versions[app] == version:
-                return local.manifest
+                return local.manifest, self.project.apps[app].dist
         bucket = self.buckets[app]
-        with s3_errors(self.session, bucket, f"reading the asset manifest of {app}"):
-            state = self.project.state_dir(self.env.name)
-            return read_asset_manifest(self.s3, bucket, app, version, state)
+        state = self.project.state_dir(self.env.name)
+        with s3_errors(self.session, bucket, f"reading version {version[:12]} of {app}"):
+            manifest = read_asset_manifest(self.s3, bucket, app, version, state)
+            folder = state / "dist-cache" / app / version
+            for key, entry in manifest.files.items():
+                target = folder / key
+                needed = key in manifest.entries or (manifest.modules and key.endswith(".js"))
+                if not needed or target.is_file():  # an app's entries; shared: its modules
+                    continue
+                source = key if entry.immutable else ca_key(key, entry.sha256)
+                body = self.s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+        return manifest, folder
 
     def page(self, apps: dict[str, Any]) -> LocalFile:
         html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
