@@ -201,6 +201,11 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name
     assert report["apps"][shards[3]["apps"][0]]["dist"] == "cache"
     fanned_out = site(moto_server)
+    refused = run_doit(
+        publisher, "ci", "publish", check=False, env={**CI_ENV, "GITHUB_REF": "refs/pull/3/merge"}
+    )
+    assert refused.returncode != 0 and "is a pull request" in refused.stdout
+    assert site(moto_server) == fanned_out  # a pull request's run never publishes live
 
     # One runner doing everything, on its own emulator, without any cache.
     single = clone(origin, tmp_path / "single")

@@ -8,6 +8,7 @@ and never builds: an app the cache lacks fails it, naming the app.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -114,7 +115,8 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     names = plan.shards[index - 1].apps
     report = _report(env, plan, names, f"shard={index}/{count}")
     try:
-        with ThreadPoolExecutor(max_workers=max(2, len(names)) + 1) as pool:
+        workers = max(2, os.cpu_count() or 2)  # as `doit ci`: more builds than cores thrash
+        with ThreadPoolExecutor(max_workers=workers + 1) as pool:
             remote, ready, who = open_cache(Session(project, env), "on", pool)
             trust.require_secret(who)
             packages = lockslice.load_lockfile(project.lockfile)
@@ -181,6 +183,11 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             remote, ready, who = open_cache(session, "on", pool)
             trust.require_secret(who)
             assert remote is not None
+            if who.pull_request is not None:
+                raise MfeError(
+                    f"{who.ref} is a pull request: `doit ci publish` does not put a pull "
+                    "request's build live (previews per pull request are not wired in yet)"
+                )
             packages = lockslice.load_lockfile(project.lockfile)
             _check_keys(project, plan, names, packages)
             known = recorded_keys(project)
