@@ -56,17 +56,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy with every app built: serving a copy of it starts without bundling."""
-    root = link_copy(monorepo_template, tmp_path_factory.mktemp("serve-built") / "repo")
-    use_free_ports(root)
-    run_doit(root, "build")
-    return root
-
-
-@pytest.fixture(scope="module")
-def served(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = link_copy(built, tmp_path_factory.mktemp("served") / "repo")
+def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = link_copy(monorepo_built, tmp_path_factory.mktemp("served") / "repo")
     shell_port, ports = use_free_ports(root)
     server = ServeProcess(root)
     try:
@@ -89,8 +80,8 @@ def payments_source(served: Served) -> Iterator[Path]:
         served.server.wait_for(r"serve: rebuilt payments in", since=mark)
 
 
-def test_a_busy_port_is_an_error_naming_port_and_app(built: Path, tmp_path: Path) -> None:
-    root = link_copy(built, tmp_path / "repo")
+def test_a_busy_port_is_an_error_naming_port_and_app(monorepo_built: Path, tmp_path: Path) -> None:
+    root = link_copy(monorepo_built, tmp_path / "repo")
     shell_port, ports = use_free_ports(root)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports["accounts"]))
@@ -194,8 +185,8 @@ def test_traversal_symlinks_out_and_directories_get_404(served: Served) -> None:
         shutil.rmtree(dist / "sub")
 
 
-def test_ctrl_c_stops_cleanly_and_frees_every_port(built: Path, tmp_path: Path) -> None:
-    root = link_copy(built, tmp_path / "repo")
+def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_path: Path) -> None:
+    root = link_copy(monorepo_built, tmp_path / "repo")
     shell_port, ports = use_free_ports(root)
     server = ServeProcess(root)
     try:

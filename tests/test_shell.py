@@ -150,11 +150,9 @@ def prod_outputs() -> Outputs:
 
 
 @pytest.fixture(scope="module")
-def built(monorepo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy of the monorepo with every app really built, shared by read-only tests."""
-    root = link_copy(monorepo_template, tmp_path_factory.mktemp("shell") / "repo")
-    run_doit(root, "build")
-    return root
+    return link_copy(monorepo_built, tmp_path_factory.mktemp("shell") / "repo")
 
 
 @pytest.fixture
