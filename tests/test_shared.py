@@ -16,8 +16,9 @@ from playwright.sync_api import Page, expect
 
 from mfe.build.shared import version_warnings
 from mfe.config import load_project
+from mfe.publish.pointer import POINTER_KEY
 
-from fixtures.aws import free_port
+from fixtures.aws import free_port, local_client
 from fixtures.config import config_value, set_config, use_port
 from fixtures.modules import Loaded, Recorder, duplicates, import_map, package_of, sri
 from fixtures.repo import link_copy, run_doit
@@ -61,6 +62,14 @@ def test_published_page_loads_one_copy_of_each_library(published: str, page: Pag
     assert any("mfe-demo-local-shared/" in item.url for item in loaded)
     assert_one_copy_and_integrity(page, loaded)
     assert recorder.errors == []
+
+    # The shared modules are versioned in the live pointer like an app.
+    endpoint, _, rest = published.partition("/mfe-demo-local-")
+    bucket = "mfe-demo-local-" + rest.split("/")[0]
+    body = local_client(endpoint).get_object(Bucket=bucket, Key=POINTER_KEY)["Body"].read()
+    live = json.loads(body)
+    assert set(live["apps"]) == {"mfe-parent", "accounts", "payments", "shared"}
+    assert live["apps"]["shared"]["version"]
 
 
 def test_serve_page_loads_one_copy_of_each_library(
@@ -169,6 +178,10 @@ def test_an_app_pinned_to_another_lit_gets_its_own_copy_through_scopes(
     use_port(root, free_port())
     try:
         plan = run_doit(root, "plan", timeout=300).stdout
+        ci = run_doit(root, "ci", timeout=300).stdout
     finally:
         run_doit(root, "local_stop", check=False)
     assert warnings[0] in plan
+    assert f"ci: {warnings[0]}" in ci
+    report = json.loads((root / ".mfe/local/ci-report.json").read_text())
+    assert report["extra"]["warnings"] == warnings

@@ -106,6 +106,8 @@ def markdown(report: CiReport) -> str:
             shown = ", ".join(f"`{reason}`" for reason in app.why[:8])
             more = f" and {len(app.why) - 8} more" if len(app.why) > 8 else ""
             lines.append(f"- **{name}**: {shown}{more}")
+    for warning in report.extra.get("warnings", []):
+        lines += ["", f"**Warning:** {warning.removeprefix('warning: ')}"]
     if report.error:
         lines += ["", f"**Failed:** {report.error.splitlines()[0]}"]
     elif report.published:

@@ -64,7 +64,8 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     from mfe.build.shared import version_warnings
 
     started = time.monotonic()
-    for line in version_warnings(project):
+    warnings = version_warnings(project)
+    for line in warnings:
         print(f"ci: {line}", flush=True)
     why = affected_why(project, options.base)
     report = CiReport(
@@ -72,6 +73,8 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
         options.base,
         {name: AppReport(affected=name in why, why=why.get(name, [])) for name in project.apps},
     )
+    if warnings:
+        report.extra["warnings"] = warnings  # shared packages at different major versions
     try:
         if options.base and not why:
             print(f"ci: no app changed since {options.base}: nothing to build or publish")
