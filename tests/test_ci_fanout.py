@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,14 @@ def doit_json(root: Path, *args: str, name: str = "ci-report.json", **kw: Any) -
     return data
 
 
+def fetch_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def site(endpoint: str) -> dict[str, dict[str, str]]:
     """Every app bucket's public objects by key -> ETag (md5), and the page with no port."""
     s3 = local_client(endpoint)
@@ -201,11 +211,24 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name
     assert report["apps"][shards[3]["apps"][0]]["dist"] == "cache"
     fanned_out = site(moto_server)
-    refused = run_doit(
-        publisher, "ci", "publish", check=False, env={**CI_ENV, "GITHUB_REF": "refs/pull/3/merge"}
+    # The same jobs on a pull request publish a preview, never the live page.
+    summary, outputs = tmp_path / "summary.md", tmp_path / "pr-output"
+    report = doit_json(
+        publisher,
+        "ci",
+        "publish",
+        GITHUB_REF="refs/pull/3/merge",
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_OUTPUT=str(outputs),
     )
-    assert refused.returncode != 0 and "is a pull request" in refused.stdout
-    assert site(moto_server) == fanned_out  # a pull request's run never publishes live
+    url = report["site_url"]
+    assert "previews/pr-3/" in url and report["extra"]["preview"] == "pr-3"
+    assert f"preview_url={url}\n" in outputs.read_text() and url in summary.read_text()
+    assert fetch_status(url) == 200
+    parent = "fanout-local-app-00"
+    assert site(moto_server)[parent]["index.html"] == fanned_out[parent]["index.html"]
+    run_doit(publisher, "preview_rm", "name=pr-3", env=CI_ENV)  # the PR was closed
+    assert fetch_status(url) != 200
 
     # One runner doing everything, on its own emulator, without any cache.
     single = clone(origin, tmp_path / "single")

@@ -29,6 +29,7 @@ from mfe.ci.run import (
     remember_sizes,
 )
 from mfe.config import Environment, Project
+from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 
@@ -183,11 +184,6 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             remote, ready, who = open_cache(session, "on", pool)
             trust.require_secret(who)
             assert remote is not None
-            if who.pull_request is not None:
-                raise MfeError(
-                    f"{who.ref} is a pull request: `doit ci publish` does not put a pull "
-                    "request's build live (previews per pull request are not wired in yet)"
-                )
             packages = lockslice.load_lockfile(project.lockfile)
             _check_keys(project, plan, names, packages)
             known = recorded_keys(project)
@@ -201,6 +197,9 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
         if errors:
             raise MfeError("\n".join(errors) + "\nnothing was published")
         check_budgets(project, report, remote, env)
+        if who.pull_request is not None:  # never live: a preview at previews/pr-<n>/
+            publish_preview(project, env, f"pr-{who.pull_request}", outputs, report)
+            return report
         publish_site(session, outputs, report)
         if who.trusted:
             built = {n: s for n, f in futures.items() if (s := f.result()) is not None}
@@ -212,6 +211,27 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
     finally:
         finish(project, report, started)
     return report
+
+
+def publish_preview(
+    project: Project, env: Environment, name: str, outputs: Outputs, report: CiReport
+) -> None:
+    """The pull request's apps over the live release at previews/NAME/; the URL goes to the
+    report, the job summary and `$GITHUB_OUTPUT` (`preview_url`, for the PR comment)."""
+    from mfe.publish import preview
+
+    published = preview.publish_preview(project, env, name, outputs=outputs)
+    report.published = True
+    report.site_url = published["url"]
+    report.extra["preview"] = name
+    for app, row in published.get("apps", {}).items():
+        if app in report.apps:
+            report.apps[app].uploaded = len(row.get("uploaded", []))
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as out:
+            out.write(f"preview_url={published['url']}\n")
+    print(f"ci: preview {name}: {published['url']}", flush=True)
 
 
 def _restore(

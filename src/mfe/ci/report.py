@@ -110,6 +110,8 @@ def markdown(report: CiReport) -> str:
         lines += ["", f"**Warning:** {warning.removeprefix('warning: ')}"]
     if report.error:
         lines += ["", f"**Failed:** {report.error.splitlines()[0]}"]
+    elif report.published and report.extra.get("preview"):
+        lines += ["", f"Preview `{report.extra['preview']}`: {report.site_url}"]
     elif report.published:
         lines += ["", f"Published: {report.site_url or '(no URL)'} in {report.seconds:.1f}s"]
     else:
