@@ -149,3 +149,81 @@ def test_actionlint_accepts_it_and_would_catch_mistakes(tmp_path: Path) -> None:
     )
     result = actionlint(broken)
     assert result.returncode != 0 and "matrx" in result.stdout
+
+
+PREVIEW = REPO / ".github" / "workflows" / "preview.yml"
+
+
+@pytest.fixture(scope="module")
+def preview() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(PREVIEW.read_text())
+    return data
+
+
+def test_pull_requests_get_a_preview_removed_on_close(preview: dict[str, Any]) -> None:
+    triggers = preview.get("on", preview.get(True))
+    assert triggers == {"pull_request": {"types": ["opened", "synchronize", "reopened", "closed"]}}
+    assert preview["permissions"]["pull-requests"] == "write"
+    jobs = preview["jobs"]
+    assert list(jobs) == ["plan", "shard", "publish", "remove"]
+    assert jobs["plan"]["if"] == "github.event.action != 'closed'"
+    assert jobs["remove"]["if"] == "github.event.action == 'closed'"
+    plan = step_running(preview, "plan", "doit ci_plan")
+    assert plan["run"] == 'doit ci_plan env=prod "base=$BASE" shards=4'
+    assert plan["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    publish = step_running(preview, "publish", "doit ci")
+    assert (publish["id"], publish["run"].split(" #")[0]) == ("publish", "doit ci env=prod publish")
+    remove = step_running(preview, "remove", "preview_rm")
+    assert remove["run"] == 'doit preview_rm env=prod "name=pr-$PR_NUMBER"'
+    assert preview["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+    text = PREVIEW.read_text()
+    assert "doit infra" not in text  # a pull request never deploys stacks
+    assert "AWS_ACCESS_KEY_ID" not in text
+
+
+def comment_calls(preview: dict[str, Any], tmp_path: Path, existing: str) -> list[str]:
+    """Run the comment step in bash with a stub `gh` that answers the comment listing."""
+    step = next(s for s in steps(preview, "publish") if "gh api" in s.get("run", ""))
+    assert step["env"]["URL"] == "${{ steps.publish.outputs.preview_url }}"
+    stub = tmp_path / "bin" / "gh"
+    stub.parent.mkdir(exist_ok=True)
+    log = tmp_path / "gh.log"
+    log.unlink(missing_ok=True)
+    listing = tmp_path / "ids"
+    listing.write_text(existing)
+    stub.write_text(
+        f'#!/bin/sh\ncase "$*" in *--jq*) cat {listing};; *) echo "gh $*" >> {log};; esac\n'
+    )
+    stub.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{stub.parent}:{os.environ['PATH']}",
+        "URL": "https://d1.example/previews/pr-7/",
+        "PR_NUMBER": "7",
+        "GITHUB_REPOSITORY": "team/site",
+        "GITHUB_SHA": "abc123",
+        "GH_TOKEN": "x",
+    }
+    subprocess.run(["bash", "-e", "-c", step["run"]], env=env, check=True)
+    return log.read_text().split("gh api")[1:]  # one entry per call (the body spans lines)
+
+
+def test_the_preview_comment_is_created_once_then_updated_in_place(
+    preview: dict[str, Any], tmp_path: Path
+) -> None:
+    first = comment_calls(preview, tmp_path, "")
+    assert len(first) == 1 and first[0].startswith(" repos/team/site/issues/7/comments -f")
+    assert "<!-- mfe-preview -->" in first[0] and "https://d1.example/previews/pr-7/" in first[0]
+    again = comment_calls(preview, tmp_path, "4242\n")
+    assert len(again) == 1
+    assert again[0].startswith(" -X PATCH repos/team/site/issues/comments/4242")
+    assert "https://d1.example/previews/pr-7/" in again[0]
+
+
+def test_actionlint_accepts_the_preview_workflow(tmp_path: Path) -> None:
+    result = actionlint(PREVIEW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "preview.yml"
+    broken.write_text(PREVIEW.read_text().replace("steps.publish.outputs", "steps.publsh.outputs"))
+    result = actionlint(broken)
+    assert result.returncode != 0 and "publsh" in result.stdout
