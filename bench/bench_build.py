@@ -25,7 +25,9 @@ rmSync(out, {recursive: true, force: true});
 mkdirSync(out, {recursive: true});
 const body = readdirSync('src').sort().map((f) => readFileSync('src/' + f, 'utf8')).join('\\n');
 const hash = createHash('sha256').update(body).digest('hex').slice(0, 8).toUpperCase();
-writeFileSync(`${out}/main-${hash}.js`, body);
+const name = JSON.parse(readFileSync('package.json', 'utf8')).name;
+const element = `customElements.define('mfe-${name}', class extends HTMLElement {});\n`;
+writeFileSync(`${out}/main-${hash}.js`, element + body);
 """
 
 STAT_LOOP = """\
