@@ -32,3 +32,36 @@ def test_serve_builds_what_doit_build_would_and_doit_agrees(monorepo: Path) -> N
     run_doit(monorepo, "forget", "build:payments")
     assert "build:payments" in executed_tasks(run_doit(monorepo, "build").stdout)
     assert manifest.read_bytes() == served
+
+
+def test_the_long_lived_bundler_restarts_when_its_options_change(monorepo: Path) -> None:
+    """A new esbuild option must not wait for a serve restart; other scripts fall back."""
+    import json
+    import os
+
+    from mfe.build.bundle import build_command, build_env
+    from mfe.build.live import LiveBundler, shared_script
+    from mfe.build.shared import externals_json
+    from mfe.config import load_project
+
+    project = load_project(monorepo)
+    app = project.apps["payments"]
+    script = shared_script(project, app, build_command(app))
+    assert script == (monorepo / "tools/build-app.mjs").resolve()
+    assert shared_script(project, app, "node ../../tools/other.mjs") is None
+    shared = json.loads(externals_json(project))
+    bundler = LiveBundler(project, build_env(project))
+    try:
+        assert bundler.bundle(script, app, monorepo / "out1", shared) == (True, "")
+        first = bundler.pid(script)
+        assert bundler.bundle(script, app, monorepo / "out2", shared) == (True, "")
+        assert bundler.pid(script) == first  # warm: the same process
+        options = monorepo / "tools/esbuild-options.mjs"
+        os.utime(options, ns=(options.stat().st_atime_ns, options.stat().st_mtime_ns + 10**9))
+        assert bundler.bundle(script, app, monorepo / "out3", shared) == (True, "")
+        assert bundler.pid(script) != first  # restarted with the new options
+        assert sorted(p.name for p in (monorepo / "out1").iterdir()) == sorted(
+            p.name for p in (monorepo / "out3").iterdir()
+        )
+    finally:
+        bundler.close()

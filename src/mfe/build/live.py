@@ -83,6 +83,11 @@ class LiveBundler:
                 self.bundle(script, app, scratch / app.name, shared)
         shutil.rmtree(scratch, ignore_errors=True)
 
+    def pid(self, script: Path) -> int | None:
+        """The running process for `script`, if any (restarts show as a new pid)."""
+        entry = self._procs.get(script)
+        return entry[0].pid if entry else None
+
     def close(self) -> None:
         with self._lock:
             for script in list(self._procs):
