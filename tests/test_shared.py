@@ -185,3 +185,29 @@ def test_an_app_pinned_to_another_lit_gets_its_own_copy_through_scopes(
     assert f"ci: {warnings[0]}" in ci
     report = json.loads((root / ".mfe/local/ci-report.json").read_text())
     assert report["extra"]["warnings"] == warnings
+
+
+def test_a_tampered_shared_module_is_refused_by_its_integrity(
+    monorepo_template: Path, tmp_path: Path, page: Page
+) -> None:
+    """Chromium enforces the import map's integrity: one changed byte blocks the module."""
+    root = link_copy(monorepo_template, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$", timeout=120)
+        (lit,) = (root / "build/shared/dist").glob("lit-*.js")
+        lit.write_bytes(lit.read_bytes() + b"\n")  # served as is: its sha384 no longer matches
+        recorder = Recorder(page)
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        blocked = [e for e in recorder.errors if "integrity" in e and lit.name in e]
+        for _ in range(150):  # Chromium reports the blocked module on the console
+            if blocked:
+                break
+            page.wait_for_timeout(100)
+            blocked = [e for e in recorder.errors if "integrity" in e and lit.name in e]
+        assert blocked, recorder.errors
+        # Lit never ran, so the parent (Lit) never mounted any micro-frontend.
+        assert page.locator("h2").count() == 0
+    finally:
+        server.stop()
