@@ -92,6 +92,8 @@ def synthetic(target: Path, port: int) -> Path:
         package = json.loads((apps / name / "package.json").read_text())
         package["name"] = name
         (apps / name / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+        entry = apps / name / "src" / "main.js"  # each fragment registers its own element
+        entry.write_text(entry.read_text().replace("'mfe-payments'", f"'mfe-{name}'"))
         lines.append(f'[apps.{name}]\nelement = "mfe-{name}"\n')
     shutil.rmtree(template)
     (target / "mfe.toml").write_text("\n".join(lines))
