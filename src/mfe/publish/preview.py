@@ -22,6 +22,8 @@ from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
 
 if TYPE_CHECKING:
+    from mfe.envs.session import Session
+
     pass
 
 
@@ -33,9 +35,11 @@ def publish_preview(
     outputs: Outputs | None = None,
     progress: Progress | None = None,
     smoke: bool = True,
+    session: Session | None = None,
 ) -> dict[str, Any]:
     """Upload the changed apps' new files, write the preview page and pointer; the report
-    (also `.mfe/<env>/preview-report.json`) carries the preview `url`."""
+    (also `.mfe/<env>/preview-report.json`) carries the preview `url`. The library entry
+    point for CI (`doit ci publish` on a pull request), with its own `session` if given."""
     from mfe.publish.merge import candidate, changed_apps, merge
     from mfe.publish.page import render_page
     from mfe.publish.plan import AppPlan, online_copy
@@ -45,7 +49,7 @@ def publish_preview(
 
     started = time.monotonic()
     check_name(name)
-    run = Run.start(project, env, outputs, progress, only=None, dry_run=True)
+    run = Run.start(project, env, outputs, progress, only=None, dry_run=True, session=session)
     live, _ = run.read_live()
     if live is None:
         raise MfeError(
