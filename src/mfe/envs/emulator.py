@@ -193,6 +193,7 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         if state == "other":
             raise _port_taken(project, env, port)
         if not _alive(pid):
+            _terminate(pid)  # never leave a server behind that the next command can't see
             pid_file.unlink(missing_ok=True)
             raise MfeError(
                 f"the moto emulator exited before answering on port {port}; "
