@@ -143,7 +143,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     app = get_var("app") or None
     preview = get_var("preview") or None
     # One app needs only its own build; the page is rendered from the live pointer.
-    deps = [f"build:{app}", "_ready"] if app in project.apps else ["build", "_ready"]
+    # `shell` keeps build/<env>/index.html (the contract's rendered page) up to date; the
+    # published page is rendered again from the merged pointer (equal when nothing else moved).
+    deps = [f"build:{app}", "_ready"] if app in project.apps else ["build", "_ready", "shell"]
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
