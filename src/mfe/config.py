@@ -6,7 +6,6 @@ config is reported once, here, with the file and the dotted key.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import tomllib
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mfe import settings
 from mfe.domain import load_domain
 from mfe.errors import ConfigError
 from mfe.project import (
@@ -71,12 +71,12 @@ def load_project(root: Path) -> Project:
     reserved = {shared_table.get("dev_port")} if isinstance(shared_table, dict) else set()
     apps = _load_apps(root, top.sub("apps"), reserved)
     envs = _load_envs(name, top.sub("env"))
-    publish = _load_publish(top.sub("publish"))
+    publish = settings.load_publish(top.sub("publish"))
     build_table = top.sub("build")
     build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
     build_table.done()
-    ci = _load_ci(top.sub("ci"))
-    shared = _load_shared(root, top.sub("shared"), apps)
+    ci = settings.load_ci(top.sub("ci"))
+    shared = settings.load_shared(root, top.sub("shared"), apps)
     top.done()
 
     _check_ports(file, apps, envs)
@@ -125,7 +125,7 @@ def _load_apps(root: Path, table: Table, reserved: set[Any]) -> dict[str, App]:
             )
         port = app_table.port("dev_port", next(defaults))
         assert port is not None
-        budget = _size(app_table, "budget")
+        budget = settings.size(app_table, "budget")
         app_table.done()
         apps[name] = App(name, root / "apps" / name, role, port, element, budget)
     table.done()
@@ -150,48 +150,6 @@ def _read_package_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "build" not in data.get("scripts", {}):
         raise ConfigError(f'{path}: needs a "build" script under "scripts"')
     return data
-
-
-def _package_of(specifier: str) -> str:
-    parts = specifier.split("/")
-    return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
-
-
-def _load_shared(root: Path, table: Table, apps: dict[str, App]) -> SharedSettings | None:
-    """`[shared]`: adds the `shared` pseudo-app to `apps` (built into build/shared/dist)."""
-    if not table.data:
-        table.done()
-        return None
-    packages = table.strings("packages")
-    modules = table.strings("modules")
-    script = table.get("script", str, SharedSettings.script)
-    tools = table.strings("tools") if "tools" in table.data else SharedSettings.tools
-    port = table.port("dev_port", 5171 + len(apps))
-    table.done()
-    if not packages:
-        raise table.error(table.key("packages"), "must list at least one npm package to share")
-    for index, specifier in enumerate(modules):
-        if _package_of(specifier) not in packages:
-            raise table.error(
-                f"{table.key('modules')}[{index}]",
-                f"names {specifier!r}, whose package {_package_of(specifier)!r} is not under "
-                "shared.packages; add the package or remove the module",
-            )
-    for package in packages:
-        if not any(_package_of(m) == package for m in modules):
-            raise table.error(
-                table.key("packages"),
-                f"lists {package!r} but no shared.modules entry imports it; add the module "
-                f"specifiers the apps import (e.g. {package!r})",
-            )
-    if SHARED_APP in apps:
-        raise table.error(
-            "shared",
-            f"needs the app name {SHARED_APP!r}, but apps/{SHARED_APP}/ exists; rename that app",
-        )
-    assert port is not None
-    apps[SHARED_APP] = App(SHARED_APP, root / "build" / SHARED_APP, "shared", port, "")
-    return SharedSettings(packages, modules, script, tools)
 
 
 @dataclass(frozen=True)
@@ -289,79 +247,6 @@ def _host_names(table: Table) -> tuple[str, ...]:
                 f"must list bare host names such as 'devbox.example.test', got {name!r}",
             )
     return names
-
-
-def _load_publish(table: Table) -> PublishSettings:
-    rules = []
-    for index, rule in enumerate(table.get("cache_control", list, [])):
-        rule_table = Table(table.file, f"publish.cache_control[{index}]", rule)
-        glob, value = rule_table.get("glob", str), rule_table.get("value", str)
-        if not glob or not value:
-            raise rule_table.error(rule_table.prefix, "needs both 'glob' and 'value'")
-        rule_table.done()
-        rules.append((glob, value))
-    settings = PublishSettings(
-        workers=table.get("workers", int, 8),
-        keep_releases=table.get("keep_releases", int, 5),
-        max_deletes=table.get("max_deletes", int, 200),
-        cache_control=tuple(rules),
-        locking=table.get("locking", str, "conditional"),
-        grace_seconds=table.get("grace_seconds", int, 3600),
-    )
-    if settings.locking not in ("conditional", "none"):
-        raise table.error(table.key("locking"), 'must be "conditional" or "none"')
-    if settings.grace_seconds < 0:
-        raise table.error(table.key("grace_seconds"), "must not be negative")
-    for key in ("workers", "keep_releases"):
-        if getattr(settings, key) < 1:
-            raise table.error(table.key(key), "must be at least 1")
-    table.done()
-    return settings
-
-
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
-_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
-
-
-def _size(table: Table, name: str) -> int | None:
-    """A size such as "250 kB" (1000 bytes) or "1.5 MiB" (1024**2) in bytes."""
-    text = table.get(name, str)
-    if text is None:
-        return None
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise table.error(
-            table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {text!r}'
-        )
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def _load_ci(table: Table) -> CiSettings:
-    refs = table.strings("trusted_refs")
-    if "trusted_refs" in table.data and not refs:
-        raise table.error(
-            table.key("trusted_refs"),
-            "is empty: name at least one ref, or remove it to trust the default branch",
-        )
-    normalized = []
-    for ref in refs:
-        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
-        if not ref or any(c.isspace() for c in ref) or ".." in ref:
-            raise table.error(table.key("trusted_refs"), f"has an invalid git ref {ref!r}")
-        if fnmatch.fnmatchcase("refs/pull/1/merge", full) or full.startswith("refs/pull/"):
-            raise table.error(
-                table.key("trusted_refs"),
-                f"includes pull-request refs ({ref!r}): a pull request's code must never write "
-                "the shared build cache; trust branches or tags such as 'main' or 'refs/tags/v*'",
-            )
-        if not full.startswith(("refs/heads/", "refs/tags/")):
-            raise table.error(
-                table.key("trusted_refs"),
-                f"has {ref!r}: use a branch name ('main'), 'refs/heads/...' or 'refs/tags/...'",
-            )
-        normalized.append(full)
-    table.done()
-    return CiSettings(trusted_refs=tuple(normalized))
 
 
 def _check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:

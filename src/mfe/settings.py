@@ -1,0 +1,129 @@
+"""The settings tables of `mfe.toml`: `[publish]`, `[ci]`, `[shared]` and size values.
+
+`mfe.config` reads the file and the apps and environments; the tables here each become
+one settings dataclass of `mfe.project`, with errors naming the file and dotted key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+from mfe.project import SHARED_APP, App, CiSettings, PublishSettings, SharedSettings
+from mfe.toml_table import Table
+
+
+def load_publish(table: Table) -> PublishSettings:
+    rules = []
+    for index, rule in enumerate(table.get("cache_control", list, [])):
+        rule_table = Table(table.file, f"publish.cache_control[{index}]", rule)
+        glob, value = rule_table.get("glob", str), rule_table.get("value", str)
+        if not glob or not value:
+            raise rule_table.error(rule_table.prefix, "needs both 'glob' and 'value'")
+        rule_table.done()
+        rules.append((glob, value))
+    settings = PublishSettings(
+        workers=table.get("workers", int, 8),
+        keep_releases=table.get("keep_releases", int, 5),
+        max_deletes=table.get("max_deletes", int, 200),
+        cache_control=tuple(rules),
+        locking=table.get("locking", str, "conditional"),
+        grace_seconds=table.get("grace_seconds", int, 3600),
+    )
+    if settings.locking not in ("conditional", "none"):
+        raise table.error(table.key("locking"), 'must be "conditional" or "none"')
+    if settings.grace_seconds < 0:
+        raise table.error(table.key("grace_seconds"), "must not be negative")
+    for key in ("workers", "keep_releases"):
+        if getattr(settings, key) < 1:
+            raise table.error(table.key(key), "must be at least 1")
+    table.done()
+    return settings
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
+_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
+
+
+def size(table: Table, name: str) -> int | None:
+    """A size such as "250 kB" (1000 bytes) or "1.5 MiB" (1024**2) in bytes."""
+    text = table.get(name, str)
+    if text is None:
+        return None
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise table.error(
+            table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {text!r}'
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def load_ci(table: Table) -> CiSettings:
+    refs = table.strings("trusted_refs")
+    if "trusted_refs" in table.data and not refs:
+        raise table.error(
+            table.key("trusted_refs"),
+            "is empty: name at least one ref, or remove it to trust the default branch",
+        )
+    normalized = []
+    for ref in refs:
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        if not ref or any(c.isspace() for c in ref) or ".." in ref:
+            raise table.error(table.key("trusted_refs"), f"has an invalid git ref {ref!r}")
+        if fnmatch.fnmatchcase("refs/pull/1/merge", full) or full.startswith("refs/pull/"):
+            raise table.error(
+                table.key("trusted_refs"),
+                f"includes pull-request refs ({ref!r}): a pull request's code must never write "
+                "the shared build cache; trust branches or tags such as 'main' or 'refs/tags/v*'",
+            )
+        if not full.startswith(("refs/heads/", "refs/tags/")):
+            raise table.error(
+                table.key("trusted_refs"),
+                f"has {ref!r}: use a branch name ('main'), 'refs/heads/...' or 'refs/tags/...'",
+            )
+        normalized.append(full)
+    table.done()
+    return CiSettings(trusted_refs=tuple(normalized))
+
+
+def _package_of(specifier: str) -> str:
+    parts = specifier.split("/")
+    return "/".join(parts[:2]) if specifier.startswith("@") else parts[0]
+
+
+def load_shared(root: Path, table: Table, apps: dict[str, App]) -> SharedSettings | None:
+    """`[shared]`: adds the `shared` pseudo-app to `apps` (built into build/shared/dist)."""
+    if not table.data:
+        table.done()
+        return None
+    packages = table.strings("packages")
+    modules = table.strings("modules")
+    script = table.get("script", str, SharedSettings.script)
+    tools = table.strings("tools") if "tools" in table.data else SharedSettings.tools
+    port = table.port("dev_port", 5171 + len(apps))
+    table.done()
+    if not packages:
+        raise table.error(table.key("packages"), "must list at least one npm package to share")
+    for index, specifier in enumerate(modules):
+        if _package_of(specifier) not in packages:
+            raise table.error(
+                f"{table.key('modules')}[{index}]",
+                f"names {specifier!r}, whose package {_package_of(specifier)!r} is not under "
+                "shared.packages; add the package or remove the module",
+            )
+    for package in packages:
+        if not any(_package_of(m) == package for m in modules):
+            raise table.error(
+                table.key("packages"),
+                f"lists {package!r} but no shared.modules entry imports it; add the module "
+                f"specifiers the apps import (e.g. {package!r})",
+            )
+    if SHARED_APP in apps:
+        raise table.error(
+            "shared",
+            f"needs the app name {SHARED_APP!r}, but apps/{SHARED_APP}/ exists; rename that app",
+        )
+    assert port is not None
+    apps[SHARED_APP] = App(SHARED_APP, root / "build" / SHARED_APP, "shared", port, "")
+    return SharedSettings(packages, modules, script, tools)
