@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mfe.publish.local import RESERVED_PREFIX
-from mfe.publish.pointer import Live
+from mfe.publish.pointer import Live, put_once
 
 HISTORY_PREFIX = RESERVED_PREFIX + "history/"
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -40,20 +40,7 @@ def seqs(keys: Any) -> list[int]:
 
 def write_record(s3: Any, bucket: str, live: Live) -> None:
     """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte."""
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=history_key(live.seq),
-            Body=live.to_json(),
-            ContentType="application/json",
-            CacheControl="no-store",
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
-            raise
+    put_once(s3, bucket, history_key(live.seq), live.to_json())
 
 
 def read_record(s3: Any, bucket: str, seq: int) -> Live:

@@ -115,6 +115,24 @@ def _status(exc: Any) -> tuple[str, int | None]:
     return code, response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
+def put_once(s3: Any, bucket: str, key: str, body: bytes) -> None:
+    """Write an immutable state object unless it exists (409/412: already written, same bytes)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            CacheControl="no-store",
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if _status(exc)[1] not in (409, 412):
+            raise
+
+
 def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | None, str | None]:
     """(pointer, its ETag) or (None, None) when none was written yet."""
     from botocore.exceptions import ClientError

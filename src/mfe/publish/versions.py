@@ -18,7 +18,7 @@ from typing import Any
 from mfe.build.manifest import AssetManifest, FileEntry
 from mfe.errors import MfeError
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
-from mfe.publish.pointer import Blob
+from mfe.publish.pointer import Blob, put_once
 from mfe.publish.releases import FileRecord, record
 
 VERSIONS_PREFIX = RESERVED_PREFIX + "versions/"
@@ -77,8 +77,6 @@ def write_version(
 
     It carries the build's asset-manifest too: rendering the shell for this version (from
     a machine that did not build it) needs every module's integrity."""
-    from botocore.exceptions import ClientError
-
     data = {
         "app": app,
         "version": version,
@@ -86,18 +84,7 @@ def write_version(
         "asset_manifest": json.loads(manifest.to_json()),
     }
     body = (json.dumps(data, sort_keys=True) + "\n").encode()
-    try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=version_key(app, version),
-            Body=body,
-            ContentType="application/json",
-            CacheControl="no-store",
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
-            raise
+    put_once(s3, bucket, version_key(app, version), body)
     _store(_cache(state_dir, app, version), body)
 
 
