@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mfe.envs.changes import changes_of, confirmer
-from mfe.envs.stacks import deploy_stack
+from mfe.envs.cloudformation import deploy_stack
 from mfe.errors import MfeError
 
 from fixtures.aws import local_client

@@ -8,13 +8,9 @@ import pytest
 from test_infra import make_project
 
 from mfe.config import load_project
+from mfe.envs.cloudformation import outputs_from_stacks
 from mfe.envs.session import Session
-from mfe.envs.stacks import (
-    certificate_parameters,
-    hosting_parameters,
-    outputs_from_stacks,
-    resource_names,
-)
+from mfe.envs.stacks import certificate_parameters, hosting_parameters, resource_names
 from mfe.errors import ConfigError
 
 from fixtures.config import set_config

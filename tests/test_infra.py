@@ -13,15 +13,14 @@ import httpx
 import pytest
 
 from mfe.config import Project, load_project
+from mfe.envs.cloudformation import deploy_stack, outputs_from_stacks
 from mfe.envs.outputs import read_outputs, write_outputs
 from mfe.envs.session import Session
 from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
     auth_parameters,
-    deploy_stack,
     hosting_parameters,
-    outputs_from_stacks,
 )
 from mfe.errors import MfeError
 

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
+from mfe.envs.cloudformation import deploy_stack, outputs_from_stacks, stack_outputs
 from mfe.envs.outputs import Outputs, base_url, checked_base_url, read_outputs, write_outputs
 from mfe.envs.stacks import (
     auth_parameters,
     certificate_parameters,
-    deploy_stack,
     hosting_parameters,
-    outputs_from_stacks,
     resource_names,
-    stack_outputs,
 )
 from mfe.errors import MfeError
 

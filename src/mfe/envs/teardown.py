@@ -157,7 +157,7 @@ def destroy_stacks(
 ) -> None:
     """Delete the environment's stacks; `cfn_for(stack)` is the CloudFormation client of
     the stack's region (the certificate stack lives in us-east-1)."""
-    from mfe.envs.stacks import stack_outputs, stack_status
+    from mfe.envs.cloudformation import stack_outputs, stack_status
 
     present = [
         s
