@@ -20,13 +20,13 @@ from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     affected_why,
     check_budgets,
-    finish,
     open_cache,
     process_app,
     publish_site,
     record_keys,
     recorded_keys,
     remember_sizes,
+    reported,
 )
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
@@ -115,7 +115,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
         )
     names = plan.shards[index - 1].apps
     report = _report(env, plan, names, f"shard={index}/{count}")
-    try:
+    with reported(project, report, started):
         workers = max(2, os.cpu_count() or 2)  # as `doit ci`: more builds than cores thrash
         with ThreadPoolExecutor(max_workers=workers + 1) as pool:
             remote, ready, who = open_cache(Session(project, env), "on", pool)
@@ -146,11 +146,6 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             report.apps[name].size_bytes = size
             report.apps[name].budget_bytes = project.apps[name].budget
         budget.check({n: s for n, s in sizes.items() if report.apps[n].affected}, project.apps)
-    except MfeError as exc:
-        report.error = str(exc)
-        raise
-    finally:
-        finish(project, report, started)
     return report
 
 
@@ -175,7 +170,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
     plan = shards.read_plan(project, env.name, _head(project))
     names = list(project.apps)
     report = _report(env, plan, names, "publish")
-    try:
+    with reported(project, report, started):
         if not plan.publish:
             print(f"ci: no app changed since {plan.base}: nothing to publish")
             return report
@@ -205,11 +200,6 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             built = {n: s for n, f in futures.items() if (s := f.result()) is not None}
             records.merge(remote, records.BUILD_TIMES, built)
             remember_sizes(remote, env, report)
-    except MfeError as exc:
-        report.error = str(exc)
-        raise
-    finally:
-        finish(project, report, started)
     return report
 
 

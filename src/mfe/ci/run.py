@@ -12,7 +12,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,23 +77,26 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     )
     if warnings:
         report.extra["warnings"] = warnings  # shared packages at different major versions
-    try:
+    with reported(project, report, started):
         if options.base and not why:
             print(f"ci: no app changed since {options.base}: nothing to build or publish")
         else:
             _run(project, env, options, report)
+    return report
+
+
+@contextmanager
+def reported(project: Project, report: CiReport, started: float) -> Iterator[None]:
+    """Write the CI report however the run ends; a failed run's report carries its error."""
+    try:
+        yield
     except MfeError as exc:
         report.error = str(exc)
         raise
     finally:
-        finish(project, report, started)
-    return report
-
-
-def finish(project: Project, report: CiReport, started: float) -> None:
-    report.seconds = round(time.monotonic() - started, 3)
-    path = write_report(project, report)
-    print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
+        report.seconds = round(time.monotonic() - started, 3)
+        path = write_report(project, report)
+        print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
 
 
 def open_cache(
