@@ -7,6 +7,6 @@ bench/ imports the same helpers. Every server binds 127.0.0.1 and is stopped by 
 pytest_plugins = [
     "fixtures.repo",  # monorepo_template, monorepo; run_doit, copies of this repo
     "fixtures.browser",  # browser, page (headless Chromium)
-    "fixtures.aws",  # moto_server, free_port; dummy credentials, loopback clients
+    "fixtures.aws",  # moto_server, free_port, published; dummy credentials, loopback clients
     "fixtures.s3",  # moto_s3, seaweed_s3; a synthetic prebuilt site (Site)
 ]

@@ -6,26 +6,7 @@ the site and its Cognito answering the page's InitiateAuth, Debian's chromium.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from playwright.sync_api import Page, expect
-
-from fixtures.aws import free_port
-from fixtures.config import use_port
-from fixtures.repo import run_doit
-
-
-@pytest.fixture
-def published(monorepo: Path) -> Iterator[str]:
-    """Publish the copy to its own emulator (free port); yield the printed site URL."""
-    use_port(monorepo, free_port())
-    try:
-        result = run_doit(monorepo, "publish", timeout=300)
-        yield result.stdout.strip().splitlines()[-1].strip()
-    finally:
-        run_doit(monorepo, "local_stop", check=False)
 
 
 def test_guest_signs_in_and_sees_the_micro_frontends(published: str, page: Page) -> None:

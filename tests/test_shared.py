@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from mfe.build.shared import version_warnings
@@ -37,16 +35,6 @@ def assert_one_copy_and_integrity(page: Page, loaded: list[Loaded]) -> None:
     assert len(modules) >= 3 + 5
     for item in modules:
         assert integrity.get(item.url) == sri(item.body), item.url
-
-
-@pytest.fixture
-def published(monorepo: Path) -> Iterator[str]:
-    use_port(monorepo, free_port())
-    try:
-        result = run_doit(monorepo, "publish", timeout=300)
-        yield result.stdout.strip().splitlines()[-1].strip()
-    finally:
-        run_doit(monorepo, "local_stop", check=False)
 
 
 def test_published_page_loads_one_copy_of_each_library(published: str, page: Page) -> None:
