@@ -64,6 +64,19 @@ def git(root: Path, *args: str) -> None:
         raise RuntimeError(f"git {' '.join(args)} failed in {root}: {result.stderr}")
 
 
+def finish_synthetic(target: Path, template: Path, lines: list[str], port: int) -> Path:
+    """Write the synthetic monorepo's mfe.toml, resolve its lockfile, commit it."""
+    shutil.rmtree(template)
+    (target / "mfe.toml").write_text("\n".join(lines))
+    subprocess.run(
+        ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=target,
+        check=True,
+    )
+    shutil.rmtree(target / "node_modules")  # each run installs its own, as a runner does
+    return commit_all(target, port)
+
+
 def commit_all(root: Path, port: int) -> Path:
     use_port(root, port)
     git(root, "init", "-q", "-b", "main")
@@ -95,15 +108,7 @@ def synthetic(target: Path, port: int) -> Path:
         entry = apps / name / "src" / "main.js"  # each fragment registers its own element
         entry.write_text(entry.read_text().replace("'mfe-payments'", f"'mfe-{name}'"))
         lines.append(f'[apps.{name}]\nelement = "mfe-{name}"\n')
-    shutil.rmtree(template)
-    (target / "mfe.toml").write_text("\n".join(lines))
-    subprocess.run(
-        ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=target,
-        check=True,
-    )
-    shutil.rmtree(target / "node_modules")
-    return commit_all(target, port)
+    return finish_synthetic(target, template, lines, port)
 
 
 class FreshClone:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_ci import AWS_ENV, commit_all, git, start_moto
+from bench_ci import AWS_ENV, finish_synthetic, git, start_moto
 from common import copy_sources, doit
 from run import Case, Context
 
@@ -62,15 +62,7 @@ def synthetic(target: Path, port: int) -> Path:
         main.write_text(imports + text + uses)
         role = 'role = "parent"\n' if index == 0 else ""
         lines.append(f'[apps.{name}]\n{role}element = "mfe-{name}"\n')
-    shutil.rmtree(template)
-    (target / "mfe.toml").write_text("\n".join(lines))
-    subprocess.run(
-        ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=target,
-        check=True,
-    )
-    shutil.rmtree(target / "node_modules")
-    return commit_all(target, port)
+    return finish_synthetic(target, template, lines, port)
 
 
 def report_seconds(root: Path) -> float:
