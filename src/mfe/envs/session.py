@@ -93,6 +93,12 @@ class Session:
             retries={"mode": "standard", "max_attempts": 6},
             max_pool_connections=max(16, self.project.publish.workers + 2),
             s3={"addressing_style": "path"} if self.env.endpoint_url else {},
+            # Checksums only where an API requires them: every object's md5 (its ETag) and
+            # sha256 are checked by the publish itself, S3-compatible stores (R2, older
+            # MinIO) have refused the newer default checksum headers, and computing a CRC
+            # per file is client CPU on a publish of thousands of files.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         settings = self.backend.client_settings(service)
         made = _boto3_session().client(
