@@ -99,7 +99,9 @@ def test_smoke_check_names_a_missing_or_corrupted_asset(site: Site) -> None:
     s3.delete_object(Bucket=site.bucket("payments"), Key=entry)
     with pytest.raises(MfeError, match=rf"{asset} answered 403|{asset} answered 404"):
         smoke_check(url, attempts=2, first_delay=0.05)
-    healed = site.publish()  # the listing shows it missing: uploaded again, smoke passes
+    with pytest.raises(MfeError, match=r"run `doit publish --verify`"):
+        site.publish()  # the pointer vouches for the unchanged app: nothing listed or uploaded
+    healed = site.publish(verify=True)  # the listing shows it missing: uploaded, smoke passes
     assert healed["apps"]["payments"]["uploaded"] == [entry]
 
 

@@ -81,11 +81,14 @@ def publish(
     app: str | None = None,
     force: bool = False,
     session: Session | None = None,
+    verify: bool = False,
 ) -> PublishReport:
     """Publish the built apps to `env` as one pointer swap; returns the report (also written).
 
     `app`: publish only that app (the others stay as the live pointer has them);
     `force`: publish an app even when its live version comes from a newer commit;
+    `verify`: list every bucket, also of apps at their live version, and upload what is
+    missing (otherwise the pointer vouches for those: a no-op publish lists nothing);
     `outputs` default to the session's (the backend makes the environment ready);
     `dry_run` plans only (and writes `plan-report.json`); `smoke=False` skips the HTTP
     check of the site. The report counts the requests made during this call.
@@ -97,7 +100,7 @@ def publish(
         project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
         session=session,
     )  # fmt: skip
-    result = run.publish(force=force, prune=prune, wait=wait)
+    result = run.publish(force=force, prune=prune, wait=wait, verify=verify)
     if smoke and not dry_run:
         from mfe.publish.smoke import smoke_check
 

@@ -3,7 +3,8 @@
 Fingerprinted files go up under their own name; every other file goes up under its
 content-addressed `_ca/<sha>/<key>` copy (the page links to that copy; the fixed URL is
 written in the commit step). A file is skipped when the bucket listing shows its key
-with the expected ETag (md5, or the predicted multipart ETag).
+with the expected ETag (md5, or the predicted multipart ETag); an app at its live version
+is not listed at all.
 """
 
 from __future__ import annotations
@@ -62,18 +63,21 @@ def app_plan(
     outputs: Outputs,
     app: str,
     files: list[LocalFile],
-    remote: dict[str, RemoteObject],
+    remote: dict[str, RemoteObject] | None,
 ) -> AppPlan:
+    """`remote`: the bucket's listing; None for an app at its live version, whose files
+    are all online (they went up before that version's swap)."""
     if app not in outputs.apps:
         raise MfeError(
             f"app '{app}' has no bucket in environment '{env.name}' outputs; "
             f"run `doit infra env={env.name}` (or `doit publish` on local) to provision it"
         )
     out = outputs.apps[app]
-    plan = AppPlan(app, out.bucket, out.distribution_id, files, remote)
+    plan = AppPlan(app, out.bucket, out.distribution_id, files, remote or {})
     for f in files:
         copy = online_copy(f)
-        (plan.skipped if present(copy, remote.get(copy.key)) else plan.uploads).append(copy)
+        online = remote is None or present(copy, remote.get(copy.key))
+        (plan.skipped if online else plan.uploads).append(copy)
     return plan
 
 

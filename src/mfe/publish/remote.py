@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mfe.errors import MfeError, aws_error_code
 
@@ -69,3 +69,17 @@ def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
                 etag = item.get("ETag", "").strip('"')
                 found[key] = RemoteObject(key, etag, item["Size"], item.get("LastModified"))
     return found
+
+
+def head(s3: Any, bucket: str, key: str) -> RemoteObject | None:
+    """One object's ETag and size, or None when the key does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        found = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise
+    etag = str(found.get("ETag", "")).strip('"')
+    return RemoteObject(key, etag, int(found.get("ContentLength", 0)), found.get("LastModified"))

@@ -1,15 +1,18 @@
 """One publish as a pointer swap (see DESIGN.md, "One live pointer"):
 
-1. read the live pointer and list the buckets of the apps built here;
-2. finish a commit an earlier publish left half done (pointer swapped, no history record);
-3. upload what the buckets lack (fingerprinted files, `_ca/` copies of the others), write
+1. read the live pointer; finish a commit an earlier publish left half done (pointer
+   swapped, no history record);
+2. list the buckets of the apps whose built bytes differ from their live version (an app
+   at its live version is online in full: its files went up before that version's swap,
+   and prune keeps them), and upload what those buckets lack (fingerprinted files, `_ca/` copies of the others), write
    the changed apps' version manifests;
-4. render the page from the pointer merged with this publish's changed apps, upload its
+3. render the page from the pointer merged with this publish's changed apps, upload its
    `_ca/` copy, swap the pointer (compare-and-swap; a lost race merges and retries);
-5. commit: fixed-URL files and `index.html`, invalidation, history record.
+4. commit: fixed-URL files and `index.html`, invalidation, history record.
 
 A publish killed anywhere leaves the page and every file it references in one release;
-the re-run uploads only what the listing shows missing.
+the re-run uploads only what the listing shows missing. A no-op publish lists nothing:
+one pointer read and one history-record check.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from mfe.build.manifest import AssetManifest
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.publish.commit import Written, by_distribution, commit
-from mfe.publish.history import new_release_id, seqs, who
+from mfe.publish.history import history_key, new_release_id, who
 from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     Candidate,
@@ -38,7 +41,7 @@ from mfe.publish.page import render_page
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Blob, Live, compare_and_swap, read_pointer
 from mfe.publish.releases import git_commit, now_iso
-from mfe.publish.remote import RemoteObject, list_bucket, s3_errors
+from mfe.publish.remote import RemoteObject, head, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.versions import (
     blob,
@@ -153,6 +156,15 @@ class Run:
             self.listings[app] = list_bucket(self.session, self.buckets[app])
         return self.listings[app]
 
+    def remote(self, app: str, key: str) -> RemoteObject | None:
+        """One object as the bucket holds it: from the listing when the bucket was listed,
+        else one HEAD (a few fixed-URL files do not justify listing a bucket of thousands)."""
+        if app in self.listings:
+            return self.listings[app].get(key)
+        bucket = self.buckets[app]
+        with s3_errors(self.session, bucket, f"checking {key}"):
+            return head(self.s3, bucket, key)
+
     @property
     def distributions(self) -> dict[str, str | None]:
         return {name: out.distribution_id for name, out in self.outputs.apps.items()}
@@ -161,13 +173,13 @@ class Run:
         return {f.sha256: f for la in self.local.values() for f in la.files}
 
     def etag_differs(self, app: str, key: str, b: Blob) -> bool:
-        found = self.listing(app).get(key) if app in self.outputs.apps else None
+        found = self.remote(app, key) if app in self.outputs.apps else None
         return found is None or found.etag != b.md5
 
     def finish_pending(self, live: Live | None) -> None:
         """A swapped pointer without its history record: an earlier publish died in its
         commit step (or is in it now; finishing twice is harmless). Finish it."""
-        if live is None or live.seq in seqs(self.listing(self.parent)):
+        if live is None or self.remote(self.parent, history_key(live.seq)) is not None:
             return
         self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
         _written, self.finished = commit(
@@ -185,11 +197,9 @@ class Run:
             p.close()
 
     # ------------------------------------------------------------------ publish
-    def publish(self, *, force: bool, prune: bool, wait: bool) -> Result:
+    def publish(self, *, force: bool, prune: bool, wait: bool, verify: bool = False) -> Result:
         dry_run = self.dry_run
         base, etag = self.read_live()
-        for name in set(self.local) | {self.parent}:
-            self.listing(name)
         if not dry_run:
             self.finish_pending(base)
         commit_id = git_commit(self.project.root)
@@ -205,10 +215,10 @@ class Run:
                 "one (pull and rebuild, or pass --force to publish it anyway)"
             )
         forced = check_not_older(self.project.root, base, changed, candidates, force)
-        self.plans = {
-            name: app_plan(self.env, self.outputs, name, la.files, self.listing(name))
-            for name, la in self.local.items()
-        }
+        self.plans = {}
+        for name, la in self.local.items():
+            listing = self.listing(name) if verify or name in changed else None
+            self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
         if self.parent not in self.plans:
             self.plans[self.parent] = AppPlan(
                 self.parent, self.parent_bucket, self.distributions[self.parent], [], {}
@@ -308,9 +318,9 @@ class Run:
 
     def _upload_page(self, page: LocalFile, plan: AppPlan) -> None:
         copy = online_copy(page)
-        if present(copy, self.listing(self.parent).get(copy.key)):
-            return
         if any(f.key == copy.key for f in plan.uploads):
+            return
+        if present(copy, self.remote(self.parent, copy.key)):
             return
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)
@@ -344,7 +354,7 @@ class Run:
         page = self.page(apps)
         parent_plan = self.plans[self.parent]
         copy = online_copy(page)
-        if not present(copy, self.listing(self.parent).get(copy.key)):
+        if not present(copy, self.remote(self.parent, copy.key)):
             parent_plan.uploads.append(copy)
         noop = base is not None and not changed and page.sha256 == base.page.sha256
         paths = invalidation_paths(base, apps, blob(page), self.parent)

@@ -114,5 +114,6 @@ def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -
         + site_url
         + ":\n  "
         + "\n  ".join(problems)
-        + "\nthe files are uploaded; check the bucket and distribution, then publish again"
+        + "\nthe files are uploaded; check the bucket and distribution, then run "
+        "`doit publish --verify` (it lists the buckets and uploads whatever is missing)"
     )

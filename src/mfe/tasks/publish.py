@@ -33,6 +33,15 @@ WAIT = {
     "default": False,
     "help": "wait until the CloudFront invalidations completed",
 }
+VERIFY = {
+    "name": "verify",
+    "long": "verify",
+    "type": bool,
+    "default": False,
+    "help": "list every app's bucket and upload whatever is missing, also for apps at their "
+    "live version (a publish otherwise trusts the live pointer for those: repairs files "
+    "deleted by hand)",
+}
 FORCE = {
     "name": "force",
     "long": "force",
@@ -56,13 +65,14 @@ def _publish(
     dry_run: bool,
     force: bool,
     app: str | None,
+    verify: bool = False,
 ) -> None:
     from mfe.publish import publish
     from mfe.publish.report import plan_lines, summary
 
     report = publish(
         project, env, prune=prune, wait=wait, dry_run=dry_run, outputs=_outputs(project, env),
-        app=app, force=force,
+        app=app, force=force, verify=verify,
     )  # fmt: skip
     if dry_run:
         from mfe.build.shared import version_warnings
@@ -118,10 +128,11 @@ def run_publish(
     force: bool = False,
     app: str | None = None,
     preview: str | None = None,
+    verify: bool = False,
 ) -> BaseFail | None:
     if preview:
         return guarded(_preview, project, env, preview)
-    return guarded(_publish, project, env, prune, wait, False, force, app)
+    return guarded(_publish, project, env, prune, wait, False, force, app, verify)
 
 
 def run_plan(project: Project, env: Environment, prune: bool = False) -> BaseFail | None:
@@ -152,7 +163,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             "doc": doc(task_publish.__doc__ or "", "env", "app", "preview"),
             "actions": [(run_publish, [project, env], {"app": app, "preview": preview})],
-            "params": [PRUNE, WAIT, FORCE],
+            "params": [PRUNE, WAIT, FORCE, VERIFY],
             "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
