@@ -55,3 +55,22 @@ def test_multipart_etag_on_seaweedfs_is_skipped_next_time(site: Site) -> None:
     copy = next(k for k in found if k.startswith("_ca/") and k.endswith("/media/intro.bin"))
     assert "-" in found[copy]
     assert uploaded(site.publish()) == {}
+
+
+def test_an_s3_compatible_environment_serves_its_page_object(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[env.NAME] endpoint_url` without CloudFront: no default root object, so the site URL
+    (smoke-checked, printed last) is the page object itself, as on the emulator."""
+    from dataclasses import replace
+
+    from mfe.publish import publish
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the store's keys, as a user exports them
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    with (site.root / "mfe.toml").open("a") as toml:
+        toml.write(f'\n[env.weed]\nregion = "us-east-1"\nendpoint_url = "{site.server.endpoint}"\n')
+    report = publish(site.project, "weed", outputs=replace(site.outputs, env="weed"))
+    assert report.site_url == f"{site.server.endpoint}/{site.bucket('mfe-parent')}/index.html"
+    assert report.apps["mfe-parent"].uploaded[-1] == "index.html"

@@ -122,12 +122,20 @@ class AwsBackend:
         return checked_base_url(self.project, self.env, outputs, app.name)
 
     def site_url(self, outputs: Outputs) -> str:
-        return base_url(self.env, outputs, self.project.parent.name)
+        return base_url(self.env, outputs, self.project.parent.name) + self._page(outputs)
 
     def preview_url(self, outputs: Outputs, name: str) -> str:
         """`https://<parent site>/previews/NAME/`: the edge function maps navigation below it
         to its index.html (CloudFront's default root object applies at `/` only)."""
-        return base_url(self.env, outputs, self.project.parent.name) + f"previews/{name}/"
+        parent = base_url(self.env, outputs, self.project.parent.name)
+        return parent + f"previews/{name}/" + self._page(outputs)
+
+    def _page(self, outputs: Outputs) -> str:
+        """ "index.html" on a plain S3-compatible store (no distribution in front: no default
+        root object, no edge function), "" behind CloudFront."""
+        if outputs.apps[self.project.parent.name].distribution_id is None:
+            return "index.html"
+        return ""
 
     def conditional_writes(self) -> bool | None:
         # AWS S3 honours them; an S3-compatible store behind endpoint_url is probed once.
