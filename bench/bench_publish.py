@@ -12,7 +12,9 @@ Cases and anchors (each anchor does the case's uploads and nothing more):
   a first publish sends none either);
 - no-op publish vs the same syncs with nothing to do;
 - clean rebuild: dist/ deleted before every run; `doit publish` (rebuilds, then uploads
-  nothing) vs `doit build` + the syncs (which re-upload every rebuilt file).
+  nothing) vs `doit build` + the syncs (which re-upload every rebuilt file);
+- a preview of one changed app (`doit publish preview=bench` after a new chunk in accounts
+  was built): under 1.0 s, and its S3 requests at most the files it uploaded + 3.
 """
 
 from __future__ import annotations
@@ -40,25 +42,32 @@ TOTAL_BYTES = 30 * 1024 * 1024
 BUILD = 'rm -rf "$MFE_OUT_DIR" && mkdir -p "$MFE_OUT_DIR" && cp -R files/. "$MFE_OUT_DIR"'
 
 
-def make_site(root: Path) -> None:
-    """The synthetic monorepo: npm workspaces whose builds copy `files/` into dist/."""
+def make_site(
+    root: Path,
+    files_per_app: dict[str, int] | None = None,
+    total_bytes: int = TOTAL_BYTES,
+    mfe_toml: str = "",
+) -> None:
+    """The synthetic monorepo: npm workspaces whose builds copy `files/` into dist/
+    (`files_per_app`: default FILES_PER_APP for each of APPS; `mfe_toml` is appended)."""
+    counts = files_per_app or dict.fromkeys(APPS, FILES_PER_APP)
     rng = random.Random(4)
     shutil.copytree(REPO / "shell", root / "shell")
     shutil.copy(REPO / "dodo.py", root / "dodo.py")
     (root / "mfe.toml").write_text(
-        '[project]\nname = "bench"\n\n[apps.mfe-parent]\nrole = "parent"\n'
+        '[project]\nname = "bench"\n\n[apps.mfe-parent]\nrole = "parent"\n' + mfe_toml
     )
     (root / "package.json").write_text(
         json.dumps({"name": "bench", "private": True, "workspaces": ["apps/*"]})
     )
-    per_file = TOTAL_BYTES // (FILES_PER_APP * len(APPS))
-    for app in APPS:
+    per_file = total_bytes // sum(counts.values())
+    for app, count in counts.items():
         folder = root / "apps" / app
         files = folder / "files"
         (files / "assets").mkdir(parents=True)
         package = {"name": app, "private": True, "scripts": {"build": BUILD}}
         (folder / "package.json").write_text(json.dumps(package))
-        for index in range(FILES_PER_APP - 2):
+        for index in range(count - 2):
             size = rng.randint(per_file // 4, per_file * 7 // 4)
             body = (f"/* {app} chunk {index} */\n" + "x" * size)[:size].encode()
             digest = hashlib.sha256(body).hexdigest()[:8].upper() + "7"
@@ -89,6 +98,7 @@ class Bench:
         self.wire = ctx.stack.enter_context(WireCounter(moto_port))
         self.s3 = local_client(f"http://127.0.0.1:{moto_port}")  # uncounted: setup only
         self.endpoint = f"http://127.0.0.1:{self.wire.port}"
+        self.previews = 0
         self.root = ctx.tmp / "site"
         make_site(self.root)
         use_port(self.root, self.wire.port)  # every command reaches moto through the proxy
@@ -129,6 +139,27 @@ class Bench:
                 if keys:
                     self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
+    def change_one_app(self) -> None:
+        """A new fingerprinted chunk in accounts (the previous run's removed), then `doit
+        build` (untimed: the preview case times the publish of a built change)."""
+        assets = self.root / "apps" / "accounts" / "files" / "assets"
+        for old in assets.glob("preview-*"):
+            old.unlink()
+        self.previews += 1
+        body = f"export const preview = {self.previews};\n".encode()
+        digest = hashlib.sha256(body).hexdigest()[:8].upper()
+        (assets / f"preview-{digest}.js").write_bytes(body)
+        doit(self.root, "build", env=DUMMY_AWS_ENV)
+
+    def preview(self) -> dict[str, Any]:
+        """`doit publish preview=bench`: the wire's S3 requests against what it uploaded."""
+        self.wire.take()
+        doit(self.root, "publish", "preview=bench", env=DUMMY_AWS_ENV)
+        report = json.loads((self.root / ".mfe/local/preview-report.json").read_text())
+        uploaded = sum(len(app["uploaded"]) for app in report["apps"].values())
+        return {"uploaded": uploaded, "preview s3 requests": report["requests"]["s3"],
+                **self.wire.take()}  # fmt: skip
+
     def delete_dists(self) -> None:
         for app in APPS:
             shutil.rmtree(self.root / "apps" / app / "dist")
@@ -159,6 +190,17 @@ def cases(ctx: Context) -> list[Case]:
             check=lambda row: (
                 row["metrics"]["uploaded"] == 0
                 and row["anchors"][f"{sync} (nothing to do)"]["ratio"] < 1.0
+            ),
+        ),
+        Case(
+            name="doit publish preview=NAME: one changed app (one new file)",
+            run=bench.preview,
+            setup=bench.change_one_app,
+            prepare=lambda: (bench.publish(), None)[1],
+            target="median < 1.0 s; S3 requests <= changed files + 3",
+            check=lambda row: (
+                row["median"] < 1.0
+                and row["metrics"]["preview s3 requests"] <= row["metrics"]["uploaded"] + 3
             ),
         ),
         Case(
