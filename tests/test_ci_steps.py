@@ -1,4 +1,4 @@
-"""Small pieces of `doit ci`: when `npm ci` is needed, and the doit variables."""
+"""Small pieces of `doit ci`: when `npm ci` is needed, how tests run, and the doit variables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mfe.ci.run import parse_options
-from mfe.ci.steps import node_modules_current
+from mfe.ci.steps import node_modules_current, run_tests
 from mfe.config import load_project
 from mfe.errors import MfeError
 
@@ -36,6 +36,42 @@ def test_node_modules_are_current_only_when_they_match_the_lockfile(tmp_path: Pa
     installed["node_modules/lit"] = {"version": "3.2.0"}
     hidden.write_text(json.dumps({"packages": installed}))
     assert not node_modules_current(project)
+
+
+def _app_with_scripts(root: Path, name: str, scripts: dict[str, str]) -> None:
+    (root / "apps" / name).mkdir(parents=True)
+    (root / "apps" / name / "package.json").write_text(
+        json.dumps({"name": name, "scripts": {"build": "x", **scripts}})
+    )
+
+
+def _bin(folder: Path, name: str, line: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"#!/bin/sh\n{line}\n")
+    (folder / name).chmod(0o755)
+
+
+def test_tests_run_the_test_script_as_npm_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mfe.toml").write_text('[project]\nname = "s"\n[apps.a]\nrole = "parent"\n')
+    # Bins of the app's and the root's node_modules are on PATH, the app folder is the cwd.
+    _app_with_scripts(tmp_path, "a", {"test": "root-tool && app-tool > ran.txt"})
+    _bin(tmp_path / "node_modules" / ".bin", "root-tool", "true")
+    _bin(tmp_path / "apps" / "a" / "node_modules" / ".bin", "app-tool", "pwd")
+    # Lifecycle hooks run too (through npm itself).
+    _app_with_scripts(tmp_path, "b", {"pretest": "echo pre > pre.txt", "test": "true"})
+    _app_with_scripts(tmp_path, "c", {"test": "echo 'expected 1, got 2'; exit 3"})
+    project = load_project(tmp_path)
+
+    run_tests(project, project.apps["a"])
+    assert (tmp_path / "apps" / "a" / "ran.txt").read_text().strip() == str(tmp_path / "apps" / "a")
+    run_tests(project, project.apps["b"])
+    assert (tmp_path / "apps" / "b" / "pre.txt").read_text().strip() == "pre"
+    assert "ci: a: tests passed" in capsys.readouterr().out
+    with pytest.raises(MfeError, match="tests of c failed") as failed:
+        run_tests(project, project.apps["c"])
+    assert "exited 3" in str(failed.value) and "expected 1, got 2" in str(failed.value)
 
 
 def test_doit_variables() -> None:

@@ -220,7 +220,7 @@ def process_app(
         result.notes.append("not in the build cache: built, tested and cached for the shell")
     if steps.has_test_script(app):
         result.tests = "failed"
-        steps.run_tests(app)
+        steps.run_tests(project, app)
         result.tests = "passed"
     if use_cache and remote:
         result.cache_upload_bytes = cache.upload(remote, app, result.key, result.build_seconds)

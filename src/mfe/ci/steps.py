@@ -1,6 +1,8 @@
 """The Node side of a CI run: install dependencies only when a build needs them, run tests.
 
 A fresh runner whose apps all come from the build cache never runs `npm ci` at all.
+Tests run the app's `test` script the way `npm test` would, without npm itself: npm's
+start-up costs about as much CPU as the tests of a small app, once per app.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mfe.build.bundle import NPM_CI, npm_scripts
+from mfe.build.bundle import NPM_CI, build_env, npm_scripts
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
@@ -62,22 +64,43 @@ def has_test_script(app: App) -> bool:
     return app.role != "shared" and "test" in npm_scripts(app)
 
 
-def run_tests(app: App) -> None:
-    """The app's own `npm test`; a failure names the app and shows its output."""
-    result = _run(["npm", "test", "--silent"], app.path)
+def test_command(app: App) -> str:
+    """The shell command behind the app's `npm test`: its `test` script, run directly.
+
+    As with `build_command`, skipping npm saves its start-up (~0.2 s of CPU per app, as
+    much as a small app's `node --test`); an app with `pretest` or `posttest` hooks goes
+    through `npm test` so the hooks still run.
+    """
+    scripts = npm_scripts(app)
+    if "pretest" in scripts or "posttest" in scripts:
+        return "npm test --silent"
+    return scripts["test"]
+
+
+def run_tests(project: Project, app: App) -> None:
+    """The app's tests in its folder, with `node_modules/.bin` on PATH as npm puts it;
+    a failure names the app and shows its output."""
+    command = test_command(app)
+    result = _run(command, app.path, build_env(project, app))
     if result.returncode != 0:
+        hint = " (is Node.js installed?)" if result.returncode == 127 else ""
         raise MfeError(
-            f"tests of {app.name} failed (npm test exited {result.returncode}); "
+            f"tests of {app.name} failed (`{command}` exited {result.returncode}{hint}); "
             f"nothing was published.\n{result.stdout.rstrip()}"
         )
     print(f"ci: {app.name}: tests passed", flush=True)
 
 
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str] | str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`command` (a string runs in the shell, as npm runs scripts) with output captured."""
     try:
         return subprocess.run(
             command,
+            shell=isinstance(command, str),
             cwd=cwd,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
