@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from mfe.build.manifest import write_manifest
-from mfe.ci import archive, cache, signing
+from mfe.ci import archive, cache, connect, signing
 from mfe.config import App, Project, load_project
 from mfe.envs.session import Session
 
@@ -240,3 +240,33 @@ def test_pull_request_scope_writes_only_its_prefix_and_reads_shared_first(
         trusted.s3, trusted.bucket, trusted.prefix, SECRET, "pr/8", ("trusted", "pr/8")
     )
     assert cache.restore(other_pr, project, app, other_key).outcome == "miss"
+
+
+def test_jobs_that_only_fill_the_cache_wait_for_its_bucket_never_for_the_site(
+    tmp_path: Path, moto_server: str
+) -> None:
+    project = make_project(tmp_path, moto_server)
+    (project.root / "mfe.toml").write_text(
+        (project.root / "mfe.toml").read_text().replace('"cachetest"', '"readytest"')
+    )
+    project = load_project(project.root)
+    bucket = project.env("local").cache_bucket
+    assert bucket == "readytest-local-build-cache"
+    outputs = project.outputs_file("local")
+
+    # The first job on a new emulator: the bucket is missing, so the environment is made
+    # ready (the emulator provisions it, cache bucket included); later calls cost nothing.
+    first = Session(project, "local")
+    wait = connect.bucket_ready(first, bucket)
+    wait()
+    wait()
+    names = {b["Name"] for b in first.s3.list_buckets()["Buckets"]}
+    assert {bucket, "readytest-local-shell", "readytest-local-payments"} <= names
+    assert outputs.is_file()
+
+    # A shard on a fresh runner (no outputs file): one HEAD request, nothing provisioned.
+    outputs.unlink()
+    shard = Session(project, "local")
+    connect.bucket_ready(shard, bucket)()
+    assert shard.counts() == {"s3": 1, "cloudfront": 0}
+    assert not outputs.exists()

@@ -198,6 +198,8 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         report = json.loads((runner / ".mfe" / "local" / "ci-report.json").read_text())
         assert list(report["apps"]) == shards[k - 1]["apps"]
         assert report["published"] is False
+        # A shard needs only the cache bucket (the plan job made it), never the site.
+        assert not (runner / ".mfe" / "local" / "outputs.json").exists()
         for name, app in report["apps"].items():
             assert (app["dist"], app["cache"]) == ("build", "miss"), name
             assert app["cache_upload_bytes"] > 0, name

@@ -16,11 +16,11 @@ from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
 from mfe.ci import budget, cache, records, shards, trust
 from mfe.ci.affected import git
+from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     affected_why,
     check_budgets,
-    open_cache,
     process_app,
     publish_site,
     record_keys,
@@ -56,16 +56,19 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
     why = affected_why(project, base)
     with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
-        remote, _, who = open_cache(Session(project, env), "on", pool)
+        remote, who = open_cache(Session(project, env), "on")  # reads only: no site needed
         trust.require_secret(who)
         if remote is None:
             raise MfeError(f"env '{env.name}' has no build cache bucket: the fan-out needs one")
+        # The shard jobs' uploads need the bucket: made here, once, not by N shards at once.
+        bucket = pool.submit(remote.ready)
         keys = _keys(project, pool)
         publish = not (base and not why)
         lookups = dict(
             zip(keys, pool.map(lambda n: cache.probe(remote, n, keys[n]), keys), strict=True)
         )
         recorded = records.read(remote, records.BUILD_TIMES)
+        bucket.result()
     misses = [name for name in keys if publish and lookups[name].outcome != "hit"]
     seconds = shards.estimates(misses, recorded)
     apps = {
@@ -118,7 +121,8 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     with reported(project, report, started):
         workers = max(2, os.cpu_count() or 2)  # as `doit ci`: more builds than cores thrash
         with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-            remote, ready, who = open_cache(Session(project, env), "on", pool)
+            # Builds only fill the cache: the uploads wait for its bucket, never for the site.
+            remote, who = open_cache(Session(project, env), "on")
             trust.require_secret(who)
             packages = lockslice.load_lockfile(project.lockfile)
             _check_keys(project, plan, names, packages)
@@ -138,7 +142,6 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
                 for name in names
             ]
             errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
-            ready.result()
         if errors:
             raise MfeError("\n".join(errors))
         sizes = {n: budget.compressed_size(project.apps[n]) for n in names}
@@ -176,7 +179,8 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             return report
         with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
             session = Session(project, env)
-            remote, ready, who = open_cache(session, "on", pool)
+            ready = start_ready(session, pool)
+            remote, who = open_cache(session, "on", ready.result)
             trust.require_secret(who)
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)

@@ -2,8 +2,8 @@
 
 Unaffected apps are neither built nor tested; their `dist/` is still needed to render the
 shell, so it is restored from the cache (its unchanged files upload nothing). The pieces
-here (opening the cache, one app's restore-or-build, budgets, publishing) are shared with
-the fan-out modes in mfe.ci.fanout.
+here (one app's restore-or-build, budgets, publishing) and the cache's opening
+(mfe.ci.connect) are shared with the fan-out modes in mfe.ci.fanout.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME
-from mfe.ci import affected, budget, cache, records, steps, trust
+from mfe.ci import affected, budget, cache, records, steps
+from mfe.ci.connect import CacheMode, open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
@@ -30,7 +31,6 @@ from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 
-CacheMode = Literal["on", "off", "force"]
 CACHE_MODES = ("on", "off", "force")
 NO_BASE_WHY = "no base= given: every app is a candidate, the build cache decides"
 
@@ -99,48 +99,12 @@ def reported(project: Project, report: CiReport, started: float) -> Iterator[Non
         print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
 
 
-def open_cache(
-    session: Session, mode: CacheMode, pool: ThreadPoolExecutor
-) -> tuple[cache.RemoteCache | None, Future[Outputs], trust.Trust]:
-    """Start making the environment ready (uploads wait for it) and open the remote cache
-    this run may use."""
-    env = session.env
-    session.backend.check(session)
-    # The cache needs only a reachable endpoint: making the environment ready (which
-    # on the emulator also creates the cache bucket) runs alongside the lookups.
-    session.backend.start()
-    ready = pool.submit(lambda: session.outputs)
-    bucket = env.cache_bucket or ready.result().cache_bucket
-    who = trust.resolve(session.project)
-    if mode == "off":
-        return None, ready, who
-    if not bucket:
-        cache.warn(f"no cache_bucket for environment '{env.name}': building without a cache")
-        return None, ready, who
-    if who.secret is None:
-        cache.warn(
-            "MFE_CACHE_KEY is not set: the build cache is off for this run (nothing is read, "
-            "nothing is written); set the secret to share verified builds"
-        )
-        return None, ready, who
-    print(f"ci: build cache: {who.why}", flush=True)
-    remote = cache.RemoteCache(
-        session.s3,
-        bucket,
-        env.cache_prefix,
-        who.secret,
-        who.write_scope,
-        who.read_scopes,
-        ready.result,
-    )
-    return remote, ready, who
-
-
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
     session = Session(project, env)
     workers = options.workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        remote, ready, who = open_cache(session, options.cache, pool)
+        ready = start_ready(session, pool)  # publishing needs the site; the cache does not
+        remote, who = open_cache(session, options.cache, ready.result)
         report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
         known = recorded_keys(project)
