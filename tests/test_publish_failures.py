@@ -12,7 +12,7 @@ from mfe.errors import MfeError
 from mfe.publish.smoke import smoke_check
 
 from fixtures.proxy import FailingProxy
-from fixtures.s3 import S3Server, Site, objects
+from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
 
 
 @pytest.fixture
@@ -126,3 +126,43 @@ def test_unknown_distribution_is_a_clear_error_and_the_rerun_invalidates(site: S
     assert again["release"] == again["previous_release"]  # resumed, not a new release
     assert site.invalidation_count("mfe-parent") == 1
     assert site.publish()["noop"] is True
+
+
+def large_app(site: Site) -> list[str]:
+    """payments with PROCESS_MIN_FILES extra fingerprinted chunks (a phase for processes)."""
+    import hashlib
+
+    from mfe.publish.upload import PROCESS_MIN_FILES
+
+    extra = {}
+    for index in range(PROCESS_MIN_FILES):
+        body = f"export const c = {index};\n".encode()
+        extra[f"assets/c{index}-{hashlib.sha256(body).hexdigest()[:8].upper()}7.js"] = body
+    write_app(site.root, "payments", extra=extra)
+    render_shell(site.root, site.outputs)
+    return list(extra)
+
+
+def test_a_phase_of_thousands_of_files_uploads_over_worker_processes(
+    site: Site, moto_s3: S3Server
+) -> None:
+    """One worker process per core for a large phase: every file lands with its headers and
+    every request is counted; a refusal in a worker names the file, as with threads."""
+    keys = large_app(site)
+    moto_port = site.port
+    refusing = FailingProxy(moto_s3.endpoint, allow=100)
+    try:
+        site.point_at(refusing.port)
+        with pytest.raises(MfeError, match=r"access denied while uploading \S+ \(app \w+\) in"):
+            site.publish()
+    finally:
+        refusing.close()
+    site.point_at(moto_port)
+    report = site.publish()
+    uploaded = report["apps"]["payments"]["uploaded"]
+    assert set(keys) - set(objects(site.server, site.bucket("payments"))) == set()
+    assert 0 < len(set(keys) & set(uploaded)) < len(keys)  # only what the refusals kept out
+    assert report["requests"]["s3"] >= len(uploaded)  # the workers' requests are counted
+    head = site.server.client().head_object(Bucket=site.bucket("payments"), Key=keys[-1])
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert head["ContentType"].startswith("text/javascript") and head["Metadata"]["sha256"]

@@ -12,6 +12,7 @@ import functools
 import os
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
@@ -34,6 +35,25 @@ def _boto3_session() -> Any:
 
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     return boto3.session.Session()
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """What makes one boto3 client, picklable (for upload worker processes)."""
+
+    service: str
+    region: str
+    settings: dict[str, Any]
+    """The backend's: endpoint_url and credentials (local), nothing on AWS."""
+    config: dict[str, Any]
+    """`botocore.config.Config` keywords."""
+
+    def make(self) -> Any:
+        from botocore.config import Config
+
+        return _boto3_session().client(
+            self.service, region_name=self.region, config=Config(**self.config), **self.settings
+        )
 
 
 class Session:
@@ -86,31 +106,36 @@ class Session:
                 self._clients[key] = made
         return made
 
-    def _make(self, service: str, region: str | None = None) -> Any:
-        from botocore.config import Config
-
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 6},
-            max_pool_connections=max(16, self.project.publish.workers + 2),
-            s3={"addressing_style": "path"} if self.env.endpoint_url else {},
+    def spec(self, service: str, region: str | None = None) -> ClientSpec:
+        """How this session makes its `service` client (an upload worker process makes the
+        same one from it)."""
+        config = {
+            "retries": {"mode": "standard", "max_attempts": 6},
+            "max_pool_connections": max(16, self.project.publish.workers + 2),
+            "s3": {"addressing_style": "path"} if self.env.endpoint_url else {},
             # Checksums only where an API requires them: every object's md5 (its ETag) and
             # sha256 are checked by the publish itself, S3-compatible stores (R2, older
             # MinIO) have refused the newer default checksum headers, and computing a CRC
             # per file is client CPU on a publish of thousands of files.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
         settings = self.backend.client_settings(service)
-        made = _boto3_session().client(
-            service, region_name=region or self.env.region, config=config, **settings
-        )
+        return ClientSpec(service, region or self.env.region, settings, config)
+
+    def _make(self, service: str, region: str | None = None) -> Any:
+        made = self.spec(service, region).make()
 
         def count(**_: Any) -> None:
-            with self._count_lock:
-                self.requests[service] += 1
+            self.add_requests(service, 1)
 
         made.meta.events.register("before-send", count)
         return made
+
+    def add_requests(self, service: str, count: int) -> None:
+        """Count requests sent for this session elsewhere (an upload worker process)."""
+        with self._count_lock:
+            self.requests[service] += count
 
     @property
     def s3(self) -> S3Client:

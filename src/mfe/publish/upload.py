@@ -8,13 +8,26 @@ previous one finished without error, so a page is never published before its ass
 Why not the transfer manager for every file: a site is mostly small files, and
 s3transfer's per-file machinery (futures, submission tasks, chunked reads, callbacks)
 cost more CPU than the request itself; one `put_object` of bytes read at once is the
-least the client can do per file, which is what bounds a publish of thousands of files.
+least the client can do per file. Even so botocore spends ~2 ms of CPU per request under
+one interpreter lock, which bounds a phase of thousands of files: such a phase is split
+into batches over one worker process per core, each with its own client and threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_EXCEPTION,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+    wait,
+)
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
@@ -22,9 +35,13 @@ from mfe.publish.plan import Plan
 from mfe.publish.remote import s3_errors
 
 if TYPE_CHECKING:
-    from mfe.envs.session import Session
+    from mfe.envs.session import ClientSpec, Session
 
 Phase = tuple[str, list[tuple[str, LocalFile]]]
+PROCESS_MIN_FILES = 1000
+"""A phase this large is spread over processes (each costs ~0.3 s to start)."""
+BATCH = 250
+"""Files per task sent to a worker process (progress moves a batch at a time)."""
 
 
 def phases(plan: Plan) -> list[Phase]:
@@ -85,6 +102,9 @@ def upload_all(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mfe-upload") as pool:
         for name, items in phases(plan):
             on_phase(name, len(items), sum(f.size for _, f in items))
+            if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
+                upload_in_processes(session, items, workers, on_bytes, on_file)
+                continue
             futures: dict[Future[None], tuple[str, LocalFile]] = {
                 pool.submit(send, bucket, f): (bucket, f) for bucket, f in items
             }
@@ -98,3 +118,105 @@ def upload_all(
                     bucket, f = futures[future]
                     with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
                         raise error
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An upload that failed in a worker process, as plain data (botocore's exceptions do
+    not all survive pickling)."""
+
+    key: str
+    code: str
+    status: int | None
+    message: str
+
+    def error(self) -> Exception:
+        from botocore.exceptions import ClientError
+
+        if not self.code:
+            return OSError(self.message)
+        answer: Any = {"Error": {"Code": self.code, "Message": self.message}}
+        answer["ResponseMetadata"] = {"HTTPStatusCode": self.status}
+        return ClientError(answer, "PutObject")
+
+
+def upload_in_processes(
+    session: Session,
+    items: list[tuple[str, LocalFile]],
+    workers: int,
+    on_bytes: Callable[[int], None],
+    on_file: Callable[[LocalFile], None],
+) -> None:
+    """One phase over a process per core, `workers` threads each; the first failure stops
+    the batches not yet started and is raised as the threads' path raises it."""
+    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    spec = session.spec("s3")
+    with _worker_pool(spec, workers) as pool:
+        futures = {pool.submit(put_batch, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            sent, failed = future.result()
+            session.add_requests("s3", sent)
+            batch = futures[future]
+            if failed is not None:
+                for other in futures:
+                    other.cancel()
+                bucket, f = next((b, f) for b, f in batch if f.key == failed.key)
+                with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
+                    raise failed.error()
+            for _bucket, f in batch:
+                on_bytes(f.size)
+                on_file(f)
+
+
+@contextmanager
+def _worker_pool(spec: ClientSpec, workers: int) -> Iterator[ProcessPoolExecutor]:
+    # spawn, not fork: the parent has threads (and boto3's connection pools) running.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(_cores(), context, _start_worker, (spec, workers))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker: dict[str, Any] = {}
+"""In a worker process: its client, threads and request count."""
+
+
+def _start_worker(spec: ClientSpec, workers: int) -> None:
+    client = spec.make()
+    sent = [0]
+
+    def count(**_: Any) -> None:
+        sent[0] += 1  # one event per request, from this process's threads: under the GIL
+
+    client.meta.events.register("before-send", count)
+    _worker.update(client=client, threads=ThreadPoolExecutor(workers), sent=sent)
+
+
+def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
+    """In a worker process: upload a batch; (requests sent, the first failure or None)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client, threads, sent = _worker["client"], _worker["threads"], _worker["sent"]
+    before = sent[0]
+    futures = {threads.submit(put_file, client, bucket, f): f for bucket, f in batch}
+    failed: Failed | None = None
+    for future in as_completed(futures):
+        error = future.exception()
+        if error is None or failed is not None:
+            continue
+        key = futures[future].key
+        if isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code", "")) or "Unknown"
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            failed = Failed(key, code, status, str(error))
+        elif isinstance(error, BotoCoreError | OSError):
+            failed = Failed(key, "", None, str(error))
+        else:
+            raise error
+    return sent[0] - before, failed
