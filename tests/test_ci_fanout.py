@@ -202,7 +202,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         assert not (runner / ".mfe" / "local" / "outputs.json").exists()
         for name, app in report["apps"].items():
             assert (app["dist"], app["cache"]) == ("build", "miss"), name
-            assert app["cache_upload_bytes"] > 0, name
+            assert app["cache_upload_bytes"] > 0 and app["size_bytes"] > 0, name
         built += list(report["apps"])
     assert sorted(built) == APPS  # each app built exactly once across the shards
 
@@ -211,6 +211,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     for name, app in report["apps"].items():
         # restored now, or by the failed attempt above (recorded in .mfe/ci-keys.json)
         assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name
+        assert app["size_bytes"] > 0, name
     assert report["apps"][shards[3]["apps"][0]]["dist"] == "cache"
     fanned_out = site(moto_server)
     # The same jobs on a pull request publish a preview, never the live page.

@@ -21,6 +21,7 @@ from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     affected_why,
     check_budgets,
+    measure,
     process_app,
     publish_site,
     record_keys,
@@ -28,7 +29,7 @@ from mfe.ci.run import (
     remember_sizes,
     reported,
 )
-from mfe.config import Environment, Project
+from mfe.config import App, Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
@@ -119,52 +120,64 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     names = plan.shards[index - 1].apps
     report = _report(env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
+        _check_names(project, plan, names)
         workers = max(2, os.cpu_count() or 2)  # as `doit ci`: more builds than cores thrash
         with ThreadPoolExecutor(max_workers=workers + 1) as pool:
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
             remote, who = open_cache(Session(project, env), "on")
             trust.require_secret(who)
             packages = lockslice.load_lockfile(project.lockfile)
-            _check_keys(project, plan, names, packages)
             node_version()
+            # Longest build first, so the shard does not end waiting on one long build.
+            longest_first = sorted(names, key=lambda n: -plan.apps[n].estimate_seconds)
             futures = [
-                pool.submit(
-                    process_app,
-                    project,
-                    project.apps[name],
-                    report.apps[name],
-                    remote,
-                    "force",  # the plan keyed the committed sources
-                    packages,
-                    {},
-                    True,
-                )
-                for name in names
+                pool.submit(_shard_app, project, plan, name, report, remote, packages)
+                for name in longest_first
             ]
             errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
         if errors:
             raise MfeError("\n".join(errors))
-        sizes = {n: budget.compressed_size(project.apps[n]) for n in names}
-        for name, size in sizes.items():
-            report.apps[name].size_bytes = size
-            report.apps[name].budget_bytes = project.apps[name].budget
-        budget.check({n: s for n, s in sizes.items() if report.apps[n].affected}, project.apps)
+        budget.check(
+            {n: a.size_bytes for n, a in report.apps.items() if a.affected and a.size_bytes},
+            project.apps,
+        )
     return report
 
 
-def _check_keys(
-    project: Project, plan: shards.Plan, names: list[str], packages: lockslice.Packages
+def _shard_app(
+    project: Project,
+    plan: shards.Plan,
+    name: str,
+    report: CiReport,
+    remote: cache.RemoteCache | None,
+    packages: lockslice.Packages,
 ) -> None:
+    """One app of a shard, in a worker: its key checked against the plan (hashing its
+    sources overlaps other apps' builds), then build, test, cache and measure it."""
+    key = _verified_key(project, plan, name, packages)
+    app = project.apps[name]
+    # "force": the plan keyed the committed sources; {}: a fresh runner has built nothing.
+    process_app(project, app, report.apps[name], remote, "force", packages, {}, True, key)
+
+
+def _check_names(project: Project, plan: shards.Plan, names: list[str]) -> None:
     for name in names:
         if name not in project.apps:
             raise MfeError(f"the CI plan names app {name!r}, which this checkout does not have")
-        key = input_key(project, project.apps[name], packages).key
-        if key != plan.apps[name].key:
-            raise MfeError(
-                f"{name}: input key {key[:12]} differs from the plan's "
-                f"{plan.apps[name].key[:12]} (a different Node version or build variable "
-                "on this runner?); every CI job needs the same toolchain"
-            )
+
+
+def _verified_key(
+    project: Project, plan: shards.Plan, name: str, packages: lockslice.Packages
+) -> str:
+    """The app's input key on this runner, which must be the one the plan job computed."""
+    key = input_key(project, project.apps[name], packages).key
+    if key != plan.apps[name].key:
+        raise MfeError(
+            f"{name}: input key {key[:12]} differs from the plan's "
+            f"{plan.apps[name].key[:12]} (a different Node version or build variable "
+            "on this runner?); every CI job needs the same toolchain"
+        )
+    return key
 
 
 def publish_from_cache(project: Project, env: Environment) -> CiReport:
@@ -184,10 +197,11 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             trust.require_secret(who)
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)
-            _check_keys(project, plan, names, packages)
+            _check_names(project, plan, names)
+            node_version()
             known = recorded_keys(project)
             futures = {
-                name: pool.submit(_restore, project, name, report, plan, remote, known)
+                name: pool.submit(_restore, project, name, report, plan, remote, known, packages)
                 for name in names
             }
             errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
@@ -235,11 +249,27 @@ def _restore(
     plan: shards.Plan,
     remote: cache.RemoteCache,
     known: dict[str, str],
+    packages: lockslice.Packages,
 ) -> float | None:
-    """Restore one app; returns its recorded build time if a shard built it in this run."""
+    """Restore one app (its key checked against the plan first) and measure it; returns
+    its recorded build time if a shard built it in this run."""
     planned, result = plan.apps[name], report.apps[name]
     app = project.apps[name]
-    result.key = planned.key
+    result.key = _verified_key(project, plan, name, packages)
+    seconds = _restore_planned(project, app, result, planned, remote, known)
+    measure(app, result)
+    return seconds
+
+
+def _restore_planned(
+    project: Project,
+    app: App,
+    result: AppReport,
+    planned: shards.PlannedApp,
+    remote: cache.RemoteCache,
+    known: dict[str, str],
+) -> float | None:
+    name = app.name
     result.cache = planned.cache if result.affected else "unaffected"  # type: ignore[assignment]
     result.tests = "cached" if result.affected else "not run"
     if known.get(name) == planned.key and app.manifest_path.is_file():

@@ -146,10 +146,35 @@ def process_app(
     packages: lockslice.Packages,
     known: dict[str, str],
     cacheable: bool,
+    key: str | None = None,
 ) -> None:
-    """Restore `app` (local or remote cache) or build it; `cacheable` builds are tested
-    and uploaded (only tested builds enter the cache)."""
-    result.key = input_key(project, app, packages).key
+    """Restore `app` (local or remote cache) or build it, then measure it for its budget;
+    `cacheable` builds are tested and uploaded (only tested builds enter the cache).
+    `key`: the app's input key when the caller has computed it already."""
+    _restore_or_build(project, app, result, remote, mode, packages, known, cacheable, key)
+    measure(app, result)
+
+
+def measure(app: App, result: AppReport) -> None:
+    """The app's size for its budget check, in the worker that made its `dist/` (gzip
+    releases the GIL, so apps are measured in parallel, not one by one at the end)."""
+    if result.size_bytes is None and (app.dist / MANIFEST_NAME).is_file():
+        result.size_bytes = budget.compressed_size(app)
+        result.budget_bytes = app.budget
+
+
+def _restore_or_build(
+    project: Project,
+    app: App,
+    result: AppReport,
+    remote: cache.RemoteCache | None,
+    mode: CacheMode,
+    packages: lockslice.Packages,
+    known: dict[str, str],
+    cacheable: bool,
+    key: str | None,
+) -> None:
+    result.key = key or input_key(project, app, packages).key
     if known.get(app.name) == result.key and (app.dist / MANIFEST_NAME).is_file():
         result.dist = "local"  # this checkout already holds exactly this build
         result.cache = "hit" if result.affected else "unaffected"
@@ -193,14 +218,13 @@ def process_app(
 def check_budgets(
     project: Project, report: CiReport, remote: cache.RemoteCache | None, env: Environment
 ) -> None:
-    """Measure every app present, compare with the live sizes, fail affected apps over budget."""
+    """Measure every app present (unless its worker did), compare with the live sizes,
+    fail affected apps over budget."""
     live = records.read(remote, records.sizes_name(env.name)) if remote else {}
     for name, result in report.apps.items():
-        app = project.apps[name]
-        if not (app.dist / MANIFEST_NAME).is_file():
+        measure(project.apps[name], result)
+        if result.size_bytes is None:
             continue
-        result.size_bytes = budget.compressed_size(app)
-        result.budget_bytes = app.budget
         entry = live.get(name)
         if isinstance(entry, dict) and isinstance(entry.get("bytes"), int):
             result.live_bytes = entry["bytes"]
