@@ -4,8 +4,8 @@
    swapped, no history record);
 2. list the buckets of the apps whose built bytes differ from their live version (an app
    at its live version is online in full: its files went up before that version's swap,
-   and prune keeps them), and upload what those buckets lack (fingerprinted files, `_ca/` copies of the others), write
-   the changed apps' version manifests;
+   and prune keeps them); upload what those buckets lack (fingerprinted files, `_ca/`
+   copies of the others), write the changed apps' version manifests;
 3. render the page from the pointer merged with this publish's changed apps, upload its
    `_ca/` copy, swap the pointer (compare-and-swap; a lost race merges and retries);
 4. commit: fixed-URL files and `index.html`, invalidation, history record.
