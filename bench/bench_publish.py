@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,28 @@ def make_site(
     )
 
 
+def sync_site(
+    root: Path, env: str, endpoint: str, buckets: dict[str, str], environ: dict[str, str]
+) -> None:
+    """The anchor: one `aws s3 sync` per app's dist/ and one for the shell page."""
+    targets = [(root / "apps" / app / "dist", bucket) for app, bucket in buckets.items()]
+    targets.append((root / "build" / env, buckets["mfe-parent"]))
+    for folder, bucket in targets:
+        subprocess.run(
+            ["aws", "--endpoint-url", endpoint, "s3", "sync", str(folder), f"s3://{bucket}/",
+             "--exclude", "asset-manifest.json", "--only-show-errors"],
+            check=True, env=environ,
+        )  # fmt: skip
+
+
+def empty_buckets(s3: Any, buckets: Iterable[str]) -> None:
+    for bucket in buckets:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
 class Bench:
     """The site, moto behind the counting proxy, and the commands timed on both sides."""
 
@@ -122,22 +145,11 @@ class Bench:
         self.wire.take()
         if build:
             doit(self.root, "build")
-        targets = [(self.root / "apps" / app / "dist", self.buckets[app]) for app in APPS]
-        targets.append((self.root / "build" / "local", self.buckets["mfe-parent"]))
-        for folder, bucket in targets:
-            subprocess.run(
-                ["aws", "--endpoint-url", self.endpoint, "s3", "sync", str(folder),
-                 f"s3://{bucket}/", "--exclude", "asset-manifest.json", "--only-show-errors"],
-                check=True, env=self.env,
-            )  # fmt: skip
+        sync_site(self.root, "local", self.endpoint, self.buckets, self.env)
         return self.wire.take()
 
     def empty(self) -> None:
-        for bucket in self.buckets.values():
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        empty_buckets(self.s3, self.buckets.values())
 
     def change_one_app(self) -> None:
         """A new fingerprinted chunk in accounts (the previous run's removed), then `doit

@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_publish import make_site
+from bench_publish import empty_buckets, make_site, sync_site
 from common import doit, use_port
 from run import Case, Context
 
@@ -77,21 +76,10 @@ class ScaleSite:
         }
 
     def sync(self) -> None:
-        targets = [(self.root / "apps" / app / "dist", self.buckets[app]) for app in FILES]
-        targets.append((self.root / "build" / self.env, self.buckets["mfe-parent"]))
-        for folder, bucket in targets:
-            subprocess.run(
-                ["aws", "--endpoint-url", self.endpoint, "s3", "sync", str(folder),
-                 f"s3://{bucket}/", "--exclude", "asset-manifest.json", "--only-show-errors"],
-                check=True, env=self.environ,
-            )  # fmt: skip
+        sync_site(self.root, self.env, self.endpoint, self.buckets, self.environ)
 
     def empty(self) -> None:
-        for bucket in self.buckets.values():
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        empty_buckets(self.s3, self.buckets.values())
 
     def stop(self) -> None:
         if self.env == "local":
