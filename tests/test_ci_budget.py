@@ -25,7 +25,9 @@ def app_with(tmp_path: Path, files: dict[str, str], limit: int | None = None) ->
 def test_entries_and_their_static_imports_count_dynamic_ones_do_not(tmp_path: Path) -> None:
     files = {
         "main-AAAA1111.js": 'import{a as b}from"./chunks/c-BBBB2222.js";import"./side-CCCC3333.js";'
-        'const lazy=()=>import("./chunks/lazy-DDDD4444.js");export*from"./re-EEEE5555.js";',
+        'const lazy=()=>import("./chunks/lazy-DDDD4444.js");export*from"./re-EEEE5555.js";'
+        # Not statements: the end of a longer name, a property.
+        'reimport"./chunks/lazy-DDDD4444.js";o.export"./chunks/lazy-DDDD4444.js";',
         "chunks/c-BBBB2222.js": 'import {x} from "../shared-FFFF6666.js"; export const a = x;',
         "side-CCCC3333.js": "console.log('side effect')",
         "re-EEEE5555.js": "export const r = 1",

@@ -17,6 +17,10 @@ def test_defined_elements_of_minified_and_plain_code() -> None:
     # a string that is never passed to define does not count
     assert defined_elements('var a="mfe-payments";console.log(a)') == set()
     assert defined_elements("customElements.define(n, A)") == set()
+    # names only count whole: not the end of a longer identifier or a property
+    assert defined_elements('myCustomElement("x-no")(B);$customElement("x-yes")(C)') == {"x-yes"}
+    other = 'var xgd="mfe-other",o={gd:1};o.gd="mfe-prop";gd="mfe-own";customElements.define(gd,V)'
+    assert defined_elements(other) == {"mfe-own"}
 
 
 def test_an_element_the_bundle_does_not_define_is_a_config_error(monorepo: Path) -> None:

@@ -19,7 +19,10 @@ from mfe.errors import ConfigError
 _NAME = r"[a-z][a-z0-9._]*-[a-z0-9._-]*"
 _QUOTED = rf"""["'`]({_NAME})["'`]"""
 _DEFINE = re.compile(rf"""customElements\.define\(\s*(?:{_QUOTED}|([A-Za-z_$][\w$]*)\s*[,)])""")
-_DECORATOR = re.compile(rf"""\bcustomElement\(\s*{_QUOTED}\s*\)""")
+# Literal text first, the word-boundary check as a lookbehind after it: a pattern that
+# starts with text is searched for like a string, one starting with `\b` or a lookbehind is
+# tried at every position of the bundle (~40x slower on a 200 kB entry).
+_DECORATOR = re.compile(rf"""customElement(?<!\wcustomElement)\(\s*{_QUOTED}\s*\)""")
 
 
 def defined_elements(source: str) -> set[str]:
@@ -30,7 +33,8 @@ def defined_elements(source: str) -> set[str]:
         if literal:
             found.add(literal)
         else:
-            assigned = re.compile(rf"(?<![\w$.]){re.escape(variable)}\s*=\s*{_QUOTED}")
+            name = re.escape(variable)
+            assigned = re.compile(rf"{name}(?<![\w$.]{name})\s*=\s*{_QUOTED}")
             found.update(m.group(1) for m in assigned.finditer(source))
     found.update(m.group(1) for m in _DECORATOR.finditer(source))
     return found
