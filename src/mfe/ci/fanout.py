@@ -121,13 +121,15 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     report = _report(env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
-        workers = max(2, os.cpu_count() or 2)  # as `doit ci`: more builds than cores thrash
-        with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        # One worker more than cores: process start-ups and uploads leave the cores gaps.
+        workers = max(2, os.cpu_count() or 2) + 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            node = pool.submit(node_version)  # a subprocess, while boto3 loads
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
             remote, who = open_cache(Session(project, env), "on")
             trust.require_secret(who)
             packages = lockslice.load_lockfile(project.lockfile)
-            node_version()
+            node.result()  # once, before the workers all ask for it
             # Longest build first, so the shard does not end waiting on one long build.
             longest_first = sorted(names, key=lambda n: -plan.apps[n].estimate_seconds)
             futures = [
@@ -191,6 +193,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             print(f"ci: no app changed since {plan.base}: nothing to publish")
             return report
         with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+            node = pool.submit(node_version)  # a subprocess, while boto3 loads
             session = Session(project, env)
             ready = start_ready(session, pool)
             remote, who = open_cache(session, "on", ready.result)
@@ -198,7 +201,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)
             _check_names(project, plan, names)
-            node_version()
+            node.result()  # once, before the workers all ask for it
             known = recorded_keys(project)
             futures = {
                 name: pool.submit(_restore, project, name, report, plan, remote, known, packages)

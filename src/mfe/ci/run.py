@@ -103,12 +103,13 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
     session = Session(project, env)
     workers = options.workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        node = pool.submit(node_version)  # a subprocess, while boto3 loads
         ready = start_ready(session, pool)  # publishing needs the site; the cache does not
         remote, who = open_cache(session, options.cache, ready.result)
         report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
         known = recorded_keys(project)
-        node_version()  # once, before the worker threads all ask for it
+        node.result()  # once, before the worker threads all ask for it
         futures = [
             pool.submit(
                 process_app,
