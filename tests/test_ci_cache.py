@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from mfe.build.manifest import write_manifest
-from mfe.ci import archive, cache, connect, signing
+from mfe.ci import archive, budget, cache, connect, signing
 from mfe.config import App, Project, load_project
 from mfe.envs.session import Session
 
@@ -270,3 +270,31 @@ def test_jobs_that_only_fill_the_cache_wait_for_its_bucket_never_for_the_site(
     connect.bucket_ready(shard, bucket)()
     assert shard.counts() == {"s3": 1, "cloudfront": 0}
     assert not outputs.exists()
+
+
+def test_a_restore_takes_the_budget_size_only_when_its_signature_verifies(
+    setup: tuple[Project, cache.RemoteCache],
+) -> None:
+    project, remote = setup
+    app = project.apps["payments"]
+    fake_build(app)
+    measured = budget.compressed_size(app)
+    assert cache.upload(remote, app, KEY, size_bytes=measured) > 0
+    assert cache.restore(remote, project, app, KEY).size_bytes == measured
+
+    # Whoever can write the bucket but lacks the secret cannot change the recorded size
+    # (say, to pass an over-budget app): the restore still verifies, the size does not.
+    entry = remote.object_key("trusted", "payments", KEY)
+    metadata = remote.s3.head_object(Bucket=remote.bucket, Key=entry)["Metadata"]
+    remote.s3.copy_object(
+        Bucket=remote.bucket,
+        Key=entry,
+        CopySource={"Bucket": remote.bucket, "Key": entry},
+        Metadata={**metadata, signing.SIZE: "10"},
+        MetadataDirective="REPLACE",
+    )
+    lookup = cache.restore(remote, project, app, KEY)
+    assert (lookup.outcome, lookup.size_bytes) == ("hit", None)
+    # An entry without a recorded size (older, or cached before measuring) is measured again.
+    assert cache.upload(remote, app, "cd" * 32) > 0
+    assert cache.restore(remote, project, app, "cd" * 32).size_bytes is None

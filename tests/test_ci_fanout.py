@@ -194,6 +194,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     run_doit(runners[3], "ci", "shard=4/4", env=CI_ENV)
 
     built: list[str] = []
+    sizes: dict[str, int] = {}
     for k, runner in enumerate(runners, start=1):
         report = json.loads((runner / ".mfe" / "local" / "ci-report.json").read_text())
         assert list(report["apps"]) == shards[k - 1]["apps"]
@@ -203,6 +204,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         for name, app in report["apps"].items():
             assert (app["dist"], app["cache"]) == ("build", "miss"), name
             assert app["cache_upload_bytes"] > 0 and app["size_bytes"] > 0, name
+            sizes[name] = app["size_bytes"]
         built += list(report["apps"])
     assert sorted(built) == APPS  # each app built exactly once across the shards
 
@@ -211,7 +213,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     for name, app in report["apps"].items():
         # restored now, or by the failed attempt above (recorded in .mfe/ci-keys.json)
         assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name
-        assert app["size_bytes"] > 0, name
+        assert app["size_bytes"] == sizes[name], name  # recorded with the entry, signed
     assert report["apps"][shards[3]["apps"][0]]["dist"] == "cache"
     fanned_out = site(moto_server)
     # The same jobs on a pull request publish a preview, never the live page.

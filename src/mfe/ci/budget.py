@@ -16,6 +16,9 @@ from mfe.config import App
 from mfe.errors import MfeError
 
 COMPRESSION = "gzip -9"
+MEASURE = f"{COMPRESSION}, entries and their static imports, v1"
+"""How `compressed_size` measures; cache entries record sizes under it (bump it when the
+measure changes, so recorded sizes stop verifying and are measured again)."""
 # `import "./x.js"`, `import {a} from "./x.js"`, `export * from "./x.js"` (minified or not);
 # `import("./x.js")` is dynamic and does not match (a parenthesis, not a quote, follows).
 # The keyword comes first and the check that it is not the end of a longer name (`.import`,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mfe.build.bundle import swap_into_place
 from mfe.build.manifest import MANIFEST_NAME
-from mfe.ci import signing
+from mfe.ci import budget, signing
 from mfe.ci.archive import CorruptArchive, NotSigned, manifest_sha256, pack, unpack_verified
 from mfe.ci.trust import TRUSTED
 from mfe.config import STATE_DIR, App, Project
@@ -64,6 +64,8 @@ class Lookup:
     """Why entries were not used (a rejected signature, a corrupt archive)."""
     build_seconds: float | None = None
     """How long the cached build took, from the entry's metadata."""
+    size_bytes: int | None = None
+    """The app's budget size (mfe.ci.budget), from the entry's signed metadata if present."""
 
 
 def warn(message: str) -> None:
@@ -113,15 +115,18 @@ def restore(cache: RemoteCache, project: Project, app: App, key: str) -> Lookup:
     """Try each readable scope (one GET each) and, on a verified hit, replace `app.dist`."""
     lookup = Lookup("miss")
     for scope in cache.read_scopes:
-        found = _restore_from(cache, project, app, key, scope, lookup)
-        if found is not None:
-            return Lookup("hit", scope, lookup.notes, found)
+        metadata = _restore_from(cache, project, app, key, scope, lookup)
+        if metadata is not None:
+            seconds = _seconds(metadata)
+            size = signing.signed_size(cache.secret, metadata, budget.MEASURE)
+            return Lookup("hit", scope, lookup.notes, 0.0 if seconds is None else seconds, size)
     return lookup
 
 
 def _restore_from(
     cache: RemoteCache, project: Project, app: App, key: str, scope: str, lookup: Lookup
-) -> float | None:
+) -> dict[str, str] | None:
+    """The verified entry's metadata once `app.dist` holds its files, or None."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     url = cache.url(scope, app.name, key)
@@ -162,8 +167,7 @@ def _restore_from(
             warn(f"build cache download of {url} failed ({exc}); building")
             return None
         swap_into_place(scratch / "dist", app.dist)
-        seconds = _seconds(metadata)
-        return 0.0 if seconds is None else seconds
+        return metadata
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -181,8 +185,16 @@ def _download(body: Any, dest: Path, expected_sha256: str | None) -> None:
         )
 
 
-def upload(cache: RemoteCache, app: App, key: str, build_seconds: float = 0.0) -> int:
-    """Sign and store `app.dist` under `key` in the run's write scope; returns the size or 0."""
+def upload(
+    cache: RemoteCache,
+    app: App,
+    key: str,
+    build_seconds: float = 0.0,
+    size_bytes: int | None = None,
+) -> int:
+    """Sign and store `app.dist` under `key` in the run's write scope; returns the size or 0.
+
+    `size_bytes`: the app's budget size as measured, recorded (signed) for restores."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not (app.dist / MANIFEST_NAME).is_file():
@@ -190,7 +202,10 @@ def upload(cache: RemoteCache, app: App, key: str, build_seconds: float = 0.0) -
         return 0
     body = pack(app.dist)
     scope = cache.write_scope
-    metadata = signing.sign(cache.secret, scope, app.name, key, manifest_sha256(app.dist))
+    manifest = manifest_sha256(app.dist)
+    metadata = signing.sign(cache.secret, scope, app.name, key, manifest)
+    if size_bytes is not None:
+        metadata.update(signing.sign_size(cache.secret, manifest, budget.MEASURE, size_bytes))
     metadata.update(
         {"sha256": hashlib.sha256(body).hexdigest(), "app": app.name},
         **{BUILD_SECONDS: f"{build_seconds:.3f}"},

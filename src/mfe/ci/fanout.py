@@ -287,6 +287,7 @@ def _restore_planned(
             "failed or has not run; re-run it (ci publish never builds)"
         )
     result.dist = "cache"
+    result.size_bytes = lookup.size_bytes  # None (an older entry): `measure` measures it
     if planned.cache == "miss":
         result.notes.append("built by a shard job of this run")
         return lookup.build_seconds

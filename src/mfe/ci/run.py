@@ -158,10 +158,13 @@ def process_app(
 
 def measure(app: App, result: AppReport) -> None:
     """The app's size for its budget check, in the worker that made its `dist/` (gzip
-    releases the GIL, so apps are measured in parallel, not one by one at the end)."""
-    if result.size_bytes is None and (app.dist / MANIFEST_NAME).is_file():
+    releases the GIL, so apps are measured in parallel, not one by one at the end), unless
+    its cache entry recorded it (signed: see `cache.upload`)."""
+    if not (app.dist / MANIFEST_NAME).is_file():
+        return
+    if result.size_bytes is None:
         result.size_bytes = budget.compressed_size(app)
-        result.budget_bytes = app.budget
+    result.budget_bytes = app.budget
 
 
 def _restore_or_build(
@@ -190,6 +193,7 @@ def _restore_or_build(
         result.notes.extend(lookup.notes)
         if lookup.outcome == "hit":
             result.dist = "cache"
+            result.size_bytes = lookup.size_bytes  # None: measured by `measure`
             result.cache = "hit" if result.affected else "unaffected"
             # Archives are uploaded only after the app's tests passed on these same inputs.
             result.tests = "cached" if result.affected else "not run"
@@ -213,7 +217,10 @@ def _restore_or_build(
         steps.run_tests(project, app)
         result.tests = "passed"
     if use_cache and remote:
-        result.cache_upload_bytes = cache.upload(remote, app, result.key, result.build_seconds)
+        measure(app, result)  # recorded with the entry, so restores need not measure
+        result.cache_upload_bytes = cache.upload(
+            remote, app, result.key, result.build_seconds, result.size_bytes
+        )
 
 
 def check_budgets(

@@ -22,6 +22,8 @@ FORMAT = "mfe-cache-entry/1"
 SIGNATURE = "signature"
 KEY_ID = "key-id"
 MANIFEST_SHA256 = "manifest-sha256"
+SIZE = "budget-bytes"
+SIZE_SIGNATURE = "budget-signature"
 
 
 def load_secret(environ: Mapping[str, str]) -> bytes | None:
@@ -69,3 +71,30 @@ def problem(
     if not hmac.compare_digest(expected, signature):
         return "bad signature"
     return None
+
+
+def _size_payload(manifest_sha256: str, measure: str, size: int) -> bytes:
+    return f"{FORMAT}\nmanifest={manifest_sha256}\nmeasure={measure}\nbytes={size}\n".encode()
+
+
+def sign_size(secret: bytes, manifest_sha256: str, measure: str, size: int) -> dict[str, str]:
+    """Metadata recording the app's budget size (`measure` names how it was measured).
+
+    The size is a function of the files the manifest pins, so it is signed with the
+    manifest's hash: a restore can take it instead of compressing the files again (gzip -9
+    of 40 apps' entries was a third of the fan-in job's CPU). A changed `measure` (or a
+    forged or missing value) does not verify, and the size is measured again.
+    """
+    mac = hmac.new(secret, _size_payload(manifest_sha256, measure, size), hashlib.sha256)
+    return {SIZE: str(size), SIZE_SIGNATURE: mac.hexdigest()}
+
+
+def signed_size(secret: bytes, metadata: Mapping[str, str], measure: str) -> int | None:
+    """The size recorded by `sign_size` if it verifies against the entry's manifest hash."""
+    try:
+        size = int(metadata.get(SIZE, ""))
+    except ValueError:
+        return None
+    payload = _size_payload(metadata.get(MANIFEST_SHA256, ""), measure, size)
+    expected = hmac.new(secret, payload, hashlib.sha256).hexdigest()
+    return size if hmac.compare_digest(expected, metadata.get(SIZE_SIGNATURE, "")) else None
