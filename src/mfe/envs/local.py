@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from mfe.envs.session import Session
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+PARALLEL = 8
+"""Provisioning requests in flight at once (the emulator serves several at a time)."""
 
 
 @dataclass
@@ -169,18 +172,28 @@ def _still_there(session: Session, names: Names, outputs: Outputs) -> bool:
 
 
 def provision(session: Session, names: Names) -> Outputs:
-    """Create whatever is missing on the emulator; return the outputs document."""
+    """Create whatever is missing on the emulator; return the outputs document.
+
+    The requests go out `PARALLEL` at a time: a fresh checkout has no outputs file, so it
+    re-applies every bucket's policy and CORS and reads every distribution's config
+    (three requests per app), which one by one kept a 40-app CI job waiting ~1 s.
+    """
     env, s3 = session.env, session.s3
     assert env.endpoint_url
     endpoint = env.endpoint_url
     have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    for bucket in names.buckets.values():
-        if bucket not in have:
-            s3.create_bucket(Bucket=bucket)
-        _make_public_readable(s3, bucket)
-    if env.cache_bucket and env.cache_bucket not in have:
-        s3.create_bucket(Bucket=env.cache_bucket)
-    distributions = _ensure_distributions(session, names)
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        buckets = [
+            pool.submit(_ensure_bucket, s3, bucket, bucket in have)
+            for bucket in names.buckets.values()
+        ]
+        user_pool = pool.submit(_ensure_auth, session, names)
+        if env.cache_bucket and env.cache_bucket not in have:
+            s3.create_bucket(Bucket=env.cache_bucket)
+        distributions = _ensure_distributions(session, names, pool)
+        for made in buckets:
+            made.result()
+        pool_id, client_id = user_pool.result()
     apps = {
         app: AppOutputs(
             bucket=bucket,
@@ -190,7 +203,6 @@ def provision(session: Session, names: Names) -> Outputs:
         )
         for app, bucket in names.buckets.items()
     }
-    pool_id, client_id = _ensure_auth(session, names)
     auth = AuthOutputs(pool_id, client_id, env.region, f"{endpoint}/")
     return Outputs(
         env=env.name,
@@ -200,6 +212,12 @@ def provision(session: Session, names: Names) -> Outputs:
         auth=auth,
         cache_bucket=env.cache_bucket,
     )
+
+
+def _ensure_bucket(s3: S3Client, bucket: str, exists: bool) -> None:
+    if not exists:
+        s3.create_bucket(Bucket=bucket)
+    _make_public_readable(s3, bucket)
 
 
 def _make_public_readable(s3: S3Client, bucket: str) -> None:
@@ -225,14 +243,18 @@ def _make_public_readable(s3: S3Client, bucket: str) -> None:
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [cors]})
 
 
-def _ensure_distributions(session: Session, names: Names) -> dict[str, tuple[str, str]]:
-    """app -> (distribution id, domain); found again by Comment (moto's list omits it)."""
+def _ensure_distributions(
+    session: Session, names: Names, pool: ThreadPoolExecutor
+) -> dict[str, tuple[str, str]]:
+    """app -> (distribution id, domain); found again by Comment (moto's list omits it, so
+    each distribution's config is read, in `pool`)."""
     env, cloudfront = session.env, session.cloudfront
-    found: dict[str, tuple[str, str]] = {}
-    listing = cloudfront.list_distributions()["DistributionList"]
-    for item in listing.get("Items", []):
-        config = cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
-        found[config.get("Comment", "")] = (item["Id"], item["DomainName"])
+    items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
+    configs = pool.map(lambda item: cloudfront.get_distribution_config(Id=item["Id"]), items)
+    found: dict[str, tuple[str, str]] = {
+        config["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
+        for item, config in zip(items, configs, strict=True)
+    }
     result: dict[str, tuple[str, str]] = {}
     for app, comment in names.comments.items():
         if comment not in found:
