@@ -199,6 +199,18 @@ def _restore_or_build(
             result.tests = "cached" if result.affected else "not run"
             print(f"ci: {app.name}: restored from the build cache ({result.key[:12]})", flush=True)
             return
+    build(project, app, result)
+    if not cacheable:
+        result.notes.append("not in the build cache: built only to render the shell")
+        result.tests = "not run"
+        return
+    if not result.affected:
+        result.notes.append("not in the build cache: built, tested and cached for the shell")
+    test_and_cache(project, app, result, remote if use_cache else None)
+
+
+def build(project: Project, app: App, result: AppReport) -> None:
+    """Build `app` (installing JS dependencies first if needed), timed for the report."""
     steps.ensure_node_modules(project)
     started = time.monotonic()
     build_app(project, app)
@@ -206,17 +218,17 @@ def _restore_or_build(
     result.dist = "build"
     if result.affected:
         result.cache = "miss"
-    if not cacheable:
-        result.notes.append("not in the build cache: built only to render the shell")
-        result.tests = "not run"
-        return
-    if not result.affected:
-        result.notes.append("not in the build cache: built, tested and cached for the shell")
+
+
+def test_and_cache(
+    project: Project, app: App, result: AppReport, remote: cache.RemoteCache | None
+) -> None:
+    """Run the built app's tests, then store it in the cache (only tested builds enter it)."""
     if steps.has_test_script(app):
         result.tests = "failed"
         steps.run_tests(project, app)
         result.tests = "passed"
-    if use_cache and remote:
+    if remote:
         measure(app, result)  # recorded with the entry, so restores need not measure
         result.cache_upload_bytes = cache.upload(
             remote, app, result.key, result.build_seconds, result.size_bytes
