@@ -207,6 +207,10 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
             sizes[name] = app["size_bytes"]
         built += list(report["apps"])
     assert sorted(built) == APPS  # each app built exactly once across the shards
+    # A re-run of a shard finds its apps cached by the first attempt: nothing tested or stored.
+    rerun = doit_json(runners[0], "ci", "shard=1/4")
+    for name, app in rerun["apps"].items():
+        assert (app["cache"], app["tests"], app["cache_upload_bytes"]) == ("hit", "cached", 0), name
 
     report = doit_json(publisher, "ci", "publish")
     assert report["published"] is True

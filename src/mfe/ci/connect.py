@@ -33,12 +33,16 @@ def start_ready(session: Session, pool: ThreadPoolExecutor) -> Future[Outputs]:
 
 
 def open_cache(
-    session: Session, mode: CacheMode, ready: Callable[[], Outputs] | None = None
+    session: Session,
+    mode: CacheMode,
+    ready: Callable[[], Outputs] | None = None,
+    who: trust.Trust | None = None,
 ) -> tuple[cache.RemoteCache | None, trust.Trust]:
     """The remote cache this run may use, or None (with one warning saying why).
 
     `ready` (from `start_ready`) blocks until the environment is ready to publish to; a
     job that does not publish passes none and its uploads wait only for the cache bucket.
+    `who`: the run's trust, if the caller resolved it already.
     """
     env = session.env
     if ready is None:
@@ -46,7 +50,7 @@ def open_cache(
         session.backend.start()
     # Without [env] cache_bucket, the bucket is an output of the environment's stacks.
     bucket = env.cache_bucket or (ready() if ready else session.outputs).cache_bucket
-    who = trust.resolve(session.project)
+    who = who or trust.resolve(session.project)
     if mode == "off":
         return None, who
     if not bucket:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
@@ -20,14 +20,15 @@ from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     affected_why,
+    build,
     check_budgets,
     measure,
-    process_app,
     publish_site,
     record_keys,
     recorded_keys,
     remember_sizes,
     reported,
+    test_and_cache,
 )
 from mfe.config import App, Environment, Project
 from mfe.envs.outputs import Outputs
@@ -121,24 +122,28 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     report = _report(env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
+        who = trust.resolve(project)
+        trust.require_secret(who)  # before anything is built
         # One worker more than cores: process start-ups and uploads leave the cores gaps.
         workers = max(2, os.cpu_count() or 2) + 1
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with (
+            ThreadPoolExecutor(max_workers=1) as opener,
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             node = pool.submit(node_version)  # a subprocess, while boto3 loads
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
-            remote, who = open_cache(Session(project, env), "on")
-            trust.require_secret(who)
+            opened = opener.submit(open_cache, Session(project, env), "on", None, who)
             packages = lockslice.load_lockfile(project.lockfile)
             node.result()  # once, before the workers all ask for it
             # Longest build first, so the shard does not end waiting on one long build.
             longest_first = sorted(names, key=lambda n: -plan.apps[n].estimate_seconds)
             futures = [
-                pool.submit(_shard_app, project, plan, name, report, remote, packages)
+                pool.submit(_shard_app, project, plan, name, report, opened, packages)
                 for name in longest_first
             ]
             errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
-        if errors:
-            raise MfeError("\n".join(errors))
+        if errors:  # a cache that failed to open fails every app alike: say it once
+            raise MfeError("\n".join(dict.fromkeys(errors)))
         budget.check(
             {n: a.size_bytes for n, a in report.apps.items() if a.affected and a.size_bytes},
             project.apps,
@@ -151,15 +156,30 @@ def _shard_app(
     plan: shards.Plan,
     name: str,
     report: CiReport,
-    remote: cache.RemoteCache | None,
+    opened: Future[tuple[cache.RemoteCache | None, trust.Trust]],
     packages: lockslice.Packages,
 ) -> None:
-    """One app of a shard, in a worker: its key checked against the plan (hashing its
-    sources overlaps other apps' builds), then build, test, cache and measure it."""
-    key = _verified_key(project, plan, name, packages)
-    app = project.apps[name]
-    # "force": the plan keyed the committed sources; {}: a fresh runner has built nothing.
-    process_app(project, app, report.apps[name], remote, "force", packages, {}, True, key)
+    """One app of a shard, in a worker: its key checked against the plan, built, then
+    tested, cached and measured, unless an earlier attempt of this shard cached it.
+
+    The build comes before the cache lookup, so the first builds start while boto3 loads
+    (~0.2 s in every job) and the lookup (a HEAD) finds the client ready. A re-run of a
+    shard pays a build for each app its earlier attempt cached, never their tests.
+    """
+    app, result = project.apps[name], report.apps[name]
+    result.key = _verified_key(project, plan, name, packages)
+    build(project, app, result)
+    remote, _ = opened.result()
+    found = cache.probe(remote, name, result.key) if remote else None
+    if found is not None:
+        result.notes.extend(found.notes)
+    if found is not None and found.outcome == "hit":
+        result.cache = "hit" if result.affected else "unaffected"
+        result.tests = "cached"
+        result.notes.append("already in the build cache (an earlier attempt of this shard)")
+    else:
+        test_and_cache(project, app, result, remote)
+    measure(app, result)
 
 
 def _check_names(project: Project, plan: shards.Plan, names: list[str]) -> None:

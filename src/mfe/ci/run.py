@@ -147,12 +147,10 @@ def process_app(
     packages: lockslice.Packages,
     known: dict[str, str],
     cacheable: bool,
-    key: str | None = None,
 ) -> None:
     """Restore `app` (local or remote cache) or build it, then measure it for its budget;
-    `cacheable` builds are tested and uploaded (only tested builds enter the cache).
-    `key`: the app's input key when the caller has computed it already."""
-    _restore_or_build(project, app, result, remote, mode, packages, known, cacheable, key)
+    `cacheable` builds are tested and uploaded (only tested builds enter the cache)."""
+    _restore_or_build(project, app, result, remote, mode, packages, known, cacheable)
     measure(app, result)
 
 
@@ -176,9 +174,8 @@ def _restore_or_build(
     packages: lockslice.Packages,
     known: dict[str, str],
     cacheable: bool,
-    key: str | None,
 ) -> None:
-    result.key = key or input_key(project, app, packages).key
+    result.key = input_key(project, app, packages).key
     if known.get(app.name) == result.key and (app.dist / MANIFEST_NAME).is_file():
         result.dist = "local"  # this checkout already holds exactly this build
         result.cache = "hit" if result.affected else "unaffected"
