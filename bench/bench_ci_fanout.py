@@ -81,10 +81,14 @@ class Runners:
         self.shard_work: list[list[float]] = []
         self.single_work: list[float] = []
 
+    def prune(self) -> None:
+        """Keep the disk small: only the last few runners' clones stay. Untimed (a `setup`):
+        deleting an earlier runner's clone is no part of the job being measured."""
+        for old in self.scratch.glob("runner-*"):
+            if int(old.name.removeprefix("runner-")) <= self.count - 8:
+                shutil.rmtree(old, ignore_errors=True)
+
     def clone(self, modules: bool = True) -> Path:
-        # Keep the disk small: only the last few runners' clones stay.
-        old = self.scratch / f"runner-{self.count - 8}"
-        shutil.rmtree(old, ignore_errors=True)
         self.count += 1
         path = self.scratch / f"runner-{self.count}"
         git(self.scratch, "clone", "-q", str(self.origin), str(path))
@@ -112,6 +116,7 @@ class Runners:
         return root
 
     def cold_setup(self) -> None:
+        self.prune()
         self.wipe_entries()
         planner = self.clone()
         self.plans = {n: self.plan(planner, n) for n in (SHARDS, 1)}
@@ -174,6 +179,7 @@ def cases(ctx: Context) -> Iterator[Case]:
     yield Case(
         name="fan-out: fixed per-runner set-up (clone, npm ci, doit start-up)",
         run=fixed_setup,
+        setup=runners.prune,
         target="reported (each runner pays it once)",
     )
 
@@ -207,6 +213,7 @@ def cases(ctx: Context) -> Iterator[Case]:
         name="fan-in: clone + doit ci publish (40 apps restored, never built)",
         run=fan_in,
         anchors={"one runner's whole job: clone + doit ci cache=off (npm ci)": single_whole_job},
+        setup=runners.prune,
         prepare=warm,
         target="fan-in < 20% of one runner's whole job",
         check=lambda row: next(iter(row["anchors"].values()))["ratio"] < 0.20,
