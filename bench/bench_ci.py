@@ -5,8 +5,9 @@ dist/), like a fresh CI runner, against one moto server that holds the cache and
 site buckets. Warm: the cache holds every app (primed once, untimed). Anchors:
 `cache=off` from the same fresh clone, once with `npm ci` (a real fresh runner) and
 once with node_modules copied in (build + test + publish only).
-Target: warm under 25% of the cold (`npm ci`) run, on this monorepo and on a
-synthetic 20-app monorepo (copies of the Lit `payments` app, esbuild, npm test each).
+Targets: warm under 15% of the cold (`npm ci`) run on this monorepo (issue 14; issue 6
+asked 25%), under 25% on a synthetic 20-app monorepo (copies of the Lit `payments` app,
+esbuild, a test script each).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class FreshClone:
         }
 
 
-def _cases(label: str, origin: Path, ctx: Context) -> Case:
+def _cases(label: str, origin: Path, ctx: Context, target: float) -> Case:
     scratch = ctx.tmp / f"runs-{label.replace(' ', '-')}"
     scratch.mkdir()
     # node_modules for the 'copied in' anchor, and a priming run that fills the cache.
@@ -161,13 +162,13 @@ def _cases(label: str, origin: Path, ctx: Context) -> Case:
                 "cache=off", copy_modules=True
             ),
         },
-        target="warm < 25% of cold (npm ci)",
-        check=lambda row: row["anchors"]["cold: cache=off, npm ci"]["ratio"] < 0.25,
+        target=f"warm < {target:.0%} of cold (npm ci)",
+        check=lambda row: row["anchors"]["cold: cache=off, npm ci"]["ratio"] < target,
     )
 
 
 def cases(ctx: Context) -> Iterator[Case]:
     port = start_moto(ctx)
-    yield _cases("this monorepo", this_monorepo(ctx.tmp / "origin-repo", port), ctx)
+    yield _cases("this monorepo", this_monorepo(ctx.tmp / "origin-repo", port), ctx, 0.15)
     origin = synthetic(ctx.tmp / "origin-synthetic", port)
-    yield _cases(f"synthetic {SYNTHETIC_APPS} apps", origin, ctx)
+    yield _cases(f"synthetic {SYNTHETIC_APPS} apps", origin, ctx, 0.25)
