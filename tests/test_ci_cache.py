@@ -298,3 +298,18 @@ def test_a_restore_takes_the_budget_size_only_when_its_signature_verifies(
     # An entry without a recorded size (older, or cached before measuring) is measured again.
     assert cache.upload(remote, app, "cd" * 32) > 0
     assert cache.restore(remote, project, app, "cd" * 32).size_bytes is None
+
+
+def test_records_merge_writes_only_a_change(setup: tuple[Project, cache.RemoteCache]) -> None:
+    from mfe.ci import records
+
+    _, remote = setup
+    puts: list[str] = []
+    remote.s3.meta.events.register("before-send.s3.PutObject", lambda **_: puts.append("put"))
+    name = records.sizes_name("local")
+    records.merge(remote, name, {"payments": {"bytes": 10, "key": "k"}})
+    records.merge(remote, name, {"payments": {"bytes": 10, "key": "k"}})  # a warm re-run
+    assert len(puts) == 1
+    records.merge(remote, name, {"payments": {"bytes": 11, "key": "k2"}})
+    assert len(puts) == 2
+    assert records.read(remote, name)["payments"] == {"bytes": 11, "key": "k2"}

@@ -40,7 +40,10 @@ def merge(cache: RemoteCache, name: str, updates: dict[str, Any]) -> None:
 
     if not updates:
         return
-    data = {**read(cache, name), **updates}
+    current = read(cache, name)
+    data = {**current, **updates}
+    if data == current:
+        return  # a warm run re-records the same sizes: no write
     try:
         cache.ready()
         cache.s3.put_object(
