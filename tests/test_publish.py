@@ -62,6 +62,13 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert second["noop"] is True
     assert second["requests"]["s3"] == 2  # the pointer and its history record: no listing
 
+    # A fresh clone has no remembered conditional-write probe; a no-op publish writes no
+    # pointer, so it does not probe either.
+    (site.root / ".mfe/local/conditional-writes.json").unlink()
+    third = site.publish()
+    assert third["noop"] is True and third["requests"]["s3"] == 2
+    assert not (site.root / ".mfe/local/conditional-writes.json").exists()
+
 
 def test_clean_rebuild_with_identical_bytes_uploads_nothing(site: Site) -> None:
     site.publish()

@@ -194,14 +194,14 @@ def compare_and_swap(
     make: Callable[[Live | None], Live | None],
     *,
     first: tuple[Live | None, str | None],
-    conditional: bool,
+    conditional: Callable[[], bool],
     attempts: int = ATTEMPTS,
     key: str = POINTER_KEY,
 ) -> tuple[Live | None, Live | None]:
     """Swap the pointer to `make(current)`; on a lost race re-read and call `make` again.
 
     `first` is the (pointer, etag) read at plan time. `make` returns None when there is
-    nothing to change. Returns (written pointer or None, the pointer it replaced).
+    nothing to change; `conditional` is asked before the first write only. Returns (written pointer or None, the pointer it replaced).
     Retries are bounded, with jittered backoff so two losers do not collide again.
     """
     current, etag = first
@@ -210,7 +210,7 @@ def compare_and_swap(
         if new is None:
             return None, current
         try:
-            swap(s3, bucket, new, etag, conditional=conditional, key=key)
+            swap(s3, bucket, new, etag, conditional=conditional(), key=key)
             return new, current
         except Conflict:
             time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))

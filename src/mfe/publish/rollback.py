@@ -157,7 +157,7 @@ def rollback(
         run._upload_page(run.page({**live.apps, app: target.apps[app]}), _parent_plan(run))
     with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
         new, previous = compare_and_swap(
-            run.s3, run.parent_bucket, make, first=(live, etag), conditional=run.conditional
+            run.s3, run.parent_bucket, make, first=(live, etag), conditional=lambda: run.conditional
         )
     assert new is not None and previous is not None
     if app is not None:  # a race re-rendered the page: make sure its `_ca/` copy is up

@@ -17,6 +17,7 @@ one pointer read and one history-record check.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,6 @@ class Run:
     session: Session
     outputs: Outputs
     progress: Progress
-    conditional: bool
     url: str
     local: dict[str, LocalApp]
     dry_run: bool = False
@@ -104,23 +104,26 @@ class Run:
         session: Session | None = None,
     ) -> Run:
         from mfe.envs.session import Session
-        from mfe.publish.locking import conditional_writes
 
         session = session or Session(project, env, outputs)
         before = Counter(session.requests)
         session.backend.check(session)
         outputs = outputs or session.outputs
         local = collect(project, session.env.name, only) if collect_local else {}
-        parent = outputs.apps[project.parent.name].bucket
-        conditional = False
-        if not dry_run:
-            with s3_errors(session, parent, "checking conditional-write support"):
-                conditional = conditional_writes(session, parent)
         url = session.backend.site_url(outputs)
         return cls(
-            project, session, outputs, progress or Progress(), conditional, url, local, dry_run,
+            project, session, outputs, progress or Progress(), url, local, dry_run,
             before,
         )  # fmt: skip
+
+    @functools.cached_property
+    def conditional(self) -> bool:
+        """Whether the pointer is written conditionally; asked (a probe, once per clone and
+        store) only when a swap is due: a publish that changes nothing writes no pointer."""
+        from mfe.publish.locking import conditional_writes
+
+        with s3_errors(self.session, self.parent_bucket, "checking conditional-write support"):
+            return conditional_writes(self.session, self.parent_bucket)
 
     @property
     def s3(self) -> Any:
@@ -231,7 +234,9 @@ class Run:
                 mine = {n: {online_copy(f).key for f in la.files} for n, la in self.local.items()}
                 plan_prune(self, mine, delete=False)
             return dry
-        self.page(merge(base, changed, candidates, forced))  # template errors before uploading
+        page = self.page(merge(base, changed, candidates, forced))  # template errors first
+        if changed or base is None or page.sha256 != base.page.sha256:
+            _ = self.conditional  # a store that would lose races is refused before uploading
         self.upload(self.plans)
         for name in changed:
             files = records(candidates[name].files)
@@ -269,7 +274,11 @@ class Run:
 
         with s3_errors(self.session, self.parent_bucket, "swapping the live pointer"):
             new, previous = compare_and_swap(
-                self.s3, self.parent_bucket, make, first=(base, etag), conditional=self.conditional
+                self.s3,
+                self.parent_bucket,
+                make,
+                first=(base, etag),
+                conditional=lambda: self.conditional,
             )
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
