@@ -201,7 +201,8 @@ def compare_and_swap(
     """Swap the pointer to `make(current)`; on a lost race re-read and call `make` again.
 
     `first` is the (pointer, etag) read at plan time. `make` returns None when there is
-    nothing to change; `conditional` is asked before the first write only. Returns (written pointer or None, the pointer it replaced).
+    nothing to change; `conditional` is asked before the first write only. Returns
+    (written pointer or None, the pointer it replaced).
     Retries are bounded, with jittered backoff so two losers do not collide again.
     """
     current, etag = first

@@ -128,6 +128,7 @@ def rollback(
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
     run.finish_pending(live)
     target = find_target(run, live, app, to)
+    _ = run.conditional  # a rollback always swaps: refuse a store that would lose races first
 
     def make(current: Live | None) -> Live:
         assert current is not None

@@ -70,6 +70,12 @@ class Result:
     """app -> fixed-URL paths invalidated."""
 
 
+def swap_due(live: Live | None, changed: list[str], page: LocalFile) -> bool:
+    """Whether publishing `changed` with `page` writes the pointer: there is none yet, an app
+    changed, or the page did (a template edit)."""
+    return live is None or bool(changed) or page.sha256 != live.page.sha256
+
+
 @dataclass
 class Run:
     """One command's view of an environment's releases: session, outputs, local builds."""
@@ -235,7 +241,7 @@ class Run:
                 plan_prune(self, mine, delete=False)
             return dry
         page = self.page(merge(base, changed, candidates, forced))  # template errors first
-        if changed or base is None or page.sha256 != base.page.sha256:
+        if swap_due(base, changed, page):
             _ = self.conditional  # a store that would lose races is refused before uploading
         self.upload(self.plans)
         for name in changed:
@@ -254,7 +260,7 @@ class Run:
                 state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
             apps = merge(current, mine, candidates, state["forced"])
             page = self.page(apps)
-            if current is not None and not mine and page.sha256 == current.page.sha256:
+            if not swap_due(current, mine, page):
                 return None
             self._upload_page(page, parent_plan)
             page_blob = blob(page)
