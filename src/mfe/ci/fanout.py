@@ -130,7 +130,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             ThreadPoolExecutor(max_workers=1) as opener,
             ThreadPoolExecutor(max_workers=workers) as pool,
         ):
-            node = pool.submit(node_version)  # a subprocess, while boto3 loads
+            node = pool.submit(node_version)  # a subprocess, while botocore loads
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
             opened = opener.submit(open_cache, Session(project, env), "on", None, who)
             packages = lockslice.load_lockfile(project.lockfile)
@@ -162,7 +162,7 @@ def _shard_app(
     """One app of a shard, in a worker: its key checked against the plan, built, then
     tested, cached and measured, unless an earlier attempt of this shard cached it.
 
-    The build comes before the cache lookup, so the first builds start while boto3 loads
+    The build comes before the cache lookup, so the first builds start while botocore loads
     (~0.2 s in every job) and the lookup (a HEAD) finds the client ready. A re-run of a
     shard pays a build for each app its earlier attempt cached, never their tests.
     """

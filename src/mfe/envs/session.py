@@ -1,9 +1,11 @@
-"""One environment's AWS side for one command: the boto3 clients, the request count
-and the outputs.
+"""One environment's AWS side for one command: the AWS clients, the request count and
+the outputs.
 
-Every boto3 client of the package is made here, one per service, with the backend's
-settings (endpoint, credentials), standard retries and a hook that counts every request
-by service, so reports count provisioning calls too. boto3 is imported on first use.
+Every client of the package is made here, one per service, with the backend's settings
+(endpoint, credentials), standard retries and a hook that counts every request by
+service, so reports count provisioning calls too. Clients are botocore's (what boto3
+returns too, minus the S3 transfer methods): importing boto3 also loads s3transfer,
+which only a multipart upload needs (`mfe.publish.upload`). Imported on first use.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ _CLIENT_LOCK = threading.Lock()
 
 
 @functools.cache
-def _boto3_session() -> Any:
-    """One boto3 session per process: creating one loads the service models (~0.1 s)."""
-    import boto3
+def _botocore_session() -> Any:
+    """One botocore session per process: it caches the service models (~0.05 s each)."""
+    import botocore.session
 
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    return boto3.session.Session()
+    return botocore.session.get_session()
 
 
 @dataclass(frozen=True)
 class ClientSpec:
-    """What makes one boto3 client, picklable (for upload worker processes)."""
+    """What makes one client, picklable (for upload worker processes)."""
 
     service: str
     region: str
@@ -51,7 +53,7 @@ class ClientSpec:
     def make(self) -> Any:
         from botocore.config import Config
 
-        return _boto3_session().client(
+        return _botocore_session().create_client(
             self.service, region_name=self.region, config=Config(**self.config), **self.settings
         )
 
@@ -82,11 +84,11 @@ class Session:
 
     def has_credentials(self) -> bool:
         """Whether the standard credential chain finds any (without a request)."""
-        return _boto3_session().get_credentials() is not None
+        return _botocore_session().get_credentials() is not None
 
     def client(self, service: str) -> Any:
-        """The one boto3 client of `service` in this session."""
-        with _CLIENT_LOCK:  # a boto3 session is not thread-safe; its clients are
+        """The one client of `service` in this session."""
+        with _CLIENT_LOCK:  # a botocore session is not thread-safe; its clients are
             made = self._clients.get(service)
             if made is None:
                 made = self._make(service)

@@ -4,7 +4,7 @@ A project's `dodo.py` is two lines: `globals().update(generate(__file__))`.
 Each submodule contributes the tasks of one concern (`build`, `shell`, `infra`,
 `publish`, `serve`, `ci`), with `actions` (library calls as doit actions), `variables`
 (their command-line variables) and `reporter` (doit's console output). Heavy libraries
-(boto3, jinja2, rich) are imported inside actions so `doit list` and no-op runs stay fast.
+(botocore, jinja2, rich) are imported inside actions so `doit list` and no-op runs stay fast.
 """
 
 from __future__ import annotations

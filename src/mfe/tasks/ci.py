@@ -17,7 +17,7 @@ from mfe.tasks.variables import doc
 def run(
     project: Project, env: Environment, base: str, cache_mode: str, shard: str, words: list[str]
 ) -> None:
-    """Imported lazily: the pipeline pulls in boto3, which a no-op `doit` must not pay for."""
+    """Imported lazily: the pipeline pulls in botocore, which a no-op `doit` must not pay for."""
     if words not in ([], ["publish"]):
         raise MfeError(
             f"doit ci: unexpected {' '.join(words)!r}; use `doit ci`, `doit ci shard=K/N` "
