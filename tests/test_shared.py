@@ -17,10 +17,10 @@ from mfe.config import load_project
 from mfe.publish.pointer import POINTER_KEY
 
 from fixtures.aws import free_port, local_client
-from fixtures.config import config_value, set_config, use_port
+from fixtures.config import config_value, use_port
 from fixtures.modules import Loaded, Recorder, duplicates, import_map, package_of, sri
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import ServeProcess, free_ports, use_free_ports
+from fixtures.serve import APPS, ServeProcess, use_free_ports
 
 LIBRARIES = {"lit-html", "lit-element", "@lit/reactive-element", "react", "react-dom", "scheduler"}
 
@@ -122,9 +122,7 @@ def test_an_app_pinned_to_another_lit_gets_its_own_copy_through_scopes(
     add_legacy_app(root, "2.8.0")
     lock = json.loads((root / "package-lock.json").read_text())["packages"]
     assert lock["apps/legacy/node_modules/lit"]["version"] == "2.8.0"
-    shell_port, _ = use_free_ports(root)
-    legacy_port = free_ports(1)[0]
-    set_config(root, "apps.legacy.dev_port", legacy_port)
+    shell_port, ports = use_free_ports(root, [*APPS, "legacy"])
 
     warnings = version_warnings(load_project(root))
     assert len(warnings) == 1
@@ -147,7 +145,7 @@ def test_an_app_pinned_to_another_lit_gets_its_own_copy_through_scopes(
 
     mapping = import_map(page)
     shared_base = f"http://127.0.0.1:{config_value(root, 'shared.dev_port')}/"
-    legacy_base = f"http://127.0.0.1:{legacy_port}/"
+    legacy_base = f"http://127.0.0.1:{ports['legacy']}/"
     assert set(mapping["scopes"]) == {legacy_base}  # only the pinned app is scoped
     scoped_lit = mapping["scopes"][legacy_base]["lit"]
     assert str(scoped_lit).startswith(shared_base + "scoped/legacy/")
