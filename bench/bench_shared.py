@@ -7,7 +7,8 @@ Chromium loads each signed-in page cold (a new browser context, the tokens put i
 sessionStorage before the page's scripts run) until Accounts and Payments are rendered.
 
 Wall time is goto -> both micro-frontends visible; metrics: `fcp_ms` (first contentful
-paint, median), `js_gzip` (JavaScript bytes as gzip -9 would send them, what CloudFront's
+paint, median), `defined_ms` (when each app's custom element was defined, median: when its
+module graph ran; the parent's comes before the first paint), `js_gzip` (JavaScript bytes as gzip -9 would send them, what CloudFront's
 compression does), `js_raw`, `js_files`, `dup_files` (library source files found in more
 than one response's source map: two copies of one library), `lit_copy_gzip` (one copy of
 Lit, the duplicate the shared build removes).
@@ -33,6 +34,16 @@ from run import Case, Context
 
 from fixtures.aws import free_port
 from fixtures.modules import Recorder, duplicates
+
+# Records when each custom element is defined (its app's module evaluated), page time in ms.
+DEFINE_TIMES = """
+window.__defined = {};
+const define = customElements.define.bind(customElements);
+customElements.define = (name, cls, options) => {
+  window.__defined[name] = performance.now();
+  return define(name, cls, options);
+};
+"""
 
 # `import{a}from"./chunks/x.js"`, `import"./x.js"`: the chunks a shared module loads.
 RELATIVE_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["'](\.[^"']+)["']""")
@@ -70,6 +81,7 @@ def cases(ctx: Context) -> Iterator[Case]:
 
     tokens = {name: sign_in(browser, url) for name, url in sites.items()}
     stats: dict[str, dict[str, list[float]]] = {name: {"fcp_ms": []} for name in sites}
+    defined: dict[str, dict[str, list[float]]] = {name: {} for name in sites}
     lit_copy = one_lit_copy_gzip(shared_repo)
 
     def load(name: str) -> Callable[[], dict[str, Any]]:
@@ -78,6 +90,7 @@ def cases(ctx: Context) -> Iterator[Case]:
             context.add_init_script(
                 f"sessionStorage.setItem('mfe.tokens', {json.dumps(tokens[name])});"
             )
+            context.add_init_script(DEFINE_TIMES)
             page = context.new_page()
             recorder = Recorder(page)
             page.goto(sites[name])
@@ -86,12 +99,15 @@ def cases(ctx: Context) -> Iterator[Case]:
             fcp = page.evaluate(
                 "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime"
             )
+            for element, at in page.evaluate("() => window.__defined").items():
+                defined[name].setdefault(element, []).append(at)
             loaded = recorder.scripts()
             context.close()
             assert not recorder.errors, recorder.errors
             stats[name]["fcp_ms"].append(float(fcp or 0))
             return {
                 "fcp_ms": round(statistics.median(stats[name]["fcp_ms"]), 1),
+                "defined_ms": {e: round(statistics.median(t)) for e, t in defined[name].items()},
                 "js_gzip": sum(len(gzip.compress(item.body, 9)) for item in loaded),
                 "js_raw": sum(len(item.body) for item in loaded),
                 "js_files": len(loaded),
