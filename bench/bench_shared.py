@@ -8,10 +8,11 @@ sessionStorage before the page's scripts run) until Accounts and Payments are re
 
 Wall time is goto -> both micro-frontends visible; metrics: `fcp_ms` (first contentful
 paint, median), `defined_ms` (when each app's custom element was defined, median: when its
-module graph ran; the parent's comes before the first paint), `js_gzip` (JavaScript bytes as gzip -9 would send them, what CloudFront's
-compression does), `js_raw`, `js_files`, `dup_files` (library source files found in more
-than one response's source map: two copies of one library), `lit_copy_gzip` (one copy of
-Lit, the duplicate the shared build removes).
+module graph ran; the parent's comes before the first paint), `js_gzip` (JavaScript bytes
+as gzip -9 would send them, what CloudFront's compression does), `js_raw`, `js_files`,
+`dup_files` (library source files found in more than one response's source map: two
+copies of one library), `lit_copy_gzip` (one copy of Lit, the duplicate the shared build
+removes).
 Targets: zero duplicate library files; JS bytes lower by at least one Lit copy; first
 paint not slower (FCP median within 5% of the unshared build's, the noise of this machine).
 """
