@@ -8,9 +8,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from fixtures.config import set_config
 from fixtures.repo import run_doit
-from fixtures.serve import ServeProcess, free_ports, use_free_ports
+from fixtures.serve import APPS, ServeProcess, use_free_ports
 
 
 def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> None:
@@ -35,10 +34,7 @@ def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> Non
     lock = json.loads((monorepo / "package-lock.json").read_text())
     assert {"apps/greeting", "apps/ledger"} <= lock["packages"].keys()
 
-    shell_port, _ = use_free_ports(monorepo)
-    greeting_port, ledger_port = free_ports(2)
-    set_config(monorepo, "apps.greeting.dev_port", greeting_port)
-    set_config(monorepo, "apps.ledger.dev_port", ledger_port)
+    shell_port, _ = use_free_ports(monorepo, [*APPS, "greeting", "ledger"])
     server = ServeProcess(monorepo)
     try:
         server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$", timeout=120)
