@@ -16,7 +16,7 @@ from mfe.config import Project, load_project
 from mfe.envs.emulator import ensure_emulator, probe, stop_emulator
 from mfe.errors import MfeError
 
-from fixtures.aws import free_port
+from fixtures.aws import free_port, free_ports
 
 
 def make_project(root: Path, port: int) -> Project:
@@ -112,8 +112,8 @@ def test_concurrent_starts_make_one_server(project: Project) -> None:
 
 
 def test_a_second_local_environment_has_its_own_emulator(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "a", free_port())
-    second_port = free_port()
+    first_port, second_port = free_ports(2)
+    project = make_project(tmp_path / "a", first_port)
     config = project.root / "mfe.toml"
     config.write_text(config.read_text() + f'[env.second]\nkind = "local"\nport = {second_port}\n')
     project = load_project(project.root)
