@@ -190,10 +190,18 @@ def assert_entries(page: Page, project: Project, urls: dict[str, str]) -> None:
     # `react-dom` entry itself (only react-dom/client), so it costs no request.
     unused = read_manifest("shared", shared_dist).modules[""]["react-dom"]
     preloaded = [item for item in shared if not item[0].endswith("/" + unused)]
-    assert [(t["href"], t["integrity"]) for t in page.preloads] == preloaded + expected
+    hints = [(t["href"], t["integrity"]) for t in page.preloads]
+    assert sorted(hints) == sorted(preloaded + expected)
     assert all(t["crossorigin"] == "anonymous" for t in page.scripts + page.preloads)
-
+    # In the order the page runs them: the parent's modules (Lit), then its entry, then
+    # each fragment's (accounts brings React) before its entry.
     imports = page.importmap["imports"]
+    entries = [hints.index(item) for item in expected]
+    assert entries == sorted(entries)
+    assert [url for url, _ in hints[: entries[0]]] == [imports["lit"]]
+    assert imports["react"] in [url for url, _ in hints[entries[0] : entries[1]]]
+    assert entries[2] == entries[1] + 1  # payments' Lit is already there
+
     assert sorted(imports) == SHARED_SPECIFIERS
     assert all(str(url).startswith(urls["shared"]) for url in imports.values())
     assert page.importmap["integrity"] == dict(sorted(expected + shared))

@@ -29,8 +29,9 @@ class ImportMap:
     """The JSON exactly as it goes between `<script type="importmap">` and `</script>`."""
     hash_source: str
     """`'sha256-…'` for the CSP's script-src."""
-    preloads: list[tuple[str, str]]
-    """(url, integrity) of the default shared modules the apps import and their chunks."""
+    preloads: dict[str, list[tuple[str, str]]]
+    """App -> (url, integrity) of the default shared modules it is the first (in page
+    order) to import, with their chunks, in the order it imports them."""
 
 
 def build_import_map(
@@ -67,8 +68,10 @@ def build_import_map(
     # Valid JSON that can never close the script element or open a comment.
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-    wanted = _imported(shared_dist, shared, apps)
-    preloads = [(shared_url + key, shared.files[key].integrity) for key in sorted(wanted)]
+    preloads = {
+        name: [(shared_url + key, shared.files[key].integrity) for key in keys]
+        for name, keys in _imported(shared_dist, shared, apps).items()
+    }
     return ImportMap(text, f"'sha256-{digest}'", preloads)
 
 
@@ -78,27 +81,28 @@ def _imports_of(path: Path) -> list[str]:
 
 def _imported(
     shared_dist: Path, shared: AssetManifest, apps: dict[str, tuple[str, AssetManifest, Path]]
-) -> set[str]:
-    """Default shared files the apps' entries import, with the chunks those import: what
-    the page will fetch, so a module no app uses (say `react-dom`) costs no request."""
+) -> dict[str, list[str]]:
+    """Per app, in page order: the default shared files its entries import, with the chunks
+    those import, each file under the first app that needs it. That is the order the page
+    runs them, so the hints fetch the parent's modules first (its first paint waits for
+    them, not for a fragment's React); a module no app uses (say `react-dom`) costs no
+    request."""
     modules = shared.modules[DEFAULT]
-    todo = [
-        modules[spec]
-        for _, manifest, dist in apps.values()
-        for entry in manifest.entries
-        for spec in _imports_of(dist / entry)
-        if spec in modules
-    ]
-    found: set[str] = set()
-    while todo:
-        key = todo.pop()
-        if key in found or key not in shared.files:
-            continue
-        found.add(key)
-        folder = key.rpartition("/")[0]
-        for spec in _imports_of(shared_dist / key):
-            if spec.startswith("./"):
-                todo.append(f"{folder}/{spec[2:]}".lstrip("/"))
+    seen: set[str] = set()
+    found: dict[str, list[str]] = {}
+    for name, (_, manifest, dist) in apps.items():
+        imported = [spec for entry in manifest.entries for spec in _imports_of(dist / entry)]
+        todo = [modules[spec] for spec in reversed(imported) if spec in modules]
+        found[name] = []
+        while todo:  # depth first, in import order
+            key = todo.pop()
+            if key in seen or key not in shared.files:
+                continue
+            seen.add(key)
+            found[name].append(key)
+            folder = key.rpartition("/")[0]
+            chunks = [s for s in _imports_of(shared_dist / key) if s.startswith("./")]
+            todo += [f"{folder}/{spec[2:]}".lstrip("/") for spec in reversed(chunks)]
     return found
 
 

@@ -27,7 +27,7 @@ from mfe.envs.backend import backend_for
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
-from mfe.importmap import build_import_map, check_placement
+from mfe.importmap import ImportMap, build_import_map, check_placement
 from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:  # jinja2 is imported when a page is rendered, not when doit loads
@@ -171,7 +171,10 @@ def shell_context(
         ),
         "auth": auth,
         "importmap": Markup(import_map.text) if import_map else "",
-        "shared_preloads": [Entry(u, i) for u, i in import_map.preloads] if import_map else [],
+        # Every module the page runs, in the order it runs them (see mfe.importmap).
+        "preloads": [e for a in apps for e in (*_shared_preloads(import_map, a.name), *a.entries)],
+        # Templates written before `preloads`: the shared modules' hints alone.
+        "shared_preloads": [e for app in apps for e in _shared_preloads(import_map, app.name)],
     }
     # A function of what the page shows (not of every built file), so a change the page
     # does not reference leaves it byte-identical and its URL is not invalidated.
@@ -180,6 +183,11 @@ def shell_context(
     context["build_id"] = build_id
     context["config"] = {"env": env.name, "build_id": build_id, "auth": auth}
     return context
+
+
+def _shared_preloads(import_map: ImportMap | None, app: str) -> list[Entry]:
+    """The shared modules `app` is the first to import (mfe.importmap), as hint entries."""
+    return [Entry(u, i) for u, i in import_map.preloads.get(app, [])] if import_map else []
 
 
 def _plain(value: Any) -> Any:
