@@ -32,7 +32,9 @@ def assert_one_copy_and_integrity(page: Page, loaded: list[Loaded]) -> None:
     assert page.evaluate("() => globalThis.litHtmlVersions.length") == 1
     integrity = import_map(page)["integrity"]
     modules = [item for item in loaded if "/_mfe/" not in item.url]  # not serve's reload.js
-    assert len(modules) >= 3 + 5
+    # The apps' entries, Lit, and React: one file for react, react/jsx-runtime and
+    # react-dom/client, since accounts imports only their named exports.
+    assert len(modules) == 3 + 2
     for item in modules:
         assert integrity.get(item.url) == sri(item.body), item.url
 
@@ -73,6 +75,37 @@ def test_serve_page_loads_one_copy_of_each_library(
         page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
         page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
         assert_one_copy_and_integrity(page, recorder.scripts())
+        assert recorder.errors == []
+    finally:
+        server.stop()
+
+
+def test_a_default_import_of_a_combined_specifier_gets_its_own_module(
+    monorepo_template: Path, tmp_path: Path, page: Page
+) -> None:
+    """`import ReactDOM from 'react-dom/client'` needs that module's default export, which
+    the file shared by React's specifiers lacks: the import map points it at its own."""
+    root = link_copy(monorepo_template, tmp_path / "repo")
+    main = root / "apps/accounts/src/main.jsx"
+    text = main.read_text()
+    text = text.replace(
+        "import { createRoot } from 'react-dom/client';", "import ReactDOM from 'react-dom/client';"
+    )
+    main.write_text(
+        text.replace("createRoot(this._container)", "ReactDOM.createRoot(this._container)")
+    )
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$", timeout=120)
+        recorder = Recorder(page)
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+        imports = import_map(page)["imports"]
+        assert imports["react-dom/client"] != imports["react"] == imports["react/jsx-runtime"]
+        assert imports["react-dom/client"] in [item.url for item in recorder.scripts()]
+        assert duplicates(recorder.scripts()) == {}
         assert recorder.errors == []
     finally:
         server.stop()

@@ -186,16 +186,17 @@ def assert_entries(page: Page, project: Project, urls: dict[str, str]) -> None:
     shared_js = sorted(p.relative_to(shared_dist).as_posix() for p in shared_dist.rglob("*.js"))
     shared = [(urls["shared"] + name, sri(shared_dist / name)) for name in shared_js]
     assert [(t["src"], t["integrity"]) for t in page.scripts] == expected
-    # Preloads: the shared modules the apps import and their chunks; no app imports the
-    # `react-dom` entry itself (only react-dom/client), so it costs no request.
-    unused = read_manifest("shared", shared_dist).modules[""]["react-dom"]
-    preloaded = [item for item in shared if not item[0].endswith("/" + unused)]
+    # Preloads: the files the apps' shared imports map to; React's specifiers share one
+    # file (accounts takes named exports only), and no app imports `react-dom` itself.
+    imports = page.importmap["imports"]
+    react = imports["react"]
+    assert imports["react/jsx-runtime"] == imports["react-dom/client"] == react
+    preloaded = [item for item in shared if item[0] in (imports["lit"], react)]
     hints = [(t["href"], t["integrity"]) for t in page.preloads]
     assert sorted(hints) == sorted(preloaded + expected)
     assert all(t["crossorigin"] == "anonymous" for t in page.scripts + page.preloads)
     # In the order the page runs them: the parent's modules (Lit), then its entry, then
     # each fragment's (accounts brings React) before its entry.
-    imports = page.importmap["imports"]
     entries = [hints.index(item) for item in expected]
     assert entries == sorted(entries)
     assert [url for url, _ in hints[: entries[0]]] == [imports["lit"]]
@@ -295,6 +296,31 @@ def test_identical_inputs_give_byte_identical_pages(built: Path, light: Path) ->
     moved = shell_context(project, "local", local_outputs(port=4567))
     assert context["build_id"] != moved["build_id"]  # URLs are part of the build id
     assert next(a.base_url for a in context["apps"]).endswith("/mfe-demo-local-mfe-parent/")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        'import D from"react-dom/client";',
+        'import*as D from"react-dom/client";',
+        'import("react-dom/client");',
+    ],
+)
+def test_an_app_needing_a_whole_combined_module_gets_its_own_file(
+    light: Path, statement: str
+) -> None:
+    """React's specifiers share one file that has only their named exports (and react's
+    default): code that takes react-dom/client's default or namespace is mapped elsewhere."""
+    project = load_project(light)
+    entry = project.apps["accounts"].dist / entry_name(project, "accounts")
+    entry.write_text(statement + entry.read_text())
+    imports = parse(render_shell(project, "dev", None)).importmap["imports"]
+    fallbacks = read_manifest("shared", project.apps["shared"].dist).fallbacks[""]
+    assert (
+        imports["react-dom/client"]
+        == f"http://127.0.0.1:{SHARED_PORT}/" + fallbacks["react-dom/client"]
+    )
+    assert imports["react"] == imports["react/jsx-runtime"] != imports["react-dom/client"]
 
 
 def test_template_mistakes_name_the_file_and_line(light: Path) -> None:

@@ -4,7 +4,8 @@
 //   MFE_OUT_DIR           the folder to write (emptied first)
 //   MFE_SHARED_SPEC       {"variants": [{"dir": "", "resolveDir": "/abs", "modules": [...]}]}
 //                         one variant per distinct set of resolved versions; "" is the default
-//   MFE_SHARED_MODULES_OUT where to write {"<dir>": {"<specifier>": "<file>"}}
+//   MFE_SHARED_MODULES_OUT where to write {"modules": {"<dir>": {"<specifier>": "<file>"}},
+//                         "fallbacks": {"<dir>": {"<specifier>": "<file>"}}} (see buildVariant)
 //
 // Layout of one variant, chosen for the bytes a page downloads (bench/bench_shared.py):
 // - ES module specifiers (lit, lit/decorators.js) are built together with code splitting,
@@ -12,14 +13,17 @@
 // - CommonJS specifiers (react, react/jsx-runtime, react-dom/client) are bundled into ONE
 //   file, `_commonjs-[hash].js`, that exports each one's `module.exports` (m0, m1, ...):
 //   split into chunks, every chunk paid its own __commonJS/__toESM helpers, imports,
-//   gzip header and lost compression context. Each specifier is then a thin module written
-//   here, `import{m0 as e}from"./_commonjs-….js";export default e;export const{useState,…}=e;`
-//   (each export name once; esbuild's output names them twice).
+//   gzip header and lost compression context. The family file also exports the named
+//   exports of them all (and the first one's default), so the import map points every one
+//   at it: one request for React. Each specifier also gets a thin module written here,
+//   `import{m0 as e}from"./_commonjs-….js";export default e;export const{useState,…}=e;`
+//   (each export name once; esbuild's output names them twice), mapped instead when an app
+//   imports its default export or namespace, or when its names clash with an earlier one's.
 // - The two are separate builds: in one build esbuild makes every entry import the chunk of
 //   its runtime helpers (as in evanw/esbuild#1747), so Lit would fetch React's __commonJS.
 //   When one side imports a package of the other (an ES library on react), one build it is
 //   (one copy of each library matters more than those bytes).
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -87,23 +91,75 @@ function bindable(name) {
   }
 }
 
-/** The thin ES module of CommonJS specifier number `index` of the family file. */
-function thinModule(index, familyFile, exports) {
-  const names = Object.keys(exports).filter((n) => n !== 'default' && IDENTIFIER.test(n));
-  let local = 'e'; // a local name no export name can shadow
-  while (names.some((n) => n === local || n.startsWith(`${local}$`))) local = `_${local}`;
+/** The named exports of a CommonJS module's `module.exports` an ES module can re-export. */
+function exportNames(exports) {
+  return Object.keys(exports).filter((n) => n !== 'default' && IDENTIFIER.test(n));
+}
+
+/** `export const{a,b}=local;` for `names` (aliases for names that cannot be bindings). */
+function exportStatements(local, names) {
   const plain = names.filter(bindable);
   const other = names.filter((n) => !bindable(n));
-  // esbuild's interop: a transpiled ES module (__esModule) default-exports its `default`.
-  const fallback = exports.__esModule ? `${local}.default` : local;
-  const parts = [`import{m${index} as ${local}}from"./${familyFile}";export default ${fallback};`];
+  const parts = [];
   if (plain.length) parts.push(`export const{${plain.join(',')}}=${local};`);
   if (other.length) {
     const alias = (i) => `${local}$${i}`;
     parts.push(`const{${other.map((n, i) => `${n}:${alias(i)}`).join(',')}}=${local};`);
     parts.push(`export{${other.map((n, i) => `${alias(i)} as ${n}`).join(',')}};`);
   }
-  return `${parts.join('')}\n`;
+  return parts.join('');
+}
+
+/** esbuild's interop: a transpiled ES module (__esModule) default-exports its `default`. */
+function defaultOf(local, exports) {
+  return exports.__esModule ? `${local}.default` : local;
+}
+
+/** The thin ES module of CommonJS specifier number `index` of the family file. */
+function thinModule(index, familyFile, exports) {
+  const names = exportNames(exports);
+  let local = 'e'; // a local name no export name can shadow
+  while (names.some((n) => n === local || n.startsWith(`${local}$`))) local = `_${local}`;
+  const head = `import{m${index} as ${local}}from"./${familyFile}";`;
+  return `${head}export default ${defaultOf(local, exports)};${exportStatements(local, names)}\n`;
+}
+
+/**
+ * The family file with its specifiers' named exports added (and the first one's default),
+ * so that one request loads React: the import map points `react`, `react/jsx-runtime`,
+ * `react-dom/client` at this file, not at a thin module each (on HTTP/1.1 the extra
+ * requests queued behind the browser's six connections and delayed the first paint).
+ * A specifier whose export clashes with an earlier one's (same name, another value) keeps
+ * its thin module. `null` when esbuild's output has no `export{x as m0,…}` clause or the
+ * added names clash with its own top-level names: the thin modules then serve every one.
+ * -> {text, served: [{specifier, whole}]}; `whole`: its default export is this file's.
+ */
+async function combine(text, cjs) {
+  const clause = [...text.matchAll(/export\{([\w$]+ as m\d+(?:,[\w$]+ as m\d+)*)\};?/g)].at(-1);
+  if (!clause) return null;
+  const pairs = clause[1].split(',').map((item) => item.split(' as ').reverse());
+  const local = Object.fromEntries(pairs); // m0 -> esbuild's name for it
+  const exported = new Map();
+  const parts = [];
+  const served = [];
+  cjs.forEach(({ specifier, exports }, index) => {
+    const names = exportNames(exports);
+    if (names.some((n) => exported.has(n) && !Object.is(exported.get(n), exports[n]))) return;
+    const fresh = names.filter((n) => !exported.has(n));
+    for (const n of fresh) exported.set(n, exports[n]);
+    const name = local[`m${index}`];
+    if (index === 0) parts.push(`export default ${defaultOf(name, exports)};`);
+    parts.push(exportStatements(name, fresh));
+    served.push({ specifier, whole: index === 0 });
+  });
+  const at = clause.index + clause[0].length;
+  const combined = text.slice(0, at) + parts.join('') + text.slice(at);
+  try {
+    await transform(combined, { format: 'esm', loader: 'js', logLevel: 'silent' });
+  } catch {
+    return null;
+  }
+  return { text: combined, served };
 }
 
 /** One esbuild build of `items`; `crossed` when they import a package of `foreign`. */
@@ -175,35 +231,70 @@ async function builds(items, variant) {
   return [await bundle(items, variant, new Set())];
 }
 
-/** Builds one variant into `out`; its {specifier: file} (relative to the shared dist). */
+/** A name segment for `text`: its sha256, 8 hex digits. */
+function fingerprint(text) {
+  return createHash('sha256').update(text).digest('hex').slice(0, 8).toUpperCase();
+}
+
+/** Builds one variant into `out`: {modules: {specifier: file}, fallbacks: {specifier: file}}
+ * (files relative to the shared dist; a fallback is the module to map instead when an app
+ * imports that specifier's default export or namespace, which its family file lacks). */
 async function buildVariant(variant) {
   const items = variant.modules.map((specifier) => inspect(specifier, variant.resolveDir));
   const found = {};
+  const fallbacks = {};
   for (const { result, cjs } of await builds(items, variant)) {
     let family;
     for (const [path, output] of Object.entries(result.metafile.outputs)) {
       const [namespace, specifier] = (output.entryPoint || '').split(/:(.*)/s);
       if (namespace !== NAMESPACE) continue;
       const file = relative(virtualOut, resolve(root, path));
-      if (specifier === FAMILY) family = basename(file);
+      if (specifier === FAMILY) family = file;
       else found[specifier] = file;
     }
-    for (const file of result.outputFiles) {
-      write(join(out, relative(virtualOut, file.path)), file.contents);
+    const files = new Map(
+      result.outputFiles.map((f) => [relative(virtualOut, f.path), f.contents]),
+    );
+    const familyText = family ? new TextDecoder().decode(files.get(family)) : null;
+    const combined = familyText ? await combine(familyText, cjs) : null;
+    if (combined) {
+      // Renamed by its own content: esbuild's [hash] no longer covers every byte.
+      const file = join(dirname(family), `${FAMILY}-${fingerprint(combined.text)}.js`);
+      const map = `//# sourceMappingURL=${basename(file)}.map`;
+      files.set(file, combined.text.replace(`//# sourceMappingURL=${basename(family)}.map`, map));
+      files.delete(family);
+      if (files.has(`${family}.map`)) {
+        files.set(`${file}.map`, files.get(`${family}.map`));
+        files.delete(`${family}.map`);
+      }
+      family = file;
     }
+    for (const [file, contents] of files) write(join(out, file), contents);
+    const served = new Map((combined?.served ?? []).map((s) => [s.specifier, s.whole]));
     cjs.forEach(({ specifier, exports }, index) => {
-      const text = thinModule(index, family, exports);
-      const hash = createHash('sha256').update(text).digest('hex').slice(0, 8).toUpperCase();
-      const file = join(variant.dir, `${fileStem(specifier)}-${hash}.js`);
+      if (served.get(specifier)) {
+        found[specifier] = family; // the family file is its whole module
+        return;
+      }
+      const text = thinModule(index, basename(family), exports);
+      const file = join(variant.dir, `${fileStem(specifier)}-${fingerprint(text)}.js`);
       write(join(out, file), text);
-      found[specifier] = file;
+      if (served.has(specifier)) [found[specifier], fallbacks[specifier]] = [family, file];
+      else found[specifier] = file;
     });
   }
-  return Object.fromEntries(variant.modules.map((specifier) => [specifier, found[specifier]]));
+  const inOrder = (map) =>
+    Object.fromEntries(variant.modules.filter((m) => m in map).map((m) => [m, map[m]]));
+  return { modules: inOrder(found), fallbacks: inOrder(fallbacks) };
 }
 
 const modules = {};
+const fallbacks = {};
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-for (const variant of spec.variants) modules[variant.dir] = await buildVariant(variant);
-if (modulesOut) writeFileSync(modulesOut, JSON.stringify(modules, null, 2) + '\n');
+for (const variant of spec.variants) {
+  const built = await buildVariant(variant);
+  modules[variant.dir] = built.modules;
+  fallbacks[variant.dir] = built.fallbacks;
+}
+if (modulesOut) writeFileSync(modulesOut, JSON.stringify({ modules, fallbacks }, null, 2) + '\n');

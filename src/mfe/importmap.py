@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from mfe.errors import MfeError
 _JS = (".js", ".mjs")
 # Static imports in bundler output: `import{a}from"lit"`, `import"./chunks/x.js"`.
 _IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["']([^"']+)["']""")
+# Every import of a module, dynamic `import("x")` too, and those that take named exports
+# only: `import{a as b}from"x"`, `export{a}from"x"` (unless one is `default`), `import"x"`.
+_ANY_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']""")
+_NAMED_IMPORT = re.compile(r"""\b(?:import|export)\s*\{([^}]*)\}\s*from\s*["']([^"']+)["']""")
+_BARE_IMPORT = re.compile(r"""\bimport\s*["']([^"']+)["']""")
+_DEFAULT = re.compile(r"\bdefault\b")
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,15 @@ def build_import_map(
         raise MfeError(
             f"{shared.app}: asset-manifest.json lists no shared modules; run `doit build:shared`"
         )
-    imports = {spec: shared_url + file for spec, file in shared.modules[DEFAULT].items()}
+    code = {name: _app_code(manifest, dist) for name, (_, manifest, dist) in apps.items()}
+    whole = _whole_imports([text for texts in code.values() for text in texts])
+    modules = _mapped(shared, DEFAULT, whole)
+    imports = {spec: shared_url + file for spec, file in modules.items()}
     scopes: dict[str, dict[str, str]] = {}
     for variant, names in shared.scopes.items():
         for name in names:
             if name in apps:
-                mapped = shared.modules.get(variant, {})
+                mapped = _mapped(shared, variant, whole)
                 scopes[apps[name][0]] = {spec: shared_url + file for spec, file in mapped.items()}
     integrity = {
         shared_url + key: entry.integrity
@@ -69,40 +79,67 @@ def build_import_map(
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
     preloads = {
-        name: [(shared_url + key, shared.files[key].integrity) for key in keys]
-        for name, keys in _imported(shared_dist, shared, apps).items()
+        name: [
+            (shared_url + key, shared.files[key].integrity) for key in keys if key in shared.files
+        ]
+        for name, keys in _imported(shared_dist, shared, modules, code).items()
     }
     return ImportMap(text, f"'sha256-{digest}'", preloads)
 
 
-def _imports_of(path: Path) -> list[str]:
-    return _IMPORT.findall(path.read_text(encoding="utf-8", errors="replace"))
+def _graph(dist: Path, keys: list[str], seen: set[str]) -> list[tuple[str, str]]:
+    """(key, text) of the files `keys` name and of the chunks they import (`./…`), depth
+    first in import order; files in `seen` are skipped, the others added to it."""
+    todo, found = list(reversed(keys)), []
+    while todo:
+        key = todo.pop()
+        if key in seen or not (dist / key).is_file():
+            continue
+        seen.add(key)
+        text = (dist / key).read_text(encoding="utf-8", errors="replace")
+        found.append((key, text))
+        folder = key.rpartition("/")[0]
+        chunks = [spec for spec in _IMPORT.findall(text) if spec.startswith("./")]
+        todo += [f"{folder}/{spec[2:]}".lstrip("/") for spec in reversed(chunks)]
+    return found
+
+
+def _app_code(manifest: AssetManifest, dist: Path) -> list[str]:
+    """The text of an app's entries and of the chunks they import (a splitting bundler's)."""
+    return [text for _, text in _graph(dist, manifest.entries, set())]
+
+
+def _whole_imports(texts: list[str]) -> set[str]:
+    """Specifiers some code imports other than by named exports alone: as a default
+    (`import R from"react-dom/client"`), a namespace or dynamically."""
+    whole: set[str] = set()
+    for text in texts:
+        named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
+        partial = Counter(named + _BARE_IMPORT.findall(text))
+        whole.update(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
+    return whole
+
+
+def _mapped(shared: AssetManifest, variant: str, whole: set[str]) -> dict[str, str]:
+    """Specifier -> file of one variant: its fallback where code needs the whole module."""
+    fallbacks = shared.fallbacks.get(variant, {})
+    modules = shared.modules.get(variant, {})
+    return {s: fallbacks[s] if s in whole and s in fallbacks else f for s, f in modules.items()}
 
 
 def _imported(
-    shared_dist: Path, shared: AssetManifest, apps: dict[str, tuple[str, AssetManifest, Path]]
+    shared_dist: Path, shared: AssetManifest, modules: dict[str, str], code: dict[str, list[str]]
 ) -> dict[str, list[str]]:
-    """Per app, in page order: the default shared files its entries import, with the chunks
+    """Per app, in page order: the default shared files its code imports, with the chunks
     those import, each file under the first app that needs it. That is the order the page
     runs them, so the hints fetch the parent's modules first (its first paint waits for
     them, not for a fragment's React); a module no app uses (say `react-dom`) costs no
     request."""
-    modules = shared.modules[DEFAULT]
     seen: set[str] = set()
     found: dict[str, list[str]] = {}
-    for name, (_, manifest, dist) in apps.items():
-        imported = [spec for entry in manifest.entries for spec in _imports_of(dist / entry)]
-        todo = [modules[spec] for spec in reversed(imported) if spec in modules]
-        found[name] = []
-        while todo:  # depth first, in import order
-            key = todo.pop()
-            if key in seen or key not in shared.files:
-                continue
-            seen.add(key)
-            found[name].append(key)
-            folder = key.rpartition("/")[0]
-            chunks = [s for s in _imports_of(shared_dist / key) if s.startswith("./")]
-            todo += [f"{folder}/{spec[2:]}".lstrip("/") for spec in reversed(chunks)]
+    for name, texts in code.items():
+        imported = [modules[s] for text in texts for s in _IMPORT.findall(text) if s in modules]
+        found[name] = [key for key, _ in _graph(shared_dist, imported, seen)]
     return found
 
 

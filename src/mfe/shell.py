@@ -97,7 +97,7 @@ def shell_context(
 
     `manifests` (default: the local builds') let publish render the page of a merged
     release: apps not built here come from the live pointer's versions, their JavaScript
-    (which the import map's preloads are read from) from `dists`. A published page
+    (which the import map and its preloads are read from) from `dists`. A published page
     links the favicon at its content-addressed `_ca/<sha>/` copy, so writing the page alone
     switches it; the dev server serves it by name.
     """

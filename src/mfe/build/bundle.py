@@ -87,10 +87,12 @@ def build_app(project: Project, app: App) -> Built:
     from mfe.build.manifest import write_manifest
 
     modules_file = _modules_file(scratch)
-    modules = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else None
+    layout = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else {}
     modules_file.unlink(missing_ok=True)
     scopes = _shared_plan(project)[1] if app.role == "shared" else None
-    manifest = write_manifest(app.name, scratch, modules, scopes)
+    manifest = write_manifest(
+        app.name, scratch, layout.get("modules"), scopes, layout.get("fallbacks")
+    )
     try:
         if app.role != "shared":  # the shared modules define no element of their own
             check_element(project, app, scratch, manifest)

@@ -14,6 +14,7 @@ import mimetypes
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mfe.errors import MfeError
 
@@ -86,6 +87,10 @@ class AssetManifest:
     """Shared modules only: variant folder -> module specifier -> file (see mfe.build.shared)."""
     scopes: dict[str, list[str]] = field(default_factory=dict)
     """Shared modules only: variant folder -> the apps the import map scopes to it."""
+    fallbacks: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Shared modules only: variant folder -> module specifier -> the file to map instead
+    when an app imports its default export or namespace (its `modules` file, shared with
+    other specifiers, has only its named exports; see tools/build-shared.mjs)."""
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -96,6 +101,7 @@ class AssetManifest:
         if self.modules:
             data["modules"] = self.modules
             data["scopes"] = self.scopes
+            data["fallbacks"] = self.fallbacks
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -147,27 +153,33 @@ def write_manifest(
     dist: Path,
     modules: dict[str, dict[str, str]] | None = None,
     scopes: dict[str, list[str]] | None = None,
+    fallbacks: dict[str, dict[str, str]] | None = None,
 ) -> AssetManifest:
     manifest = scan_dist(app, dist)
     if modules:
         manifest = AssetManifest(
-            manifest.app, manifest.entries, manifest.files, modules, scopes or {}
+            manifest.app, manifest.entries, manifest.files, modules, scopes or {}, fallbacks or {}
         )
     (dist / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
 
 
+def manifest_from_json(data: dict[str, Any]) -> AssetManifest:
+    """The manifest `AssetManifest.to_json` wrote (KeyError, TypeError when it is not one)."""
+    return AssetManifest(
+        app=data["app"],
+        entries=list(data["entries"]),
+        files={name: FileEntry(**entry) for name, entry in data["files"].items()},
+        modules={str(k): dict(v) for k, v in data.get("modules", {}).items()},
+        scopes={str(k): list(v) for k, v in data.get("scopes", {}).items()},
+        fallbacks={str(k): dict(v) for k, v in data.get("fallbacks", {}).items()},
+    )
+
+
 def read_manifest(app: str, dist: Path) -> AssetManifest:
     path = dist / MANIFEST_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return AssetManifest(
-            app=data["app"],
-            entries=list(data["entries"]),
-            files={name: FileEntry(**entry) for name, entry in data["files"].items()},
-            modules={str(k): dict(v) for k, v in data.get("modules", {}).items()},
-            scopes={str(k): list(v) for k, v in data.get("scopes", {}).items()},
-        )
+        return manifest_from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise MfeError(f"{path}: missing; run `doit build:{app}` first") from None
     except (ValueError, KeyError, TypeError) as exc:

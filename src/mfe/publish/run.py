@@ -318,8 +318,8 @@ class Run:
             folder = state / "dist-cache" / app / version
             for key, entry in manifest.files.items():
                 target = folder / key
-                needed = key in manifest.entries or (manifest.modules and key.endswith(".js"))
-                if not needed or target.is_file():  # an app's entries; shared: its modules
+                # Its JavaScript: the import map depends on how the code imports shared modules.
+                if not key.endswith((".js", ".mjs")) or target.is_file():
                     continue
                 source = key if entry.immutable else ca_key(key, entry.sha256)
                 body = self.s3.get_object(Bucket=bucket, Key=source)["Body"].read()

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mfe.build.manifest import AssetManifest, FileEntry
+from mfe.build.manifest import AssetManifest, manifest_from_json
 from mfe.errors import MfeError
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
 from mfe.publish.pointer import Blob, put_once
@@ -107,13 +107,7 @@ def read_asset_manifest(
 ) -> AssetManifest:
     """The asset-manifest of an app version built elsewhere (for rendering the shell)."""
     data = json.loads(_version_body(s3, bucket, app, version, state_dir))["asset_manifest"]
-    return AssetManifest(
-        app=data["app"],
-        entries=list(data["entries"]),
-        files={name: FileEntry(**entry) for name, entry in data["files"].items()},
-        modules=data.get("modules", {}),
-        scopes=data.get("scopes", {}),
-    )
+    return manifest_from_json(data)
 
 
 def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path) -> bytes:
