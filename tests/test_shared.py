@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -62,10 +64,9 @@ def test_published_page_loads_one_copy_of_each_library(published: str, page: Pag
     assert live["apps"]["shared"]["version"]
 
 
-def test_serve_page_loads_one_copy_of_each_library(
-    monorepo_template: Path, tmp_path: Path, page: Page
-) -> None:
-    root = link_copy(monorepo_template, tmp_path / "repo")
+@contextmanager
+def serving(root: Path, page: Page) -> Iterator[Recorder]:
+    """`doit serve` in root and its page loaded until both fragments show; stopped after."""
     shell_port, _ = use_free_ports(root)
     server = ServeProcess(root)
     try:
@@ -74,10 +75,17 @@ def test_serve_page_loads_one_copy_of_each_library(
         page.goto(f"http://127.0.0.1:{shell_port}/")
         page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
         page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
-        assert_one_copy_and_integrity(page, recorder.scripts())
-        assert recorder.errors == []
+        yield recorder
     finally:
         server.stop()
+
+
+def test_serve_page_loads_one_copy_of_each_library(
+    monorepo_template: Path, tmp_path: Path, page: Page
+) -> None:
+    with serving(link_copy(monorepo_template, tmp_path / "repo"), page) as recorder:
+        assert_one_copy_and_integrity(page, recorder.scripts())
+        assert recorder.errors == []
 
 
 def test_a_default_import_of_a_combined_specifier_gets_its_own_module(
@@ -94,21 +102,12 @@ def test_a_default_import_of_a_combined_specifier_gets_its_own_module(
     main.write_text(
         text.replace("createRoot(this._container)", "ReactDOM.createRoot(this._container)")
     )
-    shell_port, _ = use_free_ports(root)
-    server = ServeProcess(root)
-    try:
-        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$", timeout=120)
-        recorder = Recorder(page)
-        page.goto(f"http://127.0.0.1:{shell_port}/")
-        page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
-        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+    with serving(root, page) as recorder:
         imports = import_map(page)["imports"]
         assert imports["react-dom/client"] != imports["react"] == imports["react/jsx-runtime"]
         assert imports["react-dom/client"] in [item.url for item in recorder.scripts()]
         assert duplicates(recorder.scripts()) == {}
         assert recorder.errors == []
-    finally:
-        server.stop()
 
 
 LEGACY_MAIN = """import { LitElement, html } from 'lit';
