@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mfe.build.manifest import read_manifest
+from mfe.build.manifest import read_manifest, write_manifest
 from mfe.config import Project, load_project
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
@@ -299,21 +299,26 @@ def test_identical_inputs_give_byte_identical_pages(built: Path, light: Path) ->
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("file", "statement"),
     [
-        'import D from"react-dom/client";',
-        'import*as D from"react-dom/client";',
-        'import("react-dom/client");',
+        ("entry", 'import D from"react-dom/client";'),
+        ("entry", 'import*as D from"react-dom/client";'),
+        ("entry", 'import("react-dom/client");'),
+        ("chunks/lazy-7TQ2KX4M.js", 'import D from"react-dom/client";export{D};'),
     ],
 )
 def test_an_app_needing_a_whole_combined_module_gets_its_own_file(
-    light: Path, statement: str
+    light: Path, file: str, statement: str
 ) -> None:
     """React's specifiers share one file that has only their named exports (and react's
-    default): code that takes react-dom/client's default or namespace is mapped elsewhere."""
+    default): code that takes react-dom/client's default or namespace is mapped elsewhere,
+    a chunk only loaded lazily too."""
     project = load_project(light)
-    entry = project.apps["accounts"].dist / entry_name(project, "accounts")
-    entry.write_text(statement + entry.read_text())
+    dist = project.apps["accounts"].dist
+    path = dist / (entry_name(project, "accounts") if file == "entry" else file)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(statement + (path.read_text() if path.is_file() else ""))
+    write_manifest("accounts", dist)
     imports = parse(render_shell(project, "dev", None)).importmap["imports"]
     fallbacks = read_manifest("shared", project.apps["shared"].dist).fallbacks[""]
     assert (

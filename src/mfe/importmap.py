@@ -8,6 +8,7 @@ The map is an inline script, so the CSP allows it by its sha256 hash (never
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -52,8 +53,13 @@ def build_import_map(
         raise MfeError(
             f"{shared.app}: asset-manifest.json lists no shared modules; run `doit build:shared`"
         )
-    code = {name: _app_code(manifest, dist) for name, (_, manifest, dist) in apps.items()}
-    whole = _whole_imports([text for texts in code.values() for text in texts])
+    whole = {
+        spec
+        for _, manifest, dist in apps.values()
+        for key, entry in manifest.files.items()
+        if key.endswith(_JS)
+        for spec in _whole_imports(dist / key, entry.sha256)
+    }
     modules = _mapped(shared, DEFAULT, whole)
     imports = {spec: shared_url + file for spec, file in modules.items()}
     scopes: dict[str, dict[str, str]] = {}
@@ -82,7 +88,7 @@ def build_import_map(
         name: [
             (shared_url + key, shared.files[key].integrity) for key in keys if key in shared.files
         ]
-        for name, keys in _imported(shared_dist, shared, modules, code).items()
+        for name, keys in _imported(shared_dist, shared, modules, apps).items()
     }
     return ImportMap(text, f"'sha256-{digest}'", preloads)
 
@@ -104,20 +110,18 @@ def _graph(dist: Path, keys: list[str], seen: set[str]) -> list[tuple[str, str]]
     return found
 
 
-def _app_code(manifest: AssetManifest, dist: Path) -> list[str]:
-    """The text of an app's entries and of the chunks they import (a splitting bundler's)."""
-    return [text for _, text in _graph(dist, manifest.entries, set())]
-
-
-def _whole_imports(texts: list[str]) -> set[str]:
-    """Specifiers some code imports other than by named exports alone: as a default
-    (`import R from"react-dom/client"`), a namespace or dynamically."""
-    whole: set[str] = set()
-    for text in texts:
-        named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
-        partial = Counter(named + _BARE_IMPORT.findall(text))
-        whole.update(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
-    return whole
+@functools.lru_cache(maxsize=4096)
+def _whole_imports(path: Path, sha256: str) -> frozenset[str]:
+    """Specifiers the file imports other than by named exports alone: as a default
+    (`import R from"react-dom/client"`), a namespace or dynamically. Every JavaScript file
+    of an app counts, a lazily loaded chunk too. Cached by content (`doit serve` renders
+    the page after every rebuild)."""
+    if not path.is_file():
+        return frozenset()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
+    partial = Counter(named + _BARE_IMPORT.findall(text))
+    return frozenset(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
 
 
 def _mapped(shared: AssetManifest, variant: str, whole: set[str]) -> dict[str, str]:
@@ -128,17 +132,21 @@ def _mapped(shared: AssetManifest, variant: str, whole: set[str]) -> dict[str, s
 
 
 def _imported(
-    shared_dist: Path, shared: AssetManifest, modules: dict[str, str], code: dict[str, list[str]]
+    shared_dist: Path,
+    shared: AssetManifest,
+    modules: dict[str, str],
+    apps: dict[str, tuple[str, AssetManifest, Path]],
 ) -> dict[str, list[str]]:
-    """Per app, in page order: the default shared files its code imports, with the chunks
-    those import, each file under the first app that needs it. That is the order the page
-    runs them, so the hints fetch the parent's modules first (its first paint waits for
-    them, not for a fragment's React); a module no app uses (say `react-dom`) costs no
-    request."""
+    """Per app, in page order: the default shared files its entries import (with their
+    static chunks), with the chunks those import, each file under the first app that needs
+    it. That is the order the page runs them, so the hints fetch the parent's modules first
+    (its first paint waits for them, not for a fragment's React); a module no app uses (say
+    `react-dom`) costs no request."""
     seen: set[str] = set()
     found: dict[str, list[str]] = {}
-    for name, texts in code.items():
-        imported = [modules[s] for text in texts for s in _IMPORT.findall(text) if s in modules]
+    for name, (_, manifest, dist) in apps.items():
+        code = [text for _, text in _graph(dist, manifest.entries, set())]
+        imported = [modules[s] for text in code for s in _IMPORT.findall(text) if s in modules]
         found[name] = [key for key, _ in _graph(shared_dist, imported, seen)]
     return found
 
