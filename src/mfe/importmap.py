@@ -1,5 +1,7 @@
 """The page's import map: one URL per shared module, scopes for apps pinned to another
-version, and an `integrity` entry (SRI) for every module the page may load.
+version, and an `integrity` entry (SRI) for every module the page may load. Specifiers
+built into one file (React's) map to it, except one whose default export or namespace
+some app's code imports: that one maps to its own module (the manifest's `fallbacks`).
 
 The map is an inline script, so the CSP allows it by its sha256 hash (never
 `unsafe-inline`); its text is computed here, once, and must reach the page verbatim.
