@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
+from mfe.publish.versions import read_version
 
 from fixtures.proxy import FailingProxy
 from fixtures.s3 import S3Server, Site, objects, write_app
@@ -215,6 +217,39 @@ def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_pat
     back = rollback(site.project, "local", outputs=site.outputs, app="payments")
     assert live(site).apps["payments"] == before.apps["payments"]
     assert sha(served(site)) == before.page.sha256 and back.rollback_of == before.release
+
+
+def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:
+    """A publish rendering other apps from the pointer caches their JavaScript; a copy a
+    killed publish (or a full disk) cut short is not trusted by the next publish."""
+    site.publish()
+    ci = Clone(site, tmp_path / "ci")
+    shutil.rmtree(ci.root / "apps" / "accounts" / "dist")  # this runner built payments only
+    ci.change("payments", "2")
+    ci.publish(app="payments")
+    name = entry(site.root, "accounts")
+    version = live(site).apps["accounts"].version
+    cached = load_project(ci.root).state_dir("local") / "dist-cache" / "accounts" / version / name
+    body = (site.root / "apps" / "accounts" / "dist" / name).read_bytes()
+    assert cached.read_bytes() == body
+    cached.write_bytes(body[: len(body) // 2])
+    ci.change("payments", "3")
+    ci.publish(app="payments")
+    assert cached.read_bytes() == body
+
+
+def test_two_commands_fill_one_cold_version_cache_at_once(site: Site, tmp_path: Path) -> None:
+    """Two commands of one checkout (a rollback during a preview, say) read the same app
+    version from the bucket at once and both cache it."""
+    site.publish()
+    version, bucket = live(site).apps["accounts"].version, site.bucket("accounts")
+    s3 = site.server.client()  # botocore clients are thread-safe
+    expected = read_version(s3, bucket, "accounts", version, tmp_path / "reference")
+    for trial in range(2 * TRIALS):
+        state = tmp_path / f"state-{trial}"
+        read = [partial(read_version, s3, bucket, "accounts", version, state)] * 2
+        assert together(*read) == [expected, expected]
+        assert [p.name for p in state.rglob("*") if p.is_file()] == [f"{version}.json"]
 
 
 def test_preview_is_live_listed_removed_and_kept_by_prune(

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mfe.build.manifest import AssetManifest
+from mfe.build.manifest import AssetManifest, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
+from mfe.files import write_atomic
 from mfe.publish.commit import Written, by_distribution, commit
 from mfe.publish.history import history_key, new_release_id, who
 from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
@@ -319,12 +320,13 @@ class Run:
             for key, entry in manifest.files.items():
                 target = folder / key
                 # Its JavaScript: the import map depends on how the code imports shared modules.
-                if not key.endswith((".js", ".mjs")) or target.is_file():
+                # A cached copy counts only if whole (a killed publish may have cut one short).
+                if not key.endswith((".js", ".mjs")) or (
+                    target.is_file() and sha256_file(target) == entry.sha256
+                ):
                     continue
                 source = key if entry.immutable else ca_key(key, entry.sha256)
-                body = self.s3.get_object(Bucket=bucket, Key=source)["Body"].read()
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
+                write_atomic(target, self.s3.get_object(Bucket=bucket, Key=source)["Body"].read())
         return manifest, folder
 
     def page(self, apps: dict[str, Any]) -> LocalFile:

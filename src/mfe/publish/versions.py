@@ -17,6 +17,7 @@ from typing import Any
 
 from mfe.build.manifest import AssetManifest, manifest_from_json
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
 from mfe.publish.pointer import Blob, put_once
 from mfe.publish.releases import FileRecord, record
@@ -85,14 +86,7 @@ def write_version(
     }
     body = (json.dumps(data, sort_keys=True) + "\n").encode()
     put_once(s3, bucket, version_key(app, version), body)
-    _store(_cache(state_dir, app, version), body)
-
-
-def _store(path: Path, body: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)
+    write_atomic(_cache(state_dir, app, version), body)
 
 
 def read_version(
@@ -136,5 +130,5 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
             f"{version_key(app, version)} in bucket '{bucket}' does not match its version "
             "hash (corrupted?); publish that app again"
         )
-    _store(cached, body)
+    write_atomic(cached, body)
     return body
