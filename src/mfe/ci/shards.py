@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mfe.config import Project
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 FORMAT = "mfe-ci-plan/1"
 DEFAULT_SECONDS = 1.0
@@ -92,10 +93,7 @@ def plan_path(project: Project, env: str) -> Path:
 
 def write_plan(project: Project, plan: Plan) -> Path:
     path = plan_path(project, plan.env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(plan.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, plan.to_json())
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as out:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from mfe.build.manifest import (
 )
 from mfe.config import Project
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 MUTABLE_CACHE = "no-cache"
@@ -112,10 +112,7 @@ def page_file(project: Project, env: str, html: bytes) -> LocalFile:
     digest = hashlib.sha256(html).hexdigest()
     path = project.state_dir(env) / "pages" / f"{digest}.html"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(html)
-        tmp.replace(path)
+        write_atomic(path, html)
     entry = hash_file(path)
     rules = project.publish.cache_control
     page = _local_file(project.parent.name, SHELL_KEY, path, entry, rules)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 from mfe.publish.local import RESERVED_PREFIX
 
 if TYPE_CHECKING:
@@ -62,8 +63,7 @@ def conditional_writes(session: Session, bucket: str) -> bool:
         supported = bool(known["supported"])
     else:
         supported = probe(s3, bucket)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**store, "supported": supported}) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps({**store, "supported": supported}) + "\n")
     return _refuse_unless(supported, env.name, store["endpoint"], bucket, path)
 
 

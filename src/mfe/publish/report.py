@@ -191,8 +191,5 @@ def write_report(state_dir: Path, report: PublishReport) -> Path:
 
 def write_named_report(state_dir: Path, name: str, report: dict[str, Any]) -> Path:
     path = state_dir / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(report, indent=2) + "\n")
     return path
