@@ -5,12 +5,19 @@
 //   /previews/NAME/, /previews/NAME/a/b        -> /previews/NAME/index.html
 // (CloudFront's default root object applies to / only, not below it.) Everything else is
 // passed through unchanged, so a missing script, image or JSON file stays a 404.
+// The /_shared/* behavior (the shared modules' bucket) runs it too: there it only strips
+// /_shared, since that bucket holds its files at its root.
 // `doit infra` passes this file to infra/hosting.yaml (parameter SpaFunctionCode): it is
 // the one source; tests/js/spa-fallback.test.mjs runs it under Node.
 
 function handler(event) {
   var request = event.request;
   var uri = request.uri;
+  if (uri.indexOf('/_shared/') === 0) {
+    // Never the page (a missing module stays 404), never the bucket's root (its listing).
+    if (uri !== '/_shared/') request.uri = uri.slice('/_shared'.length);
+    return request;
+  }
   var last = uri.slice(uri.lastIndexOf('/') + 1);
   if (last.indexOf('.') !== -1) {
     return request; // a file name: served as is, or 404

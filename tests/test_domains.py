@@ -114,7 +114,8 @@ def test_templates_lint_clean_with_the_domain_set_and_unset(
     project = load_project(project.root)
     env = project.env("prod")
     for app in project.apps:
-        lint("hosting.yaml", hosting_parameters(project, env, app, CERT if domain else ""))
+        # The parent's distribution id lets it read the shared modules' bucket.
+        lint("hosting.yaml", hosting_parameters(project, env, app, CERT if domain else "", "E2P"))
     if domain == "zone":
         lint("certificate.yaml", certificate_parameters(env))
 

@@ -172,6 +172,55 @@ def test_spa_fallback_is_an_edge_function_not_error_responses(tmp_path: Path) ->
     assert "CustomErrorResponses" not in local
 
 
+def test_the_parent_distribution_serves_the_shared_modules(tmp_path: Path) -> None:
+    """On the page's own domain, under /_shared/: another domain would cost the parent's
+    first paint a DNS lookup and a TLS handshake (the shared build's Lit is not in its bundle)."""
+    from cfnlint.decode import decode_str
+
+    from mfe.envs.stacks import hosting_parameters, resource_names
+
+    parsed, problems = decode_str((REPO / "infra" / "hosting.yaml").read_text())
+    assert not problems
+    config = parsed["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    condition, (behaviour,), _ = config["CacheBehaviors"]["Fn::If"]
+    assert condition == "ServesShared" and behaviour["PathPattern"] == "/_shared/*"
+    default = config["DefaultCacheBehavior"]
+    for key in ("ViewerProtocolPolicy", "Compress", "CachePolicyId", "ResponseHeadersPolicyId"):
+        assert behaviour[key] == default[key], key
+    (association,) = behaviour["FunctionAssociations"]  # strips /_shared (tests/js)
+    assert association == default["FunctionAssociations"]["Fn::If"][1][0]
+    origin = config["Origins"][1]["Fn::If"][1]
+    assert behaviour["TargetOriginId"] == origin["Id"]
+    assert origin["OriginAccessControlId"] == config["Origins"][0]["OriginAccessControlId"]
+
+    project = make_project(tmp_path / "repo", "http://127.0.0.1:1")
+    env = project.env("prod")
+    names = resource_names(project, env)
+    parent = hosting_parameters(project, env, "mfe-parent", "", "EPARENT")
+    shared = hosting_parameters(project, env, "shared", "", "EPARENT")
+    accounts = hosting_parameters(project, env, "accounts", "", "EPARENT")
+    assert parent["SharedBucketName"] == names.buckets["shared"]
+    assert shared["ReaderDistributionId"] == "EPARENT"  # its bucket policy admits the parent's
+    assert parent["ReaderDistributionId"] == shared["SharedBucketName"] == ""
+    assert accounts["ReaderDistributionId"] == accounts["SharedBucketName"] == ""
+
+    stack = {"BucketName": "b", "DistributionId": "E1", "DistributionDomainName": "d1.net"}
+    auth = {"UserPoolId": "p", "UserPoolClientId": "c"}
+    hosting = {
+        "mfe-parent": {
+            **stack,
+            "SiteUrl": "https://d1.net/",
+            "SharedUrl": "https://d1.net/_shared/",
+        },
+        "shared": {**stack, "SiteUrl": "https://d4.net/"},
+    }
+    assert (
+        outputs_from_stacks(env, hosting, auth).apps["shared"].base_url == "https://d1.net/_shared/"
+    )
+    del hosting["mfe-parent"]["SharedUrl"]  # a parent stack from before /_shared/
+    assert outputs_from_stacks(env, hosting, auth).apps["shared"].base_url == "https://d4.net/"
+
+
 def buckets_only(template: str) -> str:
     """hosting.yaml cut down to what moto's CloudFormation supports: the bucket and its output."""
     from cfnlint.decode import decode_str

@@ -15,6 +15,7 @@ import pytest
 
 from mfe.build.manifest import read_manifest, write_manifest
 from mfe.config import Project, load_project
+from mfe.envs.cloudformation import outputs_from_stacks
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
 from mfe.shell import render_shell, shell_context
@@ -137,16 +138,21 @@ def local_outputs(port: int = 4566) -> Outputs:
     )
 
 
-def prod_outputs() -> Outputs:
-    return Outputs(
-        env="prod",
-        region="eu-west-1",
-        apps={
-            app: AppOutputs(f"mfe-demo-prod-{app}", f"https://{domain}/", f"E{app}", domain)
-            for app, domain in CLOUDFRONT.items()
-        },
-        auth=AuthOutputs("eu-west-1_PROD1", "prodclient1", "eu-west-1", PROD_COGNITO),
-    )
+def prod_outputs(project: Project) -> Outputs:
+    """What `doit infra env=prod` writes from its stacks' outputs (infra/*.yaml): the
+    parent's distribution also serves the shared modules, under /_shared/."""
+    hosting = {
+        app: {
+            "BucketName": f"mfe-demo-prod-{app}",
+            "DistributionId": f"E{app}",
+            "DistributionDomainName": domain,
+            "SiteUrl": f"https://{domain}/",
+        }
+        for app, domain in CLOUDFRONT.items()
+    }
+    hosting["mfe-parent"]["SharedUrl"] = f"https://{CLOUDFRONT['mfe-parent']}/_shared/"
+    auth = {"UserPoolId": "eu-west-1_PROD1", "UserPoolClientId": "prodclient1"}
+    return outputs_from_stacks(project.env("prod"), hosting, auth)
 
 
 @pytest.fixture(scope="module")
@@ -267,13 +273,16 @@ def test_local_page_uses_emulator_buckets_on_one_origin(built: Path) -> None:
 
 
 def test_prod_page_uses_cloudfront_domains_from_outputs(built: Path) -> None:
+    """Each app from its distribution; the shared modules from the parent's (the page's own
+    domain), so the parent's first paint needs no other connection than the page's."""
     project = load_project(built)
-    write_outputs(project, prod_outputs())
+    write_outputs(project, prod_outputs(project))
     page = parse(render_shell(project, "prod", None))
 
     urls = {app: f"https://{domain}/" for app, domain in CLOUDFRONT.items()}
+    urls["shared"] = f"https://{CLOUDFRONT['mfe-parent']}/_shared/"
     assert_entries(page, project, urls)
-    origins = sorted(f"https://{domain}" for domain in CLOUDFRONT.values())
+    origins = sorted(f"https://{CLOUDFRONT[app]}" for app in APPS)  # not the shared one's
     assert page.csp["script-src"][:-1] == origins
     assert page.csp["img-src"] == ["'self'", "data:", *origins]
     assert page.csp["connect-src"] == [
@@ -353,7 +362,7 @@ def test_bad_url_override_is_refused(light: Path) -> None:
     toml = light / "mfe.toml"
     toml.write_text(toml.read_text() + '\n[env.prod.urls]\naccounts = "accounts.example.com"\n')
     project = load_project(light)
-    write_outputs(project, prod_outputs())
+    write_outputs(project, prod_outputs(project))
     with pytest.raises(MfeError, match=r"app 'accounts': base URL .*\[env.prod.urls\]"):
         render_shell(project, "prod", None)
 
@@ -417,7 +426,7 @@ def test_doit_shell_prod_reads_outputs_and_url_overrides(copy: Path) -> None:
     assert "doit infra env=prod" in missing.stdout
     assert not (copy / "build/prod/index.html").exists()
 
-    write_outputs(load_project(copy), prod_outputs())
+    write_outputs(load_project(copy), prod_outputs(load_project(copy)))
     assert "shell" in executed_tasks(run_doit(copy, "shell", "env=prod").stdout)
     assert "shell" in up_to_date_tasks(run_doit(copy, "shell", "env=prod").stdout)
 

@@ -16,4 +16,4 @@ def test_spa_fallback_function_under_node() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# fail 0" in result.stdout and "# pass 5" in result.stdout, result.stdout
+    assert "# fail 0" in result.stdout and "# pass 6" in result.stdout, result.stdout

@@ -56,6 +56,14 @@ test('navigation under a preview gets that preview\'s page', () => {
   assert.equal(uriAfter('/previewsx/a'), '/index.html');
 });
 
+test('the shared modules lose their /_shared prefix and never get a page', () => {
+  assert.equal(uriAfter('/_shared/lit-5JTFAIH4.js'), '/lit-5JTFAIH4.js');
+  assert.equal(uriAfter('/_shared/chunks/a-1B2C.js', '*/*'), '/chunks/a-1B2C.js');
+  assert.equal(uriAfter('/_shared/accounts/settings'), '/accounts/settings'); // a 404 there
+  assert.equal(uriAfter('/_shared/'), '/_shared/'); // not the bucket's root: that is its listing
+  assert.equal(uriAfter('/_sharedx/a'), '/index.html'); // another path: a navigation
+});
+
 test('the rest of the request is kept', () => {
   const out = handler(event('/deep/link', BROWSER_ACCEPT));
   assert.equal(out.method, 'GET');

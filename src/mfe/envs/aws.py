@@ -65,8 +65,12 @@ class AwsBackend:
         certificate = self._certificate(session, log, confirm)
         hosting_body = _template(project.root / "infra" / "hosting.yaml")
         hosting: dict[str, dict[str, str]] = {}
-        for app, stack in names.hosting_stacks.items():
-            params = hosting_parameters(project, env, app, certificate)
+        # The parent first: the shared modules' bucket lets the parent's distribution read it.
+        parent = project.parent.name
+        for app in sorted(names.hosting_stacks, key=lambda name: name != parent):
+            stack = names.hosting_stacks[app]
+            reader = hosting.get(parent, {}).get("DistributionId", "")
+            params = hosting_parameters(project, env, app, certificate, reader)
             deploy_stack(cfn, stack, hosting_body, params, poll=self.poll, log=log, confirm=confirm)
             hosting[app] = stack_outputs(cfn, stack)
         auth_body = _template(project.root / "infra" / "auth.yaml")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.envs.changes import Confirm, changes_of
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
 from mfe.errors import MfeError
+from mfe.project import SHARED_APP
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -35,11 +36,15 @@ def outputs_from_stacks(
     env: Environment, hosting: dict[str, dict[str, str]], auth: dict[str, str]
 ) -> Outputs:
     """The outputs document from the stacks' Outputs (names as in infra/*.yaml)."""
+    urls = {app: out.get("SiteUrl") for app, out in hosting.items()}
+    for out in hosting.values():  # the parent's distribution serves the shared modules
+        if out.get("SharedUrl"):
+            urls[SHARED_APP] = out["SharedUrl"]
     try:
         apps = {
             app: AppOutputs(
                 bucket=out["BucketName"],
-                base_url=out.get("SiteUrl") or f"https://{out['DistributionDomainName']}/",
+                base_url=urls.get(app) or f"https://{out['DistributionDomainName']}/",
                 distribution_id=out["DistributionId"],
                 domain=out["DistributionDomainName"],
             )

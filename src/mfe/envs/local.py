@@ -269,8 +269,9 @@ def _ensure_distributions(
 def _distribution_config(env: Environment, bucket: str, comment: str) -> DistributionConfigTypeDef:
     """The API form of hosting.yaml's distribution (the emulator does not enforce OAC).
 
-    Without the SPA fallback function: moto runs no CloudFront Functions, and the local site
-    is served from the emulator's S3 URL, not through this distribution.
+    Without the SPA fallback function and the parent's `/_shared/*` behavior: moto runs no
+    CloudFront Functions, and the local site is served from the emulator's S3 URLs (one
+    origin for every app already), not through this distribution.
     """
     origin: OriginTypeDef = {
         "Id": "site",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
+from mfe.project import SHARED_APP
 
 if TYPE_CHECKING:  # config is imported for annotations only: it loads these names' checks
     from mfe.config import Environment, Project
@@ -70,16 +71,28 @@ def auth_parameters(
 
 
 def hosting_parameters(
-    project: Project, env: Environment, app: str, certificate_arn: str = ""
+    project: Project,
+    env: Environment,
+    app: str,
+    certificate_arn: str = "",
+    parent_distribution_id: str = "",
 ) -> dict[str, str]:
-    """`infra/hosting.yaml` parameters for one app (`certificate_arn`: of the custom domain)."""
+    """`infra/hosting.yaml` parameters for one app (`certificate_arn`: of the custom domain).
+
+    The parent's distribution serves the shared modules' bucket under `/_shared/` (so the
+    page loads its libraries over its own connection); that bucket's policy lets the
+    parent's distribution (`parent_distribution_id`, once it exists) read it."""
     names = resource_names(project, env)
+    role = project.apps[app].role
+    has_shared = SHARED_APP in project.apps
     return {
         "ProjectName": project.name,
         "EnvName": env.name,
         "AppName": app,
         "BucketName": names.buckets[app],
         "Comment": names.comments[app],
+        "SharedBucketName": names.buckets[SHARED_APP] if has_shared and role == "parent" else "",
+        "ReaderDistributionId": parent_distribution_id if role == "shared" else "",
         **spa_parameters(project, env, app),
         **domain_parameters(project, env, app, certificate_arn),
     }
