@@ -337,6 +337,24 @@ def test_an_app_needing_a_whole_combined_module_gets_its_own_file(
     assert imports["react"] == imports["react/jsx-runtime"] != imports["react-dom/client"]
 
 
+def test_a_listed_chunk_gone_missing_is_named_not_guessed(light: Path) -> None:
+    """A dist/ replaced during the render (a build in another terminal): the page is not
+    rendered from an import map worked out without that file."""
+    project = load_project(light)
+    dist = project.apps["accounts"].dist
+    chunk = dist / "chunks" / "lazy-7TQ2KX4M.js"
+    chunk.parent.mkdir(exist_ok=True)
+    chunk.write_text('import D from"react-dom/client";export{D};')
+    write_manifest("accounts", dist)
+    chunk.unlink()
+    with pytest.raises(MfeError, match=r"lazy-7TQ2KX4M\.js: missing, .* build that app again"):
+        render_shell(project, "dev", None)
+    assert not (light / "build/dev/index.html").exists()
+    chunk.write_text('import D from"react-dom/client";export{D};')  # the build finished
+    imports = parse(render_shell(project, "dev", None)).importmap["imports"]
+    assert imports["react-dom/client"] != imports["react"]
+
+
 def test_template_mistakes_name_the_file_and_line(light: Path) -> None:
     project = load_project(light)
     template = light / "shell/index.html.j2"

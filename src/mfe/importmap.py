@@ -118,9 +118,13 @@ def _whole_imports(path: Path, sha256: str) -> frozenset[str]:
     (`import R from"react-dom/client"`), a namespace or dynamically. Every JavaScript file
     of an app counts, a lazily loaded chunk too. Cached by content (`doit serve` renders
     the page after every rebuild)."""
-    if not path.is_file():
-        return frozenset()
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:  # never a guess: it would map a specifier the code cannot use
+        raise MfeError(
+            f"{path}: missing, though its app's asset-manifest.json lists it; "
+            "build that app again (was its dist/ replaced meanwhile?)"
+        ) from None
     named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
     partial = Counter(named + _BARE_IMPORT.findall(text))
     return frozenset(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
