@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,48 @@ def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) ->
     ci.change("payments", "3")
     ci.publish(app="payments")
     assert cached.read_bytes() == body
+
+
+def test_prune_trims_the_checkouts_caches_to_the_kept_releases(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A long-lived checkout caches every version of the others' apps it rendered with;
+    `--prune` keeps what the kept releases name and anything recent (grace_seconds)."""
+    site = Site(tmp_path / "a", moto_s3, keep_releases=1)
+    site.publish()
+    ci = Clone(site, tmp_path / "ci")
+    shutil.rmtree(ci.root / "apps" / "accounts" / "dist")  # accounts comes from the pointer
+    for trial in range(3):
+        site.change("accounts", f"a{trial}")
+        site.publish()
+        ci.change("payments", f"p{trial}")
+        ci.publish(app="payments")
+    state = load_project(ci.root).state_dir("local")
+
+    def cached() -> dict[str, set[str]]:
+        return {
+            "versions": {f"{p.parent.name}/{p.stem}" for p in state.glob("versions/*/*.json")},
+            "dist-cache": {f"{p.parent.name}/{p.name}" for p in state.glob("dist-cache/*/*")},
+            "pages": {p.stem for p in state.glob("pages/*.html")},
+        }
+
+    before = cached()
+    assert len({v for v in before["dist-cache"] if v.startswith("accounts/")}) == 3  # a0-a2
+    ci.publish(app="payments", prune=True)
+    assert cached() == before  # all younger than grace_seconds: another command may use them
+    hours_ago = time.time() - 7200
+    for path in state.glob("*/**/*"):
+        os.utime(path, (hours_ago, hours_ago))
+    ci.publish(app="payments", prune=True)
+    now = live(site)
+    named = {f"{app}/{v.version}" for app, v in now.apps.items()}
+    after = cached()
+    assert f"accounts/{now.apps['accounts'].version}" in after["dist-cache"]
+    assert after["dist-cache"] <= named and after["versions"] <= named
+    assert after["pages"] == {now.page.sha256}
+    previous = history(site)[-2].page
+    rollback(load_project(ci.root), "local", outputs=site.outputs)  # fetches what it needs
+    assert sha(served(site)) == previous.sha256
 
 
 def test_two_commands_fill_one_cold_version_cache_at_once(site: Site, tmp_path: Path) -> None:

@@ -111,8 +111,7 @@ def page_file(project: Project, env: str, html: bytes) -> LocalFile:
     """The rendered page as a local file (kept under `.mfe/<env>/pages/` by content)."""
     digest = hashlib.sha256(html).hexdigest()
     path = project.state_dir(env) / "pages" / f"{digest}.html"
-    if not path.is_file():
-        write_atomic(path, html)
+    write_atomic(path, html)  # also when there: new, so `--prune` keeps it (mfe.publish.prune)
     entry = hash_file(path)
     rules = project.publish.cache_control
     page = _local_file(project.parent.name, SHELL_KEY, path, entry, rules)

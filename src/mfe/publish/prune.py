@@ -5,11 +5,15 @@ pointer; for each, every file of its app versions (by their version manifests), 
 `_ca/` copies of its fixed-URL files and of its page. Never deleted: release state
 (`_mfe/`), fixed URLs, previews' pages, and any object younger than
 `[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
+The same rule trims this checkout's caches under `.mfe/<env>/`.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
@@ -73,8 +77,10 @@ def kept_keys(run: Run, pointers: list[Live]) -> dict[str, set[str]]:
 
 
 def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = True) -> int:
-    """Fill each app plan's `deletes` and (unless `delete=False`) delete them."""
-    kept = kept_keys(run, kept_pointers(run))
+    """Fill each app plan's `deletes` and (unless `delete=False`) delete them, and the
+    local caches of what no kept pointer names."""
+    pointers = kept_pointers(run)
+    kept = kept_keys(run, pointers)
     for app, keys in [*(extra or {}).items(), *run.extra_kept.items()]:
         kept.setdefault(app, set()).update(keys)
     now = datetime.now(UTC)
@@ -101,7 +107,34 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
     if delete:
         for plan in run.plans.values():
             delete_keys(run, plan.bucket, plan.deletes)
+        prune_local(run.project.state_dir(run.env.name), pointers, grace)
     return total
+
+
+def prune_local(state: Path, pointers: list[Live], grace_seconds: int) -> None:
+    """Drop the cached version lists (`versions/`), other builds' JavaScript (`dist-cache/`)
+    and rendered pages (`pages/`) that no kept pointer names, once older than the grace
+    period (another command of this checkout may have just cached a newer live version).
+    Each is fetched or rendered again when needed."""
+    versions = {(app, v.version) for pointer in pointers for app, v in pointer.apps.items()}
+    pages = {pointer.page.sha256 for pointer in pointers}
+    cutoff = time.time() - grace_seconds
+    unused = [
+        *(p for p in state.glob("versions/*/*.json") if (p.parent.name, p.stem) not in versions),
+        *(p for p in state.glob("dist-cache/*/*") if (p.parent.name, p.name) not in versions),
+        *(p for p in state.glob("pages/*.html") if p.stem not in pages),
+    ]
+    for path in unused:
+        try:
+            recent = path.stat().st_mtime >= cutoff
+        except FileNotFoundError:  # another prune was first
+            continue
+        if recent:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def list_fresh(run: Run, app: str) -> dict[str, RemoteObject]:

@@ -18,6 +18,7 @@ one pointer read and one history-record check.
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,6 +328,8 @@ class Run:
                     continue
                 source = key if entry.immutable else ca_key(key, entry.sha256)
                 write_atomic(target, self.s3.get_object(Bucket=bucket, Key=source)["Body"].read())
+            folder.mkdir(parents=True, exist_ok=True)
+            os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
         return manifest, folder
 
     def page(self, apps: dict[str, Any]) -> LocalFile:

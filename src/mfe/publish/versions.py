@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
     try:
         body = cached.read_bytes()
         _decode(body)
+        os.utime(cached)  # in use: `--prune` keeps it (mfe.publish.prune)
         return body
     except (OSError, ValueError, KeyError, TypeError):
         pass
