@@ -18,11 +18,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfe.build.manifest import AssetManifest
+from mfe.build.manifest import JS_SUFFIXES, AssetManifest
 from mfe.build.shared import DEFAULT
 from mfe.errors import MfeError
 
-_JS = (".js", ".mjs")
 # Static imports in bundler output: `import{a}from"lit"`, `import"./chunks/x.js"`.
 _IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["']([^"']+)["']""")
 # Every import of a module, dynamic `import("x")` too, and those that take named exports
@@ -59,7 +58,7 @@ def build_import_map(
         spec
         for _, manifest, dist in apps.values()
         for key, entry in manifest.files.items()
-        if key.endswith(_JS)
+        if key.endswith(JS_SUFFIXES)
         for spec in _whole_imports(dist / key, entry.sha256)
     }
     modules = _mapped(shared, DEFAULT, whole)
@@ -73,11 +72,15 @@ def build_import_map(
     integrity = {
         shared_url + key: entry.integrity
         for key, entry in shared.files.items()
-        if key.endswith(_JS)
+        if key.endswith(JS_SUFFIXES)
     }
     for base, manifest, _ in apps.values():
         integrity.update(
-            {base + key: e.integrity for key, e in manifest.files.items() if key.endswith(_JS)}
+            {
+                base + key: e.integrity
+                for key, e in manifest.files.items()
+                if key.endswith(JS_SUFFIXES)
+            }
         )
     data: dict[str, object] = {"imports": imports, "integrity": dict(sorted(integrity.items()))}
     if scopes:

@@ -25,6 +25,9 @@ MANIFEST_NAME = "asset-manifest.json"
 # Rollup) or mix a digit with letters (Vite).
 _HASH_SEGMENT = re.compile(r"[-.]([A-Za-z0-9_]{8,})(?=\.)")
 
+JS_SUFFIXES = (".js", ".mjs")
+"""ES module files: entries, what the import map reads, what a budget counts."""
+
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".mjs": "text/javascript; charset=utf-8",
@@ -139,7 +142,7 @@ def scan_dist(app: str, dist: Path) -> AssetManifest:
         for path in sorted(dist.rglob("*"))
         if path.is_file() and path.name != MANIFEST_NAME
     }
-    entries = [name for name in files if "/" not in name and name.endswith((".js", ".mjs"))]
+    entries = [name for name in files if "/" not in name and name.endswith(JS_SUFFIXES)]
     if not entries:
         raise MfeError(
             f"build:{app}: the bundler wrote no top-level .js entry into {dist}; "

@@ -11,7 +11,7 @@ import posixpath
 import re
 from pathlib import Path
 
-from mfe.build.manifest import read_manifest
+from mfe.build.manifest import JS_SUFFIXES, read_manifest
 from mfe.config import App
 from mfe.errors import MfeError
 
@@ -39,7 +39,7 @@ def initial_files(dist: Path, entries: list[str]) -> list[str]:
         if name in seen or not (dist / name).is_file():
             continue
         seen.append(name)
-        if not name.endswith((".js", ".mjs")):
+        if not name.endswith(JS_SUFFIXES):
             continue
         text = (dist / name).read_text(encoding="utf-8", errors="replace")
         for specifier in _STATIC_IMPORT.findall(text):

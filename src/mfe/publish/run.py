@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mfe.build.manifest import AssetManifest, sha256_file
+from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
@@ -322,7 +322,7 @@ class Run:
                 target = folder / key
                 # Its JavaScript: the import map depends on how the code imports shared modules.
                 # A cached copy counts only if whole (a killed publish may have cut one short).
-                if not key.endswith((".js", ".mjs")) or (
+                if not key.endswith(JS_SUFFIXES) or (
                     target.is_file() and sha256_file(target) == entry.sha256
                 ):
                     continue
