@@ -264,10 +264,17 @@ def test_prune_trims_the_checkouts_caches_to_the_kept_releases(
 
     before = cached()
     assert len({v for v in before["dist-cache"] if v.startswith("accounts/")}) == 3  # a0-a2
+    # What writes killed between write_atomic's create and rename leave, in each cache.
+    written = [f for f in state.rglob("*") if f.is_file()]
+    assert {f.relative_to(state).parts[0] for f in written} >= {"versions", "dist-cache", "pages"}
+    leftovers = [f.parent / f".{f.name}.k1ll3d.tmp" for f in written]
+    for leftover in leftovers:
+        leftover.write_text("half")
     ci.publish(app="payments", prune=True)
     assert cached() == before  # all younger than grace_seconds: another command may use them
+    assert all(leftover.exists() for leftover in leftovers)  # or be writing them now
     hours_ago = time.time() - 7200
-    for path in state.glob("*/**/*"):
+    for path in state.rglob("*"):
         os.utime(path, (hours_ago, hours_ago))
     ci.publish(app="payments", prune=True)
     now = live(site)
@@ -276,6 +283,7 @@ def test_prune_trims_the_checkouts_caches_to_the_kept_releases(
     assert f"accounts/{now.apps['accounts'].version}" in after["dist-cache"]
     assert after["dist-cache"] <= named and after["versions"] <= named
     assert after["pages"] == {now.page.sha256}
+    assert not list(state.rglob(".*.tmp"))
     previous = history(site)[-2].page
     rollback(load_project(ci.root), "local", outputs=site.outputs)  # fetches what it needs
     assert sha(served(site)) == previous.sha256

@@ -113,9 +113,10 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
 
 def prune_local(state: Path, pointers: list[Live], grace_seconds: int) -> None:
     """Drop the cached version lists (`versions/`), other builds' JavaScript (`dist-cache/`)
-    and rendered pages (`pages/`) that no kept pointer names, once older than the grace
-    period (another command of this checkout may have just cached a newer live version).
-    Each is fetched or rendered again when needed."""
+    and rendered pages (`pages/`) that no kept pointer names, and what killed writes left
+    (`write_atomic`'s `.*.tmp`), once older than the grace period (another command of this
+    checkout may have just cached a newer live version, or be writing). Each is fetched or
+    rendered again when needed."""
     versions = {(app, v.version) for pointer in pointers for app, v in pointer.apps.items()}
     pages = {pointer.page.sha256 for pointer in pointers}
     cutoff = time.time() - grace_seconds
@@ -123,6 +124,7 @@ def prune_local(state: Path, pointers: list[Live], grace_seconds: int) -> None:
         *(p for p in state.glob("versions/*/*.json") if (p.parent.name, p.stem) not in versions),
         *(p for p in state.glob("dist-cache/*/*") if (p.parent.name, p.name) not in versions),
         *(p for p in state.glob("pages/*.html") if p.stem not in pages),
+        *state.rglob(".*.tmp"),
     ]
     for path in unused:
         try:
