@@ -182,16 +182,17 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         )
         for k, runner in zip((1, 2, 3), runners, strict=False)
     ]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out
+    printed: dict[int, str] = {}  # each shard's output, to explain a report's figures
+    for k, proc in enumerate(procs, start=1):
+        printed[k], _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, printed[k]
     publisher = clone(origin, tmp_path / "publish", plan_file)
     failed = run_doit(publisher, "ci", "publish", check=False, env=CI_ENV)
     assert failed.returncode != 0 and "Traceback" not in failed.stdout
     assert f"{shards[3]['apps'][0]} is not in the build cache" in failed.stdout
     assert "ci publish never builds" in failed.stdout
     assert not (publisher / "build").exists()  # nothing rendered, nothing published
-    run_doit(runners[3], "ci", "shard=4/4", env=CI_ENV)
+    printed[4] = run_doit(runners[3], "ci", "shard=4/4", env=CI_ENV).stdout
 
     built: list[str] = []
     sizes: dict[str, int] = {}
@@ -203,7 +204,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         assert not (runner / ".mfe" / "local" / "outputs.json").exists()
         for name, app in report["apps"].items():
             assert (app["dist"], app["cache"]) == ("build", "miss"), name
-            assert app["cache_upload_bytes"] > 0 and app["size_bytes"] > 0, name
+            assert app["cache_upload_bytes"] > 0 and app["size_bytes"] > 0, (name, printed[k])
             sizes[name] = app["size_bytes"]
         built += list(report["apps"])
     assert sorted(built) == APPS  # each app built exactly once across the shards
