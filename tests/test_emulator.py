@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +15,12 @@ import pytest
 
 from mfe.config import Project, load_project
 from mfe.envs.emulator import ensure_emulator, probe, stop_emulator
+from mfe.envs.moto_server import PORT_TAKEN
 from mfe.errors import MfeError
 
-from fixtures.aws import free_port, free_ports
+from fixtures.aws import free_port, free_ports, local_client, start_moto, stop_process
+
+TRIALS = 5
 
 
 def make_project(root: Path, port: int) -> Project:
@@ -130,3 +134,46 @@ def test_a_second_local_environment_has_its_own_emulator(tmp_path: Path) -> None
         stopped = stop_emulator(project, second)
     assert "stopped" in stopped
     assert probe(second_port) == "free"
+
+
+def test_two_checkouts_starting_at_once_share_one_server(tmp_path: Path) -> None:
+    """Each checkout locks only its own start, so both may spawn a server on the port; one
+    must give way, or the kernel (granian binds with SO_REUSEPORT) splits the connections
+    between two emulators: a bucket made through one is missing from half the requests."""
+    for trial in range(TRIALS):
+        port = free_port()
+        checkouts = [make_project(tmp_path / f"{trial}-{name}", port) for name in "ab"]
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                started = list(pool.map(lambda p: ensure_emulator(p, p.env("local")), checkouts))
+            assert started == [f"http://127.0.0.1:{port}"] * 2
+            local_client(started[0]).create_bucket(Bucket=f"trial-{trial}")
+            for _ in range(12):  # a new connection each: every one reaches the same state
+                names = [b["Name"] for b in local_client(started[0]).list_buckets()["Buckets"]]
+                assert names == [f"trial-{trial}"]
+        finally:
+            for checkout in checkouts:
+                stop_emulator(checkout, checkout.env("local"))
+        assert probe(port) == "free"  # no second server left answering
+
+
+def test_a_second_server_on_a_served_port_gives_way(tmp_path: Path) -> None:
+    """Started by hand (or by a test) on a port an emulator already serves, the server
+    exits with a message instead of sharing the port."""
+    port = free_port()
+    first = start_moto(port, tmp_path / "first.log")
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        local_client(endpoint).create_bucket(Bucket="kept")
+        second = subprocess.run(
+            [sys.executable, "-m", "mfe.envs.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == PORT_TAKEN
+        assert f"another emulator already serves 127.0.0.1:{port}" in second.stdout
+        for _ in range(12):  # a new connection each
+            assert [b["Name"] for b in local_client(endpoint).list_buckets()["Buckets"]] == ["kept"]
+    finally:
+        stop_process(first)

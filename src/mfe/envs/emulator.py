@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfe.config import CONFIG_FILE, Environment, Project
+from mfe.envs.moto_server import lock_file
 from mfe.errors import MfeError
 
 PID_FILE = "emulator.pid"
@@ -130,7 +131,8 @@ def ensure_emulator(project: Project, env: Environment) -> str:
     if probe(port) == "moto":
         return endpoint
     pid_file, log = _paths(project, env)
-    with _locked(pid_file.with_suffix(".lock")):  # two commands at once start one server
+    # Two commands at once, of this checkout or of another on the same port, start one server.
+    with _locked(lock_file("127.0.0.1", port, "start")):
         pid = _read_pid(pid_file)
         if pid is not None and not _alive(pid):
             pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone

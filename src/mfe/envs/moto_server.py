@@ -13,13 +13,21 @@ granian, without a request log and without moto's per-request backend search.
   to by listing its own package folder (a `stat` per service, ~180) and trying every
   service's URL patterns, under one lock all requests share. The answer depends on the
   host name alone, so it is remembered.
+- One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
+  already served would start too, and the kernel would split the connections between two
+  emulators with different state (two checkouts starting theirs at once, say). A lock
+  file per port makes the second one exit instead (exit code 3).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
-from typing import Any
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 THREADS = 8
 """Requests moto serves at once: a publish's upload workers, its smoke check, a second one."""
@@ -41,6 +49,30 @@ def remember_backends() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
+PORT_TAKEN = 3
+"""Exit code when another emulator already serves the port."""
+
+
+def lock_file(host: str, port: int, purpose: str) -> Path:
+    """A lock file for an emulator port, the same for every checkout of this user (whose
+    processes alone SO_REUSEPORT lets share a port)."""
+    folder = Path(tempfile.gettempdir()) / f"mfe-emulators-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{host}-{port}.{purpose}.lock"
+
+
+def claim_port(host: str, port: int) -> IO[str] | None:
+    """The port's lock, held until this process ends (the kernel releases it then, however
+    it ends), or None when another emulator holds it."""
+    handle = lock_file(host, port, "serve").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def application() -> Any:
     """moto's WSGI application (granian calls this in its worker process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -58,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args(argv)
+    claim = claim_port(args.host, args.port)
+    if claim is None:
+        print(f"another emulator already serves {args.host}:{args.port}; not starting a second")
+        sys.exit(PORT_TAKEN)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     logged = os.environ.get("MFE_EMULATOR_REQUEST_LOG") == "1"
     state = "on" if logged else "off (MFE_EMULATOR_REQUEST_LOG=1 turns it on)"
@@ -74,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=LogLevels.warning,
         log_access=logged,
     ).serve()
+    claim.close()
 
 
 if __name__ == "__main__":
