@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -177,3 +178,32 @@ def test_a_second_server_on_a_served_port_gives_way(tmp_path: Path) -> None:
             assert [b["Name"] for b in local_client(endpoint).list_buckets()["Buckets"]] == ["kept"]
     finally:
         stop_process(first)
+
+
+def test_a_busy_emulator_is_not_taken_for_another_program(project: Project) -> None:
+    """Under load (a CI job's 40 cache lookups on 8 server threads, say) the emulator
+    answers its probe late; a command must reuse it, not report the port as taken."""
+    port = project.env("local").port
+    assert port is not None
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # moto's config endpoint, after the queue's wait
+            time.sleep(1.5)
+            body = json.dumps({"batch": {}, "lambda": {}}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert ensure_emulator(project, project.env("local")) == f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not pid_file(project).exists()  # reused, not started

@@ -50,7 +50,12 @@ def _port(env: Environment) -> int:
     return env.port
 
 
-def probe(port: int, timeout: float = 0.5) -> PortState:
+PROBE_TIMEOUT = 10.0
+"""A busy emulator answers late: its threads may all be serving (a CI job's cache lookups
+took over a second each on a loaded 2-core runner). Nothing listening is refused at once."""
+
+
+def probe(port: int, timeout: float = PROBE_TIMEOUT) -> PortState:
     """What answers on 127.0.0.1:`port`: moto, nothing, or something else.
 
     Plain `http.client`: httpx would build an SSL context (~0.1 s) for a loopback GET
