@@ -201,7 +201,7 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
         assert list(report["apps"]) == shards[k - 1]["apps"]
         assert report["published"] is False
         # A shard needs only the cache bucket (the plan job made it), never the site.
-        assert not (runner / ".mfe" / "local" / "outputs.json").exists()
+        assert not (runner / ".mfe" / "local" / "outputs.json").exists(), printed[k]
         for name, app in report["apps"].items():
             assert (app["dist"], app["cache"]) == ("build", "miss"), name
             assert app["cache_upload_bytes"] > 0 and app["size_bytes"] > 0, (name, printed[k])
