@@ -184,9 +184,8 @@ def plan_lines(report: PublishReport) -> list[str]:
 
 
 def write_report(state_dir: Path, report: PublishReport) -> Path:
-    path = state_dir / (PLAN_FILE if report.dry_run else REPORT_FILE)
-    write_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
-    return path
+    name = PLAN_FILE if report.dry_run else REPORT_FILE
+    return write_named_report(state_dir, name, report.to_dict())
 
 
 def write_named_report(state_dir: Path, name: str, report: dict[str, Any]) -> Path:
