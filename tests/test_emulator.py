@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,18 @@ def project(tmp_path: Path) -> Iterator[Project]:
     made = make_project(tmp_path / "a", free_port())
     yield made
     stop_emulator(made, made.env("local"))
+
+
+@contextmanager
+def serving(port: int, handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[None]:
+    """Another program (or a stand-in for a busy emulator) on 127.0.0.1:`port`."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def pid_file(project: Project) -> Path:
@@ -86,17 +99,8 @@ def test_stale_pid_file_is_replaced(project: Project) -> None:
 def test_port_taken_by_something_else_is_a_clear_error(project: Project) -> None:
     port = project.env("local").port
     assert port is not None
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", port), http.server.BaseHTTPRequestHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with pytest.raises(MfeError) as caught:
-            ensure_emulator(project, project.env("local"))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(port, http.server.BaseHTTPRequestHandler), pytest.raises(MfeError) as caught:
+        ensure_emulator(project, project.env("local"))
     message = str(caught.value)
     assert f"port {port}" in message
     assert "[env.local] port" in message
@@ -198,12 +202,6 @@ def test_a_busy_emulator_is_not_taken_for_another_program(project: Project) -> N
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Busy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(port, Busy):
         assert ensure_emulator(project, project.env("local")) == f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
     assert not pid_file(project).exists()  # reused, not started
