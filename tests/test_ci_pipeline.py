@@ -222,6 +222,28 @@ def test_unaffected_apps_missing_from_the_cache_and_failing_tests(
     assert report["published"] is False and "tests of payments failed" in report["error"]
     assert report["apps"]["payments"]["tests"] == "failed"
     assert cache_objects(moto_server) == before
+    # The failed build stays in dist/: the next run tests it again instead of trusting it.
+    result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=CI_ENV)
+    assert result.returncode != 0 and "tests of payments failed" in result.stdout
+
+
+def test_a_build_made_outside_ci_is_never_taken_for_the_tested_one(
+    origin: Path,
+    monorepo_template: Path,
+    tmp_path: Path,
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "outside", monorepo_template / "node_modules")
+    ci(clone)
+    source = clone / "apps" / "accounts" / "src" / "data.js"
+    committed = source.read_text()
+    source.write_text(committed + "\nconsole.log('EXPERIMENT-NOT-COMMITTED');\n")
+    run_doit(clone, "build:accounts", env=CI_ENV)
+    source.write_text(committed)  # the tree is clean again, dist/ is not
+
+    report, _ = ci(clone)
+    assert report["apps"]["accounts"]["dist"] != "local"
+    bundles = (clone / "apps" / "accounts" / "dist").glob("*.js")
+    assert not [path.name for path in bundles if "EXPERIMENT" in path.read_text()]
 
 
 def forge(clone: Path, app: str, text: str) -> bytes:

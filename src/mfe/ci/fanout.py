@@ -22,10 +22,11 @@ from mfe.ci.run import (
     affected_why,
     build,
     check_budgets,
+    holds_build,
     measure,
     publish_site,
-    record_keys,
-    recorded_keys,
+    record_builds,
+    recorded_builds,
     remember_sizes,
     reported,
     test_and_cache,
@@ -222,14 +223,14 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             packages = lockslice.load_lockfile(project.lockfile)
             _check_names(project, plan, names)
             node.result()  # once, before the workers all ask for it
-            known = recorded_keys(project)
+            known = recorded_builds(project)
             futures = {
                 name: pool.submit(_restore, project, name, report, plan, remote, known, packages)
                 for name in names
             }
             errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
             outputs = ready.result()
-        record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
+        record_builds(project, report)
         if errors:
             raise MfeError("\n".join(errors) + "\nnothing was published")
         check_budgets(project, report, remote, env)
@@ -271,7 +272,7 @@ def _restore(
     report: CiReport,
     plan: shards.Plan,
     remote: cache.RemoteCache,
-    known: dict[str, str],
+    known: dict[str, dict[str, str]],
     packages: lockslice.Packages,
 ) -> float | None:
     """Restore one app (its key checked against the plan first) and measure it; returns
@@ -290,12 +291,12 @@ def _restore_planned(
     result: AppReport,
     planned: shards.PlannedApp,
     remote: cache.RemoteCache,
-    known: dict[str, str],
+    known: dict[str, dict[str, str]],
 ) -> float | None:
     name = app.name
     result.cache = planned.cache if result.affected else "unaffected"  # type: ignore[assignment]
     result.tests = "cached" if result.affected else "not run"
-    if known.get(name) == planned.key and app.manifest_path.is_file():
+    if holds_build(app, planned.key, known):
         result.dist = "local"
         return None
     lookup = cache.restore(remote, project, app, planned.key)

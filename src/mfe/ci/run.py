@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
-from mfe.build.manifest import MANIFEST_NAME
+from mfe.build.manifest import MANIFEST_NAME, sha256_file
 from mfe.ci import affected, budget, cache, records, steps
 from mfe.ci.connect import CacheMode, open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport, write_report
@@ -108,7 +108,7 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
         remote, who = open_cache(session, options.cache, ready.result)
         report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
-        known = recorded_keys(project)
+        known = recorded_builds(project)
         node.result()  # once, before the worker threads all ask for it
         futures = [
             pool.submit(
@@ -126,7 +126,7 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
         ]
         errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
         outputs = ready.result()
-    record_keys(project, {n: a.key for n, a in report.apps.items() if a.dist})
+    record_builds(project, report)
     if errors:
         raise MfeError("\n".join(errors))
     check_budgets(project, report, remote, env)
@@ -145,7 +145,7 @@ def process_app(
     remote: cache.RemoteCache | None,
     mode: CacheMode,
     packages: lockslice.Packages,
-    known: dict[str, str],
+    known: dict[str, dict[str, str]],
     cacheable: bool,
 ) -> None:
     """Restore `app` (local or remote cache) or build it, then measure it for its budget;
@@ -172,11 +172,11 @@ def _restore_or_build(
     remote: cache.RemoteCache | None,
     mode: CacheMode,
     packages: lockslice.Packages,
-    known: dict[str, str],
+    known: dict[str, dict[str, str]],
     cacheable: bool,
 ) -> None:
     result.key = input_key(project, app, packages).key
-    if known.get(app.name) == result.key and (app.dist / MANIFEST_NAME).is_file():
+    if holds_build(app, result.key, known):
         result.dist = "local"  # this checkout already holds exactly this build
         result.cache = "hit" if result.affected else "unaffected"
         result.tests = "cached" if result.affected else "not run"
@@ -275,18 +275,46 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     report.extra["release"] = published.release
 
 
-def _keys_file(project: Project) -> Any:
+def _keys_file(project: Project) -> Path:
     return project.root / STATE_DIR / "ci-keys.json"
 
 
-def recorded_keys(project: Project) -> dict[str, str]:
+def recorded_builds(project: Project) -> dict[str, dict[str, str]]:
+    """`.mfe/ci-keys.json`: per app, the input key and manifest hash of the tested build
+    this checkout's last CI run left in its `dist/`."""
     try:
         data = json.loads(_keys_file(project).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(name): {"key": str(entry["key"]), "manifest": str(entry["manifest"])}
+        for name, entry in data.items()
+        if isinstance(entry, dict) and "key" in entry and "manifest" in entry
+    }
 
 
-def record_keys(project: Project, keys: dict[str, str]) -> None:
-    merged = {**recorded_keys(project), **keys}
+def holds_build(app: App, key: str, known: dict[str, dict[str, str]]) -> bool:
+    """Does `dist/` still hold the recorded tested build of `key`? The manifest's hash
+    catches a `doit build` or `doit serve` of other sources since that run."""
+    entry = known.get(app.name)
+    return (
+        entry is not None
+        and entry["key"] == key
+        and app.manifest_path.is_file()
+        and sha256_file(app.manifest_path) == entry["manifest"]
+    )
+
+
+def record_builds(project: Project, report: CiReport) -> None:
+    """Record the apps whose `dist/` a later run may take as is: restored entries (tested
+    before they were cached) and builds whose tests passed, never a failed or untested one."""
+    trusted = {
+        name: {"key": result.key, "manifest": sha256_file(project.apps[name].manifest_path)}
+        for name, result in report.apps.items()
+        if result.dist in ("cache", "local")
+        or (result.dist == "build" and result.tests in ("passed", "cached", "none"))
+    }
+    merged = {**recorded_builds(project), **trusted}
     write_atomic(_keys_file(project), json.dumps(merged, indent=2, sort_keys=True) + "\n")
