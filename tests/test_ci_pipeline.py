@@ -184,7 +184,11 @@ def test_uncommitted_changes_bypass_the_cache_unless_forced(
 
 
 def commit_in(clone: Path, message: str) -> None:
+    """Commit and push (as a branch of its own): later clones have it, as CI runners would,
+    so a publish can place the live commits in history."""
     git(clone, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-qam", message)
+    head = git(clone, "rev-parse", "HEAD")
+    git(clone, "push", "-q", "origin", f"HEAD:refs/heads/ci/{head}")
 
 
 def test_unaffected_apps_missing_from_the_cache_and_failing_tests(

@@ -75,7 +75,8 @@ def test_each_job_runs_its_doit_command_with_the_cache_secret(workflow: dict[str
 
 
 def test_setup_steps_cache_and_history(workflow: dict[str, Any]) -> None:
-    assert step_using(workflow, "plan", "actions/checkout")["with"]["fetch-depth"] == 0
+    for job in ("plan", "publish"):  # the base diff; the older-commit check
+        assert step_using(workflow, job, "actions/checkout")["with"]["fetch-depth"] == 0
     for job in ("plan", "shard", "publish"):
         python = step_using(workflow, job, "actions/setup-python")["with"]
         assert (python["python-version"], python["cache"]) == ("3.11", "pip")

@@ -199,6 +199,31 @@ def test_older_commit_is_refused_and_force_is_recorded(site: Site) -> None:
     assert record.commit == old and record.by == "Test <t@example.com>"
 
 
+def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site) -> None:
+    git(site.root, "init", "-q", "-b", "main")
+    git(site.root, "add", "-A")
+    git(site.root, "commit", "-qm", "v1")
+    old = git(site.root, "rev-parse", "HEAD").strip()
+    site.change("accounts", "2")
+    git(site.root, "commit", "-qam", "v2")
+    new = git(site.root, "rev-parse", "HEAD").strip()
+    site.publish()
+    # A shallow CI clone of the older commit: the live one is not in its history.
+    git(site.root, "checkout", "-q", "--detach", old)
+    git(site.root, "branch", "-qD", "main")
+    git(site.root, "reflog", "expire", "--expire=now", "--all")
+    git(site.root, "gc", "-q", "--prune=now")
+    site.change("accounts", "1-rebuilt")
+    page = served(site)
+    with pytest.raises(MfeError) as refused:
+        site.publish()
+    assert f"accounts is live at {new[:12]}, a commit this clone does not have" in str(
+        refused.value
+    )
+    assert "fetch-depth: 0" in str(refused.value) and served(site) == page
+    assert site.publish(force=True)["forced"] == ["accounts"]
+
+
 def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_path: Path) -> None:
     site.publish()
     before = live(site)

@@ -84,6 +84,20 @@ def is_ancestor(root: Path, older: str, newer: str) -> bool:
     return found.returncode == 0
 
 
+def has_commit(root: Path, commit: str) -> bool:
+    """Is `commit` in this clone's history (a shallow clone lacks older and newer ones)?"""
+    try:
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{commit}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return True  # no git: no order to check, as is_ancestor says
+    return found.returncode == 0
+
+
 def check_not_older(
     root: Path, live: Live | None, changed: list[str], candidates: dict[str, Candidate], force: bool
 ) -> list[str]:
@@ -93,9 +107,18 @@ def check_not_older(
     for name in changed:
         ours = candidates[name].version.commit
         theirs = live.apps[name].commit if live and name in live.apps else None
-        if not ours or not theirs or not is_ancestor(root, ours, theirs):
+        if not ours or not theirs:
             continue
-        if not force:
+        if not has_commit(root, theirs):
+            if not force:
+                raise MfeError(
+                    f"{name} is live at {theirs[:12]}, a commit this clone does not have, so "
+                    f"publish cannot tell whether it is newer than {ours[:12]}: fetch it "
+                    "(in CI: checkout with fetch-depth: 0) or pass --force"
+                )
+        elif not is_ancestor(root, ours, theirs):
+            continue
+        elif not force:
             raise MfeError(
                 f"{name} is live at {theirs[:12]}, newer than this checkout's {ours[:12]}; "
                 "pass --force or use doit rollback"
