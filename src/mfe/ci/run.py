@@ -201,8 +201,6 @@ def _restore_or_build(
         result.notes.append("not in the build cache: built only to render the shell")
         result.tests = "not run"
         return
-    if not result.affected:
-        result.notes.append("not in the build cache: built, tested and cached for the shell")
     test_and_cache(project, app, result, remote if use_cache else None)
 
 
