@@ -147,6 +147,31 @@ def test_content_not_matching_the_manifest_is_rejected(
     assert_rejected(setup, tar_zst(other_app), capsys)
 
 
+def test_a_second_spelling_of_the_manifest_cannot_replace_the_signed_one(
+    setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whoever can write the bucket but lacks the secret keeps the signed manifest under its
+    exact name (so its hash checks out) and adds forged files with their own manifest under
+    a name that extraction writes onto the same path."""
+    project, remote = setup
+    app = project.apps["payments"]
+    fake_build(app)
+    signed = (app.dist / "asset-manifest.json").read_bytes()
+    fake_build(app, "alert('poisoned')")
+    forged = snapshot(app.dist)
+    for spelling in ("./asset-manifest.json", "asset-manifest.json/"):
+        body = tar_zst(
+            {
+                "asset-manifest.json": signed,  # put_raw signs this one, as an upload did
+                **{name: data for name, data in forged.items() if name != "asset-manifest.json"},
+                spelling: forged["asset-manifest.json"],
+            }
+        )
+        notes = assert_rejected(setup, body, capsys)
+        assert notes[0].startswith(f"build cache entry {remote.url('trusted', 'payments', KEY)} ")
+        assert "the current build" in (app.dist / "main-ABCD1234.js").read_text()
+
+
 def test_paths_escaping_dist_are_rejected_before_writing(
     setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
 ) -> None:

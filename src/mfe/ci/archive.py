@@ -28,22 +28,24 @@ def unpack_verified(
     """Extract into `dest` (new folder) and check it against its manifest, or raise.
 
     With `manifest_sha256` (the signed value) the archive's manifest is checked first,
-    before a single file is written.
+    before a single file is written, and the manifest on disk again after extraction.
     """
     tar_path = archive.with_suffix("")  # archive.tar
     _decompress(archive, tar_path)
     dest.mkdir(parents=True)
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
+            members = tar.getmembers()
+            _check_names(members)
             if manifest_sha256 is not None:
                 _check_manifest(tar, manifest_sha256)
-            for member in tar:
+            for member in members:
                 _extract_member(tar, member, dest)
     except (tarfile.TarError, EOFError, ValueError) as exc:
         raise CorruptArchive(f"unreadable tar: {exc}") from None
     finally:
         tar_path.unlink(missing_ok=True)
-    _verify(dest, app_name)
+    _verify(dest, app_name, manifest_sha256)
 
 
 def _decompress(source: Path, dest: Path) -> None:
@@ -63,6 +65,18 @@ def _decompress(source: Path, dest: Path) -> None:
         raise CorruptArchive("truncated zstd frame")
 
 
+def _check_names(members: list[tarfile.TarInfo]) -> None:
+    """One spelling per path: extraction writes `./x` or `x/` onto `x`, so a second
+    spelling would replace the file checked under the first (say, the signed manifest)."""
+    seen: set[str] = set()
+    for member in members:
+        if PurePosixPath(member.name).as_posix() != member.name:
+            raise CorruptArchive(f"member name {member.name!r} is not in normal form")
+        if member.name in seen:
+            raise CorruptArchive(f"{member.name!r} occurs twice")
+        seen.add(member.name)
+
+
 def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
     path = PurePosixPath(member.name)
     if path.is_absolute() or ".." in path.parts or "\\" in member.name:
@@ -80,10 +94,14 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -
         shutil.copyfileobj(source, out)
 
 
-def _verify(dist: Path, app_name: str) -> None:
+def _verify(dist: Path, app_name: str, manifest_sha256: str | None) -> None:
+    """Every file against the manifest on disk, which must itself be the signed one."""
     manifest_path = dist / MANIFEST_NAME
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = manifest_path.read_bytes()
+        if manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != manifest_sha256:
+            raise NotSigned(f"the extracted {MANIFEST_NAME} is not the signed one")
+        data = json.loads(raw.decode("utf-8"))
         files = {
             name: (entry["sha256"], int(entry["size"])) for name, entry in data["files"].items()
         }
