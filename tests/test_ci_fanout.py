@@ -21,6 +21,7 @@ from mfe.ci.shards import pack
 
 from fixtures.aws import DUMMY_AWS_ENV, free_port, local_client, start_moto, stop_process
 from fixtures.config import set_config
+from fixtures.proxy import FailingProxy
 from fixtures.repo import REPO, run_doit
 
 APPS = [f"app-{i:02d}" for i in range(40)]
@@ -65,22 +66,26 @@ def write_app(root: Path, index: int, extra: str = "") -> None:
 
 @pytest.fixture(scope="module")
 def origin(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("fanout") / "origin"
+    return make_origin(tmp_path_factory.mktemp("fanout") / "origin", moto_server, len(APPS))
+
+
+def make_origin(root: Path, endpoint: str, count: int) -> Path:
+    """A committed monorepo of the first `count` apps, using the emulator at `endpoint`."""
     (root / "tools").mkdir(parents=True)
     (root / "tools" / "build.sh").write_text(BUILD_SH)
     shutil.copytree(REPO / "shell", root / "shell")
-    for index in range(len(APPS)):
+    for index in range(count):
         write_app(root, index)
     (root / "package.json").write_text(
         json.dumps({"name": "fanout", "private": True, "workspaces": ["apps/*"]})
     )
-    tables = "".join(f'[apps.{name}]\nelement = "mfe-{name}"\n' for name in APPS[1:])
+    tables = "".join(f'[apps.{name}]\nelement = "mfe-{name}"\n' for name in APPS[1:count])
     (root / "mfe.toml").write_text(
         '[project]\nname = "fanout"\n[apps.app-00]\nrole = "parent"\nelement = "mfe-app-00"\n'
         f'{tables}[build]\ninputs = ["tools/build.sh"]\n'
     )
     shutil.copy(REPO / "dodo.py", root / "dodo.py")
-    set_config(root, "env.local.port", int(moto_server.rsplit(":", 1)[1]))
+    set_config(root, "env.local.port", int(endpoint.rsplit(":", 1)[1]))
     (root / ".gitignore").write_text("node_modules/\ndist/\nbuild/\n.mfe/\n")
     subprocess.run(
         ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -89,7 +94,7 @@ def origin(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "40 apps")
+    git(root, "commit", "-q", "-m", f"{count} apps")
     return root
 
 
@@ -263,6 +268,32 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     assert plan["apps"]["app-07"]["estimate_seconds"] > 0
     plan = doit_json(changed, "ci_plan", "shards=4", "base=HEAD", name="ci-plan.json")
     assert (plan["shards"], plan["publish"]) == ([], False)
+
+
+def test_a_shard_whose_upload_fails_fails_naming_the_app_and_the_entry(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """A shard job's only output is its cache entries: one that could not store them must
+    fail itself, not leave `ci publish` to find the apps missing later."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    planner = clone(origin, tmp_path / "plan")
+    plan = doit_json(planner, "ci_plan", "shards=2", name="ci-plan.json")
+    assert [s["shard"] for s in plan["shards"]] == ["1/2", "2/2"]
+    shard = clone(origin, tmp_path / "shard", planner / ".mfe" / "local" / "ci-plan.json")
+    proxy = FailingProxy(second_moto, allow=0)  # every object PUT answers AccessDenied
+    try:
+        set_config(shard, "env.local.port", proxy.port)
+        failed = run_doit(shard, "ci", "shard=1/2", check=False, env=CI_ENV)
+    finally:
+        proxy.close()
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    report = json.loads((shard / ".mfe" / "local" / "ci-report.json").read_text())
+    for name in plan["shards"][0]["apps"]:
+        key = plan["apps"][name]["key"]
+        url = f"s3://fanout-local-build-cache/build-cache/trusted/{name}/{key}.tar.zst"
+        assert f"{name}: could not upload {url}" in report["error"], failed.stdout
+        assert report["apps"][name]["cache_upload_bytes"] == 0
+    assert "AccessDenied" in report["error"] and "AccessDenied" in failed.stdout
 
 
 def test_packing_puts_the_longest_builds_apart() -> None:

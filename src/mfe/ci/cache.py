@@ -6,7 +6,8 @@ Scopes: `trusted` (written only by runs on trusted refs), `pr/<n>` and `ref/<nam
 reading the body, the archive's manifest against the signed hash before unpacking,
 and every file against the manifest before swapping it into `dist/`. Anything wrong is
 a one-line warning naming the entry and a rebuild, never a half-restored app. Uploads
-are best-effort: a cache that cannot be written slows CI down but never fails it.
+are best-effort: a cache that cannot be written slows `doit ci` down but never fails it;
+a shard job, whose only output is its entries, fails instead (`uploads_required`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mfe.ci import budget, signing
 from mfe.ci.archive import CorruptArchive, NotSigned, manifest_sha256, pack, unpack_verified
 from mfe.ci.trust import TRUSTED
 from mfe.config import STATE_DIR, App, Project
-from mfe.errors import aws_error_code
+from mfe.errors import MfeError, aws_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,6 +48,8 @@ class RemoteCache:
     read_scopes: tuple[str, ...] = (TRUSTED,)
     ready: Callable[[], object] = lambda: None
     """Blocks until the bucket is provisioned (uploads wait for it; lookups need not)."""
+    uploads_required: bool = False
+    """A failed upload raises MfeError instead of warning (a job that only fills the cache)."""
 
     def object_key(self, scope: str, app: str, key: str) -> str:
         return f"{self.prefix.strip('/')}/{scope}/{app}/{key}{SUFFIX}".lstrip("/")
@@ -221,6 +224,11 @@ def upload(
         )
     except (BotoCoreError, ClientError) as exc:
         url = cache.url(scope, app.name, key)
+        if cache.uploads_required:
+            raise MfeError(
+                f"{app.name}: could not upload {url} to the build cache ({exc}); "
+                "`ci publish` needs it there: fix that and re-run this job"
+            ) from None
         warn(f"could not upload {url} to the build cache ({exc}); continuing")
         return 0
     return len(body)

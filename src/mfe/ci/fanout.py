@@ -2,8 +2,9 @@
 
 The plan keys every app, looks each key up once (HEAD requests, signatures checked) and
 packs the misses into shards by recorded build time. A shard job builds, tests and
-stores its apps in the signed cache. The publish job restores every app from the cache
-and never builds: an app the cache lacks fails it, naming the app.
+stores its apps in the signed cache (an upload that fails fails it). The publish job
+restores every app from the cache and never builds: an app the cache lacks fails it,
+naming the app.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
@@ -133,7 +135,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
         ):
             node = pool.submit(node_version)  # a subprocess, while botocore loads
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
-            opened = opener.submit(open_cache, Session(project, env), "on", None, who)
+            opened = opener.submit(_open_shard_cache, Session(project, env), who)
             packages = lockslice.load_lockfile(project.lockfile)
             node.result()  # once, before the workers all ask for it
             # Longest build first, so the shard does not end waiting on one long build.
@@ -150,6 +152,15 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             project.apps,
         )
     return report
+
+
+def _open_shard_cache(
+    session: Session, who: trust.Trust
+) -> tuple[cache.RemoteCache | None, trust.Trust]:
+    """The cache for a shard's uploads, which must succeed: the entries are all a shard job
+    leaves behind, and `ci publish` would only find them missing later."""
+    remote, who = open_cache(session, "on", None, who)
+    return (replace(remote, uploads_required=True) if remote else None), who
 
 
 def _shard_app(
