@@ -295,6 +295,29 @@ def test_a_shard_whose_upload_fails_fails_naming_the_app_and_the_entry(
         assert report["apps"][name]["cache_upload_bytes"] == 0
     assert "AccessDenied" in report["error"] and "AccessDenied" in failed.stdout
 
+    # `ci publish` names the shard to re-run for each app the plan gave one; an app the
+    # plan found cached that has gone since has no shard: the plan must be made again.
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+    run_doit(clone(origin, tmp_path / "shard2", plan_file), "ci", "shard=2/2", env=CI_ENV)
+    plan = doit_json(planner, "ci_plan", "shards=2", name="ci-plan.json")
+    (cached,) = (n for n, a in plan["apps"].items() if a["cache"] == "hit")
+    local_client(second_moto).delete_object(
+        Bucket="fanout-local-build-cache",
+        Key=f"build-cache/trusted/{cached}/{plan['apps'][cached]['key']}.tar.zst",
+    )
+    publisher = clone(origin, tmp_path / "publish", plan_file)
+    failed = run_doit(publisher, "ci", "publish", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+
+    def error_line(name: str) -> str:
+        (line,) = (x for x in failed.stdout.splitlines() if f"{name} is not in the build" in x)
+        return line
+
+    for shard in plan["shards"]:
+        for name in shard["apps"]:
+            assert f"re-run it (`doit ci env=local shard={shard['shard']}`)" in error_line(name)
+    assert "gone or no longer verifies; run ci_plan again" in error_line(cached)
+
 
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}

@@ -4,7 +4,7 @@ The plan keys every app, looks each key up once (HEAD requests, signatures check
 packs the misses into shards by recorded build time. A shard job builds, tests and
 stores its apps in the signed cache (an upload that fails fails it). The publish job
 restores every app from the cache and never builds: an app the cache lacks fails it,
-naming the app.
+naming the app and the shard to re-run.
 """
 
 from __future__ import annotations
@@ -288,10 +288,9 @@ def _restore(
 ) -> float | None:
     """Restore one app (its key checked against the plan first) and measure it; returns
     its recorded build time if a shard built it in this run."""
-    planned, result = plan.apps[name], report.apps[name]
-    app = project.apps[name]
+    app, result = project.apps[name], report.apps[name]
     result.key = _verified_key(project, plan, name, packages)
-    seconds = _restore_planned(project, app, result, planned, remote, known)
+    seconds = _restore_planned(project, app, result, plan, remote, known)
     measure(app, result)
     return seconds
 
@@ -300,11 +299,12 @@ def _restore_planned(
     project: Project,
     app: App,
     result: AppReport,
-    planned: shards.PlannedApp,
+    plan: shards.Plan,
     remote: cache.RemoteCache,
     known: dict[str, dict[str, str]],
 ) -> float | None:
     name = app.name
+    planned = plan.apps[name]
     result.cache = planned.cache if result.affected else "unaffected"  # type: ignore[assignment]
     result.tests = "cached" if result.affected else "not run"
     if holds_build(app, planned.key, known):
@@ -315,8 +315,8 @@ def _restore_planned(
     if lookup.outcome != "hit":
         where = " or ".join(remote.url(scope, name, planned.key) for scope in remote.read_scopes)
         raise MfeError(
-            f"{name} is not in the build cache ({where}): the shard job that builds it "
-            "failed or has not run; re-run it (ci publish never builds)"
+            f"{name} is not in the build cache ({where}): {_rerun(plan, name)} "
+            "(ci publish never builds)"
         )
     result.dist = "cache"
     result.size_bytes = lookup.size_bytes  # None (an older entry): `measure` measures it
@@ -324,3 +324,14 @@ def _restore_planned(
         result.notes.append("built by a shard job of this run")
         return lookup.build_seconds
     return None
+
+
+def _rerun(plan: shards.Plan, name: str) -> str:
+    """What puts `name` back in the cache: the shard the plan gave it to, or a new plan."""
+    for shard in plan.shards:
+        if name in shard.apps:
+            return (
+                f"shard {shard.shard}, which builds it, failed or has not run; re-run it "
+                f"(`doit ci env={plan.env} shard={shard.shard}`)"
+            )
+    return "the plan found it there, but it is gone or no longer verifies; run ci_plan again"
