@@ -1,5 +1,6 @@
-"""Releases under failure: a publish SIGKILLed at every phase boundary, a store that
-ignores conditional writes, and the pointer swap on SeaweedFS.
+"""Releases under failure: a publish SIGKILLed at every phase boundary, an app rollback
+SIGKILLed right after the swap it retried, a store that ignores conditional writes, and
+the pointer swap on SeaweedFS.
 
 The kill tests run the publish in a child process behind a loopback proxy that holds the
 first request of the next phase; the test kills the child while that request is held, so
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,15 +20,18 @@ from pathlib import Path
 
 import pytest
 
+from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
+from mfe.publish import publish
 from mfe.publish.history import list_records
 from mfe.publish.locking import probe
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.smoke import smoke_check
+from mfe.publish.versions import ca_key
 
-from fixtures.proxy import FailingProxy
-from fixtures.s3 import S3Server, Site, objects
+from fixtures.proxy import FailingProxy, lost_race
+from fixtures.s3 import S3Server, Site, objects, write_app
 
 CHILD = """
 import sys
@@ -37,6 +42,17 @@ from mfe.publish import publish
 project = load_project(__import__("pathlib").Path(sys.argv[1]))
 env = project.env("local")
 publish(project, env, outputs=read_outputs(project, env), smoke=False)
+"""
+
+ROLLBACK_CHILD = """
+import sys
+from mfe.config import load_project
+from mfe.envs.outputs import read_outputs
+from mfe.publish.rollback import rollback
+
+project = load_project(__import__("pathlib").Path(sys.argv[1]))
+env = project.env("local")
+rollback(project, env, outputs=read_outputs(project, env), app=sys.argv[2], smoke=False)
 """
 
 
@@ -126,6 +142,63 @@ def test_sigkill_at_a_phase_boundary_leaves_one_release_and_the_rerun_finishes(
     assert site.invalidation_count("mfe-parent") == 1  # exactly once, resumed or not
     if phase == "invalidation":
         assert report["noop"] is True and report["invalidations"]  # finished, then nothing to do
+
+
+def test_an_app_rollback_killed_after_the_swap_it_retried_leaves_everything_it_names_up(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """`rollback app=accounts` loses its first swap to another checkout's publish of
+    payments, re-renders the page over the new pointer, swaps, and is SIGKILLed at the next
+    request: every file that pointer names is up, so the next command finishes it."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    first = live(site)
+    other = tmp_path / "other"
+    shutil.copytree(site.root, other, ignore=shutil.ignore_patterns(".mfe"))
+    write_app(other, "payments", "2")
+    site.change("accounts", "bad")
+    site.publish()
+    write_outputs(site.project, site.outputs)
+    moto_port = site.port
+
+    def other_publish() -> None:
+        publish(load_project(other), "local", outputs=site.outputs, smoke=False)
+
+    proxy = FailingProxy(moto_s3.endpoint, hold=lost_race(other_publish, hold_after=2))
+    try:
+        site.point_at(proxy.port)
+        child = subprocess.Popen(
+            [sys.executable, "-c", ROLLBACK_CHILD, str(site.root), "accounts"],
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert proxy.held.wait(60), "the rollback never swapped twice"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    finally:
+        proxy.close()
+        site.point_at(moto_port)
+
+    url = f"{site.outputs.apps['mfe-parent'].base_url}index.html"
+    smoke_check(url, attempts=1)  # still the other checkout's release, whole
+    pointer = live(site)
+    assert (pointer.seq, pointer.action) == (4, "rollback")  # swapped over seq 3, then killed
+    assert pointer.apps["accounts"] == first.apps["accounts"]
+    theirs = list_records(site.server.client(), site.bucket("mfe-parent"))[-1]
+    assert theirs.seq == 3 and pointer.apps["payments"] == theirs.apps["payments"]  # merged
+    assert ca_key("index.html", pointer.page.sha256) in objects(
+        site.server, site.bucket("mfe-parent")
+    )
+    report = publish(load_project(other), "local", outputs=site.outputs, smoke=False).to_dict()
+    assert report["noop"] is True  # finished the rollback's commit step, nothing else to do
+    smoke_check(url, attempts=1)
+    records = list_records(site.server.client(), site.bucket("mfe-parent"))
+    assert [r.seq for r in records] == [1, 2, 3, 4]
+    page = hashlib.sha256(served(site)).hexdigest()
+    assert page == pointer.page.sha256 == records[-1].page.sha256
 
 
 def test_a_store_ignoring_conditional_writes_is_refused_unless_locking_none(

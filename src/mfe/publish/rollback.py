@@ -5,7 +5,9 @@ Nothing is read from a live key: the target's files are checked against the buck
 listings (a pruned file refuses the rollback before anything changes), fixed-URL bytes
 (the page above all) come from their content-addressed `_ca/` copies, verified by sha256.
 A whole rollback restores the target's exact page; an app rollback re-renders the page
-with that app's earlier version and the others as live. Then the site is smoke-checked.
+with that app's earlier version and the others as live, and uploads its `_ca/` copy before
+each swap attempt (so the pointer never names a page that is not up). Then the site is
+smoke-checked.
 """
 
 from __future__ import annotations
@@ -136,7 +138,11 @@ def rollback(
             apps, page = dict(target.apps), target.page
         else:
             apps = {**current.apps, app: target.apps[app]}
-            page = blob(run.page(apps))
+            rendered = run.page(apps)
+            # Before the swap, as publish does: a rollback killed right after it must leave a
+            # pointer whose page is up, or every later command fails finishing it.
+            run._upload_page(rendered, _parent_plan(run))
+            page = blob(rendered)
         changed = sorted(n for n in apps if current.apps.get(n) != apps[n]) or [run.parent]
         return Live(
             seq=current.seq + 1,
@@ -154,15 +160,11 @@ def rollback(
 
     check_complete(run, target, dict(target.apps) if app is None else {app: target.apps[app]},
                    target.page if app is None else None)  # fmt: skip
-    if app is not None:
-        run._upload_page(run.page({**live.apps, app: target.apps[app]}), _parent_plan(run))
     with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
         new, previous = compare_and_swap(
             run.s3, run.parent_bucket, make, first=(live, etag), conditional=lambda: run.conditional
         )
     assert new is not None and previous is not None
-    if app is not None:  # a race re-rendered the page: make sure its `_ca/` copy is up
-        run._upload_page(run.page(new.apps), _parent_plan(run))
     written, sent = run._commit(new, previous, wait)
     if smoke:
         from mfe.publish.smoke import smoke_check
