@@ -29,7 +29,7 @@ from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version
 
-from fixtures.proxy import FailingProxy
+from fixtures.proxy import FailingProxy, lost_race
 from fixtures.s3 import S3Server, Site, objects, write_app
 
 TRIALS = int(os.environ.get("MFE_RACE_TRIALS", "10"))
@@ -243,6 +243,71 @@ def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_pat
     back = rollback(site.project, "local", outputs=site.outputs, app="payments")
     assert live(site).apps["payments"] == before.apps["payments"]
     assert sha(served(site)) == before.page.sha256 and back.rollback_of == before.release
+
+
+def rollback_losing_to(site: Site, rival: Any, **options: Any) -> Any:
+    """`site`'s rollback, whose first pointer swap loses to `rival` (run meanwhile)."""
+    port = site.port
+    proxy = FailingProxy(site.server.endpoint, hold=lost_race(rival))
+    try:
+        site.point_at(proxy.port)
+        return rollback(site.project, "local", outputs=site.outputs, smoke=False, **options)
+    finally:
+        proxy.close()
+        site.point_at(port)
+
+
+def test_a_rollback_that_loses_the_race_refuses_to_undo_the_release_that_won(
+    site: Site, tmp_path: Path
+) -> None:
+    """The rollback chose its target from seq 2; another team's release landed meanwhile.
+    Applying the target now would silently revert that release: refused, nothing changes,
+    and the message names the release so the user can decide and run the rollback again."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    site.change("accounts", "bad")
+    site.publish()
+    other.change("payments", "2")
+    with pytest.raises(MfeError) as refused:
+        rollback_losing_to(site, lambda: other.publish(smoke=False))
+    winner = live(site)
+    assert (winner.seq, winner.changed, winner.action) == (3, ["payments"], "publish")
+    assert str(refused.value) == (
+        f"rollback not applied: while it ran, release {winner.release} (seq 3: publish of "
+        f"payments by {winner.by}, commit -) changed the live pointer of environment 'local', "
+        f"and rolling back to release {history(site)[0].release} (seq 1) now would undo it too; "
+        "nothing was changed: see `doit releases env=local` and run the rollback again"
+    )
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(site.root, "accounts") in page
+    assert [r.action for r in history(site)] == ["publish"] * 3
+    rollback(site.project, "local", outputs=site.outputs, app="accounts")  # decided: one app
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(other.root, "accounts") in page
+
+
+def test_an_app_rollback_that_loses_the_race_to_its_own_app_refuses(
+    site: Site, tmp_path: Path
+) -> None:
+    """`rollback app=accounts` merges over other apps' new versions after a lost race, but
+    not over a new version of accounts itself: that one would be reverted unseen."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    site.change("accounts", "bad")
+    site.publish()
+    other.change("accounts", "fixed")
+    with pytest.raises(MfeError) as refused:
+        rollback_losing_to(site, lambda: other.publish(smoke=False), app="accounts")
+    winner = live(site)
+    assert (winner.seq, winner.changed) == (3, ["accounts"])
+    assert str(refused.value).startswith(
+        f"rollback of accounts not applied: while it ran, release {winner.release} (seq 3: "
+        f"publish of accounts by {winner.by}, commit -) changed accounts in environment 'local'"
+    )
+    assert "run the rollback again" in str(refused.value)
+    page = check_consistent(site).decode()
+    assert entry(other.root, "accounts") in page  # the fix stays live
+    assert [r.action for r in history(site)] == ["publish"] * 3
 
 
 def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ listings (a pruned file refuses the rollback before anything changes), fixed-URL
 (the page above all) come from their content-addressed `_ca/` copies, verified by sha256.
 A whole rollback restores the target's exact page; an app rollback re-renders the page
 with that app's earlier version and the others as live, and uploads its `_ca/` copy before
-each swap attempt (so the pointer never names a page that is not up). Then the site is
+each swap attempt (so the pointer never names a page that is not up). A lost race that
+would revert a release the user never saw is refused (`check_unmoved`). Then the site is
 smoke-checked.
 """
 
@@ -107,6 +108,35 @@ def check_complete(run: Any, target: Live, apps: dict[str, AppVersion], page: Bl
             )
 
 
+def check_unmoved(env: str, live: Live, current: Live, target: Live, app: str | None) -> None:
+    """Refuse (MfeError) to apply a rollback chosen from `live` over a pointer that moved
+    since: the releases in between were never seen by whoever asked for it, and restoring
+    the target would silently revert them. An app rollback still merges over other apps'
+    new versions (as a publish does), unless its own app changed."""
+    if current.seq == live.seq:
+        return
+    count = current.seq - live.seq
+    what = ",".join(current.changed) or "-"
+    newest = (
+        f"release {current.release} (seq {current.seq}: {current.action} of {what} by "
+        f"{current.by or 'unknown'}, commit {(current.commit or '-')[:12]})"
+    )
+    moved = newest if count == 1 else f"{count} releases (the newest {newest})"
+    again = f"nothing was changed: see `doit releases env={env}` and run the rollback again"
+    if app is None:
+        raise MfeError(
+            f"rollback not applied: while it ran, {moved} changed the live pointer of "
+            f"environment '{env}', and rolling back to release {target.release} (seq "
+            f"{target.seq}) now would undo {'it' if count == 1 else 'them'} too; {again}"
+        )
+    was, now = (ptr.apps[app].version if app in ptr.apps else "none" for ptr in (live, current))
+    if was != now:
+        raise MfeError(
+            f"rollback of {app} not applied: while it ran, {moved} changed {app} in "
+            f"environment '{env}' (now {now[:12]}, was {was[:12]}); {again}"
+        )
+
+
 def rollback(
     project: Project,
     env: Environment | str,
@@ -134,6 +164,7 @@ def rollback(
 
     def make(current: Live | None) -> Live:
         assert current is not None
+        check_unmoved(run.env.name, live, current, target, app)
         if app is None:
             apps, page = dict(target.apps), target.page
         else:
