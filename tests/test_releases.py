@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,8 @@ def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_pat
     page = check_consistent(site).decode()
     assert entry(ci.root, "payments") in page and entry(site.root, "accounts") in page
     back = rollback(site.project, "local", outputs=site.outputs, app="payments")
-    assert live(site).apps["payments"] == before.apps["payments"]
+    restored = live(site).apps["payments"]  # the earlier version, having replaced the later
+    assert restored == replace(before.apps["payments"], replaced=[after.apps["payments"].version])
     assert sha(served(site)) == before.page.sha256 and back.rollback_of == before.release
 
 
@@ -308,6 +310,32 @@ def test_an_app_rollback_that_loses_the_race_to_its_own_app_refuses(
     page = check_consistent(site).decode()
     assert entry(other.root, "accounts") in page  # the fix stays live
     assert [r.action for r in history(site)] == ["publish"] * 3
+
+
+def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `rollback app=accounts`, the version it took off counts as replaced, like a
+    publish's: another team's full publish from a checkout that still holds that build
+    (it pulled the bad commit) ships its own change and keeps the bad accounts out."""
+    site.publish()
+    good = live(site).apps["accounts"].version
+    site.change("accounts", "bad")
+    site.publish()
+    bad = live(site).apps["accounts"].version
+    other = Clone(site, tmp_path / "b")
+    rollback(site.project, "local", outputs=site.outputs, app="accounts")
+    other.change("payments", "2")
+    capsys.readouterr()
+    report = other.publish(smoke=False)
+    assert report["changed"] == ["payments"]
+    assert "accounts built here is a version live has replaced" in capsys.readouterr().out
+    assert live(site).apps["accounts"].version == good
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page
+    assert [r.changed for r in history(site)][-2:] == [["accounts"], ["payments"]]
+    forced = other.publish(smoke=False, force=True)  # still possible, deliberately
+    assert forced["changed"] == ["accounts"] and live(site).apps["accounts"].version == bad
 
 
 def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:

@@ -127,17 +127,21 @@ def check_not_older(
     return forced
 
 
+def replacing(before: AppVersion | None, after: AppVersion) -> list[str]:
+    """`after`'s `replaced` when it goes live over `before` (a publish or an app rollback):
+    `before` and what that one had replaced, so a build of them stays out."""
+    replaced = [before.version, *before.replaced][:REMEMBERED] if before else []
+    return [v for v in replaced if v != after.version]
+
+
 def merge(
     current: Live | None, changed: list[str], candidates: dict[str, Candidate], forced: list[str]
 ) -> dict[str, AppVersion]:
     """The apps of the next pointer: `current`'s, with our changed apps replaced."""
     apps = dict(current.apps) if current else {}
     for name in changed:
-        before = apps.get(name)
-        replaced = [before.version, *before.replaced][:REMEMBERED] if before else []
         mine = candidates[name].version
-        replaced = [v for v in replaced if v != mine.version]
-        apps[name] = replace(mine, forced=name in forced, replaced=replaced)
+        apps[name] = replace(mine, forced=name in forced, replaced=replacing(apps.get(name), mine))
     return apps
 
 

@@ -5,16 +5,18 @@ Nothing is read from a live key: the target's files are checked against the buck
 listings (a pruned file refuses the rollback before anything changes), fixed-URL bytes
 (the page above all) come from their content-addressed `_ca/` copies, verified by sha256.
 A whole rollback restores the target's exact page; an app rollback re-renders the page
-with that app's earlier version and the others as live, and uploads its `_ca/` copy before
-each swap attempt (so the pointer never names a page that is not up). A lost race that
-would revert a release the user never saw is refused (`check_unmoved`). Then the site is
-smoke-checked.
+with that app's earlier version (recording the version it replaced, as a publish does, so
+a checkout still holding that build keeps it out) and the others as live, and uploads its
+`_ca/` copy before each swap attempt (so the pointer never names a page that is not up).
+A lost race that would revert a release the user never saw is refused (`check_unmoved`).
+Then the site is smoke-checked.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
@@ -22,7 +24,7 @@ from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.local import SHELL_KEY
-from mfe.publish.merge import invalidation_paths
+from mfe.publish.merge import invalidation_paths, replacing
 from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
 from mfe.publish.releases import now_iso
 from mfe.publish.remote import s3_errors
@@ -168,7 +170,9 @@ def rollback(
         if app is None:
             apps, page = dict(target.apps), target.page
         else:
-            apps = {**current.apps, app: target.apps[app]}
+            earlier = target.apps[app]  # what it took off live stays out, as after a publish
+            earlier = replace(earlier, replaced=replacing(current.apps.get(app), earlier))
+            apps = {**current.apps, app: earlier}
             rendered = run.page(apps)
             # Before the swap, as publish does: a rollback killed right after it must leave a
             # pointer whose page is up, or every later command fails finishing it.
