@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mfe.config import Project, load_project
-from mfe.envs.emulator import ensure_emulator, probe, stop_emulator
+from mfe.envs.emulator import START_TIMEOUT, ensure_emulator, probe, stop_emulator
 from mfe.envs.moto_server import PORT_TAKEN
 from mfe.errors import MfeError
 
@@ -59,18 +60,24 @@ def pid_file(project: Project) -> Path:
     return project.state_dir("local") / "emulator.pid"
 
 
+def recorded_pid(project: Project) -> int:
+    record = json.loads(pid_file(project).read_text())
+    assert record["port"] == project.env("local").port
+    return int(record["pid"])
+
+
 def test_starts_reuses_and_stops(project: Project, tmp_path: Path) -> None:
     port = project.env("local").port
     assert port is not None
     assert probe(port) == "free"
 
     assert ensure_emulator(project, project.env("local")) == f"http://127.0.0.1:{port}"
-    pid = int(pid_file(project).read_text())
+    pid = recorded_pid(project)
     assert probe(port) == "moto"
     assert (project.state_dir("local") / "emulator.log").exists()
 
     ensure_emulator(project, project.env("local"))  # reused: no second server
-    assert int(pid_file(project).read_text()) == pid
+    assert recorded_pid(project) == pid
 
     other = make_project(tmp_path / "b", port)  # another checkout, same port
     assert ensure_emulator(other, other.env("local")) == f"http://127.0.0.1:{port}"
@@ -92,7 +99,7 @@ def test_stale_pid_file_is_replaced(project: Project) -> None:
 
     ensure_emulator(project, project.env("local"))
 
-    assert int(pid_file(project).read_text()) != dead.pid
+    assert recorded_pid(project) != dead.pid
     assert probe(project.env("local").port or 0) == "moto"
 
 
@@ -205,3 +212,76 @@ def test_a_busy_emulator_is_not_taken_for_another_program(project: Project) -> N
     with serving(port, Busy):
         assert ensure_emulator(project, project.env("local")) == f"http://127.0.0.1:{port}"
     assert not pid_file(project).exists()  # reused, not started
+
+
+def test_a_changed_port_starts_a_new_emulator_and_leaves_the_old_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pid file names the port its server listens on: after `[env.local] port`
+    changes, the recorded server (which other checkouts may use) is not taken for the new
+    port's, neither waited for nor stopped."""
+    old_port, new_port = free_ports(2)
+    before = make_project(tmp_path / "a", old_port)
+    ensure_emulator(before, before.env("local"))
+    old_record = pid_file(before).read_text()
+    old_pid = recorded_pid(before)
+    keeper = make_project(tmp_path / "keeper", old_port)  # stops the old one at the end
+    pid_file(keeper).parent.mkdir(parents=True)
+    pid_file(keeper).write_text(old_record)
+    config = before.root / "mfe.toml"
+    config.write_text(config.read_text().replace(f"port = {old_port}", f"port = {new_port}"))
+    after = load_project(before.root)  # the same checkout, another port
+    try:
+        began = time.monotonic()
+        assert ensure_emulator(after, after.env("local")) == f"http://127.0.0.1:{new_port}"
+        assert time.monotonic() - began < START_TIMEOUT / 2  # started, not waited for
+        assert probe(new_port) == "moto"
+        assert probe(old_port) == "moto"  # the old server was left alone
+        assert recorded_pid(after) != old_pid
+        note = capsys.readouterr().err
+        assert f"port {old_port} (pid {old_pid}) still runs" in note
+    finally:
+        stop_emulator(after, after.env("local"))
+        stop_emulator(keeper, keeper.env("local"))
+    assert probe(new_port) == "free"
+    assert probe(old_port) == "free"
+
+
+def test_local_stop_leaves_a_server_recorded_for_another_port(tmp_path: Path) -> None:
+    """A pid file copied from a checkout on another port (or kept from before a port
+    change) does not make `local_stop` stop the server of that port."""
+    first_port, second_port = free_ports(2)
+    first = make_project(tmp_path / "a", first_port)
+    second = make_project(tmp_path / "b", second_port)
+    ensure_emulator(first, first.env("local"))
+    try:
+        pid_file(second).parent.mkdir(parents=True)
+        shutil.copy(pid_file(first), pid_file(second))
+
+        said = stop_emulator(second, second.env("local"))
+
+        assert "stopped" not in said
+        assert f"port {first_port}" in said
+        assert probe(first_port) == "moto"
+        assert "no local AWS emulator was running" in said
+    finally:
+        assert "stopped" in stop_emulator(first, first.env("local"))
+    assert probe(first_port) == "free"
+
+
+def test_a_pid_file_of_the_older_form_names_its_port_by_the_command_line(tmp_path: Path) -> None:
+    """Written before ports were recorded (the pid alone): the server's own `-p` decides."""
+    first_port, second_port = free_ports(2)
+    first = make_project(tmp_path / "a", first_port)
+    second = make_project(tmp_path / "b", second_port)
+    ensure_emulator(first, first.env("local"))
+    pid = recorded_pid(first)
+    for checkout in (second, first):
+        pid_file(checkout).parent.mkdir(parents=True, exist_ok=True)
+        pid_file(checkout).write_text(f"{pid}\n")
+    try:
+        assert "stopped" not in stop_emulator(second, second.env("local"))
+        assert probe(first_port) == "moto"
+    finally:
+        assert f"pid {pid}" in stop_emulator(first, first.env("local"))
+    assert probe(first_port) == "free"

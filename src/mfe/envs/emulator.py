@@ -2,8 +2,9 @@
 
 It runs detached (its own session) so it outlives the doit command that started it and
 later commands — from this checkout or another one using the same port — reuse it.
-Each environment of kind `local` has its own: the port of its `[env.NAME]` table, pid and
-log in `.mfe/NAME/`; `stop_emulator` ends only the process recorded there.
+Each environment of kind `local` has its own: the port of its `[env.NAME]` table, pid (with
+that port) and log in `.mfe/NAME/`; `stop_emulator` ends only the process recorded there
+for the configured port.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfe.config import CONFIG_FILE, Environment, Project
+from mfe.envs.emulator_process import SERVER_MODULE, Record, alive, read_record, write_record
 from mfe.envs.moto_server import lock_file
 from mfe.errors import MfeError
 
@@ -31,7 +33,6 @@ START_TIMEOUT = 30.0
 PROBE_PATH = "/moto-api/config"
 """moto's user-config endpoint: a few hundred bytes whatever the emulator holds (not
 `/moto-api/data.json`, which dumps every model: 48 MB and 7.6 s after 30,000 objects)."""
-SERVER_MODULE = "mfe.envs.moto_server"
 STATE_LOST = (
     "the emulator keeps its state in memory: its buckets, files, distributions, user pool "
     "and users are gone; the next `doit publish` provisions and uploads everything again"
@@ -80,40 +81,6 @@ def probe(port: int, timeout: float = PROBE_TIMEOUT) -> PortState:
     return "moto" if looks_like_moto else "other"
 
 
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs and is a moto server (not a reused pid, not a zombie)."""
-    try:  # reap it if it is our own child (tests start and stop in one process)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True  # no procfs: trust the signal check
-    try:
-        if ") Z" in (proc / "stat").read_text():
-            return False
-        cmdline = (proc / "cmdline").read_bytes()
-        if not cmdline:  # mid-exec (just spawned) or exiting: the signal check decides
-            return True
-        return b"moto.server" in cmdline or SERVER_MODULE.encode() in cmdline
-    except OSError:
-        return False
-
-
 def _log_tail(log: Path, lines: int = 15) -> str:
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
@@ -138,10 +105,11 @@ def ensure_emulator(project: Project, env: Environment) -> str:
     pid_file, log = _paths(project, env)
     # Two commands at once, of this checkout or of another on the same port, start one server.
     with _locked(lock_file("127.0.0.1", port, "start")):
-        pid = _read_pid(pid_file)
-        if pid is not None and not _alive(pid):
+        record = read_record(pid_file)
+        pid = record.pid if record and record.for_port(port) and alive(record.pid, port) else None
+        elsewhere = _elsewhere(record, port)
+        if pid is None and elsewhere is None:
             pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
-            pid = None
         state = probe(port)
         if state == "moto":
             return endpoint
@@ -149,6 +117,8 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             raise _port_taken(project, env, port)
         started = pid is None
         if pid is None:
+            if elsewhere is not None:
+                print(_left_running(elsewhere, pid_file, env), file=sys.stderr, flush=True)
             pid = _spawn(port, pid_file, log)
         _wait_until_up(project, env, pid, pid_file, log)
     if started:
@@ -159,6 +129,23 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             flush=True,
         )
     return endpoint
+
+
+def _elsewhere(record: Record | None, port: int) -> Record | None:
+    """`record` if it names a running emulator on a port other than `port` (the config's
+    port changed, or the file was copied from another checkout): not this port's server."""
+    if record is None or record.port is None or record.port == port:
+        return None
+    return record if alive(record.pid, record.port) else None
+
+
+def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
+    return (
+        f"note: the emulator recorded in {pid_file}, on port {record.port} (pid {record.pid}) "
+        f"still runs; it is not the one of [env.{env.name}] port = {env.port} and other "
+        f"checkouts may use it, so it is left running (stop it with `kill -- -{record.pid}`, "
+        "its process group, when nothing does)"
+    )
 
 
 @contextmanager
@@ -186,7 +173,7 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
             env=env,
             start_new_session=True,  # survives the doit command (and its Ctrl-C)
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    write_record(pid_file, proc.pid, port)
     return proc.pid
 
 
@@ -199,15 +186,15 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
             return
         if state == "other":
             raise _port_taken(project, env, port)
-        if not _alive(pid):
-            _terminate(pid)  # never leave a server behind that the next command can't see
+        if not alive(pid, port):
+            _terminate(pid, port)  # never leave a server behind that the next command can't see
             pid_file.unlink(missing_ok=True)
             raise MfeError(
                 f"the moto emulator exited before answering on port {port}; "
                 f"its log ({log}) ends with:\n{_log_tail(log)}"
             )
         if time.monotonic() > deadline:
-            _terminate(pid)
+            _terminate(pid, port)
             pid_file.unlink(missing_ok=True)
             raise MfeError(
                 f"the moto emulator did not answer on port {port} within {START_TIMEOUT:.0f} s; "
@@ -216,14 +203,14 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         time.sleep(0.1)
 
 
-def _terminate(pid: int, grace: float = 5.0) -> None:
+def _terminate(pid: int, port: int, grace: float = 5.0) -> None:
     """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
-    while _alive(pid):
+    while alive(pid, port):
         if time.monotonic() > deadline:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -237,15 +224,24 @@ def stop_emulator(project: Project, env: Environment) -> str:
     """Stop `env`'s emulator if this checkout started it; return what happened, in one line."""
     port = _port(env)
     pid_file, _ = _paths(project, env)
-    pid = _read_pid(pid_file)
-    if pid is not None and _alive(pid):
-        _terminate(pid)
+    record = read_record(pid_file)
+    if record is not None and record.for_port(port) and alive(record.pid, port):
+        _terminate(record.pid, port)
         pid_file.unlink(missing_ok=True)
-        return f"stopped the local AWS emulator (pid {pid}, port {port}); {STATE_LOST}"
-    pid_file.unlink(missing_ok=True)
+        return f"stopped the local AWS emulator (pid {record.pid}, port {port}); {STATE_LOST}"
+    elsewhere = _elsewhere(record, port)
+    if elsewhere is None:
+        pid_file.unlink(missing_ok=True)
     if probe(port) == "moto":
-        return (
+        said = (
             f"this checkout did not start the emulator answering on port {port} "
             "(another checkout did); stop it there with `doit local_stop`"
         )
-    return f"no local AWS emulator was running (port {port})"
+    else:
+        said = f"no local AWS emulator was running (port {port})"
+    if elsewhere is not None:
+        said += (
+            f"; {pid_file} records the emulator on port {elsewhere.port} (pid {elsewhere.pid}), "
+            "not this port's: left running"
+        )
+    return said
