@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -58,6 +61,17 @@ def serving(port: int, handler: type[http.server.BaseHTTPRequestHandler]) -> Ite
 
 def pid_file(project: Project) -> Path:
     return project.state_dir("local") / "emulator.pid"
+
+
+def running_in_group(pgid: int) -> list[int]:
+    """The processes of group `pgid` that have not ended (zombies await init's reaping)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == pgid and state != "Z":
+                running.append(int(stat.parent.name))
+    return running
 
 
 def recorded_pid(project: Project) -> int:
@@ -285,3 +299,27 @@ def test_a_pid_file_of_the_older_form_names_its_port_by_the_command_line(tmp_pat
     finally:
         assert f"pid {pid}" in stop_emulator(first, first.env("local"))
     assert probe(first_port) == "free"
+
+
+def test_local_stop_stops_the_worker_a_killed_server_left(project: Project) -> None:
+    """granian serves from a worker process; killed with SIGKILL, the server leaves it
+    serving (orphaned, its state intact). `local_stop` still stops it: it signals the
+    server's whole process group, the session `ensure_emulator` made for it."""
+    port = project.env("local").port
+    assert port is not None
+    ensure_emulator(project, project.env("local"))
+    pid = recorded_pid(project)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # this test's child: reap it, as init would
+        assert probe(port) == "moto"  # the worker still answers
+
+        said = stop_emulator(project, project.env("local"))
+
+        assert f"stopped the local AWS emulator (pid {pid}, port {port})" in said
+        assert probe(port) == "free"
+        assert running_in_group(pid) == []  # nothing of the group is left
+        assert not pid_file(project).exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

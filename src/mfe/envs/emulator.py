@@ -13,7 +13,6 @@ import fcntl
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,15 @@ from pathlib import Path
 from typing import Literal
 
 from mfe.config import CONFIG_FILE, Environment, Project
-from mfe.envs.emulator_process import SERVER_MODULE, Record, alive, read_record, write_record
+from mfe.envs.emulator_process import (
+    SERVER_MODULE,
+    Record,
+    alive,
+    group,
+    read_record,
+    terminate,
+    write_record,
+)
 from mfe.envs.moto_server import lock_file
 from mfe.errors import MfeError
 
@@ -109,6 +116,9 @@ def ensure_emulator(project: Project, env: Environment) -> str:
         pid = record.pid if record and record.for_port(port) and alive(record.pid, port) else None
         elsewhere = _elsewhere(record, port)
         if pid is None and elsewhere is None:
+            if record is not None and record.for_port(port):
+                # what a killed server left, not answering: its worker holds the port's lock
+                terminate(record.pid, port)
             pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
         state = probe(port)
         if state == "moto":
@@ -136,7 +146,7 @@ def _elsewhere(record: Record | None, port: int) -> Record | None:
     port changed, or the file was copied from another checkout): not this port's server."""
     if record is None or record.port is None or record.port == port:
         return None
-    return record if alive(record.pid, record.port) else None
+    return record if group(record.pid, record.port) else None
 
 
 def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
@@ -187,14 +197,14 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         if state == "other":
             raise _port_taken(project, env, port)
         if not alive(pid, port):
-            _terminate(pid, port)  # never leave a server behind that the next command can't see
+            terminate(pid, port)  # never leave a server behind that the next command can't see
             pid_file.unlink(missing_ok=True)
             raise MfeError(
                 f"the moto emulator exited before answering on port {port}; "
                 f"its log ({log}) ends with:\n{_log_tail(log)}"
             )
         if time.monotonic() > deadline:
-            _terminate(pid, port)
+            terminate(pid, port)
             pid_file.unlink(missing_ok=True)
             raise MfeError(
                 f"the moto emulator did not answer on port {port} within {START_TIMEOUT:.0f} s; "
@@ -203,30 +213,18 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         time.sleep(0.1)
 
 
-def _terminate(pid: int, port: int, grace: float = 5.0) -> None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while alive(pid, port):
-        if time.monotonic() > deadline:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + grace
-        time.sleep(0.05)
-
-
 def stop_emulator(project: Project, env: Environment) -> str:
     """Stop `env`'s emulator if this checkout started it; return what happened, in one line."""
     port = _port(env)
     pid_file, _ = _paths(project, env)
     record = read_record(pid_file)
-    if record is not None and record.for_port(port) and alive(record.pid, port):
-        _terminate(record.pid, port)
+    if record is not None and record.for_port(port) and group(record.pid, port):
+        if not terminate(record.pid, port):
+            raise MfeError(
+                f"could not stop the local AWS emulator (pid {record.pid}, port {port}): "
+                f"processes {group(record.pid, port)} of its group outlived SIGKILL; "
+                f"look at them with `ps -o pid,stat,args -g {record.pid}`"
+            )
         pid_file.unlink(missing_ok=True)
         return f"stopped the local AWS emulator (pid {record.pid}, port {port}); {STATE_LOST}"
     elsewhere = _elsewhere(record, port)

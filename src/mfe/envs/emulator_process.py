@@ -3,12 +3,19 @@
 The port matters: after `[env.NAME] port` changes, or with a pid file copied from another
 checkout, the recorded server listens on another port, where other checkouts may use it.
 It is then neither this port's server to wait for nor this environment's to stop.
+
+The server is more than its pid: granian serves from a worker process it forks, which
+keeps serving (orphaned, state intact) if the server is killed. The server runs in a
+session of its own, so its process group (id = the recorded pid) holds both; it is
+stopped as a group.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -63,11 +70,8 @@ def runs_emulator(cmdline: bytes, port: int) -> bool:
 def alive(pid: int, port: int) -> bool:
     """True while `pid` runs and is an emulator on `port` (not a reused pid, not a zombie,
     not an emulator on another port)."""
-    try:  # reap it if it is our own child (tests start and stop in one process)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
+    if _reap(pid):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,4 +89,60 @@ def alive(pid: int, port: int) -> bool:
             return True
         return runs_emulator(cmdline, port)
     except OSError:
+        return False
+
+
+def group(pgid: int, port: int) -> list[int]:
+    """The running processes of process group `pgid` that are an emulator on `port` (the
+    server, its worker; a process mid-exec or exiting counts). A pid outlives its process
+    as long as its group does, so a group id is not reused while anything of it runs."""
+    _reap(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):  # none, or another user's: not one we started
+        return []
+    proc = Path("/proc")
+    if not (proc / "self").exists():
+        return [pgid]  # no procfs: trust the signal check
+    found: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _, pgrp, session = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            if state == "Z" or int(pgrp) != pgid or int(session) != pgid:
+                continue  # `_spawn` made the group a session of its own
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if not cmdline or runs_emulator(cmdline, port):
+            found.append(int(entry.name))
+    return found
+
+
+def terminate(pgid: int, port: int, grace: float = 5.0) -> bool:
+    """SIGTERM to the emulator's process group, up to `grace` seconds for all of it to end,
+    then SIGKILL likewise; True once nothing of it runs."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if not group(pgid, port):
+            return True
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + grace
+        while group(pgid, port):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return True
+    return False
+
+
+def _reap(pid: int) -> bool:
+    """Reap `pid` if it is our own child that ended (tests start and stop in one process)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
         return False

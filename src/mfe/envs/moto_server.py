@@ -7,7 +7,7 @@ granian, without a request log and without moto's per-request backend search.
   interpreter and runs moto on a small thread pool, so the emulator's time per request
   goes to moto itself: an upload of thousands of files was bound by werkzeug's serving
   (profiled: ~2.2 ms per PutObject, of which moto ~0.8 ms). One worker process holds the
-  emulator's state; it stops with this process (`doit local_stop`). No request log unless
+  emulator's state; `doit local_stop` stops both (one process group). No request log unless
   `MFE_EMULATOR_REQUEST_LOG=1` (a long-lived emulator's log must not grow per request).
 - The backend search: for every request moto looks up which service a host name belongs
   to by listing its own package folder (a `stat` per service, ~180) and trying every
