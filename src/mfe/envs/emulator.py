@@ -111,7 +111,7 @@ def ensure_emulator(project: Project, env: Environment) -> str:
         return endpoint
     pid_file, log = _paths(project, env)
     # Two commands at once, of this checkout or of another on the same port, start one server.
-    with _locked(lock_file("127.0.0.1", port, "start")):
+    with port_locked(port, "start"):
         record = read_record(pid_file)
         pid = record.pid if record and record.for_port(port) and alive(record.pid, port) else None
         elsewhere = _elsewhere(record, port)
@@ -159,9 +159,10 @@ def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
+def port_locked(port: int, purpose: str) -> Iterator[None]:
+    """Held by one command at a time per emulator port and `purpose`, among every checkout
+    of this user: `start` (one server per port), `provision` (see mfe.envs.local)."""
+    with lock_file("127.0.0.1", port, purpose).open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 

@@ -2,7 +2,8 @@
 
 moto's CloudFormation cannot create CloudFront distributions, so the resources of
 `infra/*.yaml` are made through the equivalent API calls, with the names and parameters
-of `mfe.envs.stacks` (one source), idempotently: everything is found again by name or comment.
+of `mfe.envs.stacks` (one source), idempotently: everything is found again by name or comment, and one command at a time
+provisions on an emulator port, so the next finds what the previous one made.
 A run where everything exists costs three requests (emulator probe, bucket list, pool).
 The emulator is the one of this environment: its port, its `.mfe/<env>/` files.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
-from mfe.envs.emulator import ensure_emulator, stop_emulator
+from mfe.envs.emulator import ensure_emulator, port_locked, stop_emulator
 from mfe.envs.outputs import (
     AppOutputs,
     AuthOutputs,
@@ -96,8 +97,12 @@ class LocalBackend:
                 file=sys.stderr,
                 flush=True,
             )
-        outputs = provision(session, names)
-        write_outputs(self.project, outputs)
+        assert self.env.port is not None, "config gives a local environment a default port"
+        # Distribution comments and pool names are not unique: two commands provisioning at
+        # once (of any checkout on this emulator) would each make what neither found.
+        with port_locked(self.env.port, "provision"):
+            outputs = provision(session, names)
+            write_outputs(self.project, outputs)
         return outputs
 
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:

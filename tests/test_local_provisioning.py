@@ -1,0 +1,79 @@
+"""Local provisioning on an emulator that is shared: several commands provisioning at once,
+and other projects' resources on it. Each test resets the module's emulator first."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from test_infra import make_project
+
+from mfe.envs.stacks import resource_names
+
+from fixtures.aws import DUMMY_AWS_ENV, local_client
+
+TRIALS = 5
+PROVISIONERS = 3
+PROVISION = (
+    "import sys\nfrom pathlib import Path\n"
+    "from mfe.config import load_project\n"
+    "from mfe.envs.session import Session\n"
+    "print(Session(load_project(Path(sys.argv[1])), 'local').outputs.to_json(), end='')\n"
+)
+"""One command's `_ready`: start (here: find) the emulator, provision what it lacks."""
+
+
+def distributions(endpoint: str) -> list[dict[str, Any]]:
+    """Every distribution's config on the emulator (listed page by page)."""
+    cloudfront = local_client(endpoint, "cloudfront")
+    pages = cloudfront.get_paginator("list_distributions").paginate()
+    items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
+    return [cloudfront.get_distribution_config(Id=i["Id"])["DistributionConfig"] for i in items]
+
+
+def user_pools(endpoint: str) -> list[dict[str, Any]]:
+    idp = local_client(endpoint, "cognito-idp")
+    pages = idp.get_paginator("list_user_pools").paginate(PaginationConfig={"PageSize": 60})
+    return [pool for page in pages for pool in page["UserPools"]]
+
+
+def test_concurrent_provisionings_of_a_fresh_emulator_make_everything_once(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """CloudFront comments and Cognito pool names are not unique: two commands that each
+    found nothing would each create a distribution per app and a pool (or fail on the
+    distribution's CallerReference). They take turns, so the later ones find it all."""
+    project = make_project(tmp_path / "repo", moto_server)
+    names = resource_names(project, project.env("local"))
+    environ = {**os.environ, **DUMMY_AWS_ENV}
+    for trial in range(TRIALS):
+        httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+        project.outputs_file("local").unlink(missing_ok=True)
+        commands = [
+            subprocess.Popen(
+                [sys.executable, "-c", PROVISION, str(project.root)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=environ,
+            )
+            for _ in range(PROVISIONERS)
+        ]
+        results = [(command, *command.communicate(timeout=120)) for command in commands]
+        for command, _, err in results:
+            assert command.returncode == 0, f"trial {trial}: {err}"
+        outputs = {out for _, out, _ in results}
+        assert len(outputs) == 1, f"trial {trial}: the commands disagree: {outputs}"
+
+        comments = Counter(config["Comment"] for config in distributions(moto_server))
+        assert comments == Counter(names.comments.values()), f"trial {trial}"
+        pools = [p["Id"] for p in user_pools(moto_server) if p["Name"] == names.user_pool]
+        written = outputs.pop()
+        assert pools == [json.loads(written)["auth"]["user_pool_id"]], f"trial {trial}"
+        assert project.outputs_file("local").read_text() == written
