@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 from test_infra import make_project
 
-from mfe.envs.stacks import resource_names
+from mfe.envs.changes import confirmer
+from mfe.envs.session import Session
+from mfe.envs.stacks import CACHING_OPTIMIZED, resource_names
 
 from fixtures.aws import DUMMY_AWS_ENV, local_client
 
@@ -77,3 +79,55 @@ def test_concurrent_provisionings_of_a_fresh_emulator_make_everything_once(
         written = outputs.pop()
         assert pools == [json.loads(written)["auth"]["user_pool_id"]], f"trial {trial}"
         assert project.outputs_file("local").read_text() == written
+
+
+def test_other_projects_pools_and_distributions_do_not_hide_ours(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """Listings come 60 pools or 100 distributions a page: on an emulator that other
+    projects fill, ours are found on a later page, not made again, and destroy finds them."""
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+    idp = local_client(moto_server, "cognito-idp")
+    cloudfront = local_client(moto_server, "cloudfront")
+    for index in range(60):
+        idp.create_user_pool(PoolName=f"someone-elses-users-{index}")
+    for index in range(100):
+        cloudfront.create_distribution(DistributionConfig=other_distribution(f"other-{index}"))
+    project = make_project(tmp_path / "repo", moto_server)
+    names = resource_names(project, project.env("local"))
+    first = Session(project, "local").outputs  # ours come after the others: later pages
+
+    project.outputs_file("local").unlink()  # provisioned again: everything found again
+    assert Session(project, "local").outputs == first
+    assert first.auth is not None
+    ours = [p["Id"] for p in user_pools(moto_server) if p["Name"] == names.user_pool]
+    assert ours == [first.auth.user_pool_id]
+    comments = Counter(config["Comment"] for config in distributions(moto_server))
+    assert [comments[comment] for comment in names.comments.values()] == [1] * len(names.comments)
+
+    session = Session(project, "local")
+    session.backend.destroy(session, lambda line: None, confirmer(True, "doit destroy --yes"))
+    assert not [p for p in user_pools(moto_server) if p["Name"] == names.user_pool]
+    assert len(user_pools(moto_server)) == 60
+    left = {config["Comment"] for config in distributions(moto_server)}
+    assert left == {f"other-{index}" for index in range(100)}
+
+
+def other_distribution(comment: str) -> dict[str, Any]:
+    """Another project's distribution."""
+    origin = {
+        "Id": "o",
+        "DomainName": "o.s3.amazonaws.com",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    return {
+        "CallerReference": comment,
+        "Comment": comment,
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "o",
+            "ViewerProtocolPolicy": "allow-all",
+            "CachePolicyId": CACHING_OPTIMIZED,
+        },
+    }

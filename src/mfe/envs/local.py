@@ -252,9 +252,11 @@ def _ensure_distributions(
     session: Session, names: Names, pool: ThreadPoolExecutor
 ) -> dict[str, tuple[str, str]]:
     """app -> (distribution id, domain); found again by Comment (moto's list omits it, so
-    each distribution's config is read, in `pool`)."""
+    each distribution's config is read, in `pool`). Every page: the emulator may hold other
+    projects' distributions too."""
     env, cloudfront = session.env, session.cloudfront
-    items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
+    pages = cloudfront.get_paginator("list_distributions").paginate()
+    items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
     configs = pool.map(lambda item: cloudfront.get_distribution_config(Id=item["Id"]), items)
     found: dict[str, tuple[str, str]] = {
         config["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
@@ -303,8 +305,7 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
     """The user pool, its web client and the demo guest user; returns (pool id, client id)."""
     params = auth_parameters(session.project, session.env, demo_password=True)
     idp = session.cognito
-    pools = idp.list_user_pools(MaxResults=60)["UserPools"]
-    pool_id = next((p["Id"] for p in pools if p["Name"] == names.user_pool), None)
+    pool_id = _user_pool_id(session, names.user_pool)
     if pool_id is None:
         classes = params["RequireCharacterClasses"] == "true"
         policy: PasswordPolicyTypeTypeDef = {
@@ -342,3 +343,12 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
         )["UserPoolClient"]["ClientId"]
     set_password(idp, pool_id, GUEST_USER, GUEST_PASSWORD)
     return pool_id, client_id
+
+
+def _user_pool_id(session: Session, name: str) -> str | None:
+    """The pool named `name`, looked for on every page (60 pools each): others' pools on a
+    shared emulator would otherwise hide it, and a second one would be made."""
+    pages = session.cognito.get_paginator("list_user_pools").paginate(
+        PaginationConfig={"PageSize": 60}
+    )
+    return next((p["Id"] for page in pages for p in page["UserPools"] if p["Name"] == name), None)

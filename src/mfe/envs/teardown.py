@@ -104,13 +104,16 @@ def local_teardown(session: Session, names: Names) -> Teardown:
     wanted = [*names.buckets.values(), session.env.cache_bucket or ""]
     teardown = Teardown(buckets=[b for b in wanted if b and b in have])
     comments = set(names.comments.values())
-    for item in cloudfront.list_distributions()["DistributionList"].get("Items", []):
-        config = cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
-        if config.get("Comment") in comments:
-            teardown.distributions[item["Id"]] = config["Comment"]
-    for pool in idp.list_user_pools(MaxResults=60)["UserPools"]:
-        if pool["Name"] == names.user_pool:
-            teardown.user_pools[pool["Id"]] = pool["Name"]
+    # every page: others' distributions and pools on a shared emulator must not hide ours
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for item in page["DistributionList"].get("Items", []):
+            config = cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
+            if config.get("Comment") in comments:
+                teardown.distributions[item["Id"]] = config["Comment"]
+    for pools in idp.get_paginator("list_user_pools").paginate(PaginationConfig={"PageSize": 60}):
+        for pool in pools["UserPools"]:
+            if pool["Name"] == names.user_pool:
+                teardown.user_pools[pool["Id"]] = pool["Name"]
     return teardown
 
 
