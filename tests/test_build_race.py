@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -73,3 +74,49 @@ def test_a_save_during_doit_build_is_built(monorepo: Path) -> None:
     assert "Payments two" in entry
     again = run_doit(monorepo, "build").stdout
     assert "build:payments" in up_to_date_tasks(again), again
+
+
+EDIT_LOCK = """\
+// Stands for `npm install` in another terminal: rewrites lit-html's lockfile entry while
+// the build runs (after its bundler read node_modules), when MFE_TEST_LOCK_EDIT is set.
+const fs = require('fs');
+const mark = process.env.MFE_TEST_LOCK_EDIT;
+if (mark) {
+  const file = require('path').join(__dirname, 'package-lock.json');
+  const lock = JSON.parse(fs.readFileSync(file, 'utf8'));
+  lock.packages['node_modules/lit-html']['x-edited-during-build'] = mark;
+  fs.writeFileSync(file, JSON.stringify(lock, null, 2) + '\\n');
+}
+"""
+LOCK_ROUNDS = 6
+
+
+@pytest.mark.parametrize("task", ["build:payments", "build:shared"])
+def test_a_lockfile_change_during_doit_build_is_built(monorepo: Path, task: str) -> None:
+    """The lockfile slice (an app's, or the shared modules') is recorded as the up-to-date
+    check saw it before the build ran, not as it is when the task ends."""
+    (monorepo / "edit-lock.cjs").write_text(EDIT_LOCK)
+    if task == "build:payments":
+        package = monorepo / "apps/payments/package.json"
+        data = json.loads(package.read_text())
+        data["scripts"]["build"] += " && node ../../edit-lock.cjs"
+        package.write_text(json.dumps(data))
+    else:
+        config = monorepo / "mfe.toml"
+        script = 'script = "node tools/build-shared.mjs && node edit-lock.cjs"'
+        text, found = re.subn(
+            r"^\[shared\].*$", rf"\g<0>\n{script}", config.read_text(), count=1, flags=re.M
+        )
+        assert found == 1
+        config.write_text(text)
+    run_doit(monorepo, "build")
+    for round_ in range(LOCK_ROUNDS):
+        # -a: build now; -s: no `install` (npm ci) for the edited lockfile; every other
+        # round in a doit worker process (its value savers still run in the main one).
+        edit = {"MFE_TEST_LOCK_EDIT": str(round_)}
+        jobs = ["-n", "2"] if round_ % 2 else []
+        during = run_doit(monorepo, *jobs, "-s", "-a", task, env=edit).stdout
+        assert task in executed_tasks(during), during
+        after = run_doit(monorepo, "-s", task).stdout
+        assert task in executed_tasks(after), f"round {round_}: edit recorded as built\n{after}"
+    assert task in up_to_date_tasks(run_doit(monorepo, "-s", task).stdout)

@@ -197,24 +197,48 @@ def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
 _MEMO: dict[str, tuple[list[Any], dict[str, str]]] = {}
 
 
+class SeenBeforeBuild:
+    """The value an `uptodate` check computed, saved as the task's value once it succeeds.
+
+    doit calls `uptodate` checks before a task runs and its value savers after, so a
+    saver that computed its value anew would record a lockfile rewritten while the
+    bundler ran (`npm install` in another terminal) as built. It saves what the check
+    saw instead, as `mfe.build.snapshot` does for file_dep: the next run sees the change.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.value: str | None = None
+
+    def check(self, values: dict[str, Any], current: str) -> bool:
+        self.value = current
+        return bool(values.get(self.key) == current)
+
+    def saved(self) -> dict[str, str]:
+        # Never checked (doit always checks first): save nothing, so the next run rebuilds.
+        return {} if self.value is None else {self.key: self.value}
+
+
 class SliceUnchanged:
     """doit `uptodate` check: the app's lockfile slice is what it was at the last build.
 
     Replaces the whole lockfile in `file_dep`, so a lockfile change rebuilds only the
-    apps whose resolved dependencies changed. Computed lazily, only when doit asks.
+    apps whose resolved dependencies changed. Computed lazily, only when doit asks; the
+    slice saved is the one the check saw before the build (`SeenBeforeBuild`).
     """
 
     def __init__(self, root: Path, workspace: str, workspaces: list[str]) -> None:
         self.root, self.workspace, self.workspaces = root, workspace, workspaces
+        self.seen = SeenBeforeBuild("_lock_slice")
 
     def current(self) -> str:
         return cached_slice_hashes(self.root, self.workspaces)[self.workspace]
 
     def configure_task(self, task: Any) -> None:
-        task.value_savers.append(lambda: {"_lock_slice": self.current()})
+        task.value_savers.append(self.seen.saved)
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        return bool(values.get("_lock_slice") == self.current())
+        return self.seen.check(values, self.current())
 
     def __repr__(self) -> str:
         return f"SliceUnchanged({self.workspace!r})"

@@ -184,6 +184,7 @@ class SharedUnchanged:
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self.seen = lockslice.SeenBeforeBuild("_shared_slice")
 
     def current(self) -> str:
         packages = lockslice.load_lockfile(self.project.lockfile)
@@ -192,10 +193,10 @@ class SharedUnchanged:
         ).hexdigest()
 
     def configure_task(self, task: Any) -> None:
-        task.value_savers.append(lambda: {"_shared_slice": self.current()})
+        task.value_savers.append(self.seen.saved)
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        return bool(values.get("_shared_slice") == self.current())
+        return self.seen.check(values, self.current())
 
     def __repr__(self) -> str:
         return "SharedUnchanged()"
