@@ -1,15 +1,22 @@
-"""A file saved while its build runs is never recorded as built (real doit, real esbuild)."""
+"""Builds racing edits and each other (real doit, real esbuild): an input changed while its
+build runs is never recorded as built; two builds of one app at once both succeed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from mfe.build.bundle import swap_into_place
 
 from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 
@@ -54,7 +61,7 @@ def test_a_save_during_doit_build_is_built(monorepo: Path) -> None:
     original = source.read_text()
     source.write_text(original.replace(">Payments</h2>", ">Payments one</h2>"))
 
-    scratch = monorepo / ".mfe/build-tmp/payments"
+    scratch = monorepo / ".mfe/build-tmp"
     proc = subprocess.Popen(
         [sys.executable, "-m", "doit", "build"],
         cwd=monorepo,
@@ -63,7 +70,7 @@ def test_a_save_during_doit_build_is_built(monorepo: Path) -> None:
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not list(scratch.glob("main-*.js")):  # the bundler has written its output
+    while not list(scratch.glob("payments-*/out/main-*.js")):  # the bundler wrote its output
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
     source.write_text(original.replace(">Payments</h2>", ">Payments two</h2>"))
@@ -120,3 +127,130 @@ def test_a_lockfile_change_during_doit_build_is_built(monorepo: Path, task: str)
         after = run_doit(monorepo, "-s", task).stdout
         assert task in executed_tasks(after), f"round {round_}: edit recorded as built\n{after}"
     assert task in up_to_date_tasks(run_doit(monorepo, "-s", task).stdout)
+
+
+PARALLEL_ROUNDS = 8
+BUILT_BY = (
+    " && node -e \"require('fs').writeFileSync(process.env.MFE_OUT_DIR + '/built-by.txt', "
+    'String(process.pid))"'
+)
+"""Appended to the build script: each build's output differs, so a dist/ mixing two builds
+does not match either manifest."""
+
+
+def sign_each_build(monorepo: Path, app: str) -> None:
+    package = monorepo / "apps" / app / "package.json"
+    data = json.loads(package.read_text())
+    data["scripts"]["build"] += BUILT_BY
+    package.write_text(json.dumps(data))
+
+
+def assert_matches_its_manifest(dist: Path) -> None:
+    manifest = json.loads((dist / "asset-manifest.json").read_text())
+    on_disk = {
+        path.relative_to(dist).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in dist.rglob("*")
+        if path.is_file() and path.name != "asset-manifest.json"
+    }
+    assert on_disk == {name: entry["sha256"] for name, entry in manifest["files"].items()}
+
+
+def leftovers(monorepo: Path) -> list[str]:
+    """What builds left in the scratch area (the lock file that guards it excepted)."""
+    scratch = monorepo / ".mfe/build-tmp"
+    return (
+        sorted(p.name for p in scratch.iterdir() if p.name != ".lock") if scratch.is_dir() else []
+    )
+
+
+def test_two_builds_of_one_app_at_once_both_succeed(monorepo: Path) -> None:
+    """`doit serve` and `doit build` in another terminal may build one app at the same time."""
+    sign_each_build(monorepo, "payments")
+    run_doit(monorepo, "build")
+    dist = monorepo / "apps/payments/dist"
+    for round_ in range(PARALLEL_ROUNDS):
+        run_doit(monorepo, "forget", "build:payments")
+        builds = [
+            subprocess.Popen(
+                [sys.executable, "-m", "doit", "build:payments"],
+                cwd=monorepo,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [build.communicate(timeout=120)[0] for build in builds]
+        for build, output in zip(builds, outputs, strict=True):
+            assert build.returncode == 0, f"round {round_}:\n{output}"
+        assert_matches_its_manifest(dist)
+        assert leftovers(monorepo) == [], round_
+    assert "build:payments" in up_to_date_tasks(run_doit(monorepo, "build").stdout)
+
+
+SWAPPERS, SWAPS = 4, 150
+
+
+def test_swaps_of_one_dist_at_once_are_each_whole(tmp_path: Path) -> None:
+    """The two renames of one swap never interleave with another's: no swap fails, and
+    `dist/` ends as one swap's complete folder."""
+    dist = tmp_path / "app" / "dist"
+    failures: list[BaseException] = []
+
+    def swap_many(worker: int) -> None:
+        for swap in range(SWAPS):
+            new = tmp_path / f"build-{worker}-{swap}"
+            new.mkdir()
+            for part in ("a", "b"):
+                (new / part).write_text(f"{worker}-{swap}")
+            try:
+                swap_into_place(new, dist)
+            except OSError as exc:
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=swap_many, args=(w,)) for w in range(SWAPPERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(p.name for p in dist.iterdir()) == ["a", "b"]
+    assert (dist / "a").read_text() == (dist / "b").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app"]  # no old dist/ left
+
+
+def test_a_killed_build_leaves_nothing_behind(monorepo: Path) -> None:
+    """Its scratch folder goes with the next build; the dist/ it never swapped is intact."""
+    run_doit(monorepo, "build")
+    dist = monorepo / "apps/payments/dist"
+    before = sorted(p.name for p in dist.iterdir())
+    source = monorepo / "apps/payments/src/payments-app.js"
+    source.write_text(source.read_text() + "\n// killed mid-build\n")
+    package = monorepo / "apps/payments/package.json"
+    data = json.loads(package.read_text())
+    data["scripts"]["build"] = "node ../../tools/build-app.mjs && sleep 60"
+    package.write_text(json.dumps(data))
+    build = subprocess.Popen(
+        [sys.executable, "-m", "doit", "build:payments"],
+        cwd=monorepo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    scratch = monorepo / ".mfe/build-tmp"
+    deadline = time.monotonic() + 60
+    try:
+        while not list(scratch.rglob("main-*.js")):  # the bundler has written its output
+            assert build.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.killpg(build.pid, signal.SIGKILL)  # doit, its shell, node and sleep
+        build.wait(timeout=30)
+    assert leftovers(monorepo) != []
+    assert sorted(p.name for p in dist.iterdir()) == before
+
+    data["scripts"]["build"] = "node ../../tools/build-app.mjs"
+    package.write_text(json.dumps(data))
+    run_doit(monorepo, "-a", "build:accounts")  # another app's build cleans up too
+    assert leftovers(monorepo) == []

@@ -1,7 +1,9 @@
 """Run one app's bundler and record its output, never leaving a broken `dist/`.
 
-The bundler writes into a scratch folder (`MFE_OUT_DIR`); only a successful build
-replaces `dist/`, so a syntax error keeps the previous build served.
+The bundler writes into a scratch folder of this build alone (`MFE_OUT_DIR`, see
+`mfe.build.scratch`); only a successful build replaces `dist/`, so a syntax error keeps
+the previous build served, and of two builds of one app at once the last one to finish
+leaves its complete output.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfe.build import live, snapshot
+from mfe.build.scratch import build_folder, locked
 from mfe.build.sources import file_deps
-from mfe.config import STATE_DIR, App, Project
+from mfe.config import App, Project
 from mfe.errors import MfeError
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
@@ -65,19 +68,23 @@ def build_app(project: Project, app: App) -> Built:
     The `shared` pseudo-app runs `[shared] script` in the root with the variant plan
     (mfe.build.shared); every other app leaves the shared module specifiers external.
     """
-    scratch = project.root / STATE_DIR / "build-tmp" / app.name
+    with build_folder(project.root, app.name) as folder:
+        return _build_into(project, app, folder / "out")
+
+
+def _build_into(project: Project, app: App, out: Path) -> Built:
+    """`build_app` with `out` as the bundler's output folder (in this build's scratch)."""
     started = time.monotonic()
     inputs = file_deps(project, app)
     for _ in range(ATTEMPTS):
         read = snapshot.take(project.root, inputs)
-        output = _bundle(project, app, scratch)
+        output = _bundle(project, app, out)
         inputs = file_deps(project, app)
         changed = snapshot.moved(project.root, read, inputs)
         if not changed:
             break
         print(f"build:{app.name}: {changed[0]} changed while bundling; building again")
     else:
-        shutil.rmtree(scratch, ignore_errors=True)
         raise MfeError(
             f"build:{app.name}: {changed[0]} kept changing while the bundler read it "
             f"({ATTEMPTS} builds); the previous {app.dist.relative_to(project.root)}/ is "
@@ -86,22 +93,14 @@ def build_app(project: Project, app: App) -> Built:
     from mfe.build.elements import check_element
     from mfe.build.manifest import write_manifest
 
-    modules_file = _modules_file(scratch)
+    modules_file = _modules_file(out)
     layout = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else {}
     modules_file.unlink(missing_ok=True)
     scopes = _shared_plan(project)[1] if app.role == "shared" else None
-    manifest = write_manifest(
-        app.name, scratch, layout.get("modules"), scopes, layout.get("fallbacks")
-    )
-    try:
-        if app.role != "shared":  # the shared modules define no element of their own
-            check_element(project, app, scratch, manifest)
-    except MfeError:
-        shutil.rmtree(
-            scratch, ignore_errors=True
-        )  # keep the previous dist/, as a failed build does
-        raise
-    swap_into_place(scratch, app.dist)
+    manifest = write_manifest(app.name, out, layout.get("modules"), scopes, layout.get("fallbacks"))
+    if app.role != "shared":  # the shared modules define no element of their own
+        check_element(project, app, out, manifest)  # raising keeps the previous dist/
+    swap_into_place(out, app.dist)
     if output.strip():
         print(output.rstrip())
     seconds = time.monotonic() - started
@@ -165,7 +164,6 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         check=False,
     )
     if result.returncode != 0:
-        shutil.rmtree(scratch, ignore_errors=True)
         hint = " (is Node.js installed?)" if result.returncode == 127 else ""
         raise MfeError(
             f"build:{app.name} failed: `{script}` exited {result.returncode}{hint}; "
@@ -194,7 +192,6 @@ def _bundle_live(project: Project, app: App, scratch: Path) -> str | None:
         return None
     ok, text = answer
     if not ok:
-        shutil.rmtree(scratch, ignore_errors=True)
         raise MfeError(
             f"build:{app.name} failed ({script}, in the serve bundler); the previous "
             f"{app.dist.relative_to(project.root)}/ is kept.\n{text}"
@@ -203,11 +200,16 @@ def _bundle_live(project: Project, app: App, scratch: Path) -> str | None:
 
 
 def swap_into_place(new: Path, dist: Path) -> None:
-    """Replace `dist` by `new` with two renames, so readers never see a half-written folder."""
+    """Replace `dist` by `new` with two renames, so readers never see a half-written folder.
+
+    Another process may swap the same `dist` (two builds of one app): the renames hold a
+    lock on the folder above it, so each swap is whole and the last one wins.
+    """
     old = new.with_name(new.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
-    if dist.exists():
-        dist.rename(old)
     dist.parent.mkdir(parents=True, exist_ok=True)
-    new.rename(dist)
+    with locked(dist.parent):
+        if dist.exists():
+            dist.rename(old)
+        new.rename(dist)
     shutil.rmtree(old, ignore_errors=True)
