@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from mfe.build.manifest import immutable_on_disk
+
 from fixtures.repo import executed_tasks, run_doit, tree_digest, up_to_date_tasks
 
 ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments", "build:shared"}
@@ -144,3 +146,24 @@ def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:
     assert (dist / "build-info.txt").read_text() == "ok"
     manifest = json.loads((dist / "asset-manifest.json").read_text())
     assert manifest["files"]["build-info.txt"]["immutable"] is False
+
+
+def test_public_files_named_like_hashes_stay_mutable(monorepo: Path) -> None:
+    """Copied from public/ under their own names, their bytes change under the same URL;
+    esbuild's `[name]-[hash]` outputs stay immutable."""
+    public = monorepo / "apps/payments/public"
+    named = ["hero-1920x1080.svg", "og-image-1200x630.png", "img/photo-20240101.jpg"]
+    for name in named:
+        (public / name).parent.mkdir(parents=True, exist_ok=True)
+        (public / name).write_text(f"<!-- {name} -->\n")
+    run_doit(monorepo, "build:payments")
+    dist = monorepo / "apps/payments/dist"
+    files = json.loads((dist / "asset-manifest.json").read_text())["files"]
+
+    assert {name: files[name]["immutable"] for name in named} == dict.fromkeys(named, False)
+    hashed = [name for name in files if name.startswith("main-")]
+    assert sorted(Path(name).suffix for name in hashed) == [".js", ".map"]
+    assert all(files[name]["immutable"] for name in hashed)
+    # The dev server asks the manifest: no immutable caching for a public file either.
+    assert not any(immutable_on_disk(dist / name) for name in named)
+    assert all(immutable_on_disk(dist / name) for name in hashed)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mfe.build.manifest import is_fingerprinted
+from mfe.build.manifest import authored_segments, is_fingerprinted
 from mfe.publish.history import new_release_id
 from mfe.publish.invalidate import MAX_WILDCARDS, collapse
 from mfe.publish.local import IMMUTABLE_CACHE, LocalFile
@@ -49,6 +49,33 @@ from mfe.serve.server import safe_path
 )
 def test_is_fingerprinted(name: str, expected: bool) -> None:
     assert is_fingerprinted(name) is expected
+
+
+# The app's own files, as a build copies them from public/: their names carry no content hash.
+AUTHORED = authored_segments(
+    [
+        "apps/web/public/hero-1920x1080.webp",
+        "apps/web/public/og-image-1200x630.png",
+        "apps/web/public/img/photo-20240101.jpg",
+        "apps/web/src/main.js",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("hero-1920x1080.webp", False),  # copied under the name its author gave it
+        ("og-image-1200x630.png", False),
+        ("img/photo-20240101.jpg", False),
+        ("photo-20240101.jpg.map", False),  # the folder and a suffix change nothing
+        ("main-ABCD1234.js", True),  # the bundler's hash: no source is named so
+        ("assets/hero-1920x1080-QWERTYUI.webp", True),  # an authored part plus the bundler's
+        ("report-20250101.pdf", True),  # a hash-like part no source name has: by name only
+    ],
+)
+def test_authored_hash_like_names_are_not_fingerprints(name: str, expected: bool) -> None:
+    assert is_fingerprinted(name, AUTHORED) is expected
 
 
 # ------------------------------------------------------------------ collapse

@@ -136,6 +136,19 @@ def test_cache_control_rules_override_and_header_change_reuploads(site: Site) ->
     assert head["CacheControl"] == "public, max-age=600"
 
 
+def test_a_public_file_named_like_a_hash_is_mutable_and_invalidated(site: Site) -> None:
+    """`hero-1920x1080.svg` is copied from public/: new bytes come under the same URL."""
+    name = "hero-1920x1080.svg"
+    write_app(site.root, "payments", public={name: b"<svg>one</svg>"})
+    site.publish()
+    write_app(site.root, "payments", public={name: b"<svg>two</svg>"})
+    report = site.publish()
+    assert report["invalidations"] == {site.dist("payments"): [f"/{name}"]}
+    served = site.server.client().get_object(Bucket=site.bucket("payments"), Key=name)
+    assert served["CacheControl"] == "no-cache"
+    assert served["Body"].read() == b"<svg>two</svg>"
+
+
 def test_an_unfinished_commit_is_finished_by_the_next_publish(site: Site) -> None:
     site.publish()
     site.change("accounts", "2")

@@ -97,7 +97,9 @@ def _build_into(project: Project, app: App, out: Path) -> Built:
     layout = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else {}
     modules_file.unlink(missing_ok=True)
     scopes = _shared_plan(project)[1] if app.role == "shared" else None
-    manifest = write_manifest(app.name, out, layout.get("modules"), scopes, layout.get("fallbacks"))
+    manifest = write_manifest(
+        app.name, out, layout.get("modules"), scopes, layout.get("fallbacks"), inputs
+    )
     if app.role != "shared":  # the shared modules define no element of their own
         check_element(project, app, out, manifest)  # raising keeps the previous dist/
     swap_into_place(out, app.dist)

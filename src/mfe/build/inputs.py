@@ -18,8 +18,9 @@ from mfe.build.sources import app_sources
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
-FORMAT_VERSION = "mfe-input-key/1"
-"""Bump when the key's recipe or the archive layout changes: old entries stop matching."""
+FORMAT_VERSION = "mfe-input-key/2"
+"""Bump when the key's recipe or the archive layout changes: old entries stop matching.
+2: a hash-like part of an app's own file name no longer marks a file immutable."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 The shell reads entries and integrity from it, publish diffs by its md5/sha256, the
 dev server and CI trust it. It is written by the orchestrator, not the bundler, so
 any bundler that writes fingerprinted names works.
+
+A file is immutable when its name carries a content hash the build put there. A
+hash-like part of a name the app's own files already have is no such hash: a build
+copies `public/hero-1920x1080.webp` under that name whatever its bytes, so it stays
+mutable (cached `no-cache`, invalidated when it changes).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +61,9 @@ def content_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def is_fingerprinted(name: str) -> bool:
-    """True when the file name carries a content hash, so its bytes never change."""
+def hash_segments(name: str) -> set[str]:
+    """The parts of a file name that look like a content hash (`3F2A9CXY` of `main-3F2A9CXY.js`)."""
+    found = set()
     for match in _HASH_SEGMENT.finditer(Path(name).name):
         token = match.group(1)
         has_digit = any(c.isdigit() for c in token)
@@ -65,8 +73,44 @@ def is_fingerprinted(name: str) -> bool:
             or re.fullmatch(r"[A-Z2-7]{8,}", token)
             or re.fullmatch(r"[0-9a-f]{8,}", token)
         ):
-            return True
+            found.add(token)
+    return found
+
+
+def authored_segments(sources: Iterable[str]) -> frozenset[str]:
+    """The hash-like parts of the names of the app's own files (its sources): the author
+    wrote them (`1920x1080`, `20240101`), so they say nothing about a file's content."""
+    return frozenset(token for name in sources for token in hash_segments(name))
+
+
+def is_fingerprinted(name: str, authored: Collection[str] = frozenset()) -> bool:
+    """True when the file name carries a content hash, so its bytes never change: a
+    hash-like segment that is not one of the `authored` ones (see `authored_segments`)."""
+    return any(token not in authored for token in hash_segments(name))
+
+
+def immutable_on_disk(path: Path) -> bool:
+    """Whether the manifest of the `dist/` holding `path` lists it as immutable (the dev
+    server's question; False for a file no manifest lists)."""
+    for folder in path.parents:
+        try:
+            stat = (folder / MANIFEST_NAME).stat()
+        except OSError:
+            continue
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        return path.relative_to(folder).as_posix() in _immutable_names(folder, stamp)
     return False
+
+
+@lru_cache(maxsize=64)
+def _immutable_names(folder: Path, stamp: tuple[int, int, int]) -> frozenset[str]:
+    """The immutable files of one manifest version (a swapped dist/ is a new `stamp`)."""
+    del stamp  # the cache key only
+    try:
+        manifest = read_manifest("", folder)
+    except MfeError:
+        return frozenset()
+    return frozenset(name for name, entry in manifest.files.items() if entry.immutable)
 
 
 @dataclass(frozen=True)
@@ -116,7 +160,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: Path) -> FileEntry:
+def hash_file(path: Path, authored: Collection[str] = frozenset()) -> FileEntry:
     sha256, md5, sha384 = hashlib.sha256(), hashlib.md5(), hashlib.sha384()
     size = 0
     with path.open("rb") as stream:
@@ -130,15 +174,17 @@ def hash_file(path: Path) -> FileEntry:
         md5=md5.hexdigest(),
         size=size,
         content_type=content_type(path.name),
-        immutable=is_fingerprinted(path.name),
+        immutable=is_fingerprinted(path.name, authored),
         integrity="sha384-" + base64.b64encode(sha384.digest()).decode(),
     )
 
 
-def scan_dist(app: str, dist: Path) -> AssetManifest:
-    """Hash every output file; entries are the top-level JavaScript files."""
+def scan_dist(app: str, dist: Path, sources: Iterable[str] = ()) -> AssetManifest:
+    """Hash every output file; entries are the top-level JavaScript files. `sources`: the
+    app's own files, whose names' hash-like parts mark no output immutable."""
+    authored = authored_segments(sources)
     files = {
-        path.relative_to(dist).as_posix(): hash_file(path)
+        path.relative_to(dist).as_posix(): hash_file(path, authored)
         for path in sorted(dist.rglob("*"))
         if path.is_file() and path.name != MANIFEST_NAME
     }
@@ -157,8 +203,9 @@ def write_manifest(
     modules: dict[str, dict[str, str]] | None = None,
     scopes: dict[str, list[str]] | None = None,
     fallbacks: dict[str, dict[str, str]] | None = None,
+    sources: Iterable[str] = (),
 ) -> AssetManifest:
-    manifest = scan_dist(app, dist)
+    manifest = scan_dist(app, dist, sources)
     if modules:
         manifest = AssetManifest(
             manifest.app, manifest.entries, manifest.files, modules, scopes or {}, fallbacks or {}

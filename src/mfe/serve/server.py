@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mfe.build.manifest import content_type, is_fingerprinted
+from mfe.build.manifest import content_type, immutable_on_disk
 from mfe.errors import MfeError
 from mfe.serve.origins import Origins
 from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
@@ -189,7 +189,7 @@ def _immutable(path: Path) -> bool:
     """A fingerprinted file (content hash in its name) never changes, so a reload after
     one app's rebuild takes every other app's modules from the browser cache. Source
     maps are left out: their name follows the script's, not their own content."""
-    return path.suffix != ".map" and is_fingerprinted(path.name)
+    return path.suffix != ".map" and immutable_on_disk(path)
 
 
 def safe_path(root: Path, raw: str) -> Path | None:
