@@ -167,3 +167,22 @@ def test_public_files_named_like_hashes_stay_mutable(monorepo: Path) -> None:
     # The dev server asks the manifest: no immutable caching for a public file either.
     assert not any(immutable_on_disk(dist / name) for name in named)
     assert all(immutable_on_disk(dist / name) for name in hashed)
+
+
+def test_editor_temporaries_are_no_inputs(monorepo: Path) -> None:
+    """Emacs' lock link (dangling) and autosave, backups and vim's swap files next to a
+    source: the build works and they rebuild nothing."""
+    run_doit(monorepo)
+    src = monorepo / "apps" / "accounts" / "src"
+    (src / ".#data.js").symlink_to("someone@host.4242:1700000000")
+    temporaries = [src / "#data.js#", src / "data.js~", src / ".data.js.swp", src / ".data.js.swx"]
+    for path in temporaries:
+        path.write_text("half an edit\n")
+    assert builds_run(run_doit(monorepo).stdout) == set()
+
+    for path in temporaries:
+        path.write_text("the rest of the edit\n")
+    assert builds_run(run_doit(monorepo).stdout) == set()
+    # A real dot file next to them is an input as before.
+    (monorepo / "apps" / "accounts" / ".browserslistrc").write_text("defaults\n")
+    assert builds_run(run_doit(monorepo).stdout) == {"build:accounts"}

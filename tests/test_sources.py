@@ -22,7 +22,15 @@ FILES = [
     ".cache/state",
     ".vite/deps.json",
     "src/.hidden/notes.js",
+    "src/#main.js#",
+    "src/main.js~",
+    "src/.main.js.swp",
+    "src/.main.js.swo",
+    "src/.main.js.swx",
+    "public/.favicon.svg.swp",
 ]
+EDITOR_LOCK = "src/.#main.js"
+"""Emacs' lock file: a symlink to `user@host.pid`, which does not exist."""
 
 
 def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
@@ -31,6 +39,8 @@ def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
     for name in FILES:
         (app / name).parent.mkdir(parents=True, exist_ok=True)
         (app / name).write_text(json.dumps({"scripts": {"build": "true"}}))
+    (app / EDITOR_LOCK).symlink_to("someone@host.4242:1700000000")
+    (app / "src/broken.js").symlink_to("gone.js")  # a dangling link: nothing a build can read
     project = load_project(tmp_path)
 
     built_from = source_files(project, project.apps["web"])
@@ -42,6 +52,7 @@ def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
     assert [p for p in every if app_of(project, p) == "web"] == [
         p for p in every if p in built_from
     ]
+    assert app_of(project, f"apps/web/{EDITOR_LOCK}") is None
     # The watcher also skips editor droppings (dot files); otherwise the same files.
     watched = [p for p in every if meaning(project, tmp_path / p) == "web"]
     assert watched == [p for p in every if p in built_from and not p.endswith(".babelrc")]

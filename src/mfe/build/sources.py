@@ -2,24 +2,35 @@
 dev server's watcher and CI's affected apps.
 
 An app's sources are every file under `apps/<app>/` except those in output and cache
-folders (`IGNORED_DIRS`) and dot folders. Walked without pathlib: a no-op `doit` on a
-10,000-file monorepo must stay fast.
+folders (`IGNORED_DIRS`) and dot folders, editors' temporary files (`editor_temporary`)
+and dangling symlinks (nothing a build can read; doit would fail on them). Dot files
+stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Walked with
+`os.scandir`, stat-ing only symlinks: a no-op `doit` on a 10,000-file monorepo must stay fast.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from mfe.config import App, Project
 
 IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
 """Folders inside an app that are outputs or caches, never build inputs."""
+_EDITOR_TEMPORARY = re.compile(r"\.#.*|#.*#|.*~|\..+\.sw[a-px]|4913")
+"""Emacs' lock links (`.#x.js`) and autosaves (`#x.js#`), backups (`x.js~`), vim's swap
+files (`.x.js.swp`, `.swo`, ..., `.swx`) and the file vim writes to test a folder (`4913`)."""
 
 
 def ignored_dir(name: str) -> bool:
     """A folder whose files are not sources (outputs, caches, dot folders)."""
     return name in IGNORED_DIRS or name.startswith(".")
+
+
+def editor_temporary(name: str) -> bool:
+    """A file an editor writes next to the one being edited: saving it must not rebuild."""
+    return _EDITOR_TEMPORARY.fullmatch(name) is not None
 
 
 def app_of(project: Project, relative: str) -> str | None:
@@ -29,6 +40,8 @@ def app_of(project: Project, relative: str) -> str | None:
     if len(parts) < 3 or parts[0] != "apps" or parts[1] not in project.apps:
         return None
     if any(ignored_dir(part) for part in parts[2:-1]) or parts[-1] in IGNORED_DIRS:
+        return None
+    if editor_temporary(parts[-1]):
         return None
     return parts[1]
 
@@ -50,10 +63,21 @@ def file_deps(project: Project, app: App) -> list[str]:
 
 
 def _walk(folder: Path) -> list[str]:
+    """Sorted POSIX paths under `folder` of its sources (symlinked folders not followed)."""
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not ignored_dir(d)]
-        relative = os.path.relpath(dirpath, folder).replace(os.sep, "/")
-        prefix = "" if relative == "." else relative + "/"
-        found.extend(prefix + name for name in filenames)
+    pending = [(str(folder), "")]
+    while pending:
+        path, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:  # removed while walked, or unreadable (os.walk skips it too)
+            continue
+        for entry in entries:
+            if entry.is_dir():
+                if not entry.is_symlink() and not ignored_dir(entry.name):
+                    pending.append((entry.path, prefix + entry.name + "/"))
+            elif editor_temporary(entry.name):
+                continue
+            elif not entry.is_symlink() or os.path.exists(entry.path):
+                found.append(prefix + entry.name)
     return sorted(found)
