@@ -1,10 +1,12 @@
-"""`doit destroy env=local`: the project's buckets, distributions and user pool go, nothing
-else on the emulator does (issue 15)."""
+"""`doit destroy`: on `local` the project's buckets, distributions and user pool go, nothing
+else on the emulator does (issue 15); on AWS the stacks, then the buckets they retain."""
 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_infra import make_project
@@ -13,7 +15,7 @@ from mfe.envs.changes import confirmer
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 
-from fixtures.aws import local_client
+from fixtures.aws import DUMMY_AWS_ENV, local_client
 from fixtures.repo import run_doit
 
 
@@ -115,3 +117,75 @@ def test_aws_stacks_go_in_dependency_order(tmp_path: Path) -> None:
     order = stack_order(names)
     assert order[: len(project.apps)] == list(names.hosting_stacks.values())
     assert order[len(project.apps) :] == ["mfe-demo-prod-auth", "mfe-demo-prod-certificate"]
+
+
+def aws_on(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Every AWS client of an `aws` environment goes to the loopback emulator, never to AWS."""
+    for name, value in {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+
+
+class DeleteFails:
+    """CloudFormation holding one stack whose distribution fails to delete (DELETE_FAILED,
+    which moto's CloudFormation never ends in): answers each call by operation, in any order."""
+
+    def __init__(self, stack: str, bucket: str) -> None:
+        self.stack, self.bucket = stack, bucket
+        self.stack_id = f"arn:aws:cloudformation:eu-west-1:123456789012:stack/{stack}/1"
+        self.status, self.events = "CREATE_COMPLETE", list[dict[str, Any]]()
+        self.created = datetime.now(UTC)
+
+    def __call__(self, model: Any, **_: Any) -> tuple[Any, Any]:
+        from botocore.awsrequest import AWSResponse
+
+        return AWSResponse(None, 200, {}, None), getattr(self, model.name)()
+
+    def _stack(self) -> dict[str, Any]:
+        return {"StackName": self.stack, "StackId": self.stack_id, "CreationTime": self.created,
+                "StackStatus": self.status}  # fmt: skip
+
+    def ListStacks(self) -> dict[str, Any]:
+        return {"StackSummaries": [self._stack()]}
+
+    def DescribeStacks(self) -> dict[str, Any]:
+        outputs = [{"OutputKey": "BucketName", "OutputValue": self.bucket}]
+        return {"Stacks": [{**self._stack(), "Outputs": outputs}]}
+
+    def DeleteStack(self) -> dict[str, Any]:
+        self.status = "DELETE_FAILED"
+        now = datetime.now(UTC)
+        event = {"StackId": self.stack_id, "StackName": self.stack, "Timestamp": now}
+        self.events = [
+            {**event, "EventId": "3", "LogicalResourceId": self.stack, "ResourceStatus": "DELETE_FAILED"},
+            {**event, "EventId": "2", "LogicalResourceId": "Distribution",
+             "ResourceType": "AWS::CloudFront::Distribution", "ResourceStatus": "DELETE_FAILED",
+             "ResourceStatusReason": "The distribution is not disabled."},
+            {**event, "EventId": "1", "LogicalResourceId": self.stack, "ResourceStatus": "DELETE_IN_PROGRESS"},
+        ]  # fmt: skip
+        return {}
+
+    def DescribeStackEvents(self) -> dict[str, Any]:
+        return {"StackEvents": self.events}
+
+
+def test_a_stack_that_fails_to_delete_is_one_error_naming_it_and_its_resources(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfe.envs.stacks import resource_names
+
+    aws_on(monkeypatch, moto_server)  # S3 and the certificate's region: the emulator's
+    project = make_project(tmp_path / "repo", moto_server)
+    session = Session(project, "prod")
+    names = resource_names(project, session.env)
+    stack = names.hosting_stacks[project.parent.name]
+    fake = DeleteFails(stack, names.buckets[project.parent.name])
+    session.cloudformation.meta.events.register("before-call.cloudformation.*", fake)
+    lines: list[str] = []
+
+    with pytest.raises(MfeError) as caught:
+        session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+
+    message = str(caught.value)
+    assert f"stack {stack} failed" in message and "DELETE_FAILED" in message
+    assert "Distribution (AWS::CloudFront::Distribution): The distribution is not" in message
+    assert "doit destroy env=prod" in message

@@ -1,4 +1,5 @@
-"""CloudFormation: the change-set deploy of one stack (with deadlines) and its outputs.
+"""CloudFormation: the change-set deploy of one stack (with deadlines), its outputs and its
+deletion (both end in one message naming the stack and its failed resources, never a traceback).
 
 `mfe.envs.aws` deploys the stacks of `mfe.envs.stacks` through it; `doit infra` shows each
 change set and asks before one replaces or removes a stateful resource (`mfe.envs.changes`).
@@ -109,10 +110,7 @@ def deploy_stack(
     status = stack_status(cfn, name)
     if status == "ROLLBACK_COMPLETE":
         log(f"{name}: deleting the stack left by a failed first create (ROLLBACK_COMPLETE)")
-        cfn.delete_stack(StackName=name)
-        cfn.get_waiter("stack_delete_complete").wait(
-            StackName=name, WaiterConfig={"Delay": max(1, round(poll)), "MaxAttempts": 720}
-        )
+        delete_stack(cfn, name, poll=poll, log=log)
         status = None
     create = status is None or status == "REVIEW_IN_PROGRESS"
     change_set = "mfe-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -162,6 +160,20 @@ def deploy_stack(
     return True
 
 
+def delete_stack(
+    cfn: CloudFormationClient, name: str, *, poll: float = 5.0, log: Log = print
+) -> None:
+    """Delete stack `name` and wait until it is gone; an MfeError naming the stack and each
+    resource that failed to delete when CloudFormation gives up (DELETE_FAILED)."""
+    # Followed by id: once deleted, a stack is no longer found by its name.
+    stack_id = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+    started = datetime.now(UTC)
+    cfn.delete_stack(StackName=name)
+    status = _wait_stack(cfn, stack_id, started, poll, log, label=name)
+    if status != GONE:
+        raise MfeError(_failure(cfn, stack_id, started, f"deleting it ended in {status}", name))
+
+
 def wait_change_set(
     cfn: CloudFormationClient,
     name: str,
@@ -199,22 +211,25 @@ def _events(cfn: CloudFormationClient, name: str, since: datetime) -> list[Stack
 
 def _wait_stack(
     cfn: CloudFormationClient,
-    name: str,
+    stack: str,
     since: datetime,
     poll: float,
     log: Log,
     timeout: float = STACK_TIMEOUT,
+    label: str | None = None,
 ) -> str:
+    """Poll `stack` (name or id; `label`: its name, for messages) until no longer in progress."""
+    name = label or stack
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while True:
-        for event in _events(cfn, name, since):
+        for event in _events(cfn, stack, since):
             if event["EventId"] not in seen:
                 seen.add(event["EventId"])
                 reason = event.get("ResourceStatusReason")
                 line = f"{name}: {event['LogicalResourceId']} {event['ResourceStatus']}"
                 log(f"{line} ({reason})" if reason else line)
-        status: str = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        status: str = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         if not status.endswith("_IN_PROGRESS"):
             return status
         if time.monotonic() > deadline:
@@ -225,13 +240,16 @@ def _wait_stack(
         time.sleep(poll)
 
 
-def _failure(cfn: CloudFormationClient, name: str, since: datetime, what: str) -> str:
+def _failure(
+    cfn: CloudFormationClient, stack: str, since: datetime, what: str, label: str | None = None
+) -> str:
     """One message: the stack, what happened, and each failed resource's reason."""
+    name = label or stack
     try:
         failed = [
             f"  {e['LogicalResourceId']} ({e.get('ResourceType', '?')}): "
             f"{e.get('ResourceStatusReason', 'no reason given')}"
-            for e in _events(cfn, name, since)
+            for e in _events(cfn, stack, since)
             if e["ResourceStatus"].endswith("_FAILED")
         ]
     except cfn.exceptions.ClientError:

@@ -160,7 +160,7 @@ def destroy_stacks(
 ) -> None:
     """Delete the environment's stacks; `cfn_for(stack)` is the CloudFormation client of
     the stack's region (the certificate stack lives in us-east-1)."""
-    from mfe.envs.cloudformation import stack_outputs, stack_status
+    from mfe.envs.cloudformation import delete_stack, stack_outputs, stack_status
 
     present = [
         s
@@ -176,12 +176,14 @@ def destroy_stacks(
     if not ask(session, teardown, confirm, log):
         return
     for stack in present:
-        cfn = cfn_for(stack)
         log(f"{stack}: deleting")
-        cfn.delete_stack(StackName=stack)
-        cfn.get_waiter("stack_delete_complete").wait(
-            StackName=stack, WaiterConfig={"Delay": max(1, round(poll)), "MaxAttempts": 720}
-        )
+        try:
+            delete_stack(cfn_for(stack), stack, poll=poll, log=log)
+        except MfeError as exc:
+            raise MfeError(
+                f"{exc}\nremove what blocks those resources, then run "
+                f"`doit destroy env={session.env.name}` again: it goes on from there"
+            ) from None
         log(f"{stack}: deleted")
         if retained.get(stack):
             delete_bucket(session.s3, retained[stack], log)
