@@ -189,3 +189,47 @@ def test_a_stack_that_fails_to_delete_is_one_error_naming_it_and_its_resources(
     assert f"stack {stack} failed" in message and "DELETE_FAILED" in message
     assert "Distribution (AWS::CloudFront::Distribution): The distribution is not" in message
     assert "doit destroy env=prod" in message
+
+
+def test_a_rerun_finishes_a_destroy_interrupted_between_a_stack_and_its_bucket(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_infra import buckets_only
+
+    from mfe.envs.stacks import hosting_parameters, resource_names
+
+    aws_on(monkeypatch, moto_server)
+    project = make_project(tmp_path / "repo", moto_server)
+    session = Session(project, "prod")
+    names = resource_names(project, session.env)
+    cfn, s3 = session.cloudformation, session.s3
+    for app, stack in names.hosting_stacks.items():  # what moto's CloudFormation can make
+        parameters = hosting_parameters(project, session.env, app)
+        cfn.create_stack(
+            StackName=stack,
+            TemplateBody=buckets_only("hosting.yaml"),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+        s3.put_object(Bucket=names.buckets[app], Key="index.html", Body=b"x")
+    here = {"CreateBucketConfiguration": {"LocationConstraint": session.env.region}}
+    s3.create_bucket(Bucket="mfe-demo-staging-accounts", **here)  # another environment's
+    # The first run deleted the parent's stack, then stopped (Ctrl-C, a CI timeout) before
+    # emptying the bucket the stack retained.
+    cfn.delete_stack(StackName=names.hosting_stacks[project.parent.name])
+    orphan = names.buckets[project.parent.name]
+    assert orphan in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    lines: list[str] = []
+
+    session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+
+    left = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert not left & set(names.buckets.values()), lines
+    assert "mfe-demo-staging-accounts" in left
+    assert any(orphan in line for line in lines if line.startswith("  bucket"))  # listed first
+
+    lines.clear()  # and a run after a destroy that stopped once every stack was gone
+    for app in names.buckets:
+        s3.create_bucket(Bucket=names.buckets[app], **here)
+    session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+    assert not {b["Name"] for b in s3.list_buckets()["Buckets"]} & set(names.buckets.values())
+    assert lines[-1] == "environment 'prod' destroyed"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
 
 if TYPE_CHECKING:
     from mfe.envs.changes import Confirm
@@ -160,19 +160,15 @@ def destroy_stacks(
 ) -> None:
     """Delete the environment's stacks; `cfn_for(stack)` is the CloudFormation client of
     the stack's region (the certificate stack lives in us-east-1)."""
-    from mfe.envs.cloudformation import delete_stack, stack_outputs, stack_status
+    from mfe.envs.cloudformation import delete_stack, stack_status
 
     present = [
         s
         for s in stack_order(names)
         if stack_status(cfn_for(s), s) not in (None, "DELETE_COMPLETE")
     ]
-    retained = {
-        stack: stack_outputs(cfn_for(stack), stack).get("BucketName", "")
-        for stack in present
-        if stack in names.hosting_stacks.values()
-    }
-    teardown = Teardown(stacks=present, buckets=[b for b in retained.values() if b])
+    retained = retained_buckets(session, names, present, cfn_for)
+    teardown = Teardown(stacks=present, buckets=list(retained))
     if not ask(session, teardown, confirm, log):
         return
     for stack in present:
@@ -185,7 +181,40 @@ def destroy_stacks(
                 f"`doit destroy env={session.env.name}` again: it goes on from there"
             ) from None
         log(f"{stack}: deleted")
-        if retained.get(stack):
-            delete_bucket(session.s3, retained[stack], log)
+        for bucket in [b for b, owner in retained.items() if owner == stack]:
+            delete_bucket(session.s3, bucket, log)
+    for bucket in [b for b, owner in retained.items() if owner not in present]:
+        delete_bucket(session.s3, bucket, log)  # its stack went in an earlier, interrupted run
     session.project.outputs_file(session.env.name).unlink(missing_ok=True)
     log(f"environment '{session.env.name}' destroyed")
+
+
+def retained_buckets(
+    session: Session, names: Names, present: list[str], cfn_for: Callable[[str], Any]
+) -> dict[str, str]:
+    """bucket -> the hosting stack that retains it: named by the outputs of the stacks still
+    there, and found by its deterministic name when its stack is gone (a destroy interrupted
+    between a stack and its bucket leaves a bucket no output names any more)."""
+    from mfe.envs.cloudformation import stack_outputs
+
+    found: dict[str, str] = {}
+    for app, stack in names.hosting_stacks.items():
+        output = stack_outputs(cfn_for(stack), stack).get("BucketName") if stack in present else ""
+        if output:
+            found[output] = stack
+        elif bucket_exists(session.s3, names.buckets[app]):
+            found[names.buckets[app]] = stack
+    return found
+
+
+def bucket_exists(s3: Any, bucket: str) -> bool:
+    """Whether `bucket` exists and is this account's (S3 answers 403 for another's)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if aws_error_code(exc) in ("404", "NoSuchBucket", "NotFound", "403", "AccessDenied"):
+            return False
+        raise
+    return True
