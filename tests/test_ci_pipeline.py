@@ -335,3 +335,33 @@ def test_an_affected_app_over_its_budget_fails_the_run(
     assert "> 1.0 kB ([apps.payments] budget in mfe.toml)" in result.stdout
     assert f"| {size / 1000:.1f} kB |" in summary.read_text()
     assert "1.0 kB **over**" in summary.read_text()
+
+
+def test_the_plan_job_of_an_aws_environment_gets_the_cache_bucket_doit_infra_makes(
+    origin: Path, moto_server: str, tmp_path: Path
+) -> None:
+    """deploy.yml's plan job: `doit infra env=prod`, then `doit ci_plan env=prod` (every AWS
+    client on the emulator through AWS_ENDPOINT_URL)."""
+    clone = fresh_clone(origin, tmp_path / "plan", None)
+    aws = {**CI_ENV, "AWS_ENDPOINT_URL": moto_server}
+    bucket = "mfe-demo-prod-build-cache"  # the default: <project>-<env>-build-cache
+
+    before = run_doit(clone, "ci_plan", "env=prod", "shards=2", env=aws, check=False)
+    assert f"build cache bucket {bucket} does not exist" in before.stdout, before.stdout
+    assert "run `doit infra env=prod`" in before.stdout
+
+    infra = run_doit(clone, "infra", "env=prod", "--yes", env=aws, check=False)
+    # moto's change-set stacks keep empty Outputs, so on the emulator `doit infra` stops at
+    # writing outputs.json, after every stack is made (the cache's first).
+    assert infra.returncode == 0 or "lacks the output" in infra.stdout, infra.stdout
+    assert "mfe-demo-prod-cache: CREATE_COMPLETE" in infra.stdout
+    s3 = local_client(moto_server)  # (moto's CloudFormation applies encryption and tags only)
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags == {"mfe:project": "mfe-demo", "mfe:env": "prod", "mfe:purpose": "build-cache"}
+
+    planned = run_doit(clone, "ci_plan", "env=prod", "shards=2", env=aws)
+    assert "warning" not in planned.stdout, planned.stdout
+    plan = json.loads((clone / ".mfe" / "prod" / "ci-plan.json").read_text())
+    assert plan["shards"] and all(app["cache"] == "miss" for app in plan["apps"].values())

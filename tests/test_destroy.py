@@ -116,7 +116,11 @@ def test_aws_stacks_go_in_dependency_order(tmp_path: Path) -> None:
     names = resource_names(project, project.env("prod"))
     order = stack_order(names)
     assert order[: len(project.apps)] == list(names.hosting_stacks.values())
-    assert order[len(project.apps) :] == ["mfe-demo-prod-auth", "mfe-demo-prod-certificate"]
+    assert order[len(project.apps) :] == [
+        "mfe-demo-prod-auth",
+        "mfe-demo-prod-certificate",
+        "mfe-demo-prod-cache",
+    ]
 
 
 def aws_on(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
@@ -228,8 +232,9 @@ def test_a_rerun_finishes_a_destroy_interrupted_between_a_stack_and_its_bucket(
     assert any(orphan in line for line in lines if line.startswith("  bucket"))  # listed first
 
     lines.clear()  # and a run after a destroy that stopped once every stack was gone
-    for app in names.buckets:
-        s3.create_bucket(Bucket=names.buckets[app], **here)
+    ours = {*names.buckets.values(), names.cache_bucket}  # the cache stack's too
+    for bucket in ours:
+        s3.create_bucket(Bucket=bucket, **here)
     session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
-    assert not {b["Name"] for b in s3.list_buckets()["Buckets"]} & set(names.buckets.values())
+    assert not {b["Name"] for b in s3.list_buckets()["Buckets"]} & ours
     assert lines[-1] == "environment 'prod' destroyed"

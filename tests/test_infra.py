@@ -114,7 +114,8 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
 
 def test_templates_pass_cfn_lint() -> None:
     templates = [
-        str(REPO / "infra" / name) for name in ("hosting.yaml", "auth.yaml", "certificate.yaml")
+        str(REPO / "infra" / name)
+        for name in ("hosting.yaml", "auth.yaml", "certificate.yaml", "cache.yaml")
     ]
     cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
     lint = subprocess.run(
@@ -123,6 +124,21 @@ def test_templates_pass_cfn_lint() -> None:
         text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_build_cache_bucket_is_private_encrypted_and_outlives_its_stack() -> None:
+    """What moto's CloudFormation does not apply (it makes the bucket with encryption and
+    tags only), read from the template AWS gets."""
+    from cfnlint.decode import decode_str
+
+    parsed, problems = decode_str((REPO / "infra" / "cache.yaml").read_text())
+    assert not problems
+    bucket = parsed["Resources"]["Bucket"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
+    (statement,) = parsed["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_hosting_template_and_local_provisioning_agree_on_the_distribution() -> None:

@@ -172,17 +172,21 @@ class _KindDefaults:
     """Its servers answer browsers directly: `allowed_hosts` widens their Host check."""
 
 
+_OWN_CACHE_BUCKET = "{project}-{env}-build-cache"
+"""The environment's own cache bucket (`resource_names(...).cache_bucket`), made by the
+emulator's provisioning or, on AWS, by the cache stack."""
+
 _KIND_DEFAULTS: dict[str, _KindDefaults] = {
     "local": _KindDefaults(
         "us-east-1",
         4566,
         "http://127.0.0.1:{port}",
-        "{project}-{env}-build-cache",
+        _OWN_CACHE_BUCKET,
         listens=True,
         port_shared=True,
     ),
     "dev": _KindDefaults("us-east-1", 5170, listens=True, provisioned=False, serves_browsers=True),
-    "aws": _KindDefaults(),
+    "aws": _KindDefaults(cache_bucket=_OWN_CACHE_BUCKET),
 }
 
 

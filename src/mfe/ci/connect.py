@@ -5,7 +5,8 @@ the emulator means provisioning every app's bucket, policy and distribution: it 
 that in the background (`start_ready`) and its uploads wait for it. A job that only reads
 or fills the cache (`ci_plan`, `ci shard=K/N`) never waits for the site: its lookups need
 only a reachable endpoint, and its uploads only the cache bucket (one HEAD request; when
-the bucket is missing, the environment is made ready after all, which creates it). So N
+the bucket is missing, the environment is made ready after all, which creates it on the
+emulator; on AWS `doit infra` makes it, so a missing one is a warning saying so). So N
 shard jobs do not provision the site N times.
 """
 
@@ -48,7 +49,7 @@ def open_cache(
     if ready is None:
         session.backend.check(session)
         session.backend.start()
-    # Without [env] cache_bucket, the bucket is an output of the environment's stacks.
+    # Every provisioned kind has one ([env] cache_bucket or its own); an outputs file may too.
     bucket = env.cache_bucket or (ready() if ready else session.outputs).cache_bucket
     who = who or trust.resolve(session.project)
     if mode == "off":
@@ -102,7 +103,25 @@ def bucket_ready(session: Session, bucket: str) -> Callable[[], None]:
 
 
 def _provision(session: Session, bucket: str) -> None:
+    """Make the environment ready: the emulator's provisioning creates the bucket; AWS
+    reads outputs only (its bucket comes from `doit infra`), so a bucket still missing
+    is one warning naming what makes it."""
+    from botocore.exceptions import ClientError
+
+    from mfe.envs.stacks import resource_names
+
     try:
-        _ = session.outputs  # the emulator provisions the environment, bucket included
+        _ = session.outputs
+        session.s3.head_bucket(Bucket=bucket)
+        return
     except MfeError as exc:
-        cache.warn(f"the build cache bucket {bucket} is missing and could not be made ({exc})")
+        cache.warn(f"the build cache bucket {bucket} does not exist and could not be made: {exc}")
+        return
+    except ClientError as exc:
+        if aws_error_code(exc) not in _MISSING_BUCKET:
+            return  # the uploads will say what is wrong
+    if bucket == resource_names(session.project, session.env).cache_bucket:
+        what = session.backend.hint()
+    else:
+        what = f"[env.{session.env.name}] cache_bucket names a bucket mfe does not make; create it"
+    cache.warn(f"the build cache bucket {bucket} does not exist; {what}")

@@ -1,7 +1,8 @@
 """The `aws` kind: real AWS through the standard credential chain.
 
-Its resources come from the CloudFormation stacks `doit infra` deploys (`mfe.envs.stacks`);
-every other command reads the outputs that deploy wrote, and never creates anything.
+Its resources come from the CloudFormation stacks `doit infra` deploys (`mfe.envs.stacks`),
+the build cache bucket included; every other command reads the outputs that deploy wrote,
+and never creates anything.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mfe.envs.cloudformation import deploy_stack, outputs_from_stacks, stack_out
 from mfe.envs.outputs import Outputs, base_url, checked_base_url, read_outputs, write_outputs
 from mfe.envs.stacks import (
     auth_parameters,
+    cache_parameters,
     certificate_parameters,
     hosting_parameters,
     resource_names,
@@ -58,10 +60,12 @@ class AwsBackend:
         return read_outputs(self.project, self.env, self.hint())
 
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
-        """Deploy the hosting stack of every app and the auth stack; write the outputs."""
+        """Deploy the build cache's stack, the hosting stack of every app and the auth stack;
+        write the outputs."""
         self.check(session)
         project, env, cfn = self.project, self.env, session.cloudformation
         names = resource_names(project, env)
+        self._deploy_cache(session, log, confirm)
         certificate = self._certificate(session, log, confirm)
         hosting_body = _template(project.root / "infra" / "hosting.yaml")
         hosting: dict[str, dict[str, str]] = {}
@@ -82,6 +86,19 @@ class AwsBackend:
         write_outputs(project, outputs)
         log(f"outputs written to {project.outputs_file(env.name)}")
         return outputs
+
+    def _deploy_cache(self, session: Session, log: Log, confirm: Confirm | None = None) -> None:
+        """The build cache bucket's stack, first: CI's plan job runs `doit infra` before it
+        looks the cache up, and the bucket serves CI even when a later stack fails. Nothing
+        when `[env] cache_bucket` names a bucket made elsewhere."""
+        parameters = cache_parameters(self.project, self.env)
+        if parameters is None:
+            log(f"build cache bucket {self.env.cache_bucket}: named in mfe.toml, made elsewhere")
+            return
+        stack = resource_names(self.project, self.env).cache_stack
+        body = _template(self.project.root / "infra" / "cache.yaml")
+        cfn = session.cloudformation
+        deploy_stack(cfn, stack, body, parameters, poll=self.poll, log=log, confirm=confirm)
 
     def _certificate(self, session: Session, log: Log, confirm: Confirm | None) -> str:
         """The custom domain's certificate ARN: given in mfe.toml, or from the certificate

@@ -82,7 +82,8 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                 f"name {names.spa_function!r} of environment '{env.name}', longer than the "
                 "64 characters CloudFront allows; choose a shorter project name"
             )
-        _check_stacks(file, project, env, [*names.hosting_stacks.values(), names.auth_stack])
+        stacks = [*names.hosting_stacks.values(), names.auth_stack, names.cache_stack]
+        _check_stacks(file, project, env, stacks)
         for bucket in names.buckets.values():
             problem = bucket_problem(bucket)
             if problem:
@@ -102,7 +103,9 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
 
 
 def _explicit_cache_bucket(project: Project, env: Environment) -> bool:
-    return env.cache_bucket != f"{project.name}-{env.name}-build-cache"
+    from mfe.envs.stacks import resource_names
+
+    return env.cache_bucket != resource_names(project, env).cache_bucket
 
 
 def _check_stacks(file: object, project: Project, env: Environment, stacks: list[str]) -> None:

@@ -36,9 +36,14 @@ class Names:
     user_pool: str
     client: str
     spa_function: str
+    """The parent distribution's SPA fallback CloudFront Function (at most 64 characters)."""
     certificate_stack: str
     """The custom domain's certificate stack (deployed in us-east-1)."""
-    """The parent distribution's SPA fallback CloudFront Function (at most 64 characters)."""
+    cache_stack: str
+    """The build cache bucket's stack (`infra/cache.yaml`)."""
+    cache_bucket: str
+    """The environment's own build cache bucket: the default of `[env] cache_bucket`, made
+    by the cache stack on AWS and by the provisioning on the emulator."""
 
 
 def resource_names(project: Project, env: Environment) -> Names:
@@ -52,6 +57,8 @@ def resource_names(project: Project, env: Environment) -> Names:
         client=f"{project.name}-{env.name}-web",
         spa_function=f"{project.name}-{env.name}-spa",
         certificate_stack=f"{env.stack_prefix}-certificate",
+        cache_stack=f"{env.stack_prefix}-cache",
+        cache_bucket=f"{project.name}-{env.name}-build-cache",
     )
 
 
@@ -110,6 +117,15 @@ def domain_parameters(
         "CertificateArn": domain.certificate_arn or certificate_arn,
         "HostedZoneId": domain.hosted_zone_id or "",
     }
+
+
+def cache_parameters(project: Project, env: Environment) -> dict[str, str] | None:
+    """`infra/cache.yaml` parameters; None when `[env] cache_bucket` names another bucket
+    than the environment's own (one made elsewhere, e.g. shared by two environments)."""
+    bucket = resource_names(project, env).cache_bucket
+    if env.cache_bucket != bucket:
+        return None
+    return {"ProjectName": project.name, "EnvName": env.name, "BucketName": bucket}
 
 
 def certificate_parameters(env: Environment) -> dict[str, str]:

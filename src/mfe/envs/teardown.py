@@ -3,8 +3,9 @@
 Called by the backends (`LocalBackend.destroy`, `AwsBackend.destroy`): the emulator's
 resources of this project are deleted through the API; an AWS environment's stacks are
 deleted in dependency order (hosting, then auth, then the certificate the distributions
-used), and the buckets the hosting template retains (`DeletionPolicy: Retain`) are
-emptied (every version and delete marker) and deleted after their stack.
+used, then the build cache), and the buckets the hosting and cache templates retain
+(`DeletionPolicy: Retain`) are emptied (every version and delete marker) and deleted after
+their stack.
 Nothing belonging to another project or environment is touched: everything is found by
 the names of `mfe.envs.stacks.resource_names`.
 """
@@ -146,8 +147,13 @@ def destroy_local(session: Session, names: Names, confirm: Confirm, log: Log) ->
 
 def stack_order(names: Names) -> list[str]:
     """Hosting stacks first (their distributions use the certificate), then auth, then the
-    certificate stack."""
-    return [*names.hosting_stacks.values(), names.auth_stack, names.certificate_stack]
+    certificate stack; the build cache's last (nothing depends on it)."""
+    return [
+        *names.hosting_stacks.values(),
+        names.auth_stack,
+        names.certificate_stack,
+        names.cache_stack,
+    ]
 
 
 def destroy_stacks(
@@ -192,18 +198,20 @@ def destroy_stacks(
 def retained_buckets(
     session: Session, names: Names, present: list[str], cfn_for: Callable[[str], Any]
 ) -> dict[str, str]:
-    """bucket -> the hosting stack that retains it: named by the outputs of the stacks still
-    there, and found by its deterministic name when its stack is gone (a destroy interrupted
-    between a stack and its bucket leaves a bucket no output names any more)."""
+    """bucket -> the stack that retains it (hosting, build cache): named by the outputs of
+    the stacks still there, and found by its deterministic name when its stack is gone (a
+    destroy interrupted between a stack and its bucket leaves a bucket no output names)."""
     from mfe.envs.cloudformation import stack_outputs
 
+    buckets = {names.hosting_stacks[app]: bucket for app, bucket in names.buckets.items()}
+    buckets[names.cache_stack] = names.cache_bucket
     found: dict[str, str] = {}
-    for app, stack in names.hosting_stacks.items():
+    for stack, bucket in buckets.items():
         output = stack_outputs(cfn_for(stack), stack).get("BucketName") if stack in present else ""
         if output:
             found[output] = stack
-        elif bucket_exists(session.s3, names.buckets[app]):
-            found[names.buckets[app]] = stack
+        elif bucket_exists(session.s3, bucket):
+            found[bucket] = stack
     return found
 
 
