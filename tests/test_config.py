@@ -223,3 +223,34 @@ def test_shared_dev_port_clash(repo: Path) -> None:
     edit(repo, "dev_port = 5174", "dev_port = 5173")
     message = error_of(repo)
     assert "shared.dev_port" in message and "apps.payments.dev_port" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("env.prod.urls.acounts", "https://accounts.example.com/"),  # a typo of an app's name
+        ("env.prod.port", 4567),  # an AWS environment listens on no port
+        ("env.dev.endpoint_url", "http://127.0.0.1:9000"),  # `doit serve` talks to no AWS
+        ("env.dev.stack_prefix", "mfe-demo-dev"),
+        ("env.local.stack_prefix", "mfe-demo-local"),  # the emulator has no stacks
+        ("env.prod.region", ""),
+        ("publish.max_deletes", -1),
+    ],
+)
+def test_env_and_publish_settings_that_would_be_ignored_or_misread_exit_2_naming_the_key(
+    repo: Path, key: str, value: object
+) -> None:
+    set_config(repo, key, value)
+    line = doit_error(repo, "list")
+    assert f"key '{key}'" in line
+
+
+def test_urls_of_every_app_and_the_shared_modules_load(repo: Path) -> None:
+    set_config(repo, "env.prod.urls.accounts", "https://accounts.example.com/")
+    set_config(repo, "env.prod.urls.shared", "https://cdn.example.com/shared/")
+    set_config(repo, "publish.max_deletes", 0)  # prune may delete nothing
+    project = load_project(repo)
+    assert project.env("prod").urls == {
+        "accounts": "https://accounts.example.com/",
+        "shared": "https://cdn.example.com/shared/",
+    }

@@ -70,13 +70,13 @@ def load_project(root: Path) -> Project:
     shared_table = top.data.get("shared")
     reserved = {shared_table.get("dev_port")} if isinstance(shared_table, dict) else set()
     apps = _load_apps(root, top.sub("apps"), reserved)
-    envs = _load_envs(name, top.sub("env"))
     publish = settings.load_publish(top.sub("publish"))
     build_table = top.sub("build")
     build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
     build_table.done()
     ci = settings.load_ci(top.sub("ci"))
     shared = settings.load_shared(root, top.sub("shared"), apps)
+    envs = _load_envs(name, top.sub("env"), apps)  # after [shared]: `urls` may name its app
     top.done()
 
     _check_ports(file, apps, envs)
@@ -170,12 +170,15 @@ class _KindDefaults:
     """It has AWS (or emulator) resources, so its name must make valid resource names."""
     serves_browsers: bool = False
     """Its servers answer browsers directly: `allowed_hosts` widens their Host check."""
+    unused: frozenset[str] = frozenset()
+    """Keys of `[env.NAME]` that mean nothing for this kind: set, they are a mistake."""
 
 
 _OWN_CACHE_BUCKET = "{project}-{env}-build-cache"
 """The environment's own cache bucket (`resource_names(...).cache_bucket`), made by the
 emulator's provisioning or, on AWS, by the cache stack."""
 
+_DOMAIN_KEYS = ("domain", "hosted_zone_id", "certificate_arn")
 _KIND_DEFAULTS: dict[str, _KindDefaults] = {
     "local": _KindDefaults(
         "us-east-1",
@@ -184,13 +187,29 @@ _KIND_DEFAULTS: dict[str, _KindDefaults] = {
         _OWN_CACHE_BUCKET,
         listens=True,
         port_shared=True,
+        # No stacks: the emulator is provisioned through the API. A domain is checked and
+        # ignored with a note (a table copied from an AWS environment stays valid).
+        unused=frozenset({"stack_prefix", "allowed_hosts"}),
     ),
-    "dev": _KindDefaults("us-east-1", 5170, listens=True, provisioned=False, serves_browsers=True),
-    "aws": _KindDefaults(cache_bucket=_OWN_CACHE_BUCKET),
+    "dev": _KindDefaults(
+        "us-east-1",
+        5170,
+        listens=True,
+        provisioned=False,
+        serves_browsers=True,
+        # Only the dev servers on 127.0.0.1: no AWS, no cache, URLs from the apps' dev ports.
+        unused=frozenset(
+            {"region", "endpoint_url", "stack_prefix", "urls", "cache_bucket", "cache_prefix"}
+            | set(_DOMAIN_KEYS)
+        ),
+    ),
+    "aws": _KindDefaults(
+        cache_bucket=_OWN_CACHE_BUCKET, unused=frozenset({"port", "allowed_hosts"})
+    ),
 }
 
 
-def _load_envs(project: str, table: Table) -> dict[str, Environment]:
+def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, Environment]:
     data = dict(table.data)
     data.setdefault("local", {})
     data.setdefault("dev", {})
@@ -205,9 +224,14 @@ def _load_envs(project: str, table: Table) -> dict[str, Environment]:
                 env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {kind!r}"
             )
         defaults = _KIND_DEFAULTS[kind]
+        _check_unused(env_table, kind, defaults)
         region = env_table.get("region", str, defaults.region)
         if region is None:
             raise env_table.error(env_table.key("region"), "is required for an AWS environment")
+        if not region.strip():
+            raise env_table.error(
+                env_table.key("region"), "is empty; give an AWS region such as 'eu-west-1'"
+            )
         port = env_table.port("port", defaults.port)
         default_endpoint = defaults.endpoint.format(port=port) if defaults.endpoint else None
         endpoint = env_table.get("endpoint_url", str, default_endpoint)
@@ -216,9 +240,7 @@ def _load_envs(project: str, table: Table) -> dict[str, Environment]:
             if defaults.cache_bucket
             else None
         )
-        urls_table = env_table.sub("urls")
-        urls = {app: urls_table.get(app, str) for app in urls_table.data}
-        urls_table.done()
+        urls = _app_urls(env_table.sub("urls"), apps)
         envs[name] = Environment(
             name=name,
             kind=kind,
@@ -236,6 +258,34 @@ def _load_envs(project: str, table: Table) -> dict[str, Environment]:
         env_table.done()
     table.done()
     return envs
+
+
+_ALL_ENV_KEYS = frozenset(
+    {"kind", "region", "port", "endpoint_url", "stack_prefix", "urls", "cache_bucket"}
+    | {"cache_prefix", "allowed_hosts", *_DOMAIN_KEYS}
+)
+
+
+def _check_unused(table: Table, kind: str, defaults: _KindDefaults) -> None:
+    """A key this kind has no use for would be ignored without a word: say so instead."""
+    for key in sorted(defaults.unused & set(table.data)):
+        known = ", ".join(sorted(_ALL_ENV_KEYS - defaults.unused))
+        raise table.error(
+            table.key(key),
+            f"means nothing for an environment of kind '{kind}'; remove it (its settings: {known})",
+        )
+
+
+def _app_urls(table: Table, apps: dict[str, App]) -> dict[str, str]:
+    """`[env.NAME.urls]`: one base URL per app, keyed by an app's name."""
+    for app in table.data:
+        if app not in apps:
+            raise table.error(
+                table.key(app), f"names no app; the apps are {', '.join(sorted(apps))}"
+            )
+    urls = {app: table.get(app, str) for app in table.data}
+    table.done()
+    return urls
 
 
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")

@@ -33,8 +33,9 @@ def load_publish(table: Table) -> PublishSettings:
     )
     if settings.locking not in ("conditional", "none"):
         raise table.error(table.key("locking"), 'must be "conditional" or "none"')
-    if settings.grace_seconds < 0:
-        raise table.error(table.key("grace_seconds"), "must not be negative")
+    for key in ("grace_seconds", "max_deletes"):
+        if getattr(settings, key) < 0:
+            raise table.error(table.key(key), "must not be negative")
     for key in ("workers", "keep_releases"):
         if getattr(settings, key) < 1:
             raise table.error(table.key(key), "must be at least 1")
