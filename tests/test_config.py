@@ -100,8 +100,9 @@ def test_doit_reports_config_errors_without_traceback(repo: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def doit_error(repo: Path, *args: str) -> str:
-    """Run `doit ARGS` in `repo`; assert exit 2 with one line of error and no traceback."""
+def doit_error(repo: Path, *args: str, file: str = "mfe.toml") -> str:
+    """Run `doit ARGS` in `repo`; assert exit 2 with one line of error, naming `file`
+    (relative to `repo`), and no traceback."""
     import subprocess
     import sys
 
@@ -114,7 +115,7 @@ def doit_error(repo: Path, *args: str) -> str:
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "error" in line]
     assert len(errors) == 1, output
-    assert str(repo / "mfe.toml") in errors[0]
+    assert str(repo / file) in errors[0]
     return errors[0]
 
 
@@ -254,3 +255,28 @@ def test_urls_of_every_app_and_the_shared_modules_load(repo: Path) -> None:
         "accounts": "https://accounts.example.com/",
         "shared": "https://cdn.example.com/shared/",
     }
+
+
+def test_a_byte_that_is_not_utf8_in_mfe_toml_exits_2_naming_its_line(repo: Path) -> None:
+    path = repo / "mfe.toml"
+    text = path.read_bytes()
+    path.write_bytes(text.replace(b'region = "eu-west-1"', b'region = "eu-west-1\xe9"'))
+    line = doit_error(repo, "list")
+    number = text[: text.index(b'region = "eu-west-1"')].count(b"\n") + 1
+    assert f"line {number}" in line and "UTF-8" in line
+
+
+@pytest.mark.parametrize(
+    ("scripts", "key"),
+    [(None, "'scripts'"), (["build"], "'scripts'"), ({"build": None}, "'scripts.build'")],
+)
+def test_package_json_scripts_that_are_not_command_strings_exit_2_naming_the_key(
+    repo: Path, scripts: object, key: str
+) -> None:
+    import json
+
+    path = repo / "apps" / "payments" / "package.json"
+    package = json.loads(path.read_text())
+    path.write_text(json.dumps({**package, "scripts": scripts}))
+    line = doit_error(repo, "list", file="apps/payments/package.json")
+    assert f"key {key}" in line

@@ -52,7 +52,7 @@ def load_project(root: Path) -> Project:
     root = root.resolve()
     file = root / CONFIG_FILE
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_utf8_text(file))
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: not found; create it (see README.md, 'Configuration')"
@@ -142,14 +142,40 @@ def _load_apps(root: Path, table: Table, reserved: set[Any]) -> dict[str, App]:
     return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent"))
 
 
-def _read_package_json(path: Path) -> dict[str, Any]:
+def _utf8_text(path: Path) -> str:
+    """The file's text; a ConfigError naming the line of a byte that is not UTF-8."""
+    data = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line} holds byte 0x{data[exc.start]:02x}, which is not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _read_package_json(path: Path) -> dict[str, Any]:
+    """package.json, checked as far as the orchestrator reads it: a `build` script, and
+    `scripts` (which the build and the CI tests run) an object of command strings."""
+    try:
+        data = json.loads(_utf8_text(path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from None
-    if not isinstance(data, dict) or "build" not in data.get("scripts", {}):
+    package: dict[str, Any] = data if isinstance(data, dict) else {}
+    scripts = package.get("scripts")
+    if "scripts" in package and not isinstance(scripts, dict):
+        raise ConfigError(
+            f"{path}: key 'scripts' must be an object of npm scripts, got {json.dumps(scripts)}"
+        )
+    if not scripts or "build" not in scripts:
         raise ConfigError(f'{path}: needs a "build" script under "scripts"')
-    return data
+    for name, command in scripts.items():
+        if not isinstance(command, str):
+            raise ConfigError(
+                f"{path}: key 'scripts.{name}' must be a command string, got {json.dumps(command)}"
+            )
+    return package
 
 
 @dataclass(frozen=True)
