@@ -280,3 +280,14 @@ def test_package_json_scripts_that_are_not_command_strings_exit_2_naming_the_key
     path.write_text(json.dumps({**package, "scripts": scripts}))
     line = doit_error(repo, "list", file="apps/payments/package.json")
     assert f"key {key}" in line
+
+
+def test_an_app_name_too_long_for_a_bucket_name_is_blamed_not_the_project_name(
+    repo: Path,
+) -> None:
+    app = "a" * 50  # <project>-local-<app>: 65 characters
+    (repo / "apps" / app).mkdir()
+    (repo / "apps" / app / "package.json").write_text('{"scripts": {"build": "true"}}')
+    line = doit_error(repo, "list")
+    assert f"key 'apps.{app}'" in line and "project.name" not in line
+    assert f"at most {63 - len('mfe-demo-local-')} characters" in line

@@ -61,3 +61,17 @@ def test_an_app_folder_npm_never_installed_is_one_line(monorepo: Path) -> None:
         result.stdout
     )
     assert "npm" not in result.stdout.replace("`npm install`", "")  # no npm usage text
+
+
+def test_new_app_refusals_name_their_cause(monorepo: Path) -> None:
+    config_before = (monorepo / "mfe.toml").read_text()
+    long_name = "a" * 50  # a bucket name <project>-<env>-<app> longer than S3's 63
+    for name, problem in [
+        (long_name, f"key 'apps.{long_name}': the app name"),
+    ]:
+        refused = run_doit(monorepo, "new_app", f"name={name}", "stack=lit", check=False)
+        assert refused.returncode != 0 and problem in refused.stdout, refused.stdout
+        assert "project.name" not in refused.stdout and "already exists" not in refused.stdout
+        assert "Traceback" not in refused.stdout
+        assert not (monorepo / "apps" / name).exists()
+    assert (monorepo / "mfe.toml").read_text() == config_before

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfe.errors import ConfigError
+from mfe.project import SHARED_APP
 
 if TYPE_CHECKING:  # config calls these checks while it loads
     from mfe.config import Environment, Project
@@ -59,6 +60,7 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
     from mfe.envs.stacks import resource_names
 
     what = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+    provisioned = list(provisioned)
     if not SLUG.fullmatch(project.name):
         raise ConfigError(
             f"{file}: key 'project.name' is {project.name!r}; it names S3 buckets and "
@@ -82,16 +84,13 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                 f"name {names.spa_function!r} of environment '{env.name}', longer than the "
                 "64 characters CloudFront allows; choose a shorter project name"
             )
-        stacks = [*names.hosting_stacks.values(), names.auth_stack, names.cache_stack]
-        _check_stacks(file, project, env, stacks)
-        for bucket in names.buckets.values():
+        # Buckets before stacks: an app name too long for a stack is too long for S3 first.
+        for app, bucket in names.buckets.items():
             problem = bucket_problem(bucket)
             if problem:
-                raise ConfigError(
-                    f"{file}: key 'project.name' ({project.name!r}) makes the bucket name "
-                    f"{bucket!r} of environment '{env.name}', which {problem}; "
-                    "choose a shorter project name"
-                )
+                raise ConfigError(_bucket_error(file, project, provisioned, env, app, problem))
+        stacks = [*names.hosting_stacks.values(), names.auth_stack, names.cache_stack]
+        _check_stacks(file, project, env, stacks)
         if env.cache_bucket:
             problem = bucket_problem(env.cache_bucket)
             if problem:
@@ -100,6 +99,35 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                     f"{file}: key '{f'env.{env.name}.{key}' if key else 'project.name'}' gives "
                     f"the build cache bucket {env.cache_bucket!r}, which {problem}"
                 )
+
+
+def _bucket_error(
+    file: Path,
+    project: Project,
+    provisioned: list[Environment],
+    env: Environment,
+    app: str,
+    problem: str,
+) -> str:
+    """Blame the app's name when it alone makes an invalid bucket name (every other app's
+    is valid, as a one-letter app's would be: `doit new_app` with a long name), the
+    project's name otherwise."""
+    from mfe.envs.stacks import resource_names
+
+    buckets = resource_names(project, env).buckets
+    prefix = f"{project.name}-{env.name}-"
+    alone = all(bucket_problem(b) is None for a, b in buckets.items() if a != app)
+    if alone and app != SHARED_APP and bucket_problem(prefix + "a") is None:
+        longest = max(len(f"{project.name}-{e.name}-") for e in provisioned)
+        return (
+            f"{file}: key 'apps.{app}': the app name {app!r} makes the bucket name "
+            f"{buckets[app]!r} of environment '{env.name}', which {problem}; use an app name "
+            f"of at most {63 - longest} characters (or a shorter project name)"
+        )
+    return (
+        f"{file}: key 'project.name' ({project.name!r}) makes the bucket name {buckets[app]!r} "
+        f"of environment '{env.name}', which {problem}; choose a shorter project name"
+    )
 
 
 def _explicit_cache_bucket(project: Project, env: Environment) -> bool:
