@@ -68,6 +68,7 @@ def test_new_app_refusals_name_their_cause(monorepo: Path) -> None:
     long_name = "a" * 50  # a bucket name <project>-<env>-<app> longer than S3's 63
     for name, problem in [
         (long_name, f"key 'apps.{long_name}': the app name"),
+        ("shared", "name='shared' is reserved for the shared modules"),
     ]:
         refused = run_doit(monorepo, "new_app", f"name={name}", "stack=lit", check=False)
         assert refused.returncode != 0 and problem in refused.stdout, refused.stdout

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
-from mfe.project import Project
+from mfe.project import SHARED_APP, Project
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 NPM_INSTALL = ("npm", "install", "--no-audit", "--no-fund", "--loglevel=error")
@@ -103,6 +103,11 @@ def new_app(project: Project, name: str, stack: str) -> None:
     folder = project.root / "apps" / name
     if not NAME.fullmatch(name or ""):
         raise MfeError(f"new_app: name={name!r} must be lowercase letters, digits and hyphens")
+    if name == SHARED_APP and project.shared is not None:
+        raise MfeError(
+            f"new_app: name={name!r} is reserved for the shared modules ([shared] in "
+            f"{CONFIG_FILE}, built into build/{SHARED_APP}/); pick another name="
+        )
     if folder.exists() or name in project.apps:
         raise MfeError(f"new_app: {folder} already exists; pick another name=")
     if stack not in STACKS:
