@@ -16,8 +16,10 @@ from fixtures.repo import REPO
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """mfe.toml and the apps' package.json files only: enough for config loading."""
+    """mfe.toml, its [build] inputs (tools/) and the apps' package.json files only: enough
+    for config loading."""
     shutil.copy(REPO / "mfe.toml", tmp_path / "mfe.toml")
+    shutil.copytree(REPO / "tools", tmp_path / "tools")
     for package_json in REPO.glob("apps/*/package.json"):
         target = tmp_path / package_json.relative_to(REPO)
         target.parent.mkdir(parents=True)
@@ -291,3 +293,11 @@ def test_an_app_name_too_long_for_a_bucket_name_is_blamed_not_the_project_name(
     line = doit_error(repo, "list")
     assert f"key 'apps.{app}'" in line and "project.name" not in line
     assert f"at most {63 - len('mfe-demo-local-')} characters" in line
+
+
+@pytest.mark.parametrize("path", ["tools/nope.mjs", "tools"])
+def test_a_build_input_that_is_no_file_exits_2_naming_the_key(repo: Path, path: str) -> None:
+    inputs = [*config_value(repo, "build.inputs"), path]
+    set_config(repo, "build.inputs", inputs)
+    line = doit_error(repo, "list")
+    assert f"key 'build.inputs[{len(inputs) - 1}]'" in line and repr(path) in line

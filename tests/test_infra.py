@@ -30,13 +30,15 @@ from fixtures.repo import REPO, run_doit
 
 
 def make_project(root: Path, endpoint: str) -> Project:
-    """The repo's mfe.toml, infra/ and app folders (package.json only), local port = the test server."""
+    """The repo's mfe.toml, its [build] inputs (tools/), infra/ and app folders (package.json
+    only), local port = the test server."""
     port = endpoint.rsplit(":", 1)[1]
     for app in (REPO / "apps").glob("*/package.json"):
         target = root / "apps" / app.parent.name
         target.mkdir(parents=True)
         shutil.copy(app, target)
     shutil.copy(REPO / "mfe.toml", root / "mfe.toml")
+    shutil.copytree(REPO / "tools", root / "tools")
     shutil.copytree(REPO / "infra", root / "infra")
     use_port(root, int(port))
     return load_project(root)

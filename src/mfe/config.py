@@ -71,9 +71,7 @@ def load_project(root: Path) -> Project:
     reserved = {shared_table.get("dev_port")} if isinstance(shared_table, dict) else set()
     apps = _load_apps(root, top.sub("apps"), reserved)
     publish = settings.load_publish(top.sub("publish"))
-    build_table = top.sub("build")
-    build = BuildSettings(inputs=build_table.strings("inputs"), env=build_table.strings("env"))
-    build_table.done()
+    build = _load_build(root, top.sub("build"))
     ci = settings.load_ci(top.sub("ci"))
     shared = settings.load_shared(root, top.sub("shared"), apps)
     envs = _load_envs(name, top.sub("env"), apps)  # after [shared]: `urls` may name its app
@@ -86,6 +84,23 @@ def load_project(root: Path) -> Project:
 
     check_names(project, file, [e for e in envs.values() if e.provisioned])
     return project
+
+
+def _load_build(root: Path, table: Table) -> BuildSettings:
+    """`[build]`: every input must be a file now, or each app's build task fails on it
+    later with doit's message, which names neither mfe.toml nor the key."""
+    inputs = table.strings("inputs")
+    for index, name in enumerate(inputs):
+        path = root / name
+        if not path.is_file():
+            what = "is a folder (list the files in it)" if path.is_dir() else "does not exist"
+            raise table.error(
+                f"{table.key('inputs')}[{index}]",
+                f"names {name!r}, which {what} under {root}; fix the path or remove it",
+            )
+    build = BuildSettings(inputs=inputs, env=table.strings("env"))
+    table.done()
+    return build
 
 
 def _default_ports(table: Table, discovered: list[str], reserved: set[Any]) -> list[int]:
