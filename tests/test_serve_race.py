@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import re
@@ -10,29 +9,9 @@ import time
 from pathlib import Path
 
 from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
-from fixtures.serve import ServeProcess, use_free_ports
+from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
 
 HEADING = ">Payments</h2>"
-
-
-def served_entry(shell_port: int, app_port: int) -> str:
-    """The app's entry module as the browser gets it: the URL the shell page names."""
-    connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
-    connection.request("GET", "/")
-    page = connection.getresponse().read().decode()
-    match = re.search(rf'src="http://127\.0\.0\.1:{app_port}/(main-\w+\.js)"', page)
-    assert match, page
-    connection = http.client.HTTPConnection("127.0.0.1", app_port, timeout=10)
-    connection.request("GET", f"/{match.group(1)}")
-    response = connection.getresponse()
-    return response.read().decode() if response.status == 200 else ""
-
-
-def wait_until(check: object, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def reported(lines: list[str]) -> set[str]:
