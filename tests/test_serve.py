@@ -17,7 +17,7 @@ from mfe.config import load_project
 from mfe.serve.watch import classify
 
 from fixtures.repo import REPO, link_copy, run_doit
-from fixtures.serve import ServeProcess, use_free_ports
+from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
 
 
 def port_is_free(port: int) -> bool:
@@ -29,6 +29,16 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def page_text(served: Served) -> str:
+    """The shell page as served ("" when there is none)."""
+    connection = http.client.HTTPConnection("127.0.0.1", served.shell_port, timeout=10)
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    return body if response.status == 200 else ""
 
 
 def get(port: int, path: str) -> http.client.HTTPResponse:
@@ -183,6 +193,79 @@ def test_traversal_symlinks_out_and_directories_get_404(served: Served) -> None:
     finally:
         (dist / "leak.js").unlink()
         shutil.rmtree(dist / "sub")
+
+
+def test_a_source_folder_deleted_and_restored_is_watched_again(
+    served: Served, payments_source: Path, tmp_path: Path
+) -> None:
+    """`rm -rf src && git checkout src`, five times: each new folder's edits are built."""
+    src = payments_source.parent
+    saved = shutil.copytree(src, tmp_path / "src")
+    original = payments_source.read_text()
+    port = served.ports["payments"]
+    for trial in range(5):
+        restored = f"Payments r{trial}"
+        (saved / payments_source.name).write_text(
+            original.replace(">Payments</h2>", f">{restored}</h2>")
+        )
+        shutil.rmtree(src)
+        shutil.copytree(saved, src)
+        wait_until(
+            lambda: restored in served_entry(served.shell_port, port),  # noqa: B023
+            f"trial {trial}: the restored folder was never built\n"
+            + "\n".join(served.server.lines),
+        )
+        edited = f"Payments e{trial}"
+        payments_source.write_text(original.replace(">Payments</h2>", f">{edited}</h2>"))
+        wait_until(
+            lambda: edited in served_entry(served.shell_port, port),  # noqa: B023
+            f"trial {trial}: an edit in the restored folder was never built\n"
+            + "\n".join(served.server.lines),
+        )
+
+
+def test_the_shell_folder_deleted_and_restored_is_watched_again(
+    served: Served, tmp_path: Path
+) -> None:
+    shell = served.root / "shell"
+    template = shell / "index.html.j2"
+    original = template.read_text()
+    saved = shutil.copytree(shell, tmp_path / "shell")
+    try:
+        for trial in range(3):
+            restored, edited = f"<!-- restored {trial} -->", f"<!-- edited {trial} -->"
+            (saved / template.name).write_text(original.replace("</head>", restored + "</head>"))
+            shutil.rmtree(shell)
+            shutil.copytree(saved, shell)
+            wait_until(lambda: restored in page_text(served), f"trial {trial}: not re-rendered")  # noqa: B023
+            template.write_text(original.replace("</head>", edited + "</head>"))
+            wait_until(
+                lambda: edited in page_text(served),  # noqa: B023
+                f"trial {trial}: an edit in the restored shell/ was never rendered\n"
+                + "\n".join(served.server.lines),
+            )
+    finally:
+        template.write_text(original)
+        wait_until(
+            lambda: not re.search(r"<!-- (restored|edited) ", page_text(served)),
+            "the page was never restored",
+        )
+
+
+def test_a_folder_made_removed_and_made_again_is_watched_again(served: Served) -> None:
+    lib = served.root / "apps/accounts/lib"
+    try:
+        for step in (lib.mkdir, lambda: shutil.rmtree(lib), lib.mkdir):
+            mark = len(served.server.lines)
+            step()
+            served.server.wait_for(r"^serve: rebuilt ", since=mark)
+        mark = len(served.server.lines)
+        (lib / "format.js").write_text("export const format = (n) => n.toFixed(2);\n")
+        served.server.wait_for(r"^serve: rebuilt accounts in ", since=mark, timeout=30)
+    finally:
+        mark = len(served.server.lines)
+        shutil.rmtree(lib)
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
 
 
 def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ folders), `shell/`, and the root's `mfe.toml`, lockfile and `package.json`. Outp
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,48 +130,111 @@ def start_watching(project: Project, queue: ChangeQueue) -> Any:
     """Schedule watchdog on the inputs only; returns the running Observer (call `.stop()`)."""
     observer = Observer()
     handler = _Handler(project, queue, observer)
-    observer.schedule(handler, str(project.root), recursive=False)
-    if (project.root / "apps").is_dir():  # new app folders and their package.json
-        observer.schedule(handler, str(project.root / "apps"), recursive=False)
-    if (project.root / "shell").is_dir():
-        observer.schedule(handler, str(project.root / "shell"), recursive=True)
-    for app in project.apps.values():
-        observer.schedule(handler, str(app.path), recursive=False)
-        for child in sorted(app.path.iterdir()):
-            if child.is_dir() and not ignored_dir(child.name):
-                observer.schedule(handler, str(child), recursive=True)
+    handler.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
     observer.daemon = True
     observer.start()
     return observer
 
 
 class _Handler(FileSystemEventHandler):
-    """Feeds every relevant event path into the queue; watches new top-level app folders."""
+    """Feeds every relevant event path into the queue, and keeps one watch per folder.
+
+    A watch belongs to a folder, not a path: when the folder goes, watchdog's emitter
+    stops but the watch stays registered, and scheduling the same path again would
+    give nothing. So a folder that goes loses its watch, and one that (re)appears gets
+    a fresh one; its files written before that watch began are queued as changed.
+    """
 
     def __init__(self, project: Project, queue: ChangeQueue, observer: Any) -> None:
         super().__init__()
         self.project, self.queue, self.observer = project, queue, observer
-        self.app_dirs = {app.path for app in project.apps.values()}
+        self.app_dirs = {app.path for app in project.bundled_apps.values()}
         self.apps_dir = project.root / "apps"
+        self.fixed: dict[Path, bool] = {
+            project.root: False,  # mfe.toml, the lockfile, package.json; shell/ appearing
+            self.apps_dir: False,  # new app folders
+            project.shell_dir: True,
+        }
+        for app in project.bundled_apps.values():
+            self.fixed.setdefault(app.path, False)  # its top-level files and folders
+        self.watches: dict[Path, Any] = {}
+
+    def recursive(self, path: Path) -> bool | None:
+        """Whether serve watches the folder `path` recursively, or None: not on its own."""
+        if path in self.fixed:
+            return self.fixed[path]
+        if ignored_dir(path.name):
+            return None
+        if path.parent in self.app_dirs:
+            return True  # an app's source folder (`src/`, `lib/`, ...)
+        if path.parent == self.apps_dir:
+            return False  # a new app's folder: its package.json
+        return None
+
+    def watch(self, folder: Path, new: bool) -> None:
+        """Watch `folder` afresh, and the folders in it that get a watch of their own.
+
+        `new`: it just appeared, so its files (written before the watch began) are queued.
+        """
+        recursive = self.recursive(folder)
+        if recursive is None or not folder.is_dir():
+            return
+        self._unwatch(folder)
+        try:
+            self.watches[folder] = self.observer.schedule(self, str(folder), recursive=recursive)
+            children = [] if recursive else sorted(folder.iterdir())
+        except OSError:  # gone again already: its parent's events tell the rest
+            return
+        if recursive and new:
+            self._queue_files(folder)
+        for child in children:
+            if child.is_dir():
+                self.watch(child, new)
+            elif new:
+                self._queue(child)
 
     def on_any_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if not raw:
-                continue
-            path = Path(raw if isinstance(raw, str) else raw.decode())
-            if event.is_directory and event.event_type in ("created", "moved"):
-                self._watch_new_dir(path)
-            if meaning(self.project, path) is not None:
-                self.queue.add(path)
+        src, dest = _path(event.src_path), _path(getattr(event, "dest_path", ""))
+        if event.is_directory and src is not None:
+            if event.event_type in ("deleted", "moved"):
+                self._gone(src)
+            elif event.event_type == "created":
+                self.watch(src, new=True)  # before queueing: no file falls in between
+        if event.is_directory and dest is not None:
+            self.watch(dest, new=True)
+        for path in (src, dest):
+            if path is not None:
+                self._queue(path)
 
-    def _watch_new_dir(self, path: Path) -> None:
-        if ignored_dir(path.name) or not path.is_dir():
-            return
-        if path.parent in self.app_dirs:
-            self.observer.schedule(self, str(path), recursive=True)
-        elif path.parent == self.apps_dir and path not in self.app_dirs:
-            self.observer.schedule(self, str(path), recursive=False)  # a new app's folder
-            if (path / "package.json").is_file():  # written before the watch began
-                self.queue.add(path / "package.json")
+    def _gone(self, path: Path) -> None:
+        """`path` was deleted or moved away: drop the watches of folders no longer there.
+
+        Events of one folder may come from two watches (its own, its parent's), so a late
+        event about the old folder may follow a new one's: what is on disk decides."""
+        for folder in [f for f in self.watches if f == path or path in f.parents]:
+            if not folder.is_dir():
+                self._unwatch(folder)
+
+    def _unwatch(self, folder: Path) -> None:
+        watch = self.watches.pop(folder, None)
+        if watch is not None:
+            with contextlib.suppress(KeyError):  # already unscheduled
+                self.observer.unschedule(watch)
+
+    def _queue(self, path: Path) -> None:
+        if meaning(self.project, path) is not None:
+            self.queue.add(path)
+
+    def _queue_files(self, folder: Path) -> None:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if not ignored_dir(d)]
+            for name in filenames:
+                self._queue(Path(dirpath, name))
+
+
+def _path(raw: str | bytes) -> Path | None:
+    if not raw:
+        return None
+    return Path(raw if isinstance(raw, str) else raw.decode())
