@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page
@@ -33,8 +34,14 @@ def port_is_free(port: int) -> bool:
 
 def page_text(served: Served) -> str:
     """The shell page as served ("" when there is none)."""
-    connection = http.client.HTTPConnection("127.0.0.1", served.shell_port, timeout=10)
-    connection.request("GET", "/")
+    return fetch(served.url)
+
+
+def fetch(url: str) -> str:
+    """The body of a 200 answer, else ""."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", parts.path)
     response = connection.getresponse()
     body = response.read().decode()
     connection.close()
@@ -266,6 +273,37 @@ def test_a_folder_made_removed_and_made_again_is_watched_again(served: Served) -
         mark = len(served.server.lines)
         shutil.rmtree(lib)
         served.server.wait_for(r"^serve: rebuilt ", since=mark)
+
+
+def test_editing_a_build_input_rebuilds_every_app_and_the_shared_modules(served: Served) -> None:
+    """`[build] inputs` live in tools/, which serve must watch too (mfe.toml: a change
+    rebuilds all)."""
+    options = served.root / "tools/esbuild-options.mjs"
+    shared_script = served.root / "tools/build-shared.mjs"
+    originals = {path: path.read_text() for path in (options, shared_script)}
+    banner = "/* edited esbuild-options */"
+    assert "  logLevel: 'warning',\n" in originals[options]
+
+    def bannered() -> int:
+        """How many of the served modules (each app's entry, lit's shared module) carry it."""
+        page = page_text(served)
+        urls = re.findall(r'src="(http://127\.0\.0\.1:\d+/main-\w+\.js)"', page)
+        urls += re.findall(r'"lit": "(http://127\.0\.0\.1:\d+/[^"]+)"', page)
+        assert len(urls) == 4, page
+        return sum(banner in fetch(url) for url in urls)
+
+    try:
+        options.write_text(
+            originals[options].replace("  logLevel", f"  banner: {{ js: '{banner}' }},\n  logLevel")
+        )
+        wait_until(lambda: bannered() == 4, "\n".join(served.server.lines), timeout=60)
+        mark = len(served.server.lines)
+        shared_script.write_text(originals[shared_script] + "// edited\n")
+        served.server.wait_for(r"^serve: rebuilt [^(]*\bshared\b", since=mark)
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+        wait_until(lambda: bannered() == 0, "\n".join(served.server.lines), timeout=60)
 
 
 def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from mfe.serve.cycle import DEV_ENV, Cycle, log
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
 from mfe.serve.server import HOST, Gate, Site, bind, start
-from mfe.serve.watch import ChangeQueue, start_watching
+from mfe.serve.watch import ChangeQueue, input_folders, start_watching
 from mfe.shell import render_shell
 
 
@@ -68,7 +68,12 @@ def serve(
     try:
         for app in project.apps.values():
             log(f"{app.name}: http://{HOST}:{app.dev_port}/ (apps/{app.name}/dist)")
-        log("watching apps/, shell/ and mfe.toml; Ctrl-C stops")
+        watched = ["apps/", "shell/"] + [
+            f"{folder.relative_to(project.root).as_posix()}/"
+            for folder in input_folders(project)
+            if folder != project.root
+        ]
+        log(f"watching {', '.join(watched)} and mfe.toml; Ctrl-C stops")
         print(f"http://{HOST}:{shell_port}/", flush=True)
         cycle = Cycle(project, gate, broker)
         while not stop.is_set():

@@ -1,8 +1,9 @@
 """Watch the sources with watchdog and hand bursts of changes over as one batch.
 
 Only inputs are watched: each app's folder (minus `node_modules/`, `dist/` and dot
-folders), `shell/`, and the root's `mfe.toml`, lockfile and `package.json`. Outputs
-(`dist/`, `build/`, `.mfe/`) are never watched, so a build cannot trigger itself.
+folders), `shell/`, the folders of the `[build] inputs` (`tools/`), and the root's
+`mfe.toml`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`) are never
+watched, so a build cannot trigger itself.
 """
 
 from __future__ import annotations
@@ -126,11 +127,19 @@ class ChangeQueue:
         return set()
 
 
+def input_folders(project: Project) -> list[Path]:
+    """The folders of the `[build] inputs` (`tools/`): watched on their own, not recursively."""
+    return sorted({(project.root / name).parent for name in project.build.inputs})
+
+
 def start_watching(project: Project, queue: ChangeQueue) -> Any:
     """Schedule watchdog on the inputs only; returns the running Observer (call `.stop()`)."""
     observer = Observer()
     handler = _Handler(project, queue, observer)
     handler.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
+    for folder in handler.fixed:  # those not below a watched folder
+        if folder not in handler.watches:
+            handler.watch(folder, new=False)
     observer.daemon = True
     observer.start()
     return observer
@@ -155,6 +164,8 @@ class _Handler(FileSystemEventHandler):
             self.apps_dir: False,  # new app folders
             project.shell_dir: True,
         }
+        for folder in input_folders(project):
+            self.fixed.setdefault(folder, False)
         for app in project.bundled_apps.values():
             self.fixed.setdefault(app.path, False)  # its top-level files and folders
         self.watches: dict[Path, Any] = {}
