@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page
 
+from mfe.build.bundle import swap_into_place
 from mfe.config import load_project
 from mfe.serve.watch import classify
 
@@ -304,6 +305,27 @@ def test_editing_a_build_input_rebuilds_every_app_and_the_shared_modules(served:
         for path, text in originals.items():
             path.write_text(text)
         wait_until(lambda: bannered() == 0, "\n".join(served.server.lines), timeout=60)
+
+
+def test_a_dist_replaced_outside_serve_is_served_and_reloads_the_page(
+    served: Served, page: Page, monorepo_built: Path, tmp_path: Path
+) -> None:
+    """`doit build` in another terminal swaps an app's dist/ (here: the build of another
+    copy, swapped in the way a build does): the page must name the new files, and reload."""
+    other = link_copy(monorepo_built, tmp_path / "other")
+    source = other / "apps/payments/src/payments-app.js"
+    source.write_text(source.read_text().replace(">Payments</h2>", ">Payments (outside)</h2>"))
+    run_doit(other, "build:payments")
+    dist = served.root / "apps/payments/dist"
+    kept = shutil.copytree(dist, tmp_path / "kept")
+    page.goto(served.url)
+    page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+    try:
+        swap_into_place(shutil.copytree(other / "apps/payments/dist", tmp_path / "new"), dist)
+        page.locator("h2", has_text="Payments (outside)").wait_for(timeout=15_000)
+    finally:
+        swap_into_place(kept, dist)
+    page.locator("h2", has_text=re.compile(r"^Payments$")).wait_for(timeout=15_000)
 
 
 def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from mfe.scaffold import new_app_message
 from mfe.serve.rebuild import RunResult, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
-from mfe.serve.watch import Changes, classify
+from mfe.serve.watch import OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
 
 DEV_ENV = "dev"
@@ -34,6 +34,12 @@ class Cycle:
     gate: Gate
     broker: Broker
     errors: dict[str, BuildError] = field(default_factory=dict)
+    served: list[bytes] = field(default_factory=list)
+    """`served_bytes` as the tabs were last told: a change since (here or by a build
+    outside serve) reloads them."""
+
+    def __post_init__(self) -> None:
+        self.served = served_bytes(self.project)
 
     def run(self, paths: set[Path]) -> None:
         """Build what `paths` touch while page requests wait, then report the outcome."""
@@ -41,7 +47,6 @@ class Cycle:
         if not changes:
             return
         started = time.monotonic()
-        before = served_bytes(self.project)
         shown = dict(self.errors)
         self.gate.close()
         try:
@@ -51,12 +56,16 @@ class Cycle:
             built = None
         finally:
             self.gate.open()
-        reload = served_bytes(self.project) != before
+        now = served_bytes(self.project)
+        reload, self.served = now != self.served, now
         for key, error in self.errors.items():
             if shown.get(key) != error:
                 where = " (doit's report above)" if error.shown else f":\n{error.text}"
                 print(f"serve: {error.app} failed; the last good build stays served{where}")
-        if built is not None:
+        if built is not None and not changes.inputs:  # only dist/ folders were swapped
+            if reload:
+                log(f"{', '.join(_describe(self.project, paths))} replaced; reloading pages")
+        elif built is not None:
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
@@ -81,7 +90,7 @@ class Cycle:
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
         if apps or changes.install:
-            log(f"changed: {', '.join(_describe(self.project, paths))}")
+            log(f"changed: {', '.join(_describe(self.project, _inputs(self.project, paths)))}")
             result = run_tasks(self.project.root, ["--continue", *targets])
             self._record(result)
         try:
@@ -128,6 +137,11 @@ def _same_apps(served: Project, fresh: Project) -> Project:
             f"({before} -> {after}); restart `doit serve` to serve them"
         )
     return fresh
+
+
+def _inputs(project: Project, paths: set[Path]) -> set[Path]:
+    """The paths that are sources (not a swapped `dist/`)."""
+    return {path for path in paths if meaning(project, path) != OUTPUTS}
 
 
 def _describe(project: Project, paths: set[Path]) -> list[str]:

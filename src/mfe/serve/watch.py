@@ -3,7 +3,8 @@
 Only inputs are watched: each app's folder (minus `node_modules/`, `dist/` and dot
 folders), `shell/`, the folders of the `[build] inputs` (`tools/`), and the root's
 `mfe.toml`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`) are never
-watched, so a build cannot trigger itself.
+watched inside, so a build cannot trigger itself; only a `dist/` folder being swapped
+is seen (by its app folder's watch), so a build outside serve re-renders the page.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ Measured with watchdog's inotify observer on a loaded 2-core machine: a plain wr
 spans < 0.1 ms of events, an atomic (temp file + rename) or vim-style save < 4 ms."""
 ROOT_INSTALL_FILES = ("package-lock.json", "package.json")
 NEW_APP = "new-app:"
+OUTPUTS = "outputs"
 
 
 @dataclass
@@ -44,9 +46,17 @@ class Changes:
     """A root lockfile/package.json changed: install, then every app's build is checked."""
     new_apps: set[str] = field(default_factory=set)
     """`apps/<name>/package.json` appeared: it needs `npm install` and a restart."""
+    outputs: bool = False
+    """An app's `dist/` was swapped, by serve's own build (seen late) or by one outside
+    serve (`doit build` in another terminal): re-render the page, reload if it changed."""
+
+    @property
+    def inputs(self) -> bool:
+        """Something to build or re-render from sources."""
+        return bool(self.apps or self.shell or self.config or self.install or self.new_apps)
 
     def __bool__(self) -> bool:
-        return bool(self.apps or self.shell or self.config or self.install or self.new_apps)
+        return self.inputs or self.outputs
 
 
 def classify(project: Project, paths: set[Path]) -> Changes:
@@ -62,6 +72,8 @@ def classify(project: Project, paths: set[Path]) -> Changes:
             changes.install = True
         elif what == "shared":
             changes.apps.update(project.apps)
+        elif what == OUTPUTS:
+            changes.outputs = True
         elif what is not None and what.startswith(NEW_APP):
             changes.new_apps.add(what.removeprefix(NEW_APP))
         elif what is not None:
@@ -71,13 +83,15 @@ def classify(project: Project, paths: set[Path]) -> Changes:
 
 def meaning(project: Project, path: Path) -> str | None:
     """An app name, 'shell', 'config', 'install', 'shared' (every app), 'new-app:NAME',
-    or None (not an input)."""
+    'outputs' (an app's `dist/` folder itself), or None (not an input)."""
     try:
         parts = path.relative_to(project.root).parts
     except ValueError:
         return None
     if not parts or _ignored(parts[-1]):
         return None
+    if any(path == app.dist for app in project.apps.values()):
+        return OUTPUTS
     if parts[0] == "apps" and len(parts) > 2 and parts[1] in project.apps:
         return app_of(project, "/".join(parts))
     if parts[0] == "apps" and parts[2:] == ("package.json",):
@@ -137,7 +151,7 @@ def start_watching(project: Project, queue: ChangeQueue) -> Any:
     observer = Observer()
     handler = _Handler(project, queue, observer)
     handler.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
-    for folder in handler.fixed:  # those not below a watched folder
+    for folder in handler.fixed:  # those not below a watched folder (`build/shared/`)
         if folder not in handler.watches:
             handler.watch(folder, new=False)
     observer.daemon = True
@@ -166,7 +180,7 @@ class _Handler(FileSystemEventHandler):
         }
         for folder in input_folders(project):
             self.fixed.setdefault(folder, False)
-        for app in project.bundled_apps.values():
+        for app in project.apps.values():  # the shared modules' too: their dist/ swapped
             self.fixed.setdefault(app.path, False)  # its top-level files and folders
         self.watches: dict[Path, Any] = {}
 
