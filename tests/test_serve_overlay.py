@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from fixtures.repo import run_doit
+from fixtures.repo import link_copy, run_doit
 from fixtures.serve import ServeProcess, use_free_ports
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
@@ -94,6 +94,38 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
     assert code == 0, output
     assert "Traceback" not in output
     assert "serve: stopped, bye" in output
+
+
+def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(
+    monorepo_built: Path, tmp_path: Path, page: Page
+) -> None:
+    """A broken dodo.py breaks serve's own rebuild run (not one app's build)."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    dodo = root / "dodo.py"
+    good_dodo = dodo.read_text()
+    payments = root / "apps/payments/src/payments-app.js"
+    good = payments.read_text()
+    overlay = page.locator("#mfe-error-overlay")
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+
+        dodo.write_text(good_dodo + "def (:\n")
+        payments.write_text(good.replace(">Payments</h2>", ">Payments one</h2>"))
+        overlay.wait_for(timeout=30_000)
+        line = len(good_dodo.splitlines()) + 1
+        assert f"dodo.py, line {line}: SyntaxError: invalid syntax" in overlay.inner_text()
+
+        dodo.write_text(good_dodo)
+        payments.write_text(good.replace(">Payments</h2>", ">Payments two</h2>"))
+        page.locator("h2", has_text="Payments two").wait_for(timeout=30_000)
+        overlay.wait_for(state="detached", timeout=30_000)
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)
 
 
 def test_shell_template_runtime_error_is_one_clear_message(monorepo: Path) -> None:

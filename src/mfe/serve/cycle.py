@@ -1,7 +1,8 @@
 """One rebuild cycle: a batch of changed paths, run through doit, told to the terminal and tabs.
 
 `errors` is the whole truth the overlay shows: one entry per app, the shell, the config
-or a new app whose last build failed; an entry goes only when that thing builds again.
+or a new app whose last build failed; an entry goes only when that thing builds again
+(`serve`, a cycle that broke on its own, goes when one runs through).
 Tabs reload only when the served bytes changed, so a `touch` keeps their state.
 """
 
@@ -51,8 +52,9 @@ class Cycle:
         self.gate.close()
         try:
             built = self._build(changes, paths)
+            self.errors.pop("serve", None)
         except Exception as exc:  # a bug must not take the server, and the edits, down
-            self.errors["serve"] = BuildError("serve", f"{type(exc).__name__}: {exc}")
+            self.errors["serve"] = BuildError("serve", _failure(self.project.root, exc))
             built = None
         finally:
             self.gate.open()
@@ -137,6 +139,21 @@ def _same_apps(served: Project, fresh: Project) -> Project:
             f"({before} -> {after}); restart `doit serve` to serve them"
         )
     return fresh
+
+
+def _failure(root: Path, exc: Exception) -> str:
+    """What broke the cycle, naming the file (and line) when the exception carries one
+    (a SyntaxError in dodo.py, an OSError)."""
+    text = f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
+    filename = getattr(exc, "filename", None)
+    if not isinstance(filename, str) or not filename:
+        return text
+    try:
+        shown = Path(filename).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        shown = filename
+    line = getattr(exc, "lineno", None)
+    return f"{shown}, line {line}: {text}" if line else f"{shown}: {text}"
 
 
 def _inputs(project: Project, paths: set[Path]) -> set[Path]:
