@@ -328,6 +328,28 @@ def test_a_dist_replaced_outside_serve_is_served_and_reloads_the_page(
     page.locator("h2", has_text=re.compile(r"^Payments$")).wait_for(timeout=15_000)
 
 
+def test_editor_temporary_files_rebuild_nothing(served: Served) -> None:
+    """vim's swap file, emacs' auto-save and lock, backups: made and removed as editors do."""
+    src = served.root / "apps/payments/src"
+    accounts = served.root / "apps/accounts/src/accounts-app.jsx"
+    original = accounts.read_text()
+    mark = len(served.server.lines)
+    for name in (".payments-app.js.swp", "#payments-app.js#", "payments-app.js~"):
+        (src / name).write_text("unsaved\n")
+        (src / name).unlink()
+    (src / ".#payments-app.js").symlink_to("dev@host.4242:1700000000")  # emacs' lock
+    (src / ".#payments-app.js").unlink()
+    # Then a real edit elsewhere: by the time it is built, the files above were seen.
+    accounts.write_text(original.replace(">Accounts</h2>", ">Accounts (edited)</h2>"))
+    try:
+        end = served.server.wait_for(r"^serve: rebuilt accounts in ", since=mark)
+        assert not [line for line in served.server.lines[mark:end] if "payments" in line]
+    finally:
+        mark = len(served.server.lines)
+        accounts.write_text(original)
+        served.server.wait_for(r"^serve: rebuilt accounts in ", since=mark)
+
+
 def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_path: Path) -> None:
     root = link_copy(monorepo_built, tmp_path / "repo")
     shell_port, ports = use_free_ports(root)
@@ -353,6 +375,7 @@ def test_watch_maps_paths_to_work_and_ignores_outputs() -> None:
             root / "apps/accounts/dist/main-ABCDEFGH.js",
             root / "apps/accounts/node_modules/x/index.js",
             root / "apps/accounts/src/.accounts-app.jsx.swp",
+            root / "apps/accounts/src/#accounts-app.jsx#",
             root / "build/dev/index.html",
             root / ".mfe/doit-db.json",
         },

@@ -108,8 +108,11 @@ def meaning(project: Project, path: Path) -> str | None:
 
 
 def _ignored(name: str) -> bool:
-    """Editor droppings (swap files, backups) are not sources."""
-    return name.startswith(".") or name.endswith("~")
+    """Editor droppings (vim's `.x.swp`, emacs' `.#x` lock and `#x#` auto-save, `x~`
+    backups) are not sources."""
+    return (
+        name.startswith(".") or name.endswith("~") or (name.startswith("#") and name.endswith("#"))
+    )
 
 
 class ChangeQueue:
@@ -221,6 +224,8 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
+        if event.is_directory and event.event_type == "modified":
+            return  # a file came or went: its own event says which (an editor's swap file?)
         src, dest = _path(event.src_path), _path(getattr(event, "dest_path", ""))
         if event.is_directory and src is not None:
             if event.event_type in ("deleted", "moved"):
