@@ -203,6 +203,18 @@ def test_traversal_symlinks_out_and_directories_get_404(served: Served) -> None:
         shutil.rmtree(dist / "sub")
 
 
+def test_head_of_the_event_stream_is_headers_only(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.shell_port), timeout=5) as sock:
+        sock.sendall(b"HEAD /_mfe/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):  # until the server closes (no stream held open)
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer
+    assert b"Content-Type: text/event-stream" in head
+    assert body == b""
+
+
 def test_a_source_folder_deleted_and_restored_is_watched_again(
     served: Served, payments_source: Path, tmp_path: Path
 ) -> None:

@@ -127,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
     def _shell(self, page: Path, head: bool) -> None:
         parts = urlsplit(self.path)
         if parts.path == EVENTS_PATH:
-            self._events(parse_qs(parts.query).get("since", [""])[0])
+            self._events(parse_qs(parts.query).get("since", [""])[0], head)
         elif parts.path == SCRIPT_PATH:
             self._send(RELOAD_JS.encode("utf-8"), content_type("reload.js"), head)
         elif parts.path in ("/", "/index.html"):
@@ -142,14 +142,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._not_found()
 
-    def _events(self, since: str) -> None:
+    def _events(self, since: str, head: bool) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        self.server.broker.stream(self.wfile, since)
+        if not head:  # HEAD: the headers, and the connection closes
+            self.server.broker.stream(self.wfile, since)
 
     def _send(
         self, body: bytes, ctype: str, head: bool, cors: str | None = None, cache: str = NO_STORE
