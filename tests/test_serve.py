@@ -215,6 +215,13 @@ def test_head_of_the_event_stream_is_headers_only(served: Served) -> None:
     assert body == b""
 
 
+def test_the_start_up_lines_name_each_served_folder(served: Served) -> None:
+    for app, port in served.ports.items():
+        assert f"serve: {app}: http://127.0.0.1:{port}/ (apps/{app}/dist)" in served.server.lines
+    shared = r"^serve: shared: http://127\.0\.0\.1:\d+/ \(build/shared/dist\)$"
+    assert [line for line in served.server.lines if re.match(shared, line)], served.server.lines
+
+
 def test_a_source_folder_deleted_and_restored_is_watched_again(
     served: Served, payments_source: Path, tmp_path: Path
 ) -> None:

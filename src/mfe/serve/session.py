@@ -67,7 +67,8 @@ def serve(
     previous = _on_signals(stop)
     try:
         for app in project.apps.values():
-            log(f"{app.name}: http://{HOST}:{app.dev_port}/ (apps/{app.name}/dist)")
+            dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
+            log(f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})")
         watched = ["apps/", "shell/"] + [
             f"{folder.relative_to(project.root).as_posix()}/"
             for folder in input_folders(project)
