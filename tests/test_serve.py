@@ -8,7 +8,8 @@ import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,8 +17,12 @@ from playwright.sync_api import Page
 
 from mfe.build.bundle import swap_into_place
 from mfe.config import load_project
+from mfe.serve.origins import Origins
+from mfe.serve.reload import Broker
+from mfe.serve.server import Gate, Site, bind, start
 from mfe.serve.watch import classify
 
+from fixtures.aws import free_ports
 from fixtures.repo import REPO, link_copy, run_doit
 from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
 
@@ -220,6 +225,36 @@ def test_the_start_up_lines_name_each_served_folder(served: Served) -> None:
         assert f"serve: {app}: http://127.0.0.1:{port}/ (apps/{app}/dist)" in served.server.lines
     shared = r"^serve: shared: http://127\.0\.0\.1:\d+/ \(build/shared/dist\)$"
     assert [line for line in served.server.lines if re.match(shared, line)], served.server.lines
+
+
+def test_a_page_read_as_a_build_ends_still_reloads(tmp_path: Path) -> None:
+    """A rebuild that ends between reading the page and stamping it with the build
+    version: the tab must be stamped with the version it was read at, so it reloads."""
+    broker = Broker()
+
+    class RacingPage(PosixPath):
+        def read_text(self, *args: Any, **kwargs: Any) -> str:
+            text = super().read_text(*args, **kwargs)
+            broker.publish([], reload=True)  # the rebuild ends right after the read
+            return text
+
+    page = RacingPage(tmp_path / "index.html")
+    page.write_text("<!doctype html><html><head></head><body></body></html>")
+    (port,) = free_ports(1)
+    stop = start(
+        bind([Site("shell", port, "[env.dev] port", page=page)], Gate(), broker, Origins(port))
+    )
+    try:
+        match = re.search(r'data-version="([^"]+)"', fetch(f"http://127.0.0.1:{port}/"))
+        assert match
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", f"/_mfe/events?since={match.group(1)}")
+        first = connection.getresponse().readline()
+        connection.close()
+        assert first == b"event: reload\n"
+    finally:
+        broker.close()
+        stop()
 
 
 def test_a_source_folder_deleted_and_restored_is_watched_again(

@@ -132,12 +132,15 @@ class Handler(BaseHTTPRequestHandler):
             self._send(RELOAD_JS.encode("utf-8"), content_type("reload.js"), head)
         elif parts.path in ("/", "/index.html"):
             self.server.gate.wait()
+            # The version first: a build ending in between then makes the tab reload once
+            # more, where a version read after the page could hide that the page is old.
+            version = self.server.broker.version
             try:
                 html = page.read_text(encoding="utf-8")
             except OSError:
                 self._not_found()
                 return
-            body = inject(html, self.server.broker.version).encode("utf-8")
+            body = inject(html, version).encode("utf-8")
             self._send(body, content_type("index.html"), head)
         else:
             self._not_found()
