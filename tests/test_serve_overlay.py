@@ -6,6 +6,7 @@ Real doit, watchdog, esbuild and headless Chromium on a private copy of the mono
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -122,6 +123,65 @@ def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(
         dodo.write_text(good_dodo)
         payments.write_text(good.replace(">Payments</h2>", ">Payments two</h2>"))
         page.locator("h2", has_text="Payments two").wait_for(timeout=30_000)
+        overlay.wait_for(state="detached", timeout=30_000)
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)
+
+
+def test_serve_starts_with_an_app_that_fails_to_build(
+    monorepo_built: Path, tmp_path: Path, page: Page
+) -> None:
+    """The others are served, the failing one from its last good build, its error shown."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    accounts = root / "apps/accounts/src/accounts-app.jsx"
+    good = accounts.read_text()
+    accounts.write_text(good.replace("<table>", "<table", 1))
+    overlay = page.locator("#mfe-error-overlay")
+    server = ServeProcess(root)
+    try:
+        url_line = server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        assert server.wait_for(r"^serve: accounts failed; the last good build stays") < url_line
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+        page.locator("h2", has_text="Accounts").wait_for(timeout=15_000)
+        overlay.wait_for(timeout=15_000)
+        assert overlay.locator(".mfe-error-title").all_inner_texts() == ["Build failed: accounts"]
+
+        accounts.write_text(good.replace(">Accounts</h2>", ">Accounts fixed</h2>"))
+        page.locator("h2", has_text="Accounts fixed").wait_for(timeout=30_000)
+        overlay.wait_for(state="detached", timeout=30_000)
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)
+
+
+def test_serve_starts_with_an_app_that_never_built(
+    monorepo_built: Path, tmp_path: Path, page: Page
+) -> None:
+    """No page can name an app without a build: the overlay says why until it builds."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    shutil.rmtree(root / "apps/accounts/dist")
+    (root / "build/dev/index.html").unlink(missing_ok=True)
+    accounts = root / "apps/accounts/src/accounts-app.jsx"
+    good = accounts.read_text()
+    accounts.write_text(good.replace("<table>", "<table", 1))
+    overlay = page.locator("#mfe-error-overlay")
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        assert "serve: accounts failed; it has never built" in "\n".join(server.lines)
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        overlay.wait_for(timeout=15_000)
+        titles = overlay.locator(".mfe-error-title").all_inner_texts()
+        assert sorted(titles) == ["Build failed: accounts", "Build failed: shell"]
+        assert "apps/accounts/dist/asset-manifest.json: missing" in overlay.inner_text()
+
+        accounts.write_text(good.replace(">Accounts</h2>", ">Accounts at last</h2>"))
+        page.locator("h2", has_text="Accounts at last").wait_for(timeout=30_000)
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
         overlay.wait_for(state="detached", timeout=30_000)
     finally:
         code = server.stop()

@@ -42,11 +42,18 @@ class Cycle:
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
 
+    def first_build(self) -> None:
+        """`doit build` and the page, before the URL is printed: an app that fails is
+        reported as in a rebuild, and serving starts anyway (its last good build, if any)."""
+        self._run(Changes(install=True), set())
+
     def run(self, paths: set[Path]) -> None:
         """Build what `paths` touch while page requests wait, then report the outcome."""
         changes = classify(self.project, paths)
-        if not changes:
-            return
+        if changes:
+            self._run(changes, paths)
+
+    def _run(self, changes: Changes, paths: set[Path]) -> None:
         started = time.monotonic()
         shown = dict(self.errors)
         self.gate.close()
@@ -63,16 +70,15 @@ class Cycle:
         for key, error in self.errors.items():
             if shown.get(key) != error:
                 where = " (doit's report above)" if error.shown else f":\n{error.text}"
-                print(f"serve: {error.app} failed; the last good build stays served{where}")
-        if built is not None and not changes.inputs:  # only dist/ folders were swapped
-            if reload:
-                log(f"{', '.join(_describe(self.project, paths))} replaced; reloading pages")
-        elif built is not None:
+                print(f"serve: {error.app} failed; {self._kept(key)}{where}")
+        if built is not None and paths and changes.inputs:  # the first build: doit's lines
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
             detail = f" ({tasks})" if tasks else ""
             log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
+        elif built is not None and reload and not changes.inputs:  # a build outside serve
+            log(f"{', '.join(_describe(self.project, paths))} replaced; reloading pages")
         sys.stdout.flush()
         self.broker.publish(list(self.errors.values()), reload)
 
@@ -91,8 +97,9 @@ class Cycle:
             apps = set(self.project.apps)
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
-        if apps or changes.install:
+        if paths and (apps or changes.install):
             log(f"changed: {', '.join(_describe(self.project, _inputs(self.project, paths)))}")
+        if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets])
             self._record(result)
         try:
@@ -105,6 +112,12 @@ class Cycle:
             for task in result.executed
             if task.startswith("build:") and task not in result.failures
         ]
+
+    def _kept(self, key: str) -> str:
+        app = self.project.apps.get(key)
+        if app is not None and not app.manifest_path.is_file():
+            return "it has never built, so the page cannot show it yet"
+        return "the last good build stays served"
 
     def _record(self, result: RunResult) -> None:
         """Each app's (and doit's own) error set or cleared by what this run found."""

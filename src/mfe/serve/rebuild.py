@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import doit.plugin
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 
@@ -68,7 +69,8 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
 
     def add_failure(self, task: Any, fail: Any) -> None:
         self._done(task.name)
-        self.failed[task.name] = fail.get_msg().strip()
+        if not isinstance(fail, UnmetDependency):  # e.g. `build` when one `build:<app>` failed
+            self.failed[task.name] = fail.get_msg().strip()
         super().add_failure(task, fail)
 
     def _done(self, name: str) -> None:

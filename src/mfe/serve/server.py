@@ -27,6 +27,11 @@ from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
 HOST = "127.0.0.1"
 NO_STORE = "no-store"
 IMMUTABLE = "public, max-age=31536000, immutable"
+NO_PAGE = (
+    '<!doctype html>\n<html><head><meta charset="utf-8"><title>doit serve</title></head>\n'
+    "<body><p>No page yet: it is rendered once every app has built.</p></body></html>\n"
+)
+"""What the shell port answers before the page was ever rendered (an app never built)."""
 HOLD_SECONDS = 30.0
 """The longest a page request waits for a build in flight before it gets the old files."""
 
@@ -137,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             version = self.server.broker.version
             try:
                 html = page.read_text(encoding="utf-8")
+            except FileNotFoundError:  # never rendered: the overlay says why, then it reloads
+                html = NO_PAGE
             except OSError:
                 self._not_found()
                 return

@@ -1,7 +1,9 @@
 """`doit serve`: render the dev shell, serve it and every app, rebuild what changed, reload.
 
 One loop on the main thread: wait for a debounced batch of changes, rebuild (doit
-in-process, one run at a time) while page requests are held, then tell the tabs.
+in-process, one run at a time) while page requests are held, then tell the tabs. The
+first run, before the URL is printed, is `doit build` itself: an app that fails to build
+is shown in the overlay and the terminal as in any later rebuild, not a reason to stop.
 Files changed during a build simply form the next batch: one more build after it.
 """
 
@@ -19,14 +21,13 @@ from mfe.build import live
 from mfe.build.bundle import build_command, build_env
 from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
-from mfe.config import STATE_DIR, load_project
+from mfe.config import STATE_DIR, Project, load_project
 from mfe.errors import MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
 from mfe.serve.server import HOST, Gate, Site, bind, start
 from mfe.serve.watch import ChangeQueue, input_folders, start_watching
-from mfe.shell import render_shell
 
 
 def serve(
@@ -42,7 +43,6 @@ def serve(
                 f"--port {port} collides with app '{app.name}' ([apps.{app.name}] dev_port "
                 "in mfe.toml); pick another --port"
             )
-    render_shell(project, env, None)
     page = project.page(env.name)
     key = "the --port option" if port else f"[env.{env.name}] port"
     sites = [Site("shell", shell_port, key, page=page)]
@@ -58,14 +58,11 @@ def serve(
         before_rebuilds()
     bundler = LiveBundler(project, build_env(project))
     live.activate(bundler)  # this process's builds use it from now on
-    apps = [app for app in project.apps.values() if app.role != "shared"]  # own build script
-    scripts = [(live.shared_script(project, app, build_command(app)), app) for app in apps]
-    warm = [(script, app) for script, app in scripts if script is not None]
-    scratch = project.root / STATE_DIR / "serve-warm"
-    shared = json.loads(externals_json(project))
-    threading.Thread(target=bundler.warm, args=(warm, scratch, shared), daemon=True).start()
     previous = _on_signals(stop)
     try:
+        cycle = Cycle(project, gate, broker)
+        cycle.first_build()  # a failing app is shown like a failed rebuild; serving goes on
+        _start_warming(project, bundler)
         for app in project.apps.values():
             dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
             log(f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})")
@@ -76,7 +73,6 @@ def serve(
         ]
         log(f"watching {', '.join(watched)} and mfe.toml; Ctrl-C stops")
         print(f"http://{HOST}:{shell_port}/", flush=True)
-        cycle = Cycle(project, gate, broker)
         while not stop.is_set():
             paths = queue.take(stop)
             if paths and not stop.is_set():
@@ -91,6 +87,16 @@ def serve(
         bundler.close()
         observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
+
+
+def _start_warming(project: Project, bundler: LiveBundler) -> None:
+    """Build each app once in the background, so the first edit's build is incremental."""
+    apps = [app for app in project.apps.values() if app.role != "shared"]  # own build script
+    scripts = [(live.shared_script(project, app, build_command(app)), app) for app in apps]
+    warm = [(script, app) for script, app in scripts if script is not None]
+    scratch = project.root / STATE_DIR / "serve-warm"
+    shared = json.loads(externals_json(project))
+    threading.Thread(target=bundler.warm, args=(warm, scratch, shared), daemon=True).start()
 
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None

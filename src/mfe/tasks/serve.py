@@ -18,7 +18,8 @@ class DoitState(UptodateCalculator):  # type: ignore[misc]
 
     The running `doit serve` holds the dep file in memory and would write it when it
     exits, erasing every rebuild done meanwhile. `flush` writes it once, before the
-    first rebuild, and closes it, so the in-process rebuild runs own the file.
+    first build, and closes it, so the in-process runs own the file. The task has no
+    `task_dep` on `build`: serve builds in-process (a failing app must not stop it).
     """
 
     def __init__(self) -> None:
@@ -61,7 +62,6 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
                     "help": "shell port (default: [env.dev] port in mfe.toml, 5170)",
                 }
             ],
-            "task_dep": ["build"],
             "uptodate": [state],
             "verbosity": 2,
         }
