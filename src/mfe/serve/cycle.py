@@ -50,8 +50,9 @@ class Cycle:
     def run(self, paths: set[Path]) -> None:
         """Build what `paths` touch while page requests wait, then report the outcome."""
         changes = classify(self.project, paths)
-        if changes:
-            self._run(changes, paths)
+        if not changes or (not changes.inputs and served_bytes(self.project) == self.served):
+            return  # nothing, or serve's own dist/ swaps, seen after its cycle
+        self._run(changes, paths)
 
     def _run(self, changes: Changes, paths: set[Path]) -> None:
         started = time.monotonic()
