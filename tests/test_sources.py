@@ -53,9 +53,9 @@ def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
         p for p in every if p in built_from
     ]
     assert app_of(project, f"apps/web/{EDITOR_LOCK}") is None
-    # The watcher also skips editor droppings (dot files); otherwise the same files.
     watched = [p for p in every if meaning(project, tmp_path / p) == "web"]
-    assert watched == [p for p in every if p in built_from and not p.endswith(".babelrc")]
+    assert watched == [p for p in every if p in built_from]
+    assert meaning(project, app / EDITOR_LOCK) is None
     # A freshly swapped output folder is not a source change (serve re-renders the page).
     assert app_of(project, "apps/web/dist") is None
     assert meaning(project, app / "dist") == OUTPUTS

@@ -20,7 +20,7 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mfe.build.sources import app_of, ignored_dir
+from mfe.build.sources import app_of, editor_temporary, ignored_dir
 from mfe.config import CONFIG_FILE, Project
 
 QUIET_SECONDS = 0.025
@@ -88,7 +88,7 @@ def meaning(project: Project, path: Path) -> str | None:
         parts = path.relative_to(project.root).parts
     except ValueError:
         return None
-    if not parts or _ignored(parts[-1]):
+    if not parts or editor_temporary(parts[-1]):
         return None
     if any(path == app.dist for app in project.apps.values()):
         return OUTPUTS
@@ -105,14 +105,6 @@ def meaning(project: Project, path: Path) -> str | None:
     if path.relative_to(project.root).as_posix() in project.build.inputs:
         return "shared"
     return None
-
-
-def _ignored(name: str) -> bool:
-    """Editor droppings (vim's `.x.swp`, emacs' `.#x` lock and `#x#` auto-save, `x~`
-    backups) are not sources."""
-    return (
-        name.startswith(".") or name.endswith("~") or (name.startswith("#") and name.endswith("#"))
-    )
 
 
 class ChangeQueue:
