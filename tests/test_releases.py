@@ -452,3 +452,21 @@ def test_preview_is_live_listed_removed_and_kept_by_prune(
         preview_rm(site.project, "local", "pr-7", outputs=site.outputs)
     site.publish(prune=True)
     assert not set(uploaded) & set(objects(site.server, site.bucket("accounts")))
+
+
+def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A preview whose changed app keeps most of its live files (here the entry) uploads
+    only what is new; those shared files must outlive the live version's keep window."""
+    site = Site(tmp_path / "a", moto_s3, keep_releases=1, grace_seconds=0)
+    site.publish()
+    write_app(site.root, "accounts", "1", extra={"notes.txt": b"pr change\n"})
+    report = publish_preview(site.project, "local", "pr-8", outputs=site.outputs)
+    shared = entry(site.root, "accounts")
+    assert shared not in report["apps"]["accounts"]["uploaded"]  # already online
+    for version in ("2", "3"):  # the version the preview overlays leaves the kept releases
+        site.change("accounts", version)
+        site.publish(prune=True)
+    assert shared in objects(site.server, site.bucket("accounts"))
+    smoke_check(report["url"], attempts=1)

@@ -3,9 +3,10 @@ release, at `previews/NAME/` of the parent site, without touching anything live.
 
 The changed apps' new files go up under the keys a publish would use (fingerprinted
 names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview pointer
-(`_mfe/previews/NAME.json`: the overlaid pointer plus the keys it added, which `--prune`
-keeps). No listing: the live pointer and the version manifests (cached locally) say what
-is online already, so a preview costs its changed files plus three requests.
+(`_mfe/previews/NAME.json`: the overlaid pointer plus every key of its changed apps,
+those the live version had online already too, which `--prune` keeps). No listing: the
+live pointer and the version manifests (cached locally) say what is online already, so a
+preview costs its changed files plus three requests.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def publish_preview(
     changed = changed_apps(live, candidates)
     state = project.state_dir(run.env.name)
     added: dict[str, list[str]] = {}
+    needed: dict[str, list[str]] = {}
     for app in changed:
         bucket = run.buckets[app]
         online: set[str] = set()
@@ -74,6 +76,7 @@ def publish_preview(
         plan = AppPlan(app, bucket, None, [], {}, [c for c in copies if c.key not in online])
         run.plans[app] = plan
         added[app] = [f.key for f in plan.uploads]
+        needed[app] = sorted(c.key for c in copies)
     run.upload(run.plans)
     apps = merge(live, changed, candidates, [])
     html = render_page(run.project, run.env, run.outputs, apps, run.manifest_for)
@@ -85,7 +88,7 @@ def publish_preview(
             CacheControl="no-cache",
         )  # fmt: skip
     overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
-    preview = Preview(name, now, live.seq, overlay, added)
+    preview = Preview(name, now, live.seq, overlay, added, needed)
     with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
         run.s3.put_object(
             Bucket=parent, Key=pointer_key(name), Body=preview.to_json(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mfe.errors import MfeError
@@ -43,7 +43,16 @@ class Preview:
     """The live seq it overlays."""
     pointer: Live
     added: dict[str, list[str]]
-    """app -> keys this preview uploaded (kept by `--prune` while the preview exists)."""
+    """app -> keys this preview uploaded (its report's `uploaded`)."""
+    files: dict[str, list[str]] = field(default_factory=dict)
+    """app -> every key its page needs of each changed app, also those the live version
+    already had online (kept by `--prune` while the preview exists: that version may leave
+    the kept releases first). Records written before this field have only `added`."""
+
+    def kept(self) -> dict[str, set[str]]:
+        """The changed apps' keys `--prune` keeps (their versions have no file list)."""
+        apps = {*self.added, *self.files}
+        return {a: {*self.added.get(a, []), *self.files.get(a, [])} for a in apps}
 
     def to_json(self) -> bytes:
         data = {
@@ -52,6 +61,7 @@ class Preview:
             "base": self.base,
             "pointer": json.loads(self.pointer.to_json()),
             "added": self.added,
+            "files": self.files,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -59,7 +69,10 @@ class Preview:
     def from_json(body: bytes) -> Preview:
         data = json.loads(body)
         pointer = Live.from_json(json.dumps(data["pointer"]).encode())
-        return Preview(data["name"], data["created"], data["base"], pointer, data["added"])
+        return Preview(
+            data["name"], data["created"], data["base"], pointer, data["added"],
+            data.get("files", {}),
+        )  # fmt: skip
 
 
 def previews(s3: Any, bucket: str, listing: Any) -> list[Preview]:

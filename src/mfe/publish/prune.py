@@ -42,12 +42,13 @@ def kept_pointers(run: Run) -> list[Live]:
             found.append(read_record(run.s3, bucket, seq))
         for preview in previews(run.s3, bucket, listing):
             overlay = preview.pointer
-            # Its changed apps have no version manifest: their files are in `added`.
-            unchanged = {a: v for a, v in overlay.apps.items() if a not in preview.added}
+            # Its changed apps have no version manifest: the record lists their files.
+            changed = preview.kept()
+            unchanged = {a: v for a, v in overlay.apps.items() if a not in changed}
             found.append(
                 Live(overlay.seq, overlay.release, overlay.created, unchanged, overlay.page)
             )
-            for app, keys in preview.added.items():
+            for app, keys in changed.items():
                 run.extra_kept.setdefault(app, set()).update(keys)
                 for key, blob in overlay.apps[app].mutable.items():
                     run.extra_kept[app].add(ca_key(key, blob.sha256))
