@@ -470,3 +470,23 @@ def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
         site.publish(prune=True)
     assert shared in objects(site.server, site.bucket("accounts"))
     smoke_check(report["url"], attempts=1)
+
+
+def test_preview_rm_fails_when_s3_refuses_the_deletes(site: Site) -> None:
+    """DeleteObjects answers 200 with an error per key it refused (a policy denying
+    s3:DeleteObject): the removal must fail, naming them, and the preview stays listed."""
+    site.publish()
+    site.change("accounts", "pr")
+    report = publish_preview(site.project, "local", "pr-9", outputs=site.outputs)
+    moto_port = site.port
+    proxy = FailingProxy(site.server.endpoint, refuse_deletes=True)
+    try:
+        site.point_at(proxy.port)
+        with pytest.raises(MfeError, match=r"refused to delete previews/pr-9/index\.html.*'pub"):
+            preview_rm(site.project, "local", "pr-9", outputs=site.outputs)
+    finally:
+        proxy.close()
+        site.point_at(moto_port)
+    assert httpx.get(report["url"]).status_code == 200
+    preview_rm(site.project, "local", "pr-9", outputs=site.outputs)  # allowed again: removed
+    assert httpx.get(report["url"]).status_code in (403, 404)

@@ -19,6 +19,7 @@ from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.pointer import Live
 from mfe.publish.previews import Preview, check_name, page_key, pointer_key
+from mfe.publish.prune import delete_keys
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
 
@@ -135,9 +136,5 @@ def preview_rm(
             f"environment '{run.env.name}' has no preview named '{name}'; "
             "see `doit releases` for the previews there are"
         )
-    with s3_errors(run.session, bucket, f"removing preview {name}"):
-        run.s3.delete_objects(
-            Bucket=bucket,
-            Delete={"Objects": [{"Key": page_key(name)}, {"Key": pointer_key(name)}]},
-        )
+    delete_keys(run, bucket, [page_key(name), pointer_key(name)], f"removing preview {name}")
     return f"preview '{name}' removed from environment '{run.env.name}'"

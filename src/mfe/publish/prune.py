@@ -146,10 +146,12 @@ def list_fresh(run: Run, app: str) -> dict[str, RemoteObject]:
     return run.listing(app)
 
 
-def delete_keys(run: Run, bucket: str, keys: list[str]) -> None:
+def delete_keys(run: Run, bucket: str, keys: list[str], doing: str = "pruning old files") -> None:
+    """DeleteObjects in batches. S3 answers 200 even when it refused some keys (a policy
+    denying s3:DeleteObject on them): those come back as `Errors` and fail the command."""
     for start in range(0, len(keys), BATCH):
         batch = keys[start : start + BATCH]
-        with s3_errors(run.session, bucket, "pruning old files"):
+        with s3_errors(run.session, bucket, doing):
             answer = run.s3.delete_objects(
                 Bucket=bucket,
                 Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
@@ -157,7 +159,11 @@ def delete_keys(run: Run, bucket: str, keys: list[str]) -> None:
         errors = answer.get("Errors", [])
         if errors:
             first = errors[0]
+            names = ", ".join(str(e.get("Key")) for e in errors[:5])
+            more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+            denied = first.get("Code") == "AccessDenied"
             raise MfeError(
-                f"could not delete {first.get('Key')} from bucket '{bucket}' "
+                f"S3 refused to delete {names}{more} from bucket '{bucket}' while {doing} "
                 f"(environment '{run.env.name}'): {first.get('Code')} {first.get('Message')}"
+                + ("; the credentials need s3:DeleteObject on those keys" if denied else "")
             )
