@@ -6,8 +6,10 @@
    at its live version is online in full: its files went up before that version's swap,
    and prune keeps them); upload what those buckets lack (fingerprinted files, `_ca/`
    copies of the others), write the changed apps' version manifests;
-3. render the page from the pointer merged with this publish's changed apps, upload its
-   `_ca/` copy, swap the pointer (compare-and-swap; a lost race merges and retries);
+3. render the page from the pointer merged with this publish's changed apps, upload again
+   what it reuses that a concurrent `--prune` could delete (`refresh`), upload its `_ca/`
+   copy, swap the pointer (compare-and-swap; a lost race merges and retries), check that
+   the refreshed objects are still there;
 4. commit: fixed-URL files and `index.html`, invalidation, history record.
 
 A publish killed anywhere leaves the page and every file it references in one release;
@@ -21,6 +23,7 @@ import functools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +46,7 @@ from mfe.publish.merge import (
 from mfe.publish.page import render_page
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Blob, Live, compare_and_swap, read_pointer
+from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
 from mfe.publish.remote import RemoteObject, head, list_bucket, s3_errors
 from mfe.publish.report import Progress
@@ -245,7 +249,9 @@ class Run:
         page = self.page(merge(base, changed, candidates, forced))  # template errors first
         if swap_due(base, changed, page):
             _ = self.conditional  # a store that would lose races is refused before uploading
+        uploaded_at = datetime.now(UTC)
         self.upload(self.plans)
+        reuse = Reuse.of(self, changed, uploaded_at)
         for name in changed:
             files = records(candidates[name].files)
             with s3_errors(self.session, self.buckets[name], f"recording app version of {name}"):
@@ -264,7 +270,8 @@ class Run:
             page = self.page(apps)
             if not swap_due(current, mine, page):
                 return None
-            self._upload_page(page, parent_plan)
+            reuse.refresh(current, mine)
+            self._upload_page(page, parent_plan, current, reuse)
             page_blob = blob(page)
             release = new_release_id(page.sha256, current.release if current else None)
             return Live(
@@ -292,6 +299,7 @@ class Run:
             result = Result(previous.release if previous else "", previous, previous, True)
             result.sent = self.finished
         else:
+            reuse.confirm()
             written, sent = self._commit(new, previous, wait)
             for name, keys in written.items():
                 if name in self.plans:
@@ -336,11 +344,13 @@ class Run:
         html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
         return page_file(self.project, self.env.name, html)
 
-    def _upload_page(self, page: LocalFile, plan: AppPlan) -> None:
+    def _upload_page(self, page: LocalFile, plan: AppPlan, current: Live | None = None, reuse: Reuse | None = None) -> None:  # fmt: skip
         copy = online_copy(page)
         if any(f.key == copy.key for f in plan.uploads):
             return
-        if present(copy, self.remote(self.parent, copy.key)):
+        found = self.remote(self.parent, copy.key)
+        due = reuse.page_due(current, copy, found) if reuse else not present(copy, found)
+        if not due:
             return
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)

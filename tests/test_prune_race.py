@@ -1,0 +1,188 @@
+"""A publish racing another team's `publish --prune` (moto server, threads as machines).
+
+Prune deletes what no kept pointer names once it is older than `grace_seconds`. A publish
+that reuses such an object (a revert brings back a chunk of a release prune has let go)
+must not end with a live page that references it deleted. The interleavings are put in
+order with a proxy in front of one client that blocks chosen requests, so the code has
+no test hook; the last test runs the two at the same instant many times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from test_releases import TRIALS, Clone, check_consistent, entry, live, together
+
+from mfe.publish.preview import preview_rm, publish_preview
+from mfe.publish.versions import ca_key, read_version
+
+from fixtures.config import use_port
+from fixtures.proxy import FailingProxy
+from fixtures.s3 import S3Server, Site, objects, write_app
+
+GRACE = 3
+"""Seconds; the tests wait once for the old release's files to be older than this."""
+WAIT = 30
+
+
+def missing(site: Site) -> list[str]:
+    """Every file of the live apps' versions, and the page copy, that is not in its bucket."""
+    pointer = live(site)
+    state = site.project.state_dir("local")
+    s3 = site.server.client()
+    gone = []
+    for app, version in pointer.apps.items():
+        files = read_version(s3, site.bucket(app), app, version.version, state)
+        keys = {k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()}
+        gone += sorted(keys - set(objects(site.server, site.bucket(app))))
+    if ca_key("index.html", pointer.page.sha256) not in objects(
+        site.server, site.bucket("mfe-parent")
+    ):
+        gone.append("page copy")
+    return gone
+
+
+def old_release_left_behind(tmp_path: Path, moto_s3: S3Server) -> tuple[Site, Clone, Clone]:
+    """accounts v1, then v2: v1's files are named by no kept release (keep_releases = 1)
+    and, after the wait, older than the grace period. Clone A still has the v1 build."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    a = Clone(site, tmp_path / "a")
+    site.change("accounts", "2")
+    site.publish()
+    b = Clone(site, tmp_path / "b")
+    time.sleep(GRACE + 0.5)
+    # Team A reverts accounts' entry to v1's bytes and adds a file: v1's chunk comes back.
+    write_app(a.root, "accounts", "1", extra={"notes.txt": b"a revert plus a change\n"})
+    return site, a, b
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # surfaced by the test
+            result.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def outcome(thread: threading.Thread, result: list[Any]) -> Any:
+    thread.join(WAIT * 2)
+    assert result, "the publish did not finish"
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def test_a_prune_between_listing_and_swap_does_not_break_the_page(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """B publishes with --prune after A listed its bucket (A found v1's chunk there) and
+    before A uploads or swaps: B deletes the chunk; A's page must load all the same."""
+    site, a, b = old_release_left_behind(tmp_path, moto_s3)
+    reused = entry(a.root, "accounts")
+    listed, pruned = threading.Event(), threading.Event()
+    accounts = f"/{site.bucket('accounts')}/"
+
+    def gate(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts) and not listed.is_set():
+            listed.set()  # A's first upload: its listing is done
+            assert pruned.wait(WAIT)
+
+    proxy = FailingProxy(site.server.endpoint, gate=gate)
+    try:
+        use_port(a.root, proxy.port)
+        thread, result = in_thread(a.publish)  # smoke-checked
+        assert listed.wait(WAIT)
+        b.change("payments", "2")
+        try:
+            deleted = b.publish(prune=True)["apps"]["accounts"]["deleted"]
+        finally:
+            pruned.set()
+        assert reused in deleted  # the race took place
+        report = outcome(thread, result)
+    finally:
+        proxy.close()
+    assert reused in report["apps"]["accounts"]["uploaded"]
+    check_consistent(site)
+    assert missing(site) == []
+    assert httpx.get(site.outputs.apps["accounts"].base_url + reused).status_code == 200
+
+
+def test_a_prune_deleting_after_the_refresh_does_not_break_the_page(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """B's prune lists the bucket before A uploads v1's chunk again and deletes it after,
+    just before A's swap (B decided on the old copy): A's page must load all the same."""
+    site, a, b = old_release_left_behind(tmp_path, moto_s3)
+    reused = entry(a.root, "accounts")
+    listed, deciding, swapping, done = (threading.Event() for _ in range(4))
+    accounts = f"/{site.bucket('accounts')}"
+    pointer = f"/{site.bucket('mfe-parent')}/_mfe/live.json"
+
+    def gate_a(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
+            listed.set()
+            assert deciding.wait(WAIT)  # B listed accounts and is about to delete
+        if method == "PUT" and path == pointer and not swapping.is_set():
+            swapping.set()  # everything A uploads is up, the swap is next
+            assert done.wait(WAIT)
+
+    def gate_b(method: str, path: str) -> None:
+        if method == "POST" and path.startswith(accounts + "?delete"):
+            deciding.set()
+            assert swapping.wait(WAIT)
+
+    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    try:
+        use_port(a.root, proxy_a.port)
+        use_port(b.root, proxy_b.port)
+        thread_a, result_a = in_thread(a.publish)
+        assert listed.wait(WAIT)
+        thread_b, result_b = in_thread(lambda: b.publish(prune=True))  # B changes nothing
+        try:
+            deleted = outcome(thread_b, result_b)["apps"]["accounts"]["deleted"]
+        finally:
+            done.set()
+        assert reused in deleted and swapping.is_set()  # deleted after A's refresh
+        report = outcome(thread_a, result_a)
+    finally:
+        proxy_a.close()
+        proxy_b.close()
+    assert reused in report["apps"]["accounts"]["uploaded"]
+    check_consistent(site)
+    assert missing(site) == []
+
+
+def test_publishes_racing_prunes_never_leave_the_page_missing_a_file(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """Each trial: A publishes a revert to an old build whose files nothing keeps any more,
+    B publishes (or not) with --prune, at the same instant."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    a, b = Clone(site, tmp_path / "a"), Clone(site, tmp_path / "b")
+    for trial in range(TRIALS):  # old builds, each kept by a preview until its trial
+        write_app(site.root, "accounts", f"old{trial}")
+        publish_preview(site.project, "local", f"old-{trial}", outputs=site.outputs, smoke=False)
+    time.sleep(GRACE + 0.5)
+    for trial in range(TRIALS):
+        preview_rm(site.project, "local", f"old-{trial}", outputs=site.outputs)
+        write_app(a.root, "accounts", f"old{trial}", extra={"notes.txt": f"{trial}\n".encode()})
+        if trial % 2:
+            b.change("payments", f"p{trial}")
+        together(a.publish, lambda: b.publish(prune=True))
+        check_consistent(site)
+        assert missing(site) == [], f"trial {trial}"
+        assert entry(a.root, "accounts") in site.shell()
