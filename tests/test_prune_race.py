@@ -165,6 +165,52 @@ def test_a_prune_deleting_after_the_refresh_does_not_break_the_page(
     assert missing(site) == []
 
 
+def test_a_prune_that_decided_before_the_swap_and_deletes_after_it_keeps_the_file(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """B's prune lists the bucket before A uploads v1's chunk again, then stalls until A's
+    publish (refresh, swap, check) is over, then deletes what it decided: the chunk is now
+    live and must stay."""
+    site, a, b = old_release_left_behind(tmp_path, moto_s3)
+    reused = entry(a.root, "accounts")
+    a_listed, b_listed, a_done = (threading.Event() for _ in range(3))
+    accounts = f"/{site.bucket('accounts')}"
+    listings: list[str] = []
+
+    def gate_a(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts + "/") and not a_listed.is_set():
+            a_listed.set()
+            assert b_listed.wait(WAIT)
+
+    def gate_b(method: str, path: str) -> None:
+        if listings and not b_listed.is_set():  # B's next request after listing accounts
+            b_listed.set()
+            assert a_done.wait(WAIT)
+        if method == "GET" and path.startswith(accounts + "?list-type=2"):
+            listings.append(path)
+
+    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    try:
+        use_port(a.root, proxy_a.port)
+        use_port(b.root, proxy_b.port)
+        thread_a, result_a = in_thread(a.publish)
+        assert a_listed.wait(WAIT)
+        thread_b, result_b = in_thread(lambda: b.publish(prune=True))  # B changes nothing
+        try:
+            report = outcome(thread_a, result_a)
+        finally:
+            a_done.set()
+        deleted = outcome(thread_b, result_b)["apps"]["accounts"]["deleted"]
+    finally:
+        proxy_a.close()
+        proxy_b.close()
+    assert b_listed.is_set() and reused in report["apps"]["accounts"]["uploaded"]
+    assert reused not in deleted
+    check_consistent(site)
+    assert missing(site) == []
+
+
 def test_publishes_racing_prunes_never_leave_the_page_missing_a_file(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

@@ -5,7 +5,9 @@ pointer; for each, every file of its app versions (by their version manifests), 
 `_ca/` copies of its fixed-URL files and of its page. Never deleted: release state
 (`_mfe/`), fixed URLs, previews' pages, and any object younger than
 `[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
-The same rule trims this checkout's caches under `.mfe/<env>/`.
+The same rule trims this checkout's caches under `.mfe/<env>/`. Right before deleting a
+bucket's files it reads the live pointer again and, if a swap happened since, also keeps
+what the pointers name now (a publish may have just made an old file live again).
 """
 
 from __future__ import annotations
@@ -77,13 +79,21 @@ def kept_keys(run: Run, pointers: list[Live]) -> dict[str, set[str]]:
     return kept
 
 
-def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = True) -> int:
-    """Fill each app plan's `deletes` and (unless `delete=False`) delete them, and the
-    local caches of what no kept pointer names."""
+def kept_now(
+    run: Run, extra: dict[str, set[str]] | None
+) -> tuple[list[Live], dict[str, set[str]], int]:
+    """The kept pointers, app -> kept keys, and the live seq they were read at."""
     pointers = kept_pointers(run)
     kept = kept_keys(run, pointers)
     for app, keys in [*(extra or {}).items(), *run.extra_kept.items()]:
         kept.setdefault(app, set()).update(keys)
+    return pointers, kept, max((p.seq for p in pointers), default=0)
+
+
+def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = True) -> int:
+    """Fill each app plan's `deletes` and (unless `delete=False`) delete them, and the
+    local caches of what no kept pointer names."""
+    pointers, kept, seq = kept_now(run, extra)
     now = datetime.now(UTC)
     grace = run.project.publish.grace_seconds
     total = 0
@@ -106,10 +116,19 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
             "--prune` and raise the limit if that is intended (nothing was deleted)"
         )
     if delete:
-        for plan in run.plans.values():
+        for name, plan in run.plans.items():
+            if not plan.deletes:
+                continue
+            # A swap since `kept` was read may name an old file again, uploaded again by its
+            # publish after our listing (mfe.publish.refresh): read the pointer once more
+            # right before deleting, so only a swap in the next instant can still lose one.
+            live, _ = run.read_live()
+            if live is not None and live.seq != seq:
+                pointers, kept, seq = kept_now(run, extra)
+            plan.deletes = [key for key in plan.deletes if key not in kept.get(name, set())]
             delete_keys(run, plan.bucket, plan.deletes)
         prune_local(run.project.state_dir(run.env.name), pointers, grace)
-    return total
+    return sum(len(plan.deletes) for plan in run.plans.values())
 
 
 def prune_local(state: Path, pointers: list[Live], grace_seconds: int) -> None:

@@ -18,9 +18,11 @@ A prune that listed the bucket before a refresh may still delete the young copy 
 decided on the old one), so after the swap the refreshed objects are checked and any
 gone uploaded once more (`confirm`), before the commit step serves the page.
 
-What remains: a prune that listed the bucket before the refresh, read the pointer before
-the swap, and whose delete reaches S3 only after the check deletes the young copy, and
-nothing here notices.
+What remains: prune reads the pointer again right before deleting a bucket's files and
+keeps what a newer pointer names, so it can delete a refreshed file only if it listed the
+bucket before the refresh, made that last read before the swap, and its delete reaches S3
+after the check: it stalled between two of its own requests for longer than this
+publish's swap and check take. Nothing here notices that.
 """
 
 from __future__ import annotations
