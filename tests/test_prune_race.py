@@ -232,3 +232,20 @@ def test_publishes_racing_prunes_never_leave_the_page_missing_a_file(
         check_consistent(site)
         assert missing(site) == [], f"trial {trial}"
         assert entry(a.root, "accounts") in site.shell()
+
+
+def test_a_plain_publish_repairs_a_live_file_a_prune_deleted(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """What the remaining window (or a hand) leaves: a live page whose entry module is gone.
+    Publishing the same builds again changes nothing, but must not end with that page."""
+    site = Site(tmp_path / "site", moto_s3)
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    gone = entry(site.root, "accounts")
+    site.server.client().delete_object(Bucket=site.bucket("accounts"), Key=gone)
+    report = site.publish()  # smoke-checked
+    assert report["noop"] is True and report["apps"]["accounts"]["uploaded"] == [gone]
+    check_consistent(site)
+    assert missing(site) == []

@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
-from mfe.publish.plan import AppPlan
+from mfe.publish.plan import AppPlan, app_plan
+from mfe.publish.pointer import Live
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
 from mfe.publish.run import Result
+from mfe.publish.versions import version_of
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
+    from mfe.publish.run import Run
 
 __all__ = ["PublishReport", "publish"]
 
@@ -102,9 +105,7 @@ def publish(
     )  # fmt: skip
     result = run.publish(force=force, prune=prune, wait=wait, verify=verify)
     if smoke and not dry_run:
-        from mfe.publish.smoke import smoke_check
-
-        smoke_check(run.url)
+        smoke_or_repair(run, result)
     report = build_report(
         run.env.name,
         result.release,
@@ -118,6 +119,42 @@ def publish(
     )
     write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def smoke_or_repair(run: Run, result: Result) -> None:
+    """Smoke-check the site; when it fails, upload what the buckets lack of the apps live at
+    this checkout's builds (what `--verify` does) and check again. A publish that changes
+    nothing lists no bucket, so this is how a plain re-run repairs a live file that a prune
+    or a hand deleted (one the check loads: a module or stylesheet of the page)."""
+    from mfe.publish.smoke import smoke_check
+
+    try:
+        smoke_check(run.url)
+        return
+    except MfeError:
+        if not repair(run, result.live or result.previous):
+            raise
+    smoke_check(run.url)
+
+
+def repair(run: Run, live: Live | None) -> int:
+    """List the buckets of the apps `live` serves at this checkout's build and upload what
+    they lack; the report counts it as uploaded. Returns how many files went up."""
+    plans = {}
+    for name, la in run.local.items():
+        if live is None or name not in live.apps or live.apps[name].version != version_of(la.files):
+            continue
+        run.listings.pop(name, None)
+        plans[name] = app_plan(run.env, run.outputs, name, la.files, run.listing(name))
+    count = sum(len(plan.uploads) for plan in plans.values())
+    if count:
+        run.progress.note(f"publish: the smoke check failed; uploading {count} missing file(s)")
+        run.upload(plans)
+        for name, plan in plans.items():
+            mine = run.plans[name]
+            mine.skipped = [f for f in mine.skipped if f not in plan.uploads]
+            mine.uploads += [f for f in plan.uploads if f not in mine.uploads]
+    return count
 
 
 def _only(project: Project, app: str | None) -> list[str] | None:

@@ -22,7 +22,10 @@ What remains: prune reads the pointer again right before deleting a bucket's fil
 keeps what a newer pointer names, so it can delete a refreshed file only if it listed the
 bucket before the refresh, made that last read before the swap, and its delete reaches S3
 after the check: it stalled between two of its own requests for longer than this
-publish's swap and check take. Nothing here notices that.
+publish's swap and check take. The smoke check at the end of the publish notices it when
+the page loads that file (a module, a stylesheet) and uploads it again
+(`mfe.publish.smoke_or_repair`, also what a plain re-run does); a lazily imported chunk
+or a source map is found by `doit publish --verify`.
 """
 
 from __future__ import annotations
