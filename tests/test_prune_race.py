@@ -223,11 +223,22 @@ def test_publishes_racing_prunes_never_leave_the_page_missing_a_file(
         write_app(site.root, "accounts", f"old{trial}")
         publish_preview(site.project, "local", f"old-{trial}", outputs=site.outputs, smoke=False)
     time.sleep(GRACE + 0.5)
+
+    def revert(root: Path, trial: int) -> None:
+        write_app(root, "accounts", f"old{trial}", extra={"notes.txt": f"{trial}\n".encode()})
+
+    payments = "1"
     for trial in range(TRIALS):
         preview_rm(site.project, "local", f"old-{trial}", outputs=site.outputs)
-        write_app(a.root, "accounts", f"old{trial}", extra={"notes.txt": f"{trial}\n".encode()})
+        revert(a.root, trial)
+        # Each team pulled the other's last release: a build older than that is kept out
+        # only while the pointer remembers replacing it.
+        if trial:
+            revert(b.root, trial - 1)
+        a.change("payments", payments)
         if trial % 2:
-            b.change("payments", f"p{trial}")
+            payments = f"p{trial}"
+            b.change("payments", payments)
         together(a.publish, lambda: b.publish(prune=True))
         check_consistent(site)
         assert missing(site) == [], f"trial {trial}"
