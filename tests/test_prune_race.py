@@ -165,6 +165,53 @@ def test_a_prune_deleting_after_the_refresh_does_not_break_the_page(
     assert missing(site) == []
 
 
+def test_a_prune_deleting_during_the_commit_step_does_not_break_the_page(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """B's prune reads the pointer for the last time before A's swap and deletes v1's chunk
+    only while A's commit step writes the page, after A checked it once: A, not smoke-checked,
+    must still end with every file of its page there."""
+    site, a, b = old_release_left_behind(tmp_path, moto_s3)
+    reused = entry(a.root, "accounts")
+    listed, deciding, serving, done = (threading.Event() for _ in range(4))
+    accounts = f"/{site.bucket('accounts')}"
+    page = f"/{site.bucket('mfe-parent')}/index.html"
+
+    def gate_a(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
+            listed.set()
+            assert deciding.wait(WAIT)
+        if method == "PUT" and path == page and not serving.is_set():
+            serving.set()  # swapped and checked; the commit step writes the page
+            assert done.wait(WAIT)
+
+    def gate_b(method: str, path: str) -> None:
+        if method == "POST" and path.startswith(accounts + "?delete"):
+            deciding.set()
+            assert serving.wait(WAIT)
+
+    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    try:
+        use_port(a.root, proxy_a.port)
+        use_port(b.root, proxy_b.port)
+        thread_a, result_a = in_thread(lambda: a.publish(smoke=False))
+        assert listed.wait(WAIT)
+        thread_b, result_b = in_thread(lambda: b.publish(prune=True))  # B changes nothing
+        try:
+            deleted = outcome(thread_b, result_b)["apps"]["accounts"]["deleted"]
+        finally:
+            done.set()
+        assert reused in deleted and serving.is_set()
+        report = outcome(thread_a, result_a)
+    finally:
+        proxy_a.close()
+        proxy_b.close()
+    assert reused in report["apps"]["accounts"]["uploaded"]
+    assert missing(site) == []
+    check_consistent(site)
+
+
 def test_a_prune_that_decided_before_the_swap_and_deletes_after_it_keeps_the_file(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

@@ -14,16 +14,18 @@ saw it young, as that pointer's publish made sure by this same rule; a rollback 
 not follow it). Older ones are uploaded again from the local bytes (`refresh`), which
 makes them young: in the usual case, the files a changed app shares with its live
 version, nothing is uploaded again.
+
 A prune that listed the bucket before a refresh may still delete the young copy (it
 decided on the old one), so after the swap the refreshed objects are checked and any
-gone uploaded once more (`confirm`), before the commit step serves the page.
+gone uploaded once more (`confirm`), before the commit step serves the page and again
+after it.
 
 What remains: prune reads the pointer again right before deleting a bucket's files and
 keeps what a newer pointer names, so it can delete a refreshed file only if it listed the
 bucket before the refresh, made that last read before the swap, and its delete reaches S3
-after the check: it stalled between two of its own requests for longer than this
-publish's swap and check take. The smoke check at the end of the publish notices it when
-the page loads that file (a module, a stylesheet) and uploads it again
+after the second check: it took longer between two of its own requests than this publish
+took for its swap and commit step. The smoke check at the end of the publish notices
+that when the page loads the file (a module, a stylesheet) and uploads it again
 (`mfe.publish.smoke_or_repair`, also what a plain re-run does); a lazily imported chunk
 or a source map is found by `doit publish --verify`.
 """

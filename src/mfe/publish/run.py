@@ -299,8 +299,9 @@ class Run:
             result = Result(previous.release if previous else "", previous, previous, True)
             result.sent = self.finished
         else:
-            reuse.confirm()
+            reuse.confirm()  # before the commit step serves the page
             written, sent = self._commit(new, previous, wait)
+            reuse.confirm()  # and after: a prune that decided before the swap had that long
             for name, keys in written.items():
                 if name in self.plans:
                     self.plans[name].written = keys
