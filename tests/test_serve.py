@@ -361,6 +361,29 @@ def test_editing_a_build_input_rebuilds_every_app_and_the_shared_modules(served:
         wait_until(lambda: bannered() == 0, "\n".join(served.server.lines), timeout=60)
 
 
+def test_a_build_input_added_to_mfe_toml_is_watched_without_a_restart(served: Served) -> None:
+    """An input in a folder serve did not watch (`config/`): once mfe.toml names it, an
+    edit of it rebuilds every app, as for the inputs serve started with."""
+    config = served.root / "mfe.toml"
+    original = config.read_text()
+    extra = served.root / "config/extra.mjs"
+    extra.parent.mkdir()
+    extra.write_text("export default {};\n")
+    try:
+        mark = len(served.server.lines)
+        config.write_text(original.replace("inputs = [", 'inputs = ["config/extra.mjs", ', 1))
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
+        mark = len(served.server.lines)
+        extra.write_text("export default { edited: true };\n")
+        served.server.wait_for(r"^serve: changed: config/extra\.mjs$", since=mark)
+        served.server.wait_for(r"^serve: rebuilt .*\baccounts\b.*\bpayments\b", since=mark)
+    finally:
+        mark = len(served.server.lines)
+        config.write_text(original)
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
+        shutil.rmtree(extra.parent)
+
+
 def test_a_dist_replaced_outside_serve_is_served_and_reloads_the_page(
     served: Served, page: Page, monorepo_built: Path, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class Cycle:
     served: list[bytes] = field(default_factory=list)
     """`served_bytes` as the tabs were last told: a change since (here or by a build
     outside serve) reloads them."""
+    reloaded: Callable[[Project], None] = lambda project: None
+    """Told each newly loaded project (the watcher follows its `[build] inputs`)."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -95,6 +98,7 @@ class Cycle:
                 self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
                 return []  # edits meanwhile are built once the config loads (doit knows them)
             self.errors.pop(CONFIG_FILE, None)
+            self.reloaded(self.project)
             apps = set(self.project.apps)
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)

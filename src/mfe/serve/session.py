@@ -53,14 +53,14 @@ def serve(
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
     servers = bind(sites, gate, broker, Origins(shell_port, env.allowed_hosts))
     stop_servers = start(servers)
-    observer = start_watching(project, queue)
+    watcher = start_watching(project, queue)
     if before_rebuilds is not None:
         before_rebuilds()
     bundler = LiveBundler(project, build_env(project))
     live.activate(bundler)  # this process's builds use it from now on
     previous = _on_signals(stop)
     try:
-        cycle = Cycle(project, gate, broker)
+        cycle = Cycle(project, gate, broker, reloaded=watcher.follow)
         cycle.first_build()  # a failing app is shown like a failed rebuild; serving goes on
         _start_warming(project, bundler)
         for app in project.apps.values():
@@ -79,13 +79,13 @@ def serve(
                 cycle.run(paths)
     finally:
         _restore_signals(previous)
-        observer.stop()
+        watcher.observer.stop()
         broker.close()
         gate.open()
         stop_servers()
         live.activate(None)
         bundler.close()
-        observer.join(timeout=2)
+        watcher.observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
 
 

@@ -141,20 +141,18 @@ def input_folders(project: Project) -> list[Path]:
     return sorted({(project.root / name).parent for name in project.build.inputs})
 
 
-def start_watching(project: Project, queue: ChangeQueue) -> Any:
-    """Schedule watchdog on the inputs only; returns the running Observer (call `.stop()`)."""
+def start_watching(project: Project, queue: ChangeQueue) -> Watcher:
+    """Schedule watchdog on the inputs only; returns the running watcher (`.observer.stop()`)."""
     observer = Observer()
-    handler = _Handler(project, queue, observer)
-    handler.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
-    for folder in handler.fixed:  # those not below a watched folder (`build/shared/`)
-        if folder not in handler.watches:
-            handler.watch(folder, new=False)
+    watcher = Watcher(project, queue, observer)
+    watcher.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
+    watcher.watch_fixed()
     observer.daemon = True
     observer.start()
-    return observer
+    return watcher
 
 
-class _Handler(FileSystemEventHandler):
+class Watcher(FileSystemEventHandler):
     """Feeds every relevant event path into the queue, and keeps one watch per folder.
 
     A watch belongs to a folder, not a path: when the folder goes, watchdog's emitter
@@ -178,6 +176,23 @@ class _Handler(FileSystemEventHandler):
         for app in project.apps.values():  # the shared modules' too: their dist/ swapped
             self.fixed.setdefault(app.path, False)  # its top-level files and folders
         self.watches: dict[Path, Any] = {}
+        self.lock = threading.RLock()
+        """Held while the watches change: watchdog's thread and the cycle's (`follow`)."""
+
+    def watch_fixed(self) -> None:
+        """Watch the fixed folders not below a watched one (`build/shared/`, `tools/`)."""
+        for folder in list(self.fixed):
+            if folder not in self.watches:
+                self.watch(folder, new=False)
+
+    def follow(self, project: Project) -> None:
+        """A reloaded `mfe.toml`: its paths decide what is queued, and a folder of a new
+        `[build] inputs` file is watched from now on (the apps are the same: see Cycle)."""
+        with self.lock:
+            self.project = project
+            for folder in input_folders(project):
+                self.fixed.setdefault(folder, False)
+            self.watch_fixed()
 
     def recursive(self, path: Path) -> bool | None:
         """Whether serve watches the folder `path` recursively, or None: not on its own."""
@@ -214,6 +229,10 @@ class _Handler(FileSystemEventHandler):
                 self._queue(child)
 
     def on_any_event(self, event: Any) -> None:
+        with self.lock:
+            self._on_event(event)
+
+    def _on_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
         if event.is_directory and event.event_type == "modified":
