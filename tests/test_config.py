@@ -301,3 +301,44 @@ def test_a_build_input_that_is_no_file_exits_2_naming_the_key(repo: Path, path: 
     set_config(repo, "build.inputs", inputs)
     line = doit_error(repo, "list")
     assert f"key 'build.inputs[{len(inputs) - 1}]'" in line and repr(path) in line
+
+
+def add_app(repo: Path, name: str) -> None:
+    (repo / "apps" / name).mkdir()
+    (repo / "apps" / name / "package.json").write_text('{"scripts": {"build": "true"}}')
+
+
+def test_an_app_whose_bucket_is_the_build_cache_bucket_exits_2_naming_the_app(
+    repo: Path,
+) -> None:
+    """<project>-<env>-build-cache is the environment's default cache bucket: an app of
+    that name would host its site there (and `--prune` would delete cache entries)."""
+    add_app(repo, "build-cache")
+    line = doit_error(repo, "list")
+    assert "key 'apps.build-cache'" in line
+    assert "'mfe-demo-local-build-cache'" in line and "build cache bucket" in line
+    assert "rename the app" in line
+    set_config(repo, "env.local.cache_bucket", "mfe-demo-ci-cache")  # every env: its own
+    set_config(repo, "env.prod.cache_bucket", "mfe-demo-ci-cache")  # (shared) cache bucket
+    assert "build-cache" in load_project(repo).apps
+
+
+def test_a_cache_bucket_that_is_an_apps_bucket_exits_2_naming_the_cache_bucket(
+    repo: Path,
+) -> None:
+    set_config(repo, "env.prod.cache_bucket", "mfe-demo-local-accounts")  # another env's too
+    line = doit_error(repo, "list")
+    assert "key 'env.prod.cache_bucket'" in line
+    assert "hosting bucket of app 'accounts' in environment 'local'" in line
+
+
+def test_environments_and_apps_whose_names_make_one_bucket_exit_2_naming_the_app(
+    repo: Path,
+) -> None:
+    """`prod` with app `eu-accounts` and `prod-eu` with app `accounts` would both publish
+    into mfe-demo-prod-eu-accounts."""
+    add_app(repo, "eu-accounts")
+    set_config(repo, "env.prod-eu.region", "eu-central-1")
+    line = doit_error(repo, "list")
+    assert "key 'apps.eu-accounts'" in line and "'mfe-demo-prod-eu-accounts'" in line
+    assert "app 'accounts' in environment 'prod-eu'" in line

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +100,7 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                     f"{file}: key '{f'env.{env.name}.{key}' if key else 'project.name'}' gives "
                     f"the build cache bucket {env.cache_bucket!r}, which {problem}"
                 )
+    _check_collisions(file, project, provisioned)
 
 
 def _bucket_error(
@@ -127,6 +129,64 @@ def _bucket_error(
     return (
         f"{file}: key 'project.name' ({project.name!r}) makes the bucket name {buckets[app]!r} "
         f"of environment '{env.name}', which {problem}; choose a shorter project name"
+    )
+
+
+@dataclass(frozen=True)
+class _Use:
+    """What an environment uses one bucket for, and the mfe.toml key that names it."""
+
+    key: str
+    """`apps.NAME`, an explicit `env.NAME.cache_bucket`, or "" for the default cache bucket."""
+    what: str
+
+    @property
+    def app(self) -> bool:
+        return self.key.startswith("apps.")
+
+
+def _check_collisions(file: Path, project: Project, provisioned: list[Environment]) -> None:
+    """One bucket for two uses would mix their files: an app called `build-cache` would
+    host its site in the environment's build cache bucket (and `--prune` would delete cache
+    entries); environments and apps whose names overlap (`prod` with app `eu-x`, `prod-eu`
+    with app `x`) would publish into one bucket. Bucket names are global on AWS and per
+    emulator locally, so every environment counts. Only a cache bucket may be shared."""
+    seen: dict[str, _Use] = {}
+    for env in provisioned:
+        for bucket, use in _claims(project, env):
+            first = seen.setdefault(bucket, use)
+            if first is not use and (first.app or use.app):
+                raise ConfigError(_collision(file, bucket, first, use))
+
+
+def _claims(project: Project, env: Environment) -> list[tuple[str, _Use]]:
+    """Every bucket `env` uses, with what for."""
+    from mfe.envs.stacks import resource_names
+
+    claims = []
+    for app, bucket in resource_names(project, env).buckets.items():
+        what = f"the hosting bucket of app '{app}' in environment '{env.name}'"
+        claims.append((bucket, _Use(f"apps.{app}", what)))
+    if env.cache_bucket:
+        key = f"env.{env.name}.cache_bucket" if _explicit_cache_bucket(project, env) else ""
+        what = f"the build cache bucket of environment '{env.name}'"
+        claims.append((env.cache_bucket, _Use(key, what)))
+    return claims
+
+
+def _collision(file: Path, bucket: str, first: _Use, second: _Use) -> str:
+    """Blame an explicit `cache_bucket`, else the longer app name: it is the one that adds
+    what makes the other name (`build-cache`, another environment's suffix)."""
+    blamed = max((first, second), key=lambda use: (bool(use.key) and not use.app, len(use.key)))
+    other = first if blamed is second else second
+    if blamed.app:
+        app = blamed.key.removeprefix("apps.")
+        todo = f"rename the app (its folder apps/{app} and any [apps.{app}] table)"
+    else:
+        todo = "choose another cache bucket name"
+    return (
+        f"{file}: key '{blamed.key}': the bucket name {bucket!r} would be {blamed.what} and "
+        f"also {other.what}, which would mix their files; {todo}"
     )
 
 
