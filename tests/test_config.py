@@ -342,3 +342,29 @@ def test_environments_and_apps_whose_names_make_one_bucket_exit_2_naming_the_app
     line = doit_error(repo, "list")
     assert "key 'apps.eu-accounts'" in line and "'mfe-demo-prod-eu-accounts'" in line
     assert "app 'accounts' in environment 'prod-eu'" in line
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:4566",
+        "htp://127.0.0.1:4566",
+        "",
+        "http://",
+        "http://127.0.0.1:4566/s3",
+        "http://127.0.0.1:4566?region=x",
+        "http://127.0.0.1:99999",
+        "http://user:secret@127.0.0.1:9000",
+    ],
+)
+def test_an_endpoint_url_that_is_not_an_http_base_url_exits_2_naming_the_key(
+    repo: Path, url: str
+) -> None:
+    set_config(repo, "env.prod.endpoint_url", url)
+    line = doit_error(repo, "list")
+    assert "key 'env.prod.endpoint_url'" in line and repr(url) in line
+
+
+def test_an_endpoint_url_loads_without_its_trailing_slash(repo: Path) -> None:
+    set_config(repo, "env.prod.endpoint_url", "https://s3.example.test:8443/")
+    assert load_project(repo).env("prod").endpoint_url == "https://s3.example.test:8443"

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mfe import settings
 from mfe.domain import load_domain
@@ -275,7 +276,7 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
             )
         port = env_table.port("port", defaults.port)
         default_endpoint = defaults.endpoint.format(port=port) if defaults.endpoint else None
-        endpoint = env_table.get("endpoint_url", str, default_endpoint)
+        endpoint = _endpoint_url(env_table, default_endpoint)
         default_cache = (
             defaults.cache_bucket.format(project=project, env=name)
             if defaults.cache_bucket
@@ -299,6 +300,40 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
         env_table.done()
     table.done()
     return envs
+
+
+def _endpoint_url(table: Table, default: str | None) -> str | None:
+    """`endpoint_url`, checked: a malformed one would surface at the first AWS call as a
+    botocore traceback (or a request to another URL), far from mfe.toml."""
+    value: str | None = table.get("endpoint_url", str, default)
+    if "endpoint_url" not in table.data or value is None:
+        return value
+    problem = _url_problem(value)
+    if problem:
+        raise table.error(
+            table.key("endpoint_url"),
+            f"is {value!r}, which {problem}; give the API's base URL, such as "
+            "'http://127.0.0.1:9000' or 'https://s3.example.com'",
+        )
+    return value.removesuffix("/")  # URLs are made as f"{endpoint}/{bucket}/"
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` is not an absolute http(s) URL of a host alone, or None."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is no number or is out of range
+    except ValueError as exc:
+        return f"is no valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an absolute http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "holds credentials (they come from the AWS credential chain)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "has a path, query or fragment (only scheme, host and port are used)"
+    if any(c.isspace() for c in url):
+        return "holds white space"
+    return None
 
 
 _ALL_ENV_KEYS = frozenset(
