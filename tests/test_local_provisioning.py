@@ -131,3 +131,32 @@ def other_distribution(comment: str) -> dict[str, Any]:
             "CachePolicyId": CACHING_OPTIMIZED,
         },
     }
+
+
+def test_other_clients_of_our_pool_do_not_hide_ours(moto_server: str, tmp_path: Path) -> None:
+    """Clients come 60 a page: with more in the pool (added by hand or by other tools), ours
+    is found on a later page, not made again."""
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+    project = make_project(tmp_path / "repo", moto_server)
+    names = resource_names(project, project.env("local"))
+    provisioned = Session(project, "local").outputs.auth
+    assert provisioned is not None
+    pool_id = provisioned.user_pool_id
+    idp = local_client(moto_server, "cognito-idp")
+    ours = [c for c in pool_clients(idp, pool_id) if c["ClientName"] == names.client]
+    idp.delete_user_pool_client(UserPoolId=pool_id, ClientId=ours[0]["ClientId"])
+    for index in range(60):  # listed before ours, which is made again after them
+        idp.create_user_pool_client(UserPoolId=pool_id, ClientName=f"another-tool-{index}")
+    project.outputs_file("local").unlink()
+    first = Session(project, "local").outputs
+
+    project.outputs_file("local").unlink()  # provisioned again: the client found again
+    assert Session(project, "local").outputs == first
+    ours = [c for c in pool_clients(idp, pool_id) if c["ClientName"] == names.client]
+    assert first.auth is not None and [c["ClientId"] for c in ours] == [first.auth.client_id]
+    assert len(pool_clients(idp, pool_id)) == 61
+
+
+def pool_clients(idp: Any, pool_id: str) -> list[dict[str, Any]]:
+    pages = idp.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id)
+    return [client for page in pages for client in page["UserPoolClients"]]

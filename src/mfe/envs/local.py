@@ -320,8 +320,7 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
             Policies={"PasswordPolicy": policy},
             AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
         )["UserPool"]["Id"]
-    clients = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
-    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == names.client), None)
+    client_id = _client_id(session, pool_id, names.client)
     if client_id is None:
         client_id = idp.create_user_pool_client(
             UserPoolId=pool_id,
@@ -352,3 +351,14 @@ def _user_pool_id(session: Session, name: str) -> str | None:
         PaginationConfig={"PageSize": 60}
     )
     return next((p["Id"] for page in pages for p in page["UserPools"] if p["Name"] == name), None)
+
+
+def _client_id(session: Session, pool_id: str, name: str) -> str | None:
+    """The pool's client named `name`, looked for on every page (60 clients each): a pool
+    with more clients (added by hand, or by other tools) would otherwise hide it, and a
+    second one would be made."""
+    pages = session.cognito.get_paginator("list_user_pool_clients").paginate(
+        UserPoolId=pool_id, PaginationConfig={"PageSize": 60}
+    )
+    clients = (c for page in pages for c in page["UserPoolClients"])
+    return next((c["ClientId"] for c in clients if c["ClientName"] == name), None)
