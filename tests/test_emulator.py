@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from mfe.config import Project, load_project
-from mfe.envs.emulator import START_TIMEOUT, ensure_emulator, probe, stop_emulator
-from mfe.envs.moto_server import PORT_TAKEN
+from mfe.envs.emulator import START_TIMEOUT, _spawn, ensure_emulator, probe, stop_emulator
+from mfe.envs.moto_server import PORT_TAKEN, claim_port
 from mfe.errors import MfeError
 
 from fixtures.aws import free_port, free_ports, local_client, start_moto, stop_process
@@ -323,3 +323,67 @@ def test_local_stop_stops_the_worker_a_killed_server_left(project: Project) -> N
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def log_file(project: Project, suffix: str = "") -> Path:
+    return project.state_dir("local") / f"emulator.log{suffix}"
+
+
+def started_line(pid: int) -> str:
+    """What the server that claimed the port writes first in its log."""
+    return f"(granian, pid {pid}, started"
+
+
+def test_a_second_server_keeps_the_running_servers_log(project: Project, tmp_path: Path) -> None:
+    """A server started for the same checkout while one serves (it gives way, exit 3) adds
+    its line to the log; the running server's log stays, and each restart keeps the
+    previous run's log as emulator.log.1, no more."""
+    port = project.env("local").port
+    assert port is not None
+    ensure_emulator(project, project.env("local"))
+    first = recorded_pid(project)
+    assert started_line(first) in log_file(project).read_text()
+
+    second = _spawn(port, tmp_path / "second.pid", log_file(project))
+    assert os.waitstatus_to_exitcode(os.waitpid(second, 0)[1]) == PORT_TAKEN
+    log = log_file(project).read_text()
+    assert started_line(first) in log
+    assert f"not starting a second (pid {second}," in log
+    assert probe(port) == "moto"
+
+    runs = [first]
+    for _ in range(2):  # restarts
+        stop_emulator(project, project.env("local"))
+        ensure_emulator(project, project.env("local"))
+        runs.append(recorded_pid(project))
+        assert started_line(runs[-1]) in log_file(project).read_text()
+        assert started_line(runs[-2]) not in log_file(project).read_text()
+        assert started_line(runs[-2]) in log_file(project, ".1").read_text()
+    assert f"not starting a second (pid {second}," not in log_file(project, ".1").read_text()
+    assert sorted(p.name for p in project.state_dir("local").glob("emulator.log*")) == [
+        "emulator.log",
+        "emulator.log.1",
+    ]
+
+
+def test_a_start_that_gives_way_reports_its_own_line_and_keeps_the_log(project: Project) -> None:
+    """The port's lock held by something that does not answer (a hung worker of a killed
+    server, say): the server started gives way; the error shows why, and the log of the
+    emulator that ran before is kept."""
+    port = project.env("local").port
+    assert port is not None
+    ensure_emulator(project, project.env("local"))
+    before = recorded_pid(project)
+    stop_emulator(project, project.env("local"))
+    claim = claim_port("127.0.0.1", port)
+    assert claim is not None
+    try:
+        with pytest.raises(MfeError) as caught:
+            ensure_emulator(project, project.env("local"))
+    finally:
+        claim.close()
+    message = str(caught.value)
+    assert "exited before answering" in message and str(log_file(project)) in message
+    assert f"another emulator already serves 127.0.0.1:{port}" in message.splitlines()[-1]
+    assert started_line(before) in log_file(project).read_text()
+    assert not pid_file(project).exists()

@@ -3,8 +3,8 @@
 It runs detached (its own session) so it outlives the doit command that started it and
 later commands — from this checkout or another one using the same port — reuse it.
 Each environment of kind `local` has its own: the port of its `[env.NAME]` table, pid (with
-that port) and log in `.mfe/NAME/`; `stop_emulator` ends only the process recorded there
-for the configured port.
+that port) and log in `.mfe/NAME/` (the previous run's log as `emulator.log.1`);
+`stop_emulator` ends only the process recorded there for the configured port.
 """
 
 from __future__ import annotations
@@ -175,9 +175,12 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    with log.open("wb") as out:
+    # Appended to: until it holds the port, the server must not take the log of one that
+    # serves (it gives way with one line); then it starts its own (`moto_server.own_log`).
+    command = [sys.executable, "-m", SERVER_MODULE, "-H", "127.0.0.1", "-p", str(port)]
+    with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", SERVER_MODULE, "-H", "127.0.0.1", "-p", str(port)],
+            [*command, "--log", str(log)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

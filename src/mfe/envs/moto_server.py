@@ -17,6 +17,11 @@ granian, without a request log and without moto's per-request backend search.
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
   file per port makes the second one exit instead (exit code 3).
+- The log (`--log PATH`): only the server that claimed the port writes it. It starts with
+  its output appended to the file (so a second server that gives way adds its one line
+  and takes nothing from the running server's log); once it holds the port it moves the
+  previous run's log to `PATH.1` and writes a new one. A checkout's emulator restarted
+  often keeps two runs' logs, whatever it ran for.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import fcntl
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,6 +79,20 @@ def claim_port(host: str, port: int) -> IO[str] | None:
     return handle
 
 
+def own_log(path: Path) -> None:
+    """Keep the previous run's log as `<path>.1` and send this server's output (and its
+    worker's, which inherits it) to a new `path`. Only the port's owner calls this: a
+    server that gives way must not move the log of the one that serves."""
+    if path.exists() and path.stat().st_size:
+        path.replace(path.with_name(path.name + ".1"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    os.dup2(log, sys.stdout.fileno())
+    os.dup2(log, sys.stderr.fileno())
+    os.close(log)
+
+
 def application() -> Any:
     """moto's WSGI application (granian calls this in its worker process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -89,15 +109,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--log", type=Path, help="the log file, once this server serves")
     args = parser.parse_args(argv)
     claim = claim_port(args.host, args.port)
     if claim is None:
-        print(f"another emulator already serves {args.host}:{args.port}; not starting a second")
+        print(
+            f"another emulator already serves {args.host}:{args.port}; not starting a second "
+            f"(pid {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')})",
+            flush=True,
+        )
         sys.exit(PORT_TAKEN)
+    if args.log:
+        own_log(args.log)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     logged = os.environ.get("MFE_EMULATOR_REQUEST_LOG") == "1"
     state = "on" if logged else "off (MFE_EMULATOR_REQUEST_LOG=1 turns it on)"
-    print(f"moto server on {args.host}:{args.port} (granian); request log {state}", flush=True)
+    print(
+        f"moto server on {args.host}:{args.port} (granian, pid {os.getpid()}, started "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}); request log {state}",
+        flush=True,
+    )
     Granian(
         "mfe.envs.moto_server:application",
         factory=True,
