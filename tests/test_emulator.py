@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +21,7 @@ import pytest
 
 from mfe.config import Project, load_project
 from mfe.envs.emulator import START_TIMEOUT, _spawn, ensure_emulator, probe, stop_emulator
+from mfe.envs.emulator_process import group, read_record, runs_emulator
 from mfe.envs.moto_server import PORT_TAKEN, claim_port
 from mfe.errors import MfeError
 
@@ -387,3 +388,90 @@ def test_a_start_that_gives_way_reports_its_own_line_and_keeps_the_log(project: 
     assert f"another emulator already serves 127.0.0.1:{port}" in message.splitlines()[-1]
     assert started_line(before) in log_file(project).read_text()
     assert not pid_file(project).exists()
+
+
+def emulator_processes(port: int) -> set[int]:
+    """Every running process that is an emulator on `port` (ours or not: none may be left)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            if runs_emulator((stat.parent / "cmdline").read_bytes(), port):
+                found.add(int(stat.parent.name))
+    return found
+
+
+def assert_consistent(project: Project, port: int, trial: int) -> None:
+    """Either a live server recorded in the pid file that answers, and no other emulator on
+    the port, or none at all and no pid file."""
+    record = read_record(pid_file(project))
+    if record is None:
+        assert not pid_file(project).exists(), f"trial {trial}"
+        assert probe(port) == "free", f"trial {trial}"
+        assert emulator_processes(port) == set(), f"trial {trial}: orphaned server"
+    else:
+        assert record.port == port, f"trial {trial}"
+        assert probe(port) == "moto", f"trial {trial}: recorded, not answering"
+        assert emulator_processes(port) == set(group(record.pid, port)), f"trial {trial}"
+
+
+def at_once(*calls: tuple[float, Callable[[], object]]) -> None:
+    """Run each call in a thread of its own, `delay` seconds after all are ready; raise
+    what any raised. The delays stagger the calls over each other's critical steps."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(delay: float, call: Callable[[], object]) -> None:
+        barrier.wait()
+        time.sleep(delay)
+        call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        for future in [pool.submit(run, delay, call) for delay, call in calls]:
+            future.result()
+
+
+def test_stops_and_starts_at_once_leave_one_recorded_server_or_none(project: Project) -> None:
+    """`doit local_stop` while another command starts (or finds) the emulator: they take
+    turns, so the stop never forgets a server a start just made, nor kills one it waits
+    for, and the start never fails for it."""
+    env = project.env("local")
+    port = env.port
+    assert port is not None
+    delays = [0.0, 0.05, 0.15, 0.3, 0.6, 1.0]
+    try:
+        for trial, delay in enumerate(delays * 2):
+            running = trial < len(delays)  # from a running server (the start comes later)
+            if running:
+                ensure_emulator(project, env)
+            at_once(
+                (0.0 if running else delay, lambda: stop_emulator(project, env)),
+                (delay if running else 0.0, lambda: ensure_emulator(project, env)),
+            )
+            assert_consistent(project, port, trial)
+    finally:
+        stop_emulator(project, env)
+        for pid in emulator_processes(port):  # what a failed trial left: started here
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_command_whose_emulator_is_stopped_meanwhile_says_so(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that found the emulator up and lost it to `doit local_stop` in another
+    terminal before its requests: an error naming the endpoint and what to do, not
+    botocore's. (The test puts the stop right after the start, where it can fall.)"""
+    from mfe.envs.local import LocalBackend
+    from mfe.envs.session import Session
+
+    def start_then_stopped_elsewhere(self: LocalBackend) -> None:
+        ensure_emulator(self.project, self.env)
+        stop_emulator(self.project, self.env)
+
+    monkeypatch.setattr(LocalBackend, "start", start_then_stopped_elsewhere)
+    with pytest.raises(MfeError) as caught:
+        _ = Session(project, "local").outputs
+    message = str(caught.value)
+    assert f"environment 'local' (http://127.0.0.1:{project.env('local').port})" in message
+    assert "`doit local_stop` ran meanwhile" in message and "run the command again" in message

@@ -218,8 +218,19 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
 
 
 def stop_emulator(project: Project, env: Environment) -> str:
-    """Stop `env`'s emulator if this checkout started it; return what happened, in one line."""
+    """Stop `env`'s emulator if this checkout started it; return what happened, in one line.
+
+    Under the port's `start` lock, as `ensure_emulator` starts one: a stop never reads a
+    pid file a start is replacing, nor stops (or forgets) a server a start has just made
+    and is waiting for. A command that found the emulator up before the stop loses it
+    anyway; its next request fails (`LocalBackend` names the endpoint and says to run the
+    command again)."""
     port = _port(env)
+    with port_locked(port, "start"):
+        return _stop(project, env, port)
+
+
+def _stop(project: Project, env: Environment, port: int) -> str:
     pid_file, _ = _paths(project, env)
     record = read_record(pid_file)
     if record is not None and record.for_port(port) and group(record.pid, port):

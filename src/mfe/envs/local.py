@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +88,10 @@ class LocalBackend:
                 file=sys.stderr,
             )
         self.start()
+        with self._lost_emulator():
+            return self._provisioned(session)
+
+    def _provisioned(self, session: Session) -> Outputs:
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
         if current is not None and _still_there(session, names, current):
@@ -104,6 +110,22 @@ class LocalBackend:
             outputs = provision(session, names)
             write_outputs(self.project, outputs)
         return outputs
+
+    @contextmanager
+    def _lost_emulator(self) -> Iterator[None]:
+        """The emulator found (or started) a moment ago may be stopped before the requests
+        that follow (`doit local_stop` in another terminal): say so, not botocore's error."""
+        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+        try:
+            yield
+        except (EndpointConnectionError, ConnectionClosedError) as exc:
+            raise MfeError(
+                f"the local AWS emulator of environment '{self.env.name}' ({self.endpoint}) "
+                f"stopped answering while this command used it ({exc}): `doit local_stop` "
+                "ran meanwhile, or it was killed; run the command again (it starts the "
+                "emulator and provisions it again)"
+            ) from None
 
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         outputs = self.ready(session)
