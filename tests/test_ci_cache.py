@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,7 +67,51 @@ def test_round_trip_restores_identical_files(setup: tuple[Project, cache.RemoteC
     assert cache.restore(remote, project, app, KEY).outcome == "hit"
     assert snapshot(app.dist) == built
     assert cache.restore(remote, project, app, "cd" * 32).outcome == "miss"
-    assert not (project.root / ".mfe" / "ci-tmp" / "payments").exists()
+    assert scratch_left(project) == []
+
+
+def scratch_left(project: Project) -> list[str]:
+    """What the restores left in their scratch area (its lock file aside)."""
+    area = project.root / ".mfe" / cache.RESTORE_AREA
+    return sorted(p.name for p in area.iterdir() if p.name != ".lock")
+
+
+def restore_after(
+    barrier: threading.Barrier, remote: cache.RemoteCache, project: Project, app: App
+) -> str:
+    """One restore, started together with the others waiting on `barrier`."""
+    barrier.wait()
+    return cache.restore(remote, project, app, KEY).outcome
+
+
+def test_concurrent_restores_of_one_app_never_break_each_other(
+    setup: tuple[Project, cache.RemoteCache],
+) -> None:
+    """Two `doit ci` runs, or `ci publish` next to a shard, in one checkout restore the same
+    app at once: each downloads into its own scratch folder, so none deletes another's
+    archive mid-download; what a killed restore left is removed by the next one."""
+    project, remote = setup
+    app = project.apps["payments"]
+    fake_build(app, os.urandom(1 << 20).hex())  # 2 MB that zstd cannot shrink: a long download
+    built = snapshot(app.dist)
+    assert cache.upload(remote, app, KEY) > 0
+    area = project.root / ".mfe" / cache.RESTORE_AREA
+    threads = 6
+    for _ in range(5):
+        (area / "payments").mkdir(parents=True, exist_ok=True)  # the older fixed folder
+        killed = area / "payments-killed0"  # a restore killed mid-download: no lock held
+        killed.mkdir(exist_ok=True)
+        (killed / ("archive" + cache.SUFFIX)).write_bytes(b"partial")
+        shutil.rmtree(app.dist)
+        barrier = threading.Barrier(threads)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(
+                pool.map(lambda b: restore_after(b, remote, project, app), [barrier] * threads)
+            )
+        assert outcomes == ["hit"] * threads
+        assert snapshot(app.dist) == built
+        assert scratch_left(project) == []
+        assert sorted(p.name for p in app.dist.parent.iterdir()) == ["dist", "package.json"]
 
 
 def put_raw(remote: cache.RemoteCache, app: str, body: bytes, signed: bool = True) -> None:

@@ -26,9 +26,11 @@ AREA_LOCK = ".lock"
 
 
 @contextmanager
-def build_folder(root: Path, app: str) -> Iterator[Path]:
-    """A new folder for one build of `app`, removed with all it holds when the block ends."""
-    area = root / STATE_DIR / AREA
+def build_folder(root: Path, app: str, area_name: str = AREA) -> Iterator[Path]:
+    """A new folder for one build of `app`, removed with all it holds when the block ends.
+
+    `area_name`: the folder under `.mfe/` it goes in (CI's cache restores use their own)."""
+    area = root / STATE_DIR / area_name
     area.mkdir(parents=True, exist_ok=True)
     with locked(area / AREA_LOCK):
         sweep(area)

@@ -13,7 +13,6 @@ a shard job, whose only output is its entries, fails instead (`uploads_required`
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mfe.build.bundle import swap_into_place
 from mfe.build.manifest import MANIFEST_NAME
+from mfe.build.scratch import build_folder
 from mfe.ci import budget, signing
 from mfe.ci.archive import CorruptArchive, NotSigned, manifest_sha256, pack, unpack_verified
 from mfe.ci.trust import TRUSTED
-from mfe.config import STATE_DIR, App, Project
+from mfe.config import App, Project
 from mfe.errors import MfeError, aws_error_code
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ Outcome = Literal["hit", "miss", "corrupt", "rejected"]
 SUFFIX = ".tar.zst"
 BUILD_SECONDS = "build-seconds"
 _MISSING = ("NoSuchKey", "404", "NotFound", "NoSuchBucket")
+RESTORE_AREA = "ci-tmp"
+"""The folder under `.mfe/` that holds the restores' scratch folders (mfe.build.scratch)."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +131,17 @@ def restore(cache: RemoteCache, project: Project, app: App, key: str) -> Lookup:
 def _restore_from(
     cache: RemoteCache, project: Project, app: App, key: str, scope: str, lookup: Lookup
 ) -> dict[str, str] | None:
-    """The verified entry's metadata once `app.dist` holds its files, or None."""
+    """The verified entry's metadata once `app.dist` holds its files, or None.
+
+    Downloaded and unpacked in a folder of this restore alone (mfe.build.scratch, under
+    `.mfe/ci-tmp/`, on the same filesystem as `dist/` so the swap stays a rename): two
+    restores of one app at once never delete each other's files, and the next restore
+    removes what a killed one left."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     url = cache.url(scope, app.name, key)
-    scratch = project.root / STATE_DIR / "ci-tmp" / app.name
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    archive = scratch / ("archive" + SUFFIX)
-    try:
+    with build_folder(project.root, app.name, RESTORE_AREA) as scratch:
+        archive = scratch / ("archive" + SUFFIX)
         try:
             response = cache.s3.get_object(
                 Bucket=cache.bucket, Key=cache.object_key(scope, app.name, key)
@@ -171,8 +175,6 @@ def _restore_from(
             return None
         swap_into_place(scratch / "dist", app.dist)
         return metadata
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _download(body: Any, dest: Path, expected_sha256: str | None) -> None:
