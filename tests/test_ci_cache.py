@@ -10,11 +10,16 @@ import os
 import shutil
 import tarfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
 from mfe.build.manifest import write_manifest
 from mfe.ci import archive, budget, cache, connect, signing
@@ -164,7 +169,22 @@ def assert_rejected(
     assert remote.object_key("trusted", "payments", KEY) in err
     assert len(err.strip().splitlines()) == 1  # one warning line
     assert snapshot(app.dist) == before  # dist untouched
+    # A signed entry whose body is bad goes (a plan's HEAD would count it a hit forever);
+    # an unsigned one stays: the plan rejects it too, and this job did not write it.
+    assert entry_etag(remote) is None if signed else entry_etag(remote) is not None
+    assert ("removed it from the cache" in lookup.corrupt) == signed
     return lookup.notes
+
+
+def entry_etag(remote: cache.RemoteCache, scope: str = "trusted") -> str | None:
+    """The ETag of payments' entry under KEY, or None when there is none."""
+    try:
+        head = remote.s3.head_object(
+            Bucket=remote.bucket, Key=remote.object_key(scope, "payments", KEY)
+        )
+    except ClientError:
+        return None
+    return str(head["ETag"])
 
 
 def test_truncated_archive_is_rejected(
@@ -258,13 +278,15 @@ def test_forged_entries_are_rejected_before_unpacking(
         fake_build(app, "the current build")
         before = snapshot(app.dist)
         remote.s3.put_object(Bucket=remote.bucket, Key=object_key, Body=forged, Metadata=metadata)
-        lookup = cache.restore(remote, setup[0], app, KEY)
-        assert (lookup.outcome, snapshot(app.dist)) == ("rejected", before)
-        assert object_key in capsys.readouterr().err
         # A HEAD sees the signature only; the manifest is checked once the body is read.
         assert cache.probe(remote, "payments", KEY).outcome == (
             "rejected" if signature_bad else "hit"
         )
+        lookup = cache.restore(remote, setup[0], app, KEY)
+        assert (lookup.outcome, snapshot(app.dist)) == ("rejected", before)
+        assert object_key in capsys.readouterr().err
+        # ... and then it is removed, so the next plan counts it a miss.
+        assert (entry_etag(remote) is None) == (not signature_bad)
         capsys.readouterr()
         return lookup.notes
 
@@ -386,3 +408,111 @@ def test_records_merge_writes_only_a_change(setup: tuple[Project, cache.RemoteCa
     records.merge(remote, name, {"payments": {"bytes": 11, "key": "k2"}})
     assert len(puts) == 2
     assert records.read(remote, name)["payments"] == {"bytes": 11, "key": "k2"}
+
+
+def corrupt(remote: cache.RemoteCache, scope: str = "trusted") -> str:
+    """Replace payments' entry by half its body under the same signed metadata; its ETag."""
+    key = remote.object_key(scope, "payments", KEY)
+    entry = remote.s3.get_object(Bucket=remote.bucket, Key=key)
+    body = entry["Body"].read()
+    remote.s3.put_object(
+        Bucket=remote.bucket, Key=key, Body=body[: len(body) // 2], Metadata=entry["Metadata"]
+    )
+    return entry_etag(remote, scope) or ""
+
+
+def test_a_corrupt_entry_is_removed_only_where_this_job_writes(
+    setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ci_plan` HEADs entries only: a corrupt one left in place is a hit in every plan.
+    A job removes it from its own scope; elsewhere it names the object to delete."""
+    project, trusted = setup
+    app = project.apps["payments"]
+    fake_build(app)
+    assert cache.upload(trusted, app, KEY) > 0
+    bad = corrupt(trusted)
+    pr = cache.RemoteCache(
+        trusted.s3, trusted.bucket, trusted.prefix, SECRET, "pr/7", ("trusted", "pr/7")
+    )
+    lookup = cache.restore(pr, project, app, KEY)
+    assert lookup.outcome == "corrupt" and entry_etag(trusted) == bad
+    url = f"s3://{trusted.bucket}/{trusted.object_key('trusted', 'payments', KEY)}"
+    assert "is corrupt (archive sha256 " in lookup.corrupt
+    assert f"writes only pr/7/, not trusted/, so delete it (`aws s3 rm {url}`)" in lookup.corrupt
+    assert "until then every ci_plan counts it a hit" in lookup.corrupt
+    assert cache.probe(pr, "payments", KEY).outcome == "hit"  # the stuck state it names
+
+    # A delete the store refuses (a role without s3:DeleteObject): the same instructions.
+    def refuse(request: Any, **_: Any) -> AWSResponse | None:
+        if request.method != "DELETE":
+            return None
+        return AWSResponse(request.url, 403, {}, Denied())
+
+    trusted.s3.meta.events.register("before-send.s3.DeleteObject", refuse)
+    try:
+        lookup = cache.restore(trusted, project, app, KEY)
+    finally:
+        trusted.s3.meta.events.unregister("before-send.s3.DeleteObject", refuse)
+    assert lookup.outcome == "corrupt" and entry_etag(trusted) == bad
+    assert f"could not remove it (AccessDenied), so delete it (`aws s3 rm {url}`)" in (
+        lookup.corrupt
+    )
+
+    lookup = cache.restore(trusted, project, app, KEY)  # this job writes trusted/
+    assert lookup.outcome == "corrupt" and entry_etag(trusted) is None
+    assert lookup.corrupt.endswith(
+        "removed it from the cache: the next ci_plan counts it a miss, a shard rebuilds it"
+    )
+    assert cache.probe(trusted, "payments", KEY).outcome == "miss"
+    capsys.readouterr()
+
+
+class Denied:
+    """The raw body of an S3 AccessDenied answer."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield b"<Error><Code>AccessDenied</Code><Message>denied</Message></Error>"
+
+
+def test_removing_a_corrupt_entry_never_removes_a_good_one_uploaded_meanwhile(
+    setup: tuple[Project, cache.RemoteCache], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Restores find the entry corrupt while another job uploads a good one under the same
+    key: only the object each restore read may go (If-Match its ETag), so the good entry
+    is what the cache holds in the end, however the requests interleave."""
+    project, remote = setup
+    app = project.apps["payments"]
+    fake_build(app)
+    good = snapshot(app.dist)
+
+    # Exactly between a restore's GET and its DELETE, a shard uploads the good entry.
+    assert cache.upload(remote, app, KEY) > 0
+    corrupt(remote)
+    uploader = replace(remote, s3=Session(project, "local").s3)
+
+    def upload_first(**_: Any) -> None:
+        cache.upload(uploader, app, KEY)
+
+    remote.s3.meta.events.register("before-send.s3.DeleteObject", upload_first)
+    try:
+        lookup = cache.restore(remote, project, app, KEY)
+    finally:
+        remote.s3.meta.events.unregister("before-send.s3.DeleteObject", upload_first)
+    assert lookup.outcome == "corrupt"
+    assert "another job has replaced it since; kept that entry" in lookup.corrupt
+    assert cache.restore(remote, project, app, KEY).outcome == "hit"
+
+    # The same with real threads, several times: the end state is always the good entry.
+    for _ in range(5):
+        corrupt(remote)
+        barrier = threading.Barrier(5)
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            restores = [pool.submit(restore_after, barrier, remote, project, app) for _ in range(4)]
+            barrier.wait()
+            cache.upload(uploader, app, KEY)
+            assert {f.result() for f in restores} <= {"hit", "corrupt", "miss"}
+        shutil.rmtree(app.dist)
+        assert cache.restore(remote, project, app, KEY).outcome == "hit"
+        assert snapshot(app.dist) == good
+        assert scratch_left(project) == []
+    capsys.readouterr()

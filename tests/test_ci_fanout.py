@@ -3,6 +3,7 @@ against a real moto server; the result equals one runner publishing everything."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from fixtures.proxy import FailingProxy
 from fixtures.repo import REPO, run_doit
 
 APPS = [f"app-{i:02d}" for i in range(40)]
+CACHE_BUCKET = "fanout-local-build-cache"
 CI_ENV = {**DUMMY_AWS_ENV, "MFE_CACHE_KEY": "fanout-test-secret-" + "y" * 32}
 BUILD_SH = """set -e
 mkdir -p "$MFE_OUT_DIR"
@@ -329,3 +331,66 @@ def test_packing_puts_the_longest_builds_apart() -> None:
     ]
     assert [s.shard for s in pack({"x": 1.0}, 4)] == ["1/1"]
     assert pack({}, 4) == []
+
+
+def corrupt_entry(endpoint: str, object_key: str) -> None:
+    """Half the entry's body under its signed metadata (a truncated or altered object)."""
+    s3 = local_client(endpoint)
+    entry = s3.get_object(Bucket=CACHE_BUCKET, Key=object_key)
+    body = entry["Body"].read()
+    s3.put_object(
+        Bucket=CACHE_BUCKET, Key=object_key, Body=body[: len(body) // 2], Metadata=entry["Metadata"]
+    )
+
+
+def entry_is_sound(endpoint: str, object_key: str) -> bool:
+    entry = local_client(endpoint).get_object(Bucket=CACHE_BUCKET, Key=object_key)
+    return hashlib.sha256(entry["Body"].read()).hexdigest() == entry["Metadata"]["sha256"]
+
+
+def test_a_corrupt_entry_is_removed_so_the_next_plan_rebuilds_it(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """A plan HEADs entries only, so a signed entry with a bad body counts as a hit; the
+    restore that finds it bad removes it, and the next plan gives it to a shard."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    planner = clone(origin, tmp_path / "plan")
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+    doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    shard = clone(origin, tmp_path / "shard", plan_file)
+    run_doit(shard, "ci", "shard=1/1", env=CI_ENV)
+    victim = "app-01"
+    plan = doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    object_key = f"build-cache/trusted/{victim}/{plan['apps'][victim]['key']}.tar.zst"
+    corrupt_entry(second_moto, object_key)
+    plan = doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    assert (plan["shards"], plan["apps"][victim]["cache"]) == ([], "hit")  # HEAD: looks fine
+
+    publisher = clone(origin, tmp_path / "publish", plan_file)
+    failed = run_doit(publisher, "ci", "publish", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    lines = [x for x in failed.stdout.splitlines() if f"{victim}: build cache entry" in x]
+    assert len(lines) == 1, failed.stdout
+    line = lines[0]
+    assert f"build cache entry s3://{CACHE_BUCKET}/{object_key} is corrupt (" in line
+    assert "removed it from the cache" in line and "run `doit ci_plan env=local` again" in line
+    assert "nothing was published" in failed.stdout and not (publisher / "build").exists()
+
+    plan = doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    assert [(s["shard"], s["apps"]) for s in plan["shards"]] == [("1/1", [victim])]
+    assert plan["apps"][victim]["cache"] == "miss"
+    for runner in (shard, publisher):  # the plan job's artifact, handed to the next jobs
+        shutil.copy(plan_file, runner / ".mfe" / "local" / "ci-plan.json")
+    report = doit_json(shard, "ci", "shard=1/1")
+    assert list(report["apps"]) == [victim] and report["apps"][victim]["cache_upload_bytes"] > 0
+    assert entry_is_sound(second_moto, object_key)
+    report = doit_json(publisher, "ci", "publish")
+    assert report["published"] is True and report["apps"][victim]["dist"] == "cache"
+
+    # One runner doing everything rebuilds a corrupt entry at once, and its upload replaces it.
+    corrupt_entry(second_moto, object_key)
+    report = doit_json(clone(origin, tmp_path / "single"), "ci")
+    app = report["apps"][victim]
+    assert (app["dist"], app["cache"], report["published"]) == ("build", "miss", True)
+    assert app["cache_upload_bytes"] > 0 and entry_is_sound(second_moto, object_key)
+    assert any("is corrupt" in note for note in app["notes"]), app["notes"]

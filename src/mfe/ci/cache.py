@@ -71,6 +71,8 @@ class Lookup:
     """How long the cached build took, from the entry's metadata."""
     size_bytes: int | None = None
     """The app's budget size (mfe.ci.budget), from the entry's signed metadata if present."""
+    corrupt: str = ""
+    """The note on a signed entry whose body was bad, saying what became of the entry."""
 
 
 def warn(message: str) -> None:
@@ -164,17 +166,49 @@ def _restore_from(
         try:
             _download(response["Body"], archive, metadata.get("sha256"))
             unpack_verified(archive, scratch / "dist", app.name, metadata[signing.MANIFEST_SHA256])
-        except NotSigned as exc:
-            _reject(lookup, "rejected", scope, f"build cache entry {url} rejected: {exc}")
-            return None
-        except CorruptArchive as exc:
-            _reject(lookup, "corrupt", scope, f"build cache entry {url} is corrupt ({exc})")
+        except CorruptArchive as exc:  # NotSigned too: the metadata verified, the body not
+            rejected = isinstance(exc, NotSigned)
+            what = f"rejected: {exc}" if rejected else f"is corrupt ({exc})"
+            gone = _discard(cache, scope, app.name, key, response["ETag"])
+            lookup.corrupt = f"build cache entry {url} {what}; {gone}"
+            _reject(lookup, "rejected" if rejected else "corrupt", scope, lookup.corrupt)
             return None
         except (BotoCoreError, ClientError, OSError) as exc:
             warn(f"build cache download of {url} failed ({exc}); building")
             return None
         swap_into_place(scratch / "dist", app.dist)
         return metadata
+
+
+def _discard(cache: RemoteCache, scope: str, app: str, key: str, etag: str) -> str:
+    """Delete the signed entry whose body proved bad, and say what became of it.
+
+    `ci_plan` only HEADs entries (signature and metadata), so one left in place counts as a
+    hit in every plan and no shard ever rebuilds it. Only the object read goes: `If-Match`
+    its ETag, so a good entry another job uploaded under the same key since stays (412).
+    AWS S3 and moto honour a conditional delete; a store that ignores the header deletes
+    whatever is there, which at worst costs one rebuild of that entry.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    object_key = cache.object_key(scope, app, key)
+    by_hand = (
+        f"delete it (`aws s3 rm s3://{cache.bucket}/{object_key}`): until then every "
+        "ci_plan counts it a hit"
+    )
+    if scope != cache.write_scope:
+        return f"this job writes only {cache.write_scope}/, not {scope}/, so {by_hand}"
+    try:
+        cache.s3.delete_object(Bucket=cache.bucket, Key=object_key, IfMatch=etag)
+    except ClientError as exc:
+        code = aws_error_code(exc)
+        if code in ("PreconditionFailed", "412"):
+            return "another job has replaced it since; kept that entry"
+        if code not in _MISSING:  # missing: another job removed it first
+            return f"could not remove it ({code}), so {by_hand}"
+    except BotoCoreError as exc:
+        return f"could not remove it ({exc}), so {by_hand}"
+    return "removed it from the cache: the next ci_plan counts it a miss, a shard rebuilds it"
 
 
 def _download(body: Any, dest: Path, expected_sha256: str | None) -> None:

@@ -312,6 +312,11 @@ def _restore_planned(
         return None
     lookup = cache.restore(remote, project, app, planned.key)
     result.notes.extend(lookup.notes)
+    if lookup.outcome != "hit" and lookup.corrupt:  # the plan's HEAD took it for a hit
+        raise MfeError(
+            f"{name}: {lookup.corrupt}; run `doit ci_plan env={plan.env}` again "
+            "(ci publish never builds)"
+        )
     if lookup.outcome != "hit":
         where = " or ".join(remote.url(scope, name, planned.key) for scope in remote.read_scopes)
         raise MfeError(
