@@ -338,6 +338,26 @@ def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
     assert forced["changed"] == ["accounts"] and live(site).apps["accounts"].version == bad
 
 
+def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
+    """`rollback app=accounts` restored one app, not its target's page: a whole rollback
+    right after it goes back to the release before it (accounts' later version), like any
+    "previous deployment", instead of finding nothing before the app rollback's target."""
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    second = live(site)
+    rollback(site.project, "local", outputs=site.outputs, app="accounts")
+    assert live(site).rollback_app == "accounts"
+    back = rollback(site.project, "local", outputs=site.outputs)  # smoke-checked
+    assert back.rollback_of == second.release
+    assert live(site).apps == second.apps and sha(served(site)) == second.page.sha256
+    check_consistent(site)
+    from mfe.publish.releases_cmd import show
+
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    assert f"[rollback of accounts to {history(site)[0].release}]" in shown
+
+
 def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:
     """A publish rendering other apps from the pointer caches their JavaScript; a copy a
     killed publish (or a full disk) cut short is not trusted by the next publish."""

@@ -97,7 +97,8 @@ def lines(records: list[Live]) -> list[str]:
         what = ",".join(rec.changed) or "-"
         notes = []
         if rec.action == "rollback":
-            notes.append(f"rollback to {rec.rollback_of}")
+            of = f" of {rec.rollback_app}" if rec.rollback_app else ""
+            notes.append(f"rollback{of} to {rec.rollback_of}")
         if rec.forced:
             notes.append(f"forced: {','.join(rec.forced)}")
         commit = (rec.commit or "-")[:12]

@@ -70,6 +70,8 @@ class Live:
     commit: str | None = None
     forced: list[str] = field(default_factory=list)
     rollback_of: str | None = None
+    rollback_app: str | None = None
+    """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""
     invalidations: dict[str, list[str]] = field(default_factory=dict)
     """app -> paths whose bytes this swap changed at a fixed URL."""
 
@@ -105,6 +107,7 @@ class Live:
             commit=data.get("commit"),
             forced=list(data.get("forced", [])),
             rollback_of=data.get("rollback_of"),
+            rollback_app=data.get("rollback_app"),
             invalidations=data.get("invalidations", {}),
         )
 

@@ -67,11 +67,14 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
 def choose(
     known: list[int], read: Callable[[int], Live], live: Live, app: str | None
 ) -> Live | None:
-    """The newest record before the live one (before the release a rollback restored,
-    so rolling back twice goes two releases back) that serves something else: another
-    page, or another version of `app`. Records are read newest first, only as needed."""
+    """The newest record before the live one (before the release a rollback of the same
+    kind restored, so rolling back twice goes two releases back) that serves something
+    else: another page, or another version of `app`. A whole rollback after an app
+    rollback undoes it: that one restored one app, not its target's page. Records are
+    read newest first, only as needed."""
     anchor = live.seq
-    if live.action == "rollback" and live.rollback_of:
+    same_kind = live.rollback_app is None or live.rollback_app == app
+    if live.action == "rollback" and live.rollback_of and same_kind:
         for seq in reversed(known):
             if seq < live.seq and read(seq).release == live.rollback_of:
                 anchor = seq
@@ -190,6 +193,7 @@ def rollback(
             by=who(project.root),
             commit=target.commit,
             rollback_of=target.release,
+            rollback_app=app,
             invalidations=invalidation_paths(current, apps, page, run.parent),
         )
 
