@@ -492,6 +492,36 @@ def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
     smoke_check(report["url"], attempts=1)
 
 
+def test_prune_keeps_what_an_old_format_preview_record_uses(
+    tmp_path: Path, moto_s3: S3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A preview record written before records had `files` names only what the preview
+    uploaded; the files its page shares with the version it overlays must still outlive
+    that version's keep window, and prune says once why it keeps more."""
+    site = Site(tmp_path / "a", moto_s3, keep_releases=1, grace_seconds=0)
+    site.publish()
+    write_app(site.root, "accounts", "1", extra={"notes.txt": b"pr change\n"})
+    report = publish_preview(site.project, "local", "pr-old", outputs=site.outputs)
+    shared = entry(site.root, "accounts")
+    assert shared not in report["apps"]["accounts"]["uploaded"]  # already online
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    key = "_mfe/previews/pr-old.json"
+    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    del record["files"]  # as written before the field existed
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
+    for version in ("2", "3"):  # the version the preview overlays leaves the kept releases
+        site.change("accounts", version)
+        capsys.readouterr()
+        site.publish(prune=True)
+        out = capsys.readouterr().out
+        assert out.count("preview 'pr-old' was written before preview records listed") == 1
+    assert shared in objects(site.server, site.bucket("accounts"))
+    smoke_check(report["url"], attempts=1)
+    preview_rm(site.project, "local", "pr-old", outputs=site.outputs)
+    site.publish(prune=True)  # once removed, its files go
+    assert shared not in objects(site.server, site.bucket("accounts"))
+
+
 def test_preview_rm_fails_when_s3_refuses_the_deletes(site: Site) -> None:
     """DeleteObjects answers 200 with an error per key it refused (a policy denying
     s3:DeleteObject): the removal must fail, naming them, and the preview stays listed."""

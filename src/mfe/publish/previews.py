@@ -47,7 +47,8 @@ class Preview:
     files: dict[str, list[str]] = field(default_factory=dict)
     """app -> every key its page needs of each changed app, also those the live version
     already had online (kept by `--prune` while the preview exists: that version may leave
-    the kept releases first). Records written before this field have only `added`."""
+    the kept releases first). Records written before this field have only `added`: for
+    those `--prune` keeps every file of the overlaid version (`prune.preview_files`)."""
 
     def kept(self) -> dict[str, set[str]]:
         """The changed apps' keys `--prune` keeps (their versions have no file list)."""

@@ -2,7 +2,8 @@
 
 Kept: the live pointer, the last `keep_releases` history records and every preview
 pointer; for each, every file of its app versions (by their version manifests), the
-`_ca/` copies of its fixed-URL files and of its page. Never deleted: release state
+`_ca/` copies of its fixed-URL files and of its page (a preview record too old to list
+its files keeps every file of the version it overlays). Never deleted: release state
 (`_mfe/`), fixed URLs, previews' pages, and any object younger than
 `[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
 The same rule trims this checkout's caches under `.mfe/<env>/`. Right before deleting a
@@ -23,7 +24,7 @@ from mfe.publish.history import read_record, seqs
 from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
 from mfe.publish.plan import young
 from mfe.publish.pointer import Live
-from mfe.publish.previews import PREVIEW_PAGES, previews
+from mfe.publish.previews import PREVIEW_PAGES, Preview, previews
 from mfe.publish.remote import RemoteObject, s3_errors
 from mfe.publish.versions import ca_key, read_version
 
@@ -45,7 +46,7 @@ def kept_pointers(run: Run) -> list[Live]:
         for preview in previews(run.s3, bucket, listing):
             overlay = preview.pointer
             # Its changed apps have no version manifest: the record lists their files.
-            changed = preview.kept()
+            changed = preview_files(run, preview)
             unchanged = {a: v for a, v in overlay.apps.items() if a not in changed}
             found.append(
                 Live(overlay.seq, overlay.release, overlay.created, unchanged, overlay.page)
@@ -55,6 +56,35 @@ def kept_pointers(run: Run) -> list[Live]:
                 for key, blob in overlay.apps[app].mutable.items():
                     run.extra_kept[app].add(ca_key(key, blob.sha256))
     return found
+
+
+def preview_files(run: Run, preview: Preview) -> dict[str, set[str]]:
+    """The keys of each changed app a preview's page needs. A record written before
+    previews listed `files` names only what it uploaded; the rest its page took from the
+    version it overlays (what that version had online was not uploaded again), so every
+    file of that version, read from the base release record, is kept too."""
+    kept = preview.kept()
+    old = [app for app in preview.pointer.changed if app not in preview.files]
+    if not old:
+        return kept
+    run.progress.note(
+        f"prune: preview '{preview.name}' was written before preview records listed their "
+        f"files: keeping every file of {', '.join(old)} in the release it overlays "
+        f"(seq {preview.base}); publish the preview again to keep only what it uses"
+    )
+    bucket, state = run.parent_bucket, run.project.state_dir(run.env.name)
+    doing = f"reading release record {preview.base}, which preview '{preview.name}' overlays"
+    with s3_errors(run.session, bucket, doing):
+        base = read_record(run.s3, bucket, preview.base)
+    for app in old:
+        if app not in base.apps or app not in run.buckets:
+            continue
+        with s3_errors(run.session, run.buckets[app], f"reading the file list of {app}"):
+            files = read_version(run.s3, run.buckets[app], app, base.apps[app].version, state)
+        kept.setdefault(app, set()).update(
+            k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()
+        )
+    return kept
 
 
 def kept_keys(run: Run, pointers: list[Live]) -> dict[str, set[str]]:
