@@ -12,13 +12,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-from test_releases import TRIALS, Clone, check_consistent, entry, live, together
+from test_releases import TRIALS, Clone, check_consistent, entry, history, live, together
 
+from mfe.config import load_project
+from mfe.errors import MfeError
+from mfe.publish.plan import AppPlan
 from mfe.publish.preview import preview_rm, publish_preview
+from mfe.publish.prune import prune
+from mfe.publish.refresh import HOLD_PREFIX
+from mfe.publish.rollback import rollback
+from mfe.publish.run import Run
 from mfe.publish.versions import ca_key, read_version
 
 from fixtures.config import use_port
@@ -307,3 +315,122 @@ def test_a_plain_publish_repairs_a_live_file_a_prune_deleted(
     assert report["noop"] is True and report["apps"]["accounts"]["uploaded"] == [gone]
     check_consistent(site)
     assert missing(site) == []
+
+
+def prune_only(root: Path, site: Site, apps: tuple[str, ...] | None = None) -> int:
+    """What `publish --prune` does after a publish that changed nothing (the checkout at
+    `root`, through its configured port), without depending on that checkout's builds."""
+    run = Run.start(load_project(root), "local", site.outputs, None, only=None,
+                    collect_local=False)  # fmt: skip
+    run.plans = {
+        app: AppPlan(app, bucket, None, [], {})
+        for app, bucket in run.buckets.items()
+        if apps is None or app in apps
+    }
+    return prune(run)
+
+
+def holds_left(site: Site) -> list[str]:
+    return [
+        key
+        for app in ("mfe-parent", "accounts", "payments")
+        for key in objects(site.server, site.bucket(app))
+        if key.startswith(HOLD_PREFIX)
+    ]
+
+
+def test_a_prune_deleting_after_a_rollbacks_refresh_does_not_break_the_page(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A rolls back to release 1, whose accounts chunk prune lets go (keep_releases = 1,
+    older than the grace period). B's prune of the accounts bucket lists it before A makes
+    the chunk young and deletes it after, just before A's swap (B decided on the old
+    copy): A's page must load all the same, with no spare copy left behind."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    old = entry(site.root, "accounts")
+    site.change("accounts", "2")
+    site.publish()
+    b = Clone(site, tmp_path / "b")
+    time.sleep(GRACE + 0.5)
+    listed, deciding, swapping, done = (threading.Event() for _ in range(4))
+    accounts = f"/{site.bucket('accounts')}"
+    pointer = f"/{site.bucket('mfe-parent')}/_mfe/live.json"
+
+    def gate_a(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
+            listed.set()  # A's first write to accounts: the refresh begins
+            assert deciding.wait(WAIT)
+        if method == "PUT" and path == pointer and not swapping.is_set():
+            swapping.set()
+            assert done.wait(WAIT)
+
+    def gate_b(method: str, path: str) -> None:
+        if method == "POST" and path.startswith(accounts + "?delete"):
+            deciding.set()
+            assert swapping.wait(WAIT)
+
+    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    port = site.port
+    try:
+        site.point_at(proxy_a.port)
+        use_port(b.root, proxy_b.port)
+        thread_a, result_a = in_thread(
+            lambda: rollback(site.project, "local", outputs=site.outputs, smoke=False)
+        )
+        assert listed.wait(WAIT)
+        thread_b, result_b = in_thread(lambda: prune_only(b.root, site, ("accounts",)))
+        try:
+            assert outcome(thread_b, result_b) >= 1
+        finally:
+            done.set()
+        assert swapping.is_set()  # B deleted after A's refresh, before A's swap
+        outcome(thread_a, result_a)
+    finally:
+        proxy_a.close()
+        proxy_b.close()
+        site.point_at(port)
+    assert old in site.shell()
+    check_consistent(site)
+    assert missing(site) == [] and holds_left(site) == []
+
+
+def test_rollbacks_racing_prunes_never_leave_the_page_missing_a_file(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """Each trial: a rollback (of the whole page, or of accounts) to a release whose files
+    nothing keeps any more, and a prune, at the same instant. A rollback may be refused
+    (the prune deleted a file first); either way the live page and all it names are there."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    b = Clone(site, tmp_path / "b")
+    seqs = []
+    for trial in range(TRIALS):  # old releases, each kept by a preview until its trial
+        write_app(site.root, "accounts", f"old{trial}", extra={"notes.txt": f"{trial}\n".encode()})
+        site.publish()
+        seqs.append(live(site).seq)
+        site.change("payments", f"pv{trial}")  # a preview over it keeps its page and files
+        publish_preview(site.project, "local", f"old-{trial}", outputs=site.outputs, smoke=False)
+        site.change("payments", "1")
+    site.change("accounts", "current")
+    site.publish()
+    time.sleep(GRACE + 0.5)
+    rolled = 0
+    for trial in range(TRIALS):
+        preview_rm(site.project, "local", f"old-{trial}", outputs=site.outputs)
+        before = live(site)
+        app = "accounts" if trial % 2 else None
+        back = partial(rollback, site.project, "local", outputs=site.outputs, smoke=False,
+                       app=app, to=str(seqs[trial]))  # fmt: skip
+        try:
+            together(back, lambda: prune_only(b.root, site))
+            rolled += 1
+            assert live(site).rollback_of == history(site)[seqs[trial] - 1].release
+        except MfeError as refused:  # pruned before the rollback made it young
+            assert "(a concurrent --prune?)" in str(refused) or "(pruned?)" in str(refused), refused
+            assert live(site).seq == before.seq
+        check_consistent(site)
+        assert missing(site) == [], f"trial {trial}"
+        assert holds_left(site) == []
+    assert rolled, "every rollback was refused: the race never happened"

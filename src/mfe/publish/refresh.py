@@ -10,10 +10,16 @@ So before each swap attempt every object the new pointer takes from this publish
 changed apps must have been written less than half the grace period ago (the other half
 is margin for the swap and for clocks), unless the pointer it replaces names it too (a
 prune that read that pointer or a later one keeps it; one that read an earlier pointer
-saw it young, as that pointer's publish made sure by this same rule; a rollback does
-not follow it). Older ones are uploaded again from the local bytes (`refresh`), which
-makes them young: in the usual case, the files a changed app shares with its live
-version, nothing is uploaded again.
+saw it young, as that pointer's swap made sure by this same rule). Older ones are
+uploaded again from the local bytes (`refresh`), which makes them young: in the usual
+case, the files a changed app shares with its live version, nothing is uploaded again.
+
+`doit rollback` follows the same rule for its target (`InPlace`): every object of the
+versions it puts live, and the page copy it restores, may be old and named by no kept
+pointer (a release beyond `keep_releases`). It has no local bytes, so it copies each such
+object onto itself (CopyObject, same headers: a new LastModified), after a spare copy
+under `_hold/` (young, named by nothing: pruned later if left behind), which is what
+`confirm` restores from; an app rollback's page is uploaded from its rendered bytes.
 
 A prune that listed the bucket before a refresh may still delete the young copy (it
 decided on the old one), so after the swap the refreshed objects are checked and any
@@ -32,14 +38,18 @@ or a source map is found by `doit publish --verify`.
 
 from __future__ import annotations
 
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from mfe.errors import MfeError
-from mfe.publish.local import LocalFile
-from mfe.publish.plan import AppPlan, present
-from mfe.publish.pointer import Live
+from mfe.errors import MfeError, aws_error_code
+from mfe.publish.local import SHELL_KEY, LocalFile
+from mfe.publish.plan import AppPlan, online_copy, present
+from mfe.publish.pointer import AppVersion, Blob, Live
+from mfe.publish.releases import FileRecord
 from mfe.publish.remote import RemoteObject, head, s3_errors
 from mfe.publish.versions import ca_key, read_version
 
@@ -51,6 +61,8 @@ if TYPE_CHECKING:
 class Reuse:
     """The online copies of this publish's changed apps, and when each was last written
     as far as this publish knows."""
+
+    NOTE: ClassVar[str] = "publish: uploading {count} reused file(s) again"
 
     run: Run
     files: dict[str, list[LocalFile]] = field(default_factory=dict)
@@ -78,17 +90,21 @@ class Reuse:
         return written is None or (now - written).total_seconds() >= half
 
     def named(self, current: Live | None, app: str) -> set[str]:
-        """The online keys of `app`'s version in the pointer being replaced."""
-        if current is None or app not in current.apps:
+        """The online keys of `app`'s version in the pointer being replaced (and, for the
+        parent, that pointer's page copy)."""
+        if current is None:
             return set()
         run = self.run
+        keys = {ca_key(SHELL_KEY, current.page.sha256)} if app == run.parent else set()
+        if app not in current.apps:
+            return keys
         bucket, state = run.buckets[app], run.project.state_dir(run.env.name)
         try:
             with s3_errors(run.session, bucket, f"reading the file list of {app}"):
                 files = read_version(run.s3, bucket, app, current.apps[app].version, state)
         except MfeError:  # no usable file list: refresh rather than trust it
-            return set()
-        return {k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()}
+            return keys
+        return keys | {k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()}
 
     def refresh(self, current: Live | None, mine: list[str]) -> None:
         """Before a swap from `current`: upload again the old objects it does not name."""
@@ -103,16 +119,16 @@ class Reuse:
         if not count:
             return
         self.run.progress.note(
-            f"publish: uploading {count} reused file(s) again: older than half of "
-            "grace_seconds, a concurrent --prune could delete them before the swap"
+            self.NOTE.format(count=count) + ": older than half of grace_seconds, a "
+            "concurrent --prune could delete them before the swap"
         )
         self._put(due)
         for app, files in due.items():
-            plan = self.run.plans[app]
+            plan = self.run.plans.get(app)
             for f in files:
                 self.written[(app, f.key)] = now
                 self.refreshed[(app, f.key)] = f
-                if f in plan.skipped:  # the report counts it as uploaded
+                if plan is not None and f in plan.skipped:  # the report counts it as uploaded
                     plan.skipped.remove(f)
                     plan.uploads.append(f)
 
@@ -137,10 +153,129 @@ class Reuse:
                     gone.setdefault(app, []).append(f)
         if gone:
             keys = ", ".join(f.key for files in gone.values() for f in files)
-            run.progress.note(f"publish: {keys} deleted by a concurrent --prune: uploading again")
-            self._put(gone)
+            run.progress.note(f"{keys} deleted by a concurrent --prune: writing again")
+            self._restore(gone)
+
+    def _restore(self, files: dict[str, list[LocalFile]]) -> None:
+        self._put(files)
 
     def _put(self, files: dict[str, list[LocalFile]]) -> None:
         run = self.run
         plans = {app: AppPlan(app, run.buckets[app], None, [], {}, fs) for app, fs in files.items()}
         run.upload(plans)
+
+
+HOLD_PREFIX = "_hold/"
+"""A rollback's spare copies of what it refreshes: named by no pointer, so `--prune`
+deletes those a killed rollback left once they are older than the grace period."""
+
+
+def stored(app: str, key: str, rec: FileRecord | Blob, immutable: bool) -> LocalFile:
+    """The online copy of a file known only from a file list or a pointer (a rollback's
+    target): its bytes are in the bucket alone, so `path` is never read."""
+    etag = rec.etag if isinstance(rec, FileRecord) else rec.md5
+    file = LocalFile(
+        app, key, Path(), rec.sha256, rec.md5, rec.size, rec.content_type, rec.cache_control,
+        immutable, etag,
+    )  # fmt: skip
+    return online_copy(file)
+
+
+@dataclass
+class InPlace(Reuse):
+    """A rollback's reuse: the same rule, but the target's objects have no local bytes, so
+    a refresh copies each onto itself (new LastModified, same headers), after a spare
+    copy under `_hold/` from which `confirm` restores one a prune deleted meanwhile."""
+
+    NOTE: ClassVar[str] = "rollback: rewriting {count} file(s) of the target in place"
+
+    token: str = field(default_factory=lambda: secrets.token_hex(6))
+    held: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def of_target(cls, run: Run, apps: dict[str, AppVersion], page: Blob | None) -> InPlace:
+        """Every online object of `apps` (and of the page's `_ca/` copy), dated by the
+        buckets' listings (None when missing: `check_complete` refuses those)."""
+        reuse = cls(run)
+        state = run.project.state_dir(run.env.name)
+        for app, version in apps.items():
+            if app not in run.buckets:
+                continue
+            bucket = run.buckets[app]
+            with s3_errors(run.session, bucket, f"reading the file list of {app}"):
+                files = read_version(run.s3, bucket, app, version.version, state)
+            reuse.files[app] = [stored(app, k, r, r.immutable) for k, r in files.items()]
+        if page is not None:
+            reuse.files.setdefault(run.parent, []).append(
+                stored(run.parent, SHELL_KEY, page, False)
+            )
+        for app, found in reuse.files.items():
+            listing = run.listing(app)
+            for f in found:
+                there = listing.get(f.key)
+                reuse.written[(app, f.key)] = there.modified if there else None
+        return reuse
+
+    def _put(self, files: dict[str, list[LocalFile]]) -> None:
+        jobs = [(app, f) for app, fs in files.items() for f in fs]
+        with ThreadPoolExecutor(max_workers=self.run.project.publish.workers) as pool:
+            list(pool.map(lambda job: self._refresh_one(*job), jobs))
+
+    def _refresh_one(self, app: str, f: LocalFile) -> None:
+        from mfe.publish.upload import extra_args
+
+        hold = f"{HOLD_PREFIX}{self.token}/{f.key}"
+        replace = {"MetadataDirective": "REPLACE", **extra_args(f)}
+        held = self._copy(app, f.key, hold, {})
+        if held:
+            self.held[(app, f.key)] = hold
+        if not (held and self._copy(app, f.key, f.key, replace)):
+            run = self.run
+            raise MfeError(
+                f"cannot roll back environment '{run.env.name}': {f.key} ({app}) was deleted "
+                f"from bucket '{run.buckets[app]}' while the rollback ran (a concurrent "
+                "--prune?); the live release was not changed: publish a fixed build instead"
+            )
+
+    def _restore(self, files: dict[str, list[LocalFile]]) -> None:
+        """From the spare copies; a file with local bytes (an app rollback's page) is
+        uploaded again."""
+        local: dict[str, list[LocalFile]] = {}
+        for app, fs in files.items():
+            for f in fs:
+                hold = self.held.get((app, f.key))
+                if hold is None:
+                    local.setdefault(app, []).append(f)
+                elif not self._copy(app, hold, f.key, {}):
+                    raise MfeError(
+                        f"{f.key} ({app}) of the rolled-back release was deleted by a "
+                        f"concurrent --prune and its spare copy {hold} is gone too (the "
+                        "rollback took longer than grace_seconds); publish a fixed build"
+                    )
+        if local:
+            super()._put(local)
+
+    def _copy(self, app: str, source: str, key: str, extra: dict[str, Any]) -> bool:
+        """CopyObject within the app's bucket; False when `source` is not there."""
+        from botocore.exceptions import ClientError
+
+        run, bucket = self.run, self.run.buckets[app]
+        with s3_errors(run.session, bucket, f"copying {source} to {key}"):
+            try:
+                run.s3.copy_object(
+                    Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source}, **extra
+                )
+            except ClientError as exc:
+                if aws_error_code(exc) in ("NoSuchKey", "404"):
+                    return False
+                raise
+        return True
+
+    def release(self) -> None:
+        """Delete the spare copies (what a killed rollback leaves, `--prune` deletes)."""
+        from mfe.publish.prune import delete_keys
+
+        for app in sorted({app for app, _ in self.held}):
+            keys = sorted(hold for (a, _), hold in self.held.items() if a == app)
+            delete_keys(self.run, self.run.buckets[app], keys, "removing a rollback's spare copies")
+        self.held.clear()

@@ -9,6 +9,8 @@ with that app's earlier version (recording the version it replaced, as a publish
 a checkout still holding that build keeps it out) and the others as live, and uploads its
 `_ca/` copy before each swap attempt (so the pointer never names a page that is not up).
 A lost race that would revert a release the user never saw is refused (`check_unmoved`).
+Before each swap attempt the target's objects that a concurrent `--prune` could delete
+are made young in place, and checked again after the swap (`mfe.publish.refresh`).
 Then the site is smoke-checked.
 """
 
@@ -23,13 +25,13 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.history import new_release_id, read_record, seqs, who
-from mfe.publish.local import SHELL_KEY
 from mfe.publish.merge import invalidation_paths, replacing
-from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
+from mfe.publish.pointer import Live, compare_and_swap
+from mfe.publish.refresh import InPlace
 from mfe.publish.releases import now_iso
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import AppResult, PublishReport, write_report
-from mfe.publish.versions import blob, ca_key, read_version
+from mfe.publish.versions import blob
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -92,25 +94,16 @@ def choose(
     return None
 
 
-def check_complete(run: Any, target: Live, apps: dict[str, AppVersion], page: Blob | None) -> None:
+def check_complete(run: Any, target: Live, reuse: InPlace) -> None:
     """Refuse when a file the restored page needs was pruned (the page would break)."""
-    state = run.project.state_dir(run.env.name)
-    needed: list[tuple[str, str]] = []
-    for name, version in apps.items():
-        if name not in run.buckets:
-            continue
-        with s3_errors(run.session, run.buckets[name], f"reading the file list of {name}"):
-            files = read_version(run.s3, run.buckets[name], name, version.version, state)
-        needed += [(name, k if r.immutable else ca_key(k, r.sha256)) for k, r in files.items()]
-    if page is not None:
-        needed.append((run.parent, ca_key(SHELL_KEY, page.sha256)))
-    for name, key in needed:
-        if key not in run.listing(name):
-            raise MfeError(
-                f"cannot roll back environment '{run.env.name}' to release {target.release}: "
-                f"{key} ({name}) is no longer in bucket '{run.buckets[name]}' (pruned?); "
-                "publish a fixed build instead"
-            )
+    for name, files in reuse.files.items():
+        for f in files:
+            if f.key not in run.listing(name):
+                raise MfeError(
+                    f"cannot roll back environment '{run.env.name}' to release "
+                    f"{target.release}: {f.key} ({name}) is no longer in bucket "
+                    f"'{run.buckets[name]}' (pruned?); publish a fixed build instead"
+                )
 
 
 def check_unmoved(env: str, live: Live, current: Live, target: Live, app: str | None) -> None:
@@ -179,8 +172,9 @@ def rollback(
             rendered = run.page(apps)
             # Before the swap, as publish does: a rollback killed right after it must leave a
             # pointer whose page is up, or every later command fails finishing it.
-            run._upload_page(rendered, _parent_plan(run))
+            run._upload_page(rendered, _parent_plan(run), current, reuse)
             page = blob(rendered)
+        reuse.refresh(current, list(reuse.files))
         changed = sorted(n for n in apps if current.apps.get(n) != apps[n]) or [run.parent]
         return Live(
             seq=current.seq + 1,
@@ -197,14 +191,12 @@ def rollback(
             invalidations=invalidation_paths(current, apps, page, run.parent),
         )
 
-    check_complete(run, target, dict(target.apps) if app is None else {app: target.apps[app]},
-                   target.page if app is None else None)  # fmt: skip
-    with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
-        new, previous = compare_and_swap(
-            run.s3, run.parent_bucket, make, first=(live, etag), conditional=lambda: run.conditional
-        )
-    assert new is not None and previous is not None
-    written, sent = run._commit(new, previous, wait)
+    if app is None:
+        reuse = InPlace.of_target(run, dict(target.apps), target.page)
+    else:
+        reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
+    check_complete(run, target, reuse)
+    new, previous, written, sent = swap_and_commit(run, (live, etag), make, reuse, wait)
     if smoke:
         from mfe.publish.smoke import smoke_check
 
@@ -225,6 +217,29 @@ def rollback(
     )
     write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def swap_and_commit(
+    run: Any,
+    first: tuple[Live, str | None],
+    make: Callable[[Live | None], Live],
+    reuse: InPlace,
+    wait: bool,
+) -> tuple[Live, Live, dict[str, list[str]], dict[str, list[str]]]:
+    """The swap and the commit step, checking the refreshed objects after each (see
+    `mfe.publish.refresh`); the spare copies go however it ends."""
+    try:
+        with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
+            new, previous = compare_and_swap(
+                run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional
+            )
+        assert new is not None and previous is not None
+        reuse.confirm()  # before the commit step serves the page
+        written, sent = run._commit(new, previous, wait)
+        reuse.confirm()  # and after: a prune that decided before the swap had that long
+    finally:
+        reuse.release()
+    return new, previous, written, sent
 
 
 def _parent_plan(run: Any) -> Any:
