@@ -15,15 +15,22 @@ reading the pointer to the smoke check) are the metrics, so start-up = wall - se
 Cases per server: first publish into emptied buckets (<= 0.6x the first syncs); no-op
 publish (<= 0.3x the syncs with nothing to do; at most one listing per bucket plus the
 pointer read, in fact no listing).
+
+One more site, on moto only: `accounts` with 1,500 fixed-URL files (a `public/` folder of
+unhashed assets) and `doit publish app=payments` after a one-chunk change (built untimed),
+vs `aws s3 sync` of payments, the parent and the shell page: the commit step must not
+check accounts' fixed files one request each (< 100 S3 requests, no slower than the syncs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,9 @@ from fixtures.s3 import seaweed_server
 
 FILES = {"mfe-parent": 30, "accounts": 10_000, "payments": 30}
 TOTAL_BYTES = 30 * 1024 * 1024
+FIXED_FILES = 1_500
+"""Fixed-URL files of accounts in the one-app publish case."""
+FIXED_CASE = f"moto: publish app=payments while accounts has {FIXED_FILES:,} fixed-URL files"
 
 
 class ScaleSite:
@@ -66,8 +76,8 @@ class ScaleSite:
         project = load_project(self.root)
         write_outputs(project, Outputs(self.env, "us-east-1", apps, self.endpoint))
 
-    def publish(self) -> dict[str, Any]:
-        doit(self.root, "publish", *self.vars, env=DUMMY_AWS_ENV)
+    def publish(self, *args: str) -> dict[str, Any]:
+        doit(self.root, "publish", *self.vars, *args, env=DUMMY_AWS_ENV)
         report = json.loads((self.root / f".mfe/{self.env}/publish-report.json").read_text())
         return {
             "uploaded": sum(len(app["uploaded"]) for app in report["apps"].values()),
@@ -75,8 +85,18 @@ class ScaleSite:
             **{f"{service} requests": n for service, n in report["requests"].items() if n},
         }
 
-    def sync(self) -> None:
-        sync_site(self.root, self.env, self.endpoint, self.buckets, self.environ)
+    def sync(self, apps: tuple[str, ...] = tuple(FILES)) -> None:
+        buckets = {app: self.buckets[app] for app in apps}
+        sync_site(self.root, self.env, self.endpoint, buckets, self.environ)
+
+    def change_payments(self) -> None:
+        """A new fingerprinted chunk in payments (the previous run's removed), built."""
+        assets = self.root / "apps" / "payments" / "files" / "assets"
+        for old in assets.glob("change-*"):
+            old.unlink()
+        body = f"export const at = {time.time_ns()};\n".encode()
+        (assets / f"change-{hashlib.sha256(body).hexdigest()[:8].upper()}7.js").write_bytes(body)
+        doit(self.root, "build", env=DUMMY_AWS_ENV)
 
     def empty(self) -> None:
         empty_buckets(self.s3, self.buckets.values())
@@ -86,11 +106,14 @@ class ScaleSite:
             doit(self.root, "local_stop", env=DUMMY_AWS_ENV)
 
 
+SCALE_CASES = ("first publish, 10,000-file app", "no-op publish, 10,000-file app")
+
+
 def site_cases(label: str, site: ScaleSite) -> list[Case]:
     sync = "aws s3 sync x3 + shell page"
     return [
         Case(
-            name=f"{label}: first publish, 10,000-file app",
+            name=f"{label}: {SCALE_CASES[0]}",
             run=site.publish,
             anchors={sync: site.sync},
             setup=site.empty,
@@ -98,7 +121,7 @@ def site_cases(label: str, site: ScaleSite) -> list[Case]:
             check=lambda row: row["anchors"][sync]["ratio"] <= 0.6,
         ),
         Case(
-            name=f"{label}: no-op publish, 10,000-file app",
+            name=f"{label}: {SCALE_CASES[1]}",
             run=site.publish,
             anchors={f"{sync} (nothing to do)": site.sync},
             prepare=lambda: (site.publish(), None)[1],
@@ -112,10 +135,40 @@ def site_cases(label: str, site: ScaleSite) -> list[Case]:
     ]
 
 
+def fixed_url_case(work: Path, ctx: Context) -> Case:
+    """One app published while another has FIXED_FILES fixed-URL files (see module doc)."""
+    root = work / "fixed"
+    make_site(root, dict.fromkeys(FILES, 30), 3 * 1024 * 1024)
+    public = root / "apps" / "accounts" / "files" / "public"
+    public.mkdir()
+    for index in range(FIXED_FILES):  # no hash-like part in the name: a fixed URL each
+        (public / f"icon{index}.svg").write_text(f"<svg><!-- {index} --></svg>\n")
+    use_port(root, free_port())
+    site = ScaleSite(root, "local", f"http://127.0.0.1:{_port(root)}")
+    ctx.stack.callback(site.stop)
+    sync = "aws s3 sync payments + parent + shell page"
+    return Case(
+        name=FIXED_CASE,
+        run=lambda: site.publish("app=payments"),
+        anchors={sync: lambda: site.sync(("mfe-parent", "payments"))},
+        setup=site.change_payments,
+        target="< 100 S3 requests; median ratio <= 1.0",
+        check=lambda row: (
+            row["metrics"].get("s3 requests", 0) < 100 and row["anchors"][sync]["ratio"] <= 1.0
+        ),
+    )
+
+
 def cases(ctx: Context) -> Iterator[Case]:
     # The copies outlive ctx.tmp's cleanup until their servers are stopped (LIFO stack).
     work = Path(tempfile.mkdtemp(prefix="mfe-bench-scale-"))
     ctx.stack.callback(shutil.rmtree, work, True)
+    if ctx.wants(FIXED_CASE):
+        yield fixed_url_case(work, ctx)
+    if not ctx.wants(
+        *(f"{label}: {what}" for label in ("moto", "SeaweedFS") for what in SCALE_CASES)
+    ):
+        return
     moto_root = work / "moto"
     make_site(moto_root, FILES, TOTAL_BYTES)
     use_port(moto_root, free_port())

@@ -1,4 +1,4 @@
-"""Run the benchmark suite: `python bench/run.py [-k PATTERN] [--pairs N] [--json FILE]`.
+"""Run the benchmark suite: `python bench/run.py [-k PATTERN] [-c CASE] [--pairs N] [--json FILE]`.
 
 Every `bench/bench_*.py` module defines `cases(ctx) -> Iterable[Case]`. A case and its
 anchors run interleaved, A B A B (`setup` untimed before every run), for at least
@@ -56,6 +56,12 @@ class Context:
 
     tmp: Path
     stack: contextlib.ExitStack
+    case: str | None = None
+    """`--case`: only the cases whose name contains this."""
+
+    def wants(self, *names: str) -> bool:
+        """Whether any of these cases runs: a module skips building what only others need."""
+        return self.case is None or any(self.case in name for name in names)
 
 
 def timed(func: Callable[[], Metrics], setup: Callable[[], None] | None) -> tuple[float, Metrics]:
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "-k", dest="pattern", help="only bench_*.py modules whose name contains this"
     )
+    parser.add_argument("-c", "--case", help="only the cases whose name contains this")
     parser.add_argument(
         "--pairs",
         "--repeat",
@@ -176,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             contextlib.ExitStack() as stack,
             tempfile.TemporaryDirectory(prefix="mfe-bench-") as tmp,
         ):
-            ctx = Context(Path(tmp), stack)
+            ctx = Context(Path(tmp), stack, args.case)
             for case in module.cases(ctx):
+                if not ctx.wants(case.name):
+                    continue
                 print(f"... {case.name}", flush=True)
                 rows.append(run_case(case, args.pairs))
     print_table(rows)
