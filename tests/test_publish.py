@@ -262,3 +262,33 @@ def test_missing_credentials_for_an_aws_environment(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(MfeError, match="no AWS credentials for environment 'prod'"):
         publish(site.project, "prod", outputs=site.outputs)
+
+
+def icons(count: int, version: str = "1") -> dict[str, bytes]:
+    """A public/ folder of unhashed files: each a fixed URL written in the commit step."""
+    return {f"icons/i{n}.svg": f"<svg><!-- {n} v{version} --></svg>".encode() for n in range(count)}
+
+
+def test_publishing_one_app_checks_anothers_many_fixed_files_in_one_listing(site: Site) -> None:
+    """accounts holds many fixed-URL files; a publish of payments alone finds from one
+    listing of accounts' bucket the two a hand changed there (written back from their
+    `_ca/` copies), instead of one HEAD per file. The report counts requests as sent."""
+    from mfe.publish.run import LIST_ABOVE
+
+    public = icons(3 * LIST_ABOVE)
+    write_app(site.root, "accounts", public=public)
+    render_shell(site.root, site.outputs)
+    site.publish()
+    s3 = site.server.client()
+    bucket = site.bucket("accounts")
+    s3.delete_object(Bucket=bucket, Key="icons/i7.svg")
+    s3.put_object(Bucket=bucket, Key="icons/i8.svg", Body=b"<svg>changed by hand</svg>")
+    site.change("payments", "2")
+    report = publish(site.project, "local", outputs=site.outputs, app="payments").to_dict()
+    assert report["requests"]["s3"] < len(public) / 5
+    for key in ("icons/i7.svg", "icons/i8.svg"):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == public[key]
+    assert sorted(report["invalidations"][site.dist("accounts")]) == [
+        "/icons/i7.svg",
+        "/icons/i8.svg",
+    ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mfe.errors import MfeError
+from mfe.publish import publish
 from mfe.publish.smoke import smoke_check
 
 from fixtures.proxy import FailingProxy
@@ -169,3 +170,71 @@ def test_a_phase_of_thousands_of_files_uploads_over_worker_processes(
     head = site.server.client().head_object(Bucket=site.bucket("payments"), Key=keys[-1])
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["ContentType"].startswith("text/javascript") and head["Metadata"]["sha256"]
+
+
+def test_fixed_url_files_are_written_in_parallel(site: Site, moto_s3: S3Server) -> None:
+    """The first fixed-URL write of the commit step is held at the proxy until a second one
+    arrives: only writes sent `workers` at a time get there."""
+    import threading
+
+    public = {f"icons/i{n}.svg": f"<svg>{n} v1</svg>".encode() for n in range(20)}
+    write_app(site.root, "accounts", public=public)
+    site.publish()
+    public = {key: body.replace(b"v1", b"v2") for key, body in public.items()}
+    write_app(site.root, "accounts", public=public)
+    render_shell(site.root, site.outputs)
+    lock, seen, second, overlapped = threading.Lock(), [0], threading.Event(), []
+
+    def gate(method: str, path: str) -> None:
+        if method != "PUT" or "/icons/" not in path or "/_ca/" in path:
+            return
+        with lock:
+            seen[0] += 1
+            first = seen[0] == 1
+        if first:
+            overlapped.append(second.wait(10))  # False: nothing came while this one waited
+        else:
+            second.set()
+
+    moto_port = site.port
+    proxy = FailingProxy(moto_s3.endpoint, gate=gate)
+    try:
+        site.point_at(proxy.port)
+        site.publish()
+    finally:
+        proxy.close()
+        site.point_at(moto_port)
+    assert overlapped == [True]
+    s3 = site.server.client()
+    for key, body in public.items():
+        assert s3.get_object(Bucket=site.bucket("accounts"), Key=key)["Body"].read() == body
+
+
+def test_a_fixed_file_that_cannot_be_written_leaves_the_old_page_live(site: Site) -> None:
+    """The fixed-URL files go up in parallel, the page after all of them: when one cannot
+    be written (its `_ca/` copy is gone), the page is not written; once the copy is back,
+    the next publish finishes the commit. Tried with the first, a middle and the last file
+    failing, as the others are in flight."""
+    import hashlib
+
+    from mfe.publish.versions import ca_key
+
+    public = {f"icons/i{n:02}.svg": f"<svg>{n}</svg>".encode() for n in range(40)}
+    write_app(site.root, "accounts", public=public)
+    site.publish()
+    s3 = site.server.client()
+    accounts, parent = site.bucket("accounts"), site.bucket("mfe-parent")
+    for trial, broken in enumerate(("icons/i00.svg", "icons/i20.svg", "icons/i39.svg")):
+        old_page = objects(site.server, parent)["index.html"]
+        for key in public:  # all drifted: the commit step writes every one again
+            s3.delete_object(Bucket=accounts, Key=key)
+        copy = ca_key(broken, hashlib.sha256(public[broken]).hexdigest())
+        s3.delete_object(Bucket=accounts, Key=copy)
+        site.change("payments", str(trial + 2))
+        with pytest.raises(MfeError, match=rf"NoSuchKey while reading {copy} in bucket"):
+            publish(site.project, "local", outputs=site.outputs, app="payments")
+        assert objects(site.server, parent)["index.html"] == old_page
+        s3.put_object(Bucket=accounts, Key=copy, Body=public[broken])
+        publish(site.project, "local", outputs=site.outputs, app="payments")
+        assert objects(site.server, parent)["index.html"] != old_page
+        assert set(public) <= set(objects(site.server, accounts))

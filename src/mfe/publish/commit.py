@@ -1,5 +1,6 @@
 """The commit step after a pointer swap: write the fixed-URL files (every app's mutable
-files, then the parent's `index.html` last), invalidate them, record the history.
+files, `workers` at a time, then the parent's `index.html` last, once all of them were
+written), invalidate them, record the history.
 
 Everything the page references is content-addressed and was uploaded before the swap,
 so writing `index.html` switches the whole release at once. Fixed-URL bytes come from
@@ -11,6 +12,7 @@ until they agree, so the last page written is always the newest pointer's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
@@ -31,6 +33,10 @@ CONVERGE_ROUNDS = 20
 
 Written = dict[str, list[str]]
 """app -> fixed-URL keys written."""
+Fixed = tuple[str, str, Blob]
+"""(app, key, blob) of a fixed-URL file."""
+Due = Callable[[list[Fixed]], list[Fixed]]
+"""Which of these fixed-URL files to write (one call for all: it may list a bucket)."""
 
 
 def body_for(
@@ -63,7 +69,7 @@ def put_fixed(session: Session, bucket: str, key: str, blob: Blob, body: bytes) 
         )
 
 
-def fixed_files(live: Live, parent: str) -> list[tuple[str, str, Blob]]:
+def fixed_files(live: Live, parent: str) -> list[Fixed]:
     """(app, key, blob) of every fixed-URL file, the parent's page last."""
     found = [(app, key, b) for app, v in sorted(live.apps.items()) for key, b in v.mutable.items()]
     return [*found, (parent, SHELL_KEY, live.page)]
@@ -74,16 +80,32 @@ def apply_fixed(
     live: Live,
     parent: str,
     buckets: dict[str, str],
-    wanted: Callable[[str, str, Blob], bool],
+    wanted: Due,
     local: dict[str, LocalFile],
+    workers: int,
 ) -> Written:
+    """Write the wanted fixed-URL files, `workers` at a time; the page only after every
+    other one was written (a failure before it leaves the old page live)."""
+    from mfe.publish.upload import parallel
+
+    due = wanted([f for f in fixed_files(live, parent) if f[0] in buckets])
+    page = [f for f in due if f[:2] == (parent, SHELL_KEY)]
     written: Written = {}
-    for app, key, blob in fixed_files(live, parent):
-        if app in buckets and wanted(app, key, blob):
-            bucket = buckets[app]
-            put_fixed(session, bucket, key, blob, body_for(session, bucket, key, blob, local))
+    for batch in ([f for f in due if f not in page], page):
+        parallel(
+            workers, [functools.partial(write_fixed, session, buckets, f, local) for f in batch]
+        )
+        for app, key, _blob in batch:
             written.setdefault(app, []).append(key)
     return written
+
+
+def write_fixed(
+    session: Session, buckets: dict[str, str], fixed: Fixed, local: dict[str, LocalFile]
+) -> None:
+    app, key, blob = fixed
+    bucket = buckets[app]
+    put_fixed(session, bucket, key, blob, body_for(session, bucket, key, blob, local))
 
 
 def converge(
@@ -92,6 +114,7 @@ def converge(
     parent: str,
     buckets: dict[str, str],
     local: dict[str, LocalFile],
+    workers: int,
 ) -> Written:
     """Re-read the pointer; while it moved on, write its fixed files (see module doc)."""
     extra: Written = {}
@@ -103,10 +126,10 @@ def converge(
             return extra
         before = {(a, k): b for a, k, b in fixed_files(applied, parent)}
 
-        def newer(app: str, key: str, blob: Blob, seen: dict[Any, Blob] = before) -> bool:
-            return seen.get((app, key)) != blob
+        def newer(files: list[Fixed], seen: dict[Any, Blob] = before) -> list[Fixed]:
+            return [(app, key, b) for app, key, b in files if seen.get((app, key)) != b]
 
-        done = apply_fixed(session, now, parent, buckets, newer, local)
+        done = apply_fixed(session, now, parent, buckets, newer, local, workers)
         for app, keys in done.items():
             extra.setdefault(app, []).extend(keys)
         applied = now
@@ -131,15 +154,16 @@ def commit(
     parent: str,
     buckets: dict[str, str],
     distributions: dict[str, str | None],
-    wanted: Callable[[str, str, Blob], bool],
+    wanted: Due,
     local: dict[str, LocalFile],
     *,
     wait: bool,
     note: Callable[[str], None],
+    workers: int,
 ) -> tuple[Written, dict[str, list[str]]]:
     """Fixed URLs, invalidation, history record; returns (written, distribution -> paths)."""
-    written = apply_fixed(session, live, parent, buckets, wanted, local)
-    for app, keys in converge(session, live, parent, buckets, local).items():
+    written = apply_fixed(session, live, parent, buckets, wanted, local, workers)
+    for app, keys in converge(session, live, parent, buckets, local, workers).items():
         written.setdefault(app, []).extend(k for k in keys if k not in written.get(app, []))
     paths = {app: list(p) for app, p in live.invalidations.items()}
     for app, keys in written.items():  # also healed files and what a newer pointer needed

@@ -15,12 +15,12 @@ into batches over one worker process per core, each with its own client and thre
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_EXCEPTION,
-    Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
     as_completed,
@@ -28,7 +28,7 @@ from concurrent.futures import (
 )
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mfe.envs.session import ClientSpec, Session
 
 Phase = tuple[str, list[tuple[str, LocalFile]]]
+T = TypeVar("T")
 PROCESS_MIN_FILES = 1000
 """A phase this large is spread over processes (each costs ~0.3 s to start)."""
 BATCH = 250
@@ -96,29 +97,35 @@ def upload_all(
     s3 = session.s3
 
     def send(bucket: str, f: LocalFile) -> None:
-        put_file(s3, bucket, f)
+        with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
+            put_file(s3, bucket, f)
         on_bytes(f.size)
         on_file(f)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mfe-upload") as pool:
-        for name, items in phases(plan):
-            on_phase(name, len(items), sum(f.size for _, f in items))
-            if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
-                upload_in_processes(session, items, workers, on_bytes, on_file)
-                continue
-            futures: dict[Future[None], tuple[str, LocalFile]] = {
-                pool.submit(send, bucket, f): (bucket, f) for bucket, f in items
-            }
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            wait(pending)
-            for future in done:
-                error = future.exception()
-                if error is not None:
-                    bucket, f = futures[future]
-                    with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
-                        raise error
+    for name, items in phases(plan):
+        on_phase(name, len(items), sum(f.size for _, f in items))
+        if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
+            upload_in_processes(session, items, workers, on_bytes, on_file)
+            continue
+        parallel(workers, [functools.partial(send, bucket, f) for bucket, f in items])
+
+
+def parallel(workers: int, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """The calls' results, run on up to `workers` threads. The first failure cancels the
+    calls not started and is raised once the running ones are over, so none of them runs
+    on after this returns or raises (what the upload phases and the commit step rely on)."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(min(workers, len(calls)), thread_name_prefix="mfe-s3") as pool:
+        futures = [pool.submit(call) for call in calls]
+        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
 
 
 def _cores() -> int:
