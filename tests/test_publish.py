@@ -292,3 +292,46 @@ def test_publishing_one_app_checks_anothers_many_fixed_files_in_one_listing(site
         "/icons/i7.svg",
         "/icons/i8.svg",
     ]
+
+
+def test_plan_lists_the_reused_files_the_publish_uploads_again(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A revert brings back v1's entry, online but old and named by no live version: the
+    publish uploads it again before the swap (mfe.publish.refresh). The plan made just
+    before lists exactly those keys, as the bucket's modification times show."""
+    import time
+
+    from mfe.publish.report import plan_lines
+
+    site = Site(tmp_path / "repo", moto_s3, grace_seconds=2)
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    time.sleep(1.2)  # v1's files are now older than half of grace_seconds
+    write_app(site.root, "accounts", "1", extra={"notes.txt": b"a revert plus a change\n"})
+    render_shell(site.root, site.outputs)
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    again = plan.refreshed["accounts"]
+    assert len(again) == 2 and all(k.startswith("main-") for k in again)  # entry and its map
+    lines = plan_lines(plan)
+    assert {f"upload  accounts: {key} (again)" for key in again} <= set(lines)
+    assert any(line.startswith("refresh accounts: 2 reused file(s)") for line in lines)
+    assert plan.apps["accounts"].skipped == 0
+
+    s3 = site.server.client()
+    bucket = site.bucket("accounts")
+
+    def dated() -> dict[str, object]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
+
+    before = dated()
+    report = site.publish()
+    after = dated()
+    rewritten = sorted(k for k in before if after[k] != before[k])
+    assert rewritten == again == report["refreshed"]["accounts"]
+    assert report["refreshed"] == plan.refreshed
+    assert set(again) <= set(report["apps"]["accounts"]["uploaded"])
+    saved = json.loads((site.root / ".mfe/local/plan-report.json").read_text())
+    assert saved["refreshed"] == plan.refreshed

@@ -68,6 +68,7 @@ def build_report(
         seq=result.live.seq if result.live else (previous.seq if previous else 0),
         changed=result.changed,
         forced=result.forced,
+        refreshed=result.refreshed,
     )
 
 

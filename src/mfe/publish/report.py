@@ -55,6 +55,9 @@ class PublishReport:
     """Apps whose live version this command changed."""
     forced: list[str] = field(default_factory=list)
     """Apps published over a newer live commit with --force."""
+    refreshed: dict[str, list[str]] = field(default_factory=dict)
+    """app -> reused keys (also in `uploaded`) uploaded again before the swap: older than
+    half of `grace_seconds` and named by no live version (`mfe.publish.refresh`)."""
 
     @property
     def action(self) -> str:
@@ -172,12 +175,20 @@ def summary(report: PublishReport) -> str:
 
 
 def plan_lines(report: PublishReport) -> list[str]:
-    """`doit plan`: one line per upload, delete and invalidation path."""
+    """`doit plan`: one line per upload (refreshes marked), delete and invalidation path."""
     lines = []
     for app, row in report.apps.items():
-        lines += [f"upload  {app}: {key}" for key in row.uploaded]
+        again = set(report.refreshed.get(app, []))
+        lines += [
+            f"upload  {app}: {key}" + (" (again)" if key in again else "") for key in row.uploaded
+        ]
         lines += [f"delete  {app}: {key}" for key in row.deleted]
         lines.append(f"skip    {app}: {row.skipped} unchanged file(s)")
+        if again:
+            lines.append(
+                f"refresh {app}: {len(again)} reused file(s) uploaded again: older than half of "
+                "grace_seconds, a concurrent --prune could delete them before the swap"
+            )
     for dist, paths in report.invalidations.items():
         lines += [f"invalidate {dist}: {path}" for path in paths]
     return lines

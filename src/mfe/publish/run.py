@@ -78,6 +78,8 @@ class Result:
     changed: list[str] = field(default_factory=list)
     by_app: dict[str, list[str]] = field(default_factory=dict)
     """app -> fixed-URL paths invalidated."""
+    refreshed: dict[str, list[str]] = field(default_factory=dict)
+    """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
 
 
 def swap_due(live: Live | None, changed: list[str], page: LocalFile) -> bool:
@@ -328,6 +330,7 @@ class Run:
                     self.plans[name].written = keys
             result = Result(new.release, new, previous, False, sent, new.forced, new.changed)
             result.by_app = {a: p for a, p in new.invalidations.items() if p}
+            result.refreshed = by_app(reuse.refreshed)
         if prune:
             from mfe.publish.prune import prune as run_prune
 
@@ -410,7 +413,9 @@ class Run:
         page = self.page(apps)
         parent_plan = self.plans[self.parent]
         copy = online_copy(page)
-        if not present(copy, self.remote(self.parent, copy.key)):
+        reuse = Reuse.of(self, changed, datetime.now(UTC))
+        self._plan_refresh(reuse, base, changed)
+        if reuse.page_due(base, copy, self.remote(self.parent, copy.key)):
             parent_plan.uploads.append(copy)
         noop = base is not None and not changed and page.sha256 == base.page.sha256
         paths = invalidation_paths(base, apps, blob(page), self.parent)
@@ -420,4 +425,26 @@ class Run:
         result.sent = {} if noop else by_distribution(paths, self.distributions)
         result.changed, result.forced = changed, forced
         result.by_app = {a: p for a, p in paths.items() if p}
+        result.refreshed = by_app(reuse.refreshed)
         return result
+
+    def _plan_refresh(self, reuse: Reuse, base: Live | None, changed: list[str]) -> None:
+        """What `reuse.refresh(base, changed)` would upload again, moved to the uploads as the
+        publish counts it, without uploading (the decisions are refresh's own)."""
+        now = datetime.now(UTC)
+        for app in changed:
+            plan = self.plans[app]
+            old = [f for f in plan.skipped if reuse.old(reuse.written[(app, f.key)], now)]
+            named = reuse.named(base, app) if old else set()
+            for f in [f for f in old if f.key not in named]:
+                reuse.refreshed[(app, f.key)] = f
+                plan.skipped.remove(f)
+                plan.uploads.append(f)
+
+
+def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:
+    """(app, key) pairs as app -> sorted keys."""
+    found: dict[str, list[str]] = {}
+    for app, key in sorted(keys):
+        found.setdefault(app, []).append(key)
+    return found
