@@ -106,15 +106,22 @@ class Reuse:
             return keys
         return keys | {k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()}
 
-    def refresh(self, current: Live | None, mine: list[str]) -> None:
-        """Before a swap from `current`: upload again the old objects it does not name."""
-        now = datetime.now(UTC)
+    def due(
+        self, current: Live | None, mine: list[str], now: datetime
+    ) -> dict[str, list[LocalFile]]:
+        """The old objects of `mine` that `current` does not name: what `refresh` writes."""
         due: dict[str, list[LocalFile]] = {}
         for app in mine:
             old = [f for f in self.files.get(app, []) if self.old(self.written[(app, f.key)], now)]
             if old:
                 named = self.named(current, app)
                 due[app] = [f for f in old if f.key not in named]
+        return due
+
+    def refresh(self, current: Live | None, mine: list[str]) -> None:
+        """Before a swap from `current`: upload again the old objects it does not name."""
+        now = datetime.now(UTC)
+        due = self.due(current, mine, now)
         count = sum(len(files) for files in due.values())
         if not count:
             return
@@ -123,6 +130,10 @@ class Reuse:
             "concurrent --prune could delete them before the swap"
         )
         self._put(due)
+        self.count(due, now)
+
+    def count(self, due: dict[str, list[LocalFile]], now: datetime) -> None:
+        """Record `due` as written at `now`, and as uploads in the plans (the reports)."""
         for app, files in due.items():
             plan = self.run.plans.get(app)
             for f in files:

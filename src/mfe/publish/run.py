@@ -413,8 +413,9 @@ class Run:
         page = self.page(apps)
         parent_plan = self.plans[self.parent]
         copy = online_copy(page)
-        reuse = Reuse.of(self, changed, datetime.now(UTC))
-        self._plan_refresh(reuse, base, changed)
+        now = datetime.now(UTC)
+        reuse = Reuse.of(self, changed, now)
+        reuse.count(reuse.due(base, changed, now), now)  # what `refresh` would upload again
         if reuse.page_due(base, copy, self.remote(self.parent, copy.key)):
             parent_plan.uploads.append(copy)
         noop = base is not None and not changed and page.sha256 == base.page.sha256
@@ -427,19 +428,6 @@ class Run:
         result.by_app = {a: p for a, p in paths.items() if p}
         result.refreshed = by_app(reuse.refreshed)
         return result
-
-    def _plan_refresh(self, reuse: Reuse, base: Live | None, changed: list[str]) -> None:
-        """What `reuse.refresh(base, changed)` would upload again, moved to the uploads as the
-        publish counts it, without uploading (the decisions are refresh's own)."""
-        now = datetime.now(UTC)
-        for app in changed:
-            plan = self.plans[app]
-            old = [f for f in plan.skipped if reuse.old(reuse.written[(app, f.key)], now)]
-            named = reuse.named(base, app) if old else set()
-            for f in [f for f in old if f.key not in named]:
-                reuse.refreshed[(app, f.key)] = f
-                plan.skipped.remove(f)
-                plan.uploads.append(f)
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:
