@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,34 @@ from fixtures.s3 import S3Server, Site, objects, write_app
 GRACE = 3
 """Seconds; the tests wait once for the old release's files to be older than this."""
 WAIT = 30
+
+
+@dataclass
+class Interleaving:
+    """A writes into `bucket`, later `hold`; B deletes from `bucket`. A's first write there
+    waits until B (which listed the bucket before it) is about to delete; B's delete waits
+    until A reaches `hold`, so it lands after A's write and before `hold`, which waits for
+    `done`."""
+
+    bucket: str
+    hold: str
+    listed: threading.Event = field(default_factory=threading.Event)
+    deciding: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def gate_a(self, method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(self.bucket + "/") and not self.listed.is_set():
+            self.listed.set()
+            assert self.deciding.wait(WAIT)  # B listed the bucket and is about to delete
+        if method == "PUT" and path == self.hold and not self.reached.is_set():
+            self.reached.set()
+            assert self.done.wait(WAIT)
+
+    def gate_b(self, method: str, path: str) -> None:
+        if method == "POST" and path.startswith(self.bucket + "?delete"):
+            self.deciding.set()
+            assert self.reached.wait(WAIT)
 
 
 def missing(site: Site) -> list[str]:
@@ -134,36 +163,23 @@ def test_a_prune_deleting_after_the_refresh_does_not_break_the_page(
     just before A's swap (B decided on the old copy): A's page must load all the same."""
     site, a, b = old_release_left_behind(tmp_path, moto_s3)
     reused = entry(a.root, "accounts")
-    listed, deciding, swapping, done = (threading.Event() for _ in range(4))
-    accounts = f"/{site.bucket('accounts')}"
-    pointer = f"/{site.bucket('mfe-parent')}/_mfe/live.json"
-
-    def gate_a(method: str, path: str) -> None:
-        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
-            listed.set()
-            assert deciding.wait(WAIT)  # B listed accounts and is about to delete
-        if method == "PUT" and path == pointer and not swapping.is_set():
-            swapping.set()  # everything A uploads is up, the swap is next
-            assert done.wait(WAIT)
-
-    def gate_b(method: str, path: str) -> None:
-        if method == "POST" and path.startswith(accounts + "?delete"):
-            deciding.set()
-            assert swapping.wait(WAIT)
-
-    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
-    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    # A's swap holds: everything A uploads is up
+    steps = Interleaving(
+        f"/{site.bucket('accounts')}", f"/{site.bucket('mfe-parent')}/_mfe/live.json"
+    )
+    proxy_a = FailingProxy(site.server.endpoint, gate=steps.gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=steps.gate_b)
     try:
         use_port(a.root, proxy_a.port)
         use_port(b.root, proxy_b.port)
         thread_a, result_a = in_thread(a.publish)
-        assert listed.wait(WAIT)
+        assert steps.listed.wait(WAIT)
         thread_b, result_b = in_thread(lambda: b.publish(prune=True))  # B changes nothing
         try:
             deleted = outcome(thread_b, result_b)["apps"]["accounts"]["deleted"]
         finally:
-            done.set()
-        assert reused in deleted and swapping.is_set()  # deleted after A's refresh
+            steps.done.set()
+        assert reused in deleted and steps.reached.is_set()  # deleted after A's refresh
         report = outcome(thread_a, result_a)
     finally:
         proxy_a.close()
@@ -181,36 +197,21 @@ def test_a_prune_deleting_during_the_commit_step_does_not_break_the_page(
     must still end with every file of its page there."""
     site, a, b = old_release_left_behind(tmp_path, moto_s3)
     reused = entry(a.root, "accounts")
-    listed, deciding, serving, done = (threading.Event() for _ in range(4))
-    accounts = f"/{site.bucket('accounts')}"
-    page = f"/{site.bucket('mfe-parent')}/index.html"
-
-    def gate_a(method: str, path: str) -> None:
-        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
-            listed.set()
-            assert deciding.wait(WAIT)
-        if method == "PUT" and path == page and not serving.is_set():
-            serving.set()  # swapped and checked; the commit step writes the page
-            assert done.wait(WAIT)
-
-    def gate_b(method: str, path: str) -> None:
-        if method == "POST" and path.startswith(accounts + "?delete"):
-            deciding.set()
-            assert serving.wait(WAIT)
-
-    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
-    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    # A's page write holds: swapped and checked, the commit step writes the page
+    steps = Interleaving(f"/{site.bucket('accounts')}", f"/{site.bucket('mfe-parent')}/index.html")
+    proxy_a = FailingProxy(site.server.endpoint, gate=steps.gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=steps.gate_b)
     try:
         use_port(a.root, proxy_a.port)
         use_port(b.root, proxy_b.port)
         thread_a, result_a = in_thread(lambda: a.publish(smoke=False))
-        assert listed.wait(WAIT)
+        assert steps.listed.wait(WAIT)
         thread_b, result_b = in_thread(lambda: b.publish(prune=True))  # B changes nothing
         try:
             deleted = outcome(thread_b, result_b)["apps"]["accounts"]["deleted"]
         finally:
-            done.set()
-        assert reused in deleted and serving.is_set()
+            steps.done.set()
+        assert reused in deleted and steps.reached.is_set()
         report = outcome(thread_a, result_a)
     finally:
         proxy_a.close()
@@ -353,25 +354,12 @@ def test_a_prune_deleting_after_a_rollbacks_refresh_does_not_break_the_page(
     site.publish()
     b = Clone(site, tmp_path / "b")
     time.sleep(GRACE + 0.5)
-    listed, deciding, swapping, done = (threading.Event() for _ in range(4))
-    accounts = f"/{site.bucket('accounts')}"
-    pointer = f"/{site.bucket('mfe-parent')}/_mfe/live.json"
-
-    def gate_a(method: str, path: str) -> None:
-        if method == "PUT" and path.startswith(accounts + "/") and not listed.is_set():
-            listed.set()  # A's first write to accounts: the refresh begins
-            assert deciding.wait(WAIT)
-        if method == "PUT" and path == pointer and not swapping.is_set():
-            swapping.set()
-            assert done.wait(WAIT)
-
-    def gate_b(method: str, path: str) -> None:
-        if method == "POST" and path.startswith(accounts + "?delete"):
-            deciding.set()
-            assert swapping.wait(WAIT)
-
-    proxy_a = FailingProxy(site.server.endpoint, gate=gate_a)
-    proxy_b = FailingProxy(site.server.endpoint, gate=gate_b)
+    # A's first write to accounts begins the refresh; A's swap holds
+    steps = Interleaving(
+        f"/{site.bucket('accounts')}", f"/{site.bucket('mfe-parent')}/_mfe/live.json"
+    )
+    proxy_a = FailingProxy(site.server.endpoint, gate=steps.gate_a)
+    proxy_b = FailingProxy(site.server.endpoint, gate=steps.gate_b)
     port = site.port
     try:
         site.point_at(proxy_a.port)
@@ -379,13 +367,13 @@ def test_a_prune_deleting_after_a_rollbacks_refresh_does_not_break_the_page(
         thread_a, result_a = in_thread(
             lambda: rollback(site.project, "local", outputs=site.outputs, smoke=False)
         )
-        assert listed.wait(WAIT)
+        assert steps.listed.wait(WAIT)
         thread_b, result_b = in_thread(lambda: prune_only(b.root, site, ("accounts",)))
         try:
             assert outcome(thread_b, result_b) >= 1
         finally:
-            done.set()
-        assert swapping.is_set()  # B deleted after A's refresh, before A's swap
+            steps.done.set()
+        assert steps.reached.is_set()  # B deleted after A's refresh, before A's swap
         outcome(thread_a, result_a)
     finally:
         proxy_a.close()
