@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 
 from mfe.config import Project, load_project
 from mfe.envs.emulator import START_TIMEOUT, _spawn, ensure_emulator, probe, stop_emulator
+from mfe.envs.emulator_log import MAX_BYTES_VAR
 from mfe.envs.emulator_process import group, read_record, runs_emulator
 from mfe.envs.moto_server import PORT_TAKEN, claim_port
 from mfe.errors import MfeError
@@ -475,3 +478,136 @@ def test_a_command_whose_emulator_is_stopped_meanwhile_says_so(
     message = str(caught.value)
     assert f"environment 'local' (http://127.0.0.1:{project.env('local').port})" in message
     assert "`doit local_stop` ran meanwhile" in message and "run the command again" in message
+
+
+def get(port: int, path: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        connection.getresponse().read()
+    finally:
+        connection.close()
+
+
+def logged_paths(project: Project) -> list[str]:
+    """The request paths in the log files, oldest first (emulator.log.1, then emulator.log)."""
+    text = log_file(project, ".1").read_text() + log_file(project).read_text()
+    return re.findall(r'"GET (\S+) HTTP', text)
+
+
+def test_the_request_log_rotates_by_size(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-running emulator with its request log on keeps two log files, each under the
+    cap (`MFE_EMULATOR_LOG_MAX_BYTES`), the newest requests in them, however many it
+    serves; requests served at once rotate it without losing or tearing a line."""
+    cap = 4000
+    monkeypatch.setenv("MFE_EMULATOR_REQUEST_LOG", "1")
+    monkeypatch.setenv(MAX_BYTES_VAR, str(cap))
+    port = project.env("local").port
+    assert port is not None
+    ensure_emulator(project, project.env("local"))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: get(port, f"/burst-{i:04d}"), range(300)))
+    newest = [f"/newest-{i:02d}" for i in range(30)]
+    for path in newest:
+        get(port, path)
+    deadline = time.monotonic() + 10  # granian logs a request once it has answered it
+    while newest[-1] not in logged_paths(project) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    files = sorted(project.state_dir("local").glob("emulator.log*"))
+    assert [f.name for f in files] == ["emulator.log", "emulator.log.1"]
+    assert all(f.stat().st_size <= cap for f in files), [f.stat().st_size for f in files]
+    assert log_file(project, ".1").stat().st_size > cap - 200  # rotated when full, not before
+    paths = logged_paths(project)
+    assert paths[-len(newest) :] == newest
+    assert len(paths) == len(set(paths))
+    lines = (log_file(project, ".1").read_text() + log_file(project).read_text()).splitlines()
+    assert all(
+        re.fullmatch(r'\[.+\] 127\.0\.0\.1 - "GET \S+ HTTP/1\.1" \d{3} [\d.]+', line)
+        for line in lines
+    )
+
+
+WRITER = """
+import logging, sys, threading, time
+from mfe.envs.emulator_log import BoundedLog
+name, count, path, lock, cap, start = sys.argv[1:]
+
+class Stamped(logging.Formatter):
+    \"\"\"Stamps a line when it is formatted (under the log's lock: in the order written).\"\"\"
+    def format(self, record):
+        stamp = time.monotonic_ns()
+        print(stamp, file=stamps)
+        return f"{record.name} {record.args[0]:05d} {stamp}"
+
+def write(thread):
+    log = logging.getLogger(thread)  # a handler each, as granian's two
+    handler = BoundedLog(path, lock, int(cap))
+    handler.setFormatter(Stamped())
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    for i in range(int(count)):
+        log.info("%d", i)
+
+stamps = open(f"{lock}.{name}", "w")
+time.sleep(max(0.0, float(start) - time.time()))  # all writers at once
+threads = [threading.Thread(target=write, args=(f"{name}{t}",)) for t in "ab"]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_processes_and_threads_rotating_one_log_lose_no_line(tmp_path: Path) -> None:
+    """The server and its worker (processes sharing the log as their output, as the
+    emulator's do), each with two handlers in threads of their own, rotate one log: two
+    files stay, each under the cap, and they hold every line written since their oldest
+    one, in the order written (each writer stamps its lines and lists the stamps)."""
+    cap, count = 3000, 1500
+    for trial in range(TRIALS):
+        start = str(time.time() + 2)
+        folder = tmp_path / str(trial)
+        folder.mkdir()
+        log, lock = folder / "emulator.log", tmp_path / f"{trial}.lock"
+        with log.open("ab") as out:
+            writers = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        WRITER,
+                        name,
+                        str(count),
+                        str(log),
+                        str(lock),
+                        str(cap),
+                        start,
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+                for name in ("p", "q", "r")
+            ]
+        assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+        assert sorted(f.name for f in folder.iterdir()) == ["emulator.log", "emulator.log.1"]
+        assert max(f.stat().st_size for f in folder.iterdir()) <= cap, f"trial {trial}"
+        lines = ((folder / "emulator.log.1").read_text() + log.read_text()).splitlines()
+        assert all(re.fullmatch(r"[pqr][ab] \d{5} \d+", line) for line in lines), f"trial {trial}"
+        kept = [int(line.split()[2]) for line in lines]
+        written = sorted(
+            int(s) for name in "pqr" for s in Path(f"{lock}.{name}").read_text().split()
+        )
+        assert kept == written[written.index(kept[0]) :], f"trial {trial}: lines lost or disordered"
+        assert sum(len(line) + 1 for line in lines) > cap, f"trial {trial}: .1 rotated before full"
+
+
+def test_a_log_cap_that_is_not_a_size_is_a_clear_error(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MAX_BYTES_VAR, "10MB")
+    with pytest.raises(MfeError, match=f"{MAX_BYTES_VAR}='10MB' is not a size in bytes"):
+        ensure_emulator(project, project.env("local"))
+    assert not pid_file(project).exists()
+    assert probe(project.env("local").port or 0) == "free"

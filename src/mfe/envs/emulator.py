@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfe.config import CONFIG_FILE, Environment, Project
+from mfe.envs.emulator_log import max_bytes
 from mfe.envs.emulator_process import (
     SERVER_MODULE,
     Record,
@@ -178,9 +179,10 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
     # Appended to: until it holds the port, the server must not take the log of one that
     # serves (it gives way with one line); then it starts its own (`moto_server.own_log`).
     command = [sys.executable, "-m", SERVER_MODULE, "-H", "127.0.0.1", "-p", str(port)]
+    log_args = ["--log", str(log), "--log-max-bytes", str(max_bytes(os.environ))]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [*command, "--log", str(log)],
+            [*command, *log_args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

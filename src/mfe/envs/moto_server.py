@@ -8,7 +8,7 @@ granian, without a request log and without moto's per-request backend search.
   goes to moto itself: an upload of thousands of files was bound by werkzeug's serving
   (profiled: ~2.2 ms per PutObject, of which moto ~0.8 ms). One worker process holds the
   emulator's state; `doit local_stop` stops both (one process group). No request log unless
-  `MFE_EMULATOR_REQUEST_LOG=1` (a long-lived emulator's log must not grow per request).
+  `MFE_EMULATOR_REQUEST_LOG=1` (one line per request; the log's size cap bounds it).
 - The backend search: for every request moto looks up which service a host name belongs
   to by listing its own package folder (a `stat` per service, ~180) and trying every
   service's URL patterns, under one lock all requests share. The answer depends on the
@@ -20,8 +20,9 @@ granian, without a request log and without moto's per-request backend search.
 - The log (`--log PATH`): only the server that claimed the port writes it. It starts with
   its output appended to the file (so a second server that gives way adds its one line
   and takes nothing from the running server's log); once it holds the port it moves the
-  previous run's log to `PATH.1` and writes a new one. A checkout's emulator restarted
-  often keeps two runs' logs, whatever it ran for.
+  previous run's log to `PATH.1` and writes a new one. While it runs, the log rotates by
+  size (`--log-max-bytes`, `mfe.envs.emulator_log`): a full log becomes `PATH.1`, so there
+  are never more than two files, each under the cap, however long the emulator runs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, logging_config
 
 THREADS = 8
 """Requests moto serves at once: a publish's upload workers, its smoke check, a second one."""
@@ -110,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--log", type=Path, help="the log file, once this server serves")
+    parser.add_argument(
+        "--log-max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="the cap of each log file"
+    )
     args = parser.parse_args(argv)
     claim = claim_port(args.host, args.port)
     if claim is None:
@@ -119,8 +125,11 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         sys.exit(PORT_TAKEN)
+    log_config = None
     if args.log:
         own_log(args.log)
+        lock = lock_file(args.host, args.port, "log")
+        log_config = logging_config(args.log, lock, args.log_max_bytes)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     logged = os.environ.get("MFE_EMULATOR_REQUEST_LOG") == "1"
     state = "on" if logged else "off (MFE_EMULATOR_REQUEST_LOG=1 turns it on)"
@@ -140,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         websockets=False,
         log_level=LogLevels.warning,
         log_access=logged,
+        log_dictconfig=log_config,
     ).serve()
     claim.close()
 
