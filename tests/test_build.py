@@ -122,6 +122,31 @@ def test_lit_bump_rebuilds_the_shared_modules_and_lit_apps_only(monorepo: Path) 
     assert builds_run(output) == {"build:shared", "build:mfe-parent", "build:payments"}
 
 
+def test_a_lockfile_change_with_its_old_size_and_mtime_still_rebuilds_its_users(
+    monorepo: Path,
+) -> None:
+    """A lockfile replaced by one of the same size and mtime (a CI cache or `tar`
+    restores mtimes; coarse-mtime filesystems) is still a change: the slices are keyed by
+    the lockfile's content."""
+    run_doit(monorepo)
+    lockfile = monorepo / "package-lock.json"
+    before = lockfile.stat()
+    text = lockfile.read_text()
+    head, lit, rest = text.partition('"node_modules/lit": {')
+    edited = head + lit + rest.replace('"BSD-3-Clause"', '"BSD-3-CLAUSE"', 1)
+    lock = json.loads(edited)
+    assert lock["packages"]["node_modules/lit"]["license"] == "BSD-3-CLAUSE"  # lit's entry
+    lockfile.write_text(edited)
+    os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (lockfile.stat().st_size, lockfile.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+    output = run_doit(monorepo).stdout
+    assert builds_run(output) == {"build:shared", "build:mfe-parent", "build:payments"}
+
+
 def test_shared_package_subpath_not_listed_fails_the_app_build(monorepo: Path) -> None:
     run_doit(monorepo)
     source = monorepo / "apps" / "payments" / "src" / "main.js"

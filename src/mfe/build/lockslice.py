@@ -164,37 +164,51 @@ def workspace_of(root: Path, app_path: Path) -> str:
 
 
 def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
-    """Slice hash per workspace, parsing the lockfile only when it changed.
+    """Slice hash per workspace, parsing the lockfile only when its content changed.
 
-    Memoised per process and on disk (`.mfe/lock-slices.json`, keyed by the
-    lockfile's mtime and size) so a no-op `doit` does not parse a large lockfile.
+    Cached on disk (`.mfe/lock-slices.json`) by a hash of the lockfile's bytes, so a
+    no-op `doit` does not parse a large lockfile, and a lockfile replaced by one of the
+    same size and mtime (CI caches and `tar` restore mtimes; coarse-mtime filesystems)
+    is still a change. In-process, each `build:<app>` check reuses the first one's
+    result while the file's stat (ctime included, which no restore sets) is unchanged.
     """
     lock = root / "package-lock.json"
     try:
         info = lock.stat()
+        seen = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+        memo = _MEMO.get(str(lock))
+        if memo and memo[0] == seen and all(w in memo[1] for w in workspaces):
+            return memo[1]
+        data = lock.read_bytes()
     except FileNotFoundError:
         return {w: slice_hash({}) for w in workspaces}
-    stamp = [str(lock), info.st_mtime_ns, info.st_size]
-    memo = _MEMO.get(str(lock))
-    if memo and memo[0] == stamp and all(w in memo[1] for w in workspaces):
-        return memo[1]
-    cache_file = root / STATE_DIR / "lock-slices.json"
-    try:
-        cached = json.loads(cache_file.read_text(encoding="utf-8"))
-        if cached["stamp"] == stamp and all(w in cached["hashes"] for w in workspaces):
-            _MEMO[str(lock)] = (stamp, cached["hashes"])
-            return dict(cached["hashes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    packages = load_lockfile(lock)
-    hashes = {w: slice_hash(slice_entries(packages, w)) for w in workspaces}
-    _MEMO[str(lock)] = (stamp, hashes)
-    with contextlib.suppress(OSError):  # a read-only checkout still works, just slower
-        write_atomic(cache_file, json.dumps({"stamp": stamp, "hashes": hashes}))
+    stamp = [str(lock), hashlib.sha1(data, usedforsecurity=False).hexdigest()]
+    hashes = _from_disk(root, stamp, workspaces)
+    if hashes is None:
+        packages = parse_lockfile(data.decode("utf-8"), str(lock))
+        hashes = {w: slice_hash(slice_entries(packages, w)) for w in workspaces}
+        with contextlib.suppress(OSError):  # a read-only checkout still works, just slower
+            write_atomic(_cache_file(root), json.dumps({"stamp": stamp, "hashes": hashes}))
+    _MEMO[str(lock)] = (seen, hashes)
     return hashes
 
 
-_MEMO: dict[str, tuple[list[Any], dict[str, str]]] = {}
+def _cache_file(root: Path) -> Path:
+    return root / STATE_DIR / "lock-slices.json"
+
+
+def _from_disk(root: Path, stamp: list[str], workspaces: list[str]) -> dict[str, str] | None:
+    """The cached hashes if they were computed from the same lockfile bytes."""
+    try:
+        cached = json.loads(_cache_file(root).read_text(encoding="utf-8"))
+        if cached["stamp"] == stamp and all(w in cached["hashes"] for w in workspaces):
+            return dict(cached["hashes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+_MEMO: dict[str, tuple[list[int], dict[str, str]]] = {}
 
 
 class SeenBeforeBuild:
