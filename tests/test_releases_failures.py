@@ -9,28 +9,34 @@ the phase boundary is exact without any hook in the code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_releases import TRIALS, Clone, check_consistent, entry, history
 
 from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
 from mfe.publish import publish
-from mfe.publish.history import list_records
+from mfe.publish.history import history_key, list_records
 from mfe.publish.locking import probe
 from mfe.publish.pointer import Live, read_pointer
+from mfe.publish.releases_cmd import show
+from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import ca_key
 
-from fixtures.proxy import FailingProxy, lost_race
+from fixtures.config import use_port
+from fixtures.proxy import POINTER, FailingProxy, lost_race
 from fixtures.s3 import S3Server, Site, objects, write_app
 
 CHILD = """
@@ -199,6 +205,151 @@ def test_an_app_rollback_killed_after_the_swap_it_retried_leaves_everything_it_n
     assert [r.seq for r in records] == [1, 2, 3, 4]
     page = hashlib.sha256(served(site)).hexdigest()
     assert page == pointer.page.sha256 == records[-1].page.sha256
+
+
+class AfterSwap:
+    """Stops a publish behind a proxy right after its pointer swap, before its commit step:
+    `hold` (the first later request is never forwarded: the publish is then killed) or
+    `gate` (every later request waits for `go`: the publish is merely slow)."""
+
+    def __init__(self) -> None:
+        self.swapped = False
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def hold(self, method: str, path: str) -> bool:
+        if self.swapped:
+            return True
+        self.swapped = method == "PUT" and path.endswith(POINTER)
+        return False
+
+    def gate(self, method: str, path: str) -> None:
+        if self.hold(method, path):
+            self.reached.set()
+            assert self.go.wait(120)
+
+
+def stop_after_swap(
+    root: Path,
+    stop: str,
+    proxy: FailingProxy,
+    after: AfterSwap,
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    """Publish `root` in a child process behind `proxy` until it swapped the pointer; then
+    SIGKILL it (`stop == "killed"`) or leave it waiting in `after.gate`."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root)],
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    children.append(child)
+    reached = proxy.held if stop == "killed" else after.reached
+    assert reached.wait(60), "publish A never swapped the pointer"
+    if stop == "killed":
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+
+
+@pytest.mark.parametrize("stop", ["killed", "slow"])
+def test_a_release_whose_publish_stopped_before_recording_it_stays_in_the_history(
+    tmp_path: Path, moto_s3: S3Server, stop: str
+) -> None:
+    """Publish A swaps seq N -> N+1 and stops before its commit step records N+1 (killed,
+    or just slow); publish B read seq N before that swap, loses its own, re-reads and swaps
+    N+1 -> N+2. N+1 was served: its record must exist, byte for byte the pointer A wrote
+    (so a slow A writing it later changes nothing), and `doit releases` lists it."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    a = Clone(site, tmp_path / "a")
+    write_outputs(load_project(a.root), site.outputs)
+    moto_port = site.port
+    for trial in range(TRIALS):
+        a.change("accounts", f"a{trial}")
+        site.change("payments", f"b{trial}")
+        base = live(site).seq
+        stopped = AfterSwap()
+        if stop == "killed":
+            proxy_a = FailingProxy(moto_s3.endpoint, hold=stopped.hold)
+        else:
+            proxy_a = FailingProxy(moto_s3.endpoint, gate=stopped.gate)
+        use_port(a.root, proxy_a.port)
+        children: list[subprocess.Popen[bytes]] = []
+        publish_a = functools.partial(stop_after_swap, a.root, stop, proxy_a, stopped, children)
+        proxy_b = FailingProxy(moto_s3.endpoint, hold=lost_race(publish_a))
+        try:
+            site.point_at(proxy_b.port)
+            site.publish(smoke=False)
+            seqs = [r.seq for r in history(site)]  # A is still stopped (or dead)
+        finally:
+            site.point_at(moto_port)
+            proxy_b.close()
+            stopped.go.set()  # a slow A goes on: its commit step, then its record
+            for child in children:
+                assert child.wait(60) == (-signal.SIGKILL if stop == "killed" else 0)
+            proxy_a.close()
+        assert seqs == list(range(1, base + 3)), trial
+        records = history(site)
+        assert [r.seq for r in records] == seqs
+        assert (records[base].changed, records[base + 1].changed) == (["accounts"], ["payments"])
+        swapped = [
+            b for p, b in zip(proxy_a.paths, proxy_a.bodies, strict=True) if p.endswith(POINTER)
+        ]
+        s3, bucket = site.server.client(), site.bucket("mfe-parent")
+        recorded = s3.get_object(Bucket=bucket, Key=history_key(base + 1))["Body"].read()
+        assert swapped == [recorded]  # the pointer A wrote, byte for byte
+        page = check_consistent(site).decode()
+        assert entry(a.root, "accounts") in page and entry(site.root, "payments") in page
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    for record in history(site):
+        assert f"{record.seq:>5}  {record.release}  " in shown
+    assert len(history(site)) == 1 + 2 * TRIALS
+
+
+def test_an_app_rollback_records_the_release_it_swapped_past(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """`rollback app=accounts` read seq N; another checkout's publish of payments swaps
+    N -> N+1 and is killed before recording it; the rollback merges over it and swaps
+    N+1 -> N+2: it records N+1, as a publish would."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    a = Clone(site, tmp_path / "a")
+    write_outputs(load_project(a.root), site.outputs)
+    moto_port = site.port
+    for trial in range(TRIALS):
+        site.change("accounts", f"bad{trial}")
+        site.publish(smoke=False)
+        a.change("payments", f"p{trial}")
+        base = live(site).seq
+        stopped = AfterSwap()
+        proxy_a = FailingProxy(moto_s3.endpoint, hold=stopped.hold)
+        use_port(a.root, proxy_a.port)
+        children: list[subprocess.Popen[bytes]] = []
+        publish_a = functools.partial(stop_after_swap, a.root, "killed", proxy_a, stopped, children)
+        proxy_b = FailingProxy(moto_s3.endpoint, hold=lost_race(publish_a))
+        try:
+            site.point_at(proxy_b.port)
+            rollback(site.project, "local", outputs=site.outputs, app="accounts", smoke=False)
+        finally:
+            site.point_at(moto_port)
+            proxy_b.close()
+            for child in children:
+                assert child.wait(60) == -signal.SIGKILL
+            proxy_a.close()
+        records = history(site)
+        assert [r.seq for r in records] == list(range(1, base + 3)), trial
+        assert [(r.action, r.changed) for r in records[-2:]] == [
+            ("publish", ["payments"]),
+            ("rollback", ["accounts"]),
+        ]
+        swapped = [
+            b for p, b in zip(proxy_a.paths, proxy_a.bodies, strict=True) if p.endswith(POINTER)
+        ]
+        s3, bucket = site.server.client(), site.bucket("mfe-parent")
+        recorded = s3.get_object(Bucket=bucket, Key=history_key(base + 1))["Body"].read()
+        assert swapped == [recorded]
+        page = check_consistent(site).decode()
+        assert entry(a.root, "payments") in page and entry(site.root, "accounts") not in page
 
 
 def test_a_store_ignoring_conditional_writes_is_refused_unless_locking_none(

@@ -4,7 +4,9 @@ itself (previous seq + 1, under compare-and-swap), so sorting by it is the order
 pointer changed, and the newest record always describes the served page.
 
 A record is written once the commit step finished (page, fixed URLs, invalidation): a
-pointer whose record is missing is a commit the next publish must finish.
+pointer whose record is missing is a commit the next publish must finish. A pointer swapped
+past before its own command recorded it (killed, or slow) is recorded by the command that
+swapped past it, from the bytes it read (`Run.record_replaced`): every served seq has one.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def seqs(keys: Any) -> list[int]:
 
 
 def write_record(s3: Any, bucket: str, live: Live) -> None:
-    """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte."""
-    put_once(s3, bucket, history_key(live.seq), live.to_json())
+    """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte (as
+    read when it was read, else as this command wrote it)."""
+    put_once(s3, bucket, history_key(live.seq), live.raw or live.to_json())
 
 
 def read_record(s3: Any, bucket: str, seq: int) -> Live:

@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mfe.errors import MfeError
@@ -74,9 +74,13 @@ class Live:
     """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""
     invalidations: dict[str, list[str]] = field(default_factory=dict)
     """app -> paths whose bytes this swap changed at a fixed URL."""
+    raw: bytes = field(default=b"", repr=False, compare=False)
+    """The bytes this pointer was read as (empty when made here): its history record is
+    those bytes, whichever command writes it, whatever version of mfe wrote the pointer."""
 
     def to_json(self) -> bytes:
         data = asdict(self)
+        del data["raw"]
         data["format"] = FORMAT
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -147,7 +151,8 @@ def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | N
         if code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket"):
             return None, None
         raise
-    return Live.from_json(answer["Body"].read()), str(answer["ETag"])
+    body = answer["Body"].read()
+    return replace(Live.from_json(body), raw=body), str(answer["ETag"])
 
 
 def swap(

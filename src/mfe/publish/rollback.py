@@ -234,6 +234,7 @@ def swap_and_commit(
                 run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional
             )
         assert new is not None and previous is not None
+        run.record_replaced(previous, first[0])
         reuse.confirm()  # before the commit step serves the page
         written, sent = run._commit(new, previous, wait)
         reuse.confirm()  # and after: a prune that decided before the swap had that long

@@ -10,7 +10,9 @@
    what it reuses that a concurrent `--prune` could delete (`refresh`), upload its `_ca/`
    copy, swap the pointer (compare-and-swap; a lost race merges and retries), check that
    the refreshed objects are still there;
-4. commit: fixed-URL files and `index.html`, invalidation, history record.
+4. record the pointer the swap replaced if it was not the one read in step 1 (its own
+   publish may have died before recording it), then commit: fixed-URL files and
+   `index.html`, invalidation, history record.
 
 A publish killed anywhere leaves the page and every file it references in one release;
 the re-run uploads only what the listing shows missing. A no-op publish lists nothing:
@@ -32,7 +34,7 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
 from mfe.publish.commit import Fixed, Written, by_distribution, commit
-from mfe.publish.history import history_key, new_release_id, who
+from mfe.publish.history import history_key, new_release_id, who, write_record
 from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     Candidate,
@@ -226,6 +228,17 @@ class Run:
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
             self.listings.pop(app, None)
 
+    def record_replaced(self, previous: Live | None, base: Live | None) -> None:
+        """After a swap: record the pointer it replaced, unless that is `base`, the one this
+        command read first (and recorded, or found recorded, in `finish_pending`). A pointer
+        another command swapped in meanwhile may never be recorded by it (killed before its
+        commit step ended); its bytes as read make the record it would write, so a slow one
+        writing it later changes nothing (`put_once`)."""
+        if previous is None or (base is not None and previous.seq == base.seq):
+            return
+        with s3_errors(self.session, self.parent_bucket, f"recording release {previous.release}"):
+            write_record(self.s3, self.parent_bucket, previous)
+
     def upload(self, plans: dict[str, AppPlan]) -> None:
         from mfe.publish.upload import upload_all
 
@@ -322,6 +335,7 @@ class Run:
             result = Result(previous.release if previous else "", previous, previous, True)
             result.sent = self.finished
         else:
+            self.record_replaced(previous, base)
             reuse.confirm()  # before the commit step serves the page
             written, sent = self._commit(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
