@@ -358,6 +358,33 @@ def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
     assert f"[rollback of accounts to {history(site)[0].release}]" in shown
 
 
+def test_a_whole_rollback_records_the_release_it_took_off(site: Site) -> None:
+    """`doit releases` says which release a whole rollback restored and which it took
+    off; a record written before records had `took_off` still reads, without it."""
+    from mfe.publish.releases_cmd import show
+
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    first, second = history(site)
+    rollback(site.project, "local", outputs=site.outputs, smoke=False)
+    record = history(site)[-1]
+    assert (record.rollback_of, record.took_off) == (first.release, second.release)
+    assert (record.rollback_app, live(site).took_off) == (None, second.release)
+    env = site.project.env("local")
+    assert f"[rollback to {first.release} (took off {second.release})]" in show(
+        site.project, env, site.outputs
+    )
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    key = f"_mfe/history/{record.seq:010d}.json"
+    old = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    del old["took_off"]  # as written before the field existed
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(old).encode())
+    assert history(site)[-1].took_off is None
+    shown = show(site.project, env, site.outputs).splitlines()
+    assert shown[3].endswith(f"[rollback to {first.release}]")
+
+
 def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:
     """A publish rendering other apps from the pointer caches their JavaScript; a copy a
     killed publish (or a full disk) cut short is not trusted by the next publish."""

@@ -101,7 +101,8 @@ def lines(records: list[Live]) -> list[str]:
         notes = []
         if rec.action == "rollback":
             of = f" of {rec.rollback_app}" if rec.rollback_app else ""
-            notes.append(f"rollback{of} to {rec.rollback_of}")
+            off = f" (took off {rec.took_off})" if rec.took_off else ""
+            notes.append(f"rollback{of} to {rec.rollback_of}{off}")
         if rec.forced:
             notes.append(f"forced: {','.join(rec.forced)}")
         commit = (rec.commit or "-")[:12]

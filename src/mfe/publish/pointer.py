@@ -72,6 +72,8 @@ class Live:
     rollback_of: str | None = None
     rollback_app: str | None = None
     """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""
+    took_off: str | None = None
+    """The release a whole rollback took off (None: no whole rollback, or an older record)."""
     invalidations: dict[str, list[str]] = field(default_factory=dict)
     """app -> paths whose bytes this swap changed at a fixed URL."""
     raw: bytes = field(default=b"", repr=False, compare=False)
@@ -112,6 +114,7 @@ class Live:
             forced=list(data.get("forced", [])),
             rollback_of=data.get("rollback_of"),
             rollback_app=data.get("rollback_app"),
+            took_off=data.get("took_off"),
             invalidations=data.get("invalidations", {}),
         )
 

@@ -188,6 +188,7 @@ def rollback(
             commit=target.commit,
             rollback_of=target.release,
             rollback_app=app,
+            took_off=current.release if app is None else None,
             invalidations=invalidation_paths(current, apps, page, run.parent),
         )
 
