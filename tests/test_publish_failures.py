@@ -3,6 +3,7 @@ objects) leaves the previous release served, and the re-run uploads only what is
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import pytest
 
 from mfe.errors import MfeError
 from mfe.publish import publish
+from mfe.publish.local import LocalFile
+from mfe.publish.report import Progress
 from mfe.publish.smoke import smoke_check
 
+from fixtures.aws import free_port, start_moto, stop_process
 from fixtures.proxy import FailingProxy
 from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
 
@@ -132,14 +136,15 @@ def test_unknown_distribution_is_a_clear_error_and_the_rerun_invalidates(site: S
     assert site.publish()["noop"] is True
 
 
-def large_app(site: Site) -> list[str]:
-    """payments with PROCESS_MIN_FILES extra fingerprinted chunks (a phase for processes)."""
+def large_app(site: Site, count: int | None = None) -> list[str]:
+    """payments with `count` extra fingerprinted chunks (default PROCESS_MIN_FILES: a phase
+    for processes)."""
     import hashlib
 
     from mfe.publish.upload import PROCESS_MIN_FILES
 
     extra = {}
-    for index in range(PROCESS_MIN_FILES):
+    for index in range(PROCESS_MIN_FILES if count is None else count):
         body = f"export const c = {index};\n".encode()
         extra[f"assets/c{index}-{hashlib.sha256(body).hexdigest()[:8].upper()}7.js"] = body
     write_app(site.root, "payments", extra=extra)
@@ -170,6 +175,45 @@ def test_a_phase_of_thousands_of_files_uploads_over_worker_processes(
     head = site.server.client().head_object(Bucket=site.bucket("payments"), Key=keys[-1])
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["ContentType"].startswith("text/javascript") and head["Metadata"]["sha256"]
+
+
+class StopsTheEmulator(Progress):
+    """Stops the emulator (SIGTERM, as `doit local_stop` does) when the first uploaded file
+    is reported: the rest of the upload phase meets a closed port."""
+
+    def __init__(self, emulator: subprocess.Popen[bytes]) -> None:
+        super().__init__(rich=False)
+        self.emulator = emulator
+
+    def file_done(self, file: LocalFile) -> None:
+        stop_process(self.emulator)
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
+    tmp_path: Path, workers: str
+) -> None:
+    """The emulator stops in the middle of the uploads: the error names the endpoint and
+    says what to do (uploads are content-addressed, the page switches only after them)."""
+    port = free_port()
+    emulator = start_moto(port, tmp_path / "moto.log")
+    try:
+        site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
+        site.publish()
+        large_app(site, None if workers == "processes" else 40)
+        with pytest.raises(MfeError) as lost:
+            publish(
+                site.project, "local", outputs=site.outputs, progress=StopsTheEmulator(emulator)
+            )
+    finally:
+        stop_process(emulator)
+    message = str(lost.value)
+    assert f"lost the connection to http://127.0.0.1:{port} while uploading " in message
+    assert "in bucket 'pub" in message and "(environment 'local')" in message
+    assert message.endswith(
+        "; run the same command again: uploads are content-addressed, so it uploads only "
+        "what is missing, and the served page did not change"
+    ), message
 
 
 def test_fixed_url_files_are_written_in_parallel(site: Site, moto_s3: S3Server) -> None:

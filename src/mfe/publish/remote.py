@@ -23,10 +23,39 @@ class RemoteObject:
     modified: datetime | None = None
 
 
+RESUMES = "it goes on from what this one did"
+"""Why running a command again after a lost connection is safe, in general."""
+UNCHANGED = (
+    "uploads are content-addressed, so it uploads only what is missing, and the served "
+    "page did not change"
+)
+"""... while the command had not switched the page yet (its uploads)."""
+
+
+def is_lost(exc: BaseException) -> bool:
+    """Whether `exc` is a connection to the endpoint refused or dropped (not an answer)."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    return isinstance(exc, EndpointConnectionError | ConnectionClosedError | ConnectionError)
+
+
+def connection_lost(
+    session: Session, bucket: str, doing: str, exc: BaseException, why: str
+) -> MfeError:
+    """The one message for a connection lost mid-command (an emulator stopped, a network
+    drop): the endpoint, what was being done, and to run the command again, with `why`."""
+    endpoint = session.s3.meta.endpoint_url
+    return MfeError(
+        f"lost the connection to {endpoint} while {doing} in bucket '{bucket}' (environment "
+        f"'{session.env.name}'): {exc}; run the same command again: {why}"
+    )
+
+
 @contextmanager
-def s3_errors(session: Session, bucket: str, doing: str) -> Iterator[None]:
-    """Turn botocore failures into one MfeError naming the bucket, env and what to do."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+def s3_errors(session: Session, bucket: str, doing: str, *, lost: str = RESUMES) -> Iterator[None]:
+    """Turn botocore failures into one MfeError naming the bucket, env and what to do;
+    `lost`: why running the command again is safe if the connection is lost here."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     env = session.env
     try:
@@ -48,12 +77,9 @@ def s3_errors(session: Session, bucket: str, doing: str) -> Iterator[None]:
             f"S3 error {code or status} while {doing} in bucket '{bucket}' "
             f"(environment '{env.name}'): {exc}"
         ) from None
-    except EndpointConnectionError as exc:
-        raise MfeError(
-            f"cannot reach the S3 endpoint while {doing} in bucket '{bucket}' "
-            f"(environment '{env.name}'): {exc}"
-        ) from None
     except (BotoCoreError, OSError) as exc:
+        if is_lost(exc):
+            raise connection_lost(session, bucket, doing, exc, lost) from None
         raise MfeError(
             f"S3 request failed while {doing} in bucket '{bucket}' (environment '{env.name}'): {exc}"
         ) from None

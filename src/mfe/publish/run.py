@@ -50,7 +50,7 @@ from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Blob, Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
-from mfe.publish.remote import RemoteObject, head, list_bucket, s3_errors
+from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, head, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.versions import (
     blob,
@@ -109,6 +109,8 @@ class Run:
     local_versions: dict[str, str] = field(default_factory=dict)
     extra_kept: dict[str, set[str]] = field(default_factory=dict)
     """app -> keys `--prune` keeps besides those of kept versions (previews' uploads)."""
+    switched: bool = False
+    """Whether this command ran a commit step (which may write the served page)."""
 
     @classmethod
     def start(
@@ -189,6 +191,11 @@ class Run:
             return head(self.s3, bucket, key)
 
     @property
+    def lost(self) -> str:
+        """Why running this command again is safe if its connection is lost now."""
+        return RESUMES if self.switched else UNCHANGED
+
+    @property
     def distributions(self) -> dict[str, str | None]:
         return {name: out.distribution_id for name, out in self.outputs.apps.items()}
 
@@ -220,6 +227,7 @@ class Run:
         if live is None or self.remote(self.parent, history_key(live.seq)) is not None:
             return
         self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
+        self.switched = True
         written, self.finished = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
             self.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
@@ -244,7 +252,7 @@ class Run:
 
         if any(ap.uploads for ap in plans.values()):
             p = self.progress
-            upload_all(self.session, Plan(self.env.name, self.parent, plans), self.project.publish.workers, p.phase, p.advance, p.file_done)  # fmt: skip
+            upload_all(self.session, Plan(self.env.name, self.parent, plans), self.project.publish.workers, p.phase, p.advance, p.file_done, self.lost)  # fmt: skip
             p.close()
 
     # ------------------------------------------------------------------ publish
@@ -290,7 +298,8 @@ class Run:
         reuse = Reuse.of(self, changed, uploaded_at)
         for name in changed:
             files = records(candidates[name].files)
-            with s3_errors(self.session, self.buckets[name], f"recording app version of {name}"):
+            doing = f"recording app version of {name}"
+            with s3_errors(self.session, self.buckets[name], doing, lost=self.lost):
                 write_version(
                     self.s3, self.buckets[name], name, candidates[name].version.version, files,
                     self.local[name].manifest, self.project.state_dir(self.env.name),
@@ -406,6 +415,7 @@ class Run:
             kept = set(same) - set(self.drifted(same))
             return [f for f in files if f not in kept]
 
+        self.switched = True
         local = self.local_by_sha()
         page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
         if page_path.is_file():

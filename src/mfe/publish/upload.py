@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
-from mfe.publish.remote import s3_errors
+from mfe.publish.remote import UNCHANGED, is_lost, s3_errors
 
 if TYPE_CHECKING:
     from mfe.envs.session import ClientSpec, Session
@@ -91,13 +91,14 @@ def upload_all(
     on_phase: Callable[[str, int, int], None],
     on_bytes: Callable[[int], None],
     on_file: Callable[[LocalFile], None],
+    lost: str = UNCHANGED,
 ) -> None:
     """Upload the plan's files phase by phase; the first failure stops before the next phase
-    (and cancels the phase's files not yet started)."""
+    (and cancels the phase's files not yet started). `lost`: see `s3_errors`."""
     s3 = session.s3
 
     def send(bucket: str, f: LocalFile) -> None:
-        with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
+        with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})", lost=lost):
             put_file(s3, bucket, f)
         on_bytes(f.size)
         on_file(f)
@@ -105,7 +106,7 @@ def upload_all(
     for name, items in phases(plan):
         on_phase(name, len(items), sum(f.size for _, f in items))
         if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
-            upload_in_processes(session, items, workers, on_bytes, on_file)
+            upload_in_processes(session, items, workers, on_bytes, on_file, lost)
             continue
         parallel(workers, [functools.partial(send, bucket, f) for bucket, f in items])
 
@@ -141,10 +142,14 @@ class Failed:
     code: str
     status: int | None
     message: str
+    lost: bool = False
+    """The connection was refused or dropped (`mfe.publish.remote.is_lost`)."""
 
     def error(self) -> Exception:
         from botocore.exceptions import ClientError
 
+        if self.lost:
+            return ConnectionError(self.message)
         if not self.code:
             return OSError(self.message)
         answer: Any = {"Error": {"Code": self.code, "Message": self.message}}
@@ -158,6 +163,7 @@ def upload_in_processes(
     workers: int,
     on_bytes: Callable[[int], None],
     on_file: Callable[[LocalFile], None],
+    lost: str,
 ) -> None:
     """One phase over a process per core, `workers` threads each; the first failure stops
     the batches not yet started and is raised as the threads' path raises it."""
@@ -173,7 +179,7 @@ def upload_in_processes(
                 for other in futures:
                     other.cancel()
                 bucket, f = next((b, f) for b, f in batch if f.key == failed.key)
-                with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})"):
+                with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})", lost=lost):
                     raise failed.error()
             for _bucket, f in batch:
                 on_bytes(f.size)
@@ -224,7 +230,7 @@ def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             failed = Failed(key, code, status, str(error))
         elif isinstance(error, BotoCoreError | OSError):
-            failed = Failed(key, "", None, str(error))
+            failed = Failed(key, "", None, str(error), is_lost(error))
         else:
             raise error
     return sent[0] - before, failed
