@@ -294,6 +294,45 @@ def test_publishing_one_app_checks_anothers_many_fixed_files_in_one_listing(site
     ]
 
 
+def test_the_fixed_file_check_lists_only_the_folders_holding_fixed_files(site: Site) -> None:
+    """accounts' fixed files sit in icons/, icons/big/ and the root, beside many `_ca/`
+    copies and fingerprinted chunks of old releases: a publish of payments lists only those
+    folders' direct children, so the old objects cost it no request, and it still writes
+    back exactly the files a hand deleted or changed there, in each of those folders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mfe.publish.run import LIST_ABOVE
+
+    public = {**icons(2 * LIST_ABOVE), "icons/big/b0.svg": b"<svg>big</svg>", "robots.txt": b"ok"}
+    write_app(site.root, "accounts", public=public)
+    render_shell(site.root, site.outputs)
+    site.publish()
+    for version in ("2", "3"):  # the first reads accounts' live version into the cache
+        site.change("payments", version)
+        quiet = site.publish(app="payments")
+    assert site.dist("accounts") not in quiet["invalidations"]  # nothing drifted
+
+    s3 = site.server.client()
+    bucket = site.bucket("accounts")
+    old = [f"_ca/{n:064x}/icons/old{n}.svg" for n in range(600)]
+    old += [f"assets/chunk{n}-{n:08X}.js" for n in range(600)]  # a bundler's chunk folder
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=b"old"), old))
+    assert len(objects(site.server, bucket)) > 1000  # a whole listing would take two pages
+    s3.delete_object(Bucket=bucket, Key="icons/i7.svg")
+    s3.put_object(Bucket=bucket, Key="icons/big/b0.svg", Body=b"<svg>by hand</svg>")
+    s3.put_object(Bucket=bucket, Key="robots.txt", Body=b"by hand")
+    site.change("payments", "4")
+    report = site.publish(app="payments")
+
+    drifted = ["icons/big/b0.svg", "icons/i7.svg", "robots.txt"]
+    assert sorted(report["invalidations"][site.dist("accounts")]) == [f"/{k}" for k in drifted]
+    for key in drifted:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == public[key]
+    # Each written back costs its `_ca/` read and its write; the listing costs what it did.
+    assert report["requests"]["s3"] == quiet["requests"]["s3"] + 2 * len(drifted)
+
+
 def test_plan_lists_the_reused_files_the_publish_uploads_again(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

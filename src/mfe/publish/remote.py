@@ -87,9 +87,31 @@ def s3_errors(session: Session, bucket: str, doing: str, *, lost: str = RESUMES)
 
 def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
     """Every key in the bucket (release state included): one request per 1000 keys."""
+    return _listed(session, bucket, None)
+
+
+def folder_of(key: str) -> str:
+    """The folder a key is directly in, as a listing prefix: '' or ending in '/'."""
+    return key[: key.rfind("/") + 1]
+
+
+def list_folder(session: Session, bucket: str, folder: str) -> dict[str, RemoteObject]:
+    """The keys directly in `folder` (see `folder_of`), not in its subfolders: a folder of a
+    few fixed-URL files costs one request however many `_ca/` copies the bucket holds."""
+    return _listed(session, bucket, folder)
+
+
+def _listed(session: Session, bucket: str, folder: str | None) -> dict[str, RemoteObject]:
+    """The whole bucket (`folder` None), or the keys directly in `folder`."""
     found: dict[str, RemoteObject] = {}
-    with s3_errors(session, bucket, "listing objects"):
-        for page in session.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    doing = "listing objects" if folder is None else f"listing objects in '{folder or '/'}'"
+    with s3_errors(session, bucket, doing):
+        paginator = session.s3.get_paginator("list_objects_v2")
+        if folder is None:
+            pages = paginator.paginate(Bucket=bucket)
+        else:
+            pages = paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/")
+        for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"]
                 etag = item.get("ETag", "").strip('"')
