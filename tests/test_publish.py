@@ -333,6 +333,29 @@ def test_the_fixed_file_check_lists_only_the_folders_holding_fixed_files(site: S
     assert report["requests"]["s3"] == quiet["requests"]["s3"] + 2 * len(drifted)
 
 
+def test_another_apps_fixed_files_written_back_get_its_report_row(site: Site) -> None:
+    """A publish of payments writes back two fixed files of accounts (one deleted, one
+    changed by hand): the report and the summary table show them under accounts, as
+    uploaded and invalidated."""
+    public = icons(3)
+    write_app(site.root, "accounts", public=public)
+    render_shell(site.root, site.outputs)
+    site.publish()
+    s3 = site.server.client()
+    s3.delete_object(Bucket=site.bucket("accounts"), Key="icons/i0.svg")
+    s3.put_object(Bucket=site.bucket("accounts"), Key="icons/i1.svg", Body=b"<svg>hand</svg>")
+    site.change("payments", "2")
+    report = publish(site.project, "local", outputs=site.outputs, app="payments")
+
+    assert sorted(report.apps["accounts"].uploaded) == ["icons/i0.svg", "icons/i1.svg"]
+    paths = ["/icons/i0.svg", "/icons/i1.svg"]
+    assert sorted(report.invalidated_by_app["accounts"]) == paths
+    assert sorted(report.invalidations[site.dist("accounts")]) == paths
+    assert re.search(r"accounts\W+2\W+0\W+0\W+2\W", summary(report))
+    saved = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
+    assert saved["apps"]["accounts"]["uploaded"] == report.apps["accounts"].uploaded
+
+
 def test_plan_lists_the_reused_files_the_publish_uploads_again(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

@@ -136,6 +136,17 @@ def converge(
     return extra
 
 
+def invalidated(changed: dict[str, list[str]], written: Written) -> dict[str, list[str]]:
+    """app -> fixed-URL paths to invalidate, each once: the pointer's changed ones and every
+    key written (also healed files and what a newer pointer needed), so the report's rows
+    show what was sent."""
+    paths = {app: list(found) for app, found in changed.items()}
+    for app, keys in written.items():
+        mine = paths.setdefault(app, [])
+        mine += [path for path in ("/" + key for key in keys) if path not in mine]
+    return paths
+
+
 def by_distribution(
     per_app: dict[str, list[str]], distributions: dict[str, str | None]
 ) -> dict[str, list[str]]:
@@ -165,9 +176,7 @@ def commit(
     written = apply_fixed(session, live, parent, buckets, wanted, local, workers)
     for app, keys in converge(session, live, parent, buckets, local, workers).items():
         written.setdefault(app, []).extend(k for k in keys if k not in written.get(app, []))
-    paths = {app: list(p) for app, p in live.invalidations.items()}
-    for app, keys in written.items():  # also healed files and what a newer pointer needed
-        paths.setdefault(app, []).extend("/" + key for key in keys)
+    paths = invalidated(live.invalidations, written)
     first = live.seq == 1  # nothing was served (or cached) before the first release
     sent = {} if first else by_distribution(paths, distributions)
     made: dict[str, str] = {}

@@ -33,7 +33,7 @@ from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
-from mfe.publish.commit import Fixed, Written, by_distribution, commit
+from mfe.publish.commit import Fixed, Written, by_distribution, commit, invalidated
 from mfe.publish.history import history_key, new_release_id, who, write_record
 from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
@@ -246,6 +246,13 @@ class Run:
         found.update(zip(heads, parallel(self.project.publish.workers, calls), strict=True))
         return [f for f in files if found[f]]
 
+    def row(self, app: str) -> AppPlan:
+        """The app's plan, its report row; an empty one for an app this command does not
+        publish (the parent's page, another app's fixed files written back)."""
+        if app not in self.plans:
+            self.plans[app] = AppPlan(app, self.buckets[app], self.distributions[app], [], {})
+        return self.plans[app]
+
     def finish_pending(self, live: Live | None) -> None:
         """A swapped pointer without its history record: an earlier publish died in its
         commit step (or is in it now; finishing twice is harmless). Finish it."""
@@ -303,10 +310,7 @@ class Run:
         for name, la in self.local.items():
             listing = self.listing(name) if verify or name in changed else None
             self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
-        if self.parent not in self.plans:
-            self.plans[self.parent] = AppPlan(
-                self.parent, self.parent_bucket, self.distributions[self.parent], [], {}
-            )
+        self.row(self.parent)
         if dry_run:
             dry = self._dry(base, changed, candidates, forced)
             if prune:  # what a publish would keep: the kept releases and this one
@@ -373,11 +377,10 @@ class Run:
             reuse.confirm()  # before the commit step serves the page
             written, sent = self._commit(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
-            for name, keys in written.items():
-                if name in self.plans:
-                    self.plans[name].written = keys
+            for name, keys in written.items():  # another app's healed files get a row too
+                self.row(name).written = keys
             result = Result(new.release, new, previous, False, sent, new.forced, new.changed)
-            result.by_app = {a: p for a, p in new.invalidations.items() if p}
+            result.by_app = {a: p for a, p in invalidated(new.invalidations, written).items() if p}
             result.refreshed = by_app(reuse.refreshed)
         if prune:
             from mfe.publish.prune import prune as run_prune
