@@ -100,7 +100,9 @@ def test_one_app_change_uploads_it_and_invalidates_only_index_html(site: Site) -
 def test_dry_run_plans_without_writing(site: Site) -> None:
     report = site.publish(dry_run=True)
     assert report["dry_run"] is True
-    assert len(uploaded(report)["mfe-parent"]) == 5  # entry, map, favicon copy, page copy, page
+    parent = uploaded(report)["mfe-parent"]  # entry, map, favicon and page copies, then
+    assert len(parent) == 6 and parent[-2:] == ["favicon.svg", "index.html"]  # fixed URLs
+    assert report["invalidations"] == {}  # as the first publish: nothing was cached before
     assert objects(site.server, site.bucket("mfe-parent")) == {}
     assert (site.root / ".mfe/local/plan-report.json").exists()
     assert not (site.root / ".mfe/local/publish-report.json").exists()
@@ -354,6 +356,40 @@ def test_another_apps_fixed_files_written_back_get_its_report_row(site: Site) ->
     assert re.search(r"accounts\W+2\W+0\W+0\W+2\W", summary(report))
     saved = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
     assert saved["apps"]["accounts"]["uploaded"] == report.apps["accounts"].uploaded
+
+
+def test_plan_lists_every_fixed_file_the_commit_step_writes(site: Site) -> None:
+    """Two fixed files of accounts drifted (one deleted, one changed by hand) and the
+    parent's favicon too: `doit plan` lists them among the writes and invalidations, and
+    the publish that follows writes and invalidates exactly what the plan listed."""
+    from mfe.publish.report import plan_lines
+
+    write_app(site.root, "accounts", public=icons(3))
+    render_shell(site.root, site.outputs)
+    site.publish()
+    s3 = site.server.client()
+    s3.delete_object(Bucket=site.bucket("accounts"), Key="icons/i0.svg")
+    s3.put_object(Bucket=site.bucket("accounts"), Key="icons/i2.svg", Body=b"<svg>hand</svg>")
+    s3.put_object(Bucket=site.bucket("mfe-parent"), Key="favicon.svg", Body=b"<svg>hand</svg>")
+    site.change("payments", "2")
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+
+    assert plan.apps["accounts"].uploaded == ["icons/i0.svg", "icons/i2.svg"]
+    assert plan.apps["mfe-parent"].uploaded[-2:] == ["favicon.svg", "index.html"]
+    lines = plan_lines(plan)
+    assert {"upload  accounts: icons/i0.svg", "upload  mfe-parent: favicon.svg"} <= set(lines)
+    assert f"invalidate {site.dist('accounts')}: /icons/i2.svg" in lines
+    saved = json.loads((site.root / ".mfe/local/plan-report.json").read_text())
+    assert saved["apps"]["accounts"]["uploaded"] == plan.apps["accounts"].uploaded
+
+    report = publish(site.project, "local", outputs=site.outputs)
+    assert {app: row.uploaded for app, row in report.apps.items()} == {
+        app: row.uploaded for app, row in plan.apps.items()
+    }
+    assert report.invalidations == plan.invalidations
+    assert report.invalidated_by_app == plan.invalidated_by_app
+    body = s3.get_object(Bucket=site.bucket("accounts"), Key="icons/i0.svg")["Body"].read()
+    assert body == icons(3)["icons/i0.svg"]
 
 
 def test_plan_lists_the_reused_files_the_publish_uploads_again(

@@ -22,7 +22,7 @@ from mfe.errors import MfeError
 from mfe.publish.history import write_record
 from mfe.publish.invalidate import collapse, invalidate, wait_all
 from mfe.publish.local import SHELL_KEY, LocalFile
-from mfe.publish.pointer import Blob, Live, read_pointer
+from mfe.publish.pointer import AppVersion, Blob, Live, read_pointer
 from mfe.publish.remote import s3_errors
 from mfe.publish.versions import ca_key
 
@@ -69,10 +69,25 @@ def put_fixed(session: Session, bucket: str, key: str, blob: Blob, body: bytes) 
         )
 
 
-def fixed_files(live: Live, parent: str) -> list[Fixed]:
-    """(app, key, blob) of every fixed-URL file, the parent's page last."""
-    found = [(app, key, b) for app, v in sorted(live.apps.items()) for key, b in v.mutable.items()]
-    return [*found, (parent, SHELL_KEY, live.page)]
+def fixed_files(apps: dict[str, AppVersion], page: Blob, parent: str) -> list[Fixed]:
+    """(app, key, blob) of every fixed-URL file of a release, the parent's page last."""
+    found = [(app, key, b) for app, v in sorted(apps.items()) for key, b in v.mutable.items()]
+    return [*found, (parent, SHELL_KEY, page)]
+
+
+def due_fixed(
+    apps: dict[str, AppVersion], page: Blob, parent: str, buckets: dict[str, str], wanted: Due
+) -> list[Fixed]:
+    """The fixed-URL files the commit step writes for a release of `apps` and `page`, page
+    last: those of apps with a bucket that `wanted` picks. `doit plan` lists these too."""
+    return wanted([f for f in fixed_files(apps, page, parent) if f[0] in buckets])
+
+
+def keys_by_app(files: list[Fixed]) -> Written:
+    written: Written = {}
+    for app, key, _blob in files:
+        written.setdefault(app, []).append(key)
+    return written
 
 
 def apply_fixed(
@@ -88,16 +103,13 @@ def apply_fixed(
     other one was written (a failure before it leaves the old page live)."""
     from mfe.publish.upload import parallel
 
-    due = wanted([f for f in fixed_files(live, parent) if f[0] in buckets])
+    due = due_fixed(live.apps, live.page, parent, buckets, wanted)
     page = [f for f in due if f[:2] == (parent, SHELL_KEY)]
-    written: Written = {}
     for batch in ([f for f in due if f not in page], page):
         parallel(
             workers, [functools.partial(write_fixed, session, buckets, f, local) for f in batch]
         )
-        for app, key, _blob in batch:
-            written.setdefault(app, []).append(key)
-    return written
+    return keys_by_app(due)
 
 
 def write_fixed(
@@ -124,7 +136,7 @@ def converge(
             now, _etag = read_pointer(session.s3, buckets[parent])
         if now is None or now.seq <= applied.seq:
             return extra
-        before = {(a, k): b for a, k, b in fixed_files(applied, parent)}
+        before = {(a, k): b for a, k, b in fixed_files(applied.apps, applied.page, parent)}
 
         def newer(files: list[Fixed], seen: dict[Any, Blob] = before) -> list[Fixed]:
             return [(app, key, b) for app, key, b in files if seen.get((app, key)) != b]

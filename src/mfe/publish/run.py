@@ -33,7 +33,16 @@ from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
-from mfe.publish.commit import Fixed, Written, by_distribution, commit, invalidated
+from mfe.publish.commit import (
+    Due,
+    Fixed,
+    Written,
+    by_distribution,
+    commit,
+    due_fixed,
+    invalidated,
+    keys_by_app,
+)
 from mfe.publish.history import history_key, new_release_id, who, write_record
 from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
@@ -431,18 +440,22 @@ class Run:
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)
 
-    def _commit(self, new: Live, previous: Live | None, wait: bool) -> tuple[Written, dict[str, list[str]]]:  # fmt: skip
+    def wanted(self, previous: Live | None) -> Due:
+        """Which fixed-URL files a swap from `previous` writes (the publish's commit step and
+        the plan): new bytes at a fixed URL, or the same ones the bucket no longer holds."""
         before = {}
         if previous is not None:
             before = {(a, k): b for a, v in previous.apps.items() for k, b in v.mutable.items()}
             before[(self.parent, SHELL_KEY)] = previous.page
 
         def wanted(files: list[Fixed]) -> list[Fixed]:
-            """New bytes at a fixed URL, or the same ones the bucket no longer holds."""
             same = [f for f in files if before.get((f[0], f[1])) == f[2]]
             kept = set(same) - set(self.drifted(same))
             return [f for f in files if f not in kept]
 
+        return wanted
+
+    def _commit(self, new: Live, previous: Live | None, wait: bool) -> tuple[Written, dict[str, list[str]]]:  # fmt: skip
         self.switched = True
         local = self.local_by_sha()
         page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
@@ -450,7 +463,7 @@ class Run:
             local[new.page.sha256] = page_file(self.project, self.env.name, page_path.read_bytes())
         return commit(
             self.session, new, self.parent, self.buckets, self.distributions,
-            wanted, local, wait=wait, note=self.progress.note,
+            self.wanted(previous), local, wait=wait, note=self.progress.note,
             workers=self.project.publish.workers,
         )  # fmt: skip
 
@@ -471,11 +484,17 @@ class Run:
         if reuse.page_due(base, copy, self.remote(self.parent, copy.key)):
             parent_plan.uploads.append(copy)
         noop = base is not None and not changed and page.sha256 == base.page.sha256
-        paths = invalidation_paths(base, apps, blob(page), self.parent)
-        if not noop:
-            parent_plan.written = [SHELL_KEY]
+        page_blob = blob(page)
+        paths = invalidation_paths(base, apps, page_blob, self.parent)
+        if not noop:  # what the commit step would write, and so invalidate
+            due = due_fixed(apps, page_blob, self.parent, self.buckets, self.wanted(base))
+            written = keys_by_app(due)
+            for name, keys in written.items():
+                self.row(name).written = keys
+            paths = invalidated(paths, written)
         result = Result(base.release if base and noop else "(next)", None, base, noop)
-        result.sent = {} if noop else by_distribution(paths, self.distributions)
+        first = base is None  # as the commit step: nothing was cached before the first release
+        result.sent = {} if noop or first else by_distribution(paths, self.distributions)
         result.changed, result.forced = changed, forced
         result.by_app = {a: p for a, p in paths.items() if p}
         result.refreshed = by_app(reuse.refreshed)
