@@ -40,7 +40,8 @@ class Cycle:
     """`served_bytes` as the tabs were last told: a change since (here or by a build
     outside serve) reloads them."""
     reloaded: Callable[[Project], None] = lambda project: None
-    """Told each newly loaded project (the watcher follows its `[build] inputs`)."""
+    """Told each newly loaded project: the servers and the watcher follow its apps and
+    `[build] inputs`. ConfigError refuses it (nothing changed); MfeError: a port in use."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -92,13 +93,8 @@ class Cycle:
             self.errors[f"new:{name}"] = BuildError(name, new_app_message(name))
         apps = set(changes.apps)
         if changes.config or CONFIG_FILE in self.errors:
-            try:
-                self.project = _same_apps(self.project, load_project(self.project.root))
-            except ConfigError as exc:
-                self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+            if not self._reload():
                 return []  # edits meanwhile are built once the config loads (doit knows them)
-            self.errors.pop(CONFIG_FILE, None)
-            self.reloaded(self.project)
             apps = set(self.project.apps)
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
@@ -117,6 +113,26 @@ class Cycle:
             for task in result.executed
             if task.startswith("build:") and task not in result.failures
         ]
+
+    def _reload(self) -> bool:
+        """Load mfe.toml again and let serve follow it (servers, watches); False: refused,
+        the served project stays. A busy port is reported, the rest of the config applies."""
+        try:
+            fresh = load_project(self.project.root)
+            self.reloaded(fresh)
+        except ConfigError as exc:
+            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+            return False
+        except MfeError as exc:  # a port in use: tried again on the next cycle
+            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+        else:
+            self.errors.pop(CONFIG_FILE, None)
+        for name in self.project.apps.keys() - fresh.apps.keys():  # gone: nothing to show
+            self.errors.pop(name, None)
+        for name in fresh.apps:  # served now: its own build says whether it is installed
+            self.errors.pop(f"new:{name}", None)
+        self.project = fresh
+        return True
 
     def _kept(self, key: str) -> str:
         app = self.project.apps.get(key)
@@ -145,18 +161,6 @@ def served_bytes(project: Project) -> list[bytes]:
         except OSError:
             found.append(b"")
     return found
-
-
-def _same_apps(served: Project, fresh: Project) -> Project:
-    """The servers keep their ports: a config that moves or adds apps needs a restart."""
-    before = {a.name: a.dev_port for a in served.apps.values()}
-    after = {a.name: a.dev_port for a in fresh.apps.values()}
-    if before != after:
-        raise ConfigError(
-            f"{fresh.root / CONFIG_FILE}: the apps or their dev ports changed "
-            f"({before} -> {after}); restart `doit serve` to serve them"
-        )
-    return fresh
 
 
 def _failure(root: Path, exc: Exception) -> str:

@@ -9,8 +9,10 @@ Requests wait while a build swaps `dist/`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ NO_PAGE = (
     "<body><p>No page yet: it is rendered once every app has built.</p></body></html>\n"
 )
 """What the shell port answers before the page was ever rendered (an app never built)."""
+PING_PATH = "/_mfe/ping"
+"""Answered on every port at once, even during a build: how `start` checks a server."""
 HOLD_SECONDS = 30.0
 """The longest a page request waits for a build in flight before it gets the old files."""
 
@@ -77,13 +81,46 @@ class DevServer(ThreadingHTTPServer):
 
     def __init__(self, site: Site, gate: Gate, broker: Broker, origins: Origins) -> None:
         self.site, self.gate, self.broker, self.origins = site, gate, broker, origins
+        self.closed = threading.Event()
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__((HOST, site.port), Handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close(self) -> None:
+        """Stop serving, close the port, and end the kept-alive connections: a request in
+        flight still gets its answer, then its thread reads EOF (or a request it will not
+        answer) and ends. A server that an edit of mfe.toml removed keeps no thread."""
+        self.closed.set()
+        self.shutdown()
+        self.server_close()
+        with self._open_lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):
+                    request.shutdown(socket.SHUT_RD)
 
 
 class Handler(BaseHTTPRequestHandler):
     server: DevServer
     protocol_version = "HTTP/1.1"
     server_version = "mfe-serve"
+
+    def parse_request(self) -> bool:
+        """A closed server answers nothing more on a kept-alive connection: the client
+        sees it closed, as any idle HTTP/1.1 connection may be, and opens a new one."""
+        if self.server.closed.is_set():
+            self.close_connection = True
+            return False
+        return bool(super().parse_request())
 
     def do_GET(self) -> None:
         self._respond(head=False)
@@ -101,6 +138,9 @@ class Handler(BaseHTTPRequestHandler):
             self._forbidden(
                 f"Host {host!r} is not allowed; add it to [env.dev] allowed_hosts in mfe.toml"
             )
+            return
+        if urlsplit(self.path).path == PING_PATH:  # not held by a build: `start` asks it
+            self._plain(HTTPStatus.OK, "ok")
             return
         if site.page is not None:
             self._shell(site.page, head)
@@ -267,8 +307,7 @@ def start(servers: list[DevServer]) -> Callable[[], None]:
 
     def stop() -> None:
         for server in servers:
-            server.shutdown()
-            server.server_close()
+            server.close()
         for thread in threads:
             thread.join(timeout=2)
 
@@ -284,7 +323,7 @@ def start(servers: list[DevServer]) -> Callable[[], None]:
 def _check_answers(port: int) -> None:
     connection = http.client.HTTPConnection(HOST, port, timeout=5)
     try:
-        connection.request("HEAD", "/_mfe/ping")
+        connection.request("HEAD", PING_PATH)
         connection.getresponse().read()
     except OSError as exc:
         raise MfeError(f"the dev server on {HOST}:{port} does not answer ({exc})") from None

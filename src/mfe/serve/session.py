@@ -13,6 +13,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,13 +22,15 @@ from mfe.build import live
 from mfe.build.bundle import build_command, build_env
 from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
-from mfe.config import STATE_DIR, Project, load_project
-from mfe.errors import MfeError
+from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, load_project
+from mfe.errors import ConfigError, MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
-from mfe.serve.server import HOST, Gate, Site, bind, start
+from mfe.serve.server import HOST, DevServer, Gate, Site, bind, start
 from mfe.serve.watch import ChangeQueue, input_folders, start_watching
+
+DEFAULT_SHELL_PORT = 5170
 
 
 def serve(
@@ -36,36 +39,35 @@ def serve(
     """Serve until SIGINT/SIGTERM. `before_rebuilds` lets the calling doit run flush its state."""
     project = load_project(root)
     env = project.env(DEV_ENV)
-    shell_port = port or env.port or 5170
-    for app in project.apps.values():
-        if port and app.dev_port == port:
-            raise MfeError(
-                f"--port {port} collides with app '{app.name}' ([apps.{app.name}] dev_port "
-                "in mfe.toml); pick another --port"
-            )
-    page = project.page(env.name)
+    shell_port = _shell_port(project, port)
     key = "the --port option" if port else f"[env.{env.name}] port"
-    sites = [Site("shell", shell_port, key, page=page)]
-    sites += [
-        Site(app.name, app.dev_port, f"[apps.{app.name}] dev_port", root=app.dist)
-        for app in project.apps.values()
-    ]
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
-    servers = bind(sites, gate, broker, Origins(shell_port, env.allowed_hosts))
-    stop_servers = start(servers)
+    servers = Servers(
+        Site("shell", shell_port, key, page=project.page(env.name)),
+        port,
+        gate,
+        broker,
+        Origins(shell_port, env.allowed_hosts),
+    )
+    servers.start(project)
     watcher = start_watching(project, queue)
     if before_rebuilds is not None:
         before_rebuilds()
     bundler = LiveBundler(project, build_env(project))
     live.activate(bundler)  # this process's builds use it from now on
     previous = _on_signals(stop)
+
+    def reloaded(fresh: Project) -> None:
+        servers.check(fresh)  # a moved shell port is refused before anything changes
+        watcher.follow(fresh)
+        servers.apply(fresh)
+
     try:
-        cycle = Cycle(project, gate, broker, reloaded=watcher.follow)
+        cycle = Cycle(project, gate, broker, reloaded=reloaded)
         cycle.first_build()  # a failing app is shown like a failed rebuild; serving goes on
         _start_warming(project, bundler)
         for app in project.apps.values():
-            dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
-            log(f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})")
+            log(served_line(project, app))
         watched = ["apps/", "shell/"] + [
             f"{folder.relative_to(project.root).as_posix()}/"
             for folder in input_folders(project)
@@ -82,11 +84,116 @@ def serve(
         watcher.observer.stop()
         broker.close()
         gate.open()
-        stop_servers()
+        servers.stop()
         live.activate(None)
         bundler.close()
         watcher.observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
+
+
+def served_line(project: Project, app: App) -> str:
+    """The terminal line naming where an app is served from."""
+    dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
+    return f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})"
+
+
+def _shell_port(project: Project, option: int | None) -> int:
+    return option or project.env(DEV_ENV).port or DEFAULT_SHELL_PORT
+
+
+def _app_sites(project: Project) -> dict[str, Site]:
+    return {
+        app.name: Site(app.name, app.dev_port, f"[apps.{app.name}] dev_port", root=app.dist)
+        for app in project.apps.values()
+    }
+
+
+@dataclass
+class Servers:
+    """The running dev servers: the shell's, and one per app keyed by its name.
+
+    Changed only from the cycle's thread (`start`, `apply`, `stop`): request threads read
+    nothing here, so an app added, removed or moved in mfe.toml needs no restart."""
+
+    shell: Site
+    option: int | None
+    """`--port`: the shell port then ignores mfe.toml."""
+    gate: Gate
+    broker: Broker
+    origins: Origins
+    apps: dict[str, tuple[Site, Callable[[], None]]] = field(default_factory=dict)
+    _stop_shell: Callable[[], None] | None = None
+
+    def start(self, project: Project) -> None:
+        """Every port bound first, so a busy one fails fast and leaves nothing listening."""
+        self.check(project)
+        sites = [self.shell, *_app_sites(project).values()]
+        bound = bind(sites, self.gate, self.broker, self.origins)
+        try:
+            for server in bound:
+                self._run(server)
+        except BaseException:
+            self.stop()
+            for server in bound:  # those not started yet
+                server.server_close()
+            raise
+
+    def check(self, project: Project) -> None:
+        """ConfigError for what a running serve cannot follow: the open tabs are on the
+        shell's port, and `--port` must stay clear of the apps' ports."""
+        for app in project.apps.values():
+            if self.option and app.dev_port == self.option:
+                raise ConfigError(
+                    f"--port {self.option} collides with app '{app.name}' ([apps.{app.name}] "
+                    "dev_port in mfe.toml); pick another --port"
+                )
+        port = _shell_port(project, self.option)
+        if port != self.shell.port:
+            raise ConfigError(
+                f"{project.root / CONFIG_FILE}: {self.shell.config_key} changed "
+                f"({self.shell.port} -> {port}); restart `doit serve` to serve the page there"
+            )
+
+    def apply(self, project: Project) -> None:
+        """Serve `project`'s apps: close the servers of apps gone or moved first (two
+        apps may swap ports), then bind the new ones. A busy port raises MfeError naming
+        its key once every other app is served (the next reload tries it again)."""
+        wanted = _app_sites(project)
+        for name, (site, stop) in list(self.apps.items()):
+            if wanted.get(name) != site:
+                stop()
+                del self.apps[name]
+                if name not in wanted:
+                    log(f"{name}: no longer served (port {site.port} closed)")
+        busy = []
+        for name, site in wanted.items():
+            if name in self.apps:
+                continue
+            try:
+                (server,) = bind([site], self.gate, self.broker, self.origins)
+                self._run(server)
+            except MfeError as exc:
+                busy.append(f"{exc}; then save {CONFIG_FILE} again")
+                continue
+            log(served_line(project, project.apps[name]))
+        if busy:
+            raise MfeError("\n".join(busy))
+
+    def stop(self) -> None:
+        """Close every server (on the way out)."""
+        for _, stop in self.apps.values():
+            stop()
+        self.apps.clear()
+        if self._stop_shell is not None:
+            self._stop_shell()
+            self._stop_shell = None
+
+    def _run(self, server: DevServer) -> None:
+        stop = start([server])
+        if server.site.page is not None:
+            self._stop_shell = stop
+        else:
+            self.apps[server.site.label] = (server.site, stop)
 
 
 def _start_warming(project: Project, bundler: LiveBundler) -> None:

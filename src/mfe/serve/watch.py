@@ -45,7 +45,8 @@ class Changes:
     install: bool = False
     """A root lockfile/package.json changed: install, then every app's build is checked."""
     new_apps: set[str] = field(default_factory=set)
-    """`apps/<name>/package.json` appeared: it needs `npm install` and a restart."""
+    """`apps/<name>/package.json` appeared: it needs `npm install` (and a table in
+    `mfe.toml`, or a restart, to be served)."""
     outputs: bool = False
     """An app's `dist/` was swapped, by serve's own build (seen late) or by one outside
     serve (`doit build` in another terminal): re-render the page, reload if it changed."""
@@ -186,12 +187,22 @@ class Watcher(FileSystemEventHandler):
                 self.watch(folder, new=False)
 
     def follow(self, project: Project) -> None:
-        """A reloaded `mfe.toml`: its paths decide what is queued, and a folder of a new
-        `[build] inputs` file is watched from now on (the apps are the same: see Cycle)."""
+        """A reloaded `mfe.toml`: its paths decide what is queued, a folder of a new
+        `[build] inputs` file is watched from now on, and so are a new app's sources; a
+        removed app's are not (its folder, if still there, is watched as a new app's)."""
         with self.lock:
             self.project = project
             for folder in input_folders(project):
                 self.fixed.setdefault(folder, False)
+            before, self.app_dirs = self.app_dirs, {a.path for a in project.bundled_apps.values()}
+            for app in project.apps.values():
+                self.fixed.setdefault(app.path, False)
+            for folder in before - self.app_dirs:
+                self.fixed.pop(folder, None)
+                for watched in [f for f in self.watches if folder in f.parents]:
+                    self._unwatch(watched)
+            for folder in sorted(self.app_dirs - before):
+                self.watch(folder, new=False)  # its sources: the cycle builds it next
             self.watch_fixed()
 
     def recursive(self, path: Path) -> bool | None:

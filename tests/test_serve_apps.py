@@ -1,0 +1,328 @@
+"""`doit serve` follows the apps of a reloaded mfe.toml: added, removed or moved, no restart.
+
+Real doit, npm, esbuild and sockets on a private copy of the monorepo; the page and the
+apps' ports are checked over HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mfe.config import App, Project, load_project
+from mfe.serve.origins import Origins
+from mfe.serve.reload import Broker
+from mfe.serve.server import Gate, Site
+from mfe.serve.session import Servers
+
+from fixtures.aws import free_ports
+from fixtures.config import set_config
+from fixtures.repo import link_copy, run_doit
+from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
+
+NPM_INSTALL = ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"]
+
+
+def refused(port: int) -> bool:
+    """Nothing accepts connections on `port` any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    except ConnectionResetError:  # reached the backlog of a listener being closed
+        return False
+    return False
+
+
+def page(shell_port: int) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
+    connection.request("GET", "/")
+    body = connection.getresponse().read().decode()
+    connection.close()
+    return body
+
+
+def overlay(shell_port: int) -> list[str]:
+    """What the overlay of a tab opened now lists (the apps, `mfe.toml`, ...): [] for none."""
+    while True:
+        match = re.search(r'data-version="([^"]+)"', page(shell_port))
+        assert match
+        connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
+        connection.request("GET", f"/_mfe/events?since={match.group(1)}")
+        response = connection.getresponse()
+        event = response.readline().decode().strip()
+        data = response.readline().decode().removeprefix("data: ")
+        connection.close()
+        if event == "event: build-error":
+            return sorted(f"{e['app']}: {e['text']}" for e in json.loads(data)["errors"])
+        if event == "event: ok":
+            return []
+        # a build ended in between: the tab would reload; look again
+
+
+def entry(shell_port: int, app_port: int) -> str:
+    """The app's entry module on `app_port` as the page names it, or "" (not named, not
+    served)."""
+    try:
+        return served_entry(shell_port, app_port)
+    except (AssertionError, OSError):
+        return ""
+
+
+def shows(shell_port: int, app_port: int, heading: str) -> bool:
+    """The page names the app's entry on `app_port`, which serves it with `heading`."""
+    return heading in entry(shell_port, app_port)
+
+
+def copy_app(root: Path, source: str, name: str, heading: str) -> None:
+    """A new app folder: `source` copied under `name`, its element and heading renamed."""
+    folder = root / "apps" / name
+    shutil.copytree(root / "apps" / source, folder, ignore=shutil.ignore_patterns("dist"))
+    package = json.loads((folder / "package.json").read_text())
+    (folder / "package.json").write_text(json.dumps({**package, "name": name}, indent=2))
+    main = folder / "src/main.js"
+    main.write_text(main.read_text().replace(f"'mfe-{source}'", f"'mfe-{name}'"))
+    app = folder / "src/payments-app.js"
+    app.write_text(app.read_text().replace(">Payments</h2>", f">{heading}</h2>"))
+
+
+def npm_install(root: Path) -> None:
+    subprocess.run(NPM_INSTALL, cwd=root, check=True, capture_output=True, timeout=300)
+
+
+def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    config = root / "mfe.toml"
+    original = config.read_text()
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        (port,) = free_ports(1)
+        copy_app(root, "payments", "ledger", "Ledger")
+        wait_until(lambda: any("new app ledger" in e for e in overlay(shell_port)), "no hint")
+        npm_install(root)
+        config.write_text(
+            original + f'\n[apps.ledger]\ndev_port = {port}\nelement = "mfe-ledger"\n'
+        )
+        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
+        assert "<mfe-ledger" in page(shell_port)
+        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        assert shows(shell_port, ports["payments"], ">Payments</h2>")
+        server.wait_for(rf"^serve: ledger: http://127\.0\.0\.1:{port}/ \(apps/ledger/dist\)$")
+        source = root / "apps/ledger/src/payments-app.js"  # its sources are watched now
+        source.write_text(source.read_text().replace(">Ledger</h2>", ">Ledger edited</h2>"))
+        wait_until(lambda: shows(shell_port, port, "Ledger edited"), "\n".join(server.lines))
+
+        shutil.rmtree(root / "apps/ledger")
+        npm_install(root)
+        config.write_text(original)
+        wait_until(lambda: refused(port), "\n".join(server.lines), 60)
+        wait_until(lambda: f":{port}/" not in page(shell_port), page(shell_port), 60)
+        assert "<mfe-ledger" not in page(shell_port)
+        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        assert shows(shell_port, ports["payments"], ">Payments</h2>")
+        server.wait_for(rf"^serve: ledger: no longer served \(port {port} closed\)$")
+    finally:
+        code = server.stop()
+    output = "\n".join(server.lines)
+    assert code == 0, output
+    assert "Traceback" not in output
+
+
+@dataclasses.dataclass
+class Served:
+    root: Path
+    shell_port: int
+    ports: dict[str, int]
+    server: ServeProcess
+
+
+@pytest.fixture(scope="module")
+def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = link_copy(monorepo_built, tmp_path_factory.mktemp("apps") / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        yield Served(root, shell_port, ports, server)
+    finally:
+        assert server.stop() == 0, "\n".join(server.lines)
+
+
+@pytest.fixture
+def config(served: Served) -> Iterator[Path]:
+    """mfe.toml; whatever a test writes there is undone, and served again, afterwards."""
+    path = served.root / "mfe.toml"
+    original = path.read_text()
+    yield path
+    path.write_text(original)
+    for app, port in served.ports.items():
+        wait_until(lambda: entry(served.shell_port, port) != "", f"{app} not back")  # noqa: B023
+    wait_until(lambda: overlay(served.shell_port) == [], "errors left")
+
+
+def set_ports(config: Path, ports: dict[str, int]) -> None:
+    text = config.read_text()
+    for app, port in ports.items():
+        text, found = re.subn(
+            rf"(\[apps\.{app}\][^\[]*?dev_port = )\d+", rf"\g<1>{port}", text, count=1
+        )
+        assert found, app
+    config.write_text(text)
+
+
+def test_a_moved_dev_port_moves_the_app_server(served: Served, config: Path) -> None:
+    shell, ports = served.shell_port, served.ports
+    (port,) = free_ports(1)
+    set_ports(config, {"accounts": port})
+    wait_until(lambda: shows(shell, port, "accounts-heading"), "\n".join(served.server.lines))
+    assert refused(ports["accounts"])
+    assert f":{ports['accounts']}/" not in page(shell)
+    assert overlay(shell) == []
+
+    # Two apps swap ports in one save: each closes before the other binds.
+    set_ports(config, {"accounts": ports["payments"], "payments": port})
+    wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
+    wait_until(lambda: shows(shell, ports["payments"], "accounts-heading"), page(shell))
+    assert overlay(shell) == []
+
+
+def test_a_busy_port_is_a_config_error_and_the_others_keep_serving(
+    served: Served, config: Path
+) -> None:
+    shell, ports = served.shell_port, served.ports
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        set_ports(config, {"payments": port})
+        expected = (
+            f"mfe.toml: port {port} for app 'payments' is already in use on 127.0.0.1; stop "
+            "whatever listens there or change [apps.payments] dev_port in mfe.toml; then "
+            "save mfe.toml again"
+        )
+        wait_until(lambda: overlay(shell) == [expected], f"{overlay(shell)}")
+        assert refused(ports["payments"])
+        assert shows(shell, ports["accounts"], "accounts-heading")
+    assert served.server.proc.poll() is None
+    config.write_text(config.read_text())  # the port is free now: saving tries again
+    wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
+    wait_until(lambda: overlay(shell) == [], f"{overlay(shell)}")
+
+
+def test_a_moved_shell_port_asks_for_a_restart(served: Served, config: Path) -> None:
+    (port,) = free_ports(1)
+    set_config(served.root, "env.dev.port", port)
+    expected = (
+        f"mfe.toml: {served.root.resolve() / 'mfe.toml'}: [env.dev] port changed "
+        f"({served.shell_port} -> {port}); restart `doit serve` to serve the page there"
+    )
+    wait_until(lambda: overlay(served.shell_port) == [expected], f"{overlay(served.shell_port)}")
+    assert refused(port)
+    assert shows(served.shell_port, served.ports["payments"], ">Payments</h2>")
+
+
+def test_apps_added_and_removed_while_a_client_requests_leave_the_right_ports(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """Ten rounds of payments removed, then back on another port, while a client keeps
+    loading the page and keeps a connection to payments' port alive: the ports of the
+    end state answer, every other refuses, no kept-alive connection outlives its server
+    and no thread is left."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    project = load_project(root)
+    run_doit(root, "shell", "env=dev")  # the page, as serve's first build renders it
+    payments = project.apps["payments"]
+    before = set(threading.enumerate())
+    gate, broker = Gate(), Broker()
+    servers = Servers(
+        Site("shell", shell_port, "[env.dev] port", page=project.page("dev")),
+        None,
+        gate,
+        broker,
+        Origins(shell_port),
+    )
+    entry = next((root / "apps/payments/dist").glob("main-*.js")).name
+    stop, failures = threading.Event(), []
+
+    def client() -> None:
+        """The page and a file of an app that stays, over and over."""
+        while not stop.is_set():
+            try:
+                if "<mfe-payments" not in page(shell_port):
+                    failures.append("page without payments")
+                if get(ports["accounts"], "/asset-manifest.json") != 200:
+                    failures.append("accounts did not answer")
+            except OSError as exc:
+                failures.append(f"{exc!r}")
+
+    servers.start(project)
+    spare = free_ports(10)
+    loader = threading.Thread(target=client)
+    loader.start()
+    try:
+        for round_, port in enumerate(spare):
+            kept, idle = (
+                http.client.HTTPConnection("127.0.0.1", servers.apps["payments"][0].port)
+                for _ in range(2)
+            )
+            for connection in (kept, idle):
+                connection.request("GET", f"/{entry}")
+                assert connection.getresponse().read()
+            servers.apply(without(project, "payments"))
+            assert refused(kept.port), round_
+            assert idle.sock is not None
+            idle.sock.settimeout(10)
+            assert idle.sock.recv(1) == b"", round_  # an idle connection is closed at once
+            with pytest.raises((OSError, http.client.HTTPException)):
+                kept.request("GET", f"/{entry}")  # the removed server answers nothing more
+                kept.getresponse().read()
+            kept.close()
+            idle.close()
+            project = with_app(project, dataclasses.replace(payments, dev_port=port))
+            servers.apply(project)
+        assert servers.apps.keys() == project.apps.keys()
+        for app in project.apps.values():
+            assert get(app.dev_port, "/asset-manifest.json") == 200, app.name
+        assert [port for port in [ports["payments"], *spare[:-1]] if not refused(port)] == []
+    finally:
+        stop.set()
+        loader.join(timeout=30)
+        servers.stop()
+        broker.close()
+    assert failures == []
+    assert all(refused(port) for port in [shell_port, *ports.values(), spare[-1]])
+    wait_until(lambda: set(threading.enumerate()) == before, f"{threading.enumerate()}")
+
+
+def get(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def without(project: Project, name: str) -> Project:
+    return dataclasses.replace(project, apps={k: v for k, v in project.apps.items() if k != name})
+
+
+def with_app(project: Project, app: App) -> Project:
+    return dataclasses.replace(project, apps={**project.apps, app.name: app})
