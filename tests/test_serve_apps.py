@@ -235,6 +235,22 @@ def test_a_moved_shell_port_asks_for_a_restart(served: Served, config: Path) -> 
     assert shows(served.shell_port, served.ports["payments"], ">Payments</h2>")
 
 
+def test_allowed_hosts_saved_in_mfe_toml_apply_to_every_server(
+    served: Served, config: Path
+) -> None:
+    ports = [served.shell_port, *served.ports.values()]
+
+    def statuses(host: str) -> set[int]:
+        return {status(port, "/", {"Host": host}) for port in ports}
+
+    assert statuses("devbox.test") == {403}
+    set_config(served.root, "env.dev.allowed_hosts", ["devbox.test"])
+    wait_until(lambda: 403 not in statuses("devbox.test"), "\n".join(served.server.lines))
+    assert statuses("attacker.example") == {403}
+    config.write_text(config.read_text().replace('allowed_hosts = ["devbox.test"]', ""))
+    wait_until(lambda: statuses("devbox.test") == {403}, "\n".join(served.server.lines))
+
+
 def test_apps_added_and_removed_while_a_client_requests_leave_the_right_ports(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
@@ -277,7 +293,7 @@ def test_apps_added_and_removed_while_a_client_requests_leave_the_right_ports(
     try:
         for round_, port in enumerate(spare):
             kept, idle = (
-                http.client.HTTPConnection("127.0.0.1", servers.apps["payments"][0].port)
+                http.client.HTTPConnection("127.0.0.1", servers.apps["payments"][0].site.port)
                 for _ in range(2)
             )
             for connection in (kept, idle):
@@ -310,9 +326,13 @@ def test_apps_added_and_removed_while_a_client_requests_leave_the_right_ports(
 
 
 def get(port: int, path: str) -> int:
+    return status(port, path, {})
+
+
+def status(port: int, path: str, headers: dict[str, str]) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         return response.status

@@ -113,7 +113,8 @@ class Servers:
     """The running dev servers: the shell's, and one per app keyed by its name.
 
     Changed only from the cycle's thread (`start`, `apply`, `stop`): request threads read
-    nothing here, so an app added, removed or moved in mfe.toml needs no restart."""
+    nothing here but their server's `origins`, so an app added, removed or moved in mfe.toml,
+    or a changed `[env.dev] allowed_hosts`, needs no restart."""
 
     shell: Site
     option: int | None
@@ -121,8 +122,8 @@ class Servers:
     gate: Gate
     broker: Broker
     origins: Origins
-    apps: dict[str, tuple[Site, Callable[[], None]]] = field(default_factory=dict)
-    _stop_shell: Callable[[], None] | None = None
+    apps: dict[str, tuple[DevServer, Callable[[], None]]] = field(default_factory=dict)
+    _shell: tuple[DevServer, Callable[[], None]] | None = None
 
     def start(self, project: Project) -> None:
         """Every port bound first, so a busy one fails fast and leaves nothing listening."""
@@ -158,8 +159,10 @@ class Servers:
         """Serve `project`'s apps: close the servers of apps gone or moved first (two
         apps may swap ports), then bind the new ones. A busy port raises MfeError naming
         its key once every other app is served (the next reload tries it again)."""
+        self._allow(project.env(DEV_ENV).allowed_hosts)
         wanted = _app_sites(project)
-        for name, (site, stop) in list(self.apps.items()):
+        for name, (server, stop) in list(self.apps.items()):
+            site = server.site
             if wanted.get(name) != site:
                 stop()
                 del self.apps[name]
@@ -184,16 +187,28 @@ class Servers:
         for _, stop in self.apps.values():
             stop()
         self.apps.clear()
-        if self._stop_shell is not None:
-            self._stop_shell()
-            self._stop_shell = None
+        if self._shell is not None:
+            self._shell[1]()
+            self._shell = None
+
+    def _allow(self, hosts: tuple[str, ...]) -> None:
+        """`[env.dev] allowed_hosts` as now saved, on every server: a request reads its
+        server's `origins` once, so it sees the old or the new list, never a mix."""
+        origins = Origins(self.shell.port, hosts)
+        if origins == self.origins:
+            return
+        self.origins = origins
+        running = [*self.apps.values(), *([self._shell] if self._shell else [])]
+        for server, _ in running:
+            server.origins = origins
+        log(f"allowed hosts: {', '.join(hosts) or 'loopback only'}")
 
     def _run(self, server: DevServer) -> None:
         stop = start([server])
         if server.site.page is not None:
-            self._stop_shell = stop
+            self._shell = (server, stop)
         else:
-            self.apps[server.site.label] = (server.site, stop)
+            self.apps[server.site.label] = (server, stop)
 
 
 def _start_warming(project: Project, bundler: LiveBundler) -> None:
