@@ -7,7 +7,6 @@ import re
 import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +23,7 @@ from mfe.serve.watch import classify
 
 from fixtures.aws import free_ports
 from fixtures.repo import REPO, link_copy, run_doit
-from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
+from fixtures.serve import Served, ServeProcess, served_entry, serving, use_free_ports, wait_until
 
 
 def port_is_free(port: int) -> bool:
@@ -64,30 +63,10 @@ def get(port: int, path: str) -> http.client.HTTPResponse:
     return response
 
 
-@dataclass
-class Served:
-    """A running `doit serve` on a private copy, shared by the tests of one behaviour each."""
-
-    root: Path
-    shell_port: int
-    ports: dict[str, int]
-    server: ServeProcess
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.shell_port}/"
-
-
 @pytest.fixture(scope="module")
 def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = link_copy(monorepo_built, tmp_path_factory.mktemp("served") / "repo")
-    shell_port, ports = use_free_ports(root)
-    server = ServeProcess(root)
-    try:
-        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
-        yield Served(root, shell_port, ports, server)
-    finally:
-        server.stop()
+    with serving(monorepo_built, tmp_path_factory.mktemp("served")) as served:
+        yield served
 
 
 @pytest.fixture

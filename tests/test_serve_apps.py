@@ -28,7 +28,7 @@ from mfe.serve.session import Servers
 from fixtures.aws import free_ports
 from fixtures.config import set_config
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
+from fixtures.serve import Served, ServeProcess, served_entry, serving, use_free_ports, wait_until
 
 NPM_INSTALL = ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"]
 
@@ -142,24 +142,10 @@ def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
     assert "Traceback" not in output
 
 
-@dataclasses.dataclass
-class Served:
-    root: Path
-    shell_port: int
-    ports: dict[str, int]
-    server: ServeProcess
-
-
 @pytest.fixture(scope="module")
 def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = link_copy(monorepo_built, tmp_path_factory.mktemp("apps") / "repo")
-    shell_port, ports = use_free_ports(root)
-    server = ServeProcess(root)
-    try:
-        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
-        yield Served(root, shell_port, ports, server)
-    finally:
-        assert server.stop() == 0, "\n".join(server.lines)
+    with serving(monorepo_built, tmp_path_factory.mktemp("apps")) as served:
+        yield served
 
 
 @pytest.fixture
