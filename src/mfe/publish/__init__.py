@@ -5,9 +5,10 @@ Modules: `local` (what to publish), `remote` (bucket listing, S3 errors), `plan`
 upload diff), `upload` (phased transfers), `pointer` (the live pointer, compare-and-swap),
 `locking` (conditional-write support), `versions` (app versions, `_ca/` copies), `merge`
 (what a publish changes), `page` (the page of a merged release), `commit` (fixed URLs,
-invalidation, history), `history`, `run` (the publish itself), `rollback`, `preview`,
-`prune`, `invalidate` (CloudFront), `smoke`, `report` (the `PublishReport`, summary
-table, progress). S3 and CloudFront go through the environment's `mfe.envs.session.Session`.
+invalidation, history), `fixed` (which fixed-URL files the commit step writes), `history`,
+`run` (the publish itself), `rollback`, `preview`, `prune`, `invalidate` (CloudFront),
+`smoke`, `report` (the `PublishReport`, summary table, progress). S3 and CloudFront go
+through the environment's `mfe.envs.session.Session`.
 """
 
 from __future__ import annotations

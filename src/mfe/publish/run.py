@@ -34,8 +34,6 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
 from mfe.publish.commit import (
-    Due,
-    Fixed,
     Written,
     by_distribution,
     commit,
@@ -43,8 +41,10 @@ from mfe.publish.commit import (
     invalidated,
     keys_by_app,
 )
+from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
+from mfe.publish.fixed import Drift, wanted
 from mfe.publish.history import history_key, new_release_id, who, write_record
-from mfe.publish.local import SHELL_KEY, LocalApp, LocalFile, collect, page_file
+from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     Candidate,
     candidate,
@@ -56,17 +56,14 @@ from mfe.publish.merge import (
 )
 from mfe.publish.page import render_page
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
-from mfe.publish.pointer import Blob, Live, compare_and_swap, read_pointer
+from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
 from mfe.publish.remote import (
     RESUMES,
     UNCHANGED,
     RemoteObject,
-    folder_of,
-    head,
     list_bucket,
-    list_folder,
     s3_errors,
 )
 from mfe.publish.report import Progress
@@ -81,11 +78,6 @@ from mfe.publish.versions import (
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
-
-LIST_ABOVE = 100
-"""Fixed-URL files to check in one bucket above which the folders holding them are listed
-(`Run.folder_listings`) instead of HEADing each file: on moto a ListObjectsV2 page (1,000
-keys) took as long as ~140 HEADs (420 vs 3 ms)."""
 
 
 @dataclass
@@ -200,14 +192,13 @@ class Run:
             self.listings[app] = list_bucket(self.session, self.buckets[app])
         return self.listings[app]
 
+    @property
+    def drift(self) -> Drift:
+        return Drift(self.session, self.buckets, self.listings, self.project.publish.workers)
+
     def remote(self, app: str, key: str) -> RemoteObject | None:
-        """One object as the bucket holds it: from the listing when the bucket was listed,
-        else one HEAD (a few fixed-URL files do not justify listing a bucket of thousands)."""
-        if app in self.listings:
-            return self.listings[app].get(key)
-        bucket = self.buckets[app]
-        with s3_errors(self.session, bucket, f"checking {key}"):
-            return head(self.s3, bucket, key)
+        """One object as the bucket holds it (`Drift.remote`)."""
+        return self.drift.remote(app, key)
 
     @property
     def lost(self) -> str:
@@ -220,40 +211,6 @@ class Run:
 
     def local_by_sha(self) -> dict[str, LocalFile]:
         return {f.sha256: f for la in self.local.values() for f in la.files}
-
-    def head_differs(self, app: str, key: str, b: Blob) -> bool:
-        found = self.remote(app, key) if app in self.outputs.apps else None
-        return differs(found, b)
-
-    def folder_listings(self, files: list[Fixed]) -> dict[str, dict[str, RemoteObject]]:
-        """app -> the objects directly in the folders of its fixed-URL files, for each bucket
-        with more than LIST_ABOVE to check that this command has not listed whole: its
-        `_ca/` copies, `_mfe/` state and fingerprinted subfolders are not paged through.
-        Each folder is listed once, `workers` at a time; never kept as a whole listing."""
-        from mfe.publish.upload import parallel
-
-        counts = Counter(app for app, _, _ in files)
-        many = {a for a, n in counts.items() if n > LIST_ABOVE and a in self.outputs.apps}
-        many -= set(self.listings)
-        jobs = sorted({(app, folder_of(key)) for app, key, _ in files if app in many})
-        calls = [functools.partial(list_folder, self.session, self.buckets[a], d) for a, d in jobs]
-        found: dict[str, dict[str, RemoteObject]] = {app: {} for app in many}
-        for (app, _), objects in zip(jobs, parallel(self.project.publish.workers, calls), strict=True):  # fmt: skip
-            found[app].update(objects)
-        return found
-
-    def drifted(self, files: list[Fixed]) -> list[Fixed]:
-        """The fixed-URL files their buckets do not hold as `files` has them (to write again):
-        looked up in a listing when the bucket was listed whole or has more than LIST_ABOVE
-        of them to check (`folder_listings`), else HEADed one each, `workers` at a time."""
-        from mfe.publish.upload import parallel
-
-        listed = {**self.listings, **self.folder_listings(files)}
-        found = {f: differs(listed[f[0]].get(f[1]), f[2]) for f in files if f[0] in listed}
-        heads = [f for f in files if f not in found]
-        calls = [functools.partial(self.head_differs, *f) for f in heads]
-        found.update(zip(heads, parallel(self.project.publish.workers, calls), strict=True))
-        return [f for f in files if found[f]]
 
     def row(self, app: str) -> AppPlan:
         """The app's plan, its report row; an empty one for an app this command does not
@@ -271,7 +228,7 @@ class Run:
         self.switched = True
         written, self.finished = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
-            self.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
+            self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
             workers=self.project.publish.workers,
         )  # fmt: skip
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
@@ -440,31 +397,16 @@ class Run:
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)
 
-    def wanted(self, previous: Live | None) -> Due:
-        """Which fixed-URL files a swap from `previous` writes (the publish's commit step and
-        the plan): new bytes at a fixed URL, or the same ones the bucket no longer holds."""
-        before = {}
-        if previous is not None:
-            before = {(a, k): b for a, v in previous.apps.items() for k, b in v.mutable.items()}
-            before[(self.parent, SHELL_KEY)] = previous.page
-
-        def wanted(files: list[Fixed]) -> list[Fixed]:
-            same = [f for f in files if before.get((f[0], f[1])) == f[2]]
-            kept = set(same) - set(self.drifted(same))
-            return [f for f in files if f not in kept]
-
-        return wanted
-
     def _commit(self, new: Live, previous: Live | None, wait: bool) -> tuple[Written, dict[str, list[str]]]:  # fmt: skip
         self.switched = True
         local = self.local_by_sha()
         page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
         if page_path.is_file():
             local[new.page.sha256] = page_file(self.project, self.env.name, page_path.read_bytes())
+        due = wanted(previous, self.parent, self.drift.drifted)
         return commit(
-            self.session, new, self.parent, self.buckets, self.distributions,
-            self.wanted(previous), local, wait=wait, note=self.progress.note,
-            workers=self.project.publish.workers,
+            self.session, new, self.parent, self.buckets, self.distributions, due, local,
+            wait=wait, note=self.progress.note, workers=self.project.publish.workers,
         )  # fmt: skip
 
     def _dry(
@@ -487,7 +429,8 @@ class Run:
         page_blob = blob(page)
         paths = invalidation_paths(base, apps, page_blob, self.parent)
         if not noop:  # what the commit step would write, and so invalidate
-            due = due_fixed(apps, page_blob, self.parent, self.buckets, self.wanted(base))
+            pick = wanted(base, self.parent, self.drift.drifted)
+            due = due_fixed(apps, page_blob, self.parent, self.buckets, pick)
             written = keys_by_app(due)
             for name, keys in written.items():
                 self.row(name).written = keys
@@ -499,11 +442,6 @@ class Run:
         result.by_app = {a: p for a, p in paths.items() if p}
         result.refreshed = by_app(reuse.refreshed)
         return result
-
-
-def differs(found: RemoteObject | None, b: Blob) -> bool:
-    """Whether a fixed URL does not hold `b`: missing, or other bytes (by ETag)."""
-    return found is None or found.etag != b.md5
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:
