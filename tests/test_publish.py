@@ -358,6 +358,35 @@ def test_another_apps_fixed_files_written_back_get_its_report_row(site: Site) ->
     assert saved["apps"]["accounts"]["uploaded"] == report.apps["accounts"].uploaded
 
 
+def test_a_rollback_reports_another_apps_fixed_files_it_writes_back(site: Site) -> None:
+    """A whole rollback to the previous release while two fixed files of accounts (the same
+    in both releases) drifted, one deleted, one changed by hand: its commit step writes them
+    back, and the report and summary table show them under accounts as restored and
+    invalidated, as a publish's do."""
+    public = icons(3)
+    write_app(site.root, "accounts", public=public)
+    render_shell(site.root, site.outputs)
+    site.publish()
+    site.change("payments", "2")
+    site.publish()
+    s3 = site.server.client()
+    bucket = site.bucket("accounts")
+    s3.delete_object(Bucket=bucket, Key="icons/i0.svg")
+    s3.put_object(Bucket=bucket, Key="icons/i1.svg", Body=b"<svg>hand</svg>")
+    report = rollback(site.project, "local", outputs=site.outputs)
+
+    assert sorted(report.apps["accounts"].uploaded) == ["icons/i0.svg", "icons/i1.svg"]
+    paths = ["/icons/i0.svg", "/icons/i1.svg"]
+    assert sorted(report.invalidated_by_app["accounts"]) == paths
+    assert sorted(report.invalidations[site.dist("accounts")]) == paths
+    assert report.invalidated_by_app["mfe-parent"] == ["/index.html"]
+    assert re.search(r"accounts\W+2\W+0\W+0\W+2\W", summary(report))
+    saved = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
+    assert saved["invalidated_by_app"] == report.invalidated_by_app
+    for key in ("icons/i0.svg", "icons/i1.svg"):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == public[key]
+
+
 def test_plan_lists_every_fixed_file_the_commit_step_writes(site: Site) -> None:
     """Two fixed files of accounts drifted (one deleted, one changed by hand) and the
     parent's favicon too: `doit plan` lists them among the writes and invalidations, and

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.publish.commit import invalidated
 from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.merge import invalidation_paths, replacing
 from mfe.publish.pointer import Live, compare_and_swap
@@ -211,7 +212,7 @@ def rollback(
         requests=run.counts(),
         seconds=round(time.monotonic() - started, 3),
         previous_release=previous.release,
-        invalidated_by_app={a: p for a, p in new.invalidations.items() if p},
+        invalidated_by_app={a: p for a, p in invalidated(new.invalidations, written).items() if p},
         rollback_of=target.release,
         seq=new.seq,
         changed=new.changed,
