@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_publish import icons
 from test_releases import TRIALS, Clone, check_consistent, entry, history
 
 from mfe.config import load_project
@@ -31,13 +33,14 @@ from mfe.publish.history import history_key, list_records
 from mfe.publish.locking import probe
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.releases_cmd import show
+from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import ca_key
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
-from fixtures.s3 import S3Server, Site, objects, write_app
+from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
 
 CHILD = """
 import sys
@@ -74,6 +77,31 @@ def nth(count: int, match: Callable[[str, str], bool]) -> Callable[[str, str], b
     return hold
 
 
+def kill_when_held(
+    site: Site, server: S3Server, hold: Callable[[str, str], bool], args: list[str], what: str
+) -> None:
+    """Run `python -c *args` with the site's S3 calls behind a proxy that holds the first
+    request `hold` matches; SIGKILL it there, and point the site back at `server`."""
+    port = site.port
+    proxy = FailingProxy(server.endpoint, hold=hold)
+    try:
+        site.point_at(proxy.port)
+        child = subprocess.Popen(
+            [sys.executable, "-c", *args],
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert proxy.held.wait(60), what
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    finally:
+        proxy.close()
+        site.point_at(port)
+
+
 PHASES = {
     # after K=2 uploads of fingerprinted files
     "uploads": nth(3, lambda m, p: m == "PUT" and "/main-" in p),
@@ -107,24 +135,8 @@ def test_sigkill_at_a_phase_boundary_leaves_one_release_and_the_rerun_finishes(
     site.change("accounts", "2")
     site.change("payments", "2")
     write_outputs(site.project, site.outputs)
-    moto_port = site.port
-    proxy = FailingProxy(moto_s3.endpoint, hold=PHASES[phase])
-    try:
-        site.point_at(proxy.port)
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(site.root)],
-            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            assert proxy.held.wait(60), f"the publish never reached the {phase} boundary"
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(10)
-    finally:
-        proxy.close()
-        site.point_at(moto_port)
+    never = f"the publish never reached the {phase} boundary"
+    kill_when_held(site, moto_s3, PHASES[phase], [CHILD, str(site.root)], never)
 
     url = f"{site.outputs.apps['mfe-parent'].base_url}index.html"
     smoke_check(url, attempts=1)  # the served page and every file it references load
@@ -150,6 +162,54 @@ def test_sigkill_at_a_phase_boundary_leaves_one_release_and_the_rerun_finishes(
         assert report["noop"] is True and report["invalidations"]  # finished, then nothing to do
 
 
+@pytest.mark.parametrize("then", ["publish", "publish app=payments", "rollback app=payments"])
+def test_the_files_finishing_an_interrupted_commit_step_writes_get_report_rows(
+    tmp_path: Path, moto_s3: S3Server, then: str
+) -> None:
+    """A publish of new fixed files of accounts is SIGKILLed in its commit step, at its
+    first fixed-URL write (one worker: the others and index.html not sent). The next command
+    finishes that commit step before its own: its report and summary table show what the
+    finishing wrote under accounts and the parent, as uploaded and invalidated, each key
+    once, whether the command then changes nothing, publishes or rolls back."""
+    site = Site(tmp_path / "repo", moto_s3)
+    toml = site.root / "mfe.toml"
+    toml.write_text(toml.read_text().replace("workers = 4", "workers = 1"))
+    write_app(site.root, "accounts", public=icons(3))
+    render_shell(site.root, site.outputs)
+    site.publish()
+    public = icons(3, "2")
+    write_app(site.root, "accounts", "2", public=public)
+    site.change("payments", "2")
+    write_outputs(site.project, site.outputs)
+    fixed_write = nth(1, lambda m, p: m == "PUT" and "/icons/" in p and "/_ca/" not in p)
+    never = "the publish never wrote a fixed-URL file"
+    kill_when_held(site, moto_s3, fixed_write, [CHILD, str(site.root)], never)
+    s3 = site.server.client()
+    records = list_records(s3, site.bucket("mfe-parent"))
+    assert live(site).seq == 2 and [r.seq for r in records] == [1]  # swapped, commit step cut
+    before = objects(site.server, site.bucket("accounts"))
+    assert all(before[k] != hashlib.md5(body).hexdigest() for k, body in public.items())
+
+    if then == "rollback app=payments":
+        report = rollback(site.project, "local", outputs=site.outputs, app="payments")
+    else:
+        if then == "publish app=payments":
+            site.change("payments", "3")
+        report = publish(
+            site.project, "local", outputs=site.outputs, app=then.partition("=")[2] or None
+        )
+    assert (report.noop, report.seq) == (then == "publish", 2 if then == "publish" else 3)
+    keys = sorted(public)
+    assert sorted(report.apps["accounts"].uploaded) == keys
+    assert report.apps["mfe-parent"].uploaded.count("index.html") == 1
+    assert sorted(report.invalidated_by_app["accounts"]) == [f"/{k}" for k in keys]
+    assert "/index.html" in report.invalidated_by_app["mfe-parent"]
+    assert sorted(report.invalidations[site.dist("accounts")]) == [f"/{k}" for k in keys]
+    assert re.search(r"accounts\W+3\W+\d+\W+0\W+3\W", summary(report))
+    for key in keys:
+        assert s3.get_object(Bucket=site.bucket("accounts"), Key=key)["Body"].read() == public[key]
+
+
 def test_an_app_rollback_killed_after_the_swap_it_retried_leaves_everything_it_names_up(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:
@@ -165,28 +225,13 @@ def test_an_app_rollback_killed_after_the_swap_it_retried_leaves_everything_it_n
     site.change("accounts", "bad")
     site.publish()
     write_outputs(site.project, site.outputs)
-    moto_port = site.port
 
     def other_publish() -> None:
         publish(load_project(other), "local", outputs=site.outputs, smoke=False)
 
-    proxy = FailingProxy(moto_s3.endpoint, hold=lost_race(other_publish, hold_after=2))
-    try:
-        site.point_at(proxy.port)
-        child = subprocess.Popen(
-            [sys.executable, "-c", ROLLBACK_CHILD, str(site.root), "accounts"],
-            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            assert proxy.held.wait(60), "the rollback never swapped twice"
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(10)
-    finally:
-        proxy.close()
-        site.point_at(moto_port)
+    hold = lost_race(other_publish, hold_after=2)
+    args = [ROLLBACK_CHILD, str(site.root), "accounts"]
+    kill_when_held(site, moto_s3, hold, args, "the rollback never swapped twice")
 
     url = f"{site.outputs.apps['mfe-parent'].base_url}index.html"
     smoke_check(url, attempts=1)  # still the other checkout's release, whole

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,38 @@ def invalidated(changed: dict[str, list[str]], written: Written) -> dict[str, li
     return paths
 
 
+def merged(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`first`, then `then`'s items not in it yet, per name: each once, in order."""
+    found = {name: list(items) for name, items in first.items()}
+    for name, items in then.items():
+        mine = found.setdefault(name, [])
+        mine.extend(item for item in items if item not in mine)
+    return found
+
+
+@dataclass
+class Committed:
+    """What a command's commit steps did (finishing an earlier command's, then its own):
+    the report's rows, `invalidated_by_app` and `invalidations`, each key or path once."""
+
+    written: Written = field(default_factory=dict)
+    invalidated: dict[str, list[str]] = field(default_factory=dict)
+    """app -> fixed-URL paths invalidated (`invalidated`)."""
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    """distribution -> paths sent."""
+
+    def add(self, live: Live, written: Written, sent: dict[str, list[str]]) -> None:
+        """Count the commit step of `live` that wrote `written` and sent `sent`."""
+        self.written = merged(self.written, written)
+        self.invalidated = merged(self.invalidated, invalidated(live.invalidations, written))
+        self.sent = merged(self.sent, sent)
+
+    @property
+    def by_app(self) -> dict[str, list[str]]:
+        """app -> paths invalidated, for the apps with any."""
+        return {app: paths for app, paths in self.invalidated.items() if paths}
+
+
 def by_distribution(
     per_app: dict[str, list[str]], distributions: dict[str, str | None]
 ) -> dict[str, list[str]]:
@@ -186,8 +219,7 @@ def commit(
 ) -> tuple[Written, dict[str, list[str]]]:
     """Fixed URLs, invalidation, history record; returns (written, distribution -> paths)."""
     written = apply_fixed(session, live, parent, buckets, wanted, local, workers)
-    for app, keys in converge(session, live, parent, buckets, local, workers).items():
-        written.setdefault(app, []).extend(k for k in keys if k not in written.get(app, []))
+    written = merged(written, converge(session, live, parent, buckets, local, workers))
     paths = invalidated(live.invalidations, written)
     first = live.seq == 1  # nothing was served (or cached) before the first release
     sent = {} if first else by_distribution(paths, distributions)

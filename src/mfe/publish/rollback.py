@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
-from mfe.publish.commit import invalidated
 from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.merge import invalidation_paths, replacing
 from mfe.publish.pointer import Live, compare_and_swap
@@ -198,7 +197,7 @@ def rollback(
     else:
         reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
     check_complete(run, target, reuse)
-    new, previous, written, sent = swap_and_commit(run, (live, etag), make, reuse, wait)
+    new, previous = swap_and_commit(run, (live, etag), make, reuse, wait)
     if smoke:
         from mfe.publish.smoke import smoke_check
 
@@ -207,12 +206,14 @@ def rollback(
         env=run.env.name,
         release=new.release,
         site_url=run.url,
-        apps={name: AppResult(uploaded=written.get(name, [])) for name in project.apps},
-        invalidations=sent,
+        apps={
+            name: AppResult(uploaded=run.committed.written.get(name, [])) for name in project.apps
+        },
+        invalidations=run.committed.sent,
         requests=run.counts(),
         seconds=round(time.monotonic() - started, 3),
         previous_release=previous.release,
-        invalidated_by_app={a: p for a, p in invalidated(new.invalidations, written).items() if p},
+        invalidated_by_app=run.committed.by_app,
         rollback_of=target.release,
         seq=new.seq,
         changed=new.changed,
@@ -227,9 +228,9 @@ def swap_and_commit(
     make: Callable[[Live | None], Live],
     reuse: InPlace,
     wait: bool,
-) -> tuple[Live, Live, dict[str, list[str]], dict[str, list[str]]]:
-    """The swap and the commit step, checking the refreshed objects after each (see
-    `mfe.publish.refresh`); the spare copies go however it ends."""
+) -> tuple[Live, Live]:
+    """The swap and the commit step (`run.committed`), checking the refreshed objects after
+    each (see `mfe.publish.refresh`); the spare copies go however it ends."""
     try:
         with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
             new, previous = compare_and_swap(
@@ -238,11 +239,11 @@ def swap_and_commit(
         assert new is not None and previous is not None
         run.record_replaced(previous, first[0])
         reuse.confirm()  # before the commit step serves the page
-        written, sent = run._commit(new, previous, wait)
+        run._commit(new, previous, wait)
         reuse.confirm()  # and after: a prune that decided before the swap had that long
     finally:
         reuse.release()
-    return new, previous, written, sent
+    return new, previous
 
 
 def _parent_plan(run: Any) -> Any:

@@ -34,7 +34,7 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.files import write_atomic
 from mfe.publish.commit import (
-    Written,
+    Committed,
     by_distribution,
     commit,
     due_fixed,
@@ -115,8 +115,8 @@ class Run:
     before: Counter[str] = field(default_factory=Counter)
     plans: dict[str, AppPlan] = field(default_factory=dict)
     listings: dict[str, dict[str, RemoteObject]] = field(default_factory=dict)
-    finished: dict[str, list[str]] = field(default_factory=dict)
-    """Invalidations sent while finishing an earlier publish's commit."""
+    committed: Committed = field(default_factory=Committed)
+    """What this command's commit steps did, finishing an earlier one's included."""
     local_versions: dict[str, str] = field(default_factory=dict)
     extra_kept: dict[str, set[str]] = field(default_factory=dict)
     """app -> keys `--prune` keeps besides those of kept versions (previews' uploads)."""
@@ -226,11 +226,12 @@ class Run:
             return
         self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
         self.switched = True
-        written, self.finished = commit(
+        written, sent = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
             self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
             workers=self.project.publish.workers,
         )  # fmt: skip
+        self.committed.add(live, written, sent)
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
             self.listings.pop(app, None)
 
@@ -337,17 +338,17 @@ class Run:
             )
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
-            result.sent = self.finished
         else:
             self.record_replaced(previous, base)
             reuse.confirm()  # before the commit step serves the page
-            written, sent = self._commit(new, previous, wait)
+            self._commit(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
-            for name, keys in written.items():  # another app's healed files get a row too
-                self.row(name).written = keys
-            result = Result(new.release, new, previous, False, sent, new.forced, new.changed)
-            result.by_app = {a: p for a, p in invalidated(new.invalidations, written).items() if p}
+            result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
             result.refreshed = by_app(reuse.refreshed)
+        done = self.committed  # also what finishing an earlier commit step wrote
+        for name, keys in done.written.items():  # another app's healed files get a row too
+            self.row(name).written = keys
+        result.sent, result.by_app = done.sent, done.by_app
         if prune:
             from mfe.publish.prune import prune as run_prune
 
@@ -397,17 +398,19 @@ class Run:
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)
 
-    def _commit(self, new: Live, previous: Live | None, wait: bool) -> tuple[Written, dict[str, list[str]]]:  # fmt: skip
+    def _commit(self, new: Live, previous: Live | None, wait: bool) -> None:
+        """The commit step after this command's swap from `previous` (`self.committed`)."""
         self.switched = True
         local = self.local_by_sha()
         page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
         if page_path.is_file():
             local[new.page.sha256] = page_file(self.project, self.env.name, page_path.read_bytes())
         due = wanted(previous, self.parent, self.drift.drifted)
-        return commit(
+        written, sent = commit(
             self.session, new, self.parent, self.buckets, self.distributions, due, local,
             wait=wait, note=self.progress.note, workers=self.project.publish.workers,
         )  # fmt: skip
+        self.committed.add(new, written, sent)
 
     def _dry(
         self,
