@@ -3,14 +3,22 @@ with this publish's changes), so a page never mixes a local build with a stale o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mfe.build.manifest import AssetManifest
+from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 from mfe.publish.pointer import AppVersion
+from mfe.publish.remote import s3_errors
+from mfe.publish.versions import ca_key, read_asset_manifest
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
 
 ManifestFor = Callable[[str, str], tuple[AssetManifest, Path]]
 """(app, version) -> that version's asset-manifest and a folder with its JavaScript (the
@@ -37,3 +45,26 @@ def render_page(
         manifests[app.name], dists[app.name] = manifest_for(app.name, version.version)
     context = shell_context(project, env, outputs, manifests, dists)
     return render_template(project, context).encode("utf-8")
+
+
+def fetch_version(
+    session: Session, bucket: str, app: str, version: str, state: Path
+) -> tuple[AssetManifest, Path]:
+    """A version not built here, from its bucket: its asset-manifest and its JavaScript
+    (the import map depends on how the code imports shared modules), cached under
+    `.mfe/<env>/dist-cache/<app>/<version>/` (immutable)."""
+    with s3_errors(session, bucket, f"reading version {version[:12]} of {app}"):
+        manifest = read_asset_manifest(session.s3, bucket, app, version, state)
+        folder = state / "dist-cache" / app / version
+        for key, entry in manifest.files.items():
+            target = folder / key
+            # A cached copy counts only if whole (a killed publish may have cut one short).
+            if not key.endswith(JS_SUFFIXES) or (
+                target.is_file() and sha256_file(target) == entry.sha256
+            ):
+                continue
+            source = key if entry.immutable else ca_key(key, entry.sha256)
+            write_atomic(target, session.s3.get_object(Bucket=bucket, Key=source)["Body"].read())
+        folder.mkdir(parents=True, exist_ok=True)
+        os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
+    return manifest, folder

@@ -22,17 +22,15 @@ one pointer read and one history-record check.
 from __future__ import annotations
 
 import functools
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
+from mfe.build.manifest import AssetManifest
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.files import write_atomic
 from mfe.publish.commit import (
     Committed,
     by_distribution,
@@ -54,27 +52,14 @@ from mfe.publish.merge import (
     merge,
     stale,
 )
-from mfe.publish.page import render_page
+from mfe.publish.page import fetch_version, render_page
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
-from mfe.publish.remote import (
-    RESUMES,
-    UNCHANGED,
-    RemoteObject,
-    list_bucket,
-    s3_errors,
-)
+from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
-from mfe.publish.versions import (
-    blob,
-    ca_key,
-    read_asset_manifest,
-    records,
-    version_of,
-    write_version,
-)
+from mfe.publish.versions import blob, records, version_of, write_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -364,24 +349,8 @@ class Run:
                 self.local_versions[app] = version_of(local.files)
             if self.local_versions[app] == version:
                 return local.manifest, self.project.apps[app].dist
-        bucket = self.buckets[app]
         state = self.project.state_dir(self.env.name)
-        with s3_errors(self.session, bucket, f"reading version {version[:12]} of {app}"):
-            manifest = read_asset_manifest(self.s3, bucket, app, version, state)
-            folder = state / "dist-cache" / app / version
-            for key, entry in manifest.files.items():
-                target = folder / key
-                # Its JavaScript: the import map depends on how the code imports shared modules.
-                # A cached copy counts only if whole (a killed publish may have cut one short).
-                if not key.endswith(JS_SUFFIXES) or (
-                    target.is_file() and sha256_file(target) == entry.sha256
-                ):
-                    continue
-                source = key if entry.immutable else ca_key(key, entry.sha256)
-                write_atomic(target, self.s3.get_object(Bucket=bucket, Key=source)["Body"].read())
-            folder.mkdir(parents=True, exist_ok=True)
-            os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
-        return manifest, folder
+        return fetch_version(self.session, self.buckets[app], app, version, state)
 
     def page(self, apps: dict[str, Any]) -> LocalFile:
         html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
