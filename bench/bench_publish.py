@@ -1,8 +1,11 @@
 """`doit publish` as a user runs it, next to `aws s3 sync` doing the same uploads.
 
-The site: a synthetic monorepo of 3 apps, ~1000 files, ~30 MB (fingerprinted JS/CSS
-chunks, a few mutable files) whose build scripts copy prebuilt files into `$MFE_OUT_DIR`,
-the shell from this repo's template. Both sides are whole commands in fresh processes
+The site: a synthetic monorepo of 3 apps, ~1000 files, ~30 MB, the shell from this repo's
+template. Its sources are unhashed (`files/main.js`, `files/assets/chunk12.js`,
+`files/public/robots.txt`); each app's build (bench/fingerprint_build.mjs) names every
+file by a hash of its bytes, as a bundler does (`main-<HASH>.js`), except `public/`, copied
+as is: the JS/CSS chunks are immutable, robots.txt and site.webmanifest fixed-URL (checked
+on the built manifests before any case runs). Both sides are whole commands in fresh processes
 (`python -m doit publish`; one `aws s3 sync` per app plus one for the shell page), run
 A B A B against one moto server. Every request goes through a loopback counting proxy
 (bench/wire.py) and is counted on the wire, by service.
@@ -19,7 +22,6 @@ Cases and anchors (each anchor does the case's uploads and nothing more):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -35,12 +37,16 @@ from common import REPO, doit, use_port
 from run import Case, Context
 from wire import WireCounter
 
+from mfe.build.manifest import read_manifest
+
 from fixtures.aws import DUMMY_AWS_ENV, free_port, local_client, start_moto, stop_process
 
 APPS = ("mfe-parent", "accounts", "payments")
 FILES_PER_APP = 330
 TOTAL_BYTES = 30 * 1024 * 1024
-BUILD = 'rm -rf "$MFE_OUT_DIR" && mkdir -p "$MFE_OUT_DIR" && cp -R files/. "$MFE_OUT_DIR"'
+BUILD_SCRIPT = Path(__file__).resolve().parent / "fingerprint_build.mjs"
+BUILD = f"node ../../{BUILD_SCRIPT.name}"
+"""Each app's `build` script (run in apps/<app>/): the site root holds a copy of BUILD_SCRIPT."""
 
 
 def make_site(
@@ -49,12 +55,13 @@ def make_site(
     total_bytes: int = TOTAL_BYTES,
     mfe_toml: str = "",
 ) -> None:
-    """The synthetic monorepo: npm workspaces whose builds copy `files/` into dist/
+    """The synthetic monorepo: npm workspaces whose builds fingerprint `files/` into dist/
     (`files_per_app`: default FILES_PER_APP for each of APPS; `mfe_toml` is appended)."""
     counts = files_per_app or dict.fromkeys(APPS, FILES_PER_APP)
     rng = random.Random(4)
     shutil.copytree(REPO / "shell", root / "shell")
     shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    shutil.copy(BUILD_SCRIPT, root / BUILD_SCRIPT.name)
     (root / "mfe.toml").write_text(
         '[project]\nname = "bench"\n\n[apps.mfe-parent]\nrole = "parent"\n' + mfe_toml
     )
@@ -66,27 +73,45 @@ def make_site(
         folder = root / "apps" / app
         files = folder / "files"
         (files / "assets").mkdir(parents=True)
+        (files / "public").mkdir()
         package = {"name": app, "private": True, "scripts": {"build": BUILD}}
         (folder / "package.json").write_text(json.dumps(package))
         for index in range(count - 2):
             size = rng.randint(per_file // 4, per_file * 7 // 4)
             body = (f"/* {app} chunk {index} */\n" + "x" * size)[:size].encode()
-            digest = hashlib.sha256(body).hexdigest()[:8].upper() + "7"
             if index == 0:  # the entry registers the app's element, as a real bundle does
                 element = f"mfe-{app.removeprefix('mfe-')}"
                 body = (
                     f"customElements.define('{element}', class extends HTMLElement {{}});\n".encode()
                     + body
                 )
-                key = f"main-{digest}.js"
+                key = "main.js"
             else:
-                key = f"assets/chunk{index}-{digest}.{'css' if index % 5 == 0 else 'js'}"
+                key = f"assets/chunk{index}.{'css' if index % 5 == 0 else 'js'}"
             (files / key).write_bytes(body)
-        (files / "robots.txt").write_text("User-agent: *\n")
-        (files / "site.webmanifest").write_text('{"name": "bench"}\n')
+        (files / "public" / "robots.txt").write_text("User-agent: *\n")
+        (files / "public" / "site.webmanifest").write_text('{"name": "bench"}\n')
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=root, check=True
     )
+
+
+def check_fingerprints(root: Path, apps: Iterable[str]) -> None:
+    """Every built file is immutable but those of `files/public/`, and each source file
+    made one output: else the site is not what a bundler makes (AssertionError)."""
+    for app in apps:
+        files = root / "apps" / app / "files"
+        sources = [path for path in files.rglob("*") if path.is_file()]
+        public = {path.relative_to(files / "public").as_posix() for path in sources
+                  if path.is_relative_to(files / "public")}  # fmt: skip
+        manifest = read_manifest(app, root / "apps" / app / "dist")
+        fixed = {name for name, entry in manifest.files.items() if not entry.immutable}
+        if fixed != public or len(manifest.files) != len(sources):
+            raise AssertionError(
+                f"{app}: {len(manifest.files)} files built from {len(sources)}, fixed-URL ones "
+                f"differ from files/public/ by {sorted(fixed ^ public)[:5]}: the synthetic "
+                f"build ({BUILD_SCRIPT.name}) must fingerprint every other file"
+            )
 
 
 def sync_site(
@@ -127,6 +152,7 @@ class Bench:
         use_port(self.root, self.wire.port)  # every command reaches moto through the proxy
         self.env = {**os.environ, **DUMMY_AWS_ENV}
         self.publish()  # provisions, builds, renders the shell: outputs for the anchors
+        check_fingerprints(self.root, APPS)
         outputs = json.loads((self.root / ".mfe/local/outputs.json").read_text())
         self.buckets = {app: outputs["apps"][app]["bucket"] for app in APPS}
 
@@ -152,15 +178,12 @@ class Bench:
         empty_buckets(self.s3, self.buckets.values())
 
     def change_one_app(self) -> None:
-        """A new fingerprinted chunk in accounts (the previous run's removed), then `doit
-        build` (untimed: the preview case times the publish of a built change)."""
-        assets = self.root / "apps" / "accounts" / "files" / "assets"
-        for old in assets.glob("preview-*"):
-            old.unlink()
+        """A new chunk in accounts, then `doit build` (untimed: the preview case times the
+        publish of a built change). `assets/preview.js` gets new bytes each run, so its
+        fingerprinted name is new and the previous run's is gone from dist/."""
         self.previews += 1
-        body = f"export const preview = {self.previews};\n".encode()
-        digest = hashlib.sha256(body).hexdigest()[:8].upper()
-        (assets / f"preview-{digest}.js").write_bytes(body)
+        body = f"export const preview = {self.previews};\n"
+        (self.root / "apps/accounts/files/assets/preview.js").write_text(body)
         doit(self.root, "build", env=DUMMY_AWS_ENV)
 
     def preview(self) -> dict[str, Any]:

@@ -24,7 +24,6 @@ check accounts' fixed files one request each (< 100 S3 requests, no slower than 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_publish import empty_buckets, make_site, sync_site
+from bench_publish import check_fingerprints, empty_buckets, make_site, sync_site
 from common import doit, use_port
 from run import Case, Context
 
@@ -63,6 +62,7 @@ class ScaleSite:
         if weed:
             self._provision_weed()
         doit(root, "build", env=DUMMY_AWS_ENV)
+        check_fingerprints(root, FILES)
         self.publish()  # local: starts the emulator, provisions, writes outputs
         outputs = json.loads((root / f".mfe/{env}/outputs.json").read_text())
         self.buckets = {app: outputs["apps"][app]["bucket"] for app in FILES}
@@ -90,12 +90,10 @@ class ScaleSite:
         sync_site(self.root, self.env, self.endpoint, buckets, self.environ)
 
     def change_payments(self) -> None:
-        """A new fingerprinted chunk in payments (the previous run's removed), built."""
-        assets = self.root / "apps" / "payments" / "files" / "assets"
-        for old in assets.glob("change-*"):
-            old.unlink()
-        body = f"export const at = {time.time_ns()};\n".encode()
-        (assets / f"change-{hashlib.sha256(body).hexdigest()[:8].upper()}7.js").write_bytes(body)
+        """One changed chunk in payments, built: `assets/change.js` gets new bytes, so
+        dist/ has a new fingerprinted file in place of the previous run's."""
+        body = f"export const at = {time.time_ns()};\n"
+        (self.root / "apps/payments/files/assets/change.js").write_text(body)
         doit(self.root, "build", env=DUMMY_AWS_ENV)
 
     def empty(self) -> None:
@@ -140,8 +138,7 @@ def fixed_url_case(work: Path, ctx: Context) -> Case:
     root = work / "fixed"
     make_site(root, dict.fromkeys(FILES, 30), 3 * 1024 * 1024)
     public = root / "apps" / "accounts" / "files" / "public"
-    public.mkdir()
-    for index in range(FIXED_FILES):  # no hash-like part in the name: a fixed URL each
+    for index in range(FIXED_FILES):  # copied as is by the build: a fixed URL each
         (public / f"icon{index}.svg").write_text(f"<svg><!-- {index} --></svg>\n")
     use_port(root, free_port())
     site = ScaleSite(root, "local", f"http://127.0.0.1:{_port(root)}")
