@@ -6,6 +6,8 @@ import http.client
 import re
 import shutil
 import socket
+import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path, PosixPath
 from typing import Any
@@ -234,6 +236,32 @@ def test_a_page_read_as_a_build_ends_still_reloads(tmp_path: Path) -> None:
     finally:
         broker.close()
         stop()
+
+
+def test_clients_gone_mid_request_leave_no_traceback(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Tabs reloading or closing reset connections with requests in flight, many times a
+    day: the server goes on answering and prints nothing about it."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "big.js").write_bytes(b"x" * 3_000_000)
+    (port,) = free_ports(1)
+    site = Site("payments", port, "[apps.payments] dev_port", root=dist)
+    stop = start(bind([site], Gate(), Broker(), Origins(port + 1)))
+    try:
+        for _ in range(10):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(f"GET /big.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            assert client.recv(100).startswith(b"HTTP/1.1 200")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # a reset, as a cancelled request is
+        assert fetch(f"http://127.0.0.1:{port}/big.js") == "x" * 3_000_000
+        handlers = "process_request_thread"
+        wait_until(lambda: not any(handlers in t.name for t in threading.enumerate()), "busy")
+    finally:
+        stop()
+    assert capfd.readouterr().err == ""
 
 
 def test_a_source_folder_deleted_and_restored_is_watched_again(

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import http.client
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +96,13 @@ class DevServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client gone mid-request (a reloading or closed tab cancels its module loads)
+        is routine for a dev server: no traceback in the terminal. Anything else is one."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop serving, close the port, and end the kept-alive connections: a request in
