@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from test_publish import icons
-from test_releases import TRIALS, Clone, check_consistent, entry, history
+from test_releases import Clone, check_consistent, entry, history
 
 from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
@@ -295,6 +295,11 @@ def stop_after_swap(
         child.wait(10)
 
 
+GATED_TRIALS = 3
+"""The interleavings below are forced by gates, not left to timing: a few rounds (each on
+the seqs the last one left) show the end state holds; more would only repeat them."""
+
+
 @pytest.mark.parametrize("stop", ["killed", "slow"])
 def test_a_release_whose_publish_stopped_before_recording_it_stays_in_the_history(
     tmp_path: Path, moto_s3: S3Server, stop: str
@@ -308,7 +313,7 @@ def test_a_release_whose_publish_stopped_before_recording_it_stays_in_the_histor
     a = Clone(site, tmp_path / "a")
     write_outputs(load_project(a.root), site.outputs)
     moto_port = site.port
-    for trial in range(TRIALS):
+    for trial in range(GATED_TRIALS):
         a.change("accounts", f"a{trial}")
         site.change("payments", f"b{trial}")
         base = live(site).seq
@@ -347,7 +352,7 @@ def test_a_release_whose_publish_stopped_before_recording_it_stays_in_the_histor
     shown = show(site.project, site.project.env("local"), site.outputs)
     for record in history(site):
         assert f"{record.seq:>5}  {record.release}  " in shown
-    assert len(history(site)) == 1 + 2 * TRIALS
+    assert len(history(site)) == 1 + 2 * GATED_TRIALS
 
 
 def test_an_app_rollback_records_the_release_it_swapped_past(
@@ -361,7 +366,7 @@ def test_an_app_rollback_records_the_release_it_swapped_past(
     a = Clone(site, tmp_path / "a")
     write_outputs(load_project(a.root), site.outputs)
     moto_port = site.port
-    for trial in range(TRIALS):
+    for trial in range(GATED_TRIALS):
         site.change("accounts", f"bad{trial}")
         site.publish(smoke=False)
         a.change("payments", f"p{trial}")
