@@ -103,7 +103,8 @@ def _rollback(
 
     report = rollback(project, env, wait=wait, outputs=_outputs(project, env), app=app, to=to)
     what = f"app {app} of " if app else ""
-    print(f"rollback: serving {what}release {report.rollback_of} again as {report.release}")
+    off = f", taking off {report.previous_release}" if not app and report.previous_release else ""
+    print(f"rollback: serving {what}release {report.rollback_of} again as {report.release}{off}")
     print(summary(report))
     print(report.site_url, flush=True)
 
