@@ -142,6 +142,29 @@ def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
     assert "Traceback" not in output
 
 
+def test_a_new_app_folder_is_served_once_npm_installed_it(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """No table in mfe.toml: the folder is the app. `npm install` changes the lockfile,
+    serve finds the apps again, builds the new one and serves it on its default port."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        copy_app(root, "payments", "ledger", "Ledger")
+        hint = "ledger: new app ledger: run `npm install`, then serve builds and serves it"
+        wait_until(lambda: hint in overlay(shell_port), f"{overlay(shell_port)}")
+        port = load_project(root).apps["ledger"].dev_port
+        npm_install(root)
+        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
+        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        assert shows(shell_port, ports["payments"], ">Payments</h2>")
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)
+
+
 @pytest.fixture(scope="module")
 def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serving(monorepo_built, tmp_path_factory.mktemp("apps")) as served:

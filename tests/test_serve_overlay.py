@@ -85,7 +85,7 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
         (monorepo / "apps/greeting").mkdir()
         (monorepo / "apps/greeting/package.json").write_text('{"name": "greeting"}')
         wait_failing(["greeting"])
-        assert "new app greeting: run `npm install`, then restart `doit serve`" in (
+        assert "new app greeting: run `npm install`, then serve builds and serves it" in (
             overlay.inner_text()
         )
         assert server.proc.poll() is None

@@ -45,8 +45,8 @@ class Changes:
     install: bool = False
     """A root lockfile/package.json changed: install, then every app's build is checked."""
     new_apps: set[str] = field(default_factory=set)
-    """`apps/<name>/package.json` appeared: it needs `npm install` (and a table in
-    `mfe.toml`, or a restart, to be served)."""
+    """`apps/<name>/package.json` appeared: it needs `npm install`, whose lockfile change
+    makes serve find the apps again and serve it."""
     outputs: bool = False
     """An app's `dist/` was swapped, by serve's own build (seen late) or by one outside
     serve (`doit build` in another terminal): re-render the page, reload if it changed."""
