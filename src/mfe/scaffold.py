@@ -81,7 +81,7 @@ if (!customElements.get(TAG)) customElements.define(TAG, __CLASS__);
 """
 
 
-def new_app_message(name: str, then: str = "restart `doit serve`") -> str:
+def new_app_message(name: str, then: str) -> str:
     """The one line for an app folder whose dependencies npm has not installed yet."""
     return f"new app {name}: run `npm install`, then {then}"
 

@@ -153,11 +153,7 @@ def invalidated(changed: dict[str, list[str]], written: Written) -> dict[str, li
     """app -> fixed-URL paths to invalidate, each once: the pointer's changed ones and every
     key written (also healed files and what a newer pointer needed), so the report's rows
     show what was sent."""
-    paths = {app: list(found) for app, found in changed.items()}
-    for app, keys in written.items():
-        mine = paths.setdefault(app, [])
-        mine += [path for path in ("/" + key for key in keys) if path not in mine]
-    return paths
+    return merged(changed, {app: ["/" + key for key in keys] for app, keys in written.items()})
 
 
 def merged(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -24,8 +24,6 @@ from mfe.serve.watch import OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
 
 DEV_ENV = "dev"
-SERVED = "serve builds and serves it"
-"""What follows `npm install` of a new app folder (the lockfile change reloads the apps)."""
 
 
 def log(message: str) -> None:
@@ -92,7 +90,9 @@ class Cycle:
     def _build(self, changes: Changes, paths: set[Path]) -> list[tuple[str, float]]:
         """Run doit for the changed apps and re-render the page; (app, seconds) built."""
         for name in changes.new_apps:
-            self.errors[f"new:{name}"] = BuildError(name, new_app_message(name, SERVED))
+            self.errors[f"new:{name}"] = BuildError(
+                name, new_app_message(name, then="serve builds and serves it")
+            )
         apps = set(changes.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
         if changes.config or changes.install or CONFIG_FILE in self.errors:
