@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import http.server
 import json
@@ -25,7 +26,7 @@ from mfe.config import Project, load_project
 from mfe.envs.emulator import START_TIMEOUT, _spawn, ensure_emulator, probe, stop_emulator
 from mfe.envs.emulator_log import MAX_BYTES_VAR
 from mfe.envs.emulator_process import group, read_record, runs_emulator
-from mfe.envs.moto_server import PORT_TAKEN, claim_port
+from mfe.envs.moto_server import PORT_TAKEN, claim_port, lock_file
 from mfe.errors import MfeError
 
 from fixtures.aws import free_port, free_ports, local_client, start_moto, stop_process
@@ -489,10 +490,18 @@ def get(port: int, path: str) -> None:
         connection.close()
 
 
+def read_logs(project: Project) -> str:
+    """emulator.log.1, then emulator.log, read under the log's lock (never mid-rotation)."""
+    port = project.env("local").port
+    assert port is not None
+    with lock_file("127.0.0.1", port, "log").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return log_file(project, ".1").read_text() + log_file(project).read_text()
+
+
 def logged_paths(project: Project) -> list[str]:
     """The request paths in the log files, oldest first (emulator.log.1, then emulator.log)."""
-    text = log_file(project, ".1").read_text() + log_file(project).read_text()
-    return re.findall(r'"GET (\S+) HTTP', text)
+    return re.findall(r'"GET (\S+) HTTP', read_logs(project))
 
 
 def test_the_request_log_rotates_by_size(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -529,31 +538,96 @@ def test_the_request_log_rotates_by_size(project: Project, monkeypatch: pytest.M
     )
 
 
+def unknown_service(port: int, name: str) -> None:
+    """A signed request for a service moto does not know: moto `print`s a line saying so
+    (output that bypasses logging) and raises, which granian logs with a traceback."""
+    scope = f"testing/20260101/us-east-1/{name}/aws4_request"
+    auth = f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", "/", headers={"Authorization": auth})
+        assert connection.getresponse().status == 500
+    finally:
+        connection.close()
+
+
+def held_files(pgid: int, port: int) -> list[str]:
+    """What the emulator's processes hold open that is a deleted file or a log file no
+    longer at `emulator.log` (where nothing can see or cap it)."""
+    held = []
+    for pid in group(pgid, port):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.endswith(" (deleted)") or target.endswith("emulator.log.1"):
+                    held.append(f"{pid}: {target}")
+    return held
+
+
+@pytest.mark.parametrize("request_log", ["0", "1"])
+def test_output_that_bypasses_logging_is_capped_and_no_deleted_log_is_held(
+    project: Project, monkeypatch: pytest.MonkeyPatch, request_log: str
+) -> None:
+    """Everything the emulator writes goes through the log's cap: moto's `print` output
+    and tracebacks, in the worker and in the server, with the request log off (nothing
+    else would rotate the file) or on. After many rotations both files are under the cap,
+    no process holds a rotated-away or deleted log file open, and the newest output is in
+    the log, also from a worker whose server was killed."""
+    cap = 3000
+    monkeypatch.setenv("MFE_EMULATOR_REQUEST_LOG", request_log)
+    monkeypatch.setenv(MAX_BYTES_VAR, str(cap))
+    port = project.env("local").port
+    assert port is not None
+    ensure_emulator(project, project.env("local"))
+    pgid = recorded_pid(project)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: unknown_service(port, f"nosuch{i:04d}"), range(200)))
+
+    def logged(name: str) -> bool:
+        return f"backend for {name}.us-east-1.amazonaws.com" in read_logs(project)
+
+    for name in ("newest", "orphaned"):
+        if name == "orphaned":
+            os.kill(pgid, signal.SIGKILL)  # the worker serves on, and writes its own output
+            os.waitpid(pgid, 0)
+        unknown_service(port, name)
+        deadline = time.monotonic() + 10
+        while not logged(name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert logged(name), name
+        files = sorted(project.state_dir("local").glob("emulator.log*"))
+        assert [f.name for f in files] == ["emulator.log", "emulator.log.1"]
+        assert all(f.stat().st_size <= cap for f in files), [f.stat().st_size for f in files]
+        assert held_files(pgid, port) == []
+
+
 WRITER = """
 import logging, sys, threading, time
-from mfe.envs.emulator_log import BoundedLog
+from pathlib import Path
+from mfe.envs.emulator_log import BoundedLog, capture_output
 name, count, path, lock, cap, start = sys.argv[1:]
+capture_output(BoundedLog(Path(path), Path(lock), int(cap)))
 
-class Stamped(logging.Formatter):
-    \"\"\"Stamps a line when it is formatted (under the log's lock: in the order written).\"\"\"
-    def format(self, record):
-        stamp = time.monotonic_ns()
-        print(stamp, file=stamps)
-        return f"{record.name} {record.args[0]:05d} {stamp}"
-
-def write(thread):
-    log = logging.getLogger(thread)  # a handler each, as granian's two
-    handler = BoundedLog(path, lock, int(cap))
-    handler.setFormatter(Stamped())
-    log.addHandler(handler)
+def log(thread):
+    \"\"\"A logging handler on stdout, as granian's two.\"\"\"
+    log = logging.getLogger(thread)
+    log.addHandler(logging.StreamHandler(sys.stdout))
     log.propagate = False
     log.setLevel(logging.INFO)
     for i in range(int(count)):
-        log.info("%d", i)
+        log.info("%s %05d", thread, i)
 
-stamps = open(f"{lock}.{name}", "w")
+def raw(thread):
+    \"\"\"Output that bypasses logging: a traceback on stderr, say.\"\"\"
+    for i in range(int(count)):
+        sys.stderr.write(f"{thread} {i:05d}\\n")
+
 time.sleep(max(0.0, float(start) - time.time()))  # all writers at once
-threads = [threading.Thread(target=write, args=(f"{name}{t}",)) for t in "ab"]
+threads = [
+    threading.Thread(target=log, args=(f"{name}a",)),
+    threading.Thread(target=log, args=(f"{name}b",)),
+    threading.Thread(target=raw, args=(f"{name}c",)),
+]
 for thread in threads:
     thread.start()
 for thread in threads:
@@ -562,45 +636,43 @@ for thread in threads:
 
 
 def test_processes_and_threads_rotating_one_log_lose_no_line(tmp_path: Path) -> None:
-    """The server and its worker (processes sharing the log as their output, as the
-    emulator's do), each with two handlers in threads of their own, rotate one log: two
-    files stay, each under the cap, and they hold every line written since their oldest
-    one, in the order written (each writer stamps its lines and lists the stamps)."""
-    cap, count = 3000, 1500
+    """The server and its worker (processes each sending their output through the log),
+    each with two logging handlers and raw stderr output in threads of their own, rotate
+    one log: two files stay, each under the cap, and they hold every line each thread wrote
+    since its oldest kept one, in order, up to its last (written before the process ends)."""
+    cap, count = 3000, 1000
     for trial in range(TRIALS):
         start = str(time.time() + 2)
         folder = tmp_path / str(trial)
         folder.mkdir()
         log, lock = folder / "emulator.log", tmp_path / f"{trial}.lock"
-        with log.open("ab") as out:
-            writers = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-c",
-                        WRITER,
-                        name,
-                        str(count),
-                        str(log),
-                        str(lock),
-                        str(cap),
-                        start,
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-                for name in ("p", "q", "r")
-            ]
+        writers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    WRITER,
+                    name,
+                    str(count),
+                    str(log),
+                    str(lock),
+                    str(cap),
+                    start,
+                ]
+            )
+            for name in ("p", "q", "r")
+        ]
         assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
         assert sorted(f.name for f in folder.iterdir()) == ["emulator.log", "emulator.log.1"]
         assert max(f.stat().st_size for f in folder.iterdir()) <= cap, f"trial {trial}"
         lines = ((folder / "emulator.log.1").read_text() + log.read_text()).splitlines()
-        assert all(re.fullmatch(r"[pqr][ab] \d{5} \d+", line) for line in lines), f"trial {trial}"
-        kept = [int(line.split()[2]) for line in lines]
-        written = sorted(
-            int(s) for name in "pqr" for s in Path(f"{lock}.{name}").read_text().split()
-        )
-        assert kept == written[written.index(kept[0]) :], f"trial {trial}: lines lost or disordered"
+        assert all(re.fullmatch(r"[pqr][abc] \d{5}", line) for line in lines), f"trial {trial}"
+        kept: dict[str, list[int]] = {}
+        for line in lines:
+            thread, number = line.split()
+            kept.setdefault(thread, []).append(int(number))
+        for thread, numbers in kept.items():
+            assert numbers == list(range(numbers[0], count)), f"trial {trial}: {thread} lost lines"
         assert sum(len(line) + 1 for line in lines) > cap, f"trial {trial}: .1 rotated before full"
 
 

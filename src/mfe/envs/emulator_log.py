@@ -1,34 +1,37 @@
 """The emulator's log, bounded by size: a week-long emulator with its request log on must
 not fill the disk.
 
-The server's output (its stdout and stderr, which granian's worker inherits) is the log
-file itself (`moto_server.own_log`), so there is one file per process, not a handler's
-file next to an inherited one. Every line granian logs, in the server and in its worker,
-goes through `BoundedLog`, which writes it to that output: before a line that would take
-the file over the cap it moves the file to `<log>.1` (replacing the one there) and points
-the process's stdout and stderr at a new file; a process that finds the file moved by
-another (the worker rotates, the server writes next) follows the same way. One lock per
-port makes a rotation and a write happen one at a time across both processes, so no line
-goes to a file that another has just replaced. Output that bypasses logging (a traceback)
-lands in the current file and counts towards the next rotation.
+Everything the server and its worker write goes through the cap: log records, moto's
+`print` output, a traceback on stderr, granian's own messages. Each process points its
+stdout and stderr at a pipe of its own (`capture_output`; the server before it forks the
+worker, the worker once it loads moto) and a thread of it (`Pump`) writes what comes out
+to the log, whole lines at a time, through `BoundedLog`: before a line that would take the
+file over the cap it moves the file to `<log>.1` (replacing the one there) and starts a
+new one. No process keeps the file open between writes, so none writes to a file another
+has rotated away, and no deleted file is held open. One lock per port makes a rotation
+and a write happen one at a time across both processes.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import fcntl
-import logging
+import io
+import multiprocessing.util
 import os
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from mfe.errors import MfeError
 
 MAX_BYTES_VAR = "MFE_EMULATOR_LOG_MAX_BYTES"
 DEFAULT_MAX_BYTES = 10_000_000
 """Each of `emulator.log` and `emulator.log.1` stays under this (about 100,000 requests)."""
+CHUNK = 65536
+DRAIN_SECONDS = 5.0
+"""At exit, how long a process waits for its pump to write what the pipe still holds."""
 
 
 def max_bytes(environ: Mapping[str, str]) -> int:
@@ -49,62 +52,117 @@ def max_bytes(environ: Mapping[str, str]) -> int:
     return limit
 
 
-class BoundedLog(logging.Handler):
-    """Writes each record to this process's stdout, kept pointing at `filename`, rotated to
-    `filename.1` when the next line would take it over `max_bytes`."""
+class BoundedLog:
+    """Appends lines to `path`, moved to `path.1` when the next line would take it over
+    `max_bytes` (a line over the cap on its own goes to an empty file)."""
 
-    def __init__(self, filename: str, lock: str, max_bytes: int) -> None:
-        super().__init__()
-        self.path = Path(filename)
-        self.lock_path = Path(lock)
+    def __init__(self, path: Path, lock: Path, max_bytes: int) -> None:
+        self.path = path
+        self.lock_path = lock
         self.max_bytes = max_bytes
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            with self.lock_path.open("a") as held:  # a new open file: excludes threads and forks
-                fcntl.flock(held, fcntl.LOCK_EX)
-                line = (self.format(record) + "\n").encode(errors="replace")
-                self._follow()
-                size = os.fstat(sys.stdout.fileno()).st_size
-                if size and size + len(line) > self.max_bytes:
-                    self._rotate()  # a line over the cap on its own goes to an empty file
-                os.write(sys.stdout.fileno(), line)
-        except Exception:
-            self.handleError(record)
+    def write(self, lines: Sequence[bytes]) -> None:
+        """Write `lines` in order, rotating between them where the cap says."""
+        with self.lock_path.open("a") as held:  # a new open file: excludes threads and forks
+            fcntl.flock(held, fcntl.LOCK_EX)
+            for index, part in enumerate(self._parts(lines)):
+                if index:
+                    self.path.replace(self.path.with_name(self.path.name + ".1"))
+                if part:
+                    _append(self.path, b"".join(part))
 
-    def _follow(self) -> None:
-        """Point stdout and stderr at the file now at `path` if another process moved it."""
+    def _parts(self, lines: Sequence[bytes]) -> list[list[bytes]]:
+        """`lines` split where the file fills up: the first part goes to the current file,
+        each next one to a new file after a rotation."""
         try:
-            current = self.path.stat()
+            size = self.path.stat().st_size
         except FileNotFoundError:
-            self._reopen()
-            return
-        mine = os.fstat(sys.stdout.fileno())
-        if (mine.st_dev, mine.st_ino) != (current.st_dev, current.st_ino):
-            self._reopen()
-
-    def _rotate(self) -> None:
-        """Keep the full file as `<path>.1` (the one before goes) and start a new one."""
-        self.path.replace(self.path.with_name(self.path.name + ".1"))
-        self._reopen()
-
-    def _reopen(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        log = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(log, sys.stdout.fileno())
-        os.dup2(log, sys.stderr.fileno())
-        os.close(log)
+            size = 0
+        parts: list[list[bytes]] = [[]]
+        for line in lines:
+            if size and size + len(line) > self.max_bytes:
+                parts.append([])
+                size = 0
+            parts[-1].append(line)
+            size += len(line)
+        return parts
 
 
-def logging_config(path: Path, lock: Path, limit: int) -> dict[str, Any]:
-    """granian's logging configuration with both its handlers writing through `BoundedLog`
-    (granian applies it in the server and again in its worker)."""
-    from granian.log import LOGGING_CONFIG
+def _append(path: Path, data: bytes) -> None:
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+    finally:
+        os.close(out)
 
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    for handler in config["handlers"].values():
-        del handler["stream"]
-        handler["class"] = f"{__name__}.{BoundedLog.__name__}"
-        handler.update(filename=str(path), lock=str(lock), max_bytes=limit)
-    return config
+
+class Pump:
+    """Writes what a process sends to its stdout and stderr (the pipe `source`) to `log`."""
+
+    def __init__(self, log: BoundedLog, source: int) -> None:
+        self.log = log
+        self.source = source
+        self.rest = b""
+        self.mutex = threading.Lock()
+        """Held while writing: a fork waits for it, so no child inherits the held log lock."""
+        self.thread = threading.Thread(target=self.run, name="mfe-log-pump", daemon=True)
+
+    def run(self) -> None:
+        while chunk := os.read(self.source, CHUNK):
+            with self.mutex:
+                self.feed(chunk)
+        with self.mutex:
+            self.feed(b"", end=True)
+
+    def feed(self, chunk: bytes, end: bool = False) -> None:
+        """Write the complete lines (all of it at the `end`); keep a started line for later
+        unless it is already over the cap."""
+        data = self.rest + chunk
+        cut = len(data) if end or len(data) >= self.log.max_bytes else data.rfind(b"\n") + 1
+        self.rest = data[cut:]
+        if cut:
+            # disk full, say: lines lost; a pump that stopped would block the emulator instead
+            with contextlib.suppress(OSError):
+                self.log.write(data[:cut].splitlines(keepends=True))
+
+    def close(self) -> None:
+        """At exit: send stdout and stderr straight to the file, and let the pump write what
+        the pipe still holds (it ends once no one writes to the pipe)."""
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        out = os.open(self.log.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(out, sys.stdout.fileno())
+        os.dup2(out, sys.stderr.fileno())
+        os.close(out)
+        self.thread.join(DRAIN_SECONDS)
+
+
+_pumps: dict[int, Pump] = {}
+"""The pump of each process that called `capture_output` (a fork inherits its parent's)."""
+
+
+def capture_output(log: BoundedLog) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2: whatever writes them)
+    through a pipe to `log`, once per process."""
+    if os.getpid() in _pumps:
+        return
+    source, sink = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(sink, sys.stdout.fileno())
+    os.dup2(sink, sys.stderr.fileno())
+    os.close(sink)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # `print` output shows up as it is made
+    pump = _pumps[os.getpid()] = Pump(log, source)
+    os.register_at_fork(
+        before=pump.mutex.acquire,
+        after_in_parent=pump.mutex.release,
+        after_in_child=pump.mutex.release,
+    )
+    pump.thread.start()
+    # run at exit by the server (atexit) and by granian's worker (multiprocessing's exit)
+    multiprocessing.util.Finalize(None, pump.close, exitpriority=0)

@@ -20,15 +20,17 @@ granian, without a request log and without moto's per-request backend search.
 - The log (`--log PATH`): only the server that claimed the port writes it. It starts with
   its output appended to the file (so a second server that gives way adds its one line
   and takes nothing from the running server's log); once it holds the port it moves the
-  previous run's log to `PATH.1` and writes a new one. While it runs, the log rotates by
-  size (`--log-max-bytes`, `mfe.envs.emulator_log`): a full log becomes `PATH.1`, so there
-  are never more than two files, each under the cap, however long the emulator runs.
+  previous run's log to `PATH.1` and sends all its output, and its worker's, through the
+  log's size cap (`--log-max-bytes`, `mfe.envs.emulator_log`): a full log becomes
+  `PATH.1`, so there are never more than two files, each under the cap, however long the
+  emulator runs and whatever writes its output.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import sys
 import tempfile
@@ -36,7 +38,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, logging_config
+from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, BoundedLog, capture_output
 
 THREADS = 8
 """Requests moto serves at once: a publish's upload workers, its smoke check, a second one."""
@@ -83,23 +85,34 @@ def claim_port(host: str, port: int) -> IO[str] | None:
 
 
 def own_log(path: Path) -> None:
-    """Keep the previous run's log as `<path>.1` and send this server's output (and its
-    worker's, which inherits it) to a new `path`. Only the port's owner calls this: a
-    server that gives way must not move the log of the one that serves."""
+    """Keep the previous run's log as `<path>.1`; this run's starts empty. Only the port's
+    owner calls this: a server that gives way must not move the log of the one that serves."""
     if path.exists() and path.stat().st_size:
         path.replace(path.with_name(path.name + ".1"))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    os.dup2(log, sys.stdout.fileno())
-    os.dup2(log, sys.stderr.fileno())
-    os.close(log)
+    path.write_bytes(b"")
+
+
+LOG_VAR = "MFE_EMULATOR_LOG"
+"""The log's path, lock and cap, for the worker: it imports this module anew (the server
+runs it as `__main__`), so it learns them from the environment it inherits."""
+
+
+def bounded_log() -> BoundedLog | None:
+    """The log named in `MFE_EMULATOR_LOG` (None: the server has no `--log`)."""
+    value = os.environ.get(LOG_VAR)
+    if not value:
+        return None
+    path, lock, limit = json.loads(value)
+    return BoundedLog(Path(path), Path(lock), int(limit))
 
 
 def application() -> Any:
     """moto's WSGI application (granian calls this in its worker process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    log = bounded_log()
+    if log is not None:
+        capture_output(log)  # a pipe of the worker's own: it logs on if the server dies
     remember_backends()
     return DomainDispatcherApplication(create_backend_app)
 
@@ -125,19 +138,25 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         sys.exit(PORT_TAKEN)
-    log_config = None
+    os.environ.pop(LOG_VAR, None)
     if args.log:
         own_log(args.log)
         lock = lock_file(args.host, args.port, "log")
-        log_config = logging_config(args.log, lock, args.log_max_bytes)
+        os.environ[LOG_VAR] = json.dumps([str(args.log), str(lock), args.log_max_bytes])
+    log = bounded_log()
+    if log is not None:
+        capture_output(log)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     logged = os.environ.get("MFE_EMULATOR_REQUEST_LOG") == "1"
     state = "on" if logged else "off (MFE_EMULATOR_REQUEST_LOG=1 turns it on)"
-    print(
+    started = (
         f"moto server on {args.host}:{args.port} (granian, pid {os.getpid()}, started "
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')}); request log {state}",
-        flush=True,
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}); request log {state}\n"
     )
+    if log is not None:
+        log.write([started.encode()])  # in the file before the server answers
+    else:
+        print(started, end="", flush=True)
     Granian(
         "mfe.envs.moto_server:application",
         factory=True,
@@ -149,7 +168,6 @@ def main(argv: list[str] | None = None) -> None:
         websockets=False,
         log_level=LogLevels.warning,
         log_access=logged,
-        log_dictconfig=log_config,
     ).serve()
     claim.close()
 
