@@ -13,6 +13,11 @@ granian, without a request log and without moto's per-request backend search.
   to by listing its own package folder (a `stat` per service, ~180) and trying every
   service's URL patterns, under one lock all requests share. The answer depends on the
   host name alone, so it is remembered.
+- Its memory: moto keeps every model object it ever made (`BaseModel.instances_tracked`,
+  for its dashboard `/moto-api/data.json` and its reset), so each object ever uploaded kept
+  its `FakeKey` and ACL after a `--prune` deleted it or a publish replaced it: a week of
+  publishing grew the emulator without bound. It tracks them by weak reference instead,
+  so the dashboard and the reset still see every object that exists, and no other.
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -30,11 +35,14 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +66,43 @@ def remember_backends() -> None:
         return found[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+class LiveInstances:
+    """What moto does with a model class's `instances_tracked` list (`append`, iterate),
+    holding each instance only as long as something else does."""
+
+    def __init__(self) -> None:
+        self.refs: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self.kept: list[Any] = []
+        """Instances that take no weak reference (none of moto's models, so far)."""
+        self.count = itertools.count()
+
+    def append(self, instance: Any) -> None:
+        try:
+            self.refs[next(self.count)] = instance
+        except TypeError:
+            self.kept.append(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([*self.kept, *self.refs.values()])
+
+
+def track_live_models_only() -> None:
+    """Make every moto model class, also those imported later and those whose list moto's
+    reset replaces, track its instances in a `LiveInstances`."""
+    from moto.core.common_models import BaseModel
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, LiveInstances):
+            tracked = LiveInstances()
+            cls.instances_tracked = tracked  # type: ignore[attr-defined]
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
 
 
 PORT_TAKEN = 3
@@ -114,6 +159,7 @@ def application() -> Any:
     if log is not None:
         capture_output(log)  # a pipe of the worker's own: it logs on if the server dies
     remember_backends()
+    track_live_models_only()
     return DomainDispatcherApplication(create_backend_app)
 
 
