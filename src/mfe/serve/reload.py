@@ -7,11 +7,14 @@ reloads the tab (MkDocs' epoch trick), and a restarted server reloads old tabs t
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import json
 import re
 import secrets
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -84,57 +87,78 @@ class Broker:
 
     The state is the good-build count (the page *version*) and every current error: the
     overlay lists each app, the shell or the config whose last build failed.
+    Each stream waits on its client's socket as well as for news, so a tab that goes away
+    (reloaded, closed, killed) ends its thread at once, not at the next write.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._token = secrets.token_hex(4)
         self._builds = 0
         self._seq = 0
         self._errors: tuple[BuildError, ...] = ()
         self._closed = False
+        self._wakers: set[socket.socket] = set()
+        """One per open stream: a byte sent there wakes its thread (news, or the close)."""
 
     @property
     def version(self) -> str:
         """What a page served now was built from: server token + good-build count."""
-        with self._cond:
+        with self._lock:
             return f"{self._token}.{self._builds}"
 
     @property
     def errors(self) -> tuple[BuildError, ...]:
-        with self._cond:
+        with self._lock:
             return self._errors
 
     def publish(self, errors: list[BuildError], reload: bool) -> None:
         """A rebuild's outcome: tabs reload if the served output changed, and show `errors`
         (the last good files stay served) or hide the overlay when there are none."""
-        with self._cond:
+        with self._lock:
             if not reload and tuple(errors) == self._errors:
                 return
             self._builds += reload
             self._errors = tuple(errors)
             self._seq += 1
-            self._cond.notify_all()
+            self._wake()
 
     def close(self) -> None:
         """Ends every stream so server threads exit promptly on shutdown."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            self._wake()
 
-    def stream(self, out: io.BufferedIOBase, since: str) -> None:
+    def stream(self, out: io.BufferedIOBase, since: str, client: socket.socket) -> None:
         """Write SSE events to one client until it disconnects or the broker closes."""
-        seen = -1
+        wake, waker = socket.socketpair()
+        wake.setblocking(False)
+        waker.setblocking(False)
+        with self._lock:
+            self._wakers.add(waker)
+        try:
+            self._serve(out, since, client, wake)
+        finally:
+            with self._lock:
+                self._wakers.discard(waker)
+            wake.close()
+            waker.close()
+
+    def _serve(
+        self, out: io.BufferedIOBase, since: str, client: socket.socket, wake: socket.socket
+    ) -> None:
+        seen, ping = -1, time.monotonic() + PING_SECONDS
         while True:
-            with self._cond:
-                self._wait_change(seen)
+            with self._lock:
                 if self._closed:
                     return
-                changed = self._seq != seen
-                seen = self._seq
-                current = f"{self._token}.{self._builds}"
+                seq, current = self._seq, f"{self._token}.{self._builds}"
                 errors = [{"app": e.app, "text": e.text} for e in self._errors]
-            if not changed:
+            if seq == seen and time.monotonic() < ping:
+                if _gone(client, wake, ping - time.monotonic()):
+                    return
+                continue
+            if seq == seen:
                 message = ": ping\n\n"
             elif current != since:
                 message = _event("reload", {"version": current})
@@ -142,20 +166,37 @@ class Broker:
                 message = _event("build-error", {"errors": errors})
             else:
                 message = _event("ok", {"version": current})
+            seen, ping = seq, time.monotonic() + PING_SECONDS
             try:
                 out.write(message.encode("utf-8"))
                 out.flush()
             except OSError:  # the tab went away
                 return
 
-    def _wait_change(self, seen: int) -> None:
-        """Wait (lock held) for a new outcome, the close, or the keep-alive interval."""
-        deadline = time.monotonic() + PING_SECONDS
-        while not self._closed and self._seq == seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._cond.wait(left)
+    def _wake(self) -> None:
+        """(Lock held.) Wake every stream; a full buffer already holds a wake-up."""
+        for waker in self._wakers:
+            with contextlib.suppress(OSError):
+                waker.send(b"\0")
+
+
+def _gone(client: socket.socket, wake: socket.socket, timeout: float) -> bool:
+    """Wait up to `timeout` for news (`wake`) or the client; True: the client went away.
+
+    An event stream's client sends nothing after its request, so anything readable on
+    its socket is the end (EOF or a reset); stray bytes are read and dropped."""
+    readable, _, _ = select.select([client, wake], [], [], max(timeout, 0))
+    with contextlib.suppress(BlockingIOError):
+        while wake in readable and wake.recv(4096):
+            pass
+    if client not in readable:
+        return False
+    try:
+        return not client.recv(4096, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

@@ -208,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         if not head:  # HEAD: the headers, and the connection closes
-            self.server.broker.stream(self.wfile, since)
+            self.server.broker.stream(self.wfile, since, self.connection)
 
     def _send(
         self, body: bytes, ctype: str, head: bool, cors: str | None = None, cache: str = NO_STORE
