@@ -355,3 +355,49 @@ def without(project: Project, name: str) -> Project:
 
 def with_app(project: Project, app: App) -> Project:
     return dataclasses.replace(project, apps={**project.apps, app.name: app})
+
+
+def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_rebuilt(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """`rm -rf apps/accounts` with [apps.accounts] still in mfe.toml: the overlay and the
+    terminal name the table to remove and the missing folder; payments is served and
+    rebuilt meanwhile; the folder restored (`git checkout`) is served again."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    folder = root / "apps/accounts"
+    saved = shutil.copytree(folder, tmp_path / "accounts", symlinks=True)
+    payments = root / "apps/payments/src/payments-app.js"
+    original = payments.read_text()
+    expected = (
+        f"mfe.toml: {root.resolve() / 'mfe.toml'}: [apps.accounts] names an app, but its "
+        "folder apps/accounts/ is missing (no apps/accounts/package.json); remove the "
+        "[apps.accounts] table from mfe.toml, or restore the folder"
+    )
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        assert "[apps.accounts]" in (root / "mfe.toml").read_text()
+        shutil.rmtree(folder)
+        wait_until(lambda: overlay(shell_port) == [expected], f"{overlay(shell_port)}", 60)
+        server.wait_for(r"^serve: mfe\.toml failed; the other apps are served and rebuilt")
+        wait_until(lambda: refused(ports["accounts"]), "\n".join(server.lines))
+        assert "<mfe-accounts" not in page(shell_port)
+        payments.write_text(original.replace(">Payments</h2>", ">Payments meanwhile</h2>"))
+        wait_until(
+            lambda: shows(shell_port, ports["payments"], "Payments meanwhile"),
+            "\n".join(server.lines),
+        )
+        assert overlay(shell_port) == [expected]
+
+        shutil.copytree(saved, folder, symlinks=True)
+        wait_until(
+            lambda: shows(shell_port, ports["accounts"], "accounts-heading"), page(shell_port)
+        )
+        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        assert shows(shell_port, ports["payments"], "Payments meanwhile")
+    finally:
+        code = server.stop()
+    output = "\n".join(server.lines)
+    assert code == 0, output
+    assert "Traceback" not in output

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +47,34 @@ __all__ = [
     "Project",
     "PublishSettings",
     "SharedSettings",
+    "gone_app_message",
+    "gone_apps_left_out",
     "load_project",
 ]
+
+_LEAVE_GONE_OUT: ContextVar[bool] = ContextVar("mfe_leave_gone_apps_out", default=False)
+
+
+@contextmanager
+def gone_apps_left_out() -> Iterator[None]:
+    """Within: an [apps.NAME] table whose folder was deleted leaves that app out of the
+    project (named in `Project.gone`) instead of failing the load. `doit serve` loads
+    (and runs doit) this way, so the other apps keep building while it asks for the table
+    to go; every other command still refuses such a config."""
+    token = _LEAVE_GONE_OUT.set(True)
+    try:
+        yield
+    finally:
+        _LEAVE_GONE_OUT.reset(token)
+
+
+def gone_app_message(root: Path, name: str) -> str:
+    """What to do about an [apps.NAME] table without its folder."""
+    return (
+        f"{root / CONFIG_FILE}: [apps.{name}] names an app, but its folder apps/{name}/ is "
+        f"missing (no apps/{name}/package.json); remove the [apps.{name}] table from "
+        f"{CONFIG_FILE}, or restore the folder"
+    )
 
 
 def load_project(root: Path) -> Project:
@@ -70,7 +99,7 @@ def load_project(root: Path) -> Project:
 
     shared_table = top.data.get("shared")
     reserved = {shared_table.get("dev_port")} if isinstance(shared_table, dict) else set()
-    apps = _load_apps(root, top.sub("apps"), reserved)
+    apps, gone = _load_apps(root, top.sub("apps"), reserved)
     publish = settings.load_publish(top.sub("publish"))
     build = _load_build(root, top.sub("build"))
     ci = settings.load_ci(top.sub("ci"))
@@ -80,7 +109,7 @@ def load_project(root: Path) -> Project:
 
     _check_ports(file, apps, envs)
     _check_elements(file, apps)
-    project = Project(root, name, apps, envs, publish, build, ci, shared)
+    project = Project(root, name, apps, envs, publish, build, ci, shared, gone)
     from mfe.envs.naming import check_names  # the naming rules live with the resource names
 
     check_names(project, file, [e for e in envs.values() if e.provisioned])
@@ -113,15 +142,17 @@ def _default_ports(table: Table, discovered: list[str], reserved: set[Any]) -> l
     return [next(free) for _ in discovered]
 
 
-def _load_apps(root: Path, table: Table, reserved: set[Any]) -> dict[str, App]:
+def _load_apps(
+    root: Path, table: Table, reserved: set[Any]
+) -> tuple[dict[str, App], tuple[str, ...]]:
+    """The apps, and the [apps.NAME] tables left out because their folder is gone (only
+    within `gone_apps_left_out`; otherwise such a table is a ConfigError)."""
     discovered = sorted(p.parent.name for p in (root / "apps").glob("*/package.json"))
-    for name in table.data:
-        if name not in discovered:
-            raise table.error(
-                table.key(name),
-                f"names an app, but {root / 'apps' / name / 'package.json'} does not exist; "
-                "create the app folder or remove the table",
-            )
+    gone = tuple(sorted(name for name in table.data if name not in discovered))
+    for name in gone:
+        if not _LEAVE_GONE_OUT.get():
+            raise ConfigError(gone_app_message(root, name))
+        table.sub(name)  # read: not an unknown setting
     apps: dict[str, App] = {}
     defaults = iter(_default_ports(table, discovered, reserved))
     for name in discovered:
@@ -155,7 +186,7 @@ def _load_apps(root: Path, table: Table, reserved: set[Any]) -> dict[str, App]:
             "set it under [apps.<name>]"
         )
     # The parent first: it is published last but rendered and listed first.
-    return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent"))
+    return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent")), gone
 
 
 def _utf8_text(path: Path) -> str:

@@ -116,6 +116,8 @@ class Project:
     ci: CiSettings = field(default_factory=CiSettings)
     shared: SharedSettings | None = None
     """`[shared]` in mfe.toml; when set, `apps` also holds the `shared` pseudo-app."""
+    gone: tuple[str, ...] = ()
+    """[apps.NAME] tables whose folder is gone, left out of `apps` (`doit serve` only)."""
 
     @property
     def bundled_apps(self) -> dict[str, App]:

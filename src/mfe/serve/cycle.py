@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfe.config import CONFIG_FILE, Project, load_project
+from mfe.config import CONFIG_FILE, Project, gone_app_message, load_project
 from mfe.errors import ConfigError, MfeError
 from mfe.scaffold import new_app_message
 from mfe.serve.rebuild import RunResult, run_tasks
@@ -24,6 +24,8 @@ from mfe.serve.watch import OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
 
 DEV_ENV = "dev"
+GONE = "gone:"
+"""Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
 
 
 def log(message: str) -> None:
@@ -45,6 +47,7 @@ class Cycle:
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
+        self._note_gone()
 
     def first_build(self) -> None:
         """`doit build` and the page, before the URL is printed: an app that fails is
@@ -95,7 +98,7 @@ class Cycle:
             )
         apps = set(changes.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
-        if changes.config or changes.install or CONFIG_FILE in self.errors:
+        if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone(apps):
             if not self._reload():
                 return []  # edits meanwhile are built once the config loads (doit knows them)
             apps = set(self.project.apps)
@@ -135,9 +138,27 @@ class Cycle:
         for name in fresh.apps:  # served now: its own build says whether it is installed
             self.errors.pop(f"new:{name}", None)
         self.project = fresh
+        self._note_gone()
         return True
 
+    def _gone(self, apps: set[str]) -> bool:
+        """An app folder was deleted: its [apps.NAME] table no longer loads strictly, and
+        the apps are found again (the others keep being served and rebuilt)."""
+        bundled = self.project.bundled_apps  # not the shared modules: no package.json
+        return any(not (bundled[n].path / "package.json").is_file() for n in apps & bundled.keys())
+
+    def _note_gone(self) -> None:
+        """One overlay entry per [apps.NAME] table whose folder is gone, until it goes."""
+        for key in [key for key in self.errors if key.startswith(GONE)]:
+            if key.removeprefix(GONE) not in self.project.gone:
+                del self.errors[key]
+        for name in self.project.gone:
+            text = gone_app_message(self.project.root, name)
+            self.errors[GONE + name] = BuildError(CONFIG_FILE, text)
+
     def _kept(self, key: str) -> str:
+        if key.startswith(GONE):
+            return "the other apps are served and rebuilt meanwhile"
         app = self.project.apps.get(key)
         if app is not None and not app.manifest_path.is_file():
             return "it has never built, so the page cannot show it yet"

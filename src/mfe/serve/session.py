@@ -22,7 +22,7 @@ from mfe.build import live
 from mfe.build.bundle import build_command, build_env
 from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
-from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, load_project
+from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, gone_apps_left_out, load_project
 from mfe.errors import ConfigError, MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log
 from mfe.serve.origins import Origins
@@ -36,7 +36,15 @@ DEFAULT_SHELL_PORT = 5170
 def serve(
     root: Path, port: int | None = None, before_rebuilds: Callable[[], None] | None = None
 ) -> None:
-    """Serve until SIGINT/SIGTERM. `before_rebuilds` lets the calling doit run flush its state."""
+    """Serve until SIGINT/SIGTERM. `before_rebuilds` lets the calling doit run flush its state.
+
+    An app folder deleted before its [apps.NAME] table leaves that app out (the overlay
+    says which table to remove), here and in every in-process doit run."""
+    with gone_apps_left_out():
+        _serve(root, port, before_rebuilds)
+
+
+def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | None) -> None:
     project = load_project(root)
     env = project.env(DEV_ENV)
     shell_port = _shell_port(project, port)

@@ -96,7 +96,7 @@ def meaning(project: Project, path: Path) -> str | None:
     if parts[0] == "apps" and len(parts) > 2 and parts[1] in project.apps:
         return app_of(project, "/".join(parts))
     if parts[0] == "apps" and parts[2:] == ("package.json",):
-        return NEW_APP + parts[1]
+        return "config" if parts[1] in project.gone else NEW_APP + parts[1]  # restored?
     if parts[0] == "shell":
         return "shell"
     if parts == (CONFIG_FILE,):
