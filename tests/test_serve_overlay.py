@@ -207,3 +207,37 @@ def test_port_option_colliding_with_an_app_port_says_so(monorepo: Path) -> None:
     assert "Traceback" not in result.stdout
     with socket.socket() as probe:  # nothing was left listening
         probe.bind(("127.0.0.1", ports["accounts"]))
+
+
+def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
+    monorepo_built: Path, tmp_path: Path, page: Page
+) -> None:
+    """The running serve was set up by the dodo.py it started with: an edit is told in the
+    terminal and the overlay (not as a failed build), and goes once dodo.py is as it was."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    dodo = root / "dodo.py"
+    good = dodo.read_text()
+    overlay = page.locator("#mfe-error-overlay")
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        assert "dodo.py" in server.lines[server.wait_for(r"^serve: watching ")]
+        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
+        mark = len(server.lines)
+        dodo.write_text(good + "\nDOIT_CONFIG['verbosity'] = 2\n")
+        overlay.wait_for(timeout=30_000)
+        assert overlay.locator(".mfe-error-title").all_inner_texts() == ["Restart needed: dodo.py"]
+        advice = "stop it (Ctrl-C) and run `doit serve` again to apply the change"
+        assert advice in overlay.inner_text()
+        line = server.wait_for(r"^serve: Restart needed: dodo\.py: dodo\.py changed", since=mark)
+        assert advice in server.lines[line]
+
+        dodo.write_text(good)
+        overlay.wait_for(state="detached", timeout=30_000)
+    finally:
+        code = server.stop()
+    output = "\n".join(server.lines)
+    assert code == 0, output
+    assert "Traceback" not in output

@@ -20,10 +20,12 @@ from mfe.scaffold import new_app_message
 from mfe.serve.rebuild import RunResult, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
-from mfe.serve.watch import OUTPUTS, Changes, classify, meaning
+from mfe.serve.watch import DODO_FILE, OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
 
 DEV_ENV = "dev"
+RESTART = "restart"
+"""Key of the notice that a changed dodo.py needs a restart (`errors`)."""
 GONE = "gone:"
 """Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
 
@@ -45,8 +47,12 @@ class Cycle:
     """Told each newly loaded project: the servers and the watcher follow its apps and
     `[build] inputs`. ConfigError refuses it (nothing changed); MfeError: a port in use."""
 
+    dodo: bytes = b""
+    """`dodo.py` as serve started with it: a change asks for a restart until it is back."""
+
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
+        self.dodo = _read(self.project.root / DODO_FILE)
         self._note_gone()
 
     def first_build(self) -> None:
@@ -76,9 +82,13 @@ class Cycle:
         now = served_bytes(self.project)
         reload, self.served = now != self.served, now
         for key, error in self.errors.items():
-            if shown.get(key) != error:
-                where = " (doit's report above)" if error.shown else f":\n{error.text}"
-                print(f"serve: {error.app} failed; {self._kept(key)}{where}")
+            if shown.get(key) == error:
+                continue
+            if error.title:  # no failed build: a notice
+                print(f"serve: {error.title}: {error.text}")
+                continue
+            where = " (doit's report above)" if error.shown else f":\n{error.text}"
+            print(f"serve: {error.app} failed; {self._kept(key)}{where}")
         if built is not None and paths and changes.inputs:  # the first build: doit's lines
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
@@ -92,6 +102,8 @@ class Cycle:
 
     def _build(self, changes: Changes, paths: set[Path]) -> list[tuple[str, float]]:
         """Run doit for the changed apps and re-render the page; (app, seconds) built."""
+        if changes.dodo:
+            self._note_dodo()
         for name in changes.new_apps:
             self.errors[f"new:{name}"] = BuildError(
                 name, new_app_message(name, then="serve builds and serves it")
@@ -141,6 +153,19 @@ class Cycle:
         self._note_gone()
         return True
 
+    def _note_dodo(self) -> None:
+        """doit serve runs as the dodo.py it started with set it up (its task, options and
+        session): a changed one needs a restart, said until dodo.py is back as it was."""
+        if _read(self.project.root / DODO_FILE) == self.dodo:
+            self.errors.pop(RESTART, None)
+            return
+        self.errors[RESTART] = BuildError(
+            DODO_FILE,
+            f"{DODO_FILE} changed since `doit serve` started; stop it (Ctrl-C) and run "
+            "`doit serve` again to apply the change (until then it serves as it started)",
+            title=f"Restart needed: {DODO_FILE}",
+        )
+
     def _gone(self, apps: set[str]) -> bool:
         """An app folder was deleted: its [apps.NAME] table no longer loads strictly, and
         the apps are found again (the others keep being served and rebuilt)."""
@@ -178,13 +203,14 @@ class Cycle:
 def served_bytes(project: Project) -> list[bytes]:
     """What the tabs would load: every app's manifest (it hashes every file) and the page."""
     files = [app.manifest_path for app in project.apps.values()] + [project.page(DEV_ENV)]
-    found = []
-    for path in files:
-        try:
-            found.append(path.read_bytes())
-        except OSError:
-            found.append(b"")
-    return found
+    return [_read(path) for path in files]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _failure(root: Path, exc: Exception) -> str:

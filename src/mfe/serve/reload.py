@@ -51,7 +51,7 @@ RELOAD_JS = """\
     for (const error of errors) {
       const title = document.createElement("div");
       title.className = "mfe-error-title";
-      title.textContent = "Build failed: " + error.app;
+      title.textContent = error.title || "Build failed: " + error.app;
       Object.assign(title.style, { fontSize: "18px", fontWeight: "bold", margin: "12px 0" });
       const pre = document.createElement("pre");
       pre.className = "mfe-error-text";
@@ -80,6 +80,8 @@ class BuildError:
     """The bundler's (or config/template) error text, shown verbatim."""
     shown: bool = field(default=False, compare=False)
     """Already printed in the terminal (by doit's reporter)."""
+    title: str = ""
+    """The overlay's heading when this is no failed build (default: "Build failed: app")."""
 
 
 class Broker:
@@ -153,7 +155,7 @@ class Broker:
                 if self._closed:
                     return
                 seq, current = self._seq, f"{self._token}.{self._builds}"
-                errors = [{"app": e.app, "text": e.text} for e in self._errors]
+                errors = [{"app": e.app, "text": e.text, "title": e.title} for e in self._errors]
             if seq == seen and time.monotonic() < ping:
                 if _gone(client, wake, ping - time.monotonic()):
                     return

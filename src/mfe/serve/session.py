@@ -81,7 +81,7 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
             for folder in input_folders(project)
             if folder != project.root
         ]
-        log(f"watching {', '.join(watched)} and mfe.toml; Ctrl-C stops")
+        log(f"watching {', '.join(watched)}, mfe.toml and dodo.py; Ctrl-C stops")
         print(f"http://{HOST}:{shell_port}/", flush=True)
         while not stop.is_set():
             paths = queue.take(stop)

@@ -2,7 +2,7 @@
 
 Only inputs are watched: each app's folder (minus `node_modules/`, `dist/` and dot
 folders), `shell/`, the folders of the `[build] inputs` (`tools/`), and the root's
-`mfe.toml`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`) are never
+`mfe.toml`, `dodo.py`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`) are never
 watched inside, so a build cannot trigger itself; only a `dist/` folder being swapped
 is seen (by its app folder's watch), so a build outside serve re-renders the page.
 """
@@ -29,6 +29,7 @@ QUIET_SECONDS = 0.025
 Measured with watchdog's inotify observer on a loaded 2-core machine: a plain write
 spans < 0.1 ms of events, an atomic (temp file + rename) or vim-style save < 4 ms."""
 ROOT_INSTALL_FILES = ("package-lock.json", "package.json")
+DODO_FILE = "dodo.py"
 NEW_APP = "new-app:"
 OUTPUTS = "outputs"
 
@@ -44,6 +45,8 @@ class Changes:
     """`mfe.toml` changed: reload the project, re-render the page."""
     install: bool = False
     """A root lockfile/package.json changed: install, then every app's build is checked."""
+    dodo: bool = False
+    """`dodo.py` changed: the running serve was set up by the old one (a restart applies it)."""
     new_apps: set[str] = field(default_factory=set)
     """`apps/<name>/package.json` appeared: it needs `npm install`, whose lockfile change
     makes serve find the apps again and serve it."""
@@ -54,7 +57,9 @@ class Changes:
     @property
     def inputs(self) -> bool:
         """Something to build or re-render from sources."""
-        return bool(self.apps or self.shell or self.config or self.install or self.new_apps)
+        return bool(
+            self.apps or self.shell or self.config or self.install or self.new_apps or self.dodo
+        )
 
     def __bool__(self) -> bool:
         return self.inputs or self.outputs
@@ -71,6 +76,8 @@ def classify(project: Project, paths: set[Path]) -> Changes:
             changes.config = True
         elif what == "install":
             changes.install = True
+        elif what == "dodo":
+            changes.dodo = True
         elif what == "shared":
             changes.apps.update(project.apps)
         elif what == OUTPUTS:
@@ -83,7 +90,7 @@ def classify(project: Project, paths: set[Path]) -> Changes:
 
 
 def meaning(project: Project, path: Path) -> str | None:
-    """An app name, 'shell', 'config', 'install', 'shared' (every app), 'new-app:NAME',
+    """An app name, 'shell', 'config', 'dodo', 'install', 'shared' (every app), 'new-app:NAME',
     'outputs' (an app's `dist/` folder itself), or None (not an input)."""
     try:
         parts = path.relative_to(project.root).parts
@@ -101,6 +108,8 @@ def meaning(project: Project, path: Path) -> str | None:
         return "shell"
     if parts == (CONFIG_FILE,):
         return "config"
+    if parts == (DODO_FILE,):
+        return "dodo"
     if len(parts) == 1 and parts[0] in ROOT_INSTALL_FILES:
         return "install"
     if path.relative_to(project.root).as_posix() in project.build.inputs:
