@@ -52,9 +52,12 @@ def held(pid: int) -> Held:
         except OSError:  # closed meanwhile
             continue
         watches += sum(line.startswith("inotify wd:") for line in info.splitlines())
-    children = sum(
-        len((task / "children").read_text().split()) for task in (proc / "task").iterdir()
-    )
+    children = 0
+    for task in (proc / "task").iterdir():
+        try:
+            children += len((task / "children").read_text().split())
+        except OSError:  # the thread ended meanwhile
+            continue
     rss = re.search(r"^VmRSS:\s+(\d+) kB", (proc / "status").read_text(), re.M)
     assert rss
     return Held(len(fds), len(os.listdir(proc / "task")), watches, children, int(rss.group(1)))
