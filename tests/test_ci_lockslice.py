@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mfe.build import lockslice
+from mfe.build.shared import SharedUnchanged
+from mfe.config import load_project
 from mfe.errors import MfeError
+
+from fixtures.repo import copy_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,3 +155,38 @@ def test_cached_hashes_reparse_only_when_the_lockfile_changes(tmp_path: Path) ->
     second = lockslice.cached_slice_hashes(tmp_path, workspaces)
     assert second["apps/payments"] != first["apps/payments"]
     assert second["apps/accounts"] == first["apps/accounts"]
+
+
+def test_shared_check_uses_the_slices_cache_next_to_the_apps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`build:shared`'s up-to-date check parses the lockfile once per content, like the
+    app slices, and the two keep each other's entries in `.mfe/lock-slices.json`."""
+    root = copy_sources(tmp_path / "repo")
+    project = load_project(root)
+    parsed: list[str] = []
+    real_parse = lockslice.parse_lockfile
+
+    def counting_parse(text: str, source: str = "package-lock.json") -> lockslice.Packages:
+        parsed.append(source)
+        return real_parse(text, source)
+
+    monkeypatch.setattr(lockslice, "parse_lockfile", counting_parse)
+    workspaces = ["apps/accounts", "apps/payments"]
+    apps = lockslice.cached_slice_hashes(root, workspaces)
+    shared = SharedUnchanged(project).current()
+    assert len(parsed) == 2  # each new name is computed once
+    for _ in range(2):  # a new doit process: nothing in memory, both from disk
+        lockslice._MEMO.clear()
+        assert SharedUnchanged(project).current() == shared
+        assert lockslice.cached_slice_hashes(root, workspaces) == apps
+    assert len(parsed) == 2
+
+    lockfile = root / "package-lock.json"
+    before = lockfile.stat()
+    lock = json.loads(lockfile.read_text())
+    lock["packages"]["node_modules/lit"]["license"] = "MIT"
+    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
+    os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+    lockslice._MEMO.clear()
+    assert SharedUnchanged(project).current() != shared  # same mtime, new bytes

@@ -11,8 +11,10 @@ Kept free of heavy imports: the doit `build:<app>` tasks use it on every run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,48 +166,65 @@ def workspace_of(root: Path, app_path: Path) -> str:
 
 
 def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
-    """Slice hash per workspace, parsing the lockfile only when its content changed.
+    """Slice hash per workspace, parsing the lockfile only when its content changed."""
+    wanted = {w: functools.partial(_workspace_hash, w) for w in workspaces}
+    return cached_lock_hashes(root, wanted)
+
+
+def _workspace_hash(workspace: str, packages: Packages) -> str:
+    return slice_hash(slice_entries(packages, workspace))
+
+
+def cached_lock_hashes(
+    root: Path, wanted: Mapping[str, Callable[[Packages], str]]
+) -> dict[str, str]:
+    """The `wanted` hashes derived from the lockfile (name -> how to compute it from the
+    parsed `packages`), parsing it only when its content changed.
 
     Cached on disk (`.mfe/lock-slices.json`) by a hash of the lockfile's bytes, so a
     no-op `doit` does not parse a large lockfile, and a lockfile replaced by one of the
     same size and mtime (CI caches and `tar` restore mtimes; coarse-mtime filesystems)
-    is still a change. In-process, each `build:<app>` check reuses the first one's
-    result while the file's stat (ctime included, which no restore sets) is unchanged.
+    is still a change. Names computed by other callers for the same bytes (the app
+    slices, the shared modules' slice) are kept, so they do not evict one another.
+    In-process, each check reuses the first one's result while the file's stat (ctime
+    included, which no restore sets) is unchanged.
     """
     lock = root / "package-lock.json"
     try:
         info = lock.stat()
         seen = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
         memo = _MEMO.get(str(lock))
-        if memo and memo[0] == seen and all(w in memo[1] for w in workspaces):
-            return memo[1]
+        if memo and memo[0] == seen and wanted.keys() <= memo[1].keys():
+            return {name: memo[1][name] for name in wanted}
         data = lock.read_bytes()
     except FileNotFoundError:
-        return {w: slice_hash({}) for w in workspaces}
+        return {name: how({}) for name, how in wanted.items()}
     stamp = [str(lock), hashlib.sha1(data, usedforsecurity=False).hexdigest()]
-    hashes = _from_disk(root, stamp, workspaces)
-    if hashes is None:
+    hashes = _from_disk(root, stamp)
+    if memo and memo[0] == seen:
+        hashes.update(memo[1])
+    if not wanted.keys() <= hashes.keys():
         packages = parse_lockfile(data.decode("utf-8"), str(lock))
-        hashes = {w: slice_hash(slice_entries(packages, w)) for w in workspaces}
+        hashes.update({name: how(packages) for name, how in wanted.items() if name not in hashes})
         with contextlib.suppress(OSError):  # a read-only checkout still works, just slower
             write_atomic(_cache_file(root), json.dumps({"stamp": stamp, "hashes": hashes}))
     _MEMO[str(lock)] = (seen, hashes)
-    return hashes
+    return {name: hashes[name] for name in wanted}
 
 
 def _cache_file(root: Path) -> Path:
     return root / STATE_DIR / "lock-slices.json"
 
 
-def _from_disk(root: Path, stamp: list[str], workspaces: list[str]) -> dict[str, str] | None:
-    """The cached hashes if they were computed from the same lockfile bytes."""
+def _from_disk(root: Path, stamp: list[str]) -> dict[str, str]:
+    """The cached hashes if they were computed from the same lockfile bytes, else none."""
     try:
         cached = json.loads(_cache_file(root).read_text(encoding="utf-8"))
-        if cached["stamp"] == stamp and all(w in cached["hashes"] for w in workspaces):
+        if cached["stamp"] == stamp and isinstance(cached["hashes"], dict):
             return dict(cached["hashes"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return None
+    return {}
 
 
 _MEMO: dict[str, tuple[list[int], dict[str, str]]] = {}

@@ -9,6 +9,7 @@ the doit `build:shared` task checks `shared_slice` on every run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -178,6 +179,11 @@ def spec_json(project: Project, shared_plan: SharedPlan) -> str:
     return json.dumps({"variants": variants})
 
 
+def _slice_hash(project: Project, packages: lockslice.Packages) -> str:
+    text = json.dumps(shared_slice(project, packages), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class SharedUnchanged:
     """doit `uptodate` check of `build:shared`: the shared packages' lockfile entries (and
     `[shared]`) are what they were at the last build. App code never enters it."""
@@ -187,10 +193,16 @@ class SharedUnchanged:
         self.seen = lockslice.SeenBeforeBuild("_shared_slice")
 
     def current(self) -> str:
-        packages = lockslice.load_lockfile(self.project.lockfile)
-        return hashlib.sha256(
-            json.dumps(shared_slice(self.project, packages), sort_keys=True).encode()
-        ).hexdigest()
+        """The slice's hash, from the lockfile-slices cache while the lockfile's bytes and
+        what the slice reads of the project (`[shared]`, the apps' folders) are unchanged."""
+        name = f"{LAYOUT_KEY} {self._project_key()}"
+        how = functools.partial(_slice_hash, self.project)
+        return lockslice.cached_lock_hashes(self.project.root, {name: how})[name]
+
+    def _project_key(self) -> str:
+        apps = [(a.name, a.path.as_posix()) for a in self.project.bundled_apps.values()]
+        text = json.dumps([_settings(self.project.shared), apps, str(self.project.root)])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self.seen.saved)
