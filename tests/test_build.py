@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from mfe.build.manifest import immutable_on_disk
@@ -109,6 +111,64 @@ def test_lockfile_change_reinstalls_and_rebuilds_its_users(
     # npm ci replaced the copy's hard-linked node_modules; the template's files are untouched.
     assert (monorepo / marker).stat().st_ino != (monorepo_template / marker).stat().st_ino
     assert tree_digest(monorepo_template / "node_modules") == template_modules
+
+
+ESBUILD_FILE = Path("node_modules/esbuild/package.json")
+NPM_INSTALL = ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"]
+
+
+def test_a_lockfile_replaced_with_its_old_mtime_reinstalls(monorepo: Path) -> None:
+    """`install` compares node_modules with the lockfile by content, not by mtime (a
+    restore, `cp -p` or a tool that keeps times)."""
+    assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
+    linked = (monorepo / ESBUILD_FILE).stat().st_ino
+    lockfile = monorepo / "package-lock.json"
+    before = lockfile.stat()
+    lock = json.loads(lockfile.read_text())
+    lock["packages"]["node_modules/esbuild"]["license"] = "MIT OR Apache-2.0"
+    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
+    os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert "install" in executed_tasks(run_doit(monorepo, "install").stdout)
+    assert (monorepo / ESBUILD_FILE).stat().st_ino != linked  # npm ci reinstalled
+    assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
+
+
+def test_an_npm_install_already_applied_runs_no_npm_ci(
+    monorepo: Path, monorepo_template: Path
+) -> None:
+    """A new app installed with `npm install` changes the lockfile, but node_modules
+    already matches it: npm ci (which deletes node_modules) does not run."""
+    template_modules = tree_digest(monorepo_template / "node_modules")
+    folder = monorepo / "apps" / "extra"
+    folder.mkdir()
+    package = {"name": "extra", "private": True, "scripts": {"build": "node build.mjs"}}
+    (folder / "package.json").write_text(json.dumps(package))
+    # npm install rewrites the hidden lockfile in place: unshare it from the template first.
+    hidden = monorepo / "node_modules" / ".package-lock.json"
+    shutil.copy2(hidden, hidden.with_name("unshared"))
+    os.replace(hidden.with_name("unshared"), hidden)
+    subprocess.run(NPM_INSTALL, cwd=monorepo, check=True, capture_output=True, timeout=300)
+    assert "apps/extra" in json.loads((monorepo / "package-lock.json").read_text())["packages"]
+    kept = monorepo / "node_modules" / "mfe-test-marker.txt"
+    kept.write_text("npm ci deletes node_modules, this with it\n")
+
+    output = run_doit(monorepo, "install").stdout
+    assert "install" in up_to_date_tasks(output), output
+    assert kept.is_file()
+    assert tree_digest(monorepo_template / "node_modules") == template_modules
+
+
+def test_a_package_or_node_modules_deleted_reinstalls(monorepo: Path) -> None:
+    lit = monorepo / "node_modules" / "lit"
+    shutil.rmtree(lit)  # the hidden lockfile still lists it: npm would not trust it
+    assert "install" in executed_tasks(run_doit(monorepo, "install").stdout)
+    assert (lit / "package.json").is_file()
+
+    shutil.rmtree(monorepo / "node_modules")
+    assert "install" in executed_tasks(run_doit(monorepo, "install").stdout)
+    assert (monorepo / ESBUILD_FILE).is_file()
+    assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
 
 
 def test_lit_bump_rebuilds_the_shared_modules_and_lit_apps_only(monorepo: Path) -> None:

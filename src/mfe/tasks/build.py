@@ -1,4 +1,5 @@
-"""`install` and `build:<app>`: npm only when the lockfile moved, bundlers only when sources did."""
+"""`install` and `build:<app>`: npm only when node_modules does not match the lockfile, bundlers
+only when sources did."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from doit.tools import config_changed
 
 from mfe.build import bundle as build
 from mfe.build import lockslice, snapshot, sources
+from mfe.build.installed import Installed
 from mfe.config import SHARED_APP, App, Environment, Project
 from mfe.scaffold import check_installed
 from mfe.tasks.actions import action
@@ -19,12 +21,6 @@ from mfe.tasks.actions import action
 def rel(project: Project, path: Path) -> str:
     """Paths relative to the root (doit runs there), so the dep file survives a move or a CI cache."""
     return path.relative_to(project.root).as_posix()
-
-
-def install_deps(project: Project) -> list[str]:
-    files = [project.lockfile, project.root / "package.json"]
-    files += [app.path / "package.json" for app in project.bundled_apps.values()]
-    return [rel(project, f) for f in files]
 
 
 def build_action(project: Project, app: App) -> dict[str, Any]:
@@ -36,11 +32,12 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     del env  # the build does not depend on the environment
 
     def task_install() -> dict[str, Any]:
-        """Install JS dependencies (npm ci) when the lockfile or a package.json changed."""
+        """Install JS dependencies (npm ci) when node_modules does not match the lockfile."""
         return {
             # A new app folder npm never installed: one line, not npm ci's usage text.
             "actions": [action(check_installed, project), " ".join(build.NPM_CI)],
-            "file_dep": install_deps(project),
+            # By content, not mtimes: see mfe.build.installed.
+            "uptodate": [Installed(project)],
             "targets": ["node_modules/.package-lock.json"],
             "verbosity": 1,
         }
