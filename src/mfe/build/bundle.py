@@ -26,8 +26,6 @@ from mfe.errors import MfeError
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
     from mfe.build.manifest import AssetManifest
 
-NPM_CI = ("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-"""How JS dependencies are installed (the `install` task and CI)."""
 ATTEMPTS = 3
 """Builds tried while inputs keep changing under the bundler before giving up."""
 

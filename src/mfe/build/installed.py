@@ -28,6 +28,8 @@ from mfe.config import STATE_DIR, Project
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 
+NPM_CI = ("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+"""How JS dependencies are installed (the `install` task and CI)."""
 HIDDEN_LOCKFILE = "node_modules/.package-lock.json"
 SLACK_NS = 10_000_000
 """npm trusts folders up to 10 ms newer than the hidden lockfile."""

@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mfe.build.bundle import NPM_CI, build_env, npm_scripts
+from mfe.build.bundle import build_env, npm_scripts
+from mfe.build.installed import NPM_CI
 from mfe.config import App, Project
 from mfe.errors import MfeError
 

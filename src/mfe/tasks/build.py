@@ -10,11 +10,9 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from mfe.build import bundle as build
 from mfe.build import lockslice, snapshot, sources
-from mfe.build.installed import Installed
+from mfe.build.installed import NPM_CI, Installed
 from mfe.config import SHARED_APP, App, Environment, Project
-from mfe.scaffold import check_installed
 from mfe.tasks.actions import action
 
 
@@ -25,7 +23,16 @@ def rel(project: Project, path: Path) -> str:
 
 def build_action(project: Project, app: App) -> dict[str, Any]:
     """Build one app; its inputs' fingerprints as read go to doit (see `mfe.doitdb`)."""
-    return {snapshot.READ_KEY: build.build_app(project, app).read}
+    from mfe.build.bundle import build_app  # only when a build is due, not on a no-op run
+
+    return {snapshot.READ_KEY: build_app(project, app).read}
+
+
+def check_installed(project: Project) -> None:
+    """A new app folder npm never installed: one line, not npm ci's usage text."""
+    from mfe.scaffold import check_installed as check  # only when an install is due
+
+    check(project)
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Any]:
@@ -34,8 +41,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_install() -> dict[str, Any]:
         """Install JS dependencies (npm ci) when node_modules does not match the lockfile."""
         return {
-            # A new app folder npm never installed: one line, not npm ci's usage text.
-            "actions": [action(check_installed, project), " ".join(build.NPM_CI)],
+            "actions": [action(check_installed, project), " ".join(NPM_CI)],
             # By content, not mtimes: see mfe.build.installed.
             "uptodate": [Installed(project)],
             "targets": ["node_modules/.package-lock.json"],
