@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mfe.build import lockslice
-from mfe.build.shared import SharedUnchanged
+from mfe.build.shared import SharedUnchanged, shared_slice_hash
 from mfe.config import load_project
 from mfe.errors import MfeError
 
@@ -190,3 +192,44 @@ def test_shared_check_uses_the_slices_cache_next_to_the_apps(
     os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
     lockslice._MEMO.clear()
     assert SharedUnchanged(project).current() != shared  # same mtime, new bytes
+
+
+CHECKER = """
+import sys
+from pathlib import Path
+from mfe.build import lockslice
+from mfe.build.shared import SharedUnchanged
+from mfe.config import load_project
+root = Path(sys.argv[1])
+if sys.argv[2] == "shared":
+    SharedUnchanged(load_project(root)).current()
+else:
+    lockslice.cached_slice_hashes(root, sys.argv[2:])
+"""
+
+
+def test_concurrent_checks_leave_a_cache_later_runs_can_trust(tmp_path: Path) -> None:
+    """`doit serve` and a `doit` in another terminal check at once: whatever the
+    interleaving, the cache holds only values true of the lockfile's current bytes."""
+    root = copy_sources(tmp_path / "repo")
+    project = load_project(root)
+    lockfile = root / "package-lock.json"
+    jobs = [["apps/accounts"], ["apps/payments", "apps/mfe-parent"], ["shared"], ["shared"]]
+    for round_ in range(4):
+        lock = json.loads(lockfile.read_text())
+        lock["packages"]["node_modules/lit"]["license"] = f"MIT-{round_}"
+        lockfile.write_text(json.dumps(lock, indent=2) + "\n")
+        running = [
+            subprocess.Popen([sys.executable, "-c", CHECKER, str(root), *job]) for job in jobs
+        ]
+        assert [process.wait(timeout=120) for process in running] == [0] * len(jobs)
+
+        cached = json.loads((root / ".mfe" / "lock-slices.json").read_text())
+        packages = lockslice.load_lockfile(lockfile)
+        for name, value in cached["hashes"].items():
+            if name.startswith("apps/"):
+                assert value == lockslice.slice_hash(lockslice.slice_entries(packages, name))
+            else:
+                assert value == shared_slice_hash(project, packages), name
+        lockslice._MEMO.clear()
+        assert SharedUnchanged(project).current() == shared_slice_hash(project, packages)

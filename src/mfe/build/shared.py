@@ -179,7 +179,7 @@ def spec_json(project: Project, shared_plan: SharedPlan) -> str:
     return json.dumps({"variants": variants})
 
 
-def _slice_hash(project: Project, packages: lockslice.Packages) -> str:
+def shared_slice_hash(project: Project, packages: lockslice.Packages) -> str:
     text = json.dumps(shared_slice(project, packages), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -196,7 +196,7 @@ class SharedUnchanged:
         """The slice's hash, from the lockfile-slices cache while the lockfile's bytes and
         what the slice reads of the project (`[shared]`, the apps' folders) are unchanged."""
         name = f"{LAYOUT_KEY} {self._project_key()}"
-        how = functools.partial(_slice_hash, self.project)
+        how = functools.partial(shared_slice_hash, self.project)
         return lockslice.cached_lock_hashes(self.project.root, {name: how})[name]
 
     def _project_key(self) -> str:
