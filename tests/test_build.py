@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from mfe.build.manifest import immutable_on_disk
@@ -169,6 +170,43 @@ def test_a_package_or_node_modules_deleted_reinstalls(monorepo: Path) -> None:
     assert "install" in executed_tasks(run_doit(monorepo, "install").stdout)
     assert (monorepo / ESBUILD_FILE).is_file()
     assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
+
+
+INSTALL_CHECK = """
+import sys
+from pathlib import Path
+from mfe.build.installed import mismatch
+from mfe.config import load_project
+print(mismatch(load_project(Path(sys.argv[1]))))
+"""
+
+
+def test_concurrent_install_checks_agree_and_leave_a_true_cache(monorepo: Path) -> None:
+    """Checks at once (`doit serve` and a `doit` in another terminal) share
+    `.mfe/installed.json`: each answers for the files it read, and what stays cached is
+    true of the files as they are."""
+    lockfile = monorepo / "package-lock.json"
+    matching = lockfile.read_text()
+    lock = json.loads(matching)
+    lock["packages"]["node_modules/esbuild"]["license"] = "MIT OR Apache-2.0"
+    changed = json.dumps(lock, indent=2) + "\n"
+    for text, expected in [(changed, "node_modules/esbuild differs"), (matching, "None")] * 2:
+        lockfile.write_text(text)
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-c", INSTALL_CHECK, str(monorepo)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        answers = [process.communicate(timeout=120)[0] for process in running]
+        assert all(answer.startswith(expected) for answer in answers), answers
+        again = subprocess.run(
+            [sys.executable, "-c", INSTALL_CHECK, str(monorepo)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert again.stdout.startswith(expected)
 
 
 def test_lit_bump_rebuilds_the_shared_modules_and_lit_apps_only(monorepo: Path) -> None:
