@@ -200,8 +200,9 @@ class SharedUnchanged:
         return lockslice.cached_lock_hashes(self.project.root, {name: how})[name]
 
     def _project_key(self) -> str:
-        apps = [(a.name, a.path.as_posix()) for a in self.project.bundled_apps.values()]
-        text = json.dumps([_settings(self.project.shared), apps, str(self.project.root)])
+        root, apps = self.project.root, self.project.bundled_apps.values()
+        workspaces = [(app.name, lockslice.workspace_of(root, app.path)) for app in apps]
+        text = json.dumps([_settings(self.project.shared), workspaces])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def configure_task(self, task: Any) -> None:
