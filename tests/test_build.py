@@ -145,10 +145,6 @@ def test_an_npm_install_already_applied_runs_no_npm_ci(
     folder.mkdir()
     package = {"name": "extra", "private": True, "scripts": {"build": "node build.mjs"}}
     (folder / "package.json").write_text(json.dumps(package))
-    # npm install rewrites the hidden lockfile in place: unshare it from the template first.
-    hidden = monorepo / "node_modules" / ".package-lock.json"
-    shutil.copy2(hidden, hidden.with_name("unshared"))
-    os.replace(hidden.with_name("unshared"), hidden)
     subprocess.run(NPM_INSTALL, cwd=monorepo, check=True, capture_output=True, timeout=300)
     assert "apps/extra" in json.loads((monorepo / "package-lock.json").read_text())["packages"]
     kept = monorepo / "node_modules" / "mfe-test-marker.txt"
