@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,40 @@ def test_doit_help_lists_the_variables(task: str, variables: list[str]) -> None:
     )
     for variable in variables:
         assert variable in result.stdout, result.stdout
+
+
+def doit_in_repo(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"), [("evn=prod", "env=prod"), ("preveiw=pr-1", "preview=pr-1")]
+)
+def test_a_misspelled_variable_stops_doit_naming_it(given: str, meant: str) -> None:
+    """doit ignores unknown names: `doit publish evn=prod` would publish to local."""
+    result = doit_in_repo("list", given)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"unknown variable '{given}'" in result.stderr, result.stderr
+    assert f"did you mean {meant}?" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""  # stopped before any task
+
+
+def test_a_variable_given_twice_with_two_values_stops_doit() -> None:
+    result = doit_in_repo("list", "env=local", "env=prod")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "env= given more than once (env=local, env=prod)" in result.stderr, result.stderr
+    assert doit_in_repo("list", "env=prod", "env=prod").returncode == 0  # same value: harmless
+
+
+def test_a_project_dodo_declares_the_variables_it_reads_itself(tmp_path: Path) -> None:
+    dodo = tmp_path / "dodo.py"
+    dodo.write_text(
+        "from mfe.tasks import generate\n"
+        f"globals().update(generate({str(REPO / 'dodo.py')!r}, variables=['region']))\n"
+    )
+    assert doit_in_repo("-f", str(dodo), "list", "region=eu").returncode == 0
+    refused = doit_in_repo("-f", str(dodo), "list", "regoin=eu")
+    assert refused.returncode == 2 and "did you mean region=eu?" in refused.stderr

@@ -12,15 +12,17 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from doit import get_var
 
 from mfe.config import STATE_DIR, load_project
-from mfe.errors import ConfigError
+from mfe.errors import MfeError
 from mfe.tasks import build, ci, infra, publish, scaffold, serve, shell
 from mfe.tasks.reporter import Reporter
+from mfe.tasks.variables import check_command_line
 
 DEFAULT_ENV = "local"
 
@@ -30,13 +32,18 @@ DEFAULT_ENV = "local"
 atexit.register(gc.freeze)
 
 
-def generate(dodo_file: str) -> dict[str, Any]:
-    """Everything doit looks for in a dodo module: DOIT_CONFIG and the task_* creators."""
+def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
+    """Everything doit looks for in a dodo module: DOIT_CONFIG and the task_* creators.
+
+    `variables`: the names of command-line variables the calling dodo.py reads itself
+    (`get_var`); any other name that no task reads stops doit, as a typo would.
+    """
     root = Path(dodo_file).resolve().parent
     try:
+        check_command_line(variables, sys.argv[1:])
         project = load_project(root)
         env = project.env(get_var("env", DEFAULT_ENV) or DEFAULT_ENV)
-    except ConfigError as exc:
+    except MfeError as exc:
         print(f"mfe: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     (root / STATE_DIR).mkdir(exist_ok=True)

@@ -1,10 +1,20 @@
-"""The `name=value` command-line variables of the tasks, for their `doit help` / `doit list` doc.
+"""The `name=value` command-line variables of the tasks: their doc, and the check of a command
+line's variables.
 
 doit prints a task's `params` under `doit help TASK` but knows nothing of the variables read
-with `doit.get_var` (`env=`, `base=`, ...), so each task's one-line doc names them.
+with `doit.get_var` (`env=`, `base=`, ...), so each task's one-line doc names them. doit also
+takes any `name=value` silently, so a misspelled one (`doit publish evn=prod`) would be
+ignored and the command run with the default (`local`): `check_command_line` refuses it.
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+
+from doit import doit_cmd
+
+from mfe.errors import MfeError
 
 VARIABLES = {
     "env": "env=NAME (an [env.NAME] of mfe.toml, default local)",
@@ -27,3 +37,50 @@ def doc(summary: str, *names: str) -> str:
     if not names:
         return summary
     return f"{summary} Variables: {', '.join(VARIABLES[name] for name in names)}."
+
+
+def known_names() -> set[str]:
+    """The variable names some task reads (`new_app_name` is new_app's `name=`)."""
+    return {text.partition("=")[0] for text in VARIABLES.values()}
+
+
+def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> None:
+    """Refuse a variable no task reads, or one given twice with different values.
+
+    `extra`: names a project's own dodo.py reads. `argv`: the command line's arguments
+    (`sys.argv[1:]`), the only record of a repeated name (doit keeps the last value).
+    Outside a doit run (doit's variables not parsed) there is nothing to check.
+    """
+    given: Mapping[str, str] | None = doit_cmd._CMDLINE_VARS  # doit has no public accessor
+    if not given:
+        return
+    known = known_names() | set(extra)
+    for name, value in given.items():
+        if name not in known:
+            raise MfeError(_unknown(name, value, known))
+    repeated = _repeated(argv, given)
+    if repeated:
+        name, values = repeated
+        shown = ", ".join(f"{name}={value}" for value in values)
+        raise MfeError(f"variable {name}= given more than once ({shown}); give it once")
+
+
+def _unknown(name: str, value: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" (did you mean {close[0]}={value}?)" if close else ""
+    return (
+        f"unknown variable '{name}={value}' on the command line{hint}; the tasks read "
+        f"{', '.join(sorted(known))} (`doit help TASK` lists the ones a task reads)"
+    )
+
+
+def _repeated(argv: Sequence[str], given: Mapping[str, str]) -> tuple[str, list[str]] | None:
+    """A name `argv` gives with two different values, parsed as doit parses variables."""
+    pairs = [arg.split("=", 1) for arg in argv if arg[:1] != "-" and "=" in arg]
+    if {name: value for name, value in pairs} != given:
+        return None  # not the command line doit parsed (doit run from code)
+    for name in given:
+        values = [value for other, value in pairs if other == name]
+        if len(set(values)) > 1:
+            return name, values
+    return None
