@@ -356,3 +356,18 @@ def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_
         AuthParameters={"USERNAME": "alice", "PASSWORD": "alice-pass-1"},
     )
     assert "IdToken" in tokens["AuthenticationResult"]
+
+
+@pytest.mark.parametrize("task", [["releases"], ["rollback"], ["preview_rm", "name=x"]])
+def test_release_tasks_on_dev_say_it_is_what_serve_renders(tmp_path: Path, task: list[str]) -> None:
+    """Not "run `doit infra env=dev`", which answers that dev has no infrastructure."""
+    shutil.copy(REPO / "mfe.toml", tmp_path / "mfe.toml")
+    shutil.copy(REPO / "dodo.py", tmp_path / "dodo.py")
+    shutil.copytree(REPO / "tools", tmp_path / "tools")
+    for app in REPO.glob("apps/*/package.json"):
+        (tmp_path / app.parent.relative_to(REPO)).mkdir(parents=True)
+        shutil.copy(app, tmp_path / app.relative_to(REPO))
+    result = run_doit(tmp_path, *task, "env=dev", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "environment 'dev' is what `doit serve` renders" in result.stdout, result.stdout
+    assert "doit infra" not in result.stdout and "Traceback" not in result.stdout

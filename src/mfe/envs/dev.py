@@ -23,8 +23,9 @@ class DevBackend:
 
     def _not_here(self) -> MfeError:
         return MfeError(
-            f"environment '{self.env.name}' is what `doit serve` renders; publish to 'local' "
-            "or an AWS environment (`doit publish env=NAME`)"
+            f"environment '{self.env.name}' is what `doit serve` renders: nothing is published "
+            "there (no releases, no previews); use 'local' or an AWS environment "
+            "(`doit publish env=NAME`)"
         )
 
     def check(self, session: Session) -> None:

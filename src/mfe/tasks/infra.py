@@ -64,9 +64,13 @@ def user_add(project: Project, env: Environment, username: str) -> None:
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     def task__ready() -> dict[str, Any]:
-        """Make sure the environment exists (local: start and provision the emulator)."""
+        """Make sure the environment exists (local: start and provision the emulator).
+
+        On `dev` the backend refuses, saying it is what `doit serve` renders: without the
+        action the release tasks would fail on its missing outputs, pointing at `doit infra`.
+        """
         return {
-            "actions": [action(ready, project, env)] if env.provisioned else [],
+            "actions": [action(ready, project, env)],
             "uptodate": [False],
             "verbosity": 1,  # stderr live: says when it starts the emulator, and where its log is
         }
