@@ -14,7 +14,7 @@ import pytest
 
 from fixtures.aws import free_port
 from fixtures.config import use_port
-from fixtures.repo import run_doit
+from fixtures.repo import executed_tasks, run_doit
 
 
 @pytest.fixture
@@ -96,6 +96,17 @@ def test_failed_build_publishes_nothing(repo: Path) -> None:
     assert "build:payments failed" in result.stdout
     assert ".  publish" not in result.stdout
     assert httpx.get(url).text == before
+
+
+@pytest.mark.parametrize("task", ["publish", "plan", "rollback"])
+def test_an_unknown_app_fails_at_once_naming_the_apps(repo: Path, task: str) -> None:
+    """Not after building every app (and starting the emulator) for nothing."""
+    result = run_doit(repo, task, "app=paymnts", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "unknown app 'paymnts' (did you mean app=payments?); the apps are " in result.stdout
+    assert executed_tasks(result.stdout) == {task}, result.stdout
+    assert "started the local AWS emulator" not in result.stdout
+    assert not (repo / "apps/payments/dist").exists()
 
 
 def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path) -> None:

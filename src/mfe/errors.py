@@ -1,5 +1,8 @@
 """The one exception type users see: a message that names the file, key, app or URL."""
 
+import difflib
+from collections.abc import Iterable
+
 
 class MfeError(Exception):
     """A user-facing failure: the message says what is wrong and what to do.
@@ -16,3 +19,9 @@ def aws_error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice a misspelled `name` most likely meant (for a "did you mean" hint), if any."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return close[0] if close else None

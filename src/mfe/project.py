@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfe.domain import Domain
-from mfe.errors import ConfigError
+from mfe.errors import ConfigError, MfeError, closest
 
 CONFIG_FILE = "mfe.toml"
 STATE_DIR = ".mfe"
@@ -131,6 +131,14 @@ class Project:
     @property
     def lockfile(self) -> Path:
         return self.root / "package-lock.json"
+
+    def check_app(self, name: str) -> str:
+        """`name` if it is an app (a command line's `app=`), else MfeError naming the apps."""
+        if name in self.apps:
+            return name
+        close = closest(name, self.apps)
+        hint = f" (did you mean app={close}?)" if close else ""
+        raise MfeError(f"unknown app '{name}'{hint}; the apps are {', '.join(self.apps)}")
 
     def env(self, name: str | Environment) -> Environment:
         """The environment called `name` (an Environment passes through, for library callers)."""

@@ -162,7 +162,4 @@ def repair(run: Run, live: Live | None) -> int:
 def _only(project: Project, app: str | None) -> list[str] | None:
     if app is None:
         return None
-    if app not in project.apps:
-        known = ", ".join(project.apps)
-        raise MfeError(f"unknown app '{app}' (apps: {known}); use `doit publish app=NAME`")
-    return [app]
+    return [project.check_app(app)]

@@ -151,8 +151,8 @@ def rollback(
 
     started = time.monotonic()
     run = Run.start(project, env, outputs, None, only=None, collect_local=False, session=session)
-    if app is not None and app not in project.apps:
-        raise MfeError(f"unknown app '{app}' (apps: {', '.join(project.apps)})")
+    if app is not None:
+        project.check_app(app)
     live, etag = run.read_live()
     if live is None:
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")

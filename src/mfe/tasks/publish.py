@@ -151,19 +151,30 @@ def _missing_name() -> TaskFailed:
     return TaskFailed("preview_rm needs the preview's name: `doit preview_rm name=NAME`")
 
 
+def _deps(project: Project, app: str | None) -> list[str]:
+    """What publish and plan run first: one app needs only its own build (the page is
+    rendered from the live pointer); an unknown app nothing, as it fails at once.
+
+    `shell` keeps build/<env>/index.html (the contract's rendered page) up to date; the
+    published page is rendered again from the merged pointer (equal when nothing else moved).
+    """
+    if app is None:
+        return ["build", "_ready", "shell"]
+    return [f"build:{app}", "_ready"] if app in project.apps else []
+
+
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     app = get_var("app") or None
     preview = get_var("preview") or None
-    # One app needs only its own build; the page is rendered from the live pointer.
-    # `shell` keeps build/<env>/index.html (the contract's rendered page) up to date; the
-    # published page is rendered again from the merged pointer (equal when nothing else moved).
-    deps = [f"build:{app}", "_ready"] if app in project.apps else ["build", "_ready", "shell"]
+    deps = _deps(project, app)
+    # An unknown app= fails at once, naming the apps, instead of after building them all.
+    refuse: list[Any] | None = [(guarded, [project.check_app, app])] if deps == [] else None
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
             "doc": doc(task_publish.__doc__ or "", "env", "app", "preview"),
-            "actions": [(run_publish, [project, env], {"app": app, "preview": preview})],
+            "actions": refuse or [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE, VERIFY],
             "task_dep": deps,
             "uptodate": [False],
@@ -174,7 +185,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
         return {
             "doc": doc(task_plan.__doc__ or "", "env", "app"),
-            "actions": [(run_plan, [project, env])],
+            "actions": refuse or [(run_plan, [project, env])],
             "params": [PRUNE],
             "task_dep": deps,
             "uptodate": [False],
@@ -185,9 +196,10 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
             "doc": doc(task_rollback.__doc__ or "", "env", "app", "to"),
-            "actions": [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
+            "actions": refuse
+            or [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],
-            "task_dep": ["_ready"],
+            "task_dep": [] if refuse else ["_ready"],
             "uptodate": [False],
             "verbosity": 2,
         }

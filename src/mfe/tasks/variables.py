@@ -9,12 +9,11 @@ ignored and the command run with the default (`local`): `check_command_line` ref
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 
 from doit import doit_cmd
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, closest
 
 VARIABLES = {
     "env": "env=NAME (an [env.NAME] of mfe.toml, default local)",
@@ -66,8 +65,8 @@ def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> N
 
 
 def _unknown(name: str, value: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    hint = f" (did you mean {close[0]}={value}?)" if close else ""
+    close = closest(name, known)
+    hint = f" (did you mean {close}={value}?)" if close else ""
     return (
         f"unknown variable '{name}={value}' on the command line{hint}; the tasks read "
         f"{', '.join(sorted(known))} (`doit help TASK` lists the ones a task reads)"
