@@ -3,7 +3,9 @@ objects) leaves the previous release served, and the re-run uploads only what is
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,6 +216,39 @@ def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
         "; run the same command again: uploads are content-addressed, so it uploads only "
         "what is missing, and the served page did not change"
     ), message
+
+
+class CtrlC(Progress):
+    """Sends SIGINT to the main thread, as Ctrl-C in a terminal does, when the first uploaded
+    file is reported."""
+
+    def __init__(self) -> None:
+        super().__init__(rich=False)
+        self.sent = threading.Event()
+
+    def file_done(self, file: LocalFile) -> None:
+        if not self.sent.is_set():
+            self.sent.set()
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+
+
+def test_ctrl_c_during_an_upload_phase_starts_no_more_uploads(site: Site) -> None:
+    """Not every queued upload of the phase before the KeyboardInterrupt comes through (a
+    thread pool's exit waits for them all); the old page stays, the re-run finishes."""
+    site.publish()
+    page = site.shell()
+    keys = large_app(site, 300)
+    with pytest.raises(KeyboardInterrupt):
+        publish(site.project, "local", outputs=site.outputs, progress=CtrlC())
+    landed = set(keys) & set(objects(site.server, site.bucket("payments")))
+    assert len(landed) < len(keys) // 2, len(landed)
+    assert site.shell() == page
+    report = site.publish()
+    assert set(keys) <= set(objects(site.server, site.bucket("payments")))
+    assert len(report["apps"]["payments"]["uploaded"]) >= len(keys) - len(landed)
+    assert report["changed"] == ["payments"]
 
 
 def test_fixed_url_files_are_written_in_parallel(site: Site, moto_s3: S3Server) -> None:

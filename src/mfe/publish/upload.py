@@ -114,14 +114,17 @@ def upload_all(
 def parallel(workers: int, calls: Sequence[Callable[[], T]]) -> list[T]:
     """The calls' results, run on up to `workers` threads. The first failure cancels the
     calls not started and is raised once the running ones are over, so none of them runs
-    on after this returns or raises (what the upload phases and the commit step rely on)."""
+    on after this returns or raises (what the upload phases and the commit step rely on).
+    Ctrl-C cancels them too: the pool's exit would otherwise run every queued call first."""
     if len(calls) <= 1:
         return [call() for call in calls]
     with ThreadPoolExecutor(min(workers, len(calls)), thread_name_prefix="mfe-s3") as pool:
         futures = [pool.submit(call) for call in calls]
-        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:  # after a failure or a KeyboardInterrupt: start none of the queued calls
+            for future in futures:
+                future.cancel()
     for future in futures:
         error = None if future.cancelled() else future.exception()
         if error is not None:
