@@ -5,7 +5,11 @@ builds, the embedded moto emulator (own free port), the shell, the publish repor
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +111,41 @@ def test_an_unknown_app_fails_at_once_naming_the_apps(repo: Path, task: str) -> 
     assert executed_tasks(result.stdout) == {task}, result.stdout
     assert "started the local AWS emulator" not in result.stdout
     assert not (repo / "apps/payments/dist").exists()
+
+
+def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: Path) -> None:
+    url, _ = publish(repo)
+    page = httpx.get(url).text
+    public = repo / "apps/payments/public"
+    public.mkdir()
+    for index in range(300):  # an upload phase long enough to be interrupted in
+        (public / f"f{index}.txt").write_text(f"file {index}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "publish"],
+        cwd=repo,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("publish: uploading"):
+            proc.send_signal(signal.SIGINT)
+            break
+    output = "".join(lines) + proc.stdout.read()
+    assert proc.wait(60) == 1, output
+    assert "error: publish interrupted (Ctrl-C): the site serves one whole release" in output
+    assert "run `doit publish` again" in output and "Traceback" not in output
+    assert httpx.get(url).text == page
+
+    again = run_doit(repo, "publish")
+    assert again.stdout.strip().splitlines()[-1] == url
+    assert httpx.get(
+        url.replace("index.html", "f299.txt").replace("mfe-parent", "payments")
+    ).text == ("file 299\n")
 
 
 def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path) -> None:

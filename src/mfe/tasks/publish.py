@@ -8,13 +8,15 @@ take `tail -1`). Command-line variables: `app=NAME` (publish or roll back one ap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from doit import get_var
 from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
+from mfe.errors import MfeError
 from mfe.tasks.actions import guarded
 from mfe.tasks.variables import doc
 
@@ -51,6 +53,22 @@ FORCE = {
 }
 
 
+PUBLISH_AGAIN = "run `doit publish` again: it uploads only what is missing and finishes"
+
+
+@contextmanager
+def _interrupted(command: str, then: str) -> Iterator[None]:
+    """Ctrl-C during `command` says what is served and what to do (`then`), not just that
+    it was interrupted: a release switches by one write, so the site serves a whole one."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise MfeError(
+            f"{command} interrupted (Ctrl-C): the site serves one whole release, the previous "
+            f"one or the new one if its switch was made; {then}"
+        ) from None
+
+
 def _outputs(project: Project, env: Environment) -> Any:
     from mfe.envs.outputs import read_outputs
 
@@ -70,10 +88,11 @@ def _publish(
     from mfe.publish import publish
     from mfe.publish.report import plan_lines, summary
 
-    report = publish(
-        project, env, prune=prune, wait=wait, dry_run=dry_run, outputs=_outputs(project, env),
-        app=app, force=force, verify=verify,
-    )  # fmt: skip
+    with _interrupted("publish", PUBLISH_AGAIN) if not dry_run else nullcontext():
+        report = publish(
+            project, env, prune=prune, wait=wait, dry_run=dry_run,
+            outputs=_outputs(project, env), app=app, force=force, verify=verify,
+        )  # fmt: skip
     if dry_run:
         from mfe.build.shared import version_warnings
 
