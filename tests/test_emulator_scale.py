@@ -1,6 +1,10 @@
-"""A long-lived emulator keeps working as it fills up (issue 15): 30,000 objects later,
+"""A long-lived emulator keeps working as it fills up (issue 15): thousands of objects later,
 `doit publish` and `doit plan` still recognise and use it, and its log has not grown; and
-publish/prune cycles leave it holding what its buckets hold, not all they ever held."""
+publish/prune cycles leave it holding what its buckets hold, not all they ever held.
+
+The scale target (30,000 objects, where the probe's time is measured) is
+bench/bench_emulator.py's; this test needs only enough objects that a listing takes several
+pages (1,000 keys each) and that a log line per request would be hundreds of kB."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from fixtures.config import use_port
 from fixtures.repo import run_doit
 from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
 
-OBJECTS = 30_000
+OBJECTS = 5_000
 
 
 @pytest.fixture
@@ -26,7 +30,7 @@ def repo(monorepo: Path) -> Iterator[Path]:
     run_doit(monorepo, "local_stop", check=False)
 
 
-def test_publish_and_plan_work_after_30000_objects(repo: Path) -> None:
+def test_publish_and_plan_work_after_5000_objects(repo: Path) -> None:
     first = run_doit(repo, "publish")
     log = repo / ".mfe" / "local" / "emulator.log"
     assert "started the local AWS emulator" in first.stdout and str(log) in first.stdout
