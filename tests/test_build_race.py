@@ -18,14 +18,14 @@ import pytest
 
 from mfe.build.bundle import swap_into_place
 
-from fixtures.repo import executed_tasks, link_copy, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 
 
 @pytest.fixture
-def monorepo(monorepo_built: Path, tmp_path: Path) -> Path:
-    """This module's copy is of the built monorepo: each test's first build (or serve) then
-    bundles only the app it edited, not all of them again."""
-    return link_copy(monorepo_built, tmp_path / "repo")
+def monorepo(built_monorepo: Path) -> Path:
+    """This module's copies are built: each test's first build (or serve) bundles only the
+    app it edited."""
+    return built_monorepo
 
 
 DODO = """

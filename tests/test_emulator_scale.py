@@ -24,10 +24,10 @@ OBJECTS = 5_000
 
 
 @pytest.fixture
-def repo(monorepo: Path) -> Iterator[Path]:
-    use_port(monorepo, free_port())
-    yield monorepo
-    run_doit(monorepo, "local_stop", check=False)
+def repo(built_monorepo: Path) -> Iterator[Path]:
+    use_port(built_monorepo, free_port())
+    yield built_monorepo
+    run_doit(built_monorepo, "local_stop", check=False)
 
 
 def test_publish_and_plan_work_after_5000_objects(repo: Path) -> None:

@@ -22,12 +22,12 @@ from fixtures.repo import executed_tasks, run_doit
 
 
 @pytest.fixture
-def repo(monorepo: Path) -> Iterator[Path]:
-    use_port(monorepo, free_port())
+def repo(built_monorepo: Path) -> Iterator[Path]:
+    use_port(built_monorepo, free_port())
     try:
-        yield monorepo
+        yield built_monorepo
     finally:
-        run_doit(monorepo, "local_stop", check=False)
+        run_doit(built_monorepo, "local_stop", check=False)
 
 
 def publish(root: Path, *args: str) -> tuple[str, dict]:

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.repo import executed_tasks, link_copy, run_doit, up_to_date_tasks
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 from fixtures.serve import ServeProcess, served_entry, use_free_ports, wait_until
 
 HEADING = ">Payments</h2>"
 
 
 @pytest.fixture
-def monorepo(monorepo_built: Path, tmp_path: Path) -> Path:
-    """This module's copy is of the built monorepo: each test's first build (or serve) then
-    bundles only the app it edited, not all of them again."""
-    return link_copy(monorepo_built, tmp_path / "repo")
+def monorepo(built_monorepo: Path) -> Path:
+    """This module's copies are built: each test's first build (or serve) bundles only the
+    app it edited."""
+    return built_monorepo
 
 
 def reported(lines: list[str]) -> set[str]:
