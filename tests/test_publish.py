@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mfe.envs.session import _botocore_session
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.report import summary
@@ -262,6 +263,9 @@ def test_missing_credentials_for_an_aws_environment(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # if found anyway: not AWS
+    # The process's botocore session keeps the credentials an earlier test's env gave it.
+    _botocore_session.cache_clear()
     with pytest.raises(MfeError, match="no AWS credentials for environment 'prod'"):
         publish(site.project, "prod", outputs=site.outputs)
 
