@@ -1,4 +1,4 @@
-"""`doit help TASK` names the command-line variables each task reads."""
+"""`doit help TASK` names the command-line variables each task reads; doit refuses others."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from doit import doit_cmd
+from doit.loader import load_tasks
 
-from mfe.tasks.variables import VARIABLES
+from mfe.errors import MfeError
+from mfe.tasks import generate
+from mfe.tasks.variables import META_KEY, VARIABLES, check_tasks
 
 from fixtures.repo import REPO
 
@@ -84,3 +89,68 @@ def test_a_project_dodo_declares_the_variables_it_reads_itself(tmp_path: Path) -
     assert doit_in_repo("-f", str(dodo), "list", "region=eu").returncode == 0
     refused = doit_in_repo("-f", str(dodo), "list", "regoin=eu")
     assert refused.returncode == 2 and "did you mean region=eu?" in refused.stderr
+
+
+def repo_tasks(dodo_file: Path = REPO / "dodo.py", **own: Any) -> dict[str, Any]:
+    """The repository's doit tasks by name, as doit loads them, plus a dodo's own creators."""
+    return {task.name: task for task in load_tasks({**generate(str(dodo_file)), **own})}
+
+
+@pytest.mark.parametrize(
+    ("selected", "given", "refused"),
+    [
+        (["publish"], {"name": "pr-1"}, "name=pr-1"),  # meant preview=pr-1: a live release
+        (["publish"], {"preview": "pr-1", "env": "prod"}, None),
+        (["releases"], {"app": "accounts"}, "app=accounts"),
+        (["build"], {"env": "prod"}, "env=prod"),  # `doit env=prod`: the default task
+        (["serve"], {"env": "prod"}, "env=prod"),  # serve always renders dev
+        (["local_stop", "releases"], {"to": "3"}, "to=3"),
+        (["rollback"], {"app": "accounts", "to": "3"}, None),
+        (["preview_rm"], {"name": "pr-1", "env": "prod"}, None),
+        (["new_app"], {"name": "cart", "stack": "lit"}, None),
+        (["ci"], {"env": "prod", "shard": "1/2", "base": "HEAD~1", "cache": "off"}, None),
+        (["ci"], {"shards": "2"}, "shards=2"),
+        (["ci_plan"], {"env": "prod", "base": "HEAD~1", "shards": "2"}, None),
+        (["user_add"], {"username": "ann"}, None),
+    ],
+)
+def test_a_variable_the_tasks_run_do_not_read_is_refused(
+    monkeypatch: pytest.MonkeyPatch, selected: list[str], given: dict[str, str], refused: str | None
+) -> None:
+    tasks = repo_tasks()
+    monkeypatch.setattr(doit_cmd, "_CMDLINE_VARS", given)
+    if refused is None:
+        check_tasks(tasks, selected)
+        return
+    with pytest.raises(MfeError) as caught:
+        check_tasks(tasks, selected)
+    message = str(caught.value)
+    assert f"'{refused}'" in message and ", ".join(selected) in message, message
+    assert f"`doit help {selected[0]}`" in message
+
+
+def test_a_variable_read_by_a_task_run_first_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dodo's own task after `shell` (or `_ready`) takes env=: those read it."""
+    own = {
+        "task_report": lambda: {"actions": [], "task_dep": ["shell"]},
+        "task_region": lambda: {"actions": [], "meta": {META_KEY: ["region"]}},
+    }
+    tasks = repo_tasks(**own)
+    monkeypatch.setattr(doit_cmd, "_CMDLINE_VARS", {"env": "prod"})
+    check_tasks(tasks, ["report"])
+    monkeypatch.setattr(doit_cmd, "_CMDLINE_VARS", {"env": "prod", "region": "eu"})
+    with pytest.raises(MfeError, match=r"'region=eu'.*they read env="):
+        check_tasks(tasks, ["report"])
+    check_tasks(tasks, ["report", "region"])
+    check_tasks(tasks, ["report"], extra=["region"])  # generate(variables=['region'])
+
+
+def test_publish_with_a_variable_it_does_not_read_runs_nothing(monorepo: Path) -> None:
+    """`doit publish name=pr-1` (meant preview=pr-1) made a live release: now nothing runs."""
+    result = doit_in_repo("publish", "env=dev", "name=pr-1", cwd=monorepo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error: 'name=pr-1' on the command line" in result.stdout, result.stdout
+    assert "they read app=, env=, preview=" in result.stdout
+    assert "`doit help publish`" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not list(monorepo.glob("apps/*/dist")), "publish built the apps before refusing"

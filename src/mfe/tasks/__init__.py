@@ -21,7 +21,7 @@ from doit import get_var
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import MfeError
 from mfe.tasks import build, ci, infra, publish, scaffold, serve, shell
-from mfe.tasks.reporter import Reporter
+from mfe.tasks.reporter import reporter_for
 from mfe.tasks.variables import check_command_line
 
 DEFAULT_ENV = "local"
@@ -36,7 +36,8 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
     """Everything doit looks for in a dodo module: DOIT_CONFIG and the task_* creators.
 
     `variables`: the names of command-line variables the calling dodo.py reads itself
-    (`get_var`); any other name that no task reads stops doit, as a typo would.
+    (`get_var`); any other name that the tasks run do not read stops doit, as a typo would.
+    A dodo's own task lists the ones it reads in its `meta` (`mfe.tasks.variables.reads`).
     """
     root = Path(dodo_file).resolve().parent
     try:
@@ -53,7 +54,7 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
             "dep_file": f"{STATE_DIR}/doit-db.json",
             "backend": "mfe-json",
             "verbosity": 1,
-            "reporter": Reporter,
+            "reporter": reporter_for(variables),
         }
     }
     for concern in (build, shell, infra, publish, serve, ci, scaffold):

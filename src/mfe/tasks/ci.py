@@ -11,7 +11,7 @@ from doit.exceptions import BaseFail
 from mfe.config import Environment, Project
 from mfe.errors import MfeError
 from mfe.tasks.actions import action, guarded
-from mfe.tasks.variables import doc
+from mfe.tasks.variables import declare
 
 
 def run(
@@ -63,7 +63,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
         job: `doit ci shard=K/N`, `doit ci publish`."""
         args = [project, env, get_var("base", ""), get_var("cache", "on"), get_var("shard", "")]
         return {
-            "doc": doc(
+            **declare(
                 "CI: build affected apps (build cache first), test, publish; "
                 "fan-out jobs: `ci shard=K/N`, `ci publish`.",
                 "env",
@@ -80,7 +80,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_ci_plan() -> dict[str, Any]:
         """CI fan-out: plan the build-cache misses into at most shards=N shard jobs."""
         return {
-            "doc": doc(task_ci_plan.__doc__ or "", "env", "base", "shards"),
+            **declare(task_ci_plan.__doc__ or "", "env", "base", "shards"),
             "actions": [action(plan, project, env, get_var("base", ""), get_var("shards", "1"))],
             "uptodate": [False],
             "verbosity": 2,

@@ -10,7 +10,7 @@ from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import action, guarded
-from mfe.tasks.variables import doc
+from mfe.tasks.variables import declare, reads
 
 
 def ready(project: Project, env: Environment) -> None:
@@ -71,6 +71,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """
         return {
             "actions": [action(ready, project, env)],
+            **reads("env"),
             "uptodate": [False],
             "verbosity": 1,  # stderr live: says when it starts the emulator, and where its log is
         }
@@ -78,7 +79,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_local_stop() -> dict[str, Any]:
         """Stop the local AWS emulator (it keeps its state in memory: all of it is lost)."""
         return {
-            "doc": doc(task_local_stop.__doc__ or "", "env"),
+            **declare(task_local_stop.__doc__ or "", "env"),
             "actions": [action(local_stop, project, env)],
             "uptodate": [False],
             "verbosity": 2,
@@ -87,7 +88,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_infra() -> dict[str, Any]:
         """Create or update the environment's stacks (shows each change; asks first if one removes data)."""
         return {
-            "doc": doc(task_infra.__doc__ or "", "env"),
+            **declare(task_infra.__doc__ or "", "env"),
             "actions": [(run_deploy, [project, env])],
             "params": [YES],
             "uptodate": [False],
@@ -97,7 +98,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_destroy() -> dict[str, Any]:
         """Delete the environment's resources (lists them, asks for its name first)."""
         return {
-            "doc": doc(task_destroy.__doc__ or "", "env"),
+            **declare(task_destroy.__doc__ or "", "env"),
             "actions": [(run_destroy, [project, env])],
             "params": [YES],
             "uptodate": [False],
@@ -108,7 +109,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Add a user to the environment's pool."""
         username = get_var("username", "") or ""
         return {
-            "doc": doc(task_user_add.__doc__ or "", "username", "env"),
+            **declare(task_user_add.__doc__ or "", "username", "env"),
             "actions": [action(user_add, project, env, username)],
             "uptodate": [False],
             "verbosity": 2,

@@ -18,7 +18,7 @@ from doit.exceptions import BaseFail, TaskFailed
 from mfe.config import Environment, Project
 from mfe.errors import MfeError
 from mfe.tasks.actions import guarded
-from mfe.tasks.variables import doc
+from mfe.tasks.variables import declare
 
 PRUNE = {
     "name": "prune",
@@ -192,7 +192,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
-            "doc": doc(task_publish.__doc__ or "", "env", "app", "preview"),
+            **declare(task_publish.__doc__ or "", "env", "app", "preview"),
             "actions": refuse or [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE, VERIFY],
             "task_dep": deps,
@@ -203,7 +203,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_plan() -> dict[str, Any]:
         """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
         return {
-            "doc": doc(task_plan.__doc__ or "", "env", "app"),
+            **declare(task_plan.__doc__ or "", "env", "app"),
             "actions": refuse or [(run_plan, [project, env])],
             "params": [PRUNE],
             "task_dep": deps,
@@ -214,7 +214,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_rollback() -> dict[str, Any]:
         """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
-            "doc": doc(task_rollback.__doc__ or "", "env", "app", "to"),
+            **declare(task_rollback.__doc__ or "", "env", "app", "to"),
             "actions": refuse
             or [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],
@@ -226,7 +226,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_releases() -> dict[str, Any]:
         """Print the release history in served order (and the live previews)."""
         return {
-            "doc": doc(task_releases.__doc__ or "", "env"),
+            **declare(task_releases.__doc__ or "", "env"),
             "actions": [(guarded, [_releases, project, env])],
             "task_dep": ["_ready"],
             "uptodate": [False],
@@ -238,7 +238,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         name = get_var("name") or None
         action = (guarded, [_preview_rm, project, env, name]) if name else (_missing_name, [])
         return {
-            "doc": doc(task_preview_rm.__doc__ or "", "env", "name"),
+            **declare(task_preview_rm.__doc__ or "", "env", "name"),
             "actions": [action],
             "task_dep": ["_ready"],
             "uptodate": [False],

@@ -4,15 +4,20 @@ A failing mfe action already carries one message naming the file, key, app or UR
 default prints it under `TaskFailed - taskid:_ready` (an internal task name), then a banner
 and two empty captured-output blocks. This reporter prints `error: <message>` once, says
 nothing more for tasks skipped because a dependency failed, and keeps tracebacks only for
-unexpected exceptions, labelled by what the step does.
+unexpected exceptions, labelled by what the step does. Before any task runs, it refuses a
+command-line variable that the tasks doit selected do not read (`mfe.tasks.variables`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import InvalidTask, UnmetDependency
 from doit.reporter import ConsoleReporter
+
+from mfe.errors import MfeError
+from mfe.tasks.variables import check_tasks
 
 
 def step_label(task: Any) -> str:
@@ -25,6 +30,16 @@ def step_label(task: Any) -> str:
 
 class Reporter(ConsoleReporter):  # type: ignore[misc]
     desc = "console output; errors as one message, captured output only when there is some"
+    dodo_variables: frozenset[str] = frozenset()
+    """Names the project's dodo.py reads itself (`generate(variables=)`)."""
+
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        """Called by doit once the tasks to run are selected, before any of them runs: doit
+        reports an InvalidTask as a runtime error and exits 2 without running anything."""
+        try:
+            check_tasks(tasks, selected_tasks, self.dodo_variables)
+        except MfeError as exc:
+            raise InvalidTask(str(exc)) from None
 
     def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
         fail = result["exception"]
@@ -46,5 +61,13 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
                 text = "".join(getattr(a, kind) or "" for a in task.actions).strip()
                 if text and (not shown_live or self.failure_verbosity):
                     self.write(f"output of {step_label(task)} (std{kind}):\n{text}\n")
-        if self.runtime_errors:
-            self.write("Execution aborted.\n" + "\n".join(self.runtime_errors) + "\n")
+        for error in self.runtime_errors:  # nothing more runs after one
+            self.write(f"error: {error}\n")
+
+
+def reporter_for(dodo_variables: Iterable[str]) -> type[Reporter]:
+    """The Reporter class doit instantiates itself, knowing the dodo's own variables."""
+    names = frozenset(dodo_variables)
+    if not names:
+        return Reporter
+    return type("Reporter", (Reporter,), {"dodo_variables": names})

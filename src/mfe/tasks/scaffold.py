@@ -10,7 +10,7 @@ from doit import get_var
 from mfe.config import Environment, Project
 from mfe.errors import MfeError
 from mfe.tasks.actions import action
-from mfe.tasks.variables import doc
+from mfe.tasks.variables import declare
 
 
 def new_app_from_vars(project: Project) -> None:
@@ -30,7 +30,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
 
     def task_new_app() -> dict[str, Any]:
         return {
-            "doc": doc(
+            **declare(
                 "Scaffold apps/NAME (custom element, [apps.NAME], npm install).",
                 "new_app_name",
                 "stack",

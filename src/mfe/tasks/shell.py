@@ -10,7 +10,7 @@ from doit.tools import config_changed
 from mfe.config import Environment, Project
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
-from mfe.tasks.variables import doc
+from mfe.tasks.variables import declare
 
 
 def url_config(project: Project, env: Environment) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             file_dep.append(rel(project, project.outputs_file(env.name)))
             task_dep.append("_ready")
         return {
-            "doc": doc(task_shell.__doc__ or "", "env"),
+            **declare(task_shell.__doc__ or "", "env"),
             "actions": [action(render, project, env)],
             "file_dep": file_dep,
             "targets": [rel(project, project.page(env.name))],

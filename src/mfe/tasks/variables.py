@@ -2,14 +2,17 @@
 line's variables.
 
 doit prints a task's `params` under `doit help TASK` but knows nothing of the variables read
-with `doit.get_var` (`env=`, `base=`, ...), so each task's one-line doc names them. doit also
-takes any `name=value` silently, so a misspelled one (`doit publish evn=prod`) would be
-ignored and the command run with the default (`local`): `check_command_line` refuses it.
+with `doit.get_var` (`env=`, `base=`, ...), so each task declares them with `declare`: once,
+for its one-line doc and for its `meta`. doit also takes any `name=value` silently, so a
+misspelled one (`doit publish evn=prod`) would be ignored and the command run with the
+default (`local`): `check_command_line` refuses a name no task reads, and `check_tasks` one
+that the tasks being run do not read (`doit publish name=pr-1` meant `preview=pr-1`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from doit import doit_cmd
 
@@ -31,16 +34,36 @@ VARIABLES = {
 }
 
 
-def doc(summary: str, *names: str) -> str:
+META_KEY = "variables"
+"""The key of a task's `meta` listing the command-line names it reads (a dodo's own tasks
+may list theirs there too)."""
+
+
+def declare(summary: str, *keys: str) -> dict[str, Any]:
+    """A task's `doc` and `meta` from the one list of the variables (VARIABLES keys) it reads."""
+    return {"doc": _doc(summary, keys), **reads(*keys)}
+
+
+def reads(*keys: str) -> dict[str, Any]:
+    """`meta` alone, for a hidden task (its docstring stays its doc)."""
+    return {"meta": {META_KEY: [_name(key) for key in keys]}}
+
+
+def _doc(summary: str, keys: Sequence[str]) -> str:
     """`summary` plus the variables the task reads, on one line (doit keeps only one)."""
-    if not names:
+    if not keys:
         return summary
-    return f"{summary} Variables: {', '.join(VARIABLES[name] for name in names)}."
+    return f"{summary} Variables: {', '.join(VARIABLES[key] for key in keys)}."
+
+
+def _name(key: str) -> str:
+    """The command-line name of a VARIABLES key (`new_app_name` is new_app's `name=`)."""
+    return VARIABLES[key].partition("=")[0]
 
 
 def known_names() -> set[str]:
-    """The variable names some task reads (`new_app_name` is new_app's `name=`)."""
-    return {text.partition("=")[0] for text in VARIABLES.values()}
+    """The variable names some task reads."""
+    return {_name(key) for key in VARIABLES}
 
 
 def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> None:
@@ -62,6 +85,52 @@ def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> N
         name, values = repeated
         shown = ", ".join(f"{name}={value}" for value in values)
         raise MfeError(f"variable {name}= given more than once ({shown}); give it once")
+
+
+def check_tasks(
+    tasks: Mapping[str, Any], selected: Sequence[str], extra: Iterable[str] = ()
+) -> None:
+    """Refuse a command-line variable that none of the `selected` tasks (doit's Task objects,
+    defaults included) nor the tasks they run first read: doit would ignore it.
+
+    `extra`: names the project's dodo.py reads itself, which any task may depend on.
+    """
+    given: Mapping[str, str] | None = doit_cmd._CMDLINE_VARS  # doit has no public accessor
+    if not given:
+        return
+    read = task_variables(tasks, selected) | set(extra)
+    stray = [f"{name}={value}" for name, value in given.items() if name not in read]
+    if stray:
+        raise MfeError(_not_read(stray, selected, read))
+
+
+def task_variables(tasks: Mapping[str, Any], selected: Sequence[str]) -> set[str]:
+    """The names the `selected` tasks and their task_dep/setup chains declare in `meta`."""
+    read: set[str] = set()
+    seen: set[str] = set()
+    todo = list(selected)
+    while todo:
+        name = todo.pop()
+        task = tasks.get(name)
+        if name in seen or task is None:
+            continue
+        seen.add(name)
+        read.update((task.meta or {}).get(META_KEY, ()))
+        todo += [*task.task_dep, *task.setup_tasks]
+    return read
+
+
+def _not_read(stray: Sequence[str], selected: Sequence[str], read: set[str]) -> str:
+    name, _, value = stray[0].partition("=")
+    close = closest(name, read)
+    hint = f" (did you mean {close}={value}?)" if close else ""
+    reading = ", ".join(f"{name}=" for name in sorted(read)) or "no variable"
+    return (
+        f"'{' '.join(stray)}' on the command line is read by none of the tasks this command "
+        f"runs ({', '.join(selected)} and the tasks run first), so doit would ignore it{hint}; "
+        f"they read {reading} (`doit help {selected[0] if selected else 'TASK'}` lists a "
+        "task's variables)"
+    )
 
 
 def _unknown(name: str, value: str, known: set[str]) -> str:
