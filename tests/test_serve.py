@@ -93,8 +93,36 @@ def test_a_busy_port_is_an_error_naming_port_and_app(monorepo_built: Path, tmp_p
         result = run_doit(root, "serve", check=False, timeout=120)
     assert result.returncode != 0
     assert f"port {ports['accounts']} for app 'accounts' is already in use" in result.stdout
+    assert "or change [apps.accounts] dev_port in mfe.toml" in result.stdout
     assert "Traceback" not in result.stdout
     assert port_is_free(shell_port)  # the ports bound before the failure were released
+
+
+@pytest.mark.parametrize(
+    ("busy", "option", "advice"),
+    [
+        ("shell", True, "pick another --port"),  # a command-line option, not a setting
+        ("shared", False, "change [shared] dev_port in mfe.toml"),  # not [apps.shared]
+    ],
+)
+def test_a_busy_port_says_how_to_move_it_where_it_was_set(
+    monorepo_built: Path, tmp_path: Path, busy: str, option: bool, advice: str
+) -> None:
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    port = free_ports(1)[0] if option else shell_port
+    if busy == "shared":
+        port = load_project(root).apps["shared"].dev_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        args = ["--port", str(port)] if option else []
+        result = run_doit(root, "serve", *args, check=False, timeout=120)
+    assert result.returncode != 0
+    (line,) = [line for line in result.stdout.splitlines() if "already in use" in line]
+    assert f"port {port} for " in line and line.endswith(advice), line
+    if option:
+        assert "mfe.toml" not in line, line
 
 
 def test_the_printed_url_serves_the_shell_with_every_app(served: Served, page: Page) -> None:

@@ -70,11 +70,13 @@ class Site:
     """The app name, or 'shell'."""
     port: int
     config_key: str
-    """Where the port is configured, for the busy-port message."""
+    """Where mfe.toml configures the port (`[apps.NAME] dev_port`), for the busy-port message."""
     root: Path | None = None
     """The folder served (app `dist/`); None for the shell site."""
     page: Path | None = None
     """The shell's `build/dev/index.html` (shell site only)."""
+    option: str = ""
+    """The command-line option the port came from (`--port`), which overrides mfe.toml."""
 
 
 class DevServer(ThreadingHTTPServer):
@@ -291,13 +293,20 @@ def bind(sites: list[Site], gate: Gate, broker: Broker, origins: Origins) -> lis
                     raise
                 raise MfeError(
                     f"port {site.port} for {_what(site)} is already in use on {HOST}; "
-                    f"stop whatever listens there or change {site.config_key} in mfe.toml"
+                    f"stop whatever listens there or {_move(site)}"
                 ) from None
     except BaseException:
         for server in servers:
             server.server_close()
         raise
     return servers
+
+
+def _move(site: Site) -> str:
+    """What moves the site to another port: the option it came from, else its mfe.toml key."""
+    if site.option:
+        return f"pick another {site.option}"
+    return f"change {site.config_key} in mfe.toml"
 
 
 def _what(site: Site) -> str:

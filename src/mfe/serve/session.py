@@ -13,7 +13,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -48,10 +48,10 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
     project = load_project(root)
     env = project.env(DEV_ENV)
     shell_port = _shell_port(project, port)
-    key = "the --port option" if port else f"[env.{env.name}] port"
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
+    shell = Site("shell", shell_port, f"[env.{env.name}] port", page=project.page(env.name))
     servers = Servers(
-        Site("shell", shell_port, key, page=project.page(env.name)),
+        replace(shell, option="--port") if port else shell,
         port,
         gate,
         broker,
@@ -111,9 +111,14 @@ def _shell_port(project: Project, option: int | None) -> int:
 
 def _app_sites(project: Project) -> dict[str, Site]:
     return {
-        app.name: Site(app.name, app.dev_port, f"[apps.{app.name}] dev_port", root=app.dist)
+        app.name: Site(app.name, app.dev_port, port_key(app), root=app.dist)
         for app in project.apps.values()
     }
+
+
+def port_key(app: App) -> str:
+    """The mfe.toml key of an app's dev port (the shared modules': `[shared] dev_port`)."""
+    return "[shared] dev_port" if app.role == "shared" else f"[apps.{app.name}] dev_port"
 
 
 @dataclass
@@ -153,8 +158,8 @@ class Servers:
         for app in project.apps.values():
             if self.option and app.dev_port == self.option:
                 raise ConfigError(
-                    f"--port {self.option} collides with app '{app.name}' ([apps.{app.name}] "
-                    "dev_port in mfe.toml); pick another --port"
+                    f"--port {self.option} collides with app '{app.name}' ({port_key(app)} "
+                    "in mfe.toml); pick another --port"
                 )
         port = _shell_port(project, self.option)
         if port != self.shell.port:
