@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from doit.loader import load_tasks
 
 from mfe.tasks import generate
+from mfe.tasks.pipes import doit_command, quiet_broken_pipe
 
-from fixtures.repo import run_doit
+from fixtures.repo import REPO, run_doit
 
 HEAVY = ("boto3", "botocore", "jinja2", "rich")
 
@@ -53,3 +57,44 @@ def test_doit_list_shows_every_task_with_a_one_line_doc(monorepo: Path) -> None:
     assert set(documented) == public, listing
     for name, doc in documented.items():
         assert doc, f"task {name} has no doc line"
+
+
+@pytest.mark.parametrize("reader", ["head -1", "head -c 0"])
+def test_doit_list_piped_into_head_ends_quietly(reader: str) -> None:
+    """`doit list | head -1` prints no BrokenPipeError traceback, as Unix tools do not;
+    `head -c 0` exits before doit writes anything, so every write meets the closed pipe."""
+    command = f"{shlex.quote(sys.executable)} -m doit list --all | {reader}"
+    for _ in range(3):
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert result.stderr == "", result.stderr
+        first = "" if "-c 0" in reader else result.stdout.splitlines()[0] + "\n"
+        assert result.stdout == first and (not first or first.startswith("build ")), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["list"], "list"),
+        (["-f", "dodo.py", "list", "--all"], "list"),
+        (["--seek-file", "info", "publish", "env=prod"], "info"),
+        (["help", "publish"], "help"),
+        (["publish", "name=list"], "run"),
+        (["serve", "--port", "5199"], "run"),
+        (["-n", "2", "build"], "run"),
+        ([], "run"),
+    ],
+)
+def test_only_print_only_commands_let_sigpipe_end_them(argv: list[str], command: str) -> None:
+    """A socket write to a gone peer must never kill serve or publish: SIGPIPE stays ignored
+    for `run`; only doit's print-only commands get its default action back."""
+    assert doit_command(argv) == command
+    previous = signal.getsignal(signal.SIGPIPE)
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # Python's own setting
+        quiet_broken_pipe(argv)
+        expected = signal.SIG_IGN if command == "run" else signal.SIG_DFL
+        assert signal.getsignal(signal.SIGPIPE) == expected
+    finally:
+        signal.signal(signal.SIGPIPE, previous)

@@ -3,7 +3,8 @@
 A project's `dodo.py` is two lines: `globals().update(generate(__file__))`.
 Each submodule contributes the tasks of one concern (`build`, `shell`, `infra`,
 `publish`, `serve`, `ci`), with `actions` (library calls as doit actions), `variables`
-(their command-line variables) and `reporter` (doit's console output). Heavy libraries
+(their command-line variables), `reporter` (doit's console output) and `pipes` (a closed
+stdout pipe ends `doit list` quietly). Heavy libraries
 (botocore, jinja2, rich) are imported inside actions so `doit list` and no-op runs stay fast.
 """
 
@@ -21,6 +22,7 @@ from doit import get_var
 from mfe.config import STATE_DIR, load_project
 from mfe.errors import MfeError
 from mfe.tasks import build, ci, infra, publish, scaffold, serve, shell
+from mfe.tasks.pipes import quiet_broken_pipe
 from mfe.tasks.reporter import reporter_for
 from mfe.tasks.variables import check_command_line
 
@@ -40,6 +42,7 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
     A dodo's own task lists the ones it reads in its `meta` (`mfe.tasks.variables.reads`).
     """
     root = Path(dodo_file).resolve().parent
+    quiet_broken_pipe(sys.argv[1:])  # `doit list | head -1`: no BrokenPipeError traceback
     try:
         check_command_line(variables, sys.argv[1:])
         project = load_project(root)
