@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +15,7 @@ import pytest
 
 from fixtures.aws import free_port
 from fixtures.config import use_port
-from fixtures.repo import run_doit
+from fixtures.repo import REPO, run_doit
 
 
 @pytest.fixture
@@ -36,3 +40,60 @@ def test_a_failed_preparation_step_shows_the_message_only(monorepo: Path, not_mo
     assert f"port {not_moto}" in lines[0] and "[env.local] port" in lines[0]
     for internal in ("taskid", "_ready", "TaskFailed", "UnmetDependency", "Traceback"):
         assert internal not in result.stdout
+
+
+CTRL_C_DODO = """
+import signal
+
+from mfe.tasks import generate
+from mfe.tasks.actions import action
+
+globals().update(generate({dodo!r}))
+
+
+def ctrl_c():
+    signal.raise_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends the foreground job
+
+
+def task_wait():
+    return {{"actions": [action(ctrl_c)], "verbosity": 2}}
+
+
+def task_command():
+    return {{"actions": ["echo started && sleep 60"], "verbosity": 2}}
+"""
+
+
+def test_ctrl_c_in_a_task_exits_130(tmp_path: Path) -> None:
+    """Shells and CI read 130 as 'stopped by SIGINT'; doit alone exits 1 (a task failed)."""
+    dodo = tmp_path / "dodo.py"
+    dodo.write_text(CTRL_C_DODO.format(dodo=str(REPO / "dodo.py")))
+    result = run_doit(tmp_path, "-f", str(dodo), "wait", check=False)
+    assert result.returncode == 130, result.stdout
+    assert "error: interrupted (Ctrl-C)" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_ctrl_c_in_a_command_action_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole foreground group (doit and, say, npm ci); the
+    KeyboardInterrupt then comes through doit itself, not through an mfe action."""
+    dodo = tmp_path / "dodo.py"
+    dodo.write_text(CTRL_C_DODO.format(dodo=str(REPO / "dodo.py")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "-f", str(dodo), "command"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.strip() == "started":
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    output = "".join(lines) + proc.stdout.read()
+    assert proc.wait(60) == 130, output
+    assert "error: interrupted (Ctrl-C)" in output and "Traceback" not in output, output

@@ -15,6 +15,11 @@ class ConfigError(MfeError):
     """`mfe.toml` (or an app folder) is not what the orchestrator needs."""
 
 
+class Interrupted(MfeError):
+    """Ctrl-C (SIGINT) stopped the command: the message says what state it left; doit then
+    exits 130, as shells and CI expect of a command SIGINT stopped."""
+
+
 def aws_error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}

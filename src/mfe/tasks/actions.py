@@ -7,23 +7,29 @@ from typing import Any
 
 from doit.exceptions import BaseFail, TaskError, TaskFailed
 
-from mfe.errors import ConfigError, MfeError
+from mfe.errors import ConfigError, Interrupted, MfeError
+
+
+class TaskInterrupted(TaskFailed):  # type: ignore[misc]
+    """A task Ctrl-C stopped: the reporter makes doit exit 130 instead of 1."""
 
 
 def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any] | None:
     """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
 
     A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
-    loading mfe.toml do. A dict result passes through: doit saves it as the task's values.
+    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then exits 130. A dict result passes through: doit saves it as the task's values.
     """
     try:
         result = func(*args)
     except ConfigError as exc:
         return TaskError(str(exc))
+    except Interrupted as exc:
+        return TaskInterrupted(str(exc))
     except MfeError as exc:
         return TaskFailed(str(exc))
     except KeyboardInterrupt:
-        return TaskFailed("interrupted")
+        return TaskInterrupted("interrupted (Ctrl-C)")
     return result if isinstance(result, dict) else None
 
 

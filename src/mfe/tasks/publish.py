@@ -16,7 +16,7 @@ from doit import get_var
 from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
-from mfe.errors import MfeError
+from mfe.errors import Interrupted
 from mfe.tasks.actions import guarded
 from mfe.tasks.variables import declare
 
@@ -63,7 +63,7 @@ def _interrupted(command: str, then: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        raise MfeError(
+        raise Interrupted(
             f"{command} interrupted (Ctrl-C): the site serves one whole release, the previous "
             f"one or the new one if its switch was made; {then}"
         ) from None

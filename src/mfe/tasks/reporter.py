@@ -10,6 +10,7 @@ command-line variable that the tasks doit selected do not read (`mfe.tasks.varia
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,11 @@ from doit.exceptions import InvalidTask, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from mfe.errors import MfeError
+from mfe.tasks.actions import TaskInterrupted
 from mfe.tasks.variables import check_tasks
+
+SIGINT_EXIT = 130
+"""A command SIGINT stopped exits 128 + 2: what shells report and CI scripts test for."""
 
 
 def step_label(task: Any) -> str:
@@ -32,6 +37,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     desc = "console output; errors as one message, captured output only when there is some"
     dodo_variables: frozenset[str] = frozenset()
     """Names the project's dodo.py reads itself (`generate(variables=)`)."""
+    interrupted = False
+    """A task failed because of Ctrl-C: the run exits 130."""
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         """Called by doit once the tasks to run are selected, before any of them runs: doit
@@ -40,6 +47,11 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             check_tasks(tasks, selected_tasks, self.dodo_variables)
         except MfeError as exc:
             raise InvalidTask(str(exc)) from None
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        if isinstance(fail, TaskInterrupted):
+            self.interrupted = True
+        super().add_failure(task, fail)
 
     def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
         fail = result["exception"]
@@ -63,6 +75,14 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
                     self.write(f"output of {step_label(task)} (std{kind}):\n{text}\n")
         for error in self.runtime_errors:  # nothing more runs after one
             self.write(f"error: {error}\n")
+        # doit calls this last, from a `finally`: a KeyboardInterrupt that no mfe action
+        # caught (a command action such as npm ci) is still on its way out, with a traceback.
+        escaping = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+        if escaping:
+            self.write("error: interrupted (Ctrl-C)\n")
+        if self.interrupted or escaping:
+            # doit has closed its dep file and would exit 1 (a task failed): leave with 130.
+            raise SystemExit(SIGINT_EXIT)
 
 
 def reporter_for(dodo_variables: Iterable[str]) -> type[Reporter]:
