@@ -684,3 +684,43 @@ def test_a_log_cap_that_is_not_a_size_is_a_clear_error(
         ensure_emulator(project, project.env("local"))
     assert not pid_file(project).exists()
     assert probe(project.env("local").port or 0) == "free"
+
+
+def test_local_stop_after_a_port_change_and_back_stops_the_server_this_checkout_started(
+    tmp_path: Path,
+) -> None:
+    """Port A, a command (emulator on A), port B, a command (emulator on B), back to A:
+    `local_stop` stopped nothing, saying another checkout had started A's emulator (the
+    start on B had replaced its record), and exited 0."""
+    a_port, b_port = free_ports(2)
+    project = make_project(tmp_path / "a", a_port)
+    config = project.root / "mfe.toml"
+
+    def with_port(port: int) -> Project:
+        text = re.sub(r"port = \d+", f"port = {port}", config.read_text())
+        config.write_text(text)
+        return load_project(project.root)
+
+    try:
+        ensure_emulator(project, project.env("local"))
+        a_pid = recorded_pid(project)
+        on_b = with_port(b_port)
+        ensure_emulator(on_b, on_b.env("local"))
+        b_pid = recorded_pid(on_b)
+        back = with_port(a_port)
+
+        said = stop_emulator(back, back.env("local"))
+
+        assert f"stopped the local AWS emulator (pid {a_pid}, port {a_port})" in said, said
+        assert probe(a_port) == "free"
+        assert probe(b_port) == "moto"  # another port's server: left, with how to stop it
+        assert f"port {b_port} (pid {b_pid})" in said and f"`kill -- -{b_pid}`" in said
+        on_b = with_port(b_port)
+        assert f"(pid {b_pid}, port {b_port})" in stop_emulator(on_b, on_b.env("local"))
+        assert not pid_file(project).exists()
+    finally:
+        for port in (a_port, b_port):
+            for pid in emulator_processes(port):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+    assert probe(a_port) == "free" and probe(b_port) == "free"

@@ -3,8 +3,9 @@
 It runs detached (its own session) so it outlives the doit command that started it and
 later commands — from this checkout or another one using the same port — reuse it.
 Each environment of kind `local` has its own: the port of its `[env.NAME]` table, pid (with
-that port) and log in `.mfe/NAME/` (the previous run's log as `emulator.log.1`);
-`stop_emulator` ends only the process recorded there for the configured port.
+that port, and those started for earlier ports while they run) and log in `.mfe/NAME/` (the
+previous run's log as `emulator.log.1`); `stop_emulator` ends only the process recorded
+there for the configured port.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -28,7 +29,7 @@ from mfe.envs.emulator_process import (
     Record,
     alive,
     group,
-    read_record,
+    read_records,
     terminate,
     write_record,
 )
@@ -113,14 +114,15 @@ def ensure_emulator(project: Project, env: Environment) -> str:
     pid_file, log = _paths(project, env)
     # Two commands at once, of this checkout or of another on the same port, start one server.
     with port_locked(port, "start"):
-        record = read_record(pid_file)
-        pid = record.pid if record and record.for_port(port) and alive(record.pid, port) else None
-        elsewhere = _elsewhere(record, port)
-        if pid is None and elsewhere is None:
-            if record is not None and record.for_port(port):
+        records = read_records(pid_file)
+        mine = _for_port(records, port)
+        pid = mine.pid if mine and alive(mine.pid, port) else None
+        elsewhere = _elsewhere(records, port)
+        if pid is None:
+            if mine is not None:
                 # what a killed server left, not answering: its worker holds the port's lock
-                terminate(record.pid, port)
-            pid_file.unlink(missing_ok=True)  # stale: the recorded server is gone
+                terminate(mine.pid, port)
+            _keep(pid_file, elsewhere)  # stale: the recorded server is gone
         state = probe(port)
         if state == "moto":
             return endpoint
@@ -128,9 +130,9 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             raise _port_taken(project, env, port)
         started = pid is None
         if pid is None:
-            if elsewhere is not None:
-                print(_left_running(elsewhere, pid_file, env), file=sys.stderr, flush=True)
-            pid = _spawn(port, pid_file, log)
+            for record in elsewhere:
+                print(_left_running(record, pid_file, env), file=sys.stderr, flush=True)
+            pid = _spawn(port, pid_file, log, elsewhere)
         _wait_until_up(project, env, pid, pid_file, log)
     if started:
         print(
@@ -142,12 +144,30 @@ def ensure_emulator(project: Project, env: Environment) -> str:
     return endpoint
 
 
-def _elsewhere(record: Record | None, port: int) -> Record | None:
-    """`record` if it names a running emulator on a port other than `port` (the config's
-    port changed, or the file was copied from another checkout): not this port's server."""
-    if record is None or record.port is None or record.port == port:
-        return None
-    return record if group(record.pid, record.port) else None
+def _for_port(records: list[Record], port: int) -> Record | None:
+    """The record of the server started for `port` (the newest such), if any."""
+    return next((record for record in records if record.for_port(port)), None)
+
+
+def _elsewhere(records: list[Record], port: int) -> list[Record]:
+    """The recorded emulators that run on a port other than `port` (the config's port
+    changed, or the file was copied from another checkout): not this port's server, and
+    kept in the record for when the port is changed back."""
+    return [
+        record
+        for record in records
+        if record.port is not None and record.port != port and group(record.pid, record.port)
+    ]
+
+
+def _keep(pid_file: Path, records: list[Record]) -> None:
+    """Rewrite the pid file with `records` only (none: remove it)."""
+    if not records:
+        pid_file.unlink(missing_ok=True)
+        return
+    newest, *earlier = records
+    assert newest.port is not None, "only servers on another port are kept"
+    write_record(pid_file, newest.pid, newest.port, earlier)
 
 
 def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
@@ -168,7 +188,7 @@ def port_locked(port: int, purpose: str) -> Iterator[None]:
         yield
 
 
-def _spawn(port: int, pid_file: Path, log: Path) -> int:
+def _spawn(port: int, pid_file: Path, log: Path, earlier: Sequence[Record] = ()) -> int:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -189,7 +209,7 @@ def _spawn(port: int, pid_file: Path, log: Path) -> int:
             env=env,
             start_new_session=True,  # survives the doit command (and its Ctrl-C)
         )
-    write_record(pid_file, proc.pid, port)
+    write_record(pid_file, proc.pid, port, earlier)
     return proc.pid
 
 
@@ -234,29 +254,31 @@ def stop_emulator(project: Project, env: Environment) -> str:
 
 def _stop(project: Project, env: Environment, port: int) -> str:
     pid_file, _ = _paths(project, env)
-    record = read_record(pid_file)
-    if record is not None and record.for_port(port) and group(record.pid, port):
-        if not terminate(record.pid, port):
+    records = read_records(pid_file)
+    mine = _for_port(records, port)
+    elsewhere = _elsewhere(records, port)
+    if mine is not None and group(mine.pid, port):
+        if not terminate(mine.pid, port):
             raise MfeError(
-                f"could not stop the local AWS emulator (pid {record.pid}, port {port}): "
-                f"processes {group(record.pid, port)} of its group outlived SIGKILL; "
-                f"look at them with `ps -o pid,stat,args -g {record.pid}`"
+                f"could not stop the local AWS emulator (pid {mine.pid}, port {port}): "
+                f"processes {group(mine.pid, port)} of its group outlived SIGKILL; "
+                f"look at them with `ps -o pid,stat,args -g {mine.pid}`"
             )
-        pid_file.unlink(missing_ok=True)
-        return f"stopped the local AWS emulator (pid {record.pid}, port {port}); {STATE_LOST}"
-    elsewhere = _elsewhere(record, port)
-    if elsewhere is None:
-        pid_file.unlink(missing_ok=True)
-    if probe(port) == "moto":
-        said = (
-            f"this checkout did not start the emulator answering on port {port} "
-            "(another checkout did); stop it there with `doit local_stop`"
-        )
+        _keep(pid_file, elsewhere)
+        said = f"stopped the local AWS emulator (pid {mine.pid}, port {port}); {STATE_LOST}"
     else:
-        said = f"no local AWS emulator was running (port {port})"
-    if elsewhere is not None:
+        _keep(pid_file, elsewhere)
+        if probe(port) == "moto":
+            said = (
+                f"this checkout did not start the emulator answering on port {port} "
+                "(another checkout did); stop it there with `doit local_stop`"
+            )
+        else:
+            said = f"no local AWS emulator was running (port {port})"
+    for record in elsewhere:
         said += (
-            f"; {pid_file} records the emulator on port {elsewhere.port} (pid {elsewhere.pid}), "
-            "not this port's: left running"
+            f"; {pid_file} also records the emulator on port {record.port} (pid "
+            f"{record.pid}), not this port's: left running, as other checkouts may use it "
+            f"(stop it with `kill -- -{record.pid}`, its process group, when nothing does)"
         )
     return said

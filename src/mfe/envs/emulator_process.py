@@ -2,7 +2,9 @@
 
 The port matters: after `[env.NAME] port` changes, or with a pid file copied from another
 checkout, the recorded server listens on another port, where other checkouts may use it.
-It is then neither this port's server to wait for nor this environment's to stop.
+It is then neither this port's server to wait for nor this environment's to stop. It stays
+recorded (`earlier`, while it runs) when a server is started for the new port, so changing
+the port back finds the server this checkout started there.
 
 The server is more than its pid: granian serves from a worker process it forks, which
 keeps serving (orphaned, state intact) if the server is killed. The server runs in a
@@ -16,6 +18,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -39,22 +42,35 @@ class Record:
 
 
 def read_record(path: Path) -> Record | None:
-    """The record, or None when there is none (or it is unreadable: treated as stale)."""
+    """The newest record, or None when there is none (or it is unreadable: stale)."""
+    records = read_records(path)
+    return records[0] if records else None
+
+
+def read_records(path: Path) -> list[Record]:
+    """Every server the file records, the newest first, then those started for earlier
+    ports (`earlier`); none when the file is missing or unreadable (treated as stale)."""
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
-        return None
+        return []
     if isinstance(data, int):  # the older form: the pid alone
-        return Record(data, None)
+        return [Record(data, None)]
     try:
-        return Record(int(data["pid"]), int(data["port"]))
-    except (TypeError, KeyError, ValueError):
-        return None
+        entries = [data, *data.get("earlier", [])]
+        return [Record(int(entry["pid"]), int(entry["port"])) for entry in entries]
+    except (AttributeError, TypeError, KeyError, ValueError):
+        return []
 
 
-def write_record(path: Path, pid: int, port: int) -> None:
-    """Atomically: a command reading it at the same time sees no half-written record."""
-    write_atomic(path, json.dumps({"pid": pid, "port": port}) + "\n")
+def write_record(path: Path, pid: int, port: int, earlier: Sequence[Record] = ()) -> None:
+    """Atomically: a command reading it at the same time sees no half-written record.
+    `earlier`: servers started for other ports that still run (a reader of the older
+    single-record form sees the newest only)."""
+    data: dict[str, object] = {"pid": pid, "port": port}
+    if earlier:
+        data["earlier"] = [{"pid": record.pid, "port": record.port} for record in earlier]
+    write_atomic(path, json.dumps(data) + "\n")
 
 
 def runs_emulator(cmdline: bytes, port: int) -> bool:
