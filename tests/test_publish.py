@@ -71,6 +71,23 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert not (site.root / ".mfe/local/conditional-writes.json").exists()
 
 
+def test_a_first_release_reports_no_invalidation_as_it_sends_none(site: Site) -> None:
+    """Nothing was cached before the first release, so its commit step sends no
+    invalidation: the report's `invalidated_by_app` and the summary's invalidated column
+    say so (0 for the parent, not its index.html and favicon), as `doit plan` before it."""
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    report = publish(site.project, "local", outputs=site.outputs)
+    for made in (plan, report):
+        assert made.invalidations == {} and made.invalidated_by_app == {}
+        for app in APPS:  # app, uploaded, skipped, deleted, invalidated (0), bytes
+            assert re.search(rf"{app}\W+\d+\W+0\W+0\W+0\W", summary(made)), summary(made)
+    assert site.invalidation_count("mfe-parent") == 0
+    site.change("accounts", "2")
+    second = publish(site.project, "local", outputs=site.outputs)
+    assert second.invalidated_by_app == {"mfe-parent": ["/index.html"]}
+    assert re.search(r"mfe-parent\W+2\W+\d+\W+0\W+1\W", summary(second))
+
+
 def test_clean_rebuild_with_identical_bytes_uploads_nothing(site: Site) -> None:
     site.publish()
     for app in APPS:

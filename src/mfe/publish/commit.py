@@ -156,6 +156,12 @@ def invalidated(changed: dict[str, list[str]], written: Written) -> dict[str, li
     return merged(changed, {app: ["/" + key for key in keys] for app, keys in written.items()})
 
 
+def to_invalidate(live: Live, written: Written) -> dict[str, list[str]]:
+    """app -> the paths the commit step of `live` invalidates: none for the first release
+    (nothing was served, so nothing is cached), so the report counts only what is sent."""
+    return {} if live.seq == 1 else invalidated(live.invalidations, written)
+
+
 def merged(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
     """`first`, then `then`'s items not in it yet, per name: each once, in order."""
     found = {name: list(items) for name, items in first.items()}
@@ -179,7 +185,7 @@ class Committed:
     def add(self, live: Live, written: Written, sent: dict[str, list[str]]) -> None:
         """Count the commit step of `live` that wrote `written` and sent `sent`."""
         self.written = merged(self.written, written)
-        self.invalidated = merged(self.invalidated, invalidated(live.invalidations, written))
+        self.invalidated = merged(self.invalidated, to_invalidate(live, written))
         self.sent = merged(self.sent, sent)
 
     @property
@@ -216,9 +222,7 @@ def commit(
     """Fixed URLs, invalidation, history record; returns (written, distribution -> paths)."""
     written = apply_fixed(session, live, parent, buckets, wanted, local, workers)
     written = merged(written, converge(session, live, parent, buckets, local, workers))
-    paths = invalidated(live.invalidations, written)
-    first = live.seq == 1  # nothing was served (or cached) before the first release
-    sent = {} if first else by_distribution(paths, distributions)
+    sent = by_distribution(to_invalidate(live, written), distributions)
     made: dict[str, str] = {}
     if sent:
         cf = session.cloudfront

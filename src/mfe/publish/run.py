@@ -407,9 +407,10 @@ class Run:
             for name, keys in written.items():
                 self.row(name).written = keys
             paths = invalidated(paths, written)
+        if base is None:  # as the commit step (`to_invalidate`): nothing cached to invalidate
+            paths = {}
         result = Result(base.release if base and noop else "(next)", None, base, noop)
-        first = base is None  # as the commit step: nothing was cached before the first release
-        result.sent = {} if noop or first else by_distribution(paths, self.distributions)
+        result.sent = {} if noop else by_distribution(paths, self.distributions)
         result.changed, result.forced = changed, forced
         result.by_app = {a: p for a, p in paths.items() if p}
         result.refreshed = by_app(reuse.refreshed)
