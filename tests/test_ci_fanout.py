@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -394,3 +396,38 @@ def test_a_corrupt_entry_is_removed_so_the_next_plan_rebuilds_it(
     assert (app["dist"], app["cache"], report["published"]) == ("build", "miss", True)
     assert app["cache_upload_bytes"] > 0 and entry_is_sound(second_moto, object_key)
     assert any("is corrupt" in note for note in app["notes"]), app["notes"]
+
+
+def test_ctrl_c_during_a_shards_builds_starts_no_more_builds(origin: Path, tmp_path: Path) -> None:
+    """A shard of 40 apps builds a few at a time; Ctrl-C while the first builds run starts
+    none of the queued ones (a thread pool's exit would have built every app first)."""
+    runner = clone(origin, tmp_path / "runner")
+    started, go = tmp_path / "started", tmp_path / "go"
+    started.mkdir()
+    gate = f'touch "{started}/$(basename "$PWD")"\nwhile [ ! -f "{go}" ]; do sleep 0.05; done\n'
+    (runner / "tools" / "build.sh").write_text(gate + BUILD_SH)  # each build waits for `go`
+    git(runner, "commit", "-qam", "builds wait for the test")
+    doit_json(runner, "ci_plan", "shards=1", name="ci-plan.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "ci", "shard=1/1"],
+        cwd=runner,
+        env={**os.environ, **CI_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(1200):  # the first builds reach the gate
+            if any(started.iterdir()) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert any(started.iterdir()), "no build started"
+        proc.send_signal(signal.SIGINT)
+        go.touch()
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "Traceback" not in output, output
+    built = sorted(path.name for path in started.iterdir())
+    assert len(built) < len(APPS) // 2, (built, output)

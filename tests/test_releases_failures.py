@@ -32,6 +32,7 @@ from mfe.publish import publish
 from mfe.publish.history import history_key, list_records
 from mfe.publish.locking import probe
 from mfe.publish.pointer import Live, read_pointer
+from mfe.publish.refresh import HOLD_PREFIX
 from mfe.publish.releases_cmd import show
 from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
@@ -438,3 +439,58 @@ def test_seaweedfs_honours_conditional_writes_and_the_pointer_swaps(
 
     with pytest.raises(Conflict):  # a swap from a pointer read before seq 2 loses
         swap(s3, site.bucket("mfe-parent"), pointer, stale_etag)
+
+
+def chunks(site: Site, version: str, count: int) -> None:
+    """payments at `version` with `count` fingerprinted chunks of that version's own."""
+    extra = {}
+    for index in range(count):
+        body = f"export const c = '{version}-{index}';\n".encode()
+        extra[f"assets/c{index}-{hashlib.sha256(body).hexdigest()[:8].upper()}7.js"] = body
+    write_app(site.root, "payments", version, extra=extra)
+    render_shell(site.root, site.outputs)
+
+
+def interrupt_main() -> None:
+    """SIGINT to the main thread, as Ctrl-C in a terminal does."""
+    main = threading.main_thread().ident
+    assert main is not None
+    signal.pthread_kill(main, signal.SIGINT)
+
+
+def test_ctrl_c_during_a_rollbacks_refresh_starts_no_more_copies(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A rollback to a release whose 300 chunks are old and named by no live version copies
+    each onto itself (after a spare copy under `_hold/`); Ctrl-C at the first copy stops
+    it there (a thread pool's exit would run every queued copy first), the pointer and
+    page stay, and the re-run rolls back."""
+    site = Site(tmp_path / "site", moto_s3, grace_seconds=0)  # every target file is old
+    chunks(site, "1", 300)
+    site.publish()
+    first = live(site)
+    chunks(site, "2", 300)
+    site.publish()
+    second, page = live(site), served(site)
+    sent = threading.Event()
+
+    def ctrl_c_at_the_first_copy(method: str, path: str) -> None:
+        if method == "PUT" and f"/{HOLD_PREFIX}" in path and not sent.is_set():
+            sent.set()
+            interrupt_main()
+
+    proxy = FailingProxy(site.server.endpoint, gate=ctrl_c_at_the_first_copy)
+    port = site.port
+    try:
+        site.point_at(proxy.port)
+        with pytest.raises(KeyboardInterrupt):
+            rollback(site.project, "local", outputs=site.outputs, smoke=False)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    copies = [path for path in proxy.paths if f"/{HOLD_PREFIX}" in path]
+    assert sent.is_set() and len(copies) < 300 // 2, len(copies)
+    assert live(site).seq == second.seq and served(site) == page
+    back = rollback(site.project, "local", outputs=site.outputs, smoke=False)
+    assert back.rollback_of == first.release and live(site).page == first.page
+    assert served(site) != page

@@ -37,6 +37,7 @@ from mfe.config import App, Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
+from mfe.threads import pool as threads
 
 LOOKUP_WORKERS = 16
 SHELL_WHY = "not in the build cache: needed to render the shell"
@@ -60,7 +61,7 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     if limit < 1:
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
     why = affected_why(project, base)
-    with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+    with threads(LOOKUP_WORKERS) as pool:
         remote, who = open_cache(Session(project, env), "on")  # reads only: no site needed
         trust.require_secret(who)
         if remote is None:
@@ -130,8 +131,8 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
         # One worker more than cores: process start-ups and uploads leave the cores gaps.
         workers = max(2, os.cpu_count() or 2) + 1
         with (
-            ThreadPoolExecutor(max_workers=1) as opener,
-            ThreadPoolExecutor(max_workers=workers) as pool,
+            threads(1) as opener,
+            threads(workers) as pool,
         ):
             node = pool.submit(node_version)  # a subprocess, while botocore loads
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
@@ -224,7 +225,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
         if not plan.publish:
             print(f"ci: no app changed since {plan.base}: nothing to publish")
             return report
-        with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+        with threads(LOOKUP_WORKERS) as pool:
             node = pool.submit(node_version)  # a subprocess, while boto3 loads
             session = Session(project, env)
             ready = start_ready(session, pool)

@@ -13,7 +13,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.files import write_atomic
+from mfe.threads import pool as threads
 
 CACHE_MODES = ("on", "off", "force")
 NO_BASE_WHY = "no base= given: every app is a candidate, the build cache decides"
@@ -102,7 +102,7 @@ def reported(project: Project, report: CiReport, started: float) -> Iterator[Non
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
     session = Session(project, env)
     workers = options.workers or max(2, os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+    with threads(workers + 1) as pool:
         node = pool.submit(node_version)  # a subprocess, while boto3 loads
         ready = start_ready(session, pool)  # publishing needs the site; the cache does not
         remote, who = open_cache(session, options.cache, ready.result)

@@ -40,6 +40,7 @@ from mfe.envs.stacks import (
 )
 from mfe.envs.users import set_password
 from mfe.errors import MfeError
+from mfe.threads import pool as threads
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront.type_defs import (
@@ -209,7 +210,7 @@ def provision(session: Session, names: Names) -> Outputs:
     assert env.endpoint_url
     endpoint = env.endpoint_url
     have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+    with threads(PARALLEL) as pool:
         buckets = [
             pool.submit(_ensure_bucket, s3, bucket, bucket in have)
             for bucket in names.buckets.values()

@@ -26,6 +26,7 @@ from mfe.publish.local import SHELL_KEY, LocalFile
 from mfe.publish.pointer import AppVersion, Blob, Live, read_pointer
 from mfe.publish.remote import s3_errors
 from mfe.publish.versions import ca_key
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -102,8 +103,6 @@ def apply_fixed(
 ) -> Written:
     """Write the wanted fixed-URL files, `workers` at a time; the page only after every
     other one was written (a failure before it leaves the old page live)."""
-    from mfe.publish.upload import parallel
-
     due = due_fixed(live.apps, live.page, parent, buckets, wanted)
     page = [f for f in due if f[:2] == (parent, SHELL_KEY)]
     for batch in ([f for f in due if f not in page], page):

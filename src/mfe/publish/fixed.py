@@ -19,6 +19,7 @@ from mfe.publish.commit import Due, Fixed
 from mfe.publish.local import SHELL_KEY
 from mfe.publish.pointer import Blob, Live
 from mfe.publish.remote import RemoteObject, folder_of, head, list_folder, s3_errors
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -64,8 +65,6 @@ class Drift:
         with more than LIST_ABOVE to check that this command has not listed whole: its
         `_ca/` copies, `_mfe/` state and fingerprinted subfolders are not paged through.
         Each folder is listed once, `workers` at a time; never kept as a whole listing."""
-        from mfe.publish.upload import parallel
-
         counts = Counter(app for app, _, _ in files)
         many = {a for a, n in counts.items() if n > LIST_ABOVE and a in self.buckets}
         many -= set(self.listings)
@@ -80,8 +79,6 @@ class Drift:
         """The fixed-URL files their buckets do not hold as `files` has them (to write again):
         looked up in a listing when the bucket was listed whole or has more than LIST_ABOVE
         of them to check (`folder_listings`), else HEADed one each, `workers` at a time."""
-        from mfe.publish.upload import parallel
-
         listed = {**self.listings, **self.folder_listings(files)}
         found = {f: differs(listed[f[0]].get(f[1]), f[2]) for f in files if f[0] in listed}
         heads = [f for f in files if f not in found]

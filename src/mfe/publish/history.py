@@ -11,15 +11,16 @@ swapped past it, from the bytes it read (`Run.record_replaced`): every served se
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mfe.publish.local import RESERVED_PREFIX
 from mfe.publish.pointer import Live, put_once
+from mfe.threads import parallel
 
 HISTORY_PREFIX = RESERVED_PREFIX + "history/"
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -58,8 +59,7 @@ def list_records(s3: Any, bucket: str, limit: int | None = None) -> list[Live]:
     wanted = seqs(keys)
     if limit is not None:
         wanted = wanted[-limit:]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda seq: read_record(s3, bucket, seq), wanted))
+    return parallel(8, [functools.partial(read_record, s3, bucket, seq) for seq in wanted])
 
 
 def new_release_id(content: str, previous: str | None, now: datetime | None = None) -> str:

@@ -38,8 +38,8 @@ or a source map is found by `doit publish --verify`.
 
 from __future__ import annotations
 
+import functools
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,7 @@ from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.releases import FileRecord
 from mfe.publish.remote import RemoteObject, head, s3_errors
 from mfe.publish.versions import ca_key, read_version
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
@@ -228,9 +229,10 @@ class InPlace(Reuse):
         return reuse
 
     def _put(self, files: dict[str, list[LocalFile]]) -> None:
-        jobs = [(app, f) for app, fs in files.items() for f in fs]
-        with ThreadPoolExecutor(max_workers=self.run.project.publish.workers) as pool:
-            list(pool.map(lambda job: self._refresh_one(*job), jobs))
+        jobs = [
+            functools.partial(self._refresh_one, app, f) for app, fs in files.items() for f in fs
+        ]
+        parallel(self.run.project.publish.workers, jobs)
 
     def _refresh_one(self, app: str, f: LocalFile) -> None:
         from mfe.publish.upload import extra_args

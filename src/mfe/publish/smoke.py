@@ -4,15 +4,16 @@ preload and stylesheet it references (status, content type, subresource integrit
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from mfe.errors import MfeError
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     import httpx
@@ -76,9 +77,9 @@ def check_once(site_url: str, timeout: float) -> list[str]:
         assets = page_assets(page.text, str(page.url))
         if not assets:
             return [f"{site_url} references no script or stylesheet"]
-        with ThreadPoolExecutor(max_workers=8) as pool:  # a browser fetches them in parallel too
-            found = pool.map(lambda asset: check_asset(http, asset), assets)
-            return [problem for problem in found if problem]
+        # A browser fetches them in parallel too.
+        found = parallel(8, [functools.partial(check_asset, http, asset) for asset in assets])
+        return [problem for problem in found if problem]
 
 
 def check_asset(http: httpx.Client, asset: Asset) -> str | None:

@@ -18,27 +18,21 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_EXCEPTION,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    as_completed,
-    wait,
-)
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
 from mfe.publish.remote import UNCHANGED, is_lost, s3_errors
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     from mfe.envs.session import ClientSpec, Session
 
 Phase = tuple[str, list[tuple[str, LocalFile]]]
-T = TypeVar("T")
 PROCESS_MIN_FILES = 1000
 """A phase this large is spread over processes (each costs ~0.3 s to start)."""
 BATCH = 250
@@ -109,27 +103,6 @@ def upload_all(
             upload_in_processes(session, items, workers, on_bytes, on_file, lost)
             continue
         parallel(workers, [functools.partial(send, bucket, f) for bucket, f in items])
-
-
-def parallel(workers: int, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """The calls' results, run on up to `workers` threads. The first failure cancels the
-    calls not started and is raised once the running ones are over, so none of them runs
-    on after this returns or raises (what the upload phases and the commit step rely on).
-    Ctrl-C cancels them too: the pool's exit would otherwise run every queued call first."""
-    if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(min(workers, len(calls)), thread_name_prefix="mfe-s3") as pool:
-        futures = [pool.submit(call) for call in calls]
-        try:
-            wait(futures, return_when=FIRST_EXCEPTION)
-        finally:  # after a failure or a KeyboardInterrupt: start none of the queued calls
-            for future in futures:
-                future.cancel()
-    for future in futures:
-        error = None if future.cancelled() else future.exception()
-        if error is not None:
-            raise error
-    return [future.result() for future in futures]
 
 
 def _cores() -> int:

@@ -1,0 +1,49 @@
+"""Thread pools that stop at Ctrl-C.
+
+`with ThreadPoolExecutor(...)` exits by waiting for every call still queued, so a
+KeyboardInterrupt (or an error) in the thread that submitted them came through only once
+all of them ran: Ctrl-C during a rollback's refresh, a CI shard's builds or a restore
+waited for the whole lot. `pool` cancels the queued calls then; `parallel` runs a list of
+calls on one and stops at the first failure too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@contextmanager
+def pool(workers: int, name: str = "mfe") -> Iterator[ThreadPoolExecutor]:
+    """A thread pool whose exit by an exception (Ctrl-C above all) starts none of the queued
+    calls and waits only for the running ones; a normal exit waits for all, as usual."""
+    executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
+        yield executor
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+
+
+def parallel(workers: int, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """The calls' results, run on up to `workers` threads. The first failure cancels the
+    calls not started and is raised once the running ones are over, so none of them runs
+    on after this returns or raises (what the upload phases and the commit step rely on);
+    Ctrl-C likewise."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with pool(min(workers, len(calls))) as threads:
+        futures = [threads.submit(call) for call in calls]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:  # after a failure: start none of the queued calls
+            future.cancel()
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
