@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from doit.exceptions import TaskFailed
 from test_publish import icons
 from test_releases import Clone, check_consistent, entry, history
 
@@ -38,6 +39,7 @@ from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import ca_key
+from mfe.tasks.publish import run_rollback
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
@@ -494,3 +496,88 @@ def test_ctrl_c_during_a_rollbacks_refresh_starts_no_more_copies(
     back = rollback(site.project, "local", outputs=site.outputs, smoke=False)
     assert back.rollback_of == first.release and live(site).page == first.page
     assert served(site) != page
+
+
+def ctrl_c_rollback(site: Site, when: Callable[[str, str], bool], **options: str) -> str:
+    """`doit rollback`'s action, with Ctrl-C sent to it at the first S3 request `when` picks
+    (the request itself still goes through); its failure message."""
+    write_outputs(site.project, site.outputs)
+    sent = threading.Event()
+
+    def gate(method: str, path: str) -> None:
+        if not sent.is_set() and when(method, path):
+            sent.set()
+            interrupt_main()
+
+    proxy = FailingProxy(site.server.endpoint, gate=gate)
+    port = site.port
+    try:
+        site.point_at(proxy.port)
+        project = site.project
+        failed = run_rollback(project, project.env("local"), **options)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    assert sent.is_set() and isinstance(failed, TaskFailed), failed
+    return str(failed.message)
+
+
+def after_the_swap() -> Callable[[str, str], bool]:
+    """The first request after the pointer PUT: the swap is made, the commit step is not."""
+    after = AfterSwap()
+    return after.hold
+
+
+@pytest.mark.parametrize("app", [None, "accounts"])
+def test_ctrl_c_after_a_rollbacks_swap_names_what_is_live_and_the_command_that_finishes_it(
+    tmp_path: Path, moto_s3: S3Server, app: str | None
+) -> None:
+    """The swap is made, its commit step is not: a plain `doit rollback` would go one
+    release further back, so the message names the release live and `to=` the target,
+    which finishes the commit step and swaps nothing more."""
+    site = Site(tmp_path / "site", moto_s3)
+    site.publish()
+    first = live(site)
+    site.change("accounts", "2")
+    site.publish()
+    second = live(site)
+    options = {"app": app} if app else {}
+    message = ctrl_c_rollback(site, after_the_swap(), **options)
+    now = live(site)
+    assert now.seq == second.seq + 1 and now.rollback_of == first.release, message
+    assert message.startswith(
+        f"rollback interrupted (Ctrl-C): its switch was made: the live pointer names release "
+        f"{now.release} (seq {now.seq}, "
+    ), message
+    command = f"doit rollback env=local{f' app={app}' if app else ''} to={first.seq}"
+    assert f"run `{command}` to finish it" in message and "one release further back" in message
+
+    project = site.project
+    assert run_rollback(project, project.env("local"), to=str(first.seq), **options) is None
+    assert live(site).seq == now.seq  # finished, not rolled back again
+    assert [r.seq for r in history(site)] == [1, 2, now.seq]
+    assert hashlib.sha256(served(site)).hexdigest() == now.page.sha256
+    assert entry(site.root, "accounts") not in served(site).decode()  # accounts v1 again
+
+
+def test_ctrl_c_before_a_rollbacks_swap_says_nothing_changed_and_the_command_to_run(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """Stopped at its first spare copy (the refresh before the swap): the message names the
+    release still served and the command that rolls back to the chosen target."""
+    site = Site(tmp_path / "site", moto_s3, grace_seconds=0)  # the target's files: refreshed
+    site.publish()
+    first = live(site)
+    site.change("accounts", "2")
+    site.publish()
+    second, page = live(site), served(site)
+    message = ctrl_c_rollback(site, lambda method, path: f"/{HOLD_PREFIX}" in path)
+    assert live(site).seq == second.seq and served(site) == page
+    assert message == (
+        f"rollback interrupted (Ctrl-C): nothing was switched: release {second.release} (seq "
+        f"{second.seq}) is still served; run `doit rollback env=local to={first.seq}` to serve "
+        f"release {first.release} (seq {first.seq})"
+    )
+    project = site.project
+    assert run_rollback(project, project.env("local"), to=str(first.seq)) is None
+    assert live(site).rollback_of == first.release and live(site).page == first.page

@@ -20,6 +20,11 @@ class Interrupted(MfeError):
     exits 130, as shells and CI expect of a command SIGINT stopped."""
 
 
+class CtrlC(KeyboardInterrupt):
+    """Ctrl-C, told with what the interrupted command left served and what to run next
+    (the doit tasks turn it into an `Interrupted` that says so)."""
+
+
 def aws_error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}

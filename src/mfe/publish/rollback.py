@@ -11,7 +11,8 @@ a checkout still holding that build keeps it out) and the others as live, and up
 A lost race that would revert a release the user never saw is refused (`check_unmoved`).
 Before each swap attempt the target's objects that a concurrent `--prune` could delete
 are made young in place, and checked again after the swap (`mfe.publish.refresh`).
-Then the site is smoke-checked.
+Then the site is smoke-checked. Ctrl-C says what is served and what to run (`interrupted`);
+`to=` what is live already (after a Ctrl-C past the swap) only finishes its commit step.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.errors import MfeError
+from mfe.errors import CtrlC, MfeError
 from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.merge import invalidation_paths, replacing
 from mfe.publish.pointer import Live, compare_and_swap
@@ -146,7 +147,8 @@ def rollback(
     to: str | None = None,
     session: Session | None = None,
 ) -> PublishReport:
-    """Swap the pointer back to an earlier release (or one app's earlier version)."""
+    """Swap the pointer back to an earlier release (or one app's earlier version). Ctrl-C
+    once the target is known raises `CtrlC`, saying what is served and what to run."""
     from mfe.publish.run import Run
 
     started = time.monotonic()
@@ -158,6 +160,58 @@ def rollback(
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
     run.finish_pending(live)
     target = find_target(run, live, app, to)
+    try:
+        if serves(live, target, app):  # a rerun after a Ctrl-C past the swap: nothing to swap
+            new, previous, changed = live, None, []
+        else:
+            new, previous = swap_back(run, (live, etag), target, app, wait)
+            changed = new.changed
+        if smoke:
+            from mfe.publish.smoke import smoke_check
+
+            smoke_check(run.url)
+    except CtrlC:
+        raise
+    except KeyboardInterrupt:
+        raise interrupted(run, live, target, app) from None
+    report = PublishReport(
+        env=run.env.name,
+        release=new.release,
+        site_url=run.url,
+        apps={
+            name: AppResult(uploaded=run.committed.written.get(name, [])) for name in project.apps
+        },
+        invalidations=run.committed.sent,
+        requests=run.counts(),
+        seconds=round(time.monotonic() - started, 3),
+        previous_release=previous.release if previous else None,
+        noop=previous is None,
+        invalidated_by_app=run.committed.by_app,
+        rollback_of=target.release,
+        seq=new.seq,
+        changed=changed,
+    )
+    write_report(project.state_dir(run.env.name), report)
+    return report
+
+
+def serves(live: Live, target: Live, app: str | None) -> bool:
+    """Whether `live` already serves what rolling back to `target` would (`to=` naming
+    what a rollback interrupted after its swap made live): the same page and versions, or
+    for `app`, the same version of it."""
+    if app is not None:
+        mine, theirs = live.apps.get(app), target.apps.get(app)
+        return mine is not None and theirs is not None and mine.version == theirs.version
+    versions = {name: v.version for name, v in live.apps.items()}
+    return live.page == target.page and versions == {n: v.version for n, v in target.apps.items()}
+
+
+def swap_back(
+    run: Any, first: tuple[Live, str | None], target: Live, app: str | None, wait: bool
+) -> tuple[Live, Live]:
+    """The pointer swap to `target` (one app of it with `app`) and its commit step."""
+    live = first[0]
+    project = run.project
     _ = run.conditional  # a rollback always swaps: refuse a store that would lose races first
 
     def make(current: Live | None) -> Live:
@@ -197,29 +251,37 @@ def rollback(
     else:
         reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
     check_complete(run, target, reuse)
-    new, previous = swap_and_commit(run, (live, etag), make, reuse, wait)
-    if smoke:
-        from mfe.publish.smoke import smoke_check
+    return swap_and_commit(run, first, make, reuse, wait)
 
-        smoke_check(run.url)
-    report = PublishReport(
-        env=run.env.name,
-        release=new.release,
-        site_url=run.url,
-        apps={
-            name: AppResult(uploaded=run.committed.written.get(name, [])) for name in project.apps
-        },
-        invalidations=run.committed.sent,
-        requests=run.counts(),
-        seconds=round(time.monotonic() - started, 3),
-        previous_release=previous.release,
-        invalidated_by_app=run.committed.by_app,
-        rollback_of=target.release,
-        seq=new.seq,
-        changed=new.changed,
+
+def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
+    """What a rollback stopped by Ctrl-C left served, from the pointer read once more, and
+    the command that gets what was asked: `to=` the target, as a plain `doit rollback`
+    after the swap would go one release further back."""
+    of = f" app={app}" if app else ""
+    again = f"`doit rollback env={run.env.name}{of} to={target.seq}`"
+    asked = f"{f'{app} of ' if app else ''}release {target.release} (seq {target.seq})"
+    try:
+        now, _ = run.read_live()
+    except (Exception, KeyboardInterrupt):  # unreachable, or Ctrl-C again: say both cases
+        now = None
+    if now is not None and now.seq == live.seq:
+        return CtrlC(
+            f"nothing was switched: release {live.release} (seq {live.seq}) is still served; "
+            f"run {again} to serve {asked}"
+        )
+    if now is not None and (now.rollback_of, now.rollback_app) == (target.release, app):
+        return CtrlC(
+            f"its switch was made: the live pointer names release {now.release} (seq "
+            f"{now.seq}, {asked} again), served once its commit step is finished (until then "
+            f"the page of {live.release}); run {again} to finish it (a plain `doit rollback` "
+            "would go one release further back)"
+        )
+    return CtrlC(
+        f"the site serves one whole release, {live.release} or, if its switch was made, "
+        f"{asked} again; `doit releases env={run.env.name}` shows which; run {again} to "
+        f"serve {asked}"
     )
-    write_report(project.state_dir(run.env.name), report)
-    return report
 
 
 def swap_and_commit(

@@ -16,7 +16,7 @@ from doit import get_var
 from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
-from mfe.errors import Interrupted
+from mfe.errors import CtrlC, Interrupted
 from mfe.tasks.actions import guarded
 from mfe.tasks.variables import declare
 
@@ -54,14 +54,18 @@ FORCE = {
 
 
 PUBLISH_AGAIN = "run `doit publish` again: it uploads only what is missing and finishes"
+ROLLBACK_AGAIN = "this rollback switched nothing (it had not chosen its target): run it again"
 
 
 @contextmanager
 def _interrupted(command: str, then: str) -> Iterator[None]:
-    """Ctrl-C during `command` says what is served and what to do (`then`), not just that
-    it was interrupted: a release switches by one write, so the site serves a whole one."""
+    """Ctrl-C during `command` says what is served and what to do (`then`, or what the
+    library's `CtrlC` says), not just that it was interrupted: a release switches by
+    one write, so the site serves a whole one."""
     try:
         yield
+    except CtrlC as exc:
+        raise Interrupted(f"{command} interrupted (Ctrl-C): {exc}") from None
     except KeyboardInterrupt:
         raise Interrupted(
             f"{command} interrupted (Ctrl-C): the site serves one whole release, the previous "
@@ -120,10 +124,16 @@ def _rollback(
     from mfe.publish.report import summary
     from mfe.publish.rollback import rollback
 
-    report = rollback(project, env, wait=wait, outputs=_outputs(project, env), app=app, to=to)
+    with _interrupted("rollback", ROLLBACK_AGAIN):
+        report = rollback(project, env, wait=wait, outputs=_outputs(project, env), app=app, to=to)
     what = f"app {app} of " if app else ""
     off = f", taking off {report.previous_release}" if not app and report.previous_release else ""
-    print(f"rollback: serving {what}release {report.rollback_of} again as {report.release}{off}")
+    if report.noop:  # `to=` what is live (a rerun after Ctrl-C): its commit step finished
+        print(f"rollback: {what}release {report.rollback_of} is served already ({report.release})")
+    else:
+        print(
+            f"rollback: serving {what}release {report.rollback_of} again as {report.release}{off}"
+        )
     print(summary(report))
     print(report.site_url, flush=True)
 
