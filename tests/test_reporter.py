@@ -60,7 +60,7 @@ def task_wait():
 
 
 def task_command():
-    return {{"actions": ["echo started && sleep 60"], "verbosity": 2}}
+    return {{"actions": ["echo started && exec sleep 60"], "verbosity": 2}}
 """
 
 

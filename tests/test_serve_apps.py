@@ -379,7 +379,11 @@ def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_reb
         server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
         assert "[apps.accounts]" in (root / "mfe.toml").read_text()
         shutil.rmtree(folder)
-        wait_until(lambda: overlay(shell_port) == [expected], f"{overlay(shell_port)}", 60)
+        wait_until(
+            lambda: overlay(shell_port) == [expected],
+            f"{overlay(shell_port)}\n" + "\n".join(server.lines),
+            60,
+        )
         server.wait_for(r"^serve: mfe\.toml failed; the other apps are served and rebuilt")
         wait_until(lambda: refused(ports["accounts"]), "\n".join(server.lines))
         assert "<mfe-accounts" not in page(shell_port)
