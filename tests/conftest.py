@@ -10,3 +10,13 @@ pytest_plugins = [
     "fixtures.aws",  # moto_server, free_port, published; dummy credentials, loopback clients
     "fixtures.s3",  # moto_s3, seaweed_s3; a synthetic prebuilt site (Site)
 ]
+
+
+def pytest_configure(config: object) -> None:
+    """Ctrl-C as a terminal gives it. A run started in the background (`scripts/test &`,
+    some CI runners) inherits SIGINT ignored, and then neither the tests' own process nor
+    the doit processes they start would see a Ctrl-C: the tests that send one would fail.
+    Python's handler here means SIGINT's default action in every child too."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
