@@ -110,7 +110,7 @@ class Cycle:
             )
         apps = set(changes.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
-        if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone(apps):
+        if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone():
             if not self._reload():
                 return []  # edits meanwhile are built once the config loads (doit knows them)
             apps = set(self.project.apps)
@@ -166,11 +166,13 @@ class Cycle:
             title=f"Restart needed: {DODO_FILE}",
         )
 
-    def _gone(self, apps: set[str]) -> bool:
+    def _gone(self) -> bool:
         """An app folder was deleted: its [apps.NAME] table no longer loads strictly, and
-        the apps are found again (the others keep being served and rebuilt)."""
+        the apps are found again (the others keep being served and rebuilt). Every app is
+        checked, not only those whose events came: a deleted folder's may come in any
+        batch, or not at all."""
         bundled = self.project.bundled_apps  # not the shared modules: no package.json
-        return any(not (bundled[n].path / "package.json").is_file() for n in apps & bundled.keys())
+        return any(not (app.path / "package.json").is_file() for app in bundled.values())
 
     def _note_gone(self) -> None:
         """One overlay entry per [apps.NAME] table whose folder is gone, until it goes."""

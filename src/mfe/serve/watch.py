@@ -102,6 +102,8 @@ def meaning(project: Project, path: Path) -> str | None:
         return OUTPUTS
     if parts[0] == "apps" and len(parts) > 2 and parts[1] in project.apps:
         return app_of(project, "/".join(parts))
+    if parts[0] == "apps" and len(parts) == 2 and parts[1] in project.apps and not path.exists():
+        return parts[1]  # the folder deleted: its files' events may not all come (queue full)
     if parts[0] == "apps" and parts[2:] == ("package.json",):
         return "config" if parts[1] in project.gone else NEW_APP + parts[1]  # restored?
     if parts[0] == "shell":
