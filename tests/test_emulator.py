@@ -25,7 +25,7 @@ import pytest
 from mfe.config import Project, load_project
 from mfe.envs.emulator import START_TIMEOUT, _spawn, ensure_emulator, probe, stop_emulator
 from mfe.envs.emulator_log import MAX_BYTES_VAR
-from mfe.envs.emulator_process import group, read_record, runs_emulator
+from mfe.envs.emulator_process import group, read_records, runs_emulator
 from mfe.envs.moto_server import PORT_TAKEN, claim_port, lock_file
 from mfe.errors import MfeError
 
@@ -409,7 +409,7 @@ def emulator_processes(port: int) -> set[int]:
 def assert_consistent(project: Project, port: int, trial: int) -> None:
     """Either a live server recorded in the pid file that answers, and no other emulator on
     the port, or none at all and no pid file."""
-    record = read_record(pid_file(project))
+    record = next(iter(read_records(pid_file(project))), None)
     if record is None:
         assert not pid_file(project).exists(), f"trial {trial}"
         assert probe(port) == "free", f"trial {trial}"

@@ -264,17 +264,15 @@ def _stop(project: Project, env: Environment, port: int) -> str:
                 f"processes {group(mine.pid, port)} of its group outlived SIGKILL; "
                 f"look at them with `ps -o pid,stat,args -g {mine.pid}`"
             )
-        _keep(pid_file, elsewhere)
         said = f"stopped the local AWS emulator (pid {mine.pid}, port {port}); {STATE_LOST}"
+    elif probe(port) == "moto":
+        said = (
+            f"this checkout did not start the emulator answering on port {port} "
+            "(another checkout did); stop it there with `doit local_stop`"
+        )
     else:
-        _keep(pid_file, elsewhere)
-        if probe(port) == "moto":
-            said = (
-                f"this checkout did not start the emulator answering on port {port} "
-                "(another checkout did); stop it there with `doit local_stop`"
-            )
-        else:
-            said = f"no local AWS emulator was running (port {port})"
+        said = f"no local AWS emulator was running (port {port})"
+    _keep(pid_file, elsewhere)
     for record in elsewhere:
         said += (
             f"; {pid_file} also records the emulator on port {record.port} (pid "

@@ -41,12 +41,6 @@ class Record:
         return self.port is None or self.port == port
 
 
-def read_record(path: Path) -> Record | None:
-    """The newest record, or None when there is none (or it is unreadable: stale)."""
-    records = read_records(path)
-    return records[0] if records else None
-
-
 def read_records(path: Path) -> list[Record]:
     """Every server the file records, the newest first, then those started for earlier
     ports (`earlier`); none when the file is missing or unreadable (treated as stale)."""
