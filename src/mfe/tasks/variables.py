@@ -73,7 +73,7 @@ def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> N
     (`sys.argv[1:]`), the only record of a repeated name (doit keeps the last value).
     Outside a doit run (doit's variables not parsed) there is nothing to check.
     """
-    given: Mapping[str, str] | None = doit_cmd._CMDLINE_VARS  # doit has no public accessor
+    given = _given()
     if not given:
         return
     known = known_names() | set(extra)
@@ -95,13 +95,19 @@ def check_tasks(
 
     `extra`: names the project's dodo.py reads itself, which any task may depend on.
     """
-    given: Mapping[str, str] | None = doit_cmd._CMDLINE_VARS  # doit has no public accessor
+    given = _given()
     if not given:
         return
     read = task_variables(tasks, selected) | set(extra)
     stray = [f"{name}={value}" for name, value in given.items() if name not in read]
     if stray:
         raise MfeError(_not_read(stray, selected, read))
+
+
+def _given() -> Mapping[str, str] | None:
+    """The `name=value` variables doit parsed (None outside a doit run)."""
+    given: Mapping[str, str] | None = doit_cmd._CMDLINE_VARS  # doit has no public accessor
+    return given
 
 
 def task_variables(tasks: Mapping[str, Any], selected: Sequence[str]) -> set[str]:
@@ -122,8 +128,7 @@ def task_variables(tasks: Mapping[str, Any], selected: Sequence[str]) -> set[str
 
 def _not_read(stray: Sequence[str], selected: Sequence[str], read: set[str]) -> str:
     name, _, value = stray[0].partition("=")
-    close = closest(name, read)
-    hint = f" (did you mean {close}={value}?)" if close else ""
+    hint = _did_you_mean(name, value, read)
     reading = ", ".join(f"{name}=" for name in sorted(read)) or "no variable"
     return (
         f"'{' '.join(stray)}' on the command line is read by none of the tasks this command "
@@ -134,12 +139,16 @@ def _not_read(stray: Sequence[str], selected: Sequence[str], read: set[str]) -> 
 
 
 def _unknown(name: str, value: str, known: set[str]) -> str:
-    close = closest(name, known)
-    hint = f" (did you mean {close}={value}?)" if close else ""
+    hint = _did_you_mean(name, value, known)
     return (
         f"unknown variable '{name}={value}' on the command line{hint}; the tasks read "
         f"{', '.join(sorted(known))} (`doit help TASK` lists the ones a task reads)"
     )
+
+
+def _did_you_mean(name: str, value: str, names: set[str]) -> str:
+    close = closest(name, names)
+    return f" (did you mean {close}={value}?)" if close else ""
 
 
 def _repeated(argv: Sequence[str], given: Mapping[str, str]) -> tuple[str, list[str]] | None:
