@@ -13,7 +13,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,9 +49,9 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
     env = project.env(DEV_ENV)
     shell_port = _shell_port(project, port)
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
-    shell = Site("shell", shell_port, f"[env.{env.name}] port", page=project.page(env.name))
+    key, option = f"[env.{env.name}] port", "--port" if port else ""
     servers = Servers(
-        replace(shell, option="--port") if port else shell,
+        Site("shell", shell_port, key, page=project.page(env.name), option=option),
         port,
         gate,
         broker,

@@ -2,9 +2,9 @@
 
 Only inputs are watched: each app's folder (minus `node_modules/`, `dist/` and dot
 folders), `shell/`, the folders of the `[build] inputs` (`tools/`), and the root's
-`mfe.toml`, `dodo.py`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`) are never
-watched inside, so a build cannot trigger itself; only a `dist/` folder being swapped
-is seen (by its app folder's watch), so a build outside serve re-renders the page.
+`mfe.toml`, `dodo.py`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`)
+are never watched inside, so a build cannot trigger itself; only a `dist/` folder being
+swapped is seen (by its app folder's watch), so a build outside serve re-renders the page.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any
     """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
 
     A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
-    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then exits 130. A dict result passes through: doit saves it as the task's values.
+    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then exits 130. A dict
+    result passes through: doit saves it as the task's values.
     """
     try:
         result = func(*args)
