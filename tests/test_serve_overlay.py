@@ -13,7 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import ServeProcess, use_free_ports
+from fixtures.serve import ServeProcess, serving, use_free_ports
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
 
@@ -214,16 +214,12 @@ def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
 ) -> None:
     """The running serve was set up by the dodo.py it started with: an edit is told in the
     terminal and the overlay (not as a failed build), and goes once dodo.py is as it was."""
-    root = link_copy(monorepo_built, tmp_path / "repo")
-    shell_port, _ = use_free_ports(root)
-    dodo = root / "dodo.py"
-    good = dodo.read_text()
     overlay = page.locator("#mfe-error-overlay")
-    server = ServeProcess(root)
-    try:
-        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+    with serving(monorepo_built, tmp_path) as served:
+        server, dodo = served.server, served.root / "dodo.py"
+        good = dodo.read_text()
         assert "dodo.py" in server.lines[server.wait_for(r"^serve: watching ")]
-        page.goto(f"http://127.0.0.1:{shell_port}/")
+        page.goto(served.url)
         page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
         mark = len(server.lines)
         dodo.write_text(good + "\nDOIT_CONFIG['verbosity'] = 2\n")
@@ -236,8 +232,4 @@ def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
 
         dodo.write_text(good)
         overlay.wait_for(state="detached", timeout=30_000)
-    finally:
-        code = server.stop()
-    output = "\n".join(server.lines)
-    assert code == 0, output
-    assert "Traceback" not in output
+    assert "Traceback" not in "\n".join(served.server.lines)
