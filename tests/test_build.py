@@ -11,7 +11,13 @@ from pathlib import Path
 
 from mfe.build.manifest import immutable_on_disk
 
-from fixtures.repo import executed_tasks, run_doit, tree_digest, up_to_date_tasks
+from fixtures.repo import (
+    executed_tasks,
+    relicense_keeping_mtime,
+    run_doit,
+    tree_digest,
+    up_to_date_tasks,
+)
 
 ALL_BUILDS = {"build:mfe-parent", "build:accounts", "build:payments", "build:shared"}
 
@@ -123,12 +129,9 @@ def test_a_lockfile_replaced_with_its_old_mtime_reinstalls(monorepo: Path) -> No
     restore, `cp -p` or a tool that keeps times)."""
     assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
     linked = (monorepo / ESBUILD_FILE).stat().st_ino
-    lockfile = monorepo / "package-lock.json"
-    before = lockfile.stat()
-    lock = json.loads(lockfile.read_text())
-    lock["packages"]["node_modules/esbuild"]["license"] = "MIT OR Apache-2.0"
-    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
-    os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+    relicense_keeping_mtime(
+        monorepo / "package-lock.json", "node_modules/esbuild", "MIT OR Apache-2.0"
+    )
 
     assert "install" in executed_tasks(run_doit(monorepo, "install").stdout)
     assert (monorepo / ESBUILD_FILE).stat().st_ino != linked  # npm ci reinstalled

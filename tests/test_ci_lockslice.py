@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from mfe.build.shared import SharedUnchanged, shared_slice_hash
 from mfe.config import load_project
 from mfe.errors import MfeError
 
-from fixtures.repo import copy_sources
+from fixtures.repo import copy_sources, relicense_keeping_mtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,12 +183,7 @@ def test_shared_check_uses_the_slices_cache_next_to_the_apps(
         assert lockslice.cached_slice_hashes(root, workspaces) == apps
     assert len(parsed) == 2
 
-    lockfile = root / "package-lock.json"
-    before = lockfile.stat()
-    lock = json.loads(lockfile.read_text())
-    lock["packages"]["node_modules/lit"]["license"] = "MIT"
-    lockfile.write_text(json.dumps(lock, indent=2) + "\n")
-    os.utime(lockfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+    relicense_keeping_mtime(root / "package-lock.json", "node_modules/lit", "MIT")
     lockslice._MEMO.clear()
     assert SharedUnchanged(project).current() != shared  # same mtime, new bytes
 
