@@ -18,7 +18,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -474,34 +475,24 @@ def test_ctrl_c_during_a_rollbacks_refresh_starts_no_more_copies(
     chunks(site, "2", 300)
     site.publish()
     second, page = live(site), served(site)
-    sent = threading.Event()
 
-    def ctrl_c_at_the_first_copy(method: str, path: str) -> None:
-        if method == "PUT" and f"/{HOLD_PREFIX}" in path and not sent.is_set():
-            sent.set()
-            interrupt_main()
+    def a_copy(method: str, path: str) -> bool:
+        return method == "PUT" and f"/{HOLD_PREFIX}" in path
 
-    proxy = FailingProxy(site.server.endpoint, gate=ctrl_c_at_the_first_copy)
-    port = site.port
-    try:
-        site.point_at(proxy.port)
-        with pytest.raises(KeyboardInterrupt):
-            rollback(site.project, "local", outputs=site.outputs, smoke=False)
-    finally:
-        proxy.close()
-        site.point_at(port)
+    with ctrl_c_at(site, a_copy) as proxy, pytest.raises(KeyboardInterrupt):
+        rollback(site.project, "local", outputs=site.outputs, smoke=False)
     copies = [path for path in proxy.paths if f"/{HOLD_PREFIX}" in path]
-    assert sent.is_set() and len(copies) < 300 // 2, len(copies)
+    assert len(copies) < 300 // 2, len(copies)
     assert live(site).seq == second.seq and served(site) == page
     back = rollback(site.project, "local", outputs=site.outputs, smoke=False)
     assert back.rollback_of == first.release and live(site).page == first.page
     assert served(site) != page
 
 
-def ctrl_c_rollback(site: Site, when: Callable[[str, str], bool], **options: str) -> str:
-    """`doit rollback`'s action, with Ctrl-C sent to it at the first S3 request `when` picks
-    (the request itself still goes through); its failure message."""
-    write_outputs(site.project, site.outputs)
+@contextmanager
+def ctrl_c_at(site: Site, when: Callable[[str, str], bool]) -> Iterator[FailingProxy]:
+    """The site's S3 requests go through a proxy that sends Ctrl-C to this (main) thread at
+    the first request `when` picks (the request itself still goes through)."""
     sent = threading.Event()
 
     def gate(method: str, path: str) -> None:
@@ -513,12 +504,20 @@ def ctrl_c_rollback(site: Site, when: Callable[[str, str], bool], **options: str
     port = site.port
     try:
         site.point_at(proxy.port)
-        project = site.project
-        failed = run_rollback(project, project.env("local"), **options)
+        yield proxy
     finally:
         proxy.close()
         site.point_at(port)
-    assert sent.is_set() and isinstance(failed, TaskFailed), failed
+    assert sent.is_set(), "no request was the one to send Ctrl-C at"
+
+
+def ctrl_c_rollback(site: Site, when: Callable[[str, str], bool], **options: str) -> str:
+    """`doit rollback`'s action, with Ctrl-C sent to it at the first S3 request `when` picks;
+    its failure message."""
+    write_outputs(site.project, site.outputs)
+    with ctrl_c_at(site, when):
+        failed = run_rollback(site.project, site.project.env("local"), **options)
+    assert isinstance(failed, TaskFailed), failed
     return str(failed.message)
 
 
