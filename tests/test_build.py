@@ -308,3 +308,19 @@ def test_editor_temporaries_are_no_inputs(monorepo: Path) -> None:
     # A real dot file next to them is an input as before.
     (monorepo / "apps" / "accounts" / ".browserslistrc").write_text("defaults\n")
     assert builds_run(run_doit(monorepo).stdout) == {"build:accounts"}
+
+
+def test_an_app_folder_deleted_during_its_build_fails_with_a_message(monorepo: Path) -> None:
+    """`doit serve` rebuilds an app while its folder is being deleted (and its table not
+    yet removed from mfe.toml): the build fails naming the folder, with no traceback."""
+    folder = monorepo / "apps" / "payments"
+    package_json = folder / "package.json"
+    package = json.loads(package_json.read_text())
+    package["scripts"]["build"] += ' && rm -rf "$PWD"'  # as if deleted while it bundles
+    package_json.write_text(json.dumps(package, indent=2))
+
+    result = run_doit(monorepo, "build:payments", check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout, result.stdout
+    assert "build:payments: apps/payments/ was deleted during the build" in result.stdout
+    assert not folder.exists()  # nothing written back into the deleted folder

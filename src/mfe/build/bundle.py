@@ -67,7 +67,15 @@ def build_app(project: Project, app: App) -> Built:
     (mfe.build.shared); every other app leaves the shared module specifiers external.
     """
     with build_folder(project.root, app.name) as folder:
-        return _build_into(project, app, folder / "out")
+        try:
+            return _build_into(project, app, folder / "out")
+        except FileNotFoundError:
+            if app.path.is_dir():
+                raise
+            raise MfeError(  # `doit serve` rebuilt it while the folder was being removed
+                f"build:{app.name}: {app.path.relative_to(project.root)}/ was deleted during "
+                f"the build; restore it, or remove [apps.{app.name}] from mfe.toml"
+            ) from None
 
 
 def _build_into(project: Project, app: App, out: Path) -> Built:
