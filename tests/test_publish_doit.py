@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fixtures.aws import free_port
-from fixtures.config import use_port
+from fixtures.aws import free_port, local_client
+from fixtures.config import emulator_port, use_port
 from fixtures.repo import executed_tasks, run_doit
 
 
@@ -200,3 +200,43 @@ def test_preview_one_app_publish_releases_and_app_rollback_with_doit(repo: Path)
     back = run_doit(repo, "rollback", "app=payments")
     assert f"serving app payments of release {first['release']} again" in back.stdout
     assert httpx.get(url).text == live_page  # the page of release 1, byte for byte
+
+
+def store(repo: Path) -> dict[str, dict[str, str]]:
+    """bucket -> key -> ETag of every object of the environment: to prove it unchanged."""
+    s3 = local_client(f"http://127.0.0.1:{emulator_port(repo)}")
+    found: dict[str, dict[str, str]] = {}
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        found[bucket] = {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+    return found
+
+
+def test_an_app_rollback_to_a_release_without_that_app_names_it_and_changes_nothing(
+    repo: Path, tmp_path: Path
+) -> None:
+    """payments is added after release 1: `rollback app=payments to=1` has nothing to restore."""
+    config = (repo / "mfe.toml").read_text()
+    table = '[apps.payments]\ndev_port = 5173\nelement = "mfe-payments"\n'
+    assert table in config
+    (repo / "mfe.toml").write_text(config.replace(table, ""))
+    shutil.move(repo / "apps/payments", tmp_path / "payments")
+    _, first = publish(repo)
+    assert "payments" not in first["apps"]
+    shutil.move(tmp_path / "payments", repo / "apps/payments")
+    (repo / "mfe.toml").write_text(config)
+    url, second = publish(repo)
+    assert second["changed"] == ["payments"] and second["seq"] == 2
+    page, before = httpx.get(url).text, store(repo)
+
+    for to in ("1", first["release"]):
+        result = run_doit(repo, "rollback", "app=payments", f"to={to}", check=False)
+        assert result.returncode != 0, result.stdout
+        assert "Traceback" not in result.stdout and "KeyError" not in result.stdout
+        assert (
+            f"release {first['release']} (seq 1) of environment 'local' has no app 'payments' "
+            "(its apps: accounts, mfe-parent, shared); nothing was changed: pick a release that "
+            "has payments from `doit releases env=local`"
+        ) in result.stdout, result.stdout
+        assert "or roll back the whole page with `doit rollback env=local to=1`" in result.stdout
+        assert store(repo) == before and httpx.get(url).text == page  # pointer, history, files

@@ -47,23 +47,42 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
             return read_record(run.s3, bucket, seq)
 
     if to is not None:
-        for seq in reversed(known):
-            if str(seq) == to:
-                return read(seq)
-        for seq in reversed(known):  # by release id (one GET per record, newest first)
-            record = read(seq)
-            if record.release == to:
-                return record
-        raise MfeError(
-            f"environment '{run.env.name}' has no release {to!r}; `doit releases env="
-            f"{run.env.name}` lists them (sequence number or release id)"
-        )
+        return check_has(run.env.name, named(known, read, to, run.env.name), app)
     found = choose(known, read, live, app)
     if found is not None:
         return found
     what = f"of app '{app}' " if app else ""
     raise MfeError(
         f"environment '{run.env.name}' has no release {what}before {live.release} to roll back to"
+    )
+
+
+def named(known: list[int], read: Callable[[int], Live], to: str, env: str) -> Live:
+    """The record `to` names: a sequence number, else a release id."""
+    for seq in reversed(known):
+        if str(seq) == to:
+            return read(seq)
+    for seq in reversed(known):  # by release id (one GET per record, newest first)
+        record = read(seq)
+        if record.release == to:
+            return record
+    raise MfeError(
+        f"environment '{env}' has no release {to!r}; `doit releases env={env}` lists them "
+        "(sequence number or release id)"
+    )
+
+
+def check_has(env: str, target: Live, app: str | None) -> Live:
+    """Refuse (before anything changes) an app rollback to a release without that app: it
+    was added later, or the name is another app than meant."""
+    if app is None or app in target.apps:
+        return target
+    raise MfeError(
+        f"release {target.release} (seq {target.seq}) of environment '{env}' has no app "
+        f"'{app}' (its apps: {', '.join(sorted(target.apps))}); nothing was changed: pick a "
+        f"release that has {app} from `doit releases env={env}` (`doit rollback env={env} "
+        f"app={app} to=<seq>`), or roll back the whole page with `doit rollback env={env} "
+        f"to={target.seq}`"
     )
 
 
