@@ -3,10 +3,14 @@ no CloudFront. Library level: `publish()` with `[env.local]` pointing at Seaweed
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
+from mfe.publish import publish
+from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 
 from fixtures.s3 import APPS, S3Server, Site, objects, write_app
@@ -74,3 +78,21 @@ def test_an_s3_compatible_environment_serves_its_page_object(
     report = publish(site.project, "weed", outputs=replace(site.outputs, env="weed"))
     assert report.site_url == f"{site.server.endpoint}/{site.bucket('mfe-parent')}/index.html"
     assert report.apps["mfe-parent"].uploaded[-1] == "index.html"
+
+
+def test_a_store_without_distributions_reports_nothing_invalidated(site: Site) -> None:
+    """No CloudFront, no invalidation: `invalidated_by_app` and the summary's invalidated
+    column say so for a publish, its plan and a rollback (moto's are in test_publish.py)."""
+    site.publish()
+    site.change("accounts", "2")
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    made = publish(site.project, "local", outputs=site.outputs)
+    back = rollback(site.project, "local", outputs=site.outputs)
+    for report in (plan, made, back):
+        assert report.invalidations == {} and report.invalidated_by_app == {}
+        assert report.requests["cloudfront"] == 0
+        assert "index.html" in report.apps["mfe-parent"].uploaded  # written, not invalidated
+        for app in APPS:  # app, uploaded, skipped, deleted, invalidated (0), bytes
+            assert re.search(rf"{app}\W+\d+\W+\d+\W+0\W+0\W", summary(report)), summary(report)
+    saved = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
+    assert saved["invalidations"] == {} and saved["invalidated_by_app"] == {}

@@ -181,10 +181,18 @@ class Committed:
     sent: dict[str, list[str]] = field(default_factory=dict)
     """distribution -> paths sent."""
 
-    def add(self, live: Live, written: Written, sent: dict[str, list[str]]) -> None:
-        """Count the commit step of `live` that wrote `written` and sent `sent`."""
+    def add(
+        self,
+        live: Live,
+        written: Written,
+        sent: dict[str, list[str]],
+        distributions: dict[str, str | None],
+    ) -> None:
+        """Count the commit step of `live` that wrote `written` and sent `sent` (the paths
+        of apps with a distribution: the others had nothing to invalidate)."""
         self.written = merged(self.written, written)
-        self.invalidated = merged(self.invalidated, to_invalidate(live, written))
+        mine = with_distribution(to_invalidate(live, written), distributions)
+        self.invalidated = merged(self.invalidated, mine)
         self.sent = merged(self.sent, sent)
 
     @property
@@ -193,15 +201,21 @@ class Committed:
         return {app: paths for app, paths in self.invalidated.items() if paths}
 
 
+def with_distribution(
+    per_app: dict[str, list[str]], distributions: dict[str, str | None]
+) -> dict[str, list[str]]:
+    """app -> paths, for the apps with paths and a distribution to send them to: a store
+    without CloudFront (plain S3, SeaweedFS) invalidates nothing, and says so."""
+    return {app: paths for app, paths in per_app.items() if paths and distributions.get(app)}
+
+
 def by_distribution(
     per_app: dict[str, list[str]], distributions: dict[str, str | None]
 ) -> dict[str, list[str]]:
     """app -> paths into distribution -> collapsed paths (apps without one are skipped)."""
     found: dict[str, set[str]] = {}
-    for app, paths in per_app.items():
-        dist = distributions.get(app)
-        if dist and paths:
-            found.setdefault(dist, set()).update(paths)
+    for app, paths in with_distribution(per_app, distributions).items():
+        found.setdefault(str(distributions[app]), set()).update(paths)
     return {dist: collapse(sorted(paths)) for dist, paths in sorted(found.items())}
 
 

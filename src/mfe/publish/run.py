@@ -38,6 +38,7 @@ from mfe.publish.commit import (
     due_fixed,
     invalidated,
     keys_by_app,
+    with_distribution,
 )
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
@@ -216,7 +217,7 @@ class Run:
             self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
             workers=self.project.publish.workers,
         )  # fmt: skip
-        self.committed.add(live, written, sent)
+        self.committed.add(live, written, sent, self.distributions)
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
             self.listings.pop(app, None)
 
@@ -379,7 +380,7 @@ class Run:
             self.session, new, self.parent, self.buckets, self.distributions, due, local,
             wait=wait, note=self.progress.note, workers=self.project.publish.workers,
         )  # fmt: skip
-        self.committed.add(new, written, sent)
+        self.committed.add(new, written, sent, self.distributions)
 
     def _dry(
         self,
@@ -412,7 +413,7 @@ class Run:
         result = Result(base.release if base and noop else "(next)", None, base, noop)
         result.sent = {} if noop else by_distribution(paths, self.distributions)
         result.changed, result.forced = changed, forced
-        result.by_app = {a: p for a, p in paths.items() if p}
+        result.by_app = with_distribution(paths, self.distributions)
         result.refreshed = by_app(reuse.refreshed)
         return result
 
