@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mfe.envs.session import _botocore_session
+from mfe.envs.session import Session, _botocore_session
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.report import summary
@@ -183,6 +183,49 @@ def test_an_unfinished_commit_is_finished_by_the_next_publish(site: Site) -> Non
     assert "_mfe/history/0000000002.json" in objects(site.server, bucket)
     assert site.invalidation_count("mfe-parent") == 1  # found by CallerReference, not re-created
     assert again["release"] == report["release"]
+
+
+def cloudfront_calls(site: Site) -> tuple[Session, list[str]]:
+    """A session for the site whose CloudFront operations are recorded by name."""
+    session = Session(site.project, "local", site.outputs)
+    calls: list[str] = []
+    session.cloudfront.meta.events.register(
+        "before-call.cloudfront", lambda model, **_: calls.append(model.name)
+    )
+    return session, calls
+
+
+def test_a_fresh_release_looks_up_no_earlier_invalidation_and_a_finished_one_reuses_its_own(
+    site: Site,
+) -> None:
+    """A release id a swap just made is on no invalidation yet: the commit step creates one
+    with one request however many recent ones the distribution has. A commit step finished
+    by a later command reuses the release id, so it looks for its invalidation first."""
+    site.publish()
+    cf, dist = site.server.client("cloudfront"), site.dist("mfe-parent")
+    for i in range(20):  # another team's recent releases
+        batch = {"CallerReference": f"other-{i}", "Paths": {"Quantity": 1, "Items": ["/x"]}}
+        cf.create_invalidation(DistributionId=dist, InvalidationBatch=batch)
+    site.change("accounts", "2")
+    session, calls = cloudfront_calls(site)
+    made = publish(site.project, "local", outputs=site.outputs, session=session)
+    assert calls == ["CreateInvalidation"] and made.requests["cloudfront"] == 1
+    assert site.invalidation_count("mfe-parent") == 21
+
+    # Its commit step left unfinished (no history record): the next publish finishes it.
+    site.server.client().delete_object(
+        Bucket=site.bucket("mfe-parent"), Key="_mfe/history/0000000002.json"
+    )
+    session, calls = cloudfront_calls(site)
+    again = publish(site.project, "local", outputs=site.outputs, session=session)
+    assert again.noop is True and again.release == made.release
+    assert "CreateInvalidation" not in calls and "GetInvalidation" in calls
+    assert site.invalidation_count("mfe-parent") == 21  # found by CallerReference
+
+    session, calls = cloudfront_calls(site)
+    back = rollback(site.project, "local", outputs=site.outputs, session=session)
+    assert back.invalidations == {dist: ["/index.html"]}
+    assert calls == ["CreateInvalidation"] and back.requests["cloudfront"] == 1
 
 
 def test_prune_keeps_what_the_last_n_releases_reference(tmp_path: Path, moto_s3: S3Server) -> None:

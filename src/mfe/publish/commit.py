@@ -231,15 +231,18 @@ def commit(
     wait: bool,
     note: Callable[[str], None],
     workers: int,
+    finishing: bool,
 ) -> tuple[Written, dict[str, list[str]]]:
-    """Fixed URLs, invalidation, history record; returns (written, distribution -> paths)."""
+    """Fixed URLs, invalidation, history record; returns (written, distribution -> paths).
+    `finishing`: the commit step of a pointer an earlier command swapped, which may have
+    invalidated already (otherwise this command's own swap just made `live`'s release id)."""
     written = apply_fixed(session, live, parent, buckets, wanted, local, workers)
     written = merged(written, converge(session, live, parent, buckets, local, workers))
     sent = by_distribution(to_invalidate(live, written), distributions)
     made: dict[str, str] = {}
     if sent:
         cf = session.cloudfront
-        since = datetime.fromisoformat(live.created)
+        since = datetime.fromisoformat(live.created) if finishing else None
         for dist, found in sent.items():
             made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since)
             note(f"publish: invalidating {', '.join(found)} on {dist} ({made[dist]})")

@@ -4,8 +4,11 @@ Limits (CloudFront developer guide, "Concurrent invalidation request maximum"): 
 3,000 individual paths and 15 wildcard paths in progress per distribution. Many paths
 under one folder collapse to `/folder/*`; past the limits everything becomes `/*`.
 The CallerReference is `<release id>-<distribution>`; because not every CloudFront
-(moto) deduplicates it, recent invalidations are checked first, so a re-run of a
-publish that died after invalidating does not invalidate twice.
+(moto) deduplicates it, a commit step that reuses a release id (finishing one an earlier
+command left undone) checks recent invalidations first, so a re-run of a publish that
+died after invalidating does not invalidate twice. A commit step right after its own
+swap made the release id just now: no invalidation can carry it yet, so it checks
+nothing (a team that publishes often would pay a request per recent invalidation).
 """
 
 from __future__ import annotations
@@ -106,14 +109,17 @@ def invalidate(
     distribution_id: str,
     paths: list[str],
     release_id: str,
-    since: datetime,
+    reused_since: datetime | None,
 ) -> str:
-    """Create (at most once per release) the invalidation; returns its id."""
+    """Create (at most once per release) the invalidation; returns its id. `reused_since`:
+    the release id comes from an earlier command (created then), whose invalidation is
+    looked for first; None for a release id this command just made."""
     reference = caller_reference(release_id, distribution_id)
     with cloudfront_errors(env_name, distribution_id):
-        found = existing(cf, distribution_id, reference, since - timedelta(minutes=5))
-        if found:
-            return found
+        if reused_since is not None:
+            found = existing(cf, distribution_id, reference, reused_since - timedelta(minutes=5))
+            if found:
+                return found
         made = cf.create_invalidation(
             DistributionId=distribution_id,
             InvalidationBatch={

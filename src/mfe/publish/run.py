@@ -215,7 +215,7 @@ class Run:
         written, sent = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
             self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
-            workers=self.project.publish.workers,
+            workers=self.project.publish.workers, finishing=True,
         )  # fmt: skip
         self.committed.add(live, written, sent, self.distributions)
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
@@ -379,6 +379,7 @@ class Run:
         written, sent = commit(
             self.session, new, self.parent, self.buckets, self.distributions, due, local,
             wait=wait, note=self.progress.note, workers=self.project.publish.workers,
+            finishing=False,
         )  # fmt: skip
         self.committed.add(new, written, sent, self.distributions)
 
