@@ -6,7 +6,10 @@ pointer changed, and the newest record always describes the served page.
 A record is written once the commit step finished (page, fixed URLs, invalidation): a
 pointer whose record is missing is a commit the next publish must finish. A pointer swapped
 past before its own command recorded it (killed, or slow) is recorded by the command that
-swapped past it, from the bytes it read (`Run.record_replaced`): every served seq has one.
+swapped past it, from the bytes it read (`Run.record_replaced`). So that command may die
+between its swap and that record, its pointer carries those bytes while that one has no
+record (`Live.unrecorded`), and whoever finishes its commit step records them first: every
+served seq has one.
 """
 
 from __future__ import annotations
@@ -45,6 +48,14 @@ def write_record(s3: Any, bucket: str, live: Live) -> None:
     """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte (as
     read when it was read, else as this command wrote it)."""
     put_once(s3, bucket, history_key(live.seq), live.raw or live.to_json())
+
+
+def write_carried(s3: Any, bucket: str, live: Live) -> None:
+    """Record the pointer `live` replaced from the bytes it carries (`Live.unrecorded`), if
+    any: the command that swapped past that one may have died before recording it."""
+    if live.unrecorded is not None:
+        body = live.unrecorded.encode()
+        put_once(s3, bucket, history_key(Live.from_json(body).seq), body)
 
 
 def read_record(s3: Any, bucket: str, seq: int) -> Live:

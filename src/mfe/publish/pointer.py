@@ -79,10 +79,17 @@ class Live:
     raw: bytes = field(default=b"", repr=False, compare=False)
     """The bytes this pointer was read as (empty when made here): its history record is
     those bytes, whichever command writes it, whatever version of mfe wrote the pointer."""
+    unrecorded: str | None = field(default=None, repr=False, compare=False)
+    """The pointer this one replaced, as its bytes were read, when it had no history record
+    yet (`Run.carry`): a command killed between its swap and recording that one leaves it
+    recordable by whoever finishes this one. Never nested: one that carries its own is
+    finished (recorded) before anything swaps past it."""
 
     def to_json(self) -> bytes:
         data = asdict(self)
         del data["raw"]
+        if data["unrecorded"] is None:  # pointers stay as they were unless one is carried
+            del data["unrecorded"]
         data["format"] = FORMAT
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -116,6 +123,7 @@ class Live:
             rollback_app=data.get("rollback_app"),
             took_off=data.get("took_off"),
             invalidations=data.get("invalidations", {}),
+            unrecorded=data.get("unrecorded"),
         )
 
 

@@ -247,6 +247,7 @@ def swap_back(
             # pointer whose page is up, or every later command fails finishing it.
             run._upload_page(rendered, _parent_plan(run), current, reuse)
             page = blob(rendered)
+        carried = run.carry(current, live)
         reuse.refresh(current, list(reuse.files))
         changed = sorted(n for n in apps if current.apps.get(n) != apps[n]) or [run.parent]
         return Live(
@@ -263,6 +264,7 @@ def swap_back(
             rollback_app=app,
             took_off=current.release if app is None else None,
             invalidations=invalidation_paths(current, apps, page, run.parent),
+            unrecorded=carried,
         )
 
     if app is None:

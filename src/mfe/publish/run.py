@@ -8,8 +8,9 @@
    copies of the others), write the changed apps' version manifests;
 3. render the page from the pointer merged with this publish's changed apps, upload again
    what it reuses that a concurrent `--prune` could delete (`refresh`), upload its `_ca/`
-   copy, swap the pointer (compare-and-swap; a lost race merges and retries), check that
-   the refreshed objects are still there;
+   copy, swap the pointer (compare-and-swap; a lost race merges and retries, its new
+   pointer carrying the one it replaces while that has no record), check that the
+   refreshed objects are still there;
 4. record the pointer the swap replaced if it was not the one read in step 1 (its own
    publish may have died before recording it), then commit: fixed-URL files and
    `index.html`, invalidation, history record.
@@ -42,7 +43,7 @@ from mfe.publish.commit import (
 )
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
-from mfe.publish.history import history_key, new_release_id, who, write_record
+from mfe.publish.history import history_key, new_release_id, who, write_carried, write_record
 from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     Candidate,
@@ -58,7 +59,7 @@ from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
-from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
+from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, head, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.versions import blob, records, version_of, write_version
 
@@ -210,8 +211,15 @@ class Run:
         commit step (or is in it now; finishing twice is harmless). Finish it."""
         if live is None or self.remote(self.parent, history_key(live.seq)) is not None:
             return
+        self._finish(live)
+
+    def _finish(self, live: Live) -> None:
+        """The commit step of `live`, after recording the pointer it carries (its command
+        may have died before `record_replaced`), so every record's predecessor has one."""
         self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
         self.switched = True
+        with s3_errors(self.session, self.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
+            write_carried(self.s3, self.parent_bucket, live)
         written, sent = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
             self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
@@ -220,6 +228,22 @@ class Run:
         self.committed.add(live, written, sent, self.distributions)
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
             self.listings.pop(app, None)
+
+    def carry(self, current: Live | None, base: Live | None) -> str | None:
+        """What the pointer about to replace `current` carries (`Live.unrecorded`): its bytes
+        when it is not `base` (recorded in `finish_pending`) and has no record, so that this
+        command dying between its swap and `record_replaced` loses nothing. One carrying its
+        own predecessor is finished instead (recording both): pointers never nest deeper."""
+        if current is None or (base is not None and current.seq == base.seq):
+            return None
+        key = history_key(current.seq)
+        with s3_errors(self.session, self.parent_bucket, f"checking {key}"):
+            if head(self.s3, self.parent_bucket, key) is not None:
+                return None
+        if current.unrecorded is not None:
+            self._finish(current)
+            return None
+        return (current.raw or current.to_json()).decode()
 
     def record_replaced(self, previous: Live | None, base: Live | None) -> None:
         """After a swap: record the pointer it replaced, unless that is `base`, the one this
@@ -297,6 +321,7 @@ class Run:
             page = self.page(apps)
             if not swap_due(current, mine, page):
                 return None
+            carried = self.carry(current, base)
             reuse.refresh(current, mine)
             self._upload_page(page, parent_plan, current, reuse)
             page_blob = blob(page)
@@ -312,6 +337,7 @@ class Run:
                 commit=commit_id,
                 forced=[n for n in state["forced"] if n in mine],
                 invalidations=invalidation_paths(current, apps, page_blob, self.parent),
+                unrecorded=carried,
             )
 
         with s3_errors(self.session, self.parent_bucket, "swapping the live pointer"):

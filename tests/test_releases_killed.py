@@ -1,0 +1,144 @@
+"""Releases two or three commands killed in a row leave behind: each is SIGKILLed after
+its pointer swap, and each but the first had lost a race to the one before it (so it
+swapped past a pointer whose command died before recording it). Whatever point after its
+swap the last one is killed at, the next publish must leave a history with every seq
+that was ever the pointer, byte for byte the pointer that seq wrote.
+
+Every command runs in a child process behind its own loopback proxy (`FailingProxy`): its
+first pointer PUT is held while the rival command runs (so it loses, re-reads and swaps
+again), and the first matching request after its winning swap is held while it is killed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_releases import Clone, check_consistent, history
+from test_releases_failures import CHILD, GATED_TRIALS, live
+
+from mfe.config import load_project
+from mfe.envs.outputs import write_outputs
+from mfe.publish.history import history_key
+
+from fixtures.config import use_port
+from fixtures.proxy import POINTER, FailingProxy
+from fixtures.s3 import S3Server, Site
+
+Match = Callable[[str, str], bool]
+
+POINTS: dict[str, Match] = {
+    # recording the pointer it swapped past (`record_replaced`): the hole
+    "record": lambda m, p: m == "PUT" and "/_mfe/history/" in p,
+    # its commit step, writing the page at its fixed URL
+    "page": lambda m, p: m == "PUT" and p.endswith("/index.html") and "/_ca/" not in p,
+    # its commit step, invalidating
+    "invalidation": lambda m, p: m == "POST" and "/invalidation" in p,
+}
+
+
+def after_swap(rival: Callable[[], None] | None, point: Match) -> Match:
+    """A `hold` predicate: the first pointer PUT waits for `rival()` (which swaps first, so
+    this one loses); then the first request `point` matches after the winning swap."""
+    puts = [0]
+
+    def hold(method: str, path: str) -> bool:
+        if method == "PUT" and path.endswith(POINTER):
+            puts[0] += 1
+            if puts[0] == 1 and rival is not None:
+                rival()
+            return False
+        return puts[0] >= (1 if rival is None else 2) and point(method, path)
+
+    return hold
+
+
+def killed_after_swap(
+    root: Path, server: S3Server, rival: Callable[[], list[bytes]] | None, point: Match
+) -> list[bytes]:
+    """Publish `root` in a child process (its first swap losing to `rival`'s) and SIGKILL it
+    at `point` after its own swap; the pointers the rivals and it swapped in, oldest first."""
+    swapped: list[bytes] = []
+
+    def first() -> None:
+        assert rival is not None
+        swapped.extend(rival())
+
+    proxy = FailingProxy(server.endpoint, hold=after_swap(first if rival else None, point))
+    use_port(root, proxy.port)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root)],
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proxy.held.wait(60), f"the publish of {root.name} never got past its swap"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        proxy.close()
+    mine = [b for p, b in zip(proxy.paths, proxy.bodies, strict=True) if p.endswith(POINTER)]
+    return [*swapped, mine[-1]]
+
+
+def chain(roots: list[Path], server: S3Server, point: Match) -> list[bytes]:
+    """Publish the checkouts, each killed after its swap: the first one right after it,
+    each next one (which loses its first swap to the one before) at its first record
+    write, the last one at `point`. The pointers they swapped in, oldest first."""
+    run: Callable[[], list[bytes]] | None = None
+    for number, root in enumerate(roots):
+        where = point if number == len(roots) - 1 else POINTS["record"]
+        run = functools.partial(
+            killed_after_swap, root, server, run, where if number else (lambda m, p: True)
+        )
+    assert run is not None
+    return run()
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_releases_swapped_past_by_killed_commands_stay_in_the_history(
+    tmp_path: Path, moto_s3: S3Server, depth: int
+) -> None:
+    """A swaps N -> N+1 and is killed before recording it; B read N, loses its swap to A,
+    swaps N+1 -> N+2 and is killed at each point in turn (with depth 3, C likewise swaps
+    past B). A plain publish afterwards leaves every seq in the history, as its pointer
+    was written."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    clones = [Clone(site, tmp_path / name) for name in "abc"[:depth]]
+    for clone in clones:
+        write_outputs(load_project(clone.root), site.outputs)
+    apps = ["accounts", "payments", "mfe-parent"]
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    for trial in range(GATED_TRIALS):
+        for point, match in POINTS.items():
+            for number, clone in enumerate(clones):
+                clone.change(apps[number], f"{'abc'[number]}{trial}{point}")
+            base = live(site).seq
+            swapped = chain([c.root for c in clones], moto_s3, match)
+            assert [json.loads(b)["seq"] for b in swapped] == list(
+                range(base + 1, base + 1 + depth)
+            )
+            assert live(site).seq == base + depth  # every command swapped, then was killed
+            report = site.publish(smoke=False)
+            assert report["noop"] is True  # finished the last one's commit step, nothing else
+
+            records = history(site)
+            assert [r.seq for r in records] == list(range(1, base + depth + 1)), (trial, point)
+            for body in swapped:
+                pointer = json.loads(body)
+                assert (
+                    s3.get_object(Bucket=bucket, Key=history_key(pointer["seq"]))["Body"].read()
+                    == body
+                )
+                carried = pointer.get("unrecorded")  # one level at most: pointers stay small
+                assert carried is None or "unrecorded" not in json.loads(carried)
+            check_consistent(site)
