@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from fixtures.repo import run_doit
-from fixtures.serve import APPS, ServeProcess, use_free_ports
+from fixtures.serve import APPS, CTRL_C_STOPPED, ServeProcess, use_free_ports
 
 
 def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> None:
@@ -42,7 +42,7 @@ def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> Non
         page.locator("mfe-greeting h2", has_text="Greeting").wait_for(timeout=30_000)
         page.locator("mfe-ledger h2", has_text="Ledger").wait_for(timeout=30_000)
     finally:
-        assert server.stop() == 0
+        assert server.stop() == CTRL_C_STOPPED
 
 
 def test_an_app_folder_npm_never_installed_is_one_line(monorepo: Path) -> None:

@@ -44,6 +44,7 @@ def test_a_failed_preparation_step_shows_the_message_only(monorepo: Path, not_mo
 
 CTRL_C_DODO = """
 import signal
+import time
 
 from mfe.tasks import generate
 from mfe.tasks.actions import action
@@ -61,31 +62,43 @@ def task_wait():
 
 def task_command():
     return {{"actions": ["echo started && exec sleep 60"], "verbosity": 2}}
+
+
+def sleep():
+    print("started", flush=True)
+    time.sleep(60)
+
+
+def task_sleep():
+    return {{"actions": [action(sleep)], "verbosity": 2}}
 """
 
 
-def test_ctrl_c_in_a_task_exits_130(tmp_path: Path) -> None:
-    """Shells and CI read 130 as 'stopped by SIGINT'; doit alone exits 1 (a task failed)."""
-    dodo = tmp_path / "dodo.py"
+def ctrl_c_dodo(folder: Path) -> Path:
+    dodo = folder / "dodo.py"
     dodo.write_text(CTRL_C_DODO.format(dodo=str(REPO / "dodo.py")))
-    result = run_doit(tmp_path, "-f", str(dodo), "wait", check=False)
-    assert result.returncode == 130, result.stdout
+    return dodo
+
+
+def test_ctrl_c_in_a_task_ends_by_sigint(tmp_path: Path) -> None:
+    """doit alone exits 1 (a task failed); mfe ends by SIGINT, after its message, as
+    make and git do: shells report 130 and a calling script stops."""
+    result = run_doit(tmp_path, "-f", str(ctrl_c_dodo(tmp_path)), "wait", check=False)
+    assert result.returncode == -signal.SIGINT, result.stdout
     assert "error: interrupted (Ctrl-C)" in result.stdout
     assert "Traceback" not in result.stdout
 
 
-def test_ctrl_c_in_a_command_action_exits_130_without_a_traceback(tmp_path: Path) -> None:
-    """Ctrl-C in a terminal signals the whole foreground group (doit and, say, npm ci); the
-    KeyboardInterrupt then comes through doit itself, not through an mfe action."""
-    dodo = tmp_path / "dodo.py"
-    dodo.write_text(CTRL_C_DODO.format(dodo=str(REPO / "dodo.py")))
+def ctrl_c_when_started(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run `argv` as a terminal's job (a process group of its own) and send the group
+    SIGINT, as Ctrl-C does, once it printed `started`; its status and output."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-f", str(dodo), "command"],
-        cwd=tmp_path,
+        argv,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # a process group of its own, as a terminal's job
+        start_new_session=True,
     )
     assert proc.stdout is not None
     lines = []
@@ -95,5 +108,25 @@ def test_ctrl_c_in_a_command_action_exits_130_without_a_traceback(tmp_path: Path
             os.killpg(proc.pid, signal.SIGINT)
             break
     output = "".join(lines) + proc.stdout.read()
-    assert proc.wait(60) == 130, output
+    return proc.wait(60), output
+
+
+def test_ctrl_c_in_a_command_action_ends_by_sigint_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole foreground group (doit and, say, npm ci); the
+    KeyboardInterrupt then comes through doit itself, not through an mfe action."""
+    dodo = ctrl_c_dodo(tmp_path)
+    argv = [sys.executable, "-m", "doit", "-f", str(dodo), "command"]
+    code, output = ctrl_c_when_started(argv, tmp_path)
+    assert code == -signal.SIGINT, output
+    assert "error: interrupted (Ctrl-C)" in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("task", ["sleep", "command"])
+def test_ctrl_c_stops_the_script_that_runs_doit(tmp_path: Path, task: str) -> None:
+    """`doit TASK; echo next` in a bash script: bash stops at Ctrl-C only if its command
+    died by SIGINT (an exit status of 130 carries on), whether an mfe action or a command
+    action caught it; mfe's message is printed first."""
+    doit = [sys.executable, "-m", "doit", "-f", str(ctrl_c_dodo(tmp_path)), task]
+    code, output = ctrl_c_when_started(["bash", "-c", '"$@"; echo next', "bash", *doit], tmp_path)
+    assert "next" not in output.split() and code == -signal.SIGINT, output
     assert "error: interrupted (Ctrl-C)" in output and "Traceback" not in output, output

@@ -28,7 +28,15 @@ from mfe.serve.session import Servers
 from fixtures.aws import free_ports
 from fixtures.config import set_config
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import Served, ServeProcess, served_entry, serving, use_free_ports, wait_until
+from fixtures.serve import (
+    CTRL_C_STOPPED,
+    Served,
+    ServeProcess,
+    served_entry,
+    serving,
+    use_free_ports,
+    wait_until,
+)
 
 NPM_INSTALL = ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"]
 
@@ -138,7 +146,7 @@ def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
     finally:
         code = server.stop()
     output = "\n".join(server.lines)
-    assert code == 0, output
+    assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output
 
 
@@ -162,7 +170,7 @@ def test_a_new_app_folder_is_served_once_npm_installed_it(
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
     finally:
         code = server.stop()
-    assert code == 0, "\n".join(server.lines)
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
 @pytest.fixture(scope="module")
@@ -403,5 +411,5 @@ def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_reb
     finally:
         code = server.stop()
     output = "\n".join(server.lines)
-    assert code == 0, output
+    assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
-from fixtures.serve import ServeProcess, use_free_ports
+from fixtures.serve import CTRL_C_STOPPED, ServeProcess, use_free_ports
 
 
 def test_serve_builds_what_doit_build_would_and_doit_agrees(monorepo: Path) -> None:
@@ -25,7 +25,7 @@ def test_serve_builds_what_doit_build_would_and_doit_agrees(monorepo: Path) -> N
         assert not executed_tasks(other), other
         assert {"build:payments", "build:accounts", "build:mfe-parent"} <= up_to_date_tasks(other)
     finally:
-        assert server.stop() == 0
+        assert server.stop() == CTRL_C_STOPPED
     served = manifest.read_bytes()
     assert b"Payments two" in next(manifest.parent.glob("main-*.js")).read_bytes()
     # The one-shot build (a fresh `node build-app.mjs`) writes byte-identical files.

@@ -15,7 +15,7 @@ from mfe.serve.origins import Origins
 
 from fixtures.config import set_config
 from fixtures.repo import copy_sources
-from fixtures.serve import ServeProcess, use_free_ports
+from fixtures.serve import CTRL_C_STOPPED, ServeProcess, use_free_ports
 
 
 def request(port: int, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
@@ -106,4 +106,4 @@ def test_other_origins_cannot_read_the_sources(monorepo: Path, page: Page) -> No
         )
         assert outcome == "TypeError"
     finally:
-        assert server.stop() == 0
+        assert server.stop() == CTRL_C_STOPPED

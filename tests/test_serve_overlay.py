@@ -13,7 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import ServeProcess, serving, use_free_ports
+from fixtures.serve import CTRL_C_STOPPED, ServeProcess, serving, use_free_ports
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
 
@@ -92,7 +92,7 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
     finally:
         code = server.stop()
     output = "\n".join(server.lines)
-    assert code == 0, output
+    assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output
     assert "serve: stopped, bye" in output
 
@@ -126,7 +126,7 @@ def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(
         overlay.wait_for(state="detached", timeout=30_000)
     finally:
         code = server.stop()
-    assert code == 0, "\n".join(server.lines)
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
 def test_serve_starts_with_an_app_that_fails_to_build(
@@ -154,7 +154,7 @@ def test_serve_starts_with_an_app_that_fails_to_build(
         overlay.wait_for(state="detached", timeout=30_000)
     finally:
         code = server.stop()
-    assert code == 0, "\n".join(server.lines)
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
 def test_serve_starts_with_an_app_that_never_built(
@@ -185,7 +185,7 @@ def test_serve_starts_with_an_app_that_never_built(
         overlay.wait_for(state="detached", timeout=30_000)
     finally:
         code = server.stop()
-    assert code == 0, "\n".join(server.lines)
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
 def test_shell_template_runtime_error_is_one_clear_message(monorepo: Path) -> None:

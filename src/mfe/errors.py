@@ -17,7 +17,7 @@ class ConfigError(MfeError):
 
 class Interrupted(MfeError):
     """Ctrl-C (SIGINT) stopped the command: the message says what state it left; doit then
-    exits 130, as shells and CI expect of a command SIGINT stopped."""
+    ends by SIGINT, so shells report 130 and a calling script stops too."""
 
 
 class CtrlC(KeyboardInterrupt):

@@ -35,16 +35,17 @@ DEFAULT_SHELL_PORT = 5170
 
 def serve(
     root: Path, port: int | None = None, before_rebuilds: Callable[[], None] | None = None
-) -> None:
-    """Serve until SIGINT/SIGTERM. `before_rebuilds` lets the calling doit run flush its state.
+) -> int:
+    """Serve until SIGINT/SIGTERM; returns which one stopped it (the doit task ends by
+    SIGINT after a Ctrl-C). `before_rebuilds` lets the calling doit run flush its state.
 
     An app folder deleted before its [apps.NAME] table leaves that app out (the overlay
     says which table to remove), here and in every in-process doit run."""
     with gone_apps_left_out():
-        _serve(root, port, before_rebuilds)
+        return _serve(root, port, before_rebuilds)
 
 
-def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | None) -> None:
+def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | None) -> int:
     project = load_project(root)
     env = project.env(DEV_ENV)
     shell_port = _shell_port(project, port)
@@ -63,7 +64,8 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         before_rebuilds()
     bundler = LiveBundler(project, build_env(project))
     live.activate(bundler)  # this process's builds use it from now on
-    previous = _on_signals(stop)
+    stopped_by: list[int] = []
+    previous = _on_signals(stop, stopped_by)
 
     def reloaded(fresh: Project) -> None:
         servers.check(fresh)  # a moved shell port is refused before anything changes
@@ -97,6 +99,7 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         bundler.close()
         watcher.observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
+    return stopped_by[0]
 
 
 def served_line(project: Project, app: App) -> str:
@@ -237,12 +240,14 @@ def _start_warming(project: Project, bundler: LiveBundler) -> None:
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def _on_signals(stop: threading.Event) -> dict[int, _Handler]:
-    """First Ctrl-C/SIGTERM: finish the build in flight, then stop; a second one forces it."""
+def _on_signals(stop: threading.Event, stopped_by: list[int]) -> dict[int, _Handler]:
+    """First Ctrl-C/SIGTERM: finish the build in flight, then stop (`stopped_by` says which
+    signal); a second one forces it."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        stopped_by.append(signum)
         stop.set()
 
     previous: dict[int, _Handler] = {}

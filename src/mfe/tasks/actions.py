@@ -11,14 +11,14 @@ from mfe.errors import ConfigError, Interrupted, MfeError
 
 
 class TaskInterrupted(TaskFailed):  # type: ignore[misc]
-    """A task Ctrl-C stopped: the reporter makes doit exit 130 instead of 1."""
+    """A task Ctrl-C stopped: the reporter makes doit end by SIGINT instead of exiting 1."""
 
 
 def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any] | None:
     """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
 
     A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
-    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then exits 130. A dict
+    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then ends by SIGINT. A dict
     result passes through: doit saves it as the task's values.
     """
     try:

@@ -10,7 +10,11 @@ command-line variable that the tasks doit selected do not read (`mfe.tasks.varia
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +25,24 @@ from mfe.errors import MfeError
 from mfe.tasks.actions import TaskInterrupted
 from mfe.tasks.variables import check_tasks
 
-SIGINT_EXIT = 130
-"""A command SIGINT stopped exits 128 + 2: what shells report and CI scripts test for."""
+CTRL_C_STOPPED = threading.Event()
+"""Set by an action whose normal end is Ctrl-C (serve): the run then ends by SIGINT too."""
+
+
+def end_by_signal(signum: int) -> None:
+    """End this process by `signum`'s default action, once its output is flushed.
+
+    Exiting 130 is not dying by SIGINT: a calling bash script carries on after a command
+    that exits, and stops after one SIGINT killed, as with make, git or Python's own
+    KeyboardInterrupt (https://www.cons.org/cracauer/sigint.html). Exits 128 + `signum`
+    in the unlikely case the signal is blocked in this thread.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say there
+            stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)
 
 
 def step_label(task: Any) -> str:
@@ -38,7 +58,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     dodo_variables: frozenset[str] = frozenset()
     """Names the project's dodo.py reads itself (`generate(variables=)`)."""
     interrupted = False
-    """A task failed because of Ctrl-C: the run exits 130."""
+    """A task failed because of Ctrl-C: the run ends by SIGINT."""
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         """Called by doit once the tasks to run are selected, before any of them runs: doit
@@ -80,9 +100,9 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         escaping = isinstance(sys.exc_info()[1], KeyboardInterrupt)
         if escaping:
             self.write("error: interrupted (Ctrl-C)\n")
-        if self.interrupted or escaping:
-            # doit has closed its dep file and would exit 1 (a task failed): leave with 130.
-            raise SystemExit(SIGINT_EXIT)
+        if self.interrupted or escaping or CTRL_C_STOPPED.is_set():
+            # doit has closed its dep file and would exit 1 (a task failed) or 0 (serve).
+            end_by_signal(signal.SIGINT)
 
 
 def reporter_for(dodo_variables: Iterable[str]) -> type[Reporter]:

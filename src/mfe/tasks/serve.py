@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
+from mfe.tasks.reporter import CTRL_C_STOPPED
 
 
 class DoitState(UptodateCalculator):  # type: ignore[misc]
@@ -38,11 +40,18 @@ class DoitState(UptodateCalculator):  # type: ignore[misc]
             self.dep_manager.close()
 
 
-def run_serve(root: str, state: DoitState, port: int) -> BaseFail | None:
-    """The action; `port` comes from `--port` (0: `[env.dev] port`)."""
+def _serve(root: str, state: DoitState, port: int) -> None:
+    """Ctrl-C is how serve ends, cleanly: doit then ends by SIGINT, as vite does, so a
+    script running `doit serve; next` stops there too (SIGTERM: exit 0, as before)."""
     from mfe.serve import serve
 
-    return guarded(serve, Path(root), port or None, state.flush)
+    if serve(Path(root), port or None, state.flush) == signal.SIGINT:
+        CTRL_C_STOPPED.set()
+
+
+def run_serve(root: str, state: DoitState, port: int) -> BaseFail | None:
+    """The action; `port` comes from `--port` (0: `[env.dev] port`)."""
+    return guarded(_serve, root, state, port)
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
