@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mfe.publish.previews import pointer_key
+
 from fixtures.aws import free_port, local_client
 from fixtures.config import emulator_port, use_port
-from fixtures.repo import executed_tasks, run_doit
+from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 
 
 @pytest.fixture
@@ -147,6 +149,56 @@ def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: 
     assert httpx.get(
         url.replace("index.html", "f299.txt").replace("mfe-parent", "payments")
     ).text == ("file 299\n")
+
+
+def piped_to_head(root: Path, *args: str) -> tuple[str, str, str]:
+    """`doit ARGS | head -1` in bash, through a real pipe: head's line, doit's status as
+    the shell reports it (141: SIGPIPE), doit's stderr."""
+    script = '"$0" -m doit "$@" | head -1; echo "status ${PIPESTATUS[0]}"'
+    result = subprocess.run(
+        ["bash", "-c", script, sys.executable, *args],
+        cwd=root,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line, status = result.stdout.splitlines()
+    return line, status, result.stderr
+
+
+def test_plan_piped_to_head_ends_quietly(repo: Path) -> None:
+    """`doit plan | head -1`, printing more than a pipe holds: no BrokenPipeError traceback,
+    ended by SIGPIPE as Unix tools are (the plan talks to S3: SIGPIPE itself stays ignored),
+    and doit's dep file intact: the next run finds every build up to date."""
+    publish(repo)
+    public = repo / "apps/payments/public"
+    public.mkdir()
+    for index in range(1500):  # 1500 planned uploads: ~130 kB of plan lines
+        (public / f"f{index:04d}.txt").write_text(f"file {index}\n")
+    line, status, errors = piped_to_head(repo, "plan")
+    assert line and status == "status 141", (line, status, errors)
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    again = run_doit(repo, "plan")
+    assert executed_tasks(again.stdout) == {"plan"}, again.stdout
+    assert "upload  payments: _ca/" in again.stdout
+
+
+def test_releases_piped_to_head_ends_quietly(repo: Path) -> None:
+    """`doit releases | head -1` with more previews than a pipe holds lines of: no
+    BrokenPipeError traceback, ended by SIGPIPE, and nothing changed."""
+    url, _ = publish(repo)
+    run_doit(repo, "publish", "preview=p")
+    outputs = json.loads((repo / ".mfe/local/outputs.json").read_text())
+    s3 = local_client(outputs["endpoint_url"])
+    bucket = outputs["apps"]["mfe-parent"]["bucket"]
+    for index in range(650):  # a line each: ~70 kB
+        source = {"Bucket": bucket, "Key": pointer_key("p")}
+        s3.copy_object(Bucket=bucket, Key=pointer_key(f"p{index:03d}"), CopySource=source)
+    line, status, errors = piped_to_head(repo, "releases")
+    assert line and status == "status 141", (line, status, errors)
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert httpx.get(url).status_code == 200 and up_to_date_tasks(run_doit(repo).stdout)
 
 
 def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path) -> None:

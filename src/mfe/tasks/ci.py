@@ -10,7 +10,8 @@ from doit.exceptions import BaseFail
 
 from mfe.config import Environment, Project
 from mfe.errors import MfeError
-from mfe.tasks.actions import action, guarded
+from mfe.tasks.actions import guarded
+from mfe.tasks.pipes import listing
 from mfe.tasks.variables import declare
 
 
@@ -81,7 +82,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
         """CI fan-out: plan the build-cache misses into at most shards=N shard jobs."""
         return {
             **declare(task_ci_plan.__doc__ or "", "env", "base", "shards"),
-            "actions": [action(plan, project, env, get_var("base", ""), get_var("shards", "1"))],
+            "actions": [
+                (listing, [plan, project, env, get_var("base", ""), get_var("shards", "1")])
+            ],
             "uptodate": [False],
             "verbosity": 2,
         }

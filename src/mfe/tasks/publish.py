@@ -18,6 +18,7 @@ from doit.exceptions import BaseFail, TaskFailed
 from mfe.config import Environment, Project
 from mfe.errors import CtrlC, Interrupted
 from mfe.tasks.actions import guarded
+from mfe.tasks.pipes import listing
 from mfe.tasks.variables import declare
 
 PRUNE = {
@@ -166,7 +167,7 @@ def run_publish(
 
 
 def run_plan(project: Project, env: Environment, prune: bool = False) -> BaseFail | None:
-    return guarded(_publish, project, env, prune, False, True, False, get_var("app") or None)
+    return listing(_publish, project, env, prune, False, True, False, get_var("app") or None)
 
 
 def run_rollback(
@@ -237,7 +238,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Print the release history in served order (and the live previews)."""
         return {
             **declare(task_releases.__doc__ or "", "env"),
-            "actions": [(guarded, [_releases, project, env])],
+            "actions": [(listing, [_releases, project, env])],
             "task_dep": ["_ready"],
             "uptodate": [False],
             "verbosity": 2,

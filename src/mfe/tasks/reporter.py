@@ -23,6 +23,7 @@ from doit.reporter import ConsoleReporter
 
 from mfe.errors import MfeError
 from mfe.tasks.actions import TaskInterrupted
+from mfe.tasks.pipes import LISTINGS, READER_GONE, ReaderGone, silence_gone_reader
 from mfe.tasks.variables import check_tasks
 
 CTRL_C_STOPPED = threading.Event()
@@ -59,6 +60,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     """Names the project's dodo.py reads itself (`generate(variables=)`)."""
     interrupted = False
     """A task failed because of Ctrl-C: the run ends by SIGINT."""
+    listing = False
+    """Only listings run (`doit releases`): a stdout reader that goes away ends it quietly."""
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         """Called by doit once the tasks to run are selected, before any of them runs: doit
@@ -67,6 +70,15 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             check_tasks(tasks, selected_tasks, self.dodo_variables)
         except MfeError as exc:
             raise InvalidTask(str(exc)) from None
+        self.listing = bool(selected_tasks) and set(selected_tasks) <= LISTINGS
+
+    def write(self, text: str) -> None:
+        """doit's lines (`.  plan`) for a listing, whose reader may be gone before it runs."""
+        try:
+            super().write(text)
+        except BrokenPipeError:
+            if not (self.listing and silence_gone_reader()):
+                raise
 
     def add_failure(self, task: Any, fail: Any) -> None:
         if isinstance(fail, TaskInterrupted):
@@ -75,8 +87,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
 
     def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
         fail = result["exception"]
-        if isinstance(fail, UnmetDependency):
-            return  # the failed dependency already said why
+        if isinstance(fail, UnmetDependency | ReaderGone):
+            return  # the failed dependency already said why; nobody reads on
         if not fail.traceback:  # an MfeError turned into a failure by mfe.tasks.actions
             self.write(f"error: {fail.message}\n")
             return
@@ -103,6 +115,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         if self.interrupted or escaping or CTRL_C_STOPPED.is_set():
             # doit has closed its dep file and would exit 1 (a task failed) or 0 (serve).
             end_by_signal(signal.SIGINT)
+        if READER_GONE.is_set():
+            end_by_signal(signal.SIGPIPE)  # as `doit list | head -1` ends (mfe.tasks.pipes)
 
 
 def reporter_for(dodo_variables: Iterable[str]) -> type[Reporter]:
