@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from test_infra import make_project
 
 from mfe.envs.changes import confirmer
+from mfe.envs.local import provision
 from mfe.envs.session import Session
 from mfe.envs.stacks import CACHING_OPTIMIZED, resource_names
 
 from fixtures.aws import DUMMY_AWS_ENV, local_client
+from fixtures.proxy import FailingProxy
 
 TRIALS = 5
 PROVISIONERS = 3
@@ -121,6 +127,52 @@ def test_other_projects_pools_and_distributions_do_not_hide_ours(
     assert len(user_pools(moto_server)) == 60
     left = {config["Comment"] for config in distributions(moto_server)}
     assert left == {f"other-{index}" for index in range(100)}
+
+
+def test_ctrl_c_while_reading_distributions_starts_no_queued_read(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """Ctrl-C that the kernel gives another thread than the main one (here: the proxy's,
+    while it holds the first distribution's config read, which the main thread waits on)
+    comes through at once: no queued read starts after it. A bare `Future.result()` slept
+    on until that read was answered, while the other reads (0.3 s each) drained the queue."""
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+    cloudfront = local_client(moto_server, "cloudfront")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = [
+            pool.submit(
+                cloudfront.create_distribution, DistributionConfig=other_distribution(f"o{n}")
+            )
+            for n in range(60)
+        ]
+        for future in made:
+            future.result()
+    first = cloudfront.list_distributions()["DistributionList"]["Items"][0]["Id"]
+    sent: list[float] = []
+    reads: list[float] = []
+
+    def ctrl_c_to_this_thread(method: str, path: str) -> None:
+        if not path.endswith("/config"):
+            return
+        reads.append(time.monotonic())
+        if f"/{first}/" not in path:
+            threading.Event().wait(0.3)
+            return
+        threading.Event().wait(0.5)  # the main thread waits on this read by now
+        sent.append(time.monotonic())
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        threading.Event().wait(4)
+
+    proxy = FailingProxy(moto_server, gate=ctrl_c_to_this_thread)
+    try:
+        project = make_project(tmp_path / "repo", f"http://127.0.0.1:{proxy.port}")
+        names = resource_names(project, project.env("local"))
+        with pytest.raises(KeyboardInterrupt):
+            provision(Session(project, "local"), names)
+    finally:
+        proxy.close()
+    late = [round(at - sent[0], 2) for at in reads if at > sent[0] + 1]
+    assert sent and not late and len(reads) < 60, (late, len(reads))
 
 
 def other_distribution(comment: str) -> dict[str, Any]:

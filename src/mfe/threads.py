@@ -4,15 +4,16 @@
 KeyboardInterrupt (or an error) in the thread that submitted them came through only once
 all of them ran: Ctrl-C during a rollback's refresh, a CI shard's builds or a restore
 waited for the whole lot. `pool` cancels the queued calls then; `parallel` runs a list of
-calls on one and stops at the first failure too.
+calls on one and stops at the first failure too; `result_of` and `settled` wait on a pool's
+futures as `parallel` does, waking for Ctrl-C.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -61,3 +62,17 @@ def _wait_for_first_failure(futures: list[Future[T]]) -> None:
         done, pending = wait(futures, SIGNAL_POLL_SECONDS, return_when=FIRST_EXCEPTION)
         if not pending or any(f.exception() is not None for f in done):
             return
+
+
+def settled(futures: Iterable[Future[Any]]) -> None:
+    """Once every future is done, waking every `SIGNAL_POLL_SECONDS` for Ctrl-C (a bare
+    `Future.result()` or `.exception()` waits on a lock that may miss it)."""
+    pending = set(futures)
+    while pending:
+        _, pending = wait(pending, SIGNAL_POLL_SECONDS)
+
+
+def result_of(future: Future[T]) -> T:
+    """`future.result()`, waking every `SIGNAL_POLL_SECONDS` for Ctrl-C."""
+    settled([future])
+    return future.result()

@@ -9,6 +9,7 @@ naming the app and the shard to re-run.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +39,7 @@ from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.threads import pool as threads
+from mfe.threads import result_of, settled
 
 LOOKUP_WORKERS = 16
 SHELL_WHY = "not in the build cache: needed to render the shell"
@@ -53,7 +55,7 @@ def _keys(project: Project, pool: ThreadPoolExecutor) -> dict[str, str]:
     futures = {
         name: pool.submit(input_key, project, app, packages) for name, app in project.apps.items()
     }
-    return {name: future.result().key for name, future in futures.items()}
+    return {name: result_of(future).key for name, future in futures.items()}
 
 
 def plan_ci(project: Project, env: Environment, base: str | None, limit: int) -> shards.Plan:
@@ -70,11 +72,10 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
         bucket = pool.submit(remote.ready)
         keys = _keys(project, pool)
         publish = not (base and not why)
-        lookups = dict(
-            zip(keys, pool.map(lambda n: cache.probe(remote, n, keys[n]), keys), strict=True)
-        )
+        probes = {name: pool.submit(cache.probe, remote, name, keys[name]) for name in keys}
+        lookups = {name: result_of(probe) for name, probe in probes.items()}
         recorded = records.read(remote, records.BUILD_TIMES)
-        bucket.result()
+        result_of(bucket)
     misses = [name for name in keys if publish and lookups[name].outcome != "hit"]
     seconds = shards.estimates(misses, recorded)
     apps = {
@@ -138,13 +139,14 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             # Builds only fill the cache: the uploads wait for its bucket, never for the site.
             opened = opener.submit(_open_shard_cache, Session(project, env), who)
             packages = lockslice.load_lockfile(project.lockfile)
-            node.result()  # once, before the workers all ask for it
+            result_of(node)  # once, before the workers all ask for it
             # Longest build first, so the shard does not end waiting on one long build.
             longest_first = sorted(names, key=lambda n: -plan.apps[n].estimate_seconds)
             futures = [
                 pool.submit(_shard_app, project, plan, name, report, opened, packages)
                 for name in longest_first
             ]
+            settled(futures)
             errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
         if errors:  # a cache that failed to open fails every app alike: say it once
             raise MfeError("\n".join(dict.fromkeys(errors)))
@@ -229,19 +231,20 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             node = pool.submit(node_version)  # a subprocess, while boto3 loads
             session = Session(project, env)
             ready = start_ready(session, pool)
-            remote, who = open_cache(session, "on", ready.result)
+            remote, who = open_cache(session, "on", functools.partial(result_of, ready))
             trust.require_secret(who)
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)
             _check_names(project, plan, names)
-            node.result()  # once, before the workers all ask for it
+            result_of(node)  # once, before the workers all ask for it
             known = recorded_builds(project)
             futures = {
                 name: pool.submit(_restore, project, name, report, plan, remote, known, packages)
                 for name in names
             }
+            settled(futures.values())
             errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
-            outputs = ready.result()
+            outputs = result_of(ready)
         record_builds(project, report)
         if errors:
             raise MfeError("\n".join(errors) + "\nnothing was published")

@@ -8,6 +8,7 @@ here (one app's restore-or-build, budgets, publishing) and the cache's opening
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.threads import pool as threads
+from mfe.threads import result_of, settled
 
 CACHE_MODES = ("on", "off", "force")
 NO_BASE_WHY = "no base= given: every app is a candidate, the build cache decides"
@@ -105,11 +107,11 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
     with threads(workers + 1) as pool:
         node = pool.submit(node_version)  # a subprocess, while boto3 loads
         ready = start_ready(session, pool)  # publishing needs the site; the cache does not
-        remote, who = open_cache(session, options.cache, ready.result)
+        remote, who = open_cache(session, options.cache, functools.partial(result_of, ready))
         report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
         known = recorded_builds(project)
-        node.result()  # once, before the worker threads all ask for it
+        result_of(node)  # once, before the worker threads all ask for it
         futures = [
             pool.submit(
                 process_app,
@@ -124,8 +126,9 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
             )
             for name, app in project.apps.items()
         ]
+        settled(futures)
         errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
-        outputs = ready.result()
+        outputs = result_of(ready)
     record_builds(project, report)
     if errors:
         raise MfeError("\n".join(errors))

@@ -41,6 +41,7 @@ from mfe.envs.stacks import (
 from mfe.envs.users import set_password
 from mfe.errors import MfeError
 from mfe.threads import pool as threads
+from mfe.threads import result_of
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront.type_defs import (
@@ -220,8 +221,8 @@ def provision(session: Session, names: Names) -> Outputs:
             s3.create_bucket(Bucket=env.cache_bucket)
         distributions = _ensure_distributions(session, names, pool)
         for made in buckets:
-            made.result()
-        pool_id, client_id = user_pool.result()
+            result_of(made)
+        pool_id, client_id = result_of(user_pool)
     apps = {
         app: AppOutputs(
             bucket=bucket,
@@ -280,10 +281,10 @@ def _ensure_distributions(
     env, cloudfront = session.env, session.cloudfront
     pages = cloudfront.get_paginator("list_distributions").paginate()
     items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
-    configs = pool.map(lambda item: cloudfront.get_distribution_config(Id=item["Id"]), items)
+    reads = [pool.submit(cloudfront.get_distribution_config, Id=item["Id"]) for item in items]
     found: dict[str, tuple[str, str]] = {
-        config["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
-        for item, config in zip(items, configs, strict=True)
+        result_of(read)["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
+        for item, read in zip(items, reads, strict=True)
     }
     result: dict[str, tuple[str, str]] = {}
     for app, comment in names.comments.items():
