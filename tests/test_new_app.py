@@ -4,6 +4,7 @@ get one line saying what to do (real doit, npm, esbuild and Chromium)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from playwright.sync_api import Page
@@ -76,3 +77,23 @@ def test_new_app_refusals_name_their_cause(monorepo: Path) -> None:
         assert "Traceback" not in refused.stdout
         assert not (monorepo / "apps" / name).exists()
     assert (monorepo / "mfe.toml").read_text() == config_before
+
+
+def test_without_npm_on_path_install_and_new_app_say_what_to_install(
+    monorepo: Path, tmp_path: Path
+) -> None:
+    """A machine without Node.js: one line naming what to install, not the shell's
+    `npm: not found` (install) or a FileNotFoundError traceback (new_app), nothing written."""
+    shutil.rmtree(monorepo / "node_modules")  # a fresh clone: `install` is due
+    no_npm = {"PATH": str(tmp_path / "empty-bin")}
+    config_before = (monorepo / "mfe.toml").read_text()
+    for args in (["build"], ["new_app", "name=cart", "stack=lit"]):
+        result = run_doit(monorepo, *args, check=False, env=no_npm)
+        assert result.returncode == 1, result.stdout
+        assert (
+            "error: npm is not on PATH: install Node.js 20+ with npm (README, 'Quickstart'), "
+            "then run the command again" in result.stdout
+        ), result.stdout
+        assert "Traceback" not in result.stdout and "not found" not in result.stdout
+    assert (monorepo / "mfe.toml").read_text() == config_before
+    assert not (monorepo / "apps/cart").exists()

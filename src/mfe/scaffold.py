@@ -17,6 +17,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+from mfe.build.installed import require_npm
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
 from mfe.project import SHARED_APP, Project
@@ -112,6 +113,7 @@ def new_app(project: Project, name: str, stack: str) -> None:
         raise MfeError(f"new_app: {folder} already exists; pick another name=")
     if stack not in STACKS:
         raise MfeError(f"new_app: stack={stack!r} must be one of {', '.join(STACKS)}")
+    require_npm()  # before anything is written
     tag = name if name.startswith("mfe-") else f"mfe-{name}"
     port = _free_dev_port(project)
     config = project.root / CONFIG_FILE

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,23 @@ from mfe.files import write_atomic
 
 NPM_CI = ("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 """How JS dependencies are installed (the `install` task and CI)."""
+NO_NPM = (
+    "npm is not on PATH: install Node.js 20+ with npm (README, 'Quickstart'), "
+    "then run the command again"
+)
 HIDDEN_LOCKFILE = "node_modules/.package-lock.json"
 SLACK_NS = 10_000_000
 """npm trusts folders up to 10 ms newer than the hidden lockfile."""
 _DECLARED = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 _SKIPPABLE = ("optional", "devOptional")
 """Lockfile entries npm may leave out (optional packages for other platforms)."""
+
+
+def require_npm() -> None:
+    """Before running npm: one line naming what to install, not the shell's `npm: not found`
+    (exit 127) or a FileNotFoundError traceback."""
+    if shutil.which("npm") is None:
+        raise MfeError(NO_NPM)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mfe.build.bundle import build_env, npm_scripts
-from mfe.build.installed import NPM_CI
+from mfe.build.installed import NO_NPM, NPM_CI
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
@@ -108,4 +108,4 @@ def _run(
             check=False,
         )
     except FileNotFoundError:
-        raise MfeError("npm is not on PATH: install Node.js 20+ with npm") from None
+        raise MfeError(NO_NPM) from None

@@ -11,7 +11,7 @@ from typing import Any
 from doit.tools import config_changed
 
 from mfe.build import lockslice, snapshot, sources
-from mfe.build.installed import NPM_CI, Installed
+from mfe.build.installed import NPM_CI, Installed, require_npm
 from mfe.config import SHARED_APP, App, Environment, Project
 from mfe.tasks.actions import action
 
@@ -29,9 +29,11 @@ def build_action(project: Project, app: App) -> dict[str, Any]:
 
 
 def check_installed(project: Project) -> None:
-    """A new app folder npm never installed: one line, not npm ci's usage text."""
+    """No npm, or a new app folder npm never installed: one line, not the shell's
+    `npm: not found` or npm ci's usage text."""
     from mfe.scaffold import check_installed as check  # only when an install is due
 
+    require_npm()
     check(project)
 
 
