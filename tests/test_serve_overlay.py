@@ -10,6 +10,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page
 
 from fixtures.repo import link_copy, run_doit
@@ -207,6 +208,14 @@ def test_port_option_colliding_with_an_app_port_says_so(monorepo: Path) -> None:
     assert "Traceback" not in result.stdout
     with socket.socket() as probe:  # nothing was left listening
         probe.bind(("127.0.0.1", ports["accounts"]))
+
+
+@pytest.mark.parametrize("port", ["65536", "-1"])
+def test_port_option_outside_the_tcp_range_says_so(monorepo: Path, port: str) -> None:
+    result = run_doit(monorepo, "serve", "--port", port, check=False)
+    assert result.returncode == 2, result.stdout
+    assert f"error: --port {port} is not a TCP port (1-65535); pick another" in result.stdout
+    assert "Traceback" not in result.stdout
 
 
 def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(

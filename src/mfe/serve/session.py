@@ -157,7 +157,9 @@ class Servers:
 
     def check(self, project: Project) -> None:
         """ConfigError for what a running serve cannot follow: the open tabs are on the
-        shell's port, and `--port` must stay clear of the apps' ports."""
+        shell's port, and `--port` must be a TCP port clear of the apps' ports."""
+        if self.option is not None and not 1 <= self.option <= 65535:
+            raise ConfigError(f"--port {self.option} is not a TCP port (1-65535); pick another")
         for app in project.apps.values():
             if self.option and app.dev_port == self.option:
                 raise ConfigError(
