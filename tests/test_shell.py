@@ -460,3 +460,18 @@ def test_doit_shell_prod_reads_outputs_and_url_overrides(copy: Path) -> None:
     ]
     assert "https://accounts.example.com" in page.csp["script-src"]
     assert f"https://{CLOUDFRONT['accounts']}" not in page.csp["script-src"]
+
+
+@pytest.mark.parametrize("text", ["[]", '{"env": "prod", "region": "eu-west-1", "apps": []}'])
+def test_doit_shell_names_an_outputs_file_of_another_shape(copy: Path, text: str) -> None:
+    """A hand-edited or foreign `outputs.json` (valid JSON, not the shape provisioning writes)
+    is named with what to do, as a truncated one is: no AttributeError traceback."""
+    outputs = copy / ".mfe/prod/outputs.json"
+    outputs.parent.mkdir(parents=True, exist_ok=True)
+    outputs.write_text(text)
+    result = run_doit(copy, "shell", "env=prod", check=False)
+    assert result.returncode == 1, result.stdout
+    assert f"error: {outputs}: unreadable (" in result.stdout, result.stdout
+    assert "delete it and run `doit infra env=prod`" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert not (copy / "build/prod/index.html").exists()

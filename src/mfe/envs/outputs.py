@@ -72,7 +72,7 @@ def read_outputs(project: Project, env: Environment, hint: str | None = None) ->
         raise MfeError(
             f"{path}: missing, so the URLs of environment '{env.name}' are unknown; {hint}"
         ) from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not the shape written
         raise MfeError(f"{path}: unreadable ({exc}); delete it and {hint}") from None
 
 
