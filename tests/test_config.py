@@ -11,7 +11,7 @@ from mfe.config import load_project
 from mfe.errors import ConfigError
 
 from fixtures.config import config_value, emulator_port, set_config
-from fixtures.repo import REPO
+from fixtures.repo import REPO, run_doit
 
 
 @pytest.fixture
@@ -368,3 +368,24 @@ def test_an_endpoint_url_that_is_not_an_http_base_url_exits_2_naming_the_key(
 def test_an_endpoint_url_loads_without_its_trailing_slash(repo: Path) -> None:
     set_config(repo, "env.prod.endpoint_url", "https://s3.example.test:8443/")
     assert load_project(repo).env("prod").endpoint_url == "https://s3.example.test:8443"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named", "meant"),
+    [
+        ("keep_releases = 5", "keep_release = 5", "publish.keep_release", "publish.keep_releases"),
+        ("[publish]", "[pubish]", "pubish", "publish"),
+    ],
+)
+def test_a_misspelled_key_stops_doit_saying_which_it_meant(
+    repo: Path, old: str, new: str, named: str, meant: str
+) -> None:
+    """As with a misspelled variable (`evn=prod`), the error names the key it likely meant,
+    not only the list of known ones."""
+    shutil.copy(REPO / "dodo.py", repo / "dodo.py")
+    edit(repo, old, new)
+    result = run_doit(repo, "publish", check=False)
+    assert result.returncode == 2, result.stdout
+    expected = f"key '{named}' is not a known setting (did you mean '{meant}'? known here:"
+    assert expected in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout

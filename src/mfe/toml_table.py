@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mfe.errors import ConfigError
+from mfe.errors import ConfigError, closest
 
 
 class Table:
@@ -58,7 +58,11 @@ class Table:
         unknown = sorted(set(self.data) - self.read)
         if unknown:
             known = ", ".join(sorted(self.read)) or "none"
-            raise self.error(self.key(unknown[0]), f"is not a known setting (known here: {known})")
+            meant = closest(unknown[0], self.read)
+            hint = f"did you mean '{self.key(meant)}'? " if meant else ""
+            raise self.error(
+                self.key(unknown[0]), f"is not a known setting ({hint}known here: {known})"
+            )
 
 
 def type_name(value: Any) -> str:
