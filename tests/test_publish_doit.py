@@ -116,6 +116,17 @@ def test_an_unknown_app_fails_at_once_naming_the_apps(repo: Path, task: str) -> 
     assert "started the local AWS emulator" not in result.stdout
 
 
+def test_a_preview_name_no_url_can_hold_fails_at_once(repo: Path) -> None:
+    """Not after building every app (and starting the emulator) for nothing."""
+    source = repo / "apps/payments/src/payments-app.js"
+    source.write_text(source.read_text() + "\n// edited: a build is due\n")
+    result = run_doit(repo, "publish", "preview=PR 42", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "preview name 'PR 42' is not usable in a URL path" in result.stdout
+    assert executed_tasks(result.stdout) == {"publish"}, result.stdout
+    assert "started the local AWS emulator" not in result.stdout
+
+
 def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: Path) -> None:
     url, _ = publish(repo)
     page = httpx.get(url).text

@@ -16,7 +16,7 @@ from doit import get_var
 from doit.exceptions import BaseFail, TaskFailed
 
 from mfe.config import Environment, Project
-from mfe.errors import CtrlC, Interrupted
+from mfe.errors import CtrlC, Interrupted, MfeError
 from mfe.tasks.actions import guarded
 from mfe.tasks.pipes import listing
 from mfe.tasks.variables import declare
@@ -193,20 +193,36 @@ def _deps(project: Project, app: str | None) -> list[str]:
     return [f"build:{app}", "_ready"] if app in project.apps else []
 
 
+def _bad_preview(preview: str | None) -> list[Any] | None:
+    """The failing action for a `preview=` name that is not usable in a URL path, else None."""
+    if preview is None:
+        return None
+    from mfe.publish.previews import check_name  # only for a preview
+
+    try:
+        check_name(preview)
+    except MfeError:
+        return [(guarded, [check_name, preview])]
+    return None
+
+
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     app = get_var("app") or None
     preview = get_var("preview") or None
     deps = _deps(project, app)
     # An unknown app= fails at once, naming the apps, instead of after building them all.
     refuse: list[Any] | None = [(guarded, [project.check_app, app])] if deps == [] else None
+    # So does a preview= name no URL path can hold.
+    refuse_preview = refuse or _bad_preview(preview)
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
             **declare(task_publish.__doc__ or "", "env", "app", "preview"),
-            "actions": refuse or [(run_publish, [project, env], {"app": app, "preview": preview})],
+            "actions": refuse_preview
+            or [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE, VERIFY],
-            "task_dep": deps,
+            "task_dep": [] if refuse_preview else deps,
             "uptodate": [False],
             "verbosity": 2,
         }
