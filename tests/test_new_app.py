@@ -4,7 +4,12 @@ get one line saying what to do (real doit, npm, esbuild and Chromium)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from playwright.sync_api import Page
@@ -97,3 +102,46 @@ def test_without_npm_on_path_install_and_new_app_say_what_to_install(
         assert "Traceback" not in result.stdout and "not found" not in result.stdout
     assert (monorepo / "mfe.toml").read_text() == config_before
     assert not (monorepo / "apps/cart").exists()
+
+
+def test_ctrl_c_once_npm_wrote_the_lockfile_leaves_all_or_nothing(monorepo: Path) -> None:
+    """Ctrl-C right after `npm install` rewrote package-lock.json (npm still finishing, or
+    new_app not done yet): either the app was added whole, or the folder, mfe.toml and the
+    lockfile are as before, never a lockfile naming a workspace that is not there."""
+    config, lockfile = monorepo / "mfe.toml", monorepo / "package-lock.json"
+    config_before, lock_before = config.read_text(), lockfile.read_bytes()
+    outcomes = []
+    for attempt in range(4):
+        name = f"cart{attempt}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "doit", "new_app", f"name={name}", "stack=lit"],
+            cwd=monorepo,
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # SIGINT to its group, as a terminal's Ctrl-C
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and lockfile.read_bytes() == lock_before:
+            assert time.monotonic() < deadline, "npm install never wrote the lockfile"
+            time.sleep(0.001)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        assert "Traceback" not in output, output
+        if (monorepo / "apps" / name).exists():  # done before the Ctrl-C: the app is whole
+            assert proc.returncode in (0, 130), output
+            assert f"[apps.{name}]" in config.read_text()
+            assert f'"apps/{name}"' in lockfile.read_text()
+            shutil.rmtree(monorepo / "apps" / name)  # back to the start for the next attempt
+            config.write_text(config_before)
+            lockfile.write_bytes(lock_before)
+            outcomes.append("added")
+        else:
+            assert proc.returncode == 130, output
+            assert config.read_text() == config_before
+            assert lockfile.read_bytes() == lock_before, f"attempt {attempt}: lockfile kept {name}"
+            outcomes.append("undone")
+    assert "undone" in outcomes, outcomes  # the Ctrl-C landed while npm or new_app ran
+    run_doit(monorepo, "build")  # node_modules follows the restored lockfile (npm ci)

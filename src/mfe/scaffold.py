@@ -4,8 +4,9 @@ Writes `apps/NAME/` (a package.json building with the shared build script, a cus
 element `mfe-NAME` in `src/`), appends an `[apps.NAME]` table with a free dev port to
 mfe.toml (appended as text, so its comments stay), and runs `npm install` so the
 lockfile knows the new workspace -- what `amplify init` did for each app. Anything that
-fails undoes the folder and the config change. Also: the one line said when an app
-folder exists that npm has not installed yet (instead of `npm ci`'s usage text).
+fails (Ctrl-C included) undoes the folder, the config change and the lockfile (npm writes it
+in place). Also: the one line said when an app folder exists that npm has not installed yet
+(instead of `npm ci`'s usage text).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from mfe.build.installed import require_npm
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
+from mfe.files import write_atomic
 from mfe.project import SHARED_APP, Project
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -118,6 +120,7 @@ def new_app(project: Project, name: str, stack: str) -> None:
     port = _free_dev_port(project)
     config = project.root / CONFIG_FILE
     before = config.read_text("utf-8")
+    lock_before = project.lockfile.read_bytes() if project.lockfile.is_file() else None
     try:
         _write_app(project, folder, name, stack, tag)
         table = f'\n[apps.{name}]\ndev_port = {port}\nelement = "{tag}"\n'
@@ -131,8 +134,17 @@ def new_app(project: Project, name: str, stack: str) -> None:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         config.write_text(before, "utf-8")
+        _restore(project.lockfile, lock_before)  # npm may have written it before it stopped
         raise
     print(f"new_app: apps/{name} ({stack}) defines <{tag}>, served on dev port {port}")
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    """Put back a file's bytes (`None`: it did not exist)."""
+    if content is None:
+        path.unlink(missing_ok=True)
+    elif not path.is_file() or path.read_bytes() != content:
+        write_atomic(path, content)
 
 
 def _with_app_table(text: str, table: str) -> str:
