@@ -26,6 +26,8 @@ def test_serve_builds_what_doit_build_would_and_doit_agrees(monorepo: Path) -> N
         assert {"build:payments", "build:accounts", "build:mfe-parent"} <= up_to_date_tasks(other)
     finally:
         assert server.stop() == CTRL_C_STOPPED
+    after = run_doit(monorepo, "build").stdout  # serve's own exit kept those records too
+    assert not executed_tasks(after), after
     served = manifest.read_bytes()
     assert b"Payments two" in next(manifest.parent.glob("main-*.js")).read_bytes()
     # The one-shot build (a fresh `node build-app.mjs`) writes byte-identical files.
