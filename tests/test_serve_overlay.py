@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
+from test_serve_apps import overlay, shows
 
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import CTRL_C_STOPPED, ServeProcess, serving, use_free_ports
+from fixtures.serve import CTRL_C_STOPPED, ServeProcess, serving, use_free_ports, wait_until
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
 
@@ -241,4 +242,32 @@ def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
 
         dodo.write_text(good)
         overlay.wait_for(state="detached", timeout=30_000)
+    assert "Traceback" not in "\n".join(served.server.lines)
+
+
+def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A save that breaks an app's package.json (or a checkout that does) names the file and
+    what is wrong in the overlay, not "see the error above"; the fix is built."""
+    with serving(monorepo_built, tmp_path) as served:
+        package = served.root / "apps/payments/package.json"
+        good = package.read_text()
+        source = served.root / "apps/payments/src/payments-app.js"
+        source_text = source.read_text()
+
+        package.write_text(good.replace('"private": true,', '"private": true'))
+        wait_until(lambda: overlay(served.shell_port) != [], "no overlay")
+        (shown,) = overlay(served.shell_port)
+        assert "apps/payments/package.json: invalid JSON" in shown, shown
+        source.write_text(source_text.replace(">Payments</h2>", ">Payments again</h2>"))
+
+        package.write_text(good)
+        wait_until(
+            lambda: (
+                shows(served.shell_port, served.ports["payments"], "Payments again")
+                and overlay(served.shell_port) == []
+            ),
+            "\n".join(served.server.lines),
+        )
     assert "Traceback" not in "\n".join(served.server.lines)

@@ -8,8 +8,10 @@ are strictly one at a time (the caller's loop) and `doit` in another terminal st
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import io
 import runpy
 import sys
 import time
@@ -78,6 +80,22 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
             self.durations[name] = time.monotonic() - self.started[name]
 
 
+class _Tee(io.StringIO):
+    """Passes writes on to `stream` and keeps them: what loading dodo.py said (a broken
+    app package.json, say) is the overlay's text too, not only the terminal's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 @functools.cache
 def _installed() -> Any:
     return importlib.metadata.entry_points()
@@ -98,11 +116,14 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
     forking a process that runs HTTP and watchdog threads is asking for trouble.
     """
     started = time.monotonic()
+    said = _Tee(sys.stderr)
     try:
-        dodo = runpy.run_path(str(root / "dodo.py"), run_name="dodo")
+        with contextlib.redirect_stderr(said):
+            dodo = runpy.run_path(str(root / "dodo.py"), run_name="dodo")
     except SystemExit as exc:  # mfe.tasks.generate reports config errors this way
         code = exc.code if isinstance(exc.code, int) else 2
-        return RunResult(code=code, failures={"dodo.py": "see the error above"})
+        why = said.getvalue().strip().removeprefix("mfe: error: ") or "see the error above"
+        return RunResult(code=code, failures={"dodo.py": why})
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
