@@ -248,8 +248,9 @@ def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
 def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
-    """A save that breaks an app's package.json (or a checkout that does) names the file and
-    what is wrong in the overlay, not "see the error above"; the fix is built."""
+    """A save that breaks an app's package.json, or a merge that leaves a conflict in the
+    lockfile, names the file and what is wrong in the overlay (not "see the error above",
+    not `npm ci` failing with its usage text); the fix is built."""
     with serving(monorepo_built, tmp_path) as served:
         package = served.root / "apps/payments/package.json"
         good = package.read_text()
@@ -270,4 +271,17 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
             ),
             "\n".join(served.server.lines),
         )
+
+        lockfile = served.root / "package-lock.json"
+        locked = lockfile.read_text()
+        mark = len(served.server.lines)
+        lockfile.write_text("<<<<<<< HEAD\n" + locked)  # a merge left its conflict in
+        wait_until(lambda: overlay(served.shell_port) != [], "no overlay")
+        (shown,) = overlay(served.shell_port)
+        assert shown.startswith("install: package-lock.json: invalid JSON"), shown
+        assert "run `npm install` to rewrite it" in shown, shown
+        assert not any(line.startswith("npm error") for line in served.server.lines[mark:])
+
+        lockfile.write_text(locked)
+        wait_until(lambda: overlay(served.shell_port) == [], "\n".join(served.server.lines))
     assert "Traceback" not in "\n".join(served.server.lines)

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 from mfe.build.installed import require_npm
+from mfe.build.lockslice import parse_lockfile
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
 from mfe.files import write_atomic
@@ -90,11 +91,16 @@ def new_app_message(name: str, then: str) -> str:
 
 
 def check_installed(project: Project) -> None:
-    """MfeError with that line when an app's workspace is missing from the lockfile."""
+    """MfeError for what `npm ci` cannot install from, in one line (npm's own answer is its
+    usage text): a missing or unreadable lockfile (a merge conflict left in it), or an
+    app's workspace missing from it."""
+    lockfile = project.lockfile
+    name = lockfile.relative_to(project.root).as_posix()
     try:
-        locked = json.loads(project.lockfile.read_text("utf-8")).get("packages", {})
-    except (OSError, ValueError):
-        return  # npm ci reports a missing or broken lockfile itself
+        text = lockfile.read_text("utf-8", errors="replace")
+    except FileNotFoundError:
+        raise MfeError(f"{name} is missing; run `npm install` to write it") from None
+    locked = parse_lockfile(text, name)
     for app in project.apps.values():
         folder = app.path.relative_to(project.root).as_posix()
         if app.role != "shared" and folder not in locked:
