@@ -5,6 +5,7 @@ Real doit, watchdog, esbuild and headless Chromium on a private copy of the mono
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -283,5 +284,16 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         assert not any(line.startswith("npm error") for line in served.server.lines[mark:])
 
         lockfile.write_text(locked)
+        wait_until(lambda: overlay(served.shell_port) == [], "\n".join(served.server.lines))
+
+        declared = json.loads(good)  # a checkout whose package.json the lockfile lags behind
+        declared["dependencies"]["left-pad"] = "^1.3.0"
+        package.write_text(json.dumps(declared, indent=2))
+        wait_until(lambda: overlay(served.shell_port) != [], "no overlay")
+        (shown,) = overlay(served.shell_port)
+        assert "Missing: left-pad@" in shown and "npm install" in shown, shown
+        assert "Usage:" not in shown, shown
+
+        package.write_text(good)
         wait_until(lambda: overlay(served.shell_port) == [], "\n".join(served.server.lines))
     assert "Traceback" not in "\n".join(served.server.lines)

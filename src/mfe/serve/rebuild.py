@@ -12,6 +12,7 @@ import contextlib
 import functools
 import importlib.metadata
 import io
+import re
 import runpy
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import doit.plugin
+from doit.action import CmdAction
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 from doit.exceptions import UnmetDependency
@@ -72,7 +74,7 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
     def add_failure(self, task: Any, fail: Any) -> None:
         self._done(task.name)
         if not isinstance(fail, UnmetDependency):  # e.g. `build` when one `build:<app>` failed
-            self.failed[task.name] = fail.get_msg().strip()
+            self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
         super().add_failure(task, fail)
 
     def _done(self, name: str) -> None:
@@ -94,6 +96,38 @@ class _Tee(io.StringIO):
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+def _with_errors(message: str, task: Any) -> str:
+    """A failed command's message and what it wrote to stderr: the overlay then says why
+    `npm ci` failed (a package.json the lockfile lags behind), not only its exit code."""
+    err = "".join(a.err or "" for a in task.actions if isinstance(a, CmdAction))
+    text = "\n".join(_without_usage(err.splitlines())).strip()
+    return f"{message}\n{text}" if text else message
+
+
+def _without_usage(lines: list[str]) -> list[str]:
+    """npm's reason without the usage text it prints after it (from the paragraph that
+    describes the command, the one before `Usage:`)."""
+    usage = next((i for i, line in enumerate(lines) if _USAGE.fullmatch(line)), None)
+    if usage is None:
+        return _trimmed(lines)
+    kept = _trimmed(lines[:usage])
+    while kept and not _BLANK.fullmatch(kept[-1]):
+        kept.pop()
+    return _trimmed(kept)
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    """`lines` without the blank ones at the end (npm's are `npm error` alone)."""
+    end = len(lines)
+    while end and _BLANK.fullmatch(lines[end - 1]):
+        end -= 1
+    return lines[:end]
+
+
+_USAGE = re.compile(r"(npm error )?Usage:\s*")
+_BLANK = re.compile(r"(npm error)?\s*")
 
 
 @functools.cache
