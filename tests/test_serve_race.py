@@ -104,3 +104,47 @@ def test_two_apps_edited_together_always_report_both(monorepo: Path) -> None:
         code = server.stop()
     assert code == CTRL_C_STOPPED
     assert server.lines[-1] == "serve: stopped, bye", server.lines[-5:]
+
+
+def test_a_source_deleted_while_doit_runs_is_no_build_failure(monorepo: Path) -> None:
+    """A checkout deletes a file of one app while doit builds another first: doit finds a
+    file it listed gone, which is no failure of that app (its next build follows the
+    deletion), so neither the terminal nor the overlay says it failed."""
+    bundled = monorepo.parent / "bundled"
+    package = monorepo / "apps/accounts/package.json"
+    data = json.loads(package.read_text())
+    data["scripts"]["build"] = (
+        f"node ../../tools/build-app.mjs && touch {shlex.quote(str(bundled))} && sleep 0.5"
+    )
+    package.write_text(json.dumps(data))
+    shell_port, ports = use_free_ports(monorepo)
+    accounts = monorepo / "apps/accounts/src/accounts-app.jsx"
+    payments = monorepo / "apps/payments/src/payments-app.js"
+    spare = monorepo / "apps/payments/src/spare.js"  # imported by nothing
+    originals = {path: path.read_text() for path in (accounts, payments)}
+    spare.write_text("export const spare = 1;\n")
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        for trial in range(3):
+            mark = len(server.lines)
+            bundled.unlink(missing_ok=True)
+            for path, text in originals.items():
+                path.write_text(text.replace("</h2>", f" {trial}</h2>", 1))
+            wait_until(bundled.exists, f"trial {trial}: never bundled\n" + "\n".join(server.lines))
+            spare.unlink()  # build:payments is next, its file_dep listing spare.js
+            wait_until(
+                lambda: f"Payments {trial}" in served_entry(shell_port, ports["payments"]),  # noqa: B023
+                f"trial {trial}:\n" + "\n".join(server.lines[mark:]),
+            )
+            written = len(server.lines)
+            spare.write_text("export const spare = 1;\n")
+            server.wait_for(r"^serve: rebuilt payments ", since=written)
+            assert not [
+                line
+                for line in server.lines[mark:]
+                if "payments failed" in line or "DependencyError" in line
+            ], "\n".join(server.lines[mark:])
+    finally:
+        code = server.stop()
+    assert code == 0, "\n".join(server.lines)

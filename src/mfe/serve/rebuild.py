@@ -24,7 +24,7 @@ import doit.plugin
 from doit.action import CmdAction
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
-from doit.exceptions import UnmetDependency
+from doit.exceptions import DependencyError, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 
@@ -49,8 +49,9 @@ class RunResult:
 class _Recorder(ConsoleReporter):  # type: ignore[misc]
     """doit's console output, plus a record of executed and failed tasks for the overlay."""
 
-    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+    def __init__(self, outstream: TextIO, options: dict[str, Any], root: Path) -> None:
         super().__init__(outstream, options)
+        self.root = root
         self.executed: list[str] = []
         self.failed: dict[str, str] = {}
         self.started: dict[str, float] = {}
@@ -73,6 +74,12 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
 
     def add_failure(self, task: Any, fail: Any) -> None:
         self._done(task.name)
+        gone = _vanished(self.root, fail)
+        if gone is not None:  # a checkout deleted it after dodo.py listed it: no failure
+            self.write(
+                f"{task.name}: {gone} was deleted while doit ran; the next build follows that\n"
+            )
+            return
         if not isinstance(fail, UnmetDependency):  # e.g. `build` when one `build:<app>` failed
             self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
         super().add_failure(task, fail)
@@ -96,6 +103,17 @@ class _Tee(io.StringIO):
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+def _vanished(root: Path, fail: Any) -> str | None:
+    """The file a task's `file_dep` listed that is gone now (doit found it missing): the
+    watcher has its deletion queued, so the next cycle builds the app from what is there."""
+    if not isinstance(fail, DependencyError):
+        return None
+    match = _MISSING.search(fail.get_msg())
+    if match is None or (root / match.group(1)).exists():
+        return None
+    return match.group(1)
 
 
 def _with_errors(message: str, task: Any) -> str:
@@ -126,6 +144,7 @@ def _trimmed(lines: list[str]) -> list[str]:
     return lines[:end]
 
 
+_MISSING = re.compile(r"Dependent file '([^']+)' does not exist")
 _USAGE = re.compile(r"(npm error )?Usage:\s*")
 _BLANK = re.compile(r"(npm error)?\s*")
 
@@ -158,7 +177,7 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
         code = exc.code if isinstance(exc.code, int) else 2
         why = said.getvalue().strip().removeprefix("mfe: error: ") or "see the error above"
         return RunResult(code=code, failures={"dodo.py": why})
-    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0})
+    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root)
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
     doit.plugin.entry_points_impl = lambda: _entry_points
