@@ -23,15 +23,16 @@ import pytest
 from mfe.config import load_project
 from mfe.errors import MfeError
 from mfe.publish import publish
-from mfe.publish.history import list_records
+from mfe.publish.history import lines, list_records
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
+from mfe.publish.report import plan_lines
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version
 
-from fixtures.proxy import FailingProxy, lost_race
-from fixtures.s3 import S3Server, Site, objects, write_app
+from fixtures.proxy import POINTER, FailingProxy, lost_race
+from fixtures.s3 import S3Server, Site, objects, provision, write_app
 
 TRIALS = int(os.environ.get("MFE_RACE_TRIALS", "10"))
 """Per variant: 10 fast + 10 with slow uploads = the issue's 20 trials."""
@@ -567,3 +568,160 @@ def test_preview_rm_fails_when_s3_refuses_the_deletes(site: Site) -> None:
     assert httpx.get(report["url"]).status_code == 200
     preview_rm(site.project, "local", "pr-9", outputs=site.outputs)  # allowed again: removed
     assert httpx.get(report["url"]).status_code in (403, 404)
+
+
+# ------------------------------------------------------- a live app this checkout lacks
+
+
+def add_app(site: Site, root: Path, app: str) -> None:
+    """What the team adding `app` commits: its folder and `[apps.<app>]` in mfe.toml; its
+    bucket (as `doit infra` would make it) is in the environment's outputs."""
+    (root / "apps" / app).mkdir(parents=True)
+    (root / "apps" / app / "package.json").write_text(
+        json.dumps({"name": app, "scripts": {"build": "true"}})
+    )
+    write_app(root, app)
+    toml = root / "mfe.toml"
+    toml.write_text(toml.read_text().replace("[publish]", f"[apps.{app}]\n\n[publish]", 1))
+    if app not in site.outputs.apps:
+        extra = provision(site.server, site.name, apps=(app,)).apps
+        site.outputs = replace(site.outputs, apps={**site.outputs.apps, **extra})
+
+
+def remove_app(root: Path, app: str) -> None:
+    shutil.rmtree(root / "apps" / app)
+    toml = root / "mfe.toml"
+    toml.write_text(toml.read_text().replace(f"[apps.{app}]\n\n", ""))
+
+
+def store(site: Site) -> dict[str, dict[str, str]]:
+    """Every bucket's keys and ETags."""
+    return {app: objects(site.server, out.bucket) for app, out in site.outputs.apps.items()}
+
+
+def committed(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def test_an_older_checkout_does_not_take_another_teams_app_off_the_page(
+    site: Site, tmp_path: Path
+) -> None:
+    """The walkthrough: B added orders and published it; A, without orders, publishes
+    payments. Refused before anything is written (plan too); after pulling, both are live."""
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")
+    added = committed(other.root, "add orders")
+    other.publish(smoke=False)
+    before, page = store(site), served(site)
+    site.change("payments", "2")
+    message = (
+        f"publish to environment 'local' refused: the live page has orders (published from "
+        f"{added[:12]}), which this checkout does not have (no apps/<name>/package.json) "
+        "and which no commit this checkout descends from removed (an older commit, or "
+        "another branch?), so publishing would take orders off the page; pull and publish "
+        "again; to take orders off the page on purpose, pass --force"
+    )
+    for dry_run in (True, False):
+        with pytest.raises(MfeError) as refused:
+            site.publish(dry_run=dry_run)
+        assert str(refused.value) == message
+    assert store(site) == before and served(site) == page
+    assert "orders" in live(site).apps and entry(other.root, "orders") in page.decode()
+    committed(site.root, "payments 2")
+    git(site.root, "pull", "-q", "--no-rebase", "--no-edit", str(other.root), "main")
+    report = site.publish()
+    assert (report["changed"], report["removed"], report["forced"]) == (["payments"], [], [])
+    page = check_consistent(site)
+    assert entry(site.root, "orders") in page.decode() and entry(site.root, "payments") in page.decode()  # fmt: skip
+    assert set(live(site).apps) == {"mfe-parent", "accounts", "payments", "orders"}
+
+
+def test_a_removal_in_a_newer_commit_takes_the_app_off_pointer_and_page(
+    site: Site, tmp_path: Path
+) -> None:
+    git(site.root, "init", "-q", "-b", "main")
+    add_app(site, site.root, "orders")
+    committed(site.root, "v1 with orders")
+    site.publish()
+    remove_app(site.root, "orders")
+    committed(site.root, "orders retired")
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    assert (plan.removed, plan.forced, plan.noop) == (["orders"], [], False)
+    assert "remove  orders: off the page (removed in a commit after its live version)" in (
+        plan_lines(plan)
+    )
+    report = site.publish()
+    assert (report["removed"], report["forced"], report["changed"]) == (["orders"], [], [])
+    assert set(live(site).apps) == {"mfe-parent", "accounts", "payments"}
+    page = check_consistent(site).decode()
+    assert "orders" not in page
+    record = history(site)[-1]
+    assert (record.changed, record.forced) == (["orders (removed)"], [])
+    assert "orders (removed)" in lines([record])[0]
+    assert site.publish()["noop"]  # pointer and page agree: nothing left to do
+    with_orders = history(site)[-2]
+    rollback(site.project, "local", outputs=site.outputs)  # a stored page: this checkout's
+    assert live(site).apps == with_orders.apps  # apps play no part, orders comes back whole
+    assert sha(check_consistent(site)) == with_orders.page.sha256
+
+
+def test_force_takes_off_an_app_whose_removal_cannot_be_told(site: Site, tmp_path: Path) -> None:
+    """No git: the live orders has no commit, so publish cannot tell whether this checkout
+    is older than it; refused, and --force takes it off (recorded as forced)."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")
+    other.publish(smoke=False)
+    site.change("payments", "2")
+    with pytest.raises(MfeError) as refused:
+        site.publish()
+    assert "the live page has orders (published without a commit)" in str(refused.value)
+    report = site.publish(force=True)
+    assert (report["changed"], report["removed"], report["forced"]) == (
+        ["payments"], ["orders"], ["orders"])  # fmt: skip
+    assert set(live(site).apps) == {"mfe-parent", "accounts", "payments"}
+    page = check_consistent(site).decode()
+    assert entry(site.root, "payments") in page and "orders" not in page
+    record = history(site)[-1]
+    assert (record.changed, record.forced) == (["payments", "orders (removed)"], ["orders"])
+
+
+def test_an_app_added_during_the_publish_is_not_taken_off(site: Site, tmp_path: Path) -> None:
+    """A reads the pointer without orders and uploads; B puts orders live before A's swap.
+    A's retry applies the rule to the pointer it lost to: refused before its swap, and B's
+    release stays served, whole."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")
+    port = site.port
+    for trial in range(3):
+        other.change("orders", f"o{trial}")
+        site.change("payments", f"p{trial}")
+        proxy = FailingProxy(
+            site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False, app="orders"))
+        )
+        try:
+            site.point_at(proxy.port)
+            with pytest.raises(MfeError) as refused:
+                site.publish(smoke=False)
+        finally:
+            proxy.close()
+            site.point_at(port)
+        pointer_puts = [path for path in proxy.paths if path.endswith(POINTER)]
+        assert len(pointer_puts) == 1  # A passed the first check, lost its swap, then refused
+        assert str(refused.value).endswith(
+            "so publishing would take orders off the page (another publish put it live while "
+            "this one ran; what this one uploaded is content-addressed and changes nothing "
+            "served); pull and publish again; to take orders off the page on purpose, pass --force"
+        )
+        winner = live(site)
+        assert winner.changed == ["orders"] and winner.apps["orders"].commit is None
+        page = check_consistent(site).decode()
+        assert entry(other.root, "orders") in page and entry(site.root, "payments") not in page
+        site.publish(force=True, smoke=False)  # A takes it off on purpose, for the next trial
+        assert "orders" not in live(site).apps

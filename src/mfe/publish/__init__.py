@@ -70,6 +70,7 @@ def build_report(
         changed=result.changed,
         forced=result.forced,
         refreshed=result.refreshed,
+        removed=result.removed,
     )
 
 

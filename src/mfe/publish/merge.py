@@ -4,13 +4,16 @@ A publish changes only the apps whose built bytes differ from the version live w
 planned (`base`). After a lost race it merges its changed apps over the pointer it lost
 to, so another team's app that changed meanwhile is kept. An app built from a commit that
 is an ancestor of the live version's commit is refused (an out-of-order CI run must not
-revert a newer app) unless forced.
+revert a newer app) unless forced. A live app this checkout does not have stays on the
+pointer's page only if the page renders it, so `dropped` takes it off (a removal in a
+commit after the one it was published from, or forced) or refuses the publish.
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfe.errors import MfeError
@@ -127,6 +130,74 @@ def check_not_older(
     return forced
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """Live apps this checkout does not have, which the next pointer leaves out (the page,
+    rendered from this checkout's apps, cannot show them)."""
+
+    removed: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+    """The removed apps only `--force` let go (no newer commit of this checkout removed them)."""
+
+
+def removed_since(root: Path, published: str | None, head: str | None) -> bool:
+    """Whether HEAD descends from the commit an app version was published from (so a commit
+    after it removed the app). No commit on either side, or one this clone lacks: cannot
+    tell, so no."""
+    if not published or not head or not has_commit(root, published):
+        return False
+    return is_ancestor(root, published, head)
+
+
+RACED = (
+    " (another publish put it live while this one ran; what this one uploaded is "
+    "content-addressed and changes nothing served)"
+)
+"""How `dropped` says a refusal on a re-read pointer left the store."""
+
+
+def recorded(changed: list[str], removed: list[str]) -> list[str]:
+    """A record's `changed`: the changed apps, then each removed one marked so `doit
+    releases` says it was taken off."""
+    return [*changed, *(f"{name} (removed)" for name in removed)]
+
+
+def published_from(version: AppVersion) -> str:
+    return (
+        f"published from {version.commit[:12]}" if version.commit else "published without a commit"
+    )
+
+
+def dropped(
+    root: Path,
+    env: str,
+    live: Live | None,
+    apps: Collection[str],
+    head: str | None,
+    force: bool,
+    after: str = "",
+) -> Dropped:
+    """The live apps missing from `apps` (this checkout's) that the next pointer drops: each
+    removed in a commit HEAD descends from, or any with `force`. Others refuse the publish
+    (MfeError; `after` says what it already did): an older checkout or another branch must
+    not silently take another team's app off the page."""
+    gone = sorted(set(live.apps) - set(apps)) if live else []
+    if not live or not gone:
+        return Dropped()
+    unknown = [n for n in gone if not removed_since(root, live.apps[n].commit, head)]
+    if unknown and not force:
+        names = ", ".join(unknown)
+        which = ", ".join(f"{n} ({published_from(live.apps[n])})" for n in unknown)
+        raise MfeError(
+            f"publish to environment '{env}' refused: the live page has {which}, which this "
+            f"checkout does not have (no apps/<name>/package.json) and which no commit this "
+            f"checkout descends from removed (an older commit, or another branch?), so "
+            f"publishing would take {names} off the page{after}; pull and publish again; to "
+            f"take {names} off the page on purpose, pass --force"
+        )
+    return Dropped(gone, unknown)
+
+
 def replacing(before: AppVersion | None, after: AppVersion) -> list[str]:
     """`after`'s `replaced` when it goes live over `before` (a publish or an app rollback):
     `before` and what that one had replaced, so a build of them stays out."""
@@ -135,10 +206,15 @@ def replacing(before: AppVersion | None, after: AppVersion) -> list[str]:
 
 
 def merge(
-    current: Live | None, changed: list[str], candidates: dict[str, Candidate], forced: list[str]
+    current: Live | None,
+    changed: list[str],
+    candidates: dict[str, Candidate],
+    forced: list[str],
+    removed: Collection[str] = (),
 ) -> dict[str, AppVersion]:
-    """The apps of the next pointer: `current`'s, with our changed apps replaced."""
-    apps = dict(current.apps) if current else {}
+    """The apps of the next pointer: `current`'s, with our changed apps replaced and the
+    `removed` ones (`dropped`) left out."""
+    apps = {n: v for n, v in current.apps.items() if n not in removed} if current else {}
     for name in changed:
         mine = candidates[name].version
         apps[name] = replace(mine, forced=name in forced, replaced=replacing(apps.get(name), mine))

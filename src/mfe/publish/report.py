@@ -54,10 +54,12 @@ class PublishReport:
     changed: list[str] = field(default_factory=list)
     """Apps whose live version this command changed."""
     forced: list[str] = field(default_factory=list)
-    """Apps published over a newer live commit with --force."""
+    """Apps published over a newer live commit, or taken off the page, with --force."""
     refreshed: dict[str, list[str]] = field(default_factory=dict)
     """app -> reused keys (also in `uploaded`) uploaded again before the swap: older than
     half of `grace_seconds` and named by no live version (`mfe.publish.refresh`)."""
+    removed: list[str] = field(default_factory=list)
+    """Live apps this checkout does not have, taken off the page (`mfe.publish.merge.dropped`)."""
 
     @property
     def action(self) -> str:
@@ -189,9 +191,15 @@ def plan_lines(report: PublishReport) -> list[str]:
                 f"refresh {app}: {len(again)} reused file(s) uploaded again: older than half of "
                 "grace_seconds, a concurrent --prune could delete them before the swap"
             )
+    lines += [f"remove  {app}: off the page ({removal(report, app)})" for app in report.removed]
     for dist, paths in report.invalidations.items():
         lines += [f"invalidate {dist}: {path}" for path in paths]
     return lines
+
+
+def removal(report: PublishReport, app: str) -> str:
+    """Why a publish takes `app` off the page."""
+    return "forced" if app in report.forced else "removed in a commit after its live version"
 
 
 def write_report(state_dir: Path, report: PublishReport) -> Path:

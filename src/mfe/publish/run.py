@@ -46,12 +46,16 @@ from mfe.publish.fixed import Drift, wanted
 from mfe.publish.history import history_key, new_release_id, who, write_carried, write_record
 from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
+    RACED,
     Candidate,
+    Dropped,
     candidate,
     changed_apps,
     check_not_older,
+    dropped,
     invalidation_paths,
     merge,
+    recorded,
     stale,
 )
 from mfe.publish.page import fetch_version, render_page
@@ -80,6 +84,8 @@ class Result:
     """app -> fixed-URL paths invalidated."""
     refreshed: dict[str, list[str]] = field(default_factory=dict)
     """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
+    removed: list[str] = field(default_factory=list)
+    """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
 
 
 def swap_due(live: Live | None, changed: list[str], page: LocalFile) -> bool:
@@ -283,21 +289,29 @@ class Run:
                 "one (pull and rebuild, or pass --force to publish it anyway)"
             )
         forced = check_not_older(self.project.root, base, changed, candidates, force)
+
+        def drops(live: Live | None, after: str = "") -> Dropped:
+            """The live apps this checkout lacks that the next pointer drops (or refuse)."""
+            root, env, apps = self.project.root, self.env.name, self.project.apps
+            return dropped(root, env, live, apps, commit_id, force, after)
+
+        gone = drops(base)
         self.plans = {}
         for name, la in self.local.items():
             listing = self.listing(name) if verify or name in changed else None
             self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
         self.row(self.parent)
         if dry_run:
-            dry = self._dry(base, changed, candidates, forced)
+            dry = self._dry(base, changed, candidates, forced, gone)
             if prune:  # what a publish would keep: the kept releases and this one
                 from mfe.publish.prune import prune as plan_prune
 
                 mine = {n: {online_copy(f).key for f in la.files} for n, la in self.local.items()}
                 plan_prune(self, mine, delete=False)
             return dry
-        page = self.page(merge(base, changed, candidates, forced))  # template errors first
-        if swap_due(base, changed, page):
+        apps = merge(base, changed, candidates, forced, gone.removed)
+        page = self.page(apps)  # template errors first
+        if swap_due(base, changed + gone.removed, page):
             _ = self.conditional  # a store that would lose races is refused before uploading
         uploaded_at = datetime.now(UTC)
         self.upload(self.plans)
@@ -311,15 +325,17 @@ class Run:
                     self.local[name].manifest, self.project.state_dir(self.env.name),
                 )  # fmt: skip
         parent_plan = self.plans[self.parent]
-        state: dict[str, Any] = {"forced": forced}
+        state: dict[str, Any] = {"forced": forced, "gone": gone}
 
         def make(current: Live | None) -> Live | None:
             mine = [n for n in changed_apps(current, candidates, force) if n in changed]
             if current is not None and current.seq != (base.seq if base else 0):
                 state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
-            apps = merge(current, mine, candidates, state["forced"])
+                state["gone"] = drops(current, RACED)  # the same rule on what it lost to
+            removed = state["gone"].removed
+            apps = merge(current, mine, candidates, state["forced"], removed)
             page = self.page(apps)
-            if not swap_due(current, mine, page):
+            if not swap_due(current, mine + removed, page):
                 return None
             carried = self.carry(current, base)
             reuse.refresh(current, mine)
@@ -332,10 +348,10 @@ class Run:
                 created=now_iso(),
                 apps=apps,
                 page=page_blob,
-                changed=mine or [self.parent],
+                changed=recorded(mine, removed) or [self.parent],
                 by=who(self.project.root),
                 commit=commit_id,
-                forced=[n for n in state["forced"] if n in mine],
+                forced=[n for n in state["forced"] if n in mine] + state["gone"].forced,
                 invalidations=invalidation_paths(current, apps, page_blob, self.parent),
                 unrecorded=carried,
             )
@@ -357,6 +373,8 @@ class Run:
             reuse.confirm()  # and after: a prune that decided before the swap had that long
             result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
             result.refreshed = by_app(reuse.refreshed)
+            result.removed = state["gone"].removed
+            result.changed = [n for n in new.changed if n not in recorded([], result.removed)]
         done = self.committed  # also what finishing an earlier commit step wrote
         for name, keys in done.written.items():  # another app's healed files get a row too
             self.row(name).written = keys
@@ -415,8 +433,9 @@ class Run:
         changed: list[str],
         candidates: dict[str, Candidate],
         forced: list[str],
+        gone: Dropped,
     ) -> Result:
-        apps = merge(base, changed, candidates, forced)
+        apps = merge(base, changed, candidates, forced, gone.removed)
         page = self.page(apps)
         parent_plan = self.plans[self.parent]
         copy = online_copy(page)
@@ -425,7 +444,7 @@ class Run:
         reuse.count(reuse.due(base, changed, now), now)  # what `refresh` would upload again
         if reuse.page_due(base, copy, self.remote(self.parent, copy.key)):
             parent_plan.uploads.append(copy)
-        noop = base is not None and not changed and page.sha256 == base.page.sha256
+        noop = not swap_due(base, changed + gone.removed, page)
         page_blob = blob(page)
         paths = invalidation_paths(base, apps, page_blob, self.parent)
         if not noop:  # what the commit step would write, and so invalidate
@@ -439,7 +458,7 @@ class Run:
             paths = {}
         result = Result(base.release if base and noop else "(next)", None, base, noop)
         result.sent = {} if noop else by_distribution(paths, self.distributions)
-        result.changed, result.forced = changed, forced
+        result.changed, result.forced, result.removed = changed, forced + gone.forced, gone.removed
         result.by_app = with_distribution(paths, self.distributions)
         result.refreshed = by_app(reuse.refreshed)
         return result

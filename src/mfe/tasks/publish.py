@@ -91,7 +91,7 @@ def _publish(
     verify: bool = False,
 ) -> None:
     from mfe.publish import publish
-    from mfe.publish.report import plan_lines, summary
+    from mfe.publish.report import plan_lines, removal, summary
 
     with _interrupted("publish", PUBLISH_AGAIN) if not dry_run else nullcontext():
         report = publish(
@@ -102,8 +102,12 @@ def _publish(
         from mfe.build.shared import version_warnings
 
         print("\n".join(plan_lines(report) + version_warnings(project)))
-    if report.forced:
-        print(f"publish: forced over newer live commits: {', '.join(report.forced)}")
+    over = [app for app in report.forced if app not in report.removed]
+    if over:
+        print(f"publish: forced over newer live commits: {', '.join(over)}")
+    if report.removed and not dry_run:
+        gone = ", ".join(f"{app} ({removal(report, app)})" for app in report.removed)
+        print(f"publish: took off the page: {gone}")
     print(summary(report))
     print(report.site_url, flush=True)
 
