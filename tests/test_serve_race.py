@@ -38,16 +38,23 @@ SAVE_TRIALS = 12
 the 0.3 s window every time; odd ones 0.05-0.5 s after the first save, anywhere in the build."""
 
 
+def slow_build(root: Path, app: str, seconds: float) -> Path:
+    """Make `app`'s build outlive its bundler by `seconds`; returns the file it touches
+    once bundled (outside the copy: no input of anything)."""
+    bundled = root.parent / "bundled"
+    package = root / "apps" / app / "package.json"
+    data = json.loads(package.read_text())
+    data["scripts"]["build"] = (
+        f"node ../../tools/build-app.mjs && touch {shlex.quote(str(bundled))} && sleep {seconds}"
+    )
+    package.write_text(json.dumps(data))
+    return bundled
+
+
 def test_a_second_save_during_a_build_is_never_lost(monorepo: Path) -> None:
     """Save, then save again into a build that outlives its bundler by 0.3 s (the window
     where doit used to fingerprint the newer file): the second save is always served."""
-    bundled = monorepo.parent / "bundled"  # outside the copy: no input of anything
-    package = monorepo / "apps/payments/package.json"
-    data = json.loads(package.read_text())
-    data["scripts"]["build"] = (
-        f"node ../../tools/build-app.mjs && touch {shlex.quote(str(bundled))} && sleep 0.3"
-    )
-    package.write_text(json.dumps(data))
+    bundled = slow_build(monorepo, "payments", 0.3)
     shell_port, ports = use_free_ports(monorepo)
     source = monorepo / "apps/payments/src/payments-app.js"
     original = source.read_text()
@@ -110,13 +117,7 @@ def test_a_source_deleted_while_doit_runs_is_no_build_failure(monorepo: Path) ->
     """A checkout deletes a file of one app while doit builds another first: doit finds a
     file it listed gone, which is no failure of that app (its next build follows the
     deletion), so neither the terminal nor the overlay says it failed."""
-    bundled = monorepo.parent / "bundled"
-    package = monorepo / "apps/accounts/package.json"
-    data = json.loads(package.read_text())
-    data["scripts"]["build"] = (
-        f"node ../../tools/build-app.mjs && touch {shlex.quote(str(bundled))} && sleep 0.5"
-    )
-    package.write_text(json.dumps(data))
+    bundled = slow_build(monorepo, "accounts", 0.5)
     shell_port, ports = use_free_ports(monorepo)
     accounts = monorepo / "apps/accounts/src/accounts-app.jsx"
     payments = monorepo / "apps/payments/src/payments-app.js"
