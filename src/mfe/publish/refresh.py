@@ -24,7 +24,8 @@ under `_hold/` (young, named by nothing: pruned later if left behind), which is 
 A prune that listed the bucket before a refresh may still delete the young copy (it
 decided on the old one), so after the swap the refreshed objects are checked and any
 gone uploaded once more (`confirm`), before the commit step serves the page and again
-after it.
+after it. A rollback delayed past the grace period may find a file and its spare copy
+both gone (`Gone`): it swaps the pointer back (`mfe.publish.undo`).
 
 What remains: prune reads the pointer again right before deleting a bucket's files and
 keeps what a newer pointer names, so it can delete a refreshed file only if it listed the
@@ -177,6 +178,33 @@ class Reuse:
         run.upload(plans)
 
 
+class Gone(MfeError):
+    """Refreshed files a concurrent `--prune` deleted with their spare copies (the
+    rollback was delayed past the grace period): `mfe.publish.undo` swaps back."""
+
+    def __init__(self, lost: list[tuple[str, str]]) -> None:
+        names = ", ".join(f"{key} ({app})" for app, key in lost)
+        super().__init__(f"{names} deleted by a concurrent --prune, spare copies too")
+        self.lost = lost
+
+
+def copy_within(run: Run, app: str, source: str, key: str, extra: dict[str, Any]) -> bool:
+    """CopyObject within the app's bucket; False when `source` is not there."""
+    from botocore.exceptions import ClientError
+
+    bucket = run.buckets[app]
+    with s3_errors(run.session, bucket, f"copying {source} to {key}"):
+        try:
+            run.s3.copy_object(
+                Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source}, **extra
+            )
+        except ClientError as exc:
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
+                return False
+            raise
+    return True
+
+
 HOLD_PREFIX = "_hold/"
 """A rollback's spare copies of what it refreshes: named by no pointer, so `--prune`
 deletes those a killed rollback left once they are older than the grace period."""
@@ -239,10 +267,10 @@ class InPlace(Reuse):
 
         hold = f"{HOLD_PREFIX}{self.token}/{f.key}"
         replace = {"MetadataDirective": "REPLACE", **extra_args(f)}
-        held = self._copy(app, f.key, hold, {})
+        held = copy_within(self.run, app, f.key, hold, {})
         if held:
             self.held[(app, f.key)] = hold
-        if not (held and self._copy(app, f.key, f.key, replace)):
+        if not (held and copy_within(self.run, app, f.key, f.key, replace)):
             run = self.run
             raise MfeError(
                 f"cannot roll back environment '{run.env.name}': {f.key} ({app}) was deleted "
@@ -252,37 +280,20 @@ class InPlace(Reuse):
 
     def _restore(self, files: dict[str, list[LocalFile]]) -> None:
         """From the spare copies; a file with local bytes (an app rollback's page) is
-        uploaded again."""
+        uploaded again. Raises `Gone` naming every file whose spare copy is gone too."""
         local: dict[str, list[LocalFile]] = {}
+        lost: list[tuple[str, str]] = []
         for app, fs in files.items():
             for f in fs:
                 hold = self.held.get((app, f.key))
                 if hold is None:
                     local.setdefault(app, []).append(f)
-                elif not self._copy(app, hold, f.key, {}):
-                    raise MfeError(
-                        f"{f.key} ({app}) of the rolled-back release was deleted by a "
-                        f"concurrent --prune and its spare copy {hold} is gone too (the "
-                        "rollback took longer than grace_seconds); publish a fixed build"
-                    )
+                elif not copy_within(self.run, app, hold, f.key, {}):
+                    lost.append((app, f.key))
         if local:
             super()._put(local)
-
-    def _copy(self, app: str, source: str, key: str, extra: dict[str, Any]) -> bool:
-        """CopyObject within the app's bucket; False when `source` is not there."""
-        from botocore.exceptions import ClientError
-
-        run, bucket = self.run, self.run.buckets[app]
-        with s3_errors(run.session, bucket, f"copying {source} to {key}"):
-            try:
-                run.s3.copy_object(
-                    Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source}, **extra
-                )
-            except ClientError as exc:
-                if aws_error_code(exc) in ("NoSuchKey", "404"):
-                    return False
-                raise
-        return True
+        if lost:
+            raise Gone(lost)
 
     def release(self) -> None:
         """Delete the spare copies (what a killed rollback leaves, `--prune` deletes)."""

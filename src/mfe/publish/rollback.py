@@ -28,7 +28,7 @@ from mfe.errors import CtrlC, MfeError
 from mfe.publish.history import new_release_id, read_record, seqs, who
 from mfe.publish.merge import invalidation_paths, replacing
 from mfe.publish.pointer import Live, compare_and_swap
-from mfe.publish.refresh import InPlace
+from mfe.publish.refresh import Gone, InPlace
 from mfe.publish.releases import now_iso
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import AppResult, PublishReport, write_report
@@ -321,12 +321,32 @@ def swap_and_commit(
             )
         assert new is not None and previous is not None
         run.record_replaced(previous, first[0])
-        reuse.confirm()  # before the commit step serves the page
-        run._commit(new, previous, wait)
-        reuse.confirm()  # and after: a prune that decided before the swap had that long
+        try:
+            reuse.confirm()  # before the commit step serves the page
+            run._commit(new, previous, wait)
+            reuse.confirm()  # and after: a prune that decided before the swap had that long
+        except Gone as exc:
+            raise undone(run, new, previous, exc.lost) from None
     finally:
         reuse.release()
     return new, previous
+
+
+def undone(run: Any, new: Live, previous: Live, lost: list[tuple[str, str]]) -> MfeError:
+    """Swap back over `new`, whose target files a concurrent `--prune` deleted with their
+    spare copies (`mfe.publish.undo`), and say so: the rollback did not happen."""
+    from mfe.publish.undo import described, undo
+
+    back = undo(run, new, previous, lost)
+    env, of = run.env.name, f" app={new.rollback_app}" if new.rollback_app else ""
+    return MfeError(
+        f"rollback of environment '{env}' to release {new.rollback_of} was undone: a "
+        f"concurrent `doit publish --prune` deleted {described(lost)} and the spare copies "
+        f"while it ran (it took longer than grace_seconds = "
+        f"{run.project.publish.grace_seconds}); release {previous.release} is served again "
+        f"(seq {back.seq}); run `doit rollback env={env}{of} to={new.rollback_of}` again "
+        "(it refuses if its files are gone: publish a fixed build then)"
+    )
 
 
 def _parent_plan(run: Any) -> Any:

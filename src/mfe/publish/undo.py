@@ -1,0 +1,90 @@
+"""Undoing a swap whose pointer names files a concurrent `--prune` deleted.
+
+A rollback makes its target's old files young before its swap (`mfe.publish.refresh`),
+but any step can be delayed past `grace_seconds` (a laptop suspended mid-rollback): a
+prune that read the pointer before the swap may then delete those files and their spare
+copies. No time rule closes that, so the pointer is swapped again (compare-and-swap) back
+to what it replaced: a new seq serving the apps and page of the pointer before it, whose
+files that prune kept (it was live, or the newest record, when the prune read it). Both
+seqs get a history record, as every swap does. The rollback that finds its files and their
+spare copies gone undoes its own swap (`mfe.publish.rollback.undone`).
+
+A pointer someone swapped past meanwhile is never swapped over: their release stays, and
+the error names it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mfe.errors import MfeError
+from mfe.publish.history import history_key, new_release_id, who
+from mfe.publish.merge import invalidation_paths
+from mfe.publish.pointer import Live, compare_and_swap
+from mfe.publish.releases import now_iso
+from mfe.publish.remote import head, s3_errors
+
+if TYPE_CHECKING:
+    from mfe.publish.run import Run
+
+
+def described(gone: list[tuple[str, str]]) -> str:
+    """`key (app), ...`, the first few."""
+    names = ", ".join(f"{key} ({app})" for app, key in gone[:4])
+    return names + (f" and {len(gone) - 4} more" if len(gone) > 4 else "")
+
+
+def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> Live:
+    """Swap from `broken` to a new pointer serving `before` again, record `broken`, commit.
+    Raises MfeError, changing nothing, when the pointer is no longer `broken`."""
+    env = run.env.name
+
+    def make(current: Live | None) -> Live:
+        if current is None or current.seq != broken.seq:
+            raise moved(env, broken, current, gone)
+        with s3_errors(run.session, run.parent_bucket, f"checking {history_key(broken.seq)}"):
+            recorded = head(run.s3, run.parent_bucket, history_key(broken.seq)) is not None
+        apps, page = dict(before.apps), before.page
+        return Live(
+            seq=broken.seq + 1,
+            release=new_release_id(page.sha256, broken.release),
+            created=now_iso(),
+            apps=apps,
+            page=page,
+            changed=sorted(n for n in apps if broken.apps.get(n) != apps[n]) or [run.parent],
+            action="rollback",
+            by=who(run.project.root),
+            commit=before.commit,
+            rollback_of=before.release,
+            took_off=broken.release,
+            invalidations=invalidation_paths(broken, apps, page, run.parent),
+            unrecorded=None if recorded else (current.raw or current.to_json()).decode(),
+        )
+
+    run.progress.note(
+        f"{described(gone)} named by release {broken.release} (seq {broken.seq}) deleted by a "
+        f"concurrent --prune: serving release {before.release} again"
+    )
+    with s3_errors(run.session, run.parent_bucket, "swapping the live pointer back"):
+        new, _ = compare_and_swap(
+            run.s3, run.parent_bucket, make, first=run.read_live(),
+            conditional=lambda: run.conditional,
+        )  # fmt: skip
+    assert new is not None
+    run.record_replaced(broken, None)
+    run._commit(new, broken, False)
+    return new
+
+
+def moved(env: str, broken: Live, current: Live | None, gone: list[tuple[str, str]]) -> MfeError:
+    """The undo lost its race: someone swapped past `broken`; their release stays."""
+    now = "no live pointer" if current is None else (
+        f"release {current.release} (seq {current.seq}: {current.action} of "
+        f"{','.join(current.changed) or '-'} by {current.by or 'unknown'})"
+    )  # fmt: skip
+    return MfeError(
+        f"release {broken.release} (seq {broken.seq}) of environment '{env}' names "
+        f"{described(gone)}, which a concurrent --prune deleted, and it could not be swapped "
+        f"back: {now} replaced it meanwhile and stays live; check that it loads (`doit "
+        f"releases env={env}`) and publish a fixed build if it still names those files"
+    )

@@ -1,0 +1,102 @@
+"""A rollback delayed past `grace_seconds` between its refresh and its swap while another
+checkout's `--prune` runs (moto server, a proxy gate holding the swap): the prune, which
+read the pointer before the swap, deletes the target's refreshed files and their `_hold/`
+spare copies. The pointer must not stay naming them: it is swapped back
+(`mfe.publish.undo`), by the rollback itself or by the next command finishing it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_prune_race import WAIT, holds_left, in_thread, missing, outcome, prune_only
+from test_releases import Clone, check_consistent, entry, history, live
+
+from mfe.errors import MfeError
+from mfe.publish.rollback import rollback
+
+from fixtures.proxy import POINTER, FailingProxy
+from fixtures.s3 import S3Server, Site
+
+GRACE = 1
+TRIALS = 3
+
+
+def older_than_grace() -> None:
+    """What is written now is older than the grace period afterwards (the one wait a
+    time rule needs; everything else is ordered by gates)."""
+    time.sleep(GRACE + 0.6)
+
+
+def check_whole(site: Site) -> None:
+    check_consistent(site)
+    assert missing(site) == [] and holds_left(site) == []
+
+
+class SwapGate:
+    """Holds the first pointer PUT through the proxy until `pruned`, as a rollback
+    suspended between its refresh and its swap; `stop_after` then holds the next request
+    (the rollback suspended right after its swap) until the proxy is closed."""
+
+    def __init__(self, stop_after: bool = False) -> None:
+        self.swapping, self.pruned = threading.Event(), threading.Event()
+        self.stop_after = stop_after
+
+    def gate(self, method: str, path: str) -> None:
+        if method == "PUT" and path.endswith(POINTER) and not self.swapping.is_set():
+            self.swapping.set()
+            assert self.pruned.wait(WAIT)
+
+    def hold(self, method: str, path: str) -> bool:
+        return self.stop_after and self.pruned.is_set() and not path.endswith(POINTER)
+
+
+def rollback_past_a_prune(site: Site, b: Clone, steps: SwapGate) -> tuple[FailingProxy, Any]:
+    """Start the whole rollback through a proxy, let its swap wait past the grace period,
+    run B's prune (reading the pointer before the swap), then let the swap land."""
+    proxy = FailingProxy(site.server.endpoint, gate=steps.gate, hold=steps.hold)
+    site.point_at(proxy.port)
+    started = in_thread(lambda: rollback(site.project, "local", outputs=site.outputs, smoke=False))
+    assert steps.swapping.wait(WAIT)
+    older_than_grace()  # the refreshed files and their spare copies, too
+    assert prune_only(b.root, site) >= 1
+    steps.pruned.set()
+    return proxy, started
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_a_rollback_whose_files_a_prune_deleted_after_its_refresh_is_undone(
+    tmp_path: Path, moto_s3: S3Server, trial: int
+) -> None:
+    """The rollback swaps back to what it replaced and fails saying so; the page, the
+    pointer and the history agree, nothing is missing, and the next publish works."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    current, before = entry(site.root, "accounts"), live(site)
+    b = Clone(site, tmp_path / "b")
+    older_than_grace()  # release 1's files: the rollback refreshes them
+    port, steps = site.port, SwapGate()
+    proxy, (thread, result) = rollback_past_a_prune(site, b, steps)
+    try:
+        with pytest.raises(MfeError) as failed:
+            outcome(thread, result)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    message = str(failed.value)
+    assert "was undone" in message and "--prune" in message and "main-" in message
+    assert f"release {before.release} is served again" in message
+    now = live(site)
+    assert (now.seq, now.page, now.apps) == (before.seq + 2, before.page, before.apps)
+    assert history(site)[-2].rollback_of == history(site)[0].release  # the rollback's record
+    assert current in site.shell()
+    check_whole(site)
+    site.change("accounts", "3")
+    report = site.publish()  # the next publish is not stuck
+    assert report["seq"] == now.seq + 1
+    check_whole(site)
