@@ -19,7 +19,7 @@ from mfe.errors import MfeError
 from mfe.publish.rollback import rollback
 
 from fixtures.proxy import POINTER, FailingProxy
-from fixtures.s3 import S3Server, Site
+from fixtures.s3 import S3Server, Site, objects
 
 GRACE = 1
 TRIALS = 3
@@ -51,7 +51,7 @@ class SwapGate:
             assert self.pruned.wait(WAIT)
 
     def hold(self, method: str, path: str) -> bool:
-        return self.stop_after and self.pruned.is_set() and not path.endswith(POINTER)
+        return self.stop_after and self.swapping.is_set() and not path.endswith(POINTER)
 
 
 def rollback_past_a_prune(site: Site, b: Clone, steps: SwapGate) -> tuple[FailingProxy, Any]:
@@ -99,4 +99,79 @@ def test_a_rollback_whose_files_a_prune_deleted_after_its_refresh_is_undone(
     site.change("accounts", "3")
     report = site.publish()  # the next publish is not stuck
     assert report["seq"] == now.seq + 1
+    check_whole(site)
+
+
+def test_a_rollback_stopped_after_its_swap_is_undone_by_the_next_publish(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """The rollback is suspended right after its swap, its target's files deleted by the
+    prune: the next publish (another checkout) finishes nothing broken, it swaps back and
+    publishes; the rollback, resumed, finds the pointer moved and does not swap over it."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    site.change("accounts", "2")
+    site.publish()
+    before = live(site)
+    b = Clone(site, tmp_path / "b")
+    older_than_grace()
+    port, steps = site.port, SwapGate(stop_after=True)
+    proxy, (thread, result) = rollback_past_a_prune(site, b, steps)
+    try:
+        assert proxy.held.wait(WAIT)  # swapped, then stopped
+        assert live(site).seq == before.seq + 1 and missing(site)
+        b.change("payments", "2")
+        report = b.publish()
+        assert report["seq"] == before.seq + 3  # the rollback's, the undo, this one
+        undone = history(site)[before.seq + 1]
+        assert (undone.page, undone.apps, undone.took_off) == (
+            before.page, before.apps, history(site)[before.seq].release,
+        )  # fmt: skip
+        proxy.release.set()
+        with pytest.raises(MfeError) as failed:
+            outcome(thread, result)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    message = str(failed.value)
+    assert "could not be swapped back" in message and report["release"] in message
+    assert live(site).release == report["release"]
+    check_whole(site)
+
+
+def test_a_command_finishing_a_rollback_copies_back_a_file_its_spare_copy_still_holds(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """The rollback is stopped right after its swap and one target file was deleted (by a
+    hand) while its `_hold/` spare copy is still there: the next publish copies it back and
+    finishes the rollback instead of undoing it; the rollback, resumed, ends normally."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    old = entry(site.root, "accounts")
+    site.change("accounts", "2")
+    site.publish()
+    before = live(site)
+    b = Clone(site, tmp_path / "b")
+    older_than_grace()
+    port, steps = site.port, SwapGate(stop_after=True)
+    steps.pruned.set()  # no prune: the swap goes through at once
+    proxy = FailingProxy(site.server.endpoint, gate=steps.gate, hold=steps.hold)
+    try:
+        site.point_at(proxy.port)
+        thread, result = in_thread(
+            lambda: rollback(site.project, "local", outputs=site.outputs, smoke=False)
+        )
+        assert proxy.held.wait(WAIT)  # swapped, then stopped
+        site.server.client().delete_object(Bucket=site.bucket("accounts"), Key=old)
+        b.change("payments", "2")
+        report = b.publish()
+        assert report["seq"] == before.seq + 2  # the rollback's, finished, then this one
+        assert history(site)[before.seq].action == "rollback"  # finished, not undone
+        assert old in objects(site.server, site.bucket("accounts"))
+        proxy.release.set()
+        outcome(thread, result)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    assert live(site).release == report["release"]
     check_whole(site)

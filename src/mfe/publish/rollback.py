@@ -177,7 +177,9 @@ def rollback(
     live, etag = run.read_live()
     if live is None:
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
-    run.finish_pending(live)
+    if run.finish_pending(live):  # it named files a prune deleted: swapped back
+        live, etag = run.read_live()
+        assert live is not None
     target = find_target(run, live, app, to)
     try:
         if serves(live, target, app):  # a rerun after a Ctrl-C past the swap: nothing to swap

@@ -65,6 +65,7 @@ from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
 from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, head, list_bucket, s3_errors
 from mfe.publish.report import Progress
+from mfe.publish.undo import finish_or_undo
 from mfe.publish.versions import blob, records, version_of, write_version
 
 if TYPE_CHECKING:
@@ -212,20 +213,25 @@ class Run:
             self.plans[app] = AppPlan(app, self.buckets[app], self.distributions[app], [], {})
         return self.plans[app]
 
-    def finish_pending(self, live: Live | None) -> None:
+    def finish_pending(self, live: Live | None) -> bool:
         """A swapped pointer without its history record: an earlier publish died in its
-        commit step (or is in it now; finishing twice is harmless). Finish it."""
+        commit step (or is in it now; finishing twice is harmless). Finish it. True when
+        it named deleted files and was swapped back instead (`mfe.publish.undo`): the
+        caller reads the pointer again."""
         if live is None or self.remote(self.parent, history_key(live.seq)) is not None:
-            return
-        self._finish(live)
+            return False
+        return self._finish(live)
 
-    def _finish(self, live: Live) -> None:
+    def _finish(self, live: Live) -> bool:
         """The commit step of `live`, after recording the pointer it carries (its command
-        may have died before `record_replaced`), so every record's predecessor has one."""
+        may have died before `record_replaced`), so every record's predecessor has one;
+        True when `live` names files a prune deleted and was undone instead."""
         self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
         self.switched = True
         with s3_errors(self.session, self.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
             write_carried(self.s3, self.parent_bucket, live)
+        if finish_or_undo(self, live) is not None:
+            return True
         written, sent = commit(
             self.session, live, self.parent, self.buckets, self.distributions,
             self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
@@ -234,6 +240,7 @@ class Run:
         self.committed.add(live, written, sent, self.distributions)
         for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
             self.listings.pop(app, None)
+        return False
 
     def carry(self, current: Live | None, base: Live | None) -> str | None:
         """What the pointer about to replace `current` carries (`Live.unrecorded`): its bytes
@@ -274,8 +281,8 @@ class Run:
     def publish(self, *, force: bool, prune: bool, wait: bool, verify: bool = False) -> Result:
         dry_run = self.dry_run
         base, etag = self.read_live()
-        if not dry_run:
-            self.finish_pending(base)
+        if not dry_run and self.finish_pending(base):
+            base, etag = self.read_live()
         commit_id = git_commit(self.project.root)
         now = now_iso()
         candidates = {

@@ -6,8 +6,10 @@ prune that read the pointer before the swap may then delete those files and thei
 copies. No time rule closes that, so the pointer is swapped again (compare-and-swap) back
 to what it replaced: a new seq serving the apps and page of the pointer before it, whose
 files that prune kept (it was live, or the newest record, when the prune read it). Both
-seqs get a history record, as every swap does. The rollback that finds its files and their
-spare copies gone undoes its own swap (`mfe.publish.rollback.undone`).
+seqs get a history record, as every swap does. Whoever finds such a pointer undoes it: the
+rollback itself (`mfe.publish.rollback.undone`), or the next command finishing its commit
+step (`Run.finish_pending`: a rollback stopped right after its swap), which would
+otherwise fail on the missing files forever.
 
 A pointer someone swapped past meanwhile is never swapped over: their release stays, and
 the error names it.
@@ -18,14 +20,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.history import history_key, new_release_id, who
+from mfe.publish.history import history_key, new_release_id, read_record, who
 from mfe.publish.merge import invalidation_paths
 from mfe.publish.pointer import Live, compare_and_swap
+from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within
 from mfe.publish.releases import now_iso
 from mfe.publish.remote import head, s3_errors
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
+
+
+def absent(run: Run, live: Live) -> list[tuple[str, str]]:
+    """(app, key) of every object `live` names (its versions' files, its page copy) that
+    its bucket lacks, after copying back any a rollback's spare copy under `_hold/` still
+    holds (that rollback is restoring it: not a reason to undo)."""
+    named = Reuse(run)
+    gone: list[tuple[str, str]] = []
+    for app in sorted({*live.apps, run.parent} & set(run.buckets)):
+        run.listings.pop(app, None)  # a listing made before the swap would miss its files
+        listing = run.listing(app)
+        spares = {k.split("/", 2)[2]: k for k in listing if k.startswith(HOLD_PREFIX)}
+        for key in sorted(named.named(live, app) - set(listing)):
+            spare = spares.get(key)
+            if spare is None or not copy_within(run, app, spare, key, {}):
+                gone.append((app, key))
+        run.listings.pop(app, None)
+    return gone
 
 
 def described(gone: list[tuple[str, str]]) -> str:
@@ -88,3 +109,14 @@ def moved(env: str, broken: Live, current: Live | None, gone: list[tuple[str, st
         f"back: {now} replaced it meanwhile and stays live; check that it loads (`doit "
         f"releases env={env}`) and publish a fixed build if it still names those files"
     )
+
+
+def finish_or_undo(run: Run, live: Live) -> Live | None:
+    """Before finishing `live`'s commit step: undo it (returning the new pointer) when it
+    names deleted files, from the release recorded before it; None: finish it."""
+    gone = absent(run, live) if live.seq > 1 else []  # the first has nothing to go back to
+    if not gone:
+        return None
+    with s3_errors(run.session, run.parent_bucket, f"reading release record {live.seq - 1}"):
+        before = read_record(run.s3, run.parent_bucket, live.seq - 1)
+    return undo(run, live, before, gone)
