@@ -725,3 +725,103 @@ def test_an_app_added_during_the_publish_is_not_taken_off(site: Site, tmp_path: 
         assert entry(other.root, "orders") in page and entry(site.root, "payments") not in page
         site.publish(force=True, smoke=False)  # A takes it off on purpose, for the next trial
         assert "orders" not in live(site).apps
+
+
+# ------------------------------------------- an app rollback re-renders this checkout's page
+
+
+def roll_back(site: Site, **options: Any) -> Any:
+    return rollback(site.project, "local", outputs=site.outputs, app="payments", **options)
+
+
+def two_payments(site: Site) -> str:
+    """Releases 1 and 2 (payments 1, then 2) from `site`'s git checkout; payments 1's entry."""
+    (site.root / ".gitignore").write_text(".mfe/\n")  # local state, as in a real monorepo
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    first = entry(site.root, "payments")
+    site.change("payments", "2")
+    committed(site.root, "payments 2")
+    site.publish(smoke=False)
+    return first
+
+
+def test_an_app_rollback_from_an_older_checkout_keeps_another_teams_app(
+    site: Site, tmp_path: Path
+) -> None:
+    """B put orders live; A, without it, rolls payments back: refused before anything is
+    written (the page it renders would lack orders); after pulling, both are on the page."""
+    first = two_payments(site)
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")
+    added = committed(other.root, "add orders")
+    other.publish(smoke=False)
+    before, page = store(site), served(site)
+    with pytest.raises(MfeError) as refused:
+        roll_back(site)
+    assert str(refused.value) == (
+        f"rollback of payments in environment 'local' refused: the live page has orders "
+        f"(published from {added[:12]}), which this checkout does not have (no "
+        "apps/<name>/package.json) and which no commit this checkout descends from removed "
+        "(an older commit, or another branch?), so rolling payments back would take orders "
+        "off the page; pull and roll back again, or roll back the whole page with `doit "
+        "rollback env=local to=1` (its stored page)"
+    )
+    assert store(site) == before and served(site) == page
+    git(site.root, "pull", "-q", "--no-rebase", "--no-edit", str(other.root), "main")
+    report = roll_back(site)
+    assert (report.changed, report.removed, report.rollback_of) == (
+        ["payments"], [], history(site)[0].release)  # fmt: skip
+    page = check_consistent(site)
+    assert entry(other.root, "orders") in page.decode() and first in page.decode()
+    assert set(live(site).apps) == {"mfe-parent", "accounts", "payments", "orders"}
+
+
+def test_an_app_rollback_after_a_removal_takes_the_app_off_pointer_and_page(site: Site) -> None:
+    add_app(site, site.root, "orders")
+    first = two_payments(site)
+    remove_app(site.root, "orders")
+    committed(site.root, "orders retired")
+    report = roll_back(site)
+    assert (report.changed, report.removed) == (["payments"], ["orders"])
+    assert set(live(site).apps) == {"mfe-parent", "accounts", "payments"}
+    page = check_consistent(site).decode()
+    assert first in page and "orders" not in page
+    assert history(site)[-1].changed == ["payments", "orders (removed)"]
+
+
+def test_an_app_added_during_an_app_rollback_is_not_taken_off(site: Site, tmp_path: Path) -> None:
+    """A chooses its target from a pointer without orders; B puts orders live before A's
+    swap. A's retry applies the rule to the pointer it lost to: refused before its swap,
+    and B's release stays served, whole."""
+    two_payments(site)
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")
+    port = site.port
+    for trial in range(3):
+        other.change("orders", f"o{trial}")
+        proxy = FailingProxy(
+            site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False, app="orders"))
+        )
+        try:
+            site.point_at(proxy.port)
+            with pytest.raises(MfeError) as refused:
+                roll_back(site, smoke=False)
+        finally:
+            proxy.close()
+            site.point_at(port)
+        pointer_puts = [path for path in proxy.paths if path.endswith(POINTER)]
+        assert len(pointer_puts) == 1  # A passed the first check, lost its swap, then refused
+        assert str(refused.value).endswith(
+            "so rolling payments back would take orders off the page (another publish put it "
+            "live while this one ran; what this one uploaded is content-addressed and changes "
+            "nothing served); pull and roll back again, or roll back the whole page with "
+            "`doit rollback env=local to=1` (its stored page)"
+        )
+        winner = live(site)
+        assert winner.changed == ["orders"] and winner.action == "publish"
+        page = check_consistent(site).decode()
+        assert entry(other.root, "orders") in page and entry(site.root, "payments") in page
+        site.publish(force=True, smoke=False)  # A takes orders off on purpose, for the next trial
+        assert "orders" not in live(site).apps

@@ -6,13 +6,14 @@ to, so another team's app that changed meanwhile is kept. An app built from a co
 is an ancestor of the live version's commit is refused (an out-of-order CI run must not
 revert a newer app) unless forced. A live app this checkout does not have stays on the
 pointer's page only if the page renders it, so `dropped` takes it off (a removal in a
-commit after the one it was published from, or forced) or refuses the publish.
+commit after the one it was published from, or forced) or refuses the publish (or the app
+rollback, which re-renders the page too).
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -168,6 +169,27 @@ def published_from(version: AppVersion) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """How `dropped` words its refusal for the command it stops (publish, an app rollback):
+    that command, the change that would take the apps off, what to do instead (given the
+    apps' names)."""
+
+    command: str
+    doing: str
+    then: Callable[[str], str]
+
+
+def publishing(env: str) -> Refusal:
+    return Refusal(
+        f"publish to environment '{env}'",
+        "publishing",
+        lambda names: (
+            f"pull and publish again; to take {names} off the page on purpose, pass --force"
+        ),
+    )
+
+
 def dropped(
     root: Path,
     env: str,
@@ -176,11 +198,12 @@ def dropped(
     head: str | None,
     force: bool,
     after: str = "",
+    refusal: Refusal | None = None,
 ) -> Dropped:
     """The live apps missing from `apps` (this checkout's) that the next pointer drops: each
     removed in a commit HEAD descends from, or any with `force`. Others refuse the publish
-    (MfeError; `after` says what it already did): an older checkout or another branch must
-    not silently take another team's app off the page."""
+    (or `refusal`'s command; MfeError; `after` says what it already did): an older checkout
+    or another branch must not silently take another team's app off the page."""
     gone = sorted(set(live.apps) - set(apps)) if live else []
     if not live or not gone:
         return Dropped()
@@ -188,12 +211,12 @@ def dropped(
     if unknown and not force:
         names = ", ".join(unknown)
         which = ", ".join(f"{n} ({published_from(live.apps[n])})" for n in unknown)
+        words = refusal or publishing(env)
         raise MfeError(
-            f"publish to environment '{env}' refused: the live page has {which}, which this "
-            f"checkout does not have (no apps/<name>/package.json) and which no commit this "
-            f"checkout descends from removed (an older commit, or another branch?), so "
-            f"publishing would take {names} off the page{after}; pull and publish again; to "
-            f"take {names} off the page on purpose, pass --force"
+            f"{words.command} refused: the live page has {which}, which this checkout does not "
+            f"have (no apps/<name>/package.json) and which no commit this checkout descends "
+            f"from removed (an older commit, or another branch?), so {words.doing} would take "
+            f"{names} off the page{after}; {words.then(names)}"
         )
     return Dropped(gone, unknown)
 

@@ -8,6 +8,8 @@ A whole rollback restores the target's exact page; an app rollback re-renders th
 with that app's earlier version (recording the version it replaced, as a publish does, so
 a checkout still holding that build keeps it out) and the others as live, and uploads its
 `_ca/` copy before each swap attempt (so the pointer never names a page that is not up).
+The page shows only this checkout's apps, so a live app it lacks is refused or taken off
+by publish's rule (`merge.dropped`), on the first read and on each re-read after a lost race.
 A lost race that would revert a release the user never saw is refused (`check_unmoved`).
 Before each swap attempt the target's objects that a concurrent `--prune` could delete
 are made young in place, and checked again after the swap (`mfe.publish.refresh`).
@@ -26,10 +28,18 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
 from mfe.publish.history import new_release_id, read_record, seqs, who
-from mfe.publish.merge import invalidation_paths, replacing
+from mfe.publish.merge import (
+    RACED,
+    Dropped,
+    Refusal,
+    dropped,
+    invalidation_paths,
+    recorded,
+    replacing,
+)
 from mfe.publish.pointer import Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace
-from mfe.publish.releases import now_iso
+from mfe.publish.releases import git_commit, now_iso
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import AppResult, PublishReport, write_report
 from mfe.publish.versions import blob
@@ -181,12 +191,13 @@ def rollback(
         live, etag = run.read_live()
         assert live is not None
     target = find_target(run, live, app, to)
+    removed: list[str] = []
     try:
         if serves(live, target, app):  # a rerun after a Ctrl-C past the swap: nothing to swap
             new, previous, changed = live, None, []
         else:
-            new, previous = swap_back(run, (live, etag), target, app, wait)
-            changed = new.changed
+            new, previous, removed = swap_back(run, (live, etag), target, app, wait)
+            changed = [n for n in new.changed if n not in recorded([], removed)]
         if smoke:
             from mfe.publish.smoke import smoke_check
 
@@ -211,6 +222,7 @@ def rollback(
         rollback_of=target.release,
         seq=new.seq,
         changed=changed,
+        removed=removed,
     )
     write_report(project.state_dir(run.env.name), report)
     return report
@@ -227,23 +239,51 @@ def serves(live: Live, target: Live, app: str | None) -> bool:
     return live.page == target.page and versions == {n: v.version for n, v in target.apps.items()}
 
 
+def app_refusal(env: str, app: str, target: Live) -> Refusal:
+    """How `merge.dropped` refuses an app rollback: a whole one serves its target's stored
+    page, so it takes no app off unseen."""
+    return Refusal(
+        f"rollback of {app} in environment '{env}'",
+        f"rolling {app} back",
+        lambda names: (
+            f"pull and roll back again, or roll back the whole page with `doit rollback "
+            f"env={env} to={target.seq}` (its stored page)"
+        ),
+    )
+
+
 def swap_back(
     run: Any, first: tuple[Live, str | None], target: Live, app: str | None, wait: bool
-) -> tuple[Live, Live]:
-    """The pointer swap to `target` (one app of it with `app`) and its commit step."""
+) -> tuple[Live, Live, list[str]]:
+    """The pointer swap to `target` (one app of it with `app`) and its commit step; also
+    returns the live apps this checkout lacks that an app rollback took off."""
     live = first[0]
     project = run.project
+    head = git_commit(project.root) if app is not None else None
+
+    def drops(current: Live, after: str = "") -> Dropped:
+        """An app rollback re-renders the page from this checkout's apps (publish's rule)."""
+        if app is None:  # the target's stored page: this checkout's apps play no part
+            return Dropped()
+        words = app_refusal(run.env.name, app, target)
+        return dropped(project.root, run.env.name, current, project.apps, head, False, after, words)
+
+    gone = [drops(live)]  # refused before anything changes
     _ = run.conditional  # a rollback always swaps: refuse a store that would lose races first
 
     def make(current: Live | None) -> Live:
         assert current is not None
         check_unmoved(run.env.name, live, current, target, app)
+        if current.seq != live.seq:  # the same rule on what it lost to, before uploading
+            gone[0] = drops(current, RACED)
+        removed = gone[0].removed
         if app is None:
             apps, page = dict(target.apps), target.page
         else:
             earlier = target.apps[app]  # what it took off live stays out, as after a publish
             earlier = replace(earlier, replaced=replacing(current.apps.get(app), earlier))
-            apps = {**current.apps, app: earlier}
+            kept = {n: v for n, v in current.apps.items() if n not in removed}
+            apps = {**kept, app: earlier}
             rendered = run.page(apps)
             # Before the swap, as publish does: a rollback killed right after it must leave a
             # pointer whose page is up, or every later command fails finishing it.
@@ -251,7 +291,8 @@ def swap_back(
             page = blob(rendered)
         carried = run.carry(current, live)
         reuse.refresh(current, list(reuse.files))
-        changed = sorted(n for n in apps if current.apps.get(n) != apps[n]) or [run.parent]
+        changed = sorted(n for n in apps if current.apps.get(n) != apps[n])
+        changed = recorded(changed, removed) or [run.parent]
         return Live(
             seq=current.seq + 1,
             release=new_release_id(page.sha256, current.release),
@@ -274,7 +315,8 @@ def swap_back(
     else:
         reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
     check_complete(run, target, reuse)
-    return swap_and_commit(run, first, make, reuse, wait)
+    new, previous = swap_and_commit(run, first, make, reuse, wait)
+    return new, previous, gone[0].removed
 
 
 def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
