@@ -22,7 +22,7 @@ from mfe.errors import MfeError
 from mfe.publish.plan import AppPlan, app_plan
 from mfe.publish.pointer import Live
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
-from mfe.publish.run import Result
+from mfe.publish.result import Result
 from mfe.publish.versions import version_of
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ pointer changed, and the newest record always describes the served page.
 A record is written once the commit step finished (page, fixed URLs, invalidation): a
 pointer whose record is missing is a commit the next publish must finish. A pointer swapped
 past before its own command recorded it (killed, or slow) is recorded by the command that
-swapped past it, from the bytes it read (`Run.record_replaced`). So that command may die
+swapped past it, from the bytes it read (`pending.record_replaced`). So that command may die
 between its swap and that record, its pointer carries those bytes while that one has no
 record (`Live.unrecorded`), and whoever finishes its commit step records them first: every
 served seq has one.

@@ -244,6 +244,12 @@ def merge(
     return apps
 
 
+def swap_due(live: Live | None, changed: list[str], page: LocalFile) -> bool:
+    """Whether publishing `changed` with `page` writes the pointer: there is none yet, an app
+    changed, or the page did (a template edit)."""
+    return live is None or bool(changed) or page.sha256 != live.page.sha256
+
+
 def fixed_changes(
     previous: dict[str, AppVersion], apps: dict[str, AppVersion]
 ) -> dict[str, dict[str, Blob]]:

@@ -81,7 +81,7 @@ class Live:
     those bytes, whichever command writes it, whatever version of mfe wrote the pointer."""
     unrecorded: str | None = field(default=None, repr=False, compare=False)
     """The pointer this one replaced, as its bytes were read, when it had no history record
-    yet (`Run.carry`): a command killed between its swap and recording that one leaves it
+    yet (`pending.carry`): a command killed between its swap and recording that one leaves it
     recordable by whoever finishes this one. Never nested: one that carries its own is
     finished (recorded) before anything swaps past it."""
 

@@ -37,6 +37,7 @@ from mfe.publish.merge import (
     recorded,
     replacing,
 )
+from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.pointer import Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace
 from mfe.publish.releases import git_commit, now_iso
@@ -187,7 +188,7 @@ def rollback(
     live, etag = run.read_live()
     if live is None:
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
-    if run.finish_pending(live):  # it named files a prune deleted: swapped back
+    if finish_pending(run, live):  # it named files a prune deleted: swapped back
         live, etag = run.read_live()
         assert live is not None
     target = find_target(run, live, app, to)
@@ -289,7 +290,7 @@ def swap_back(
             # pointer whose page is up, or every later command fails finishing it.
             run._upload_page(rendered, _parent_plan(run), current, reuse)
             page = blob(rendered)
-        carried = run.carry(current, live)
+        carried = carry(run, current, live)
         reuse.refresh(current, list(reuse.files))
         changed = sorted(n for n in apps if current.apps.get(n) != apps[n])
         changed = recorded(changed, removed) or [run.parent]
@@ -364,7 +365,7 @@ def swap_and_commit(
                 run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional
             )
         assert new is not None and previous is not None
-        run.record_replaced(previous, first[0])
+        record_replaced(run, previous, first[0])
         try:
             reuse.confirm()  # before the commit step serves the page
             run._commit(new, previous, wait)

@@ -32,22 +32,14 @@ from typing import TYPE_CHECKING, Any
 from mfe.build.manifest import AssetManifest
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.commit import (
-    Committed,
-    by_distribution,
-    commit,
-    due_fixed,
-    invalidated,
-    keys_by_app,
-    with_distribution,
-)
+from mfe.publish.commit import Committed, commit
+from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
-from mfe.publish.history import history_key, new_release_id, who, write_carried, write_record
+from mfe.publish.history import new_release_id, who
 from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     RACED,
-    Candidate,
     Dropped,
     candidate,
     changed_apps,
@@ -57,42 +49,21 @@ from mfe.publish.merge import (
     merge,
     recorded,
     stale,
+    swap_due,
 )
 from mfe.publish.page import fetch_version, render_page
+from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
 from mfe.publish.releases import git_commit, now_iso
-from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, head, list_bucket, s3_errors
+from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
-from mfe.publish.undo import finish_or_undo
+from mfe.publish.result import Result, by_app
 from mfe.publish.versions import blob, records, version_of, write_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
-
-
-@dataclass
-class Result:
-    release: str
-    live: Live | None
-    previous: Live | None
-    noop: bool
-    sent: dict[str, list[str]] = field(default_factory=dict)
-    forced: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    by_app: dict[str, list[str]] = field(default_factory=dict)
-    """app -> fixed-URL paths invalidated."""
-    refreshed: dict[str, list[str]] = field(default_factory=dict)
-    """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
-    removed: list[str] = field(default_factory=list)
-    """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
-
-
-def swap_due(live: Live | None, changed: list[str], page: LocalFile) -> bool:
-    """Whether publishing `changed` with `page` writes the pointer: there is none yet, an app
-    changed, or the page did (a template edit)."""
-    return live is None or bool(changed) or page.sha256 != live.page.sha256
 
 
 @dataclass
@@ -213,61 +184,10 @@ class Run:
             self.plans[app] = AppPlan(app, self.buckets[app], self.distributions[app], [], {})
         return self.plans[app]
 
-    def finish_pending(self, live: Live | None) -> bool:
-        """A swapped pointer without its history record: an earlier publish died in its
-        commit step (or is in it now; finishing twice is harmless). Finish it. True when
-        it named deleted files and was swapped back instead (`mfe.publish.undo`): the
-        caller reads the pointer again."""
-        if live is None or self.remote(self.parent, history_key(live.seq)) is not None:
-            return False
-        return self._finish(live)
-
-    def _finish(self, live: Live) -> bool:
-        """The commit step of `live`, after recording the pointer it carries (its command
-        may have died before `record_replaced`), so every record's predecessor has one;
-        True when `live` names files a prune deleted and was undone instead."""
-        self.progress.note(f"publish: finishing release {live.release} (seq {live.seq})")
-        self.switched = True
-        with s3_errors(self.session, self.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
-            write_carried(self.s3, self.parent_bucket, live)
-        if finish_or_undo(self, live) is not None:
-            return True
-        written, sent = commit(
-            self.session, live, self.parent, self.buckets, self.distributions,
-            self.drift.drifted, self.local_by_sha(), wait=False, note=self.progress.note,
-            workers=self.project.publish.workers, finishing=True,
-        )  # fmt: skip
-        self.committed.add(live, written, sent, self.distributions)
-        for app in {self.parent, *written}:  # history, index.html, fixed URLs changed
-            self.listings.pop(app, None)
-        return False
-
-    def carry(self, current: Live | None, base: Live | None) -> str | None:
-        """What the pointer about to replace `current` carries (`Live.unrecorded`): its bytes
-        when it is not `base` (recorded in `finish_pending`) and has no record, so that this
-        command dying between its swap and `record_replaced` loses nothing. One carrying its
-        own predecessor is finished instead (recording both): pointers never nest deeper."""
-        if current is None or (base is not None and current.seq == base.seq):
-            return None
-        key = history_key(current.seq)
-        with s3_errors(self.session, self.parent_bucket, f"checking {key}"):
-            if head(self.s3, self.parent_bucket, key) is not None:
-                return None
-        if current.unrecorded is not None:
-            self._finish(current)
-            return None
-        return (current.raw or current.to_json()).decode()
-
     def record_replaced(self, previous: Live | None, base: Live | None) -> None:
-        """After a swap: record the pointer it replaced, unless that is `base`, the one this
-        command read first (and recorded, or found recorded, in `finish_pending`). A pointer
-        another command swapped in meanwhile may never be recorded by it (killed before its
-        commit step ended); its bytes as read make the record it would write, so a slow one
-        writing it later changes nothing (`put_once`)."""
-        if previous is None or (base is not None and previous.seq == base.seq):
-            return
-        with s3_errors(self.session, self.parent_bucket, f"recording release {previous.release}"):
-            write_record(self.s3, self.parent_bucket, previous)
+        """`mfe.publish.pending.record_replaced`: a method so that `mfe.publish.undo`, which
+        `pending` imports, reaches it without an import cycle."""
+        record_replaced(self, previous, base)
 
     def upload(self, plans: dict[str, AppPlan]) -> None:
         from mfe.publish.upload import upload_all
@@ -281,7 +201,7 @@ class Run:
     def publish(self, *, force: bool, prune: bool, wait: bool, verify: bool = False) -> Result:
         dry_run = self.dry_run
         base, etag = self.read_live()
-        if not dry_run and self.finish_pending(base):
+        if not dry_run and finish_pending(self, base):
             base, etag = self.read_live()
         commit_id = git_commit(self.project.root)
         now = now_iso()
@@ -309,13 +229,13 @@ class Run:
             self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
         self.row(self.parent)
         if dry_run:
-            dry = self._dry(base, changed, candidates, forced, gone)
+            report = dry(self, base, changed, candidates, forced, gone)
             if prune:  # what a publish would keep: the kept releases and this one
                 from mfe.publish.prune import prune as plan_prune
 
                 mine = {n: {online_copy(f).key for f in la.files} for n, la in self.local.items()}
                 plan_prune(self, mine, delete=False)
-            return dry
+            return report
         apps = merge(base, changed, candidates, forced, gone.removed)
         page = self.page(apps)  # template errors first
         if swap_due(base, changed + gone.removed, page):
@@ -344,7 +264,7 @@ class Run:
             page = self.page(apps)
             if not swap_due(current, mine + removed, page):
                 return None
-            carried = self.carry(current, base)
+            carried = carry(self, current, base)
             reuse.refresh(current, mine)
             self._upload_page(page, parent_plan, current, reuse)
             page_blob = blob(page)
@@ -374,7 +294,7 @@ class Run:
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
         else:
-            self.record_replaced(previous, base)
+            record_replaced(self, previous, base)
             reuse.confirm()  # before the commit step serves the page
             self._commit(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
@@ -433,47 +353,3 @@ class Run:
             finishing=False,
         )  # fmt: skip
         self.committed.add(new, written, sent, self.distributions)
-
-    def _dry(
-        self,
-        base: Live | None,
-        changed: list[str],
-        candidates: dict[str, Candidate],
-        forced: list[str],
-        gone: Dropped,
-    ) -> Result:
-        apps = merge(base, changed, candidates, forced, gone.removed)
-        page = self.page(apps)
-        parent_plan = self.plans[self.parent]
-        copy = online_copy(page)
-        now = datetime.now(UTC)
-        reuse = Reuse.of(self, changed, now)
-        reuse.count(reuse.due(base, changed, now), now)  # what `refresh` would upload again
-        if reuse.page_due(base, copy, self.remote(self.parent, copy.key)):
-            parent_plan.uploads.append(copy)
-        noop = not swap_due(base, changed + gone.removed, page)
-        page_blob = blob(page)
-        paths = invalidation_paths(base, apps, page_blob, self.parent)
-        if not noop:  # what the commit step would write, and so invalidate
-            pick = wanted(base, self.parent, self.drift.drifted)
-            due = due_fixed(apps, page_blob, self.parent, self.buckets, pick)
-            written = keys_by_app(due)
-            for name, keys in written.items():
-                self.row(name).written = keys
-            paths = invalidated(paths, written)
-        if base is None:  # as the commit step (`to_invalidate`): nothing cached to invalidate
-            paths = {}
-        result = Result(base.release if base and noop else "(next)", None, base, noop)
-        result.sent = {} if noop else by_distribution(paths, self.distributions)
-        result.changed, result.forced, result.removed = changed, forced + gone.forced, gone.removed
-        result.by_app = with_distribution(paths, self.distributions)
-        result.refreshed = by_app(reuse.refreshed)
-        return result
-
-
-def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:
-    """(app, key) pairs as app -> sorted keys."""
-    found: dict[str, list[str]] = {}
-    for app, key in sorted(keys):
-        found.setdefault(app, []).append(key)
-    return found

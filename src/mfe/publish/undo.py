@@ -8,7 +8,7 @@ to what it replaced: a new seq serving the apps and page of the pointer before i
 files that prune kept (it was live, or the newest record, when the prune read it). Both
 seqs get a history record, as every swap does. Whoever finds such a pointer undoes it: the
 rollback itself (`mfe.publish.rollback.undone`), or the next command finishing its commit
-step (`Run.finish_pending`: a rollback stopped right after its swap), which would
+step (`pending.finish_pending`: a rollback stopped right after its swap), which would
 otherwise fail on the missing files forever.
 
 A pointer someone swapped past meanwhile is never swapped over: their release stays, and

@@ -1,0 +1,35 @@
+"""What one publish did (or, dry, would do): its own module so that the publish
+(`mfe.publish.run`) and its dry-run report (`mfe.publish.dry`) share it without an
+import cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mfe.publish.pointer import Live
+
+
+@dataclass
+class Result:
+    release: str
+    live: Live | None
+    previous: Live | None
+    noop: bool
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    forced: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    by_app: dict[str, list[str]] = field(default_factory=dict)
+    """app -> fixed-URL paths invalidated."""
+    refreshed: dict[str, list[str]] = field(default_factory=dict)
+    """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
+    removed: list[str] = field(default_factory=list)
+    """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
+
+
+def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:
+    """(app, key) pairs as app -> sorted keys."""
+    found: dict[str, list[str]] = {}
+    for app, key in sorted(keys):
+        found.setdefault(app, []).append(key)
+    return found
