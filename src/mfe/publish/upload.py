@@ -189,7 +189,9 @@ def _start_worker(spec: ClientSpec, workers: int) -> None:
 
 
 def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
-    """In a worker process: upload a batch; (requests sent, the first failure or None)."""
+    """In a worker process: upload a batch; (requests sent, the first failure or None).
+    The first failure cancels the batch's uploads not started: each would only fail too,
+    after its retries (an emulator gone: minutes for a batch)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     client, threads, sent = _worker["client"], _worker["threads"], _worker["sent"]
@@ -197,9 +199,13 @@ def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
     futures = {threads.submit(put_file, client, bucket, f): f for bucket, f in batch}
     failed: Failed | None = None
     for future in as_completed(futures):
+        if future.cancelled():
+            continue
         error = future.exception()
         if error is None or failed is not None:
             continue
+        for other in futures:
+            other.cancel()
         key = futures[future].key
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", "")) or "Unknown"
