@@ -605,6 +605,25 @@ def committed(root: Path, message: str) -> str:
     return git(root, "rev-parse", "HEAD").strip()
 
 
+def refused_after_a_lost_race(site: Site, other: Clone, act: Any) -> MfeError:
+    """`act()` on `site`, whose first pointer write waits while `other` publishes `orders`
+    (so it loses and re-reads): the refusal it must end with, after that one write."""
+    port = site.port
+    proxy = FailingProxy(
+        site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False, app="orders"))
+    )
+    try:
+        site.point_at(proxy.port)
+        with pytest.raises(MfeError) as refused:
+            act()
+    finally:
+        proxy.close()
+        site.point_at(port)
+    pointer_puts = [path for path in proxy.paths if path.endswith(POINTER)]
+    assert len(pointer_puts) == 1  # it passed the first check, lost its swap, then refused
+    return refused.value
+
+
 def test_an_older_checkout_does_not_take_another_teams_app_off_the_page(
     site: Site, tmp_path: Path
 ) -> None:
@@ -698,23 +717,11 @@ def test_an_app_added_during_the_publish_is_not_taken_off(site: Site, tmp_path: 
     site.publish()
     other = Clone(site, tmp_path / "b")
     add_app(site, other.root, "orders")
-    port = site.port
     for trial in range(3):
         other.change("orders", f"o{trial}")
         site.change("payments", f"p{trial}")
-        proxy = FailingProxy(
-            site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False, app="orders"))
-        )
-        try:
-            site.point_at(proxy.port)
-            with pytest.raises(MfeError) as refused:
-                site.publish(smoke=False)
-        finally:
-            proxy.close()
-            site.point_at(port)
-        pointer_puts = [path for path in proxy.paths if path.endswith(POINTER)]
-        assert len(pointer_puts) == 1  # A passed the first check, lost its swap, then refused
-        assert str(refused.value).endswith(
+        refused = refused_after_a_lost_race(site, other, lambda: site.publish(smoke=False))
+        assert str(refused).endswith(
             "so publishing would take orders off the page (another publish put it live while "
             "this one ran; what this one uploaded is content-addressed and changes nothing "
             "served); pull and publish again; to take orders off the page on purpose, pass --force"
@@ -798,22 +805,10 @@ def test_an_app_added_during_an_app_rollback_is_not_taken_off(site: Site, tmp_pa
     two_payments(site)
     other = Clone(site, tmp_path / "b")
     add_app(site, other.root, "orders")
-    port = site.port
     for trial in range(3):
         other.change("orders", f"o{trial}")
-        proxy = FailingProxy(
-            site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False, app="orders"))
-        )
-        try:
-            site.point_at(proxy.port)
-            with pytest.raises(MfeError) as refused:
-                roll_back(site, smoke=False)
-        finally:
-            proxy.close()
-            site.point_at(port)
-        pointer_puts = [path for path in proxy.paths if path.endswith(POINTER)]
-        assert len(pointer_puts) == 1  # A passed the first check, lost its swap, then refused
-        assert str(refused.value).endswith(
+        refused = refused_after_a_lost_race(site, other, lambda: roll_back(site, smoke=False))
+        assert str(refused).endswith(
             "so rolling payments back would take orders off the page (another publish put it "
             "live while this one ran; what this one uploaded is content-addressed and changes "
             "nothing served); pull and roll back again, or roll back the whole page with "
