@@ -191,12 +191,31 @@ class StopsTheEmulator(Progress):
         stop_process(self.emulator)
 
 
+def test_aws_max_attempts_sets_the_tries_of_each_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with the AWS CLI, `AWS_MAX_ATTEMPTS` overrides the six tries per request (a request
+    to an endpoint that is gone: sent that many times, then the error)."""
+    from botocore.exceptions import EndpointConnectionError
+    from test_infra import make_project
+
+    from mfe.envs.session import Session
+
+    session = Session(make_project(tmp_path, f"http://127.0.0.1:{free_port()}"), "local")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    with pytest.raises(EndpointConnectionError):
+        session.s3.list_buckets()
+    assert session.requests["s3"] == 2
+
+
 @pytest.mark.parametrize("workers", ["threads", "processes"])
 def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
-    tmp_path: Path, workers: str
+    tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The emulator stops in the middle of the uploads: the error names the endpoint and
-    says what to do (uploads are content-addressed, the page switches only after them)."""
+    says what to do (uploads are content-addressed, the page switches only after them).
+    Two tries per request: each upload under way would otherwise back off through six."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     port = free_port()
     emulator = start_moto(port, tmp_path / "moto.log")
     try:

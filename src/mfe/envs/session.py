@@ -112,7 +112,7 @@ class Session:
         """How this session makes its `service` client (an upload worker process makes the
         same one from it)."""
         config = {
-            "retries": {"mode": "standard", "max_attempts": 6},
+            "retries": {"mode": "standard", **_max_attempts()},
             "max_pool_connections": max(16, self.project.publish.workers + 2),
             "s3": {"addressing_style": "path"} if self.env.endpoint_url else {},
             # Checksums only where an API requires them: every object's md5 (its ETag) and
@@ -163,3 +163,9 @@ class Session:
         """Requests by service (since a snapshot of `requests`), S3 and CloudFront always."""
         made = self.requests - (since or Counter())
         return {"s3": made["s3"], "cloudfront": made["cloudfront"], **made}
+
+
+def _max_attempts() -> dict[str, int]:
+    """Six tries per request, unless `AWS_MAX_ATTEMPTS` says otherwise: botocore reads it
+    only when the client's config names no number (the AWS CLI honours it too)."""
+    return {} if os.environ.get("AWS_MAX_ATTEMPTS") else {"max_attempts": 6}
