@@ -232,7 +232,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         }
 
     def task_plan() -> dict[str, Any]:
-        """Show what publish would upload, skip, delete and invalidate (writes nothing)."""
+        """Show what publish would upload, skip, delete and invalidate (changes nothing served; on local it starts and provisions the emulator first)."""
         return {
             **declare(task_plan.__doc__ or "", "env", "app"),
             "actions": refuse or [(run_plan, [project, env])],
