@@ -23,6 +23,7 @@ from typing import Any
 
 from mfe.publish.local import RESERVED_PREFIX
 from mfe.publish.pointer import Live, put_once
+from mfe.publish.remote import head
 from mfe.threads import parallel
 
 HISTORY_PREFIX = RESERVED_PREFIX + "history/"
@@ -48,6 +49,14 @@ def write_record(s3: Any, bucket: str, live: Live) -> None:
     """Idempotent: the record of a seq is the pointer that seq wrote, byte for byte (as
     read when it was read, else as this command wrote it)."""
     put_once(s3, bucket, history_key(live.seq), live.raw or live.to_json())
+
+
+def unrecorded(s3: Any, bucket: str, live: Live) -> str | None:
+    """`live`'s record-to-be while it has none (one HEAD): what a pointer swapping past it
+    carries (`Live.unrecorded`), so that `live` is recorded whoever dies when."""
+    if head(s3, bucket, history_key(live.seq)) is not None:
+        return None
+    return (live.raw or live.to_json()).decode()
 
 
 def write_carried(s3: Any, bucket: str, live: Live) -> None:

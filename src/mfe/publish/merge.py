@@ -163,6 +163,12 @@ def recorded(changed: list[str], removed: list[str]) -> list[str]:
     return [*changed, *(f"{name} (removed)" for name in removed)]
 
 
+def changed_only(changed: list[str], removed: list[str]) -> list[str]:
+    """A record's `changed` without the marks `recorded` gave the removed apps."""
+    marks = set(recorded([], removed))
+    return [name for name in changed if name not in marks]
+
+
 def published_from(version: AppVersion) -> str:
     return (
         f"published from {version.commit[:12]}" if version.commit else "published without a commit"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mfe.publish.commit import commit
-from mfe.publish.history import history_key, write_carried, write_record
+from mfe.publish.history import history_key, unrecorded, write_carried, write_record
 from mfe.publish.pointer import Live
-from mfe.publish.remote import head, s3_errors
+from mfe.publish.remote import s3_errors
 from mfe.publish.undo import finish_or_undo
 
 if TYPE_CHECKING:
@@ -54,14 +54,12 @@ def carry(run: Run, current: Live | None, base: Live | None) -> str | None:
     own predecessor is finished instead (recording both): pointers never nest deeper."""
     if current is None or (base is not None and current.seq == base.seq):
         return None
-    key = history_key(current.seq)
-    with s3_errors(run.session, run.parent_bucket, f"checking {key}"):
-        if head(run.s3, run.parent_bucket, key) is not None:
-            return None
-    if current.unrecorded is not None:
+    with s3_errors(run.session, run.parent_bucket, f"checking {history_key(current.seq)}"):
+        carried = unrecorded(run.s3, run.parent_bucket, current)
+    if carried is not None and current.unrecorded is not None:
         _finish(run, current)
         return None
-    return (current.raw or current.to_json()).decode()
+    return carried
 
 
 def record_replaced(run: Run, previous: Live | None, base: Live | None) -> None:

@@ -178,13 +178,18 @@ class Reuse:
         run.upload(plans)
 
 
+def described(gone: list[tuple[str, str]]) -> str:
+    """`key (app), ...`, the first few."""
+    names = ", ".join(f"{key} ({app})" for app, key in gone[:4])
+    return names + (f" and {len(gone) - 4} more" if len(gone) > 4 else "")
+
+
 class Gone(MfeError):
     """Refreshed files a concurrent `--prune` deleted with their spare copies (the
     rollback was delayed past the grace period): `mfe.publish.undo` swaps back."""
 
     def __init__(self, lost: list[tuple[str, str]]) -> None:
-        names = ", ".join(f"{key} ({app})" for app, key in lost)
-        super().__init__(f"{names} deleted by a concurrent --prune, spare copies too")
+        super().__init__(f"{described(lost)} deleted by a concurrent --prune, spare copies too")
         self.lost = lost
 
 

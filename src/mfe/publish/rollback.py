@@ -32,6 +32,7 @@ from mfe.publish.merge import (
     RACED,
     Dropped,
     Refusal,
+    changed_only,
     dropped,
     invalidation_paths,
     recorded,
@@ -198,7 +199,7 @@ def rollback(
             new, previous, changed = live, None, []
         else:
             new, previous, removed = swap_back(run, (live, etag), target, app, wait)
-            changed = [n for n in new.changed if n not in recorded([], removed)]
+            changed = changed_only(new.changed, removed)
         if smoke:
             from mfe.publish.smoke import smoke_check
 
@@ -380,7 +381,8 @@ def swap_and_commit(
 def undone(run: Any, new: Live, previous: Live, lost: list[tuple[str, str]]) -> MfeError:
     """Swap back over `new`, whose target files a concurrent `--prune` deleted with their
     spare copies (`mfe.publish.undo`), and say so: the rollback did not happen."""
-    from mfe.publish.undo import described, undo
+    from mfe.publish.refresh import described
+    from mfe.publish.undo import undo
 
     back = undo(run, new, previous, lost)
     env, of = run.env.name, f" app={new.rollback_app}" if new.rollback_app else ""

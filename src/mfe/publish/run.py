@@ -43,6 +43,7 @@ from mfe.publish.merge import (
     Dropped,
     candidate,
     changed_apps,
+    changed_only,
     check_not_older,
     dropped,
     invalidation_paths,
@@ -301,7 +302,7 @@ class Run:
             result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
             result.refreshed = by_app(reuse.refreshed)
             result.removed = state["gone"].removed
-            result.changed = [n for n in new.changed if n not in recorded([], result.removed)]
+            result.changed = changed_only(new.changed, result.removed)
         done = self.committed  # also what finishing an earlier commit step wrote
         for name, keys in done.written.items():  # another app's healed files get a row too
             self.row(name).written = keys

@@ -20,12 +20,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.history import history_key, new_release_id, read_record, who
+from mfe.publish.history import history_key, new_release_id, read_record, unrecorded, who
 from mfe.publish.merge import invalidation_paths
 from mfe.publish.pointer import Live, compare_and_swap
-from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within
+from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within, described
 from mfe.publish.releases import now_iso
-from mfe.publish.remote import head, s3_errors
+from mfe.publish.remote import s3_errors
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
@@ -49,12 +49,6 @@ def absent(run: Run, live: Live) -> list[tuple[str, str]]:
     return gone
 
 
-def described(gone: list[tuple[str, str]]) -> str:
-    """`key (app), ...`, the first few."""
-    names = ", ".join(f"{key} ({app})" for app, key in gone[:4])
-    return names + (f" and {len(gone) - 4} more" if len(gone) > 4 else "")
-
-
 def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> Live:
     """Swap from `broken` to a new pointer serving `before` again, record `broken`, commit.
     Raises MfeError, changing nothing, when the pointer is no longer `broken`."""
@@ -64,7 +58,7 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
         if current is None or current.seq != broken.seq:
             raise moved(env, broken, current, gone)
         with s3_errors(run.session, run.parent_bucket, f"checking {history_key(broken.seq)}"):
-            recorded = head(run.s3, run.parent_bucket, history_key(broken.seq)) is not None
+            carried = unrecorded(run.s3, run.parent_bucket, current)
         apps, page = dict(before.apps), before.page
         return Live(
             seq=broken.seq + 1,
@@ -79,7 +73,7 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
             rollback_of=before.release,
             took_off=broken.release,
             invalidations=invalidation_paths(broken, apps, page, run.parent),
-            unrecorded=None if recorded else (current.raw or current.to_json()).decode(),
+            unrecorded=carried,
         )
 
     run.progress.note(
