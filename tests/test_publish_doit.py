@@ -86,8 +86,9 @@ def test_publish_cycle_with_doit(repo: Path) -> None:
     back = run_doit(repo, "rollback")
     assert back.stdout.strip().splitlines()[-1] == url
     assert f"serving release {first['release']} again" in back.stdout
-    (said,) = [line for line in back.stdout.splitlines() if line.startswith("rollback: ")]
+    (said,) = [line for line in back.stdout.splitlines() if line.startswith("rollback: serving")]
     assert said.endswith(f", taking off {changed['release']}")
+    assert "rollback: invalidating /index.html" in back.stdout and "publish:" not in back.stdout
     assert httpx.get(url).text == first_page != new_page
 
 

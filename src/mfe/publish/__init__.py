@@ -151,7 +151,7 @@ def repair(run: Run, live: Live | None) -> int:
         plans[name] = app_plan(run.env, run.outputs, name, la.files, run.listing(name))
     count = sum(len(plan.uploads) for plan in plans.values())
     if count:
-        run.progress.note(f"publish: the smoke check failed; uploading {count} missing file(s)")
+        run.progress.note(f"the smoke check failed; uploading {count} missing file(s)")
         run.upload(plans)
         for name, plan in plans.items():
             mine = run.plans[name]

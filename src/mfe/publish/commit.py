@@ -245,7 +245,7 @@ def commit(
         since = datetime.fromisoformat(live.created) if finishing else None
         for dist, found in sent.items():
             made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since)
-            note(f"publish: invalidating {', '.join(found)} on {dist} ({made[dist]})")
+            note(f"invalidating {', '.join(found)} on {dist} ({made[dist]})")
     with s3_errors(session, buckets[parent], f"recording release {live.release}"):
         write_record(session.s3, buckets[parent], live)
     if wait and made:
@@ -253,6 +253,6 @@ def commit(
             session.cloudfront,
             session.env.name,
             made,
-            lambda d, s: note(f"publish: invalidation on {d}: {s}"),
+            lambda d, s: note(f"invalidation on {d}: {s}"),
         )
     return written, sent

@@ -68,7 +68,7 @@ def preview_files(run: Run, preview: Preview) -> dict[str, set[str]]:
     if not old:
         return kept
     run.progress.note(
-        f"prune: preview '{preview.name}' was written before preview records listed their "
+        f"--prune: preview '{preview.name}' was written before preview records listed their "
         f"files: keeping every file of {', '.join(old)} in the release it overlays "
         f"(seq {preview.base}); publish the preview again to keep only what it uses"
     )

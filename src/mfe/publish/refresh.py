@@ -64,7 +64,7 @@ class Reuse:
     """The online copies of this publish's changed apps, and when each was last written
     as far as this publish knows."""
 
-    NOTE: ClassVar[str] = "publish: uploading {count} reused file(s) again"
+    NOTE: ClassVar[str] = "uploading {count} reused file(s) again"
 
     run: Run
     files: dict[str, list[LocalFile]] = field(default_factory=dict)
@@ -232,7 +232,7 @@ class InPlace(Reuse):
     a refresh copies each onto itself (new LastModified, same headers), after a spare
     copy under `_hold/` from which `confirm` restores one a prune deleted meanwhile."""
 
-    NOTE: ClassVar[str] = "rollback: rewriting {count} file(s) of the target in place"
+    NOTE: ClassVar[str] = "rewriting {count} file(s) of the target in place"
 
     token: str = field(default_factory=lambda: secrets.token_hex(6))
     held: dict[tuple[str, str], str] = field(default_factory=dict)

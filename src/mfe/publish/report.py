@@ -88,10 +88,13 @@ def use_rich() -> bool:
 
 
 class Progress:
-    """Thread-safe progress sink for the upload phases."""
+    """Thread-safe progress sink for the upload phases. Its lines start with the command
+    that runs (`rollback:` for a rollback's uploads and invalidations, which share
+    publish's code)."""
 
-    def __init__(self, rich: bool | None = None) -> None:
+    def __init__(self, rich: bool | None = None, command: str = "publish") -> None:
         self.rich = use_rich() if rich is None else rich
+        self.command = command
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
@@ -123,7 +126,7 @@ class Progress:
             self._task = self._bar.add_task(f"upload {name}", total=size)
             self._files, self._done = files, 0
         else:
-            print(f"publish: uploading {files} {name} file(s), {human(size)}", flush=True)
+            print(f"{self.command}: uploading {files} {name} file(s), {human(size)}", flush=True)
 
     def advance(self, size: int) -> None:
         if self._bar is not None:
@@ -139,10 +142,11 @@ class Progress:
                 )
 
     def note(self, text: str) -> None:
+        line = f"{self.command}: {text}"
         if self._bar is not None:
-            self._bar.console.print(text)
+            self._bar.console.print(line)
         else:
-            print(text, flush=True)
+            print(line, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -43,7 +43,7 @@ from mfe.publish.pointer import Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace
 from mfe.publish.releases import git_commit, now_iso
 from mfe.publish.remote import s3_errors
-from mfe.publish.report import AppResult, PublishReport, write_report
+from mfe.publish.report import AppResult, Progress, PublishReport, write_report
 from mfe.publish.versions import blob
 
 if TYPE_CHECKING:
@@ -183,7 +183,10 @@ def rollback(
     from mfe.publish.run import Run
 
     started = time.monotonic()
-    run = Run.start(project, env, outputs, None, only=None, collect_local=False, session=session)
+    progress = Progress(command="rollback")
+    run = Run.start(
+        project, env, outputs, progress, only=None, collect_local=False, session=session
+    )
     if app is not None:
         project.check_app(app)
     live, etag = run.read_live()

@@ -213,7 +213,7 @@ class Run:
         changed = changed_apps(base, candidates, force)
         for name in stale(base, candidates) if not force else []:
             self.progress.note(
-                f"publish: {name} built here is a version live has replaced; keeping the live "
+                f"{name} built here is a version live has replaced; keeping the live "
                 "one (pull and rebuild, or pass --force to publish it anyway)"
             )
         forced = check_not_older(self.project.root, base, changed, candidates, force)
