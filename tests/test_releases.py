@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from mfe.config import load_project
+from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.history import lines, list_records
@@ -30,6 +31,7 @@ from mfe.publish.report import plan_lines
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version
+from mfe.tasks.publish import run_rollback
 
 from fixtures.proxy import POINTER, FailingProxy, lost_race
 from fixtures.s3 import S3Server, Site, objects, provision, write_app
@@ -820,3 +822,26 @@ def test_an_app_added_during_an_app_rollback_is_not_taken_off(site: Site, tmp_pa
         assert entry(other.root, "orders") in page and entry(site.root, "payments") in page
         site.publish(force=True, smoke=False)  # A takes orders off on purpose, for the next trial
         assert "orders" not in live(site).apps
+
+
+def test_a_whole_rollback_to_before_an_app_was_added_says_it_took_it_off(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rolling back the whole page to a release older than `orders` serves that release's
+    page, without orders: the report, the record and the console say so, and the rollback's
+    progress lines (its invalidation) are its own, not publish's."""
+    site.publish(smoke=False)
+    add_app(site, site.root, "orders")
+    site.publish(smoke=False)
+    write_outputs(site.project, site.outputs)
+    capsys.readouterr()
+    assert run_rollback(site.project, site.project.env("local")) is None
+    out = capsys.readouterr().out.splitlines()
+    report = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
+    assert report["removed"] == ["orders"]
+    assert history(site)[-1].changed == ["orders (removed)"]
+    assert "orders" not in live(site).apps and "orders" not in served(site).decode()
+    first = history(site)[0].release
+    assert f"rollback: took off the page: orders (not in release {first})" in out, out
+    assert any(line.startswith("rollback: invalidating /index.html on ") for line in out), out
+    assert not [line for line in out if line.startswith("publish:")], out

@@ -261,15 +261,16 @@ def swap_back(
     run: Any, first: tuple[Live, str | None], target: Live, app: str | None, wait: bool
 ) -> tuple[Live, Live, list[str]]:
     """The pointer swap to `target` (one app of it with `app`) and its commit step; also
-    returns the live apps this checkout lacks that an app rollback took off."""
+    returns the live apps it took off the page."""
     live = first[0]
     project = run.project
     head = git_commit(project.root) if app is not None else None
 
     def drops(current: Live, after: str = "") -> Dropped:
-        """An app rollback re-renders the page from this checkout's apps (publish's rule)."""
-        if app is None:  # the target's stored page: this checkout's apps play no part
-            return Dropped()
+        """An app rollback re-renders the page from this checkout's apps (publish's rule); a
+        whole one serves its target's stored page, without the live apps the target lacks."""
+        if app is None:  # this checkout's apps play no part
+            return Dropped(removed=sorted(set(current.apps) - set(target.apps)))
         words = app_refusal(run.env.name, app, target)
         return dropped(project.root, run.env.name, current, project.apps, head, False, after, words)
 

@@ -126,7 +126,7 @@ def _preview(project: Project, env: Environment, name: str) -> None:
 def _rollback(
     project: Project, env: Environment, wait: bool, app: str | None, to: str | None
 ) -> None:
-    from mfe.publish.report import summary
+    from mfe.publish.report import removal, summary
     from mfe.publish.rollback import rollback
 
     with _interrupted("rollback", ROLLBACK_AGAIN):
@@ -139,6 +139,9 @@ def _rollback(
         print(
             f"rollback: serving {what}release {report.rollback_of} again as {report.release}{off}"
         )
+    if report.removed:
+        why = removal(report, "") if app else f"not in release {report.rollback_of}"
+        print(f"rollback: took off the page: {', '.join(report.removed)} ({why})")
     print(summary(report))
     print(report.site_url, flush=True)
 
