@@ -293,7 +293,7 @@ def swap_back(
             rendered = run.page(apps)
             # Before the swap, as publish does: a rollback killed right after it must leave a
             # pointer whose page is up, or every later command fails finishing it.
-            run._upload_page(rendered, _parent_plan(run), current, reuse)
+            run.upload_page(rendered, _parent_plan(run), current, reuse)
             page = blob(rendered)
         carried = carry(run, current, live)
         reuse.refresh(current, list(reuse.files))
@@ -373,7 +373,7 @@ def swap_and_commit(
         record_replaced(run, previous, first[0])
         try:
             reuse.confirm()  # before the commit step serves the page
-            run._commit(new, previous, wait)
+            run.commit_step(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
         except Gone as exc:
             raise undone(run, new, previous, exc.lost) from None

@@ -267,7 +267,7 @@ class Run:
                 return None
             carried = carry(self, current, base)
             reuse.refresh(current, mine)
-            self._upload_page(page, parent_plan, current, reuse)
+            self.upload_page(page, parent_plan, current, reuse)
             page_blob = blob(page)
             release = new_release_id(page.sha256, current.release if current else None)
             return Live(
@@ -297,7 +297,7 @@ class Run:
         else:
             record_replaced(self, previous, base)
             reuse.confirm()  # before the commit step serves the page
-            self._commit(new, previous, wait)
+            self.commit_step(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
             result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
             result.refreshed = by_app(reuse.refreshed)
@@ -329,7 +329,9 @@ class Run:
         html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
         return page_file(self.project, self.env.name, html)
 
-    def _upload_page(self, page: LocalFile, plan: AppPlan, current: Live | None = None, reuse: Reuse | None = None) -> None:  # fmt: skip
+    def upload_page(self, page: LocalFile, plan: AppPlan, current: Live | None = None, reuse: Reuse | None = None) -> None:  # fmt: skip
+        """The page's `_ca/` copy, before the swap (publish, app rollback): a command killed
+        right after its swap must leave a pointer whose page is up."""
         copy = online_copy(page)
         if any(f.key == copy.key for f in plan.uploads):
             return
@@ -340,7 +342,7 @@ class Run:
         self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
         plan.uploads.append(copy)
 
-    def _commit(self, new: Live, previous: Live | None, wait: bool) -> None:
+    def commit_step(self, new: Live, previous: Live | None, wait: bool) -> None:
         """The commit step after this command's swap from `previous` (`self.committed`)."""
         self.switched = True
         local = self.local_by_sha()

@@ -87,7 +87,7 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
         )  # fmt: skip
     assert new is not None
     run.record_replaced(broken, None)
-    run._commit(new, broken, False)
+    run.commit_step(new, broken, False)
     return new
 
 
