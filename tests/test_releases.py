@@ -845,3 +845,38 @@ def test_a_whole_rollback_to_before_an_app_was_added_says_it_took_it_off(
     assert f"rollback: took off the page: orders (not in release {first})" in out, out
     assert any(line.startswith("rollback: invalidating /index.html on ") for line in out), out
     assert not [line for line in out if line.startswith("publish:")], out
+
+
+def test_releases_lists_the_previews_left_when_one_is_removed_while_it_reads_them(
+    site: Site,
+) -> None:
+    """`doit preview_rm` between `doit releases`' listing and its read of that preview:
+    the other previews are listed, the removed one is not, nothing fails (it failed on the
+    missing key)."""
+    from mfe.publish.previews import pointer_key
+    from mfe.publish.releases_cmd import show
+
+    site.publish(smoke=False)
+    for name in ("pr-1", "pr-2", "pr-3"):
+        site.change("accounts", name)
+        publish_preview(site.project, "local", name, outputs=site.outputs, smoke=False)
+    s3 = site.server.client()
+
+    removed = threading.Event()
+
+    def remove_pr_2_first(method: str, path: str) -> None:
+        if method == "GET" and path.split("?")[0].endswith(pointer_key("pr-2")):
+            s3.delete_object(Bucket=site.bucket("mfe-parent"), Key=pointer_key("pr-2"))
+            removed.set()
+
+    port = site.port
+    proxy = FailingProxy(site.server.endpoint, gate=remove_pr_2_first)
+    try:
+        site.point_at(proxy.port)
+        shown = show(site.project, site.project.env("local"), site.outputs)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    assert removed.is_set()  # after the listing, as it read pr-2
+    assert "preview pr-1: accounts over seq 1" in shown and "preview pr-3:" in shown
+    assert "pr-2" not in shown

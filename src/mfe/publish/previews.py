@@ -4,14 +4,17 @@ by previews themselves, `--prune` (which keeps what a live preview references) a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
 from mfe.publish.local import RESERVED_PREFIX
 from mfe.publish.pointer import Live
+from mfe.threads import parallel
 
 PREVIEW_PAGES = "previews/"
 PREVIEW_POINTERS = RESERVED_PREFIX + "previews/"
@@ -76,21 +79,29 @@ class Preview:
         )  # fmt: skip
 
 
-def previews(s3: Any, bucket: str, listing: Any) -> list[Preview]:
-    """Every live preview found in a listing of the parent bucket."""
-    found = []
-    for key in listing:
-        if key.startswith(PREVIEW_POINTERS) and key.endswith(".json"):
-            found.append(Preview.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    return found
+def previews(s3: Any, bucket: str, listing: Iterable[str]) -> list[Preview]:
+    """Every live preview found in a listing of the parent bucket, by name, read 8 at a
+    time (a team's pull requests can hold dozens)."""
+    keys = [key for key in listing if key.startswith(PREVIEW_POINTERS) and key.endswith(".json")]
+    found = parallel(8, [functools.partial(_read, s3, bucket, key) for key in keys])
+    return sorted((p for p in found if p is not None), key=lambda p: p.name)
 
 
 def list_previews(s3: Any, bucket: str) -> list[Preview]:
-    found = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=PREVIEW_POINTERS
-    ):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            found.append(Preview.from_json(body))
-    return sorted(found, key=lambda p: p.name)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREVIEW_POINTERS)
+    return previews(
+        s3, bucket, [item["Key"] for page in pages for item in page.get("Contents", [])]
+    )
+
+
+def _read(s3: Any, bucket: str, key: str) -> Preview | None:
+    """A preview's pointer; None once `doit preview_rm` removed it (after the listing)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if aws_error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+    return Preview.from_json(body)

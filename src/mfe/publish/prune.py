@@ -13,6 +13,7 @@ what the pointers name now (a publish may have just made an old file live again)
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from mfe.publish.pointer import Live
 from mfe.publish.previews import PREVIEW_PAGES, Preview, previews
 from mfe.publish.remote import RemoteObject, s3_errors
 from mfe.publish.versions import ca_key, read_version
+from mfe.threads import parallel
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
@@ -41,8 +43,8 @@ def kept_pointers(run: Run) -> list[Live]:
     found = [live] if live else []
     bucket = run.parent_bucket
     with s3_errors(run.session, bucket, "reading the release history"):
-        for seq in seqs(listing)[-run.project.publish.keep_releases :]:
-            found.append(read_record(run.s3, bucket, seq))
+        kept = seqs(listing)[-run.project.publish.keep_releases :]
+        found += parallel(8, [functools.partial(read_record, run.s3, bucket, seq) for seq in kept])
         for preview in previews(run.s3, bucket, listing):
             overlay = preview.pointer
             # Its changed apps have no version manifest: the record lists their files.
