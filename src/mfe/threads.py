@@ -4,14 +4,14 @@
 KeyboardInterrupt (or an error) in the thread that submitted them came through only once
 all of them ran: Ctrl-C during a rollback's refresh, a CI shard's builds or a restore
 waited for the whole lot. `pool` cancels the queued calls then; `parallel` runs a list of
-calls on one and stops at the first failure too; `result_of` and `settled` wait on a pool's
-futures as `parallel` does, waking for Ctrl-C.
+calls on one and stops at the first failure too; `result_of`, `settled` and `completed`
+wait on a pool's futures as `parallel` does, waking for Ctrl-C.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -64,12 +64,19 @@ def _wait_for_first_failure(futures: list[Future[T]]) -> None:
             return
 
 
-def settled(futures: Iterable[Future[Any]]) -> None:
-    """Once every future is done, waking every `SIGNAL_POLL_SECONDS` for Ctrl-C (a bare
+def completed(futures: Iterable[Future[T]]) -> Iterator[Future[T]]:
+    """`as_completed`, waking every `SIGNAL_POLL_SECONDS` for Ctrl-C (it, a bare
     `Future.result()` or `.exception()` waits on a lock that may miss it)."""
     pending = set(futures)
     while pending:
-        _, pending = wait(pending, SIGNAL_POLL_SECONDS)
+        done, pending = wait(pending, SIGNAL_POLL_SECONDS, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def settled(futures: Iterable[Future[Any]]) -> None:
+    """Once every future is done, waking for Ctrl-C."""
+    for _ in completed(futures):
+        pass
 
 
 def result_of(future: Future[T]) -> T:

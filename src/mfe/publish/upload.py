@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
 from mfe.publish.remote import UNCHANGED, is_lost, s3_errors
-from mfe.threads import parallel
+from mfe.threads import completed, parallel
 
 if TYPE_CHECKING:
     from mfe.envs.session import ClientSpec, Session
@@ -147,7 +147,7 @@ def upload_in_processes(
     spec = session.spec("s3")
     with _worker_pool(spec, workers) as pool:
         futures = {pool.submit(put_batch, batch): batch for batch in batches}
-        for future in as_completed(futures):
+        for future in completed(futures):
             sent, failed = future.result()
             session.add_requests("s3", sent)
             batch = futures[future]
