@@ -375,6 +375,7 @@ def test_an_endpoint_url_loads_without_its_trailing_slash(repo: Path) -> None:
     [
         ("keep_releases = 5", "keep_release = 5", "publish.keep_release", "publish.keep_releases"),
         ("[publish]", "[pubish]", "pubish", "publish"),
+        ("[project]", "[projet]", "projet", "project"),  # not 'project.name is required'
     ],
 )
 def test_a_misspelled_key_stops_doit_saying_which_it_meant(

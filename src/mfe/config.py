@@ -91,6 +91,7 @@ def load_project(root: Path) -> Project:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
 
     top = Table(file, "", raw)
+    top.expect("project", "apps", "publish", "build", "ci", "shared", "env")
     project_table = top.sub("project")
     name = project_table.get("name", str)
     if not name:

@@ -54,6 +54,12 @@ class Table:
     def sub(self, name: str) -> Table:
         return Table(self.file, self.key(name), self.get(name, dict, {}))
 
+    def expect(self, *names: str) -> None:
+        """Refuse a key that is none of `names` now, before any is read: a misspelled table
+        (`[projet]`) would otherwise be reported as the one it meant missing."""
+        self.read.update(names)
+        self.done()
+
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.read)
         if unknown:
