@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mfe.build.manifest import immutable_on_disk
 
 from fixtures.repo import (
@@ -63,6 +65,23 @@ def test_first_run_builds_all_then_nothing(monorepo: Path) -> None:
     second = run_doit(monorepo)
     assert builds_run(second.stdout) == set()
     assert up_to_date_tasks(second.stdout) >= ALL_BUILDS
+
+
+@pytest.mark.parametrize("content", ["[]", '{"build:accounts": 3}', "{not json"])
+def test_a_dep_file_that_is_not_one_is_started_anew_with_one_warning(
+    built_monorepo: Path, content: str
+) -> None:
+    """Valid JSON of another shape gave a traceback from mfe.doitdb, invalid JSON one from
+    doit: now a warning naming the file, and the run goes on as with the file deleted."""
+    dep_file = built_monorepo / ".mfe" / "doit-db.json"
+    dep_file.write_text(content)
+    first = run_doit(built_monorepo, "build")
+    warning = f"mfe: warning: {dep_file} is not doit's dependency file"
+    assert first.stdout.count(warning) == 1, first.stdout
+    assert "Traceback" not in first.stdout, first.stdout
+    assert builds_run(first.stdout) == ALL_BUILDS  # every task runs once
+    second = run_doit(built_monorepo, "build")
+    assert "warning" not in second.stdout and builds_run(second.stdout) == set(), second.stdout
 
 
 def test_edit_touch_add_delete(monorepo: Path) -> None:

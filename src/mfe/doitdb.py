@@ -4,6 +4,10 @@ Registered as the doit backend `mfe-json` (entry point `doit.BACKEND`). Atomic w
 keep the file valid when `doit serve` and a `doit` in another terminal both finish a
 run; skipping unchanged dumps keeps a no-op `doit` cheap on large monorepos.
 
+A file that is not a dependency file (invalid JSON, or valid JSON of another shape such as
+`[]`) is set aside with one warning naming it, as deleting it would: every task runs once
+and the file is written anew, instead of a traceback from doit or from `_store`.
+
 It also keeps build state true: a task whose values carry `READ_KEY` (its inputs'
 fingerprints taken before the bundler read them, see `mfe.build.snapshot`) gets those
 as its file_dep states. doit's `save_success` writes the values first, then a state per
@@ -14,9 +18,10 @@ the task fingerprinted, so a file saved during the build is "changed" on the nex
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
-from doit.dependency import JsonDB
+from doit.dependency import DatabaseException, JsonDB
 
 from mfe.build.snapshot import READ_KEY
 from mfe.files import write_atomic
@@ -26,10 +31,28 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
     desc = "JSON file, written atomically and only when changed"
 
     def __init__(self, name: str, codec: Any, *, module_name: str | None = None) -> None:
+        self._unusable = False
         super().__init__(name, codec, module_name=module_name)
-        self._dirty = False
+        self._dirty = self._unusable  # written anew at the end of the run
         self._pinned: dict[str, dict[str, Any]] = {}
         """task -> file_dep states as its action read them, until `deps:` ends the save."""
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            db = super()._load()
+        except DatabaseException:
+            problem = "invalid JSON"
+        else:
+            if isinstance(db, dict) and all(isinstance(deps, dict) for deps in db.values()):
+                return db
+            problem = "JSON, but not an object of tasks"
+        print(
+            f"mfe: warning: {os.path.abspath(self.name)} is not doit's dependency file "
+            f"({problem}): starting a new one, so every task runs once",
+            file=sys.stderr,
+        )
+        self._unusable = True
+        return {}
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         if isinstance(value, dict) and READ_KEY in value:
