@@ -4,6 +4,10 @@ else on the emulator does (issue 15); on AWS the stacks, then the buckets they r
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ from mfe.envs.session import Session
 from mfe.errors import MfeError
 
 from fixtures.aws import DUMMY_AWS_ENV, local_client
-from fixtures.repo import run_doit
+from fixtures.repo import REPO, run_doit
 
 
 class Terminal(io.StringIO):
@@ -97,6 +101,39 @@ def test_destroy_on_local_removes_only_the_projects_resources(
     lines.clear()  # a second destroy finds nothing
     session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
     assert "nothing of project 'mfe-demo' to delete" in lines[-1]
+
+
+def test_destroy_lists_what_goes_once(
+    moto_server: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The list was logged, then printed again by the question (or put in the refusal)."""
+    root = tmp_path / "repo"
+    project = make_project(root, moto_server)
+    session = Session(project, "local")
+    bucket = session.outputs.apps["mfe-parent"].bucket  # provisioned
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    refused = subprocess.run(
+        [sys.executable, "-m", "doit", "destroy"],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **DUMMY_AWS_ENV},
+    )
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "no terminal to ask on" in output, output
+    assert output.count(bucket) == 1, output
+
+    lines: list[str] = []
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    monkeypatch.setattr("builtins.input", lambda prompt: "prod")  # the wrong name
+    with pytest.raises(MfeError, match="nothing deleted"):
+        session.backend.destroy(session, lines.append, confirmer(False, "doit destroy --yes"))
+    shown = "\n".join(lines) + capsys.readouterr().out
+    assert shown.count(bucket) == 1, shown
 
 
 def test_doit_destroy_without_a_running_emulator_says_so(monorepo: Path) -> None:

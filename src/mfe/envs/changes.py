@@ -68,11 +68,13 @@ def confirmer(yes: bool, rerun: str) -> Confirm:
         if yes:
             return True
         if not sys.stdin or not sys.stdin.isatty():
+            listed = ":\n" + "\n".join(lines) if lines else ""  # none: shown already
             raise MfeError(
                 f"{question.rstrip('?')}: refused, there is no terminal to ask on; "
-                f"run `{rerun}` to go ahead:\n" + "\n".join(lines)
+                f"run `{rerun}` to go ahead{listed}"
             )
-        print("\n".join(lines), flush=True)
+        if lines:
+            print("\n".join(lines), flush=True)
         answer = input(f"{question} Type '{expected}' to go ahead: ")
         return answer.strip() == expected
 

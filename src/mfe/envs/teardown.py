@@ -51,7 +51,10 @@ class Teardown:
 
 
 def ask(session: Session, teardown: Teardown, confirm: Confirm, log: Log) -> bool:
-    """Print the list and ask for the environment's name; False when nothing is to be done."""
+    """Print the list and ask for the environment's name; False when nothing is to be done.
+
+    The list is logged whatever the answer (`--yes` too: the run's record of what went), so
+    the question comes without it: once is enough on a terminal and in a refusal."""
     env = session.env.name
     if teardown.empty():
         log(f"environment '{env}': nothing of project '{session.project.name}' to delete")
@@ -60,7 +63,7 @@ def ask(session: Session, teardown: Teardown, confirm: Confirm, log: Log) -> boo
     log(f"destroy env={env} deletes:")
     for line in teardown.lines():
         log(line)
-    if not confirm(question, teardown.lines(), expected=env):
+    if not confirm(question, [], expected=env):
         raise MfeError(f"destroy env={env}: the name was not typed back; nothing deleted")
     return True
 
