@@ -323,6 +323,19 @@ def test_a_shard_whose_upload_fails_fails_naming_the_app_and_the_entry(
     assert "gone or no longer verifies; run ci_plan again" in error_line(cached)
 
 
+def test_without_the_secret_plan_and_publish_say_so_once(origin: Path, tmp_path: Path) -> None:
+    """Each warned that the cache is off for this run, then failed on the same missing key."""
+    root = clone(origin, tmp_path / "plan")
+    no_key = {**DUMMY_AWS_ENV, "MFE_CACHE_KEY": ""}
+    refused = run_doit(root, "ci_plan", "shards=2", check=False, env=no_key)
+    assert refused.returncode != 0, refused.stdout
+    assert refused.stdout.count("MFE_CACHE_KEY is not set") == 1, refused.stdout
+    doit_json(root, "ci_plan", "shards=2", name="ci-plan.json")
+    refused = run_doit(root, "ci", "publish", check=False, env=no_key)
+    assert refused.returncode != 0, refused.stdout
+    assert refused.stdout.count("MFE_CACHE_KEY is not set") == 1, refused.stdout
+
+
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}
     shards = pack(seconds, 3)

@@ -63,9 +63,10 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     if limit < 1:
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
     why = affected_why(project, base)
+    who = trust.resolve(project)
+    trust.require_secret(who)  # said once, before open_cache warns the cache is off
     with threads(LOOKUP_WORKERS) as pool:
-        remote, who = open_cache(Session(project, env), "on")  # reads only: no site needed
-        trust.require_secret(who)
+        remote, who = open_cache(Session(project, env), "on", None, who)  # reads: no site
         if remote is None:
             raise MfeError(f"env '{env.name}' has no build cache bucket: the fan-out needs one")
         # The shard jobs' uploads need the bucket: made here, once, not by N shards at once.
@@ -227,12 +228,13 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
         if not plan.publish:
             print(f"ci: no app changed since {plan.base}: nothing to publish")
             return report
+        who = trust.resolve(project)
+        trust.require_secret(who)  # said once, before open_cache warns the cache is off
         with threads(LOOKUP_WORKERS) as pool:
             node = pool.submit(node_version)  # a subprocess, while boto3 loads
             session = Session(project, env)
             ready = start_ready(session, pool)
-            remote, who = open_cache(session, "on", functools.partial(result_of, ready))
-            trust.require_secret(who)
+            remote, who = open_cache(session, "on", functools.partial(result_of, ready), who)
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)
             _check_names(project, plan, names)
