@@ -130,3 +130,23 @@ def test_ctrl_c_stops_the_script_that_runs_doit(tmp_path: Path, task: str) -> No
     code, output = ctrl_c_when_started(["bash", "-c", '"$@"; echo next', "bash", *doit], tmp_path)
     assert "next" not in output.split() and code == -signal.SIGINT, output
     assert "error: interrupted (Ctrl-C)" in output and "Traceback" not in output, output
+
+
+SLOW_IMPORT_DODO = """
+import time
+
+print("started", flush=True)
+time.sleep(60)  # a dodo that takes its time to import: Ctrl-C comes meanwhile
+"""
+
+
+def test_ctrl_c_while_doit_loads_the_dodo_ends_by_sigint_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """doit prints the KeyboardInterrupt of an import (mfe's, mfe.toml's) as a traceback."""
+    (tmp_path / "dodo.py").write_text(SLOW_IMPORT_DODO)
+    for command in (["list"], ["build"]):
+        argv = [sys.executable, "-m", "doit", *command]
+        code, output = ctrl_c_when_started(argv, tmp_path)
+        assert code == -signal.SIGINT, output
+        assert output == "started\n", output

@@ -5,5 +5,6 @@ environment backends and their AWS session), `publish/` (upload, release, rollba
 `serve/` (the dev server), `ci/` (affected apps, build cache, the CI pipeline) and
 `tasks/` (the doit adapter). Shared by all: `project` (the model), `config` (reads
 `mfe.toml` into it, with `toml_table`), `shell` (the page), `errors`, `files` (atomic
-writes) and `doitdb` (doit's dependency file).
+writes), `doitdb` (doit's dependency file) and `doitcmds` (doit's commands: a user's
+command-line mistakes in one line).
 """

@@ -1,6 +1,10 @@
 """The one exception type users see: a message that names the file, key, app or URL."""
 
+import contextlib
 import difflib
+import os
+import signal
+import sys
 from collections.abc import Iterable
 
 
@@ -35,3 +39,19 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice a misspelled `name` most likely meant (for a "did you mean" hint), if any."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return close[0] if close else None
+
+
+def end_by_signal(signum: int) -> None:
+    """End this process by `signum`'s default action, once its output is flushed.
+
+    Exiting 130 is not dying by SIGINT: a calling bash script carries on after a command
+    that exits, and stops after one SIGINT killed, as with make, git or Python's own
+    KeyboardInterrupt (https://www.cons.org/cracauer/sigint.html). Exits 128 + `signum`
+    in the unlikely case the signal is blocked in this thread.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say there
+            stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)

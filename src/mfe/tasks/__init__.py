@@ -3,9 +3,8 @@
 A project's `dodo.py` is two lines: `globals().update(generate(__file__))`.
 Each submodule contributes the tasks of one concern (`build`, `shell`, `infra`,
 `publish`, `serve`, `ci`), with `actions` (library calls as doit actions), `variables`
-(their command-line variables), `reporter` (doit's console output), `pipes` (a closed
-stdout pipe ends `doit list` and the listings quietly) and `commands` (doit's commands,
-installed as plugins: a misspelled task or option, or no dodo.py here, told in one line). Heavy libraries
+(their command-line variables), `reporter` (doit's console output) and `pipes` (a closed
+stdout pipe ends `doit list` and the listings quietly). Heavy libraries
 (botocore, jinja2, rich) are imported inside actions so `doit list` and no-op runs stay fast.
 """
 

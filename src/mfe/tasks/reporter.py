@@ -10,8 +10,6 @@ command-line variable that the tasks doit selected do not read (`mfe.tasks.varia
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sys
 import threading
@@ -21,29 +19,13 @@ from typing import Any
 from doit.exceptions import InvalidTask, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, end_by_signal
 from mfe.tasks.actions import TaskInterrupted
 from mfe.tasks.pipes import LISTINGS, READER_GONE, ReaderGone, silence_gone_reader
 from mfe.tasks.variables import check_tasks
 
 CTRL_C_STOPPED = threading.Event()
 """Set by an action whose normal end is Ctrl-C (serve): the run then ends by SIGINT too."""
-
-
-def end_by_signal(signum: int) -> None:
-    """End this process by `signum`'s default action, once its output is flushed.
-
-    Exiting 130 is not dying by SIGINT: a calling bash script carries on after a command
-    that exits, and stops after one SIGINT killed, as with make, git or Python's own
-    KeyboardInterrupt (https://www.cons.org/cracauer/sigint.html). Exits 128 + `signum`
-    in the unlikely case the signal is blocked in this thread.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say there
-            stream.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-    raise SystemExit(128 + signum)
 
 
 def step_label(task: Any) -> str:

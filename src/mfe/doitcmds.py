@@ -7,6 +7,12 @@ while `-k` (--seek-file) is what finds dodo.py in a parent folder (README). doit
 any dodo.py is found, so only a plugin can answer these: the installed `doit.COMMAND` entry
 points replace doit's commands of the same names with these subclasses, which change nothing
 but those messages. Each is one `mfe: error:` line, exit code 2 (as for an unknown variable).
+
+Ctrl-C while doit loads dodo.py (mfe's imports, mfe.toml, the tasks) raised a
+KeyboardInterrupt that doit prints as a traceback: it ends the command by SIGINT, silently,
+as Ctrl-C during a task does (`mfe.tasks.reporter`). This module imports nothing of mfe's
+heavy parts, so doit gets to it quickly; the ~0.1 s doit takes to import itself before it
+looks for plugins stays Python's (a traceback), as no plugin runs earlier.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import difflib
 import getopt
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -34,6 +41,8 @@ from doit.cmd_base import DoitCmdBase
 from doit.cmdparse import CmdOption, CmdParseError
 from doit.exceptions import InvalidCommand, InvalidDodoFile
 
+from mfe.errors import end_by_signal
+
 
 class UsageError(Exception):
     """A command-line mistake, told in one line."""
@@ -51,6 +60,8 @@ class Explained:
             stop(f"{message or exc}; `doit help {name}` lists its options")
         except UsageError as exc:
             stop(str(exc))
+        except KeyboardInterrupt:  # before any task ran: the reporter ends a run's own
+            end_by_signal(signal.SIGINT)
 
     def execute(self, params: Any, args: list[str]) -> Any:
         with self.explained(params, args):
