@@ -160,7 +160,7 @@ def test_a_misspelled_task_is_refused_with_the_closest_names() -> None:
     """doit alone says 'Invalid parameter' (and `doit help pubish` prints its usage, exit 0)."""
     for args in (["pubish"], ["help", "pubish"]):
         result = doit_in_repo(*args)
-        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.returncode == 3, result.stdout + result.stderr
         assert "did you mean `doit publish`?" in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert result.stdout == ""
@@ -168,7 +168,7 @@ def test_a_misspelled_task_is_refused_with_the_closest_names() -> None:
 
 def test_an_unknown_task_option_names_the_options_of_the_task() -> None:
     result = doit_in_repo("publish", "--forse")
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     assert "unknown option --forse for `doit publish` (did you mean --force?)" in result.stderr
     assert "--prune" in result.stderr and "CmdOption" not in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
@@ -179,7 +179,7 @@ def test_doit_in_a_subfolder_points_at_seek_file_as_the_readme_does() -> None:
     """README: from a subfolder, `doit -k publish` finds dodo.py (doit alone says 'use -f')."""
     folder = REPO / "apps" / "payments"
     result = doit_in_repo("list", cwd=folder)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     assert f"no dodo.py in {folder}" in result.stderr, result.stderr
     assert "`doit -k list` (--seek-file)" in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr

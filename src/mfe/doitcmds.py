@@ -6,11 +6,14 @@ doit answers a misspelled task (`doit pubish`) with "Invalid parameter" and no s
 while `-k` (--seek-file) is what finds dodo.py in a parent folder (README). doit runs before
 any dodo.py is found, so only a plugin can answer these: the installed `doit.COMMAND` entry
 points replace doit's commands of the same names with these subclasses, which change nothing
-but those messages. Each is one `mfe: error:` line, exit code 2 (as for an unknown variable).
+but those messages. Each is one line, raised as doit's `InvalidCommand`, so doit prints it as
+`ERROR: ...` and exits 3 as for its other errors before a task runs, and a doit run from
+code (serve's rebuilds, `mfe.serve.rebuild`) gets doit's return code, not an exit.
 
 Ctrl-C while doit loads dodo.py (mfe's imports, mfe.toml, the tasks) raised a
 KeyboardInterrupt that doit prints as a traceback: it ends the command by SIGINT, silently,
-as Ctrl-C during a task does (`mfe.tasks.reporter`). This module imports nothing of mfe's
+as Ctrl-C during a task does (`mfe.tasks.reporter`); a doit run from code that loaded its
+dodo itself gets its KeyboardInterrupt as before. This module imports nothing of mfe's
 heavy parts, so doit gets to it quickly; the ~0.1 s doit takes to import itself before it
 looks for plugins stays Python's (a traceback), as no plugin runs earlier.
 """
@@ -37,19 +40,15 @@ from doit import (
     cmd_resetdep,
     cmd_run,
 )
-from doit.cmd_base import DoitCmdBase
+from doit.cmd_base import DodoTaskLoader, DoitCmdBase
 from doit.cmdparse import CmdOption, CmdParseError
 from doit.exceptions import InvalidCommand, InvalidDodoFile
 
 from mfe.errors import end_by_signal
 
 
-class UsageError(Exception):
-    """A command-line mistake, told in one line."""
-
-
 class Explained:
-    """Mixin for a doit command: its users' mistakes end with one line, exit code 2."""
+    """Mixin for a doit command: its users' mistakes end with one line."""
 
     def parse_execute(self, in_args: list[str]) -> Any:
         try:
@@ -57,10 +56,13 @@ class Explained:
         except CmdParseError as exc:  # the command's own options (`doit list --bogus`)
             name = self.get_name()  # type: ignore[attr-defined]
             message = _bad_option(exc, f"doit {name}", self.get_options(), listed=False)  # type: ignore[attr-defined]
-            stop(f"{message or exc}; `doit help {name}` lists its options")
-        except UsageError as exc:
-            stop(str(exc))
-        except KeyboardInterrupt:  # before any task ran: the reporter ends a run's own
+            if message is None:
+                raise
+            raise InvalidCommand(f"{message}; `doit help {name}` lists its options") from None
+        except KeyboardInterrupt:
+            loading = getattr(self, "task_list", None) is None  # no task ran yet
+            if not (loading and isinstance(getattr(self, "loader", None), DodoTaskLoader)):
+                raise  # a task's (the reporter's), or a run from code (serve's rebuilds)
             end_by_signal(signal.SIGINT)
 
     def execute(self, params: Any, args: list[str]) -> Any:
@@ -69,25 +71,25 @@ class Explained:
 
     @contextlib.contextmanager
     def explained(self, params: Any, args: list[str]) -> Iterator[None]:
-        """doit's errors of loading dodo.py and selecting tasks, as `UsageError`s."""
+        """doit's errors of loading dodo.py and selecting tasks, told in one line."""
         try:
             yield
         except InvalidDodoFile:
             missing = _missing_dodo(params.get("dodoFile", "dodo.py"), params.get("seek_file"))
             if missing is None:
                 raise
-            raise UsageError(missing) from None
+            raise InvalidCommand(missing) from None
         except InvalidCommand as exc:
             if exc.not_found is None:
                 raise
-            raise UsageError(_not_found(exc.not_found, self._names())) from None
+            raise InvalidCommand(_not_found(exc.not_found, self._names())) from None
         except CmdParseError as exc:  # a task's options (`doit publish --forse`)
             task = _task_of_option(exc, args, self._tasks())
             options = [CmdOption(o) for o in [*task.creator_params, *task.params]] if task else []
             message = _bad_option(exc, f"doit {task.name}", options) if task else None
             if message is None:
                 raise
-            raise UsageError(f"{message} (`doit help {task.name}`)") from None
+            raise InvalidCommand(f"{message} (`doit help {task.name}`)") from None
 
     def _tasks(self) -> dict[str, Any]:
         return {task.name: task for task in getattr(self, "task_list", None) or ()}
@@ -96,11 +98,6 @@ class Explained:
         """What a misspelled word may have meant: public tasks and doit's commands."""
         tasks = [name for name in self._tasks() if not name.startswith("_")]
         return [*tasks, *getattr(getattr(self, "loader", None), "cmd_names", ())]
-
-
-def stop(message: str) -> None:
-    print(f"mfe: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def _missing_dodo(dodo_file: str, seek_file: bool) -> str | None:
