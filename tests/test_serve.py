@@ -431,6 +431,26 @@ def test_a_build_input_added_to_mfe_toml_is_watched_without_a_restart(served: Se
         shutil.rmtree(extra.parent)
 
 
+def test_the_changed_line_counts_the_paths_it_does_not_name(served: Served) -> None:
+    """A branch switch touches dozens of files: the line names five and counts the rest."""
+    src = served.root / "apps/payments/src"
+    added = [src / f"more{index:02}.js" for index in range(12)]
+    try:
+        mark = len(served.server.lines)
+        for path in added:
+            path.write_text("export const more = 1;\n")
+        first = r"apps/payments/src/more\d\d\.js"
+        line = served.server.wait_for(rf"^serve: changed: ({first}, ){{4}}{first} and ", since=mark)
+        more = re.search(r" and (\d+) more$", served.server.lines[line])
+        assert more and 5 + int(more.group(1)) <= len(added), served.server.lines[line]
+        served.server.wait_for(r"^serve: rebuilt ", since=line)
+    finally:
+        mark = len(served.server.lines)
+        for path in added:
+            path.unlink()
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
+
+
 def test_a_dist_replaced_outside_serve_is_served_and_reloads_the_page(
     served: Served, page: Page, monorepo_built: Path, tmp_path: Path
 ) -> None:

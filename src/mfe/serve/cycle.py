@@ -96,7 +96,7 @@ class Cycle:
             detail = f" ({tasks})" if tasks else ""
             log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
         elif built is not None and reload and not changes.inputs:  # a build outside serve
-            log(f"{', '.join(_describe(self.project, paths))} replaced; reloading pages")
+            log(f"{_describe(self.project, paths)} replaced; reloading pages")
         sys.stdout.flush()
         self.broker.publish(list(self.errors.values()), reload)
 
@@ -117,7 +117,7 @@ class Cycle:
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
         if paths and (apps or changes.install):
-            log(f"changed: {', '.join(_describe(self.project, _inputs(self.project, paths)))}")
+            log(f"changed: {_describe(self.project, _inputs(self.project, paths))}")
         if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets])
             self._record(result)
@@ -235,11 +235,19 @@ def _inputs(project: Project, paths: set[Path]) -> set[Path]:
     return {path for path in paths if meaning(project, path) != OUTPUTS}
 
 
-def _describe(project: Project, paths: set[Path]) -> list[str]:
+SHOWN_PATHS = 5
+"""Paths a terminal line names; the rest are counted (a branch switch touches dozens)."""
+
+
+def _describe(project: Project, paths: set[Path]) -> str:
+    """The first few paths, relative to the root, and how many more there are."""
     shown = set()
     for path in paths:
         try:
             shown.add(path.relative_to(project.root).as_posix())
         except ValueError:
             shown.add(str(path))
-    return sorted(shown)[:5]
+    names = sorted(shown)
+    more = len(names) - SHOWN_PATHS
+    listed = ", ".join(names[:SHOWN_PATHS])
+    return f"{listed} and {more} more" if more > 0 else listed
