@@ -258,11 +258,16 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         source = served.root / "apps/payments/src/payments-app.js"
         source_text = source.read_text()
 
+        mark = len(served.server.lines)
         package.write_text(good.replace('"private": true,', '"private": true'))
         wait_until(lambda: overlay(served.shell_port) != [], "no overlay")
         (shown,) = overlay(served.shell_port)
         assert "apps/payments/package.json: invalid JSON" in shown, shown
         source.write_text(source_text.replace(">Payments</h2>", ">Payments again</h2>"))
+        changed = r"^serve: changed: apps/payments/src/payments-app\.js$"
+        served.server.wait_for(r"^serve: rebuilt ", since=served.server.wait_for(changed, mark))
+        said = [line for line in served.server.lines[mark:] if "invalid JSON" in line]
+        assert len(said) == 1, "\n".join(served.server.lines[mark:])  # not once per load
 
         package.write_text(good)
         wait_until(

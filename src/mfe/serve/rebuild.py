@@ -89,22 +89,6 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
             self.durations[name] = time.monotonic() - self.started[name]
 
 
-class _Tee(io.StringIO):
-    """Passes writes on to `stream` and keeps them: what loading dodo.py said (a broken
-    app package.json, say) is the overlay's text too, not only the terminal's."""
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__()
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        self.stream.write(text)
-        return super().write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
 def _vanished(root: Path, fail: Any) -> str | None:
     """The file a task's `file_dep` listed that is gone now (doit found it missing): the
     watcher has its deletion queued, so the next cycle builds the app from what is there."""
@@ -169,14 +153,17 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
     forking a process that runs HTTP and watchdog threads is asking for trouble.
     """
     started = time.monotonic()
-    said = _Tee(sys.stderr)
+    said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):
             dodo = runpy.run_path(str(root / "dodo.py"), run_name="dodo")
     except SystemExit as exc:  # mfe.tasks.generate reports config errors this way
+        # Not passed on: serve prints the failure once, and the overlay shows it, whereas
+        # each save would load dodo.py (and print its error) again.
         code = exc.code if isinstance(exc.code, int) else 2
-        why = said.getvalue().strip().removeprefix("mfe: error: ") or "see the error above"
+        why = said.getvalue().strip().removeprefix("mfe: error: ") or f"dodo.py exited ({code})"
         return RunResult(code=code, failures={"dodo.py": why})
+    sys.stderr.write(said.getvalue())  # what a dodo.py that loads says (a warning) is shown
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root)
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
