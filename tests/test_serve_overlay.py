@@ -5,6 +5,7 @@ Real doit, watchdog, esbuild and headless Chromium on a private copy of the mono
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 from test_serve_apps import overlay, shows
+from test_serve_apps import page as served_page
 
 from fixtures.repo import link_copy, run_doit
 from fixtures.serve import CTRL_C_STOPPED, ServeProcess, serving, use_free_ports, wait_until
@@ -65,12 +67,13 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
         payments.write_text(good[payments])
         overlay.wait_for(state="detached", timeout=30_000)
 
-        # mfe.toml broken: an app edited meanwhile is built once the config is fixed.
+        # mfe.toml broken: an app edited meanwhile is built once the config is fixed (what
+        # serve says meanwhile: test_a_broken_mfe_toml_is_told_once_and_holds_the_builds).
         config.write_text(good[config] + "\n[oops\n")
-        wait_failing(["mfe.toml"])
-        payments.write_text(good[payments].replace(">Payments</h2>", ">Payments later</h2>"))
+        wait_failing(["mfe.toml is broken: nothing is rebuilt until it is fixed"])
         mark = len(server.lines)
-        server.wait_for(r"^serve: rebuilt nothing", since=mark)
+        payments.write_text(good[payments].replace(">Payments</h2>", ">Payments later</h2>"))
+        server.wait_for(r"^serve: nothing rebuilt while mfe\.toml is broken", since=mark)
         config.write_text(good[config])
         page.locator("h2", has_text="Payments later").wait_for(timeout=30_000)
         overlay.wait_for(state="detached", timeout=30_000)
@@ -98,6 +101,64 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
     assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output
     assert "serve: stopped, bye" in output
+
+
+def overlay_titles(shell_port: int) -> list[str]:
+    """The headings of the overlay a tab opened now shows ([] for none)."""
+    while True:
+        match = re.search(r'data-version="([^"]+)"', served_page(shell_port))
+        assert match
+        connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
+        connection.request("GET", f"/_mfe/events?since={match.group(1)}")
+        response = connection.getresponse()
+        event = response.readline().decode().strip()
+        data = response.readline().decode().removeprefix("data: ")
+        connection.close()
+        if event == "event: build-error":
+            errors = json.loads(data)["errors"]
+            return [e["title"] or f"Build failed: {e['app']}" for e in errors]
+        if event == "event: ok":
+            return []
+        # a build ended in between: the tab would reload; look again
+
+
+def test_a_broken_mfe_toml_is_told_once_and_holds_the_builds(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """Saves while mfe.toml does not load are named, not "rebuilt nothing"; its error is
+    told once (and in the overlay); the fix builds what changed meanwhile."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, config = served.server, served.root / "mfe.toml"
+        payments = served.root / "apps/payments/src/payments-app.js"
+        accounts = served.root / "apps/accounts/src/accounts-app.jsx"
+        good = {path: path.read_text() for path in (config, payments, accounts)}
+        broken = "mfe.toml is broken: nothing is rebuilt until it is fixed"
+        mark = len(server.lines)
+        config.write_text(good[config] + "\n[oops\n")
+        wait_until(lambda: overlay_titles(served.shell_port) == [broken], "no overlay")
+        (shown,) = overlay(served.shell_port)
+        assert "mfe.toml: invalid TOML" in shown, shown
+
+        waiting = "^serve: nothing rebuilt while mfe\\.toml is broken; changed meanwhile "
+        waiting += r"\(built once it is fixed\): "
+        payments.write_text(good[payments].replace(">Payments</h2>", ">Payments later</h2>"))
+        line = server.wait_for(waiting + r"apps/payments/src/payments-app\.js$", since=mark)
+        accounts.write_text(good[accounts].replace(">Accounts</h2>", ">Accounts later</h2>"))
+        both = r"apps/accounts/src/accounts-app\.jsx, apps/payments/src/payments-app\.js"
+        server.wait_for(waiting + both + "$", since=line + 1)
+        told = [line for line in server.lines[mark:] if "invalid TOML" in line]
+        assert len(told) == 1, "\n".join(server.lines[mark:])
+        assert told[0].startswith(f"serve: {broken}: "), told[0]
+        assert not any(line.startswith("serve: rebuilt") for line in server.lines[mark:])
+
+        mark = len(server.lines)
+        config.write_text(good[config])
+        server.wait_for(rf"^serve: changed: {both}, mfe\.toml$", since=mark)
+        server.wait_for(r"^serve: rebuilt .*\baccounts\b.*\bpayments\b", since=mark)
+        ports = served.ports
+        assert shows(served.shell_port, ports["payments"], ">Payments later</h2>")
+        assert overlay_titles(served.shell_port) == []
+    assert "Traceback" not in "\n".join(served.server.lines)
 
 
 def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(

@@ -4,6 +4,8 @@
 or a new app whose last build failed; an entry goes only when that thing builds again
 (`serve`, a cycle that broke on its own, goes when one runs through).
 Tabs reload only when the served bytes changed, so a `touch` keeps their state.
+While mfe.toml does not load, nothing is built (doit's tasks come from it): its error is
+told once, each save meanwhile is named as waiting, and the fix builds them all.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ RESTART = "restart"
 """Key of the notice that a changed dodo.py needs a restart (`errors`)."""
 GONE = "gone:"
 """Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
+BROKEN = f"{CONFIG_FILE} is broken: nothing is rebuilt until it is fixed"
+REFUSED = f"{CONFIG_FILE} not applied: nothing is rebuilt until it is fixed"
 
 
 def log(message: str) -> None:
@@ -49,6 +53,10 @@ class Cycle:
 
     dodo: bytes = b""
     """`dodo.py` as serve started with it: a change asks for a restart until it is back."""
+    waiting: set[Path] = field(default_factory=set)
+    """Sources saved while mfe.toml does not load: named, and built, once it does."""
+    blocked: bool = False
+    """This cycle built nothing because mfe.toml does not load (or was refused)."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -71,6 +79,7 @@ class Cycle:
         started = time.monotonic()
         shown = dict(self.errors)
         self.gate.close()
+        self.blocked = False
         try:
             built = self._build(changes, paths)
             self.errors.pop("serve", None)
@@ -89,7 +98,15 @@ class Cycle:
                 continue
             where = " (doit's report above)" if error.shown else f":\n{error.text}"
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
-        if built is not None and paths and changes.inputs:  # the first build: doit's lines
+        if built is not None and self.blocked:
+            config = self.errors.get(CONFIG_FILE)
+            if config is not None and shown.get(CONFIG_FILE) == config:  # its error told already
+                state = "broken" if config.title == BROKEN else "not applied"
+                log(
+                    f"nothing rebuilt while {CONFIG_FILE} is {state}; changed meanwhile (built "
+                    f"once it is fixed): {_describe(self.project, self.waiting)}"
+                )
+        elif built is not None and paths and changes.inputs:  # the first build: doit's lines
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
@@ -112,12 +129,15 @@ class Cycle:
         # `npm install` of a new app folder changes the lockfile: the apps are found again
         if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone():
             if not self._reload():
-                return []  # edits meanwhile are built once the config loads (doit knows them)
+                self.blocked = True  # edits meanwhile are built once it loads (doit knows them)
+                self.waiting |= _inputs(self.project, paths) - {self.project.root / CONFIG_FILE}
+                return []
             apps = set(self.project.apps)
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
+        changed, self.waiting = self.waiting | _inputs(self.project, paths), set()
         if paths and (apps or changes.install):
-            log(f"changed: {_describe(self.project, _inputs(self.project, paths))}")
+            log(f"changed: {_describe(self.project, changed)}")
         if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets])
             self._record(result)
@@ -137,9 +157,13 @@ class Cycle:
         the served project stays. A busy port is reported, the rest of the config applies."""
         try:
             fresh = load_project(self.project.root)
-            self.reloaded(fresh)
         except ConfigError as exc:
-            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc), title=BROKEN)
+            return False
+        try:
+            self.reloaded(fresh)
+        except ConfigError as exc:  # what a running serve cannot follow (the shell port)
+            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc), title=REFUSED)
             return False
         except MfeError as exc:  # a port in use: tried again on the next cycle
             self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
