@@ -229,7 +229,7 @@ def test_a_busy_port_is_a_config_error_and_the_others_keep_serving(
         expected = (
             f"mfe.toml: port {port} for app 'payments' is already in use on 127.0.0.1; stop "
             "whatever listens there or change [apps.payments] dev_port in mfe.toml; then "
-            "save mfe.toml again"
+            "reload the page (or save mfe.toml again)"
         )
         wait_until(lambda: overlay(shell) == [expected], f"{overlay(shell)}")
         assert refused(ports["payments"])
@@ -238,6 +238,42 @@ def test_a_busy_port_is_a_config_error_and_the_others_keep_serving(
     config.write_text(config.read_text())  # the port is free now: saving tries again
     wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
     wait_until(lambda: overlay(shell) == [], f"{overlay(shell)}")
+
+
+def next_event(stream: http.client.HTTPResponse) -> str:
+    """The name of the next event an open tab's stream gets (pings skipped)."""
+    while True:
+        line = stream.readline().decode()
+        assert line, "the stream ended"
+        if line.startswith("event: "):
+            return line.removeprefix("event: ").strip()
+
+
+def test_a_busy_port_is_bound_once_free_when_a_tab_loads_the_page(
+    served: Served, config: Path
+) -> None:
+    """No notice comes when a port frees: the developer who freed it looks at the page, and
+    that load binds it; open tabs reload, as they could not load the app before."""
+    shell = served.shell_port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        set_ports(config, {"payments": port})
+        wait_until(lambda: overlay(shell) != [], "no overlay")
+        match = re.search(r'data-version="([^"]+)"', page(shell))
+        assert match
+        tab = http.client.HTTPConnection("127.0.0.1", shell, timeout=20)
+        tab.request("GET", f"/_mfe/events?since={match.group(1)}")
+        stream = tab.getresponse()
+        assert next_event(stream) == "build-error"
+    try:
+        page(shell)  # the port is free now: this load binds it
+        wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
+        assert next_event(stream) == "reload"
+    finally:
+        tab.close()
+    assert overlay(shell) == []
 
 
 def test_a_moved_shell_port_asks_for_a_restart(served: Served, config: Path) -> None:

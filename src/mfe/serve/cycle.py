@@ -57,6 +57,9 @@ class Cycle:
     """Sources saved while mfe.toml does not load: named, and built, once it does."""
     blocked: bool = False
     """This cycle built nothing because mfe.toml does not load (or was refused)."""
+    busy: bool = False
+    """An app's port was in use when mfe.toml was last applied: it is served nowhere until
+    a later cycle binds it (a save, or a tab loading the page once the port is free)."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -69,7 +72,13 @@ class Cycle:
         self._run(Changes(install=True), set())
 
     def run(self, paths: set[Path]) -> None:
-        """Build what `paths` touch while page requests wait, then report the outcome."""
+        """Build what `paths` touch while page requests wait, then report the outcome.
+        No paths: a tab loaded the page, so a port that was busy is tried again (no port
+        frees with a notice; a developer who freed it looks at the page next)."""
+        if not paths:
+            if self.busy:
+                self._run(Changes(), paths)
+            return
         changes = classify(self.project, paths)
         if not changes or (not changes.inputs and served_bytes(self.project) == self.served):
             return  # nothing, or serve's own dist/ swaps, seen after its cycle
@@ -77,7 +86,7 @@ class Cycle:
 
     def _run(self, changes: Changes, paths: set[Path]) -> None:
         started = time.monotonic()
-        shown = dict(self.errors)
+        shown, busy = dict(self.errors), self.busy
         self.gate.close()
         self.blocked = False
         try:
@@ -89,7 +98,8 @@ class Cycle:
         finally:
             self.gate.open()
         now = served_bytes(self.project)
-        reload, self.served = now != self.served, now
+        # An app served again on a port that was busy: the tabs could not load it before.
+        reload, self.served = now != self.served or (busy and not self.busy), now
         for key, error in self.errors.items():
             if shown.get(key) == error:
                 continue
@@ -112,6 +122,8 @@ class Cycle:
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
             detail = f" ({tasks})" if tasks else ""
             log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
+        elif built is not None and reload and not changes:  # a busy port bound at last
+            log("reloading pages")
         elif built is not None and reload and not changes.inputs:  # a build outside serve
             log(f"{_describe(self.project, paths)} replaced; reloading pages")
         sys.stdout.flush()
@@ -132,7 +144,8 @@ class Cycle:
                 self.blocked = True  # edits meanwhile are built once it loads (doit knows them)
                 self.waiting |= _inputs(self.project, paths) - {self.project.root / CONFIG_FILE}
                 return []
-            apps = set(self.project.apps)
+            if changes.inputs:  # not for a port tried again: nothing to build
+                apps = set(self.project.apps)
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
         changed, self.waiting = self.waiting | _inputs(self.project, paths), set()
@@ -167,8 +180,10 @@ class Cycle:
             return False
         except MfeError as exc:  # a port in use: tried again on the next cycle
             self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc))
+            self.busy = True
         else:
             self.errors.pop(CONFIG_FILE, None)
+            self.busy = False
         for name in self.project.apps.keys() - fresh.apps.keys():  # gone: nothing to show
             self.errors.pop(name, None)
         for name in fresh.apps:  # served now: its own build says whether it is installed

@@ -84,6 +84,8 @@ class DevServer(ThreadingHTTPServer):
 
     def __init__(self, site: Site, gate: Gate, broker: Broker, origins: Origins) -> None:
         self.site, self.gate, self.broker, self.origins = site, gate, broker, origins
+        self.visited: Callable[[], None] = lambda: None
+        """Told each page load (shell site): serve then binds again a port found busy."""
         self.closed = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -186,6 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         elif parts.path == SCRIPT_PATH:
             self._send(RELOAD_JS.encode("utf-8"), content_type("reload.js"), head)
         elif parts.path in ("/", "/index.html"):
+            self.server.visited()
             self.server.gate.wait()
             # The version first: a build ending in between then makes the tab reload once
             # more, where a version read after the page could hide that the page is old.

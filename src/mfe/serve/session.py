@@ -57,6 +57,7 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         gate,
         broker,
         Origins(shell_port, env.allowed_hosts),
+        visited=queue.poke,
     )
     servers.start(project)
     watcher = start_watching(project, queue)
@@ -87,8 +88,8 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         print(f"http://{HOST}:{shell_port}/", flush=True)
         while not stop.is_set():
             paths = queue.take(stop)
-            if paths and not stop.is_set():
-                cycle.run(paths)
+            if not stop.is_set():
+                cycle.run(paths)  # none: a tab loaded the page
     finally:
         _restore_signals(previous)
         watcher.observer.stop()
@@ -138,6 +139,8 @@ class Servers:
     gate: Gate
     broker: Broker
     origins: Origins
+    visited: Callable[[], None] = lambda: None
+    """Told each load of the page: a port found busy is tried again (`Cycle.run`)."""
     apps: dict[str, tuple[DevServer, Callable[[], None]]] = field(default_factory=dict)
     _shell: tuple[DevServer, Callable[[], None]] | None = None
 
@@ -194,7 +197,7 @@ class Servers:
                 (server,) = bind([site], self.gate, self.broker, self.origins)
                 self._run(server)
             except MfeError as exc:
-                busy.append(f"{exc}; then save {CONFIG_FILE} again")
+                busy.append(f"{exc}; then reload the page (or save {CONFIG_FILE} again)")
                 continue
             log(served_line(project, project.apps[name]))
         if busy:
@@ -222,6 +225,8 @@ class Servers:
         log(f"allowed hosts: {', '.join(hosts) or 'loopback only'}")
 
     def _run(self, server: DevServer) -> None:
+        if server.site.page is not None:
+            server.visited = self.visited
         stop = start([server])
         if server.site.page is not None:
             self._shell = (server, stop)

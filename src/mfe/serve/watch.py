@@ -126,6 +126,7 @@ class ChangeQueue:
         self._cond = threading.Condition()
         self._paths: set[Path] = set()
         self._last = 0.0
+        self._poked = False
 
     def add(self, path: Path) -> None:
         with self._cond:
@@ -133,16 +134,26 @@ class ChangeQueue:
             self._last = time.monotonic()
             self._cond.notify_all()
 
+    def poke(self) -> None:
+        """Wake `take` with no path: a tab loaded the page (a busy port may be free now)."""
+        with self._cond:
+            self._poked = True
+            self._cond.notify_all()
+
     def take(self, stop: threading.Event, quiet: float = QUIET_SECONDS) -> set[Path]:
-        """Block until paths arrived and `quiet` seconds passed with no new one (or stop)."""
+        """Block until paths arrived and `quiet` seconds passed with no new one, or until a
+        `poke` (no paths), or stop."""
         with self._cond:
             while not stop.is_set():
                 if self._paths:
                     left = self._last + quiet - time.monotonic()
                     if left <= 0:
-                        paths, self._paths = self._paths, set()
+                        paths, self._paths, self._poked = self._paths, set(), False
                         return paths
                     self._cond.wait(left)
+                elif self._poked:
+                    self._poked = False
+                    return set()
                 else:
                     self._cond.wait(0.2)  # short waits: the stop flag is checked often
         return set()
