@@ -307,6 +307,38 @@ def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(
     assert "Traceback" not in "\n".join(served.server.lines)
 
 
+def test_a_dodo_py_edit_is_one_restart_notice_and_no_rebuild_line(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """Saves of dodo.py tell the restart once (no "rebuilt nothing" per save), and say
+    when it is back as serve started with it."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, dodo = served.server, served.root / "dodo.py"
+        payments = served.root / "apps/payments/src/payments-app.js"
+        good = dodo.read_text()
+        mark = len(server.lines)
+        dodo.write_text(good + "\nDOIT_CONFIG['verbosity'] = 2\n")
+        server.wait_for(r"^serve: Restart needed: dodo\.py: dodo\.py changed", since=mark)
+        assert overlay_titles(served.shell_port) == ["Restart needed: dodo.py"]
+        dodo.write_text(good + "\n# another edit\n")
+        payments.touch()
+        changed = server.wait_for(r"^serve: changed: apps/payments/", since=mark)
+        server.wait_for(r"^serve: rebuilt ", since=changed)
+        assert not any(line.startswith("serve: rebuilt") for line in server.lines[mark:changed])
+        told = [line for line in server.lines[mark:] if "Restart needed" in line]
+        assert len(told) == 1, "\n".join(server.lines[mark:])
+
+        mark = len(server.lines)
+        dodo.write_text(good)
+        back = r"^serve: dodo\.py is back as serve started with it: no restart needed$"
+        server.wait_for(back, since=mark)
+        wait_until(lambda: overlay_titles(served.shell_port) == [], "the notice stays")
+        payments.touch()
+        changed = server.wait_for(r"^serve: changed: apps/payments/", since=mark)
+        assert not any(line.startswith("serve: rebuilt") for line in server.lines[mark:changed])
+    assert "Traceback" not in "\n".join(served.server.lines)
+
+
 def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
     monorepo_built: Path, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ told once, each save meanwhile is named as waiting, and the fix builds them all.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -116,7 +117,7 @@ class Cycle:
                     f"nothing rebuilt while {CONFIG_FILE} is {state}; changed meanwhile (built "
                     f"once it is fixed): {_describe(self.project, self.waiting)}"
                 )
-        elif built is not None and paths and changes.inputs:  # the first build: doit's lines
+        elif built is not None and paths and changes.inputs and not _only_dodo(changes):
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
@@ -196,7 +197,8 @@ class Cycle:
         """doit serve runs as the dodo.py it started with set it up (its task, options and
         session): a changed one needs a restart, said until dodo.py is back as it was."""
         if _read(self.project.root / DODO_FILE) == self.dodo:
-            self.errors.pop(RESTART, None)
+            if self.errors.pop(RESTART, None) is not None:
+                log(f"{DODO_FILE} is back as serve started with it: no restart needed")
             return
         self.errors[RESTART] = BuildError(
             DODO_FILE,
@@ -267,6 +269,12 @@ def _failure(root: Path, exc: Exception) -> str:
         shown = filename
     line = getattr(exc, "lineno", None)
     return f"{shown}, line {line}: {text}" if line else f"{shown}: {text}"
+
+
+def _only_dodo(changes: Changes) -> bool:
+    """Only dodo.py was saved: its notice says it all (rebuild runs load it afresh, but
+    nothing else changed to build)."""
+    return changes.dodo and not dataclasses.replace(changes, dodo=False).inputs
 
 
 def _inputs(project: Project, paths: set[Path]) -> set[Path]:
