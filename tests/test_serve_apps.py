@@ -276,6 +276,26 @@ def test_a_busy_port_is_bound_once_free_when_a_tab_loads_the_page(
     assert overlay(shell) == []
 
 
+def test_page_loads_while_mfe_toml_is_broken_print_nothing(served: Served, config: Path) -> None:
+    """A port found busy is tried again by page loads; with mfe.toml broken meanwhile they
+    load it in vain, quietly (its error was told once)."""
+    shell, server = served.shell_port, served.server
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        set_ports(config, {"payments": busy.getsockname()[1]})
+        wait_until(lambda: overlay(shell) != [], "no overlay")
+        mark = len(server.lines)
+        config.write_text(config.read_text() + "\n[oops\n")
+        told = server.wait_for(r"^serve: mfe\.toml is broken: .*invalid TOML", since=mark)
+        for _ in range(3):
+            page(shell)
+        served.root.joinpath("apps/payments/src/payments-app.js").touch()  # a barrier
+        line = server.wait_for(r"^serve: nothing rebuilt while mfe\.toml is broken", since=told)
+        assert server.lines[line].endswith(": apps/payments/src/payments-app.js")
+        assert line == told + 1, "\n".join(server.lines[mark:])
+
+
 def test_a_moved_shell_port_asks_for_a_restart(served: Served, config: Path) -> None:
     (port,) = free_ports(1)
     set_config(served.root, "env.dev.port", port)

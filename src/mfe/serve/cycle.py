@@ -111,7 +111,7 @@ class Cycle:
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
         if built is not None and self.blocked:
             config = self.errors.get(CONFIG_FILE)
-            if config is not None and shown.get(CONFIG_FILE) == config:  # its error told already
+            if paths and config is not None and shown.get(CONFIG_FILE) == config:  # told already
                 state = "broken" if config.title == BROKEN else "not applied"
                 log(
                     f"nothing rebuilt while {CONFIG_FILE} is {state}; changed meanwhile (built "
