@@ -165,10 +165,15 @@ def workspace_of(root: Path, app_path: Path) -> str:
     return app_path.relative_to(root).as_posix()
 
 
-def cached_slice_hashes(root: Path, workspaces: list[str]) -> dict[str, str]:
+def cached_slice_hashes(root: Path, workspaces: list[str] | tuple[str, ...]) -> dict[str, str]:
     """Slice hash per workspace, parsing the lockfile only when its content changed."""
-    wanted = {w: functools.partial(_workspace_hash, w) for w in workspaces}
-    return cached_lock_hashes(root, wanted)
+    return cached_lock_hashes(root, _slice_recipes(tuple(workspaces)))
+
+
+@functools.cache
+def _slice_recipes(workspaces: tuple[str, ...]) -> dict[str, Callable[[Packages], str]]:
+    """One mapping for all the apps' checks of a run, not one per app (O(apps) each)."""
+    return {w: functools.partial(_workspace_hash, w) for w in workspaces}
 
 
 def _workspace_hash(workspace: str, packages: Packages) -> str:
@@ -261,7 +266,7 @@ class SliceUnchanged:
     """
 
     def __init__(self, root: Path, workspace: str, workspaces: list[str]) -> None:
-        self.root, self.workspace, self.workspaces = root, workspace, workspaces
+        self.root, self.workspace, self.workspaces = root, workspace, tuple(workspaces)
         self.seen = SeenBeforeBuild("_lock_slice")
 
     def current(self) -> str:
