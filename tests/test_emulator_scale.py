@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mfe.envs.moto_server import KEPT_INVALIDATIONS
+
 from fixtures.aws import fill_bucket, free_port, local_client
 from fixtures.config import use_port
 from fixtures.repo import run_doit
-from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
+from fixtures.s3 import S3Server, Site, _distribution, objects, render_shell, write_app
 
 OBJECTS = 5_000
 
@@ -80,3 +82,34 @@ def test_publish_and_prune_cycles_leave_the_emulator_holding_only_what_exists(
     tracked = models(moto_s3)
     assert tracked["s3.FakeKey"] == stored
     assert tracked["s3.FakeAcl"] <= stored + len(s3.list_buckets()["Buckets"])
+
+
+def test_the_emulator_keeps_the_newest_invalidations_of_distributions_that_exist(
+    moto_s3: S3Server,
+) -> None:
+    """moto kept every invalidation ever made, one or more per publish, and those of deleted
+    distributions: a week of publishing grew the emulator by each. It keeps the newest
+    KEPT_INVALIDATIONS of a distribution (a ListInvalidations page, as much as a publish
+    reads looking for its release's) and none of a deleted one."""
+    cf = moto_s3.client("cloudfront")
+    made = cf.create_distribution(DistributionConfig=_distribution("soak"))["Distribution"]
+    dist = made["Id"]
+    ids = [
+        cf.create_invalidation(
+            DistributionId=dist,
+            InvalidationBatch={"CallerReference": f"r{n}", "Paths": {"Quantity": 1, "Items": ["/index.html"]}},
+        )["Invalidation"]["Id"]
+        for n in range(KEPT_INVALIDATIONS + 20)
+    ]  # fmt: skip
+    listed = cf.list_invalidations(DistributionId=dist)["InvalidationList"]
+    assert listed["Quantity"] == KEPT_INVALIDATIONS
+    assert {item["Id"] for item in listed["Items"]} == set(ids[-KEPT_INVALIDATIONS:])
+    newest = cf.get_invalidation(DistributionId=dist, Id=ids[-1])["Invalidation"]
+    assert newest["InvalidationBatch"]["CallerReference"] == f"r{len(ids) - 1}"
+    with pytest.raises(cf.exceptions.NoSuchInvalidation):
+        cf.get_invalidation(DistributionId=dist, Id=ids[0])
+
+    before = models(moto_s3).get("cloudfront.Invalidation", 0)
+    etag = cf.get_distribution(Id=dist)["ETag"]
+    cf.delete_distribution(Id=dist, IfMatch=etag)
+    assert models(moto_s3).get("cloudfront.Invalidation", 0) == before - KEPT_INVALIDATIONS

@@ -18,6 +18,9 @@ granian, without a request log and without moto's per-request backend search.
   its `FakeKey` and ACL after a `--prune` deleted it or a publish replaced it: a week of
   publishing grew the emulator without bound. It tracks them by weak reference instead,
   so the dashboard and the reset still see every object that exists, and no other.
+  moto's CloudFront keeps every invalidation ever made (one or more per publish, a list per
+  distribution, also after the distribution is deleted); the emulator keeps the newest
+  KEPT_INVALIDATIONS of each distribution that exists.
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -66,6 +69,32 @@ def remember_backends() -> None:
         return found[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+KEPT_INVALIDATIONS = 100
+"""Invalidations kept per distribution: a page of ListInvalidations (its MaxItems limit),
+as much as a publish reads when it looks for its release's (`mfe.publish.invalidate`)."""
+
+
+def keep_recent_invalidations() -> None:
+    """Bound moto's invalidation history: the newest KEPT_INVALIDATIONS of a distribution,
+    none of a deleted one."""
+    from moto.cloudfront.models import CloudFrontBackend
+
+    create = CloudFrontBackend.create_invalidation
+    delete = CloudFrontBackend.delete_distribution
+
+    def create_invalidation(self: Any, dist_id: str, *args: Any, **kwargs: Any) -> Any:
+        made = create(self, dist_id, *args, **kwargs)
+        del self.invalidations[dist_id][:-KEPT_INVALIDATIONS]
+        return made
+
+    def delete_distribution(self: Any, distribution_id: str, *args: Any, **kwargs: Any) -> None:
+        delete(self, distribution_id, *args, **kwargs)
+        self.invalidations.pop(distribution_id, None)
+
+    CloudFrontBackend.create_invalidation = create_invalidation  # type: ignore[method-assign]
+    CloudFrontBackend.delete_distribution = delete_distribution  # type: ignore[method-assign]
 
 
 class LiveInstances:
@@ -160,6 +189,7 @@ def application() -> Any:
         capture_output(log)  # a pipe of the worker's own: it logs on if the server dies
     remember_backends()
     track_live_models_only()
+    keep_recent_invalidations()
     return DomainDispatcherApplication(create_backend_app)
 
 
