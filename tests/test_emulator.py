@@ -676,6 +676,36 @@ def test_processes_and_threads_rotating_one_log_lose_no_line(tmp_path: Path) -> 
         assert sum(len(line) + 1 for line in lines) > cap, f"trial {trial}: .1 rotated before full"
 
 
+LONG_LINES = """
+import os, sys
+from pathlib import Path
+from mfe.envs.emulator_log import BoundedLog, capture_output
+path, lock, cap = sys.argv[1:]
+capture_output(BoundedLog(Path(path), Path(lock), int(cap)))
+os.write(2, b"before\\n")
+for _ in range(50):  # one line, written a piece at a time (a dump in progress)
+    os.write(2, b"x" * 1000)
+os.write(2, b"\\nbetween\\n" + b"y" * 20_000 + b"\\n")  # a whole line at once
+os.write(1, b"after\\n")
+"""
+
+
+def test_a_line_longer_than_the_cap_keeps_the_log_under_it(tmp_path: Path) -> None:
+    """A line longer than the log's cap (a data dump on stderr, written at once or a piece
+    at a time) keeps its head only (a quarter of the cap): both files stay under the cap
+    and the lines around it are kept. It used to make a file of its own size."""
+    cap = 3000
+    log, lock = tmp_path / "emulator.log", tmp_path / "log.lock"
+    command = [sys.executable, "-c", LONG_LINES, str(log), str(lock), str(cap)]
+    subprocess.run(command, check=True, timeout=60)
+    files = sorted(tmp_path.glob("emulator.log*"))
+    assert all(f.stat().st_size <= cap for f in files), [f.stat().st_size for f in files]
+    lines = "".join(f.read_text() for f in reversed(files)).splitlines()
+    assert lines[-1] == "after" and "between" in lines
+    cut = [line for line in lines if "longer than the log's cap" in line]
+    assert [line[0] for line in cut] == ["x", "y"], lines
+
+
 def test_a_log_cap_that_is_not_a_size_is_a_clear_error(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

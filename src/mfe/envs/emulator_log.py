@@ -7,8 +7,9 @@ stdout and stderr at a pipe of its own (`capture_output`; the server before it f
 worker, the worker once it loads moto) and a thread of it (`Pump`) writes what comes out
 to the log, whole lines at a time, through `BoundedLog`: before a line that would take the
 file over the cap it moves the file to `<log>.1` (replacing the one there) and starts a
-new one. No process keeps the file open between writes, so none writes to a file another
-has rotated away, and no deleted file is held open. One lock per port makes a rotation
+new one; a line longer than a quarter of the cap keeps that much of its head, so no file
+ever exceeds the cap. No process keeps the file open between writes, so none writes to a
+file another has rotated away, and no deleted file is held open. One lock per port makes a rotation
 and a write happen one at a time across both processes.
 """
 
@@ -52,9 +53,14 @@ def max_bytes(environ: Mapping[str, str]) -> int:
     return limit
 
 
+CUT = b" [... cut: the line was longer than the log's cap]\n"
+
+
 class BoundedLog:
     """Appends lines to `path`, moved to `path.1` when the next line would take it over
-    `max_bytes` (a line over the cap on its own goes to an empty file)."""
+    `max_bytes`. A line longer than a quarter of the cap (a data dump, say, which would
+    otherwise make a file of its size, or push the lines before it out of both files)
+    keeps that much of its head."""
 
     def __init__(self, path: Path, lock: Path, max_bytes: int) -> None:
         self.path = path
@@ -79,13 +85,22 @@ class BoundedLog:
         except FileNotFoundError:
             size = 0
         parts: list[list[bytes]] = [[]]
-        for line in lines:
+        for line in map(self._fit, lines):
             if size and size + len(line) > self.max_bytes:
                 parts.append([])
                 size = 0
             parts[-1].append(line)
             size += len(line)
         return parts
+
+    @property
+    def max_line(self) -> int:
+        return max(1, self.max_bytes // 4)
+
+    def _fit(self, line: bytes) -> bytes:
+        if len(line) <= self.max_line:
+            return line
+        return (line[: max(0, self.max_line - len(CUT))] + CUT)[: self.max_line]
 
 
 def _append(path: Path, data: bytes) -> None:
@@ -105,6 +120,8 @@ class Pump:
         self.log = log
         self.source = source
         self.rest = b""
+        self.cutting = False
+        """Dropping the rest of a line already written cut (over the cap)."""
         self.mutex = threading.Lock()
         """Held while writing: a fork waits for it, so no child inherits the held log lock."""
         self.thread = threading.Thread(target=self.run, name="mfe-log-pump", daemon=True)
@@ -118,14 +135,25 @@ class Pump:
 
     def feed(self, chunk: bytes, end: bool = False) -> None:
         """Write the complete lines (all of it at the `end`); keep a started line for later
-        unless it is already over the cap."""
+        unless it is already over the longest line the log keeps: then write its head and drop the rest of it."""
+        if self.cutting:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                return
+            chunk = chunk[newline + 1 :]
+            self.cutting = False
         data = self.rest + chunk
-        cut = len(data) if end or len(data) >= self.log.max_bytes else data.rfind(b"\n") + 1
+        cut = len(data) if end else data.rfind(b"\n") + 1
+        lines = data[:cut].splitlines(keepends=True)
         self.rest = data[cut:]
-        if cut:
+        if len(self.rest) > self.log.max_line:
+            lines.append(self.rest)  # cut to the cap by the log
+            self.rest = b""
+            self.cutting = True
+        if lines:
             # disk full, say: lines lost; a pump that stopped would block the emulator instead
             with contextlib.suppress(OSError):
-                self.log.write(data[:cut].splitlines(keepends=True))
+                self.log.write(lines)
 
     def close(self) -> None:
         """At exit: send stdout and stderr straight to the file, and let the pump write what
