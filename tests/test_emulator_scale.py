@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mfe.envs.moto_server import KEPT_INVALIDATIONS
+from mfe.envs.moto_server import KEPT_INVALIDATIONS, REMEMBERED_HOSTS, remember_backends
 
 from fixtures.aws import fill_bucket, free_port, local_client
 from fixtures.config import use_port
@@ -113,3 +113,24 @@ def test_the_emulator_keeps_the_newest_invalidations_of_distributions_that_exist
     etag = cf.get_distribution(Id=dist)["ETag"]
     cf.delete_distribution(Id=dist, IfMatch=etag)
     assert models(moto_s3).get("cloudfront.Invalidation", 0) == before - KEPT_INVALIDATIONS
+
+
+def test_the_backend_memo_keeps_the_most_recently_used_host_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emulator remembers which service a host name belongs to, for every request; a
+    client may send any host name (a virtual-hosted bucket's, say), so it remembers the
+    REMEMBERED_HOSTS most recently used, not every name it ever saw, and answers the same
+    for a name it has forgotten."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", original)
+    remember_backends()
+    app = DomainDispatcherApplication(create_backend_app)
+    for n in range(REMEMBERED_HOSTS * 3):
+        assert app.get_backend_for_host(f"bucket-{n}.s3.amazonaws.com") == "s3"
+    assert app.get_backend_for_host("bucket-0.s3.amazonaws.com") == "s3"  # forgotten, found
+    memo = getattr(app.get_backend_for_host, "cache_info", None)
+    assert memo is not None, "the memo has no bound"
+    assert memo().currsize == REMEMBERED_HOSTS

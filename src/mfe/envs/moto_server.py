@@ -12,7 +12,8 @@ granian, without a request log and without moto's per-request backend search.
 - The backend search: for every request moto looks up which service a host name belongs
   to by listing its own package folder (a `stat` per service, ~180) and trying every
   service's URL patterns, under one lock all requests share. The answer depends on the
-  host name alone, so it is remembered.
+  host name alone, so it is remembered (for the most recently used host names: a client
+  may send any).
 - Its memory: moto keeps every model object it ever made (`BaseModel.instances_tracked`,
   for its dashboard `/moto-api/data.json` and its reset), so each object ever uploaded kept
   its `FakeKey` and ACL after a `--prune` deleted it or a publish replaced it: a week of
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import itertools
 import json
 import os
@@ -55,19 +57,27 @@ THREADS = 8
 """Requests moto serves at once: a publish's upload workers, its smoke check, a second one."""
 
 
+REMEMBERED_HOSTS = 256
+"""Host names whose backend is remembered, the most recently used: the emulator's own
+(`127.0.0.1:PORT`, `localhost:PORT`) and a few more, where every name a client sends (a
+virtual-hosted bucket's, a preview's) would otherwise add one for good."""
+
+
 def remember_backends() -> None:
     """Memoize `DomainDispatcherApplication.get_backend_for_host` (a pure function of the
-    host name, given moto's fixed URL patterns)."""
+    host name, given moto's fixed URL patterns) for the REMEMBERED_HOSTS last used."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     search = DomainDispatcherApplication.get_backend_for_host
-    found: dict[str | None, Any] = {}
+
+    @functools.lru_cache(maxsize=REMEMBERED_HOSTS)
+    def found(app: Any, host: str | None) -> Any:
+        return search(app, host)
 
     def get_backend_for_host(self: Any, host: str | None) -> Any:
-        if host not in found:
-            found[host] = search(self, host)
-        return found[host]
+        return found(self, host)
 
+    get_backend_for_host.cache_info = found.cache_info  # type: ignore[attr-defined]
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
