@@ -40,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from mfe.ci.cache import RemoteCache, restore, upload
 from mfe.config import load_project
-from mfe.envs.emulator import stop_emulator
-from mfe.envs.emulator_process import read_records
+from mfe.envs.emulator_process import read_records, terminate
 from mfe.envs.local import GUEST_PASSWORD, GUEST_USER
 from mfe.envs.session import Session
 from mfe.publish import publish
@@ -92,6 +91,8 @@ class Soak:
     port: int
     outputs: Any = None
     """The environment's outputs, once provisioned."""
+    server: int = 0
+    """The emulator's pid (its process group)."""
     cycle: int = 0
     samples: list[Sample] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -103,6 +104,7 @@ class Soak:
         make_site(root, port, name="soak", keep_releases=2, grace_seconds=0)
         soak = cls(root, port)
         soak.outputs = Session(soak.project, "local").outputs  # starts + provisions
+        soak.server = soak.pids()[0]
         render_shell(root, soak.outputs)
         publish(soak.project, "local", prune=True)
         s3 = soak.session().s3
@@ -212,8 +214,9 @@ class Soak:
         return fit.slope
 
     def stop(self) -> None:
-        project = self.project
-        stop_emulator(project, project.env("local"))
+        """By the pid found at the start: run.py removes the scratch folder, with the pid
+        file, before it runs the cleanups."""
+        terminate(self.server, self.port)
 
 
 def cases(ctx: Any) -> Iterator[Any]:
