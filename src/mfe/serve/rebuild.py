@@ -27,6 +27,8 @@ from doit.doit_cmd import DoitMain
 from doit.exceptions import DependencyError, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from mfe.build.install import npm_reason
+
 
 @dataclass
 class RunResult:
@@ -104,33 +106,11 @@ def _with_errors(message: str, task: Any) -> str:
     """A failed command's message and what it wrote to stderr: the overlay then says why
     `npm ci` failed (a package.json the lockfile lags behind), not only its exit code."""
     err = "".join(a.err or "" for a in task.actions if isinstance(a, CmdAction))
-    text = "\n".join(_without_usage(err.splitlines())).strip()
+    text = "\n".join(npm_reason(err.splitlines())).strip()
     return f"{message}\n{text}" if text else message
 
 
-def _without_usage(lines: list[str]) -> list[str]:
-    """npm's reason without the usage text it prints after it (from the paragraph that
-    describes the command, the one before `Usage:`)."""
-    usage = next((i for i, line in enumerate(lines) if _USAGE.fullmatch(line)), None)
-    if usage is None:
-        return _trimmed(lines)
-    kept = _trimmed(lines[:usage])
-    while kept and not _BLANK.fullmatch(kept[-1]):
-        kept.pop()
-    return _trimmed(kept)
-
-
-def _trimmed(lines: list[str]) -> list[str]:
-    """`lines` without the blank ones at the end (npm's are `npm error` alone)."""
-    end = len(lines)
-    while end and _BLANK.fullmatch(lines[end - 1]):
-        end -= 1
-    return lines[:end]
-
-
 _MISSING = re.compile(r"Dependent file '([^']+)' does not exist")
-_USAGE = re.compile(r"(npm error )?Usage:\s*")
-_BLANK = re.compile(r"(npm error)?\s*")
 
 
 @functools.cache

@@ -20,6 +20,7 @@ from typing import Any
 
 from mfe.build import live
 from mfe.build.bundle import build_command, build_env
+from mfe.build.install import STOPPING
 from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
 from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, gone_apps_left_out, load_project
@@ -249,13 +250,14 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 def _on_signals(stop: threading.Event, stopped_by: list[int]) -> dict[int, _Handler]:
     """First Ctrl-C/SIGTERM: finish the build in flight, then stop (`stopped_by` says which
-    signal); a second one forces it."""
+    signal); a second one forces it. A wait for another npm is no build: it ends at once."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stopped_by.append(signum)
         stop.set()
+        STOPPING.set()
 
     previous: dict[int, _Handler] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -264,5 +266,6 @@ def _on_signals(stop: threading.Event, stopped_by: list[int]) -> dict[int, _Hand
 
 
 def _restore_signals(previous: dict[int, _Handler]) -> None:
+    STOPPING.clear()
     for signum, handler in previous.items():
         signal.signal(signum, handler)

@@ -11,7 +11,7 @@ from typing import Any
 from doit.tools import config_changed
 
 from mfe.build import lockslice, snapshot, sources
-from mfe.build.installed import NPM_CI, Installed, require_npm
+from mfe.build.installed import Installed
 from mfe.config import SHARED_APP, App, Environment, Project
 from mfe.tasks.actions import action
 
@@ -28,13 +28,11 @@ def build_action(project: Project, app: App) -> dict[str, Any]:
     return {snapshot.READ_KEY: build_app(project, app).read}
 
 
-def check_installed(project: Project) -> None:
-    """No npm, or a new app folder npm never installed: one line, not the shell's
-    `npm: not found` or npm ci's usage text."""
-    from mfe.scaffold import check_installed as check  # only when an install is due
+def install(project: Project) -> None:
+    """Imported only when an install is due: a no-op run needs none of it (psutil)."""
+    from mfe.build.install import install as run
 
-    require_npm()
-    check(project)
+    run(project)
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Any]:
@@ -43,7 +41,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
     def task_install() -> dict[str, Any]:
         """Install JS dependencies (npm ci) when node_modules does not match the lockfile."""
         return {
-            "actions": [action(check_installed, project), " ".join(NPM_CI)],
+            # Under a lock, once no other npm works here, decided again: mfe.build.install.
+            "actions": [action(install, project)],
             # By content, not mtimes: see mfe.build.installed.
             "uptodate": [Installed(project)],
             "targets": ["node_modules/.package-lock.json"],
