@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mfe.build.bundle import build_env, npm_scripts
-from mfe.build.installed import NO_NPM, NPM_CI
+from mfe.build.install import install_lock, run_npm_ci, wait_for_npm
+from mfe.build.installed import NO_NPM
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
@@ -47,16 +48,15 @@ def node_modules_current(project: Project) -> bool:
 
 
 def ensure_node_modules(project: Project) -> bool:
-    """`npm ci` unless node_modules already matches the lockfile; True if it ran."""
-    with _install_lock:
+    """`npm ci` unless node_modules already matches the lockfile; True if it ran. As the
+    `install` task does, one at a time per monorepo and never beside another npm there (a
+    local `doit ci` next to `doit serve`)."""
+    with _install_lock, install_lock(project.root):
+        wait_for_npm(project.root)
         if node_modules_current(project):
             return False
         print("ci: installing JS dependencies (npm ci)", flush=True)
-        result = _run(list(NPM_CI), project.root)
-        if result.returncode != 0:
-            raise MfeError(
-                f"npm ci failed in {project.root} (exit {result.returncode}):\n{result.stdout}"
-            )
+        run_npm_ci(project.root)
         return True
 
 
