@@ -474,6 +474,8 @@ def test_a_command_whose_emulator_is_stopped_meanwhile_says_so(
         stop_emulator(self.project, self.env)
 
     monkeypatch.setattr(LocalBackend, "start", start_then_stopped_elsewhere)
+    # Two tries, not six: each refused connection is retried with backoff (seconds).
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     with pytest.raises(MfeError) as caught:
         _ = Session(project, "local").outputs
     message = str(caught.value)
