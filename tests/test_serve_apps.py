@@ -32,6 +32,8 @@ from fixtures.serve import (
     CTRL_C_STOPPED,
     Served,
     ServeProcess,
+    overlay_errors,
+    page,
     served_entry,
     serving,
     use_free_ports,
@@ -52,30 +54,9 @@ def refused(port: int) -> bool:
     return False
 
 
-def page(shell_port: int) -> str:
-    connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
-    connection.request("GET", "/")
-    body = connection.getresponse().read().decode()
-    connection.close()
-    return body
-
-
 def overlay(shell_port: int) -> list[str]:
     """What the overlay of a tab opened now lists (the apps, `mfe.toml`, ...): [] for none."""
-    while True:
-        match = re.search(r'data-version="([^"]+)"', page(shell_port))
-        assert match
-        connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
-        connection.request("GET", f"/_mfe/events?since={match.group(1)}")
-        response = connection.getresponse()
-        event = response.readline().decode().strip()
-        data = response.readline().decode().removeprefix("data: ")
-        connection.close()
-        if event == "event: build-error":
-            return sorted(f"{e['app']}: {e['text']}" for e in json.loads(data)["errors"])
-        if event == "event: ok":
-            return []
-        # a build ended in between: the tab would reload; look again
+    return sorted(f"{e['app']}: {e['text']}" for e in overlay_errors(shell_port))
 
 
 def entry(shell_port: int, app_port: int) -> str:

@@ -5,7 +5,6 @@ Real doit, watchdog, esbuild and headless Chromium on a private copy of the mono
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import shutil
@@ -15,10 +14,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 from test_serve_apps import overlay, shows
-from test_serve_apps import page as served_page
 
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import CTRL_C_STOPPED, ServeProcess, serving, use_free_ports, wait_until
+from fixtures.serve import (
+    CTRL_C_STOPPED,
+    ServeProcess,
+    overlay_errors,
+    serving,
+    use_free_ports,
+    wait_until,
+)
 
 COUNT_LOADS = "sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);"
 
@@ -105,21 +110,7 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
 
 def overlay_titles(shell_port: int) -> list[str]:
     """The headings of the overlay a tab opened now shows ([] for none)."""
-    while True:
-        match = re.search(r'data-version="([^"]+)"', served_page(shell_port))
-        assert match
-        connection = http.client.HTTPConnection("127.0.0.1", shell_port, timeout=10)
-        connection.request("GET", f"/_mfe/events?since={match.group(1)}")
-        response = connection.getresponse()
-        event = response.readline().decode().strip()
-        data = response.readline().decode().removeprefix("data: ")
-        connection.close()
-        if event == "event: build-error":
-            errors = json.loads(data)["errors"]
-            return [e["title"] or f"Build failed: {e['app']}" for e in errors]
-        if event == "event: ok":
-            return []
-        # a build ended in between: the tab would reload; look again
+    return [e["title"] or f"Build failed: {e['app']}" for e in overlay_errors(shell_port)]
 
 
 def test_a_broken_mfe_toml_is_told_once_and_holds_the_builds(
