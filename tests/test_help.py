@@ -80,6 +80,25 @@ def test_a_variable_given_twice_with_two_values_stops_doit() -> None:
     assert doit_in_repo("list", "env=prod", "env=prod").returncode == 0  # same value: harmless
 
 
+@pytest.mark.parametrize(
+    ("given", "usage"),
+    [
+        ("preview=", "preview=NAME"),
+        ("env=", "env=NAME"),
+        ("app=", "app=NAME"),
+        ("to=", "to=RELEASE"),
+    ],
+)
+def test_a_variable_given_empty_stops_doit(given: str, usage: str) -> None:
+    """`doit publish preview=$PR` with PR unset published the live page, `env=$ENV` local."""
+    result = doit_in_repo("list", given)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"variable '{given}' is empty" in result.stderr, result.stderr
+    assert f"give a value ({usage}) or leave it out" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""  # stopped before any task
+
+
 def test_a_project_dodo_declares_the_variables_it_reads_itself(tmp_path: Path) -> None:
     dodo = tmp_path / "dodo.py"
     dodo.write_text(

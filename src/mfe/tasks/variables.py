@@ -6,7 +6,9 @@ with `doit.get_var` (`env=`, `base=`, ...), so each task declares them with `dec
 for its one-line doc and for its `meta`. doit also takes any `name=value` silently, so a
 misspelled one (`doit publish evn=prod`) would be ignored and the command run with the
 default (`local`): `check_command_line` refuses a name no task reads, and `check_tasks` one
-that the tasks being run do not read (`doit publish name=pr-1` meant `preview=pr-1`).
+that the tasks being run do not read (`doit publish name=pr-1` meant `preview=pr-1`). An empty
+value (`preview=`, what a script's unset `preview=$PR` passes) is refused too: the tasks read
+it as the default, so that would publish the live page instead of a preview.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def known_names() -> set[str]:
 
 
 def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> None:
-    """Refuse a variable no task reads, or one given twice with different values.
+    """Refuse a variable no task reads, one of theirs given empty, or one given twice with
+    different values.
 
     `extra`: names a project's own dodo.py reads. `argv`: the command line's arguments
     (`sys.argv[1:]`), the only record of a repeated name (doit keeps the last value).
@@ -80,6 +83,8 @@ def check_command_line(extra: Iterable[str] = (), argv: Sequence[str] = ()) -> N
     for name, value in given.items():
         if name not in known:
             raise MfeError(_unknown(name, value, known))
+        if not value and name in known_names():  # a dodo's own names may mean something empty
+            raise MfeError(_empty(name))
     repeated = _repeated(argv, given)
     if repeated:
         name, values = repeated
@@ -143,6 +148,16 @@ def _unknown(name: str, value: str, known: set[str]) -> str:
     return (
         f"unknown variable '{name}={value}' on the command line{hint}; the tasks read "
         f"{', '.join(sorted(known))} (`doit help TASK` lists the ones a task reads)"
+    )
+
+
+def _empty(name: str) -> str:
+    usage = " or ".join(
+        dict.fromkeys(doc.partition(" ")[0] for key, doc in VARIABLES.items() if _name(key) == name)
+    )
+    return (
+        f"variable '{name}=' is empty on the command line (an unset shell variable?), and "
+        f"the tasks would read it as not given; give a value ({usage}) or leave it out"
     )
 
 
