@@ -152,6 +152,30 @@ def test_a_broken_mfe_toml_is_told_once_and_holds_the_builds(
     assert "Traceback" not in "\n".join(served.server.lines)
 
 
+def test_a_failed_save_is_not_followed_by_rebuilt_nothing(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A failing save said "payments failed", then "rebuilt nothing; output unchanged, pages
+    kept", as if the save had been fine; saving it still broken says it still fails."""
+    with serving(monorepo_built, tmp_path) as served:
+        server = served.server
+        payments = served.root / "apps/payments/src/payments-app.js"
+        good = payments.read_text()
+        broken = good.replace("render() {", "render() {{", 1)
+        mark = len(server.lines)
+        payments.write_text(broken)
+        server.wait_for(r"^serve: payments failed; the last good build stays", since=mark)
+        payments.write_text(broken.replace(">Payments</h2>", ">Paymentz</h2>"))  # same error
+        again = server.wait_for(r"^serve: payments still failing; the last good", since=mark)
+        assert server.lines[again].endswith("build stays served (error above)"), server.lines
+        payments.write_text(good.replace(">Payments</h2>", ">Payments fixed</h2>"))
+        server.wait_for(r"^serve: rebuilt payments in .*; reloading pages", since=again)
+        said = server.lines[mark:]
+        assert not [line for line in said if "rebuilt nothing" in line], "\n".join(said)
+        told = [line for line in said if line.startswith("serve: payments failed")]
+        assert len(told) == 1, "\n".join(said)
+
+
 def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(
     monorepo_built: Path, tmp_path: Path, page: Page
 ) -> None:

@@ -117,6 +117,10 @@ class Cycle:
                     f"nothing rebuilt while {CONFIG_FILE} is {state}; changed meanwhile (built "
                     f"once it is fixed): {_describe(self.project, self.waiting)}"
                 )
+        elif built == [] and (failing := self._failing(changes.apps)):
+            # its error is above: "rebuilt nothing; output unchanged" would read as fixed
+            if all(shown.get(name) == self.errors[name] for name in failing):
+                log(f"{', '.join(failing)} still failing; {self._kept(failing[0])} (error above)")
         elif built is not None and paths and changes.inputs and not _only_dodo(changes):
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
@@ -223,6 +227,10 @@ class Cycle:
         for name in self.project.gone:
             text = gone_app_message(self.project.root, name)
             self.errors[GONE + name] = BuildError(CONFIG_FILE, text)
+
+    def _failing(self, apps: set[str]) -> list[str]:
+        """The `apps` whose build failed in this cycle (or before, and again now)."""
+        return sorted(name for name in apps if name in self.errors and not self.errors[name].title)
 
     def _kept(self, key: str) -> str:
         if key.startswith(GONE):
