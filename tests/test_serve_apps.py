@@ -154,6 +154,35 @@ def test_a_new_app_folder_is_served_once_npm_installed_it(
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
+def test_a_new_app_in_mfe_toml_before_its_npm_install_is_one_notice(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """`doit new_app` writes the folder and its [apps.NAME] table, then runs `npm install`:
+    meanwhile serve said install failed ("run `doit` again"), every build UnmetDependency,
+    and the shell failed ("run `doit build:NAME` first"); now one notice, then it serves."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        copy_app(root, "payments", "ledger", "Ledger")
+        (port,) = free_ports(1)
+        set_config(root, "apps.ledger.dev_port", port)
+        hint = "new app ledger: run `npm install`, then serve builds and serves it"
+        wait_until(lambda: overlay(shell_port) == [f"ledger: {hint}"], "the one notice")
+        server.wait_for(rf"^serve: {re.escape(hint)}$", since=mark)
+        npm_install(root)
+        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
+        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        assert shows(shell_port, ports["payments"], ">Payments</h2>")
+        said = "\n".join(server.lines[mark:])
+        assert "failed" not in said and "UnmetDependency" not in said, said
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
 @pytest.fixture(scope="module")
 def served(monorepo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serving(monorepo_built, tmp_path_factory.mktemp("apps")) as served:

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from mfe.build.installed import require_npm
-from mfe.build.lockslice import parse_lockfile
+from mfe.build.lockslice import Packages, parse_lockfile
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
 from mfe.files import write_atomic
@@ -94,17 +94,38 @@ def check_installed(project: Project) -> None:
     """MfeError for what `npm ci` cannot install from, in one line (npm's own answer is its
     usage text): a missing or unreadable lockfile (a merge conflict left in it), or an
     app's workspace missing from it."""
+    missing = _not_locked(project, _locked(project))
+    if missing:
+        raise MfeError(new_app_message(missing[0], then="run `doit` again"))
+
+
+def uninstalled_apps(project: Project) -> list[str]:
+    """The apps whose workspace the lockfile lacks: `npm install` has not run since their
+    folder came (`doit new_app` runs it a moment after writing the folder and mfe.toml).
+    [] when the lockfile itself is missing or unreadable: `install` says that."""
+    try:
+        locked = _locked(project)
+    except MfeError:
+        return []
+    return _not_locked(project, locked)
+
+
+def _locked(project: Project) -> Packages:
     lockfile = project.lockfile
     name = lockfile.relative_to(project.root).as_posix()
     try:
         text = lockfile.read_text("utf-8", errors="replace")
     except FileNotFoundError:
         raise MfeError(f"{name} is missing; run `npm install` to write it") from None
-    locked = parse_lockfile(text, name)
-    for app in project.apps.values():
-        folder = app.path.relative_to(project.root).as_posix()
-        if app.role != "shared" and folder not in locked:
-            raise MfeError(new_app_message(app.name, then="run `doit` again"))
+    return parse_lockfile(text, name)
+
+
+def _not_locked(project: Project, locked: Packages) -> list[str]:
+    return [
+        app.name
+        for app in project.apps.values()
+        if app.role != "shared" and app.path.relative_to(project.root).as_posix() not in locked
+    ]
 
 
 def new_app(project: Project, name: str, stack: str) -> None:

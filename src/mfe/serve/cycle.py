@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mfe.config import CONFIG_FILE, Project, gone_app_message, load_project
 from mfe.errors import ConfigError, MfeError
-from mfe.scaffold import new_app_message
+from mfe.scaffold import new_app_message, uninstalled_apps
 from mfe.serve.rebuild import RunResult, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
@@ -31,6 +31,8 @@ RESTART = "restart"
 """Key of the notice that a changed dodo.py needs a restart (`errors`)."""
 GONE = "gone:"
 """Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
+NEW = "new:"
+"""Key prefix of an app folder npm has not installed yet (`errors`): nothing failed."""
 BROKEN = f"{CONFIG_FILE} is broken: nothing is rebuilt until it is fixed"
 REFUSED = f"{CONFIG_FILE} not applied: nothing is rebuilt until it is fixed"
 
@@ -57,7 +59,8 @@ class Cycle:
     waiting: set[Path] = field(default_factory=set)
     """Sources saved while mfe.toml does not load: named, and built, once it does."""
     blocked: bool = False
-    """This cycle built nothing because mfe.toml does not load (or was refused)."""
+    """This cycle built nothing because mfe.toml does not load (or was refused), or an app
+    in it awaits `npm install`."""
     busy: bool = False
     """An app's port was in use when mfe.toml was last applied: it is served nowhere until
     a later cycle binds it (a save, or a tab loading the page once the port is free)."""
@@ -107,6 +110,9 @@ class Cycle:
             if error.title:  # no failed build: a notice
                 print(f"serve: {error.title}: {error.text}")
                 continue
+            if key.startswith(NEW):  # nor this: the app waits for `npm install`
+                print(f"serve: {error.text}")
+                continue
             where = " (doit's report above)" if error.shown else f":\n{error.text}"
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
         if built is not None and self.blocked:
@@ -139,9 +145,7 @@ class Cycle:
         if changes.dodo:
             self._note_dodo()
         for name in changes.new_apps:
-            self.errors[f"new:{name}"] = BuildError(
-                name, new_app_message(name, then="serve builds and serves it")
-            )
+            self._note_new(name)
         apps = set(changes.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
         if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone():
@@ -151,6 +155,13 @@ class Cycle:
                 return []
             if changes.inputs:  # not for a port tried again: nothing to build
                 apps = set(self.project.apps)
+        pending = uninstalled_apps(self.project)
+        if pending:  # `doit new_app` wrote mfe.toml; its `npm install` comes in a moment
+            for name in pending:  # (`install` would fail every build, the page lacks it)
+                self._note_new(name)
+            self.blocked = True
+            self.waiting |= _inputs(self.project, paths)
+            return []
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
         changed, self.waiting = self.waiting | _inputs(self.project, paths), set()
@@ -169,6 +180,13 @@ class Cycle:
             for task in result.executed
             if task.startswith("build:") and task not in result.failures
         ]
+
+    def _note_new(self, name: str) -> None:
+        """An app folder whose dependencies npm has not installed: its lockfile change
+        makes serve find the apps again, build and serve it."""
+        self.errors[NEW + name] = BuildError(
+            name, new_app_message(name, then="serve builds and serves it")
+        )
 
     def _reload(self) -> bool:
         """Load mfe.toml again and let serve follow it (servers, watches); False: refused,
@@ -192,7 +210,7 @@ class Cycle:
         for name in self.project.apps.keys() - fresh.apps.keys():  # gone: nothing to show
             self.errors.pop(name, None)
         for name in fresh.apps:  # served now: its own build says whether it is installed
-            self.errors.pop(f"new:{name}", None)
+            self.errors.pop(NEW + name, None)
         self.project = fresh
         self._note_gone()
         return True
