@@ -224,12 +224,17 @@ def test_emulator_that_lost_its_state_is_provisioned_and_filled_again(repo: Path
     httpx.post(f"{endpoint}/moto-api/reset")  # what a restarted emulator looks like
     assert httpx.get(url).status_code == 404
 
+    lost = (
+        f"local: the emulator on port {endpoint.rsplit(':', 1)[1]} has lost its state "
+        "(restarted); provisioning it again, empty, so a publish uploads everything"
+    )
+    listed = run_doit(repo, "releases")  # said "so this publish uploads everything"
+    assert [line for line in listed.stdout.splitlines() if "lost its state" in line] == [lost]
+    assert "has no release yet" in listed.stdout, listed.stdout
+    httpx.post(f"{endpoint}/moto-api/reset")
     result = run_doit(repo, "publish")
     said = [line for line in result.stdout.splitlines() if "lost its state" in line]
-    assert said == [
-        f"local: the emulator on port {endpoint.rsplit(':', 1)[1]} has lost its state "
-        "(restarted); provisioning again, so this publish uploads everything"
-    ]
+    assert said == [lost]
     assert result.stdout.strip().splitlines()[-1] == url
     report = json.loads((repo / ".mfe/local/publish-report.json").read_text())
     assert set(uploads(report)) == {"mfe-parent", "accounts", "payments", "shared"}

@@ -101,7 +101,7 @@ class LocalBackend:
         if current is not None:  # it had been provisioned on this port: its memory is gone
             print(
                 f"local: the emulator on port {self.env.port} has lost its state (restarted); "
-                "provisioning again, so this publish uploads everything",
+                "provisioning it again, empty, so a publish uploads everything",
                 file=sys.stderr,
                 flush=True,
             )
