@@ -357,6 +357,13 @@ def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_
     )
     assert "IdToken" in tokens["AuthenticationResult"]
 
+    short = run_doit(
+        project.root, "user_add", "username=bob", env={"MFE_USER_PASSWORD": "short"}, check=False
+    )
+    assert short.returncode == 1, short.stdout  # the server's text names no rule
+    assert "refused the password for 'bob'" in short.stdout, short.stdout
+    assert "it needs at least 8 characters: pick one that does" in short.stdout
+
 
 @pytest.mark.parametrize("task", [["releases"], ["rollback"], ["preview_rm", "name=x"]])
 def test_release_tasks_on_dev_say_it_is_what_serve_renders(tmp_path: Path, task: list[str]) -> None:

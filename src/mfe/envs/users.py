@@ -57,12 +57,35 @@ def add_user(session: Session, username: str) -> str:
     except ClientError as exc:
         if aws_error_code(exc) != "InvalidPasswordException":
             raise
+        try:
+            needs = f"it needs {password_policy(session.cognito, outputs.auth.user_pool_id)}"
+        except ClientError:  # no cognito-idp:DescribeUserPool: the server's words alone
+            needs = "its password policy says which"
         raise MfeError(
-            f"the pool of environment '{env.name}' refused the password for {username!r}: "
-            f"{exc.response['Error']['Message']}"
+            f"the pool of environment '{env.name}' refused the password for {username!r} "
+            f"({exc.response['Error']['Message']}); {needs}: pick one that does and run the "
+            "task again"
         ) from None
     verb = "added" if created else "updated the password of"
     return f"{verb} user {username!r} in pool {outputs.auth.user_pool_id} ({env.name})"
+
+
+CLASSES = {
+    "RequireUppercase": "an uppercase letter",
+    "RequireLowercase": "a lowercase letter",
+    "RequireNumbers": "a digit",
+    "RequireSymbols": "a symbol",
+}
+
+
+def password_policy(idp: CognitoIdentityProviderClient, pool_id: str) -> str:
+    """The pool's password rules in words: the server's refusal does not say which one
+    failed (moto: "does not confirm to the configured password policy")."""
+    pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    policy = pool.get("Policies", {}).get("PasswordPolicy", {})
+    rules = [f"at least {policy.get('MinimumLength', 8)} characters"]
+    rules += [words for key, words in CLASSES.items() if policy.get(key)]
+    return ", ".join(rules[:-1]) + (" and " if len(rules) > 1 else "") + rules[-1]
 
 
 def set_password(
