@@ -398,14 +398,14 @@ def test_editing_a_build_input_rebuilds_every_app_and_the_shared_modules(served:
         options.write_text(
             originals[options].replace("  logLevel", f"  banner: {{ js: '{banner}' }},\n  logLevel")
         )
-        wait_until(lambda: bannered() == 4, "\n".join(served.server.lines), timeout=60)
+        wait_until(lambda: bannered() == 4, lambda: "\n".join(served.server.lines), timeout=60)
         mark = len(served.server.lines)
         shared_script.write_text(originals[shared_script] + "// edited\n")
         served.server.wait_for(r"^serve: rebuilt [^(]*\bshared\b", since=mark)
     finally:
         for path, text in originals.items():
             path.write_text(text)
-        wait_until(lambda: bannered() == 0, "\n".join(served.server.lines), timeout=60)
+        wait_until(lambda: bannered() == 0, lambda: "\n".join(served.server.lines), timeout=60)
 
 
 def test_a_build_input_added_to_mfe_toml_is_watched_without_a_restart(served: Served) -> None:

@@ -106,22 +106,24 @@ def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
         config.write_text(
             original + f'\n[apps.ledger]\ndev_port = {port}\nelement = "mfe-ledger"\n'
         )
-        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
+        wait_until(lambda: shows(shell_port, port, "Ledger"), lambda: "\n".join(server.lines), 120)
         assert "<mfe-ledger" in page(shell_port)
-        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
         server.wait_for(rf"^serve: ledger: http://127\.0\.0\.1:{port}/ \(apps/ledger/dist\)$")
         source = root / "apps/ledger/src/payments-app.js"  # its sources are watched now
         source.write_text(source.read_text().replace(">Ledger</h2>", ">Ledger edited</h2>"))
-        wait_until(lambda: shows(shell_port, port, "Ledger edited"), "\n".join(server.lines))
+        wait_until(
+            lambda: shows(shell_port, port, "Ledger edited"), lambda: "\n".join(server.lines)
+        )
 
         shutil.rmtree(root / "apps/ledger")
         npm_install(root)
         config.write_text(original)
-        wait_until(lambda: refused(port), "\n".join(server.lines), 60)
-        wait_until(lambda: f":{port}/" not in page(shell_port), page(shell_port), 60)
+        wait_until(lambda: refused(port), lambda: "\n".join(server.lines), 60)
+        wait_until(lambda: f":{port}/" not in page(shell_port), lambda: page(shell_port), 60)
         assert "<mfe-ledger" not in page(shell_port)
-        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
         server.wait_for(rf"^serve: ledger: no longer served \(port {port} closed\)$")
     finally:
@@ -143,11 +145,11 @@ def test_a_new_app_folder_is_served_once_npm_installed_it(
         server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
         copy_app(root, "payments", "ledger", "Ledger")
         hint = "ledger: new app ledger: run `npm install`, then serve builds and serves it"
-        wait_until(lambda: hint in overlay(shell_port), f"{overlay(shell_port)}")
+        wait_until(lambda: hint in overlay(shell_port), lambda: f"{overlay(shell_port)}")
         port = load_project(root).apps["ledger"].dev_port
         npm_install(root)
-        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
-        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        wait_until(lambda: shows(shell_port, port, "Ledger"), lambda: "\n".join(server.lines), 120)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
     finally:
         code = server.stop()
@@ -173,8 +175,8 @@ def test_a_new_app_in_mfe_toml_before_its_npm_install_is_one_notice(
         wait_until(lambda: overlay(shell_port) == [f"ledger: {hint}"], "the one notice")
         server.wait_for(rf"^serve: {re.escape(hint)}$", since=mark)
         npm_install(root)
-        wait_until(lambda: shows(shell_port, port, "Ledger"), "\n".join(server.lines), 120)
-        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        wait_until(lambda: shows(shell_port, port, "Ledger"), lambda: "\n".join(server.lines), 120)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
         said = "\n".join(server.lines[mark:])
         assert "failed" not in said and "UnmetDependency" not in said, said
@@ -215,15 +217,17 @@ def test_a_moved_dev_port_moves_the_app_server(served: Served, config: Path) -> 
     shell, ports = served.shell_port, served.ports
     (port,) = free_ports(1)
     set_ports(config, {"accounts": port})
-    wait_until(lambda: shows(shell, port, "accounts-heading"), "\n".join(served.server.lines))
+    wait_until(
+        lambda: shows(shell, port, "accounts-heading"), lambda: "\n".join(served.server.lines)
+    )
     assert refused(ports["accounts"])
     assert f":{ports['accounts']}/" not in page(shell)
     assert overlay(shell) == []
 
     # Two apps swap ports in one save: each closes before the other binds.
     set_ports(config, {"accounts": ports["payments"], "payments": port})
-    wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
-    wait_until(lambda: shows(shell, ports["payments"], "accounts-heading"), page(shell))
+    wait_until(lambda: shows(shell, port, ">Payments</h2>"), lambda: "\n".join(served.server.lines))
+    wait_until(lambda: shows(shell, ports["payments"], "accounts-heading"), lambda: page(shell))
     assert overlay(shell) == []
 
 
@@ -246,7 +250,7 @@ def test_a_busy_port_is_a_config_error_and_the_others_keep_serving(
         assert shows(shell, ports["accounts"], "accounts-heading")
     assert served.server.proc.poll() is None
     config.write_text(config.read_text())  # the port is free now: saving tries again
-    wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
+    wait_until(lambda: shows(shell, port, ">Payments</h2>"), lambda: "\n".join(served.server.lines))
     wait_until(lambda: overlay(shell) == [], f"{overlay(shell)}")
 
 
@@ -279,7 +283,9 @@ def test_a_busy_port_is_bound_once_free_when_a_tab_loads_the_page(
         assert next_event(stream) == "build-error"
     try:
         page(shell)  # the port is free now: this load binds it
-        wait_until(lambda: shows(shell, port, ">Payments</h2>"), "\n".join(served.server.lines))
+        wait_until(
+            lambda: shows(shell, port, ">Payments</h2>"), lambda: "\n".join(served.server.lines)
+        )
         assert next_event(stream) == "reload"
     finally:
         tab.close()
@@ -328,10 +334,10 @@ def test_allowed_hosts_saved_in_mfe_toml_apply_to_every_server(
 
     assert statuses("devbox.test") == {403}
     set_config(served.root, "env.dev.allowed_hosts", ["devbox.test"])
-    wait_until(lambda: 403 not in statuses("devbox.test"), "\n".join(served.server.lines))
+    wait_until(lambda: 403 not in statuses("devbox.test"), lambda: "\n".join(served.server.lines))
     assert statuses("attacker.example") == {403}
     config.write_text(config.read_text().replace('allowed_hosts = ["devbox.test"]', ""))
-    wait_until(lambda: statuses("devbox.test") == {403}, "\n".join(served.server.lines))
+    wait_until(lambda: statuses("devbox.test") == {403}, lambda: "\n".join(served.server.lines))
 
 
 def test_apps_added_and_removed_while_a_client_requests_leave_the_right_ports(
@@ -459,7 +465,7 @@ def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_reb
             60,
         )
         server.wait_for(r"^serve: mfe\.toml failed; the other apps are served and rebuilt")
-        wait_until(lambda: refused(ports["accounts"]), "\n".join(server.lines))
+        wait_until(lambda: refused(ports["accounts"]), lambda: "\n".join(server.lines))
         assert "<mfe-accounts" not in page(shell_port)
         payments.write_text(original.replace(">Payments</h2>", ">Payments meanwhile</h2>"))
         wait_until(
@@ -472,7 +478,7 @@ def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_reb
         wait_until(
             lambda: shows(shell_port, ports["accounts"], "accounts-heading"), page(shell_port)
         )
-        wait_until(lambda: overlay(shell_port) == [], f"{overlay(shell_port)}", 60)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], "Payments meanwhile")
     finally:
         code = server.stop()

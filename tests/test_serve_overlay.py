@@ -397,7 +397,7 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         assert not any(line.startswith("npm error") for line in served.server.lines[mark:])
 
         lockfile.write_text(locked)
-        wait_until(lambda: overlay(served.shell_port) == [], "\n".join(served.server.lines))
+        wait_until(lambda: overlay(served.shell_port) == [], lambda: "\n".join(served.server.lines))
 
         declared = json.loads(good)  # a checkout whose package.json the lockfile lags behind
         declared["dependencies"]["left-pad"] = "^1.3.0"
@@ -408,5 +408,5 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         assert "Usage:" not in shown, shown
 
         package.write_text(good)
-        wait_until(lambda: overlay(served.shell_port) == [], "\n".join(served.server.lines))
+        wait_until(lambda: overlay(served.shell_port) == [], lambda: "\n".join(served.server.lines))
     assert "Traceback" not in "\n".join(served.server.lines)
