@@ -332,7 +332,9 @@ def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
     capsys.readouterr()
     report = other.publish(smoke=False)
     assert report["changed"] == ["payments"]
-    assert "accounts built here is a version live has replaced" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "accounts built here is a version live has replaced" in said
+    assert "if you reverted to it on purpose, `doit publish --force` serves this build" in said
     assert live(site).apps["accounts"].version == good
     page = check_consistent(site).decode()
     assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page

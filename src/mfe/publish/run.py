@@ -214,7 +214,8 @@ class Run:
         for name in stale(base, candidates) if not force else []:
             self.progress.note(
                 f"{name} built here is a version live has replaced; keeping the live "
-                "one (pull and rebuild, or pass --force to publish it anyway)"
+                "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
+                "--force` serves this build)"
             )
         forced = check_not_older(self.project.root, base, changed, candidates, force)
 
