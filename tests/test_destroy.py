@@ -16,6 +16,7 @@ import pytest
 from test_infra import make_project
 
 from mfe.envs.changes import confirmer
+from mfe.envs.outputs import write_outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 
@@ -98,9 +99,11 @@ def test_destroy_on_local_removes_only_the_projects_resources(
     assert s3.get_object(Bucket="someone-elses-bucket", Key="keep.txt")["Body"].read() == b"keep"
     assert not project.outputs_file("local").exists()
 
-    lines.clear()  # a second destroy finds nothing
+    lines.clear()  # a second destroy finds nothing; outputs naming what is gone go too
+    write_outputs(project, outputs)  # as an emulator restarted since the last command leaves
     session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
     assert "nothing of project 'mfe-demo' to delete" in lines[-1]
+    assert not project.outputs_file("local").exists()
 
 
 def test_destroy_lists_what_goes_once(

@@ -56,7 +56,8 @@ def ask(session: Session, teardown: Teardown, confirm: Confirm, log: Log) -> boo
     The list is logged whatever the answer (`--yes` too: the run's record of what went), so
     the question comes without it: once is enough on a terminal and in a refusal."""
     env = session.env.name
-    if teardown.empty():
+    if teardown.empty():  # outputs left naming it (an emulator restarted since) go too
+        session.project.outputs_file(env).unlink(missing_ok=True)
         log(f"environment '{env}': nothing of project '{session.project.name}' to delete")
         return False
     question = f"Delete environment '{env}' of project '{session.project.name}'?"
