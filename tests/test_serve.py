@@ -473,12 +473,13 @@ def test_a_dist_replaced_outside_serve_is_served_and_reloads_the_page(
 
 
 def test_editor_temporary_files_rebuild_nothing(served: Served) -> None:
-    """vim's swap file, emacs' auto-save and lock, backups: made and removed as editors do."""
+    """vim's swap file, emacs' auto-save and lock, backups, `sed -i`'s copy: made and
+    removed as editors do."""
     src = served.root / "apps/payments/src"
     accounts = served.root / "apps/accounts/src/accounts-app.jsx"
     original = accounts.read_text()
     mark = len(served.server.lines)
-    for name in (".payments-app.js.swp", "#payments-app.js#", "payments-app.js~"):
+    for name in (".payments-app.js.swp", "#payments-app.js#", "payments-app.js~", "sedAb12Cd"):
         (src / name).write_text("unsaved\n")
         (src / name).unlink()
     (src / ".#payments-app.js").symlink_to("dev@host.4242:1700000000")  # emacs' lock

@@ -18,9 +18,10 @@ from mfe.config import App, Project
 
 IGNORED_DIRS = frozenset({"node_modules", "dist", ".cache", ".turbo", ".vite"})
 """Folders inside an app that are outputs or caches, never build inputs."""
-_EDITOR_TEMPORARY = re.compile(r"\.#.*|#.*#|.*~|\..+\.sw[a-px]|4913")
+_EDITOR_TEMPORARY = re.compile(r"\.#.*|#.*#|.*~|\..+\.sw[a-px]|4913|sed[A-Za-z0-9]{6}")
 """Emacs' lock links (`.#x.js`) and autosaves (`#x.js#`), backups (`x.js~`), vim's swap
-files (`.x.js.swp`, `.swo`, ..., `.swx`) and the file vim writes to test a folder (`4913`)."""
+files (`.x.js.swp`, `.swo`, ..., `.swx`), the file vim writes to test a folder (`4913`)
+and GNU `sed -i`'s copy (`sedAb12Cd`, renamed over the file it edits)."""
 
 
 def ignored_dir(name: str) -> bool:
@@ -31,9 +32,9 @@ def ignored_dir(name: str) -> bool:
 def editor_temporary(name: str) -> bool:
     """A file an editor writes next to the one being edited: saving it must not rebuild.
 
-    Every such name starts with `.` or `#`, ends with `~` or is `4913`: the other names
-    (nearly all of a no-op `doit`'s thousands) skip the regex."""
-    if name[:1] not in (".", "#") and name[-1:] != "~" and name != "4913":
+    Every such name starts with `.`, `#` or `sed`, ends with `~` or is `4913`: the other
+    names (nearly all of a no-op `doit`'s thousands) skip the regex."""
+    if name[:1] not in (".", "#") and name[-1:] != "~" and name != "4913" and name[:3] != "sed":
         return False
     return _EDITOR_TEMPORARY.fullmatch(name) is not None
 
