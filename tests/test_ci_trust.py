@@ -37,6 +37,10 @@ def test_default_branch_is_trusted_pull_requests_and_others_are_not(
     github = {"MFE_CACHE_KEY": SECRET, "GITHUB_EVENT_PATH": str(event)}
     main = trust.resolve(project, {**github, "GITHUB_REF": "refs/heads/trunk"})
     assert (main.trusted, main.write_scope, main.read_scopes) == (True, "trusted", ("trusted",))
+    assert main.why == (
+        "refs/heads/trunk is trusted (the default branch; [ci] trusted_refs in mfe.toml names "
+        "others): reads and writes the shared cache"
+    )
     pr = trust.resolve(project, {**github, "GITHUB_REF": "refs/pull/42/merge"})
     assert (pr.trusted, pr.write_scope, pr.read_scopes) == (False, "pr/42", ("trusted", "pr/42"))
     assert pr.pull_request == 42
@@ -51,7 +55,8 @@ def test_configured_trusted_refs_replace_the_default_branch(repo: Path) -> None:
     project = load_project(repo)
     env = {"MFE_CACHE_KEY": SECRET}
     assert trust.resolve(project, {**env, "GITHUB_REF": "refs/heads/release/2"}).trusted
-    assert trust.resolve(project, {**env, "GITHUB_REF": "refs/tags/v1.0"}).trusted
+    tag = trust.resolve(project, {**env, "GITHUB_REF": "refs/tags/v1.0"})
+    assert tag.trusted and "trusted ([ci] trusted_refs: refs/heads/release/*, refs/tags/v*)" in tag.why
     assert not trust.resolve(project, {**env, "GITHUB_REF": "refs/heads/main"}).trusted
 
 

@@ -72,18 +72,23 @@ def resolve(project: Project, environ: Mapping[str, str] | None = None) -> Trust
     secret = signing.load_secret(environ)
     ref = current_ref(project, environ)
     patterns = project.ci.trusted_refs or (f"refs/heads/{default_branch(project, environ)}",)
+    rule = (
+        f"[ci] trusted_refs: {', '.join(patterns)}"
+        if project.ci.trusted_refs
+        else "the default branch; [ci] trusted_refs in mfe.toml names others"
+    )
     pr = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", ref)
     if pr:
         scope, trusted = f"pr/{pr.group(1)}", False
         why = f"{ref} is a pull request: reads the shared cache, writes only {scope}/"
     elif ref and any(fnmatch.fnmatchcase(ref, pattern) for pattern in patterns):
         scope, trusted = TRUSTED, True
-        why = f"{ref} is trusted ({', '.join(patterns)}): reads and writes the shared cache"
+        why = f"{ref} is trusted ({rule}): reads and writes the shared cache"
     else:
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", ref.removeprefix("refs/heads/")) or "detached"
         scope, trusted = f"ref/{name}", False
         why = (
-            f"{ref or 'a detached HEAD'} is not a trusted ref ({', '.join(patterns)}; "
+            f"{ref or 'a detached HEAD'} is not a trusted ref (trusted: {', '.join(patterns)}; "
             f"[ci] trusted_refs in mfe.toml): reads the shared cache, writes only {scope}/"
         )
     reads = (TRUSTED,) if trusted else (TRUSTED, scope)
