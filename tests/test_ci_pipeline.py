@@ -79,8 +79,9 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
 
     # 1. Cold: every app is built, tested, uploaded to the cache and published.
     first = fresh_clone(origin, tmp_path / "one", modules)
-    report, _ = ci(first)
+    report, output = ci(first)
     assert set(report["apps"]) == apps
+    assert output.strip().splitlines()[-1] == report["site_url"]  # the last line, as publish's
     for name, app in report["apps"].items():
         assert app["affected"] is True and app["why"], name
         assert app["cache"] == "miss" and app["build_seconds"] > 0, name

@@ -56,7 +56,9 @@ def test_configured_trusted_refs_replace_the_default_branch(repo: Path) -> None:
     env = {"MFE_CACHE_KEY": SECRET}
     assert trust.resolve(project, {**env, "GITHUB_REF": "refs/heads/release/2"}).trusted
     tag = trust.resolve(project, {**env, "GITHUB_REF": "refs/tags/v1.0"})
-    assert tag.trusted and "trusted ([ci] trusted_refs: refs/heads/release/*, refs/tags/v*)" in tag.why
+    assert (
+        tag.trusted and "trusted ([ci] trusted_refs: refs/heads/release/*, refs/tags/v*)" in tag.why
+    )
     assert not trust.resolve(project, {**env, "GITHUB_REF": "refs/heads/main"}).trusted
 
 

@@ -26,18 +26,21 @@ def run(
         )
     if words and shard:
         raise MfeError("doit ci publish and shard=K/N are separate jobs: give one of them")
-    if words:
-        from mfe.ci.fanout import publish_from_cache
-
-        publish_from_cache(project, env)
-    elif shard:
+    if shard:
         from mfe.ci.fanout import run_shard
 
         run_shard(project, env, shard)
+        return
+    if words:
+        from mfe.ci.fanout import publish_from_cache
+
+        report = publish_from_cache(project, env)
     else:
         from mfe.ci.run import parse_options, run_ci
 
-        run_ci(project, env, parse_options(base, cache_mode))
+        report = run_ci(project, env, parse_options(base, cache_mode))
+    if report.published and report.site_url:  # the last line, as `doit publish` ends
+        print(report.site_url, flush=True)
 
 
 def ci_action(
