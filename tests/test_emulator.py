@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -465,7 +466,8 @@ def test_a_command_whose_emulator_is_stopped_meanwhile_says_so(
 ) -> None:
     """A command that found the emulator up and lost it to `doit local_stop` in another
     terminal before its requests: an error naming the endpoint and what to do, not
-    botocore's. (The test puts the stop right after the start, where it can fall.)"""
+    botocore's, at once: the refused request is not retried (six tries with backoff took
+    20-40 s). (The test puts the stop right after the start, where it can fall.)"""
     from mfe.envs.local import LocalBackend
     from mfe.envs.session import Session
 
@@ -474,13 +476,79 @@ def test_a_command_whose_emulator_is_stopped_meanwhile_says_so(
         stop_emulator(self.project, self.env)
 
     monkeypatch.setattr(LocalBackend, "start", start_then_stopped_elsewhere)
-    # Two tries, not six: each refused connection is retried with backoff (seconds).
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    session = Session(project, "local")
     with pytest.raises(MfeError) as caught:
-        _ = Session(project, "local").outputs
+        _ = session.outputs
     message = str(caught.value)
     assert f"environment 'local' (http://127.0.0.1:{project.env('local').port})" in message
     assert "`doit local_stop` ran meanwhile" in message and "run the command again" in message
+    assert session.requests == {"s3": 1}  # the first request, tried once
+
+
+def test_an_emulator_started_again_on_its_port_is_not_taken_for_gone(project: Project) -> None:
+    """Whether the emulator is gone is decided at each failure, by a fresh connect: one
+    started again on the port before the next request, or between two tries of one (forced
+    here by a handler that runs before the retry decision), answers it."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from mfe.envs.session import Session
+
+    env = project.env("local")
+    ensure_emulator(project, env)
+    session = Session(project, "local")
+    stop_emulator(project, env)
+    with pytest.raises(EndpointConnectionError):
+        session.s3.list_buckets()
+    assert session.requests == {"s3": 1}
+    ensure_emulator(project, env)
+    session.s3.list_buckets()  # the next request: answered
+    assert session.requests == {"s3": 2}
+
+    stop_emulator(project, env)
+    started: list[int] = []
+
+    def start_again(attempts: int, caught_exception: Exception | None = None, **_: object) -> None:
+        if caught_exception is not None and not started:
+            ensure_emulator(project, env)
+            started.append(attempts)
+
+    session.s3.meta.events.register_first("needs-retry.s3", start_again)
+    session.s3.list_buckets()  # refused, then (the emulator back) answered by the retry
+    assert started == [1] and session.requests == {"s3": 4}
+
+
+class Busy(http.server.BaseHTTPRequestHandler):
+    """A busy emulator: drops the first connection unanswered, answers 500 next, then
+    lists no buckets."""
+
+    tries = 0
+
+    def do_GET(self) -> None:
+        type(self).tries += 1
+        if self.tries == 1:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        body = b"<ListAllMyBucketsResult><Buckets/></ListAllMyBucketsResult>"
+        self.send_response(500 if self.tries == 2 else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_busy_emulator_keeps_the_standard_retries(project: Project) -> None:
+    """A dropped connection or a 500 from a port that still listens is transient: retried."""
+    from mfe.envs.session import Session
+
+    port = project.env("local").port
+    assert port is not None
+    session = Session(project, "local")
+    with serving(port, Busy):
+        assert session.s3.list_buckets()["Buckets"] == []
+    assert Busy.tries == 3 and session.requests == {"s3": 3}
 
 
 def get(port: int, path: str) -> None:

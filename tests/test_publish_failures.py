@@ -6,14 +6,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mfe.config import load_project
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.local import LocalFile
+from mfe.publish.remote import RESUMES
 from mfe.publish.report import Progress
 from mfe.publish.smoke import smoke_check
 
@@ -186,48 +190,73 @@ class StopsTheEmulator(Progress):
     def __init__(self, emulator: subprocess.Popen[bytes]) -> None:
         super().__init__(rich=False)
         self.emulator = emulator
+        self.stopped = threading.Event()
+        self._stop_lock = threading.Lock()
 
     def file_done(self, file: LocalFile) -> None:
-        stop_process(self.emulator)
+        with self._stop_lock:  # upload threads report their files at once
+            if not self.stopped.is_set():
+                stop_process(self.emulator)
+                self.stopped.set()
 
 
-def test_aws_max_attempts_sets_the_tries_of_each_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("env", ["local", "store"])
+def test_aws_max_attempts_sets_the_tries_of_each_request_the_gone_emulator_gets_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str
 ) -> None:
-    """As with the AWS CLI, `AWS_MAX_ATTEMPTS` overrides the six tries per request (a request
-    to an endpoint that is gone: sent that many times, then the error)."""
+    """As with the AWS CLI, `AWS_MAX_ATTEMPTS` overrides the six tries per request: a request
+    to an S3-compatible store that is gone (`endpoint_url` of an AWS environment) is sent
+    that many times, then the error. The local emulator's is sent once: nothing listening
+    on its loopback port means it is gone, with the state it kept in memory."""
     from botocore.exceptions import EndpointConnectionError
     from test_infra import make_project
 
     from mfe.envs.session import Session
 
-    session = Session(make_project(tmp_path, f"http://127.0.0.1:{free_port()}"), "local")
+    project = make_project(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with (tmp_path / "mfe.toml").open("a") as toml:
+        store = f"http://127.0.0.1:{free_port()}"
+        toml.write(f'\n[env.store]\nregion = "us-east-1"\nendpoint_url = "{store}"\n')
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the store's keys, as a user exports them
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    session = Session(load_project(project.root), env)
     with pytest.raises(EndpointConnectionError):
         session.s3.list_buckets()
-    assert session.requests["s3"] == 2
+    assert session.requests == {"s3": 1 if env == "local" else 2}
 
 
 @pytest.mark.parametrize("workers", ["threads", "processes"])
 def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
-    tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, workers: str
 ) -> None:
     """The emulator stops in the middle of the uploads: the error names the endpoint and
-    says what to do (uploads are content-addressed, the page switches only after them).
-    Two tries per request: each upload under way would otherwise back off through six."""
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    says what to do (uploads are content-addressed, the page switches only after them), and
+    comes at once: no request is tried again once the port is closed."""
+    from mfe.envs.session import Session
+
     port = free_port()
     emulator = start_moto(port, tmp_path / "moto.log")
     try:
         site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
         site.publish()
         large_app(site, None if workers == "processes" else 40)
+        progress = StopsTheEmulator(emulator)
+        session = Session(site.project, "local", outputs=site.outputs)
+        after_stop: Counter[str] = Counter()
+
+        def record(request: Any, **_: Any) -> None:
+            if progress.stopped.is_set():
+                after_stop[request.url] += 1
+
+        session.s3.meta.events.register("before-send.s3", record)  # this process's requests
         with pytest.raises(MfeError) as lost:
-            publish(
-                site.project, "local", outputs=site.outputs, progress=StopsTheEmulator(emulator)
-            )
+            publish(site.project, "local", outputs=site.outputs, progress=progress, session=session)
     finally:
         stop_process(emulator)
+    # Each request is tried once after the stop, not six times with backoff (20-40 s); the
+    # worker processes' clients: test_an_upload_worker_process_tries_a_gone_request_once.
+    assert set(after_stop.values()) <= {1}, after_stop
     message = str(lost.value)
     assert f"lost the connection to http://127.0.0.1:{port} while uploading " in message
     assert "in bucket 'pub" in message and "(environment 'local')" in message
@@ -235,6 +264,34 @@ def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
         "; run the same command again: uploads are content-addressed, so it uploads only "
         "what is missing, and the served page did not change"
     ), message
+
+
+def test_an_upload_worker_process_tries_a_gone_request_once(tmp_path: Path) -> None:
+    """Upload worker processes make their clients from the session's picklable spec, the
+    emulator's hook with it: each upload of a batch to a closed port is sent once at most
+    (the first failure cancels those not started), not six times with backoff."""
+    from test_infra import make_project
+
+    from mfe.envs.session import Session
+    from mfe.publish.upload import upload_in_processes
+
+    session = Session(make_project(tmp_path, f"http://127.0.0.1:{free_port()}"), "local")
+    body = tmp_path / "main.js"
+    body.write_text("export {};\n")
+    files = [
+        LocalFile("payments", f"c{n}.js", body, "0" * 64, "0" * 32, body.stat().st_size,
+                  "text/javascript", "no-cache", True, "0" * 32)
+        for n in range(3)
+    ]  # fmt: skip
+
+    def ignore(_: object) -> None:
+        pass
+
+    with pytest.raises(MfeError, match=r"lost the connection to http://127\.0\.0\.1:\d+ while"):
+        upload_in_processes(
+            session, [("bucket", f) for f in files], len(files), ignore, ignore, RESUMES
+        )
+    assert 1 <= session.requests["s3"] <= len(files), session.requests
 
 
 class CtrlC(Progress):

@@ -7,6 +7,7 @@ and never creates anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,9 @@ class AwsBackend:
         if self.env.endpoint_url and service == "s3":
             return {"endpoint_url": self.env.endpoint_url}
         return {}
+
+    def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
+        return ()  # AWS (and an S3-compatible store) keeps the standard retries
 
     def start(self) -> None:
         pass

@@ -34,6 +34,10 @@ class Backend(Protocol):
     def client_settings(self, service: str) -> dict[str, Any]:
         """Extra boto3 client arguments for `service` (endpoint, credentials)."""
 
+    def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
+        """Picklable callables given each new client (the local emulator's: a request whose
+        emulator is gone fails at once, not after the standard retries)."""
+
     def start(self) -> None:
         """Make the API endpoint answer (cheap when it already does)."""
 

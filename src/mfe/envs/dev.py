@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ class DevBackend:
         raise self._not_here()
 
     def client_settings(self, service: str) -> dict[str, Any]:
+        raise self._not_here()
+
+    def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
         raise self._not_here()
 
     def start(self) -> None:

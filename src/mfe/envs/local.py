@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
 from mfe.envs.emulator import ensure_emulator, port_locked, stop_emulator
+from mfe.envs.gone import FailFastWhenGone
 from mfe.envs.outputs import (
     AppOutputs,
     AuthOutputs,
@@ -71,6 +72,10 @@ class LocalBackend:
 
     def client_settings(self, service: str) -> dict[str, Any]:
         return {**LOCAL_CREDENTIALS, "endpoint_url": self.endpoint}
+
+    def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
+        hook = FailFastWhenGone.for_endpoint(self.endpoint)
+        return () if hook is None else (hook,)
 
     @property
     def endpoint(self) -> str:

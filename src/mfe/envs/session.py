@@ -2,8 +2,9 @@
 the outputs.
 
 Every client of the package is made here, one per service, with the backend's settings
-(endpoint, credentials), standard retries and a hook that counts every request by
-service, so reports count provisioning calls too. Clients are botocore's (what boto3
+(endpoint, credentials, its client hooks: the local emulator's stops retrying once it is
+gone), standard retries and a hook that counts every request by service, so reports
+count provisioning calls too. Clients are botocore's (what boto3
 returns too, minus the S3 transfer methods): importing boto3 also loads s3transfer,
 which only a multipart upload needs (`mfe.publish.upload`). Imported on first use.
 """
@@ -14,6 +15,7 @@ import functools
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +51,19 @@ class ClientSpec:
     """The backend's: endpoint_url and credentials (local), nothing on AWS."""
     config: dict[str, Any]
     """`botocore.config.Config` keywords."""
+    hooks: tuple[Callable[[Any], None], ...] = ()
+    """The backend's, called with the new client (a local emulator's: no retries once it is
+    gone); picklable."""
 
     def make(self) -> Any:
         from botocore.config import Config
 
-        return _botocore_session().create_client(
+        made = _botocore_session().create_client(
             self.service, region_name=self.region, config=Config(**self.config), **self.settings
         )
+        for hook in self.hooks:
+            hook(made)
+        return made
 
 
 class Session:
@@ -123,7 +131,8 @@ class Session:
             "response_checksum_validation": "when_required",
         }
         settings = self.backend.client_settings(service)
-        return ClientSpec(service, region or self.env.region, settings, config)
+        hooks = self.backend.client_hooks()
+        return ClientSpec(service, region or self.env.region, settings, config, hooks)
 
     def _make(self, service: str, region: str | None = None) -> Any:
         made = self.spec(service, region).make()
