@@ -27,6 +27,7 @@ from test_releases_failures import CHILD, live
 from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
 from mfe.publish.history import history_key
+from mfe.publish.rollback import rollback
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy
@@ -146,3 +147,40 @@ def test_releases_swapped_past_by_killed_commands_stay_in_the_history(
                 carried = pointer.get("unrecorded")  # one level at most: pointers stay small
                 assert carried is None or "unrecorded" not in json.loads(carried)
             check_consistent(site)
+
+
+def test_a_command_killed_while_writing_a_history_record_leaves_no_broken_record(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """A publish SIGKILLed while its history record is on the wire: the emulator got half
+    the body when the connection dropped. That record must not exist half written (an
+    empty record kept by `If-None-Match: *` broke `releases` and every rollback for
+    good): the next publish writes it whole, and a rollback reads the history."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    clone = Clone(site, tmp_path / "a")
+    write_outputs(load_project(clone.root), site.outputs)
+    clone.change("payments", "killed")
+    record = lambda m, p: m == "PUT" and "/_mfe/history/" in p  # noqa: E731
+    proxy = FailingProxy(moto_s3.endpoint, cut=record)
+    use_port(clone.root, proxy.port)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(clone.root)],
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proxy.held.wait(60), "the publish never wrote its history record"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        proxy.close()
+    pointer = [b for p, b in zip(proxy.paths, proxy.bodies, strict=True) if p.endswith(POINTER)]
+    assert json.loads(pointer[-1])["seq"] == live(site).seq == 2
+    assert site.publish(smoke=False)["noop"] is True  # finished the killed one's commit step
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    assert s3.get_object(Bucket=bucket, Key=history_key(2))["Body"].read() == pointer[-1]
+    assert [r.seq for r in history(site)] == [1, 2]
+    rollback(load_project(site.root), "local", outputs=site.outputs, smoke=False)
+    check_consistent(site)

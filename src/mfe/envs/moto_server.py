@@ -26,6 +26,9 @@ granian, without a request log and without moto's per-request backend search.
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
   file per port makes the second one exit instead (exit code 3).
+- Cut-off uploads: moto stores what it read of a request whose client died mid-body (an
+  empty object); S3 stores nothing. Such a request is answered `IncompleteBody` and never
+  reaches moto (`whole_bodies`), so a command killed while writing leaves no half object.
 - The log (`--log PATH`): only the server that claimed the port writes it. It starts with
   its output appended to the file (so a second server that gives way adds its one line
   and takes nothing from the running server's log); once it holds the port it moves the
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import functools
+import io
 import itertools
 import json
 import os
@@ -190,6 +194,50 @@ def bounded_log() -> BoundedLog | None:
     return BoundedLog(Path(path), Path(lock), int(limit))
 
 
+INCOMPLETE_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>IncompleteBody</Code><Message>You '
+    b"did not provide the number of bytes specified by the Content-Length HTTP header"
+    b"</Message></Error>"
+)
+
+
+def whole_bodies(app: Any) -> Any:
+    """`app` fed only requests whose body arrived in full. moto stores what it reads of a
+    PutObject whose client died mid-body (a command killed while uploading) -- an empty
+    object: a killed history-record write left an empty record, which its re-run's
+    `If-None-Match: *` then kept for good and every later `releases` or rollback failed to
+    read. S3 never stores a body shorter than its Content-Length; neither does this."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > 0:
+            stream = environ["wsgi.input"]
+            chunks: list[bytes] = []
+            got = 0
+            while got < length:
+                chunk = stream.read(length - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            if got < length:
+                start_response(
+                    "400 Bad Request",
+                    [
+                        ("Content-Type", "application/xml"),
+                        ("Content-Length", str(len(INCOMPLETE_BODY))),
+                    ],
+                )
+                return [INCOMPLETE_BODY]
+            environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+        return app(environ, start_response)
+
+    return serve
+
+
 def application() -> Any:
     """moto's WSGI application (granian calls this in its worker process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -200,7 +248,7 @@ def application() -> Any:
     remember_backends()
     track_live_models_only()
     keep_recent_invalidations()
-    return DomainDispatcherApplication(create_backend_app)
+    return whole_bodies(DomainDispatcherApplication(create_backend_app))
 
 
 def main(argv: list[str] | None = None) -> None:
