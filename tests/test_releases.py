@@ -33,6 +33,7 @@ from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version
 from mfe.tasks.publish import run_rollback
 
+from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
 from fixtures.s3 import S3Server, Site, objects, provision, write_app
 
@@ -485,7 +486,9 @@ def test_preview_is_live_listed_removed_and_kept_by_prune(
     assert report["url"] == f"{base}previews/pr-7/index.html"
     assert report["changed"] == ["accounts"]
     uploaded = report["apps"]["accounts"]["uploaded"]
-    assert len(uploaded) == 2 and report["requests"]["s3"] <= len(uploaded) + 3
+    assert (
+        len(uploaded) == 2 and report["requests"]["s3"] <= len(uploaded) + 4
+    )  # + reads, page, pointer
     preview_page = httpx.get(report["url"]).text
     assert entry(site.root, "accounts") in preview_page
     assert served(site) == page  # live page byte-identical
@@ -522,6 +525,41 @@ def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
         site.publish(prune=True)
     assert shared in objects(site.server, site.bucket("accounts"))
     smoke_check(report["url"], attempts=1)
+
+
+def test_a_preview_overlays_a_release_a_prune_let_go_while_it_was_written(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """B writes a preview over release 1; before its preview pointer is written (which
+    `--prune` would keep), A publishes accounts 2 with --prune, which lets release 1's
+    accounts go. The preview must not end naming deleted files: it is written again over
+    the release A made live, and loads."""
+    site = Site(tmp_path / "a", moto_s3, keep_releases=1, grace_seconds=0)
+    site.publish(smoke=False)
+    other = Clone(site, tmp_path / "b")
+    other.change("payments", "pr")
+    write_outputs(load_project(other.root), site.outputs)
+    first = entry(site.root, "accounts")
+    pointer_puts = [0]
+
+    def gate(method: str, path: str) -> None:
+        if method == "PUT" and "/_mfe/previews/" in path:
+            pointer_puts[0] += 1
+            if pointer_puts[0] == 1:  # A's release and prune land before it
+                site.change("accounts", "2")
+                site.publish(prune=True, smoke=False)
+
+    proxy = FailingProxy(site.server.endpoint, gate=gate)
+    try:
+        use_port(other.root, proxy.port)
+        report = publish_preview(load_project(other.root), "local", "pr-3", outputs=site.outputs, smoke=False)  # fmt: skip
+    finally:
+        proxy.close()
+    assert first not in objects(site.server, site.bucket("accounts"))  # pruned meanwhile
+    smoke_check(report["url"], attempts=1)  # names no deleted file
+    page = httpx.get(report["url"]).text
+    assert entry(site.root, "accounts") in page and entry(other.root, "payments") in page
+    assert report["base_release"] == live(site).release
 
 
 def test_prune_keeps_what_an_old_format_preview_record_uses(

@@ -6,7 +6,12 @@ names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview poi
 (`_mfe/previews/NAME.json`: the overlaid pointer plus every key of its changed apps,
 those the live version had online already too, which `--prune` keeps). No listing: the
 live pointer and the version manifests (cached locally) say what is online already, so a
-preview costs its changed files plus three requests.
+preview costs its changed files plus four requests.
+
+`--prune` keeps what a preview's pointer names, but not before it is written: a release
+swapped in meanwhile can let a prune delete files of the release the preview overlays.
+So the live pointer is read again after the preview pointer is written, and a preview
+whose base was swapped past is written again over the newer release.
 """
 
 from __future__ import annotations
@@ -42,12 +47,9 @@ def publish_preview(
     """Upload the changed apps' new files, write the preview page and pointer; the report
     (also `.mfe/<env>/preview-report.json`) carries the preview `url`. The library entry
     point for CI (`doit ci publish` on a pull request), with its own `session` if given."""
-    from mfe.publish.merge import candidate, changed_apps, merge
-    from mfe.publish.page import render_page
-    from mfe.publish.plan import AppPlan, online_copy
+    from mfe.publish.merge import candidate
     from mfe.publish.releases import git_commit, now_iso
     from mfe.publish.run import Run
-    from mfe.publish.versions import read_version
 
     started = time.monotonic()
     check_name(name)
@@ -62,10 +64,60 @@ def publish_preview(
     candidates = {
         app: candidate(app, la.files, la.entries, commit_id, now) for app, la in run.local.items()
     }
+    uploaded: dict[str, list[str]] = {}
+    for _attempt in range(ATTEMPTS):
+        changed, added = write_preview(run, name, live, candidates, now)
+        for app, keys in added.items():
+            uploaded.setdefault(app, []).extend(k for k in keys if k not in uploaded[app])
+        # A swap since `live` was read may have let a `--prune` that had not seen this
+        # preview's pointer delete files of the release it overlays (those it reuses):
+        # overlay the newer release instead, whose files that prune kept.
+        now_live, _ = run.read_live()
+        if now_live is None or now_live.seq == live.seq:
+            break
+        live = now_live
+    else:
+        raise MfeError(
+            f"the live release of environment '{run.env.name}' kept changing while preview "
+            f"'{name}' was written ({ATTEMPTS} attempts); run it again"
+        )
+    url = run.session.backend.preview_url(run.outputs, name)
+    if smoke:
+        from mfe.publish.smoke import smoke_check
+
+        smoke_check(url if url.endswith(".html") else url + "index.html")
+    report = {
+        "env": run.env.name,
+        "preview": name,
+        "url": url,
+        "base_release": live.release,
+        "changed": changed,
+        "apps": {app: {"uploaded": keys} for app, keys in uploaded.items()},
+        "requests": run.counts(),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    write_named_report(project.state_dir(run.env.name), "preview-report.json", report)
+    return report
+
+
+ATTEMPTS = 8
+
+
+def write_preview(
+    run: Any, name: str, live: Live, candidates: dict[str, Any], now: str
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Upload what the preview of `candidates` over `live` lacks, write its page and its
+    pointer; returns (changed apps, app -> keys uploaded)."""
+    from mfe.publish.merge import changed_apps, merge
+    from mfe.publish.page import render_page
+    from mfe.publish.plan import AppPlan, online_copy
+    from mfe.publish.versions import read_version
+
     changed = changed_apps(live, candidates)
-    state = project.state_dir(run.env.name)
+    state = run.project.state_dir(run.env.name)
     added: dict[str, list[str]] = {}
     needed: dict[str, list[str]] = {}
+    run.plans = {}
     for app in changed:
         bucket = run.buckets[app]
         online: set[str] = set()
@@ -95,23 +147,7 @@ def publish_preview(
             Bucket=parent, Key=pointer_key(name), Body=preview.to_json(),
             ContentType="application/json", CacheControl="no-store",
         )  # fmt: skip
-    url = run.session.backend.preview_url(run.outputs, name)
-    if smoke:
-        from mfe.publish.smoke import smoke_check
-
-        smoke_check(url if url.endswith(".html") else url + "index.html")
-    report = {
-        "env": run.env.name,
-        "preview": name,
-        "url": url,
-        "base_release": live.release,
-        "changed": changed,
-        "apps": {app: {"uploaded": keys} for app, keys in added.items()},
-        "requests": run.counts(),
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    write_named_report(state, "preview-report.json", report)
-    return report
+    return changed, added
 
 
 def online_copy_key(key: str, sha256: str) -> str:
