@@ -920,3 +920,21 @@ def test_releases_lists_the_previews_left_when_one_is_removed_while_it_reads_the
     assert removed.is_set()  # after the listing, as it read pr-2
     assert "preview pr-1: accounts over seq 1" in shown and "preview pr-3:" in shown
     assert "pr-2" not in shown
+
+
+def test_an_app_rollback_from_a_checkout_with_an_app_not_yet_live_says_to_publish_it(
+    site: Site,
+) -> None:
+    """The checkout added `orders` (mfe.toml, built) but never published it: an app rollback
+    renders the page from this checkout's apps, and cannot show orders. One line saying to
+    publish it, nothing changed (it said "was not built here", which a rollback never reads)."""
+    two_payments(site)
+    add_app(site, site.root, "orders")
+    before, page = store(site), served(site)
+    with pytest.raises(MfeError) as refused:
+        roll_back(site)
+    assert str(refused.value) == (
+        "app 'orders' (in mfe.toml) is not live in environment 'local', so the page cannot "
+        "show it: publish it first (`doit publish env=local app=orders` builds it)"
+    )
+    assert store(site) == before and served(site) == page

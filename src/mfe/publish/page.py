@@ -39,8 +39,9 @@ def render_page(
         version = apps.get(app.name)
         if version is None:
             raise MfeError(
-                f"app '{app.name}' is not live in environment '{env.name}' and was not built "
-                f"here; build it (`doit build:{app.name}`) and publish it first"
+                f"app '{app.name}' (in mfe.toml) is not live in environment '{env.name}', so "
+                f"the page cannot show it: publish it first (`doit publish env={env.name} "
+                f"app={app.name}` builds it)"
             )
         manifests[app.name], dists[app.name] = manifest_for(app.name, version.version)
     context = shell_context(project, env, outputs, manifests, dists)
