@@ -110,6 +110,8 @@ def shell_context(
         manifests = {app.name: read_manifest(app.name, app.dist) for app in project.apps.values()}
     apps: list[AppContext] = []
     for app in project.bundled_apps.values():
+        if app.name not in manifests:  # a merged release without it (never published)
+            continue
         url = backend.app_url(app, outputs)
         manifest = manifests[app.name]
         if local or all((app.dist / e).is_file() for e in manifest.entries):  # built here

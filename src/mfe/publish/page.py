@@ -37,10 +37,12 @@ def render_page(
     manifests, dists = {}, {}
     for app in project.apps.values():
         version = apps.get(app.name)
-        if version is None:
+        if version is None and app.role == "fragment":
+            continue  # in mfe.toml, never published: left off the page, as live leaves it
+        if version is None:  # the page needs it (the shell, or the modules apps import)
             raise MfeError(
-                f"app '{app.name}' (in mfe.toml) is not live in environment '{env.name}', so "
-                f"the page cannot show it: publish it first (`doit publish env={env.name} "
+                f"app '{app.name}' (in mfe.toml) is not live in environment '{env.name}', and "
+                f"the page needs it: publish it first (`doit publish env={env.name} "
                 f"app={app.name}` builds it)"
             )
         manifests[app.name], dists[app.name] = manifest_for(app.name, version.version)
