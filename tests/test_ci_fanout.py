@@ -224,6 +224,8 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
 
     report = doit_json(publisher, "ci", "publish")
     assert report["published"] is True
+    published = json.loads((publisher / ".mfe" / "local" / "publish-report.json").read_text())
+    assert published["dirty"] is False  # dist/ restored from the cache is not a source
     for name, app in report["apps"].items():
         # restored now, or by the failed attempt above (recorded in .mfe/ci-keys.json)
         assert app["dist"] in ("cache", "local") and app["build_seconds"] == 0.0, name

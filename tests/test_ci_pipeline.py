@@ -132,6 +132,7 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     # The shell page counts under the parent: it now points at payments' new entry.
     published = json.loads((third / ".mfe" / "local" / "publish-report.json").read_text())
     assert published["apps"]["mfe-parent"]["uploaded"][-1] == "index.html"  # after its _ca/ copy
+    assert published["dirty"] is False  # built dist/, node_modules/, .mfe/ are not sources
 
     report, output = ci(third, "base=HEAD")  # nothing changed since HEAD
     assert "nothing to build or publish" in output

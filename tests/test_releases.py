@@ -796,6 +796,46 @@ def two_payments(site: Site) -> str:
     return first
 
 
+def test_a_publish_from_uncommitted_sources_is_recorded_and_shown_dirty(site: Site) -> None:
+    """A release published with an app's source edited but not committed says so (record,
+    report, `doit releases`: `<commit>-dirty`); its commit stays the ancestry checks' input.
+    Rebuilt dist/ files (tracked here: nothing ignores them), another app's edit under a
+    per-app publish, and a clean checkout record no dirt."""
+    from mfe.publish.releases_cmd import show
+
+    (site.root / ".gitignore").write_text(".mfe/\n")
+    git(site.root, "init", "-q", "-b", "main")
+    head = committed(site.root, "v1")
+    assert site.publish(smoke=False)["dirty"] is False
+    source = site.root / "apps" / "payments" / "package.json"
+    source.write_text(source.read_text().replace('"true"', '"true "'))  # an uncommitted edit
+    site.change("payments", "2")
+    assert site.publish(smoke=False)["dirty"] is True
+    site.change("accounts", "2")  # payments' edit is not in a publish of accounts alone
+    accounts = publish(site.project, "local", outputs=site.outputs, smoke=False, app="accounts")
+    assert accounts.dirty is False
+    first, second, third = history(site)
+    assert (first.dirty, second.dirty, third.dirty) == (False, True, False)
+    assert second.commit == head and live(site).dirty is False
+    shown = show(site.project, site.project.env("local"), site.outputs).splitlines()
+    assert f"  {head[:12]}  " in shown[1] and f"  {head[:12]}  " in shown[3]
+    assert f"  {head[:12]}-dirty  payments  " in shown[2]
+    now = committed(site.root, "payments 2")
+    site.change("payments", "3")  # a rebuild from the committed sources: clean again
+    assert site.publish(smoke=False)["dirty"] is False
+    assert (history(site)[-1].dirty, history(site)[-1].commit) == (False, now)
+    back = rollback(site.project, "local", outputs=site.outputs, smoke=False, to="2")
+    assert back.dirty is True and history(site)[-1].dirty is True  # the bytes it serves again
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    key = f"_mfe/history/{second.seq:010d}.json"
+    old = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    del old["dirty"]  # as written before the field existed
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(old).encode())
+    assert history(site)[1].dirty is None
+    shown = show(site.project, site.project.env("local"), site.outputs).splitlines()
+    assert f"  {head[:12]}  payments  " in shown[2]
+
+
 def test_an_app_rollback_from_an_older_checkout_keeps_another_teams_app(
     site: Site, tmp_path: Path
 ) -> None:

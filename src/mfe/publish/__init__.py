@@ -71,6 +71,7 @@ def build_report(
         forced=result.forced,
         refreshed=result.refreshed,
         removed=result.removed,
+        dirty=result.dirty,
     )
 
 

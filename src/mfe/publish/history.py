@@ -125,7 +125,7 @@ def lines(records: list[Live]) -> list[str]:
             notes.append(f"rollback{of} to {rec.rollback_of}{off}")
         if rec.forced:
             notes.append(f"forced: {','.join(rec.forced)}")
-        commit = (rec.commit or "-")[:12]
+        commit = (rec.commit or "-")[:12] + ("-dirty" if rec.dirty else "")
         tail = f"  [{'; '.join(notes)}]" if notes else ""
         rows.append(
             f"{rec.seq:>5}  {rec.release}  {rec.created}  {commit:<12}  {what}  {rec.by}{tail}"

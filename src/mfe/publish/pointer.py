@@ -74,6 +74,10 @@ class Live:
     """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""
     took_off: str | None = None
     """The release a whole rollback took off (None: no whole rollback, or an older record)."""
+    dirty: bool | None = None
+    """The checkout's sources of what it published differed from `commit` (uncommitted
+    edits, `releases.uncommitted`), so the bytes are not that commit's; a rollback carries
+    its target's. None: not known (no git checkout, or an older record)."""
     invalidations: dict[str, list[str]] = field(default_factory=dict)
     """app -> paths whose bytes this swap changed at a fixed URL."""
     raw: bytes = field(default=b"", repr=False, compare=False)
@@ -122,6 +126,7 @@ class Live:
             rollback_of=data.get("rollback_of"),
             rollback_app=data.get("rollback_app"),
             took_off=data.get("took_off"),
+            dirty=data.get("dirty"),
             invalidations=data.get("invalidations", {}),
             unrecorded=data.get("unrecorded"),
         )

@@ -1,13 +1,16 @@
 """What is recorded of each published file (`FileRecord`, in app version manifests),
-and the git commit / clock helpers release records use."""
+and the git commit / uncommitted-sources / clock helpers release records use."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mfe.build.sources import app_of, editor_temporary
+from mfe.config import CONFIG_FILE, Project
 from mfe.publish.local import LocalFile
 
 
@@ -42,6 +45,46 @@ def git_commit(root: Path) -> str | None:
     except FileNotFoundError:
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def uncommitted(project: Project, apps: Iterable[str]) -> bool | None:
+    """Whether the checkout differs from HEAD (modified, staged, deleted or untracked, not
+    git-ignored) in what the published bytes are built from, so a record naming HEAD's
+    commit says so: the published `apps`' sources (`mfe.build.sources`: not dist/,
+    node_modules/, dot folders, editors' temporary files, even where no .gitignore says
+    so), the shell template (not an editor's temporary file either), the shared [build] inputs, mfe.toml and the npm manifests.
+    Not the whole repository: another app's edit (a per-app publish renders it from the
+    live pointer), a README or a test are not in the bytes served. None: not a git checkout.
+    """
+    root = project.root
+    folders = [project.bundled_apps[n].path for n in apps if n in project.bundled_apps]
+    specs = [p.relative_to(root).as_posix() for p in folders if p.is_relative_to(root)]
+    specs += [project.shell_dir.relative_to(root).as_posix(), CONFIG_FILE, "package.json"]
+    specs += [project.lockfile.name, *project.build.inputs]
+    prefix = _git(root, "rev-parse", "--show-prefix")
+    status = _git(
+        root, "status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", "--", *specs
+    )
+    if prefix is None or status is None:
+        return None
+    for entry in filter(None, status.split("\0")):
+        path = entry[3:].removeprefix(prefix.strip())
+        if path.startswith("apps/"):
+            if app_of(project, path) is not None:
+                return True
+        elif not editor_temporary(path.rsplit("/", 1)[-1]):  # shell/.index.html.j2.swp
+            return True
+    return False
 
 
 def now_iso() -> str:

@@ -25,6 +25,8 @@ class Result:
     """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
     removed: list[str] = field(default_factory=list)
     """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
+    dirty: bool | None = None
+    """The published sources differed from HEAD (`Live.dirty`); None: not a git checkout."""
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:

@@ -228,6 +228,7 @@ def rollback(
         seq=new.seq,
         changed=changed,
         removed=removed,
+        dirty=new.dirty,
     )
     write_report(project.state_dir(run.env.name), report)
     return report
@@ -312,6 +313,7 @@ def swap_back(
             rollback_of=target.release,
             rollback_app=app,
             took_off=current.release if app is None else None,
+            dirty=target.dirty,
             invalidations=invalidation_paths(current, apps, page, run.parent),
             unrecorded=carried,
         )

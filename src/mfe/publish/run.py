@@ -57,7 +57,7 @@ from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
-from mfe.publish.releases import git_commit, now_iso
+from mfe.publish.releases import git_commit, now_iso, uncommitted
 from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.result import Result, by_app
@@ -205,6 +205,7 @@ class Run:
         if not dry_run and finish_pending(self, base):
             base, etag = self.read_live()
         commit_id = git_commit(self.project.root)
+        dirty = uncommitted(self.project, self.local) if commit_id else None
         now = now_iso()
         candidates = {
             name: candidate(name, la.files, la.entries, commit_id, now)
@@ -232,6 +233,7 @@ class Run:
         self.row(self.parent)
         if dry_run:
             report = dry(self, base, changed, candidates, forced, gone)
+            report.dirty = dirty
             if prune:  # what a publish would keep: the kept releases and this one
                 from mfe.publish.prune import prune as plan_prune
 
@@ -280,6 +282,7 @@ class Run:
                 changed=recorded(mine, removed) or [self.parent],
                 by=who(self.project.root),
                 commit=commit_id,
+                dirty=dirty,
                 forced=[n for n in state["forced"] if n in mine] + state["gone"].forced,
                 invalidations=invalidation_paths(current, apps, page_blob, self.parent),
                 unrecorded=carried,
@@ -304,6 +307,7 @@ class Run:
             result.refreshed = by_app(reuse.refreshed)
             result.removed = state["gone"].removed
             result.changed = changed_only(new.changed, result.removed)
+        result.dirty = dirty
         done = self.committed  # also what finishing an earlier commit step wrote
         for name, keys in done.written.items():  # another app's healed files get a row too
             self.row(name).written = keys

@@ -72,6 +72,7 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
             commit=before.commit,
             rollback_of=before.release,
             took_off=broken.release,
+            dirty=before.dirty,
             invalidations=invalidation_paths(broken, apps, page, run.parent),
             unrecorded=carried,
         )
