@@ -156,7 +156,8 @@ def test_a_failed_save_is_not_followed_by_rebuilt_nothing(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
     """A failing save said "payments failed", then "rebuilt nothing; output unchanged, pages
-    kept", as if the save had been fine; saving it still broken says it still fails."""
+    kept", as if the save had been fine; saving it still broken says it still fails. No
+    empty sections of doit's after the error."""
     with serving(monorepo_built, tmp_path) as served:
         server = served.server
         payments = served.root / "apps/payments/src/payments-app.js"
@@ -174,6 +175,8 @@ def test_a_failed_save_is_not_followed_by_rebuilt_nothing(
         assert not [line for line in said if "rebuilt nothing" in line], "\n".join(said)
         told = [line for line in said if line.startswith("serve: payments failed")]
         assert len(told) == 1, "\n".join(said)
+        # doit's own end of a failed run: a row of # and an empty `<stdout>:` section
+        assert not [line for line in said if line.startswith("#") or "<stdout>" in line], said
 
 
 def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(

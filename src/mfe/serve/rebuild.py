@@ -28,6 +28,7 @@ from doit.exceptions import DependencyError, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from mfe.build.install import npm_reason
+from mfe.tasks.reporter import write_captured
 
 
 @dataclass
@@ -85,6 +86,9 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         if not isinstance(fail, UnmetDependency):  # e.g. `build` when one `build:<app>` failed
             self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
         super().add_failure(task, fail)
+
+    def complete_run(self) -> None:
+        write_captured(self)  # doit's writes a row of # and empty sections for every failure
 
     def _done(self, name: str) -> None:
         if name in self.started:

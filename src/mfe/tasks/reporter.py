@@ -79,16 +79,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             self.write(fail.get_msg() + "\n")
 
     def complete_run(self) -> None:
-        for result in self.failures:
-            task = result["task"]
-            if not task.executed:
-                continue
-            for kind, shown_live in (("err", task.verbosity >= 1), ("out", task.verbosity >= 2)):
-                text = "".join(getattr(a, kind) or "" for a in task.actions).strip()
-                if text and (not shown_live or self.failure_verbosity):
-                    self.write(f"output of {step_label(task)} (std{kind}):\n{text}\n")
-        for error in self.runtime_errors:  # nothing more runs after one
-            self.write(f"error: {error}\n")
+        write_captured(self)
         # doit calls this last, from a `finally`: a KeyboardInterrupt that no mfe action
         # caught (a command action such as npm ci) is still on its way out, with a traceback.
         escaping = isinstance(sys.exc_info()[1], KeyboardInterrupt)
@@ -99,6 +90,21 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             end_by_signal(signal.SIGINT)
         if READER_GONE.is_set():
             end_by_signal(signal.SIGPIPE)  # as `doit list | head -1` ends (mfe.tasks.pipes)
+
+
+def write_captured(reporter: ConsoleReporter) -> None:
+    """What doit's `complete_run` writes, without its empty sections: each failed task's
+    captured output that was not shown live, when it has some, then the runtime errors."""
+    for result in reporter.failures:
+        task = result["task"]
+        if not task.executed:
+            continue
+        for kind, shown_live in (("err", task.verbosity >= 1), ("out", task.verbosity >= 2)):
+            text = "".join(getattr(a, kind) or "" for a in task.actions).strip()
+            if text and (not shown_live or reporter.failure_verbosity):
+                reporter.write(f"output of {step_label(task)} (std{kind}):\n{text}\n")
+    for error in reporter.runtime_errors:  # nothing more runs after one
+        reporter.write(f"error: {error}\n")
 
 
 def reporter_for(dodo_variables: Iterable[str]) -> type[Reporter]:
