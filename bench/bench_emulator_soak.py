@@ -15,8 +15,9 @@ linear fit over the later rounds), and its descriptors (open connections come an
 most twice the first round's) and threads do not grow. Measured on 2 shared cores, moto
 5.2.1: ~28 KB a cycle over 200 cycles (worker 121 -> 127 MB), which is what a cycle adds
 that the emulator must keep: a release history record, app version records and a CI
-cache entry (objects no prune removes) and the sign-in's tokens (moto keeps every token
-it issued; see the report of the commit). Before the invalidation cap ~35 KB; the FakeKey
+cache entry (objects no prune removes) and the sign-in's access and id tokens (kept for
+their hour: the emulator drops them once expired, `expire_cognito_tokens`, and keeps a
+user's newest refresh tokens only). Before the invalidation cap ~35 KB; the FakeKey
 leak fixed earlier grew ~170 KB a cycle. Run alone: `python bench/bench_emulator_soak.py
 [CYCLES]` prints the samples.
 """

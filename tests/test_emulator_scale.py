@@ -9,13 +9,21 @@ pages (1,000 keys each) and that a log line per request would be hundreds of kB.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from mfe.envs.moto_server import KEPT_INVALIDATIONS, REMEMBERED_HOSTS, remember_backends
+from mfe.envs.moto_server import (
+    KEPT_INVALIDATIONS,
+    KEPT_REFRESH_TOKENS,
+    REMEMBERED_HOSTS,
+    expire_cognito_tokens,
+    remember_backends,
+)
 
 from fixtures.aws import fill_bucket, free_port, local_client
 from fixtures.config import use_port
@@ -134,3 +142,93 @@ def test_the_backend_memo_keeps_the_most_recently_used_host_names(
     memo = getattr(app.get_backend_for_host, "cache_info", None)
     assert memo is not None, "the memo has no bound"
     assert memo().currsize == REMEMBERED_HOSTS
+
+
+def guest_pool(idp: Any, *users: str) -> tuple[str, str]:
+    """A pool (id, app client id) whose `users` sign in with USER_PASSWORD_AUTH."""
+    pool = idp.create_user_pool(PoolName="tokens")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="shell",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    for user in users:
+        idp.admin_create_user(UserPoolId=pool, Username=user)
+        idp.admin_set_user_password(
+            UserPoolId=pool, Username=user, Password="Awsguest-1", Permanent=True
+        )
+    return pool, client
+
+
+def sign_in(idp: Any, client: str, user: str) -> dict[str, Any]:
+    """The login page's call: the tokens of one sign-in."""
+    return idp.initiate_auth(
+        ClientId=client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user, "PASSWORD": "Awsguest-1"},
+    )["AuthenticationResult"]
+
+
+def refreshes(idp: Any, client: str, token: str) -> bool:
+    try:
+        idp.initiate_auth(
+            ClientId=client, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": token}
+        )
+    except idp.exceptions.NotAuthorizedException:
+        return False
+    return True
+
+
+def test_the_emulator_keeps_the_newest_refresh_tokens_of_each_user(moto_s3: S3Server) -> None:
+    """moto kept every token of every sign-in (~3 KB each), for good. Refresh tokens live
+    for weeks, so the emulator keeps the newest KEPT_REFRESH_TOKENS of each user and client:
+    those keep refreshing, older ones answer NotAuthorized, another user's are untouched,
+    and the newest sign-in's access token works."""
+    idp = moto_s3.client("cognito-idp")
+    _, client = guest_pool(idp, "guest", "other")
+    others = sign_in(idp, client, "other")["RefreshToken"]
+    signed = [sign_in(idp, client, "guest") for _ in range(KEPT_REFRESH_TOKENS + 5)]
+    answers = [refreshes(idp, client, tokens["RefreshToken"]) for tokens in signed]
+    assert answers == [False] * 5 + [True] * KEPT_REFRESH_TOKENS
+    assert refreshes(idp, client, others)
+    user = idp.get_user(AccessToken=signed[-1]["AccessToken"])
+    assert user["Username"] == "guest"
+
+
+def test_expired_access_and_id_tokens_are_dropped_when_new_ones_are_issued(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emulator's patch on moto in this process, its clock moved past moto's token
+    lifetime (an hour): tokens younger than it all keep working; once past it, the next
+    sign-in drops them, so the pool holds an hour's worth of sign-ins, not all it ever had."""
+    from moto import mock_aws
+    from moto.cognitoidp.models import CognitoIdpUserPool, cognitoidp_backends
+
+    for name in ("create_access_token", "create_id_token", "create_refresh_token", "sign_out"):
+        monkeypatch.setattr(CognitoIdpUserPool, name, getattr(CognitoIdpUserPool, name))
+    now = [time.time()]
+    expire_cognito_tokens(clock=lambda: now[0])
+    with mock_aws():
+        idp = local_client("https://cognito-idp.us-east-1.amazonaws.com", "cognito-idp")
+        pool_id, client = guest_pool(idp, "guest")
+        pool = cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id]
+        early = [sign_in(idp, client, "guest") for _ in range(5)]
+        now[0] += 3500  # still within the hour
+        later = [sign_in(idp, client, "guest") for _ in range(5)]
+        assert len(pool.access_tokens) == len(pool.id_tokens) == 10
+        for tokens in early + later:
+            assert idp.get_user(AccessToken=tokens["AccessToken"])["Username"] == "guest"
+
+        now[0] = time.time() + 3601  # every token issued so far has expired
+        fresh = sign_in(idp, client, "guest")
+        assert list(pool.access_tokens) == [fresh["AccessToken"]]
+        assert list(pool.id_tokens) == [fresh["IdToken"]]
+        assert idp.get_user(AccessToken=fresh["AccessToken"])["Username"] == "guest"
+        with pytest.raises(idp.exceptions.NotAuthorizedException):
+            idp.get_user(AccessToken=later[-1]["AccessToken"])
+        assert refreshes(idp, client, later[-1]["RefreshToken"])  # a refresh token lives on
+
+        last = sign_in(idp, client, "guest")
+        idp.global_sign_out(AccessToken=last["AccessToken"])
+        assert not pool.refresh_tokens  # revoked ones go, and answer as revoked ones did
+        assert not refreshes(idp, client, last["RefreshToken"])

@@ -21,7 +21,9 @@ granian, without a request log and without moto's per-request backend search.
   so the dashboard and the reset still see every object that exists, and no other.
   moto's CloudFront keeps every invalidation ever made (one or more per publish, a list per
   distribution, also after the distribution is deleted); the emulator keeps the newest
-  KEPT_INVALIDATIONS of each distribution that exists.
+  KEPT_INVALIDATIONS of each distribution that exists. moto's Cognito keeps every token it
+  issues (~3 KB a sign-in); the emulator drops expired access and id tokens and keeps the
+  newest KEPT_REFRESH_TOKENS refresh tokens of a user and client (`expire_cognito_tokens`).
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -41,6 +43,7 @@ granian, without a request log and without moto's per-request backend search.
 from __future__ import annotations
 
 import argparse
+import base64
 import fcntl
 import functools
 import io
@@ -51,7 +54,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,6 +112,92 @@ def keep_recent_invalidations() -> None:
 
     CloudFrontBackend.create_invalidation = create_invalidation  # type: ignore[method-assign]
     CloudFrontBackend.delete_distribution = delete_distribution  # type: ignore[method-assign]
+
+
+KEPT_REFRESH_TOKENS = 10
+"""Refresh tokens kept per user and app client: the browsers and devices a developer signs
+in from, each holding its newest."""
+
+
+def token_expiry(token: str) -> float | None:
+    """A JWT's `exp` (its payload read, not verified: moto signed it), None if unreadable."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def drop_expired(tokens: dict[str, Any], now: float) -> None:
+    """Drop the expired tokens at the front of `tokens`, moto's dict of a pool's access (or
+    id) tokens in the order issued. moto gives every token the same lifetime, so the expired
+    ones come first: the first still valid ends the scan, and a token is never dropped
+    before its `exp` (which a clock set back only delays)."""
+    expired = []
+    for token in tokens:
+        expiry = token_expiry(token)
+        if expiry is None:
+            continue
+        if expiry > now:
+            break
+        expired.append(token)
+    for token in expired:
+        del tokens[token]
+
+
+def keep_newest_refresh_tokens(tokens: dict[str, Any], client_id: str, username: str) -> None:
+    """Keep the newest KEPT_REFRESH_TOKENS of `tokens` (moto's dict of a pool's refresh
+    tokens, in the order issued) issued to `username` through `client_id`."""
+    theirs = [
+        token
+        for token, owner in tokens.items()
+        if owner is not None and owner[0] == client_id and owner[1] == username
+    ]
+    for token in theirs[:-KEPT_REFRESH_TOKENS]:
+        del tokens[token]
+
+
+def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
+    """Bound the tokens moto's Cognito keeps. It stores every access, id and refresh token
+    it issues in dicts on the user pool and never drops one, nor checks an expiry: each
+    sign-in grew the emulator for good. When a pool issues an access or id token, those
+    whose JWT `exp` has passed (moto's fixed lifetime, an hour) go, so the pool holds at
+    most an hour's worth; an expired access token then answers NotAuthorized, as Cognito's.
+    Refresh tokens carry no issue time in moto and live 30 days by default (up to ten
+    years), so an expiry rule would keep a week's sign-ins; instead each user keeps the
+    newest KEPT_REFRESH_TOKENS per app client (one per browser a developer signs in from;
+    an eleventh sign-in retires the oldest). A sign-out's revoked ones go too: moto answers
+    a missing refresh token as it does a revoked one ("has been revoked")."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    create_access = CognitoIdpUserPool.create_access_token
+    create_id = CognitoIdpUserPool.create_id_token
+    create_refresh = CognitoIdpUserPool.create_refresh_token
+    sign_out = CognitoIdpUserPool.sign_out
+
+    def create_access_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        drop_expired(self.access_tokens, clock())
+        return create_access(self, *args, **kwargs)
+
+    def create_id_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        drop_expired(self.id_tokens, clock())
+        return create_id(self, *args, **kwargs)
+
+    def create_refresh_token(self: Any, client_id: str, username: str) -> Any:
+        made = create_refresh(self, client_id, username)
+        keep_newest_refresh_tokens(self.refresh_tokens, client_id, username)
+        return made
+
+    def sign_out_user(self: Any, username: str) -> None:
+        sign_out(self, username)
+        for token in [t for t, owner in self.refresh_tokens.items() if owner is None]:
+            del self.refresh_tokens[token]
+
+    CognitoIdpUserPool.create_access_token = create_access_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.sign_out = sign_out_user  # type: ignore[method-assign]
 
 
 class LiveInstances:
@@ -248,6 +337,7 @@ def application() -> Any:
     remember_backends()
     track_live_models_only()
     keep_recent_invalidations()
+    expire_cognito_tokens()
     return whole_bodies(DomainDispatcherApplication(create_backend_app))
 
 
