@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mfe.envs.moto_server import (
+from mfe.envs.moto_patches import (
     KEPT_INVALIDATIONS,
     KEPT_REFRESH_TOKENS,
     REMEMBERED_HOSTS,

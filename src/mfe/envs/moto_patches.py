@@ -1,0 +1,250 @@
+"""What the emulator changes of moto, each where a week of use or a killed command would
+hurt (applied by `mfe.envs.moto_server.application` in granian's worker).
+
+- The backend search: for every request moto looks up which service a host name belongs
+  to by listing its own package folder (a `stat` per service, ~180) and trying every
+  service's URL patterns, under one lock all requests share. The answer depends on the
+  host name alone, so it is remembered (for the most recently used host names: a client
+  may send any).
+- Its memory: moto keeps every model object it ever made (`BaseModel.instances_tracked`,
+  for its dashboard `/moto-api/data.json` and its reset), so each object ever uploaded kept
+  its `FakeKey` and ACL after a `--prune` deleted it or a publish replaced it: a week of
+  publishing grew the emulator without bound. It tracks them by weak reference instead,
+  so the dashboard and the reset still see every object that exists, and no other.
+  moto's CloudFront keeps every invalidation ever made (one or more per publish, a list per
+  distribution, also after the distribution is deleted); the emulator keeps the newest
+  KEPT_INVALIDATIONS of each distribution that exists. moto's Cognito keeps every token it
+  issues (~3 KB a sign-in); the emulator drops expired access and id tokens and keeps the
+  newest KEPT_REFRESH_TOKENS refresh tokens of a user and client (`expire_cognito_tokens`).
+- Cut-off uploads: moto stores what it read of a request whose client died mid-body (an
+  empty object); S3 stores nothing. Such a request is answered `IncompleteBody` and never
+  reaches moto (`whole_bodies`), so a command killed while writing leaves no half object.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import itertools
+import json
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+REMEMBERED_HOSTS = 256
+"""Host names whose backend is remembered, the most recently used: the emulator's own
+(`127.0.0.1:PORT`, `localhost:PORT`) and a few more, where every name a client sends (a
+virtual-hosted bucket's, a preview's) would otherwise add one for good."""
+
+
+def remember_backends() -> None:
+    """Memoize `DomainDispatcherApplication.get_backend_for_host` (a pure function of the
+    host name, given moto's fixed URL patterns) for the REMEMBERED_HOSTS last used."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    search = DomainDispatcherApplication.get_backend_for_host
+
+    @functools.lru_cache(maxsize=REMEMBERED_HOSTS)
+    def found(app: Any, host: str | None) -> Any:
+        return search(app, host)
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        return found(self, host)
+
+    get_backend_for_host.cache_info = found.cache_info  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+KEPT_INVALIDATIONS = 100
+"""Invalidations kept per distribution: a page of ListInvalidations (its MaxItems limit),
+as much as a publish reads when it looks for its release's (`mfe.publish.invalidate`)."""
+
+
+def keep_recent_invalidations() -> None:
+    """Bound moto's invalidation history: the newest KEPT_INVALIDATIONS of a distribution,
+    none of a deleted one."""
+    from moto.cloudfront.models import CloudFrontBackend
+
+    create = CloudFrontBackend.create_invalidation
+    delete = CloudFrontBackend.delete_distribution
+
+    def create_invalidation(self: Any, dist_id: str, *args: Any, **kwargs: Any) -> Any:
+        made = create(self, dist_id, *args, **kwargs)
+        del self.invalidations[dist_id][:-KEPT_INVALIDATIONS]
+        return made
+
+    def delete_distribution(self: Any, distribution_id: str, *args: Any, **kwargs: Any) -> None:
+        delete(self, distribution_id, *args, **kwargs)
+        self.invalidations.pop(distribution_id, None)
+
+    CloudFrontBackend.create_invalidation = create_invalidation  # type: ignore[method-assign]
+    CloudFrontBackend.delete_distribution = delete_distribution  # type: ignore[method-assign]
+
+
+KEPT_REFRESH_TOKENS = 10
+"""Refresh tokens kept per user and app client: the browsers and devices a developer signs
+in from, each holding its newest."""
+
+
+def token_expiry(token: str) -> float | None:
+    """A JWT's `exp` (its payload read, not verified: moto signed it), None if unreadable."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def drop_expired(tokens: dict[str, Any], now: float) -> None:
+    """Drop the expired tokens at the front of `tokens`, moto's dict of a pool's access (or
+    id) tokens in the order issued. moto gives every token the same lifetime, so the expired
+    ones come first: the first still valid ends the scan, and a token is never dropped
+    before its `exp` (which a clock set back only delays)."""
+    expired = []
+    for token in tokens:
+        expiry = token_expiry(token)
+        if expiry is None:
+            continue
+        if expiry > now:
+            break
+        expired.append(token)
+    for token in expired:
+        del tokens[token]
+
+
+def keep_newest_refresh_tokens(tokens: dict[str, Any], client_id: str, username: str) -> None:
+    """Keep the newest KEPT_REFRESH_TOKENS of `tokens` (moto's dict of a pool's refresh
+    tokens, in the order issued) issued to `username` through `client_id`."""
+    theirs = [
+        token
+        for token, owner in tokens.items()
+        if owner is not None and owner[0] == client_id and owner[1] == username
+    ]
+    for token in theirs[:-KEPT_REFRESH_TOKENS]:
+        del tokens[token]
+
+
+def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
+    """Bound the tokens moto's Cognito keeps. It stores every access, id and refresh token
+    it issues in dicts on the user pool and never drops one, nor checks an expiry: each
+    sign-in grew the emulator for good. When a pool issues an access or id token, those
+    whose JWT `exp` has passed (moto's fixed lifetime, an hour) go, so the pool holds at
+    most an hour's worth; an expired access token then answers NotAuthorized, as Cognito's.
+    Refresh tokens carry no issue time in moto and live 30 days by default (up to ten
+    years), so an expiry rule would keep a week's sign-ins; instead each user keeps the
+    newest KEPT_REFRESH_TOKENS per app client (one per browser a developer signs in from;
+    an eleventh sign-in retires the oldest). A sign-out's revoked ones go too: moto answers
+    a missing refresh token as it does a revoked one ("has been revoked")."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    create_access = CognitoIdpUserPool.create_access_token
+    create_id = CognitoIdpUserPool.create_id_token
+    create_refresh = CognitoIdpUserPool.create_refresh_token
+    sign_out = CognitoIdpUserPool.sign_out
+
+    def create_access_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        drop_expired(self.access_tokens, clock())
+        return create_access(self, *args, **kwargs)
+
+    def create_id_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        drop_expired(self.id_tokens, clock())
+        return create_id(self, *args, **kwargs)
+
+    def create_refresh_token(self: Any, client_id: str, username: str) -> Any:
+        made = create_refresh(self, client_id, username)
+        keep_newest_refresh_tokens(self.refresh_tokens, client_id, username)
+        return made
+
+    def sign_out_user(self: Any, username: str) -> None:
+        sign_out(self, username)
+        for token in [t for t, owner in self.refresh_tokens.items() if owner is None]:
+            del self.refresh_tokens[token]
+
+    CognitoIdpUserPool.create_access_token = create_access_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]
+    CognitoIdpUserPool.sign_out = sign_out_user  # type: ignore[method-assign]
+
+
+class LiveInstances:
+    """What moto does with a model class's `instances_tracked` list (`append`, iterate),
+    holding each instance only as long as something else does."""
+
+    def __init__(self) -> None:
+        self.refs: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self.kept: list[Any] = []
+        """Instances that take no weak reference (none of moto's models, so far)."""
+        self.count = itertools.count()
+
+    def append(self, instance: Any) -> None:
+        try:
+            self.refs[next(self.count)] = instance
+        except TypeError:
+            self.kept.append(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([*self.kept, *self.refs.values()])
+
+
+def track_live_models_only() -> None:
+    """Make every moto model class, also those imported later and those whose list moto's
+    reset replaces, track its instances in a `LiveInstances`."""
+    from moto.core.common_models import BaseModel
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, LiveInstances):
+            tracked = LiveInstances()
+            cls.instances_tracked = tracked  # type: ignore[attr-defined]
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+
+
+INCOMPLETE_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>IncompleteBody</Code><Message>You '
+    b"did not provide the number of bytes specified by the Content-Length HTTP header"
+    b"</Message></Error>"
+)
+
+
+def whole_bodies(app: Any) -> Any:
+    """`app` fed only requests whose body arrived in full. moto stores what it reads of a
+    PutObject whose client died mid-body (a command killed while uploading) -- an empty
+    object: a killed history-record write left an empty record, which its re-run's
+    `If-None-Match: *` then kept for good and every later `releases` or rollback failed to
+    read. S3 never stores a body shorter than its Content-Length; neither does this."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > 0:
+            stream = environ["wsgi.input"]
+            chunks: list[bytes] = []
+            got = 0
+            while got < length:
+                chunk = stream.read(length - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            if got < length:
+                start_response(
+                    "400 Bad Request",
+                    [
+                        ("Content-Type", "application/xml"),
+                        ("Content-Length", str(len(INCOMPLETE_BODY))),
+                    ],
+                )
+                return [INCOMPLETE_BODY]
+            environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+        return app(environ, start_response)
+
+    return serve
