@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from mfe.envs.stacks import (
     CACHING_OPTIMIZED,
     CORS_AND_SECURITY_HEADERS,
     auth_parameters,
+    cache_parameters,
     hosting_parameters,
 )
 from mfe.errors import MfeError
@@ -141,6 +143,25 @@ def test_the_build_cache_bucket_is_private_encrypted_and_outlives_its_stack() ->
     (statement,) = parsed["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # A pull request's and a branch's entries expire; the shared trusted/ ones do not.
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {
+        rule["Prefix"]["Fn::Sub"]: rule["ExpirationInDays"] for rule in rules if "Prefix" in rule
+    }
+    assert expiring == {"${KeyPrefix}pr/": 14, "${KeyPrefix}ref/": 14}
+
+
+def test_the_cache_stack_gets_the_key_prefix_the_cache_uses(tmp_path: Path) -> None:
+    from mfe.ci.cache import RemoteCache
+
+    project = make_project(tmp_path / "repo", "http://127.0.0.1:4566")
+    env = project.env("prod")
+    for prefix in (env.cache_prefix, "", "ci/cache/"):
+        env = replace(env, cache_prefix=prefix)
+        parameters = cache_parameters(project, env)
+        assert parameters is not None
+        cache = RemoteCache(None, parameters["BucketName"], env.cache_prefix, b"")
+        assert cache.object_key("pr/7", "app", "k").startswith(parameters["KeyPrefix"] + "pr/")
 
 
 def test_hosting_template_and_local_provisioning_agree_on_the_distribution() -> None:

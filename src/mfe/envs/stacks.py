@@ -125,7 +125,13 @@ def cache_parameters(project: Project, env: Environment) -> dict[str, str] | Non
     bucket = resource_names(project, env).cache_bucket
     if env.cache_bucket != bucket:
         return None
-    return {"ProjectName": project.name, "EnvName": env.name, "BucketName": bucket}
+    prefix = env.cache_prefix.strip("/")
+    return {
+        "ProjectName": project.name,
+        "EnvName": env.name,
+        "BucketName": bucket,
+        "KeyPrefix": f"{prefix}/" if prefix else "",
+    }
 
 
 def certificate_parameters(env: Environment) -> dict[str, str]:
