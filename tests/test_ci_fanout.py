@@ -245,6 +245,8 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     url = report["site_url"]
     assert "previews/pr-3/" in url and report["extra"]["preview"] == "pr-3"
     assert f"preview_url={url}\n" in outputs.read_text() and url in summary.read_text()
+    previewed = json.loads((publisher / ".mfe" / "local" / "preview-report.json").read_text())
+    assert previewed["commit"] and previewed["dirty"] is False  # a fresh clone of the PR
     assert fetch_status(url) == 200
     parent = "fanout-local-app-00"
     assert site(moto_server)[parent]["index.html"] == fanned_out[parent]["index.html"]

@@ -509,6 +509,43 @@ def test_preview_is_live_listed_removed_and_kept_by_prune(
     assert not set(uploaded) & set(objects(site.server, site.bucket("accounts")))
 
 
+def test_a_preview_records_and_shows_the_commit_it_was_published_from(site: Site) -> None:
+    """A preview's pointer and report say which commit it shows and whether its sources
+    were uncommitted, and `doit releases` shows it as a release's (`<commit>-dirty`); a
+    preview pointer written before those fields still reads and shows as before."""
+    from mfe.publish.previews import list_previews
+    from mfe.publish.releases_cmd import show
+
+    (site.root / ".gitignore").write_text(".mfe/\n")
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    site.change("payments", "pr")
+    head = committed(site.root, "payments pr")
+    clean = publish_preview(site.project, "local", "pr-1", outputs=site.outputs, smoke=False)
+    assert (clean["commit"], clean["dirty"]) == (head, False)
+    source = site.root / "apps" / "accounts" / "package.json"
+    source.write_text(source.read_text().replace('"true"', '"true "'))  # an uncommitted edit
+    site.change("accounts", "pr")
+    dirty = publish_preview(site.project, "local", "pr-2", outputs=site.outputs, smoke=False)
+    assert (dirty["commit"], dirty["dirty"]) == (head, True)
+    state = site.root / ".mfe" / "local" / "preview-report.json"
+    assert json.loads(state.read_text())["dirty"] is True
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    found = {p.name: (p.commit, p.dirty) for p in list_previews(s3, bucket)}
+    assert found == {"pr-1": (head, False), "pr-2": (head, True)}
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    assert f"preview pr-1: payments over seq 1 from {head[:12]}  http" in shown
+    assert f"preview pr-2: accounts,payments over seq 1 from {head[:12]}-dirty  http" in shown
+    key = "_mfe/previews/pr-1.json"
+    old = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    del old["commit"], old["dirty"]  # as written before the fields existed
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(old).encode())
+    assert {p.name: p.commit for p in list_previews(s3, bucket)}["pr-1"] is None
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    assert "preview pr-1: payments over seq 1  http" in shown
+
+
 def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

@@ -113,6 +113,12 @@ def who(root: Path) -> str:
     return out.stdout.strip() or os.environ.get("USER", "unknown")
 
 
+def commit_label(commit: str | None, dirty: bool | None) -> str:
+    """A short commit as `doit releases` shows it: `-dirty` when published from sources
+    that differed from it (a release's or a preview's), `-` when not known."""
+    return (commit or "-")[:12] + ("-dirty" if dirty else "")
+
+
 def lines(records: list[Live]) -> list[str]:
     """`doit releases`: one line per record, newest last (served order)."""
     rows = []
@@ -125,7 +131,7 @@ def lines(records: list[Live]) -> list[str]:
             notes.append(f"rollback{of} to {rec.rollback_of}{off}")
         if rec.forced:
             notes.append(f"forced: {','.join(rec.forced)}")
-        commit = (rec.commit or "-")[:12] + ("-dirty" if rec.dirty else "")
+        commit = commit_label(rec.commit, rec.dirty)
         tail = f"  [{'; '.join(notes)}]" if notes else ""
         rows.append(
             f"{rec.seq:>5}  {rec.release}  {rec.created}  {commit:<12}  {what}  {rec.by}{tail}"

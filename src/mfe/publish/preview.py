@@ -48,7 +48,7 @@ def publish_preview(
     (also `.mfe/<env>/preview-report.json`) carries the preview `url`. The library entry
     point for CI (`doit ci publish` on a pull request), with its own `session` if given."""
     from mfe.publish.merge import candidate
-    from mfe.publish.releases import git_commit, now_iso
+    from mfe.publish.releases import git_commit, now_iso, uncommitted
     from mfe.publish.run import Run
 
     started = time.monotonic()
@@ -61,12 +61,13 @@ def publish_preview(
             f"run `doit publish env={run.env.name}` first"
         )
     commit_id, now = git_commit(project.root), now_iso()
+    dirty = uncommitted(project, run.local) if commit_id else None
     candidates = {
         app: candidate(app, la.files, la.entries, commit_id, now) for app, la in run.local.items()
     }
     uploaded: dict[str, list[str]] = {}
     for _attempt in range(ATTEMPTS):
-        changed, added = write_preview(run, name, live, candidates, now)
+        changed, added = write_preview(run, name, live, candidates, now, commit_id, dirty)
         for app, keys in added.items():
             uploaded.setdefault(app, []).extend(k for k in keys if k not in uploaded[app])
         # A swap since `live` was read may have let a `--prune` that had not seen this
@@ -91,6 +92,8 @@ def publish_preview(
         "preview": name,
         "url": url,
         "base_release": live.release,
+        "commit": commit_id,
+        "dirty": dirty,
         "changed": changed,
         "apps": {app: {"uploaded": keys} for app, keys in uploaded.items()},
         "requests": run.counts(),
@@ -104,10 +107,17 @@ ATTEMPTS = 8
 
 
 def write_preview(
-    run: Any, name: str, live: Live, candidates: dict[str, Any], now: str
+    run: Any,
+    name: str,
+    live: Live,
+    candidates: dict[str, Any],
+    now: str,
+    commit: str | None = None,
+    dirty: bool | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Upload what the preview of `candidates` over `live` lacks, write its page and its
-    pointer; returns (changed apps, app -> keys uploaded)."""
+    pointer (which says the `commit` it was built from, `dirty` if its sources were not
+    that commit's); returns (changed apps, app -> keys uploaded)."""
     from mfe.publish.merge import changed_apps, merge
     from mfe.publish.page import render_page
     from mfe.publish.plan import AppPlan, online_copy
@@ -141,7 +151,7 @@ def write_preview(
             CacheControl="no-cache",
         )  # fmt: skip
     overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
-    preview = Preview(name, now, live.seq, overlay, added, needed)
+    preview = Preview(name, now, live.seq, overlay, added, needed, commit, dirty)
     with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
         run.s3.put_object(
             Bucket=parent, Key=pointer_key(name), Body=preview.to_json(),

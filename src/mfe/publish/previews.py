@@ -52,6 +52,12 @@ class Preview:
     already had online (kept by `--prune` while the preview exists: that version may leave
     the kept releases first). Records written before this field have only `added`: for
     those `--prune` keeps every file of the overlaid version (`prune.preview_files`)."""
+    commit: str | None = None
+    """The checkout's HEAD it was published from (CI's are per pull request, a local one is
+    any checkout's). None: not a git checkout, or written before this field."""
+    dirty: bool | None = None
+    """Its sources differed from `commit` (`releases.uncommitted`, as a release's
+    `Live.dirty`). None: not known (no git checkout, or written before this field)."""
 
     def kept(self) -> dict[str, set[str]]:
         """The changed apps' keys `--prune` keeps (their versions have no file list)."""
@@ -66,6 +72,8 @@ class Preview:
             "pointer": json.loads(self.pointer.to_json()),
             "added": self.added,
             "files": self.files,
+            "commit": self.commit,
+            "dirty": self.dirty,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -75,7 +83,7 @@ class Preview:
         pointer = Live.from_json(json.dumps(data["pointer"]).encode())
         return Preview(
             data["name"], data["created"], data["base"], pointer, data["added"],
-            data.get("files", {}),
+            data.get("files", {}), data.get("commit"), data.get("dirty"),
         )  # fmt: skip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.history import lines, list_records
+from mfe.publish.history import commit_label, lines, list_records
 from mfe.publish.remote import s3_errors
 
 
@@ -28,5 +28,6 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) 
     for preview in found:
         url = run.session.backend.preview_url(run.outputs, preview.name)
         changed = ",".join(preview.pointer.changed) or "-"
-        out.append(f"preview {preview.name}: {changed} over seq {preview.base}  {url}")
+        source = f" from {commit_label(preview.commit, preview.dirty)}" if preview.commit else ""
+        out.append(f"preview {preview.name}: {changed} over seq {preview.base}{source}  {url}")
     return "\n".join(out)
