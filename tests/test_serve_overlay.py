@@ -413,3 +413,50 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         package.write_text(good)
         wait_until(lambda: overlay(served.shell_port) == [], lambda: "\n".join(served.server.lines))
     assert "Traceback" not in "\n".join(served.server.lines)
+
+
+BAD_TASK = '''
+
+def task_lint():
+    """Lint once the apps are built."""
+    return {"actions": ["true"], "task_dep": ["build:acounts"]}
+'''
+
+
+def test_tasks_doit_refuses_are_told_once_and_shown_until_dodo_py_is_fixed(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A dodo.py task depending on a task that does not exist: doit runs nothing (exit 3).
+    Its error is told once (not on every save) and shown in the overlay, headed dodo.py,
+    until a cycle runs through."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, dodo = served.server, served.root / "dodo.py"
+        payments = served.root / "apps/payments/src/payments-app.js"
+        good, source = dodo.read_text(), payments.read_text()
+        missing = "Task dependency 'build:acounts' does not exist"
+        mark = len(server.lines)
+        dodo.write_text(good + BAD_TASK)
+        server.wait_for(r"^serve: Restart needed: dodo\.py", since=mark)
+        for text in (">Payments one</h2>", ">Payments two</h2>"):  # two saves, one error
+            since = len(server.lines)
+            payments.write_text(source.replace(">Payments</h2>", text))
+            server.wait_for(r"^serve: changed: apps/payments/src/payments-app\.js$", since)
+
+        def refused() -> bool:
+            return any(missing in e["text"] for e in overlay_errors(served.shell_port))
+
+        wait_until(refused, lambda: "\n".join(server.lines[mark:]))
+        assert "Build failed: dodo.py" in overlay_titles(served.shell_port)
+        told = [line for line in server.lines[mark:] if missing in line]
+        assert len(told) == 1, "\n".join(server.lines[mark:])
+        assert not any(line.startswith("ERROR:") for line in server.lines[mark:])
+
+        dodo.write_text(good)  # fixed: the apps saved meanwhile are built, the overlay goes
+        wait_until(
+            lambda: (
+                shows(served.shell_port, served.ports["payments"], "Payments two")
+                and overlay_titles(served.shell_port) == []
+            ),
+            lambda: "\n".join(server.lines[mark:]),
+        )
+    assert "Traceback" not in "\n".join(served.server.lines)

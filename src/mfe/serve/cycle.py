@@ -147,6 +147,8 @@ class Cycle:
         for name in changes.new_apps:
             self._note_new(name)
         apps = set(changes.apps)
+        if changes.dodo and DODO_FILE in self.errors:  # doit refused its tasks: try them all
+            apps = set(self.project.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
         if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone():
             if not self._reload():

@@ -60,6 +60,19 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         self.started: dict[str, float] = {}
         self.durations: dict[str, float] = {}
         self.done: list[str] = []
+        self.stderr = sys.stderr
+        """The terminal's stderr, held back while doit loads and checks the tasks."""
+        self.started_run = False
+
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        """doit accepted the tasks and runs them now: what it wrote to stderr until then
+        (a warning) is shown, and the tasks' own stderr goes to the terminal again."""
+        held = sys.stderr
+        sys.stderr = self.stderr
+        self.started_run = True
+        if isinstance(held, io.StringIO):
+            sys.stderr.write(held.getvalue())
+        super().initialize(tasks, selected_tasks)
 
     def execute_task(self, task: Any) -> None:
         self.executed.append(task.name)
@@ -114,6 +127,9 @@ def _with_errors(message: str, task: Any) -> str:
     return f"{message}\n{text}" if text else message
 
 
+REFUSED = "dodo.py: doit refused its tasks, nothing is built until it is fixed"
+"""How a run that doit stopped before any task (exit 3) starts in the overlay."""
+
 _MISSING = re.compile(r"Dependent file '([^']+)' does not exist")
 
 
@@ -152,11 +168,18 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
     doit.plugin.entry_points_impl = lambda: _entry_points
+    refused = io.StringIO()
     try:
-        code = DoitMain(ModuleTaskLoader(dodo)).run(arguments)
+        # doit's "ERROR: Task lint. Task dependency 'x' does not exist." (exit 3, nothing run)
+        # comes before the recorder's `initialize`: the overlay's, not printed on every save
+        with contextlib.redirect_stderr(refused):
+            code = DoitMain(ModuleTaskLoader(dodo)).run(arguments)
     finally:
         doit.plugin.entry_points_impl = saved
     sys.stdout.flush()
+    if code == 3 and not recorder.started_run:
+        why = refused.getvalue().strip().removeprefix("ERROR: ")
+        return RunResult(code=code, failures={"dodo.py": f"{REFUSED}: {why}"})
     return RunResult(
         code,
         recorder.executed,
