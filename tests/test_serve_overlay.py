@@ -361,8 +361,8 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
     """A save that breaks an app's package.json, or a merge that leaves a conflict in the
-    lockfile, names the file and what is wrong in the overlay (not "see the error above",
-    not `npm ci` failing with its usage text); the fix is built."""
+    lockfile, names the file (also in the heading) and what is wrong in the overlay (not
+    "see the error above", not `npm ci` failing with its usage text); the fix is built."""
     with serving(monorepo_built, tmp_path) as served:
         package = served.root / "apps/payments/package.json"
         good = package.read_text()
@@ -374,6 +374,9 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         wait_until(lambda: overlay(served.shell_port) != [], "no overlay")
         (shown,) = overlay(served.shell_port)
         assert "apps/payments/package.json: invalid JSON" in shown, shown
+        heading = "apps/payments/package.json"  # the file at fault, not dodo.py that loads it
+        assert overlay_titles(served.shell_port) == [f"Build failed: {heading}"]
+        served.server.wait_for(rf"^serve: {re.escape(heading)} failed; the last good", mark)
         source.write_text(source_text.replace(">Payments</h2>", ">Payments again</h2>"))
         changed = r"^serve: changed: apps/payments/src/payments-app\.js$"
         served.server.wait_for(r"^serve: rebuilt ", since=served.server.wait_for(changed, mark))

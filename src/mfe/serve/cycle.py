@@ -11,6 +11,7 @@ told once, each save meanwhile is named as waiting, and the fix builds them all.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -266,7 +267,8 @@ class Cycle:
             self.errors.pop(name, None)
         for task, text in result.failures.items():
             name = task.removeprefix("build:")
-            self.errors[name] = BuildError(name, text, shown=task.startswith("build:"))
+            app = _named_file(self.project.root, text) if task == DODO_FILE else name
+            self.errors[name] = BuildError(app or name, text, shown=task.startswith("build:"))
         for task in result.done:
             self.errors.pop(task.removeprefix("build:"), None)
 
@@ -297,6 +299,21 @@ def _failure(root: Path, exc: Exception) -> str:
         shown = filename
     line = getattr(exc, "lineno", None)
     return f"{shown}, line {line}: {text}" if line else f"{shown}: {text}"
+
+
+_NAMED = re.compile(r"^([^\s:,]+)(?:, line \d+)?:")
+
+
+def _named_file(root: Path, text: str) -> str | None:
+    """The project file an error's text starts with (`apps/x/package.json: invalid JSON`):
+    it heads the error, for dodo.py failed to load only because of it."""
+    match = _NAMED.match(text)
+    if match is None or not (root / match.group(1)).is_file():
+        return None
+    try:  # named by its absolute path: shown as the terminal's other lines name files
+        return (root / match.group(1)).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return match.group(1)
 
 
 def _only_dodo(changes: Changes) -> bool:
