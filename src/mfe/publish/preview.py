@@ -48,7 +48,7 @@ def publish_preview(
     (also `.mfe/<env>/preview-report.json`) carries the preview `url`. The library entry
     point for CI (`doit ci publish` on a pull request), with its own `session` if given."""
     from mfe.publish.merge import candidate
-    from mfe.publish.releases import git_commit, now_iso, uncommitted
+    from mfe.publish.releases import now_iso, published_source
     from mfe.publish.run import Run
 
     started = time.monotonic()
@@ -60,8 +60,7 @@ def publish_preview(
             f"environment '{run.env.name}' has no live release to preview against; "
             f"run `doit publish env={run.env.name}` first"
         )
-    commit_id, now = git_commit(project.root), now_iso()
-    dirty = uncommitted(project, run.local) if commit_id else None
+    (commit_id, dirty), now = published_source(project, run.local), now_iso()
     candidates = {
         app: candidate(app, la.files, la.entries, commit_id, now) for app, la in run.local.items()
     }

@@ -38,13 +38,14 @@ def record(file: LocalFile) -> FileRecord:
 
 
 def git_commit(root: Path) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    return (_git(root, "rev-parse", "HEAD") or "").strip() or None
+
+
+def published_source(project: Project, apps: Iterable[str]) -> tuple[str | None, bool | None]:
+    """(HEAD's commit, whether the `apps`' sources differ from it) for a release or preview
+    record; (None, None) without a commit."""
+    commit = git_commit(project.root)
+    return commit, uncommitted(project, apps) if commit else None
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -62,7 +63,8 @@ def uncommitted(project: Project, apps: Iterable[str]) -> bool | None:
     git-ignored) in what the published bytes are built from, so a record naming HEAD's
     commit says so: the published `apps`' sources (`mfe.build.sources`: not dist/,
     node_modules/, dot folders, editors' temporary files, even where no .gitignore says
-    so), the shell template (not an editor's temporary file either), the shared [build] inputs, mfe.toml and the npm manifests.
+    so), the shell template (not an editor's temporary file either), the shared [build]
+    inputs, mfe.toml and the npm manifests.
     Not the whole repository: another app's edit (a per-app publish renders it from the
     live pointer), a README or a test are not in the bytes served. None: not a git checkout.
     """

@@ -57,7 +57,7 @@ from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
-from mfe.publish.releases import git_commit, now_iso, uncommitted
+from mfe.publish.releases import now_iso, published_source
 from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.result import Result, by_app
@@ -204,8 +204,7 @@ class Run:
         base, etag = self.read_live()
         if not dry_run and finish_pending(self, base):
             base, etag = self.read_live()
-        commit_id = git_commit(self.project.root)
-        dirty = uncommitted(self.project, self.local) if commit_id else None
+        commit_id, dirty = published_source(self.project, self.local)
         now = now_iso()
         candidates = {
             name: candidate(name, la.files, la.entries, commit_id, now)
