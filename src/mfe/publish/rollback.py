@@ -27,23 +27,23 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
-from mfe.publish.history import new_release_id, read_record, seqs, who
+from mfe.publish.history import read_record, seqs
 from mfe.publish.merge import (
     RACED,
     Dropped,
     Refusal,
     changed_only,
     dropped,
-    invalidation_paths,
     recorded,
     replacing,
 )
 from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.pointer import Live, compare_and_swap
-from mfe.publish.refresh import Gone, InPlace
-from mfe.publish.releases import git_commit, now_iso
+from mfe.publish.refresh import Gone, InPlace, described
+from mfe.publish.releases import git_commit
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
+from mfe.publish.undo import rollback_pointer, undo
 from mfe.publish.versions import blob
 
 if TYPE_CHECKING:
@@ -300,23 +300,7 @@ def swap_back(
         reuse.refresh(current, list(reuse.files))
         changed = sorted(n for n in apps if current.apps.get(n) != apps[n])
         changed = recorded(changed, removed) or [run.parent]
-        return Live(
-            seq=current.seq + 1,
-            release=new_release_id(page.sha256, current.release),
-            created=now_iso(),
-            apps=apps,
-            page=page,
-            changed=changed,
-            action="rollback",
-            by=who(project.root),
-            commit=target.commit,
-            rollback_of=target.release,
-            rollback_app=app,
-            took_off=current.release if app is None else None,
-            dirty=target.dirty,
-            invalidations=invalidation_paths(current, apps, page, run.parent),
-            unrecorded=carried,
-        )
+        return rollback_pointer(run, current, target, apps, page, changed, carried, app)
 
     if app is None:
         reuse = InPlace.of_target(run, dict(target.apps), target.page)
@@ -387,9 +371,6 @@ def swap_and_commit(
 def undone(run: Any, new: Live, previous: Live, lost: list[tuple[str, str]]) -> MfeError:
     """Swap back over `new`, whose target files a concurrent `--prune` deleted with their
     spare copies (`mfe.publish.undo`), and say so: the rollback did not happen."""
-    from mfe.publish.refresh import described
-    from mfe.publish.undo import undo
-
     back = undo(run, new, previous, lost)
     env, of = run.env.name, f" app={new.rollback_app}" if new.rollback_app else ""
     return MfeError(

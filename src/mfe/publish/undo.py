@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from mfe.errors import MfeError
 from mfe.publish.history import history_key, new_release_id, read_record, unrecorded, who
 from mfe.publish.merge import invalidation_paths
-from mfe.publish.pointer import Live, compare_and_swap
+from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
 from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within, described
 from mfe.publish.releases import now_iso
 from mfe.publish.remote import s3_errors
@@ -59,23 +59,9 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
             raise moved(env, broken, current, gone)
         with s3_errors(run.session, run.parent_bucket, f"checking {history_key(broken.seq)}"):
             carried = unrecorded(run.s3, run.parent_bucket, current)
-        apps, page = dict(before.apps), before.page
-        return Live(
-            seq=broken.seq + 1,
-            release=new_release_id(page.sha256, broken.release),
-            created=now_iso(),
-            apps=apps,
-            page=page,
-            changed=sorted(n for n in apps if broken.apps.get(n) != apps[n]) or [run.parent],
-            action="rollback",
-            by=who(run.project.root),
-            commit=before.commit,
-            rollback_of=before.release,
-            took_off=broken.release,
-            dirty=before.dirty,
-            invalidations=invalidation_paths(broken, apps, page, run.parent),
-            unrecorded=carried,
-        )
+        apps = dict(before.apps)
+        changed = sorted(n for n in apps if broken.apps.get(n) != apps[n]) or [run.parent]
+        return rollback_pointer(run, broken, before, apps, before.page, changed, carried)
 
     run.progress.note(
         f"{described(gone)} named by release {broken.release} (seq {broken.seq}) deleted by a "
@@ -90,6 +76,38 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
     run.record_replaced(broken, None)
     run.commit_step(new, broken, False)
     return new
+
+
+def rollback_pointer(
+    run: Run,
+    current: Live,
+    target: Live,
+    apps: dict[str, AppVersion],
+    page: Blob,
+    changed: list[str],
+    carried: str | None,
+    app: str | None = None,
+) -> Live:
+    """The pointer a rollback swaps in over `current` to serve `target` again (its `apps`,
+    or one `app` of it, and `page`): a rollback's, an app rollback's or an undo's swap back.
+    It carries `target`'s commit, as what it serves was built from that."""
+    return Live(
+        seq=current.seq + 1,
+        release=new_release_id(page.sha256, current.release),
+        created=now_iso(),
+        apps=apps,
+        page=page,
+        changed=changed,
+        action="rollback",
+        by=who(run.project.root),
+        commit=target.commit,
+        rollback_of=target.release,
+        rollback_app=app,
+        took_off=current.release if app is None else None,
+        dirty=target.dirty,
+        invalidations=invalidation_paths(current, apps, page, run.parent),
+        unrecorded=carried,
+    )
 
 
 def moved(env: str, broken: Live, current: Live | None, gone: list[tuple[str, str]]) -> MfeError:
