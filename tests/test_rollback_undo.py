@@ -67,19 +67,28 @@ def rollback_past_a_prune(site: Site, b: Clone, steps: SwapGate) -> tuple[Failin
     return proxy, started
 
 
+def two_releases(tmp_path: Path, moto_s3: S3Server) -> tuple[Site, Clone, str]:
+    """Releases 1 and 2 (accounts 2), one release kept by `--prune`, a second checkout and
+    release 1's files older than half of grace_seconds (a rollback to it refreshes them);
+    also release 1's accounts entry."""
+    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
+    site.publish()
+    first = entry(site.root, "accounts")
+    site.change("accounts", "2")
+    site.publish()
+    b = Clone(site, tmp_path / "b")
+    older_than_grace()
+    return site, b, first
+
+
 @pytest.mark.parametrize("trial", range(TRIALS))
 def test_a_rollback_whose_files_a_prune_deleted_after_its_refresh_is_undone(
     tmp_path: Path, moto_s3: S3Server, trial: int
 ) -> None:
     """The rollback swaps back to what it replaced and fails saying so; the page, the
     pointer and the history agree, nothing is missing, and the next publish works."""
-    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
-    site.publish()
-    site.change("accounts", "2")
-    site.publish()
+    site, b, _ = two_releases(tmp_path, moto_s3)
     current, before = entry(site.root, "accounts"), live(site)
-    b = Clone(site, tmp_path / "b")
-    older_than_grace()  # release 1's files: the rollback refreshes them
     port, steps = site.port, SwapGate()
     proxy, (thread, result) = rollback_past_a_prune(site, b, steps)
     try:
@@ -108,13 +117,8 @@ def test_a_rollback_stopped_after_its_swap_is_undone_by_the_next_publish(
     """The rollback is suspended right after its swap, its target's files deleted by the
     prune: the next publish (another checkout) finishes nothing broken, it swaps back and
     publishes; the rollback, resumed, finds the pointer moved and does not swap over it."""
-    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
-    site.publish()
-    site.change("accounts", "2")
-    site.publish()
+    site, b, _ = two_releases(tmp_path, moto_s3)
     before = live(site)
-    b = Clone(site, tmp_path / "b")
-    older_than_grace()
     port, steps = site.port, SwapGate(stop_after=True)
     proxy, (thread, result) = rollback_past_a_prune(site, b, steps)
     try:
@@ -145,14 +149,8 @@ def test_a_command_finishing_a_rollback_copies_back_a_file_its_spare_copy_still_
     """The rollback is stopped right after its swap and one target file was deleted (by a
     hand) while its `_hold/` spare copy is still there: the next publish copies it back and
     finishes the rollback instead of undoing it; the rollback, resumed, ends normally."""
-    site = Site(tmp_path / "site", moto_s3, keep_releases=1, grace_seconds=GRACE)
-    site.publish()
-    old = entry(site.root, "accounts")
-    site.change("accounts", "2")
-    site.publish()
+    site, b, old = two_releases(tmp_path, moto_s3)
     before = live(site)
-    b = Clone(site, tmp_path / "b")
-    older_than_grace()
     port, steps = site.port, SwapGate(stop_after=True)
     steps.pruned.set()  # no prune: the swap goes through at once
     proxy = FailingProxy(site.server.endpoint, gate=steps.gate, hold=steps.hold)
