@@ -35,6 +35,16 @@ def aws_error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def missing_key(exc: BaseException) -> bool:
+    """`exc` says the object does not exist: NoSuchKey from a GET or a copy, a bare 404 from
+    a HEAD (no body to carry a code; SeaweedFS answers some GETs so too), never a missing
+    bucket, which needs provisioning rather than a fresh start."""
+    response = getattr(exc, "response", None) or {}
+    code = aws_error_code(exc)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket")
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice a misspelled `name` most likely meant (for a "did you mean" hint), if any."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)

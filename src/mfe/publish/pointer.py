@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, missing_key
 from mfe.publish.local import RESERVED_PREFIX
 
 POINTER_KEY = RESERVED_PREFIX + "live.json"
@@ -163,8 +163,7 @@ def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | N
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        code, status = _status(exc)
-        if code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket"):
+        if missing_key(exc):
             return None, None
         raise
     body = answer["Body"].read()

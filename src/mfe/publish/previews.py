@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mfe.errors import MfeError, aws_error_code
+from mfe.errors import MfeError, missing_key
 from mfe.publish.local import RESERVED_PREFIX
 from mfe.publish.pointer import Live
 from mfe.threads import parallel
@@ -109,7 +109,7 @@ def _read(s3: Any, bucket: str, key: str) -> Preview | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if aws_error_code(exc) in ("NoSuchKey", "404"):
+        if missing_key(exc):
             return None
         raise
     return Preview.from_json(body)

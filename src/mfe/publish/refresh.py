@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mfe.errors import MfeError, aws_error_code
+from mfe.errors import MfeError, missing_key
 from mfe.publish.local import SHELL_KEY, LocalFile
 from mfe.publish.plan import AppPlan, online_copy, present
 from mfe.publish.pointer import AppVersion, Blob, Live
@@ -204,7 +204,7 @@ def copy_within(run: Run, app: str, source: str, key: str, extra: dict[str, Any]
                 Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source}, **extra
             )
         except ClientError as exc:
-            if aws_error_code(exc) in ("NoSuchKey", "404"):
+            if missing_key(exc):
                 return False
             raise
     return True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mfe.errors import MfeError, aws_error_code
+from mfe.errors import MfeError, aws_error_code, missing_key
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -126,7 +126,7 @@ def head(s3: Any, bucket: str, key: str) -> RemoteObject | None:
     try:
         found = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+        if missing_key(exc):
             return None
         raise
     etag = str(found.get("ETag", "")).strip('"')

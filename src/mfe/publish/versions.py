@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mfe.build.manifest import AssetManifest, manifest_from_json
-from mfe.errors import MfeError
+from mfe.errors import MfeError, missing_key
 from mfe.files import write_atomic
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
 from mfe.publish.pointer import Blob, put_once
@@ -120,7 +120,7 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
     try:
         body = s3.get_object(Bucket=bucket, Key=version_key(app, version))["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if missing_key(exc):
             raise MfeError(
                 f"app '{app}' version {version[:12]} has no file list "
                 f"({version_key(app, version)} is missing from bucket '{bucket}'); "
