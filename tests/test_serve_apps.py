@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,8 +256,11 @@ def test_a_busy_port_is_a_config_error_and_the_others_keep_serving(
 
 
 def next_event(stream: http.client.HTTPResponse) -> str:
-    """The name of the next event an open tab's stream gets (pings skipped)."""
+    """The name of the next event an open tab's stream gets (pings skipped; the stream pings
+    every 15 s, so waiting for a later event is bounded here, not by the socket's timeout)."""
+    deadline = time.monotonic() + 30
     while True:
+        assert time.monotonic() < deadline, "no event in 30 s (pings only)"
         line = stream.readline().decode()
         assert line, "the stream ended"
         if line.startswith("event: "):
