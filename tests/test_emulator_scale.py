@@ -1,6 +1,7 @@
 """A long-lived emulator keeps working as it fills up (issue 15): thousands of objects later,
 `doit publish` and `doit plan` still recognise and use it, and its log has not grown; and
-publish/prune cycles leave it holding what its buckets hold, not all they ever held.
+publish/prune cycles leave it holding what its buckets hold, not all they ever held. Its
+Cognito bounds the tokens it keeps, and revokes them on the shell's sign-out in any region.
 
 The scale target (30,000 objects, where the probe's time is measured) is
 bench/bench_emulator.py's; this test needs only enough objects that a listing takes several
@@ -8,6 +9,7 @@ pages (1,000 keys each) and that a log line per request would be hundreds of kB.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -232,3 +234,33 @@ def test_expired_access_and_id_tokens_are_dropped_when_new_ones_are_issued(
         idp.global_sign_out(AccessToken=last["AccessToken"])
         assert not pool.refresh_tokens  # revoked ones go, and answer as revoked ones did
         assert not refreshes(idp, client, last["RefreshToken"])
+
+
+def test_a_browsers_sign_out_revokes_the_tokens_of_a_pool_in_any_region(
+    moto_s3: S3Server,
+) -> None:
+    """The shell's sign-out is a GlobalSignOut the browser sends unsigned, so moto takes its
+    region from the host name (127.0.0.1: us-east-1). moto finds the pool of a sign-in's or
+    a GetUser's token in any region, but looked for a sign-out's in that one alone: with the
+    local environment's region set to another, the sign-out answered NotAuthorized and the
+    tokens stayed valid. Now it revokes them, and answers the page's origin (CORS)."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    _, client = guest_pool(idp, "guest")
+    tokens = sign_in(idp, client, "guest")
+    assert idp.get_user(AccessToken=tokens["AccessToken"])["Username"] == "guest"
+    page = "http://127.0.0.1:4567"
+    answer = httpx.post(
+        f"{moto_s3.endpoint}/",
+        headers={
+            "Origin": page,
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.GlobalSignOut",
+        },
+        content=json.dumps({"AccessToken": tokens["AccessToken"]}),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers.get("Access-Control-Allow-Origin") == page
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.get_user(AccessToken=tokens["AccessToken"])
+    assert not refreshes(idp, client, tokens["RefreshToken"])

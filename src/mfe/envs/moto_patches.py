@@ -1,5 +1,6 @@
 """What the emulator changes of moto, each where a week of use or a killed command would
-hurt (applied by `mfe.envs.moto_server.application` in granian's worker).
+hurt, or where moto answers the browser otherwise than AWS (applied by
+`mfe.envs.moto_server.application` in granian's worker).
 
 - The backend search: for every request moto looks up which service a host name belongs
   to by listing its own package folder (a `stat` per service, ~180) and trying every
@@ -16,6 +17,9 @@ hurt (applied by `mfe.envs.moto_server.application` in granian's worker).
   KEPT_INVALIDATIONS of each distribution that exists. moto's Cognito keeps every token it
   issues (~3 KB a sign-in); the emulator drops expired access and id tokens and keeps the
   newest KEPT_REFRESH_TOKENS refresh tokens of a user and client (`expire_cognito_tokens`).
+- Sign-out in another region: moto's GlobalSignOut looked for the token only in the
+  region of the request, which a browser's unsigned one does not name
+  (`sign_out_in_any_region`).
 - Cut-off uploads: moto stores what it read of a request whose client died mid-body (an
   empty object); S3 stores nothing. Such a request is answered `IncompleteBody` and never
   reaches moto (`whole_bodies`), so a command killed while writing leaves no half object.
@@ -167,6 +171,27 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
     CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]
     CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]
     CognitoIdpUserPool.sign_out = sign_out_user  # type: ignore[method-assign]
+
+
+def sign_out_in_any_region() -> None:
+    """Make GlobalSignOut look for the access token's pool in every region, as moto's
+    InitiateAuth and GetUser do. The shell's sign-out is sent unsigned by the browser, so
+    moto takes the request's region from the host name (`127.0.0.1`: us-east-1) and looked
+    for the token there alone: with the local environment's `region` set to another, the
+    sign-out answered NotAuthorized and the tokens stayed valid."""
+    from moto.cognitoidp.models import cognitoidp_backends, find_account_region_by_value
+    from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.core.responses import EmptyResult
+
+    def global_sign_out(self: Any) -> Any:
+        access_token = self._get_param("AccessToken")
+        account, region = find_account_region_by_value(
+            "access_token", access_token, fallback=(self.current_account, self.region)
+        )
+        cognitoidp_backends[account][region].global_sign_out(access_token)
+        return EmptyResult()
+
+    CognitoIdpResponse.global_sign_out = global_sign_out  # type: ignore[method-assign]
 
 
 class LiveInstances:
