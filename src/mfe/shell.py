@@ -69,7 +69,7 @@ def content_security_policy(
     app_urls: list[str], auth_endpoint: str | None, inline_hashes: tuple[str, ...] = ()
 ) -> str:
     """Allow scripts from exactly the apps' origins (and the inline import map by its hash);
-    the login may also post to Cognito."""
+    the sign-in and sign-out may also post to Cognito."""
     origins = sorted({origin(url) for url in app_urls})
     connect = ["'self'", *origins]
     if auth_endpoint and origin(auth_endpoint) not in connect:

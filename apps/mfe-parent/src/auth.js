@@ -1,4 +1,5 @@
-// Cognito USER_PASSWORD_AUTH sign-in and the token store (sessionStorage, never the URL).
+// Cognito USER_PASSWORD_AUTH sign-in, GlobalSignOut sign-out and the token store
+// (sessionStorage, never the URL).
 
 export const TOKENS_KEY = 'mfe.tokens';
 
@@ -60,6 +61,38 @@ export async function signIn(auth, username, password) {
   throw new SignInError('Unexpected answer from the sign-in service.');
 }
 
+/**
+ * Ends the session at Cognito (GlobalSignOut), as Amplify's signOut does: the access and
+ * refresh tokens stop working for whoever holds a copy. Best effort, so it never rejects:
+ * the caller has signed the tab out already, and a failure (offline, an expired token
+ * answered NotAuthorizedException) only leaves the tokens valid until they expire.
+ */
+export async function signOut(auth, tokens) {
+  if (!auth || !tokens || typeof tokens.AccessToken !== 'string') return;
+  let failure;
+  try {
+    const response = await fetch(auth.endpoint, {
+      method: 'POST',
+      mode: 'cors',
+      credentials: 'omit',
+      cache: 'no-store',
+      headers: {
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': 'AWSCognitoIdentityProviderService.GlobalSignOut',
+      },
+      body: JSON.stringify({ AccessToken: tokens.AccessToken }),
+    });
+    if (response.ok) return;
+    failure = `HTTP ${response.status}`;
+  } catch (err) {
+    failure = String(err);
+  }
+  console.warn(
+    `mfe-parent: the sign-out at ${auth.endpoint} failed (${failure}); this tab is signed out, ` +
+      'but its session may stay valid at Cognito until its tokens expire',
+  );
+}
+
 export function saveTokens(tokens) {
   sessionStorage.setItem(TOKENS_KEY, JSON.stringify(tokens));
 }
@@ -72,8 +105,8 @@ export function clearTokens() {
   }
 }
 
-/** The stored tokens if present and not expired (expiry in epoch ms; seconds are tolerated), else null. */
-export function loadTokens(now = Date.now()) {
+/** The stored tokens, expired or not (a sign-out revokes them either way), or null when absent or unreadable. */
+export function storedTokens() {
   let tokens;
   try {
     tokens = JSON.parse(sessionStorage.getItem(TOKENS_KEY) || 'null');
@@ -81,6 +114,13 @@ export function loadTokens(now = Date.now()) {
     return null;
   }
   if (!tokens || typeof tokens.IdToken !== 'string' || typeof tokens.AccessToken !== 'string') return null;
+  return tokens;
+}
+
+/** The stored tokens if present and not expired (expiry in epoch ms; seconds are tolerated), else null. */
+export function loadTokens(now = Date.now()) {
+  const tokens = storedTokens();
+  if (!tokens) return null;
   let expiry = Number(tokens.expiry);
   if (!Number.isFinite(expiry)) return null;
   if (expiry < 1e12) expiry *= 1000;

@@ -3,7 +3,7 @@
 // <template data-mfe-mount> child. Mounted elements live in the light DOM of
 // <mfe-parent> and are shown through the <slot> in the main area.
 import { LitElement, html } from 'lit';
-import { SignInError, clearTokens, loadTokens, signIn, usernameFromIdToken } from './auth.js';
+import { SignInError, clearTokens, loadTokens, signIn, signOut, storedTokens, usernameFromIdToken } from './auth.js';
 import { readConfig } from './config.js';
 import { styles } from './styles.js';
 
@@ -133,12 +133,15 @@ export class MfeParentElement extends LitElement {
     }
   }
 
+  /** Signs the tab out at once, then ends the session at Cognito (best effort, never awaited). */
   _onSignOut() {
+    const tokens = storedTokens();
     clearTokens();
     this._unmount();
     this.user = '';
     this.error = '';
     this._showLogin();
+    signOut(this.auth, tokens);
   }
 
   render() {
