@@ -114,11 +114,15 @@ def declare_tiny(root: Path, wanted: bool) -> None:
 
 
 GATE = """#!/bin/sh
-# npm, logging each command; `npm ci` waits at a gate the test opens.
+# npm, logging each command; `npm ci` waits at a gate the test opens (up to 2 minutes, so
+# a test that failed before opening it leaves nothing running).
 echo "$*" >> "$MFE_TEST_GATE/calls"
 if [ "$1" = ci ]; then
   touch "$MFE_TEST_GATE/arrived.$$"
-  while [ ! -e "$MFE_TEST_GATE/go" ]; do sleep 0.01; done
+  waited=0
+  while [ ! -e "$MFE_TEST_GATE/go" ] && [ "$waited" -lt 12000 ]; do
+    sleep 0.01; waited=$((waited + 1))
+  done
 fi
 exec "$MFE_TEST_NPM" "$@"
 """
