@@ -265,6 +265,9 @@ def test_serve_starts_with_an_app_that_never_built(
         page.locator("h2", has_text="Accounts at last").wait_for(timeout=30_000)
         page.locator("h2", has_text="Payments").wait_for(timeout=15_000)
         overlay.wait_for(state="detached", timeout=30_000)
+    except Exception:
+        print("doit serve said:", *server.lines, sep="\n")  # shown with the failure
+        raise
     finally:
         code = server.stop()
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)
