@@ -15,7 +15,7 @@ from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.publish.pointer import AppVersion
 from mfe.publish.remote import s3_errors
-from mfe.publish.versions import ca_key, read_asset_manifest
+from mfe.publish.versions import ca_key, read_asset_manifest, read_version_file
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -67,7 +67,7 @@ def fetch_version(
             ):
                 continue
             source = key if entry.immutable else ca_key(key, entry.sha256)
-            write_atomic(target, session.s3.get_object(Bucket=bucket, Key=source)["Body"].read())
+            write_atomic(target, read_version_file(session.s3, bucket, source, app, version))
         folder.mkdir(parents=True, exist_ok=True)
         os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
     return manifest, folder

@@ -105,9 +105,23 @@ def read_asset_manifest(
     return manifest_from_json(data)
 
 
-def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path) -> bytes:
+def read_version_file(s3: Any, bucket: str, key: str, app: str, version: str) -> bytes:
+    """`key` of an app version from its bucket. Missing, it was pruned (only `--prune`
+    deletes a version's files: by age, or racing the command that reads them now)."""
     from botocore.exceptions import ClientError
 
+    try:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as exc:
+        if missing_key(exc):
+            raise MfeError(
+                f"app '{app}' version {version[:12]}: {key} is no longer in bucket '{bucket}' "
+                "(pruned?); publish that app again"
+            ) from None
+        raise
+
+
+def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path) -> bytes:
     cached = _cache(state_dir, app, version)
     body: bytes
     try:
@@ -117,16 +131,7 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
         return body
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    try:
-        body = s3.get_object(Bucket=bucket, Key=version_key(app, version))["Body"].read()
-    except ClientError as exc:
-        if missing_key(exc):
-            raise MfeError(
-                f"app '{app}' version {version[:12]} has no file list "
-                f"({version_key(app, version)} is missing from bucket '{bucket}'); "
-                "publish that app again"
-            ) from None
-        raise
+    body = read_version_file(s3, bucket, version_key(app, version), app, version)
     if version_of(_decode(body)) != version:
         raise MfeError(
             f"{version_key(app, version)} in bucket '{bucket}' does not match its version "
