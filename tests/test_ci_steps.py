@@ -1,41 +1,62 @@
-"""Small pieces of `doit ci`: when `npm ci` is needed, how tests run, and the doit variables."""
+"""Small pieces of `doit ci`: when `npm ci` runs, how tests run, and the doit variables."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from mfe.ci.run import parse_options
-from mfe.ci.steps import node_modules_current, run_tests
+from mfe.ci.steps import ensure_node_modules, run_tests
 from mfe.config import load_project
 from mfe.errors import MfeError
 
+from fixtures.repo import run_doit
 
-def test_node_modules_are_current_only_when_they_match_the_lockfile(tmp_path: Path) -> None:
-    (tmp_path / "mfe.toml").write_text('[project]\nname = "s"\n[apps.a]\nrole = "parent"\n')
-    (tmp_path / "apps" / "a").mkdir(parents=True)
-    (tmp_path / "apps" / "a" / "package.json").write_text('{"scripts": {"build": "x"}}')
-    packages = {
-        "": {},
-        "node_modules/lit": {"version": "3.3.0"},
-        "node_modules/@esbuild/win32-x64": {"version": "0.28.0", "optional": True},
-        "node_modules/a": {"link": True, "resolved": "apps/a"},
-    }
-    (tmp_path / "package-lock.json").write_text(json.dumps({"packages": packages}))
-    project = load_project(tmp_path)
-    assert not node_modules_current(project)  # nothing installed
 
-    hidden = tmp_path / "node_modules" / ".package-lock.json"
-    hidden.parent.mkdir()
-    installed = {k: v for k, v in packages.items() if "win32" not in k and k}
-    hidden.write_text(json.dumps({"packages": installed}))
-    assert node_modules_current(project)  # another platform's optional binary may be absent
+def test_npm_ci_runs_only_when_node_modules_differ_from_the_lockfile(
+    monorepo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = load_project(monorepo)
+    kept = monorepo / "node_modules" / "mfe-test-marker.txt"
+    kept.write_text("npm ci deletes node_modules, this with it\n")
+    # Other platforms' optional esbuild binaries are in the lockfile, not installed.
+    assert ensure_node_modules(project) is False
+    assert kept.is_file() and "npm ci" not in capsys.readouterr().out
 
-    installed["node_modules/lit"] = {"version": "3.2.0"}
-    hidden.write_text(json.dumps({"packages": installed}))
-    assert not node_modules_current(project)
+    # The hidden lockfile still lists lit: only its folder tells (npm would not trust it).
+    shutil.rmtree(monorepo / "node_modules" / "lit")
+    assert ensure_node_modules(project) is True
+    assert "ci: installing JS dependencies (npm ci): node_modules/lit is missing" in (
+        capsys.readouterr().out
+    )
+    assert (monorepo / "node_modules" / "lit" / "package.json").is_file()
+    assert not kept.exists()
+    assert ensure_node_modules(project) is False
+
+
+def declare(root: Path, app: str, name: str, spec: str) -> None:
+    """A dependency added to an app's package.json by hand, without `npm install`."""
+    manifest = root / "apps" / app / "package.json"
+    package = json.loads(manifest.read_text())
+    package["dependencies"][name] = spec
+    manifest.write_text(json.dumps(package, indent=2) + "\n")
+
+
+def test_a_dependency_the_lockfile_lacks_fails_ci_as_it_fails_install(monorepo: Path) -> None:
+    """A fresh runner's npm ci fails on it; `doit ci` on a runner whose node_modules were
+    kept used to build with them and pass. Now it fails as `doit install` does."""
+    (monorepo / "vendor" / "pad").mkdir(parents=True)  # a local package: no registry
+    (monorepo / "vendor" / "pad" / "package.json").write_text('{"name": "pad", "version": "1.0.0"}')
+    declare(monorepo, "payments", "pad", "file:../../vendor/pad")
+
+    with pytest.raises(MfeError, match="npm ci failed in") as failed:
+        ensure_node_modules(load_project(monorepo))
+    assert "are in sync" in str(failed.value) and "pad@1.0.0" in str(failed.value)
+    install = run_doit(monorepo, "install", check=False)
+    assert install.returncode != 0 and "are in sync" in install.stdout, install.stdout
 
 
 def _app_with_scripts(root: Path, name: str, scripts: dict[str, str]) -> None:

@@ -7,55 +7,30 @@ start-up costs about as much CPU as the tests of a small app, once per app.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
 
 from mfe.build.bundle import build_env, npm_scripts
 from mfe.build.install import install_lock, run_npm_ci, wait_for_npm
-from mfe.build.installed import NO_NPM
+from mfe.build.installed import NO_NPM, mismatch
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
 _install_lock = threading.Lock()
 
 
-def node_modules_current(project: Project) -> bool:
-    """npm's hidden lockfile agrees with package-lock.json on every installed package."""
-    hidden = project.root / "node_modules" / ".package-lock.json"
-    try:
-        installed: dict[str, Any] = json.loads(hidden.read_text(encoding="utf-8"))["packages"]
-        wanted: dict[str, Any] = json.loads(project.lockfile.read_text(encoding="utf-8"))[
-            "packages"
-        ]
-    except (OSError, ValueError, KeyError):
-        return False
-    for location, entry in wanted.items():
-        if not location.startswith("node_modules/") or "/node_modules/" in location.removeprefix(
-            "node_modules/"
-        ):
-            continue  # top-level packages suffice to tell a stale install
-        have = installed.get(location)
-        if have is None:
-            if entry.get("optional") or entry.get("devOptional"):
-                continue  # another platform's binary
-            return False
-        if have.get("version") != entry.get("version") or have.get("link") != entry.get("link"):
-            return False
-    return True
-
-
 def ensure_node_modules(project: Project) -> bool:
     """`npm ci` unless node_modules already matches the lockfile; True if it ran. As the
-    `install` task does, one at a time per monorepo and never beside another npm there (a
-    local `doit ci` next to `doit serve`)."""
+    `install` task does: the same check (`mismatch`), so `doit ci` and `doit build` agree
+    on when npm ci is due; one at a time per monorepo and never beside another npm there
+    (a local `doit ci` next to `doit serve`)."""
     with _install_lock, install_lock(project.root):
         wait_for_npm(project.root)
-        if node_modules_current(project):
+        reason = mismatch(project)
+        if reason is None:
             return False
-        print("ci: installing JS dependencies (npm ci)", flush=True)
+        print(f"ci: installing JS dependencies (npm ci): {reason}", flush=True)
         run_npm_ci(project.root)
         return True
 
