@@ -59,6 +59,22 @@ def test_a_dependency_the_lockfile_lacks_fails_ci_as_it_fails_install(monorepo: 
     assert install.returncode != 0 and "are in sync" in install.stdout, install.stdout
 
 
+def test_one_npm_ci_per_run_even_if_the_lockfile_still_differs(
+    monorepo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """payments now declares accounts, a workspace already installed: npm ci adds nothing
+    and passes, but leaves the lockfile's entry for payments without it, so npm ci still
+    looks due. Another npm ci would delete node_modules under the other apps' builds."""
+    declare(monorepo, "payments", "accounts", "*")
+    project = load_project(monorepo)
+    assert ensure_node_modules(project) is True
+    assert "apps/payments/package.json declares dependencies" in capsys.readouterr().out
+    kept = monorepo / "node_modules" / "mfe-test-marker.txt"
+    kept.write_text("npm ci deletes node_modules, this with it\n")
+    assert ensure_node_modules(project) is False
+    assert kept.is_file() and "npm ci" not in capsys.readouterr().out
+
+
 def _app_with_scripts(root: Path, name: str, scripts: dict[str, str]) -> None:
     (root / "apps" / name).mkdir(parents=True)
     (root / "apps" / name / "package.json").write_text(

@@ -18,20 +18,29 @@ from mfe.config import App, Project
 from mfe.errors import MfeError
 
 _install_lock = threading.Lock()
+_installed: set[Path] = set()
+"""Roots where this run's `npm ci` already ran."""
 
 
 def ensure_node_modules(project: Project) -> bool:
     """`npm ci` unless node_modules already matches the lockfile; True if it ran. As the
     `install` task does: the same check (`mismatch`), so `doit ci` and `doit build` agree
     on when npm ci is due; one at a time per monorepo and never beside another npm there
-    (a local `doit ci` next to `doit serve`)."""
+    (a local `doit ci` next to `doit serve`).
+
+    At most once per run: npm ci installs exactly the lockfile, so a second one could only
+    delete node_modules under the other apps' builds (`mismatch` may still see a reason,
+    such as a package.json dependency npm ci found already installed but left unlocked)."""
     with _install_lock, install_lock(project.root):
+        if project.root in _installed:
+            return False
         wait_for_npm(project.root)
         reason = mismatch(project)
         if reason is None:
             return False
         print(f"ci: installing JS dependencies (npm ci): {reason}", flush=True)
         run_npm_ci(project.root)
+        _installed.add(project.root)
         return True
 
 
