@@ -410,6 +410,28 @@ def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) ->
     assert cached.read_bytes() == body
 
 
+def test_a_version_file_pruned_before_the_page_is_rendered_is_named(
+    site: Site, tmp_path: Path
+) -> None:
+    """Another checkout renders the page with a live version it never built or cached: a
+    file of it that a prune deleted says which, where, and what to do; nothing is swapped."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")  # it builds accounts v1 only
+    site.change("accounts", "2")
+    site.publish(app="accounts")
+    gone = entry(site.root, "accounts")
+    site.server.client().delete_object(Bucket=site.bucket("accounts"), Key=gone)
+    before, page = live(site), served(site)
+    other.change("payments", "2")
+    with pytest.raises(MfeError) as refused:
+        other.publish(app="payments")
+    assert str(refused.value) == (
+        f"app 'accounts' version {before.apps['accounts'].version[:12]}: {gone} is no longer "
+        f"in bucket '{site.bucket('accounts')}' (pruned?); publish that app again"
+    )
+    assert live(site) == before and served(site) == page
+
+
 def test_prune_trims_the_checkouts_caches_to_the_kept_releases(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:
