@@ -6,6 +6,21 @@ export const TOKENS_KEY = 'mfe.tokens';
 /** Error with a message meant for the user (shown in the login form's alert). */
 export class SignInError extends Error {}
 
+/** A Cognito user-pool API call from the page: unsigned, as the browser SDKs make these. */
+function callCognito(auth, action, body) {
+  return fetch(auth.endpoint, {
+    method: 'POST',
+    mode: 'cors',
+    credentials: 'omit',
+    cache: 'no-store',
+    headers: {
+      'Content-Type': 'application/x-amz-json-1.1',
+      'X-Amz-Target': `AWSCognitoIdentityProviderService.${action}`,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
 /**
  * Calls Cognito's InitiateAuth. Resolves with the stored tokens
  * {IdToken, AccessToken, RefreshToken, expiry} (expiry: epoch milliseconds)
@@ -14,20 +29,10 @@ export class SignInError extends Error {}
 export async function signIn(auth, username, password) {
   let response;
   try {
-    response = await fetch(auth.endpoint, {
-      method: 'POST',
-      mode: 'cors',
-      credentials: 'omit',
-      cache: 'no-store',
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': 'AWSCognitoIdentityProviderService.InitiateAuth',
-      },
-      body: JSON.stringify({
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        ClientId: auth.client_id,
-        AuthParameters: { USERNAME: username, PASSWORD: password },
-      }),
+    response = await callCognito(auth, 'InitiateAuth', {
+      AuthFlow: 'USER_PASSWORD_AUTH',
+      ClientId: auth.client_id,
+      AuthParameters: { USERNAME: username, PASSWORD: password },
     });
   } catch {
     throw new SignInError(`Cannot reach the sign-in service at ${auth.endpoint}`);
@@ -71,17 +76,7 @@ export async function signOut(auth, tokens) {
   if (!auth || !tokens || typeof tokens.AccessToken !== 'string') return;
   let failure;
   try {
-    const response = await fetch(auth.endpoint, {
-      method: 'POST',
-      mode: 'cors',
-      credentials: 'omit',
-      cache: 'no-store',
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': 'AWSCognitoIdentityProviderService.GlobalSignOut',
-      },
-      body: JSON.stringify({ AccessToken: tokens.AccessToken }),
-    });
+    const response = await callCognito(auth, 'GlobalSignOut', { AccessToken: tokens.AccessToken });
     if (response.ok) return;
     failure = `HTTP ${response.status}`;
   } catch (err) {
