@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from mfe.publish.remote import RESUMES
 from mfe.publish.report import Progress
 from mfe.publish.smoke import smoke_check
 
-from fixtures.aws import free_port, start_moto, stop_process
+from fixtures.aws import free_port, refused, start_moto, stop_process
 from fixtures.proxy import FailingProxy
 from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
 
@@ -185,11 +186,14 @@ def test_a_phase_of_thousands_of_files_uploads_over_worker_processes(
 
 class StopsTheEmulator(Progress):
     """Stops the emulator (SIGTERM, as `doit local_stop` does) when the first uploaded file
-    is reported: the rest of the upload phase meets a closed port."""
+    is reported, and waits until its port is closed, as `doit local_stop` waits for the
+    server and its worker (which served a moment longer: the publish once finished): the
+    rest of the upload phase meets a closed port."""
 
-    def __init__(self, emulator: subprocess.Popen[bytes]) -> None:
+    def __init__(self, emulator: subprocess.Popen[bytes], port: int) -> None:
         super().__init__(rich=False)
         self.emulator = emulator
+        self.port = port
         self.stopped = threading.Event()
         self._stop_lock = threading.Lock()
 
@@ -197,6 +201,10 @@ class StopsTheEmulator(Progress):
         with self._stop_lock:  # upload threads report their files at once
             if not self.stopped.is_set():
                 stop_process(self.emulator)
+                deadline = time.monotonic() + 10
+                while not refused(self.port):
+                    assert time.monotonic() < deadline, f"port {self.port} still open"
+                    time.sleep(0.01)
                 self.stopped.set()
 
 
@@ -241,7 +249,7 @@ def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
         site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
         site.publish()
         large_app(site, None if workers == "processes" else 40)
-        progress = StopsTheEmulator(emulator)
+        progress = StopsTheEmulator(emulator, port)
         session = Session(site.project, "local", outputs=site.outputs)
         after_stop: Counter[str] = Counter()
 

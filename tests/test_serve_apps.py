@@ -26,7 +26,7 @@ from mfe.serve.reload import Broker
 from mfe.serve.server import Gate, Site
 from mfe.serve.session import Servers
 
-from fixtures.aws import free_ports
+from fixtures.aws import free_ports, refused
 from fixtures.config import set_config
 from fixtures.repo import link_copy, run_doit
 from fixtures.serve import (
@@ -42,17 +42,6 @@ from fixtures.serve import (
 )
 
 NPM_INSTALL = ["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"]
-
-
-def refused(port: int) -> bool:
-    """Nothing accepts connections on `port` any more."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    except ConnectionResetError:  # reached the backlog of a listener being closed
-        return False
-    return False
 
 
 def overlay(shell_port: int) -> list[str]:
