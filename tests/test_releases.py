@@ -119,6 +119,15 @@ def check_consistent(site: Site) -> bytes:
     return page
 
 
+def swaps(records: list[Live]) -> str:
+    """The records' seqs, actions, changed apps and app versions, for a failure message."""
+    return "; ".join(
+        f"{r.seq} {r.action} changed={r.changed} "
+        + " ".join(f"{name}={v.version[:8]}" for name, v in sorted(r.apps.items()))
+        for r in records
+    )
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.15], ids=["fast", "slow-uploads"])
 def test_concurrent_publishes_of_different_apps_both_land(
     site: Site, tmp_path: Path, delay: float
@@ -140,8 +149,9 @@ def test_concurrent_publishes_of_different_apps_both_land(
             before = history(site)[-1]
             together(lambda: site.publish(smoke=False), lambda: other.publish(smoke=False))
             page = check_consistent(site).decode()
-            assert entry(site.root, "accounts") in page  # both changes are live
-            assert entry(other.root, "payments") in page
+            said = f"trial {trial}: {swaps(history(site)[-3:])}"
+            assert entry(site.root, "accounts") in page, said  # both changes are live
+            assert entry(other.root, "payments") in page, said
             records = history(site)
             assert records[-3].seq == before.seq  # exactly two swaps, one per publish
             assert {tuple(r.changed) for r in records[-2:]} == {("accounts",), ("payments",)}
