@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from mfe.publish.smoke import smoke_check
 from fixtures.aws import free_port, refused, start_moto, stop_process
 from fixtures.proxy import FailingProxy
 from fixtures.s3 import S3Server, Site, objects, render_shell, write_app
+from fixtures.serve import wait_until
 
 
 @pytest.fixture
@@ -201,10 +201,7 @@ class StopsTheEmulator(Progress):
         with self._stop_lock:  # upload threads report their files at once
             if not self.stopped.is_set():
                 stop_process(self.emulator)
-                deadline = time.monotonic() + 10
-                while not refused(self.port):
-                    assert time.monotonic() < deadline, f"port {self.port} still open"
-                    time.sleep(0.01)
+                wait_until(lambda: refused(self.port), f"port {self.port} still open", timeout=10)
                 self.stopped.set()
 
 
