@@ -35,14 +35,19 @@ def aws_error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def aws_status(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ClientError (None for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
 def missing_key(exc: BaseException) -> bool:
     """`exc` says the object does not exist: NoSuchKey from a GET or a copy, a bare 404 from
     a HEAD (no body to carry a code; SeaweedFS answers some GETs so too), never a missing
     bucket, which needs provisioning rather than a fresh start."""
-    response = getattr(exc, "response", None) or {}
     code = aws_error_code(exc)
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("NoSuchKey", "404") or (status == 404 and code != "NoSuchBucket")
+    return code in ("NoSuchKey", "404") or (aws_status(exc) == 404 and code != "NoSuchBucket")
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

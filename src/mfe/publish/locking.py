@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_status
 from mfe.files import write_atomic
 from mfe.publish.local import RESERVED_PREFIX
 
@@ -35,8 +35,7 @@ def probe(s3: Any, bucket: str) -> bool:
         try:
             s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=body, **condition)
         except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status not in (409, 412):
+            if aws_status(exc) not in (409, 412):
                 raise
             refused += 1
     return refused == 2

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mfe.errors import MfeError, missing_key
+from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
 from mfe.publish.local import RESERVED_PREFIX
 
 POINTER_KEY = RESERVED_PREFIX + "live.json"
@@ -132,12 +132,6 @@ class Live:
         )
 
 
-def _status(exc: Any) -> tuple[str, int | None]:
-    response = getattr(exc, "response", {}) or {}
-    code = response.get("Error", {}).get("Code", "")
-    return code, response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-
-
 def put_once(s3: Any, bucket: str, key: str, body: bytes) -> None:
     """Write an immutable state object unless it exists (409/412: already written, same bytes)."""
     from botocore.exceptions import ClientError
@@ -152,7 +146,7 @@ def put_once(s3: Any, bucket: str, key: str, body: bytes) -> None:
             IfNoneMatch="*",
         )
     except ClientError as exc:
-        if _status(exc)[1] not in (409, 412):
+        if aws_status(exc) not in (409, 412):
             raise
 
 
@@ -199,7 +193,7 @@ def swap(
             **condition,
         )
     except ClientError as exc:
-        code, status = _status(exc)
+        code, status = aws_error_code(exc), aws_status(exc)
         if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise Conflict(code or str(status)) from None
         if status == 404 and etag:  # If-Match on a key deleted meanwhile

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mfe.errors import MfeError, aws_error_code, missing_key
+from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -62,7 +62,7 @@ def s3_errors(session: Session, bucket: str, doing: str, *, lost: str = RESUMES)
         yield
     except ClientError as exc:
         code = aws_error_code(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status = aws_status(exc)
         if code == "NoSuchBucket":
             raise MfeError(
                 f"bucket '{bucket}' of environment '{env.name}' does not exist; {session.backend.hint()}"

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mfe.errors import aws_error_code, aws_status
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
 from mfe.publish.remote import UNCHANGED, is_lost, s3_errors
@@ -208,9 +209,8 @@ def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
             other.cancel()
         key = futures[future].key
         if isinstance(error, ClientError):
-            code = str(error.response.get("Error", {}).get("Code", "")) or "Unknown"
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            failed = Failed(key, code, status, str(error))
+            code = aws_error_code(error) or "Unknown"
+            failed = Failed(key, code, aws_status(error), str(error))
         elif isinstance(error, BotoCoreError | OSError):
             failed = Failed(key, "", None, str(error), is_lost(error))
         else:
