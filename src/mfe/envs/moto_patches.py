@@ -20,6 +20,11 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
 - Sign-out in another region: moto's GlobalSignOut looked for the token only in the
   region of the request, which a browser's unsigned one does not name
   (`sign_out_in_any_region`).
+- Conditional writes: S3 decides `If-Match` / `If-None-Match` and stores the object as one
+  step; moto checks the condition, then builds and stores the object with nothing held in
+  between, so two publishes swapping the pointer at once could both pass `If-Match` on the
+  same ETag and the later one silently drop the other's apps. Object writes run one at a
+  time (`atomic_object_writes`).
 - Cut-off uploads: moto stores what it read of a request whose client died mid-body (an
   empty object); S3 stores nothing. Such a request is answered `IncompleteBody` and never
   reaches moto (`whole_bodies`), so a command killed while writing leaves no half object.
@@ -32,6 +37,7 @@ import functools
 import io
 import itertools
 import json
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -192,6 +198,37 @@ def sign_out_in_any_region() -> None:
         return EmptyResult()
 
     CognitoIdpResponse.global_sign_out = global_sign_out  # type: ignore[method-assign]
+
+
+OBJECT_WRITES = (
+    "put_object",
+    "copy_object",
+    "delete_object",
+    "_key_response_post",
+    "_bucket_response_delete_keys",
+)
+"""moto's S3 handlers that write an object: PutObject, CopyObject, DeleteObject, the POSTs
+on a key (CompleteMultipartUpload, with its `If-None-Match`) and DeleteObjects."""
+
+
+def atomic_object_writes() -> None:
+    """Each object write, its condition check included, runs alone: a condition holds until
+    the write it guards is stored, as in S3. The handlers are Python that holds the GIL
+    anyway (the body was read before them), so one lock costs the uploads next to nothing."""
+    from moto.s3.responses import S3Response
+
+    lock = threading.RLock()  # re-entrant: a handler that calls another must not deadlock
+
+    def alone(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def write(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return handler(*args, **kwargs)
+
+        return write
+
+    for name in OBJECT_WRITES:
+        setattr(S3Response, name, alone(getattr(S3Response, name)))
 
 
 class LiveInstances:

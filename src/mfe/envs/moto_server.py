@@ -10,8 +10,8 @@ granian, without a request log and without moto's per-request backend search.
   emulator's state; `doit local_stop` stops both (one process group). No request log unless
   `MFE_EMULATOR_REQUEST_LOG=1` (one line per request; the log's size cap bounds it).
 - moto itself, changed where a week of use or a killed command would hurt: its backend
-  search, its memory, cut-off uploads, a browser's sign-out in another region
-  (`mfe.envs.moto_patches`).
+  search, its memory, conditional writes racing each other, cut-off uploads, a browser's
+  sign-out in another region (`mfe.envs.moto_patches`).
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -39,6 +39,7 @@ from typing import IO, Any
 
 from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, BoundedLog, capture_output
 from mfe.envs.moto_patches import (
+    atomic_object_writes,
     expire_cognito_tokens,
     keep_recent_invalidations,
     remember_backends,
@@ -109,6 +110,7 @@ def application() -> Any:
     keep_recent_invalidations()
     expire_cognito_tokens()
     sign_out_in_any_region()
+    atomic_object_writes()
     return whole_bodies(DomainDispatcherApplication(create_backend_app))
 
 
