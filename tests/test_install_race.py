@@ -89,8 +89,16 @@ def until(condition: Callable[[], object], what: str) -> None:
 @contextmanager
 def paused_npm_install(root: Path) -> Iterator[psutil.Process]:
     """A real `npm install` in `root`, stopped (SIGSTOP) once npm has loaded and retitled
-    itself, before it writes anything; continued when the block ends."""
-    proc = subprocess.Popen(NPM_INSTALL, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    itself, before it writes anything; continued when the block ends. In a session of its
+    own, as from another terminal, so nothing that befalls the test run's process group
+    reaches it (the kernel hangs up a stopped process whose group becomes orphaned)."""
+    proc = subprocess.Popen(
+        NPM_INSTALL,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     npm = psutil.Process(proc.pid)
     try:
         until(lambda: "".join(npm.cmdline()).startswith("npm install"), "npm never loaded")
@@ -178,7 +186,8 @@ def test_install_waits_for_an_npm_install_in_another_terminal(monorepo: Path, ga
         with paused_npm_install(monorepo) as npm:
             doit = Doit(monorepo, "install", env=gate.env)
             match = doit.wait_for(WAITING)
-            assert match is not None, f"round {round}: no wait:\n" + doit.finish()
+            state = npm.status() if npm.is_running() else "gone"
+            assert match is not None, f"round {round}: no wait (npm {state}):\n" + doit.finish()
             assert match.groups() == (str(npm.pid), str(monorepo))
             assert doit.proc.poll() is None and gate.calls() == []
         output = doit.finish()
