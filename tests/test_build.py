@@ -190,6 +190,29 @@ def test_a_package_or_node_modules_deleted_reinstalls(monorepo: Path) -> None:
     assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
 
 
+def test_an_npm_ci_that_leaves_the_lockfile_behind_says_to_run_npm_install(
+    monorepo: Path,
+) -> None:
+    """payments now declares accounts, a workspace npm finds installed: npm ci passes but
+    never writes package-lock.json, so node_modules stays due and every `doit` ran npm ci
+    again, forever. Now each run says what to do, and doing it ends it."""
+    manifest = monorepo / "apps" / "payments" / "package.json"
+    package = json.loads(manifest.read_text())
+    package["dependencies"]["accounts"] = "*"
+    manifest.write_text(json.dumps(package, indent=2) + "\n")
+
+    for _ in range(2):
+        result = run_doit(monorepo, "install", check=False)
+        assert result.returncode != 0, result.stdout
+        assert (
+            "npm ci finished, but package-lock.json is out of date: apps/payments/package.json "
+            f"declares dependencies package-lock.json lacks; run `npm install` in {monorepo}"
+        ) in result.stdout, result.stdout
+        assert "Traceback" not in result.stdout
+    subprocess.run(NPM_INSTALL, cwd=monorepo, check=True, capture_output=True, timeout=300)
+    assert "install" in up_to_date_tasks(run_doit(monorepo, "install").stdout)
+
+
 INSTALL_CHECK = """
 import sys
 from pathlib import Path

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,18 +65,39 @@ _NPM_ENTRIES = ("npm", "npm-cli.js", "npm.cmd", "npx", "npx-cli.js")
 
 def install(project: Project) -> None:
     """The `install` task's action: `npm ci` if still due once no other npm works here."""
+    if install_if_due(project) is None:
+        say(f"node_modules in {project.root} matches package-lock.json now: no npm ci")
+
+
+def install_if_due(
+    project: Project, announce: Callable[[str], None] = lambda reason: None
+) -> str | None:
+    """`npm ci` if node_modules does not match the lockfile once no other npm works here:
+    the reason it ran (told to `announce` first), or None. The `install` task and `doit ci`
+    both install through this, so they agree on when and how.
+
+    An npm ci that passes but leaves node_modules still due is an MfeError: npm ci never
+    writes package-lock.json, so running it again (every `doit`) would change nothing."""
     root = project.root
     with install_lock(root):
         wait_for_npm(root)
         reason = mismatch(project)
         if reason is None:
-            say(f"node_modules in {root} matches package-lock.json now: no npm ci")
-            return
+            return None
         from mfe.scaffold import check_installed  # only when an install is due
 
+        announce(reason)
         require_npm()  # one line, not the shell's `npm: not found`
         check_installed(project)  # a new app folder npm never installed: not npm's usage text
         run_npm_ci(root)
+        left = mismatch(project)
+        if left is not None:
+            raise MfeError(
+                f"npm ci finished, but package-lock.json is out of date: {left}; "
+                f"run `npm install` in {root} to update package-lock.json, commit it, "
+                "then run the command again"
+            )
+        return reason
 
 
 def say(line: str) -> None:
