@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mfe.build.installed import NO_NPM
 from mfe.build.manifest import write_manifest
 from mfe.ci import archive
 
@@ -161,6 +162,24 @@ def test_a_base_missing_from_the_clone_fails_clearly(origin: Path, tmp_path: Pat
     assert result.returncode != 0
     assert "fetch-depth: 0" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+def test_an_install_that_fails_is_reported_once_and_says_what_to_do(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A fresh runner without npm: every app's build needs node_modules, in parallel. One
+    line naming what to install, once; it was tried, and said, again for each app."""
+    clone = fresh_clone(origin, tmp_path / "c", None)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("node", "git"):  # all of PATH but npm
+        (tools / tool).symlink_to(shutil.which(tool) or tool)
+    result = run_doit(clone, "ci", "cache=off", check=False, env={**CI_ENV, "PATH": str(tools)})
+    assert result.returncode != 0 and "Traceback" not in result.stdout, result.stdout
+    assert result.stdout.count("ci: installing JS dependencies (npm ci): ") == 1, result.stdout
+    assert result.stdout.count(NO_NPM) == 1, result.stdout
+    report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
+    assert report["error"] == NO_NPM
 
 
 def test_uncommitted_changes_bypass_the_cache_unless_forced(

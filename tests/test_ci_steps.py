@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,19 +60,23 @@ def test_a_dependency_the_lockfile_lacks_fails_ci_as_it_fails_install(monorepo: 
     assert install.returncode != 0 and "are in sync" in install.stdout, install.stdout
 
 
-def test_one_npm_ci_per_run_even_if_the_lockfile_still_differs(
+def test_an_npm_ci_that_leaves_the_lockfile_behind_fails_once_per_run(
     monorepo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """payments now declares accounts, a workspace already installed: npm ci adds nothing
     and passes, but leaves the lockfile's entry for payments without it, so npm ci still
-    looks due. Another npm ci would delete node_modules under the other apps' builds."""
+    looks due. The run fails saying what to do; the other apps' builds get the same error
+    without another npm ci (which would delete node_modules under their builds)."""
     declare(monorepo, "payments", "accounts", "*")
     project = load_project(monorepo)
-    assert ensure_node_modules(project) is True
+    stale = re.escape("npm ci finished, but package-lock.json is out of date")
+    with pytest.raises(MfeError, match=stale):
+        ensure_node_modules(project)
     assert "apps/payments/package.json declares dependencies" in capsys.readouterr().out
     kept = monorepo / "node_modules" / "mfe-test-marker.txt"
     kept.write_text("npm ci deletes node_modules, this with it\n")
-    assert ensure_node_modules(project) is False
+    with pytest.raises(MfeError, match=re.escape(f"run `npm install` in {monorepo}")):
+        ensure_node_modules(project)
     assert kept.is_file() and "npm ci" not in capsys.readouterr().out
 
 

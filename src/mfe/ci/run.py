@@ -127,7 +127,8 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
             for name, app in project.apps.items()
         ]
         settled(futures)
-        errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
+        # One failed install fails every app that needed it: said once.
+        errors = list(dict.fromkeys(str(e) for f in futures if (e := f.exception()) is not None))
         outputs = result_of(ready)
     record_builds(project, report)
     if errors:

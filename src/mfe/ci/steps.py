@@ -12,36 +12,36 @@ import threading
 from pathlib import Path
 
 from mfe.build.bundle import build_env, npm_scripts
-from mfe.build.install import install_lock, run_npm_ci, wait_for_npm
-from mfe.build.installed import NO_NPM, mismatch
+from mfe.build.install import install_if_due
+from mfe.build.installed import NO_NPM
 from mfe.config import App, Project
 from mfe.errors import MfeError
 
 _install_lock = threading.Lock()
-_installed: set[Path] = set()
-"""Roots where this run's `npm ci` already ran."""
+_failed: dict[Path, MfeError] = {}
+"""Roots whose install failed in this run: the other apps' builds raise the same error."""
 
 
 def ensure_node_modules(project: Project) -> bool:
-    """`npm ci` unless node_modules already matches the lockfile; True if it ran. As the
-    `install` task does: the same check (`mismatch`), so `doit ci` and `doit build` agree
-    on when npm ci is due; one at a time per monorepo and never beside another npm there
-    (a local `doit ci` next to `doit serve`).
+    """`npm ci` unless node_modules already matches the lockfile; True if it ran. Through
+    the `install` task's own steps (`install_if_due`), so `doit ci` and `doit build` agree
+    on when npm ci is due and fail alike.
 
-    At most once per run: npm ci installs exactly the lockfile, so a second one could only
-    delete node_modules under the other apps' builds (`mismatch` may still see a reason,
-    such as a package.json dependency npm ci found already installed but left unlocked)."""
-    with _install_lock, install_lock(project.root):
-        if project.root in _installed:
-            return False
-        wait_for_npm(project.root)
-        reason = mismatch(project)
-        if reason is None:
-            return False
-        print(f"ci: installing JS dependencies (npm ci): {reason}", flush=True)
-        run_npm_ci(project.root)
-        _installed.add(project.root)
-        return True
+    Every app's build calls this, in parallel; npm ci runs at most once per run: after it
+    node_modules matches (else `install_if_due` fails), and a failed install is raised
+    again to the later callers without running npm again."""
+    with _install_lock:
+        if project.root in _failed:
+            raise _failed[project.root]
+        try:
+            return install_if_due(project, _announce) is not None
+        except MfeError as exc:
+            _failed[project.root] = exc
+            raise
+
+
+def _announce(reason: str) -> None:
+    print(f"ci: installing JS dependencies (npm ci): {reason}", flush=True)
 
 
 def has_test_script(app: App) -> bool:
