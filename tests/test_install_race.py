@@ -36,7 +36,9 @@ WAITING = re.compile(
     r"waiting for npm \(pid (\d+)\) in (\S+) to finish before checking node_modules"
 )
 DEADLINE = 120.0
-ESBUILD_FILE = Path("node_modules/esbuild/package.json")
+MARKER = Path("node_modules/esbuild/mfe-test-marker.txt")
+"""A file npm never writes: `npm ci` deletes node_modules, this with it. (A reinstalled
+file's inode number is no sign: the file system may give the new file the freed one.)"""
 
 
 class Doit:
@@ -179,10 +181,10 @@ def test_install_waits_for_an_npm_install_in_another_terminal(monorepo: Path, ga
     (monorepo / "tiny").mkdir()
     (monorepo / "tiny" / "package.json").write_text('{"name": "tiny", "version": "1.0.0"}\n')
     gate.open()  # doit's npm ci, if it ran one, is not held: only logged
-    esbuild = monorepo / ESBUILD_FILE
+    marker = monorepo / MARKER
     for round, wanted in enumerate([True, False, True, False]):
         declare_tiny(monorepo, wanted)
-        linked = esbuild.stat().st_ino  # npm ci would install it anew
+        marker.write_text("npm ci would delete this\n")
         with paused_npm_install(monorepo) as npm:
             doit = Doit(monorepo, "install", env=gate.env)
             match = doit.wait_for(WAITING)
@@ -193,7 +195,7 @@ def test_install_waits_for_an_npm_install_in_another_terminal(monorepo: Path, ga
         output = doit.finish()
         assert doit.proc.returncode == 0, output
         assert "matches package-lock.json now: no npm ci" in output, output
-        assert gate.calls() == [] and esbuild.stat().st_ino == linked, f"round {round}: {output}"
+        assert gate.calls() == [] and marker.is_file(), f"round {round}: {output}"
         assert mismatch(load_project(monorepo)) is None
         assert (monorepo / "node_modules" / "tiny").exists() == wanted
 
@@ -236,11 +238,11 @@ def test_ctrl_c_stops_the_wait_for_another_npm_at_once(monorepo: Path) -> None:
 def test_two_installs_at_once_run_one_npm_ci(monorepo: Path, gate: Gate) -> None:
     """Two `doit install`s that both found node_modules stale: the second waits for the
     first (held before its `npm ci`), decides again and runs none."""
-    esbuild = monorepo / ESBUILD_FILE
+    marker = monorepo / MARKER
     for round, license in enumerate(["MIT OR Apache-2.0", "MIT"]):
         gate.reset()
         relicense_keeping_mtime(monorepo / "package-lock.json", "node_modules/esbuild", license)
-        linked = esbuild.stat().st_ino
+        marker.write_text("npm ci deletes this\n")
         first = Doit(monorepo, "install", env=gate.env)
         until(lambda: gate.arrived(), "the first install ran no npm ci")
         second = Doit(monorepo, "install", env=gate.env)
@@ -252,7 +254,7 @@ def test_two_installs_at_once_run_one_npm_ci(monorepo: Path, gate: Gate) -> None
         assert len(gate.calls()) == 1 and gate.calls()[0].startswith("ci "), said
         assert second.said(r"waiting for another install \(npm ci\) in "), said
         assert "matches package-lock.json now: no npm ci" in outputs[1], said
-        assert esbuild.stat().st_ino != linked  # the first one's npm ci reinstalled
+        assert not marker.exists()  # the first one's npm ci reinstalled
         assert mismatch(load_project(monorepo)) is None
 
 
