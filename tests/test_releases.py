@@ -30,7 +30,7 @@ from mfe.publish.preview import preview_rm, publish_preview
 from mfe.publish.report import plan_lines
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
-from mfe.publish.versions import read_version
+from mfe.publish.versions import read_version, version_key
 from mfe.tasks.publish import run_rollback
 
 from fixtures.config import use_port
@@ -420,18 +420,21 @@ def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) ->
     assert cached.read_bytes() == body
 
 
+@pytest.mark.parametrize("pruned", ["script", "file list"])
 def test_a_version_file_pruned_before_the_page_is_rendered_is_named(
-    site: Site, tmp_path: Path
+    site: Site, tmp_path: Path, pruned: str
 ) -> None:
     """Another checkout renders the page with a live version it never built or cached: a
-    file of it that a prune deleted says which, where, and what to do; nothing is swapped."""
+    file of it that a prune deleted (its entry script, or the list of its files that the
+    page is rendered from) says which, where, and what to do; nothing is swapped."""
     site.publish()
     other = Clone(site, tmp_path / "b")  # it builds accounts v1 only
     site.change("accounts", "2")
     site.publish(app="accounts")
-    gone = entry(site.root, "accounts")
-    site.server.client().delete_object(Bucket=site.bucket("accounts"), Key=gone)
     before, page = live(site), served(site)
+    version = before.apps["accounts"].version
+    gone = entry(site.root, "accounts") if pruned == "script" else version_key("accounts", version)
+    site.server.client().delete_object(Bucket=site.bucket("accounts"), Key=gone)
     other.change("payments", "2")
     with pytest.raises(MfeError) as refused:
         other.publish(app="payments")
