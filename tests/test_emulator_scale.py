@@ -1,7 +1,8 @@
 """A long-lived emulator keeps working as it fills up (issue 15): thousands of objects later,
 `doit publish` and `doit plan` still recognise and use it, and its log has not grown; and
 publish/prune cycles leave it holding what its buckets hold, not all they ever held. Its
-Cognito bounds the tokens it keeps, and revokes them on the shell's sign-out in any region.
+Cognito bounds the tokens it keeps, issues them for their app client's validity, and revokes
+them on the shell's sign-out (RevokeToken, GlobalSignOut) in any region.
 
 The scale target (30,000 objects, where the probe's time is measured) is
 bench/bench_emulator.py's; this test needs only enough objects that a listing takes several
@@ -206,7 +207,13 @@ def test_expired_access_and_id_tokens_are_dropped_when_new_ones_are_issued(
     from moto import mock_aws
     from moto.cognitoidp.models import CognitoIdpUserPool, cognitoidp_backends
 
-    for name in ("create_access_token", "create_id_token", "create_refresh_token", "sign_out"):
+    for name in (
+        "__init__",
+        "create_access_token",
+        "create_id_token",
+        "create_refresh_token",
+        "sign_out",
+    ):
         monkeypatch.setattr(CognitoIdpUserPool, name, getattr(CognitoIdpUserPool, name))
     now = [time.time()]
     expire_cognito_tokens(clock=lambda: now[0])
@@ -223,6 +230,7 @@ def test_expired_access_and_id_tokens_are_dropped_when_new_ones_are_issued(
 
         now[0] = time.time() + 3601  # every token issued so far has expired
         fresh = sign_in(idp, client, "guest")
+        now[0] = time.time()  # moto stamps `exp` by the real clock: the fresh ones are valid
         assert list(pool.access_tokens) == [fresh["AccessToken"]]
         assert list(pool.id_tokens) == [fresh["IdToken"]]
         assert idp.get_user(AccessToken=fresh["AccessToken"])["Username"] == "guest"
@@ -263,4 +271,119 @@ def test_a_browsers_sign_out_revokes_the_tokens_of_a_pool_in_any_region(
     assert answer.headers.get("Access-Control-Allow-Origin") == page
     with pytest.raises(idp.exceptions.NotAuthorizedException):
         idp.get_user(AccessToken=tokens["AccessToken"])
+    assert not refreshes(idp, client, tokens["RefreshToken"])
+
+
+PAGE = "http://127.0.0.1:4567"
+"""The origin of a page calling the emulator's Cognito (CORS)."""
+
+
+def browser_call(endpoint: str, action: str, body: dict[str, Any]) -> httpx.Response:
+    """A Cognito call as the shell's page makes it: unsigned, so naming no region."""
+    return httpx.post(
+        f"{endpoint}/",
+        headers={
+            "Origin": PAGE,
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"AWSCognitoIdentityProviderService.{action}",
+        },
+        content=json.dumps(body),
+        timeout=30,
+    )
+
+
+def test_revoke_token_ends_one_session_of_a_pool_in_any_region(moto_s3: S3Server) -> None:
+    """The shell's sign-out is a RevokeToken with the refresh token, as Amplify's (moto has
+    none: NotImplementedError). Sent unsigned by the browser, it finds the pool in any
+    region; it revokes the refresh token and the access tokens issued with it and from it
+    (GetUser: "Access Token has been revoked"), and leaves the user's other sessions alone."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    _, client = guest_pool(idp, "guest")
+    ended, kept = sign_in(idp, client, "guest"), sign_in(idp, client, "guest")
+    renewed = idp.initiate_auth(
+        ClientId=client,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": ended["RefreshToken"]},
+    )["AuthenticationResult"]
+
+    answer = browser_call(
+        moto_s3.endpoint, "RevokeToken", {"Token": ended["RefreshToken"], "ClientId": client}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers.get("Access-Control-Allow-Origin") == PAGE
+    assert not refreshes(idp, client, ended["RefreshToken"])
+    for access in (ended["AccessToken"], renewed["AccessToken"]):
+        with pytest.raises(idp.exceptions.NotAuthorizedException, match="has been revoked"):
+            idp.get_user(AccessToken=access)
+    assert idp.get_user(AccessToken=kept["AccessToken"])["Username"] == "guest"
+    assert refreshes(idp, client, kept["RefreshToken"])
+
+
+def test_revoke_token_answers_what_cognito_answers(moto_s3: S3Server) -> None:
+    """As AWS documents RevokeToken and the revocation endpoint: a token revoked already or
+    never issued answers 200 and changes nothing; a client id of no client, or of another
+    client than the token's, is refused (UnauthorizedException); an access token is not a
+    refresh token (UnsupportedTokenTypeException); a client without token revocation
+    refuses it (UnsupportedOperationException)."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    pool, client = guest_pool(idp, "guest")
+    ended, kept = sign_in(idp, client, "guest"), sign_in(idp, client, "guest")
+    idp.revoke_token(Token=ended["RefreshToken"], ClientId=client)
+
+    idp.revoke_token(Token=ended["RefreshToken"], ClientId=client)
+    idp.revoke_token(Token="not-a-token", ClientId=client)
+    with pytest.raises(idp.exceptions.UnauthorizedException):
+        idp.revoke_token(Token=kept["RefreshToken"], ClientId="nosuchclient")
+    other = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    with pytest.raises(idp.exceptions.UnauthorizedException):
+        idp.revoke_token(Token=kept["RefreshToken"], ClientId=other)
+    with pytest.raises(idp.exceptions.UnsupportedTokenTypeException):
+        idp.revoke_token(Token=kept["AccessToken"], ClientId=client)
+    assert refreshes(idp, client, kept["RefreshToken"])
+    assert idp.get_user(AccessToken=kept["AccessToken"])["Username"] == "guest"
+
+    idp.update_user_pool_client(UserPoolId=pool, ClientId=client, EnableTokenRevocation=False)
+    with pytest.raises(idp.exceptions.UnsupportedOperationException):
+        idp.revoke_token(Token=kept["RefreshToken"], ClientId=client)
+    assert refreshes(idp, client, kept["RefreshToken"])
+
+
+def test_tokens_live_for_their_clients_validity(moto_s3: S3Server) -> None:
+    """moto issued every access token for an hour, whatever the app client's
+    AccessTokenValidity (the local pool's client sets AccessTokenMinutes), and took an
+    expired one as long as it kept it. Now a token lives for its client's validity (hours
+    unless TokenValidityUnits say otherwise); once expired, GetUser and GlobalSignOut refuse
+    it, as Cognito's, and only RevokeToken, which needs no access token, ends its session."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    pool, client = guest_pool(idp, "guest")
+    assert sign_in(idp, client, "guest")["ExpiresIn"] == 3600
+    idp.update_user_pool_client(UserPoolId=pool, ClientId=client, AccessTokenValidity=2)
+    assert sign_in(idp, client, "guest")["ExpiresIn"] == 2 * 3600
+    idp.update_user_pool_client(
+        UserPoolId=pool,
+        ClientId=client,
+        AccessTokenValidity=1,
+        IdTokenValidity=1,
+        TokenValidityUnits={"AccessToken": "seconds", "IdToken": "seconds"},
+    )
+    tokens = sign_in(idp, client, "guest")
+    assert tokens["ExpiresIn"] == 1
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            idp.get_user(AccessToken=tokens["AccessToken"])
+        except idp.exceptions.NotAuthorizedException:
+            break
+        assert time.monotonic() < deadline, "the access token outlived its validity"
+        time.sleep(0.2)
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.global_sign_out(AccessToken=tokens["AccessToken"])
+    assert refreshes(idp, client, tokens["RefreshToken"])  # the session lives on
+
+    answer = browser_call(
+        moto_s3.endpoint, "RevokeToken", {"Token": tokens["RefreshToken"], "ClientId": client}
+    )
+    assert answer.status_code == 200, answer.text
     assert not refreshes(idp, client, tokens["RefreshToken"])

@@ -25,6 +25,13 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
   between, so two publishes swapping the pointer at once could both pass `If-Match` on the
   same ETag and the later one silently drop the other's apps. Object writes run one at a
   time (`atomic_object_writes`).
+- Token lifetimes: moto issued every access and id token for an hour whatever the app
+  client's AccessTokenValidity says, and took an expired one as long as it kept it; the
+  emulator issues them for the client's validity and refuses them once expired
+  (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`).
+- Sign-out by refresh token: moto has no RevokeToken, the call the shell's sign-out makes
+  (as Amplify's); the emulator answers it as Cognito does
+  (`mfe.envs.moto_cognito.revoke_token_action`).
 - Cut-off uploads: moto stores what it read of a request whose client died mid-body (an
   empty object); S3 stores nothing. Such a request is answered `IncompleteBody` and never
   reaches moto (`whole_bodies`), so a command killed while writing leaves no half object.
@@ -98,21 +105,50 @@ KEPT_REFRESH_TOKENS = 10
 in from, each holding its newest."""
 
 
-def token_expiry(token: str) -> float | None:
-    """A JWT's `exp` (its payload read, not verified: moto signed it), None if unreadable."""
+def token_claims(token: str) -> dict[str, Any]:
+    """A JWT's payload (read, not verified: moto signed it), {} if unreadable."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
+    except (IndexError, ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> float | None:
+    """A JWT's `exp`, None if unreadable."""
+    try:
+        return float(token_claims(token)["exp"])
+    except (KeyError, ValueError, TypeError):
         return None
+
+
+class LiveTokens(dict[str, Any]):
+    """A pool's access tokens as moto keeps them (token -> (client id, user name)), where a
+    token past its `exp` is not found. moto looks an access token up by membership (`in`)
+    in every call that takes one and never reads its expiry, so an expired one kept working
+    (GetUser, GlobalSignOut) until a later sign-in dropped it; Cognito refuses it."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def __contains__(self, token: object) -> bool:
+        if not isinstance(token, str) or not super().__contains__(token):
+            return False
+        expiry = token_expiry(token)
+        if expiry is not None and expiry <= self.clock():
+            del self[token]
+            return False
+        return True
 
 
 def drop_expired(tokens: dict[str, Any], now: float) -> None:
     """Drop the expired tokens at the front of `tokens`, moto's dict of a pool's access (or
-    id) tokens in the order issued. moto gives every token the same lifetime, so the expired
-    ones come first: the first still valid ends the scan, and a token is never dropped
-    before its `exp` (which a clock set back only delays)."""
+    id) tokens in the order issued. A client's tokens all have the same lifetime, so the
+    expired ones come first (in a pool whose clients differ, behind at most the longest
+    lifetime): the first still valid ends the scan, and a token is never dropped before its
+    `exp` (which a clock set back only delays)."""
     expired = []
     for token in tokens:
         expiry = token_expiry(token)
@@ -141,8 +177,9 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
     """Bound the tokens moto's Cognito keeps. It stores every access, id and refresh token
     it issues in dicts on the user pool and never drops one, nor checks an expiry: each
     sign-in grew the emulator for good. When a pool issues an access or id token, those
-    whose JWT `exp` has passed (moto's fixed lifetime, an hour) go, so the pool holds at
-    most an hour's worth; an expired access token then answers NotAuthorized, as Cognito's.
+    whose JWT `exp` has passed (the client's validity, an hour by default) go, so the pool
+    holds at most that long's worth; an expired access token answers NotAuthorized, as
+    Cognito's, from its `exp` on (`LiveTokens`).
     Refresh tokens carry no issue time in moto and live 30 days by default (up to ten
     years), so an expiry rule would keep a week's sign-ins; instead each user keeps the
     newest KEPT_REFRESH_TOKENS per app client (one per browser a developer signs in from;
@@ -150,10 +187,15 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
     a missing refresh token as it does a revoked one ("has been revoked")."""
     from moto.cognitoidp.models import CognitoIdpUserPool
 
+    init = CognitoIdpUserPool.__init__
     create_access = CognitoIdpUserPool.create_access_token
     create_id = CognitoIdpUserPool.create_id_token
     create_refresh = CognitoIdpUserPool.create_refresh_token
     sign_out = CognitoIdpUserPool.sign_out
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.access_tokens = LiveTokens(clock)
 
     def create_access_token(self: Any, *args: Any, **kwargs: Any) -> Any:
         drop_expired(self.access_tokens, clock())
@@ -173,6 +215,7 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
         for token in [t for t, owner in self.refresh_tokens.items() if owner is None]:
             del self.refresh_tokens[token]
 
+    CognitoIdpUserPool.__init__ = __init__  # type: ignore[method-assign]
     CognitoIdpUserPool.create_access_token = create_access_token  # type: ignore[method-assign]
     CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]
     CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]

@@ -9,9 +9,10 @@ granian, without a request log and without moto's per-request backend search.
   (profiled: ~2.2 ms per PutObject, of which moto ~0.8 ms). One worker process holds the
   emulator's state; `doit local_stop` stops both (one process group). No request log unless
   `MFE_EMULATOR_REQUEST_LOG=1` (one line per request; the log's size cap bounds it).
-- moto itself, changed where a week of use or a killed command would hurt: its backend
-  search, its memory, conditional writes racing each other, cut-off uploads, a browser's
-  sign-out in another region (`mfe.envs.moto_patches`).
+- moto itself, changed where a week of use or a killed command would hurt or where it
+  answers otherwise than AWS: its backend search, its memory, conditional writes racing
+  each other, cut-off uploads, a browser's sign-out in another region
+  (`mfe.envs.moto_patches`); token lifetimes and RevokeToken (`mfe.envs.moto_cognito`).
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, BoundedLog, capture_output
+from mfe.envs.moto_cognito import honour_token_validity, revoke_token_action
 from mfe.envs.moto_patches import (
     atomic_object_writes,
     expire_cognito_tokens,
@@ -109,7 +111,9 @@ def application() -> Any:
     track_live_models_only()
     keep_recent_invalidations()
     expire_cognito_tokens()
+    honour_token_validity()
     sign_out_in_any_region()
+    revoke_token_action()
     atomic_object_writes()
     return whole_bodies(DomainDispatcherApplication(create_backend_app))
 

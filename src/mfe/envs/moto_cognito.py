@@ -1,0 +1,146 @@
+"""What the emulator adds to moto's Cognito, where a page would see it answer otherwise than
+AWS (applied with `mfe.envs.moto_patches` by `mfe.envs.moto_server.application`): app
+clients' token lifetimes, and RevokeToken, the shell's sign-out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mfe.envs.moto_patches import LiveTokens, token_claims, token_expiry
+
+VALIDITY_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+"""Cognito's TokenValidityUnits, in seconds."""
+
+
+def token_lifetime(client_config: dict[str, Any], token_use: str) -> int | None:
+    """Seconds an access or id token issued through an app client lives: its
+    AccessTokenValidity (IdTokenValidity) in its TokenValidityUnits, hours when the unit is
+    not set (Cognito's default); None when the client sets no validity."""
+    key = {"access": "AccessToken", "id": "IdToken"}.get(token_use)
+    validity = client_config.get(f"{key}Validity") if key else None
+    if validity is None:
+        return None
+    unit = (client_config.get("TokenValidityUnits") or {}).get(key) or "hours"
+    return int(validity) * VALIDITY_UNITS.get(unit, VALIDITY_UNITS["hours"])
+
+
+def honour_token_validity() -> None:
+    """Issue access and id tokens for the lifetime their app client sets, as Cognito does:
+    moto gave each an hour whatever the client said (the local environment's sets
+    AccessTokenMinutes), so a page saw tokens outlive their configured validity."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    create_jwt = CognitoIdpUserPool.create_jwt
+
+    def create_jwt_for_client(
+        self: Any,
+        client_id: str,
+        username: str,
+        token_use: str,
+        expires_in: int = 60 * 60,
+        extra_data: dict[str, Any] | None = None,
+    ) -> Any:
+        client = self.clients.get(client_id)
+        lifetime = token_lifetime(client.extended_config, token_use) if client else None
+        return create_jwt(self, client_id, username, token_use, lifetime or expires_in, extra_data)
+
+    CognitoIdpUserPool.create_jwt = create_jwt_for_client  # type: ignore[method-assign]
+
+
+REVOKED_ACCESS_TOKENS = "revoked_access_tokens"
+"""The pool attribute holding the access tokens RevokeToken revoked that have not expired
+(`LiveTokens`), so GetUser can say they were revoked."""
+
+
+def revoke_session(
+    pool: Any, refresh_token: str, origin_jti: str, clock: Callable[[], float]
+) -> None:
+    """Revoke `refresh_token` and the access and id tokens issued with it or from it (their
+    `origin_jti` claim is the refresh token's), as Cognito's RevokeToken does; the user's
+    other sessions keep theirs. A missing refresh token answers as a revoked one in moto.
+    The revoked access tokens are kept until they expire (the expired ones go here)."""
+    del pool.refresh_tokens[refresh_token]
+    revoked = vars(pool).setdefault(REVOKED_ACCESS_TOKENS, LiveTokens(clock))
+    now = clock()
+    for token in [t for t in revoked if (token_expiry(t) or now) <= now]:
+        del revoked[token]
+    for tokens, keep in ((pool.access_tokens, revoked), (pool.id_tokens, None)):
+        for token in [t for t in tokens if token_claims(t).get("origin_jti") == origin_jti]:
+            if keep is not None:
+                keep[token] = tokens[token]
+            del tokens[token]
+
+
+def revoke_token_action(clock: Callable[[], float] = time.time) -> None:
+    """Answer Cognito's RevokeToken (moto has none), the shell's sign-out as Amplify's: it
+    needs no access token, so it ends a session whose access token has expired too. As
+    AWS documents it: the refresh token and the tokens issued from it are revoked; an
+    unknown or already revoked token answers 200, as an invalid one does at the revocation
+    endpoint; a client id of no client, a wrong client secret, or a refresh token issued
+    through another client of the pool are UnauthorizedException (the endpoint's
+    invalid_client; "Refresh tokens must be revoked using the same client ID that was used
+    to obtain the token"; AWS documents no message, so these name the client); an access
+    or id token is
+    UnsupportedTokenTypeException; a client with EnableTokenRevocation off,
+    UnsupportedOperationException. The pool is looked for in every region, as for
+    InitiateAuth: the browser's unsigned call names none. GetUser with a revoked access token
+    then answers "Access Token has been revoked", as Cognito's."""
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import (
+        RegionAgnosticBackend,
+        cognitoidp_backends,
+        find_account_region_by_value,
+    )
+    from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import EmptyResult
+
+    def revoke_token(self: Any) -> Any:
+        client_id = self._get_param("ClientId") or ""
+        token = self._get_param("Token") or ""
+        account, region = find_account_region_by_value(
+            "client_id", client_id, fallback=(self.current_account, self.region)
+        )
+        pools = cognitoidp_backends[account][region].user_pools.values()
+        pool = next((p for p in pools if client_id in p.clients), None)
+        if pool is None:
+            raise JsonRESTError("UnauthorizedException", f"Invalid client id: {client_id}")
+        client = pool.clients[client_id]
+        if client.generate_secret and self._get_param("ClientSecret") != client.secret:
+            raise JsonRESTError("UnauthorizedException", f"Invalid client secret for {client_id}")
+        if not client.extended_config.get("EnableTokenRevocation", True):
+            raise JsonRESTError(
+                "UnsupportedOperationException",
+                f"Token revocation is not enabled for app client {client_id}",
+            )
+        if token in pool.access_tokens or token in pool.id_tokens:
+            raise JsonRESTError(
+                "UnsupportedTokenTypeException", "Only refresh tokens can be revoked"
+            )
+        owner = pool.refresh_tokens.get(token)
+        if owner is None:
+            return EmptyResult()
+        issued_to, _, origin_jti = owner
+        if issued_to != client_id:
+            raise JsonRESTError(
+                "UnauthorizedException", f"The refresh token was not issued to {client_id}"
+            )
+        revoke_session(pool, token, origin_jti, clock)
+        return EmptyResult()
+
+    get_user = RegionAgnosticBackend.get_user
+
+    def get_user_unless_revoked(self: Any, access_token: str) -> Any:
+        try:
+            return get_user(self, access_token)
+        except NotAuthorizedError:
+            backends = (b for regions in cognitoidp_backends.values() for b in regions.values())
+            pools = (p for b in backends for p in b.user_pools.values())
+            if any(access_token in vars(p).get(REVOKED_ACCESS_TOKENS, ()) for p in pools):
+                raise NotAuthorizedError("Access Token has been revoked") from None
+            raise
+
+    CognitoIdpResponse.revoke_token = revoke_token  # type: ignore[attr-defined]
+    RegionAgnosticBackend.get_user = get_user_unless_revoked  # type: ignore[method-assign]
