@@ -1,4 +1,4 @@
-// Cognito USER_PASSWORD_AUTH sign-in, GlobalSignOut sign-out and the token store
+// Cognito USER_PASSWORD_AUTH sign-in, RevokeToken sign-out and the token store
 // (sessionStorage, never the URL).
 
 export const TOKENS_KEY = 'mfe.tokens';
@@ -67,16 +67,21 @@ export async function signIn(auth, username, password) {
 }
 
 /**
- * Ends the session at Cognito (GlobalSignOut), as Amplify's signOut does: the access and
- * refresh tokens stop working for whoever holds a copy. Best effort, so it never rejects:
- * the caller has signed the tab out already, and a failure (offline, an expired token
- * answered NotAuthorizedException) only leaves the tokens valid until they expire.
+ * Ends the session at Cognito (RevokeToken with the refresh token), as Amplify's signOut
+ * does: the refresh token and the access and ID tokens issued from it stop working for
+ * whoever holds a copy, also when the access token has expired already (GlobalSignOut
+ * needs a valid one); the user's sessions in other browsers stay. Best effort, so it never
+ * rejects: the caller has signed the tab out already, and a failure (offline) only leaves
+ * the tokens valid until they expire.
  */
 export async function signOut(auth, tokens) {
-  if (!auth || !tokens || typeof tokens.AccessToken !== 'string') return;
+  if (!auth || !tokens || typeof tokens.RefreshToken !== 'string') return;
   let failure;
   try {
-    const response = await callCognito(auth, 'GlobalSignOut', { AccessToken: tokens.AccessToken });
+    const response = await callCognito(auth, 'RevokeToken', {
+      Token: tokens.RefreshToken,
+      ClientId: auth.client_id,
+    });
     if (response.ok) return;
     failure = `HTTP ${response.status}`;
   } catch (err) {

@@ -54,8 +54,11 @@ export class MfeParentElement extends LitElement {
       this.user = usernameFromIdToken(tokens.IdToken);
       this._mount();
     } else {
+      // Expired tokens end their session at Cognito too: this tab drops their refresh token.
+      const expired = storedTokens();
       clearTokens();
       this._showLogin();
+      signOut(this.auth, expired);
     }
   }
 

@@ -34,7 +34,7 @@ class AuthOutputs:
     client_id: str
     region: str
     endpoint: str
-    """The Cognito IdP endpoint the browser posts InitiateAuth and GlobalSignOut to."""
+    """The Cognito IdP endpoint the browser posts InitiateAuth and RevokeToken to."""
 
 
 @dataclass(frozen=True)
