@@ -360,6 +360,56 @@ def test_a_dodo_py_edit_is_one_restart_notice_and_no_rebuild_line(
     assert "Traceback" not in "\n".join(served.server.lines)
 
 
+def test_a_dodo_py_that_does_not_load_is_told_at_its_save_and_holds_the_builds(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A dodo.py saved with a syntax error (or raising at import): the save itself is told
+    with the file, line and what to do, in the terminal and the overlay; saves meanwhile are
+    named, not "rebuilt nothing", and the last good build stays served; fixing dodo.py builds
+    them with no other save."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, dodo = served.server, served.root / "dodo.py"
+        payments = served.root / "apps/payments/src/payments-app.js"
+        accounts = served.root / "apps/accounts/src/accounts-app.jsx"
+        good = {path: path.read_text() for path in (dodo, payments, accounts)}
+        line = len(good[dodo].splitlines()) + 1
+        mark = len(server.lines)
+        dodo.write_text(good[dodo] + "def (:\n")
+        told = server.wait_for(r"^serve: dodo\.py failed; the last good build stays served:$", mark)
+        assert server.lines[told + 1] == f"dodo.py, line {line}: SyntaxError: invalid syntax"
+        assert server.lines[told + 2].startswith("doit cannot load dodo.py: fix that line;")
+        (error,) = [e for e in overlay_errors(served.shell_port) if not e["title"]]
+        assert error["app"] == "dodo.py", error
+        assert error["text"].startswith(f"dodo.py, line {line}: SyntaxError"), error
+
+        waiting = r"^serve: nothing rebuilt while dodo\.py is broken; changed meanwhile "
+        waiting += r"\(built once it is fixed\): "
+        payments.write_text(good[payments].replace(">Payments</h2>", ">Payments later</h2>"))
+        server.wait_for(waiting + r"apps/payments/src/payments-app\.js$", since=told)
+        accounts.write_text(good[accounts].replace(">Accounts</h2>", ">Accounts later</h2>"))
+        both = r"apps/accounts/src/accounts-app\.jsx, apps/payments/src/payments-app\.js"
+        server.wait_for(waiting + both + "$", since=told)
+        assert shows(served.shell_port, served.ports["payments"], ">Payments</h2>")
+
+        dodo.write_text(good[dodo] + "raise RuntimeError('no tasks today')\n")
+        server.wait_for(rf"^dodo\.py, line {line}: RuntimeError: no tasks today$", since=told)
+        said = server.lines[mark:]
+        assert not [text for text in said if text.startswith("serve: rebuilt")], "\n".join(said)
+        assert len([text for text in said if "SyntaxError" in text]) == 1, "\n".join(said)
+
+        dodo.write_text(good[dodo])  # fixed: what was saved meanwhile is built and served
+        wait_until(
+            lambda: (
+                shows(served.shell_port, served.ports["payments"], ">Payments later</h2>")
+                and shows(served.shell_port, served.ports["accounts"], "Accounts later")
+                and overlay_errors(served.shell_port) == []
+            ),
+            lambda: "\n".join(server.lines[mark:]),
+        )
+        server.wait_for(r"^serve: rebuilt accounts, payments in ", since=told)
+    assert "Traceback" not in "\n".join(served.server.lines)
+
+
 def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
@@ -381,18 +431,24 @@ def test_a_broken_package_file_is_named_in_the_overlay_until_fixed(
         assert overlay_titles(served.shell_port) == [f"Build failed: {heading}"]
         served.server.wait_for(rf"^serve: {re.escape(heading)} failed; the last good", mark)
         source.write_text(source_text.replace(">Payments</h2>", ">Payments again</h2>"))
-        changed = r"^serve: changed: apps/payments/src/payments-app\.js$"
-        served.server.wait_for(r"^serve: rebuilt ", since=served.server.wait_for(changed, mark))
+        waiting = rf"^serve: nothing rebuilt while {re.escape(heading)} is broken; changed "
+        served.server.wait_for(waiting + r"meanwhile .*apps/payments/src/payments-app\.js$", mark)
+        accounts = served.root / "apps/accounts/src/accounts-app.jsx"  # another app meanwhile
+        accounts.write_text(accounts.read_text().replace(">Accounts</h2>", ">Accounts again</h2>"))
+        served.server.wait_for(waiting + r"meanwhile .*apps/accounts/src/accounts-app\.jsx", mark)
+        said = served.server.lines[mark:]
+        assert not [line for line in said if line.startswith("serve: rebuilt")], "\n".join(said)
         said = [line for line in served.server.lines[mark:] if "invalid JSON" in line]
         assert len(said) == 1, "\n".join(served.server.lines[mark:])  # not once per load
 
-        package.write_text(good)
+        package.write_text(good)  # the fix builds both apps, not only the one it belongs to
         wait_until(
             lambda: (
                 shows(served.shell_port, served.ports["payments"], "Payments again")
+                and shows(served.shell_port, served.ports["accounts"], "Accounts again")
                 and overlay(served.shell_port) == []
             ),
-            "\n".join(served.server.lines),
+            lambda: "\n".join(served.server.lines),
         )
 
         lockfile = served.root / "package-lock.json"
@@ -456,6 +512,9 @@ def test_tasks_doit_refuses_are_told_once_and_shown_until_dodo_py_is_fixed(
         told = [line for line in server.lines[mark:] if missing in line]
         assert len(told) == 1, "\n".join(server.lines[mark:])
         assert not any(line.startswith("ERROR:") for line in server.lines[mark:])
+        waiting = r"^serve: nothing rebuilt while dodo\.py is broken; changed meanwhile "
+        server.wait_for(waiting + r"\(built once it is fixed\): apps/payments/", since=mark)
+        assert not any(line.startswith("serve: rebuilt") for line in server.lines[mark:])
 
         dodo.write_text(good)  # fixed: the apps saved meanwhile are built, the overlay goes
         wait_until(

@@ -4,8 +4,9 @@
 or a new app whose last build failed; an entry goes only when that thing builds again
 (`serve`, a cycle that broke on its own, goes when one runs through).
 Tabs reload only when the served bytes changed, so a `touch` keeps their state.
-While mfe.toml does not load, nothing is built (doit's tasks come from it): its error is
-told once, each save meanwhile is named as waiting, and the fix builds them all.
+While mfe.toml or dodo.py does not load (or doit refuses dodo.py's tasks), nothing is
+built: its error is told once, each save meanwhile is named as waiting, and the fix builds
+them all.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from mfe.config import CONFIG_FILE, Project, gone_app_message, load_project
 from mfe.errors import ConfigError, MfeError
 from mfe.scaffold import new_app_message, uninstalled_apps
-from mfe.serve.rebuild import RunResult, run_tasks
+from mfe.serve.rebuild import RunResult, check_dodo, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
 from mfe.serve.watch import DODO_FILE, OUTPUTS, Changes, classify, meaning
@@ -58,10 +59,10 @@ class Cycle:
     dodo: bytes = b""
     """`dodo.py` as serve started with it: a change asks for a restart until it is back."""
     waiting: set[Path] = field(default_factory=set)
-    """Sources saved while mfe.toml does not load: named, and built, once it does."""
+    """Sources saved while mfe.toml or dodo.py does not load: named, and built, once it does."""
     blocked: bool = False
-    """This cycle built nothing because mfe.toml does not load (or was refused), or an app
-    in it awaits `npm install`."""
+    """This cycle built nothing because mfe.toml or dodo.py does not load (or was refused),
+    or an app in mfe.toml awaits `npm install`."""
     busy: bool = False
     """An app's port was in use when mfe.toml was last applied: it is served nowhere until
     a later cycle binds it (a save, or a tab loading the page once the port is free)."""
@@ -117,18 +118,16 @@ class Cycle:
             where = " (doit's report above)" if error.shown else f":\n{error.text}"
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
         if built is not None and self.blocked:
-            config = self.errors.get(CONFIG_FILE)
-            if paths and config is not None and shown.get(CONFIG_FILE) == config:  # told already
-                state = "broken" if config.title == BROKEN else "not applied"
-                log(
-                    f"nothing rebuilt while {CONFIG_FILE} is {state}; changed meanwhile (built "
-                    f"once it is fixed): {_describe(self.project, self.waiting)}"
-                )
+            key, state = self._holding()
+            if paths and key and shown.get(key) == self.errors[key]:  # its error is told already
+                meanwhile = _describe(self.project, self.waiting)
+                later = f"; changed meanwhile (built once it is fixed): {meanwhile}"
+                log(f"nothing rebuilt while {state}{later if meanwhile else ''}")
         elif built == [] and (failing := self._failing(changes.apps)):
             # its error is above: "rebuilt nothing; output unchanged" would read as fixed
             if all(shown.get(name) == self.errors[name] for name in failing):
                 log(f"{', '.join(failing)} still failing; {self._kept(failing[0])} (error above)")
-        elif built is not None and paths and changes.inputs and not _only_dodo(changes):
+        elif built is not None and paths and changes.inputs and (built or not _only_dodo(changes)):
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
@@ -148,7 +147,8 @@ class Cycle:
         for name in changes.new_apps:
             self._note_new(name)
         apps = set(changes.apps)
-        if changes.dodo and DODO_FILE in self.errors:  # doit refused its tasks: try them all
+        held = DODO_FILE in self.errors  # doit did not load dodo.py's tasks last time
+        if held:  # whichever file fixes it, the saves meanwhile (any app's) are built then
             apps = set(self.project.apps)
         # `npm install` of a new app folder changes the lockfile: the apps are found again
         if changes.config or changes.install or CONFIG_FILE in self.errors or self._gone():
@@ -167,12 +167,20 @@ class Cycle:
             return []
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
-        changed, self.waiting = self.waiting | _inputs(self.project, paths), set()
-        if paths and (apps or changes.install):
-            log(f"changed: {_describe(self.project, changed)}")
+        saved = _inputs(self.project, paths)
+        changed, self.waiting = self.waiting | saved, set()
+        if paths and (apps or changes.install):  # held: the saves meanwhile were named
+            log(f"changed: {_describe(self.project, saved if held else changed)}")
         if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets])
             self._record(result)
+        elif changes.dodo:  # nothing to build, but a dodo.py that does not load is told now
+            result = check_dodo(self.project.root)
+            self._record(result, ran=False)
+        if DODO_FILE in result.failures:  # doit never got the tasks: nothing ran
+            self.blocked = True
+            self.waiting = changed - {self.project.root / DODO_FILE}
+            return []
         try:
             render_shell(self.project, self.project.env(DEV_ENV), None)
             self.errors.pop("shell", None)
@@ -232,6 +240,18 @@ class Cycle:
             title=f"Restart needed: {DODO_FILE}",
         )
 
+    def _holding(self) -> tuple[str, str]:
+        """The error key that holds the builds and how to say it ("" if none is told):
+        mfe.toml's first (loaded before dodo.py), then dodo.py's (or the file it names)."""
+        config = self.errors.get(CONFIG_FILE)
+        if config is not None and config.title in (BROKEN, REFUSED):
+            state = "broken" if config.title == BROKEN else "not applied"
+            return CONFIG_FILE, f"{CONFIG_FILE} is {state}"
+        dodo = self.errors.get(DODO_FILE)
+        if dodo is not None:
+            return DODO_FILE, f"{dodo.app} is broken"
+        return "", ""
+
     def _gone(self) -> bool:
         """An app folder was deleted: its [apps.NAME] table no longer loads strictly, and
         the apps are found again (the others keep being served and rebuilt). Every app is
@@ -261,9 +281,10 @@ class Cycle:
             return "it has never built, so the page cannot show it yet"
         return "the last good build stays served"
 
-    def _record(self, result: RunResult) -> None:
-        """Each app's (and doit's own) error set or cleared by what this run found."""
-        for name in ("install", "dodo.py"):
+    def _record(self, result: RunResult, ran: bool = True) -> None:
+        """Each app's (and doit's own) error set or cleared by what this run found (`ran`
+        False: dodo.py was only loaded, so `install` was not run and keeps its error)."""
+        for name in ("install", DODO_FILE) if ran else (DODO_FILE,):
             self.errors.pop(name, None)
         for task, text in result.failures.items():
             name = task.removeprefix("build:")

@@ -16,6 +16,7 @@ import re
 import runpy
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -127,6 +128,46 @@ def _with_errors(message: str, task: Any) -> str:
     return f"{message}\n{text}" if text else message
 
 
+def _load_error(root: Path, exc: Exception) -> str:
+    """Why dodo.py did not load, headed by the project file and line that raised it (what
+    `python dodo.py` would show last), and what to do: the user fixes that line."""
+    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return (
+        f"{_raised_at(root, exc)}: {type(exc).__name__}: {message}\n"
+        "doit cannot load dodo.py: fix that line; until then nothing is rebuilt and the last "
+        "good build stays served (what is saved meanwhile is built once it loads)"
+    )
+
+
+def _raised_at(root: Path, exc: Exception) -> str:
+    """`file, line N` of the error: a SyntaxError's own, or the innermost traceback frame in
+    a project file (not an installed library's: a raise inside one names the dodo.py line)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{_shown(root, exc.filename)}, line {exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _in_project(root, f.filename)]
+    if not frames:
+        return "dodo.py"
+    return f"{_shown(root, frames[-1].filename)}, line {frames[-1].lineno}"
+
+
+def _in_project(root: Path, filename: str) -> bool:
+    try:
+        parts = Path(filename).resolve().relative_to(root.resolve()).parts
+    except ValueError:
+        return False
+    return not any(part.startswith(".") or part in _LIBRARIES for part in parts)
+
+
+def _shown(root: Path, filename: str) -> str:
+    """A file as serve's other lines name it: relative to the root when inside it."""
+    try:
+        return Path(filename).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return filename
+
+
+_LIBRARIES = {"node_modules", "site-packages", "dist-packages"}
+
 REFUSED = "dodo.py: doit refused its tasks, nothing is built until it is fixed"
 """How a run that doit stopped before any task (exit 3) starts in the overlay."""
 
@@ -144,15 +185,15 @@ def _entry_points(group: str) -> Any:
     return _installed().select(group=group)
 
 
-def run_tasks(root: Path, arguments: list[str]) -> RunResult:
-    """`doit ARGUMENTS` in-process, one task after the other.
+def check_dodo(root: Path) -> RunResult:
+    """dodo.py loaded, no task run: a saved dodo.py that does not load is told at its save
+    (as Vite tells a broken config), not at the next save of a source."""
+    loaded = _load(root)
+    return loaded if isinstance(loaded, RunResult) else RunResult(0)
 
-    Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
-    task, and two threads restoring it out of order leave it pointing at a finished
-    task's buffer (the terminal goes silent for good). Processes are no option either:
-    forking a process that runs HTTP and watchdog threads is asking for trouble.
-    """
-    started = time.monotonic()
+
+def _load(root: Path) -> dict[str, Any] | RunResult:
+    """dodo.py's namespace, or the failed run (a "dodo.py" failure) when it does not load."""
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):
@@ -163,7 +204,24 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
         code = exc.code if isinstance(exc.code, int) else 2
         why = said.getvalue().strip().removeprefix("mfe: error: ") or f"dodo.py exited ({code})"
         return RunResult(code=code, failures={"dodo.py": why})
+    except Exception as exc:  # a syntax error or a raise in dodo.py (or a module it imports)
+        return RunResult(code=3, failures={"dodo.py": _load_error(root, exc)})
     sys.stderr.write(said.getvalue())  # what a dodo.py that loads says (a warning) is shown
+    return dodo
+
+
+def run_tasks(root: Path, arguments: list[str]) -> RunResult:
+    """`doit ARGUMENTS` in-process, one task after the other.
+
+    Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
+    task, and two threads restoring it out of order leave it pointing at a finished
+    task's buffer (the terminal goes silent for good). Processes are no option either:
+    forking a process that runs HTTP and watchdog threads is asking for trouble.
+    """
+    started = time.monotonic()
+    dodo = _load(root)
+    if isinstance(dodo, RunResult):
+        return dodo
     recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root)
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
