@@ -179,10 +179,11 @@ def test_a_failed_save_is_not_followed_by_rebuilt_nothing(
         assert not [line for line in said if line.startswith("#") or "<stdout>" in line], said
 
 
-def test_an_error_of_serve_itself_names_its_file_and_goes_once_a_cycle_succeeds(
+def test_a_dodo_py_syntax_error_is_in_the_overlay_and_goes_once_a_cycle_succeeds(
     monorepo_built: Path, tmp_path: Path, page: Page
 ) -> None:
-    """A broken dodo.py breaks serve's own rebuild run (not one app's build)."""
+    """A dodo.py saved broken together with an app's source: the overlay names its line (no
+    app's build ran), and saving both fixed builds the app and clears it."""
     root = link_copy(monorepo_built, tmp_path / "repo")
     shell_port, _ = use_free_ports(root)
     dodo = root / "dodo.py"
