@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from fixtures.aws import local_client
+from fixtures.modules import Recorder
 
 
 def cognito(repo: Path) -> tuple[Any, str]:
@@ -112,34 +113,206 @@ def test_guest_signs_in_sees_the_micro_frontends_and_signs_out_at_cognito(
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
-def test_sign_out_and_a_reload_end_a_session_whose_access_token_expired(
-    published: str, built_monorepo: Path, page: Page
-) -> None:
-    """A tab open longer than its access token's validity, or reloaded after it, still ends
-    its session at Cognito: GlobalSignOut refuses an expired access token, so the refresh
-    token stayed valid (30 days); RevokeToken takes the refresh token. The app client's
-    validity is set to a second, which the emulator honours as Cognito does."""
-    idp, client_id = cognito(built_monorepo)
+def short_validity(repo: Path, seconds: int) -> None:
+    """Give the page's app client access and id tokens of `seconds`, which the emulator
+    honours as Cognito does (AccessTokenValidity in TokenValidityUnits)."""
+    idp, client_id = cognito(repo)
     idp.update_user_pool_client(
-        UserPoolId=user_pool_id(built_monorepo),
+        UserPoolId=user_pool_id(repo),
         ClientId=client_id,
-        AccessTokenValidity=1,
-        IdTokenValidity=1,
+        AccessTokenValidity=seconds,
+        IdTokenValidity=seconds,
         TokenValidityUnits={"AccessToken": "seconds", "IdToken": "seconds"},
     )
+
+
+def stored(page: Page) -> dict[str, Any] | None:
+    """The tokens the page keeps in its tab's sessionStorage, or None."""
+    tokens: dict[str, Any] | None = json.loads(
+        page.evaluate("() => sessionStorage.getItem('mfe.tokens') || 'null'")
+    )
+    return tokens
+
+
+def until_expired(idp: Any, client_id: str, tokens: dict[str, Any]) -> None:
+    """Wait until Cognito refuses the access token: its validity has passed."""
+    deadline = time.monotonic() + 15
+    while accepted(idp, client_id, tokens)["access"]:
+        assert time.monotonic() < deadline, "the access token outlived its validity"
+        time.sleep(0.2)
+
+
+def leave_the_shell(page: Page, published: str) -> None:
+    """Show another page of the site's origin in the tab: its sessionStorage stays, and no
+    shell runs to renew the tokens in it."""
+    page.goto(published.rsplit("/", 1)[0] + "/no-shell-here.txt")
+    assert stored(page) is not None
+
+
+def cut_off_cognito(route: Route) -> None:
+    """Fail the page's Cognito calls as a network error does; let the site's files through."""
+    target = route.request.headers.get("x-amz-target", "")
+    if target.startswith("AWSCognitoIdentityProviderService."):
+        route.abort("internetdisconnected")
+    else:
+        route.continue_()
+
+
+def test_sign_out_ends_a_session_whose_first_access_token_expired(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A tab open longer than its access token's validity still ends its session at Cognito
+    on sign-out: GlobalSignOut refuses an expired access token, so the refresh token stayed
+    valid (30 days); RevokeToken takes the refresh token, and the tokens the tab renewed
+    with it stop working too. The app client's validity is set to a second."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 1)
     page.goto(published)
 
-    for end in ("sign out", "reload"):
+    first = sign_in(page)
+    until_expired(idp, client_id, first)
+    assert accepted(idp, client_id, first) == {"access": False, "refresh": True}
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert stored(page) is None
+    until_refused(idp, client_id, first, "sign out")
+
+
+def test_a_signed_in_tab_renews_its_tokens_past_several_access_token_lifetimes(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """The shell renews the access and id tokens with the refresh token (REFRESH_TOKEN_AUTH)
+    before the access token expires, as Amplify does: a tab stays signed in, with the apps
+    mounted, and the stored access token is one Cognito takes, long after the first one
+    expired (an hour with the default validity; four seconds here)."""
+    validity = 4
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, validity)
+    recorder = Recorder(page)
+    page.goto(published)
+    first = sign_in(page)
+    signed_in = time.monotonic()
+
+    seen = {first["AccessToken"]}
+    while time.monotonic() - signed_in < 3 * validity:
+        state, tokens = page.evaluate(
+            """() => [document.querySelector('mfe-parent').dataset.mfeState,
+                      JSON.parse(sessionStorage.getItem('mfe.tokens'))]"""
+        )
+        assert state == "mounted"
+        assert tokens["RefreshToken"] == first["RefreshToken"]  # Cognito answers no new one
+        seen.add(tokens["AccessToken"])
+        time.sleep(0.2)
+    assert len(seen) >= 4, "the tab renewed its tokens less than once per lifetime"
+    assert accepted(idp, client_id, first) == {"access": False, "refresh": True}
+
+    latest = stored(page)
+    assert latest is not None
+    while (renewed := stored(page)) == latest:  # a fresh one: Cognito takes it for seconds
+        time.sleep(0.05)
+    assert renewed is not None
+    assert idp.get_user(AccessToken=renewed["AccessToken"])["Username"] == "guest"
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
+    expect(page.get_by_role("heading", name="Payments", level=2)).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
+    assert recorder.errors == []
+
+
+def test_a_reload_after_the_access_token_expired_renews_it_and_mounts_the_apps(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A tab reloaded (or come back to) after its access token expired renews the tokens
+    with the refresh token and mounts the apps, never showing the login form, as Amplify
+    does; the login form only for a refused refresh token (the next test)."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 2)
+    page.goto(published)
+    sign_in(page)
+    leave_the_shell(page, published)
+    expired = stored(page)
+    assert expired is not None
+    until_expired(idp, client_id, expired)
+    page.add_init_script(
+        """window.mfeStates = [];
+        new MutationObserver((records) => {
+          for (const r of records) window.mfeStates.push(r.target.getAttribute('data-mfe-state'));
+        }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-mfe-state'] });"""
+    )
+
+    page.goto(published)
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("heading", name="Payments", level=2)).to_be_visible()
+    assert "login" not in page.evaluate("() => window.mfeStates")
+    renewed = stored(page)
+    assert renewed is not None and renewed["AccessToken"] != expired["AccessToken"]
+    assert renewed["RefreshToken"] == expired["RefreshToken"]
+    assert idp.get_user(AccessToken=renewed["AccessToken"])["Username"] == "guest"
+
+
+def test_a_refresh_token_revoked_elsewhere_signs_the_tab_out_at_its_next_renewal(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """When Cognito refuses the refresh token (revoked elsewhere, or expired), the renewal
+    signs the tab out: the login form, saying the session ended, and no stored tokens;
+    whether the tab was open or comes back after its access token expired."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 2)
+    page.goto(published)
+
+    for when in ("open", "come back"):
         tokens = sign_in(page)
-        deadline = time.monotonic() + 10
-        while accepted(idp, client_id, tokens)["access"]:
-            assert time.monotonic() < deadline, "the access token outlived its validity"
-            time.sleep(0.2)
-        assert accepted(idp, client_id, tokens) == {"access": False, "refresh": True}
-        if end == "sign out":
-            page.get_by_role("button", name="Sign out").click()
-        else:
-            page.reload()
-        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-        assert page.evaluate("() => sessionStorage.getItem('mfe.tokens')") is None
-        until_refused(idp, client_id, tokens, end)
+        if when == "come back":
+            leave_the_shell(page, published)
+            tokens = stored(page) or {}
+            until_expired(idp, client_id, tokens)
+        idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client_id)
+        if when == "come back":
+            page.goto(published)
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("alert")).to_contain_text("session has ended")
+        expect(page.get_by_role("heading", name="Accounts", level=2)).to_have_count(0)
+        assert stored(page) is None
+
+
+def test_an_offline_tab_keeps_its_session_says_so_once_expired_and_renews_when_back_online(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A renewal that cannot reach Cognito (offline) does not sign the tab out: the apps stay
+    mounted with the stored session, and once the access token has expired a notice says
+    the session could not be renewed; back online, the tab renews at once and the notice
+    goes. A load that cannot renew expired tokens does not mount the apps with them: the
+    login form says why, and the tokens stay for the next try."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 2)
+    page.goto(published)
+    sign_in(page)
+
+    page.context.set_offline(True)
+    offline = stored(page)
+    assert offline is not None
+    until_expired(idp, client_id, offline)
+    expect(page.get_by_role("alert")).to_contain_text("could not be renewed", timeout=10_000)
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
+    kept = stored(page)
+    assert kept is not None and kept["RefreshToken"] == offline["RefreshToken"]
+
+    page.context.set_offline(False)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    renewed = stored(page)
+    assert renewed is not None and renewed["AccessToken"] != kept["AccessToken"]
+    assert accepted(idp, client_id, renewed)["refresh"]
+    expect(page.get_by_role("heading", name="Payments", level=2)).to_be_visible()
+
+    # A load that cannot renew expired tokens shows the login form saying why, keeps them.
+    leave_the_shell(page, published)
+    left = stored(page)
+    assert left is not None
+    until_expired(idp, client_id, left)
+    page.route("**/*", cut_off_cognito)
+    page.goto(published)
+    expect(page.get_by_role("alert")).to_contain_text("could not be renewed", timeout=10_000)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert stored(page) == left
+    page.unroute("**/*", cut_off_cognito)
+    page.reload()
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible(timeout=10_000)

@@ -1,10 +1,17 @@
-// Cognito USER_PASSWORD_AUTH sign-in, RevokeToken sign-out and the token store
-// (sessionStorage, never the URL).
+// Cognito USER_PASSWORD_AUTH sign-in, REFRESH_TOKEN_AUTH renewal, RevokeToken sign-out and
+// the token store (sessionStorage, never the URL: one tab's, so no other tab renews or signs
+// out the same stored session, and no cross-tab locking is needed).
 
 export const TOKENS_KEY = 'mfe.tokens';
 
 /** Error with a message meant for the user (shown in the login form's alert). */
 export class SignInError extends Error {}
+
+/** Cognito refused the refresh token (revoked, expired, or its user gone): the session is over. */
+export class SessionEndedError extends Error {}
+
+/** The error types of a refused refresh; any other failure (offline, 5xx, throttling) is retried. */
+const REFUSED = new Set(['NotAuthorizedException', 'UserNotFoundException']);
 
 /** A Cognito user-pool API call from the page: unsigned, as the browser SDKs make these. */
 function callCognito(auth, action, body) {
@@ -37,24 +44,12 @@ export async function signIn(auth, username, password) {
   } catch {
     throw new SignInError(`Cannot reach the sign-in service at ${auth.endpoint}`);
   }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
+  const data = await answerOf(response);
   if (!response.ok) {
-    const message = data && (data.message || data.Message);
-    throw new SignInError(message || `Sign-in failed (HTTP ${response.status}).`);
+    throw new SignInError(errorMessage(data) || `Sign-in failed (HTTP ${response.status}).`);
   }
-  const result = data && data.AuthenticationResult;
-  if (result && result.IdToken && result.AccessToken) {
-    const tokens = {
-      IdToken: result.IdToken,
-      AccessToken: result.AccessToken,
-      RefreshToken: result.RefreshToken || null,
-      expiry: Date.now() + (Number(result.ExpiresIn) || 3600) * 1000,
-    };
+  const tokens = tokensOf(data, null);
+  if (tokens) {
     saveTokens(tokens);
     return tokens;
   }
@@ -64,6 +59,75 @@ export async function signIn(auth, username, password) {
     );
   }
   throw new SignInError('Unexpected answer from the sign-in service.');
+}
+
+/**
+ * Renews the access and ID tokens with the refresh token (InitiateAuth REFRESH_TOKEN_AUTH,
+ * as Amplify does; Cognito answers no new refresh token, so the stored one is kept) and
+ * stores them. Resolves with the new tokens, or null when the tab was signed out or signed
+ * in anew while the call was under way (nothing is stored then, so a sign-out stays one).
+ * Rejects with a SessionEndedError when Cognito refuses the refresh token, and with another
+ * Error when it could not be asked or failed (offline, 5xx, throttled): the session is kept,
+ * ask again later.
+ */
+export async function refreshTokens(auth, tokens) {
+  if (!tokens || typeof tokens.RefreshToken !== 'string') {
+    throw new SessionEndedError('this session has no refresh token');
+  }
+  let response;
+  try {
+    response = await callCognito(auth, 'InitiateAuth', {
+      AuthFlow: 'REFRESH_TOKEN_AUTH',
+      ClientId: auth.client_id,
+      AuthParameters: { REFRESH_TOKEN: tokens.RefreshToken },
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the sign-in service at ${auth.endpoint} (${err})`);
+  }
+  const data = await answerOf(response);
+  if (!response.ok) {
+    const type = errorType(response, data);
+    const message = errorMessage(data) || `HTTP ${response.status}`;
+    if (REFUSED.has(type)) throw new SessionEndedError(message);
+    throw new Error(`the sign-in service at ${auth.endpoint} answered ${type || response.status}: ${message}`);
+  }
+  const fresh = tokensOf(data, tokens.RefreshToken);
+  if (!fresh) throw new Error(`unexpected answer from the sign-in service at ${auth.endpoint}`);
+  const current = storedTokens();
+  if (!current || current.RefreshToken !== tokens.RefreshToken) return null;
+  saveTokens(fresh);
+  return fresh;
+}
+
+/** The JSON body of a Cognito answer, or null when it has none. */
+async function answerOf(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+function errorMessage(data) {
+  return (data && (data.message || data.Message)) || '';
+}
+
+/** "NotAuthorizedException" from an error answer's __type (or header), which may carry a namespace. */
+function errorType(response, data) {
+  const type = (data && data.__type) || response.headers.get('x-amzn-ErrorType') || '';
+  return type.split('#').pop().split(':')[0];
+}
+
+/** The stored form of an AuthenticationResult, or null; `refreshToken` when it carries none. */
+function tokensOf(data, refreshToken) {
+  const result = data && data.AuthenticationResult;
+  if (!result || !result.IdToken || !result.AccessToken) return null;
+  return {
+    IdToken: result.IdToken,
+    AccessToken: result.AccessToken,
+    RefreshToken: result.RefreshToken || refreshToken,
+    expiry: Date.now() + (Number(result.ExpiresIn) || 3600) * 1000,
+  };
 }
 
 /**
@@ -117,14 +181,18 @@ export function storedTokens() {
   return tokens;
 }
 
-/** The stored tokens if present and not expired (expiry in epoch ms; seconds are tolerated), else null. */
+/** When the access token expires, in epoch ms (seconds are tolerated); 0 when unknown. */
+export function tokenExpiry(tokens) {
+  const expiry = Number(tokens && tokens.expiry);
+  if (!Number.isFinite(expiry)) return 0;
+  return expiry < 1e12 ? expiry * 1000 : expiry;
+}
+
+/** The stored tokens if present and not expired (nor expiring within 5 s), else null. */
 export function loadTokens(now = Date.now()) {
   const tokens = storedTokens();
   if (!tokens) return null;
-  let expiry = Number(tokens.expiry);
-  if (!Number.isFinite(expiry)) return null;
-  if (expiry < 1e12) expiry *= 1000;
-  return expiry > now + 5000 ? tokens : null;
+  return tokenExpiry(tokens) > now + 5000 ? tokens : null;
 }
 
 /** The user name in an IdToken (JWT payload claim `cognito:username`), or '' when unreadable. */

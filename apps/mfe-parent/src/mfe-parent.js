@@ -3,12 +3,35 @@
 // <template data-mfe-mount> child. Mounted elements live in the light DOM of
 // <mfe-parent> and are shown through the <slot> in the main area.
 import { LitElement, html } from 'lit';
-import { SignInError, clearTokens, loadTokens, signIn, signOut, storedTokens, usernameFromIdToken } from './auth.js';
+import {
+  SessionEndedError,
+  SignInError,
+  clearTokens,
+  loadTokens,
+  refreshTokens,
+  signIn,
+  signOut,
+  storedTokens,
+  tokenExpiry,
+  usernameFromIdToken,
+} from './auth.js';
 import { readConfig } from './config.js';
 import { styles } from './styles.js';
 
 const MOUNTED_ATTR = 'data-mfe-mounted';
 const ACTIVE_ATTR = 'data-mfe-active';
+const RENEW_BEFORE_MS = 60_000; // renew the tokens a minute before the access token expires
+const RETRY_MS = 15_000; // how often a renewal that could not reach Cognito is tried again
+const MIN_DELAY_MS = 1_000; // never retry faster than this
+
+/**
+ * How long to wait before renewing tokens whose access token expires at `expiry`: until a
+ * minute before, or half the time left when that is under two minutes (short validities).
+ */
+function renewalDelay(expiry, now = Date.now()) {
+  const left = expiry - now;
+  return Math.max(0, left > 2 * RENEW_BEFORE_MS ? left - RENEW_BEFORE_MS : left / 2);
+}
 
 /** "mfe-accounts" -> "Accounts"; an element's data-mfe-label wins. */
 function labelOf(element) {
@@ -19,9 +42,10 @@ function labelOf(element) {
 
 export class MfeParentElement extends LitElement {
   static properties = {
-    view: { state: true }, // 'login' | 'mounted'
+    view: { state: true }, // 'login' | 'renewing' (expired tokens at load) | 'mounted'
     busy: { state: true },
     error: { state: true },
+    notice: { state: true }, // mounted, but the expired tokens could not be renewed yet
     user: { state: true },
     links: { state: true },
   };
@@ -35,31 +59,119 @@ export class MfeParentElement extends LitElement {
     this.view = 'login';
     this.busy = false;
     this.error = '';
+    this.notice = '';
     this.user = '';
     this.links = [];
+    this._renewal = undefined; // the renewal timer
+    this._epoch = 0; // bumped by a sign-out or disconnect: a renewal under way then is dropped
+    this._retrying = false; // a renewal failed for want of Cognito: try again once online
+    this._onOnline = () => this._retrying && this._renew();
   }
 
   get auth() {
     return this.config.auth;
   }
 
+  /**
+   * Mounts the apps when the tab holds a live session; expired tokens are renewed first
+   * (the login form only when Cognito refuses the refresh token).
+   */
   connectedCallback() {
     super.connectedCallback();
     if (!this.auth) {
       this._mount();
       return;
     }
+    window.addEventListener('online', this._onOnline);
     const tokens = loadTokens();
     if (tokens) {
-      this.user = usernameFromIdToken(tokens.IdToken);
-      this._mount();
+      this._signedIn(tokens);
+    } else if (storedTokens()) {
+      this.view = 'renewing';
+      this.setAttribute('data-mfe-state', 'renewing');
+      this._renew();
     } else {
-      // Expired tokens end their session at Cognito too: this tab drops their refresh token.
-      const expired = storedTokens();
-      clearTokens();
       this._showLogin();
-      signOut(this.auth, expired);
     }
+  }
+
+  disconnectedCallback() {
+    super.disconnectedCallback();
+    window.removeEventListener('online', this._onOnline);
+    this._stopRenewal();
+  }
+
+  /** Shows the apps for `tokens` and schedules their renewal. */
+  _signedIn(tokens) {
+    this.user = usernameFromIdToken(tokens.IdToken) || this.user;
+    this.error = '';
+    this.notice = '';
+    this._retrying = false;
+    this._mount();
+    this._scheduleRenewal(renewalDelay(tokenExpiry(tokens)));
+  }
+
+  _scheduleRenewal(delay) {
+    clearTimeout(this._renewal);
+    this._renewal = setTimeout(() => this._renew(), delay);
+  }
+
+  _stopRenewal() {
+    clearTimeout(this._renewal);
+    this._renewal = undefined;
+    this._retrying = false;
+    this._epoch += 1;
+  }
+
+  /** Renews the stored tokens: the apps stay (or get) mounted, or the session has ended. */
+  async _renew() {
+    clearTimeout(this._renewal);
+    const epoch = this._epoch;
+    const tokens = storedTokens();
+    try {
+      const fresh = await refreshTokens(this.auth, tokens);
+      if (fresh && epoch === this._epoch) this._signedIn(fresh);
+    } catch (err) {
+      if (epoch !== this._epoch || storedTokens()?.RefreshToken !== tokens?.RefreshToken) return;
+      if (err instanceof SessionEndedError) {
+        this._endSession(`Your session has ended (${err.message}). Sign in again.`);
+      } else {
+        this._renewLater(tokens, err);
+      }
+    }
+  }
+
+  /**
+   * Keeps the session when Cognito could not be asked (offline): tried again after a while
+   * and when the browser is back online. Until the access token expires nothing shows; then
+   * the mounted apps stay, under a notice, and a load shows the login form saying why.
+   */
+  _renewLater(tokens, err) {
+    const left = tokenExpiry(tokens) - Date.now();
+    const delay = Math.max(MIN_DELAY_MS, left > 0 ? Math.min(RETRY_MS, left / 2) : RETRY_MS);
+    const seconds = Math.round(delay / 1000);
+    console.warn(`mfe-parent: cannot renew the session (${err.message}); trying again in ${seconds} s`);
+    this._retrying = true;
+    this._scheduleRenewal(delay);
+    if (left > 0) return;
+    const message = `Your session could not be renewed: ${err.message}. Trying again…`;
+    if (this.view === 'mounted') {
+      this.notice = message;
+    } else {
+      this.error = message;
+      this._showLogin();
+    }
+  }
+
+  /** Signs the tab out: no tokens, no apps, the login form (with `message`, if any). */
+  _endSession(message) {
+    this._stopRenewal();
+    clearTokens();
+    this._unmount();
+    this.user = '';
+    this.error = message;
+    this.notice = '';
+    this._showLogin();
   }
 
   _showLogin() {
@@ -127,8 +239,8 @@ export class MfeParentElement extends LitElement {
     try {
       const tokens = await signIn(this.auth, username, password);
       form.reset();
-      this.user = usernameFromIdToken(tokens.IdToken) || username;
-      this._mount();
+      this.user = username;
+      this._signedIn(tokens);
     } catch (err) {
       this.error = err instanceof SignInError ? err.message : `Sign-in failed: ${err}`;
     } finally {
@@ -139,11 +251,7 @@ export class MfeParentElement extends LitElement {
   /** Signs the tab out at once, then ends the session at Cognito (best effort, never awaited). */
   _onSignOut() {
     const tokens = storedTokens();
-    clearTokens();
-    this._unmount();
-    this.user = '';
-    this.error = '';
-    this._showLogin();
+    this._endSession('');
     signOut(this.auth, tokens);
   }
 
@@ -156,7 +264,9 @@ export class MfeParentElement extends LitElement {
       </header>
       ${mounted && this.links.length ? this._renderNav() : ''}
       <main>
-        ${mounted ? '' : this._renderLogin()}
+        ${mounted && this.notice ? html`<p class="error notice" role="alert">${this.notice}</p>` : ''}
+        ${this.view === 'renewing' ? html`<p class="hint" role="status">Renewing your session…</p>` : ''}
+        ${mounted || this.view === 'renewing' ? '' : this._renderLogin()}
         <div class="apps" ?hidden=${!mounted}><slot></slot></div>
       </main>
     `;

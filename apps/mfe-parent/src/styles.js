@@ -29,4 +29,5 @@ export const styles = css`
   .login button[disabled] { opacity: 0.6; cursor: progress; }
   .error { margin: 0; padding: 0.5rem 0.75rem; border-radius: 6px; background: #fef2f2; color: #b91c1c;
     border: 1px solid #fecaca; }
+  .notice { margin-bottom: 1rem; }
 `;
