@@ -355,6 +355,7 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
             UserPoolId=pool_id,
             ClientName=names.client,
             GenerateSecret=False,
+            EnableTokenRevocation=True,  # the shell's sign-out is a RevokeToken
             ExplicitAuthFlows=[
                 "ALLOW_USER_PASSWORD_AUTH",
                 "ALLOW_USER_SRP_AUTH",
