@@ -157,3 +157,33 @@ def test_a_day_of_editing_leaves_nothing_behind(monorepo_built: Path, tmp_path: 
         )
         grown = held(pid).rss_kb - baseline.rss_kb
         assert grown < 10_000, f"memory grew by {grown} kB: {held(pid)} vs {baseline}"
+
+
+MISSING_IMPORTS = 2000
+"""Imports of missing files in the failing save: esbuild's errors then run to ~400 KB."""
+FAILING_SAVES = 12
+
+
+def test_what_serve_printed_is_not_kept(monorepo_built: Path, tmp_path: Path) -> None:
+    """Serve's output goes to the terminal only: a day of failed builds, each printing
+    the bundler's errors, leaves serve no bigger than the first few did."""
+    with serving(monorepo_built, tmp_path) as served:
+        pid = served.server.proc.pid
+        source = served.root / "apps/payments/src/payments-app.js"
+        original = source.read_text()
+        imports = "".join(f'import "./missing-{i}.js";\n' for i in range(MISSING_IMPORTS))
+
+        def fail(index: int) -> None:
+            mark = len(served.server.lines)
+            source.write_text(f"{imports}// save {index}\n{original}")
+            served.server.wait_for(r"^serve: payments (failed|still failing)", since=mark)
+
+        for index in range(3):  # warm: the first failure, then the same one again
+            fail(index)
+        baseline = held(pid)
+        for index in range(3, 3 + FAILING_SAVES):
+            fail(index)
+        save(served, source, original)
+        grown = held(pid).rss_kb - baseline.rss_kb
+        printed = sum(len(line) for line in served.server.lines) // 1024
+        assert grown < 3_000, f"memory grew by {grown} kB after {printed} kB of output"

@@ -73,6 +73,9 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             ],
             "uptodate": [state],
             "verbosity": 2,
+            # doit keeps a copy of a python-action's output (to replay on failure) as well
+            # as printing it: serve's runs all day, and would keep every line it printed
+            "io": {"capture": False},
         }
 
     return {"task_serve": task_serve}
