@@ -17,6 +17,7 @@ from playwright.sync_api import Page, Route, expect
 
 from fixtures.aws import local_client
 from fixtures.modules import Recorder
+from fixtures.serve import wait_until
 
 
 def cognito(repo: Path) -> tuple[Any, str]:
@@ -65,10 +66,11 @@ def accepted(idp: Any, client_id: str, tokens: dict[str, str]) -> dict[str, bool
 def until_refused(idp: Any, client_id: str, tokens: dict[str, Any], after: str) -> None:
     """Wait until Cognito refuses both tokens (the page sends the sign-out once the tab is
     signed out, without waiting for it)."""
-    deadline = time.monotonic() + 10
-    while (answers := accepted(idp, client_id, tokens)) != {"access": False, "refresh": False}:
-        assert time.monotonic() < deadline, f"after the {after}, Cognito accepts {answers}"
-        time.sleep(0.2)
+    wait_until(
+        lambda: accepted(idp, client_id, tokens) == {"access": False, "refresh": False},
+        lambda: f"after the {after}, Cognito accepts {accepted(idp, client_id, tokens)}",
+        10,
+    )
 
 
 def test_guest_signs_in_sees_the_micro_frontends_and_signs_out_at_cognito(
@@ -136,10 +138,11 @@ def stored(page: Page) -> dict[str, Any] | None:
 
 def until_expired(idp: Any, client_id: str, tokens: dict[str, Any]) -> None:
     """Wait until Cognito refuses the access token: its validity has passed."""
-    deadline = time.monotonic() + 15
-    while accepted(idp, client_id, tokens)["access"]:
-        assert time.monotonic() < deadline, "the access token outlived its validity"
-        time.sleep(0.2)
+    wait_until(
+        lambda: not accepted(idp, client_id, tokens)["access"],
+        "the access token outlived its validity",
+        15,
+    )
 
 
 def leave_the_shell(page: Page, published: str) -> None:
@@ -208,8 +211,8 @@ def test_a_signed_in_tab_renews_its_tokens_past_several_access_token_lifetimes(
 
     latest = stored(page)
     assert latest is not None
-    while (renewed := stored(page)) == latest:  # a fresh one: Cognito takes it for seconds
-        time.sleep(0.05)
+    wait_until(lambda: stored(page) != latest, "the tab stopped renewing its tokens", validity * 2)
+    renewed = stored(page)  # a fresh one: Cognito takes it for seconds
     assert renewed is not None
     assert idp.get_user(AccessToken=renewed["AccessToken"])["Username"] == "guest"
     expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
