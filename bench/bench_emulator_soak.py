@@ -39,6 +39,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from common import children, held
+
 from mfe.ci.cache import RemoteCache, restore, upload
 from mfe.config import load_project
 from mfe.envs.emulator_process import read_records, terminate
@@ -66,22 +68,6 @@ class Sample:
     worker_kb: int
     fds: int
     threads: int
-
-
-def _status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return dict(line.split(":", 1) for line in lines if ":" in line)
-
-
-def _kb(status: dict[str, str]) -> int:
-    return int(status["VmRSS"].split()[0])
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 @dataclass
@@ -124,21 +110,20 @@ class Soak:
         """The server (from the pid file) and its granian worker."""
         records = read_records(self.project.state_dir("local") / "emulator.pid")
         server = records[0].pid
-        (worker,) = _children(server)
+        (worker,) = children(server)
         return server, worker
 
     def sample(self) -> Sample:
-        server, worker = self.pids()
-        status = _status(worker)
-        fds = len(os.listdir(f"/proc/{worker}/fd")) + len(os.listdir(f"/proc/{server}/fd"))
-        threads = int(status["Threads"]) + int(_status(server)["Threads"])
+        (server_kb, server_fds, server_threads), (worker_kb, worker_fds, worker_threads) = map(
+            held, self.pids()
+        )
         sample = Sample(
             self.cycle,
             round(time.monotonic() - self.started, 1),
-            _kb(_status(server)),
-            _kb(status),
-            fds,
-            threads,
+            server_kb,
+            worker_kb,
+            server_fds + worker_fds,
+            server_threads + worker_threads,
         )
         self.samples.append(sample)
         return sample

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import CHROMIUM, CHROMIUM_ARGS, copy_monorepo
+from common import CHROMIUM, CHROMIUM_ARGS, children, copy_monorepo, held
 
 from fixtures.serve import ServeProcess, use_free_ports
 
@@ -96,29 +96,9 @@ class Sample:
     children_threads: int
 
 
-def _status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return dict(line.split(":", 1) for line in lines if ":" in line)
-
-
 def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (children of each of its threads, recursively)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:  # the thread ended meanwhile
-            continue
-        for child in children:
-            found += [child, *_descendants(child)]
-    return found
-
-
-def _held(pid: int) -> tuple[int, int, int]:
-    """(VmRSS kB, open fds, threads) of one process."""
-    status = _status(pid)
-    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-    return int(status["VmRSS"].split()[0]), fds, int(status["Threads"])
+    """Every process below `pid`, recursively."""
+    return [p for child in children(pid) for p in (child, *_descendants(child))]
 
 
 @dataclass
@@ -212,11 +192,11 @@ class Soak:
 
     def sample(self) -> Sample:
         pid = self.server.proc.pid
-        rss, fds, threads = _held(pid)
+        rss, fds, threads = held(pid)
         children = [0, 0, 0]
         descendants = _descendants(pid)
         for child in descendants:
-            for index, value in enumerate(_held(child)):
+            for index, value in enumerate(held(child)):
                 children[index] += value
         sample = Sample(
             self.cycle,

@@ -1,4 +1,5 @@
-"""Helpers shared by the bench modules: the test suite's monorepo copy and doit runner.
+"""Helpers shared by the bench modules: the test suite's monorepo copy and doit runner,
+and what the soaks read of a process from /proc.
 
 The benchmarks need the `test` extra anyway (awscli, playwright), so they reuse the
 suite's helpers in tests/fixtures/ (bench/run.py puts tests/ on the import path).
@@ -15,7 +16,17 @@ from fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from fixtures.config import use_port
 from fixtures.repo import REPO, copy_sources, run_doit
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "REPO", "copy_monorepo", "copy_sources", "doit", "use_port"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "REPO",
+    "children",
+    "copy_monorepo",
+    "copy_sources",
+    "doit",
+    "held",
+    "use_port",
+]
 
 
 def doit(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -28,3 +39,22 @@ def copy_monorepo(target: Path) -> Path:
     copy_sources(target)  # git's files: never a .venv or node_modules made in the clone
     doit(target, "build")
     return target
+
+
+def held(pid: int) -> tuple[int, int, int]:
+    """(VmRSS kB, open fds, threads) of one process."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    return int(status["VmRSS"].split()[0]), fds, int(status["Threads"])
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (of each of its threads)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
