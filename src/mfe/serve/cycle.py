@@ -22,7 +22,7 @@ from pathlib import Path
 from mfe.config import CONFIG_FILE, Project, gone_app_message, load_project
 from mfe.errors import ConfigError, MfeError
 from mfe.scaffold import new_app_message, uninstalled_apps
-from mfe.serve.rebuild import RunResult, check_dodo, run_tasks
+from mfe.serve.rebuild import RunResult, check_dodo, display_path, error_text, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import Gate
 from mfe.serve.watch import DODO_FILE, OUTPUTS, Changes, classify, meaning
@@ -310,16 +310,13 @@ def _read(path: Path) -> bytes:
 def _failure(root: Path, exc: Exception) -> str:
     """What broke the cycle, naming the file (and line) when the exception carries one
     (a SyntaxError in dodo.py, an OSError)."""
-    text = f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
+    text = error_text(exc)
     filename = getattr(exc, "filename", None)
     if not isinstance(filename, str) or not filename:
         return text
-    try:
-        shown = Path(filename).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        shown = filename
     line = getattr(exc, "lineno", None)
-    return f"{shown}, line {line}: {text}" if line else f"{shown}: {text}"
+    where = display_path(root, filename)
+    return f"{where}, line {line}: {text}" if line else f"{where}: {text}"
 
 
 _NAMED = re.compile(r"^([^\s:,]+)(?:, line \d+)?:")

@@ -131,23 +131,27 @@ def _with_errors(message: str, task: Any) -> str:
 def _load_error(root: Path, exc: Exception) -> str:
     """Why dodo.py did not load, headed by the project file and line that raised it (what
     `python dodo.py` would show last), and what to do: the user fixes that line."""
-    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
     return (
-        f"{_raised_at(root, exc)}: {type(exc).__name__}: {message}\n"
+        f"{_raised_at(root, exc)}: {error_text(exc)}\n"
         "doit cannot load dodo.py: fix that line; until then nothing is rebuilt and the last "
         "good build stays served (what is saved meanwhile is built once it loads)"
     )
+
+
+def error_text(exc: Exception) -> str:
+    """`Type: message` (a SyntaxError's message without the location it carries)."""
+    return f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
 
 
 def _raised_at(root: Path, exc: Exception) -> str:
     """`file, line N` of the error: a SyntaxError's own, or the innermost traceback frame in
     a project file (not an installed library's: a raise inside one names the dodo.py line)."""
     if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{_shown(root, exc.filename)}, line {exc.lineno}"
+        return f"{display_path(root, exc.filename)}, line {exc.lineno}"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _in_project(root, f.filename)]
     if not frames:
         return "dodo.py"
-    return f"{_shown(root, frames[-1].filename)}, line {frames[-1].lineno}"
+    return f"{display_path(root, frames[-1].filename)}, line {frames[-1].lineno}"
 
 
 def _in_project(root: Path, filename: str) -> bool:
@@ -158,7 +162,7 @@ def _in_project(root: Path, filename: str) -> bool:
     return not any(part.startswith(".") or part in _LIBRARIES for part in parts)
 
 
-def _shown(root: Path, filename: str) -> str:
+def display_path(root: Path, filename: str) -> str:
     """A file as serve's other lines name it: relative to the root when inside it."""
     try:
         return Path(filename).resolve().relative_to(root.resolve()).as_posix()
