@@ -247,8 +247,8 @@ def test_expired_access_and_id_tokens_are_dropped_when_new_ones_are_issued(
 def test_a_browsers_sign_out_revokes_the_tokens_of_a_pool_in_any_region(
     moto_s3: S3Server,
 ) -> None:
-    """The shell's sign-out is a GlobalSignOut the browser sends unsigned, so moto takes its
-    region from the host name (127.0.0.1: us-east-1). moto finds the pool of a sign-in's or
+    """A page's global sign-out is a GlobalSignOut the browser sends unsigned, so moto takes
+    its region from the host name (127.0.0.1: us-east-1). moto finds the pool of a sign-in's or
     a GetUser's token in any region, but looked for a sign-out's in that one alone: with the
     local environment's region set to another, the sign-out answered NotAuthorized and the
     tokens stayed valid. Now it revokes them, and answers the page's origin (CORS)."""

@@ -224,10 +224,12 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
 
 def sign_out_in_any_region() -> None:
     """Make GlobalSignOut look for the access token's pool in every region, as moto's
-    InitiateAuth and GetUser do. The shell's sign-out is sent unsigned by the browser, so
-    moto takes the request's region from the host name (`127.0.0.1`: us-east-1) and looked
-    for the token there alone: with the local environment's `region` set to another, the
-    sign-out answered NotAuthorized and the tokens stayed valid."""
+    InitiateAuth and GetUser do. A page's global sign-out (Amplify's `signOut({ global:
+    true })`; the shell's own sign-out is a RevokeToken, `mfe.envs.moto_cognito`) is sent
+    unsigned by the browser, so moto takes the request's region from the host name
+    (`127.0.0.1`: us-east-1) and looked for the token there alone: with the local
+    environment's `region` set to another, the sign-out answered NotAuthorized and the
+    tokens stayed valid."""
     from moto.cognitoidp.models import cognitoidp_backends, find_account_region_by_value
     from moto.cognitoidp.responses import CognitoIdpResponse
     from moto.core.responses import EmptyResult
