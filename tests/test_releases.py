@@ -25,6 +25,7 @@ from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.history import lines, list_records
+from mfe.publish.merge import REMEMBERED
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
 from mfe.publish.report import plan_lines
@@ -352,6 +353,32 @@ def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
     assert [r.changed for r in history(site)][-2:] == [["accounts"], ["payments"]]
     forced = other.publish(smoke=False, force=True)  # still possible, deliberately
     assert forced["changed"] == ["accounts"] and live(site).apps["accounts"].version == bad
+
+
+def test_a_checkout_keeps_out_its_old_build_however_often_another_team_replaced_it(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pointer lists only the newest REMEMBERED versions an app replaced. A checkout
+    that never pulls payments (and has no git to order commits) still holds the build it
+    published first, older than all of them: its publish of accounts keeps payments live
+    as the other team left it, because that build is the one it published last."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    for release in range(REMEMBERED + 2):
+        other.change("payments", f"b{release}")
+        other.publish(smoke=False)
+    ours = live(site).apps["payments"]
+    assert site.project.apps["payments"].dist.is_dir()  # still the first build
+    site.change("accounts", "2")
+    capsys.readouterr()
+    report = site.publish(smoke=False)
+    assert report["changed"] == ["accounts"], swaps(history(site)[-2:])
+    assert live(site).apps["payments"] == ours
+    assert "payments built here is a version live has replaced" in capsys.readouterr().out
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(site.root, "accounts") in page
+    forced = site.publish(smoke=False, force=True)  # still possible, deliberately
+    assert forced["changed"] == ["payments"]
 
 
 def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:

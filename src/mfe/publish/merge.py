@@ -1,7 +1,8 @@
 """Merge semantics of a publish: which apps it changes, what the next pointer holds.
 
 A publish changes only the apps whose built bytes differ from the version live when it
-planned (`base`). After a lost race it merges its changed apps over the pointer it lost
+planned (`base`), other than builds this checkout already published or that live replaced
+(`stale`). After a lost race it merges its changed apps over the pointer it lost
 to, so another team's app that changed meanwhile is kept. An app built from a commit that
 is an ancestor of the live version's commit is refused (an out-of-order CI run must not
 revert a newer app) unless forced. A live app this checkout does not have stays on the
@@ -13,11 +14,12 @@ rollback, which re-renders the page too).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfe.errors import MfeError
+from mfe.publish.built_here import Judged
 from mfe.publish.local import LocalFile
 from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.versions import blob, version_of
@@ -41,34 +43,48 @@ def candidate(
 
 
 REMEMBERED = 20
+"""Versions an app's pointer entry lists as replaced; older builds are kept out by the
+checkout's own record (`mfe.publish.built_here`) or, with git, by `check_not_older`."""
+
+
+def _kept_out(live: AppVersion, version: str, judged: Judged | None) -> bool:
+    """A build of a version `live` replaced, or one `judged` keeps out (this checkout's
+    last published build, which another publish replaced since)."""
+    if version == live.version:
+        return False
+    return version in live.replaced or (judged is not None and judged.keeps_out(version, live))
 
 
 def changed_apps(
-    base: Live | None, candidates: dict[str, Candidate], force: bool = False
+    base: Live | None,
+    candidates: dict[str, Candidate],
+    force: bool = False,
+    built: Mapping[str, Judged] | None = None,
 ) -> list[str]:
-    """Apps whose built bytes differ from the version live in `base`, except builds of a
-    version that live one replaced (a checkout that did not pull another team's change
-    must not revert it) unless `force`."""
-    found = []
-    for name, cand in candidates.items():
-        live = base.apps.get(name) if base else None
-        version = cand.version.version
-        if live is not None and version == live.version:
-            continue
-        if live is not None and version in live.replaced and not force:
-            continue
-        found.append(name)
-    return found
+    """Apps whose built bytes differ from the version live in `base`, except `stale` ones
+    (a checkout that did not pull another team's change must not revert it) unless
+    `force`. `built`: this checkout's last publish (`built_here`)."""
+    kept = [] if force else stale(base, candidates, built)
+    live = base.apps if base else {}
+    return [
+        name
+        for name, cand in candidates.items()
+        if name not in kept and (name not in live or cand.version.version != live[name].version)
+    ]
 
 
-def stale(base: Live | None, candidates: dict[str, Candidate]) -> list[str]:
-    """Apps built here at a version the live one replaced (kept out of the publish)."""
+def stale(
+    base: Live | None, candidates: dict[str, Candidate], built: Mapping[str, Judged] | None = None
+) -> list[str]:
+    """Apps built here at a version the live one replaced, or as this checkout published
+    them last while another publish replaced them since (kept out of the publish)."""
+    built = built or {}
     return [
         name
         for name, cand in candidates.items()
         if base is not None
         and name in base.apps
-        and cand.version.version in base.apps[name].replaced
+        and _kept_out(base.apps[name], cand.version.version, built.get(name))
     ]
 
 

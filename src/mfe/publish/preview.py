@@ -117,13 +117,14 @@ def write_preview(
     """Upload what the preview of `candidates` over `live` lacks, write its page and its
     pointer (which says the `commit` it was built from, `dirty` if its sources were not
     that commit's); returns (changed apps, app -> keys uploaded)."""
+    from mfe.publish.built_here import read_built
     from mfe.publish.merge import changed_apps, merge
     from mfe.publish.page import render_page
     from mfe.publish.plan import AppPlan, online_copy
     from mfe.publish.versions import read_version
 
-    changed = changed_apps(live, candidates)
     state = run.project.state_dir(run.env.name)
+    changed = changed_apps(live, candidates, built=read_built(state, run.parent_bucket))
     added: dict[str, list[str]] = {}
     needed: dict[str, list[str]] = {}
     run.plans = {}

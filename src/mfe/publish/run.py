@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.build.manifest import AssetManifest
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
+from mfe.publish.built_here import read_built, remember_built
 from mfe.publish.commit import Committed, commit
 from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
@@ -210,8 +211,10 @@ class Run:
             name: candidate(name, la.files, la.entries, commit_id, now)
             for name, la in self.local.items()
         }
-        changed = changed_apps(base, candidates, force)
-        for name in stale(base, candidates) if not force else []:
+        state_dir = self.project.state_dir(self.env.name)
+        built = read_built(state_dir, self.parent_bucket)
+        changed = changed_apps(base, candidates, force, built)
+        for name in stale(base, candidates, built) if not force else []:
             self.progress.note(
                 f"{name} built here is a version live has replaced; keeping the live "
                 "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
@@ -252,13 +255,13 @@ class Run:
             with s3_errors(self.session, self.buckets[name], doing, lost=self.lost):
                 write_version(
                     self.s3, self.buckets[name], name, candidates[name].version.version, files,
-                    self.local[name].manifest, self.project.state_dir(self.env.name),
+                    self.local[name].manifest, state_dir,
                 )  # fmt: skip
         parent_plan = self.plans[self.parent]
         state: dict[str, Any] = {"forced": forced, "gone": gone}
 
         def make(current: Live | None) -> Live | None:
-            mine = [n for n in changed_apps(current, candidates, force) if n in changed]
+            mine = [n for n in changed_apps(current, candidates, force, built) if n in changed]
             if current is not None and current.seq != (base.seq if base else 0):
                 state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
                 state["gone"] = drops(current, RACED)  # the same rule on what it lost to
@@ -295,6 +298,10 @@ class Run:
                 first=(base, etag),
                 conditional=lambda: self.conditional,
             )
+        left = new or previous
+        if left is not None:  # what this publish judged, for the next one
+            versions = {name: cand.version.version for name, cand in candidates.items()}
+            remember_built(state_dir, self.parent_bucket, versions, left)
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
         else:
