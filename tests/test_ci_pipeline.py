@@ -204,6 +204,31 @@ def test_uncommitted_changes_bypass_the_cache_unless_forced(
     assert report["apps"]["accounts"]["cache"] == "hit"
 
 
+def test_a_run_of_an_older_commit_finishing_last_keeps_the_later_one_and_passes(
+    origin: Path, monorepo_template: Path, tmp_path: Path
+) -> None:
+    """CI runs finish out of order: C1's runner cloned before C2 was pushed, and C2's run
+    published accounts first. C1's run keeps C2's accounts live, says so, and passes."""
+    modules = monorepo_template / "node_modules"
+    source = origin / "apps" / "accounts" / "src" / "main.jsx"
+    source.write_text(source.read_text() + "\n// C1\n")
+    git(origin, "commit", "-q", "-am", "accounts: C1")
+    older = fresh_clone(origin, tmp_path / "older", modules)
+    source.write_text(source.read_text() + "// C2\n")
+    git(origin, "commit", "-q", "-am", "accounts: C2")
+    newer = fresh_clone(origin, tmp_path / "newer", modules)
+    ci(newer)
+    served = json.loads((newer / ".mfe" / "local" / "publish-report.json").read_text())
+    report, output = ci(older)  # run_doit checks the exit code
+    assert "superseded, it stays live (nothing to publish for accounts)" in output
+    assert report["apps"]["accounts"]["notes"][-1] == (
+        "superseded: live from a later commit, kept live"
+    )
+    published = json.loads((older / ".mfe" / "local" / "publish-report.json").read_text())
+    assert (published["superseded"], published["changed"]) == (["accounts"], [])
+    assert published["release"] == served["release"]  # still C2's release
+
+
 def commit_in(clone: Path, message: str) -> None:
     """Commit and push (as a branch of its own): later clones have it, as CI runners would,
     so a publish can place the live commits in history."""

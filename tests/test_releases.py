@@ -240,6 +240,72 @@ def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site)
     assert site.publish(force=True)["forced"] == ["accounts"]
 
 
+def ci_clones(site: Site, tmp_path: Path) -> Clone:
+    """`site` as a CI clone of commit C1 (pushed to a bare origin) and a second clone to
+    commit C2 on top of it, not yet pushed."""
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "C0")
+    git(site.root, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    site.publish(smoke=False)
+    site.change("accounts", "C1")
+    committed(site.root, "C1")
+    git(site.root, "push", "-q", "origin", "HEAD:refs/heads/main")
+    later = Clone(site, tmp_path / "later")
+    later.change("accounts", "C2")
+    committed(later.root, "C2")
+    return later
+
+
+def test_a_ci_run_of_an_older_commit_finishing_last_keeps_the_later_app(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI runs finish out of order: C2's run published accounts first. C1's run (which
+    cloned before C2 was pushed) fetches C2, finds it later than its own commit, keeps
+    C2's accounts live and succeeds; a plain publish refuses as before."""
+    later = ci_clones(site, tmp_path)
+    git(later.root, "push", "-q", "origin", "HEAD:refs/heads/main")
+    later.publish(smoke=False)
+    before, c2 = live(site), git(later.root, "rev-parse", "HEAD").strip()
+    with pytest.raises(MfeError, match=f"accounts is live at {c2[:12]}, a commit this clone"):
+        site.publish(smoke=False)
+    capsys.readouterr()
+    report = site.publish(smoke=False, keep_newer=True)
+    assert (report["superseded"], report["changed"], report["noop"]) == (["accounts"], [], True)
+    assert live(site) == before
+    c1 = git(site.root, "rev-parse", "HEAD").strip()
+    assert (
+        f"accounts is live from {c2[:12]}, a later commit than this checkout's {c1[:12]}: "
+        "superseded, it stays live (nothing to publish for accounts)"
+    ) in capsys.readouterr().out
+    assert entry(later.root, "accounts") in check_consistent(site).decode()
+
+
+def test_a_ci_run_that_loses_the_race_to_a_later_commit_keeps_it(
+    site: Site, tmp_path: Path
+) -> None:
+    """C1's run is swapping the pointer when C2's run lands accounts: it re-reads, finds
+    accounts live from the later commit, and keeps it instead of reverting it."""
+    later = ci_clones(site, tmp_path)
+
+    def rival() -> None:
+        git(later.root, "push", "-q", "origin", "HEAD:refs/heads/main")
+        later.publish(smoke=False)
+
+    port = site.port
+    proxy = FailingProxy(site.server.endpoint, hold=lost_race(rival))
+    try:
+        site.point_at(proxy.port)
+        report = site.publish(smoke=False, keep_newer=True)
+    finally:
+        proxy.close()
+        site.point_at(port)
+    assert (report["superseded"], report["changed"]) == (["accounts"], [])
+    c2 = git(later.root, "rev-parse", "HEAD").strip()
+    assert [r.commit for r in history(site)][1:] == [c2]  # C1's run swapped nothing
+    assert entry(later.root, "accounts") in check_consistent(site).decode()
+
+
 def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_path: Path) -> None:
     site.publish()
     before = live(site)

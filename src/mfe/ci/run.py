@@ -268,12 +268,15 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
 
     project, env = session.project, session.env
     render_shell(project, env, outputs)
-    published = publish(project, env, outputs=outputs, session=session)
+    published = publish(project, env, outputs=outputs, session=session, keep_newer=True)
     report.published = True
     report.site_url = published.site_url
     for name, result in published.apps.items():
         if name in report.apps:
             report.apps[name].uploaded = len(result.uploaded)
+    for name in published.superseded:
+        if name in report.apps:
+            report.apps[name].notes.append("superseded: live from a later commit, kept live")
     report.extra["release"] = published.release
 
 

@@ -71,6 +71,7 @@ def build_report(
         forced=result.forced,
         refreshed=result.refreshed,
         removed=result.removed,
+        superseded=result.superseded,
         dirty=result.dirty,
     )
 
@@ -89,11 +90,14 @@ def publish(
     force: bool = False,
     session: Session | None = None,
     verify: bool = False,
+    keep_newer: bool = False,
 ) -> PublishReport:
     """Publish the built apps to `env` as one pointer swap; returns the report (also written).
 
     `app`: publish only that app (the others stay as the live pointer has them);
     `force`: publish an app even when its live version comes from a newer commit;
+    `keep_newer`: keep such an app live and publish the others (`doit ci`, whose runs may
+    finish out of order), where a plain publish refuses;
     `verify`: list every bucket, also of apps at their live version, and upload what is
     missing (otherwise the pointer vouches for those: a no-op publish lists nothing);
     `outputs` default to the session's (the backend makes the environment ready);
@@ -107,7 +111,7 @@ def publish(
         project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
         session=session,
     )  # fmt: skip
-    result = run.publish(force=force, prune=prune, wait=wait, verify=verify)
+    result = run.publish(force=force, prune=prune, wait=wait, verify=verify, keep_newer=keep_newer)
     if smoke and not dry_run:
         smoke_or_repair(run, result)
     report = build_report(

@@ -13,6 +13,7 @@ rollback, which re-renders the page too).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -116,6 +117,60 @@ def has_commit(root: Path, commit: str) -> bool:
     except FileNotFoundError:
         return True  # no git: no order to check, as is_ancestor says
     return found.returncode == 0
+
+
+def fetch_commit(root: Path, commit: str) -> bool:
+    """Fetch `commit` from `origin` (a CI run cloned before it was pushed); whether this
+    clone has it now. Never prompts: a CI job has no one to answer."""
+    ssh = os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    quiet = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": ssh}
+    command = ["git", "fetch", "--quiet", "--no-tags", "origin", commit]
+    try:
+        subprocess.run(command, cwd=root, env=quiet, capture_output=True, check=False, timeout=120)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return has_commit(root, commit)
+
+
+def superseded(
+    root: Path, live: Live | None, changed: list[str], candidates: dict[str, Candidate]
+) -> dict[str, str]:
+    """app -> live commit, for the `changed` apps whose live version comes from a commit
+    that descends from this checkout's (a CI run of a later commit finished first; one
+    pushed after this clone was made is fetched)."""
+    found = {}
+    for name in changed:
+        ours = candidates[name].version.commit
+        theirs = live.apps[name].commit if live and name in live.apps else None
+        if not ours or not theirs:
+            continue
+        if (has_commit(root, theirs) or fetch_commit(root, theirs)) and is_ancestor(
+            root, ours, theirs
+        ):
+            found[name] = theirs
+    return found
+
+
+def keep_later(
+    root: Path,
+    live: Live | None,
+    apps: list[str],
+    candidates: dict[str, Candidate],
+    found: dict[str, str],
+    note: Callable[[str], None],
+) -> list[str]:
+    """`apps` without the `superseded` ones (`doit ci`: this run finished after a run of a
+    later commit), each noted once and added to `found` (app -> that commit)."""
+    later = superseded(root, live, apps, candidates)
+    for name, theirs in later.items():
+        if name not in found:
+            ours = candidates[name].version.commit or ""
+            note(
+                f"{name} is live from {theirs[:12]}, a later commit than this checkout's "
+                f"{ours[:12]}: superseded, it stays live (nothing to publish for {name})"
+            )
+    found.update(later)
+    return [name for name in apps if name not in later]
 
 
 def check_not_older(

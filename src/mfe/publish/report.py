@@ -60,6 +60,9 @@ class PublishReport:
     half of `grace_seconds` and named by no live version (`mfe.publish.refresh`)."""
     removed: list[str] = field(default_factory=list)
     """Live apps this checkout does not have, taken off the page (`mfe.publish.merge.dropped`)."""
+    superseded: list[str] = field(default_factory=list)
+    """Apps live from a later commit than this checkout's, kept live (`doit ci`: a run that
+    finished after a run of that later commit)."""
     dirty: bool | None = None
     """Published from a checkout whose sources of it differed from its commit (uncommitted
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""

@@ -27,6 +27,8 @@ class Result:
     """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
     dirty: bool | None = None
     """The published sources differed from HEAD (`Live.dirty`); None: not a git checkout."""
+    superseded: list[str] = field(default_factory=list)
+    """Apps kept live from a later commit than this checkout's (`Run.keep_later`)."""
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:

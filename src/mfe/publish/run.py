@@ -48,6 +48,7 @@ from mfe.publish.merge import (
     check_not_older,
     dropped,
     invalidation_paths,
+    keep_later,
     merge,
     recorded,
     stale,
@@ -200,7 +201,17 @@ class Run:
             p.close()
 
     # ------------------------------------------------------------------ publish
-    def publish(self, *, force: bool, prune: bool, wait: bool, verify: bool = False) -> Result:
+    def publish(
+        self,
+        *,
+        force: bool,
+        prune: bool,
+        wait: bool,
+        verify: bool = False,
+        keep_newer: bool = False,
+    ) -> Result:
+        """`keep_newer`: an app live from a later commit stays (`merge.keep_later`) instead of
+        refusing the publish; `force` publishes it anyway."""
         dry_run = self.dry_run
         base, etag = self.read_live()
         if not dry_run and finish_pending(self, base):
@@ -220,6 +231,15 @@ class Run:
                 "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
                 "--force` serves this build)"
             )
+        kept: dict[str, str] = {}
+
+        def keep(live: Live | None, apps: list[str]) -> list[str]:
+            """`apps` less those live from a later commit, with `keep_newer`."""
+            if not keep_newer or force:
+                return apps
+            return keep_later(self.project.root, live, apps, candidates, kept, self.progress.note)
+
+        changed = keep(base, changed)
         forced = check_not_older(self.project.root, base, changed, candidates, force)
 
         def drops(live: Live | None, after: str = "") -> Dropped:
@@ -263,6 +283,7 @@ class Run:
         def make(current: Live | None) -> Live | None:
             mine = [n for n in changed_apps(current, candidates, force, built) if n in changed]
             if current is not None and current.seq != (base.seq if base else 0):
+                mine = keep(current, mine)
                 state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
                 state["gone"] = drops(current, RACED)  # the same rule on what it lost to
             removed = state["gone"].removed
@@ -314,6 +335,7 @@ class Run:
             result.removed = state["gone"].removed
             result.changed = changed_only(new.changed, result.removed)
         result.dirty = dirty
+        result.superseded = sorted(set(kept) - set(result.changed))  # a retry may publish one
         done = self.committed  # also what finishing an earlier commit step wrote
         for name, keys in done.written.items():  # another app's healed files get a row too
             self.row(name).written = keys
