@@ -319,3 +319,23 @@ def test_an_offline_tab_keeps_its_session_says_so_once_expired_and_renews_when_b
     page.unroute("**/*", cut_off_cognito)
     page.reload()
     expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible(timeout=10_000)
+
+
+def test_a_lasting_client_error_at_renewal_ends_the_session_naming_it(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A renewal that Cognito answers with a 4xx other than a refusal, one that asking again
+    does not change (here the app client was deleted: ResourceNotFoundException), ends the
+    session as a refused refresh token does, naming the error, where it was retried every
+    15 s for good; offline, 5xx and throttling are still retried (the offline test)."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 2)
+    page.goto(published)
+    sign_in(page)
+
+    idp.delete_user_pool_client(UserPoolId=user_pool_id(built_monorepo), ClientId=client_id)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("alert")).to_contain_text("session has ended")
+    expect(page.get_by_role("alert")).to_contain_text("ResourceNotFoundException")
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_have_count(0)
+    assert stored(page) is None

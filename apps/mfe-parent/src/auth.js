@@ -7,11 +7,28 @@ export const TOKENS_KEY = 'mfe.tokens';
 /** Error with a message meant for the user (shown in the login form's alert). */
 export class SignInError extends Error {}
 
-/** Cognito refused the refresh token (revoked, expired, or its user gone): the session is over. */
+/**
+ * Cognito will not renew this session: it refused the refresh token (revoked, expired, or
+ * its user gone) or answered another client error that asking again cannot fix (its app
+ * client deleted: ResourceNotFoundException). The session is over.
+ */
 export class SessionEndedError extends Error {}
 
-/** The error types of a refused refresh; any other failure (offline, 5xx, throttling) is retried. */
+/** The error types of a refused refresh, named as the sign-out's cause without more detail. */
 const REFUSED = new Set(['NotAuthorizedException', 'UserNotFoundException']);
+
+/** The 4xx answers that may go away when asked again later: a request timeout, throttling. */
+const RETRIED_4XX = new Set([408, 429]);
+
+/**
+ * Whether a failed answer may go away when asked again later: anything but a 4xx (a 5xx),
+ * and throttling (429, or Cognito's TooManyRequestsException on a 400). Any other 4xx stays
+ * the same however often the tab asks, so it ends the session rather than retry for good.
+ */
+function transient(response, type) {
+  const clientError = response.status >= 400 && response.status < 500;
+  return !clientError || RETRIED_4XX.has(response.status) || type === 'TooManyRequestsException';
+}
 
 /** A Cognito user-pool API call from the page: unsigned, as the browser SDKs make these. */
 function callCognito(auth, action, body) {
@@ -66,9 +83,9 @@ export async function signIn(auth, username, password) {
  * as Amplify does; Cognito answers no new refresh token, so the stored one is kept) and
  * stores them. Resolves with the new tokens, or null when the tab was signed out or signed
  * in anew while the call was under way (nothing is stored then, so a sign-out stays one).
- * Rejects with a SessionEndedError when Cognito refuses the refresh token, and with another
- * Error when it could not be asked or failed (offline, 5xx, throttled): the session is kept,
- * ask again later.
+ * Rejects with a SessionEndedError when Cognito refuses the refresh token or answers another
+ * lasting 4xx, and with another Error when it could not be asked or failed for a while
+ * (offline, 5xx, throttled): the session is kept, ask again later.
  */
 export async function refreshTokens(auth, tokens) {
   if (!tokens || typeof tokens.RefreshToken !== 'string') {
@@ -89,7 +106,9 @@ export async function refreshTokens(auth, tokens) {
     const type = errorType(response, data);
     const message = errorMessage(data) || `HTTP ${response.status}`;
     if (REFUSED.has(type)) throw new SessionEndedError(message);
-    throw new Error(`the sign-in service at ${auth.endpoint} answered ${type || response.status}: ${message}`);
+    const answered = `the sign-in service at ${auth.endpoint} answered ${type || response.status}: ${message}`;
+    if (!transient(response, type)) throw new SessionEndedError(answered);
+    throw new Error(answered);
   }
   const fresh = tokensOf(data, tokens.RefreshToken);
   if (!fresh) throw new Error(`unexpected answer from the sign-in service at ${auth.endpoint}`);
