@@ -339,3 +339,35 @@ def test_a_lasting_client_error_at_renewal_ends_the_session_naming_it(
     expect(page.get_by_role("alert")).to_contain_text("ResourceNotFoundException")
     expect(page.get_by_role("heading", name="Accounts", level=2)).to_have_count(0)
     assert stored(page) is None
+
+
+def test_signing_in_over_a_session_kept_for_its_renewal_revokes_the_kept_one(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A load that could not renew expired tokens (offline) shows the login form and keeps
+    them for a retry; signing in there starts another session, and the kept one ends at
+    Cognito (RevokeToken, best effort, as a sign-out): its refresh token no longer renews,
+    where the sign-in had overwritten it in the tab, still valid, for 30 days."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 2)
+    page.goto(published)
+    sign_in(page)
+    leave_the_shell(page, published)
+    kept = stored(page)
+    assert kept is not None
+    until_expired(idp, client_id, kept)
+    page.route("**/*", cut_off_cognito)
+    page.goto(published)
+    expect(page.get_by_role("alert")).to_contain_text("could not be renewed", timeout=10_000)
+    page.unroute("**/*", cut_off_cognito)
+
+    fresh = sign_in(page)
+    assert fresh["RefreshToken"] != kept["RefreshToken"]
+    wait_until(
+        lambda: not accepted(idp, client_id, kept)["refresh"],
+        "after the new sign-in, Cognito still renews the kept session",
+        10,
+    )
+    assert accepted(idp, client_id, fresh)["refresh"]
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)

@@ -237,9 +237,12 @@ export class MfeParentElement extends LitElement {
     this.busy = true;
     this.error = '';
     try {
+      const previous = storedTokens(); // a session kept for its renewal (offline at load)
       const tokens = await signIn(this.auth, username, password);
       form.reset();
       this.user = username;
+      this._stopRenewal(); // a renewal still pending for the previous session must not run
+      if (previous && previous.RefreshToken !== tokens.RefreshToken) signOut(this.auth, previous);
       this._signedIn(tokens);
     } catch (err) {
       this.error = err instanceof SignInError ? err.message : `Sign-in failed: ${err}`;
