@@ -371,3 +371,46 @@ def test_signing_in_over_a_session_kept_for_its_renewal_revokes_the_kept_one(
     assert accepted(idp, client_id, fresh)["refresh"]
     expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def hold_timers(page: Page) -> None:
+    """Stop the page's timers from firing, as Chrome's throttling of a background tab's
+    timers can for up to a minute: its clock (installed by page.clock before the page
+    loaded) stands still until `catch_up_date` moves Date on without firing a timer."""
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.2)
+
+
+def catch_up_date(page: Page) -> None:
+    """Set the held page's Date to the real time; its timers stay unfired."""
+    page.clock.set_system_time(time.time())
+
+
+def until_renewed(page: Page, tokens: dict[str, Any], when: str) -> dict[str, Any]:
+    """Wait until the page stores tokens other than `tokens`; those."""
+    wait_until(lambda: stored(page) not in (tokens, None), f"the tab did not renew {when}", 10)
+    return stored(page) or {}
+
+
+def test_a_tab_whose_renewal_timer_did_not_fire_renews_when_shown_or_focused(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """A tab in the background may get its renewal timer late (Chrome throttles a hidden
+    tab's timers): when it becomes visible again or gets focus with a renewal due, it
+    renews at once rather than use expired tokens until the timer fires. The page's clock
+    is held, so no timer fires, while its Date follows the real time."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 4)
+    page.clock.install()
+    page.goto(published)
+    tokens = sign_in(page)
+    hold_timers(page)
+
+    for target, event in (("document", "visibilitychange"), ("window", "focus")):
+        until_expired(idp, client_id, tokens)
+        catch_up_date(page)
+        assert stored(page) == tokens  # no timer fired: the renewal is overdue
+        page.evaluate(f"() => {target}.dispatchEvent(new Event('{event}'))")
+        tokens = until_renewed(page, tokens, f"on {event}")
+        assert idp.get_user(AccessToken=tokens["AccessToken"])["Username"] == "guest"
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)

@@ -63,9 +63,12 @@ export class MfeParentElement extends LitElement {
     this.user = '';
     this.links = [];
     this._renewal = undefined; // the renewal timer
+    this._dueAt = Infinity; // when that timer is due: a hidden tab's timers fire late, if at all
     this._epoch = 0; // bumped by a sign-out or disconnect: a renewal under way then is dropped
     this._retrying = false; // a renewal failed for want of Cognito: try again once online
     this._onOnline = () => this._retrying && this._renew();
+    // Chrome throttles a background tab's timers (up to a minute): catch up when it is back.
+    this._onWake = () => document.visibilityState === 'visible' && Date.now() >= this._dueAt && this._renew();
   }
 
   get auth() {
@@ -83,6 +86,8 @@ export class MfeParentElement extends LitElement {
       return;
     }
     window.addEventListener('online', this._onOnline);
+    window.addEventListener('focus', this._onWake);
+    document.addEventListener('visibilitychange', this._onWake);
     const tokens = loadTokens();
     if (tokens) {
       this._signedIn(tokens);
@@ -98,6 +103,8 @@ export class MfeParentElement extends LitElement {
   disconnectedCallback() {
     super.disconnectedCallback();
     window.removeEventListener('online', this._onOnline);
+    window.removeEventListener('focus', this._onWake);
+    document.removeEventListener('visibilitychange', this._onWake);
     this._stopRenewal();
   }
 
@@ -114,11 +121,13 @@ export class MfeParentElement extends LitElement {
   _scheduleRenewal(delay) {
     clearTimeout(this._renewal);
     this._renewal = setTimeout(() => this._renew(), delay);
+    this._dueAt = Date.now() + delay;
   }
 
   _stopRenewal() {
     clearTimeout(this._renewal);
     this._renewal = undefined;
+    this._dueAt = Infinity;
     this._retrying = false;
     this._epoch += 1;
   }
@@ -126,6 +135,7 @@ export class MfeParentElement extends LitElement {
   /** Renews the stored tokens: the apps stay (or get) mounted, or the session has ended. */
   async _renew() {
     clearTimeout(this._renewal);
+    this._dueAt = Infinity;
     const epoch = this._epoch;
     const tokens = storedTokens();
     try {
