@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, expect
 
 from fixtures.aws import local_client
@@ -414,3 +415,50 @@ def test_a_tab_whose_renewal_timer_did_not_fire_renews_when_shown_or_focused(
         assert idp.get_user(AccessToken=tokens["AccessToken"])["Username"] == "guest"
     expect(page.get_by_role("heading", name="Accounts", level=2)).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_apps_get_renewed_tokens_from_mfe_auth_and_hear_of_each_change(
+    published: str, built_monorepo: Path, page: Page
+) -> None:
+    """`window.mfeAuth.session()` gives a page's apps tokens that are valid now, as
+    Amplify's fetchAuthSession: past the access token's validity (the renewal timer held,
+    as in a throttled tab) it renews first, once for concurrent callers, and the
+    `mfe:session` event tells of every change; signed out, it rejects."""
+    idp, client_id = cognito(built_monorepo)
+    short_validity(built_monorepo, 4)
+    renewals: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            renewals.append(request.url)
+            if "REFRESH_TOKEN_AUTH" in (request.post_data or "")
+            else None
+        ),
+    )
+    page.clock.install()
+    page.add_init_script(
+        """window.mfeSessions = [];
+        addEventListener('mfe:session', (event) => window.mfeSessions.push(event.detail));"""
+    )
+    page.goto(published)
+    first = sign_in(page)
+    hold_timers(page)
+    until_expired(idp, client_id, first)
+    catch_up_date(page)
+
+    sessions = page.evaluate("() => Promise.all([mfeAuth.session(), mfeAuth.session()])")
+    assert sessions[0] == sessions[1]
+    session = sessions[0]
+    assert set(session) == {"accessToken", "idToken", "expiresAt"}
+    assert session["accessToken"] != first["AccessToken"]
+    assert session["expiresAt"] > time.time() * 1000
+    assert idp.get_user(AccessToken=session["accessToken"])["Username"] == "guest"
+    assert len(renewals) == 1
+    heard = page.evaluate("() => window.mfeSessions")
+    assert [s["accessToken"] for s in heard] == [first["AccessToken"], session["accessToken"]]
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate("() => window.mfeSessions.at(-1)") is None
+    with pytest.raises(PlaywrightError, match="signed out"):
+        page.evaluate("() => mfeAuth.session()")

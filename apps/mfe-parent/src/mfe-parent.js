@@ -23,6 +23,12 @@ const ACTIVE_ATTR = 'data-mfe-active';
 const RENEW_BEFORE_MS = 60_000; // renew the tokens a minute before the access token expires
 const RETRY_MS = 15_000; // how often a renewal that could not reach Cognito is tried again
 const MIN_DELAY_MS = 1_000; // never retry faster than this
+const SESSION_EVENT = 'mfe:session'; // on window: the session started, was renewed or ended
+
+/** What the page's apps get of a session (never the refresh token): see the README. */
+function sessionOf(tokens) {
+  return { accessToken: tokens.AccessToken, idToken: tokens.IdToken, expiresAt: tokenExpiry(tokens) };
+}
 
 /**
  * How long to wait before renewing tokens whose access token expires at `expiry`: until a
@@ -64,11 +70,13 @@ export class MfeParentElement extends LitElement {
     this.links = [];
     this._renewal = undefined; // the renewal timer
     this._dueAt = Infinity; // when that timer is due: a hidden tab's timers fire late, if at all
+    this._renewing = null; // the renewal under way, shared by whoever asks meanwhile
     this._epoch = 0; // bumped by a sign-out or disconnect: a renewal under way then is dropped
     this._retrying = false; // a renewal failed for want of Cognito: try again once online
     this._onOnline = () => this._retrying && this._renew();
     // Chrome throttles a background tab's timers (up to a minute): catch up when it is back.
     this._onWake = () => document.visibilityState === 'visible' && Date.now() >= this._dueAt && this._renew();
+    this._api = { session: () => this._session() }; // window.mfeAuth
   }
 
   get auth() {
@@ -81,6 +89,7 @@ export class MfeParentElement extends LitElement {
    */
   connectedCallback() {
     super.connectedCallback();
+    window.mfeAuth = this._api;
     if (!this.auth) {
       this._mount();
       return;
@@ -105,7 +114,32 @@ export class MfeParentElement extends LitElement {
     window.removeEventListener('online', this._onOnline);
     window.removeEventListener('focus', this._onWake);
     document.removeEventListener('visibilitychange', this._onWake);
+    if (window.mfeAuth === this._api) delete window.mfeAuth;
     this._stopRenewal();
+  }
+
+  /**
+   * `window.mfeAuth.session()`, the apps' way to a token that is valid now (Amplify's
+   * fetchAuthSession): the tokens, renewed first when they expire within a minute.
+   * Rejects when the tab is signed out, or when expired tokens could not be renewed.
+   */
+  async _session() {
+    if (!this.auth) throw new Error('mfe-parent: this page has no sign-in (its environment configures no auth)');
+    let failure;
+    const due = storedTokens();
+    if (due && tokenExpiry(due) - Date.now() < RENEW_BEFORE_MS) failure = await this._renew();
+    const tokens = storedTokens();
+    const why = failure ? ` (${failure.message})` : '';
+    if (!tokens) throw new Error(`mfe-parent: signed out${why}`);
+    if (tokenExpiry(tokens) <= Date.now()) {
+      throw new Error(`mfe-parent: the session has expired and could not be renewed${why}; try again later`);
+    }
+    return sessionOf(tokens);
+  }
+
+  /** Tells the page's apps that the session started, was renewed or ended (detail null). */
+  _announce(tokens) {
+    window.dispatchEvent(new CustomEvent(SESSION_EVENT, { detail: tokens ? sessionOf(tokens) : null }));
   }
 
   /** Shows the apps for `tokens` and schedules their renewal. */
@@ -116,6 +150,7 @@ export class MfeParentElement extends LitElement {
     this._retrying = false;
     this._mount();
     this._scheduleRenewal(renewalDelay(tokenExpiry(tokens)));
+    this._announce(tokens);
   }
 
   _scheduleRenewal(delay) {
@@ -128,12 +163,27 @@ export class MfeParentElement extends LitElement {
     clearTimeout(this._renewal);
     this._renewal = undefined;
     this._dueAt = Infinity;
+    this._renewing = null;
     this._retrying = false;
     this._epoch += 1;
   }
 
+  /**
+   * Renews the stored tokens once for every caller until it is done (timer, wake-up, apps);
+   * resolves with the failure, if any.
+   */
+  _renew() {
+    if (!this._renewing) {
+      const renewing = this._renewNow().finally(() => {
+        if (this._renewing === renewing) this._renewing = null;
+      });
+      this._renewing = renewing;
+    }
+    return this._renewing;
+  }
+
   /** Renews the stored tokens: the apps stay (or get) mounted, or the session has ended. */
-  async _renew() {
+  async _renewNow() {
     clearTimeout(this._renewal);
     this._dueAt = Infinity;
     const epoch = this._epoch;
@@ -141,13 +191,15 @@ export class MfeParentElement extends LitElement {
     try {
       const fresh = await refreshTokens(this.auth, tokens);
       if (fresh && epoch === this._epoch) this._signedIn(fresh);
+      return undefined;
     } catch (err) {
-      if (epoch !== this._epoch || storedTokens()?.RefreshToken !== tokens?.RefreshToken) return;
+      if (epoch !== this._epoch || storedTokens()?.RefreshToken !== tokens?.RefreshToken) return err;
       if (err instanceof SessionEndedError) {
         this._endSession(`Your session has ended (${err.message}). Sign in again.`);
       } else {
         this._renewLater(tokens, err);
       }
+      return err;
     }
   }
 
@@ -182,6 +234,7 @@ export class MfeParentElement extends LitElement {
     this.error = message;
     this.notice = '';
     this._showLogin();
+    this._announce(null);
   }
 
   _showLogin() {
