@@ -20,6 +20,7 @@ from fixtures.serve import (
     CTRL_C_STOPPED,
     ServeProcess,
     overlay_errors,
+    page,
     serving,
     use_free_ports,
     wait_until,
@@ -525,4 +526,38 @@ def test_tasks_doit_refuses_are_told_once_and_shown_until_dodo_py_is_fixed(
             ),
             lambda: "\n".join(server.lines[mark:]),
         )
+    assert "Traceback" not in "\n".join(served.server.lines)
+
+
+def test_a_dodo_py_that_does_not_load_shows_only_its_error_not_a_restart(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A restart with a dodo.py that does not load would fail to start: while it is broken
+    the overlay shows its load error alone (no "Restart needed"), a save of the page template
+    meanwhile waits like any other save, and the restart notice is back once dodo.py loads
+    again and still differs from what serve started with."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, dodo = served.server, served.root / "dodo.py"
+        template = served.root / "shell/index.html.j2"
+        good, page_text = dodo.read_text(), template.read_text()
+        mark = len(server.lines)
+        dodo.write_text(good + "def (:\n")
+        told = server.wait_for(r"^serve: dodo\.py failed; the last good build stays served:$", mark)
+        assert overlay_titles(served.shell_port) == ["Build failed: dodo.py"]
+
+        template.write_text(page_text.replace("<title>", "<title>Later ", 1))
+        waiting = r"^serve: nothing rebuilt while dodo\.py is broken; changed meanwhile "
+        server.wait_for(waiting + r"\(built once it is fixed\): shell/index\.html\.j2$", told)
+        said = server.lines[mark:]
+        assert not [line for line in said if line.startswith("serve: rebuilt")], "\n".join(said)
+        assert not [line for line in said if "Restart needed" in line], "\n".join(said)
+        assert "<title>Later " not in page(served.shell_port)
+
+        dodo.write_text(good + "\n# an edit that loads\n")
+        server.wait_for(r"^serve: Restart needed: dodo\.py: dodo\.py changed", since=told)
+        wait_until(
+            lambda: overlay_titles(served.shell_port) == ["Restart needed: dodo.py"],
+            lambda: "\n".join(server.lines[mark:]),
+        )
+        wait_until(lambda: "<title>Later " in page(served.shell_port), "the page waits still")
     assert "Traceback" not in "\n".join(served.server.lines)

@@ -142,8 +142,11 @@ class Cycle:
 
     def _build(self, changes: Changes, paths: set[Path]) -> list[tuple[str, float]]:
         """Run doit for the changed apps and re-render the page; (app, seconds) built."""
-        if changes.dodo:
-            self._note_dodo()
+        built = self._build_apps(changes, paths)
+        self._note_dodo()  # after the run: it says whether dodo.py loads
+        return built
+
+    def _build_apps(self, changes: Changes, paths: set[Path]) -> list[tuple[str, float]]:
         for name in changes.new_apps:
             self._note_new(name)
         apps = set(changes.apps)
@@ -228,9 +231,12 @@ class Cycle:
 
     def _note_dodo(self) -> None:
         """doit serve runs as the dodo.py it started with set it up (its task, options and
-        session): a changed one needs a restart, said until dodo.py is back as it was."""
-        if _read(self.project.root / DODO_FILE) == self.dodo:
-            if self.errors.pop(RESTART, None) is not None:
+        session): a changed one needs a restart, said until dodo.py is back as it was. Not
+        while dodo.py does not load (or doit refuses its tasks): a restart would not start,
+        its error says what to fix, and the notice comes back once it loads."""
+        back = _read(self.project.root / DODO_FILE) == self.dodo
+        if back or DODO_FILE in self.errors:
+            if self.errors.pop(RESTART, None) is not None and back:
                 log(f"{DODO_FILE} is back as serve started with it: no restart needed")
             return
         self.errors[RESTART] = BuildError(
