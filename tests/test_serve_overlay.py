@@ -490,17 +490,27 @@ def task_lint():
 def test_tasks_doit_refuses_are_told_once_and_shown_until_dodo_py_is_fixed(
     monorepo_built: Path, tmp_path: Path
 ) -> None:
-    """A dodo.py task depending on a task that does not exist: doit runs nothing (exit 3).
-    Its error is told once (not on every save) and shown in the overlay, headed dodo.py,
-    until a cycle runs through."""
+    """A dodo.py task depending on a task that does not exist: doit runs nothing (exit 3),
+    and `doit serve` would not start again either. Its error is told at the save, once (not
+    on every save), and shown in the overlay, headed dodo.py, with no restart notice, until
+    a cycle runs through; a save of the page template meanwhile waits like the others."""
     with serving(monorepo_built, tmp_path) as served:
         server, dodo = served.server, served.root / "dodo.py"
         payments = served.root / "apps/payments/src/payments-app.js"
-        good, source = dodo.read_text(), payments.read_text()
+        template = served.root / "shell/index.html.j2"
+        good, source, page_text = dodo.read_text(), payments.read_text(), template.read_text()
         missing = "Task dependency 'build:acounts' does not exist"
         mark = len(server.lines)
         dodo.write_text(good + BAD_TASK)
-        server.wait_for(r"^serve: Restart needed: dodo\.py", since=mark)
+        told = server.wait_for(r"^serve: dodo\.py failed; the last good build stays served:$", mark)
+        assert missing in server.lines[told + 1], server.lines[told + 1]
+        assert overlay_titles(served.shell_port) == ["Build failed: dodo.py"]
+        restart = run_doit(served.root, "serve", check=False, timeout=60)  # no way out
+        assert restart.returncode == 3 and missing in restart.stdout, restart.stdout
+        template.write_text(page_text.replace("<title>", "<title>Later ", 1))
+        waiting = r"^serve: nothing rebuilt while dodo\.py is broken; changed meanwhile "
+        server.wait_for(waiting + r"\(built once it is fixed\): shell/index\.html\.j2$", told)
+        assert "<title>Later " not in page(served.shell_port)
         for text in (">Payments one</h2>", ">Payments two</h2>"):  # two saves, one error
             since = len(server.lines)
             payments.write_text(source.replace(">Payments</h2>", text))
@@ -517,11 +527,13 @@ def test_tasks_doit_refuses_are_told_once_and_shown_until_dodo_py_is_fixed(
         waiting = r"^serve: nothing rebuilt while dodo\.py is broken; changed meanwhile "
         server.wait_for(waiting + r"\(built once it is fixed\): apps/payments/", since=mark)
         assert not any(line.startswith("serve: rebuilt") for line in server.lines[mark:])
+        assert not any("Restart needed" in line for line in server.lines[mark:])
 
         dodo.write_text(good)  # fixed: the apps saved meanwhile are built, the overlay goes
         wait_until(
             lambda: (
                 shows(served.shell_port, served.ports["payments"], "Payments two")
+                and "<title>Later " in page(served.shell_port)
                 and overlay_titles(served.shell_port) == []
             ),
             lambda: "\n".join(server.lines[mark:]),

@@ -24,8 +24,10 @@ from typing import Any, TextIO
 import doit.plugin
 from doit.action import CmdAction
 from doit.cmd_base import ModuleTaskLoader
+from doit.control import TaskControl
 from doit.doit_cmd import DoitMain
-from doit.exceptions import DependencyError, UnmetDependency
+from doit.exceptions import DependencyError, InvalidDodoFile, InvalidTask, UnmetDependency
+from doit.loader import load_tasks
 from doit.reporter import ConsoleReporter
 
 from mfe.build.install import npm_reason
@@ -190,10 +192,17 @@ def _entry_points(group: str) -> Any:
 
 
 def check_dodo(root: Path) -> RunResult:
-    """dodo.py loaded, no task run: a saved dodo.py that does not load is told at its save
-    (as Vite tells a broken config), not at the next save of a source."""
+    """dodo.py loaded and its tasks checked as doit checks them before any runs, no task
+    run: a saved dodo.py that does not load, or whose tasks doit refuses, is told at its
+    save (as Vite tells a broken config), not at the next save of a source."""
     loaded = _load(root)
-    return loaded if isinstance(loaded, RunResult) else RunResult(0)
+    if isinstance(loaded, RunResult):
+        return loaded
+    try:
+        TaskControl(load_tasks(loaded, allow_delayed=True))
+    except (InvalidDodoFile, InvalidTask) as exc:  # the error `doit` prints as ERROR: (exit 3)
+        return RunResult(code=3, failures={"dodo.py": f"{REFUSED}: {exc}"})
+    return RunResult(0)
 
 
 def _load(root: Path) -> dict[str, Any] | RunResult:
