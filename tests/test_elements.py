@@ -31,7 +31,8 @@ def test_an_element_the_bundle_does_not_define_is_a_config_error(monorepo: Path)
     assert "Traceback" not in result.stdout
     errors = [line for line in result.stdout.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stdout
-    assert str(config) in errors[0] and "key 'apps.payments.element'" in errors[0]
+    assert " mfe.toml: key 'apps.payments.element'" in errors[0], errors[0]
+    assert str(monorepo) not in errors[0]  # named as the other messages name files
     assert "mfe-payments" in errors[0]  # says what the bundle does define
     assert not (monorepo / "apps" / "payments" / "dist").exists()  # nothing half-built kept
 

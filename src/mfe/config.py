@@ -68,21 +68,23 @@ def gone_apps_left_out() -> Iterator[None]:
         _LEAVE_GONE_OUT.reset(token)
 
 
-def gone_app_message(root: Path, name: str) -> str:
+def gone_app_message(name: str) -> str:
     """What to do about an [apps.NAME] table without its folder."""
     return (
-        f"{root / CONFIG_FILE}: [apps.{name}] names an app, but its folder apps/{name}/ is "
+        f"{CONFIG_FILE}: [apps.{name}] names an app, but its folder apps/{name}/ is "
         f"missing (no apps/{name}/package.json); remove the [apps.{name}] table from "
         f"{CONFIG_FILE}, or restore the folder"
     )
 
 
 def load_project(root: Path) -> Project:
-    """Read `<root>/mfe.toml` and the apps; raise ConfigError naming file and key."""
+    """Read `<root>/mfe.toml` and the apps; raise ConfigError naming file and key (the
+    file relative to the root, as every other message names a project file: doit runs
+    from there)."""
     root = root.resolve()
-    file = root / CONFIG_FILE
+    file = Path(CONFIG_FILE)
     try:
-        raw = tomllib.loads(_utf8_text(file))
+        raw = tomllib.loads(_utf8_text(root / file, file))
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: not found; create it (see README.md, 'Configuration')"
@@ -127,7 +129,8 @@ def _load_build(root: Path, table: Table) -> BuildSettings:
             what = "is a folder (list the files in it)" if path.is_dir() else "does not exist"
             raise table.error(
                 f"{table.key('inputs')}[{index}]",
-                f"names {name!r}, which {what} under {root}; fix the path or remove it",
+                f"names {name!r}, which {what} (paths are relative to the folder of "
+                f"{CONFIG_FILE}); fix the path or remove it",
             )
     build = BuildSettings(inputs=inputs, env=table.strings("env"))
     table.done()
@@ -152,12 +155,12 @@ def _load_apps(
     gone = tuple(sorted(name for name in table.data if name not in discovered))
     for name in gone:
         if not _LEAVE_GONE_OUT.get():
-            raise ConfigError(gone_app_message(root, name))
+            raise ConfigError(gone_app_message(name))
         table.sub(name)  # read: not an unknown setting
     apps: dict[str, App] = {}
     defaults = iter(_default_ports(table, discovered, reserved))
     for name in discovered:
-        _read_package_json(root / "apps" / name / "package.json")
+        _read_package_json(root, Path("apps", name, "package.json"))
         app_table = table.sub(name)
         role = app_table.get("role", str, "fragment")
         if role not in ("parent", "fragment"):
@@ -179,7 +182,7 @@ def _load_apps(
     table.done()
 
     if not apps:
-        raise ConfigError(f"{root / 'apps'}: no app found (expected apps/<name>/package.json)")
+        raise ConfigError("apps/: no app found (expected apps/<name>/package.json)")
     parents = [a.name for a in apps.values() if a.role == "parent"]
     if len(parents) != 1:
         raise ConfigError(
@@ -190,24 +193,26 @@ def _load_apps(
     return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent")), gone
 
 
-def _utf8_text(path: Path) -> str:
-    """The file's text; a ConfigError naming the line of a byte that is not UTF-8."""
+def _utf8_text(path: Path, shown: Path) -> str:
+    """The file's text; a ConfigError naming the line (of the file `shown`) of a byte that
+    is not UTF-8."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            f"{path}: line {line} holds byte 0x{data[exc.start]:02x}, which is not UTF-8; "
+            f"{shown}: line {line} holds byte 0x{data[exc.start]:02x}, which is not UTF-8; "
             "save the file as UTF-8"
         ) from None
 
 
-def _read_package_json(path: Path) -> dict[str, Any]:
-    """package.json, checked as far as the orchestrator reads it: a `build` script, and
-    `scripts` (which the build and the CI tests run) an object of command strings."""
+def _read_package_json(root: Path, path: Path) -> dict[str, Any]:
+    """package.json (`path` relative to `root`, as its errors name it), checked as far as
+    the orchestrator reads it: a `build` script, and `scripts` (which the build and the CI
+    tests run) an object of command strings."""
     try:
-        data = json.loads(_utf8_text(path))
+        data = json.loads(_utf8_text(root / path, path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from None
     package: dict[str, Any] = data if isinstance(data, dict) else {}

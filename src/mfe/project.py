@@ -149,7 +149,7 @@ class Project:
         except KeyError:
             known = ", ".join(sorted(self.envs))
             raise ConfigError(
-                f"{self.root / CONFIG_FILE}: unknown environment {name!r} "
+                f"{CONFIG_FILE}: unknown environment {name!r} "
                 f"(defined: {known}); add an [env.{name}] table or pick one of those"
             ) from None
 

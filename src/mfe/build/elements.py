@@ -61,7 +61,7 @@ def check_element(project: Project, app: App, dist: Path, manifest: AssetManifes
     if app.element not in found:
         defined = ", ".join(sorted(found)) or "no custom element"
         raise ConfigError(
-            f"{project.root / CONFIG_FILE}: key 'apps.{app.name}.element' is {app.element!r}, "
+            f"{CONFIG_FILE}: key 'apps.{app.name}.element' is {app.element!r}, "
             f"but the built entry of apps/{app.name} ({', '.join(manifest.entries)}) defines "
             f"{defined}; set the element the app registers with customElements.define"
         )

@@ -97,11 +97,11 @@ def _log_tail(log: Path, lines: int = 15) -> str:
         return "(no log written)"
 
 
-def _port_taken(project: Project, env: Environment, port: int) -> MfeError:
+def _port_taken(env: Environment, port: int) -> MfeError:
     return MfeError(
         f"port {port} on 127.0.0.1 is taken by something that is not the moto emulator; "
         f"stop that program or set another port under [env.{env.name}] port = ... in "
-        f"{project.root / CONFIG_FILE}"
+        f"{CONFIG_FILE}"
     )
 
 
@@ -127,7 +127,7 @@ def ensure_emulator(project: Project, env: Environment) -> str:
         if state == "moto":
             return endpoint
         if state == "other":
-            raise _port_taken(project, env, port)
+            raise _port_taken(env, port)
         started = pid is None
         if pid is None:
             for record in elsewhere:
@@ -221,7 +221,7 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         if state == "moto":
             return
         if state == "other":
-            raise _port_taken(project, env, port)
+            raise _port_taken(env, port)
         if not alive(pid, port):
             terminate(pid, port)  # never leave a server behind that the next command can't see
             pid_file.unlink(missing_ok=True)

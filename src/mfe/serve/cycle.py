@@ -272,7 +272,7 @@ class Cycle:
             if key.removeprefix(GONE) not in self.project.gone:
                 del self.errors[key]
         for name in self.project.gone:
-            text = gone_app_message(self.project.root, name)
+            text = gone_app_message(name)
             self.errors[GONE + name] = BuildError(CONFIG_FILE, text)
 
     def _failing(self, apps: set[str]) -> list[str]:

@@ -173,7 +173,7 @@ class Servers:
         port = _shell_port(project, self.option)
         if port != self.shell.port:
             raise ConfigError(
-                f"{project.root / CONFIG_FILE}: {self.shell.config_key} changed "
+                f"{CONFIG_FILE}: {self.shell.config_key} changed "
                 f"({self.shell.port} -> {port}); restart `doit serve` to serve the page there"
             )
 
