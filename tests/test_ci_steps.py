@@ -122,3 +122,14 @@ def test_doit_variables() -> None:
     assert parse_options("", "off").cache == "off"
     with pytest.raises(MfeError, match="cache='sometimes'"):
         parse_options(None, "sometimes")
+
+
+def test_an_app_folder_npm_never_installed_says_to_run_doit_ci_again(monorepo: Path) -> None:
+    """Under `doit ci` the advice after `npm install` is `doit ci` again, not `doit`
+    (test_new_app: plain `doit` says `doit`)."""
+    app = monorepo / "apps/late"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"name": "late", "scripts": {"build": "x"}}))
+    with pytest.raises(MfeError) as failed:
+        ensure_node_modules(load_project(monorepo))
+    assert str(failed.value) == "new app late: run `npm install`, then run `doit ci` again"

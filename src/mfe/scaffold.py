@@ -90,13 +90,13 @@ def new_app_message(name: str, then: str) -> str:
     return f"new app {name}: run `npm install`, then {then}"
 
 
-def check_installed(project: Project) -> None:
+def check_installed(project: Project, command: str = "doit") -> None:
     """MfeError for what `npm ci` cannot install from, in one line (npm's own answer is its
     usage text): a missing or unreadable lockfile (a merge conflict left in it), or an
-    app's workspace missing from it."""
+    app's workspace missing from it. `command`: the one to run again after `npm install`."""
     missing = _not_locked(project, _locked(project))
     if missing:
-        raise MfeError(new_app_message(missing[0], then="run `doit` again"))
+        raise MfeError(new_app_message(missing[0], then=f"run `{command}` again"))
 
 
 def uninstalled_apps(project: Project) -> list[str]:

@@ -70,11 +70,12 @@ def install(project: Project) -> None:
 
 
 def install_if_due(
-    project: Project, announce: Callable[[str], None] = lambda reason: None
+    project: Project, announce: Callable[[str], None] = lambda reason: None, command: str = "doit"
 ) -> str | None:
     """`npm ci` if node_modules does not match the lockfile once no other npm works here:
     the reason it ran (told to `announce` first), or None. The `install` task and `doit ci`
-    both install through this, so they agree on when and how.
+    both install through this, so they agree on when and how; `command` is the one an
+    error says to run again (`doit ci` there).
 
     An npm ci that passes but leaves node_modules still due is an MfeError: npm ci never
     writes package-lock.json, so running it again (every `doit`) would change nothing."""
@@ -88,7 +89,8 @@ def install_if_due(
 
         announce(reason)
         require_npm()  # one line, not the shell's `npm: not found`
-        check_installed(project)  # a new app folder npm never installed: not npm's usage text
+        # A new app folder npm never installed: one line, not npm's usage text.
+        check_installed(project, command)
         run_npm_ci(root)
         left = mismatch(project)
         if left is not None:

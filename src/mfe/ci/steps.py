@@ -34,7 +34,7 @@ def ensure_node_modules(project: Project) -> bool:
         if project.root in _failed:
             raise _failed[project.root]
         try:
-            return install_if_due(project, _announce) is not None
+            return install_if_due(project, _announce, "doit ci") is not None
         except MfeError as exc:
             _failed[project.root] = exc
             raise
