@@ -5,7 +5,7 @@ planned (`base`), other than builds this checkout already published or that live
 (`stale`). After a lost race it merges its changed apps over the pointer it lost
 to, so another team's app that changed meanwhile is kept. An app built from a commit that
 is an ancestor of the live version's commit is refused (an out-of-order CI run must not
-revert a newer app) unless forced. A live app this checkout does not have stays on the
+revert a newer app) unless forced; `doit ci` keeps that app live instead (`keep_later`). A live app this checkout does not have stays on the
 pointer's page only if the page renders it, so `dropped` takes it off (a removal in a
 commit after the one it was published from, or forced) or refuses the publish (or the app
 rollback, which re-renders the page too).
