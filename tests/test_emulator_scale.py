@@ -387,3 +387,54 @@ def test_tokens_live_for_their_clients_validity(moto_s3: S3Server) -> None:
     )
     assert answer.status_code == 200, answer.text
     assert not refreshes(idp, client, tokens["RefreshToken"])
+
+
+def refusal(idp: Any, call: Any, **params: Any) -> str:
+    """The message of the NotAuthorizedException `call(**params)` answers (fails if none)."""
+    with pytest.raises(idp.exceptions.NotAuthorizedException) as refused:
+        call(**params)
+    return str(refused.value.response["Error"]["Message"])
+
+
+def refresh_refusal(idp: Any, client: str, token: str) -> str:
+    return refusal(
+        idp,
+        idp.initiate_auth,
+        ClientId=client,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": token},
+    )
+
+
+def test_revoked_and_expired_tokens_are_refused_in_cognitos_words(moto_s3: S3Server) -> None:
+    """moto answered "Invalid token" to GetUser (and echoed the token to GlobalSignOut) for
+    an access token a global sign-out revoked or past its validity; Cognito says "Access
+    Token has been revoked" / "Access Token has expired", and "Refresh Token has been
+    revoked" to REFRESH_TOKEN_AUTH with a refresh token the sign-out revoked. A page and
+    Amplify tell a session ended by a sign-out elsewhere from one that expired by these."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    pool, client = guest_pool(idp, "guest")
+    ended, elsewhere = sign_in(idp, client, "guest"), sign_in(idp, client, "guest")
+    answer = browser_call(moto_s3.endpoint, "GlobalSignOut", {"AccessToken": ended["AccessToken"]})
+    assert answer.status_code == 200, answer.text
+    for tokens in (ended, elsewhere):  # a global sign-out ends every session of the user
+        access = tokens["AccessToken"]
+        revoked = "Access Token has been revoked"
+        assert refusal(idp, idp.get_user, AccessToken=access) == revoked
+        assert refusal(idp, idp.global_sign_out, AccessToken=access) == revoked
+        assert (
+            refresh_refusal(idp, client, tokens["RefreshToken"]) == "Refresh Token has been revoked"
+        )
+
+    idp.update_user_pool_client(
+        UserPoolId=pool,
+        ClientId=client,
+        AccessTokenValidity=1,
+        TokenValidityUnits={"AccessToken": "seconds"},
+    )
+    tokens = sign_in(idp, client, "guest")
+    time.sleep(1.5)
+    expired = "Access Token has expired"
+    assert refusal(idp, idp.get_user, AccessToken=tokens["AccessToken"]) == expired
+    assert refusal(idp, idp.global_sign_out, AccessToken=tokens["AccessToken"]) == expired
+    assert refusal(idp, idp.get_user, AccessToken="not-a-token") != expired

@@ -1,9 +1,11 @@
 """What the emulator adds to moto's Cognito, where a page would see it answer otherwise than
 AWS (applied with `mfe.envs.moto_patches` by `mfe.envs.moto_server.application`): app
-clients' token lifetimes, and RevokeToken, the shell's sign-out."""
+clients' token lifetimes, RevokeToken (the shell's sign-out), and the words of a refusal of
+a revoked or expired token."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -50,8 +52,17 @@ def honour_token_validity() -> None:
 
 
 REVOKED_ACCESS_TOKENS = "revoked_access_tokens"
-"""The pool attribute holding the access tokens RevokeToken revoked that have not expired
-(`LiveTokens`), so GetUser can say they were revoked."""
+"""The pool attribute holding the access tokens RevokeToken or a global sign-out revoked
+that have not expired (`LiveTokens`), so GetUser can say they were revoked."""
+
+
+def remember_revoked(pool: Any, tokens: dict[str, Any], clock: Callable[[], float]) -> None:
+    """Keep the revoked access `tokens` of `pool` until they expire (the expired go here)."""
+    revoked = vars(pool).setdefault(REVOKED_ACCESS_TOKENS, LiveTokens(clock))
+    revoked.update(tokens)
+    now = clock()
+    for token in [t for t in revoked if (token_expiry(t) or now) <= now]:
+        del revoked[token]
 
 
 def revoke_session(
@@ -60,17 +71,12 @@ def revoke_session(
     """Revoke `refresh_token` and the access and id tokens issued with it or from it (their
     `origin_jti` claim is the refresh token's), as Cognito's RevokeToken does; the user's
     other sessions keep theirs. A missing refresh token answers as a revoked one in moto.
-    The revoked access tokens are kept until they expire (the expired ones go here)."""
+    The revoked access tokens are kept until they expire."""
     del pool.refresh_tokens[refresh_token]
-    revoked = vars(pool).setdefault(REVOKED_ACCESS_TOKENS, LiveTokens(clock))
-    now = clock()
-    for token in [t for t in revoked if (token_expiry(t) or now) <= now]:
-        del revoked[token]
-    for tokens, keep in ((pool.access_tokens, revoked), (pool.id_tokens, None)):
-        for token in [t for t in tokens if token_claims(t).get("origin_jti") == origin_jti]:
-            if keep is not None:
-                keep[token] = tokens[token]
-            del tokens[token]
+    ended = [t for t in pool.access_tokens if token_claims(t).get("origin_jti") == origin_jti]
+    remember_revoked(pool, {t: pool.access_tokens.pop(t) for t in ended}, clock)
+    for token in [t for t in pool.id_tokens if token_claims(t).get("origin_jti") == origin_jti]:
+        del pool.id_tokens[token]
 
 
 def revoke_token_action(clock: Callable[[], float] = time.time) -> None:
@@ -86,13 +92,8 @@ def revoke_token_action(clock: Callable[[], float] = time.time) -> None:
     UnsupportedTokenTypeException; a client with EnableTokenRevocation off,
     UnsupportedOperationException. The pool is looked for in every region, as for
     InitiateAuth: the browser's unsigned call names none. GetUser with a revoked access token
-    then answers "Access Token has been revoked", as Cognito's."""
-    from moto.cognitoidp.exceptions import NotAuthorizedError
-    from moto.cognitoidp.models import (
-        RegionAgnosticBackend,
-        cognitoidp_backends,
-        find_account_region_by_value,
-    )
+    then answers "Access Token has been revoked", as Cognito's (`word_token_refusals`)."""
+    from moto.cognitoidp.models import cognitoidp_backends, find_account_region_by_value
     from moto.cognitoidp.responses import CognitoIdpResponse
     from moto.core.exceptions import JsonRESTError
     from moto.core.responses import EmptyResult
@@ -130,17 +131,55 @@ def revoke_token_action(clock: Callable[[], float] = time.time) -> None:
         revoke_session(pool, token, origin_jti, clock)
         return EmptyResult()
 
-    get_user = RegionAgnosticBackend.get_user
-
-    def get_user_unless_revoked(self: Any, access_token: str) -> Any:
-        try:
-            return get_user(self, access_token)
-        except NotAuthorizedError:
-            backends = (b for regions in cognitoidp_backends.values() for b in regions.values())
-            pools = (p for b in backends for p in b.user_pools.values())
-            if any(access_token in vars(p).get(REVOKED_ACCESS_TOKENS, ()) for p in pools):
-                raise NotAuthorizedError("Access Token has been revoked") from None
-            raise
-
     CognitoIdpResponse.revoke_token = revoke_token  # type: ignore[attr-defined]
-    RegionAgnosticBackend.get_user = get_user_unless_revoked  # type: ignore[method-assign]
+
+
+def access_token_refusal(access_token: str, clock: Callable[[], float]) -> Exception | None:
+    """Cognito's NotAuthorized for an access token revoked (by RevokeToken or a global
+    sign-out) or expired, None for any other token (moto's own answer stands)."""
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    backends = (b for regions in cognitoidp_backends.values() for b in regions.values())
+    pools = (p for b in backends for p in b.user_pools.values())
+    if any(access_token in vars(p).get(REVOKED_ACCESS_TOKENS, ()) for p in pools):
+        return NotAuthorizedError("Access Token has been revoked")
+    expiry = token_expiry(access_token)
+    access = token_claims(access_token).get("token_use") == "access"
+    if access and expiry is not None and expiry <= clock():
+        return NotAuthorizedError("Access Token has expired")
+    return None
+
+
+def word_token_refusals(clock: Callable[[], float] = time.time) -> None:
+    """Refuse a revoked or expired access token in Cognito's words, where moto said
+    "Invalid token" (GetUser) or echoed the token (GlobalSignOut): "Access Token has been
+    revoked" after RevokeToken or a global sign-out (GlobalSignOut,
+    AdminUserGlobalSignOut: moto forgot the user's access tokens, which are kept as
+    revoked until they expire), "Access Token has expired" past its validity."""
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
+
+    sign_out = CognitoIdpUserPool.sign_out
+
+    def sign_out_revoking(self: Any, username: str) -> None:
+        theirs = {t: o for t, o in self.access_tokens.items() if o and o[1] == username}
+        sign_out(self, username)
+        remember_revoked(self, theirs, clock)
+
+    def worded(call: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(call)
+        def answer(self: Any, access_token: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return call(self, access_token, *args, **kwargs)
+            except NotAuthorizedError:
+                refusal = access_token_refusal(access_token, clock)
+                if refusal is None:
+                    raise
+                raise refusal from None
+
+        return answer
+
+    CognitoIdpUserPool.sign_out = sign_out_revoking  # type: ignore[method-assign]
+    CognitoIdpBackend.get_user = worded(CognitoIdpBackend.get_user)  # type: ignore[method-assign]
+    CognitoIdpBackend.global_sign_out = worded(CognitoIdpBackend.global_sign_out)  # type: ignore[method-assign]

@@ -28,7 +28,8 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
 - Token lifetimes: moto issued every access and id token for an hour whatever the app
   client's AccessTokenValidity says, and took an expired one as long as it kept it; the
   emulator issues them for the client's validity and refuses them once expired
-  (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`).
+  (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`), in Cognito's
+  words, as it refuses revoked ones (`mfe.envs.moto_cognito.word_token_refusals`).
 - Sign-out by refresh token: moto has no RevokeToken, the call the shell's sign-out makes
   (as Amplify's); the emulator answers it as Cognito does
   (`mfe.envs.moto_cognito.revoke_token_action`).
