@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mfe.envs.moto_cognito import honour_token_validity
 from mfe.envs.moto_patches import (
     KEPT_INVALIDATIONS,
     KEPT_REFRESH_TOKENS,
@@ -438,3 +439,76 @@ def test_revoked_and_expired_tokens_are_refused_in_cognitos_words(moto_s3: S3Ser
     assert refusal(idp, idp.get_user, AccessToken=tokens["AccessToken"]) == expired
     assert refusal(idp, idp.global_sign_out, AccessToken=tokens["AccessToken"]) == expired
     assert refusal(idp, idp.get_user, AccessToken="not-a-token") != expired
+
+
+def test_a_refresh_token_ends_after_its_clients_refresh_token_validity(
+    moto_s3: S3Server,
+) -> None:
+    """moto's refresh tokens never expired, whatever the app client's RefreshTokenValidity
+    (the local pool's client sets RefreshTokenDays); Cognito refuses one past it: "Refresh
+    Token has expired", also when asked again (the emulator has dropped it by then)."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    pool, client = guest_pool(idp, "guest")
+    idp.update_user_pool_client(
+        UserPoolId=pool,
+        ClientId=client,
+        RefreshTokenValidity=2,
+        TokenValidityUnits={"RefreshToken": "seconds"},
+    )
+    tokens = sign_in(idp, client, "guest")
+    assert refreshes(idp, client, tokens["RefreshToken"])
+    time.sleep(2.5)
+    for _ in range(2):
+        assert refresh_refusal(idp, client, tokens["RefreshToken"]) == "Refresh Token has expired"
+    with pytest.raises(idp.exceptions.NotAuthorizedException, match="Refresh Token has expired"):
+        idp.admin_initiate_auth(
+            UserPoolId=pool,
+            ClientId=client,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]},
+        )
+    assert refreshes(idp, client, sign_in(idp, client, "guest")["RefreshToken"])
+
+
+def test_expired_refresh_tokens_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's patches on moto in this process, its clock moved on: a refresh token
+    of a client that sets no validity lives Cognito's 30 days, then is refused, and the pool
+    no longer holds it once refused or once a sign-in issues a new one: a week of short
+    sign-ins does not keep every refresh token for good."""
+    from moto import mock_aws
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool, cognitoidp_backends
+
+    for cls, names in (
+        (
+            CognitoIdpUserPool,
+            (
+                "__init__",
+                "create_access_token",
+                "create_id_token",
+                "create_refresh_token",
+                "create_jwt",
+                "sign_out",
+            ),
+        ),
+        (CognitoIdpBackend, ("initiate_auth", "admin_initiate_auth")),
+    ):
+        for name in names:
+            monkeypatch.setattr(cls, name, getattr(cls, name))
+    now = [time.time()]
+    expire_cognito_tokens(clock=lambda: now[0])
+    honour_token_validity(clock=lambda: now[0])
+    with mock_aws():
+        idp = local_client("https://cognito-idp.us-east-1.amazonaws.com", "cognito-idp")
+        pool_id, client = guest_pool(idp, "guest")
+        pool = cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id]
+        first = sign_in(idp, client, "guest")["RefreshToken"]
+        now[0] += 30 * 86400 - 60
+        assert refreshes(idp, client, first)
+        now[0] += 61
+        second = sign_in(idp, client, "guest")["RefreshToken"]
+        assert list(pool.refresh_tokens) == [second]
+        assert refresh_refusal(idp, client, first) == "Refresh Token has expired"
+
+        now[0] += 30 * 86400 + 1
+        assert refresh_refusal(idp, client, second) == "Refresh Token has expired"
+        assert not pool.refresh_tokens

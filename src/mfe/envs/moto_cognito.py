@@ -1,37 +1,68 @@
 """What the emulator adds to moto's Cognito, where a page would see it answer otherwise than
 AWS (applied with `mfe.envs.moto_patches` by `mfe.envs.moto_server.application`): app
-clients' token lifetimes, RevokeToken (the shell's sign-out), and the words of a refusal of
-a revoked or expired token."""
+clients' token lifetimes (refresh tokens' too), RevokeToken (the shell's sign-out), and
+the words of a refusal of a revoked or expired token."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from mfe.envs.moto_patches import LiveTokens, token_claims, token_expiry
+from mfe.envs.moto_patches import LiveTokens, drop_expired, token_claims, token_expiry
 
 VALIDITY_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 """Cognito's TokenValidityUnits, in seconds."""
 
+VALIDITY_DEFAULTS = {
+    "access": ("AccessToken", None, "hours"),
+    "id": ("IdToken", None, "hours"),
+    "refresh": ("RefreshToken", 30, "days"),
+}
+"""Per token use: the app client's setting (`<key>Validity`, `TokenValidityUnits[<key>]`),
+Cognito's default validity (None: moto's own, an hour) and default unit."""
+
+REFRESH_FLOWS = ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
+
 
 def token_lifetime(client_config: dict[str, Any], token_use: str) -> int | None:
-    """Seconds an access or id token issued through an app client lives: its
-    AccessTokenValidity (IdTokenValidity) in its TokenValidityUnits, hours when the unit is
-    not set (Cognito's default); None when the client sets no validity."""
-    key = {"access": "AccessToken", "id": "IdToken"}.get(token_use)
-    validity = client_config.get(f"{key}Validity") if key else None
-    if validity is None:
+    """Seconds a token issued through an app client lives: its AccessTokenValidity
+    (IdTokenValidity, RefreshTokenValidity) in its TokenValidityUnits, in Cognito's default
+    unit when none is set (hours; days for refresh tokens); None when the client sets no
+    access or id token validity. A refresh token lives 30 days unless the client says."""
+    if token_use not in VALIDITY_DEFAULTS:
         return None
-    unit = (client_config.get("TokenValidityUnits") or {}).get(key) or "hours"
-    return int(validity) * VALIDITY_UNITS.get(unit, VALIDITY_UNITS["hours"])
+    key, default, default_unit = VALIDITY_DEFAULTS[token_use]
+    validity = client_config.get(f"{key}Validity") or default
+    if not validity:
+        return None
+    unit = (client_config.get("TokenValidityUnits") or {}).get(key) or default_unit
+    return int(validity) * VALIDITY_UNITS.get(unit, VALIDITY_UNITS[default_unit])
 
 
-def honour_token_validity() -> None:
-    """Issue access and id tokens for the lifetime their app client sets, as Cognito does:
-    moto gave each an hour whatever the client said (the local environment's sets
-    AccessTokenMinutes), so a page saw tokens outlive their configured validity."""
+def b64url(data: dict[str, Any]) -> str:
+    """`data` as JSON in unpadded base64url, a JWT part."""
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def expiring_refresh_token(token_id: str, expiry: int) -> str:
+    """A refresh token that says when it expires: an unsecured JWT (RFC 7519, section 6)
+    with `jti`, `exp` and `token_use`. Cognito's are opaque; these carry their expiry so that
+    one the emulator has dropped still answers "Refresh Token has expired" (not "has been
+    revoked"). The claims only word a refusal: only a token the pool holds is accepted."""
+    claims = {"jti": token_id, "exp": expiry, "token_use": "refresh"}
+    return f"{b64url({'alg': 'none'})}.{b64url(claims)}."
+
+
+def honour_token_validity(clock: Callable[[], float] = time.time) -> None:
+    """Issue tokens for the lifetime their app client sets, as Cognito does: moto gave each
+    access and id token an hour whatever the client said (the local environment's sets
+    AccessTokenMinutes), so a page saw tokens outlive their configured validity; and its
+    refresh tokens never expired (`expire_refresh_tokens`)."""
     from moto.cognitoidp.models import CognitoIdpUserPool
 
     create_jwt = CognitoIdpUserPool.create_jwt
@@ -49,6 +80,61 @@ def honour_token_validity() -> None:
         return create_jwt(self, client_id, username, token_use, lifetime or expires_in, extra_data)
 
     CognitoIdpUserPool.create_jwt = create_jwt_for_client  # type: ignore[method-assign]
+    expire_refresh_tokens(clock)
+
+
+def expire_refresh_tokens(clock: Callable[[], float]) -> None:
+    """End a refresh token after its app client's RefreshTokenValidity (30 days by default),
+    as Cognito does: REFRESH_TOKEN_AUTH then answers NotAuthorized "Refresh Token has
+    expired". The pool drops an expired refresh token when it is refused and, as for access
+    tokens (`drop_expired`), when it issues a new one, so none is kept for good."""
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
+
+    create_refresh = CognitoIdpUserPool.create_refresh_token
+    initiate = CognitoIdpBackend.initiate_auth
+    admin_initiate = CognitoIdpBackend.admin_initiate_auth
+
+    def create_refresh_token(self: Any, client_id: str, username: str) -> Any:
+        token, origin_jti = create_refresh(self, client_id, username)
+        client = self.clients.get(client_id)
+        lifetime = token_lifetime(client.extended_config if client else {}, "refresh")
+        now = clock()
+        expiring = expiring_refresh_token(token, int(now) + (lifetime or 0))
+        self.refresh_tokens[expiring] = self.refresh_tokens.pop(token)
+        drop_expired(self.refresh_tokens, now)
+        return expiring, origin_jti
+
+    def refuse_expired(backend: Any, auth_flow: str, parameters: dict[str, str] | None) -> None:
+        token = (parameters or {}).get("REFRESH_TOKEN") or ""
+        if auth_flow not in REFRESH_FLOWS or token_claims(token).get("token_use") != "refresh":
+            return
+        expiry = token_expiry(token)
+        if expiry is None or expiry > clock():
+            return
+        for pool in backend.user_pools.values():
+            pool.refresh_tokens.pop(token, None)
+        raise NotAuthorizedError("Refresh Token has expired")
+
+    def initiate_auth(
+        self: Any, client_id: str, auth_flow: str, auth_parameters: dict[str, str]
+    ) -> Any:
+        refuse_expired(self, auth_flow, auth_parameters)
+        return initiate(self, client_id, auth_flow, auth_parameters)
+
+    def admin_initiate_auth(
+        self: Any,
+        user_pool_id: str,
+        client_id: str,
+        auth_flow: str,
+        auth_parameters: dict[str, str],
+    ) -> Any:
+        refuse_expired(self, auth_flow, auth_parameters)
+        return admin_initiate(self, user_pool_id, client_id, auth_flow, auth_parameters)
+
+    CognitoIdpUserPool.create_refresh_token = create_refresh_token  # type: ignore[method-assign]
+    CognitoIdpBackend.initiate_auth = initiate_auth  # type: ignore[method-assign]
+    CognitoIdpBackend.admin_initiate_auth = admin_initiate_auth  # type: ignore[method-assign]
 
 
 REVOKED_ACCESS_TOKENS = "revoked_access_tokens"

@@ -16,7 +16,8 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
   distribution, also after the distribution is deleted); the emulator keeps the newest
   KEPT_INVALIDATIONS of each distribution that exists. moto's Cognito keeps every token it
   issues (~3 KB a sign-in); the emulator drops expired access and id tokens and keeps the
-  newest KEPT_REFRESH_TOKENS refresh tokens of a user and client (`expire_cognito_tokens`).
+  newest KEPT_REFRESH_TOKENS refresh tokens of a user and client (`expire_cognito_tokens`),
+  and drops expired refresh tokens (`mfe.envs.moto_cognito.expire_refresh_tokens`).
 - Sign-out in another region: moto's GlobalSignOut looked for the token only in the
   region of the request, which a browser's unsigned one does not name
   (`sign_out_in_any_region`).
@@ -26,10 +27,10 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
   same ETag and the later one silently drop the other's apps. Object writes run one at a
   time (`atomic_object_writes`).
 - Token lifetimes: moto issued every access and id token for an hour whatever the app
-  client's AccessTokenValidity says, and took an expired one as long as it kept it; the
-  emulator issues them for the client's validity and refuses them once expired
-  (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`), in Cognito's
-  words, as it refuses revoked ones (`mfe.envs.moto_cognito.word_token_refusals`).
+  client's AccessTokenValidity says, took an expired one as long as it kept it, and never
+  expired a refresh token; the emulator issues them for the client's validity and refuses
+  them once expired (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`),
+  in Cognito's words, as it refuses revoked ones (`mfe.envs.moto_cognito.word_token_refusals`).
 - Sign-out by refresh token: moto has no RevokeToken, the call the shell's sign-out makes
   (as Amplify's); the emulator answers it as Cognito does
   (`mfe.envs.moto_cognito.revoke_token_action`).
@@ -145,8 +146,8 @@ class LiveTokens(dict[str, Any]):
 
 
 def drop_expired(tokens: dict[str, Any], now: float) -> None:
-    """Drop the expired tokens at the front of `tokens`, moto's dict of a pool's access (or
-    id) tokens in the order issued. A client's tokens all have the same lifetime, so the
+    """Drop the expired tokens at the front of `tokens`, moto's dict of a pool's access (id,
+    refresh) tokens in the order issued. A client's tokens all have the same lifetime, so the
     expired ones come first (in a pool whose clients differ, behind at most the longest
     lifetime): the first still valid ends the scan, and a token is never dropped before its
     `exp` (which a clock set back only delays)."""
@@ -181,11 +182,12 @@ def expire_cognito_tokens(clock: Callable[[], float] = time.time) -> None:
     whose JWT `exp` has passed (the client's validity, an hour by default) go, so the pool
     holds at most that long's worth; an expired access token answers NotAuthorized, as
     Cognito's, from its `exp` on (`LiveTokens`).
-    Refresh tokens carry no issue time in moto and live 30 days by default (up to ten
-    years), so an expiry rule would keep a week's sign-ins; instead each user keeps the
-    newest KEPT_REFRESH_TOKENS per app client (one per browser a developer signs in from;
-    an eleventh sign-in retires the oldest). A sign-out's revoked ones go too: moto answers
-    a missing refresh token as it does a revoked one ("has been revoked")."""
+    Refresh tokens live 30 days by default (up to ten years), so their expiry (which the
+    emulator adds: `mfe.envs.moto_cognito.expire_refresh_tokens`) would keep a week's
+    sign-ins; so each user keeps the newest KEPT_REFRESH_TOKENS per app client as well (one
+    per browser a developer signs in from; an eleventh sign-in retires the oldest). A
+    sign-out's revoked ones go too: moto answers a missing refresh token as it does a
+    revoked one ("has been revoked")."""
     from moto.cognitoidp.models import CognitoIdpUserPool
 
     init = CognitoIdpUserPool.__init__
