@@ -148,13 +148,18 @@ def test_the_backend_memo_keeps_the_most_recently_used_host_names(
     assert memo().currsize == REMEMBERED_HOSTS
 
 
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+"""The sign-in flows of the tests' app client, passed again on each UpdateUserPoolClient
+(which resets what it is not given, as Cognito's)."""
+
+
 def guest_pool(idp: Any, *users: str) -> tuple[str, str]:
     """A pool (id, app client id) whose `users` sign in with USER_PASSWORD_AUTH."""
     pool = idp.create_user_pool(PoolName="tokens")["UserPool"]["Id"]
     client = idp.create_user_pool_client(
         UserPoolId=pool,
         ClientName="shell",
-        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        ExplicitAuthFlows=FLOWS,
     )["UserPoolClient"]["ClientId"]
     for user in users:
         idp.admin_create_user(UserPoolId=pool, Username=user)
@@ -345,7 +350,9 @@ def test_revoke_token_answers_what_cognito_answers(moto_s3: S3Server) -> None:
     assert refreshes(idp, client, kept["RefreshToken"])
     assert idp.get_user(AccessToken=kept["AccessToken"])["Username"] == "guest"
 
-    idp.update_user_pool_client(UserPoolId=pool, ClientId=client, EnableTokenRevocation=False)
+    idp.update_user_pool_client(
+        UserPoolId=pool, ClientId=client, ExplicitAuthFlows=FLOWS, EnableTokenRevocation=False
+    )
     with pytest.raises(idp.exceptions.UnsupportedOperationException):
         idp.revoke_token(Token=kept["RefreshToken"], ClientId=client)
     assert refreshes(idp, client, kept["RefreshToken"])
@@ -360,11 +367,14 @@ def test_tokens_live_for_their_clients_validity(moto_s3: S3Server) -> None:
     idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
     pool, client = guest_pool(idp, "guest")
     assert sign_in(idp, client, "guest")["ExpiresIn"] == 3600
-    idp.update_user_pool_client(UserPoolId=pool, ClientId=client, AccessTokenValidity=2)
+    idp.update_user_pool_client(
+        UserPoolId=pool, ClientId=client, ExplicitAuthFlows=FLOWS, AccessTokenValidity=2
+    )
     assert sign_in(idp, client, "guest")["ExpiresIn"] == 2 * 3600
     idp.update_user_pool_client(
         UserPoolId=pool,
         ClientId=client,
+        ExplicitAuthFlows=FLOWS,
         AccessTokenValidity=1,
         IdTokenValidity=1,
         TokenValidityUnits={"AccessToken": "seconds", "IdToken": "seconds"},
@@ -430,6 +440,7 @@ def test_revoked_and_expired_tokens_are_refused_in_cognitos_words(moto_s3: S3Ser
     idp.update_user_pool_client(
         UserPoolId=pool,
         ClientId=client,
+        ExplicitAuthFlows=FLOWS,
         AccessTokenValidity=1,
         TokenValidityUnits={"AccessToken": "seconds"},
     )
@@ -452,6 +463,7 @@ def test_a_refresh_token_ends_after_its_clients_refresh_token_validity(
     idp.update_user_pool_client(
         UserPoolId=pool,
         ClientId=client,
+        ExplicitAuthFlows=FLOWS,
         RefreshTokenValidity=2,
         TokenValidityUnits={"RefreshToken": "seconds"},
     )
@@ -512,3 +524,36 @@ def test_expired_refresh_tokens_are_dropped(monkeypatch: pytest.MonkeyPatch) -> 
         now[0] += 30 * 86400 + 1
         assert refresh_refusal(idp, client, second) == "Refresh Token has expired"
         assert not pool.refresh_tokens
+
+
+def test_update_user_pool_client_resets_what_it_is_not_given(moto_s3: S3Server) -> None:
+    """Cognito's UpdateUserPoolClient sets each setting it is not given to its default;
+    moto merged the update into the old settings, so a call that works here (a setting left
+    out, token revocation turned off) behaved otherwise on AWS. The client's name stays."""
+    idp = local_client(moto_s3.endpoint, "cognito-idp", region="eu-west-1")
+    pool, client = guest_pool(idp, "guest")
+    idp.update_user_pool_client(
+        UserPoolId=pool,
+        ClientId=client,
+        ExplicitAuthFlows=FLOWS,
+        EnableTokenRevocation=False,
+        RefreshTokenValidity=5,
+        AccessTokenValidity=2,
+    )
+    tokens = sign_in(idp, client, "guest")
+    with pytest.raises(idp.exceptions.UnsupportedOperationException):
+        idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client)
+
+    updated = idp.update_user_pool_client(
+        UserPoolId=pool, ClientId=client, ExplicitAuthFlows=FLOWS, IdTokenValidity=3
+    )["UserPoolClient"]
+    described = idp.describe_user_pool_client(UserPoolId=pool, ClientId=client)["UserPoolClient"]
+    for settings in (updated, described):
+        assert settings["ClientName"] == "shell"
+        assert settings["IdTokenValidity"] == 3
+        assert settings["EnableTokenRevocation"] is True
+        assert settings["RefreshTokenValidity"] == 30
+        assert settings.get("AccessTokenValidity") != 2
+    assert sign_in(idp, client, "guest")["ExpiresIn"] == 3600  # the access token's default
+    idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client)
+    assert not refreshes(idp, client, tokens["RefreshToken"])

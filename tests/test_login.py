@@ -118,15 +118,23 @@ def test_guest_signs_in_sees_the_micro_frontends_and_signs_out_at_cognito(
 
 def short_validity(repo: Path, seconds: int) -> None:
     """Give the page's app client access and id tokens of `seconds`, which the emulator
-    honours as Cognito does (AccessTokenValidity in TokenValidityUnits)."""
+    honours as Cognito does (AccessTokenValidity in TokenValidityUnits). UpdateUserPoolClient
+    resets each setting it is not given, as Cognito's: the client's others are passed on."""
     idp, client_id = cognito(repo)
-    idp.update_user_pool_client(
-        UserPoolId=user_pool_id(repo),
-        ClientId=client_id,
-        AccessTokenValidity=seconds,
-        IdTokenValidity=seconds,
-        TokenValidityUnits={"AccessToken": "seconds", "IdToken": "seconds"},
-    )
+    described = idp.describe_user_pool_client(UserPoolId=user_pool_id(repo), ClientId=client_id)
+    update = idp.meta.service_model.operation_model("UpdateUserPoolClient").input_shape
+    settings = {k: v for k, v in described["UserPoolClient"].items() if k in update.members}
+    units = {
+        **settings.get("TokenValidityUnits", {}),
+        "AccessToken": "seconds",
+        "IdToken": "seconds",
+    }
+    changes = {
+        "AccessTokenValidity": seconds,
+        "IdTokenValidity": seconds,
+        "TokenValidityUnits": units,
+    }
+    idp.update_user_pool_client(**{**settings, **changes})
 
 
 def stored(page: Page) -> dict[str, Any] | None:

@@ -1,7 +1,8 @@
 """What the emulator adds to moto's Cognito, where a page would see it answer otherwise than
 AWS (applied with `mfe.envs.moto_patches` by `mfe.envs.moto_server.application`): app
-clients' token lifetimes (refresh tokens' too), RevokeToken (the shell's sign-out), and
-the words of a refusal of a revoked or expired token."""
+clients' token lifetimes (refresh tokens' too), RevokeToken (the shell's sign-out), the
+words of a refusal of a revoked or expired token, and UpdateUserPoolClient's reset of the
+settings it is not given."""
 
 from __future__ import annotations
 
@@ -269,3 +270,34 @@ def word_token_refusals(clock: Callable[[], float] = time.time) -> None:
     CognitoIdpUserPool.sign_out = sign_out_revoking  # type: ignore[method-assign]
     CognitoIdpBackend.get_user = worded(CognitoIdpBackend.get_user)  # type: ignore[method-assign]
     CognitoIdpBackend.global_sign_out = worded(CognitoIdpBackend.global_sign_out)  # type: ignore[method-assign]
+
+
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "AllowedOAuthFlowsUserPoolClient": False,
+    "AuthSessionValidity": 3,
+    "EnablePropagateAdditionalUserContextData": False,
+    "EnableTokenRevocation": True,
+    "RefreshTokenValidity": 30,
+}
+"""The settings moto gives a new app client (`CognitoIdpUserPoolClient`), Cognito's
+defaults; the others it leaves out, as when they are not set."""
+
+
+def replace_client_settings() -> None:
+    """Make UpdateUserPoolClient replace the app client's settings, as Cognito does ("If you
+    don't provide a value for an attribute, Amazon Cognito sets it to its default value"):
+    moto merged the update into them, so a setting left out kept its old value here and
+    would be reset on AWS. The client's name stays when none is given."""
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    update = CognitoIdpBackend.update_user_pool_client
+
+    def update_user_pool_client(
+        self: Any, user_pool_id: str, client_id: str, extended_config: dict[str, Any]
+    ) -> Any:
+        client = update(self, user_pool_id, client_id, extended_config)
+        name = client.extended_config.get("ClientName")
+        client.extended_config = {**CLIENT_DEFAULTS, "ClientName": name, **extended_config}
+        return client
+
+    CognitoIdpBackend.update_user_pool_client = update_user_pool_client  # type: ignore[method-assign]

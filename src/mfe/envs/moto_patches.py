@@ -31,6 +31,8 @@ hurt, or where moto answers the browser otherwise than AWS (applied by
   expired a refresh token; the emulator issues them for the client's validity and refuses
   them once expired (`mfe.envs.moto_cognito.honour_token_validity`, `expire_cognito_tokens`),
   in Cognito's words, as it refuses revoked ones (`mfe.envs.moto_cognito.word_token_refusals`).
+- App client updates: moto merged UpdateUserPoolClient's settings into the client's; Cognito
+  resets those it is not given (`mfe.envs.moto_cognito.replace_client_settings`).
 - Sign-out by refresh token: moto has no RevokeToken, the call the shell's sign-out makes
   (as Amplify's); the emulator answers it as Cognito does
   (`mfe.envs.moto_cognito.revoke_token_action`).

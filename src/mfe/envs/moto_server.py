@@ -12,8 +12,8 @@ granian, without a request log and without moto's per-request backend search.
 - moto itself, changed where a week of use or a killed command would hurt or where it
   answers otherwise than AWS: its backend search, its memory, conditional writes racing
   each other, cut-off uploads, a browser's sign-out in another region
-  (`mfe.envs.moto_patches`); token lifetimes, RevokeToken and the words of a token's
-  refusal (`mfe.envs.moto_cognito`).
+  (`mfe.envs.moto_patches`); token lifetimes, RevokeToken, the words of a token's refusal
+  and app client updates (`mfe.envs.moto_cognito`).
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -42,6 +42,7 @@ from typing import IO, Any
 from mfe.envs.emulator_log import DEFAULT_MAX_BYTES, BoundedLog, capture_output
 from mfe.envs.moto_cognito import (
     honour_token_validity,
+    replace_client_settings,
     revoke_token_action,
     word_token_refusals,
 )
@@ -120,6 +121,7 @@ def application() -> Any:
     sign_out_in_any_region()
     revoke_token_action()
     word_token_refusals()
+    replace_client_settings()
     atomic_object_writes()
     return whole_bodies(DomainDispatcherApplication(create_backend_app))
 
