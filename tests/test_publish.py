@@ -277,8 +277,11 @@ def test_rollback_serves_the_previous_release(site: Site) -> None:
     assert summary(report).lstrip().startswith(f"rollback local: {back['release']}")
     with pytest.raises(MfeError, match="no release before"):
         rollback(site.project, "local", outputs=site.outputs)
-    # Publishing the working tree again (v2) is a real change relative to the rollback.
-    again = site.publish()
+    # The working tree still holds v2, which the rollback took off: kept out, as after
+    # `rollback app=`, unless forced (recorded as forced).
+    assert site.publish()["noop"] is True
+    again = site.publish(force=True)
+    assert again["forced"] == ["accounts"]
     assert uploaded(again) == {"mfe-parent": ["index.html"]}  # its _ca copy is still there
 
 

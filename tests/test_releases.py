@@ -324,7 +324,8 @@ def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_pat
     assert entry(ci.root, "payments") in page and entry(site.root, "accounts") in page
     back = rollback(site.project, "local", outputs=site.outputs, app="payments")
     restored = live(site).apps["payments"]  # the earlier version, having replaced the later
-    assert restored == replace(before.apps["payments"], replaced=[after.apps["payments"].version])
+    later = [after.apps["payments"].version]
+    assert restored == replace(before.apps["payments"], replaced=later, restored=True)
     assert sha(served(site)) == before.page.sha256 and back.rollback_of == before.release
 
 
@@ -447,6 +448,56 @@ def test_a_checkout_keeps_out_its_old_build_however_often_another_team_replaced_
     assert forced["changed"] == ["payments"]
 
 
+def test_a_whole_rollback_keeps_out_a_later_checkout_still_holding_the_bad_build(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A whole rollback takes accounts' bad version off as a publish would: another team's
+    checkout at a later commit (it pulled the bad one) ships its payments change and keeps
+    the bad accounts out; `--force` ships it, recorded as forced."""
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "good")
+    site.publish()
+    good = live(site).apps["accounts"].version
+    site.change("accounts", "bad")
+    committed(site.root, "bad")
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    other.change("payments", "2")
+    committed(other.root, "payments")
+    rollback(site.project, "local", outputs=site.outputs)
+    capsys.readouterr()
+    report = other.publish(smoke=False)
+    assert report["changed"] == ["payments"]
+    assert "accounts built here is a version live has replaced" in capsys.readouterr().out
+    assert live(site).apps["accounts"].version == good
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page
+    forced = other.publish(smoke=False, force=True)
+    assert (forced["changed"], forced["forced"]) == (["accounts"], ["accounts"])
+    assert history(site)[-1].forced == ["accounts"]
+
+
+def test_a_git_revert_of_the_live_commit_is_published(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes equal to a version live replaced, built from a commit after the live one's,
+    are a revert made on purpose (`git revert`), not a checkout that did not pull."""
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish()
+    first = live(site).apps["accounts"].version
+    site.change("accounts", "2")
+    committed(site.root, "v2")
+    site.publish()
+    site.change("accounts", "1")  # what `git revert` of v2 gives back
+    committed(site.root, "Revert v2")
+    capsys.readouterr()
+    report = site.publish(smoke=False)
+    assert "live has replaced" not in capsys.readouterr().out
+    assert report["changed"] == ["accounts"] and report["forced"] == []
+    assert live(site).apps["accounts"].version == first
+
+
 def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
     """`rollback app=accounts` restored one app, not its target's page: a whole rollback
     right after it goes back to the release before it (accounts' later version), like any
@@ -459,7 +510,9 @@ def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
     assert live(site).rollback_app == "accounts"
     back = rollback(site.project, "local", outputs=site.outputs)  # smoke-checked
     assert back.rollback_of == second.release
-    assert live(site).apps == second.apps and sha(served(site)) == second.page.sha256
+    versions = {name: v.version for name, v in live(site).apps.items()}
+    assert versions == {name: v.version for name, v in second.apps.items()}
+    assert sha(served(site)) == second.page.sha256
     check_consistent(site)
     from mfe.publish.releases_cmd import show
 

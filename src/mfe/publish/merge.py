@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfe.errors import MfeError
-from mfe.publish.built_here import Judged
 from mfe.publish.local import LocalFile
 from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.versions import blob, version_of
@@ -48,24 +47,23 @@ REMEMBERED = 20
 checkout's own record (`mfe.publish.built_here`) or, with git, by `check_not_older`."""
 
 
-def _kept_out(live: AppVersion, version: str, judged: Judged | None) -> bool:
-    """A build of a version `live` replaced, or one `judged` keeps out (this checkout's
-    last published build, which another publish replaced since)."""
-    if version == live.version:
-        return False
-    return version in live.replaced or (judged is not None and judged.keeps_out(version, live))
+def _kept_out(live: AppVersion, version: str, built: str | None) -> bool:
+    """A build of a version `live` replaced, or the one this checkout published last
+    (`built`), which another publish replaced since."""
+    return version != live.version and (version in live.replaced or version == built)
 
 
 def changed_apps(
     base: Live | None,
     candidates: dict[str, Candidate],
     force: bool = False,
-    built: Mapping[str, Judged] | None = None,
+    built: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> list[str]:
     """Apps whose built bytes differ from the version live in `base`, except `stale` ones
     (a checkout that did not pull another team's change must not revert it) unless
-    `force`. `built`: this checkout's last publish (`built_here`)."""
-    kept = [] if force else stale(base, candidates, built)
+    `force`. `built`: this checkout's last publish (`built_here`); `root`: its clone."""
+    kept = [] if force else stale(base, candidates, built, root)
     live = base.apps if base else {}
     return [
         name
@@ -75,10 +73,14 @@ def changed_apps(
 
 
 def stale(
-    base: Live | None, candidates: dict[str, Candidate], built: Mapping[str, Judged] | None = None
+    base: Live | None,
+    candidates: dict[str, Candidate],
+    built: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> list[str]:
     """Apps built here at a version the live one replaced, or as this checkout published
-    them last while another publish replaced them since (kept out of the publish)."""
+    them last while another publish replaced them since (kept out of the publish), unless
+    `reverted` in this clone at `root`."""
     built = built or {}
     return [
         name
@@ -86,7 +88,17 @@ def stale(
         if base is not None
         and name in base.apps
         and _kept_out(base.apps[name], cand.version.version, built.get(name))
+        and not reverted(root, cand, base.apps[name])
     ]
+
+
+def reverted(root: Path | None, cand: Candidate, live: AppVersion) -> bool:
+    """Built from a commit after the live version's (publish builds from the checkout's
+    sources first): bytes equal to an older version are then a revert made on purpose,
+    such as `git revert`. Not over a version a rollback restored (`restored`): the
+    checkout may still hold what that rollback took off."""
+    ours, theirs = cand.version.commit, live.commit
+    return bool(root and ours and theirs and not live.restored and is_ancestor(root, theirs, ours))
 
 
 def is_ancestor(root: Path, older: str, newer: str) -> bool:

@@ -54,6 +54,9 @@ class AppVersion:
     replaced: list[str] = field(default_factory=list)
     """Versions this one replaced, newest first (a few): a build of one of them is an
     older build, which a publish keeps out instead of reverting the app."""
+    restored: bool = False
+    """Put live again by a rollback: the versions it took off stay out even of a checkout
+    at a later commit (a rollback is a decision the git history does not record)."""
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Live:
                 mutable={key: Blob(**blob) for key, blob in app["mutable"].items()},
                 forced=app.get("forced", False),
                 replaced=list(app.get("replaced", [])),
+                restored=app.get("restored", False),
             )
             for name, app in data["apps"].items()
         }

@@ -124,7 +124,8 @@ def write_preview(
     from mfe.publish.versions import read_version
 
     state = run.project.state_dir(run.env.name)
-    changed = changed_apps(live, candidates, built=read_built(state, run.parent_bucket))
+    built = read_built(state, run.parent_bucket)
+    changed = changed_apps(live, candidates, built=built, root=run.project.root)
     added: dict[str, list[str]] = {}
     needed: dict[str, list[str]] = {}
     run.plans = {}

@@ -38,7 +38,7 @@ from mfe.publish.merge import (
     replacing,
 )
 from mfe.publish.pending import carry, finish_pending, record_replaced
-from mfe.publish.pointer import Live, compare_and_swap
+from mfe.publish.pointer import AppVersion, Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace, described
 from mfe.publish.releases import git_commit
 from mfe.publish.remote import s3_errors
@@ -284,11 +284,11 @@ def swap_back(
         if current.seq != live.seq:  # the same rule on what it lost to, before uploading
             gone[0] = drops(current, RACED)
         removed = gone[0].removed
-        if app is None:
-            apps, page = dict(target.apps), target.page
+        if app is None:  # what it took off stays out of later publishes, as after a publish
+            apps = {n: took_off(current.apps.get(n), v) for n, v in target.apps.items()}
+            page = target.page
         else:
-            earlier = target.apps[app]  # what it took off live stays out, as after a publish
-            earlier = replace(earlier, replaced=replacing(current.apps.get(app), earlier))
+            earlier = took_off(current.apps.get(app), target.apps[app])
             kept = {n: v for n, v in current.apps.items() if n not in removed}
             apps = {**kept, app: earlier}
             rendered = run.page(apps)
@@ -309,6 +309,18 @@ def swap_back(
     check_complete(run, target, reuse)
     new, previous = swap_and_commit(run, first, make, reuse, wait)
     return new, previous, gone[0].removed
+
+
+def took_off(live: AppVersion | None, earlier: AppVersion) -> AppVersion:
+    """`earlier` going live again over `live` (unchanged when it is live already): the
+    version it takes off counts as replaced, as after a publish, so a checkout still
+    holding that build keeps it out, even one at a later commit (`restored`); `--force`
+    ships it."""
+    if live is None:
+        return earlier
+    if live.version == earlier.version:
+        return live
+    return replace(earlier, replaced=replacing(live, earlier), restored=True)
 
 
 def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:

@@ -224,8 +224,9 @@ class Run:
         }
         state_dir = self.project.state_dir(self.env.name)
         built = read_built(state_dir, self.parent_bucket)
-        changed = changed_apps(base, candidates, force, built)
-        for name in stale(base, candidates, built) if not force else []:
+        root = self.project.root
+        changed = changed_apps(base, candidates, force, built, root)
+        for name in stale(base, candidates, built, root) if not force else []:
             self.progress.note(
                 f"{name} built here is a version live has replaced; keeping the live "
                 "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
@@ -237,14 +238,22 @@ class Run:
             """`apps` less those live from a later commit, with `keep_newer`."""
             if not keep_newer or force:
                 return apps
-            return keep_later(self.project.root, live, apps, candidates, kept, self.progress.note)
+            return keep_later(root, live, apps, candidates, kept, self.progress.note)
 
         changed = keep(base, changed)
-        forced = check_not_older(self.project.root, base, changed, candidates, force)
+
+        def forcing(live: Live | None, apps: list[str]) -> list[str]:
+            """The `apps` only `force` lets through: over a newer commit, or a build of a
+            version live replaced (both recorded in the history)."""
+            over = check_not_older(root, live, apps, candidates, force)
+            older = stale(live, candidates, built, root) if force else []
+            return [name for name in apps if name in over or name in older]
+
+        forced = forcing(base, changed)
 
         def drops(live: Live | None, after: str = "") -> Dropped:
             """The live apps this checkout lacks that the next pointer drops (or refuse)."""
-            root, env, apps = self.project.root, self.env.name, self.project.apps
+            env, apps = self.env.name, self.project.apps
             return dropped(root, env, live, apps, commit_id, force, after)
 
         gone = drops(base)
@@ -281,10 +290,12 @@ class Run:
         state: dict[str, Any] = {"forced": forced, "gone": gone}
 
         def make(current: Live | None) -> Live | None:
-            mine = [n for n in changed_apps(current, candidates, force, built) if n in changed]
+            mine = [
+                n for n in changed_apps(current, candidates, force, built, root) if n in changed
+            ]
             if current is not None and current.seq != (base.seq if base else 0):
                 mine = keep(current, mine)
-                state["forced"] = check_not_older(self.project.root, current, mine, candidates, force)  # fmt: skip
+                state["forced"] = forcing(current, mine)
                 state["gone"] = drops(current, RACED)  # the same rule on what it lost to
             removed = state["gone"].removed
             apps = merge(current, mine, candidates, state["forced"], removed)
@@ -319,10 +330,8 @@ class Run:
                 first=(base, etag),
                 conditional=lambda: self.conditional,
             )
-        left = new or previous
-        if left is not None:  # what this publish judged, for the next one
-            versions = {name: cand.version.version for name, cand in candidates.items()}
-            remember_built(state_dir, self.parent_bucket, versions, left)
+        versions = {name: cand.version.version for name, cand in candidates.items()}
+        remember_built(state_dir, self.parent_bucket, versions)  # judged: for the next publish
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
         else:
