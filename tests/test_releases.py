@@ -498,6 +498,22 @@ def test_a_git_revert_of_the_live_commit_is_published(
     assert live(site).apps["accounts"].version == first
 
 
+def test_rolling_back_again_skips_a_release_an_earlier_rollback_took_off(site: Site) -> None:
+    """A, B, rollback (takes B off), C, rollback (takes C off): rolling back once more must
+    not serve B, which was rolled back for a reason; there is nothing before A."""
+    site.publish()
+    site.change("accounts", "B")
+    site.publish()
+    rollback(site.project, "local", outputs=site.outputs)
+    site.change("accounts", "C")
+    site.publish()
+    rollback(site.project, "local", outputs=site.outputs)
+    served_now = served(site)
+    with pytest.raises(MfeError, match="has no release before"):
+        rollback(site.project, "local", outputs=site.outputs)
+    assert served(site) == served_now
+
+
 def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
     """`rollback app=accounts` restored one app, not its target's page: a whole rollback
     right after it goes back to the release before it (accounts' later version), like any

@@ -19,6 +19,7 @@ Then the site is smoke-checked. Ctrl-C says what is served and what to run (`int
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -54,6 +55,7 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
     bucket = run.parent_bucket
     known = seqs(run.listing(run.parent))
 
+    @functools.cache  # `choose` walks the newest records twice
     def read(seq: int) -> Live:
         with s3_errors(run.session, bucket, f"reading release record {seq}"):
             return read_record(run.s3, bucket, seq)
@@ -103,8 +105,9 @@ def choose(
 ) -> Live | None:
     """The newest record before the live one (before the release a rollback of the same
     kind restored, so rolling back twice goes two releases back) that serves something
-    else: another page, or another version of `app`. A whole rollback after an app
-    rollback undoes it: that one restored one app, not its target's page. Records are
+    else: another page, or another version of `app`; never a release a whole rollback took
+    off (it was rolled back for a reason: `to=` still names it). A whole rollback after an
+    app rollback undoes it: that one restored one app, not its target's page. Records are
     read newest first, only as needed."""
     anchor = live.seq
     same_kind = live.rollback_app is None or live.rollback_app == app
@@ -113,8 +116,12 @@ def choose(
             if seq < live.seq and read(seq).release == live.rollback_of:
                 anchor = seq
                 break
-    for seq in reversed([s for s in known if s < anchor]):
+    taken = {live.took_off}
+    for seq in reversed([s for s in known if s < live.seq]):
         record = read(seq)
+        taken.add(record.took_off)  # a rollback's record comes before what it took off
+        if seq >= anchor or record.release in taken:
+            continue
         if app is None and record.page.sha256 != live.page.sha256:
             return record
         if (
