@@ -412,8 +412,8 @@ def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
     report = other.publish(smoke=False)
     assert report["changed"] == ["payments"]
     said = capsys.readouterr().out
-    assert "accounts built here is a version live has replaced" in said
-    assert "if you reverted to it on purpose, `doit publish --force` serves this build" in said
+    assert "accounts built here is a version a rollback took off" in said
+    assert "(publish a fix, or `doit publish --force` serves this build)" in said
     assert live(site).apps["accounts"].version == good
     page = check_consistent(site).decode()
     assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page
@@ -468,7 +468,10 @@ def test_a_whole_rollback_keeps_out_a_later_checkout_still_holding_the_bad_build
     capsys.readouterr()
     report = other.publish(smoke=False)
     assert report["changed"] == ["payments"]
-    assert "accounts built here is a version live has replaced" in capsys.readouterr().out
+    assert (
+        "accounts built here is a version a rollback took off; keeping the live one (publish "
+        "a fix, or `doit publish --force` serves this build)"
+    ) in capsys.readouterr().out
     assert live(site).apps["accounts"].version == good
     page = check_consistent(site).decode()
     assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page

@@ -227,8 +227,12 @@ class Run:
         root = self.project.root
         changed = changed_apps(base, candidates, force, built, root)
         for name in stale(base, candidates, built, root) if not force else []:
+            restored = base is not None and base.apps[name].restored
             self.progress.note(
-                f"{name} built here is a version live has replaced; keeping the live "
+                f"{name} built here is a version a rollback took off; keeping the live one "
+                "(publish a fix, or `doit publish --force` serves this build)"
+                if restored
+                else f"{name} built here is a version live has replaced; keeping the live "
                 "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
                 "--force` serves this build)"
             )
