@@ -5,6 +5,7 @@ its own boto3 client and local files, the only shared thing is the S3 server).""
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -212,7 +213,53 @@ def test_older_commit_is_refused_and_force_is_recorded(site: Site) -> None:
     assert report["forced"] == ["accounts"]
     record = history(site)[-1]
     assert record.forced == ["accounts"] and record.apps["accounts"].forced
-    assert record.commit == old and record.by == "Test <t@example.com>"
+    assert record.commit == old
+
+
+def test_a_release_is_credited_to_whoever_ran_the_command_not_heads_author(
+    site: Site, tmp_path: Path
+) -> None:
+    """A teammate pulls Test's commit and publishes, then rolls back: both records name the
+    teammate (the clone's configured git user), not the author of HEAD."""
+    git(site.root, "init", "-q")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    other = Clone(site, tmp_path / "b")
+    git(other.root, "config", "user.name", "Runner")
+    git(other.root, "config", "user.email", "r@example.com")
+    other.change("payments", "2")
+    other.publish(smoke=False)
+    rollback(load_project(other.root), "local", outputs=site.outputs, smoke=False)
+    assert git(other.root, "log", "-1", "--format=%an <%ae>").strip() == "Test <t@example.com>"
+    assert [r.by for r in history(site)[1:]] == [
+        "Runner <r@example.com>", "Runner <r@example.com>"]  # fmt: skip
+
+
+def test_without_a_git_identity_a_release_names_the_ci_run_or_the_os_user(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No user.name/user.email anywhere (a fresh runner): git would refuse to commit, but a
+    publish goes on, crediting the GitHub Actions run and its actor, else the OS user.
+    GIT_COMMITTER_NAME/EMAIL, which CI systems set, come first."""
+    git(site.root, "init", "-q")
+    committed(site.root, "v1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_NAME",
+                 "GIT_AUTHOR_EMAIL", "EMAIL", "GITHUB_RUN_ID"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    site.publish(smoke=False)
+    monkeypatch.setenv("GITHUB_RUN_ID", "7")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
+    monkeypatch.setenv("GITHUB_ACTOR", "alice")
+    site.change("accounts", "2")
+    site.publish(smoke=False)
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "CI Bot")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "bot@example.com")
+    site.change("accounts", "3")
+    site.publish(smoke=False)
+    assert [r.by for r in history(site)] == [
+        getpass.getuser(), "CI run acme/shop#7 (alice)", "CI Bot <bot@example.com>"]  # fmt: skip
 
 
 def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site) -> None:

@@ -15,6 +15,7 @@ served seq has one.
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -95,22 +96,47 @@ def new_release_id(content: str, previous: str | None, now: datetime | None = No
 
 
 def who(root: Path) -> str:
-    """The CI run (GitHub Actions) or the git author of HEAD, for `doit releases`."""
-    if os.environ.get("GITHUB_RUN_ID"):
-        repo = os.environ.get("GITHUB_REPOSITORY", "")
-        actor = os.environ.get("GITHUB_ACTOR", "")
-        return f"CI run {repo}#{os.environ['GITHUB_RUN_ID']}" + (f" ({actor})" if actor else "")
+    """Whoever runs the command, for `doit releases`' "by": not HEAD's author, as a teammate
+    who pulled (or a CI run) publishes and rolls back others' commits. git's committer
+    identity first (`user.name`/`user.email`, or GIT_COMMITTER_NAME/EMAIL as CI systems
+    set them), then the GitHub Actions run and its actor, then the OS user: never a prompt
+    or an error, a publish must not fail over a label."""
+    return git_identity(root) or github_run() or os_user()
+
+
+def git_identity(root: Path) -> str | None:
+    """`Name <email>` as git would sign a commit here; None when not configured (git is
+    told not to guess one from the host name, which it may refuse or get wrong)."""
+    command = ["git", "-c", "user.useConfigOnly=true", "var", "GIT_COMMITTER_IDENT"]
     try:
         out = subprocess.run(
-            ["git", "log", "-1", "--format=%an <%ae>"],
+            command,
             cwd=root,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             check=False,
+            timeout=30,
         )
-    except FileNotFoundError:
-        return os.environ.get("USER", "unknown")
-    return out.stdout.strip() or os.environ.get("USER", "unknown")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    ident = out.stdout.strip() if out.returncode == 0 else ""
+    return ident.rsplit(" ", 2)[0] if ident.count(" ") >= 2 else None  # less "<time> <zone>"
+
+
+def github_run() -> str | None:
+    if not os.environ.get("GITHUB_RUN_ID"):
+        return None
+    repo = os.environ.get("GITHUB_REPOSITORY", "")
+    actor = os.environ.get("GITHUB_ACTOR", "")
+    return f"CI run {repo}#{os.environ['GITHUB_RUN_ID']}" + (f" ({actor})" if actor else "")
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment, no passwd entry
+        return "unknown"
 
 
 def commit_label(commit: str | None, dirty: bool | None) -> str:
