@@ -613,6 +613,42 @@ def test_a_whole_rollback_records_the_release_it_took_off(site: Site) -> None:
     assert shown[3].endswith(f"[rollback to {first.release}]")
 
 
+def test_a_publish_finding_anothers_commit_step_under_way_does_not_call_it_stopped(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B's publish is writing its history record (the last of its commit step) when A's
+    starts: A finishes that step too, harmlessly, and says what it found without claiming
+    that B's command died; B then ends normally."""
+    site.publish(smoke=False)
+    other = Clone(site, tmp_path / "b")
+    other.change("payments", "2")
+    proxy = FailingProxy(
+        site.server.endpoint, hold=lambda m, p: m == "PUT" and "/_mfe/history/" in p
+    )
+    use_port(other.root, proxy.port)
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(other.publish(smoke=False)))
+    thread.start()
+    try:
+        assert proxy.held.wait(60), "B never wrote its history record"
+        capsys.readouterr()
+        report = site.publish(smoke=False)
+        said = capsys.readouterr().out
+    finally:
+        proxy.release.set()  # B's held write is refused (503) and retried
+        thread.join(60)
+        proxy.close()
+    pending = live(site)
+    assert (pending.seq, pending.changed, report["noop"]) == (2, ["payments"], True)
+    assert (
+        f"publish: release {pending.release} (seq 2) is live but its commit step is not done "
+        "(another command is finishing it, or one was stopped): finishing it\n"
+    ) in said
+    assert "finishing release" not in said
+    assert done and done[0]["release"] == pending.release  # B's own publish ended well
+    assert entry(other.root, "payments") in check_consistent(site).decode()
+
+
 def test_a_cached_copy_cut_short_is_fetched_again(site: Site, tmp_path: Path) -> None:
     """A publish rendering other apps from the pointer caches their JavaScript; a copy a
     killed publish (or a full disk) cut short is not trusted by the next publish."""

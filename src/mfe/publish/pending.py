@@ -30,7 +30,10 @@ def _finish(run: Run, live: Live) -> bool:
     """The commit step of `live`, after recording the pointer it carries (its command
     may have died before `record_replaced`), so every record's predecessor has one;
     True when `live` names files a prune deleted and was undone instead."""
-    run.progress.note(f"finishing release {live.release} (seq {live.seq})")
+    run.progress.note(  # another command may be in that step now: no claim that one died
+        f"release {live.release} (seq {live.seq}) is live but its commit step is not done "
+        "(another command is finishing it, or one was stopped): finishing it"
+    )
     run.switched = True
     with s3_errors(run.session, run.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
         write_carried(run.s3, run.parent_bucket, live)
