@@ -270,6 +270,8 @@ def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site)
     site.change("accounts", "2")
     git(site.root, "commit", "-qam", "v2")
     new = git(site.root, "rev-parse", "HEAD").strip()
+    git(site.root, "config", "user.name", "Dana")  # who publishes it, never pushed
+    git(site.root, "config", "user.email", "d@example.com")
     site.publish()
     # A shallow CI clone of the older commit: the live one is not in its history.
     git(site.root, "checkout", "-q", "--detach", old)
@@ -280,10 +282,14 @@ def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site)
     page = served(site)
     with pytest.raises(MfeError) as refused:
         site.publish()
-    assert f"accounts is live at {new[:12]}, a commit this clone does not have" in str(
-        refused.value
+    published = live(site).apps["accounts"].published
+    assert str(refused.value) == (
+        f"accounts is live at {new[:12]}, a commit this clone does not have (published "
+        f"{published} by Dana <d@example.com>), so publish cannot tell whether it is newer "
+        f"than {old[:12]}: fetch it (in CI: checkout with fetch-depth: 0); if it was never "
+        "pushed, ask Dana <d@example.com> to push it; or pass --force"
     )
-    assert "fetch-depth: 0" in str(refused.value) and served(site) == page
+    assert served(site) == page
     assert site.publish(force=True)["forced"] == ["accounts"]
 
 

@@ -197,12 +197,8 @@ def check_not_older(
         if not ours or not theirs:
             continue
         if not has_commit(root, theirs):
-            if not force:
-                raise MfeError(
-                    f"{name} is live at {theirs[:12]}, a commit this clone does not have, so "
-                    f"publish cannot tell whether it is newer than {ours[:12]}: fetch it "
-                    "(in CI: checkout with fetch-depth: 0) or pass --force"
-                )
+            if not force and live is not None:
+                raise missing_commit(name, live, ours)
         elif not is_ancestor(root, ours, theirs):
             continue
         elif not force:
@@ -212,6 +208,22 @@ def check_not_older(
             )
         forced.append(name)
     return forced
+
+
+def missing_commit(app: str, live: Live, ours: str) -> MfeError:
+    """Refusing `app`, live from a commit this clone lacks: when and by whom it was
+    published, as fetching cannot help if that commit was never pushed. The pointer names
+    the publisher only when its own release published the app (a rollback's `by` restored
+    someone else's build)."""
+    version = live.apps[app]
+    by = live.by if live.action == "publish" and app in live.changed and live.by else None
+    return MfeError(
+        f"{app} is live at {(version.commit or '')[:12]}, a commit this clone does not have "
+        f"(published {version.published}{f' by {by}' if by else ''}), so publish cannot "
+        f"tell whether it is newer than {ours[:12]}: fetch it (in CI: checkout with "
+        f"fetch-depth: 0); if it was never pushed, ask "
+        f"{by or 'whoever published it (see `doit releases`)'} to push it; or pass --force"
+    )
 
 
 @dataclass(frozen=True)
