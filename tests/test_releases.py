@@ -447,6 +447,39 @@ def test_an_app_rollback_that_loses_the_race_to_its_own_app_refuses(
     assert [r.action for r in history(site)] == ["publish"] * 3
 
 
+def test_a_publish_that_loses_the_race_says_what_landed_before_merging_over_it(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A's swap loses to B's release of payments: A re-reads, says once which release
+    landed (by whom, changing what) and that it merges over it; both changes are live."""
+    site.publish(smoke=False)
+    other = Clone(site, tmp_path / "b")
+    git(other.root, "init", "-q")
+    git(other.root, "config", "user.name", "Bea")
+    git(other.root, "config", "user.email", "b@example.com")
+    other.change("payments", "2")
+    site.change("accounts", "2")
+    port = site.port
+    proxy = FailingProxy(site.server.endpoint, hold=lost_race(lambda: other.publish(smoke=False)))
+    try:
+        site.point_at(proxy.port)
+        capsys.readouterr()
+        report = site.publish(smoke=False)
+        said = capsys.readouterr().out
+    finally:
+        proxy.close()
+        site.point_at(port)
+    winner = history(site)[1]
+    assert (winner.seq, winner.changed, report["changed"]) == (2, ["payments"], ["accounts"])
+    note = (
+        f"publish: release {winner.release} (seq 2: publish of payments by Bea "
+        "<b@example.com>) landed meanwhile; merging this publish's changes over it\n"
+    )
+    assert said.count(note) == 1, said
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(site.root, "accounts") in page
+
+
 def test_an_app_rollback_keeps_out_a_checkout_still_holding_the_bad_build(
     site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -298,6 +298,11 @@ class Run:
                 n for n in changed_apps(current, candidates, force, built, root) if n in changed
             ]
             if current is not None and current.seq != (base.seq if base else 0):
+                self.progress.note(  # a lost race: what this publish now merges over
+                    f"release {current.release} (seq {current.seq}: {current.action} of "
+                    f"{','.join(current.changed) or '-'} by {current.by or 'unknown'}) landed "
+                    "meanwhile; merging this publish's changes over it"
+                )
                 mine = keep(current, mine)
                 state["forced"] = forcing(current, mine)
                 state["gone"] = drops(current, RACED)  # the same rule on what it lost to
