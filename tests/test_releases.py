@@ -239,8 +239,8 @@ def test_without_a_git_identity_a_release_names_the_ci_run_or_the_os_user(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No user.name/user.email anywhere (a fresh runner): git would refuse to commit, but a
-    publish goes on, crediting the GitHub Actions run and its actor, else the OS user.
-    GIT_COMMITTER_NAME/EMAIL, which CI systems set, come first."""
+    publish goes on, crediting the OS user; GIT_COMMITTER_NAME/EMAIL, which CI systems
+    set, come before it, and the GitHub Actions run and its actor before both."""
     git(site.root, "init", "-q")
     committed(site.root, "v1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
@@ -249,17 +249,17 @@ def test_without_a_git_identity_a_release_names_the_ci_run_or_the_os_user(
                  "GIT_AUTHOR_EMAIL", "EMAIL", "GITHUB_RUN_ID"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     site.publish(smoke=False)
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "CI Bot")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "bot@example.com")
+    site.change("accounts", "2")
+    site.publish(smoke=False)
     monkeypatch.setenv("GITHUB_RUN_ID", "7")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
     monkeypatch.setenv("GITHUB_ACTOR", "alice")
-    site.change("accounts", "2")
-    site.publish(smoke=False)
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "CI Bot")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "bot@example.com")
     site.change("accounts", "3")
     site.publish(smoke=False)
     assert [r.by for r in history(site)] == [
-        getpass.getuser(), "CI run acme/shop#7 (alice)", "CI Bot <bot@example.com>"]  # fmt: skip
+        getpass.getuser(), "CI Bot <bot@example.com>", "CI run acme/shop#7 (alice)"]  # fmt: skip
 
 
 def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site) -> None:

@@ -97,11 +97,11 @@ def new_release_id(content: str, previous: str | None, now: datetime | None = No
 
 def who(root: Path) -> str:
     """Whoever runs the command, for `doit releases`' "by": not HEAD's author, as a teammate
-    who pulled (or a CI run) publishes and rolls back others' commits. git's committer
-    identity first (`user.name`/`user.email`, or GIT_COMMITTER_NAME/EMAIL as CI systems
-    set them), then the GitHub Actions run and its actor, then the OS user: never a prompt
-    or an error, a publish must not fail over a label."""
-    return git_identity(root) or github_run() or os_user()
+    who pulled (or a CI run) publishes and rolls back others' commits. The GitHub Actions
+    run and its actor first (a bot identity a workflow gives git says less), then git's
+    committer identity (`user.name`/`user.email`, or GIT_COMMITTER_NAME/EMAIL), then the
+    OS user: never a prompt or an error, a publish must not fail over a label."""
+    return github_run() or git_identity(root) or os_user()
 
 
 def git_identity(root: Path) -> str | None:
