@@ -9,6 +9,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -1192,7 +1193,38 @@ def test_a_publish_from_uncommitted_sources_is_recorded_and_shown_dirty(site: Si
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(old).encode())
     assert history(site)[1].dirty is None
     shown = show(site.project, site.project.env("local"), site.outputs).splitlines()
-    assert f"  {head[:12]}  payments  " in shown[2]
+    assert re.search(rf"  {head[:12]} +  payments  ", shown[2])  # columns sized to the rows
+
+
+def test_releases_columns_line_up_with_their_header(site: Site) -> None:
+    """`doit releases` sizes each column to its widest cell: a `-dirty` commit and a
+    three-app list start where their header does, on every line."""
+    from mfe.publish.history import commit_label
+    from mfe.publish.releases_cmd import show
+
+    (site.root / ".gitignore").write_text(".mfe/\n")
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    source = site.root / "apps" / "payments" / "package.json"
+    source.write_text(source.read_text().replace('"true"', '"true "'))  # an uncommitted edit
+    site.change("payments", "2")
+    site.publish(smoke=False)
+    header, *rows = show(site.project, site.project.env("local"), site.outputs).splitlines()
+    records = history(site)
+    assert header.split() == ["seq", "release", "time", "commit", "apps", "by"]
+    for row, rec in zip(rows, records, strict=False):
+        cells = {
+            "release": rec.release,
+            "time": rec.created,
+            "commit": commit_label(rec.commit, rec.dirty),
+            "apps": ",".join(rec.changed),
+            "by": rec.by,
+        }
+        for column, value in cells.items():
+            assert row.index(value) == header.index(column), (column, header, row)
+        assert row.index(str(rec.seq)) + len(str(rec.seq)) == header.index("seq") + len("seq")
+    assert [r.dirty for r in records] == [False, True]
 
 
 def test_an_app_rollback_from_an_older_checkout_keeps_another_teams_app(

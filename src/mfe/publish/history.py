@@ -145,21 +145,45 @@ def commit_label(commit: str | None, dirty: bool | None) -> str:
     return (commit or "-")[:12] + ("-dirty" if dirty else "")
 
 
+HEADER = ("seq", "release", "time", "commit", "apps", "by")
+
+
+def table(records: list[Live]) -> list[str]:
+    """`doit releases`: a header and one line per record, newest last (served order). Each
+    column is as wide as its widest cell (a `-dirty` commit, a long app list), so the
+    header and every row line up; notes follow the last column."""
+    cells = [HEADER] + [row_cells(rec) for rec in records]
+    notes = [""] + [row_notes(rec) for rec in records]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
+    widths[0] = max(widths[0], 5)
+    out = []
+    for row, note in zip(cells, notes, strict=True):
+        seq, *rest = row
+        padded = [seq.rjust(widths[0])] + [
+            c.ljust(w) for c, w in zip(rest, widths[1:], strict=True)
+        ]
+        out.append(("  ".join(padded).rstrip() + note).rstrip())
+    return out
+
+
 def lines(records: list[Live]) -> list[str]:
-    """`doit releases`: one line per record, newest last (served order)."""
-    rows = []
-    for rec in records:
-        what = ",".join(rec.changed) or "-"
-        notes = []
-        if rec.action == "rollback":
-            of = f" of {rec.rollback_app}" if rec.rollback_app else ""
-            off = f" (took off {rec.took_off})" if rec.took_off else ""
-            notes.append(f"rollback{of} to {rec.rollback_of}{off}")
-        if rec.forced:
-            notes.append(f"forced: {','.join(rec.forced)}")
-        commit = commit_label(rec.commit, rec.dirty)
-        tail = f"  [{'; '.join(notes)}]" if notes else ""
-        rows.append(
-            f"{rec.seq:>5}  {rec.release}  {rec.created}  {commit:<12}  {what}  {rec.by}{tail}"
-        )
-    return rows
+    """The rows of `table` without its header."""
+    return table(records)[1:]
+
+
+def row_cells(rec: Live) -> tuple[str, ...]:
+    what = ",".join(rec.changed) or "-"
+    commit = commit_label(rec.commit, rec.dirty)
+    return (str(rec.seq), rec.release, rec.created, commit, what, rec.by or "-")
+
+
+def row_notes(rec: Live) -> str:
+    """What a record's columns do not say: a rollback, forced apps."""
+    notes = []
+    if rec.action == "rollback":
+        of = f" of {rec.rollback_app}" if rec.rollback_app else ""
+        off = f" (took off {rec.took_off})" if rec.took_off else ""
+        notes.append(f"rollback{of} to {rec.rollback_of}{off}")
+    if rec.forced:
+        notes.append(f"forced: {','.join(rec.forced)}")
+    return f"  [{'; '.join(notes)}]" if notes else ""

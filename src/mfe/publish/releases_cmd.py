@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.history import commit_label, lines, list_records
+from mfe.publish.history import commit_label, list_records, table
 from mfe.publish.remote import s3_errors
 
 
@@ -20,8 +20,7 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) 
         found = list_previews(run.s3, bucket)
     if not records:
         return f"environment '{run.env.name}' has no release yet"
-    out = ["  seq  release                  time                           commit        apps  by"]
-    out += lines(records)
+    out = table(records)
     if live is not None:
         state = "" if records[-1].seq == live.seq else " (its commit step is unfinished)"
         out.append(f"live: seq {live.seq}, release {live.release}{state}")
