@@ -1227,6 +1227,22 @@ def test_releases_columns_line_up_with_their_header(site: Site) -> None:
     assert [r.dirty for r in records] == [False, True]
 
 
+def test_a_plan_says_plan_for_an_app_it_holds_back(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkout whose build of accounts another team replaced keeps the live one; its
+    `doit plan` says so as a plan, not as `publish:`."""
+    site.publish(smoke=False)
+    other = Clone(site, tmp_path / "b")
+    other.change("accounts", "2")
+    other.publish(smoke=False)
+    capsys.readouterr()
+    publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    out = capsys.readouterr().out
+    assert "plan: accounts built here is a version live has replaced" in out, out
+    assert "publish:" not in out
+
+
 def test_an_app_rollback_from_an_older_checkout_keeps_another_teams_app(
     site: Site, tmp_path: Path
 ) -> None:

@@ -107,6 +107,7 @@ def publish(
     from mfe.publish.run import Run
 
     started = time.monotonic()
+    progress = progress or Progress(command="plan" if dry_run else "publish")
     run = Run.start(
         project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
         session=session,
