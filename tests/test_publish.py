@@ -529,3 +529,34 @@ def test_plan_lists_the_reused_files_the_publish_uploads_again(
     assert set(again) <= set(report["apps"]["accounts"]["uploaded"])
     saved = json.loads((site.root / ".mfe/local/plan-report.json").read_text())
     assert saved["refreshed"] == plan.refreshed
+
+
+# ------------------------------------------ what publish, plan, prune and rollback print
+
+
+def test_prune_that_deletes_nothing_says_what_it_kept_and_why(
+    tmp_path: Path, moto_s3: S3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files no kept release names but younger than grace_seconds stay: the publish and
+    the plan say so in one line instead of a table of zeros; with nothing unused, they say
+    every file is named by what prune keeps."""
+    site = Site(tmp_path / "repo", moto_s3, keep_releases=1, grace_seconds=3600)
+    site.publish(smoke=False)
+    capsys.readouterr()
+    report = publish(site.project, "local", outputs=site.outputs, smoke=False, prune=True)
+    assert all(not row.deleted for row in report.apps.values())
+    said = capsys.readouterr().out
+    assert "publish: --prune: nothing to delete: every file is named by the live release" in said
+    assert "the last 1 release record(s)" in said
+    site.change("accounts", "2")
+    site.publish(smoke=False)  # named by no kept release: accounts' first main.js and its
+    capsys.readouterr()  # map, the first page's _ca/ copy
+    kept = (
+        "--prune: nothing to delete: kept 3 file(s) no kept release names: younger than "
+        "publish.grace_seconds (3600 s)"
+    )
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True, prune=True)
+    assert f"plan: {kept}" in capsys.readouterr().out
+    report = publish(site.project, "local", outputs=site.outputs, smoke=False, prune=True)
+    assert all(not row.deleted for row in [*plan.apps.values(), *report.apps.values()])
+    assert f"publish: {kept}" in capsys.readouterr().out

@@ -128,25 +128,44 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
     pointers, kept, seq = kept_now(run, extra)
     now = datetime.now(UTC)
     grace = run.project.publish.grace_seconds
-    total = 0
+    total = young_kept = 0
     for name, plan in run.plans.items():
         if name not in run.buckets:
             continue
-        plan.deletes = sorted(
-            key
+        unused = {
+            key: remote
             for key, remote in list_fresh(run, name).items()
             if not key.startswith((RESERVED_PREFIX, PREVIEW_PAGES))
             and key not in kept.get(name, set())
-            and not young(remote, now, grace)
+        }
+        plan.deletes = sorted(
+            key for key, remote in unused.items() if not young(remote, now, grace)
         )
+        young_kept += len(unused) - len(plan.deletes)
         total += len(plan.deletes)
     limit = run.project.publish.max_deletes
+    why = kept_young(young_kept, grace)
     if total > limit:
         raise MfeError(
             f"--prune would delete {total} objects in environment '{run.env.name}', more than "
             f"publish.max_deletes = {limit} in mfe.toml; check `doit plan env={run.env.name} "
-            "--prune` and raise the limit if that is intended (nothing was deleted)"
+            "--prune` and raise the limit if that is intended (nothing was deleted"
+            + (f"; it would also keep {why}" if young_kept else "")
+            + ")"
         )
+    if total == 0:
+        keep = run.project.publish.keep_releases
+        run.progress.note(
+            "--prune: nothing to delete: "
+            + (
+                f"kept {why}"
+                if young_kept
+                else f"every file is named by the live release, the last {keep} release "
+                "record(s) (publish.keep_releases) or a preview"
+            )
+        )
+    elif young_kept:
+        run.progress.note(f"--prune: kept {why}")
     if delete:
         for name, plan in run.plans.items():
             if not plan.deletes:
@@ -161,6 +180,14 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
             delete_keys(run, plan.bucket, plan.deletes)
         prune_local(run.project.state_dir(run.env.name), pointers, grace)
     return sum(len(plan.deletes) for plan in run.plans.values())
+
+
+def kept_young(count: int, grace_seconds: int) -> str:
+    """Why `--prune` left files no kept release names."""
+    return (
+        f"{count} file(s) no kept release names: younger than publish.grace_seconds "
+        f"({grace_seconds} s), an in-flight publish may use them"
+    )
 
 
 def prune_local(state: Path, pointers: list[Live], grace_seconds: int) -> None:
