@@ -560,3 +560,23 @@ def test_prune_that_deletes_nothing_says_what_it_kept_and_why(
     report = publish(site.project, "local", outputs=site.outputs, smoke=False, prune=True)
     assert all(not row.deleted for row in [*plan.apps.values(), *report.apps.values()])
     assert f"publish: {kept}" in capsys.readouterr().out
+
+
+def test_the_smoke_checks_repair_names_what_failed_and_what_went_up(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A publish whose smoke check fails (a live file deleted by hand) names the URL and
+    status that failed and the file it uploads again, not just a count."""
+    report = site.publish()
+    entry = next(k for k in report["apps"]["payments"]["uploaded"] if k.endswith(".js"))
+    site.server.client().delete_object(Bucket=site.bucket("payments"), Key=entry)
+    capsys.readouterr()
+    repaired = site.publish()
+    assert repaired["apps"]["payments"]["uploaded"] == [entry]
+    asset = f"{site.outputs.apps['payments'].base_url}{entry}"
+    out = capsys.readouterr().out
+    assert re.search(
+        rf"publish: the smoke check failed \({re.escape(asset)} answered 40[34]\); "
+        rf"uploading 1 missing file\(s\): payments/{re.escape(entry)}\n",
+        out,
+    ), out

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.errors import MfeError
 from mfe.publish.plan import AppPlan, app_plan
 from mfe.publish.pointer import Live
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
@@ -135,20 +134,26 @@ def smoke_or_repair(run: Run, result: Result) -> None:
     this checkout's builds (what `--verify` does) and check again. A publish that changes
     nothing lists no bucket, so this is how a plain re-run repairs a live file that a prune
     or a hand deleted (one the check loads: a module or stylesheet of the page)."""
-    from mfe.publish.smoke import smoke_check
+    from mfe.publish.smoke import SmokeFailed, smoke_check
 
     try:
         smoke_check(run.url)
         return
-    except MfeError:
-        if not repair(run, result.live or result.previous):
+    except SmokeFailed as failed:
+        if not repair(run, result.live or result.previous, failed.problems):
             raise
     smoke_check(run.url)
 
 
-def repair(run: Run, live: Live | None) -> int:
+SHOWN_PROBLEMS = 3
+"""How many of the smoke check's problems the repair note names."""
+
+
+def repair(run: Run, live: Live | None, problems: list[str] | None = None) -> int:
     """List the buckets of the apps `live` serves at this checkout's build and upload what
-    they lack; the report counts it as uploaded. Returns how many files went up."""
+    they lack; the report counts it as uploaded. Returns how many files went up. The note
+    names what failed (`problems`, the smoke check's) and what goes up again, so that a
+    file deleted by hand or by a prune can be told from a bucket or CDN fault."""
     plans = {}
     for name, la in run.local.items():
         if live is None or name not in live.apps or live.apps[name].version != version_of(la.files):
@@ -157,13 +162,25 @@ def repair(run: Run, live: Live | None) -> int:
         plans[name] = app_plan(run.env, run.outputs, name, la.files, run.listing(name))
     count = sum(len(plan.uploads) for plan in plans.values())
     if count:
-        run.progress.note(f"the smoke check failed; uploading {count} missing file(s)")
+        run.progress.note(repair_note(problems or [], plans))
         run.upload(plans)
         for name, plan in plans.items():
             mine = run.plans[name]
             mine.skipped = [f for f in mine.skipped if f not in plan.uploads]
             mine.uploads += [f for f in plan.uploads if f not in mine.uploads]
     return count
+
+
+def repair_note(problems: list[str], plans: dict[str, AppPlan]) -> str:
+    """`the smoke check failed (<url> answered 404, ...); uploading N missing file(s): ...`"""
+    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+    why = f" ({shown}{more})" if shown else ""
+    keys = [f"{name}/{f.key}" for name, plan in plans.items() for f in plan.uploads]
+    listed = ", ".join(keys[:SHOWN_PROBLEMS])
+    if len(keys) > SHOWN_PROBLEMS:
+        listed += f" and {len(keys) - SHOWN_PROBLEMS} more"
+    return f"the smoke check failed{why}; uploading {len(keys)} missing file(s): {listed}"
 
 
 def _only(project: Project, app: str | None) -> list[str] | None:

@@ -94,6 +94,15 @@ def check_asset(http: httpx.Client, asset: Asset) -> str | None:
     return None
 
 
+class SmokeFailed(MfeError):
+    """The site or an asset it references failed every attempt; `problems` says which
+    URL and how (status, content type, integrity), one line each."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -> int:
     """Retry with backoff (0.2+0.4+0.8+1.6 s by default); raise naming the failing URL."""
     import httpx
@@ -110,11 +119,12 @@ def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -
         if attempt + 1 < attempts:
             time.sleep(delay)
             delay *= 2
-    raise MfeError(
+    raise SmokeFailed(
         "smoke check failed for "
         + site_url
         + ":\n  "
         + "\n  ".join(problems)
         + "\nthe files are uploaded; check the bucket and distribution, then run "
-        "`doit publish --verify` (it lists the buckets and uploads whatever is missing)"
+        "`doit publish --verify` (it lists the buckets and uploads whatever is missing)",
+        problems,
     )
