@@ -534,6 +534,24 @@ def test_plan_lists_the_reused_files_the_publish_uploads_again(
 # ------------------------------------------ what publish, plan, prune and rollback print
 
 
+def test_upload_lines_name_the_files_of_a_small_phase(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two phases of one file each used to read `uploading 1 mutable file(s), 1.5 KB`
+    twice: a phase of three files or fewer names them (the page by the key it stands for),
+    a larger one gives its count and size."""
+    site.publish(smoke=False)
+    out = capsys.readouterr().out
+    assert "publish: uploading 6 immutable file(s), " in out  # the first release: all of it
+    assert re.search(r"publish: uploading mfe-parent/index\.html \(1\.\d KB, its _ca/ copy\)", out)
+    site.change("accounts", "2")
+    site.publish(smoke=False)
+    out = capsys.readouterr().out
+    js = next(p.name for p in (site.root / "apps/accounts/dist").glob("main-*.js"))
+    assert f"publish: uploading accounts/{js} (75 B), accounts/{js}.map (" in out, out
+    assert "file(s)" not in out
+
+
 def test_prune_that_deletes_nothing_says_what_it_kept_and_why(
     tmp_path: Path, moto_s3: S3Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

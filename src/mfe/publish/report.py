@@ -14,6 +14,7 @@ from typing import Any
 
 from mfe.files import write_atomic
 from mfe.publish.local import LocalFile
+from mfe.publish.versions import CA_PREFIX
 
 REPORT_FILE = "publish-report.json"
 PLAN_FILE = "plan-report.json"
@@ -106,8 +107,9 @@ class Progress:
         self._task: Any = None
         self._done = self._files = 0
 
-    def phase(self, name: str, files: int, size: int) -> None:
+    def phase(self, name: str, batch: list[LocalFile]) -> None:
         self.close()
+        files, size = len(batch), sum(f.size for f in batch)
         if self.rich:
             from rich.progress import (
                 BarColumn,
@@ -132,7 +134,7 @@ class Progress:
             self._task = self._bar.add_task(f"upload {name}", total=size)
             self._files, self._done = files, 0
         else:
-            print(f"{self.command}: uploading {files} {name} file(s), {human(size)}", flush=True)
+            print(f"{self.command}: uploading {uploading(name, batch)}", flush=True)
 
     def advance(self, size: int) -> None:
         if self._bar is not None:
@@ -158,6 +160,27 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+NAMED_UPLOADS = 3
+"""A phase of this many files or fewer names them in its progress line."""
+
+
+def uploading(name: str, batch: list[LocalFile]) -> str:
+    """What a phase uploads: its files by name when few (two phases of one file of the
+    same size read alike otherwise), else their count and size."""
+    if len(batch) > NAMED_UPLOADS:
+        return f"{len(batch)} {name} file(s), {human(sum(f.size for f in batch))}"
+    return ", ".join(shown(f) for f in batch)
+
+
+def shown(file: LocalFile) -> str:
+    """`app/key (size)`; a content-addressed copy (`_ca/<hash>/key`, what goes up before
+    the swap for a fixed URL such as index.html) under the key it stands for."""
+    key, size = file.key, human(file.size)
+    if key.startswith(CA_PREFIX) and key.count("/") >= 2:
+        return f"{file.app}/{key.split('/', 2)[2]} ({size}, its _ca/ copy)"
+    return f"{file.app}/{key} ({size})"
 
 
 def summary(report: PublishReport) -> str:

@@ -83,7 +83,7 @@ def upload_all(
     session: Session,
     plan: Plan,
     workers: int,
-    on_phase: Callable[[str, int, int], None],
+    on_phase: Callable[[str, list[LocalFile]], None],
     on_bytes: Callable[[int], None],
     on_file: Callable[[LocalFile], None],
     lost: str = UNCHANGED,
@@ -99,7 +99,7 @@ def upload_all(
         on_file(f)
 
     for name, items in phases(plan):
-        on_phase(name, len(items), sum(f.size for _, f in items))
+        on_phase(name, [f for _, f in items])
         if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
             upload_in_processes(session, items, workers, on_bytes, on_file, lost)
             continue
