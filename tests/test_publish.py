@@ -12,7 +12,7 @@ import pytest
 from mfe.envs.session import Session, _botocore_session
 from mfe.errors import MfeError
 from mfe.publish import publish
-from mfe.publish.report import summary
+from mfe.publish.report import plan_lines, summary
 from mfe.publish.rollback import rollback
 
 from fixtures.s3 import APPS, S3Server, Site, objects, render_shell, write_app
@@ -598,3 +598,19 @@ def test_the_smoke_checks_repair_names_what_failed_and_what_went_up(
         rf"uploading 1 missing file\(s\): payments/{re.escape(entry)}\n",
         out,
     ), out
+
+
+def test_a_plan_says_what_it_would_do_in_its_own_words(site: Site) -> None:
+    """A plan's table counts what a publish would upload, delete and invalidate (`to
+    upload`, ...), and its lines leave out apps with no unchanged file."""
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    table = summary(plan)
+    assert "to upload" in table and "to delete" in table and "to invalidate" in table
+    assert "uploaded" not in table and "deleted" not in table
+    assert not any(line.startswith("skip") for line in plan_lines(plan))  # nothing online yet
+    site.publish(smoke=False)
+    site.change("accounts", "2")
+    lines = plan_lines(publish(site.project, "local", outputs=site.outputs, dry_run=True))
+    assert "skip    payments: 2 unchanged file(s)" in lines
+    assert not any(line.endswith(": 0 unchanged file(s)") for line in lines), lines
+    assert "uploaded" in summary(publish(site.project, "local", outputs=site.outputs))

@@ -189,8 +189,7 @@ def summary(report: PublishReport) -> str:
     from rich.table import Table
 
     table = Table(title=f"{report.action} {report.env}: {report.release}")
-    uploaded = "restored" if report.rollback_of else "uploaded"
-    for column in ("app", uploaded, "skipped", "deleted", "invalidated", "bytes"):
+    for column in columns(report):
         table.add_column(column, justify="left" if column == "app" else "right")
     for app, row in report.apps.items():
         table.add_row(
@@ -209,6 +208,16 @@ def summary(report: PublishReport) -> str:
     return capture.get().rstrip()
 
 
+def columns(report: PublishReport) -> tuple[str, ...]:
+    """A plan's counts are what a publish would do; a rollback's uploads are restored
+    copies."""
+    if report.dry_run:
+        return ("app", "to upload", "skipped", "to delete", "to invalidate", "bytes")
+    if report.rollback_of:
+        return ("app", "restored", "skipped", "deleted", "invalidated", "bytes")
+    return ("app", "uploaded", "skipped", "deleted", "invalidated", "bytes")
+
+
 def plan_lines(report: PublishReport) -> list[str]:
     """`doit plan`: one line per upload (refreshes marked), delete and invalidation path."""
     lines = []
@@ -218,7 +227,8 @@ def plan_lines(report: PublishReport) -> list[str]:
             f"upload  {app}: {key}" + (" (again)" if key in again else "") for key in row.uploaded
         ]
         lines += [f"delete  {app}: {key}" for key in row.deleted]
-        lines.append(f"skip    {app}: {row.skipped} unchanged file(s)")
+        if row.skipped:
+            lines.append(f"skip    {app}: {row.skipped} unchanged file(s)")
         if again:
             lines.append(
                 f"refresh {app}: {len(again)} reused file(s) uploaded again: older than half of "
