@@ -614,3 +614,18 @@ def test_a_plan_says_what_it_would_do_in_its_own_words(site: Site) -> None:
     assert "skip    payments: 2 unchanged file(s)" in lines
     assert not any(line.endswith(": 0 unchanged file(s)") for line in lines), lines
     assert "uploaded" in summary(publish(site.project, "local", outputs=site.outputs))
+
+
+def test_an_app_rollbacks_table_shows_the_app_it_switched(site: Site) -> None:
+    """`rollback app=accounts` uploads nothing of accounts (its old files are still in the
+    bucket): its row says which release's accounts is live again, the others' say nothing."""
+    first = site.publish(smoke=False)
+    site.change("accounts", "2")
+    site.publish(smoke=False)
+    report = rollback(site.project, "local", outputs=site.outputs, app="accounts")
+    table = summary(report)
+    assert "live as in" in table
+    (row,) = [line for line in table.splitlines() if " accounts " in line]
+    assert first["release"] in row
+    assert all(first["release"] not in line for line in table.splitlines() if "payments" in line)
+    assert set(report.to_dict()["apps"]["accounts"]) == {"uploaded", "skipped", "deleted", "bytes"}

@@ -190,16 +190,19 @@ def summary(report: PublishReport) -> str:
 
     table = Table(title=f"{report.action} {report.env}: {report.release}")
     for column in columns(report):
-        table.add_column(column, justify="left" if column == "app" else "right")
+        table.add_column(column, justify="left" if column in ("app", LIVE_AS_IN) else "right")
     for app, row in report.apps.items():
-        table.add_row(
+        cells = [
             app,
             str(len(row.uploaded)),
             str(row.skipped),
             str(len(row.deleted)),
             str(len(report.invalidated_by_app.get(app, []))),
             human(row.bytes),
-        )
+        ]
+        if report.rollback_of:
+            cells.append(rolled_back(report, app))
+        table.add_row(*cells)
     requests = ", ".join(f"{k} {v}" for k, v in sorted(report.requests.items()))
     table.caption = f"{report.seconds:.2f}s, requests: {requests or 'none'}"
     console = Console(file=None, force_terminal=use_rich(), width=100, record=True, soft_wrap=False)
@@ -208,14 +211,28 @@ def summary(report: PublishReport) -> str:
     return capture.get().rstrip()
 
 
+LIVE_AS_IN = "live as in"
+"""A rollback's column: the release whose version of the app it made live again."""
+
+
 def columns(report: PublishReport) -> tuple[str, ...]:
     """A plan's counts are what a publish would do; a rollback's uploads are restored
-    copies."""
+    copies, and its last column says which app it switched."""
     if report.dry_run:
         return ("app", "to upload", "skipped", "to delete", "to invalidate", "bytes")
     if report.rollback_of:
-        return ("app", "restored", "skipped", "deleted", "invalidated", "bytes")
+        return ("app", "restored", "skipped", "deleted", "invalidated", "bytes", LIVE_AS_IN)
     return ("app", "uploaded", "skipped", "deleted", "invalidated", "bytes")
+
+
+def rolled_back(report: PublishReport, app: str) -> str:
+    """A rollback's cell for `app`: an app rollback restores one app's version without
+    uploading it (its files are still in the bucket), so the counts alone show nothing."""
+    if app in report.removed:
+        return "taken off"
+    if app in report.changed:
+        return report.rollback_of or ""
+    return ""
 
 
 def plan_lines(report: PublishReport) -> list[str]:
