@@ -83,6 +83,22 @@ def test_unknown_environment(repo: Path) -> None:
         load_project(repo).env("staging")
 
 
+def test_a_misspelled_environment_names_the_one_meant(repo: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown environment 'prdo'") as info:
+        load_project(repo).env("prdo")
+    assert "did you mean 'prod'?" in str(info.value)
+
+
+def test_a_misspelled_local_table_names_the_one_meant(repo: Path) -> None:
+    """`[env.locla]` is of kind 'aws' by default: its `port` is refused as an AWS key."""
+    set_config(repo, "env.locla.port", 4999)
+    message = error_of(repo)
+    assert "key 'env.locla.port' means nothing for an environment of kind 'aws'" in message
+    assert "did you mean [env.local]?" in message
+    set_config(repo, "env.locla.kind", "aws")  # an AWS environment on purpose: no guess
+    assert "did you mean" not in error_of(repo)
+
+
 def test_invalid_toml(repo: Path) -> None:
     (repo / "mfe.toml").write_text("[project\nname = 1\n")
     assert "invalid TOML" in error_of(repo)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mfe import settings
 from mfe.domain import load_domain
-from mfe.errors import ConfigError
+from mfe.errors import ConfigError, closest
 from mfe.project import (
     CONFIG_FILE,
     SHARED_APP,
@@ -303,7 +303,7 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
                 env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {kind!r}"
             )
         defaults = _KIND_DEFAULTS[kind]
-        _check_unused(env_table, kind, defaults)
+        _check_unused(env_table, kind, defaults, _unused_fix(name, "kind" in env_table.data))
         region = env_table.get("region", str, defaults.region)
         if region is None:
             raise env_table.error(env_table.key("region"), "is required for an AWS environment")
@@ -379,14 +379,27 @@ _ALL_ENV_KEYS = frozenset(
 )
 
 
-def _check_unused(table: Table, kind: str, defaults: _KindDefaults) -> None:
-    """A key this kind has no use for would be ignored without a word: say so instead."""
+def _check_unused(table: Table, kind: str, defaults: _KindDefaults, fix: str) -> None:
+    """A key this kind has no use for would be ignored without a word: say so instead
+    (`fix`: what to do about it)."""
     for key in sorted(defaults.unused & set(table.data)):
         known = ", ".join(sorted(_ALL_ENV_KEYS - defaults.unused))
         raise table.error(
             table.key(key),
-            f"means nothing for an environment of kind '{kind}'; remove it (its settings: {known})",
+            f"means nothing for an environment of kind '{kind}'; {fix} (its settings: {known})",
         )
+
+
+def _unused_fix(name: str, kind_given: bool) -> str:
+    """What to do about an unused key: remove it, unless the table's name is almost `local`
+    or `dev` (`[env.locla]`), whose kind then defaults to 'aws': name the table it meant."""
+    close = None if kind_given or name in ("local", "dev") else closest(name, ("local", "dev"))
+    if close is None:
+        return "remove it"
+    return (
+        f"[env.{name}] has no `kind`, so it is an AWS environment: did you mean "
+        f"[env.{close}]? (otherwise remove the key)"
+    )
 
 
 def _app_urls(table: Table, apps: dict[str, App]) -> dict[str, str]:

@@ -148,9 +148,11 @@ class Project:
             return self.envs[name]
         except KeyError:
             known = ", ".join(sorted(self.envs))
+            close = closest(name, self.envs)
+            hint = f"; did you mean {close!r}?" if close else ""
             raise ConfigError(
                 f"{CONFIG_FILE}: unknown environment {name!r} "
-                f"(defined: {known}); add an [env.{name}] table or pick one of those"
+                f"(defined: {known}{hint}); add an [env.{name}] table or pick one of those"
             ) from None
 
     @property
