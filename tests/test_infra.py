@@ -384,6 +384,12 @@ def test_user_add_reads_the_password_from_the_environment(moto_server: str, tmp_
     assert short.returncode == 1, short.stdout  # the server's text names no rule
     assert "refused the password for 'bob'" in short.stdout, short.stdout
     assert "it needs at least 8 characters: pick one that does" in short.stdout
+    with pytest.raises(idp.exceptions.UserNotFoundException):  # not left half-created
+        idp.admin_get_user(UserPoolId=auth.user_pool_id, Username="bob")
+    again = run_doit(
+        project.root, "user_add", "username=bob", env={"MFE_USER_PASSWORD": "bob-pass-1"}
+    )
+    assert "added user 'bob'" in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize("task", [["releases"], ["rollback"], ["preview_rm", "name=x"]])

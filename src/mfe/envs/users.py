@@ -91,7 +91,13 @@ def password_policy(idp: CognitoIdentityProviderClient, pool_id: str) -> str:
 def set_password(
     idp: CognitoIdentityProviderClient, pool_id: str, username: str, password: str
 ) -> bool:
-    """Create `username` unless present, then set a permanent password; True if created."""
+    """Create `username` unless present, then set a permanent password; True if created.
+
+    A user this call created is deleted again when its password cannot be set: Cognito
+    checks the temporary password against the pool's policy at creation, the emulator
+    only at the permanent one, and a user left waiting for a password change
+    (FORCE_CHANGE_PASSWORD) would make the next try say "updated" instead of "added".
+    """
     created = False
     try:
         idp.admin_get_user(UserPoolId=pool_id, Username=username)
@@ -103,7 +109,29 @@ def set_password(
             MessageAction="SUPPRESS",
         )
         created = True
-    idp.admin_set_user_password(
-        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
-    )
+    try:
+        idp.admin_set_user_password(
+            UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+        )
+    except Exception as exc:
+        if created:
+            _undo_create(idp, pool_id, username, exc)
+        raise
     return created
+
+
+def _undo_create(
+    idp: CognitoIdentityProviderClient, pool_id: str, username: str, why: Exception
+) -> None:
+    """Delete the user just created; if that fails too, say both and what to run."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        idp.admin_delete_user(UserPoolId=pool_id, Username=username)
+    except (ClientError, BotoCoreError) as exc:
+        raise MfeError(
+            f"setting the password of the new user {username!r} in pool {pool_id} failed "
+            f"({why}), and deleting that user again failed too ({exc}): delete it with "
+            f"`aws cognito-idp admin-delete-user --user-pool-id {pool_id} --username "
+            f"{username}`, then run the task again"
+        ) from None
