@@ -107,10 +107,17 @@ def _port_taken(env: Environment, port: int) -> MfeError:
 
 def ensure_emulator(project: Project, env: Environment) -> str:
     """Start `env`'s emulator unless one already answers on its port; return its URL."""
+    start_emulator(project, env)
+    return f"http://127.0.0.1:{_port(env)}"
+
+
+def start_emulator(project: Project, env: Environment) -> bool:
+    """Start `env`'s emulator unless one already answers on its port; whether this call
+    started it (a new one holds nothing: provisioning says so plainly)."""
     port = _port(env)
     endpoint = f"http://127.0.0.1:{port}"
     if probe(port) == "moto":
-        return endpoint
+        return False
     pid_file, log = _paths(project, env)
     # Two commands at once, of this checkout or of another on the same port, start one server.
     with port_locked(port, "start"):
@@ -125,7 +132,7 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             _keep(pid_file, elsewhere)  # stale: the recorded server is gone
         state = probe(port)
         if state == "moto":
-            return endpoint
+            return False
         if state == "other":
             raise _port_taken(env, port)
         started = pid is None
@@ -141,7 +148,7 @@ def ensure_emulator(project: Project, env: Environment) -> str:
             file=sys.stderr,
             flush=True,
         )
-    return endpoint
+    return started
 
 
 def _for_port(records: list[Record], port: int) -> Record | None:

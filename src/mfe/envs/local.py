@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
-from mfe.envs.emulator import ensure_emulator, port_locked, stop_emulator
+from mfe.envs.emulator import port_locked, start_emulator, stop_emulator
 from mfe.envs.gone import FailFastWhenGone
 from mfe.envs.outputs import (
     AppOutputs,
@@ -66,6 +66,8 @@ PARALLEL = 8
 class LocalBackend:
     project: Project
     env: Environment
+    started: bool = field(default=False, init=False)
+    """This command started the emulator (`start`): it holds nothing yet."""
 
     def check(self, session: Session) -> None:
         pass  # dummy credentials: nothing to check
@@ -83,7 +85,7 @@ class LocalBackend:
         return self.env.endpoint_url
 
     def start(self) -> None:
-        ensure_emulator(self.project, self.env)
+        self.started = start_emulator(self.project, self.env) or self.started
 
     def ready(self, session: Session) -> Outputs:
         """Start the emulator and provision whatever it lacks (cheap when nothing does)."""
@@ -96,20 +98,16 @@ class LocalBackend:
             )
         self.start()
         with self._lost_emulator():
-            return self._provisioned(session)
+            return self._provisioned(session, self.started)
 
-    def _provisioned(self, session: Session) -> Outputs:
+    def _provisioned(self, session: Session, started: bool) -> Outputs:
+        """`started`: this command started the emulator, so it holds nothing yet."""
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
         if current is not None and _still_there(session, names, current):
             return current
         if current is not None:  # it had been provisioned on this port: its memory is gone
-            print(
-                f"local: the emulator on port {self.env.port} has lost its state (restarted); "
-                "provisioning it again, empty, so a publish uploads everything",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(_provisioning_again(self.env, started), file=sys.stderr, flush=True)
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
         # once (of any checkout on this emulator) would each make what neither found.
@@ -188,6 +186,20 @@ class LocalBackend:
         same_apps = {a: o.bucket for a, o in outputs.apps.items()} == names.buckets
         same_port = outputs.endpoint_url == self.endpoint and outputs.auth is not None
         return outputs if same_apps and same_port else None
+
+
+def _provisioning_again(env: Environment, started: bool) -> str:
+    """Why the emulator lacks what the outputs file names: this command started it after a
+    stop (`doit local_stop`, a reboot), or it restarted behind this checkout's back."""
+    if started:
+        return (
+            f"local: provisioning environment '{env.name}' on the new emulator (the stopped "
+            "one kept its state in memory), so a publish uploads everything"
+        )
+    return (
+        f"local: the emulator on port {env.port} has lost its state (restarted); "
+        "provisioning it again, empty, so a publish uploads everything"
+    )
 
 
 def _still_there(session: Session, names: Names, outputs: Outputs) -> bool:
