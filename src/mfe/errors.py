@@ -19,6 +19,11 @@ class ConfigError(MfeError):
     """`mfe.toml` (or an app folder) is not what the orchestrator needs."""
 
 
+class NothingPublished(MfeError):
+    """The environment holds nothing published (its emulator is not running, or it is not
+    provisioned): a command that only reads says so instead of creating it."""
+
+
 class Interrupted(MfeError):
     """Ctrl-C (SIGINT) stopped the command: the message says what state it left; doit then
     ends by SIGINT, so shells report 130 and a calling script stops too."""

@@ -63,6 +63,9 @@ class AwsBackend:
     def ready(self, session: Session) -> Outputs:
         return read_outputs(self.project, self.env, self.hint())
 
+    def existing(self, session: Session) -> Outputs:
+        return self.ready(session)  # `ready` creates nothing on AWS either: `doit infra` does
+
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         """Deploy the build cache's stack, the hosting stack of every app and the auth stack;
         write the outputs."""

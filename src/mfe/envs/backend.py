@@ -44,6 +44,11 @@ class Backend(Protocol):
     def ready(self, session: Session) -> Outputs:
         """Make the environment ready to publish to; its outputs."""
 
+    def existing(self, session: Session) -> Outputs:
+        """The outputs of what is there, for a command that reads what is published or
+        takes part of it back (releases, rollback, preview_rm): it starts and creates
+        nothing; `NothingPublished` when nothing can be published there yet."""
+
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         """`doit infra`: create or update the resources and write the outputs; `confirm`
         is asked before a change that replaces or removes a bucket, distribution or pool."""

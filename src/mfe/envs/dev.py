@@ -44,6 +44,9 @@ class DevBackend:
     def ready(self, session: Session) -> Outputs:
         raise self._not_here()
 
+    def existing(self, session: Session) -> Outputs:
+        raise self._not_here()
+
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
         raise MfeError(
             f"environment '{self.env.name}' (dev) has no infrastructure to deploy; "

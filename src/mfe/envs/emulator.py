@@ -97,7 +97,7 @@ def _log_tail(log: Path, lines: int = 15) -> str:
         return "(no log written)"
 
 
-def _port_taken(env: Environment, port: int) -> MfeError:
+def port_taken(env: Environment, port: int) -> MfeError:
     return MfeError(
         f"port {port} on 127.0.0.1 is taken by something that is not the moto emulator; "
         f"stop that program or set another port under [env.{env.name}] port = ... in "
@@ -134,7 +134,7 @@ def start_emulator(project: Project, env: Environment) -> bool:
         if state == "moto":
             return False
         if state == "other":
-            raise _port_taken(env, port)
+            raise port_taken(env, port)
         started = pid is None
         if pid is None:
             for record in elsewhere:
@@ -228,7 +228,7 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         if state == "moto":
             return
         if state == "other":
-            raise _port_taken(env, port)
+            raise port_taken(env, port)
         if not alive(pid, port):
             terminate(pid, port)  # never leave a server behind that the next command can't see
             pid_file.unlink(missing_ok=True)

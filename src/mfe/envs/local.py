@@ -6,6 +6,7 @@ of `mfe.envs.stacks` (one source), idempotently: everything is found again by na
 provisions on an emulator port, so the next finds what the previous one made.
 A run where everything exists costs three requests (emulator probe, bucket list, pool).
 The emulator is the one of this environment: its port, its `.mfe/<env>/` files.
+Commands that only read what is published (`existing`) start and create nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
-from mfe.envs.emulator import port_locked, start_emulator, stop_emulator
+from mfe.envs.emulator import port_locked, port_taken, probe, start_emulator, stop_emulator
 from mfe.envs.gone import FailFastWhenGone
+from mfe.envs.local_lookup import (
+    PARALLEL,
+    distributions_by_comment,
+    find_provisioned,
+    local_outputs,
+    still_there,
+    user_pool_id,
+)
+from mfe.envs.local_lookup import client_id as find_client_id
 from mfe.envs.outputs import (
-    AppOutputs,
-    AuthOutputs,
     Outputs,
     base_url,
     checked_base_url,
@@ -40,7 +48,7 @@ from mfe.envs.stacks import (
     resource_names,
 )
 from mfe.envs.users import set_password
-from mfe.errors import MfeError
+from mfe.errors import MfeError, NothingPublished
 from mfe.threads import pool as threads
 from mfe.threads import result_of
 
@@ -58,8 +66,6 @@ if TYPE_CHECKING:
     from mfe.envs.session import Session
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-PARALLEL = 8
-"""Provisioning requests in flight at once (the emulator serves several at a time)."""
 
 
 @dataclass
@@ -97,14 +103,39 @@ class LocalBackend:
                 file=sys.stderr,
             )
         self.start()
-        with self._lost_emulator():
+        with self._lost_emulator("it starts the emulator and provisions it again"):
             return self._provisioned(session, self.started)
+
+    def existing(self, session: Session) -> Outputs:
+        """What is provisioned on the running emulator, found without starting it or
+        creating anything (`doit releases` after `doit destroy` must not make it again)."""
+        port = self.env.port or 0
+        state = probe(port)
+        if state == "free":
+            raise NothingPublished(
+                f"no emulator runs for environment '{self.env.name}' (it keeps its state in "
+                "memory): nothing is published; `doit publish` starts it"
+            )
+        if state == "other":
+            raise port_taken(self.env, port)
+        with self._lost_emulator("it finds what is published"):
+            names = resource_names(self.project, self.env)
+            current = self._current_outputs(names)
+            if current is not None and still_there(session, names, current):
+                return current
+            found = find_provisioned(session, names)
+        if found is None:
+            raise NothingPublished(
+                f"environment '{self.env.name}' is not provisioned: nothing is published; "
+                "`doit publish` provisions it"
+            )
+        return found
 
     def _provisioned(self, session: Session, started: bool) -> Outputs:
         """`started`: this command started the emulator, so it holds nothing yet."""
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
-        if current is not None and _still_there(session, names, current):
+        if current is not None and still_there(session, names, current):
             return current
         if current is not None:  # it had been provisioned on this port: its memory is gone
             print(_provisioning_again(self.env, started), file=sys.stderr, flush=True)
@@ -117,9 +148,10 @@ class LocalBackend:
         return outputs
 
     @contextmanager
-    def _lost_emulator(self) -> Iterator[None]:
+    def _lost_emulator(self, again: str) -> Iterator[None]:
         """The emulator found (or started) a moment ago may be stopped before the requests
-        that follow (`doit local_stop` in another terminal): say so, not botocore's error."""
+        that follow (`doit local_stop` in another terminal): say so, not botocore's error;
+        `again`: what running the command again does."""
         from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
         try:
@@ -128,8 +160,7 @@ class LocalBackend:
             raise MfeError(
                 f"the local AWS emulator of environment '{self.env.name}' ({self.endpoint}) "
                 f"stopped answering while this command used it ({exc}): `doit local_stop` "
-                "ran meanwhile, or it was killed; run the command again (it starts the "
-                "emulator and provisions it again)"
+                f"ran meanwhile, or it was killed; run the command again ({again})"
             ) from None
 
     def deploy(self, session: Session, log: Log, confirm: Confirm | None = None) -> Outputs:
@@ -140,7 +171,6 @@ class LocalBackend:
     def destroy(self, session: Session, log: Log, confirm: Confirm) -> None:
         """The project's buckets, distributions and user pool on the emulator, nothing else
         (another project or checkout may use the same emulator)."""
-        from mfe.envs.emulator import probe
         from mfe.envs.teardown import destroy_local
 
         if probe(self.env.port or 0) != "moto":
@@ -202,21 +232,6 @@ def _provisioning_again(env: Environment, started: bool) -> str:
     )
 
 
-def _still_there(session: Session, names: Names, outputs: Outputs) -> bool:
-    """Two requests: a restarted emulator has lost both the buckets and the pool."""
-    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
-    wanted = set(names.buckets.values()) | {session.env.cache_bucket or ""}
-    if not wanted - {""} <= have:
-        return False
-    assert outputs.auth is not None
-    idp = session.cognito
-    try:
-        idp.describe_user_pool(UserPoolId=outputs.auth.user_pool_id)
-    except idp.exceptions.ResourceNotFoundException:
-        return False
-    return True
-
-
 def provision(session: Session, names: Names) -> Outputs:
     """Create whatever is missing on the emulator; return the outputs document.
 
@@ -225,8 +240,6 @@ def provision(session: Session, names: Names) -> Outputs:
     (three requests per app), which one by one kept a 40-app CI job waiting ~1 s.
     """
     env, s3 = session.env, session.s3
-    assert env.endpoint_url
-    endpoint = env.endpoint_url
     have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     with threads(PARALLEL) as pool:
         buckets = [
@@ -239,25 +252,8 @@ def provision(session: Session, names: Names) -> Outputs:
         distributions = _ensure_distributions(session, names, pool)
         for made in buckets:
             result_of(made)
-        pool_id, client_id = result_of(user_pool)
-    apps = {
-        app: AppOutputs(
-            bucket=bucket,
-            base_url=f"{endpoint}/{bucket}/",
-            distribution_id=distributions[app][0],
-            domain=distributions[app][1],
-        )
-        for app, bucket in names.buckets.items()
-    }
-    auth = AuthOutputs(pool_id, client_id, env.region, f"{endpoint}/")
-    return Outputs(
-        env=env.name,
-        region=env.region,
-        apps=apps,
-        endpoint_url=endpoint,
-        auth=auth,
-        cache_bucket=env.cache_bucket,
-    )
+        auth = result_of(user_pool)
+    return local_outputs(session, names.buckets, distributions, auth)
 
 
 def _ensure_bucket(s3: S3Client, bucket: str, exists: bool) -> None:
@@ -292,22 +288,13 @@ def _make_public_readable(s3: S3Client, bucket: str) -> None:
 def _ensure_distributions(
     session: Session, names: Names, pool: ThreadPoolExecutor
 ) -> dict[str, tuple[str, str]]:
-    """app -> (distribution id, domain); found again by Comment (moto's list omits it, so
-    each distribution's config is read, in `pool`). Every page: the emulator may hold other
-    projects' distributions too."""
-    env, cloudfront = session.env, session.cloudfront
-    pages = cloudfront.get_paginator("list_distributions").paginate()
-    items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
-    reads = [pool.submit(cloudfront.get_distribution_config, Id=item["Id"]) for item in items]
-    found: dict[str, tuple[str, str]] = {
-        result_of(read)["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
-        for item, read in zip(items, reads, strict=True)
-    }
+    """app -> (distribution id, domain), found again by Comment, made when missing."""
+    found = distributions_by_comment(session, pool)
     result: dict[str, tuple[str, str]] = {}
     for app, comment in names.comments.items():
         if comment not in found:
-            made = cloudfront.create_distribution(
-                DistributionConfig=_distribution_config(env, names.buckets[app], comment)
+            made = session.cloudfront.create_distribution(
+                DistributionConfig=_distribution_config(session.env, names.buckets[app], comment)
             )["Distribution"]
             found[comment] = (made["Id"], made["DomainName"])
         result[app] = found[comment]
@@ -346,7 +333,7 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
     """The user pool, its web client and the demo guest user; returns (pool id, client id)."""
     params = auth_parameters(session.project, session.env, demo_password=True)
     idp = session.cognito
-    pool_id = _user_pool_id(session, names.user_pool)
+    pool_id = user_pool_id(session, names.user_pool)
     if pool_id is None:
         classes = params["RequireCharacterClasses"] == "true"
         policy: PasswordPolicyTypeTypeDef = {
@@ -361,7 +348,7 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
             Policies={"PasswordPolicy": policy},
             AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
         )["UserPool"]["Id"]
-    client_id = _client_id(session, pool_id, names.client)
+    client_id = find_client_id(session, pool_id, names.client)
     if client_id is None:
         client_id = idp.create_user_pool_client(
             UserPoolId=pool_id,
@@ -384,23 +371,3 @@ def _ensure_auth(session: Session, names: Names) -> tuple[str, str]:
         )["UserPoolClient"]["ClientId"]
     set_password(idp, pool_id, GUEST_USER, GUEST_PASSWORD)
     return pool_id, client_id
-
-
-def _user_pool_id(session: Session, name: str) -> str | None:
-    """The pool named `name`, looked for on every page (60 pools each): others' pools on a
-    shared emulator would otherwise hide it, and a second one would be made."""
-    pages = session.cognito.get_paginator("list_user_pools").paginate(
-        PaginationConfig={"PageSize": 60}
-    )
-    return next((p["Id"] for page in pages for p in page["UserPools"] if p["Name"] == name), None)
-
-
-def _client_id(session: Session, pool_id: str, name: str) -> str | None:
-    """The pool's client named `name`, looked for on every page (60 clients each): a pool
-    with more clients (added by hand, or by other tools) would otherwise hide it, and a
-    second one would be made."""
-    pages = session.cognito.get_paginator("list_user_pool_clients").paginate(
-        UserPoolId=pool_id, PaginationConfig={"PageSize": 60}
-    )
-    clients = (c for page in pages for c in page["UserPoolClients"])
-    return next((c["ClientId"] for c in clients if c["ClientName"] == name), None)

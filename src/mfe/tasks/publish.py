@@ -1,8 +1,10 @@
 """`publish`, `plan`, `rollback`, `releases`, `preview_rm`: the release tasks (doit side).
 
-The work lives in `mfe.publish`; these actions load the outputs `_ready` just wrote, print
-the summary, and print the site URL (or the preview URL) as the very last line (scripts
-take `tail -1`). Command-line variables: `app=NAME` (publish or roll back one app),
+The work lives in `mfe.publish`; publish and plan load the outputs `_ready` just wrote,
+while releases, rollback and preview_rm find what exists and never start or provision
+anything (`existing`): a listing after `doit destroy` or `doit local_stop` must not bring
+the environment back. They print the summary, and the site URL (or the preview URL) as
+the very last line (scripts take `tail -1`). Command-line variables: `app=NAME` (publish or roll back one app),
 `preview=NAME` (publish a preview), `name=NAME` (preview_rm), `to=RELEASE` (rollback).
 """
 
@@ -80,6 +82,14 @@ def _outputs(project: Project, env: Environment) -> Any:
     return read_outputs(project, env)  # `_ready` (a task_dep) provisioned and wrote them
 
 
+def _existing(project: Project, env: Environment) -> Any:
+    """The outputs of what is there, made ready by nobody (NothingPublished if nothing)."""
+    from mfe.envs.session import Session
+
+    session = Session(project, env)
+    return session.backend.existing(session)
+
+
 def _publish(
     project: Project,
     env: Environment,
@@ -130,7 +140,7 @@ def _rollback(
     from mfe.publish.rollback import rollback
 
     with _interrupted("rollback", ROLLBACK_AGAIN):
-        report = rollback(project, env, wait=wait, outputs=_outputs(project, env), app=app, to=to)
+        report = rollback(project, env, wait=wait, outputs=_existing(project, env), app=app, to=to)
     what = f"app {app} of " if app else ""
     off = f", taking off {report.previous_release}" if not app and report.previous_release else ""
     if report.noop:  # `to=` what is live (a rerun after Ctrl-C): its commit step finished
@@ -147,15 +157,21 @@ def _rollback(
 
 
 def _releases(project: Project, env: Environment) -> None:
+    from mfe.errors import NothingPublished
     from mfe.publish.releases_cmd import show
 
-    print(show(project, env, _outputs(project, env)), flush=True)
+    try:
+        outputs = _existing(project, env)
+    except NothingPublished as exc:  # an answer, as "no release yet" is
+        print(exc, flush=True)
+        return
+    print(show(project, env, outputs), flush=True)
 
 
 def _preview_rm(project: Project, env: Environment, name: str) -> None:
     from mfe.publish.preview import preview_rm
 
-    print(preview_rm(project, env, name, outputs=_outputs(project, env)), flush=True)
+    print(preview_rm(project, env, name, outputs=_existing(project, env)), flush=True)
 
 
 def run_publish(
@@ -252,7 +268,6 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             "actions": refuse
             or [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],
-            "task_dep": [] if refuse else ["_ready"],
             "uptodate": [False],
             "verbosity": 2,
         }
@@ -262,7 +277,6 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             **declare(task_releases.__doc__ or "", "env"),
             "actions": [(listing, [_releases, project, env])],
-            "task_dep": ["_ready"],
             "uptodate": [False],
             "verbosity": 2,
         }
@@ -274,7 +288,6 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             **declare(task_preview_rm.__doc__ or "", "env", "name"),
             "actions": [action],
-            "task_dep": ["_ready"],
             "uptodate": [False],
             "verbosity": 2,
         }

@@ -1,0 +1,123 @@
+"""What this project has on the local emulator, found without creating anything.
+
+Provisioning (`mfe.envs.local`) looks its resources up here before it makes what is
+missing. A command that only reads what is published (`doit releases`), or takes part of
+it back (`rollback`, `preview_rm`), uses `find_provisioned` alone: it must not make again
+what `doit destroy` removed. Everything is found by the names and distribution comments
+provisioning gives (`mfe.envs.stacks.resource_names`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
+from mfe.envs.stacks import Names
+from mfe.threads import pool as threads
+from mfe.threads import result_of
+
+if TYPE_CHECKING:
+    from mfe.envs.session import Session
+
+PARALLEL = 8
+"""Requests in flight at once (the emulator serves several at a time)."""
+
+
+def still_there(session: Session, names: Names, outputs: Outputs) -> bool:
+    """Two requests: a restarted emulator has lost both the buckets and the pool."""
+    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+    wanted = set(names.buckets.values()) | {session.env.cache_bucket or ""}
+    if not wanted - {""} <= have:
+        return False
+    assert outputs.auth is not None
+    idp = session.cognito
+    try:
+        idp.describe_user_pool(UserPoolId=outputs.auth.user_pool_id)
+    except idp.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def find_provisioned(session: Session, names: Names) -> Outputs | None:
+    """The outputs of what provisioning made, as found; None without the parent app's
+    bucket, which holds the live pointer and the history: then nothing is published."""
+    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+    if names.buckets[session.project.parent.name] not in have:
+        return None
+    pool_id = user_pool_id(session, names.user_pool)
+    client = client_id(session, pool_id, names.client) if pool_id else None
+    with threads(PARALLEL) as pool:
+        found = distributions_by_comment(session, pool)
+    distributions = {
+        app: found[comment] for app, comment in names.comments.items() if comment in found
+    }
+    buckets = {app: bucket for app, bucket in names.buckets.items() if bucket in have}
+    auth = (pool_id, client) if pool_id and client else None
+    return local_outputs(session, buckets, distributions, auth)
+
+
+def local_outputs(
+    session: Session,
+    buckets: dict[str, str],
+    distributions: dict[str, tuple[str, str]],
+    auth: tuple[str, str] | None,
+) -> Outputs:
+    """The outputs document of the emulator's resources: app -> bucket, app -> (distribution
+    id, domain), (pool id, client id)."""
+    env = session.env
+    assert env.endpoint_url, "config gives a local environment its endpoint"
+    endpoint = env.endpoint_url
+    apps = {
+        app: AppOutputs(
+            bucket=bucket,
+            base_url=f"{endpoint}/{bucket}/",
+            distribution_id=distributions[app][0] if app in distributions else None,
+            domain=distributions[app][1] if app in distributions else None,
+        )
+        for app, bucket in buckets.items()
+    }
+    return Outputs(
+        env=env.name,
+        region=env.region,
+        apps=apps,
+        endpoint_url=endpoint,
+        auth=AuthOutputs(auth[0], auth[1], env.region, f"{endpoint}/") if auth else None,
+        cache_bucket=env.cache_bucket,
+    )
+
+
+def distributions_by_comment(
+    session: Session, pool: ThreadPoolExecutor
+) -> dict[str, tuple[str, str]]:
+    """comment -> (distribution id, domain) of every distribution on the emulator (moto's
+    list omits the comment, so each one's config is read, in `pool`). Every page: the
+    emulator may hold other projects' distributions too."""
+    cloudfront = session.cloudfront
+    pages = cloudfront.get_paginator("list_distributions").paginate()
+    items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
+    reads = [pool.submit(cloudfront.get_distribution_config, Id=item["Id"]) for item in items]
+    return {
+        result_of(read)["DistributionConfig"].get("Comment", ""): (item["Id"], item["DomainName"])
+        for item, read in zip(items, reads, strict=True)
+    }
+
+
+def user_pool_id(session: Session, name: str) -> str | None:
+    """The pool named `name`, looked for on every page (60 pools each): others' pools on a
+    shared emulator would otherwise hide it, and a second one would be made."""
+    pages = session.cognito.get_paginator("list_user_pools").paginate(
+        PaginationConfig={"PageSize": 60}
+    )
+    return next((p["Id"] for page in pages for p in page["UserPools"] if p["Name"] == name), None)
+
+
+def client_id(session: Session, pool_id: str, name: str) -> str | None:
+    """The pool's client named `name`, looked for on every page (60 clients each): a pool
+    with more clients (added by hand, or by other tools) would otherwise hide it, and a
+    second one would be made."""
+    pages = session.cognito.get_paginator("list_user_pool_clients").paginate(
+        UserPoolId=pool_id, PaginationConfig={"PageSize": 60}
+    )
+    clients = (c for page in pages for c in page["UserPoolClients"])
+    return next((c["ClientId"] for c in clients if c["ClientName"] == name), None)
