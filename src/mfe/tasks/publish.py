@@ -4,8 +4,9 @@ The work lives in `mfe.publish`; publish and plan load the outputs `_ready` just
 while releases, rollback and preview_rm find what exists and never start or provision
 anything (`existing`): a listing after `doit destroy` or `doit local_stop` must not bring
 the environment back. They print the summary, and the site URL (or the preview URL) as
-the very last line (scripts take `tail -1`). Command-line variables: `app=NAME` (publish or roll back one app),
-`preview=NAME` (publish a preview), `name=NAME` (preview_rm), `to=RELEASE` (rollback).
+the very last line (scripts take `tail -1`). Command-line variables: `app=NAME` (publish
+or roll back one app), `preview=NAME` (publish a preview), `name=NAME` (preview_rm),
+`to=RELEASE` (rollback).
 """
 
 from __future__ import annotations
