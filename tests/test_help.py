@@ -16,7 +16,8 @@ from mfe.errors import MfeError
 from mfe.tasks import generate
 from mfe.tasks.variables import META_KEY, VARIABLES, check_tasks
 
-from fixtures.repo import REPO
+from fixtures.config import set_config
+from fixtures.repo import REPO, copy_sources
 
 EXPECTED = {
     "publish": ["env=", "app=", "preview="],
@@ -204,3 +205,11 @@ def test_doit_in_a_subfolder_points_at_seek_file_as_the_readme_does() -> None:
     assert len(result.stderr.splitlines()) == 1, result.stderr
     found = doit_in_repo("-k", "list", cwd=folder)
     assert found.returncode == 0 and "publish" in found.stdout, found.stdout + found.stderr
+
+
+def test_doit_help_serve_names_the_shell_port_mfe_toml_sets(tmp_path: Path) -> None:
+    root = copy_sources(tmp_path / "repo")
+    set_config(root, "env.dev.port", 5399)
+    result = doit_in_repo("help", "serve", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shell port (default: 5399, [env.dev] port in mfe.toml)" in result.stdout

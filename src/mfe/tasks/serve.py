@@ -60,6 +60,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_serve() -> dict[str, Any]:
         """Serve the shell and every app on 127.0.0.1; rebuild changed apps; live reload."""
         state = DoitState()
+        # mfe.toml is loaded already (its default filled in): this costs `doit list` nothing
+        port = project.env("dev").port
         return {
             "actions": [(run_serve, [str(project.root), state])],
             "params": [
@@ -68,7 +70,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
                     "long": "port",
                     "type": int,
                     "default": 0,
-                    "help": "shell port (default: [env.dev] port in mfe.toml, 5170)",
+                    "help": f"shell port (default: {port}, [env.dev] port in mfe.toml)",
                 }
             ],
             "uptodate": [state],
