@@ -29,6 +29,7 @@ from fixtures.serve import (
     CTRL_C_STOPPED,
     Served,
     ServeProcess,
+    overlay_errors,
     served_entry,
     serving,
     use_free_ports,
@@ -359,6 +360,32 @@ def test_the_shell_folder_deleted_and_restored_is_watched_again(
             lambda: not re.search(r"<!-- (restored|edited) ", page_text(served)),
             "the page was never restored",
         )
+
+
+def test_a_shell_save_is_named_and_a_missing_template_is_a_shell_failure(
+    served: Served, tmp_path: Path
+) -> None:
+    """Saves of the template are named as app saves are; one gone is told as a failed
+    shell (the last good page stays), naming it from the root."""
+    server, template = served.server, served.root / "shell/index.html.j2"
+    original = template.read_text()
+    mark = len(server.lines)
+    try:
+        template.write_text(original.replace("</head>", "<!-- saved --></head>"))
+        changed = server.wait_for(r"^serve: changed: shell/index\.html\.j2$", since=mark)
+        server.wait_for(r"^serve: rebuilt nothing in .*; reloading pages$", since=changed)
+        wait_until(lambda: "<!-- saved -->" in page_text(served), "not re-rendered")
+
+        template.rename(tmp_path / "index.html.j2")
+        header = r"^serve: shell failed; the last good build stays served:$"
+        told = server.wait_for(header, since=changed)
+        missing = "shell/index.html.j2: missing; create the shell template"
+        assert server.lines[told + 1].startswith(missing), server.lines[told + 1]
+        assert "<!-- saved -->" in page_text(served)
+    finally:
+        template.write_text(original)
+    wait_until(lambda: "<!-- saved -->" not in page_text(served), "the page was never restored")
+    wait_until(lambda: overlay_errors(served.shell_port) == [], "the shell failure stays")
 
 
 def test_a_folder_made_removed_and_made_again_is_watched_again(served: Served) -> None:

@@ -6,6 +6,7 @@ import base64
 import difflib
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -20,7 +21,7 @@ from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs, write_outputs
 from mfe.errors import MfeError
 from mfe.shell import render_shell, shell_context
 
-from fixtures.repo import executed_tasks, link_copy, run_doit, up_to_date_tasks
+from fixtures.repo import REPO, executed_tasks, link_copy, run_doit, up_to_date_tasks
 
 APPS = ["mfe-parent", "accounts", "payments"]
 ELEMENTS = {"mfe-parent": "mfe-parent", "accounts": "mfe-accounts", "payments": "mfe-payments"}
@@ -435,6 +436,21 @@ def test_doit_shell_template_syntax_error_fails_and_keeps_page(copy: Path) -> No
     assert f"shell/index.html.j2, line {line}: template syntax error" in result.stdout
     assert "Traceback" not in result.stdout
     assert page.read_bytes() == good
+
+
+def test_doit_shell_names_a_missing_template_and_where_the_readme_describes_it(
+    copy: Path,
+) -> None:
+    (copy / "shell/index.html.j2").unlink()
+    result = run_doit(copy, "shell", "env=dev", check=False)
+    assert result.returncode != 0
+    (line,) = [line for line in result.stdout.splitlines() if "missing" in line]
+    assert line.startswith("error: shell/index.html.j2: missing; create the shell template")
+    match = re.search(r"\(see README\.md, '([^']+)'\)$", line)
+    assert match, line
+    readme = (REPO / "README.md").read_text()
+    section = readme.split(f"\n## {match.group(1)}\n", 1)[1].split("\n## ", 1)[0]
+    assert "`shell/index.html.j2`" in section, match.group(1)
 
 
 def test_doit_shell_prod_reads_outputs_and_url_overrides(copy: Path) -> None:

@@ -209,7 +209,10 @@ def render_template(project: Project, context: dict[str, Any]) -> str:
 
     path = template_path(project)
     if not path.is_file():
-        raise MfeError(f"{path}: missing; create the shell template (see README.md, 'Shell')")
+        raise MfeError(
+            f"{_where(project, None, None)}: missing; create the shell template, the Jinja "
+            "page that composes the apps (see README.md, 'Layout')"
+        )
     try:
         return _environment(path.parent).get_template(TEMPLATE).render(context)
     except jinja2.TemplateSyntaxError as exc:

@@ -172,7 +172,7 @@ class Cycle:
         result = RunResult(0)
         saved = _inputs(self.project, paths)
         changed, self.waiting = self.waiting | saved, set()
-        if paths and (apps or changes.install):  # held: the saves meanwhile were named
+        if paths and (apps or changes.install or changes.shell):  # held: named meanwhile
             log(f"changed: {_describe(self.project, saved if held else changed)}")
         if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets])
