@@ -100,7 +100,9 @@ def test_an_app_added_then_removed_in_mfe_toml_is_served_then_closed(
         assert "<mfe-ledger" in page(shell_port)
         wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
-        server.wait_for(rf"^serve: ledger: http://127\.0\.0\.1:{port}/ \(apps/ledger/dist\)$")
+        # served first on its default port if `npm install` was seen before the table
+        served_there = rf"^serve: ledger: http://127\.0\.0\.1:{port}/ \(apps/ledger/dist\)"
+        server.wait_for(served_there + r"(; port \d+ closed)?$")
         source = root / "apps/ledger/src/payments-app.js"  # its sources are watched now
         source.write_text(source.read_text().replace(">Ledger</h2>", ">Ledger edited</h2>"))
         wait_until(
@@ -206,10 +208,13 @@ def set_ports(config: Path, ports: dict[str, int]) -> None:
 def test_a_moved_dev_port_moves_the_app_server(served: Served, config: Path) -> None:
     shell, ports = served.shell_port, served.ports
     (port,) = free_ports(1)
+    mark = len(served.server.lines)
     set_ports(config, {"accounts": port})
     wait_until(
         lambda: shows(shell, port, "accounts-heading"), lambda: "\n".join(served.server.lines)
     )
+    moved = rf"^serve: accounts: http://127\.0\.0\.1:{port}/ \(apps/accounts/dist\); "
+    served.server.wait_for(moved + rf"port {ports['accounts']} closed$", since=mark)
     assert refused(ports["accounts"])
     assert f":{ports['accounts']}/" not in page(shell)
     assert overlay(shell) == []

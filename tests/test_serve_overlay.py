@@ -408,7 +408,14 @@ def test_a_dodo_py_that_does_not_load_is_told_at_its_save_and_holds_the_builds(
             ),
             lambda: "\n".join(server.lines[mark:]),
         )
-        server.wait_for(r"^serve: rebuilt accounts, payments in ", since=told)
+        fixed = server.wait_for(r"^serve: rebuilt accounts, payments in ", since=told)
+
+        dodo.write_text(good[dodo] + "def (:\n")  # fixed with nothing saved meanwhile
+        told = server.wait_for(r"^serve: dodo\.py failed; ", since=fixed)
+        dodo.write_text(good[dodo])
+        changed = server.wait_for(r"^serve: changed: dodo\.py$", since=told)
+        server.wait_for(r"^serve: rebuilt nothing in .*; output unchanged, pages kept$", changed)
+        wait_until(lambda: overlay_errors(served.shell_port) == [], "the error stays")
     assert "Traceback" not in "\n".join(served.server.lines)
 
 

@@ -127,7 +127,12 @@ class Cycle:
             # its error is above: "rebuilt nothing; output unchanged" would read as fixed
             if all(shown.get(name) == self.errors[name] for name in failing):
                 log(f"{', '.join(failing)} still failing; {self._kept(failing[0])} (error above)")
-        elif built is not None and paths and changes.inputs and (built or not _only_dodo(changes)):
+        elif (
+            built is not None
+            and paths
+            and changes.inputs
+            and (built or not _only_dodo(changes) or DODO_FILE in shown)
+        ):
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"

@@ -183,11 +183,13 @@ class Servers:
         its key once every other app is served (the next reload tries it again)."""
         self._allow(project.env(DEV_ENV).allowed_hosts)
         wanted = _app_sites(project)
+        closed: dict[str, int] = {}  # moved apps' old ports, named with the new one
         for name, (server, stop) in list(self.apps.items()):
             site = server.site
             if wanted.get(name) != site:
                 stop()
                 del self.apps[name]
+                closed[name] = site.port
                 if name not in wanted:
                     log(f"{name}: no longer served (port {site.port} closed)")
         busy = []
@@ -200,7 +202,10 @@ class Servers:
             except MfeError as exc:
                 busy.append(f"{exc}; then reload the page (or save {CONFIG_FILE} again)")
                 continue
-            log(served_line(project, project.apps[name]))
+            moved = (
+                f"; port {closed[name]} closed" if closed.get(name, site.port) != site.port else ""
+            )
+            log(served_line(project, project.apps[name]) + moved)
         if busy:
             raise MfeError("\n".join(busy))
 
