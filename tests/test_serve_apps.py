@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from fixtures.serve import (
     Served,
     ServeProcess,
     overlay_errors,
+    overlay_titles,
     page,
     served_entry,
     serving,
@@ -172,6 +174,48 @@ def test_a_new_app_in_mfe_toml_before_its_npm_install_is_one_notice(
         assert shows(shell_port, ports["payments"], ">Payments</h2>")
         said = "\n".join(server.lines[mark:])
         assert "failed" not in said and "UnmetDependency" not in said, said
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
+def test_doit_new_app_while_serve_runs_waits_for_its_npm_install(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """`doit new_app` writes the folder and [apps.NAME], then runs `npm install`: serve
+    says it waits for that install (no failed build, no advice to run it), then builds the
+    app and names its URL once it serves something."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, ports = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        new_app = subprocess.Popen(
+            [sys.executable, "-m", "doit", "new_app", "name=cart2", "stack=lit"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        seen: set[str] = set()
+        while new_app.poll() is None:  # what a tab shows while npm installs
+            seen.update(overlay_titles(shell_port))
+            time.sleep(0.05)
+        said_new_app = new_app.communicate()[0]
+        assert new_app.returncode == 0, said_new_app
+        assert seen <= {"New app cart2: installing"}, seen
+        port = load_project(root).apps["cart2"].dev_port
+        wait_until(lambda: shows(shell_port, port, "Cart2"), lambda: "\n".join(server.lines), 120)
+        wait_until(lambda: overlay(shell_port) == [], lambda: f"{overlay(shell_port)}", 60)
+        waiting = "serve: new app cart2: waiting for the npm install under way, then serve "
+        told = server.wait_for(f"^{re.escape(waiting)}builds and serves it$", since=mark)
+        rebuilt = server.wait_for(r"^serve: rebuilt .*cart2", since=told)
+        url = server.wait_for(rf"^serve: cart2: http://127\.0\.0\.1:{port}/ ", since=mark)
+        assert url > rebuilt, "\n".join(server.lines[mark:])
+        said = "\n".join(server.lines[mark:])
+        assert "failed" not in said and "run `npm install`" not in said, said
+        assert shows(shell_port, ports["payments"], ">Payments</h2>")
     finally:
         code = server.stop()
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)

@@ -20,6 +20,7 @@ from fixtures.serve import (
     CTRL_C_STOPPED,
     ServeProcess,
     overlay_errors,
+    overlay_titles,
     page,
     serving,
     use_free_ports,
@@ -107,11 +108,6 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
     assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output
     assert "serve: stopped, bye" in output
-
-
-def overlay_titles(shell_port: int) -> list[str]:
-    """The headings of the overlay a tab opened now shows ([] for none)."""
-    return [e["title"] or f"Build failed: {e['app']}" for e in overlay_errors(shell_port)]
 
 
 def test_a_broken_mfe_toml_is_told_once_and_holds_the_builds(

@@ -131,6 +131,22 @@ def install_lock(root: Path) -> Iterator[None]:
         os.close(handle)
 
 
+def install_under_way(root: Path) -> bool:
+    """An install holds `.mfe/install.lock` (`install`, or `doit new_app` from writing the
+    app's folder to the end of its `npm install`), or an npm that writes node_modules runs
+    in the monorepo: its lockfile change comes once it ends. Only looks; waits for nothing."""
+    lock = root / STATE_DIR / LOCK_FILE
+    if lock.is_file():
+        handle = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(handle)  # closing drops the probe's own lock
+    return bool(npm_writers(root))
+
+
 def wait_for_npm(root: Path) -> None:
     """Until no npm that writes node_modules runs in the monorepo: each one found is named
     once and waited for (a wait on the process, in slices for Ctrl-C); then look again, as

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfe.config import CONFIG_FILE, Project, gone_app_message, load_project
+from mfe.build.install import install_under_way
+from mfe.config import CONFIG_FILE, App, Project, gone_app_message, load_project
 from mfe.errors import ConfigError, MfeError
 from mfe.scaffold import new_app_message, uninstalled_apps
 from mfe.serve.rebuild import RunResult, check_dodo, display_path, error_text, run_tasks
 from mfe.serve.reload import Broker, BuildError
-from mfe.serve.server import Gate
+from mfe.serve.server import HOST, Gate
 from mfe.serve.watch import DODO_FILE, OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
 
@@ -66,6 +67,8 @@ class Cycle:
     busy: bool = False
     """An app's port was in use when mfe.toml was last applied: it is served nowhere until
     a later cycle binds it (a save, or a tab loading the page once the port is free)."""
+    unannounced: set[str] = field(default_factory=set)
+    """Apps mfe.toml added before they ever built: their URL is told once they have."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -109,11 +112,11 @@ class Cycle:
         for key, error in self.errors.items():
             if shown.get(key) == error:
                 continue
-            if error.title:  # no failed build: a notice
-                print(f"serve: {error.title}: {error.text}")
-                continue
-            if key.startswith(NEW):  # nor this: the app waits for `npm install`
+            if key.startswith(NEW):  # no failed build: the app waits for `npm install`
                 print(f"serve: {error.text}")
+                continue
+            if error.title:  # nor this: a notice
+                print(f"serve: {error.title}: {error.text}")
                 continue
             where = " (doit's report above)" if error.shown else f":\n{error.text}"
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
@@ -142,6 +145,7 @@ class Cycle:
             log("reloading pages")
         elif built is not None and reload and not changes.inputs:  # a build outside serve
             log(f"{_describe(self.project, paths)} replaced; reloading pages")
+        self._announce()
         sys.stdout.flush()
         self.broker.publish(list(self.errors.values()), reload)
 
@@ -202,10 +206,30 @@ class Cycle:
 
     def _note_new(self, name: str) -> None:
         """An app folder whose dependencies npm has not installed: its lockfile change
-        makes serve find the apps again, build and serve it."""
+        makes serve find the apps again, build and serve it. While an install is under
+        way (`doit new_app` runs one), waiting is all there is to say: nothing failed."""
+        if install_under_way(self.project.root):
+            text = f"new app {name}: waiting for the npm install under way, then serve builds "
+            self.errors[NEW + name] = BuildError(
+                name, text + "and serves it", title=f"New app {name}: installing"
+            )
+            return
         self.errors[NEW + name] = BuildError(
             name, new_app_message(name, then="serve builds and serves it")
         )
+
+    def _announce(self) -> None:
+        """The URL of each app mfe.toml added once it has built (its port was bound then,
+        but served nothing the page could show), as the start-up lines tell it."""
+        if self.busy:  # a port still to bind: told by `Servers.apply` once it is
+            return
+        for name in sorted(self.unannounced):
+            app = self.project.apps.get(name)
+            if app is not None and not app.manifest_path.is_file():
+                continue
+            self.unannounced.discard(name)
+            if app is not None:
+                log(served_line(self.project, app))
 
     def _reload(self) -> bool:
         """Load mfe.toml again and let serve follow it (servers, watches); False: refused,
@@ -230,6 +254,14 @@ class Cycle:
             self.errors.pop(name, None)
         for name in fresh.apps:  # served now: its own build says whether it is installed
             self.errors.pop(NEW + name, None)
+        for key in [key for key in self.errors if key.startswith(NEW)]:  # folder gone again
+            if not (fresh.root / "apps" / key.removeprefix(NEW) / "package.json").is_file():
+                del self.errors[key]
+        self.unannounced |= {
+            name
+            for name, app in fresh.apps.items()
+            if name not in self.project.apps and not app.manifest_path.is_file()
+        }
         self.project = fresh
         self._note_gone()
         return True
@@ -372,3 +404,9 @@ def _describe(project: Project, paths: set[Path]) -> str:
     more = len(names) - SHOWN_PATHS
     listed = ", ".join(names[:SHOWN_PATHS])
     return f"{listed} and {more} more" if more > 0 else listed
+
+
+def served_line(project: Project, app: App) -> str:
+    """The terminal line naming where an app is served from."""
+    dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
+    return f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})"

@@ -25,7 +25,7 @@ from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
 from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, gone_apps_left_out, load_project
 from mfe.errors import ConfigError, MfeError
-from mfe.serve.cycle import DEV_ENV, Cycle, log
+from mfe.serve.cycle import DEV_ENV, Cycle, log, served_line
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
 from mfe.serve.server import HOST, DevServer, Gate, Site, bind, start
@@ -102,12 +102,6 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         watcher.observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
     return stopped_by[0]
-
-
-def served_line(project: Project, app: App) -> str:
-    """The terminal line naming where an app is served from."""
-    dist = app.dist.relative_to(project.root).as_posix()  # build/shared/dist too
-    return f"{app.name}: http://{HOST}:{app.dev_port}/ ({dist})"
 
 
 def _shell_port(project: Project, option: int | None) -> int:
@@ -202,10 +196,12 @@ class Servers:
             except MfeError as exc:
                 busy.append(f"{exc}; then reload the page (or save {CONFIG_FILE} again)")
                 continue
+            app = project.apps[name]
             moved = (
                 f"; port {closed[name]} closed" if closed.get(name, site.port) != site.port else ""
             )
-            log(served_line(project, project.apps[name]) + moved)
+            if app.manifest_path.is_file():  # else told once it has built (`Cycle`)
+                log(served_line(project, app) + moved)
         if busy:
             raise MfeError("\n".join(busy))
 

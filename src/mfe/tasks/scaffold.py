@@ -14,7 +14,10 @@ from mfe.tasks.variables import declare
 
 
 def new_app_from_vars(project: Project) -> None:
-    """The action: `name=` and `stack=` from doit's command-line variables."""
+    """The action: `name=` and `stack=` from doit's command-line variables. The install
+    lock is held from the app's first file to the end of its `npm install`: a `doit serve`
+    then tells the install under way (not to run one), and an `install` waits for it."""
+    from mfe.build.install import install_lock
     from mfe.scaffold import new_app
 
     name, stack = get_var("name", ""), get_var("stack", "")
@@ -22,7 +25,8 @@ def new_app_from_vars(project: Project) -> None:
         raise MfeError(
             "new_app needs name=NAME and stack=lit|react, e.g. `doit new_app name=cart stack=lit`"
         )
-    new_app(project, name, stack)
+    with install_lock(project.root):
+        new_app(project, name, stack)
 
 
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
