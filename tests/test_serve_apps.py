@@ -354,16 +354,37 @@ def test_page_loads_while_mfe_toml_is_broken_print_nothing(served: Served, confi
         assert line == told + 1, "\n".join(server.lines[mark:])
 
 
-def test_a_moved_shell_port_asks_for_a_restart(served: Served, config: Path) -> None:
+def test_a_moved_shell_port_asks_for_a_restart_and_rebuilds_go_on(
+    served: Served, config: Path
+) -> None:
+    """As for an edited dodo.py: the page stays on the port the tabs use, a notice says a
+    restart moves it, saves are still built; the port put back ends the notice."""
+    shell, server = served.shell_port, served.server
+    source = served.root / "apps/payments/src/payments-app.js"
+    original = source.read_text()
     (port,) = free_ports(1)
+    mark = len(server.lines)
     set_config(served.root, "env.dev.port", port)
-    expected = (
-        "mfe.toml: mfe.toml: [env.dev] port changed "
-        f"({served.shell_port} -> {port}); restart `doit serve` to serve the page there"
-    )
-    wait_until(lambda: overlay(served.shell_port) == [expected], f"{overlay(served.shell_port)}")
+    title = f"Restart needed: mfe.toml ([env.dev] port {shell} -> {port})"
+    wait_until(lambda: overlay_titles(shell) == [title], lambda: f"{overlay_errors(shell)}")
+    told = server.wait_for(rf"^serve: {re.escape(title)}: mfe\.toml changed since", since=mark)
+    assert "run `doit serve` again to apply the change" in server.lines[told]
     assert refused(port)
-    assert shows(served.shell_port, served.ports["payments"], ">Payments</h2>")
+    try:
+        source.write_text(original.replace(">Payments</h2>", ">Payments moved</h2>"))
+        wait_until(
+            lambda: shows(shell, served.ports["payments"], "Payments moved"),
+            lambda: "\n".join(server.lines[mark:]),
+        )
+        server.wait_for(r"^serve: rebuilt payments in ", since=told)
+        assert overlay_titles(shell) == [title]
+    finally:
+        source.write_text(original)
+    set_config(served.root, "env.dev.port", shell)
+    back = r"^serve: mfe\.toml is back to the ports serve started with: no restart needed$"
+    server.wait_for(back, since=told)
+    wait_until(lambda: overlay(shell) == [], lambda: f"{overlay(shell)}")
+    wait_until(lambda: shows(shell, served.ports["payments"], ">Payments</h2>"), "not rebuilt")
 
 
 def test_allowed_hosts_saved_in_mfe_toml_apply_to_every_server(

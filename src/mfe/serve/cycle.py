@@ -32,6 +32,8 @@ from mfe.shell import render_shell
 DEV_ENV = "dev"
 RESTART = "restart"
 """Key of the notice that a changed dodo.py needs a restart (`errors`)."""
+CONFIG_RESTART = f"restart:{CONFIG_FILE}"
+"""Key of the notice that a saved mfe.toml moved what only a restart moves (the shell port)."""
 GONE = "gone:"
 """Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
 NEW = "new:"
@@ -56,6 +58,9 @@ class Cycle:
     reloaded: Callable[[Project], None] = lambda project: None
     """Told each newly loaded project: the servers and the watcher follow its apps and
     `[build] inputs`. ConfigError refuses it (nothing changed); MfeError: a port in use."""
+    restart_needed: Callable[[Project], str] = lambda project: ""
+    """What of a loaded project only a restart applies, as the notice names it
+    (`[env.dev] port 5170 -> 5370`), or "": the open tabs are on the shell's port."""
 
     dodo: bytes = b""
     """`dodo.py` as serve started with it: a change asks for a restart until it is back."""
@@ -231,6 +236,21 @@ class Cycle:
             if app is not None:
                 log(served_line(self.project, app))
 
+    def _note_restart(self, fresh: Project) -> None:
+        """A saved mfe.toml that moves what only a restart moves (the shell port): serving
+        and rebuilding go on as serve started, said until it is back or serve restarts."""
+        what = self.restart_needed(fresh)
+        if not what:
+            if self.errors.pop(CONFIG_RESTART, None) is not None:
+                log(f"{CONFIG_FILE} is back to the ports serve started with: no restart needed")
+            return
+        self.errors[CONFIG_RESTART] = BuildError(
+            CONFIG_FILE,
+            f"{CONFIG_FILE} changed since `doit serve` started ({what}); stop it (Ctrl-C) and "
+            "run `doit serve` again to apply the change (until then it serves as it started)",
+            title=f"Restart needed: {CONFIG_FILE} ({what})",
+        )
+
     def _reload(self) -> bool:
         """Load mfe.toml again and let serve follow it (servers, watches); False: refused,
         the served project stays. A busy port is reported, the rest of the config applies."""
@@ -262,6 +282,7 @@ class Cycle:
             for name, app in fresh.apps.items()
             if name not in self.project.apps and not app.manifest_path.is_file()
         }
+        self._note_restart(fresh)
         self.project = fresh
         self._note_gone()
         return True

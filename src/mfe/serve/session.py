@@ -70,12 +70,12 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
     previous = _on_signals(stop, stopped_by)
 
     def reloaded(fresh: Project) -> None:
-        servers.check(fresh)  # a moved shell port is refused before anything changes
+        servers.check(fresh)  # a bad --port is refused before anything changes
         watcher.follow(fresh)
         servers.apply(fresh)
 
     try:
-        cycle = Cycle(project, gate, broker, reloaded=reloaded)
+        cycle = Cycle(project, gate, broker, reloaded=reloaded, restart_needed=servers.moved)
         cycle.first_build()  # a failing app is shown like a failed rebuild; serving goes on
         _start_warming(project, bundler)
         for app in project.apps.values():
@@ -154,8 +154,8 @@ class Servers:
             raise
 
     def check(self, project: Project) -> None:
-        """ConfigError for what a running serve cannot follow: the open tabs are on the
-        shell's port, and `--port` must be a TCP port clear of the apps' ports."""
+        """ConfigError for what serve cannot serve: `--port` must be a TCP port clear of
+        the apps' ports."""
         if self.option is not None and not 1 <= self.option <= 65535:
             raise ConfigError(f"--port {self.option} is not a TCP port (1-65535); pick another")
         for app in project.apps.values():
@@ -164,12 +164,16 @@ class Servers:
                     f"--port {self.option} collides with app '{app.name}' ({port_key(app)} "
                     "in mfe.toml); pick another --port"
                 )
+
+    def moved(self, project: Project) -> str:
+        """What a running serve does not follow, or "": the open tabs are on the shell's
+        port, which stays until a restart (`[env.dev] port 5170 -> 5370`)."""
         port = _shell_port(project, self.option)
-        if port != self.shell.port:
-            raise ConfigError(
-                f"{CONFIG_FILE}: {self.shell.config_key} changed "
-                f"({self.shell.port} -> {port}); restart `doit serve` to serve the page there"
-            )
+        return (
+            ""
+            if port == self.shell.port
+            else f"{self.shell.config_key} {self.shell.port} -> {port}"
+        )
 
     def apply(self, project: Project) -> None:
         """Serve `project`'s apps: close the servers of apps gone or moved first (two
