@@ -119,11 +119,11 @@ class LocalBackend:
         if state == "other":
             raise port_taken(self.env, port)
         with self._lost_emulator("it finds what is published"):
-            names = resource_names(self.project, self.env)
-            current = self._current_outputs(names)
-            if current is not None and still_there(session, names, current):
-                return current
-            found = find_provisioned(session, names)
+            recorded = self._recorded_outputs()
+            have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+            if recorded is not None and recorded.apps[self.project.parent.name].bucket in have:
+                return recorded  # as the outputs file says, as long as its releases are there
+            found = find_provisioned(session, resource_names(self.project, self.env))
         if found is None:
             raise NothingPublished(
                 f"environment '{self.env.name}' is not provisioned: nothing is published; "
@@ -204,6 +204,17 @@ class LocalBackend:
 
     def stop(self) -> str:
         return stop_emulator(self.project, self.env)
+
+    def _recorded_outputs(self) -> Outputs | None:
+        """The outputs file, if there is one that names the parent app (its URLs as they
+        were written: an S3 endpoint reached through a proxy serves the same site)."""
+        if not self.project.outputs_file(self.env.name).exists():
+            return None
+        try:
+            outputs = read_outputs(self.project, self.env, self.hint())
+        except MfeError:
+            return None
+        return outputs if self.project.parent.name in outputs.apps else None
 
     def _current_outputs(self, names: Names) -> Outputs | None:
         """The outputs file, if it describes this config's apps on this emulator port."""
