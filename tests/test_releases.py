@@ -424,6 +424,27 @@ def test_a_rollback_that_loses_the_race_refuses_to_undo_the_release_that_won(
     assert entry(other.root, "payments") in page and entry(other.root, "accounts") in page
 
 
+def test_an_app_rollback_that_loses_the_race_to_another_app_says_what_it_merges_over(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollback app=accounts` merges over another team's payments release that landed
+    while it ran, as a publish does, and says which release that was."""
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    site.change("accounts", "bad")
+    site.publish()
+    other.change("payments", "2")
+    capsys.readouterr()
+    rollback_losing_to(site, lambda: other.publish(smoke=False), app="accounts")
+    winner = history(site)[-2]
+    assert winner.changed == ["payments"]
+    said = capsys.readouterr().out
+    assert said.count(f"release {winner.release} (seq {winner.seq}: publish of payments by ") == 1
+    assert "landed meanwhile; rolling accounts back over it" in said
+    page = check_consistent(site).decode()
+    assert entry(other.root, "payments") in page and entry(other.root, "accounts") in page
+
+
 def test_an_app_rollback_that_loses_the_race_to_its_own_app_refuses(
     site: Site, tmp_path: Path
 ) -> None:

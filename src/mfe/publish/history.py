@@ -95,6 +95,15 @@ def new_release_id(content: str, previous: str | None, now: datetime | None = No
     return f"{moment.strftime(STAMP)}-{content[:7]}"
 
 
+def summary(record: Live, commit: bool = False) -> str:
+    """`release R (seq N: publish of accounts by Ann[, commit c])`: how messages name a
+    release another command made (a lost race, a refused rollback)."""
+    what = ",".join(record.changed) or "-"
+    sha = f", commit {(record.commit or '-')[:12]}" if commit else ""
+    by = record.by or "unknown"
+    return f"release {record.release} (seq {record.seq}: {record.action} of {what} by {by}{sha})"
+
+
 def who(root: Path) -> str:
     """Whoever runs the command, for `doit releases`' "by": not HEAD's author, as a teammate
     who pulled (or a CI run) publishes and rolls back others' commits. The GitHub Actions

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
-from mfe.publish.history import read_record, seqs
+from mfe.publish.history import read_record, seqs, summary
 from mfe.publish.merge import (
     RACED,
     Dropped,
@@ -145,19 +145,17 @@ def check_complete(run: Any, target: Live, reuse: InPlace) -> None:
                 )
 
 
-def check_unmoved(env: str, live: Live, current: Live, target: Live, app: str | None) -> None:
+def check_unmoved(
+    env: str, live: Live, current: Live, target: Live, app: str | None, note: Callable[[str], None]
+) -> None:
     """Refuse (MfeError) to apply a rollback chosen from `live` over a pointer that moved
     since: the releases in between were never seen by whoever asked for it, and restoring
     the target would silently revert them. An app rollback still merges over other apps'
-    new versions (as a publish does), unless its own app changed."""
+    new versions (as a publish does), unless its own app changed; it says so (`note`)."""
     if current.seq == live.seq:
         return
     count = current.seq - live.seq
-    what = ",".join(current.changed) or "-"
-    newest = (
-        f"release {current.release} (seq {current.seq}: {current.action} of {what} by "
-        f"{current.by or 'unknown'}, commit {(current.commit or '-')[:12]})"
-    )
+    newest = summary(current, commit=True)
     moved = newest if count == 1 else f"{count} releases (the newest {newest})"
     again = f"nothing was changed: see `doit releases env={env}` and run the rollback again"
     if app is None:
@@ -172,6 +170,7 @@ def check_unmoved(env: str, live: Live, current: Live, target: Live, app: str | 
             f"rollback of {app} not applied: while it ran, {moved} changed {app} in "
             f"environment '{env}' (now {now[:12]}, was {was[:12]}); {again}"
         )
+    note(f"{moved} landed meanwhile; rolling {app} back over it")
 
 
 def rollback(
@@ -287,7 +286,7 @@ def swap_back(
 
     def make(current: Live | None) -> Live:
         assert current is not None
-        check_unmoved(run.env.name, live, current, target, app)
+        check_unmoved(run.env.name, live, current, target, app, run.progress.note)
         if current.seq != live.seq:  # the same rule on what it lost to, before uploading
             gone[0] = drops(current, RACED)
         removed = gone[0].removed

@@ -37,7 +37,7 @@ from mfe.publish.commit import Committed, commit
 from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
-from mfe.publish.history import new_release_id, who
+from mfe.publish.history import new_release_id, summary, who
 from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     RACED,
@@ -299,9 +299,7 @@ class Run:
             ]
             if current is not None and current.seq != (base.seq if base else 0):
                 self.progress.note(  # a lost race: what this publish now merges over
-                    f"release {current.release} (seq {current.seq}: {current.action} of "
-                    f"{','.join(current.changed) or '-'} by {current.by or 'unknown'}) landed "
-                    "meanwhile; merging this publish's changes over it"
+                    f"{summary(current)} landed meanwhile; merging this publish's changes over it"
                 )
                 mine = keep(current, mine)
                 state["forced"] = forcing(current, mine)

@@ -20,7 +20,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.history import history_key, new_release_id, read_record, unrecorded, who
+from mfe.publish.history import (
+    history_key,
+    new_release_id,
+    read_record,
+    summary,
+    unrecorded,
+    who,
+)
 from mfe.publish.merge import invalidation_paths
 from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
 from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within, described
@@ -112,10 +119,7 @@ def rollback_pointer(
 
 def moved(env: str, broken: Live, current: Live | None, gone: list[tuple[str, str]]) -> MfeError:
     """The undo lost its race: someone swapped past `broken`; their release stays."""
-    now = "no live pointer" if current is None else (
-        f"release {current.release} (seq {current.seq}: {current.action} of "
-        f"{','.join(current.changed) or '-'} by {current.by or 'unknown'})"
-    )  # fmt: skip
+    now = "no live pointer" if current is None else summary(current)
     return MfeError(
         f"release {broken.release} (seq {broken.seq}) of environment '{env}' names "
         f"{described(gone)}, which a concurrent --prune deleted, and it could not be swapped "
