@@ -205,24 +205,25 @@ class LocalBackend:
     def stop(self) -> str:
         return stop_emulator(self.project, self.env)
 
+    def _outputs_file(self) -> Outputs | None:
+        """The outputs file as written, if it reads."""
+        if not self.project.outputs_file(self.env.name).exists():
+            return None
+        try:
+            return read_outputs(self.project, self.env, self.hint())
+        except MfeError:
+            return None
+
     def _recorded_outputs(self) -> Outputs | None:
         """The outputs file, if there is one that names the parent app (its URLs as they
         were written: an S3 endpoint reached through a proxy serves the same site)."""
-        if not self.project.outputs_file(self.env.name).exists():
-            return None
-        try:
-            outputs = read_outputs(self.project, self.env, self.hint())
-        except MfeError:
-            return None
-        return outputs if self.project.parent.name in outputs.apps else None
+        outputs = self._outputs_file()
+        return outputs if outputs and self.project.parent.name in outputs.apps else None
 
     def _current_outputs(self, names: Names) -> Outputs | None:
         """The outputs file, if it describes this config's apps on this emulator port."""
-        if not self.project.outputs_file(self.env.name).exists():
-            return None
-        try:
-            outputs = read_outputs(self.project, self.env, self.hint())
-        except MfeError:
+        outputs = self._outputs_file()
+        if outputs is None:
             return None
         same_apps = {a: o.bucket for a, o in outputs.apps.items()} == names.buckets
         same_port = outputs.endpoint_url == self.endpoint and outputs.auth is not None
