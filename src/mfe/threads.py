@@ -10,6 +10,8 @@ wait on a pool's futures as `parallel` does, waking for Ctrl-C.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -58,10 +60,40 @@ def parallel(workers: int, calls: Sequence[Callable[[], T]]) -> list[T]:
 
 def _wait_for_first_failure(futures: list[Future[T]]) -> None:
     """Until all are done or one failed, waking every `SIGNAL_POLL_SECONDS` for Ctrl-C."""
-    while True:
-        done, pending = wait(futures, SIGNAL_POLL_SECONDS, return_when=FIRST_EXCEPTION)
-        if not pending or any(f.exception() is not None for f in done):
-            return
+    with ctrl_c_kept() as check:
+        while True:
+            check()
+            done, pending = wait(futures, SIGNAL_POLL_SECONDS, return_when=FIRST_EXCEPTION)
+            if not pending or any(f.exception() is not None for f in done):
+                return
+
+
+@contextmanager
+def ctrl_c_kept() -> Iterator[Callable[[], None]]:
+    """A Ctrl-C that is not lost while the main thread waits: Python raises its
+    KeyboardInterrupt in whatever code runs then, and one raised in a finalizer (a weakref
+    callback of the garbage collector) is swallowed, so the wait went on (seen in the
+    upload phases). The handler also records it; `check` raises it at the next wake. Only
+    over Python's own handler, in the main thread (a signal handler's only place)."""
+    own = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if not own or threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    got: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    def check() -> None:
+        if got:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def completed(futures: Iterable[Future[T]]) -> Iterator[Future[T]]:
