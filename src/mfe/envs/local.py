@@ -24,6 +24,7 @@ from mfe.envs.emulator import port_locked, port_taken, probe, start_emulator, st
 from mfe.envs.gone import FailFastWhenGone
 from mfe.envs.local_lookup import (
     PARALLEL,
+    bucket_names,
     distributions_by_comment,
     find_provisioned,
     local_outputs,
@@ -120,10 +121,10 @@ class LocalBackend:
             raise port_taken(self.env, port)
         with self._lost_emulator("it finds what is published"):
             recorded = self._recorded_outputs()
-            have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+            have = bucket_names(session.s3)
             if recorded is not None and recorded.apps[self.project.parent.name].bucket in have:
                 return recorded  # as the outputs file says, as long as its releases are there
-            found = find_provisioned(session, resource_names(self.project, self.env))
+            found = find_provisioned(session, resource_names(self.project, self.env), have)
         if found is None:
             raise NothingPublished(
                 f"environment '{self.env.name}' is not provisioned: nothing is published; "
@@ -252,7 +253,7 @@ def provision(session: Session, names: Names) -> Outputs:
     (three requests per app), which one by one kept a 40-app CI job waiting ~1 s.
     """
     env, s3 = session.env, session.s3
-    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    have = bucket_names(s3)
     with threads(PARALLEL) as pool:
         buckets = [
             pool.submit(_ensure_bucket, s3, bucket, bucket in have)

@@ -10,7 +10,7 @@ provisioning gives (`mfe.envs.stacks.resource_names`).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
 from mfe.envs.stacks import Names
@@ -24,9 +24,14 @@ PARALLEL = 8
 """Requests in flight at once (the emulator serves several at a time)."""
 
 
+def bucket_names(s3: Any) -> set[str]:
+    """The names of the emulator's buckets (one request: it does not page them)."""
+    return {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+
+
 def still_there(session: Session, names: Names, outputs: Outputs) -> bool:
     """Two requests: a restarted emulator has lost both the buckets and the pool."""
-    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+    have = bucket_names(session.s3)
     wanted = set(names.buckets.values()) | {session.env.cache_bucket or ""}
     if not wanted - {""} <= have:
         return False
@@ -39,10 +44,13 @@ def still_there(session: Session, names: Names, outputs: Outputs) -> bool:
     return True
 
 
-def find_provisioned(session: Session, names: Names) -> Outputs | None:
+def find_provisioned(
+    session: Session, names: Names, have: set[str] | None = None
+) -> Outputs | None:
     """The outputs of what provisioning made, as found; None without the parent app's
-    bucket, which holds the live pointer and the history: then nothing is published."""
-    have = {b["Name"] for b in session.s3.list_buckets().get("Buckets", [])}
+    bucket, which holds the live pointer and the history: then nothing is published.
+    `have`: the bucket names, if the caller listed them already."""
+    have = bucket_names(session.s3) if have is None else have
     if names.buckets[session.project.parent.name] not in have:
         return None
     pool_id = user_pool_id(session, names.user_pool)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mfe.envs.local_lookup import bucket_names
 from mfe.errors import MfeError, aws_error_code
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def delete_bucket(s3: Any, bucket: str, log: Log) -> None:
 
 def local_teardown(session: Session, names: Names) -> Teardown:
     s3, cloudfront, idp = session.s3, session.cloudfront, session.cognito
-    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    have = bucket_names(s3)
     wanted = [*names.buckets.values(), session.env.cache_bucket or ""]
     teardown = Teardown(buckets=[b for b in wanted if b and b in have])
     comments = set(names.comments.values())
