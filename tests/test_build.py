@@ -113,7 +113,9 @@ def test_failed_build_names_app_and_keeps_previous_dist(monorepo: Path) -> None:
     result = run_doit(monorepo, check=False)
     assert result.returncode != 0
     assert "build:accounts failed" in result.stdout
-    assert source.name in result.stdout  # the bundler's error names the file
+    # the bundler's error names the file from the repo root, as every other message does
+    last_line = len(source.read_text().splitlines())
+    assert f"apps/accounts/src/{source.name}:{last_line}:" in result.stdout
     assert "Traceback" not in result.stdout
     assert "<stdout>" not in result.stdout  # no empty captured-output blocks after the message
     assert sorted(p.name for p in dist.iterdir()) == before

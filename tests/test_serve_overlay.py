@@ -59,6 +59,8 @@ def test_overlay_lists_every_failure_until_all_are_fixed(monorepo: Path, page: P
         payments.write_text(good[payments].replace("render() {", "render() {{", 1))
         accounts.write_text(good[accounts].replace("<table>", "<table", 1))
         wait_failing(["accounts", "payments"])
+        # esbuild's messages name files from the repo root, as the terminal's lines do
+        assert "apps/payments/src/payments-app.js:" in overlay.inner_text()
         accounts.write_text(good[accounts].replace(">Accounts</h2>", ">Accounts fixed</h2>"))
         page.locator("h2", has_text="Accounts fixed").wait_for(timeout=30_000)
         wait_failing(["payments"])

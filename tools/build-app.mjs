@@ -4,7 +4,7 @@
 //   entry src/main.{js,jsx,ts,tsx} -> <out>/main-[hash].js (+ .map), chunks/ and assets/
 //   <out> = $MFE_OUT_DIR (absolute or relative to the app folder) or ./dist; emptied first
 //   public/* is copied verbatim (mutable files); no asset-manifest.json is written here
-//   on a build error: esbuild's message on stderr, exit code 1
+//   on a build error: esbuild's message on stderr (files named from the repo root), exit code 1
 //   the esbuild options live in tools/esbuild-options.mjs (shared with other builds)
 //
 // `node tools/build-app.mjs --serve` is the long-lived bundler of `doit serve`: one esbuild
@@ -16,10 +16,14 @@ import { build, context, formatMessages } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, parse, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { appOptions, sharedFromEnv } from './esbuild-options.mjs';
 
 class BuildError extends Error {}
+
+// The monorepo root (this file is <root>/tools/build-app.mjs): messages name files from
+// here, as every other line the orchestrator prints does, so terminals can open them.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The app's entry file, src/main.{jsx,js,tsx,ts}. */
 export function entryOf(appDir) {
@@ -65,20 +69,29 @@ async function once() {
     checkOut(appDir, out);
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
-    // logLevel 'warning' (the common options) prints esbuild's errors and warnings.
-    result = await build(options(appDir, sharedFromEnv(), process.env.MFE_APP || basename(appDir)));
+    const settings = options(appDir, sharedFromEnv(), process.env.MFE_APP || basename(appDir));
+    result = await build({ ...settings, logLevel: 'silent' });
   } catch (err) {
     if (err instanceof BuildError) process.stderr.write(`build: ${err.message}\n`);
     else if (!Array.isArray(err?.errors)) process.stderr.write(`${err?.stack || err}\n`);
+    else process.stderr.write(`${await messages(appDir, err.errors, err.warnings || [])}\n`);
     process.exit(1);
   }
+  const warnings = await messages(appDir, [], result.warnings);
+  if (warnings) process.stderr.write(`${warnings}\n`);
   emit(result, appDir, out);
 }
 
-async function messages(errors, warnings) {
+/** esbuild's messages, as it prints them, with each file named from the repo root. */
+async function messages(appDir, errors, warnings) {
+  const fromRoot = (message) => {
+    const file = message.location?.file;
+    if (!file || !['', 'file'].includes(message.location.namespace)) return message; // '' is file
+    return { ...message, location: { ...message.location, file: relative(ROOT, resolve(appDir, file)) } };
+  };
   const lines = [
-    ...(await formatMessages(errors, { kind: 'error', color: false })),
-    ...(await formatMessages(warnings, { kind: 'warning', color: false })),
+    ...(await formatMessages(errors.map(fromRoot), { kind: 'error', color: false })),
+    ...(await formatMessages(warnings.map(fromRoot), { kind: 'warning', color: false })),
   ];
   return lines.join('').trimEnd();
 }
@@ -99,10 +112,10 @@ async function serve() {
     try {
       const result = await known.ctx.rebuild();
       emit(result, appDir, resolve(out));
-      return { ok: true, text: await messages([], result.warnings) };
+      return { ok: true, text: await messages(appDir, [], result.warnings) };
     } catch (err) {
       if (!Array.isArray(err?.errors)) throw err;
-      return { ok: false, text: await messages(err.errors, err.warnings || []) };
+      return { ok: false, text: await messages(appDir, err.errors, err.warnings || []) };
     }
   }
   const reply = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
