@@ -54,21 +54,16 @@ def _kept_out(live: AppVersion, version: str, built: str | None) -> bool:
 
 
 def changed_apps(
-    base: Live | None,
-    candidates: dict[str, Candidate],
-    force: bool = False,
-    built: Mapping[str, str] | None = None,
-    root: Path | None = None,
+    base: Live | None, candidates: dict[str, Candidate], held: Collection[str] = ()
 ) -> list[str]:
-    """Apps whose built bytes differ from the version live in `base`, except `stale` ones
-    (a checkout that did not pull another team's change must not revert it) unless
-    `force`. `built`: this checkout's last publish (`built_here`); `root`: its clone."""
-    kept = [] if force else stale(base, candidates, built, root)
+    """Apps whose built bytes differ from the version live in `base`, less `held` ones
+    (`stale`, unless the publish forces them: a checkout that did not pull another team's
+    change must not revert it)."""
     live = base.apps if base else {}
     return [
         name
         for name, cand in candidates.items()
-        if name not in kept and (name not in live or cand.version.version != live[name].version)
+        if name not in held and (name not in live or cand.version.version != live[name].version)
     ]
 
 

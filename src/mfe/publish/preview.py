@@ -118,14 +118,14 @@ def write_preview(
     pointer (which says the `commit` it was built from, `dirty` if its sources were not
     that commit's); returns (changed apps, app -> keys uploaded)."""
     from mfe.publish.built_here import read_built
-    from mfe.publish.merge import changed_apps, merge
+    from mfe.publish.merge import changed_apps, merge, stale
     from mfe.publish.page import render_page
     from mfe.publish.plan import AppPlan, online_copy
     from mfe.publish.versions import read_version
 
     state = run.project.state_dir(run.env.name)
     built = read_built(state, run.parent_bucket)
-    changed = changed_apps(live, candidates, built=built, root=run.project.root)
+    changed = changed_apps(live, candidates, stale(live, candidates, built, run.project.root))
     added: dict[str, list[str]] = {}
     needed: dict[str, list[str]] = {}
     run.plans = {}

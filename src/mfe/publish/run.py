@@ -225,8 +225,9 @@ class Run:
         state_dir = self.project.state_dir(self.env.name)
         built = read_built(state_dir, self.parent_bucket)
         root = self.project.root
-        changed = changed_apps(base, candidates, force, built, root)
-        for name in stale(base, candidates, built, root) if not force else []:
+        held = [] if force else stale(base, candidates, built, root)
+        changed = changed_apps(base, candidates, held)
+        for name in held:
             restored = base is not None and base.apps[name].restored
             self.progress.note(
                 f"{name} built here is a version a rollback took off; keeping the live one "
@@ -294,9 +295,8 @@ class Run:
         state: dict[str, Any] = {"forced": forced, "gone": gone}
 
         def make(current: Live | None) -> Live | None:
-            mine = [
-                n for n in changed_apps(current, candidates, force, built, root) if n in changed
-            ]
+            held = [] if force else stale(current, candidates, built, root)
+            mine = [n for n in changed_apps(current, candidates, held) if n in changed]
             if current is not None and current.seq != (base.seq if base else 0):
                 self.progress.note(  # a lost race: what this publish now merges over
                     f"{summary(current)} landed meanwhile; merging this publish's changes over it"
