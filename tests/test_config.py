@@ -254,6 +254,7 @@ def test_shared_dev_port_clash(repo: Path) -> None:
         ("env.local.stack_prefix", "mfe-demo-local"),  # the emulator has no stacks
         ("env.prod.region", ""),
         ("publish.max_deletes", -1),
+        ("publish.workers", 99_999_999_999),  # one pooled connection each, made up front
     ],
 )
 def test_env_and_publish_settings_that_would_be_ignored_or_misread_exit_2_naming_the_key(

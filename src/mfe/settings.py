@@ -13,6 +13,9 @@ from pathlib import Path
 from mfe.project import SHARED_APP, App, CiSettings, PublishSettings, SharedSettings
 from mfe.toml_table import Table
 
+MAX_WORKERS = 256
+"""Parallel uploads: each is a thread and a pooled connection, made up front."""
+
 
 def load_publish(table: Table) -> PublishSettings:
     rules = []
@@ -39,6 +42,10 @@ def load_publish(table: Table) -> PublishSettings:
     for key in ("workers", "keep_releases"):
         if getattr(settings, key) < 1:
             raise table.error(table.key(key), "must be at least 1")
+    if settings.workers > MAX_WORKERS:  # each holds an HTTP connection and a thread
+        raise table.error(
+            table.key("workers"), f"must be at most {MAX_WORKERS} (8 to 64 suit most sites)"
+        )
     table.done()
     return settings
 
