@@ -824,3 +824,25 @@ def test_local_stop_after_a_port_change_and_back_stops_the_server_this_checkout_
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
     assert probe(a_port) == "free" and probe(b_port) == "free"
+
+
+def test_keys_with_characters_that_urls_encode_are_stored_as_named(tmp_path: Path) -> None:
+    """As on S3: `p%25.txt` and `p%.txt` are two objects, `x?1.txt` is not `x`; granian
+    hands moto the path decoded, and moto decoded it again."""
+    names = ["x?1.txt", "x?2.txt", "p%25.txt", "p%.txt", "a#b.txt", "a+b.txt", "sp ace.txt"]
+    names += ["日本.txt", "café/é.txt", "q=1&r.txt"]
+    port = free_port()
+    proc = start_moto(port, tmp_path / "moto.log")
+    try:
+        s3 = local_client(f"http://127.0.0.1:{port}")
+        s3.create_bucket(Bucket="keys")
+        for name in names:
+            s3.put_object(Bucket="keys", Key=name, Body=name.encode())
+        s3.copy_object(Bucket="keys", Key="copy%25?.txt", CopySource={"Bucket": "keys", "Key": "p%25.txt"})  # fmt: skip
+        listed = [o["Key"] for o in s3.list_objects_v2(Bucket="keys")["Contents"]]
+        assert sorted(listed) == sorted([*names, "copy%25?.txt"])
+        for name in names:
+            assert s3.get_object(Bucket="keys", Key=name)["Body"].read() == name.encode()
+        assert s3.get_object(Bucket="keys", Key="copy%25?.txt")["Body"].read() == b"p%25.txt"
+    finally:
+        stop_process(proc)

@@ -360,3 +360,21 @@ def whole_bodies(app: Any) -> Any:
         return app(environ, start_response)
 
     return serve
+
+
+def raw_uris(app: Any) -> Any:
+    """`app` given the request's path as sent (`RAW_URI`), which werkzeug's server sets
+    and granian does not. Without it moto decodes the already decoded `PATH_INFO` again:
+    `p%25.txt` was stored as `p%.txt`, and two keys differing only there were one object.
+    PATH_INFO is the decoded path as latin-1 (PEP 3333); quoting its bytes back gives an
+    encoding of the same key, which is all moto reads from it."""
+    from urllib.parse import quote
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if "RAW_URI" not in environ:
+            path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/")
+            query = environ.get("QUERY_STRING")
+            environ["RAW_URI"] = f"{path}?{query}" if query else path
+        return app(environ, start_response)
+
+    return serve

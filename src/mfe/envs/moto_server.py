@@ -50,6 +50,7 @@ from mfe.envs.moto_patches import (
     atomic_object_writes,
     expire_cognito_tokens,
     keep_recent_invalidations,
+    raw_uris,
     remember_backends,
     sign_out_in_any_region,
     track_live_models_only,
@@ -123,7 +124,7 @@ def application() -> Any:
     word_token_refusals()
     replace_client_settings()
     atomic_object_writes()
-    return whole_bodies(DomainDispatcherApplication(create_backend_app))
+    return raw_uris(whole_bodies(DomainDispatcherApplication(create_backend_app)))
 
 
 def main(argv: list[str] | None = None) -> None:
