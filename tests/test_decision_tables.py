@@ -106,6 +106,11 @@ def under(folder: str, count: int) -> list[str]:
         ),
         ([f"/p{i}" for i in range(3000)], sorted(f"/p{i}" for i in range(3000))),
         ([f"/p{i}" for i in range(3001)], ["/*"]),  # past CloudFront's 3,000 paths
+        (  # sent URL-encoded, as browsers request them (CloudFront refuses raw ones)
+            ["/café x?.txt", "/a+b(1)~.txt", "/100%.txt", "/a#b.txt"],
+            ["/100%25.txt", "/a%23b.txt", "/a+b(1)~.txt", "/caf%C3%A9%20x%3F.txt"],
+        ),
+        (under("/日本", 10), ["/%E6%97%A5%E6%9C%AC/*"]),
     ],
     ids=lambda value: f"{len(value)} paths" if isinstance(value, list) else None,
 )

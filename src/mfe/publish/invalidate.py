@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from mfe.errors import MfeError, aws_error_code
 
@@ -33,7 +34,8 @@ COLLAPSE_AT = 10
 
 
 def collapse(paths: list[str]) -> list[str]:
-    """Fold many paths under one folder into `/folder/*`; stay within the limits."""
+    """Fold many paths under one folder into `/folder/*`; stay within the limits. The
+    paths are keys; what goes to CloudFront is `url_path` of each."""
     by_folder: dict[str, list[str]] = defaultdict(list)
     for path in sorted(set(paths)):
         by_folder[posixpath.dirname(path)].append(path)
@@ -46,7 +48,14 @@ def collapse(paths: list[str]) -> list[str]:
     wildcards = sum(p.endswith("*") for p in result)
     if wildcards > MAX_WILDCARDS or len(result) > MAX_PATHS:
         return ["/*"]
-    return result
+    return [url_path(path) for path in result]
+
+
+def url_path(path: str) -> str:
+    """`path` as browsers request it: CloudFront wants non-ASCII and RFC 1738's unsafe
+    characters (space, `"#%<>?[\\]^{|}` and the backquote) percent-encoded, and nothing else
+    (an encoded `/` or `*` would not match): `/café x?.txt` -> `/caf%C3%A9%20x%3F.txt`."""
+    return quote(path, safe="/*!$&'()+,;=:@~")
 
 
 def caller_reference(release_id: str, distribution_id: str) -> str:
