@@ -12,7 +12,8 @@ import pytest
 from mfe.envs.session import Session, _botocore_session
 from mfe.errors import MfeError
 from mfe.publish import publish
-from mfe.publish.report import plan_lines, summary
+from mfe.publish.local import LocalFile
+from mfe.publish.report import Progress, plan_lines, summary
 from mfe.publish.rollback import rollback
 
 from fixtures.s3 import APPS, S3Server, Site, objects, render_shell, write_app
@@ -543,7 +544,7 @@ def test_upload_lines_name_the_files_of_a_small_phase(
     site.publish(smoke=False)
     out = capsys.readouterr().out
     assert "publish: uploading 6 immutable file(s), " in out  # the first release: all of it
-    assert re.search(r"publish: uploading mfe-parent/index\.html \(1\.\d KB, its _ca/ copy\)", out)
+    assert re.search(r"publish: uploading mfe-parent/index\.html \(1\.\d kB, its _ca/ copy\)", out)
     site.change("accounts", "2")
     site.publish(smoke=False)
     out = capsys.readouterr().out
@@ -629,3 +630,26 @@ def test_an_app_rollbacks_table_shows_the_app_it_switched(site: Site) -> None:
     assert first["release"] in row
     assert all(first["release"] not in line for line in table.splitlines() if "payments" in line)
     assert set(report.to_dict()["apps"]["accounts"]) == {"uploaded", "skipped", "deleted", "bytes"}
+
+
+def test_a_long_upload_phase_in_a_log_says_how_far_it_got(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a terminal (CI) no bar redraws: a phase of 3,000 files was one line, then
+    nothing for 15 s. Now a line every `every` seconds (0 here: after each file but the last)."""
+    files = [
+        LocalFile("payments", f"f{i}.txt", tmp_path, "", "", 1500, "text/plain", "", False, "")
+        for i in range(4)
+    ]
+    progress = Progress(rich=False, every=0)
+    progress.phase("mutable", files)
+    for file in files:
+        progress.advance(file.size)
+        progress.file_done(file)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "publish: uploading 4 mutable file(s), 6.0 kB",
+        "publish: uploaded 1/4 files, 1.5 kB of 6.0 kB",
+        "publish: uploaded 2/4 files, 3.0 kB of 6.0 kB",
+        "publish: uploaded 3/4 files, 4.5 kB of 6.0 kB",
+    ]

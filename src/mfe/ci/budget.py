@@ -14,6 +14,7 @@ from pathlib import Path
 from mfe.build.manifest import JS_SUFFIXES, read_manifest
 from mfe.config import App
 from mfe.errors import MfeError
+from mfe.publish.report import human
 
 COMPRESSION = "gzip -9"
 MEASURE = f"{COMPRESSION}, entries and their static imports, v1"
@@ -57,10 +58,6 @@ def compressed_size(app: App) -> int:
         len(gzip.compress((app.dist / name).read_bytes(), compresslevel=9, mtime=0))
         for name in initial_files(app.dist, manifest.entries)
     )
-
-
-def human(size: int) -> str:
-    return f"{size} B" if size < 1000 else f"{size / 1000:.1f} kB"
 
 
 def check(sizes: dict[str, int], apps: dict[str, App]) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,11 @@ class PublishReport:
 
 
 def human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
+    """Decimal units, as the README's sizes (`budget = "250 kB"`): 1 kB is 1000 bytes."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
+        size /= 1000
     return f"{size:.1f} GB"
 
 
@@ -97,24 +99,30 @@ def use_rich() -> bool:
 class Progress:
     """Thread-safe progress sink for the upload phases. Its lines start with the command
     that runs (`rollback:` for a rollback's uploads and invalidations, which share
-    publish's code)."""
+    publish's code). Without a terminal (a CI log) a long phase says how far it got
+    every `every` seconds, as no bar redraws there."""
 
-    def __init__(self, rich: bool | None = None, command: str = "publish") -> None:
+    def __init__(
+        self, rich: bool | None = None, command: str = "publish", every: float = 10.0
+    ) -> None:
         self.rich = use_rich() if rich is None else rich
         self.command = command
+        self.every = every
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
-        self._done = self._files = 0
+        self._done = self._files = self._sent = self._size = 0
+        self._told = 0.0
 
     def phase(self, name: str, batch: list[LocalFile]) -> None:
         self.close()
         files, size = len(batch), sum(f.size for f in batch)
+        self._files, self._size, self._done, self._sent = files, size, 0, 0
+        self._told = time.monotonic()
         if self.rich:
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
-                MofNCompleteColumn,
                 TextColumn,
                 TimeRemainingColumn,
                 TransferSpeedColumn,
@@ -122,31 +130,36 @@ class Progress:
             from rich.progress import Progress as Bar
 
             self._bar = Bar(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("[bold]{task.description}"),  # upload <done>/<files> <key>
                 BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("files"),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
             )
             self._bar.start()
             self._task = self._bar.add_task(f"upload {name}", total=size)
-            self._files, self._done = files, 0
         else:
             print(f"{self.command}: uploading {uploading(name, batch)}", flush=True)
 
     def advance(self, size: int) -> None:
-        if self._bar is not None:
-            with self._lock:
+        with self._lock:
+            self._sent += size
+            if self._bar is not None:
                 self._bar.advance(self._task, size)
 
     def file_done(self, file: LocalFile) -> None:
-        if self._bar is not None:
-            with self._lock:
-                self._done += 1
+        with self._lock:
+            self._done += 1
+            if self._bar is not None:
                 self._bar.update(
                     self._task, description=f"upload {self._done}/{self._files} {file.key}"
+                )
+            elif self._done < self._files and time.monotonic() - self._told >= self.every:
+                self._told = time.monotonic()
+                print(
+                    f"{self.command}: uploaded {self._done}/{self._files} files, "
+                    f"{human(self._sent)} of {human(self._size)}",
+                    flush=True,
                 )
 
     def note(self, text: str) -> None:
