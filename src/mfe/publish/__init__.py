@@ -72,6 +72,7 @@ def build_report(
         removed=result.removed,
         superseded=result.superseded,
         dirty=result.dirty,
+        prune_refused=result.prune_refused,
     )
 
 

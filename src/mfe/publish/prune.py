@@ -122,6 +122,10 @@ def kept_now(
     return pointers, kept, max((p.seq for p in pointers), default=0)
 
 
+class PruneRefused(MfeError):
+    """More deletes than `publish.max_deletes`: nothing deleted."""
+
+
 def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = True) -> int:
     """Fill each app plan's `deletes` and (unless `delete=False`) delete them, and the
     local caches of what no kept pointer names."""
@@ -145,13 +149,20 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
         total += len(plan.deletes)
     limit = run.project.publish.max_deletes
     why = kept_young(young_kept, grace)
-    if total > limit:
-        raise MfeError(
+    if total > limit and delete:
+        for plan in run.plans.values():
+            plan.deletes = []  # the report lists nothing as deleted
+        raise PruneRefused(
             f"--prune would delete {total} objects in environment '{run.env.name}', more than "
-            f"publish.max_deletes = {limit} in mfe.toml; check `doit plan env={run.env.name} "
-            "--prune` and raise the limit if that is intended (nothing was deleted"
+            f"publish.max_deletes = {limit} in mfe.toml; `doit plan env={run.env.name} "
+            "--prune` lists them: raise the limit if that is intended (nothing was deleted"
             + (f"; it would also keep {why}" if young_kept else "")
             + ")"
+        )
+    if total > limit:
+        run.progress.note(
+            f"--prune would delete {total} objects, more than publish.max_deletes = {limit} "
+            "in mfe.toml: `doit publish --prune` deletes nothing until the limit is raised"
         )
     if total == 0:
         keep = run.project.publish.keep_releases

@@ -68,6 +68,8 @@ class PublishReport:
     dirty: bool | None = None
     """Published from a checkout whose sources of it differed from its commit (uncommitted
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""
+    prune_refused: str | None = None
+    """`--prune` deleted nothing, over `publish.max_deletes`: why (the release is live)."""
 
     @property
     def action(self) -> str:
@@ -80,6 +82,8 @@ class PublishReport:
             del data["dry_run"]
         if self.rollback_of is None:
             del data["rollback_of"]
+        if self.prune_refused is None:
+            del data["prune_refused"]
         return data
 
 

@@ -29,6 +29,8 @@ class Result:
     """The published sources differed from HEAD (`Live.dirty`); None: not a git checkout."""
     superseded: list[str] = field(default_factory=list)
     """Apps kept live from a later commit than this checkout's (`Run.keep_later`)."""
+    prune_refused: str | None = None
+    """Why `--prune` deleted nothing (`prune.PruneRefused`), after the release went live."""
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:

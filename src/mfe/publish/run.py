@@ -357,9 +357,13 @@ class Run:
             self.row(name).written = keys
         result.sent, result.by_app = done.sent, done.by_app
         if prune:
+            from mfe.publish.prune import PruneRefused
             from mfe.publish.prune import prune as run_prune
 
-            run_prune(self)
+            try:
+                run_prune(self)
+            except PruneRefused as refused:  # the release is live: report it, then fail
+                result.prune_refused = str(refused)
         return result
 
     def manifest_for(self, app: str, version: str) -> tuple[AssetManifest, Path]:

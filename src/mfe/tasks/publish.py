@@ -121,6 +121,8 @@ def _publish(
         print(f"publish: took off the page: {gone}")
     print(summary(report))
     print(report.site_url, flush=True)
+    if report.prune_refused:
+        raise MfeError(f"release {report.release} is live, but {report.prune_refused}")
 
 
 def _preview(project: Project, env: Environment, name: str) -> None:
