@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -657,3 +658,21 @@ def test_a_long_upload_phase_in_a_log_says_how_far_it_got(
         "publish: uploaded 2/4 files, 3.0 kB of 6.0 kB",
         "publish: uploaded 3/4 files, 4.5 kB of 6.0 kB",
     ]
+
+
+def test_a_file_no_longer_built_is_said_to_stay_online(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `aws s3 sync` without --delete: the file keeps its URL and old bytes; say so."""
+    write_app(site.root, "payments", "1", public={"robots.txt": b"v1", "old/a.txt": b"a"})
+    site.publish()
+    shutil.rmtree(site.root / "apps/payments/public")
+    site.change("payments", "2")
+    capsys.readouterr()
+    site.publish()
+    out = capsys.readouterr().out
+    assert (
+        "payments: 2 file(s) no longer built stay online at their URLs (old/a.txt, robots.txt)"
+        in out
+    )
+    assert "robots.txt" in objects(site.server, site.bucket("payments"))

@@ -67,6 +67,23 @@ def changed_apps(
     ]
 
 
+def left_online(
+    base: Live | None, candidates: dict[str, Candidate], apps: list[str]
+) -> dict[str, list[str]]:
+    """app -> fixed-URL files its live version has and its new build lacks. The swap
+    deletes nothing (a browser may still load them), so they stay online with their old
+    bytes until `--prune` finds no kept release naming them."""
+    if base is None:
+        return {}
+    found = {}
+    for name in apps:
+        if name in base.apps and name in candidates:
+            gone = set(base.apps[name].mutable) - set(candidates[name].version.mutable)
+            if gone:
+                found[name] = sorted(gone)
+    return found
+
+
 def stale(
     base: Live | None,
     candidates: dict[str, Candidate],

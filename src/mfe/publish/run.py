@@ -49,6 +49,7 @@ from mfe.publish.merge import (
     dropped,
     invalidation_paths,
     keep_later,
+    left_online,
     merge,
     recorded,
     stale,
@@ -67,6 +68,10 @@ from mfe.publish.versions import blob, records, version_of, write_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
+
+
+SHOWN_KEYS = 3
+"""How many files a note about many names."""
 
 
 @dataclass
@@ -255,6 +260,14 @@ class Run:
             return [name for name in apps if name in over or name in older]
 
         forced = forcing(base, changed)
+        for name, keys in left_online(base, candidates, changed).items():
+            shown = ", ".join(keys[:SHOWN_KEYS]) + (
+                f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+            )
+            self.progress.note(
+                f"{name}: {len(keys)} file(s) no longer built stay online at their URLs "
+                f"({shown}); `doit publish --prune` deletes them once no kept release names them"
+            )
 
         def drops(live: Live | None, after: str = "") -> Dropped:
             """The live apps this checkout lacks that the next pointer drops (or refuse)."""
