@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -297,6 +298,22 @@ def test_shared_package_subpath_not_listed_fails_the_app_build(monorepo: Path) -
     assert "build:payments failed" in result.stdout
     assert "'lit/directives/class-map.js' from the shared package 'lit'" in result.stdout
     assert "[shared] modules in mfe.toml" in result.stdout
+
+
+def test_a_build_script_stopped_by_ctrl_c_stops_the_run_by_sigint(monorepo: Path) -> None:
+    """A Ctrl-C that only the build received (doit ignored it: started in the background
+    of a script) is still a Ctrl-C: doit ends by SIGINT, as it does when it gets one."""
+    package_json = monorepo / "apps" / "payments" / "package.json"
+    package = json.loads(package_json.read_text())
+    package["scripts"]["build"] = "exit 130"  # what a shell says for a child killed by SIGINT
+    package_json.write_text(json.dumps(package, indent=2))
+
+    result = run_doit(monorepo, "build:payments", check=False)
+    assert result.returncode == -signal.SIGINT, result.stdout
+    assert (
+        "build:payments interrupted (Ctrl-C); the previous apps/payments/dist/ is kept"
+        in result.stdout
+    )
 
 
 def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:

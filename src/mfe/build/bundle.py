@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from mfe.build import live, snapshot
 from mfe.build.scratch import build_folder, locked
 from mfe.build.sources import file_deps
 from mfe.config import App, Project
-from mfe.errors import MfeError
+from mfe.errors import Interrupted, MfeError
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
     from mfe.build.manifest import AssetManifest
@@ -137,6 +138,10 @@ def build_env(project: Project, app: App | None = None) -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")])}
 
 
+INTERRUPTED = (130, -signal.SIGINT)
+"""A build script's exit by Ctrl-C: a shell's 128 + SIGINT, or killed by it."""
+
+
 def _bundle(project: Project, app: App, scratch: Path) -> str:
     """Run the app's build script into `scratch`; its output, or MfeError naming the app.
 
@@ -171,6 +176,11 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         text=True,
         check=False,
     )
+    if result.returncode in INTERRUPTED:  # Ctrl-C reached the build first: ours, not a failure
+        raise Interrupted(
+            f"build:{app.name} interrupted (Ctrl-C); the previous "
+            f"{app.dist.relative_to(project.root)}/ is kept"
+        )
     if result.returncode != 0:
         hint = " (is Node.js installed?)" if result.returncode == 127 else ""
         raise MfeError(
