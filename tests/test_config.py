@@ -407,3 +407,28 @@ def test_a_misspelled_key_stops_doit_saying_which_it_meant(
     expected = f"key '{named}' is not a known setting (did you mean '{meant}'? known here:"
     assert expected in result.stdout, result.stdout
     assert "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("AWS_PROFILE", "nosuchprofile", "AWS profile 'nosuchprofile' (AWS_PROFILE)"),
+        ("AWS_MAX_ATTEMPTS", "abc", "AWS_MAX_ATTEMPTS='abc'"),
+        ("AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS='0'"),
+    ],
+)
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_aws_settings_in_the_environment_that_botocore_refuses_name_the_variable(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, env: str, variable: str, value: str, named: str
+) -> None:
+    """They came as botocore tracebacks (ProfileNotFound, ValueError), also for `local`."""
+    from mfe.envs.session import Session, _botocore_session
+
+    monkeypatch.setenv(variable, value)
+    _botocore_session.cache_clear()  # botocore reads the profile once per session
+    try:
+        session = Session(load_project(repo), env)
+        with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
+            session.client("s3")
+    finally:
+        _botocore_session.cache_clear()
