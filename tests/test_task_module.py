@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shlex
 import signal
 import subprocess
@@ -114,3 +116,33 @@ def test_only_print_only_commands_let_sigpipe_end_them(argv: list[str], command:
         assert signal.getsignal(signal.SIGPIPE) == expected
     finally:
         signal.signal(signal.SIGPIPE, previous)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_a_full_disk_or_a_read_only_folder_fails_the_task_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """They came as tracebacks from whichever write met them (.mfe/ read-only, disk full)."""
+    from doit.exceptions import TaskFailed
+
+    from mfe.tasks.actions import guarded
+
+    monkeypatch.chdir(tmp_path)  # doit runs in the project's root
+
+    def write() -> None:
+        raise OSError(code, os.strerror(code), str(tmp_path / ".mfe/local/outputs.json"))
+
+    failed = guarded(write)
+    assert isinstance(failed, TaskFailed)
+    assert failed.message.startswith(f".mfe/local/outputs.json: {os.strerror(code)}; make room")
+
+
+def test_other_os_errors_keep_their_traceback() -> None:
+    """A missing file the code expected is a bug to see, not the machine's fault."""
+    from mfe.tasks.actions import guarded
+
+    def read() -> None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "x.json")
+
+    with pytest.raises(FileNotFoundError):
+        guarded(read)

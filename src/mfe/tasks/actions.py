@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +33,29 @@ def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any
         return TaskFailed(str(exc))
     except KeyboardInterrupt:
         return TaskInterrupted("interrupted (Ctrl-C)")
+    except OSError as exc:
+        if exc.errno not in FILE_ERRORS or exc.filename is None:
+            raise  # not a full disk or a locked file: a bug, shown with its traceback
+        return TaskFailed(file_error(exc))
     return result if isinstance(result, dict) else None
+
+
+FILE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+"""What the machine, not the command, got wrong: a full disk, a read-only folder."""
+
+
+def file_error(exc: OSError) -> str:
+    """Which local file the command could not write, and why, not a traceback. Commands
+    write state before and after their one atomic step: running again finishes the job."""
+    name = (
+        os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes)) else str(exc.filename)
+    )
+    relative = os.path.relpath(name)
+    path = name if relative.startswith("..") else relative
+    return (
+        f"{path}: {exc.strerror}; make room or fix the permissions there, then run the "
+        "command again"
+    )
 
 
 def action(func: Callable[..., object], *args: Any) -> tuple[Callable[..., object], list[Any]]:
