@@ -222,3 +222,15 @@ def test_other_clients_of_our_pool_do_not_hide_ours(moto_server: str, tmp_path: 
 def pool_clients(idp: Any, pool_id: str) -> list[dict[str, Any]]:
     pages = idp.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id)
     return [client for page in pages for client in page["UserPoolClients"]]
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe not utf-8", b"", b"{}", b'{"env": "loc'])
+def test_a_damaged_outputs_file_is_written_again(
+    moto_server: str, tmp_path: Path, damage: bytes
+) -> None:
+    """Bytes that are not UTF-8 failed every provisioning command with a traceback."""
+    project = make_project(tmp_path / "repo", moto_server)
+    written = Session(project, "local").outputs
+    project.outputs_file("local").write_bytes(damage)
+    assert Session(project, "local").outputs == written
+    assert project.outputs_file("local").read_text() == written.to_json()

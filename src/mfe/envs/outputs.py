@@ -80,7 +80,7 @@ def write_outputs(project: Project, outputs: Outputs) -> bool:
     """Write the file only when its content changes (doit's file_dep then stays quiet)."""
     path = project.outputs_file(outputs.env)
     text = outputs.to_json()
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    if path.exists() and path.read_bytes() == text.encode():  # a damaged file is rewritten
         return False
     write_atomic(path, text)
     return True
