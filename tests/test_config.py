@@ -432,3 +432,26 @@ def test_aws_settings_in_the_environment_that_botocore_refuses_name_the_variable
             session.client("s3")
     finally:
         _botocore_session.cache_clear()
+
+
+@pytest.mark.parametrize(("folder", "suggested"), [("My App", "my-app"), ("Pay", "pay")])
+def test_an_app_folder_that_is_no_app_name_is_blamed_not_a_key(
+    repo: Path, folder: str, suggested: str
+) -> None:
+    """The element key the user never wrote was blamed (`apps.My App.element`)."""
+    (repo / "apps" / folder).mkdir()
+    (repo / "apps" / folder / "package.json").write_text('{"scripts": {"build": "true"}}')
+    with pytest.raises(ConfigError) as refused:
+        load_project(repo)
+    message = str(refused.value)
+    assert message.startswith(f"apps/{folder}/: an app's folder name") and "element" in message
+    assert f"rename the folder, e.g. to apps/{suggested}/" in message and "key" not in message
+
+
+def test_an_apps_table_that_is_no_app_name_is_refused_as_such(repo: Path) -> None:
+    (repo / "x").mkdir()
+    (repo / "x" / "package.json").write_text("{}")
+    with (repo / "mfe.toml").open("a") as toml:
+        toml.write('\n[apps."../x"]\nrole = "fragment"\n')
+    with pytest.raises(ConfigError, match=r'\[apps\."\.\./x"\] is not an app\'s name'):
+        load_project(repo)

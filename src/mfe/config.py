@@ -151,9 +151,24 @@ def _load_apps(
 ) -> tuple[dict[str, App], tuple[str, ...]]:
     """The apps, and the [apps.NAME] tables left out because their folder is gone (only
     within `gone_apps_left_out`; otherwise such a table is a ConfigError)."""
+    from mfe.envs.naming import SLUG  # an app's name is part of bucket names and URLs
+
     discovered = sorted(p.parent.name for p in (root / "apps").glob("*/package.json"))
+    for name in discovered:
+        if not SLUG.fullmatch(name):
+            suggested = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "my-app"
+            raise ConfigError(
+                f"apps/{name}/: an app's folder name is its name (in its bucket, element and "
+                f"URLs): lowercase letters, digits and hyphens only; rename the folder, e.g. "
+                f"to apps/{suggested}/"
+            )
     gone = tuple(sorted(name for name in table.data if name not in discovered))
     for name in gone:
+        if not SLUG.fullmatch(name):
+            raise ConfigError(
+                f"{CONFIG_FILE}: [apps.{json.dumps(name)}] is not an app's name: the apps are "
+                "the folders apps/<name>/ (lowercase letters, digits and hyphens)"
+            )
         if not _LEAVE_GONE_OUT.get():
             raise ConfigError(gone_app_message(name))
         table.sub(name)  # read: not an unknown setting
