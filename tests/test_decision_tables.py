@@ -17,7 +17,7 @@ from mfe.publish.history import new_release_id
 from mfe.publish.invalidate import MAX_WILDCARDS, collapse
 from mfe.publish.local import IMMUTABLE_CACHE, LocalFile
 from mfe.publish.plan import online_copy, present
-from mfe.publish.pointer import Blob, Live
+from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.remote import RemoteObject
 from mfe.publish.rollback import choose
 from mfe.serve.server import safe_path
@@ -195,14 +195,20 @@ def test_new_release_id(after: str | None, expected: str) -> None:
 
 
 def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[int], Live]]:
-    """(release, page content, rollback_of) rows, oldest first -> seqs and a reader."""
+    """(release, page content[+parent version], rollback_of) rows, oldest first -> seqs
+    and a reader. `A+r1`: page A, the parent app at version r1 (robots.txt r1, say)."""
+
+    def apps(content: str) -> dict[str, AppVersion]:
+        _, _, version = content.partition("+")
+        return {"mfe-parent": AppVersion(version, None, "", [], {})} if version else {}
+
     made = {
         seq: Live(
             seq=seq,
             release=rid,
             created="",
-            apps={},
-            page=Blob(content, "", 0, "", ""),
+            apps=apps(content),
+            page=Blob(content.partition("+")[0], "", 0, "", ""),
             action="rollback" if of else "publish",
             rollback_of=of,
         )
@@ -221,6 +227,11 @@ def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[in
         # r3 rolled back to r1's page: the next rollback goes before r1, not back to r2
         ([("r0", "Z", None), ("r1", "A", None), ("r2", "B", None), ("r3", "A", "r1")], 4, "r0"),
         ([("r1", "A", None), ("r2", "B", None), ("r3", "C", None)], 2, "r1"),  # later ignored
+        # same page, another file of an app (robots.txt): one release back, not none
+        ([("r1", "A+x", None), ("r2", "A+y", None), ("r3", "A+z", None)], 3, "r2"),
+        # ... nor the last release with another page
+        ([("r1", "B+x", None), ("r2", "A+x", None), ("r3", "A+y", None)], 3, "r2"),
+        ([("r1", "B+x", None), ("r2", "A+y", None), ("r3", "A+y", None)], 3, "r1"),  # same
     ],
 )
 def test_rollback_target(

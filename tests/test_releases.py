@@ -625,6 +625,44 @@ def test_rolling_back_again_skips_a_release_an_earlier_rollback_took_off(site: S
     assert served(site) == served_now
 
 
+def robots(site: Site) -> bytes:
+    s3 = site.server.client()
+    return bytes(s3.get_object(Bucket=site.bucket("mfe-parent"), Key="robots.txt")["Body"].read())
+
+
+def test_a_rollback_goes_back_one_release_that_changed_only_a_fixed_url_file(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Releases that change only robots.txt keep the page: a plain rollback still goes
+    back exactly one release (robots v1, payments 2), not to the last other page (payments
+    1); once more, to a release without robots.txt, it says the file stays online."""
+    site.publish()
+    site.change("payments", "2")
+    site.publish()
+    write_app(site.root, "mfe-parent", public={"robots.txt": b"v1"})
+    site.publish()
+    good = live(site)
+    write_app(site.root, "mfe-parent", public={"robots.txt": b"v2-BAD"})
+    site.publish()
+    assert live(site).page == good.page
+    capsys.readouterr()
+    assert rollback(site.project, "local", outputs=site.outputs).rollback_of == good.release
+    assert robots(site) == b"v1"
+    assert live(site).apps["payments"].version == good.apps["payments"].version
+    assert "stays online" not in capsys.readouterr().out
+
+    before = history(site)[1]  # payments 2, no robots.txt
+    assert rollback(site.project, "local", outputs=site.outputs).rollback_of == before.release
+    out = capsys.readouterr().out
+    bucket = site.bucket("mfe-parent")
+    assert (
+        f"robots.txt (mfe-parent) is not in release {before.release} (seq 2); it stays online "
+        f"with the bytes of release " in out
+    )
+    assert f"`aws s3 rm s3://{bucket}/robots.txt --endpoint-url " in out
+    assert robots(site) == b"v1"  # a swap deletes nothing, as publish's
+
+
 def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
     """`rollback app=accounts` restored one app, not its target's page: a whole rollback
     right after it goes back to the release before it (accounts' later version), like any

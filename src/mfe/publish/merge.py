@@ -67,6 +67,16 @@ def changed_apps(
     ]
 
 
+SHOWN_KEYS = 3
+"""How many files a note about many names."""
+
+
+def shown_keys(keys: list[str]) -> str:
+    """`a, b, c and 2 more`: the first few keys of a note."""
+    more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+    return ", ".join(keys[:SHOWN_KEYS]) + more
+
+
 def left_online(
     base: Live | None, candidates: dict[str, Candidate], apps: list[str]
 ) -> dict[str, list[str]]:
@@ -75,10 +85,19 @@ def left_online(
     bytes until `--prune` finds no kept release naming them."""
     if base is None:
         return {}
+    mine = {name: candidates[name].version for name in apps if name in candidates}
+    return fixed_dropped(base.apps, mine)
+
+
+def fixed_dropped(
+    before: Mapping[str, AppVersion], after: Mapping[str, AppVersion]
+) -> dict[str, list[str]]:
+    """app -> fixed-URL keys its version in `before` has and its version in `after` lacks
+    (apps in both): nothing deletes them at a swap, publish's or rollback's."""
     found = {}
-    for name in apps:
-        if name in base.apps and name in candidates:
-            gone = set(base.apps[name].mutable) - set(candidates[name].version.mutable)
+    for name, version in after.items():
+        if name in before:
+            gone = set(before[name].mutable) - set(version.mutable)
             if gone:
                 found[name] = sorted(gone)
     return found

@@ -35,8 +35,10 @@ from mfe.publish.merge import (
     Refusal,
     changed_only,
     dropped,
+    fixed_dropped,
     recorded,
     replacing,
+    shown_keys,
 )
 from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.pointer import AppVersion, Live, compare_and_swap
@@ -105,7 +107,9 @@ def choose(
 ) -> Live | None:
     """The newest record before the live one (before the release a rollback of the same
     kind restored, so rolling back twice goes two releases back) that serves something
-    else: another page, or another version of `app`; never a release a whole rollback took
+    else: another page or another version of any app (a release that changed only a
+    fixed-URL file such as robots.txt keeps the page: its app's version differs), or
+    another version of `app`; never a release a whole rollback took
     off (it was rolled back for a reason: `to=` still names it). A whole rollback after an
     app rollback undoes it: that one restored one app, not its target's page. Records are
     read newest first, only as needed."""
@@ -122,7 +126,7 @@ def choose(
         taken.add(record.took_off)  # a rollback's record comes before what it took off
         if seq >= anchor or record.release in taken:
             continue
-        if app is None and record.page.sha256 != live.page.sha256:
+        if app is None and not serves(live, record, None):
             return record
         if (
             app is not None
@@ -209,6 +213,8 @@ def rollback(
         else:
             new, previous, removed = swap_back(run, (live, etag), target, app, wait)
             changed = changed_only(new.changed, removed)
+            for line in stays_online(run, previous, new, target):
+                run.progress.note(line)
         if smoke:
             from mfe.publish.smoke import smoke_check
 
@@ -238,6 +244,30 @@ def rollback(
     )
     write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]:
+    """What to say of fixed-URL files (robots.txt) the release rolled back from has and the
+    target lacks: a swap deletes nothing, as a publish whose build lacks a file (a browser
+    may still load it), so each keeps serving the bytes of the release taken off until
+    `--prune` finds no kept release naming it, or a hand deletes it."""
+    found = fixed_dropped(previous.apps, new.apps)
+    endpoint = f" --endpoint-url {run.env.endpoint_url}" if run.env.endpoint_url else ""
+    lines = []
+    for name, keys in found.items():
+        bucket = run.buckets.get(name, f"<bucket of {name}>")
+        shown = shown_keys(keys)
+        one = len(keys) == 1
+        lines.append(
+            f"{shown} ({name}) {'is' if one else 'are'} not in release {target.release} (seq "
+            f"{target.seq}); {'it stays' if one else 'they stay'} online with the bytes of "
+            f"release {previous.release} (seq {previous.seq}), rolled back from: `doit publish "
+            f"--prune` deletes {'it' if one else 'them'} once no kept release names "
+            f"{'it' if one else 'them'} (publish.keep_releases), or delete "
+            f"{'it' if one else 'them'} now: `aws s3 rm s3://{bucket}/{keys[0]}{endpoint}`"
+            + ("" if one else " for each")
+        )
+    return lines
 
 
 def serves(live: Live, target: Live, app: str | None) -> bool:

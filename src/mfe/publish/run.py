@@ -52,6 +52,7 @@ from mfe.publish.merge import (
     left_online,
     merge,
     recorded,
+    shown_keys,
     stale,
     swap_due,
 )
@@ -68,10 +69,6 @@ from mfe.publish.versions import blob, records, version_of, write_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
-
-
-SHOWN_KEYS = 3
-"""How many files a note about many names."""
 
 
 @dataclass
@@ -261,12 +258,10 @@ class Run:
 
         forced = forcing(base, changed)
         for name, keys in left_online(base, candidates, changed).items():
-            shown = ", ".join(keys[:SHOWN_KEYS]) + (
-                f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
-            )
             self.progress.note(
                 f"{name}: {len(keys)} file(s) no longer built stay online at their URLs "
-                f"({shown}); `doit publish --prune` deletes them once no kept release names them"
+                f"({shown_keys(keys)}); `doit publish --prune` deletes them once no kept "
+                "release names them"
             )
 
         def drops(live: Live | None, after: str = "") -> Dropped:
