@@ -30,11 +30,12 @@ from mfe.publish.history import lines, list_records
 from mfe.publish.merge import REMEMBERED
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
+from mfe.publish.releases_cmd import show
 from mfe.publish.report import plan_lines
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version, version_key
-from mfe.tasks.publish import run_rollback
+from mfe.tasks.publish import _publish, run_rollback
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
@@ -212,8 +213,10 @@ def test_older_commit_is_refused_and_force_is_recorded(site: Site) -> None:
     assert served(site) == page
     report = site.publish(force=True)
     assert report["forced"] == ["accounts"]
+    assert report["forced_over"] == {"accounts": f"a newer commit {new[:12]}"}
     record = history(site)[-1]
     assert record.forced == ["accounts"] and record.apps["accounts"].forced
+    assert record.forced_over == report["forced_over"]
     assert record.commit == old
 
 
@@ -583,9 +586,19 @@ def test_a_whole_rollback_keeps_out_a_later_checkout_still_holding_the_bad_build
     assert live(site).apps["accounts"].version == good
     page = check_consistent(site).decode()
     assert entry(other.root, "payments") in page and entry(other.root, "accounts") not in page
-    forced = other.publish(smoke=False, force=True)
+    project = load_project(other.root)
+    write_outputs(project, site.outputs)
+    capsys.readouterr()
+    _publish(project, project.env("local"), False, False, False, True, None)
+    out = capsys.readouterr().out  # accounts' live commit is an ancestor of the checkout's
+    assert "publish: forced accounts over a version a rollback took off\n" in out
+    assert "newer" not in out
+    forced = json.loads((other.root / ".mfe/local/publish-report.json").read_text())
     assert (forced["changed"], forced["forced"]) == (["accounts"], ["accounts"])
+    assert forced["forced_over"] == {"accounts": "a version a rollback took off"}
     assert history(site)[-1].forced == ["accounts"]
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    assert "[forced: accounts (over a version a rollback took off)]" in shown
 
 
 def test_a_git_revert_of_the_live_commit_is_published(

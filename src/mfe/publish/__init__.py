@@ -68,6 +68,7 @@ def build_report(
         seq=result.live.seq if result.live else (previous.seq if previous else 0),
         changed=result.changed,
         forced=result.forced,
+        forced_over=result.forced_over,
         refreshed=result.refreshed,
         removed=result.removed,
         superseded=result.superseded,

@@ -30,7 +30,7 @@ def dry(
     base: Live | None,
     changed: list[str],
     candidates: dict[str, Candidate],
-    forced: list[str],
+    forced: dict[str, str],
     gone: Dropped,
 ) -> Result:
     apps = merge(base, changed, candidates, forced, gone.removed)
@@ -56,7 +56,8 @@ def dry(
         paths = {}
     result = Result(base.release if base and noop else "(next)", None, base, noop)
     result.sent = {} if noop else by_distribution(paths, run.distributions)
-    result.changed, result.forced, result.removed = changed, forced + gone.forced, gone.removed
+    result.changed, result.removed = changed, gone.removed
+    result.forced, result.forced_over = list(forced) + gone.forced, forced
     result.by_app = with_distribution(paths, run.distributions)
     result.refreshed = by_app(reuse.refreshed)
     return result

@@ -194,5 +194,6 @@ def row_notes(rec: Live) -> str:
         off = f" (took off {rec.took_off})" if rec.took_off else ""
         notes.append(f"rollback{of} to {rec.rollback_of}{off}")
     if rec.forced:
-        notes.append(f"forced: {','.join(rec.forced)}")
+        over = [f" (over {rec.forced_over[n]})" if n in rec.forced_over else "" for n in rec.forced]
+        notes.append("forced: " + ", ".join(n + w for n, w in zip(rec.forced, over, strict=True)))
     return f"  [{'; '.join(notes)}]" if notes else ""

@@ -241,6 +241,22 @@ def check_not_older(
     return forced
 
 
+def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) -> str:
+    """What `--force` published `app` over, as its note and the record say: a newer live
+    commit (`newer`, from `check_not_older`), or a build `stale` keeps out, of a version a
+    rollback took off (the live version is one a rollback restored) or that live replaced."""
+    version = live.apps[app]
+    commit = version.commit or ""
+    if newer:
+        known = has_commit(root, commit)
+        return f"{'a newer' if known else 'a live'} commit {commit[:12]}" + (
+            "" if known else " this clone lacks"
+        )
+    if version.restored and cand.version.version in version.replaced:
+        return "a version a rollback took off"
+    return "a version live has replaced"
+
+
 def missing_commit(app: str, live: Live, ours: str) -> MfeError:
     """Refusing `app`, live from a commit this clone lacks: when and by whom it was
     published, as fetching cannot help if that commit was never pushed. The pointer names
@@ -364,7 +380,7 @@ def merge(
     current: Live | None,
     changed: list[str],
     candidates: dict[str, Candidate],
-    forced: list[str],
+    forced: Collection[str],
     removed: Collection[str] = (),
 ) -> dict[str, AppVersion]:
     """The apps of the next pointer: `current`'s, with our changed apps replaced and the

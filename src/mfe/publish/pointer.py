@@ -72,6 +72,9 @@ class Live:
     by: str = ""
     commit: str | None = None
     forced: list[str] = field(default_factory=list)
+    forced_over: dict[str, str] = field(default_factory=dict)
+    """app -> what `--force` published it over (a newer commit, a version a rollback took
+    off, a version live replaced); empty in older records."""
     rollback_of: str | None = None
     rollback_app: str | None = None
     """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""
@@ -127,6 +130,7 @@ class Live:
             by=data.get("by", ""),
             commit=data.get("commit"),
             forced=list(data.get("forced", [])),
+            forced_over=dict(data.get("forced_over", {})),
             rollback_of=data.get("rollback_of"),
             rollback_app=data.get("rollback_app"),
             took_off=data.get("took_off"),

@@ -19,6 +19,8 @@ class Result:
     sent: dict[str, list[str]] = field(default_factory=dict)
     forced: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    forced_over: dict[str, str] = field(default_factory=dict)
+    """app -> what `--force` published it over (`Live.forced_over`)."""
     by_app: dict[str, list[str]] = field(default_factory=dict)
     """app -> fixed-URL paths invalidated."""
     refreshed: dict[str, list[str]] = field(default_factory=dict)

@@ -47,6 +47,7 @@ from mfe.publish.merge import (
     changed_only,
     check_not_older,
     dropped,
+    forced_over,
     invalidation_paths,
     keep_later,
     left_online,
@@ -249,12 +250,16 @@ class Run:
 
         changed = keep(base, changed)
 
-        def forcing(live: Live | None, apps: list[str]) -> list[str]:
-            """The `apps` only `force` lets through: over a newer commit, or a build of a
-            version live replaced (both recorded in the history)."""
+        def forcing(live: Live | None, apps: list[str]) -> dict[str, str]:
+            """The `apps` only `force` lets through, each with what it goes over: a newer
+            commit, or a version live replaced or a rollback took off (recorded)."""
             over = check_not_older(root, live, apps, candidates, force)
             older = stale(live, candidates, built, root) if force else []
-            return [name for name in apps if name in over or name in older]
+            return {
+                name: forced_over(root, live, name, candidates[name], name in over)
+                for name in apps
+                if live is not None and (name in over or name in older)
+            }
 
         forced = forcing(base, changed)
         for name, keys in left_online(base, candidates, changed).items():
@@ -333,6 +338,7 @@ class Run:
                 commit=commit_id,
                 dirty=dirty,
                 forced=[n for n in state["forced"] if n in mine] + state["gone"].forced,
+                forced_over={n: w for n, w in state["forced"].items() if n in mine},
                 invalidations=invalidation_paths(current, apps, page_blob, self.parent),
                 unrecorded=carried,
             )
@@ -355,6 +361,7 @@ class Run:
             self.commit_step(new, previous, wait)
             reuse.confirm()  # and after: a prune that decided before the swap had that long
             result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
+            result.forced_over = new.forced_over
             result.refreshed = by_app(reuse.refreshed)
             result.removed = state["gone"].removed
             result.changed = changed_only(new.changed, result.removed)

@@ -113,9 +113,10 @@ def _publish(
         from mfe.build.shared import version_warnings
 
         print("\n".join(plan_lines(report) + version_warnings(project)))
-    over = [app for app in report.forced if app not in report.removed]
-    if over:
-        print(f"publish: forced over newer live commits: {', '.join(over)}")
+    for app in report.forced:
+        if app not in report.removed:
+            what = report.forced_over.get(app, "its live version")
+            print(f"publish: forced {app} over {what}")
     if report.removed and not dry_run:
         gone = ", ".join(f"{app} ({removal(report, app)})" for app in report.removed)
         print(f"publish: took off the page: {gone}")
