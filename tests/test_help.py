@@ -23,7 +23,7 @@ EXPECTED = {
     "publish": ["env=", "app=", "preview="],
     "plan": ["env=", "app="],
     "rollback": ["env=", "app=", "to="],
-    "releases": ["env="],
+    "releases": ["env=", "limit="],
     "preview_rm": ["env=", "name="],
     "shell": ["env="],
     "infra": ["env="],

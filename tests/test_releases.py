@@ -35,7 +35,7 @@ from mfe.publish.report import plan_lines
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import read_version, version_key
-from mfe.tasks.publish import _publish, run_rollback
+from mfe.tasks.publish import _publish, _releases, run_rollback
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
@@ -674,6 +674,33 @@ def test_a_rollback_goes_back_one_release_that_changed_only_a_fixed_url_file(
     )
     assert f"`aws s3 rm s3://{bucket}/robots.txt --endpoint-url " in out
     assert robots(site) == b"v1"  # a swap deletes nothing, as publish's
+
+
+def test_releases_says_when_it_shows_only_the_newest(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`doit releases` shows the newest 50 by default: past that it says how many it left
+    out and how to list them (limit=N|all); a bad limit is refused naming it."""
+    site.publish(smoke=False)
+    for version in ("2", "3"):
+        site.change("accounts", version)
+        site.publish(smoke=False)
+    write_outputs(site.project, site.outputs)
+    env = site.project.env("local")
+    capsys.readouterr()
+    assert _releases(site.project, env, "2") is None
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["2", "3"]
+    assert (
+        "showing the newest 2 of 3 releases; `doit releases env=local limit=all` (or "
+        "limit=N) lists more"
+    ) in out
+    for limit in ("all", "3", ""):
+        _releases(site.project, env, limit)
+        out = capsys.readouterr().out
+        assert "showing the newest" not in out and out.splitlines()[1].split()[0] == "1"
+    with pytest.raises(MfeError, match=r"doit releases limit='0': give a whole number"):
+        _releases(site.project, env, "0")
 
 
 def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:

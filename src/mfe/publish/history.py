@@ -72,15 +72,24 @@ def read_record(s3: Any, bucket: str, seq: int) -> Live:
     return Live.from_json(s3.get_object(Bucket=bucket, Key=history_key(seq))["Body"].read())
 
 
-def list_records(s3: Any, bucket: str, limit: int | None = None) -> list[Live]:
-    """The history, oldest first (the last `limit` records)."""
+def recorded_seqs(s3: Any, bucket: str) -> list[int]:
+    """The seqs of every history record, oldest first (one listing of the history prefix)."""
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=HISTORY_PREFIX):
         keys += [item["Key"] for item in page.get("Contents", [])]
-    wanted = seqs(keys)
+    return seqs(keys)
+
+
+def read_records(s3: Any, bucket: str, wanted: list[int]) -> list[Live]:
+    return parallel(8, [functools.partial(read_record, s3, bucket, seq) for seq in wanted])
+
+
+def list_records(s3: Any, bucket: str, limit: int | None = None) -> list[Live]:
+    """The history, oldest first (the last `limit` records)."""
+    wanted = recorded_seqs(s3, bucket)
     if limit is not None:
         wanted = wanted[-limit:]
-    return parallel(8, [functools.partial(read_record, s3, bucket, seq) for seq in wanted])
+    return read_records(s3, bucket, wanted)
 
 
 def new_release_id(content: str, previous: str | None, now: datetime | None = None) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.history import commit_label, list_records, table
+from mfe.publish.history import commit_label, read_records, recorded_seqs, table
 from mfe.publish.remote import s3_errors
 
+SHOWN = 50
+"""Releases `doit releases` shows without `limit=`: the newest."""
 
-def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) -> str:
+
+def show(project: Project, env: Environment, outputs: Outputs, limit: int | None = SHOWN) -> str:
+    """The table of the newest `limit` records (None: all), saying when older ones exist."""
     from mfe.publish.previews import list_previews
     from mfe.publish.run import Run
 
@@ -16,11 +20,18 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int = 50) 
     bucket = run.parent_bucket
     live, _ = run.read_live()
     with s3_errors(run.session, bucket, "reading the release history"):
-        records = list_records(run.s3, bucket, limit)
+        known = recorded_seqs(run.s3, bucket)
+        records = read_records(run.s3, bucket, known if limit is None else known[-limit:])
         found = list_previews(run.s3, bucket)
     if not records:
         return f"environment '{run.env.name}' has no release yet"
     out = table(records)
+    if len(records) < len(known):
+        env_name = run.env.name
+        out.append(
+            f"showing the newest {len(records)} of {len(known)} releases; `doit releases "
+            f"env={env_name} limit=all` (or limit=N) lists more"
+        )
     if live is not None:
         state = "" if records[-1].seq == live.seq else " (its commit step is unfinished)"
         out.append(f"live: seq {live.seq}, release {live.release}{state}")

@@ -160,16 +160,30 @@ def _rollback(
     print(report.site_url, flush=True)
 
 
-def _releases(project: Project, env: Environment) -> None:
+def _releases(project: Project, env: Environment, limit: str = "") -> None:
     from mfe.errors import NothingPublished
-    from mfe.publish.releases_cmd import show
+    from mfe.publish.releases_cmd import SHOWN, show
 
+    count = _limit(limit, SHOWN)  # refused before anything is read
     try:
         outputs = _existing(project, env)
     except NothingPublished as exc:  # an answer, as "no release yet" is
         print(exc, flush=True)
         return
-    print(show(project, env, outputs), flush=True)
+    print(show(project, env, outputs, count), flush=True)
+
+
+def _limit(value: str, default: int) -> int | None:
+    """`limit=N|all` of `doit releases`: N newest records, None for all."""
+    if not value:
+        return default
+    if value == "all":
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise MfeError(
+        f"doit releases limit={value!r}: give a whole number of releases (limit=100) or limit=all"
+    )
 
 
 def _preview_rm(project: Project, env: Environment, name: str) -> None:
@@ -279,8 +293,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_releases() -> dict[str, Any]:
         """Print the release history in served order (and the live previews)."""
         return {
-            **declare(task_releases.__doc__ or "", "env"),
-            "actions": [(listing, [_releases, project, env])],
+            **declare(task_releases.__doc__ or "", "env", "limit"),
+            "actions": [(listing, [_releases, project, env, get_var("limit", "")])],
             "uptodate": [False],
             "verbosity": 2,
         }

@@ -31,6 +31,7 @@ VARIABLES = {
     "preview": "preview=NAME (a preview at previews/NAME/, nothing live changes)",
     "name": "name=NAME (the preview to remove)",
     "to": "to=RELEASE (a sequence number or release id from `doit releases`)",
+    "limit": "limit=N|all (the newest N releases, default 50)",
     "new_app_name": "name=NAME (the new app's folder under apps/)",
     "stack": "stack=lit|react",
 }
