@@ -18,12 +18,14 @@ import functools
 import getpass
 import os
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mfe.errors import MfeError
 from mfe.publish.local import RESERVED_PREFIX
-from mfe.publish.pointer import Live, put_once
+from mfe.publish.pointer import POINTER_KEY, Damaged, Live, parse_live, put_once
 from mfe.publish.remote import head
 from mfe.threads import parallel
 
@@ -68,12 +70,21 @@ def write_carried(s3: Any, bucket: str, live: Live) -> None:
         put_once(s3, bucket, history_key(Live.from_json(body).seq), body)
 
 
+RECORD_ADVICE = (
+    "restore it from a backup of the bucket if there is one; `doit releases` lists the "
+    "readable records (`doit rollback to=<seq>` names one of them)"
+)
+
+
 def read_record(s3: Any, bucket: str, seq: int) -> Live:
-    return Live.from_json(s3.get_object(Bucket=bucket, Key=history_key(seq))["Body"].read())
+    """One history record; MfeError naming its key when it is damaged."""
+    key = history_key(seq)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return parse_live(body, bucket, key, RECORD_ADVICE)
 
 
-def recorded_seqs(s3: Any, bucket: str) -> list[int]:
-    """The seqs of every history record, oldest first (one listing of the history prefix)."""
+def record_seqs(s3: Any, bucket: str) -> list[int]:
+    """The seqs of the history records in the bucket, oldest first (one listing)."""
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=HISTORY_PREFIX):
         keys += [item["Key"] for item in page.get("Contents", [])]
@@ -86,10 +97,97 @@ def read_records(s3: Any, bucket: str, wanted: list[int]) -> list[Live]:
 
 def list_records(s3: Any, bucket: str, limit: int | None = None) -> list[Live]:
     """The history, oldest first (the last `limit` records)."""
-    wanted = recorded_seqs(s3, bucket)
+    wanted = record_seqs(s3, bucket)
     if limit is not None:
         wanted = wanted[-limit:]
     return read_records(s3, bucket, wanted)
+
+
+@dataclass
+class Scan:
+    """The history as `doit releases` shows it: the readable records, and what is wrong
+    with the others (seq -> why), so one bad record hides none of the rest."""
+
+    records: list[Live]
+    damaged: dict[int, str]
+    missing: list[int]
+    """Seqs below the newest record with no record (deleted): in the shown range only."""
+    newest: int | None
+    total: int
+    """Records in the bucket, shown or not (`limit`)."""
+
+
+def scan_records(s3: Any, bucket: str, limit: int | None = None) -> Scan:
+    """`list_records`, reading on past damaged records and noting missing ones."""
+    known = record_seqs(s3, bucket)
+    wanted = known[-limit:] if limit is not None else known
+    first = wanted[0] if wanted and len(wanted) < len(known) else 1
+    present = set(known)
+    newest = known[-1] if known else None
+    missing = [seq for seq in range(first, (newest or 0) + 1) if seq not in present]
+
+    def read(seq: int) -> Live | str:
+        try:
+            return read_record(s3, bucket, seq)
+        except Damaged as exc:
+            return exc.why
+
+    found = parallel(8, [functools.partial(read, seq) for seq in wanted])
+    records = [r for r in found if isinstance(r, Live)]
+    damaged = {seq: r for seq, r in zip(wanted, found, strict=True) if isinstance(r, str)}
+    return Scan(records, damaged, missing, newest, len(known))
+
+
+def missing_note(bucket: str, missing: list[int]) -> str:
+    """How a message names records deleted from the history."""
+    keys = ", ".join(history_key(seq) for seq in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return (
+        f"history record(s) {keys}{more} are missing from bucket '{bucket}' (deleted?): "
+        "those releases cannot be listed or rolled back to"
+    )
+
+
+def behind(bucket: str, live: Live | None, newest: int) -> str:
+    """Why the live pointer is older than the history, and how to set it right: the newest
+    record is that release's pointer byte for byte, so copying it back restores it."""
+    record = history_key(newest)
+    state = "is missing" if live is None else f"names seq {live.seq}"
+    return (
+        f"{POINTER_KEY} in bucket '{bucket}' {state}, but the history goes on to {record}: "
+        "the pointer was restored or deleted by hand, and a release from it would reuse a "
+        f"taken seq and never be recorded. Copy that record back onto the pointer: `aws s3 "
+        f"cp s3://{bucket}/{record} s3://{bucket}/{POINTER_KEY} --content-type "
+        "application/json --cache-control no-store` (with --endpoint-url for an emulator), "
+        "then run the command again"
+    )
+
+
+@dataclass
+class Recorded:
+    """`pointer.History` for a swap of the live pointer: one HEAD per swap attempt."""
+
+    s3: Any
+    bucket: str
+
+    def taken(self, seq: int) -> bool:
+        return head(self.s3, self.bucket, history_key(seq)) is not None
+
+    def refusal(self, current: Live | None) -> MfeError:
+        newest = record_seqs(self.s3, self.bucket)[-1]
+        return MfeError(f"nothing was published: {behind(self.bucket, current, newest)}")
+
+
+def ahead_of(s3: Any, bucket: str, live: Live | None) -> str | None:
+    """Why the history is ahead of `live` (see `behind`), or None: one HEAD (one listing
+    when there is no pointer), for `doit plan`'s warning."""
+    if live is None:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=HISTORY_PREFIX)
+        found = seqs(item["Key"] for item in listed.get("Contents", []))
+        return behind(bucket, live, record_seqs(s3, bucket)[-1]) if found else None
+    if head(s3, bucket, history_key(live.seq + 1)) is None:
+        return None
+    return behind(bucket, live, record_seqs(s3, bucket)[-1])
 
 
 def new_release_id(content: str, previous: str | None, now: datetime | None = None) -> str:

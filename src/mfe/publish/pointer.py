@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
 from mfe.publish.local import RESERVED_PREFIX
@@ -140,26 +140,104 @@ class Live:
         )
 
 
-def put_once(s3: Any, bucket: str, key: str, body: bytes) -> None:
-    """Write an immutable state object unless it exists (409/412: already written, same bytes)."""
+DAMAGED = (ValueError, KeyError, TypeError, AttributeError)
+"""What decoding a state object that is not what mfe wrote raises (bad JSON or UTF-8
+are ValueErrors, a missing field a KeyError, a wrong type the others)."""
+
+
+def damage(exc: BaseException) -> str:
+    """What is wrong with a state object, from its decoding error, in a few words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, KeyError):
+        return f"no field {exc.args[0]!r}" if exc.args else "a field is missing"
+    return f"not in mfe's format ({type(exc).__name__}: {exc})"
+
+
+class Damaged(MfeError):
+    """A state object that is not what mfe wrote: `why` says what is wrong with it."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+def parse_live(body: bytes, bucket: str, key: str, advice: str) -> Live:
+    """`Live.from_json`, failing with an MfeError naming the bucket, the key, what is wrong
+    and `advice` (what to do) when the object is not a pointer mfe wrote."""
+    try:
+        live = Live.from_json(body)
+        if not isinstance(live.seq, int) or isinstance(live.seq, bool):
+            raise TypeError(f"seq {live.seq!r} is not a number")
+        return live
+    except DAMAGED as exc:
+        why = f"{damage(exc)}; {len(body)} bytes"
+        raise Damaged(
+            f"{key} in bucket '{bucket}' is damaged ({why}); nothing was changed: {advice}", why
+        ) from None
+
+
+Same = Callable[[bytes, bytes], bool]
+
+
+def same_bytes(ours: bytes, theirs: bytes) -> bool:
+    return ours == theirs
+
+
+PUT_ONCE_ATTEMPTS = 3
+
+
+def put_once(s3: Any, bucket: str, key: str, body: bytes, same: Same = same_bytes) -> None:
+    """Write an immutable state object unless it exists. When it exists (412, or a 409 from
+    a concurrent write) it must hold what this command would write (`same`): a history
+    record of that seq with other bytes is another release (the live pointer was older than
+    the history), and keeping it silently would lose this one."""
     from botocore.exceptions import ClientError
 
-    try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            CacheControl="no-store",
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if aws_status(exc) not in (409, 412):
+    for _ in range(PUT_ONCE_ATTEMPTS):
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                CacheControl="no-store",
+                IfNoneMatch="*",
+            )
+            return
+        except ClientError as exc:
+            if aws_status(exc) not in (409, 412):
+                raise
+        try:
+            there = bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if missing_key(exc):  # a 409 whose concurrent write failed: write it again
+                continue
             raise
+        if same(body, there):
+            return
+        raise MfeError(
+            f"{key} in bucket '{bucket}' already holds other content than this command "
+            f"writes ({len(there)} bytes, not the {len(body)} expected): it was written by "
+            "another release or edited by hand; nothing was overwritten. Check it (`doit "
+            "releases` lists the history) and restore it from a backup or delete it if damaged"
+        )
+    raise MfeError(f"{key} in bucket '{bucket}' could not be written ({PUT_ONCE_ATTEMPTS} tries)")
+
+
+POINTER_ADVICE = (
+    "copy the newest history record (`doit releases` lists them) onto it, e.g. `aws s3 cp "
+    "s3://{bucket}/_mfe/history/<newest seq, 10 digits>.json s3://{bucket}/{key} "
+    "--content-type application/json --cache-control no-store` (a record is the pointer as "
+    "that release wrote it), then run the command again"
+)
 
 
 def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | None, str | None]:
-    """(pointer, its ETag) or (None, None) when none was written yet."""
+    """(pointer, its ETag) or (None, None) when none was written yet; MfeError when it is
+    damaged (not what mfe wrote)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -169,7 +247,9 @@ def read_pointer(s3: Any, bucket: str, key: str = POINTER_KEY) -> tuple[Live | N
             return None, None
         raise
     body = answer["Body"].read()
-    return replace(Live.from_json(body), raw=body), str(answer["ETag"])
+    advice = POINTER_ADVICE if key == POINTER_KEY else "delete it and write it again"
+    live = parse_live(body, bucket, key, advice.format(bucket=bucket, key=key))
+    return replace(live, raw=body), str(answer["ETag"])
 
 
 def swap(
@@ -213,6 +293,18 @@ def swap(
 ATTEMPTS = 8
 
 
+class History(Protocol):
+    """The release history a pointer swap must not fall behind (`history.Recorded`)."""
+
+    def taken(self, seq: int) -> bool:
+        """Whether seq's history record exists already."""
+        ...
+
+    def refusal(self, current: Live | None) -> MfeError:
+        """The error refusing a swap over `current`, which the history is ahead of."""
+        ...
+
+
 def compare_and_swap(
     s3: Any,
     bucket: str,
@@ -222,6 +314,7 @@ def compare_and_swap(
     conditional: Callable[[], bool],
     attempts: int = ATTEMPTS,
     key: str = POINTER_KEY,
+    history: History | None = None,
 ) -> tuple[Live | None, Live | None]:
     """Swap the pointer to `make(current)`; on a lost race re-read and call `make` again.
 
@@ -229,12 +322,22 @@ def compare_and_swap(
     nothing to change; `conditional` is asked before the first write only. Returns
     (written pointer or None, the pointer it replaced).
     Retries are bounded, with jittered backoff so two losers do not collide again.
+    With `history`, a swap to a seq whose record exists is refused while the pointer stays
+    the one read (it is older than the history: restored or deleted by hand), as it would
+    reuse a taken seq and its release would never be recorded; a pointer that moved since
+    is a lost race, re-read as any other.
     """
     current, etag = first
     for attempt in range(attempts):
         new = make(current)
         if new is None:
             return None, current
+        if history is not None and history.taken(new.seq):
+            now, now_etag = read_pointer(s3, bucket, key)
+            if now_etag == etag:
+                raise history.refusal(current)
+            current, etag = now, now_etag
+            continue
         try:
             swap(s3, bucket, new, etag, conditional=conditional(), key=key)
             return new, current

@@ -24,7 +24,7 @@ from mfe.errors import MfeError
 from mfe.publish.history import read_record, seqs
 from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
 from mfe.publish.plan import young
-from mfe.publish.pointer import Live
+from mfe.publish.pointer import Damaged, Live
 from mfe.publish.previews import PREVIEW_PAGES, Preview, previews
 from mfe.publish.remote import RemoteObject, s3_errors
 from mfe.publish.versions import ca_key, read_version
@@ -44,7 +44,12 @@ def kept_pointers(run: Run) -> list[Live]:
     bucket = run.parent_bucket
     with s3_errors(run.session, bucket, "reading the release history"):
         kept = seqs(listing)[-run.project.publish.keep_releases :]
-        found += parallel(8, [functools.partial(read_record, run.s3, bucket, seq) for seq in kept])
+        try:
+            found += parallel(
+                8, [functools.partial(read_record, run.s3, bucket, seq) for seq in kept]
+            )
+        except Damaged as exc:  # what it names is unknown: deleting anything could break it
+            raise PruneRefused(f"--prune deleted nothing: {exc}") from None
         for preview in previews(run.s3, bucket, listing):
             overlay = preview.pointer
             # Its changed apps have no version manifest: the record lists their files.

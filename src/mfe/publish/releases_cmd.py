@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
-from mfe.publish.history import commit_label, read_records, recorded_seqs, table
+from mfe.publish.history import (
+    Scan,
+    behind,
+    commit_label,
+    history_key,
+    missing_note,
+    scan_records,
+    table,
+)
+from mfe.publish.pointer import Damaged
 from mfe.publish.remote import s3_errors
 
 SHOWN = 50
@@ -18,26 +27,47 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int | None
 
     run = Run.start(project, env, outputs, None, only=None, dry_run=True, collect_local=False)
     bucket = run.parent_bucket
-    live, _ = run.read_live()
+    try:
+        live, _ = run.read_live()
+        unreadable = None
+    except Damaged as exc:  # the history stays readable: list it, and say what is wrong
+        live, unreadable = None, str(exc)
     with s3_errors(run.session, bucket, "reading the release history"):
-        known = recorded_seqs(run.s3, bucket)
-        records = read_records(run.s3, bucket, known if limit is None else known[-limit:])
+        scan = scan_records(run.s3, bucket, limit)
         found = list_previews(run.s3, bucket)
-    if not records:
+    if scan.newest is None:
         return f"environment '{run.env.name}' has no release yet"
-    out = table(records)
-    if len(records) < len(known):
-        env_name = run.env.name
+    out = rows(scan, bucket)
+    shown = len(scan.records) + len(scan.damaged)
+    if shown < scan.total:
         out.append(
-            f"showing the newest {len(records)} of {len(known)} releases; `doit releases "
-            f"env={env_name} limit=all` (or limit=N) lists more"
+            f"showing the newest {shown} of {scan.total} releases; `doit releases "
+            f"env={run.env.name} limit=all` (or limit=N) lists more"
         )
-    if live is not None:
-        state = "" if records[-1].seq == live.seq else " (its commit step is unfinished)"
+    if unreadable is not None:
+        out.append(f"warning: {unreadable}")
+    elif live is None or live.seq < scan.newest:
+        out.append(f"warning: {behind(bucket, live, scan.newest)}")
+    else:
+        state = "" if scan.newest == live.seq else " (its commit step is unfinished)"
         out.append(f"live: seq {live.seq}, release {live.release}{state}")
+    if scan.missing:
+        out.append(f"warning: {missing_note(bucket, scan.missing)}")
     for preview in found:
         url = run.session.backend.preview_url(run.outputs, preview.name)
         changed = ",".join(preview.pointer.changed) or "-"
         source = f" from {commit_label(preview.commit, preview.dirty)}" if preview.commit else ""
         out.append(f"preview {preview.name}: {changed} over seq {preview.base}{source}  {url}")
     return "\n".join(out)
+
+
+def rows(scan: Scan, bucket: str) -> list[str]:
+    """The table of the readable records, with a row in seq order for each damaged or
+    missing one naming its key, so a gap in the history is never silent."""
+    lines = table(scan.records)
+    by_seq = {rec.seq: line for rec, line in zip(scan.records, lines[1:], strict=True)}
+    for seq, why in scan.damaged.items():
+        by_seq[seq] = f"{seq:>5}  unreadable: {history_key(seq)} in bucket '{bucket}' ({why})"
+    for seq in scan.missing:
+        by_seq[seq] = f"{seq:>5}  missing: {history_key(seq)} (deleted?)"
+    return [lines[0], *(by_seq[seq] for seq in sorted(by_seq))]

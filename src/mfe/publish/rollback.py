@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
-from mfe.publish.history import read_record, seqs, summary
+from mfe.publish.history import (
+    Recorded,
+    ahead_of,
+    history_key,
+    missing_note,
+    read_record,
+    seqs,
+    summary,
+)
 from mfe.publish.merge import (
     RACED,
     Dropped,
@@ -62,14 +70,24 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
         with s3_errors(run.session, bucket, f"reading release record {seq}"):
             return read_record(run.s3, bucket, seq)
 
+    gaps = [seq for seq in range(1, live.seq) if seq not in set(known)]
+    lacking = f"; {missing_note(bucket, gaps)}" if gaps else ""
     if to is not None:
+        if to.isdigit() and int(to) in gaps:
+            raise MfeError(
+                f"cannot roll back environment '{run.env.name}' to seq {to}: its record "
+                f"{history_key(int(to))} is missing from bucket '{bucket}' (deleted?), so what "
+                "it served is not known; nothing was changed: pick another release from "
+                f"`doit releases env={run.env.name}`, or restore the record from a backup"
+            )
         return check_has(run.env.name, named(known, read, to, run.env.name), app)
     found = choose(known, read, live, app)
     if found is not None:
         return found
     what = f"of app '{app}' " if app else ""
     raise MfeError(
-        f"environment '{run.env.name}' has no release {what}before {live.release} to roll back to"
+        f"environment '{run.env.name}' has no release {what}before {live.release} to roll "
+        f"back to{lacking}"
     )
 
 
@@ -201,6 +219,10 @@ def rollback(
         project.check_app(app)
     live, etag = run.read_live()
     if live is None:
+        with s3_errors(run.session, run.parent_bucket, "reading the release history"):
+            why = ahead_of(run.s3, run.parent_bucket, None)
+        if why:
+            raise MfeError(f"nothing was rolled back: {why}")
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
     if finish_pending(run, live):  # it named files a prune deleted: swapped back
         live, etag = run.read_live()
@@ -401,8 +423,9 @@ def swap_and_commit(
     try:
         with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
             new, previous = compare_and_swap(
-                run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional
-            )
+                run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional,
+                history=Recorded(run.s3, run.parent_bucket),
+            )  # fmt: skip
         assert new is not None and previous is not None
         record_replaced(run, previous, first[0])
         try:

@@ -37,7 +37,7 @@ from mfe.publish.commit import Committed, commit
 from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
-from mfe.publish.history import new_release_id, summary, who
+from mfe.publish.history import Recorded, ahead_of, new_release_id, summary, who
 from mfe.publish.local import LocalApp, LocalFile, collect, page_file
 from mfe.publish.merge import (
     RACED,
@@ -281,6 +281,10 @@ class Run:
             self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
         self.row(self.parent)
         if dry_run:
+            with s3_errors(self.session, self.parent_bucket, "reading the release history"):
+                warning = ahead_of(self.s3, self.parent_bucket, base)
+            if warning:  # the publish would be refused before its swap
+                self.progress.note(f"warning: a publish would be refused: {warning}")
             report = dry(self, base, changed, candidates, forced, gone)
             report.dirty = dirty
             if prune:  # what a publish would keep: the kept releases and this one
@@ -350,6 +354,7 @@ class Run:
                 make,
                 first=(base, etag),
                 conditional=lambda: self.conditional,
+                history=Recorded(self.s3, self.parent_bucket),
             )
         versions = {name: cand.version.version for name, cand in candidates.items()}
         remember_built(state_dir, self.parent_bucket, versions)  # judged: for the next publish

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
 from mfe.publish.history import (
+    Recorded,
     history_key,
     new_release_id,
     read_record,
@@ -77,7 +78,7 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
     with s3_errors(run.session, run.parent_bucket, "swapping the live pointer back"):
         new, _ = compare_and_swap(
             run.s3, run.parent_bucket, make, first=run.read_live(),
-            conditional=lambda: run.conditional,
+            conditional=lambda: run.conditional, history=Recorded(run.s3, run.parent_bucket),
         )  # fmt: skip
     assert new is not None
     run.record_replaced(broken, None)

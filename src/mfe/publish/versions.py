@@ -20,7 +20,7 @@ from mfe.build.manifest import AssetManifest, manifest_from_json
 from mfe.errors import MfeError, missing_key
 from mfe.files import write_atomic
 from mfe.publish.local import RESERVED_PREFIX, LocalFile
-from mfe.publish.pointer import Blob, put_once
+from mfe.publish.pointer import DAMAGED, Blob, damage, put_once
 from mfe.publish.releases import FileRecord, record
 
 VERSIONS_PREFIX = RESERVED_PREFIX + "versions/"
@@ -66,6 +66,15 @@ def _decode(body: bytes) -> dict[str, FileRecord]:
     return {key: FileRecord(**rec) for key, rec in data["files"].items()}
 
 
+def same_files(ours: bytes, theirs: bytes) -> bool:
+    """Whether a version manifest found in place lists the files this one does: another
+    mfe version may have laid it out otherwise; a damaged one does not count."""
+    try:
+        return _decode(ours) == _decode(theirs)
+    except DAMAGED:
+        return False
+
+
 def write_version(
     s3: Any,
     bucket: str,
@@ -86,7 +95,7 @@ def write_version(
         "asset_manifest": json.loads(manifest.to_json()),
     }
     body = (json.dumps(data, sort_keys=True) + "\n").encode()
-    put_once(s3, bucket, version_key(app, version), body)
+    put_once(s3, bucket, version_key(app, version), body, same_files)
     write_atomic(_cache(state_dir, app, version), body)
 
 
@@ -131,8 +140,19 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
         return body
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    body = read_version_file(s3, bucket, version_key(app, version), app, version)
-    if version_of(_decode(body)) != version:
+    key = version_key(app, version)
+    body = read_version_file(s3, bucket, key, app, version)
+    try:
+        decoded = _decode(body)
+        json.loads(body)["asset_manifest"]
+    except DAMAGED as exc:
+        raise MfeError(
+            f"{key} in bucket '{bucket}' (the file list of app '{app}' version "
+            f"{version[:12]}) is damaged ({damage(exc)}); nothing was changed: restore it "
+            f"from a backup, or publish a new build of {app} (a changed version gets a new "
+            "file list; the same version is not written again)"
+        ) from None
+    if version_of(decoded) != version:
         raise MfeError(
             f"{version_key(app, version)} in bucket '{bucket}' does not match its version "
             "hash (corrupted?); publish that app again"
