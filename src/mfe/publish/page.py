@@ -8,14 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfe.build.manifest import JS_SUFFIXES, AssetManifest, sha256_file
+from mfe.build.manifest import JS_SUFFIXES, AssetManifest, hash_file, sha256_file
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.publish.pointer import AppVersion
 from mfe.publish.remote import s3_errors
-from mfe.publish.versions import ca_key, read_asset_manifest, read_version_file
+from mfe.publish.versions import (
+    ca_key,
+    forget_version,
+    read_asset_manifest,
+    read_version_file,
+    version_key,
+)
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -55,19 +61,46 @@ def fetch_version(
 ) -> tuple[AssetManifest, Path]:
     """A version not built here, from its bucket: its asset-manifest and its JavaScript
     (the import map depends on how the code imports shared modules), cached under
-    `.mfe/<env>/dist-cache/<app>/<version>/` (immutable)."""
+    `.mfe/<env>/dist-cache/<app>/<version>/` (immutable). The page's SRI comes from the
+    manifest, so each module's integrity is checked against its bytes: a cached version
+    manifest that does not match them is dropped and read again from the bucket."""
     with s3_errors(session, bucket, f"reading version {version[:12]} of {app}"):
-        manifest = read_asset_manifest(session.s3, bucket, app, version, state)
-        folder = state / "dist-cache" / app / version
-        for key, entry in manifest.files.items():
-            target = folder / key
-            # A cached copy counts only if whole (a killed publish may have cut one short).
-            if not key.endswith(JS_SUFFIXES) or (
-                target.is_file() and sha256_file(target) == entry.sha256
-            ):
-                continue
-            source = key if entry.immutable else ca_key(key, entry.sha256)
-            write_atomic(target, read_version_file(session.s3, bucket, source, app, version))
-        folder.mkdir(parents=True, exist_ok=True)
-        os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
+        manifest, folder = _fetch(session, bucket, app, version, state)
+        if _wrong_integrity(manifest, folder):
+            forget_version(state, app, version)
+            manifest, folder = _fetch(session, bucket, app, version, state)
+        wrong = _wrong_integrity(manifest, folder)
+        if wrong:
+            raise MfeError(
+                f"{version_key(app, version)} in bucket '{bucket}' gives {wrong[0]} an integrity "
+                "its bytes do not have (corrupted?); publish that app again"
+            )
     return manifest, folder
+
+
+def _fetch(
+    session: Session, bucket: str, app: str, version: str, state: Path
+) -> tuple[AssetManifest, Path]:
+    manifest = read_asset_manifest(session.s3, bucket, app, version, state)
+    folder = state / "dist-cache" / app / version
+    for key, entry in manifest.files.items():
+        target = folder / key
+        # A cached copy counts only if whole (a killed publish may have cut one short).
+        if not key.endswith(JS_SUFFIXES) or (
+            target.is_file() and sha256_file(target) == entry.sha256
+        ):
+            continue
+        source = key if entry.immutable else ca_key(key, entry.sha256)
+        write_atomic(target, read_version_file(session.s3, bucket, source, app, version))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
+    return manifest, folder
+
+
+def _wrong_integrity(manifest: AssetManifest, folder: Path) -> list[str]:
+    """The JavaScript files whose manifest integrity (the page's SRI) their bytes lack."""
+    return [
+        key
+        for key, entry in sorted(manifest.files.items())
+        if key.endswith(JS_SUFFIXES) and hash_file(folder / key).integrity != entry.integrity
+    ]

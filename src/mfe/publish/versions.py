@@ -61,6 +61,11 @@ def _cache(state_dir: Path, app: str, version: str) -> Path:
     return state_dir / "versions" / app / f"{version}.json"
 
 
+def forget_version(state_dir: Path, app: str, version: str) -> None:
+    """Drop a version manifest's local copy (it disagreed with the files it describes)."""
+    _cache(state_dir, app, version).unlink(missing_ok=True)
+
+
 def _decode(body: bytes) -> dict[str, FileRecord]:
     data = json.loads(body)
     return {key: FileRecord(**rec) for key, rec in data["files"].items()}
@@ -135,9 +140,10 @@ def _version_body(s3: Any, bucket: str, app: str, version: str, state_dir: Path)
     body: bytes
     try:
         body = cached.read_bytes()
-        _decode(body)
-        os.utime(cached)  # in use: `--prune` keeps it (mfe.publish.prune)
-        return body
+        if version_of(_decode(body)) == version:
+            os.utime(cached)  # in use: `--prune` keeps it (mfe.publish.prune)
+            return body
+        cached.unlink()  # edited or cut short: not trusted, read again from the bucket
     except (OSError, ValueError, KeyError, TypeError):
         pass
     key = version_key(app, version)
