@@ -12,6 +12,7 @@ import pytest
 from test_releases import history, live, served
 
 from mfe.publish.local import SHELL_KEY
+from mfe.publish.rollback import rollback
 from mfe.publish.versions import ca_key, read_version
 
 from fixtures.s3 import S3Server, Site, write_app
@@ -54,6 +55,16 @@ def corrupt_page_copy(site: Site, seq: int) -> str:
     for cached in pages(site).glob("*.html"):
         cached.unlink()
     return key
+
+
+def test_a_tampered_page_cache_is_not_served(site: Site) -> None:
+    first = history(site)[0]
+    cached = pages(site) / f"{first.page.sha256}.html"
+    assert cached.is_file()
+    cached.write_text("<html>EVIL</html>")
+    rollback(site.project, "local", outputs=site.outputs, to="1")
+    assert sha(served(site)) == first.page.sha256
+    assert not cached.is_file() or sha(cached.read_bytes()) == first.page.sha256  # not EVIL
 
 
 def test_a_tampered_version_cache_is_read_again_from_the_bucket(site: Site) -> None:

@@ -120,6 +120,20 @@ def page_file(project: Project, env: str, html: bytes) -> LocalFile:
     )
 
 
+def cached_page(project: Project, env: str, sha256: str) -> LocalFile | None:
+    """The page `sha256` from `.mfe/<env>/pages/` when the file there has those bytes; one
+    that does not (edited, cut short) is deleted, so its `_ca/` copy is used instead."""
+    path = project.state_dir(env) / "pages" / f"{sha256}.html"
+    try:
+        html = path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(html).hexdigest() != sha256:
+        path.unlink(missing_ok=True)
+        return None
+    return page_file(project, env, html)
+
+
 def _local_file(
     app: str, key: str, path: Path, entry: FileEntry, rules: tuple[tuple[str, str], ...]
 ) -> LocalFile:

@@ -38,7 +38,7 @@ from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
 from mfe.publish.history import Recorded, ahead_of, new_release_id, summary, who
-from mfe.publish.local import LocalApp, LocalFile, collect, page_file
+from mfe.publish.local import LocalApp, LocalFile, cached_page, collect, page_file
 from mfe.publish.merge import (
     RACED,
     Dropped,
@@ -182,6 +182,14 @@ class Run:
 
     def local_by_sha(self) -> dict[str, LocalFile]:
         return {f.sha256: f for la in self.local.values() for f in la.files}
+
+    def local_with_page(self, live: Live) -> dict[str, LocalFile]:
+        """`local_by_sha` plus `live`'s page when this checkout's page cache holds it intact."""
+        local = self.local_by_sha()
+        page = cached_page(self.project, self.env.name, live.page.sha256)
+        if page is not None:
+            local[page.sha256] = page
+        return local
 
     def row(self, app: str) -> AppPlan:
         """The app's plan, its report row; an empty one for an app this command does not
@@ -418,10 +426,7 @@ class Run:
     def commit_step(self, new: Live, previous: Live | None, wait: bool) -> None:
         """The commit step after this command's swap from `previous` (`self.committed`)."""
         self.switched = True
-        local = self.local_by_sha()
-        page_path = self.project.state_dir(self.env.name) / "pages" / f"{new.page.sha256}.html"
-        if page_path.is_file():
-            local[new.page.sha256] = page_file(self.project, self.env.name, page_path.read_bytes())
+        local = self.local_with_page(new)
         due = wanted(previous, self.parent, self.drift.drifted)
         written, sent = commit(
             self.session, new, self.parent, self.buckets, self.distributions, due, local,
