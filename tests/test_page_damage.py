@@ -9,8 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_releases import history, live, served
+from test_releases import check_consistent, history, live, served
+from test_releases_failures import AfterSwap, kill_when_held
 
+from mfe.envs.outputs import write_outputs
+from mfe.errors import MfeError
 from mfe.publish.local import SHELL_KEY
 from mfe.publish.rollback import rollback
 from mfe.publish.versions import ca_key, read_version
@@ -55,6 +58,54 @@ def corrupt_page_copy(site: Site, seq: int) -> str:
     for cached in pages(site).glob("*.html"):
         cached.unlink()
     return key
+
+
+def test_a_rollback_to_a_page_whose_copy_is_corrupted_is_refused_before_its_swap(
+    site: Site,
+) -> None:
+    before, page = live(site), served(site)
+    key = corrupt_page_copy(site, 1)
+    with pytest.raises(MfeError) as refused:
+        rollback(site.project, "local", outputs=site.outputs, to="1")
+    assert f"{key} (mfe-parent) in bucket '{site.bucket('mfe-parent')}'" in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
+    assert live(site) == before and served(site) == page  # no pointer left half committed
+    site.publish()  # and nothing left to finish
+
+
+@pytest.mark.parametrize("render", ["same page", "other template"])
+def test_finishing_a_commit_step_whose_page_copy_is_corrupted_does_not_fail_forever(
+    site: Site, moto_s3: S3Server, render: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollback swapped and was killed; then the copy of its page went bad. A checkout
+    that renders the same page from the pointer uploads it again and finishes the rollback;
+    one that cannot (another template) swaps back to the release before it, naming the
+    copy, and its publish goes on."""
+    first, second = history(site)
+    write_outputs(site.project, site.outputs)  # for the child
+    kill_when_held(site, moto_s3, AfterSwap().hold, [WHOLE_ROLLBACK, str(site.root)], "no swap")
+    assert (live(site).seq, live(site).rollback_of) == (3, first.release)
+    key = corrupt_page_copy(site, 1)
+    if render == "other template":
+        template = site.root / "shell" / "index.html.j2"
+        template.write_text(template.read_text() + "<!-- v2 -->\n")
+    capsys.readouterr()
+    site.publish()
+    said = capsys.readouterr().out
+    records = history(site)
+    if render == "same page":
+        assert "renders the same page from the live pointer: uploading it again" in said
+        assert [r.seq for r in records] == [1, 2, 3] and sha(served(site)) == first.page.sha256
+        copy = site.server.client().get_object(Bucket=site.bucket("mfe-parent"), Key=key)
+        assert sha(copy["Body"].read()) == first.page.sha256
+    else:
+        assert f"{key} (mfe-parent) named by release {records[2].release} (seq 3)" in said
+        assert f"serving release {second.release} again" in said
+        assert records[3].page == second.page and records[3].rollback_of == second.release
+        assert [r.seq for r in records] == [1, 2, 3, 4, 5]  # then this checkout's page
+        assert "<!-- v2 -->" in served(site).decode()
+    check_consistent(site)
+    site.publish()  # nothing left to finish
 
 
 def test_a_tampered_page_cache_is_not_served(site: Site) -> None:

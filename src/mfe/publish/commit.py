@@ -41,6 +41,28 @@ Due = Callable[[list[Fixed]], list[Fixed]]
 """Which of these fixed-URL files to write (one call for all: it may list a bucket)."""
 
 
+class BadCopy(MfeError):
+    """A `_ca/` copy whose bytes do not match the sha256 it is named by: the fixed URL
+    cannot be restored from it (`mfe.publish.pending` renders it again or swaps back)."""
+
+    def __init__(self, bucket: str, key: str, blob: Blob) -> None:
+        self.bucket, self.key, self.source = bucket, key, ca_key(key, blob.sha256)
+        super().__init__(
+            f"{self.source} in bucket '{bucket}' does not match its sha256 {blob.sha256[:12]} "
+            "(corrupted?); publish that app again"
+        )
+
+
+def verified_copy(session: Session, bucket: str, key: str, blob: Blob) -> bytes:
+    """The `_ca/` copy of a fixed-URL file, checked against its sha256 (BadCopy if not)."""
+    source = ca_key(key, blob.sha256)
+    with s3_errors(session, bucket, f"reading {source}"):
+        body: bytes = session.s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+    if hashlib.sha256(body).hexdigest() != blob.sha256:
+        raise BadCopy(bucket, key, blob)
+    return body
+
+
 def body_for(
     session: Session, bucket: str, key: str, blob: Blob, local: dict[str, LocalFile]
 ) -> bytes:
@@ -48,15 +70,7 @@ def body_for(
     mine = local.get(blob.sha256)
     if mine is not None:
         return mine.path.read_bytes()
-    source = ca_key(key, blob.sha256)
-    with s3_errors(session, bucket, f"reading {source}"):
-        body: bytes = session.s3.get_object(Bucket=bucket, Key=source)["Body"].read()
-    if hashlib.sha256(body).hexdigest() != blob.sha256:
-        raise MfeError(
-            f"{source} in bucket '{bucket}' does not match its sha256 {blob.sha256[:12]} "
-            "(corrupted?); publish that app again"
-        )
-    return body
+    return verified_copy(session, bucket, key, blob)
 
 
 def put_fixed(session: Session, bucket: str, key: str, blob: Blob, body: bytes) -> None:

@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mfe.publish.commit import commit
-from mfe.publish.history import history_key, unrecorded, write_carried, write_record
+from mfe.errors import MfeError
+from mfe.publish.commit import BadCopy, Written, commit
+from mfe.publish.history import (
+    history_key,
+    read_record,
+    unrecorded,
+    write_carried,
+    write_record,
+)
+from mfe.publish.local import SHELL_KEY
+from mfe.publish.plan import AppPlan, online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.remote import s3_errors
-from mfe.publish.undo import finish_or_undo
+from mfe.publish.undo import finish_or_undo, undo
+from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
@@ -39,15 +49,60 @@ def _finish(run: Run, live: Live) -> bool:
         write_carried(run.s3, run.parent_bucket, live)
     if finish_or_undo(run, live) is not None:
         return True
-    written, sent = commit(
-        run.session, live, run.parent, run.buckets, run.distributions,
-        run.drift.drifted, run.local_by_sha(), wait=False, note=run.progress.note,
-        workers=run.project.publish.workers, finishing=True,
-    )  # fmt: skip
+    try:
+        written, sent = _commit(run, live)
+    except BadCopy as bad:
+        if not rendered_again(run, live, bad):
+            swap_back_from(run, live, bad)
+            return True
+        written, sent = _commit(run, live)
     run.committed.add(live, written, sent, run.distributions)
     for app in {run.parent, *written}:  # history, index.html, fixed URLs changed
         run.listings.pop(app, None)
     return False
+
+
+def _commit(run: Run, live: Live) -> tuple[Written, dict[str, list[str]]]:
+    return commit(
+        run.session, live, run.parent, run.buckets, run.distributions,
+        run.drift.drifted, run.local_with_page(live), wait=False, note=run.progress.note,
+        workers=run.project.publish.workers, finishing=True,
+    )  # fmt: skip
+
+
+def rendered_again(run: Run, live: Live, bad: BadCopy) -> bool:
+    """Whether `bad` is the `_ca/` copy of `live`'s page and this checkout renders the very
+    same bytes from the pointer's apps: then that copy is uploaded again (and the page
+    cache holds it), so the commit step can go on."""
+    if (bad.bucket, bad.source) != (run.parent_bucket, ca_key(SHELL_KEY, live.page.sha256)):
+        return False
+    try:
+        page = run.page(live.apps)
+    except MfeError:  # an app this checkout cannot render the page with: not the same page
+        return False
+    if page.sha256 != live.page.sha256:
+        return False
+    run.progress.note(
+        f"{bad.source} in bucket '{bad.bucket}' does not match its sha256 (corrupted?); this "
+        "checkout renders the same page from the live pointer: uploading it again"
+    )
+    copy = online_copy(page)
+    run.upload({run.parent: AppPlan(run.parent, run.parent_bucket, None, [], {}, [copy])})
+    return True
+
+
+def swap_back_from(run: Run, live: Live, bad: BadCopy) -> None:
+    """`live` needs a `_ca/` copy that does not match its sha256 and that nothing here can
+    make again: swap back to the release recorded before it (`mfe.publish.undo`), which
+    the fixed URLs still serve, instead of failing on it in every later command. The first
+    release has nothing to go back to: the error stands."""
+    if live.seq == 1:
+        raise bad
+    app = next((a for a, b in sorted(run.buckets.items()) if b == bad.bucket), run.parent)
+    with s3_errors(run.session, run.parent_bucket, f"reading release record {live.seq - 1}"):
+        before = read_record(run.s3, run.parent_bucket, live.seq - 1)
+    why = "does not match its sha256 (corrupted?) and this checkout cannot make it again"
+    undo(run, live, before, [(app, bad.source)], why)
 
 
 def carry(run: Run, current: Live | None, base: Live | None) -> str | None:

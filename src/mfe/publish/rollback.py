@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
+from mfe.publish.heal import check_copies
 from mfe.publish.history import (
     Recorded,
     ahead_of,
@@ -365,6 +366,7 @@ def swap_back(
     else:
         reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
     check_complete(run, target, reuse)
+    check_copies(run, live, target, app)
     new, previous = swap_and_commit(run, first, make, reuse, wait)
     return new, previous, gone[0].removed
 

@@ -57,9 +57,16 @@ def absent(run: Run, live: Live) -> list[tuple[str, str]]:
     return gone
 
 
-def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> Live:
-    """Swap from `broken` to a new pointer serving `before` again, record `broken`, commit.
-    Raises MfeError, changing nothing, when the pointer is no longer `broken`."""
+def undo(
+    run: Run,
+    broken: Live,
+    before: Live,
+    gone: list[tuple[str, str]],
+    why: str = "deleted by a concurrent --prune",
+) -> Live:
+    """Swap from `broken` to a new pointer serving `before` again, record `broken`, commit;
+    `why`: what is wrong with the `gone` objects, for the note. Raises MfeError, changing
+    nothing, when the pointer is no longer `broken`."""
     env = run.env.name
 
     def make(current: Live | None) -> Live:
@@ -72,8 +79,8 @@ def undo(run: Run, broken: Live, before: Live, gone: list[tuple[str, str]]) -> L
         return rollback_pointer(run, broken, before, apps, before.page, changed, carried)
 
     run.progress.note(
-        f"{described(gone)} named by release {broken.release} (seq {broken.seq}) deleted by a "
-        f"concurrent --prune: serving release {before.release} again"
+        f"{described(gone)} named by release {broken.release} (seq {broken.seq}) {why}: "
+        f"serving release {before.release} again"
     )
     with s3_errors(run.session, run.parent_bucket, "swapping the live pointer back"):
         new, _ = compare_and_swap(
