@@ -144,3 +144,26 @@ def test_a_tampered_version_cache_is_read_again_from_the_bucket(site: Site) -> N
     state = site.project.state_dir("local")
     found = read_version(site.server.client(), site.bucket("accounts"), "accounts", version, state)
     assert found[key].sha256 == files[key]["sha256"]
+
+
+@pytest.mark.parametrize("command", ["publish", "publish --verify", "rollback to=2"])
+def test_a_live_fixed_url_file_deleted_from_its_bucket_is_written_back(
+    site: Site, command: str
+) -> None:
+    """index.html (the smoke check fails: it is repaired) or, with `--verify`, the favicon
+    too (the page links its `_ca/` copy: no check notices it gone) come back."""
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    page = served(site)
+    favicon = s3.get_object(Bucket=bucket, Key="favicon.svg")["Body"].read()
+    deleted = ["index.html", "favicon.svg"] if command != "publish" else ["index.html"]
+    for key in deleted:
+        s3.delete_object(Bucket=bucket, Key=key)
+    if command == "rollback to=2":
+        report = rollback(site.project, "local", outputs=site.outputs, to="2").to_dict()
+    else:
+        report = site.publish(verify=command.endswith("--verify"))
+    assert served(site) == page
+    assert sorted(report["apps"]["mfe-parent"]["uploaded"]) == sorted(deleted)
+    if "favicon.svg" in deleted:
+        assert s3.get_object(Bucket=bucket, Key="favicon.svg")["Body"].read() == favicon
+    assert [r.seq for r in history(site)] == [1, 2]  # written back, no new release

@@ -136,13 +136,16 @@ def smoke_or_repair(run: Run, result: Result) -> None:
     this checkout's builds (what `--verify` does) and check again. A publish that changes
     nothing lists no bucket, so this is how a plain re-run repairs a live file that a prune
     or a hand deleted (one the check loads: a module or stylesheet of the page)."""
+    from mfe.publish.heal import heal
     from mfe.publish.smoke import SmokeFailed, smoke_check
 
     try:
         smoke_check(run.url)
         return
     except SmokeFailed as failed:
-        if not repair(run, result.live or result.previous, failed.problems):
+        healed = heal(run)  # a fixed URL (the page above all) deleted or overwritten
+        result.sent, result.by_app = run.committed.sent, run.committed.by_app
+        if not repair(run, result.live or result.previous, failed.problems) and not healed:
             raise
     smoke_check(run.url)
 

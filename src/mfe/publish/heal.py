@@ -1,18 +1,38 @@
-"""The `_ca/` copies a rollback's commit step restores fixed URLs from, checked before its
-swap: after the swap no command could finish that step with a copy whose bytes do not
-match its sha256, so a rollback that would need one is refused, changing nothing."""
+"""Fixed-URL files whose bytes cannot be had, or that the buckets lost: a rollback
+checks before its swap the `_ca/` copies its commit step will restore from (after the swap
+no command could finish that step with a bad one), and `--verify` or a failed smoke check
+writes back the live release's fixed-URL files (its page included) that a hand deleted
+or overwrote, which no commit step would (the pointer does not move)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.commit import BadCopy, fixed_files, verified_copy
+from mfe.publish.commit import (
+    BadCopy,
+    Written,
+    apply_fixed,
+    by_distribution,
+    converge,
+    due_fixed,
+    fixed_files,
+    invalidated,
+    merged,
+    verified_copy,
+    with_distribution,
+)
+from mfe.publish.fixed import Drift
+from mfe.publish.invalidate import invalidate
 from mfe.publish.local import SHELL_KEY, page_file
 from mfe.publish.pointer import Live
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
+
+SHOWN_KEYS = 3
+"""How many files a note names."""
 
 
 def check_copies(run: Run, live: Live, target: Live, app: str | None) -> None:
@@ -41,3 +61,44 @@ def check_copies(run: Run, live: Live, target: Live, app: str | None) -> None:
             ) from None
         if (name, key) == (run.parent, SHELL_KEY):
             page_file(run.project, run.env.name, body)
+
+
+def heal(run: Run) -> Written:
+    """Write back the live release's fixed-URL files (its page included) that their
+    buckets lost or hold other bytes of (deleted or overwritten by hand: the pointer
+    does not move, so no commit step would), from this checkout's bytes or their
+    verified `_ca/` copies, and invalidate them; `--verify` and the smoke check's repair.
+    Looked up afresh (HEADs), as a listing made before the commit step is out of date."""
+    live, _ = run.read_live()
+    if live is None:
+        return {}
+    workers = run.project.publish.workers
+    drift = Drift(run.session, run.buckets, {}, workers)
+    due = due_fixed(live.apps, live.page, run.parent, run.buckets, drift.drifted)
+    if not due:
+        return {}
+    shown = ", ".join(f"{key} ({app})" for app, key, _ in due[:SHOWN_KEYS])
+    more = f" and {len(due) - SHOWN_KEYS} more" if len(due) > SHOWN_KEYS else ""
+    run.progress.note(
+        f"{len(due)} fixed-URL file(s) of release {live.release} missing or changed in "
+        f"their buckets ({shown}{more}): writing them back"
+    )
+    run.switched = True
+    local = run.local_with_page(live)
+    written = apply_fixed(run.session, live, run.parent, run.buckets, lambda _: due, local, workers)
+    newer = converge(run.session, live, run.parent, run.buckets, local, workers)
+    written = merged(written, newer)
+    paths = with_distribution(invalidated({}, written), run.distributions)
+    sent = by_distribution(paths, run.distributions)
+    # Its own caller reference: the release's names the commit step's invalidation.
+    reference = f"{live.release}-healed-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    for dist, found in sent.items():
+        made = invalidate(run.session.cloudfront, run.env.name, dist, found, reference, None)
+        run.progress.note(f"invalidating {', '.join(found)} on {dist} ({made})")
+    done = run.committed
+    done.written = merged(done.written, written)
+    done.invalidated = merged(done.invalidated, paths)
+    done.sent = merged(done.sent, sent)
+    for app in written:
+        run.row(app).written = done.written[app]
+    return written

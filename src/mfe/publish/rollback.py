@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
-from mfe.publish.heal import check_copies
+from mfe.publish.heal import check_copies, heal
 from mfe.publish.history import (
     Recorded,
     ahead_of,
@@ -239,9 +239,14 @@ def rollback(
             for line in stays_online(run, previous, new, target):
                 run.progress.note(line)
         if smoke:
-            from mfe.publish.smoke import smoke_check
+            from mfe.publish.smoke import SmokeFailed, smoke_check
 
-            smoke_check(run.url)
+            try:
+                smoke_check(run.url)
+            except SmokeFailed:
+                if not heal(run):  # a fixed URL deleted or overwritten meanwhile
+                    raise
+                smoke_check(run.url)
     except CtrlC:
         raise
     except KeyboardInterrupt:

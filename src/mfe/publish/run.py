@@ -378,6 +378,10 @@ class Run:
             result.refreshed = by_app(reuse.refreshed)
             result.removed = state["gone"].removed
             result.changed = changed_only(new.changed, result.removed)
+        if verify:
+            from mfe.publish.heal import heal
+
+            heal(self)
         result.dirty = dirty
         result.superseded = sorted(set(kept) - set(result.changed))  # a retry may publish one
         done = self.committed  # also what finishing an earlier commit step wrote
