@@ -3,6 +3,7 @@ objects) leaves the previous release served, and the re-run uploads only what is
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import threading
@@ -118,6 +119,48 @@ def test_smoke_check_names_a_missing_or_corrupted_asset(site: Site) -> None:
     s3.delete_object(Bucket=site.bucket("payments"), Key=entry)
     healed = site.publish(verify=True)  # the listing shows it missing: uploaded, smoke passes
     assert healed["apps"]["payments"]["uploaded"] == [entry]
+
+
+def tamper(site: Site, app: str, pattern: str = "main-*.js") -> str:
+    """Append a line to one of the app's built files, as a step editing a bundle would:
+    its bytes no longer match its asset-manifest.json. Returns its root-relative path."""
+    path = next((site.root / "apps" / app / "dist").glob(pattern))
+    with path.open("a") as stream:
+        stream.write('console.log("X");\n')
+    return path.relative_to(site.root).as_posix()
+
+
+def test_a_file_edited_since_its_build_is_refused_and_nothing_live_changes(site: Site) -> None:
+    first = site.publish()
+    parent = site.bucket("mfe-parent")
+    live_before = objects(site.server, parent)
+    site.change("payments", "2")
+    edited = tamper(site, "payments")
+
+    with pytest.raises(MfeError) as refused:
+        site.publish()
+    message = str(refused.value)
+    assert message.startswith(
+        f"{edited}: changed since its build (its bytes no longer match "
+        "apps/payments/dist/asset-manifest.json)"
+    )
+    assert "`doit build:payments`" in message
+
+    live_after = objects(site.server, parent)
+    assert live_after["_mfe/live.json"] == live_before["_mfe/live.json"]  # no swap
+    assert live_after["index.html"] == live_before["index.html"]
+    assert edited.rsplit("/", 1)[1] not in objects(site.server, site.bucket("payments"))
+    smoke_check(first["site_url"], attempts=1)  # the old release still loads in full
+
+
+def test_a_file_edited_since_its_build_is_refused_by_an_upload_worker_process(
+    site: Site,
+) -> None:
+    keys = large_app(site)
+    edited = tamper(site, "payments", keys[-1])
+    with pytest.raises(MfeError, match=rf"^{edited}: changed since its build"):
+        site.publish()
+    assert "_mfe/live.json" not in objects(site.server, site.bucket("mfe-parent"))
 
 
 def test_unknown_distribution_is_a_clear_error_and_the_rerun_invalidates(site: Site) -> None:
@@ -283,8 +326,9 @@ def test_an_upload_worker_process_tries_a_gone_request_once(tmp_path: Path) -> N
     session = Session(make_project(tmp_path, f"http://127.0.0.1:{free_port()}"), "local")
     body = tmp_path / "main.js"
     body.write_text("export {};\n")
+    sha256 = hashlib.sha256(body.read_bytes()).hexdigest()  # the upload sends matching bytes only
     files = [
-        LocalFile("payments", f"c{n}.js", body, "0" * 64, "0" * 32, body.stat().st_size,
+        LocalFile("payments", f"c{n}.js", body, sha256, "0" * 32, body.stat().st_size,
                   "text/javascript", "no-cache", True, "0" * 32)
         for n in range(3)
     ]  # fmt: skip

@@ -16,15 +16,18 @@ into batches over one worker process per core, each with its own client and thre
 from __future__ import annotations
 
 import functools
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mfe.errors import aws_error_code, aws_status
+from mfe.build.manifest import MANIFEST_NAME, sha256_file
+from mfe.errors import MfeError, aws_error_code, aws_status
 from mfe.publish.local import MULTIPART_CHUNK, LocalFile
 from mfe.publish.plan import Plan
 from mfe.publish.remote import UNCHANGED, is_lost, s3_errors
@@ -64,12 +67,77 @@ def extra_args(f: LocalFile) -> dict[str, Any]:
     }
 
 
+class Changed(Exception):
+    """A file's bytes no longer match the sha256 its build recorded: uploading them would
+    put bytes online that the page's integrity (or a later plan's diff) does not expect.
+    Carries the file, not a message: the root that names it root-relative is the parent's."""
+
+    def __init__(self, file: LocalFile) -> None:
+        super().__init__(file.key)
+        self.file = file
+
+    def __reduce__(self) -> tuple[type[Changed], tuple[LocalFile]]:
+        return Changed, (self.file,)  # raised in upload worker processes too
+
+
+def changed_error(root: Path, f: LocalFile) -> MfeError:
+    """Name the file root-relative, the manifest it no longer matches and the fix."""
+    path = _relative(root, f.path)
+    manifest = _manifest_of(root, f.path)
+    if manifest is None:  # the rendered page (kept under .mfe/<env>/pages/)
+        return MfeError(
+            f"{path}: changed since it was rendered (its sha256 is no longer {f.sha256}); "
+            "nothing was published: run the command again (it renders the page anew)"
+        )
+    build = f"doit build:{f.app}"
+    if _size(f.path) == f.size:  # the build task's check compares sizes: it must forget
+        build = f"doit forget build:{f.app} && {build}"
+    return MfeError(
+        f"{path}: changed since its build (its bytes no longer match {manifest}); nothing "
+        f"was published: run `{build}` to rebuild it, then publish again"
+    )
+
+
+def _manifest_of(root: Path, path: Path) -> str | None:
+    """The asset-manifest of the `dist/` holding `path` (a `_ca/` copy's key is no path
+    inside it), root-relative."""
+    for folder in path.parents:
+        if (folder / MANIFEST_NAME).is_file():
+            return _relative(root, folder / MANIFEST_NAME)
+        if folder == root:
+            break
+    return None
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _checked(f: LocalFile, body: bytes) -> bytes:
+    if hashlib.sha256(body).hexdigest() != f.sha256:
+        raise Changed(f)
+    return body
+
+
 def put_file(s3: Any, bucket: str, f: LocalFile) -> None:
     """One file to `bucket`: a single PutObject, or multipart above MULTIPART_CHUNK with the
-    part size the expected ETag was computed for (so the next plan recognises it)."""
+    part size the expected ETag was computed for (so the next plan recognises it).
+
+    The bytes sent are hashed first: a file edited since its build raises `Changed` and is
+    not sent (the metadata would vouch for bytes that are not these)."""
     if f.size <= MULTIPART_CHUNK:
-        s3.put_object(Bucket=bucket, Key=f.key, Body=f.path.read_bytes(), **extra_args(f))
+        body = _checked(f, f.path.read_bytes())
+        s3.put_object(Bucket=bucket, Key=f.key, Body=body, **extra_args(f))
         return
+    if sha256_file(f.path) != f.sha256:
+        raise Changed(f)  # could still change before the parts are read: then the ETag differs
     from boto3.s3.transfer import S3Transfer, TransferConfig  # only here: ~40 ms to import
 
     config = TransferConfig(
@@ -98,12 +166,15 @@ def upload_all(
         on_bytes(f.size)
         on_file(f)
 
-    for name, items in phases(plan):
-        on_phase(name, [f for _, f in items])
-        if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
-            upload_in_processes(session, items, workers, on_bytes, on_file, lost)
-            continue
-        parallel(workers, [functools.partial(send, bucket, f) for bucket, f in items])
+    try:
+        for name, items in phases(plan):
+            on_phase(name, [f for _, f in items])
+            if len(items) >= PROCESS_MIN_FILES and _cores() > 1:
+                upload_in_processes(session, items, workers, on_bytes, on_file, lost)
+                continue
+            parallel(workers, [functools.partial(send, bucket, f) for bucket, f in items])
+    except Changed as changed:
+        raise changed_error(session.project.root, changed.file) from None
 
 
 def _cores() -> int:
