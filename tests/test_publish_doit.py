@@ -106,6 +106,47 @@ def test_failed_build_publishes_nothing(repo: Path) -> None:
     assert httpx.get(url).text == before
 
 
+def change_source(repo: Path, app: str, line: str) -> None:
+    """An edit of one of the app's sources, built."""
+    source = repo / "apps" / app / "src" / "format.js"
+    source.write_text(source.read_text() + f"\nexport const {line} = 1;\n")
+    run_doit(repo, f"build:{app}")
+
+
+def test_a_dist_edited_by_hand_is_built_again_or_refused(repo: Path) -> None:
+    """A step that edits a bundle after the build: a change of size makes the build task
+    run again (publish uploads the build's bytes); one of the same size passes that cheap
+    check and the upload refuses it, naming the command that rebuilds it."""
+    url, _ = publish(repo)
+    change_source(repo, "payments", "first")
+    bundle = next((repo / "apps/payments/dist").glob("main-*.js"))
+    with bundle.open("a") as stream:
+        stream.write('console.log("X");\n')
+    result = run_doit(repo, "publish")
+    assert "build:payments" in executed_tasks(result.stdout)
+    assert 'console.log("X")' not in bundle.read_text()
+    assert "main-" in "".join(json.loads((repo / ".mfe/local/publish-report.json").read_text())["apps"]["payments"]["uploaded"])  # fmt: skip
+
+    change_source(repo, "payments", "second")
+    before = httpx.get(url).text
+    bundle = next((repo / "apps/payments/dist").glob("main-*.js"))
+    body = bundle.read_bytes()
+    bundle.write_bytes(body[:-2] + (b"x" if body[-2:-1] != b"x" else b"y") + body[-1:])
+    refused = run_doit(repo, "publish", check=False)
+    assert refused.returncode != 0
+    edited = bundle.relative_to(repo).as_posix()
+    assert (
+        f"{edited}: changed since its build (its bytes no longer match "
+        "apps/payments/dist/asset-manifest.json); nothing was published: run "
+        "`doit forget build:payments && doit build:payments`"
+    ) in refused.stdout
+    assert httpx.get(url).text == before  # nothing live changed
+    run_doit(repo, "forget", "build:payments")
+    run_doit(repo, "build:payments")
+    _, fixed = publish(repo)  # its smoke check passed: every module matches its integrity
+    assert any(k.startswith("main-") for k in fixed["apps"]["payments"]["uploaded"])
+
+
 @pytest.mark.parametrize("task", ["publish", "plan", "rollback"])
 def test_an_unknown_app_fails_at_once_naming_the_apps(repo: Path, task: str) -> None:
     """Not after building every app (and starting the emulator) for nothing."""

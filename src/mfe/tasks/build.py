@@ -3,6 +3,8 @@ only when sources did."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,22 @@ def build_action(project: Project, app: App) -> dict[str, Any]:
     from mfe.build.bundle import build_app  # only when a build is due, not on a no-op run
 
     return {snapshot.READ_KEY: build_app(project, app).read}
+
+
+def dist_sizes_match(manifest: Path) -> bool:
+    """doit `uptodate` check: every file the manifest lists is in `dist/` at its size.
+
+    A `dist/` edited by hand (a line appended, a file truncated or removed) no longer holds
+    the build its manifest describes, though no source changed: such an app builds again
+    instead of being published as is. Sizes only (one `stat` a file), not hashes: a no-op
+    run stays cheap; publish hashes the bytes it uploads and refuses what still differs.
+    """
+    try:
+        files = json.loads(manifest.read_bytes())["files"]
+        dist = manifest.parent
+        return all(os.stat(dist / name).st_size == entry["size"] for name, entry in files.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # missing or unreadable: a build makes it again
 
 
 def install(project: Project) -> None:
@@ -63,7 +81,11 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                 "actions": [action(build_action, project, shared_app)],
                 # The [build] inputs and the shared packages' lockfile entries, never app code.
                 "file_dep": sources.file_deps(project, shared_app),
-                "uptodate": [SharedUnchanged(project), config_changed(env_vars)],
+                "uptodate": [
+                    SharedUnchanged(project),
+                    config_changed(env_vars),
+                    functools.partial(dist_sizes_match, shared_app.manifest_path),
+                ],
                 "targets": [rel(project, shared_app.manifest_path)],
                 "task_dep": ["install"],
                 "clean": True,
@@ -81,6 +103,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                     # One config_changed per task (doit stores them under one key); the
                     # specifiers left to the import map change the bundle too.
                     config_changed({**env_vars, "[shared] modules": externals}),
+                    functools.partial(dist_sizes_match, app.manifest_path),
                 ],
                 "targets": [rel(project, app.manifest_path)],
                 "task_dep": ["install"],
