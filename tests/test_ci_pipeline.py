@@ -296,6 +296,36 @@ def test_a_build_made_outside_ci_is_never_taken_for_the_tested_one(
     assert not [path.name for path in bundles if "EXPERIMENT" in path.read_text()]
 
 
+def test_a_recorded_build_edited_since_is_not_taken_and_the_live_page_matches_its_integrity(
+    origin: Path,
+    monorepo_template: Path,
+    tmp_path: Path,
+) -> None:
+    """A runner whose `.mfe/` and `dist/` survive between runs: the previous run recorded
+    its tested build but published nothing (a budget failed), then a step edited a bundle."""
+    from mfe.publish.smoke import smoke_check
+
+    clone = fresh_clone(origin, tmp_path / "kept", monorepo_template / "node_modules")
+    toml = clone / "mfe.toml"
+    config = toml.read_text()
+    toml.write_text(config.replace('element = "mfe-payments"', 'element = "mfe-payments"\nbudget = "1 kB"'))  # fmt: skip
+    source = clone / "apps" / "payments" / "src" / "main.js"
+    source.write_text(source.read_text() + "\n// a build no other test publishes\n")
+    commit_in(clone, "payments: built, tested and recorded, never published")
+    failed = run_doit(clone, "ci", "base=HEAD~1", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "over its size budget" in failed.stdout
+    toml.write_text(config)
+    bundle = next((clone / "apps" / "payments" / "dist").glob("main-*.js"))
+    with bundle.open("a") as stream:
+        stream.write('console.log("X");\n')
+
+    report, output = ci(clone, "base=HEAD~1")
+    assert report["apps"]["payments"]["dist"] in ("build", "cache"), output
+    assert "payments: dist/ no longer matches its asset-manifest.json" in output
+    assert not [p.name for p in bundle.parent.glob("*.js") if 'console.log("X")' in p.read_text()]
+    smoke_check(report["site_url"], attempts=1)  # every module matches its integrity
+
+
 def forge(clone: Path, app: str, text: str) -> bytes:
     """A well-formed entry (valid zstd, files matching its manifest) with planted code."""
     dist = clone / "apps" / app / "dist"

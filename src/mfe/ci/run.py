@@ -21,7 +21,7 @@ from pathlib import Path
 from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
-from mfe.build.manifest import MANIFEST_NAME, sha256_file
+from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
 from mfe.ci import affected, budget, cache, records, steps
 from mfe.ci.connect import CacheMode, open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport, write_report
@@ -302,14 +302,32 @@ def recorded_builds(project: Project) -> dict[str, dict[str, str]]:
 
 def holds_build(app: App, key: str, known: dict[str, dict[str, str]]) -> bool:
     """Does `dist/` still hold the recorded tested build of `key`? The manifest's hash
-    catches a `doit build` or `doit serve` of other sources since that run."""
+    catches a `doit build` or `doit serve` of other sources since that run; hashing every
+    file it lists catches a step that edited a bundle since (a runner whose `.mfe/` and
+    `dist/` survive between runs): such a `dist/` is built or restored again."""
     entry = known.get(app.name)
-    return (
+    if not (
         entry is not None
         and entry["key"] == key
         and app.manifest_path.is_file()
         and sha256_file(app.manifest_path) == entry["manifest"]
-    )
+    ):
+        return False
+    if dist_matches(app):
+        return True
+    print(f"ci: {app.name}: dist/ no longer matches its {MANIFEST_NAME}; not taken", flush=True)
+    return False
+
+
+def dist_matches(app: App) -> bool:
+    """Every file the manifest lists is in `dist/` with the bytes it recorded."""
+    try:
+        manifest = read_manifest(app.name, app.dist)
+        return all(
+            sha256_file(app.dist / name) == entry.sha256 for name, entry in manifest.files.items()
+        )
+    except (MfeError, OSError):
+        return False
 
 
 def record_builds(project: Project, report: CiReport) -> None:
