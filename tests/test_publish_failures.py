@@ -4,6 +4,7 @@ objects) leaves the previous release served, and the re-run uploads only what is
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import subprocess
 import threading
@@ -161,6 +162,41 @@ def test_a_file_edited_since_its_build_is_refused_by_an_upload_worker_process(
     with pytest.raises(MfeError, match=rf"^{edited}: changed since its build"):
         site.publish()
     assert "_mfe/live.json" not in objects(site.server, site.bucket("mfe-parent"))
+
+
+def test_the_repair_never_sends_again_bytes_that_fail_their_integrity(site: Site) -> None:
+    """Edited bytes a publish without the check put online: the repair after the smoke check
+    refuses to send them again, naming the file, instead of failing on them twice."""
+    site.publish()
+    edited = tamper(site, "payments")
+    key = edited.rsplit("/", 1)[1]
+    s3 = site.server.client()
+    bucket = site.bucket("payments")
+    body = (site.root / edited).read_bytes()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/javascript")
+    with pytest.raises(MfeError, match=rf"^{edited}: changed since its build") as refused:
+        site.publish()
+    assert "--verify" not in str(refused.value)
+    assert objects(site.server, bucket)[key] == hashlib.md5(body).hexdigest()  # not sent again
+
+
+def test_a_smoke_failure_the_repair_cannot_mend_does_not_send_to_verify(site: Site) -> None:
+    """The page in the bucket names other integrity values than its modules have: every file
+    of the build is there, so `--verify` would upload nothing and is not suggested."""
+    site.publish()
+    page = re.sub(r'integrity="sha384-[^"]*"', 'integrity="sha384-AAAA"', site.shell(), count=2)
+    s3 = site.server.client()
+    s3.put_object(
+        Bucket=site.bucket("mfe-parent"),
+        Key="index.html",
+        Body=page.encode(),
+        ContentType="text/html",
+    )
+    with pytest.raises(MfeError, match="does not match its integrity sha384-AAAA") as failed:
+        site.publish()
+    message = str(failed.value)
+    assert "--verify" not in message
+    assert "uploading again cannot mend this" in message and "`doit rollback`" in message
 
 
 def test_unknown_distribution_is_a_clear_error_and_the_rerun_invalidates(site: Site) -> None:

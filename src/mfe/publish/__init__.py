@@ -135,9 +135,11 @@ def smoke_or_repair(run: Run, result: Result) -> None:
     """Smoke-check the site; when it fails, upload what the buckets lack of the apps live at
     this checkout's builds (what `--verify` does) and check again. A publish that changes
     nothing lists no bucket, so this is how a plain re-run repairs a live file that a prune
-    or a hand deleted (one the check loads: a module or stylesheet of the page)."""
+    or a hand deleted (one the check loads: a module or stylesheet of the page). The upload
+    hashes what it sends, so a `dist/` file edited since its build is refused, never sent
+    again; a failure left after the repair does not send the user to `--verify`."""
     from mfe.publish.heal import heal
-    from mfe.publish.smoke import SmokeFailed, smoke_check
+    from mfe.publish.smoke import SmokeFailed, after_repair, smoke_check
 
     try:
         smoke_check(run.url)
@@ -146,8 +148,11 @@ def smoke_or_repair(run: Run, result: Result) -> None:
         healed = heal(run)  # a fixed URL (the page above all) deleted or overwritten
         result.sent, result.by_app = run.committed.sent, run.committed.by_app
         if not repair(run, result.live or result.previous, failed.problems) and not healed:
-            raise
-    smoke_check(run.url)
+            raise after_repair(run.url, failed.problems) from None
+    try:
+        smoke_check(run.url)
+    except SmokeFailed as failed:
+        raise after_repair(run.url, failed.problems) from None
 
 
 SHOWN_PROBLEMS = 3

@@ -90,7 +90,7 @@ def check_asset(http: httpx.Client, asset: Asset) -> str | None:
     if EXPECTED_TYPE[asset.kind] not in kind:
         return f"{asset.url} has content type {kind!r}"
     if asset.integrity and not integrity_matches(asset.integrity, response.content):
-        return f"{asset.url} does not match its integrity {asset.integrity}"
+        return f"{asset.url} {INTEGRITY} {asset.integrity}"
     return None
 
 
@@ -119,12 +119,38 @@ def smoke_check(site_url: str, *, attempts: int = 5, first_delay: float = 0.2) -
         if attempt + 1 < attempts:
             time.sleep(delay)
             delay *= 2
-    raise SmokeFailed(
-        "smoke check failed for "
-        + site_url
-        + ":\n  "
-        + "\n  ".join(problems)
-        + "\nthe files are uploaded; check the bucket and distribution, then run "
-        "`doit publish --verify` (it lists the buckets and uploads whatever is missing)",
+    raise failed(site_url, problems, VERIFY_ADVICE)
+
+
+VERIFY_ADVICE = (
+    "the files are uploaded; check the bucket and distribution, then run "
+    "`doit publish --verify` (it lists the buckets and uploads whatever is missing)"
+)
+INTEGRITY = "does not match its integrity"
+
+
+def failed(site_url: str, problems: list[str], advice: str) -> SmokeFailed:
+    return SmokeFailed(
+        f"smoke check failed for {site_url}:\n  " + "\n  ".join(problems) + "\n" + advice,
         problems,
     )
+
+
+def after_repair(site_url: str, problems: list[str]) -> SmokeFailed:
+    """The failure left once publish listed the buckets and uploaded what they lacked (what
+    `--verify` does): suggesting `--verify` again would only repeat that."""
+    if any(INTEGRITY in problem for problem in problems):
+        advice = (
+            "the buckets hold this checkout's build of the apps the page serves from it (listed "
+            "and compared just now; uploading again cannot mend this): other bytes are served for "
+            "these URLs than the page's integrity names (a CDN or proxy cache, or an object or the "
+            "page changed in the bucket by hand); invalidate those paths or serve a known "
+            "release again (`doit rollback`)"
+        )
+    else:
+        advice = (
+            "the buckets hold every file of this checkout's build (listed just now; "
+            "`doit publish --verify` would find nothing to upload): check the bucket policy "
+            "and the distribution, or serve a known release again (`doit rollback`)"
+        )
+    return failed(site_url, problems, advice)
