@@ -448,3 +448,27 @@ def test_ctrl_c_during_a_shards_builds_starts_no_more_builds(origin: Path, tmp_p
     assert proc.returncode != 0 and "Traceback" not in output, output
     built = sorted(path.name for path in started.iterdir())
     assert len(built) < len(APPS) // 2, (built, output)
+
+
+def test_ci_names_a_force_it_has_when_live_is_from_a_commit_it_cannot_fetch(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """`doit ci` has no --force: its refusal names the command that has one."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    unpushed = clone(origin, tmp_path / "unpushed")
+    write_app(unpushed, 1, "// never pushed\n")
+    git(unpushed, "commit", "-qam", "app-01: never pushed")
+    doit_json(unpushed, "ci")
+    runner = clone(origin, tmp_path / "runner")
+    write_app(runner, 1, "// this run's change\n")
+    git(runner, "commit", "-qam", "app-01: another change")
+    refused = run_doit(runner, "ci", check=False, env=CI_ENV)
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout, refused.stdout
+    assert "app-01 is live at " in refused.stdout and "a commit this clone does not have" in (
+        refused.stdout
+    )
+    assert (
+        "or run `doit publish --force` from a checkout of this commit (`doit ci` has no --force)"
+        in refused.stdout
+    )
+    assert "pass --force" not in refused.stdout

@@ -264,11 +264,19 @@ def remember_sizes(remote: cache.RemoteCache, env: Environment, report: CiReport
 
 def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     from mfe.publish import publish
+    from mfe.publish.merge import CI_FORCE_HINT
     from mfe.shell import render_shell
 
     project, env = session.project, session.env
     render_shell(project, env, outputs)
-    published = publish(project, env, outputs=outputs, session=session, keep_newer=True)
+    published = publish(
+        project,
+        env,
+        outputs=outputs,
+        session=session,
+        keep_newer=True,
+        force_hint=CI_FORCE_HINT,
+    )
     report.published = True
     report.site_url = published.site_url
     for name, result in published.apps.items():

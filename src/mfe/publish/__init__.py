@@ -92,6 +92,7 @@ def publish(
     session: Session | None = None,
     verify: bool = False,
     keep_newer: bool = False,
+    force_hint: str | None = None,
 ) -> PublishReport:
     """Publish the built apps to `env` as one pointer swap; returns the report (also written).
 
@@ -99,6 +100,8 @@ def publish(
     `force`: publish an app even when its live version comes from a newer commit;
     `keep_newer`: keep such an app live and publish the others (`doit ci`, whose runs may
     finish out of order), where a plain publish refuses;
+    `force_hint`: how a refusal says to force it, if not "pass --force" (`doit ci` has no
+    --force: `merge.CI_FORCE_HINT`);
     `verify`: list every bucket, also of apps at their live version, and upload what is
     missing (otherwise the pointer vouches for those: a no-op publish lists nothing);
     `outputs` default to the session's (the backend makes the environment ready);
@@ -113,7 +116,14 @@ def publish(
         project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
         session=session,
     )  # fmt: skip
-    result = run.publish(force=force, prune=prune, wait=wait, verify=verify, keep_newer=keep_newer)
+    result = run.publish(
+        force=force,
+        prune=prune,
+        wait=wait,
+        verify=verify,
+        keep_newer=keep_newer,
+        force_hint=force_hint,
+    )
     if smoke and not dry_run:
         smoke_or_repair(run, result)
     report = build_report(

@@ -216,8 +216,21 @@ def keep_later(
     return [name for name in apps if name not in later]
 
 
+FORCE_HINT = "pass --force"
+"""How a refusal says to force it: `doit publish` takes --force; `doit ci` has none and
+passes `CI_FORCE_HINT`."""
+CI_FORCE_HINT = (
+    "run `doit publish --force` from a checkout of this commit (`doit ci` has no --force)"
+)
+
+
 def check_not_older(
-    root: Path, live: Live | None, changed: list[str], candidates: dict[str, Candidate], force: bool
+    root: Path,
+    live: Live | None,
+    changed: list[str],
+    candidates: dict[str, Candidate],
+    force: bool,
+    force_hint: str = FORCE_HINT,
 ) -> list[str]:
     """Refuse (MfeError) an app whose live version comes from a newer commit; returns the
     apps that `force` let through (recorded in the history)."""
@@ -229,13 +242,13 @@ def check_not_older(
             continue
         if not has_commit(root, theirs):
             if not force and live is not None:
-                raise missing_commit(name, live, ours)
+                raise missing_commit(name, live, ours, force_hint)
         elif not is_ancestor(root, ours, theirs):
             continue
         elif not force:
             raise MfeError(
                 f"{name} is live at {theirs[:12]}, newer than this checkout's {ours[:12]}; "
-                "pass --force or use doit rollback"
+                f"{force_hint} or use doit rollback"
             )
         forced.append(name)
     return forced
@@ -257,7 +270,7 @@ def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) 
     return "a version live has replaced"
 
 
-def missing_commit(app: str, live: Live, ours: str) -> MfeError:
+def missing_commit(app: str, live: Live, ours: str, force_hint: str = FORCE_HINT) -> MfeError:
     """Refusing `app`, live from a commit this clone lacks: when and by whom it was
     published, as fetching cannot help if that commit was never pushed. The pointer names
     the publisher only when its own release published the app (a rollback's `by` restored
@@ -269,7 +282,7 @@ def missing_commit(app: str, live: Live, ours: str) -> MfeError:
         f"(published {version.published}{f' by {by}' if by else ''}), so publish cannot "
         f"tell whether it is newer than {ours[:12]}: fetch it (in CI: checkout with "
         f"fetch-depth: 0); if it was never pushed, ask "
-        f"{by or 'whoever published it (see `doit releases`)'} to push it; or pass --force"
+        f"{by or 'whoever published it (see `doit releases`)'} to push it; or {force_hint}"
     )
 
 
@@ -328,12 +341,12 @@ class Refusal:
     then: Callable[[str], str]
 
 
-def publishing(env: str) -> Refusal:
+def publishing(env: str, force_hint: str = FORCE_HINT) -> Refusal:
     return Refusal(
         f"publish to environment '{env}'",
         "publishing",
         lambda names: (
-            f"pull and publish again; to take {names} off the page on purpose, pass --force"
+            f"pull and publish again; to take {names} off the page on purpose, {force_hint}"
         ),
     )
 

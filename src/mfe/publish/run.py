@@ -40,6 +40,7 @@ from mfe.publish.fixed import Drift, wanted
 from mfe.publish.history import Recorded, ahead_of, new_release_id, summary, who
 from mfe.publish.local import LocalApp, LocalFile, cached_page, collect, page_file
 from mfe.publish.merge import (
+    FORCE_HINT,
     RACED,
     Dropped,
     candidate,
@@ -52,6 +53,7 @@ from mfe.publish.merge import (
     keep_later,
     left_online,
     merge,
+    publishing,
     recorded,
     shown_keys,
     stale,
@@ -220,9 +222,12 @@ class Run:
         wait: bool,
         verify: bool = False,
         keep_newer: bool = False,
+        force_hint: str | None = None,
     ) -> Result:
         """`keep_newer`: an app live from a later commit stays (`merge.keep_later`) instead of
-        refusing the publish; `force` publishes it anyway."""
+        refusing the publish; `force` publishes it anyway. `force_hint`: how a refusal says
+        to force it, if not `merge.FORCE_HINT` (`doit ci` has no --force)."""
+        hint = force_hint or FORCE_HINT
         dry_run = self.dry_run
         base, etag = self.read_live()
         if not dry_run and finish_pending(self, base):
@@ -261,7 +266,7 @@ class Run:
         def forcing(live: Live | None, apps: list[str]) -> dict[str, str]:
             """The `apps` only `force` lets through, each with what it goes over: a newer
             commit, or a version live replaced or a rollback took off (recorded)."""
-            over = check_not_older(root, live, apps, candidates, force)
+            over = check_not_older(root, live, apps, candidates, force, hint)
             older = stale(live, candidates, built, root) if force else []
             return {
                 name: forced_over(root, live, name, candidates[name], name in over)
@@ -280,7 +285,8 @@ class Run:
         def drops(live: Live | None, after: str = "") -> Dropped:
             """The live apps this checkout lacks that the next pointer drops (or refuse)."""
             env, apps = self.env.name, self.project.apps
-            return dropped(root, env, live, apps, commit_id, force, after)
+            words = publishing(env, hint)
+            return dropped(root, env, live, apps, commit_id, force, after, words)
 
         gone = drops(base)
         self.plans = {}
