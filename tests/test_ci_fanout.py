@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from mfe.ci.shards import pack
+from mfe.publish.pointer import read_pointer
 
 from fixtures.aws import DUMMY_AWS_ENV, free_port, local_client, start_moto, stop_process
 from fixtures.config import set_config
@@ -448,6 +449,98 @@ def test_ctrl_c_during_a_shards_builds_starts_no_more_builds(origin: Path, tmp_p
     assert proc.returncode != 0 and "Traceback" not in output, output
     built = sorted(path.name for path in started.iterdir())
     assert len(built) < len(APPS) // 2, (built, output)
+
+
+def live_release(endpoint: str) -> str | None:
+    """The release the live page is at (None: nothing published, or not even provisioned)."""
+    s3, bucket = local_client(endpoint), "fanout-local-app-00"
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        return None
+    found, _ = read_pointer(s3, bucket)
+    return found.release if found else None
+
+
+def cache_keys(endpoint: str, prefix: str) -> list[str]:
+    listed = local_client(endpoint).list_objects_v2(Bucket=CACHE_BUCKET, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_only_a_trusted_ref_publishes_live_from_either_entry_point(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """A feature branch or a detached HEAD is built, tested and cached under its own scope
+    and published nowhere; a pull request gets its preview; only the default branch goes
+    live, from `doit ci` and from the fan-out's `doit ci publish` alike."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    live = doit_json(clone(origin, tmp_path / "main"), "ci")  # main: the default branch
+    assert live["published"] is True
+    release = live_release(second_moto)
+
+    feature = clone(origin, tmp_path / "feature")
+    git(feature, "checkout", "-qb", "feature")
+    write_app(feature, 1, "// a feature\n")
+    git(feature, "commit", "-qam", "app-01: a feature")
+    said = (
+        "not published: refs/heads/feature is not a trusted ref (trusted: refs/heads/main); "
+        "to deploy it, add it to [ci] trusted_refs in mfe.toml, or run `doit publish` from a "
+        "checkout of it"
+    )
+    result = run_doit(feature, "ci", env=CI_ENV)  # exit 0
+    assert f"ci: {said}\n" in result.stdout
+    report = json.loads((feature / ".mfe" / "local" / "ci-report.json").read_text())
+    assert (report["published"], report["extra"]["not_published"]) == (False, said)
+    assert report["apps"]["app-01"]["tests"] == "passed"
+    key = report["apps"]["app-01"]["key"]
+    assert cache_keys(second_moto, "build-cache/ref/feature/") == [
+        f"build-cache/ref/feature/app-01/{key}.tar.zst"
+    ]
+    assert live_release(second_moto) == release
+    summary = tmp_path / "summary.md"
+
+    # The fan-out on the same branch (its run above cached app-01 under ref/feature/, so
+    # the plan has no shard): the publish restores every app and publishes nothing.
+    plan = doit_json(feature, "ci_plan", "shards=1", name="ci-plan.json")
+    assert (plan["shards"], plan["scope"]) == ([], "ref/feature")
+    report = doit_json(feature, "ci", "publish", GITHUB_STEP_SUMMARY=str(summary))
+    assert (report["published"], report["extra"]["not_published"]) == (False, said)
+    assert "**Not published:** refs/heads/feature is not a trusted ref" in summary.read_text()
+    assert live_release(second_moto) == release
+
+    git(feature, "checkout", "-q", "--detach")
+    result = run_doit(feature, "ci", env=CI_ENV)
+    assert "ci: not published: a detached HEAD (no branch; MFE_CI_REF or GITHUB_REF " in (
+        result.stdout
+    )
+    assert live_release(second_moto) == release
+
+    # A pull request's plain `doit ci` publishes its preview, never the live page.
+    report = doit_json(feature, "ci", GITHUB_REF="refs/pull/7/merge")
+    assert report["extra"]["preview"] == "pr-7" and "previews/pr-7/" in report["site_url"]
+    assert live_release(second_moto) == release
+
+
+def test_outside_a_git_checkout_ci_says_so_once_and_publishes_nothing(
+    second_moto: str, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    root = tmp_path / "export"  # the files without their .git, as an archive unpacks
+    shutil.copytree(origin, root, ignore=shutil.ignore_patterns(".git"))
+    result = run_doit(root, "ci", env=CI_ENV)
+    assert "detached" not in result.stdout and "uncommitted" not in result.stdout, result.stdout
+    assert result.stdout.count(f"{root} is not a git checkout") == 2, (
+        result.stdout
+    )  # cache, publish
+    report = json.loads((root / ".mfe" / "local" / "ci-report.json").read_text())
+    assert report["published"] is False
+    assert report["extra"]["not_published"].startswith(f"not published: {root} is not a git")
+    assert all(app["notes"] == [] for app in report["apps"].values()), report["apps"]
+    assert live_release(second_moto) is None
+
+    for args in (("ci_plan", "shards=1"), ("ci", "publish")):
+        refused = run_doit(root, *args, check=False, env=CI_ENV)
+        assert refused.returncode != 0 and "Traceback" not in refused.stdout, refused.stdout
+        assert f"{root} is not a git checkout" in refused.stdout, refused.stdout
+        assert "fatal" not in refused.stdout
 
 
 def test_ci_names_a_force_it_has_when_live_is_from_a_commit_it_cannot_fetch(

@@ -66,3 +66,44 @@ def test_a_short_secret_is_refused() -> None:
     with pytest.raises(MfeError, match="at least 32"):
         signing.load_secret({"MFE_CACHE_KEY": "short"})
     assert signing.load_secret({"MFE_CACHE_KEY": "  "}) is None
+
+
+def test_only_a_trusted_ref_goes_live(repo: Path, tmp_path: Path) -> None:
+    """One rule for `doit ci` and `doit ci publish`: live, a pull request's preview, or
+    nowhere, with a line naming the ref and what makes it deploy."""
+    project = load_project(repo)
+
+    def goes(ref: str) -> trust.Destination:
+        return trust.destination(trust.resolve(project, {"MFE_CI_REF": ref} if ref else {}))
+
+    assert goes("refs/heads/main") == trust.Destination("live")
+    assert goes("refs/pull/42/merge") == trust.Destination("preview", preview="pr-42")
+    branch = goes("")  # the checked-out branch: trunk, not the default branch (main)
+    assert (branch.where, branch.note) == (
+        "none",
+        "not published: refs/heads/trunk is not a trusted ref (trusted: refs/heads/main); "
+        "to deploy it, add it to [ci] trusted_refs in mfe.toml, or run `doit publish` from a "
+        "checkout of it",
+    )
+    who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(
+        ["git", "-C", str(repo), *who, "commit", "-qm", "c", "--allow-empty"], check=True
+    )
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "--detach"], check=True)
+    assert goes("").note.startswith("not published: a detached HEAD (no branch; MFE_CI_REF")
+
+
+def test_a_folder_without_git_is_named_and_never_trusted(tmp_path: Path) -> None:
+    root = tmp_path / "export"  # no .git here or above
+    (root / "apps" / "shell").mkdir(parents=True)
+    (root / "apps" / "shell" / "package.json").write_text('{"scripts": {"build": "x"}}')
+    (root / "mfe.toml").write_text('[project]\nname = "trust"\n[apps.shell]\nrole = "parent"\n')
+    project = load_project(root)
+    who = trust.resolve(project, {"MFE_CACHE_KEY": SECRET, "GITHUB_REF": "refs/heads/main"})
+    assert (who.trusted, who.write_scope) == (False, "ref/no-git")
+    assert who.why.startswith(f"{root} is not a git checkout")
+    assert "detached" not in who.why
+    goes = trust.destination(who)
+    assert goes.where == "none" and f"{root} is not a git checkout" in goes.note
+    with pytest.raises(MfeError, match=f"{root} is not a git checkout"):
+        trust.head_commit(root)

@@ -32,8 +32,22 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
+def is_checkout(root: Path) -> bool:
+    """Whether `root` is inside a git work tree."""
+    inside = git(root, "rev-parse", "--is-inside-work-tree", check=False)
+    return inside.returncode == 0 and inside.stdout.strip() == "true"
+
+
+def not_a_checkout(root: Path) -> str:
+    return f"{root} is not a git checkout (no .git in it or above it)"
+
+
 def verify_base(root: Path, base: str) -> str:
     """The base's commit id, or a clear error for a ref this (shallow) clone lacks."""
+    if not is_checkout(root):
+        raise MfeError(
+            f"{not_a_checkout(root)}: base={base} needs its git history; run `doit ci` without base="
+        )
     found = git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
     if found.returncode != 0:
         raise MfeError(

@@ -18,16 +18,15 @@ from dataclasses import replace
 from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
 from mfe.ci import budget, cache, records, shards, trust
-from mfe.ci.affected import git
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     affected_why,
     build,
     check_budgets,
+    deliver,
     holds_build,
     measure,
-    publish_site,
     record_builds,
     recorded_builds,
     remember_sizes,
@@ -35,7 +34,6 @@ from mfe.ci.run import (
     test_and_cache,
 )
 from mfe.config import App, Environment, Project
-from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.threads import pool as threads
@@ -43,10 +41,6 @@ from mfe.threads import result_of, settled
 
 LOOKUP_WORKERS = 16
 SHELL_WHY = "not in the build cache: needed to render the shell"
-
-
-def _head(project: Project) -> str:
-    return git(project.root, "rev-parse", "HEAD").stdout.strip()
 
 
 def _keys(project: Project, pool: ThreadPoolExecutor) -> dict[str, str]:
@@ -62,6 +56,7 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     """Key every app, look each key up once, pack the misses into at most `limit` shards."""
     if limit < 1:
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
+    commit = trust.head_commit(project.root)
     why = affected_why(project, base)
     who = trust.resolve(project)
     trust.require_secret(who)  # said once, before open_cache warns the cache is off
@@ -90,9 +85,8 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
         )
         for name in keys
     }
-    plan = shards.Plan(
-        env.name, _head(project), base, who.write_scope, publish, apps, shards.pack(seconds, limit)
-    )
+    packed = shards.pack(seconds, limit)
+    plan = shards.Plan(env.name, commit, base, who.write_scope, publish, apps, packed)
     path = shards.write_plan(project, plan)
     for shard in plan.shards:
         print(
@@ -118,7 +112,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     """Build, test and cache the apps of shard K of the plan; publishes nothing."""
     started = time.monotonic()
     index, count = shards.parse_shard(shard_text)
-    plan = shards.read_plan(project, env.name, _head(project))
+    plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
     if count != len(plan.shards):
         raise MfeError(
             f"doit ci shard={shard_text}: the plan has {len(plan.shards)} shard(s); "
@@ -219,9 +213,10 @@ def _verified_key(
 
 
 def publish_from_cache(project: Project, env: Environment) -> CiReport:
-    """Restore every app from the cache (never building), check budgets, publish."""
+    """Restore every app from the cache (never building), check budgets, then publish
+    where `trust.destination` sends this ref (live, a preview, or nowhere)."""
     started = time.monotonic()
-    plan = shards.read_plan(project, env.name, _head(project))
+    plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
     names = list(project.apps)
     report = _report(env, plan, names, "publish")
     with reported(project, report, started):
@@ -230,11 +225,14 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             return report
         who = trust.resolve(project)
         trust.require_secret(who)  # said once, before open_cache warns the cache is off
+        goes = trust.destination(who)
         with threads(LOOKUP_WORKERS) as pool:
             node = pool.submit(node_version)  # a subprocess, while boto3 loads
             session = Session(project, env)
-            ready = start_ready(session, pool)
-            remote, who = open_cache(session, "on", functools.partial(result_of, ready), who)
+            # Publishing needs the site; a run that publishes nothing does not.
+            ready = start_ready(session, pool) if goes.where != "none" else None
+            waits = functools.partial(result_of, ready) if ready else None
+            remote, who = open_cache(session, "on", waits, who)
             assert remote is not None
             packages = lockslice.load_lockfile(project.lockfile)
             _check_names(project, plan, names)
@@ -246,41 +244,16 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             }
             settled(futures.values())
             errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
-            outputs = result_of(ready)
+            outputs = result_of(ready) if ready else None
         record_builds(project, report)
         if errors:
             raise MfeError("\n".join(errors) + "\nnothing was published")
         check_budgets(project, report, remote, env)
-        if who.pull_request is not None:  # never live: a preview at previews/pr-<n>/
-            publish_preview(project, env, f"pr-{who.pull_request}", outputs, report)
-            return report
-        publish_site(session, outputs, report)
-        if who.trusted:
+        if deliver(session, goes, outputs, report):
             built = {n: s for n, f in futures.items() if (s := f.result()) is not None}
             records.merge(remote, records.BUILD_TIMES, built)
             remember_sizes(remote, env, report)
     return report
-
-
-def publish_preview(
-    project: Project, env: Environment, name: str, outputs: Outputs, report: CiReport
-) -> None:
-    """The pull request's apps over the live release at previews/NAME/; the URL goes to the
-    report, the job summary and `$GITHUB_OUTPUT` (`preview_url`, for the PR comment)."""
-    from mfe.publish import preview
-
-    published = preview.publish_preview(project, env, name, outputs=outputs)
-    report.published = True
-    report.site_url = published["url"]
-    report.extra["preview"] = name
-    for app, row in published.get("apps", {}).items():
-        if app in report.apps:
-            report.apps[app].uploaded = len(row.get("uploaded", []))
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as out:
-            out.write(f"preview_url={published['url']}\n")
-    print(f"ci: preview {name}: {published['url']}", flush=True)
 
 
 def _restore(

@@ -114,6 +114,11 @@ def markdown(report: CiReport) -> str:
         lines += ["", f"Preview `{report.extra['preview']}`: {report.site_url}"]
     elif report.published:
         lines += ["", f"Published: {report.site_url or '(no URL)'} in {report.seconds:.1f}s"]
+    elif report.extra.get("not_published"):  # an untrusted ref (mfe.ci.trust.destination)
+        lines += [
+            "",
+            f"**Not published:** {report.extra['not_published'].removeprefix('not published: ')}",
+        ]
     else:
         lines += ["", "Nothing to publish."]
     return "\n".join(lines) + "\n\n"

@@ -22,7 +22,7 @@ from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
-from mfe.ci import affected, budget, cache, records, steps
+from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.connect import CacheMode, open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
@@ -103,11 +103,16 @@ def reported(project: Project, report: CiReport, started: float) -> Iterator[Non
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
     session = Session(project, env)
+    who = trust.resolve(project)
+    goes = trust.destination(who) if options.publish else None
+    mode = _cache_mode(project, who, options.cache)
     workers = options.workers or max(2, os.cpu_count() or 2)
     with threads(workers + 1) as pool:
         node = pool.submit(node_version)  # a subprocess, while boto3 loads
-        ready = start_ready(session, pool)  # publishing needs the site; the cache does not
-        remote, who = open_cache(session, options.cache, functools.partial(result_of, ready))
+        # Publishing needs the site; the cache, and a run that publishes nothing, do not.
+        ready = start_ready(session, pool) if goes and goes.where != "none" else None
+        waits = functools.partial(result_of, ready) if ready else None
+        remote, who = open_cache(session, mode, waits, who)
         report.extra["cache_scope"] = who.write_scope if remote else "off"
         packages = lockslice.load_lockfile(project.lockfile)
         known = recorded_builds(project)
@@ -119,7 +124,7 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
                 app,
                 report.apps[name],
                 remote,
-                options.cache,
+                mode,
                 packages,
                 known,
                 report.apps[name].affected,
@@ -129,17 +134,28 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
         settled(futures)
         # One failed install fails every app that needed it: said once.
         errors = list(dict.fromkeys(str(e) for f in futures if (e := f.exception()) is not None))
-        outputs = result_of(ready)
+        outputs = result_of(ready) if ready else None
     record_builds(project, report)
     if errors:
         raise MfeError("\n".join(errors))
     check_budgets(project, report, remote, env)
-    if options.publish:
-        publish_site(session, outputs, report)
-        if remote and who.trusted:
-            built = {n: a.build_seconds for n, a in report.apps.items() if a.dist == "build"}
-            records.merge(remote, records.BUILD_TIMES, built)
-            remember_sizes(remote, env, report)
+    if goes and deliver(session, goes, outputs, report) and remote:
+        built = {n: a.build_seconds for n, a in report.apps.items() if a.dist == "build"}
+        records.merge(remote, records.BUILD_TIMES, built)
+        remember_sizes(remote, env, report)
+
+
+def _cache_mode(project: Project, who: trust.Trust, mode: CacheMode) -> CacheMode:
+    """Outside a git checkout nothing ties the files to a commit: the cache stays off
+    unless forced (said once, for the run, not as a note on every app)."""
+    if who.checkout or mode != "on":
+        return mode
+    print(
+        f"ci: {affected.not_a_checkout(project.root)}: the build cache is not used "
+        "(nothing ties these files to a commit; cache=force uses it)",
+        flush=True,
+    )
+    return "off"
 
 
 def process_app(
@@ -262,6 +278,23 @@ def remember_sizes(remote: cache.RemoteCache, env: Environment, report: CiReport
     records.merge(remote, records.sizes_name(env.name), sizes)
 
 
+def deliver(
+    session: Session, goes: trust.Destination, outputs: Outputs | None, report: CiReport
+) -> bool:
+    """Publish where `trust.destination` sends this run (`doit ci` and `doit ci publish`
+    alike); True when it went live (only then are build times and live sizes recorded)."""
+    if goes.where == "none":
+        print(f"ci: {goes.note}", flush=True)
+        report.extra["not_published"] = goes.note
+        return False
+    assert outputs is not None  # made ready for every run that publishes
+    if goes.where == "preview":  # never live: a preview at previews/pr-<n>/
+        publish_preview(session.project, session.env, goes.preview, outputs, report)
+        return False
+    publish_site(session, outputs, report)
+    return True
+
+
 def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     from mfe.publish import publish
     from mfe.publish.merge import CI_FORCE_HINT
@@ -286,6 +319,27 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
         if name in report.apps:
             report.apps[name].notes.append("superseded: live from a later commit, kept live")
     report.extra["release"] = published.release
+
+
+def publish_preview(
+    project: Project, env: Environment, name: str, outputs: Outputs, report: CiReport
+) -> None:
+    """The pull request's apps over the live release at previews/NAME/; the URL goes to the
+    report, the job summary and `$GITHUB_OUTPUT` (`preview_url`, for the PR comment)."""
+    from mfe.publish import preview
+
+    published = preview.publish_preview(project, env, name, outputs=outputs)
+    report.published = True
+    report.site_url = published["url"]
+    report.extra["preview"] = name
+    for app, row in published.get("apps", {}).items():
+        if app in report.apps:
+            report.apps[app].uploaded = len(row.get("uploaded", []))
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as out:
+            out.write(f"preview_url={published['url']}\n")
+    print(f"ci: preview {name}: {published['url']}", flush=True)
 
 
 def _keys_file(project: Project) -> Path:
