@@ -500,7 +500,7 @@ def test_only_a_trusted_ref_publishes_live_from_either_entry_point(
     # The fan-out on the same branch (its run above cached app-01 under ref/feature/, so
     # the plan has no shard): the publish restores every app and publishes nothing.
     plan = doit_json(feature, "ci_plan", "shards=1", name="ci-plan.json")
-    assert (plan["shards"], plan["scope"]) == ([], "ref/feature")
+    assert (plan["shards"], plan["scope"], plan["ref"]) == ([], "ref/feature", "refs/heads/feature")
     report = doit_json(feature, "ci", "publish", GITHUB_STEP_SUMMARY=str(summary))
     assert (report["published"], report["extra"]["not_published"]) == (False, said)
     assert "**Not published:** refs/heads/feature is not a trusted ref" in summary.read_text()
@@ -517,6 +517,36 @@ def test_only_a_trusted_ref_publishes_live_from_either_entry_point(
     report = doit_json(feature, "ci", GITHUB_REF="refs/pull/7/merge")
     assert report["extra"]["preview"] == "pr-7" and "previews/pr-7/" in report["site_url"]
     assert live_release(second_moto) == release
+
+
+def test_a_shard_or_publish_for_another_ref_than_the_plan_refuses_at_once(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """A shard writing a scope the plan's publish never reads would pass, and the publish
+    would ask to re-run it forever."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    runner = clone(origin, tmp_path / "runner")
+    git(runner, "checkout", "-qb", "feature")
+    doit_json(runner, "ci_plan", "shards=1", name="ci-plan.json", GITHUB_REF="refs/pull/8/merge")
+    plan = runner / ".mfe" / "local" / "ci-plan.json"
+    refused = run_doit(runner, "ci", "shard=1/1", check=False, env=CI_ENV)
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout, refused.stdout
+    assert (
+        f"{plan} was made for refs/pull/8/merge (cache scope pr/8/), this job runs for "
+        "refs/heads/feature (cache scope ref/feature/)"
+    ) in refused.stdout
+    assert "GITHUB_REF or MFE_CI_REF" in refused.stdout
+    assert cache_keys(second_moto, "build-cache/") == []  # nothing was built or stored
+
+    # Its publish, on a trusted ref, would not read pr/8/: refused too, before restoring.
+    refused = run_doit(
+        runner, "ci", "publish", check=False, env={**CI_ENV, "MFE_CI_REF": "refs/heads/main"}
+    )
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout, refused.stdout
+    assert "this job runs for refs/heads/main (cache scope trusted/), which it does not read" in (
+        refused.stdout
+    )
+    assert "re-run it" not in refused.stdout
 
 
 def test_outside_a_git_checkout_ci_says_so_once_and_publishes_nothing(

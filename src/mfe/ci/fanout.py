@@ -86,7 +86,7 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
         for name in keys
     }
     packed = shards.pack(seconds, limit)
-    plan = shards.Plan(env.name, commit, base, who.write_scope, publish, apps, packed)
+    plan = shards.Plan(env.name, commit, base, who.write_scope, publish, apps, packed, who.ref)
     path = shards.write_plan(project, plan)
     for shard in plan.shards:
         print(
@@ -113,6 +113,12 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     started = time.monotonic()
     index, count = shards.parse_shard(shard_text)
     plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
+    who = trust.resolve(project)
+    if who.write_scope != plan.scope:  # its entries would go where `ci publish` never looks
+        raise MfeError(
+            f"doit ci shard={shard_text}: {_scope_mismatch(project, plan, who)}; run every job "
+            "of one CI run for the same ref (GITHUB_REF or MFE_CI_REF), or plan again"
+        )
     if count != len(plan.shards):
         raise MfeError(
             f"doit ci shard={shard_text}: the plan has {len(plan.shards)} shard(s); "
@@ -122,7 +128,6 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     report = _report(env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
-        who = trust.resolve(project)
         trust.require_secret(who)  # before anything is built
         # One worker more than cores: process start-ups and uploads leave the cores gaps.
         workers = max(2, os.cpu_count() or 2) + 1
@@ -224,6 +229,12 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             print(f"ci: no app changed since {plan.base}: nothing to publish")
             return report
         who = trust.resolve(project)
+        if plan.scope not in who.read_scopes:  # the shards' entries are out of its reach
+            raise MfeError(
+                f"doit ci publish: {_scope_mismatch(project, plan, who)}, which it does not "
+                "read; run every job of one CI run for the same ref (GITHUB_REF or "
+                "MFE_CI_REF), or plan again"
+            )
         trust.require_secret(who)  # said once, before open_cache warns the cache is off
         goes = trust.destination(who)
         with threads(LOOKUP_WORKERS) as pool:
@@ -254,6 +265,16 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             records.merge(remote, records.BUILD_TIMES, built)
             remember_sizes(remote, env, report)
     return report
+
+
+def _scope_mismatch(project: Project, plan: shards.Plan, who: trust.Trust) -> str:
+    """'PLAN was made for REF (cache scope S/), this job runs for REF (cache scope S/)'."""
+    planned = plan.ref or "another ref"
+    here = who.ref or ("a detached HEAD" if who.checkout else str(project.root))
+    return (
+        f"{shards.plan_path(project, plan.env)} was made for {planned} (cache scope "
+        f"{plan.scope}/), this job runs for {here} (cache scope {who.write_scope}/)"
+    )
 
 
 def _restore(

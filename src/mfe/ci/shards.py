@@ -52,6 +52,8 @@ class Plan:
     """False when a base is given and no app changed since it."""
     apps: dict[str, PlannedApp]
     shards: list[Shard]
+    ref: str = ""
+    """The git ref it was planned for ('' if detached); its jobs must build the same."""
     format: str = FORMAT
 
     def to_json(self) -> str:
@@ -118,6 +120,7 @@ def read_plan(project: Project, env: str, commit: str) -> Plan:
             publish=bool(data["publish"]),
             apps={name: PlannedApp(**entry) for name, entry in data["apps"].items()},
             shards=[Shard(**shard) for shard in data["shards"]],
+            ref=str(data.get("ref") or ""),
         )
     except FileNotFoundError:
         raise MfeError(
