@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mfe.ci.affected import affected_apps, has_uncommitted_changes
+from mfe.ci.affected import affected_apps, changes_since, has_uncommitted_changes
 from mfe.config import load_project
 from mfe.errors import MfeError
 
@@ -111,6 +111,34 @@ def test_shared_inputs_and_the_build_table_affect_every_app(repo: Path) -> None:
     assert affected(repo) == {
         app: ["mfe.toml: [build] or [shared] changed"] for app in ("shell", "payments", "accounts")
     }
+
+
+def test_the_page_template_and_its_config_change_the_page_not_the_apps(repo: Path) -> None:
+    """Page-level inputs rebuild no app, but the run must publish the page again."""
+    (repo / "shell").mkdir()
+    (repo / "shell" / "index.html.j2").write_text("<html></html>\n")
+    commit(repo, "shell")
+    project = load_project(repo)
+    changes = changes_since(project, "prod", "main~1")
+    assert (changes.apps, changes.page, changes.publish) == ({}, ["shell/index.html.j2"], True)
+
+    (repo / "shell" / ".index.html.j2.swp").write_text("an editor's")  # not a page input
+    changes = changes_since(project, "prod", "HEAD")
+    assert (changes.apps, changes.page, changes.publish) == ({}, [], False)
+    (repo / "shell" / ".index.html.j2.swp").unlink()
+
+    # mfe.toml: the environment's own table and the apps' elements are page inputs;
+    # another environment's table is not.
+    (repo / "mfe.toml").write_text(TOML.replace('region = "eu-west-1"', 'region = "us-west-2"'))
+    commit(repo, "prod region")
+    assert changes_since(project, "local", "main~1").page == []
+    assert changes_since(project, "prod", "main~1").page == ["mfe.toml: [env.prod] changed"]
+    (repo / "mfe.toml").write_text(
+        TOML.replace('role = "parent"', 'role = "parent"\nelement = "x-shell"')
+    )
+    commit(repo, "element")
+    changes = changes_since(project, "local", "main~1")
+    assert (changes.apps, changes.page) == ({}, ["mfe.toml: [apps.shell] role or element changed"])
 
 
 def test_a_lockfile_bump_affects_only_the_apps_resolving_the_package(repo: Path) -> None:

@@ -341,6 +341,36 @@ def test_without_the_secret_plan_and_publish_say_so_once(origin: Path, tmp_path:
     assert refused.stdout.count("MFE_CACHE_KEY is not set") == 1, refused.stdout
 
 
+def test_a_change_to_the_page_alone_is_planned_and_published(
+    second_moto: str, tmp_path: Path
+) -> None:
+    """A page-level input (the shell template) rebuilds no app, but with base= the plan
+    still publishes it."""
+    origin = make_origin(tmp_path / "origin", second_moto, 2)
+    planner = clone(origin, tmp_path / "plan")
+    doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+    run_doit(clone(origin, tmp_path / "shard", plan_file), "ci", "shard=1/1", env=CI_ENV)
+    assert doit_json(clone(origin, tmp_path / "publish", plan_file), "ci", "publish")["published"]
+
+    template = origin / "shell" / "index.html.j2"
+    template.write_text(template.read_text() + "<!-- a page-only change -->\n")
+    git(origin, "commit", "-qam", "shell: change")
+    planner = clone(origin, tmp_path / "plan2")
+    plan = doit_json(planner, "ci_plan", "shards=1", "base=HEAD~1", name="ci-plan.json")
+    assert (plan["publish"], plan["shards"]) == (True, [])
+    assert plan["page"] == ["shell/index.html.j2"]
+    assert not any(app["affected"] for app in plan["apps"].values())
+    publisher = clone(origin, tmp_path / "publish2", planner / ".mfe" / "local" / "ci-plan.json")
+    output = run_doit(publisher, "ci", "publish", env=CI_ENV).stdout
+    assert "no app changed since HEAD~1, the page did (shell/index.html.j2)" in output
+    report = json.loads((publisher / ".mfe" / "local" / "ci-report.json").read_text())
+    assert report["published"] is True
+    assert report["extra"]["page_changed"] == ["shell/index.html.j2"]
+    with urllib.request.urlopen(report["site_url"], timeout=10) as response:
+        assert b"<!-- a page-only change -->" in response.read()
+
+
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}
     shards = pack(seconds, 3)

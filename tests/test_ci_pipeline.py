@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,21 @@ def test_fresh_clones_share_the_cache_and_build_only_what_changed(
     assert "nothing to build or publish" in output
     assert report["published"] is False
     assert {app["cache"] for app in report["apps"].values()} == {"unaffected"}
+
+    # A commit changing only the page template: no app rebuilds, the page is published.
+    template = third / "shell" / "index.html.j2"
+    template.write_text(template.read_text() + "<!-- a page-only change -->\n")
+    git(third, "-c", "user.name=CI", "-c", "user.email=ci@example.com", "commit", "-qam", "page")
+    report, output = ci(third, "base=HEAD~1", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert "no app changed since HEAD~1, the page did (shell/index.html.j2)" in output
+    assert report["published"] is True
+    assert report["extra"]["page_changed"] == ["shell/index.html.j2"]
+    assert {(app["affected"], app["build_seconds"]) for app in report["apps"].values()} == {
+        (False, 0.0)
+    }
+    assert "- **the page**: `shell/index.html.j2`" in summary.read_text()
+    with urllib.request.urlopen(report["site_url"], timeout=10) as response:
+        assert b"<!-- a page-only change -->" in response.read()
 
     # 4. A truncated archive is detected, ignored, rebuilt and replaced.
     key = next(k for k in cache_objects(moto_server) if "/accounts/" in k)

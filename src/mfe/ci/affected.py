@@ -3,17 +3,21 @@
 `git diff <base>...HEAD` plus uncommitted and untracked files; a file under
 `apps/<app>/` affects that app, a shared build input or the `[build]` table of
 `mfe.toml` affects every app, and a lockfile change affects only the apps whose
-resolved slice of it changed.
+resolved slice of it changed. Page-level inputs (the shell template folder, the tables
+of `mfe.toml` the page is rendered from) rebuild no app but change the page: the run
+must publish it (Turborepo's global dependencies, Nx's implicit dependencies).
 """
 
 from __future__ import annotations
 
 import subprocess
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mfe.build import lockslice, shared
-from mfe.build.sources import app_of
+from mfe.build.sources import app_of, editor_temporary
 from mfe.config import CONFIG_FILE, Project
 from mfe.errors import MfeError
 
@@ -151,6 +155,79 @@ def affected_apps(project: Project, base: str) -> dict[str, list[str]]:
         for name, lines in _lockfile_reasons(project, base).items():
             why[name].extend(lines)
     return {name: _capped(reasons) for name, reasons in why.items() if reasons}
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since a base: per affected app why, and why the page changed."""
+
+    apps: dict[str, list[str]]
+    page: list[str]
+    """Page-level inputs that changed (`page_changes`): no app rebuilds for them, but the
+    page must be published again."""
+
+    @property
+    def publish(self) -> bool:
+        return bool(self.apps or self.page)
+
+
+PAGE_APP_KEYS = ("role", "element")
+"""The keys of an `[apps.NAME]` table the page is rendered from (mfe.tasks.shell.url_config)."""
+
+
+def changes_since(project: Project, env: str, base: str) -> Changes:
+    """The affected apps and the page-level changes since `base`, for environment `env`."""
+    apps = affected_apps(project, base)
+    return Changes(apps, page_changes(project, env, base, changed_paths(project.root, base)))
+
+
+def page_changes(project: Project, env: str, base: str, paths: list[str]) -> list[str]:
+    """Why the page of `env` differs though no app's build input changed: a file of the
+    shell template folder (what `doit shell` renders from; not an editor's temporary
+    file), or mfe.toml's `[project]`, the apps' roles and elements, or `[env.<env>]` (the
+    page's names and URLs). The [build] and [shared] tables rebuild apps instead."""
+    folder = project.shell_dir.relative_to(project.root).as_posix() + "/"
+    why = [
+        path
+        for path in paths
+        if path.startswith(folder) and not editor_temporary(path.rsplit("/", 1)[-1])
+    ]
+    if CONFIG_FILE in paths:
+        why += [f"{CONFIG_FILE}: {table} changed" for table in _page_tables(project, env, base)]
+    return _capped(why)
+
+
+def _page_tables(project: Project, env: str, base: str) -> list[str]:
+    """The page's tables of mfe.toml that differ from the base's."""
+    try:
+        old = tomllib.loads(_show(project.root, base, CONFIG_FILE) or "")
+        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError:  # the base's copy: nothing proves the page the same
+        return [f"the file (unreadable at {base})"]
+    changed = [
+        f"[{name}]"
+        for name, old_table, new_table in (
+            ("project", old.get("project"), new.get("project")),
+            (f"env.{env}", old.get("env", {}).get(env), new.get("env", {}).get(env)),
+        )
+        if old_table != new_table
+    ]
+    before, after = _page_app_keys(old), _page_app_keys(new)
+    changed += [
+        f"[apps.{name}] role or element"
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
+    return changed
+
+
+def _page_app_keys(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    apps = config.get("apps", {})
+    return {
+        name: {key: table.get(key) for key in PAGE_APP_KEYS}
+        for name, table in apps.items()
+        if isinstance(table, dict)
+    }
 
 
 def _capped(reasons: list[str]) -> list[str]:

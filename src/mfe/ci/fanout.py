@@ -21,9 +21,10 @@ from mfe.ci import budget, cache, records, shards, trust
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
-    affected_why,
+    announce_page,
     build,
     check_budgets,
+    ci_changes,
     deliver,
     holds_build,
     measure,
@@ -57,7 +58,8 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     if limit < 1:
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
     commit = trust.head_commit(project.root)
-    why = affected_why(project, base)
+    changes = ci_changes(project, env, base)
+    why = changes.apps
     who = trust.resolve(project)
     trust.require_secret(who)  # said once, before open_cache warns the cache is off
     with threads(LOOKUP_WORKERS) as pool:
@@ -67,7 +69,7 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
         # The shard jobs' uploads need the bucket: made here, once, not by N shards at once.
         bucket = pool.submit(remote.ready)
         keys = _keys(project, pool)
-        publish = not (base and not why)
+        publish = changes.publish
         probes = {name: pool.submit(cache.probe, remote, name, keys[name]) for name in keys}
         lookups = {name: result_of(probe) for name, probe in probes.items()}
         recorded = records.read(remote, records.BUILD_TIMES)
@@ -87,11 +89,14 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     }
     packed = shards.pack(seconds, limit)
     plan = shards.Plan(env.name, commit, base, who.write_scope, publish, apps, packed, who.ref)
+    plan.page = changes.page
     path = shards.write_plan(project, plan)
     for shard in plan.shards:
         print(
             f"ci_plan: shard {shard.shard} (~{shard.estimate_seconds:.1f}s): {' '.join(shard.apps)}"
         )
+    if changes.page:
+        print(f"ci_plan: the page changed since {base}: {', '.join(changes.page)}")
     hits = len(keys) - len(misses)
     print(f"ci_plan: {len(misses)} to build in {len(plan.shards)} shard(s), {hits} in the cache")
     print(f"ci_plan: plan {path.relative_to(project.root).as_posix()}", flush=True)
@@ -224,9 +229,10 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
     plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
     names = list(project.apps)
     report = _report(env, plan, names, "publish")
+    announce_page(report, plan.page, any(app.affected for app in plan.apps.values()))
     with reported(project, report, started):
         if not plan.publish:
-            print(f"ci: no app changed since {plan.base}: nothing to publish")
+            print(f"ci: no app and no page input changed since {plan.base}: nothing to publish")
             return report
         who = trust.resolve(project)
         if plan.scope not in who.read_scopes:  # the shards' entries are out of its reach

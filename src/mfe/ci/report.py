@@ -106,6 +106,9 @@ def markdown(report: CiReport) -> str:
             shown = ", ".join(f"`{reason}`" for reason in app.why[:8])
             more = f" and {len(app.why) - 8} more" if len(app.why) > 8 else ""
             lines.append(f"- **{name}**: {shown}{more}")
+    if report.extra.get("page_changed"):  # published though no app may have changed
+        shown = ", ".join(f"`{reason}`" for reason in report.extra["page_changed"])
+        lines.append(f"- **the page**: {shown}")
     for warning in report.extra.get("warnings", []):
         lines += ["", f"**Warning:** {warning.removeprefix('warning: ')}"]
     if report.error:

@@ -57,10 +57,25 @@ def parse_options(base: str | None, cache_mode: str | None) -> CiOptions:
     return CiOptions(base=base, cache=mode)  # type: ignore[arg-type]
 
 
-def affected_why(project: Project, base: str | None) -> dict[str, list[str]]:
+def ci_changes(project: Project, env: Environment, base: str | None) -> affected.Changes:
+    """What `doit ci` and `doit ci_plan` build and whether they publish: with a base, the
+    affected apps and the page-level changes since it; without, every app (the cache decides)."""
     if base:
-        return affected.affected_apps(project, base)
-    return {name: [NO_BASE_WHY] for name in project.apps}
+        return affected.changes_since(project, env.name, base)
+    return affected.Changes({name: [NO_BASE_WHY] for name in project.apps}, [])
+
+
+def announce_page(report: CiReport, page: list[str], apps_changed: bool) -> None:
+    """Report the page-level changes; say them when they alone make the run publish."""
+    if not page:
+        return
+    report.extra["page_changed"] = page
+    if not apps_changed:
+        print(
+            f"ci: no app changed since {report.base}, the page did ({', '.join(page)}): "
+            "publishing it",
+            flush=True,
+        )
 
 
 def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
@@ -71,7 +86,8 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     warnings = version_warnings(project)
     for line in warnings:
         print(f"ci: {line}", flush=True)
-    why = affected_why(project, options.base)
+    changes = ci_changes(project, env, options.base)
+    why = changes.apps
     report = CiReport(
         env.name,
         options.base,
@@ -79,9 +95,13 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     )
     if warnings:
         report.extra["warnings"] = warnings  # shared packages at different major versions
+    announce_page(report, changes.page, bool(changes.apps))
     with reported(project, report, started):
-        if options.base and not why:
-            print(f"ci: no app changed since {options.base}: nothing to build or publish")
+        if not changes.publish:
+            print(
+                f"ci: no app and no page input changed since {options.base}: "
+                "nothing to build or publish"
+            )
         else:
             _run(project, env, options, report)
     return report

@@ -49,12 +49,15 @@ class Plan:
     base: str | None
     scope: str
     publish: bool
-    """False when a base is given and no app changed since it."""
+    """False when a base is given and neither an app nor the page changed since it."""
     apps: dict[str, PlannedApp]
     shards: list[Shard]
     ref: str = ""
     """The git ref it was planned for ('' if detached); its jobs must build the same."""
     format: str = FORMAT
+    page: list[str] = field(default_factory=list)
+    """Page-level changes since the base (mfe.ci.affected.page_changes): publish though no
+    app changed."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -121,6 +124,7 @@ def read_plan(project: Project, env: str, commit: str) -> Plan:
             apps={name: PlannedApp(**entry) for name, entry in data["apps"].items()},
             shards=[Shard(**shard) for shard in data["shards"]],
             ref=str(data.get("ref") or ""),
+            page=list(data.get("page", [])),  # plans written before this field: none
         )
     except FileNotFoundError:
         raise MfeError(
