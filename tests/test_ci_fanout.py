@@ -345,10 +345,12 @@ def test_a_change_to_the_page_alone_is_planned_and_published(
     second_moto: str, tmp_path: Path
 ) -> None:
     """A page-level input (the shell template) rebuilds no app, but with base= the plan
-    still publishes it."""
+    still publishes it; without base=, a miss says what the cache lookup found."""
     origin = make_origin(tmp_path / "origin", second_moto, 2)
     planner = clone(origin, tmp_path / "plan")
-    doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    plan = doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    for app in plan["apps"].values():
+        assert app["why"] == [f"the build cache has no entry for its input key {app['key'][:12]}"]
     plan_file = planner / ".mfe" / "local" / "ci-plan.json"
     run_doit(clone(origin, tmp_path / "shard", plan_file), "ci", "shard=1/1", env=CI_ENV)
     assert doit_json(clone(origin, tmp_path / "publish", plan_file), "ci", "publish")["published"]

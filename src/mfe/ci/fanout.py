@@ -21,8 +21,10 @@ from mfe.ci import budget, cache, records, shards, trust
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
+    NO_BASE_WHY,
     announce_page,
     build,
+    cache_why,
     check_budgets,
     ci_changes,
     deliver,
@@ -79,7 +81,7 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     apps = {
         name: shards.PlannedApp(
             affected=name in why,
-            why=why.get(name) or ([SHELL_WHY] if name in misses else []),
+            why=_planned_why(why.get(name), name in misses, keys[name], lookups[name].outcome),
             key=keys[name],
             cache="miss" if name in misses else "hit",
             estimate_seconds=round(seconds.get(name, 0.0), 3),
@@ -101,6 +103,14 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     print(f"ci_plan: {len(misses)} to build in {len(plan.shards)} shard(s), {hits} in the cache")
     print(f"ci_plan: plan {path.relative_to(project.root).as_posix()}", flush=True)
     return plan
+
+
+def _planned_why(why: list[str] | None, miss: bool, key: str, outcome: str) -> list[str]:
+    """An affected app's reasons (without base=, what the cache lookup found); an unaffected
+    one built only because the cache lacks it says so."""
+    if why == [NO_BASE_WHY] and miss:
+        return [cache_why(key, outcome)]
+    return why or ([SHELL_WHY] if miss else [])
 
 
 def _report(env: Environment, plan: shards.Plan, names: list[str], mode: str) -> CiReport:

@@ -78,6 +78,12 @@ def announce_page(report: CiReport, page: list[str], apps_changed: bool) -> None
         )
 
 
+def cache_why(key: str, outcome: str) -> str:
+    """Why a candidate is built when no base= says why: what the build cache lookup found."""
+    found = "a rejected entry" if outcome == "rejected" else "no entry"
+    return f"the build cache has {found} for its input key {key[:12]}"
+
+
 def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     """The whole pipeline; writes the report (also on failure) and raises MfeError on failure."""
     from mfe.build.shared import version_warnings
@@ -236,6 +242,8 @@ def _restore_or_build(
             result.tests = "cached" if result.affected else "not run"
             print(f"ci: {app.name}: restored from the build cache ({result.key[:12]})", flush=True)
             return
+        if result.why == [NO_BASE_WHY]:
+            result.why = [cache_why(result.key, lookup.outcome)]
     build(project, app, result)
     if not cacheable:
         result.notes.append("not in the build cache: built only to render the shell")
