@@ -373,6 +373,25 @@ def test_a_change_to_the_page_alone_is_planned_and_published(
         assert b"<!-- a page-only change -->" in response.read()
 
 
+def test_a_shard_names_uncommitted_edits_and_a_bad_plan_says_what_to_do(
+    second_moto: str, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path / "origin", second_moto, 2)
+    planner = clone(origin, tmp_path / "plan")
+    doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+
+    # An uncommitted edit: named before any app of the shard is built.
+    shard = clone(origin, tmp_path / "shard", plan_file)
+    (shard / "apps" / "app-01" / "src" / "format.js").write_text("export const f = 1;\n")
+    failed = run_doit(shard, "ci", "shard=1/1", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    assert "uncommitted changes" in failed.stdout and "apps/app-01/src/format.js" in failed.stdout
+    assert "Node version" not in failed.stdout, failed.stdout
+    report = json.loads((shard / ".mfe" / "local" / "ci-report.json").read_text())
+    assert {app["dist"] for app in report["apps"].values()} == {""}  # nothing was built
+
+
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}
     shards = pack(seconds, 3)

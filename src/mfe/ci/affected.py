@@ -77,11 +77,10 @@ def changed_paths(root: Path, base: str) -> list[str]:
     return sorted(paths)
 
 
-def _uncommitted(root: Path, pathspec: str) -> list[str]:
-    """Modified, staged, deleted and untracked (not ignored) files under `pathspec`."""
-    status = git(
-        root, "status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", "--", pathspec
-    )
+def _uncommitted(root: Path, *pathspecs: str) -> list[str]:
+    """Modified, staged, deleted and untracked (not ignored) files under `pathspecs`."""
+    flags = ("--porcelain", "-z", "--no-renames", "--untracked-files=all")
+    status = git(root, "status", *flags, "--", *pathspecs)
     prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()
     paths = []
     for record in filter(None, status.stdout.split("\0")):
@@ -96,6 +95,21 @@ def has_uncommitted_changes(project: Project, app_path: Path) -> bool:
         return bool(_uncommitted(project.root, app_path.relative_to(project.root).as_posix()))
     except MfeError:
         return True  # not a git checkout: nothing proves the sources are committed
+
+
+def uncommitted_inputs(project: Project, names: list[str]) -> list[str]:
+    """The files the `names` apps' input keys read that differ from HEAD: their folders'
+    sources, the shared [build] inputs and the lockfile (what a CI job keyed in the plan
+    job's clean checkout never saw)."""
+    root = project.root
+    specs = [project.lockfile.relative_to(root).as_posix(), *project.build.inputs]
+    specs += [project.apps[n].path.relative_to(root).as_posix() for n in names]
+    found = []
+    for path in _uncommitted(root, *specs):
+        if path.startswith("apps/") and app_of(project, path) is None:
+            continue  # dist/, node_modules/, an editor's temporary file: not a source
+        found.append(path)
+    return sorted(found)
 
 
 def _show(root: Path, base: str, name: str) -> str | None:

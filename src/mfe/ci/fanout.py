@@ -18,6 +18,7 @@ from dataclasses import replace
 from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
 from mfe.ci import budget, cache, records, shards, trust
+from mfe.ci.affected import uncommitted_inputs
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
@@ -143,6 +144,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     report = _report(env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
+        _check_committed(project, plan, names)  # before anything is built
         trust.require_secret(who)  # before anything is built
         # One worker more than cores: process start-ups and uploads leave the cores gaps.
         workers = max(2, os.cpu_count() or 2) + 1
@@ -218,6 +220,19 @@ def _check_names(project: Project, plan: shards.Plan, names: list[str]) -> None:
             raise MfeError(f"the CI plan names app {name!r}, which this checkout does not have")
 
 
+def _check_committed(project: Project, plan: shards.Plan, names: list[str]) -> None:
+    """The plan keyed the apps from its commit's files: an uncommitted edit here would
+    only show later as a key mismatch, after the other apps were built."""
+    found = uncommitted_inputs(project, names)
+    if found:
+        shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+        raise MfeError(
+            f"uncommitted changes to the planned apps' inputs ({shown}): a CI job builds "
+            f"commit {plan.commit[:12]} as the plan keyed it; commit the change and run "
+            "`doit ci_plan` again, or discard it (`git status`)"
+        )
+
+
 def _verified_key(
     project: Project, plan: shards.Plan, name: str, packages: lockslice.Packages
 ) -> str:
@@ -244,6 +259,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
         if not plan.publish:
             print(f"ci: no app and no page input changed since {plan.base}: nothing to publish")
             return report
+        _check_committed(project, plan, names)  # before the cache and the site are opened
         who = trust.resolve(project)
         if plan.scope not in who.read_scopes:  # the shards' entries are out of its reach
             raise MfeError(
