@@ -391,6 +391,24 @@ def test_a_shard_names_uncommitted_edits_and_a_bad_plan_says_what_to_do(
     report = json.loads((shard / ".mfe" / "local" / "ci-report.json").read_text())
     assert {app["dist"] for app in report["apps"].values()} == {""}  # nothing was built
 
+    # A plan without shards (nothing changed since its base): nothing to build.
+    doit_json(planner, "ci_plan", "shards=1", "base=HEAD", name="ci-plan.json")
+    shard = clone(origin, tmp_path / "shard2", plan_file)
+    failed = run_doit(shard, "ci", "shard=1/1", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    assert "the plan has no shards: nothing to build" in failed.stdout
+    assert "shard=K/0" not in failed.stdout
+
+    # A plan missing a field: which one, in which file, and what to do.
+    local_plan = shard / ".mfe" / "local" / "ci-plan.json"
+    data = json.loads(local_plan.read_text())
+    del data["env"]
+    local_plan.write_text(json.dumps(data))
+    failed = run_doit(shard, "ci", "shard=1/1", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    assert f"{local_plan}: the CI plan has no 'env' field" in failed.stdout, failed.stdout
+    assert "run `doit ci_plan env=local shards=N` again" in failed.stdout
+
 
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}

@@ -129,6 +129,12 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     started = time.monotonic()
     index, count = shards.parse_shard(shard_text)
     plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
+    if not plan.shards:
+        raise MfeError(
+            f"doit ci shard={shard_text}: the plan has no shards: nothing to build (every app "
+            "is in the build cache, or nothing changed since its base); skip the shard jobs "
+            f"(the plan job's `shards` output is 0) and run `doit ci env={env.name} publish`"
+        )
     who = trust.resolve(project)
     if who.write_scope != plan.scope:  # its entries would go where `ci publish` never looks
         raise MfeError(

@@ -131,8 +131,15 @@ def read_plan(project: Project, env: str, commit: str) -> Plan:
             f"{path}: no CI plan; run `doit ci_plan env={env} shards=N` first (in a workflow: "
             "download the plan job's artifact into .mfe/<env>/)"
         ) from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MfeError(f"{path}: unreadable CI plan ({exc}); run `doit ci_plan` again") from None
+    except KeyError as exc:
+        raise MfeError(
+            f"{path}: the CI plan has no {exc.args[0]!r} field (written by another version of "
+            f"mfe, or edited?); run `doit ci_plan env={env} shards=N` again"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise MfeError(
+            f"{path}: unreadable CI plan ({exc}); run `doit ci_plan env={env} shards=N` again"
+        ) from None
     if plan.env != env:
         raise MfeError(f"{path}: the plan is for env={plan.env}, not env={env}")
     if plan.commit != commit:
