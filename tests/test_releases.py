@@ -260,10 +260,21 @@ def test_without_a_git_identity_a_release_names_the_ci_run_or_the_os_user(
     monkeypatch.setenv("GITHUB_RUN_ID", "7")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
     monkeypatch.setenv("GITHUB_ACTOR", "alice")
+    monkeypatch.delenv("GITHUB_SERVER_URL", raising=False)
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "1")
     site.change("accounts", "3")
     site.publish(smoke=False)
+    # A re-run: its attempt's page. A URL, as `acme/shop#7` is GitHub's link to issue 7.
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://git.example.com")
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "2")
+    site.change("accounts", "4")
+    site.publish(smoke=False)
+    run = "https://github.com/acme/shop/actions/runs/7"
     assert [r.by for r in history(site)] == [
-        getpass.getuser(), "CI Bot <bot@example.com>", "CI run acme/shop#7 (alice)"]  # fmt: skip
+        getpass.getuser(), "CI Bot <bot@example.com>", f"CI run {run} (alice)",
+        "CI run https://git.example.com/acme/shop/actions/runs/7/attempts/2 (alice)"]  # fmt: skip
+    shown = [row.split("  ")[-1].strip() for row in lines(history(site))]
+    assert shown[2:] == ["CI run 7 (alice)", "CI run 7 attempt 2 (alice)"]  # short in the table
 
 
 def test_a_live_commit_missing_from_the_clone_is_not_taken_for_older(site: Site) -> None:

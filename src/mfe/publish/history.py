@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -241,11 +242,26 @@ def git_identity(root: Path) -> str | None:
 
 
 def github_run() -> str | None:
-    if not os.environ.get("GITHUB_RUN_ID"):
+    """`CI run <run URL> (actor)`: the URL opens the run (and its attempt, after a re-run);
+    GitHub would render `owner/repo#N` as a link to issue or pull request N."""
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    if not run_id:
         return None
-    repo = os.environ.get("GITHUB_REPOSITORY", "")
+    server = (os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    url = f"{server}/{os.environ.get('GITHUB_REPOSITORY', '')}/actions/runs/{run_id}"
+    attempt = os.environ.get("GITHUB_RUN_ATTEMPT", "")
+    if attempt.isdigit() and int(attempt) > 1:
+        url += f"/attempts/{attempt}"
     actor = os.environ.get("GITHUB_ACTOR", "")
-    return f"CI run {repo}#{os.environ['GITHUB_RUN_ID']}" + (f" ({actor})" if actor else "")
+    return f"CI run {url}" + (f" ({actor})" if actor else "")
+
+
+RUN_URL = re.compile(r"https?://\S+/actions/runs/(\d+)(?:/attempts/(\d+))?")
+
+
+def short_by(by: str) -> str:
+    """`doit releases`' "by" cell: a CI run as its number (and attempt), not its URL."""
+    return RUN_URL.sub(lambda m: m[1] + (f" attempt {m[2]}" if m[2] else ""), by)
 
 
 def os_user() -> str:
@@ -290,7 +306,7 @@ def lines(records: list[Live]) -> list[str]:
 def row_cells(rec: Live) -> tuple[str, ...]:
     what = ",".join(rec.changed) or "-"
     commit = commit_label(rec.commit, rec.dirty)
-    return (str(rec.seq), rec.release, rec.created, commit, what, rec.by or "-")
+    return (str(rec.seq), rec.release, rec.created, commit, what, short_by(rec.by or "-"))
 
 
 def row_notes(rec: Live) -> str:
