@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mfe.build.bundle import build_app
 from mfe.ci.run import parse_options
 from mfe.ci.steps import ensure_node_modules, run_tests
 from mfe.config import load_project
@@ -133,3 +134,42 @@ def test_an_app_folder_npm_never_installed_says_to_run_doit_ci_again(monorepo: P
     with pytest.raises(MfeError) as failed:
         ensure_node_modules(load_project(monorepo))
     assert str(failed.value) == "new app late: run `npm install`, then run `doit ci` again"
+
+
+class Writes:
+    """A stdout that records each write call, as a pipe receives them."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_build_prints_each_line_in_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parallel CI builds print from worker threads: a line written apart from its newline
+    could be joined by another thread's line in piped output."""
+    (tmp_path / "mfe.toml").write_text(
+        '[project]\nname = "s"\n[apps.a]\nrole = "parent"\nelement = "mfe-a"\n'
+    )
+    script = (
+        'mkdir -p "$MFE_OUT_DIR" && echo "customElements.define(\'mfe-a\', class {});" '
+        '> "$MFE_OUT_DIR/main-0a1b2c3d.js" && echo bundled'
+    )
+    _app_with_scripts(tmp_path, "a", {})
+    (tmp_path / "apps" / "a" / "package.json").write_text(
+        json.dumps({"name": "a", "scripts": {"build": script}})
+    )
+    project = load_project(tmp_path)
+    out = Writes()
+    monkeypatch.setattr("sys.stdout", out)
+    build_app(project, project.apps["a"])
+    monkeypatch.undo()
+    assert "".join(out.calls).splitlines()[-1].startswith("build:a: 1 files in ")
+    assert all(call.endswith("\n") for call in out.calls), out.calls

@@ -23,6 +23,7 @@ from mfe.build.scratch import build_folder, locked
 from mfe.build.sources import file_deps
 from mfe.config import App, Project
 from mfe.errors import Interrupted, MfeError
+from mfe.output import say
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
     from mfe.build.manifest import AssetManifest
@@ -90,7 +91,7 @@ def _build_into(project: Project, app: App, out: Path) -> Built:
         changed = snapshot.moved(project.root, read, inputs)
         if not changed:
             break
-        print(f"build:{app.name}: {changed[0]} changed while bundling; building again")
+        say(f"build:{app.name}: {changed[0]} changed while bundling; building again")
     else:
         raise MfeError(
             f"build:{app.name}: {changed[0]} kept changing while the bundler read it "
@@ -111,9 +112,9 @@ def _build_into(project: Project, app: App, out: Path) -> Built:
         check_element(project, app, out, manifest)  # raising keeps the previous dist/
     swap_into_place(out, app.dist)
     if output.strip():
-        print(output.rstrip())
+        say(output.rstrip())
     seconds = time.monotonic() - started
-    print(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
+    say(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
     return Built(manifest, read)
 
 

@@ -30,6 +30,7 @@ from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
 from mfe.errors import MfeError
 from mfe.files import write_atomic
+from mfe.output import say
 from mfe.threads import pool as threads
 from mfe.threads import result_of, settled
 
@@ -240,7 +241,7 @@ def _restore_or_build(
             result.cache = "hit" if result.affected else "unaffected"
             # Archives are uploaded only after the app's tests passed on these same inputs.
             result.tests = "cached" if result.affected else "not run"
-            print(f"ci: {app.name}: restored from the build cache ({result.key[:12]})", flush=True)
+            say(f"ci: {app.name}: restored from the build cache ({result.key[:12]})")
             return
         if result.why == [NO_BASE_WHY]:
             result.why = [cache_why(result.key, lookup.outcome)]

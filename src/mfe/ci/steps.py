@@ -16,6 +16,7 @@ from mfe.build.install import install_if_due
 from mfe.build.installed import NO_NPM
 from mfe.config import App, Project
 from mfe.errors import MfeError
+from mfe.output import say
 
 _install_lock = threading.Lock()
 _failed: dict[Path, MfeError] = {}
@@ -73,7 +74,7 @@ def run_tests(project: Project, app: App) -> None:
             f"tests of {app.name} failed (`{command}` exited {result.returncode}{hint}); "
             f"nothing was published.\n{result.stdout.rstrip()}"
         )
-    print(f"ci: {app.name}: tests passed", flush=True)
+    say(f"ci: {app.name}: tests passed")
 
 
 def _run(
