@@ -664,3 +664,69 @@ def test_ci_names_a_force_it_has_when_live_is_from_a_commit_it_cannot_fetch(
         in refused.stdout
     )
     assert "pass --force" not in refused.stdout
+
+
+def test_shard_and_publish_reports_say_what_each_job_did(second_moto: str, tmp_path: Path) -> None:
+    """A shard whose build of one app fails reports that app as a miss whose build failed
+    (not "unaffected"), the others against their live sizes; the publish job then reports
+    the app it could not restore as not restored (not "cached"), and those it restored as
+    hits, whatever the plan found."""
+    origin = make_origin(tmp_path / "origin", second_moto, 3)
+    doit_json(clone(origin, tmp_path / "single"), "ci")  # a trusted publish: live sizes
+    write_app(origin, 1, "// changed\n" * 40)
+    broken = origin / "apps" / "app-02" / "package.json"
+    package = json.loads(broken.read_text())
+    package["scripts"]["build"] = "echo 'app-02: no bundler here' && exit 3"
+    broken.write_text(json.dumps(package))
+    git(origin, "commit", "-qam", "app-01 grows, app-02's build fails")
+    planner = clone(origin, tmp_path / "plan")
+    plan = doit_json(planner, "ci_plan", "shards=1", name="ci-plan.json")
+    assert sorted(plan["shards"][0]["apps"]) == ["app-01", "app-02"]
+    plan_file = planner / ".mfe" / "local" / "ci-plan.json"
+
+    shard = clone(origin, tmp_path / "shard", plan_file)
+    summary = tmp_path / "shard.md"
+    failed = run_doit(
+        shard, "ci", "shard=1/1", check=False, env={**CI_ENV, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    report = json.loads((shard / ".mfe" / "local" / "ci-report.json").read_text())
+    app02, app01 = report["apps"]["app-02"], report["apps"]["app-01"]
+    assert (app02["cache"], app02["failed"], app02["tests"]) == ("miss", "build", "not run")
+    assert (app01["cache"], app01["tests"], app01["failed"]) == ("miss", "passed", None)
+    assert app01["live_bytes"] and app01["size_bytes"] > app01["live_bytes"]
+    written = summary.read_text()
+    assert "### `doit ci env=local shard=1/1`" in written
+    (row,) = (x for x in written.splitlines() if x.startswith("| app-01 |"))
+    assert "| new |" not in row and "| +" in row
+    assert "| app-02 | yes | miss | 0.0 | **build failed** |" in written
+    assert "Nothing to publish" not in written and "app-02: no bundler here" in written
+
+    publisher = clone(origin, tmp_path / "publish", plan_file)
+    summary = tmp_path / "publish.md"
+    failed = run_doit(
+        publisher, "ci", "publish", check=False, env={**CI_ENV, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    report = json.loads((publisher / ".mfe" / "local" / "ci-report.json").read_text())
+    app02, app01 = report["apps"]["app-02"], report["apps"]["app-01"]
+    assert (app02["cache"], app02["failed"], app02["tests"], app02["dist"]) == (
+        "miss",
+        "restore",
+        "not run",
+        "",
+    )
+    assert (app01["cache"], app01["tests"], app01["dist"], app01["build_seconds"]) == (
+        "hit",
+        "cached",
+        "cache",
+        0.0,
+    )
+    assert report["apps"]["app-00"]["cache"] == "hit"
+    written = summary.read_text()
+    assert "### `doit ci env=local publish`" in written
+    assert "| app-02 | yes | miss | 0.0 | **not restored** |" in written
+    assert "app-02 is not in the build cache" in written
+    assert written.index("app-02 is not in the build cache") < written.index(
+        "nothing was published"
+    )

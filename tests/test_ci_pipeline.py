@@ -284,10 +284,17 @@ def test_unaffected_apps_missing_from_the_cache_and_failing_tests(
     before = cache_objects(moto_server)
     result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=CI_ENV)
     assert result.returncode != 0 and "Traceback" not in result.stdout
-    assert "tests of payments failed" in result.stdout
+    # The log ends with the verdict, after the tests' own output (read from its end).
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("tests of payments failed (`node --test` exited 1)"), result.stdout
+    assert last.endswith("nothing was published.")
     report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
     assert report["published"] is False and "tests of payments failed" in report["error"]
-    assert report["apps"]["payments"]["tests"] == "failed"
+    assert "expected" in report["error"].split("tests of payments failed (")[0]
+    assert (report["apps"]["payments"]["tests"], report["apps"]["payments"]["failed"]) == (
+        "failed",
+        "tests",
+    )
     assert cache_objects(moto_server) == before
     # The failed build stays in dist/: the next run tests it again instead of trusting it.
     result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=CI_ENV)
@@ -458,3 +465,45 @@ def test_the_plan_job_of_an_aws_environment_gets_the_cache_bucket_doit_infra_mak
     assert "warning" not in planned.stdout, planned.stdout
     plan = json.loads((clone / ".mfe" / "prod" / "ci-plan.json").read_text())
     assert plan["shards"] and all(app["cache"] == "miss" for app in plan["apps"].values())
+
+
+def test_a_failed_build_is_a_miss_annotated_where_esbuild_points_and_summarised_whole(
+    origin: Path, monorepo_template: Path, tmp_path: Path
+) -> None:
+    """The report says what happened to each app in this run; on GitHub Actions each
+    esbuild error is an annotation at its file, line and column, and the job summary shows
+    the whole error and, for the apps it measured, the change against the live size."""
+    clone = fresh_clone(origin, tmp_path / "broken", monorepo_template / "node_modules")
+    ci(clone)  # a trusted run: publishes and records the live sizes
+    source = clone / "apps" / "payments" / "src" / "format.js"
+    text = source.read_text()
+    assert text.endswith("\n")
+    source.write_text(text + "export const broken = 1 x;\n")
+    line = len(text.splitlines()) + 1
+    commit_in(clone, "payments: a syntax error")
+    summary = tmp_path / "summary.md"
+    actions = {**CI_ENV, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true"}
+    result = run_doit(clone, "ci", "base=HEAD~1", check=False, env=actions)
+    assert result.returncode != 0 and "Traceback" not in result.stdout, result.stdout
+    report = json.loads((clone / ".mfe" / "local" / "ci-report.json").read_text())
+    payments = report["apps"]["payments"]
+    assert (payments["affected"], payments["cache"], payments["failed"], payments["tests"]) == (
+        True,
+        "miss",
+        "build",
+        "not run",
+    )
+    assert (report["commit"], report["ref"]) == (git(clone, "rev-parse", "HEAD"), "refs/heads/main")
+    where = f"apps/payments/src/format.js:{line}:24:"  # esbuild's columns count from 0
+    assert where in report["error"]
+    annotation = f'::error file=apps/payments/src/format.js,line={line},col=25::Expected ";" but'
+    assert annotation in result.stdout, result.stdout
+    assert "::error title=doit ci env=local failed::build:payments failed" in result.stdout
+    written = summary.read_text()
+    assert "### `doit ci env=local` since `HEAD~1`" in written
+    assert "| payments | yes | miss | 0.0 | **build failed** |" in written
+    assert "**Failed:**\n\n```text\nbuild:payments failed" in written and where in written
+    accounts = report["apps"]["accounts"]
+    assert accounts["size_bytes"] and accounts["live_bytes"] == accounts["size_bytes"]
+    (row,) = (x for x in written.splitlines() if x.startswith("| accounts |"))
+    assert "| +0.0 kB |" in row and "Nothing to publish" not in written

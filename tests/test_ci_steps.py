@@ -115,6 +115,12 @@ def test_tests_run_the_test_script_as_npm_would(
     with pytest.raises(MfeError, match="tests of c failed") as failed:
         run_tests(project, project.apps["c"])
     assert "exited 3" in str(failed.value) and "expected 1, got 2" in str(failed.value)
+    # The tests' output first, the verdict last: a CI log is read from its end.
+    assert str(failed.value).splitlines() == [
+        "tests of c: `echo 'expected 1, got 2'; exit 3` printed:",
+        "expected 1, got 2",
+        "tests of c failed (`echo 'expected 1, got 2'; exit 3` exited 3); nothing was published.",
+    ]
 
 
 def test_doit_variables() -> None:

@@ -25,12 +25,14 @@ from mfe.ci.run import (
     NO_BASE_WHY,
     announce_page,
     build,
+    built_commit,
     cache_why,
     check_budgets,
     ci_changes,
     deliver,
     holds_build,
     measure,
+    note_live_sizes,
     record_builds,
     recorded_builds,
     remember_sizes,
@@ -114,13 +116,16 @@ def _planned_why(why: list[str] | None, miss: bool, key: str, outcome: str) -> l
     return why or ([SHELL_WHY] if miss else [])
 
 
-def _report(env: Environment, plan: shards.Plan, names: list[str], mode: str) -> CiReport:
+def _report(
+    project: Project, env: Environment, plan: shards.Plan, names: list[str], mode: str
+) -> CiReport:
     report = CiReport(
         env.name,
         plan.base,
         {n: AppReport(affected=plan.apps[n].affected, why=plan.apps[n].why) for n in names},
     )
     report.extra["mode"] = mode
+    report.commit, report.ref = built_commit(project)
     return report
 
 
@@ -147,7 +152,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             f"use the matrix the plan job wrote (shard=K/{len(plan.shards)})"
         )
     names = plan.shards[index - 1].apps
-    report = _report(env, plan, names, f"shard={index}/{count}")
+    report = _report(project, env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
         _check_committed(project, plan, names)  # before anything is built
@@ -171,6 +176,9 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
             ]
             settled(futures)
             errors = [str(exc) for f in futures if (exc := f.exception()) is not None]
+        remote = None if opened.exception() is not None else opened.result()[0]
+        if remote:  # the summary's "vs live", as a full run's
+            note_live_sizes(report, remote, env)
         if errors:  # a cache that failed to open fails every app alike: say it once
             raise MfeError("\n".join(dict.fromkeys(errors)))
         budget.check(
@@ -259,7 +267,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
     started = time.monotonic()
     plan = shards.read_plan(project, env.name, trust.head_commit(project.root))
     names = list(project.apps)
-    report = _report(env, plan, names, "publish")
+    report = _report(project, env, plan, names, "publish")
     announce_page(report, plan.page, any(app.affected for app in plan.apps.values()))
     with reported(project, report, started):
         if not plan.publish:
@@ -296,6 +304,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             outputs = result_of(ready) if ready else None
         record_builds(project, report)
         if errors:
+            note_live_sizes(report, remote, env)  # the summary's "vs live", as a full run's
             raise MfeError("\n".join(errors) + "\nnothing was published")
         check_budgets(project, report, remote, env)
         if deliver(session, goes, outputs, report):
@@ -341,15 +350,19 @@ def _restore_planned(
     remote: cache.RemoteCache,
     known: dict[str, dict[str, str]],
 ) -> float | None:
+    """What this job did with the app is what its report says: restored (a hit; its tests
+    passed before it was cached) or not (a miss, not tested), whatever the plan found."""
     name = app.name
     planned = plan.apps[name]
-    result.cache = planned.cache if result.affected else "unaffected"  # type: ignore[assignment]
-    result.tests = "cached" if result.affected else "not run"
+    result.cache = "miss" if result.affected else "unaffected"
+    result.tests = "not run"
     if holds_build(app, planned.key, known):
-        result.dist = "local"
+        _restored(result, "local")
         return None
     lookup = cache.restore(remote, project, app, planned.key)
     result.notes.extend(lookup.notes)
+    if lookup.outcome != "hit":
+        result.failed = "restore"
     if lookup.outcome != "hit" and lookup.corrupt:  # the plan's HEAD took it for a hit
         raise MfeError(
             f"{name}: {lookup.corrupt}; run `doit ci_plan env={plan.env}` again "
@@ -361,12 +374,18 @@ def _restore_planned(
             f"{name} is not in the build cache ({where}): {_rerun(plan, name)} "
             "(ci publish never builds)"
         )
-    result.dist = "cache"
+    _restored(result, "cache")
     result.size_bytes = lookup.size_bytes  # None (an older entry): `measure` measures it
     if planned.cache == "miss":
         result.notes.append("built by a shard job of this run")
         return lookup.build_seconds
     return None
+
+
+def _restored(result: AppReport, dist: str) -> None:
+    result.dist = dist
+    result.cache = "hit" if result.affected else "unaffected"
+    result.tests = "cached" if result.affected else "not run"
 
 
 def _rerun(plan: shards.Plan, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,9 @@ class AppReport:
     """'passed', 'failed', 'none' (no test script), 'cached' (same inputs passed before),
     'not run' (unaffected)."""
     cache_upload_bytes: int = 0
+    failed: str | None = None
+    """The step that failed for this app in this job: 'build', 'tests', 'restore' (not in
+    the build cache); None when none did."""
     notes: list[str] = field(default_factory=list)
     size_bytes: int | None = None
     """gzip size of the entry bundles and their static imports (mfe.ci.budget)."""
@@ -48,6 +52,10 @@ class CiReport:
     seconds: float = 0.0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    commit: str | None = None
+    """The commit this job built (HEAD)."""
+    ref: str | None = None
+    """The git ref it built (`GITHUB_REF`, else the checked-out branch); None if detached."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -64,7 +72,49 @@ def write_report(project: Project, report: CiReport) -> Path:
     if summary:
         with open(summary, "a", encoding="utf-8") as out:
             out.write(markdown(report))
+    if os.environ.get("GITHUB_ACTIONS") == "true" and report.error:
+        print("\n".join(github_annotations(report)), flush=True)
     return path
+
+
+ESBUILD_ERROR = re.compile(r"^\s*(?:✘|X) \[ERROR\] (?P<message>.+)$")
+LOCATION = re.compile(
+    r"^\s*(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+):\s*(?:(?:error|ERROR): (?P<message>.+))?$"
+)
+
+
+def build_errors(text: str) -> list[tuple[str, int, int, str]]:
+    """(file, line, col, message) of each error esbuild printed in `text`: its
+    `✘ [ERROR] message` line, then the `file:line:col:` of it (named from the repo root);
+    also the one-line `file:line:col: error: message` form."""
+    found: list[tuple[str, int, int, str]] = []
+    message = None
+    for line in text.splitlines():
+        if (head := ESBUILD_ERROR.match(line)) is not None:
+            message = head["message"].strip()
+        elif (where := LOCATION.match(line)) is not None and (message or where["message"]):
+            said = where["message"] or message or ""
+            found.append((where["file"], int(where["line"]), int(where["col"]), said.strip()))
+            message = None
+    return found
+
+
+def _escape(text: str, property_value: bool = False) -> str:
+    """GitHub's workflow-command escaping (its toolkit's `escapeData`/`escapeProperty`)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
+def github_annotations(report: CiReport) -> list[str]:
+    """GitHub Actions `::error` lines: one per build error at its file, line and column,
+    then the failure itself (all its lines), so the run's page shows them without the log."""
+    error = report.error or ""
+    lines = [  # esbuild counts columns from 0, GitHub from 1
+        f"::error file={_escape(file, True)},line={line},col={col + 1}::{_escape(message)}"
+        for file, line, col, message in build_errors(error)
+    ]
+    title = _escape(f"{_command(report)} failed", True)
+    return [*lines, f"::error title={title}::{_escape(error.rstrip())}"]
 
 
 def _kb(size: int) -> str:
@@ -86,11 +136,33 @@ def _size(app: AppReport) -> str:
     return f"{_kb(app.size_bytes)} | {change} | {limit}"
 
 
+def _command(report: CiReport) -> str:
+    """The job's command: `doit ci env=prod`, `... shard=2/4` or `... publish`."""
+    mode = report.extra.get("mode")
+    return f"doit ci env={report.env}" + (f" {mode}" if mode else "")
+
+
+def _fenced(text: str) -> list[str]:
+    """`text` as a Markdown code block, whatever backticks it holds."""
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return [f"{fence}text", text.rstrip(), fence]
+
+
+def _tests_cell(app: AppReport) -> str:
+    if app.failed == "build":
+        return "**build failed**"
+    if app.failed == "restore":
+        return "**not restored**"
+    return "**failed**" if app.tests == "failed" else app.tests
+
+
 def markdown(report: CiReport) -> str:
     """A short job summary: one row per app, then why each affected app was rebuilt."""
     base = f" since `{report.base}`" if report.base else " (no base: the build cache decides)"
     lines = [
-        f"### `doit ci env={report.env}`{base}",
+        f"### `{_command(report)}`{base}",
         "",
         "| app | affected | cache | build s | tests | uploaded | size (gzip) | vs live | budget |",
         "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
@@ -98,7 +170,7 @@ def markdown(report: CiReport) -> str:
     for name, app in report.apps.items():
         lines.append(
             f"| {name} | {'yes' if app.affected else 'no'} | {app.cache} | "
-            f"{app.build_seconds:.1f} | {app.tests} | {app.uploaded} | {_size(app)} |"
+            f"{app.build_seconds:.1f} | {_tests_cell(app)} | {app.uploaded} | {_size(app)} |"
         )
     lines.append("")
     for name, app in report.apps.items():
@@ -111,8 +183,9 @@ def markdown(report: CiReport) -> str:
         lines.append(f"- **the page**: {shown}")
     for warning in report.extra.get("warnings", []):
         lines += ["", f"**Warning:** {warning.removeprefix('warning: ')}"]
+    mode = str(report.extra.get("mode", ""))
     if report.error:
-        lines += ["", f"**Failed:** {report.error.splitlines()[0]}"]
+        lines += ["", "**Failed:**", "", *_fenced(report.error)]
     elif report.published and report.extra.get("preview"):
         lines += ["", f"Preview `{report.extra['preview']}`: {report.site_url}"]
     elif report.published:
@@ -122,6 +195,8 @@ def markdown(report: CiReport) -> str:
             "",
             f"**Not published:** {report.extra['not_published'].removeprefix('not published: ')}",
         ]
+    elif mode.startswith("shard="):
+        lines += ["", f"shard {mode.removeprefix('shard=')}: built and cached"]
     else:
         lines += ["", "Nothing to publish."]
     return "\n".join(lines) + "\n\n"

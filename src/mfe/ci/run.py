@@ -103,6 +103,7 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
     if warnings:
         report.extra["warnings"] = warnings  # shared packages at different major versions
     announce_page(report, changes.page, bool(changes.apps))
+    report.commit, report.ref = built_commit(project)
     with reported(project, report, started):
         if not changes.publish:
             print(
@@ -112,6 +113,15 @@ def run_ci(project: Project, env: Environment, options: CiOptions) -> CiReport:
         else:
             _run(project, env, options, report)
     return report
+
+
+def built_commit(project: Project) -> tuple[str | None, str | None]:
+    """(commit, ref) this job builds, for the report: HEAD and the ref the trust rules read."""
+    from mfe.ci.trust import current_ref
+
+    head = affected.git(project.root, "rev-parse", "HEAD", check=False)
+    commit = head.stdout.strip() if head.returncode == 0 else None
+    return commit, current_ref(project, os.environ) or None
 
 
 @contextmanager
@@ -164,6 +174,8 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
         outputs = result_of(ready) if ready else None
     record_builds(project, report)
     if errors:
+        if remote:  # the summary compares what was built with live, in failed runs too
+            note_live_sizes(report, remote, env)
         raise MfeError("\n".join(errors))
     check_budgets(project, report, remote, env)
     if goes and deliver(session, goes, outputs, report) and remote:
@@ -254,14 +266,19 @@ def _restore_or_build(
 
 
 def build(project: Project, app: App, result: AppReport) -> None:
-    """Build `app` (installing JS dependencies first if needed), timed for the report."""
-    steps.ensure_node_modules(project)
-    started = time.monotonic()
-    build_app(project, app)
-    result.build_seconds = round(time.monotonic() - started, 3)
-    result.dist = "build"
+    """Build `app` (installing JS dependencies first if needed), timed for the report. An
+    affected app built here missed the cache, whether its build succeeds or not."""
     if result.affected:
         result.cache = "miss"
+    try:
+        steps.ensure_node_modules(project)
+        started = time.monotonic()
+        build_app(project, app)
+    except MfeError:
+        result.failed, result.tests = "build", "not run"
+        raise
+    result.build_seconds = round(time.monotonic() - started, 3)
+    result.dist = "build"
 
 
 def test_and_cache(
@@ -269,9 +286,9 @@ def test_and_cache(
 ) -> None:
     """Run the built app's tests, then store it in the cache (only tested builds enter it)."""
     if steps.has_test_script(app):
-        result.tests = "failed"
+        result.tests, result.failed = "failed", "tests"
         steps.run_tests(project, app)
-        result.tests = "passed"
+        result.tests, result.failed = "passed", None
     if remote:
         measure(app, result)  # recorded with the entry, so restores need not measure
         result.cache_upload_bytes = cache.upload(
@@ -284,18 +301,25 @@ def check_budgets(
 ) -> None:
     """Measure every app present (unless its worker did), compare with the live sizes,
     fail affected apps over budget."""
-    live = records.read(remote, records.sizes_name(env.name)) if remote else {}
     for name, result in report.apps.items():
         measure(project.apps[name], result)
-        if result.size_bytes is None:
-            continue
-        entry = live.get(name)
-        if isinstance(entry, dict) and isinstance(entry.get("bytes"), int):
-            result.live_bytes = entry["bytes"]
+    if remote:
+        note_live_sizes(report, remote, env)
     budget.check(
         {n: a.size_bytes for n, a in report.apps.items() if a.affected and a.size_bytes},
         project.apps,
     )
+
+
+def note_live_sizes(report: CiReport, remote: cache.RemoteCache, env: Environment) -> None:
+    """Each measured app's live size (last trusted publish), for the summary's "vs live"."""
+    live = records.read(remote, records.sizes_name(env.name))
+    for name, result in report.apps.items():
+        entry = live.get(name)
+        if result.size_bytes is None or not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("bytes"), int):
+            result.live_bytes = entry["bytes"]
 
 
 def remember_sizes(remote: cache.RemoteCache, env: Environment, report: CiReport) -> None:

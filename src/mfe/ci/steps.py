@@ -70,9 +70,12 @@ def run_tests(project: Project, app: App) -> None:
     result = _run(command, app.path, build_env(project, app))
     if result.returncode != 0:
         hint = " (is Node.js installed?)" if result.returncode == 127 else ""
+        output = result.stdout.rstrip()
+        # Their output first, the verdict last: a log is read from its end.
+        shown = f"tests of {app.name}: `{command}` printed:\n{output}\n" if output else ""
         raise MfeError(
-            f"tests of {app.name} failed (`{command}` exited {result.returncode}{hint}); "
-            f"nothing was published.\n{result.stdout.rstrip()}"
+            f"{shown}tests of {app.name} failed (`{command}` exited {result.returncode}"
+            f"{hint}); nothing was published."
         )
     say(f"ci: {app.name}: tests passed")
 
