@@ -507,3 +507,28 @@ def test_a_failed_build_is_a_miss_annotated_where_esbuild_points_and_summarised_
     assert accounts["size_bytes"] and accounts["live_bytes"] == accounts["size_bytes"]
     (row,) = (x for x in written.splitlines() if x.startswith("| accounts |"))
     assert "| +0.0 kB |" in row and "Nothing to publish" not in written
+
+
+def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(
+    origin: Path, monorepo_template: Path, tmp_path: Path
+) -> None:
+    """After `doit rollback app=accounts`, a CI run that builds the version the rollback
+    took off publishes the rest and keeps the live accounts: the report and the summary
+    say so, not only the log."""
+    clone = fresh_clone(origin, tmp_path / "held", monorepo_template / "node_modules")
+    source = clone / "apps" / "accounts" / "src" / "data.js"
+    for version in ("1", "2"):
+        source.write_text(source.read_text() + f"\n// accounts {version}\n")
+        commit_in(clone, f"accounts {version}")
+        ci(clone)
+    run_doit(clone, "rollback", "app=accounts", env=CI_ENV)
+    summary = tmp_path / "summary.md"
+    report, output = ci(clone, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert "accounts built here is a version a rollback took off" in output
+    assert report["published"] is True
+    assert report["apps"]["accounts"]["notes"][-1] == (
+        "kept live: the version built here is one a rollback took off"
+    )
+    written = summary.read_text()
+    assert "Published: " in written
+    assert "- **accounts** not published, kept live: the version built here is one a " in written

@@ -77,6 +77,14 @@ def write_report(project: Project, report: CiReport) -> Path:
     return path
 
 
+def kept_live(why: str) -> str:
+    """The CI report's note for an app publish kept off the live site."""
+    return f"kept live: {why}"
+
+
+KEPT_LIVE_NOTES = ("kept live: ", "superseded: ")
+"""Notes of apps this run did not put live although it published (summary: not misleading)."""
+
 ESBUILD_ERROR = re.compile(r"^\s*(?:✘|X) \[ERROR\] (?P<message>.+)$")
 LOCATION = re.compile(
     r"^\s*(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+):\s*(?:(?:error|ERROR): (?P<message>.+))?$"
@@ -199,4 +207,12 @@ def markdown(report: CiReport) -> str:
         lines += ["", f"shard {mode.removeprefix('shard=')}: built and cached"]
     else:
         lines += ["", "Nothing to publish."]
+    if report.published:
+        kept = [
+            f"- **{name}** not published, {note}"
+            for name, app in report.apps.items()
+            for note in app.notes
+            if note.startswith(KEPT_LIVE_NOTES)
+        ]
+        lines += ["", *kept] if kept else []
     return "\n".join(lines) + "\n\n"

@@ -24,7 +24,7 @@ from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
 from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.connect import CacheMode, open_cache, start_ready
-from mfe.ci.report import AppReport, CiReport, write_report
+from mfe.ci.report import AppReport, CiReport, kept_live, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
@@ -371,6 +371,9 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     for name in published.superseded:
         if name in report.apps:
             report.apps[name].notes.append("superseded: live from a later commit, kept live")
+    for name, why in published.held.items():
+        if name in report.apps:
+            report.apps[name].notes.append(kept_live(why))
     report.extra["release"] = published.release
 
 

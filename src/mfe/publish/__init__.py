@@ -72,6 +72,7 @@ def build_report(
         refreshed=result.refreshed,
         removed=result.removed,
         superseded=result.superseded,
+        held=result.held,
         dirty=result.dirty,
         prune_refused=result.prune_refused,
     )

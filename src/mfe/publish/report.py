@@ -68,6 +68,9 @@ class PublishReport:
     superseded: list[str] = field(default_factory=list)
     """Apps live from a later commit than this checkout's, kept live (`doit ci`: a run that
     finished after a run of that later commit)."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Apps built here as a version live replaced or a rollback took off, so the live one
+    stays (without --force): app -> why."""
     dirty: bool | None = None
     """Published from a checkout whose sources of it differed from its commit (uncommitted
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""

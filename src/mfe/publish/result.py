@@ -31,6 +31,8 @@ class Result:
     """The published sources differed from HEAD (`Live.dirty`); None: not a git checkout."""
     superseded: list[str] = field(default_factory=list)
     """Apps kept live from a later commit than this checkout's (`Run.keep_later`)."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Apps whose build here live replaced or a rollback took off, kept live: app -> why."""
     prune_refused: str | None = None
     """Why `--prune` deleted nothing (`prune.PruneRefused`), after the release went live."""
 

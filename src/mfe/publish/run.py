@@ -243,8 +243,14 @@ class Run:
         root = self.project.root
         held = [] if force else stale(base, candidates, built, root)
         changed = changed_apps(base, candidates, held)
+        kept_off: dict[str, str] = {}
         for name in held:
             restored = base is not None and base.apps[name].restored
+            kept_off[name] = (
+                "the version built here is one a rollback took off"
+                if restored
+                else "the version built here is one live has replaced"
+            )
             self.progress.note(
                 f"{name} built here is a version a rollback took off; keeping the live one "
                 "(publish a fix, or `doit publish --force` serves this build)"
@@ -390,6 +396,7 @@ class Run:
             heal(self)
         result.dirty = dirty
         result.superseded = sorted(set(kept) - set(result.changed))  # a retry may publish one
+        result.held = {n: why for n, why in kept_off.items() if n not in result.changed}
         done = self.committed  # also what finishing an earlier commit step wrote
         for name, keys in done.written.items():  # another app's healed files get a row too
             self.row(name).written = keys
