@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mfe.errors import MfeError
+from mfe.errors import MfeError, missing_key
 from mfe.publish.commit import (
     BadCopy,
     Written,
@@ -27,6 +27,7 @@ from mfe.publish.fixed import Drift
 from mfe.publish.invalidate import invalidate
 from mfe.publish.local import SHELL_KEY, page_file
 from mfe.publish.pointer import Live
+from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
@@ -58,6 +59,14 @@ def check_copies(run: Run, live: Live, target: Live, app: str | None) -> None:
                 f"from, does not match its sha256 {b.sha256[:12]} (corrupted?); nothing was "
                 f"changed: roll back to another release (`doit releases env={env}`) or publish "
                 "a fixed build"
+            ) from None
+        except MfeError as gone:
+            if gone.__context__ is None or not missing_key(gone.__context__):
+                raise
+            raise MfeError(  # a prune deleted it: as `rollback.check_complete` says
+                f"cannot roll back environment '{run.env.name}' to release {target.release}: "
+                f"{ca_key(key, b.sha256)} ({name}) is no longer in bucket "
+                f"'{run.buckets[name]}' (pruned?); publish a fixed build instead"
             ) from None
         if (name, key) == (run.parent, SHELL_KEY):
             page_file(run.project, run.env.name, body)
