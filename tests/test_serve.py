@@ -193,6 +193,32 @@ def test_app_files_are_served_unmodified_with_dev_headers(served: Served) -> Non
     assert get(served.shell_port, "/_mfe/reload.js").status == 200
 
 
+def test_a_404_or_error_of_an_app_port_has_the_cors_headers_of_its_files(
+    served: Served,
+) -> None:
+    """A tab loaded before a rebuild asks for the replaced `main-XXXX.js`: the browser
+    must see the 404, not report a CORS error for a 404 that lacks the header."""
+    shell = f"http://127.0.0.1:{served.shell_port}"
+    for port in [served.ports["accounts"], *shared_port(served)]:
+        for method, path in [("GET", "/main-NOPE.js"), ("HEAD", "/main-NOPE.js"), ("POST", "/")]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(method, path, headers={"Origin": shell})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            assert response.status in (404, 501), (method, path, response.status)
+            assert response.headers["Access-Control-Allow-Origin"] == shell, (method, path)
+            assert response.headers["Vary"] == "Origin", (method, path)
+
+
+def shared_port(served: Served) -> list[int]:
+    """The shared modules' port, as serve printed it."""
+    lines = [
+        re.match(r"^serve: shared: http://127\.0\.0\.1:(\d+)/", x) for x in served.server.lines
+    ]
+    return [int(m.group(1)) for m in lines if m]
+
+
 def test_traversal_symlinks_out_and_directories_get_404(served: Served) -> None:
     root, app_port = served.root, served.ports["accounts"]
     dist = root / "apps/accounts/dist"

@@ -2,8 +2,9 @@
 
 Stdlib `ThreadingHTTPServer` (one thread per request, so an open event stream never
 blocks a file). App files are sent byte for byte (the shell's SRI hashes must match)
-with `Cache-Control: no-store` (`immutable` for fingerprinted names), and CORS for the shell's origin only (it loads them as
-`crossorigin="anonymous"` modules); every port checks `Host` first (see `origins`).
+with `Cache-Control: no-store` (`immutable` for fingerprinted names), and CORS for the
+shell's origin only (it loads them as `crossorigin="anonymous"` modules), on every answer
+of an app's port, 404s included; every port checks `Host` first (see `origins`).
 Requests wait while a build swaps `dist/`.
 """
 
@@ -174,11 +175,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found()
             return
         self._send(
-            body,
-            content_type(path.name),
-            head,
-            cors=origins.cors_origin(self.headers.get("Origin")),
-            cache=IMMUTABLE if _immutable(path) else NO_STORE,
+            body, content_type(path.name), head, cache=IMMUTABLE if _immutable(path) else NO_STORE
         )
 
     def _shell(self, page: Path, head: bool) -> None:
@@ -215,17 +212,25 @@ class Handler(BaseHTTPRequestHandler):
         if not head:  # HEAD: the headers, and the connection closes
             self.server.broker.stream(self.wfile, since, self.connection)
 
-    def _send(
-        self, body: bytes, ctype: str, head: bool, cors: str | None = None, cache: str = NO_STORE
-    ) -> None:
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Every answer of an app's port, 404s and errors too, carries its CORS headers:
+        without them the browser reports a 404 (a tab asking for the module a rebuild
+        replaced) as "blocked by CORS policy" instead of the 404 it is."""
+        super().send_response(code, message)
+        if self.server.site.root is None:
+            return
+        self.send_header("Vary", "Origin")
+        headers = getattr(self, "headers", None)  # none: the request line did not parse
+        cors = self.server.origins.cors_origin(headers.get("Origin") if headers else None)
+        if cors:
+            self.send_header("Access-Control-Allow-Origin", cors)
+
+    def _send(self, body: bytes, ctype: str, head: bool, cache: str = NO_STORE) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Vary", "Origin")
-        if cors:
-            self.send_header("Access-Control-Allow-Origin", cors)
         self.end_headers()
         if not head:
             self.wfile.write(body)
