@@ -455,3 +455,13 @@ def test_an_apps_table_that_is_no_app_name_is_refused_as_such(repo: Path) -> Non
         toml.write('\n[apps."../x"]\nrole = "fragment"\n')
     with pytest.raises(ConfigError, match=r'\[apps\."\.\./x"\] is not an app\'s name'):
         load_project(repo)
+
+
+def test_two_apps_with_one_package_name_exit_2_naming_both_files(repo: Path) -> None:
+    """An app folder copied (`cp -r apps/payments apps/billing`) keeps the package name:
+    `npm install` would fail ("multiple workspaces with the same name"), and `doit` said
+    to run it."""
+    shutil.copytree(repo / "apps/payments", repo / "apps/billing")
+    line = doit_error(repo, "build", file="apps/billing/package.json")
+    assert '"name" is "payments", as in apps/payments/package.json' in line
+    assert 'rename it ("name": "billing")' in line

@@ -548,3 +548,32 @@ def test_an_app_folder_deleted_before_its_table_leaves_the_others_served_and_reb
     output = "\n".join(server.lines)
     assert code == CTRL_C_STOPPED, output
     assert "Traceback" not in output
+
+
+def test_an_app_folder_copied_with_its_package_name_is_told_to_rename_it(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """`cp -r apps/payments apps/billing`: serve said to run `npm install`, which fails
+    ("multiple workspaces with the same name"); it names both package.json files now."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        shutil.copytree(root / "apps/payments", root / "apps/billing", symlinks=True)
+        rename = (
+            'new app billing: apps/billing/package.json: "name" is "payments", as in '
+            "apps/payments/package.json; npm workspaces need unique names (`npm install` "
+            'fails on two): rename it ("name": "billing"), then run `npm install`'
+        )
+        server.wait_for(rf"^serve: {re.escape(rename)}$", since=mark)
+        wait_until(
+            lambda: overlay(shell_port) == [f"billing: {rename}"], lambda: overlay(shell_port)
+        )
+        assert overlay_titles(shell_port) == ["New app billing: rename its package"]
+        said = "\n".join(server.lines[mark:])
+        assert "run `npm install`, then serve builds" not in said, said
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)

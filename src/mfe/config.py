@@ -50,6 +50,7 @@ __all__ = [
     "gone_app_message",
     "gone_apps_left_out",
     "load_project",
+    "package_name_clash",
 ]
 
 _LEAVE_GONE_OUT: ContextVar[bool] = ContextVar("mfe_leave_gone_apps_out", default=False)
@@ -174,8 +175,13 @@ def _load_apps(
         table.sub(name)  # read: not an unknown setting
     apps: dict[str, App] = {}
     defaults = iter(_default_ports(table, discovered, reserved))
+    packages = {
+        name: _read_package_json(root, Path("apps", name, "package.json")) for name in discovered
+    }
+    clash = package_name_clash(packages)  # serve tells it for a folder copied meanwhile too
+    if clash:
+        raise ConfigError(clash)
     for name in discovered:
-        _read_package_json(root, Path("apps", name, "package.json"))
         app_table = table.sub(name)
         role = app_table.get("role", str, "fragment")
         if role not in ("parent", "fragment"):
@@ -220,6 +226,28 @@ def _utf8_text(path: Path, shown: Path) -> str:
             f"{shown}: line {line} holds byte 0x{data[exc.start]:02x}, which is not UTF-8; "
             "save the file as UTF-8"
         ) from None
+
+
+def package_name_clash(packages: dict[str, Any]) -> str | None:
+    """What to do about two app folders whose package.json has the same "name" (an app
+    folder copied with `cp -r`), or None: npm workspaces need unique names, and
+    `npm install` fails on them ("must not have multiple workspaces with the same name").
+    `packages`: each app folder's name -> its parsed package.json."""
+    owners: dict[str, str] = {}
+    for folder, package in sorted(packages.items()):
+        name = package.get("name") if isinstance(package, dict) else None
+        if not isinstance(name, str):
+            continue
+        other = owners.setdefault(name, folder)
+        if other == folder:
+            continue
+        copy, original = (folder, other) if other == name else (other, folder)
+        return (
+            f'apps/{copy}/package.json: "name" is "{name}", as in apps/{original}/package.json; '
+            "npm workspaces need unique names (`npm install` fails on two): rename it "
+            f'("name": "{copy}"), then run `npm install`'
+        )
+    return None
 
 
 def _read_package_json(root: Path, path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ them all.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import time
@@ -20,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfe.build.install import install_under_way
-from mfe.config import CONFIG_FILE, App, Project, gone_app_message, load_project
+from mfe.config import (
+    CONFIG_FILE,
+    App,
+    Project,
+    gone_app_message,
+    load_project,
+    package_name_clash,
+)
 from mfe.errors import ConfigError, MfeError
 from mfe.scaffold import new_app_message, uninstalled_apps
 from mfe.serve.rebuild import RunResult, check_dodo, display_path, error_text, run_tasks
@@ -213,6 +221,12 @@ class Cycle:
         """An app folder whose dependencies npm has not installed: its lockfile change
         makes serve find the apps again, build and serve it. While an install is under
         way (`doit new_app` runs one), waiting is all there is to say: nothing failed."""
+        clash = _package_clash(self.project.root)
+        if clash:  # `npm install` would fail on it: the copy needs its own name first
+            self.errors[NEW + name] = BuildError(
+                name, f"new app {name}: {clash}", title=f"New app {name}: rename its package"
+            )
+            return
         if install_under_way(self.project.root):
             text = f"new app {name}: waiting for the npm install under way, then serve builds "
             self.errors[NEW + name] = BuildError(
@@ -356,6 +370,18 @@ class Cycle:
             self.errors[name] = BuildError(app or name, text, shown=task.startswith("build:"))
         for task in result.done:
             self.errors.pop(task.removeprefix("build:"), None)
+
+
+def _package_clash(root: Path) -> str | None:
+    """Two app folders' package.json with one "name" (`cp -r apps/payments apps/billing`),
+    as `load_project` refuses them; a package.json that does not parse is not this."""
+    packages = {}
+    for path in (root / "apps").glob("*/package.json"):
+        try:
+            packages[path.parent.name] = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+    return package_name_clash(packages)
 
 
 def served_bytes(project: Project) -> list[bytes]:
