@@ -577,3 +577,29 @@ def test_an_app_folder_copied_with_its_package_name_is_told_to_rename_it(
     finally:
         code = server.stop()
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
+def test_a_new_apps_url_is_printed_once_it_has_built_not_before(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A copied (or moved) app folder brings its `dist/`: its URL was printed as soon as
+    serve found the app, before its `npm install` or its first build (README: "its URL is
+    printed once it has built")."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        copy_app(root, "payments", "ledger", "Ledger")
+        shutil.copytree(root / "apps/payments/dist", root / "apps/ledger/dist")
+        server.wait_for(r"^serve: new app ledger: run `npm install`", since=mark)
+        npm_install(root)
+        port = load_project(root).apps["ledger"].dev_port
+        wait_until(lambda: shows(shell_port, port, "Ledger"), lambda: "\n".join(server.lines), 120)
+        rebuilt = server.wait_for(r"^serve: rebuilt .*\bledger\b", since=mark)
+        url = server.wait_for(rf"^serve: ledger: http://127\.0\.0\.1:{port}/ ", since=mark)
+        assert url > rebuilt, "\n".join(server.lines[mark:])
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)

@@ -81,7 +81,10 @@ class Cycle:
     """An app's port was in use when mfe.toml was last applied: it is served nowhere until
     a later cycle binds it (a save, or a tab loading the page once the port is free)."""
     unannounced: set[str] = field(default_factory=set)
-    """Apps mfe.toml added before they ever built: their URL is told once they have."""
+    """Apps added while serving: their URL is told once they have built here."""
+
+    built: set[str] = field(default_factory=set)
+    """Apps whose build succeeded (or was up to date) in a run of this serve."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -238,13 +241,14 @@ class Cycle:
         )
 
     def _announce(self) -> None:
-        """The URL of each app mfe.toml added once it has built (its port was bound then,
-        but served nothing the page could show), as the start-up lines tell it."""
-        if self.busy:  # a port still to bind: told by `Servers.apply` once it is
+        """The URL of each app added while serving once it has built here (its port was
+        bound at once, but served nothing the page could show: a copied or moved folder's
+        `dist/` is not its build), as the start-up lines tell it."""
+        if self.busy:  # a port still to bind: told once it is
             return
         for name in sorted(self.unannounced):
             app = self.project.apps.get(name)
-            if app is not None and not app.manifest_path.is_file():
+            if app is not None and name not in self.built:
                 continue
             self.unannounced.discard(name)
             if app is not None:
@@ -291,11 +295,8 @@ class Cycle:
         for key in [key for key in self.errors if key.startswith(NEW)]:  # folder gone again
             if not (fresh.root / "apps" / key.removeprefix(NEW) / "package.json").is_file():
                 del self.errors[key]
-        self.unannounced |= {
-            name
-            for name, app in fresh.apps.items()
-            if name not in self.project.apps and not app.manifest_path.is_file()
-        }
+        # a copied or moved folder brings its dist/: told once it built here, not before
+        self.unannounced |= fresh.apps.keys() - self.project.apps.keys()
         self._note_restart(fresh)
         self.project = fresh
         self._note_gone()
@@ -370,6 +371,8 @@ class Cycle:
             self.errors[name] = BuildError(app or name, text, shown=task.startswith("build:"))
         for task in result.done:
             self.errors.pop(task.removeprefix("build:"), None)
+            if task.startswith("build:"):
+                self.built.add(task.removeprefix("build:"))
 
 
 def _package_clash(root: Path) -> str | None:

@@ -138,6 +138,9 @@ class Servers:
     """Told each load of the page: a port found busy is tried again (`Cycle.run`)."""
     apps: dict[str, tuple[DevServer, Callable[[], None]]] = field(default_factory=dict)
     _shell: tuple[DevServer, Callable[[], None]] | None = None
+    _moved: dict[str, int] = field(default_factory=dict)
+    """Served apps whose server closed to move (its old port), until bound again: a busy
+    new port is bound by a later `apply`, which tells the URL then."""
 
     def start(self, project: Project) -> None:
         """Every port bound first, so a busy one fails fast and leaves nothing listening."""
@@ -181,15 +184,17 @@ class Servers:
         its key once every other app is served (the next reload tries it again)."""
         self._allow(project.env(DEV_ENV).allowed_hosts)
         wanted = _app_sites(project)
-        closed: dict[str, int] = {}  # moved apps' old ports, named with the new one
+        closed = self._moved  # served apps' old ports, named with the new one once bound
         for name, (server, stop) in list(self.apps.items()):
             site = server.site
             if wanted.get(name) != site:
                 stop()
                 del self.apps[name]
-                closed[name] = site.port
+                closed.setdefault(name, site.port)
                 if name not in wanted:
                     log(f"{name}: no longer served (port {site.port} closed)")
+        for name in closed.keys() - wanted.keys():
+            del closed[name]
         busy = []
         for name, site in wanted.items():
             if name in self.apps:
@@ -200,12 +205,10 @@ class Servers:
             except MfeError as exc:
                 busy.append(f"{exc}; then reload the page (or save {CONFIG_FILE} again)")
                 continue
-            app = project.apps[name]
-            moved = (
-                f"; port {closed[name]} closed" if closed.get(name, site.port) != site.port else ""
-            )
-            if app.manifest_path.is_file():  # else told once it has built (`Cycle`)
-                log(served_line(project, app) + moved)
+            if name in closed:  # a new app is told once it has built (`Cycle`)
+                old = closed.pop(name)
+                moved = f"; port {old} closed" if old != site.port else ""
+                log(served_line(project, project.apps[name]) + moved)
         if busy:
             raise MfeError("\n".join(busy))
 
