@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import shutil
 import socket
@@ -152,9 +153,11 @@ def test_an_edit_rebuilds_only_that_app_and_reloads_the_page(
     )
     page.locator("h2", has_text="Payments (edited)").wait_for(timeout=15_000)
     served.server.wait_for(r"serve: rebuilt payments in", since=mark)
-    ran = served.server.lines[mark:]
-    assert ".  build:payments" in ran
-    assert not [line for line in ran if "build:accounts" in line or "build:mfe-parent" in line]
+    # One line a save, as Vite's `page reload src/x.js`: no doit task lines, no "wrote".
+    (line,) = served.server.lines[mark:]
+    saved = "apps/payments/src/payments-app.js"
+    build = r"rebuilt payments in [\d.]+s \(build:payments [\d.]+s\)"
+    assert re.fullmatch(rf"serve: {build} for {saved}; reloading pages", line), line
 
 
 def test_a_syntax_error_shows_the_overlay_and_keeps_the_last_good_build(
@@ -398,8 +401,8 @@ def test_a_shell_save_is_named_and_a_missing_template_is_a_shell_failure(
     mark = len(server.lines)
     try:
         template.write_text(original.replace("</head>", "<!-- saved --></head>"))
-        changed = server.wait_for(r"^serve: changed: shell/index\.html\.j2$", since=mark)
-        server.wait_for(r"^serve: rebuilt nothing in .*; reloading pages$", since=changed)
+        saved = r"^serve: rebuilt nothing in [\d.]+s for shell/index\.html\.j2; reloading pages$"
+        changed = server.wait_for(saved, since=mark)
         wait_until(lambda: "<!-- saved -->" in page_text(served), "not re-rendered")
 
         template.rename(tmp_path / "index.html.j2")
@@ -475,8 +478,8 @@ def test_a_build_input_added_to_mfe_toml_is_watched_without_a_restart(served: Se
         served.server.wait_for(r"^serve: rebuilt ", since=mark)
         mark = len(served.server.lines)
         extra.write_text("export default { edited: true };\n")
-        served.server.wait_for(r"^serve: changed: config/extra\.mjs$", since=mark)
-        served.server.wait_for(r"^serve: rebuilt .*\baccounts\b.*\bpayments\b", since=mark)
+        both = r"\baccounts\b.*\bpayments\b"
+        served.server.wait_for(rf"^serve: rebuilt .*{both}.* for config/extra\.mjs; ", since=mark)
     finally:
         mark = len(served.server.lines)
         config.write_text(original)
@@ -493,10 +496,10 @@ def test_the_changed_line_counts_the_paths_it_does_not_name(served: Served) -> N
         for path in added:
             path.write_text("export const more = 1;\n")
         first = r"apps/payments/src/more\d\d\.js"
-        line = served.server.wait_for(rf"^serve: changed: ({first}, ){{4}}{first} and ", since=mark)
-        more = re.search(r" and (\d+) more$", served.server.lines[line])
+        named = rf"^serve: rebuilt .* for ({first}, ){{4}}{first} and \d+ more; "
+        line = served.server.wait_for(named, since=mark)
+        more = re.search(r" and (\d+) more; ", served.server.lines[line])
         assert more and 5 + int(more.group(1)) <= len(added), served.server.lines[line]
-        served.server.wait_for(r"^serve: rebuilt ", since=line)
     finally:
         mark = len(served.server.lines)
         for path in added:
@@ -563,6 +566,30 @@ def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_pat
     assert "serve: stopped, bye" in output
     assert "Traceback" not in output
     assert all(port_is_free(port) for port in [shell_port, *ports.values()])
+
+
+def test_an_install_failure_prints_npms_error_once(monorepo_built: Path, tmp_path: Path) -> None:
+    """doit's report shows why `npm ci` failed; serve's line after it pointed there, yet
+    printed it all again."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        package = root / "package.json"
+        data = json.loads(package.read_text())
+        data["dependencies"] = {**data.get("dependencies", {}), "left-pad": "^1.3.0"}
+        package.write_text(json.dumps(data, indent=2) + "\n")  # not in the lockfile
+        told = server.wait_for(r"^serve: install failed; ", since=mark)
+        assert server.lines[told].endswith("(doit's report above)"), server.lines[told]
+    finally:
+        code = server.stop()
+    said = server.lines[mark:]  # all of it: serve has stopped
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+    missing = [line for line in said if "Missing: left-pad@" in line]
+    assert len(missing) == 1, "\n".join(said)
+    assert not [line for line in said if "rebuilt" in line], "\n".join(said)
 
 
 def test_watch_maps_paths_to_work_and_ignores_outputs() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
+from fixtures.repo import run_doit, up_to_date_tasks
 from fixtures.serve import CTRL_C_STOPPED, ServeProcess, served_entry, use_free_ports, wait_until
 
 HEADING = ">Payments</h2>"
@@ -100,13 +100,12 @@ def test_two_apps_edited_together_always_report_both(monorepo: Path) -> None:
             mark = len(server.lines)
             for path, text in originals.items():
                 path.write_text(text.replace("</h2>", f" {round_}</h2>", 1))
-            # One batch or two (a loaded machine may split the saves): both are reported.
+            # One batch or two (a loaded machine may split the saves): both are reported,
+            # as the line names the builds doit ran (serve hides doit's line per task).
             wait_until(
                 lambda: reported(server.lines[mark:]) >= {"accounts", "payments"},  # noqa: B023
                 f"round {round_}:\n" + "\n".join(server.lines[mark:]),
             )
-            ran = executed_tasks("\n".join(server.lines[mark:]))
-            assert {"build:accounts", "build:payments"} <= ran, server.lines[mark:]
     finally:
         code = server.stop()
     assert code == CTRL_C_STOPPED

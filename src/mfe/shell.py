@@ -273,8 +273,11 @@ def _where(project: Project, file: str | None, line: int | None) -> str:
     return f"{shown}, line {line}" if line else shown
 
 
-def render_shell(project: Project, env: Environment | str, outputs: Outputs | None) -> Path:
-    """Write `build/<env>/index.html` atomically (only when its bytes change) and return it."""
+def render_shell(
+    project: Project, env: Environment | str, outputs: Outputs | None, quiet: bool = False
+) -> Path:
+    """Write `build/<env>/index.html` atomically (only when its bytes change) and return it.
+    `quiet`: no "wrote" line (serve re-renders it at every save; its rebuilt line says so)."""
     env = project.env(env)
     context = shell_context(project, env, outputs)
     html = render_template(project, context)
@@ -285,5 +288,6 @@ def render_shell(project: Project, env: Environment | str, outputs: Outputs | No
     if target.is_file() and target.read_bytes() == data:
         return target
     write_atomic(target, data)
-    print(f"shell: wrote {target.relative_to(project.root).as_posix()} for env '{env.name}'")
+    if not quiet:
+        print(f"shell: wrote {target.relative_to(project.root).as_posix()} for env '{env.name}'")
     return target

@@ -82,6 +82,8 @@ class Cycle:
     a later cycle binds it (a save, or a tab loading the page once the port is free)."""
     unannounced: set[str] = field(default_factory=set)
     """Apps added while serving: their URL is told once they have built here."""
+    changed: str = ""
+    """The saved paths this cycle, as its terminal line names them ("" for none)."""
 
     built: set[str] = field(default_factory=set)
     """Apps whose build succeeded (or was up to date) in a run of this serve."""
@@ -113,7 +115,7 @@ class Cycle:
         started = time.monotonic()
         shown, busy = dict(self.errors), self.busy
         self.gate.close()
-        self.blocked = False
+        self.blocked, self.changed = False, ""
         try:
             built = self._build(changes, paths)
             self.errors.pop("serve", None)
@@ -125,6 +127,20 @@ class Cycle:
         now = served_bytes(self.project)
         # An app served again on a port that was busy: the tabs could not load it before.
         reload, self.served = now != self.served or (busy and not self.busy), now
+        holding = built is not None and self.blocked
+        # an install that failed is a failure too: "rebuilt nothing" would read as fine
+        steps = changes.apps | ({"install"} if changes.install else set())
+        failing = self._failing(steps) if built == [] and not holding else []
+        rebuilt = (
+            not holding
+            and not failing
+            and built is not None
+            and bool(paths)
+            and changes.inputs
+            and (bool(built) or not _only_dodo(changes) or DODO_FILE in shown)
+        )
+        if self.changed and not rebuilt:  # else the rebuilt line names it: one line a save
+            log(f"changed: {self.changed}")
         for key, error in self.errors.items():
             if shown.get(key) == error:
                 continue
@@ -136,26 +152,23 @@ class Cycle:
                 continue
             where = " (doit's report above)" if error.shown else f":\n{error.text}"
             print(f"serve: {error.app} failed; {self._kept(key)}{where}")
-        if built is not None and self.blocked:
+        if holding:
             key, state = self._holding()
             if paths and key and shown.get(key) == self.errors[key]:  # its error is told already
                 meanwhile = _describe(self.project, self.waiting)
                 later = f"; changed meanwhile (built once it is fixed): {meanwhile}"
                 log(f"nothing rebuilt while {state}{later if meanwhile else ''}")
-        elif built == [] and (failing := self._failing(changes.apps)):
+        elif failing:
             # its error is above: "rebuilt nothing; output unchanged" would read as fixed
             if all(shown.get(name) == self.errors[name] for name in failing):
                 log(f"{', '.join(failing)} still failing; {self._kept(failing[0])} (error above)")
-        elif (
-            built is not None
-            and paths
-            and changes.inputs
-            and (built or not _only_dodo(changes) or DODO_FILE in shown)
-        ):
+        elif rebuilt:
+            assert built is not None
             what = ", ".join(name for name, _ in built) or "nothing"
             tasks = ", ".join(f"build:{name} {seconds:.2f}s" for name, seconds in built)
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
             detail = f" ({tasks})" if tasks else ""
+            detail += f" for {self.changed}" if self.changed else ""
             log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
         elif built is not None and reload and not changes:  # a busy port bound at last
             log("reloading pages")
@@ -197,10 +210,11 @@ class Cycle:
         result = RunResult(0)
         saved = _inputs(self.project, paths)
         changed, self.waiting = self.waiting | saved, set()
-        if paths and (apps or changes.install or changes.shell):  # held: named meanwhile
-            log(f"changed: {_describe(self.project, saved if held else changed)}")
+        if paths and (apps or changes.install or changes.shell):
+            # held: what was saved meanwhile is named already
+            self.changed = _describe(self.project, saved if held else changed)
         if apps or changes.install:
-            result = run_tasks(self.project.root, ["--continue", *targets])
+            result = run_tasks(self.project.root, ["--continue", *targets], quiet=bool(paths))
             self._record(result)
         elif changes.dodo:  # nothing to build, but a dodo.py that does not load is told now
             result = check_dodo(self.project.root)
@@ -210,7 +224,7 @@ class Cycle:
             self.waiting = changed - {self.project.root / DODO_FILE}
             return []
         try:
-            render_shell(self.project, self.project.env(DEV_ENV), None)
+            render_shell(self.project, self.project.env(DEV_ENV), None, quiet=True)
             self.errors.pop("shell", None)
         except MfeError as exc:
             self.errors["shell"] = BuildError("shell", str(exc))
@@ -368,7 +382,8 @@ class Cycle:
         for task, text in result.failures.items():
             name = task.removeprefix("build:")
             app = _named_file(self.project.root, text) if task == DODO_FILE else name
-            self.errors[name] = BuildError(app or name, text, shown=task.startswith("build:"))
+            # doit's report printed it in full (npm's error too): not again after ours
+            self.errors[name] = BuildError(app or name, text, shown=task != DODO_FILE)
         for task in result.done:
             self.errors.pop(task.removeprefix("build:"), None)
             if task.startswith("build:"):

@@ -55,9 +55,14 @@ class RunResult:
 class _Recorder(ConsoleReporter):  # type: ignore[misc]
     """doit's console output, plus a record of executed and failed tasks for the overlay."""
 
-    def __init__(self, outstream: TextIO, options: dict[str, Any], root: Path) -> None:
+    def __init__(
+        self, outstream: TextIO, options: dict[str, Any], root: Path, quiet: bool = False
+    ) -> None:
         super().__init__(outstream, options)
         self.root = root
+        self.quiet = quiet
+        """No `.  task` / `-- task` line per task: serve's one line says what was rebuilt
+        (failures are reported in full all the same)."""
         self.executed: list[str] = []
         self.failed: dict[str, str] = {}
         self.started: dict[str, float] = {}
@@ -80,7 +85,8 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
     def execute_task(self, task: Any) -> None:
         self.executed.append(task.name)
         self.started[task.name] = time.monotonic()
-        super().execute_task(task)
+        if not self.quiet:
+            super().execute_task(task)
 
     def add_success(self, task: Any) -> None:
         self._done(task.name)
@@ -89,7 +95,8 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
 
     def skip_uptodate(self, task: Any) -> None:
         self.done.append(task.name)
-        super().skip_uptodate(task)
+        if not self.quiet:
+            super().skip_uptodate(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         self._done(task.name)
@@ -223,8 +230,8 @@ def _load(root: Path) -> dict[str, Any] | RunResult:
     return dodo
 
 
-def run_tasks(root: Path, arguments: list[str]) -> RunResult:
-    """`doit ARGUMENTS` in-process, one task after the other.
+def run_tasks(root: Path, arguments: list[str], quiet: bool = False) -> RunResult:
+    """`doit ARGUMENTS` in-process, one task after the other (`quiet`: no line per task).
 
     Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
     task, and two threads restoring it out of order leave it pointing at a finished
@@ -235,7 +242,7 @@ def run_tasks(root: Path, arguments: list[str]) -> RunResult:
     dodo = _load(root)
     if isinstance(dodo, RunResult):
         return dodo
-    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root)
+    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root, quiet)
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
     doit.plugin.entry_points_impl = lambda: _entry_points
