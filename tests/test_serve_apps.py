@@ -579,6 +579,31 @@ def test_an_app_folder_copied_with_its_package_name_is_told_to_rename_it(
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
+def test_saves_of_a_new_apps_package_json_are_named(monorepo_built: Path, tmp_path: Path) -> None:
+    """While a new app folder waits for `npm install`, an edit of its package.json said
+    only "rebuilt nothing": it is named, as any other save."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        copy_app(root, "payments", "billing", "Billing")
+        hint = "new app billing: run `npm install`, then serve builds and serves it"
+        told = server.wait_for(rf"^serve: {re.escape(hint)}$")
+        package = root / "apps/billing/package.json"
+        for description in ("one", "two"):
+            mark = len(server.lines)
+            package.write_text(
+                json.dumps({**json.loads(package.read_text()), "description": description})
+            )
+            server.wait_for(r"^serve: changed: apps/billing/package\.json$", since=mark)
+        said = server.lines[told:]
+        assert not [line for line in said if "rebuilt" in line], "\n".join(said)
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
 def test_a_new_apps_url_is_printed_once_it_has_built_not_before(
     monorepo_built: Path, tmp_path: Path
 ) -> None:

@@ -138,6 +138,7 @@ class Cycle:
             and bool(paths)
             and changes.inputs
             and (bool(built) or not _only_dodo(changes) or DODO_FILE in shown)
+            and not _only_new(changes)  # nothing was to build: its notice says what is
         )
         if self.changed and not rebuilt:  # else the rebuilt line names it: one line a save
             log(f"changed: {self.changed}")
@@ -204,13 +205,14 @@ class Cycle:
             for name in pending:  # (`install` would fail every build, the page lacks it)
                 self._note_new(name)
             self.blocked = True
+            self.changed = _describe(self.project, _inputs(self.project, paths))
             self.waiting |= _inputs(self.project, paths)
             return []
         targets = ["build"] if changes.install else [f"build:{a}" for a in sorted(apps)]
         result = RunResult(0)
         saved = _inputs(self.project, paths)
         changed, self.waiting = self.waiting | saved, set()
-        if paths and (apps or changes.install or changes.shell):
+        if paths and (apps or changes.install or changes.shell or changes.new_apps):
             # held: what was saved meanwhile is named already
             self.changed = _describe(self.project, saved if held else changed)
         if apps or changes.install:
@@ -440,6 +442,12 @@ def _named_file(root: Path, text: str) -> str | None:
         return (root / match.group(1)).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return match.group(1)
+
+
+def _only_new(changes: Changes) -> bool:
+    """Only new app folders' files were saved: they wait for `npm install` (or a rename),
+    nothing was to build."""
+    return bool(changes.new_apps) and not dataclasses.replace(changes, new_apps=set()).inputs
 
 
 def _only_dodo(changes: Changes) -> bool:
