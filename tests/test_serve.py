@@ -9,6 +9,7 @@ import shutil
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path, PosixPath
 from typing import Any
@@ -566,6 +567,47 @@ def test_ctrl_c_stops_cleanly_and_frees_every_port(monorepo_built: Path, tmp_pat
     assert "serve: stopped, bye" in output
     assert "Traceback" not in output
     assert all(port_is_free(port) for port in [shell_port, *ports.values()])
+
+
+@pytest.mark.parametrize("when", ["starting", "after a lockfile save"])
+def test_ctrl_c_during_npm_ci_says_only_that_the_install_was_interrupted(
+    monorepo_built: Path, tmp_path: Path, when: str
+) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) while serve's `npm ci` runs: npm
+    exits 1 saying "signal SIGINT"; serve told an install failure, UnmetDependency for
+    every build and "rebuilt nothing" (~30 lines). One line says what it left instead."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    marker = root / "node_modules/esbuild/mfe-test-marker.txt"  # npm ci deletes it first
+    installed = root / "node_modules/.package-lock.json"  # gone: npm ci is due
+    if when == "starting":
+        installed.unlink()
+        marker.write_text("npm ci deletes node_modules first, this with it\n")
+        server = ServeProcess(root, then="echo next")
+    else:
+        server = ServeProcess(root, then="echo next")
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        mark = len(server.lines)
+        installed.unlink()
+        marker.write_text("npm ci deletes node_modules first, this with it\n")
+        lockfile = root / "package-lock.json"
+        lockfile.write_bytes(lockfile.read_bytes())  # saved as it was: serve checks it
+    try:
+        # npm is under way, its own SIGINT handling set up: it exits 1 saying "signal SIGINT"
+        # (signalled as it starts, it dies by SIGINT). It takes seconds to install here.
+        wait_until(lambda: not marker.exists(), lambda: "\n".join(server.lines), 60)
+        time.sleep(0.4)
+    finally:
+        code = server.stop()
+    if when == "starting":  # as `doit build` starts: doit's line for each task
+        mark = server.lines.index(".  install") + 1
+    said = server.lines[mark:]
+    assert code == CTRL_C_STOPPED and "next" not in said, "\n".join(server.lines)
+    assert said == [
+        "serve: install interrupted (Ctrl-C): node_modules is incomplete, so the next run "
+        "installs again",
+        "serve: stopped, bye",
+    ], "\n".join(server.lines)
 
 
 def test_an_install_failure_prints_npms_error_once(monorepo_built: Path, tmp_path: Path) -> None:

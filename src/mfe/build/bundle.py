@@ -140,7 +140,7 @@ def build_env(project: Project, app: App | None = None) -> dict[str, str]:
 
 
 INTERRUPTED = (130, -signal.SIGINT)
-"""A build script's exit by Ctrl-C: a shell's 128 + SIGINT, or killed by it."""
+"""A build script's (or npm's) exit by Ctrl-C: a shell's 128 + SIGINT, or killed by it."""
 
 
 def _bundle(project: Project, app: App, scratch: Path) -> str:

@@ -27,9 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfe.build.bundle import INTERRUPTED
 from mfe.build.installed import NO_NPM, NPM_CI, mismatch, require_npm
 from mfe.config import STATE_DIR, Project
-from mfe.errors import MfeError
+from mfe.errors import Interrupted, MfeError
 from mfe.threads import SIGNAL_POLL_SECONDS
 
 if TYPE_CHECKING:
@@ -222,6 +223,11 @@ def run_npm_ci(root: Path) -> None:
         )
     except FileNotFoundError:
         raise MfeError(NO_NPM) from None
+    if result.returncode in INTERRUPTED or _BY_SIGINT.search(result.stderr):  # Ctrl-C: ours
+        raise Interrupted(
+            "install interrupted (Ctrl-C): node_modules is incomplete, so the next run "
+            "installs again"
+        )
     if result.returncode != 0:
         reason = "\n".join(npm_reason(result.stderr.splitlines()))
         raise MfeError(f"npm ci failed in {root} (exit {result.returncode}):\n{reason}")
@@ -249,5 +255,7 @@ def _trimmed(lines: list[str]) -> list[str]:
     return lines[:end]
 
 
+_BY_SIGINT = re.compile(r"^npm (?:error|ERR!) signal SIGINT$", re.MULTILINE)
+"""How npm says a Ctrl-C stopped it (it exits 1 then, not by the signal)."""
 _USAGE = re.compile(r"(npm error )?Usage:\s*")
 _BLANK = re.compile(r"(npm error)?\s*")

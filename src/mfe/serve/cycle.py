@@ -84,7 +84,9 @@ class Cycle:
     """Apps added while serving: their URL is told once they have built here."""
     changed: str = ""
     """The saved paths this cycle, as its terminal line names them ("" for none)."""
-
+    interrupted: str = ""
+    """What Ctrl-C stopped in this cycle's doit run and what it left (`npm ci`: an
+    incomplete node_modules), or "": serve is stopping, so that is all it says."""
     built: set[str] = field(default_factory=set)
     """Apps whose build succeeded (or was up to date) in a run of this serve."""
 
@@ -124,6 +126,9 @@ class Cycle:
             built = None
         finally:
             self.gate.open()
+        if self.interrupted:  # no failure, no outcome: serve says bye next
+            log(self.interrupted)
+            return
         now = served_bytes(self.project)
         # An app served again on a port that was busy: the tabs could not load it before.
         reload, self.served = now != self.served or (busy and not self.busy), now
@@ -217,6 +222,9 @@ class Cycle:
             self.changed = _describe(self.project, saved if held else changed)
         if apps or changes.install:
             result = run_tasks(self.project.root, ["--continue", *targets], quiet=bool(paths))
+            if result.interrupted:
+                self.interrupted = result.interrupted
+                return []
             self._record(result)
         elif changes.dodo:  # nothing to build, but a dodo.py that does not load is told now
             result = check_dodo(self.project.root)

@@ -31,6 +31,7 @@ from doit.loader import load_tasks
 from doit.reporter import ConsoleReporter
 
 from mfe.build.install import npm_reason
+from mfe.tasks.actions import TaskInterrupted
 from mfe.tasks.reporter import write_captured
 
 
@@ -46,6 +47,9 @@ class RunResult:
     done: list[str] = field(default_factory=list)
     """Tasks that succeeded or were up to date: their last build is good."""
     seconds: float = 0.0
+    interrupted: str = ""
+    """What Ctrl-C stopped and left (the task's message), or "": no failure to report,
+    serve is stopping."""
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,7 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         self.started: dict[str, float] = {}
         self.durations: dict[str, float] = {}
         self.done: list[str] = []
+        self.interrupted = ""
         self.stderr = sys.stderr
         """The terminal's stderr, held back while doit loads and checks the tasks."""
         self.started_run = False
@@ -106,8 +111,12 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
                 f"{task.name}: {gone} was deleted while doit ran; the next build follows that\n"
             )
             return
-        if not isinstance(fail, UnmetDependency):  # e.g. `build` when one `build:<app>` failed
-            self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
+        if isinstance(fail, TaskInterrupted):  # Ctrl-C: serve is stopping, no failure
+            self.interrupted = self.interrupted or fail.message
+            return
+        if isinstance(fail, UnmetDependency):  # the failed dependency says why (or Ctrl-C)
+            return
+        self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
         super().add_failure(task, fail)
 
     def complete_run(self) -> None:
@@ -265,4 +274,5 @@ def run_tasks(root: Path, arguments: list[str], quiet: bool = False) -> RunResul
         recorder.durations,
         recorder.done,
         time.monotonic() - started,
+        recorder.interrupted,
     )

@@ -77,16 +77,9 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
     try:
         cycle = Cycle(project, gate, broker, reloaded=reloaded, restart_needed=servers.moved)
         cycle.first_build()  # a failing app is shown like a failed rebuild; serving goes on
-        _start_warming(project, bundler)
-        for app in project.apps.values():
-            log(served_line(project, app))
-        watched = ["apps/", "shell/"] + [
-            f"{folder.relative_to(project.root).as_posix()}/"
-            for folder in input_folders(project)
-            if folder != project.root
-        ]
-        log(f"watching {', '.join(watched)}, mfe.toml and dodo.py; Ctrl-C stops")
-        print(f"http://{HOST}:{shell_port}/", flush=True)
+        if not stop.is_set():  # Ctrl-C during it: no URL to print, only the goodbye
+            _start_warming(project, bundler)
+            _print_urls(project, shell_port)
         while not stop.is_set():
             paths = queue.take(stop)
             if not stop.is_set():
@@ -102,6 +95,19 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         watcher.observer.join(timeout=2)
     print("serve: stopped, bye", flush=True)
     return stopped_by[0]
+
+
+def _print_urls(project: Project, shell_port: int) -> None:
+    """The start-up lines: each app's URL, what is watched, then the page's URL last."""
+    for app in project.apps.values():
+        log(served_line(project, app))
+    watched = ["apps/", "shell/"] + [
+        f"{folder.relative_to(project.root).as_posix()}/"
+        for folder in input_folders(project)
+        if folder != project.root
+    ]
+    log(f"watching {', '.join(watched)}, mfe.toml and dodo.py; Ctrl-C stops")
+    print(f"http://{HOST}:{shell_port}/", flush=True)
 
 
 def _shell_port(project: Project, option: int | None) -> int:
