@@ -122,12 +122,14 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._done = self._files = self._sent = self._size = 0
+        self._name = ""
         self._told = 0.0
 
     def phase(self, name: str, batch: list[LocalFile]) -> None:
         self.close()
         files, size = len(batch), sum(f.size for f in batch)
         self._files, self._size, self._done, self._sent = files, size, 0, 0
+        self._name = name
         self._told = time.monotonic()
         if self.rich:
             from rich.progress import (
@@ -140,7 +142,7 @@ class Progress:
             from rich.progress import Progress as Bar
 
             self._bar = Bar(
-                TextColumn("[bold]{task.description}"),  # upload <done>/<files> <key>
+                TextColumn("[bold]{task.description}"),  # upload <phase> <done>/<files>
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
@@ -161,8 +163,8 @@ class Progress:
         with self._lock:
             self._done += 1
             if self._bar is not None:
-                self._bar.update(
-                    self._task, description=f"upload {self._done}/{self._files} {file.key}"
+                self._bar.update(  # no key: a long one wrapped the bar on 80 columns
+                    self._task, description=f"upload {self._name} {self._done}/{self._files}"
                 )
             elif self._done < self._files and time.monotonic() - self._told >= self.every:
                 self._told = time.monotonic()

@@ -45,15 +45,18 @@ VERIFY = {
     "type": bool,
     "default": False,
     "help": "list every app's bucket and upload whatever is missing, also for apps at their "
-    "live version (a publish otherwise trusts the live pointer for those: repairs files "
-    "deleted by hand)",
+    "live version (a publish otherwise trusts the live pointer for those), and write back "
+    "the live release's fixed-URL files (index.html included) a bucket lost or holds other "
+    "bytes of: repairs files deleted or changed by hand",
 }
 FORCE = {
     "name": "force",
     "long": "force",
     "type": bool,
     "default": False,
-    "help": "publish an app even when its live version comes from a newer commit",
+    "help": "publish this checkout's build of an app even over a live version from a newer "
+    "commit, or when the build is a version live replaced or a rollback took off (each is "
+    "recorded, and said per app)",
 }
 
 
