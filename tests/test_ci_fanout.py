@@ -577,7 +577,7 @@ def test_only_a_trusted_ref_publishes_live_from_either_entry_point(
 
     git(feature, "checkout", "-q", "--detach")
     result = run_doit(feature, "ci", env=CI_ENV)
-    assert "ci: not published: a detached HEAD (no branch; MFE_CI_REF or GITHUB_REF " in (
+    assert "ci: not published: a detached HEAD is no trusted ref (trusted: refs/heads/main); " in (
         result.stdout
     )
     assert live_release(second_moto) == release

@@ -90,7 +90,9 @@ def test_only_a_trusted_ref_goes_live(repo: Path, tmp_path: Path) -> None:
         ["git", "-C", str(repo), *who, "commit", "-qm", "c", "--allow-empty"], check=True
     )
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "--detach"], check=True)
-    assert goes("").note.startswith("not published: a detached HEAD (no branch; MFE_CI_REF")
+    note = goes("").note
+    assert note.startswith("not published: a detached HEAD is no trusted ref")
+    assert "set MFE_CI_REF (or GITHUB_REF)" in note and "trusted_refs" not in note
 
 
 def test_a_folder_without_git_is_named_and_never_trusted(tmp_path: Path) -> None:

@@ -150,13 +150,21 @@ def destination(who: Trust) -> Destination:
                 "hand with `doit publish`"
             ),
         )
-    what = who.ref or "a detached HEAD (no branch; MFE_CI_REF or GITHUB_REF names the ref)"
+    trusted = ", ".join(who.patterns)
+    if not who.ref:  # no branch to trust: the job must say which ref it builds
+        return Destination(
+            "none",
+            note=(
+                f"not published: a detached HEAD is no trusted ref (trusted: {trusted}); set "
+                "MFE_CI_REF (or GITHUB_REF) to the ref the job builds, or check out the branch"
+            ),
+        )
     return Destination(
         "none",
         note=(
-            f"not published: {what} is not a trusted ref (trusted: {', '.join(who.patterns)}); "
-            "to deploy it, add it to [ci] trusted_refs in mfe.toml, or run `doit publish` "
-            "from a checkout of it"
+            f"not published: {who.ref} is not a trusted ref (trusted: {trusted}); to deploy "
+            "it, add it to [ci] trusted_refs in mfe.toml, or run `doit publish` from a "
+            "checkout of it"
         ),
     )
 
