@@ -18,6 +18,7 @@ from playwright.sync_api import Page, Route, expect
 
 from fixtures.aws import local_client
 from fixtures.modules import Recorder
+from fixtures.repo import run_doit
 from fixtures.serve import wait_until
 
 
@@ -470,3 +471,59 @@ def test_apps_get_renewed_tokens_from_mfe_auth_and_hear_of_each_change(
     assert page.evaluate("() => window.mfeSessions.at(-1)") is None
     with pytest.raises(PlaywrightError, match="signed out"):
         page.evaluate("() => mfeAuth.session()")
+
+
+def replace_auth(repo: Path, replaced: str) -> None:
+    """Delete the page's user pool ("pool") or only its app client ("client") on the
+    emulator, and publish again: provisioning makes a new one and the shell names it."""
+    idp, client_id = cognito(repo)
+    pool_id = user_pool_id(repo)
+    if replaced == "pool":
+        idp.delete_user_pool(UserPoolId=pool_id)
+    else:  # the pool stays, so provisioning trusts the outputs file: look everything up
+        idp.delete_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+        (repo / ".mfe/local/outputs.json").unlink()
+    run_doit(repo, "publish", timeout=300)
+
+
+@pytest.mark.parametrize("replaced", ["pool", "client"])
+def test_a_reload_after_the_pool_or_client_was_replaced_drops_its_tokens_and_shows_the_login(
+    published: str, built_monorepo: Path, page: Page, replaced: str
+) -> None:
+    """Tokens a tab stored for a user pool or app client the page no longer names (the
+    environment destroyed and made again: a new pool and client; or its client replaced)
+    are no session, as Amplify, keying its stored tokens by client id, finds none: a
+    reload drops them without revoking them at the new one, shows the login form without
+    an error, and `mfeAuth.session()` rejects; signing in again gets the new client's
+    tokens. Before, the tab showed the apps with the old pool's tokens."""
+    idp, old_client = cognito(built_monorepo)
+    old_pool = user_pool_id(built_monorepo)
+    page.goto(published)
+    old = sign_in(page)
+    revokes: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            revokes.append(r.url) if "RevokeToken" in r.headers.get("x-amz-target", "") else None
+        ),
+    )
+
+    replace_auth(built_monorepo, replaced)
+    idp, new_client = cognito(built_monorepo)
+    assert new_client != old_client
+    assert (user_pool_id(built_monorepo) == old_pool) == (replaced == "client")
+    recorder = Recorder(page)
+    page.reload()
+
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("heading", name="Accounts", level=2)).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    assert stored(page) is None
+    with pytest.raises(PlaywrightError, match="signed out"):
+        page.evaluate("() => mfeAuth.session()")
+    assert recorder.errors == []
+
+    new = sign_in(page)
+    assert new["RefreshToken"] != old["RefreshToken"]
+    assert accepted(idp, new_client, new) == {"access": True, "refresh": True}
+    assert revokes == []

@@ -214,15 +214,45 @@ export function loadTokens(now = Date.now()) {
   return tokenExpiry(tokens) > now + 5000 ? tokens : null;
 }
 
-/** The user name in an IdToken (JWT payload claim `cognito:username`), or '' when unreadable. */
-export function usernameFromIdToken(idToken) {
+/** A JWT's payload claims, or null when unreadable. */
+function claimsOf(jwt) {
   try {
-    const payload = idToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const payload = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const padded = payload + '='.repeat((4 - (payload.length % 4)) % 4);
     const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
     const claims = JSON.parse(new TextDecoder().decode(bytes));
-    return String(claims['cognito:username'] || claims.username || claims.email || '');
+    return claims && typeof claims === 'object' ? claims : null;
   } catch {
-    return '';
+    return null;
   }
+}
+
+/**
+ * The `iss` of the user pool's tokens: Cognito's regional URL and the pool id, whatever
+ * endpoint the page calls (the emulator issues the same); the region is the pool id's prefix.
+ */
+function issuerOf(auth) {
+  const region = auth.user_pool_id.split('_')[0] || auth.region;
+  return `https://cognito-idp.${region}.amazonaws.com/${auth.user_pool_id}`;
+}
+
+/**
+ * Whether `tokens` were issued by the page's user pool to its app client: stored tokens of a
+ * pool or client since replaced (the environment destroyed and made again, a new emulator)
+ * are no session here, as Amplify, which keys its stored tokens by client id, finds none.
+ * The pool is only checked when the page config names it.
+ */
+export function issuedFor(auth, tokens) {
+  const id = claimsOf(tokens.IdToken);
+  const access = claimsOf(tokens.AccessToken);
+  if (!id || !access || id.aud !== auth.client_id || access.client_id !== auth.client_id) return false;
+  if (!auth.user_pool_id) return true;
+  const issuer = issuerOf(auth);
+  return id.iss === issuer && access.iss === issuer;
+}
+
+/** The user name in an IdToken (JWT payload claim `cognito:username`), or '' when unreadable. */
+export function usernameFromIdToken(idToken) {
+  const claims = claimsOf(idToken);
+  return claims ? String(claims['cognito:username'] || claims.username || claims.email || '') : '';
 }

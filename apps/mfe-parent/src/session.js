@@ -6,6 +6,7 @@
 import {
   SessionEndedError,
   clearTokens,
+  issuedFor,
   signIn as cognitoSignIn,
   signOut as cognitoSignOut,
   loadTokens,
@@ -60,7 +61,8 @@ export class Session {
 
   /**
    * Gives the apps `window.mfeAuth` and, on a page with sign-in, resumes the tab's session:
-   * expired tokens are renewed first (signed out only when Cognito refuses the refresh token).
+   * expired tokens are renewed first (signed out only when Cognito refuses the refresh token);
+   * tokens of another pool or client are dropped.
    */
   connect() {
     window.mfeAuth = this.api;
@@ -68,6 +70,7 @@ export class Session {
     window.addEventListener('online', this._onOnline);
     window.addEventListener('focus', this._onWake);
     document.addEventListener('visibilitychange', this._onWake);
+    this._dropForeign();
     const tokens = loadTokens();
     if (tokens) {
       this._signedIn(tokens);
@@ -77,6 +80,16 @@ export class Session {
     } else {
       this.ui.signedOut();
     }
+  }
+
+  /**
+   * Drops stored tokens of another user pool or app client than the page's (the environment
+   * made again, its client replaced): no session, and not revoked, as the page's pool would
+   * not know them; the login form shows.
+   */
+  _dropForeign() {
+    const tokens = storedTokens();
+    if (tokens && !issuedFor(this.auth, tokens)) clearTokens();
   }
 
   disconnect() {
