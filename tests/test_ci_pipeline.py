@@ -530,5 +530,6 @@ def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(
         "kept live: the version built here is one a rollback took off"
     )
     written = summary.read_text()
-    assert "Published: " in written
+    assert "ci: nothing to change: release " in output  # the held app was the only change
+    assert "Already live: " in written and "Published: " not in written
     assert "- **accounts** not published, kept live: the version built here is one a " in written

@@ -196,6 +196,8 @@ def markdown(report: CiReport) -> str:
         lines += ["", "**Failed:**", "", *_fenced(report.error)]
     elif report.published and report.extra.get("preview"):
         lines += ["", f"Preview `{report.extra['preview']}`: {report.site_url}"]
+    elif report.published and report.extra.get("unchanged"):  # no new release
+        lines += ["", f"Already live: {report.site_url} (release {report.extra['release']})"]
     elif report.published:
         lines += ["", f"Published: {report.site_url or '(no URL)'} in {report.seconds:.1f}s"]
     elif report.extra.get("not_published"):  # an untrusted ref (mfe.ci.trust.destination)

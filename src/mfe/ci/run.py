@@ -375,6 +375,9 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
         if name in report.apps:
             report.apps[name].notes.append(kept_live(why))
     report.extra["release"] = published.release
+    if published.noop:  # nothing to change: the live release stays, no new one was made
+        report.extra["unchanged"] = True
+        print(f"ci: nothing to change: release {published.release} stays live", flush=True)
 
 
 def publish_preview(
