@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from test_releases import TRIALS, Clone, check_consistent, entry, history, live, together
 
 from mfe.config import load_project
@@ -422,3 +423,38 @@ def test_rollbacks_racing_prunes_never_leave_the_page_missing_a_file(
         assert missing(site) == [], f"trial {trial}"
         assert holds_left(site) == []
     assert rolled, "every rollback was refused: the race never happened"
+
+
+def test_a_publish_does_not_upload_again_what_it_just_uploaded(
+    tmp_path: Path, moto_s3: S3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A slow link holds the first upload longer than half the grace period; the files
+    uploaded after it are young at the swap and go up once (each is dated by its own
+    upload, not the phase's start). The held one may go up again, but is not called reused."""
+    site = Site(tmp_path / "site", moto_s3, grace_seconds=GRACE)
+    toml = site.root / "mfe.toml"
+    toml.write_text(toml.read_text().replace("workers = 4", "workers = 1"))  # one at a time
+    site.publish()
+    site.change("accounts", "2")
+    accounts = f"/{site.bucket('accounts')}/"
+    held: list[str] = []
+
+    def gate(method: str, path: str) -> None:
+        if method == "PUT" and path.startswith(accounts) and not held:
+            held.append(path.removeprefix(accounts))
+            time.sleep(GRACE / 2 + 0.5)
+
+    proxy = FailingProxy(site.server.endpoint, gate=gate)
+    try:
+        site.point_at(proxy.port)
+        capsys.readouterr()
+        report = site.publish()
+    finally:
+        proxy.close()
+    uploaded = report["apps"]["accounts"]["uploaded"]
+    assert len(uploaded) > 1 and held[0] in uploaded
+    assert report["refreshed"].get("accounts", []) in ([], held)
+    sent = [p.removeprefix(accounts) for p in proxy.paths if p.startswith(accounts)]
+    sent = [k for k in sent if not k.startswith("_mfe/")]  # its version's file list
+    assert sorted(k for k in sent if k != held[0]) == sorted(k for k in uploaded if k != held[0])
+    assert "reused" not in capsys.readouterr().out

@@ -72,9 +72,11 @@ class Reuse:
     refreshed: dict[tuple[str, str], LocalFile] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, run: Run, changed: list[str], uploaded_at: datetime) -> Reuse:
-        """From the plans: a skipped file as the listing dated it, an upload at `uploaded_at`
-        (the start of the upload phase)."""
+    def of(cls, run: Run, changed: list[str], planned: datetime | None = None) -> Reuse:
+        """From the plans: a skipped file as the listing dated it, an upload when its own
+        upload started (`Run.uploaded`: a phase of thousands of files takes seconds, so the
+        phase's start would make its last files look old); `planned` dates the uploads of
+        a plan that makes none (`doit plan`: they would be young)."""
         reuse = cls(run)
         for app in changed:
             plan = run.plans[app]
@@ -83,7 +85,7 @@ class Reuse:
                 found = plan.remote.get(f.key)
                 reuse.written[(app, f.key)] = found.modified if found else None
             for f in plan.uploads:
-                reuse.written[(app, f.key)] = uploaded_at
+                reuse.written[(app, f.key)] = run.uploaded.get((app, f.key), planned)
         return reuse
 
     def old(self, written: datetime | None, now: datetime) -> bool:
@@ -128,11 +130,23 @@ class Reuse:
         if not count:
             return
         self.run.progress.note(
-            self.NOTE.format(count=count) + ": older than half of grace_seconds, a "
-            "concurrent --prune could delete them before the swap"
+            self.told(due) + ": older than half of grace_seconds, a concurrent --prune "
+            "could delete them before the swap"
         )
         self._put(due)
         self.count(due, now)
+
+    def told(self, due: dict[str, list[LocalFile]]) -> str:
+        """`uploading N reused file(s) again`, naming apart the ones this command uploaded
+        (not reused: their upload started that long ago)."""
+        mine = sum((app, f.key) in self.run.uploaded for app, fs in due.items() for f in fs)
+        reused = sum(len(fs) for fs in due.values()) - mine
+        this = f"this {self.run.progress.command}"
+        if not mine:
+            return self.NOTE.format(count=reused)
+        if not reused:
+            return f"uploading again {mine} file(s) {this} uploaded"
+        return self.NOTE.format(count=reused) + f", and {mine} {this} uploaded"
 
     def count(self, due: dict[str, list[LocalFile]], now: datetime) -> None:
         """Record `due` as written at `now`, and as uploads in the plans (the reports)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,8 @@ class Run:
     """app -> keys `--prune` keeps besides those of kept versions (previews' uploads)."""
     switched: bool = False
     """Whether this command ran a commit step (which may write the served page)."""
+    uploaded: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(app, key) -> when this command last started uploading it (`Reuse` dates it so)."""
 
     @classmethod
     def start(
@@ -210,7 +212,12 @@ class Run:
 
         if any(ap.uploads for ap in plans.values()):
             p = self.progress
-            upload_all(self.session, Plan(self.env.name, self.parent, plans), self.project.publish.workers, p.phase, p.advance, p.file_done, self.lost)  # fmt: skip
+
+            def done(f: LocalFile, started: datetime) -> None:
+                self.uploaded[(f.app, f.key)] = started
+                p.file_done(f)
+
+            upload_all(self.session, Plan(self.env.name, self.parent, plans), self.project.publish.workers, p.phase, p.advance, done, self.lost)  # fmt: skip
             p.close()
 
     # ------------------------------------------------------------------ publish
@@ -317,9 +324,8 @@ class Run:
         page = self.page(apps)  # template errors first
         if swap_due(base, changed + gone.removed, page):
             _ = self.conditional  # a store that would lose races is refused before uploading
-        uploaded_at = datetime.now(UTC)
         self.upload(self.plans)
-        reuse = Reuse.of(self, changed, uploaded_at)
+        reuse = Reuse.of(self, changed)
         for name in changed:
             files = records(candidates[name].files)
             doing = f"recording app version of {name}"

@@ -19,10 +19,12 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,18 +155,21 @@ def upload_all(
     workers: int,
     on_phase: Callable[[str, list[LocalFile]], None],
     on_bytes: Callable[[int], None],
-    on_file: Callable[[LocalFile], None],
+    on_file: Callable[[LocalFile, datetime], None],
     lost: str = UNCHANGED,
 ) -> None:
     """Upload the plan's files phase by phase; the first failure stops before the next phase
-    (and cancels the phase's files not yet started). `lost`: see `s3_errors`."""
+    (and cancels the phase's files not yet started). `lost`: see `s3_errors`. `on_file` is
+    told each file once it is up, with when its own upload started (no later than the
+    LastModified the store gives it: `mfe.publish.refresh` dates it by that)."""
     s3 = session.s3
 
     def send(bucket: str, f: LocalFile) -> None:
+        started = datetime.now(UTC)
         with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})", lost=lost):
             put_file(s3, bucket, f)
         on_bytes(f.size)
-        on_file(f)
+        on_file(f, started)
 
     try:
         for name, items in phases(plan):
@@ -210,7 +215,7 @@ def upload_in_processes(
     items: list[tuple[str, LocalFile]],
     workers: int,
     on_bytes: Callable[[int], None],
-    on_file: Callable[[LocalFile], None],
+    on_file: Callable[[LocalFile, datetime], None],
     lost: str,
 ) -> None:
     """One phase over a process per core, `workers` threads each; the first failure stops
@@ -220,7 +225,7 @@ def upload_in_processes(
     with _worker_pool(spec, workers) as pool:
         futures = {pool.submit(put_batch, batch): batch for batch in batches}
         for future in completed(futures):
-            sent, failed = future.result()
+            sent, failed, started = future.result()
             session.add_requests("s3", sent)
             batch = futures[future]
             if failed is not None:
@@ -229,9 +234,9 @@ def upload_in_processes(
                 bucket, f = next((b, f) for b, f in batch if f.key == failed.key)
                 with s3_errors(session, bucket, f"uploading {f.key} (app {f.app})", lost=lost):
                     raise failed.error()
-            for _bucket, f in batch:
+            for (_bucket, f), at in zip(batch, started, strict=True):
                 on_bytes(f.size)
-                on_file(f)
+                on_file(f, datetime.fromtimestamp(at, UTC))
 
 
 @contextmanager
@@ -260,15 +265,23 @@ def _start_worker(spec: ClientSpec, workers: int) -> None:
     _worker.update(client=client, threads=ThreadPoolExecutor(workers), sent=sent)
 
 
-def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
-    """In a worker process: upload a batch; (requests sent, the first failure or None).
-    The first failure cancels the batch's uploads not started: each would only fail too,
-    after its retries (an emulator gone: minutes for a batch)."""
+def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None, list[float]]:
+    """In a worker process: upload a batch; (requests sent, the first failure or None, when
+    each file's upload started, as a timestamp: a batch's files are reported once it is
+    done, so that is the date the caller keeps). The first failure cancels the batch's
+    uploads not started: each would only fail too, after its retries (an emulator gone:
+    minutes for a batch)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     client, threads, sent = _worker["client"], _worker["threads"], _worker["sent"]
     before = sent[0]
-    futures = {threads.submit(put_file, client, bucket, f): f for bucket, f in batch}
+    started = [0.0] * len(batch)
+
+    def put(i: int, bucket: str, f: LocalFile) -> None:
+        started[i] = time.time()
+        put_file(client, bucket, f)
+
+    futures = {threads.submit(put, i, bucket, f): f for i, (bucket, f) in enumerate(batch)}
     failed: Failed | None = None
     for future in as_completed(futures):
         if future.cancelled():
@@ -286,4 +299,4 @@ def put_batch(batch: list[tuple[str, LocalFile]]) -> tuple[int, Failed | None]:
             failed = Failed(key, "", None, str(error), is_lost(error))
         else:
             raise error
-    return sent[0] - before, failed
+    return sent[0] - before, failed, started
