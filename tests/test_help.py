@@ -213,3 +213,10 @@ def test_doit_help_serve_names_the_shell_port_mfe_toml_sets(tmp_path: Path) -> N
     result = doit_in_repo("help", "serve", cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "shell port (default: 5399, [env.dev] port in mfe.toml)" in result.stdout
+
+
+def test_plan_takes_verify_as_publish_does() -> None:
+    """`doit plan --verify` shows what `doit publish --verify` uploads and writes back."""
+    result = doit_in_repo("help", "plan")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--verify" in result.stdout

@@ -167,3 +167,64 @@ def test_a_live_fixed_url_file_deleted_from_its_bucket_is_written_back(
     if "favicon.svg" in deleted:
         assert s3.get_object(Bucket=bucket, Key="favicon.svg")["Body"].read() == favicon
     assert [r.seq for r in history(site)] == [1, 2]  # written back, no new release
+
+
+def plan(site: Site, verify: bool = False) -> list[str]:
+    """`doit plan`'s lines (with `--verify`)."""
+    from mfe.publish import publish
+    from mfe.publish.report import plan_lines
+
+    report = publish(site.project, "local", outputs=site.outputs, dry_run=True, verify=verify)
+    return plan_lines(report)
+
+
+def test_a_damaged_copy_of_the_live_page_is_what_plan_and_publish_verify_agree_on(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain publish of the same builds trusts the pointer and uploads nothing: the plan
+    says so, and warns; `--verify` uploads the copy again, as its plan says."""
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    key = corrupt_page_copy(site, 2)
+    upload = f"upload  mfe-parent: {key}"
+    assert upload not in plan(site)
+    assert "its page's `_ca/` copy missing or changed" in capsys.readouterr().out
+    assert site.publish()["apps"]["mfe-parent"]["uploaded"] == []
+    assert upload in plan(site, verify=True)
+    report = site.publish(verify=True)
+    assert report["noop"] is True and report["apps"]["mfe-parent"]["uploaded"] == [key]
+    assert sha(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == live(site).page.sha256
+    capsys.readouterr()
+    assert upload not in plan(site, verify=True)
+    assert "missing or changed" not in capsys.readouterr().out
+    rollback(site.project, "local", outputs=site.outputs, to="1")
+    rollback(site.project, "local", outputs=site.outputs, to="2")  # from the copy: intact
+
+
+def test_plan_lists_the_fixed_url_files_the_bucket_lost_as_publish_writes_them_back(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """index.html and favicon.svg deleted by hand: a plain plan warns naming both (a plain
+    publish writes them back only when its smoke check fails); `plan --verify` lists what
+    `publish --verify` then writes and invalidates."""
+    s3, bucket = site.server.client(), site.bucket("mfe-parent")
+    for key in ("index.html", "favicon.svg"):
+        s3.delete_object(Bucket=bucket, Key=key)
+    plain = plan(site)
+    assert not any(line.startswith(("upload", "invalidate")) for line in plain)
+    said = capsys.readouterr().out
+    assert "2 fixed-URL file(s) (favicon.svg (mfe-parent), index.html (mfe-parent))" in said
+    assert "`doit publish --verify` writes them back" in said
+    lines = plan(site, verify=True)
+    wanted = [line for line in lines if line.startswith(("upload", "invalidate"))]
+    assert {"upload  mfe-parent: favicon.svg", "upload  mfe-parent: index.html"} <= set(wanted)
+    dist = site.dist("mfe-parent")
+    assert {f"invalidate {dist}: /favicon.svg", f"invalidate {dist}: /index.html"} <= set(wanted)
+    from mfe.publish import publish
+    from mfe.publish.report import plan_lines
+
+    report = publish(site.project, "local", outputs=site.outputs, verify=True)
+    assert sorted(report.apps["mfe-parent"].uploaded) == ["favicon.svg", "index.html"]
+    done = [line for line in plan_lines(report) if line.startswith(("upload", "invalidate"))]
+    assert sorted(done) == sorted(wanted)  # what the plan said, no more
+    assert [r.seq for r in history(site)] == [1, 2]
+    assert not any(line.startswith(("upload", "invalidate")) for line in plan(site, verify=True))

@@ -1,5 +1,8 @@
 """The report of a dry-run publish: what it would upload, write and invalidate, from the
-same plans and rules as the publish itself, writing nothing."""
+same plans and rules as the publish itself, writing nothing. A publish that would change
+nothing trusts the live pointer (it checks no bucket), so the plan lists nothing for it,
+but warns about what of the live release its buckets lost (`mfe.publish.heal.lost`), which
+`--verify` writes back: with `--verify` the plan lists that too."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from mfe.publish.commit import (
     with_distribution,
 )
 from mfe.publish.fixed import wanted
+from mfe.publish.heal import lost, unrestorable
 from mfe.publish.merge import Candidate, Dropped, invalidation_paths, merge, swap_due
 from mfe.publish.plan import online_copy
 from mfe.publish.pointer import Live
@@ -32,6 +36,7 @@ def dry(
     candidates: dict[str, Candidate],
     forced: dict[str, str],
     gone: Dropped,
+    verify: bool = False,
 ) -> Result:
     apps = merge(base, changed, candidates, forced, gone.removed)
     page = run.page(apps)
@@ -40,9 +45,9 @@ def dry(
     now = datetime.now(UTC)
     reuse = Reuse.of(run, changed, now)
     reuse.count(reuse.due(base, changed, now), now)  # what `refresh` would upload again
-    if reuse.page_due(base, copy, run.remote(run.parent, copy.key)):
-        parent_plan.uploads.append(copy)
     noop = not swap_due(base, changed + gone.removed, page)
+    if not noop and reuse.page_due(base, copy, run.remote(run.parent, copy.key)):
+        parent_plan.uploads.append(copy)  # as `Run.upload_page` before the swap
     page_blob = blob(page)
     paths = invalidation_paths(base, apps, page_blob, run.parent)
     if not noop:  # what the commit step would write, and so invalidate
@@ -52,12 +57,37 @@ def dry(
         for name, keys in written.items():
             run.row(name).written = keys
         paths = invalidated(paths, written)
+    elif base is not None:
+        paths = invalidated({}, healing(run, base, verify))
     if base is None:  # as the commit step (`to_invalidate`): nothing cached to invalidate
         paths = {}
     result = Result(base.release if base and noop else "(next)", None, base, noop)
-    result.sent = {} if noop else by_distribution(paths, run.distributions)
+    result.sent = by_distribution(paths, run.distributions)
     result.changed, result.removed = changed, gone.removed
     result.forced, result.forced_over = list(forced) + gone.forced, forced
     result.by_app = with_distribution(paths, run.distributions)
     result.refreshed = by_app(reuse.refreshed)
     return result
+
+
+def healing(run: Run, live: Live, verify: bool) -> dict[str, list[str]]:
+    """What a publish that changes nothing would repair of `live` (`mfe.publish.heal`):
+    with `verify`, the page copy it uploads and the fixed-URL files it writes (app -> keys,
+    also in the rows); without, a warning naming them, as a plain publish writes them only
+    when its smoke check fails."""
+    found = lost(run, live, run.drift)
+    if found.copy_gone and found.page_copy is None:
+        run.progress.note(f"warning: {unrestorable(run, live)}")
+    if not verify:
+        if found.files or found.copy_gone:
+            run.progress.note(
+                f"warning: {found.described(live.release)}: `doit publish --verify` writes "
+                "them back (a plain publish only if its smoke check fails)"
+            )
+        return {}
+    if found.page_copy is not None:
+        run.row(run.parent).uploads.append(found.page_copy)
+    written = keys_by_app(found.files)
+    for name, keys in written.items():
+        run.row(name).written = keys
+    return written

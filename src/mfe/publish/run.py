@@ -312,7 +312,7 @@ class Run:
                 warning = ahead_of(self.s3, self.parent_bucket, base)
             if warning:  # the publish would be refused before its swap
                 self.progress.note(f"warning: a publish would be refused: {warning}")
-            report = dry(self, base, changed, candidates, forced, gone)
+            report = dry(self, base, changed, candidates, forced, gone, verify)
             report.dirty = dirty
             if prune:  # what a publish would keep: the kept releases and this one
                 from mfe.publish.prune import prune as plan_prune

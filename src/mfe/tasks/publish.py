@@ -49,6 +49,12 @@ VERIFY = {
     "the live release's fixed-URL files (index.html included) a bucket lost or holds other "
     "bytes of: repairs files deleted or changed by hand",
 }
+PLAN_VERIFY = {
+    **VERIFY,
+    "help": "show what `doit publish --verify` would upload and write back (it lists every "
+    "app's bucket): without it, a plan of a publish that changes nothing only warns about "
+    "files the buckets lost",
+}
 FORCE = {
     "name": "force",
     "long": "force",
@@ -210,8 +216,11 @@ def run_publish(
     return guarded(_publish, project, env, prune, wait, False, force, app, verify)
 
 
-def run_plan(project: Project, env: Environment, prune: bool = False) -> BaseFail | None:
-    return listing(_publish, project, env, prune, False, True, False, get_var("app") or None)
+def run_plan(
+    project: Project, env: Environment, prune: bool = False, verify: bool = False
+) -> BaseFail | None:
+    app = get_var("app") or None
+    return listing(_publish, project, env, prune, False, True, False, app, verify)
 
 
 def run_rollback(
@@ -276,7 +285,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             **declare(task_plan.__doc__ or "", "env", "app"),
             "actions": refuse or [(run_plan, [project, env])],
-            "params": [PRUNE],
+            "params": [PRUNE, PLAN_VERIFY],
             "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
