@@ -533,3 +533,26 @@ def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(
     assert "ci: nothing to change: release " in output  # the held app was the only change
     assert "Already live: " in written and "Published: " not in written
     assert "- **accounts** not published, kept live: the version built here is one a " in written
+
+
+def test_a_pull_requests_preview_says_which_apps_it_kept_at_their_live_version(
+    origin: Path, monorepo_template: Path, tmp_path: Path
+) -> None:
+    """A preview keeps out a build a rollback took off, as a publish does (the branch may
+    not have pulled the fix): the log and the CI report say so, like a publish's."""
+    clone = fresh_clone(origin, tmp_path / "held", monorepo_template / "node_modules")
+    source = clone / "apps" / "accounts" / "src" / "data.js"
+    for version in ("1", "2"):
+        source.write_text(source.read_text() + f"\n// accounts {version}, previewed\n")
+        commit_in(clone, f"accounts {version}, previewed")
+        ci(clone)
+    run_doit(clone, "rollback", "app=accounts", env=CI_ENV)
+    report, output = ci(clone, env={"MFE_CI_REF": "refs/pull/5/merge"})
+    assert report["extra"]["preview"] == "pr-5"
+    assert "accounts built here is a version a rollback took off" in output
+    assert report["apps"]["accounts"]["notes"][-1] == (
+        "kept live: the version built here is one a rollback took off"
+    )
+    preview = json.loads((clone / ".mfe" / "local" / "preview-report.json").read_text())
+    assert "accounts" not in preview["changed"]  # other tests' publishes may hold more apps
+    assert preview["held"]["accounts"] == "the version built here is one a rollback took off"

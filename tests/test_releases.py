@@ -979,6 +979,46 @@ def test_a_preview_records_and_shows_the_commit_it_was_published_from(site: Site
     assert "preview pr-1: payments over seq 1  http" in shown
 
 
+def test_a_preview_says_which_builds_it_kept_at_their_live_version(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `rollback app=accounts` this checkout still holds the build it took off: a
+    preview shows live's accounts, as a publish would, and says so (the terminal, the
+    report's `held`): never "same as live", which it is not."""
+    from mfe.tasks.publish import _preview
+
+    site.publish(smoke=False)
+    site.change("accounts", "bad")
+    site.publish(smoke=False)
+    rollback(site.project, "local", outputs=site.outputs, app="accounts", smoke=False)
+    good = live(site).apps["accounts"].version
+    write_outputs(site.project, site.outputs)
+    env = site.project.env("local")
+    capsys.readouterr()
+    _preview(site.project, env, "try1")
+    out = capsys.readouterr().out
+    assert (
+        "accounts built here is a version a rollback took off; keeping the live one "
+        "(publish a fix)\n"
+    ) in out
+    assert "preview try1: no app changed (held: accounts, a version a rollback took off) " in out
+    assert "same as live" not in out
+    report = json.loads((site.root / ".mfe/local/preview-report.json").read_text())
+    assert report["changed"] == []
+    assert report["held"] == {"accounts": "the version built here is one a rollback took off"}
+    assert entry(site.root, "accounts") not in httpx.get(report["url"]).text
+    assert live(site).apps["accounts"].version == good
+
+    site.change("payments", "2")
+    capsys.readouterr()
+    _preview(site.project, env, "try2")
+    out = capsys.readouterr().out
+    assert "preview try2: payments (held: accounts, a version a rollback took off) " in out
+    site.change("accounts", "fix")  # a new build: previewed, nothing held
+    _preview(site.project, env, "try3")
+    assert "preview try3: accounts, payments over release " in capsys.readouterr().out
+
+
 def test_prune_keeps_the_files_a_preview_shares_with_the_version_it_overlays(
     tmp_path: Path, moto_s3: S3Server
 ) -> None:

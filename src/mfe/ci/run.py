@@ -394,6 +394,9 @@ def publish_preview(
     for app, row in published.get("apps", {}).items():
         if app in report.apps:
             report.apps[app].uploaded = len(row.get("uploaded", []))
+    for app, why in published.get("held", {}).items():  # the preview shows live's
+        if app in report.apps:
+            report.apps[app].notes.append(kept_live(why))
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as out:

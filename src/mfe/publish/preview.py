@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.publish.held import held_note, held_why
 from mfe.publish.pointer import Live
 from mfe.publish.previews import Preview, check_name, page_key, pointer_key
 from mfe.publish.prune import delete_keys
@@ -66,7 +67,8 @@ def publish_preview(
     }
     uploaded: dict[str, list[str]] = {}
     for _attempt in range(ATTEMPTS):
-        changed, added = write_preview(run, name, live, candidates, now, commit_id, dirty)
+        held = held_apps(run, live, candidates)
+        changed, added = write_preview(run, name, live, candidates, held, now, commit_id, dirty)
         for app, keys in added.items():
             uploaded.setdefault(app, []).extend(k for k in keys if k not in uploaded[app])
         # A swap since `live` was read may have let a `--prune` that had not seen this
@@ -81,6 +83,8 @@ def publish_preview(
             f"the live release of environment '{run.env.name}' kept changing while preview "
             f"'{name}' was written ({ATTEMPTS} attempts); run it again"
         )
+    for app in held:
+        run.progress.note(held_note(live, app, force=False))
     url = run.session.backend.preview_url(run.outputs, name)
     if smoke:
         from mfe.publish.smoke import smoke_check
@@ -94,6 +98,7 @@ def publish_preview(
         "commit": commit_id,
         "dirty": dirty,
         "changed": changed,
+        "held": {app: held_why(live, app) for app in held},
         "apps": {app: {"uploaded": keys} for app, keys in uploaded.items()},
         "requests": run.counts(),
         "seconds": round(time.monotonic() - started, 3),
@@ -110,22 +115,22 @@ def write_preview(
     name: str,
     live: Live,
     candidates: dict[str, Any],
+    held: list[str],
     now: str,
     commit: str | None = None,
     dirty: bool | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Upload what the preview of `candidates` over `live` lacks, write its page and its
-    pointer (which says the `commit` it was built from, `dirty` if its sources were not
-    that commit's); returns (changed apps, app -> keys uploaded)."""
-    from mfe.publish.built_here import read_built
-    from mfe.publish.merge import changed_apps, merge, stale
+    """Upload what the preview of `candidates` (less the `held` ones, `held_apps`) over
+    `live` lacks, write its page and its pointer (which says the `commit` it was built
+    from, `dirty` if its sources were not that commit's); returns (changed apps, app ->
+    keys uploaded)."""
+    from mfe.publish.merge import changed_apps, merge
     from mfe.publish.page import render_page
     from mfe.publish.plan import AppPlan, online_copy
     from mfe.publish.versions import read_version
 
     state = run.project.state_dir(run.env.name)
-    built = read_built(state, run.parent_bucket)
-    changed = changed_apps(live, candidates, stale(live, candidates, built, run.project.root))
+    changed = changed_apps(live, candidates, held)
     added: dict[str, list[str]] = {}
     needed: dict[str, list[str]] = {}
     run.plans = {}
@@ -159,6 +164,17 @@ def write_preview(
             ContentType="application/json", CacheControl="no-store",
         )  # fmt: skip
     return changed, added
+
+
+def held_apps(run: Any, live: Live, candidates: dict[str, Any]) -> list[str]:
+    """The apps built here that the preview keeps at their live version, as a publish
+    would (`merge.stale`): a branch that did not pull another team's app must not show
+    its old version. Said, not silent: the terminal, the report's `held`, CI's notes."""
+    from mfe.publish.built_here import read_built
+    from mfe.publish.merge import stale
+
+    built = read_built(run.project.state_dir(run.env.name), run.parent_bucket)
+    return stale(live, candidates, built, run.project.root)
 
 
 def online_copy_key(key: str, sha256: str) -> str:

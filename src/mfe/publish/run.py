@@ -37,6 +37,7 @@ from mfe.publish.commit import Committed, commit
 from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
+from mfe.publish.held import held_note, held_why
 from mfe.publish.history import Recorded, ahead_of, new_release_id, summary, who
 from mfe.publish.local import LocalApp, LocalFile, cached_page, collect, page_file
 from mfe.publish.merge import (
@@ -252,20 +253,9 @@ class Run:
         changed = changed_apps(base, candidates, held)
         kept_off: dict[str, str] = {}
         for name in held:
-            restored = base is not None and base.apps[name].restored
-            kept_off[name] = (
-                "the version built here is one a rollback took off"
-                if restored
-                else "the version built here is one live has replaced"
-            )
-            self.progress.note(
-                f"{name} built here is a version a rollback took off; keeping the live one "
-                "(publish a fix, or `doit publish --force` serves this build)"
-                if restored
-                else f"{name} built here is a version live has replaced; keeping the live "
-                "one (pull and rebuild; if you reverted to it on purpose, `doit publish "
-                "--force` serves this build)"
-            )
+            assert base is not None  # `stale` holds only apps live in `base`
+            kept_off[name] = held_why(base, name)
+            self.progress.note(held_note(base, name, force=True))
         kept: dict[str, str] = {}
 
         def keep(live: Live | None, apps: list[str]) -> list[str]:

@@ -139,11 +139,22 @@ def _preview(project: Project, env: Environment, name: str) -> None:
     from mfe.publish.preview import publish_preview
 
     report = publish_preview(project, env, name, outputs=_outputs(project, env))
-    changed = ", ".join(report["changed"]) or "no app (same as live)"
+    changed = preview_changed(report["changed"], report["held"])
     count = sum(len(row["uploaded"]) for row in report["apps"].values())
     print(f"preview {name}: {changed} over release {report['base_release']}, {count} file(s) "
           f"uploaded, {report['requests']['s3']} requests, {report['seconds']:.2f}s")  # fmt: skip
     print(report["url"], flush=True)
+
+
+def preview_changed(changed: list[str], held: dict[str, str]) -> str:
+    """The apps a preview overlays, and those it held (`mfe.publish.held`): "same as live"
+    only when it held none, as the checkout's builds differ from live otherwise."""
+    if not held:
+        return ", ".join(changed) or "no app (same as live)"
+    from mfe.publish.held import held_item
+
+    kept = "; ".join(held_item(app, why) for app, why in sorted(held.items()))
+    return f"{', '.join(changed) or 'no app changed'} (held: {kept})"
 
 
 def _rollback(
