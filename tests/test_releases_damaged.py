@@ -16,6 +16,7 @@ from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.history import history_key, write_record
 from mfe.publish.pointer import POINTER_KEY
+from mfe.publish.preview import publish_preview
 from mfe.publish.releases_cmd import show
 from mfe.publish.rollback import rollback
 
@@ -103,6 +104,29 @@ def test_a_pointer_older_than_the_history_is_refused_and_the_advice_fixes_it(
     assert [r.seq for r in history(site)] == [1, 2, 3]
     assert live(site).seq == 3 and history(site)[-1].release == report["release"]
     assert live(site).page.sha256 == hashlib.sha256(served(site)).hexdigest()
+
+
+def everything(site: Site) -> dict[str, dict[str, str]]:
+    """Every bucket's keys and ETags: what a refused command must leave as it was."""
+    s3 = site.server.client()
+    found = {}
+    for app in site.outputs.apps:
+        bucket = site.bucket(app)
+        listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        found[bucket] = {item["Key"]: item["ETag"] for item in listed}
+    return found
+
+
+@pytest.mark.parametrize("how", ["restored", "deleted"])
+def test_a_preview_over_a_pointer_older_than_the_history_is_refused(site: Site, how: str) -> None:
+    """It would overlay a release older than the one served, as plan and releases warn."""
+    damage_pointer(site, how)
+    site.change("payments", "2")
+    before = everything(site)
+    with pytest.raises(MfeError, match=f"preview 'x2' was not written: {POINTER_KEY}") as refused:
+        publish_preview(site.project, "local", "x2", outputs=site.outputs, smoke=False)
+    assert RECORD_2 in str(refused.value) and "aws s3 cp" in str(refused.value)
+    assert everything(site) == before
 
 
 def test_a_history_record_is_never_kept_over_other_bytes(site: Site) -> None:

@@ -6,7 +6,8 @@ names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview poi
 (`_mfe/previews/NAME.json`: the overlaid pointer plus every key of its changed apps,
 those the live version had online already too, which `--prune` keeps). No listing: the
 live pointer and the version manifests (cached locally) say what is online already, so a
-preview costs its changed files plus four requests.
+preview costs its changed files plus five requests (one checks that the pointer is not
+older than the history, restored by hand: a preview over it is refused).
 
 `--prune` keeps what a preview's pointer names, but not before it is written: a release
 swapped in meanwhile can let a prune delete files of the release the preview overlays.
@@ -23,6 +24,7 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.held import held_note, held_why
+from mfe.publish.history import ahead_of
 from mfe.publish.pointer import Live
 from mfe.publish.previews import Preview, check_name, page_key, pointer_key
 from mfe.publish.prune import delete_keys
@@ -56,6 +58,10 @@ def publish_preview(
     check_name(name)
     run = Run.start(project, env, outputs, progress, only=None, dry_run=True, session=session)
     live, _ = run.read_live()
+    with s3_errors(run.session, run.parent_bucket, "reading the release history"):
+        behind_history = ahead_of(run.s3, run.parent_bucket, live)
+    if behind_history:  # it would overlay a release older than the one served
+        raise MfeError(f"preview '{name}' was not written: {behind_history}")
     if live is None:
         raise MfeError(
             f"environment '{run.env.name}' has no live release to preview against; "
