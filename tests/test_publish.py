@@ -63,13 +63,13 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert second["release"] == first["release"]  # a no-op writes no release
     assert second["requests"]["cloudfront"] == 0
     assert second["noop"] is True
-    assert second["requests"]["s3"] == 2  # the pointer and its history record: no listing
+    assert second["requests"]["s3"] == 3  # pointer, its record, no later record: no listing
 
     # A fresh clone has no remembered conditional-write probe; a no-op publish writes no
     # pointer, so it does not probe either.
     (site.root / ".mfe/local/conditional-writes.json").unlink()
     third = site.publish()
-    assert third["noop"] is True and third["requests"]["s3"] == 2
+    assert third["noop"] is True and third["requests"]["s3"] == 3
     assert not (site.root / ".mfe/local/conditional-writes.json").exists()
 
 

@@ -34,7 +34,7 @@ def test_publish_diff_and_rollback_on_seaweedfs(site: Site) -> None:
 
     noop = site.publish()
     assert uploaded(noop) == {} and noop["release"] == first["release"]
-    assert noop["requests"]["s3"] == 2  # the pointer and its history record: no listing
+    assert noop["requests"]["s3"] == 3  # pointer, its record, no later record: no listing
 
     for app in APPS:
         write_app(site.root, app)  # clean rebuild, identical bytes

@@ -117,6 +117,24 @@ def everything(site: Site) -> dict[str, dict[str, str]]:
     return found
 
 
+def test_a_publish_over_a_pointer_older_than_the_history_says_and_uploads_nothing_first(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pointer restored from record 1 names accounts' first version, which this
+    checkout's build (published in seq 2) replaced: judged against it, accounts would be
+    "held" and payments' new files uploaded before the swap refused. The refusal comes
+    first: no note, no upload."""
+    damage_pointer(site, "restored")
+    site.change("payments", "2")
+    before = everything(site)
+    capsys.readouterr()
+    with pytest.raises(MfeError, match=f"nothing was published: {POINTER_KEY}") as refused:
+        site.publish(smoke=False)
+    assert RECORD_2 in str(refused.value) and "aws s3 cp" in str(refused.value)
+    assert capsys.readouterr().out == ""
+    assert everything(site) == before
+
+
 @pytest.mark.parametrize("how", ["restored", "deleted"])
 def test_a_preview_over_a_pointer_older_than_the_history_is_refused(site: Site, how: str) -> None:
     """It would overlay a release older than the one served, as plan and releases warn."""

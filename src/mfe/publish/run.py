@@ -17,7 +17,8 @@
 
 A publish killed anywhere leaves the page and every file it references in one release;
 the re-run uploads only what the listing shows missing. A no-op publish lists nothing:
-one pointer read and one history-record check.
+one pointer read and two history-record checks (the pointer's own record, and that no
+later one exists: a pointer restored by hand is refused before any note or upload).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.build.manifest import AssetManifest
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
+from mfe.errors import MfeError
 from mfe.publish.built_here import read_built, remember_built
 from mfe.publish.commit import Committed, commit
 from mfe.publish.dry import dry
@@ -238,6 +240,14 @@ class Run:
         hint = force_hint or FORCE_HINT
         dry_run = self.dry_run
         base, etag = self.read_live()
+        # Judged against a pointer older than the history, every note (held apps) and
+        # upload would be wrong and the swap refused: check it first (one HEAD).
+        with s3_errors(self.session, self.parent_bucket, "reading the release history"):
+            behind_history = ahead_of(self.s3, self.parent_bucket, base)
+        if behind_history and not dry_run:
+            raise MfeError(f"nothing was published: {behind_history}")
+        if behind_history:  # the publish would be refused before its swap
+            self.progress.note(f"warning: a publish would be refused: {behind_history}")
         if not dry_run and finish_pending(self, base):
             base, etag = self.read_live()
         commit_id, dirty = published_source(self.project, self.local)
@@ -298,10 +308,6 @@ class Run:
             self.plans[name] = app_plan(self.env, self.outputs, name, la.files, listing)
         self.row(self.parent)
         if dry_run:
-            with s3_errors(self.session, self.parent_bucket, "reading the release history"):
-                warning = ahead_of(self.s3, self.parent_bucket, base)
-            if warning:  # the publish would be refused before its swap
-                self.progress.note(f"warning: a publish would be refused: {warning}")
             report = dry(self, base, changed, candidates, forced, gone, verify)
             report.dirty = dirty
             if prune:  # what a publish would keep: the kept releases and this one
