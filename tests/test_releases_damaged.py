@@ -228,3 +228,31 @@ def test_a_deleted_history_record_is_named(site: Site) -> None:
         rollback(site.project, "local", outputs=site.outputs, smoke=False)
     with pytest.raises(MfeError, match=f"record {RECORD_1} is missing"):
         rollback(site.project, "local", outputs=site.outputs, to="1", smoke=False)
+
+
+def test_a_pointer_read_just_before_another_publish_swaps_is_no_damage(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another publish swaps the pointer and writes its record right after this one read
+    the pointer: the record past the pointer is that publish's, not a pointer restored by
+    hand. The first publish merges over it; it was refused as damage before its re-read."""
+    from mfe.publish.run import Run
+
+    other = Site(site.root.parent / "b", site.server)  # another checkout of the same site
+    other.outputs, other.name = site.outputs, site.name
+    read = Run.read_live
+    raced: list[bool] = []
+
+    def read_then_lose_the_race(run: Run) -> tuple[object, str | None]:
+        found = read(run)
+        if not raced:  # once: the other checkout's whole publish lands in between
+            raced.append(True)
+            other.change("payments", "9")
+            other.publish()
+        return found
+
+    monkeypatch.setattr(Run, "read_live", read_then_lose_the_race)
+    site.change("accounts", "3")
+    report = site.publish()
+    assert raced and report["changed"] == ["accounts"]
+    assert "payments" not in report["changed"]

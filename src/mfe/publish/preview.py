@@ -24,7 +24,6 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.held import held_note, held_why
-from mfe.publish.history import ahead_of
 from mfe.publish.pointer import Live
 from mfe.publish.previews import Preview, check_name, page_key, pointer_key
 from mfe.publish.prune import delete_keys
@@ -57,9 +56,7 @@ def publish_preview(
     started = time.monotonic()
     check_name(name)
     run = Run.start(project, env, outputs, progress, only=None, dry_run=True, session=session)
-    live, _ = run.read_live()
-    with s3_errors(run.session, run.parent_bucket, "reading the release history"):
-        behind_history = ahead_of(run.s3, run.parent_bucket, live)
+    live, _, behind_history = run.read_settled()
     if behind_history:  # it would overlay a release older than the one served
         raise MfeError(f"preview '{name}' was not written: {behind_history}")
     if live is None:

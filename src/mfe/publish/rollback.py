@@ -31,7 +31,6 @@ from mfe.errors import CtrlC, MfeError
 from mfe.publish.heal import check_copies, heal
 from mfe.publish.history import (
     Recorded,
-    ahead_of,
     history_key,
     missing_note,
     read_record,
@@ -218,10 +217,8 @@ def rollback(
     )
     if app is not None:
         project.check_app(app)
-    live, etag = run.read_live()
+    live, etag, why = run.read_settled()
     if live is None:
-        with s3_errors(run.session, run.parent_bucket, "reading the release history"):
-            why = ahead_of(run.s3, run.parent_bucket, None)
         if why:
             raise MfeError(f"nothing was rolled back: {why}")
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")

@@ -165,6 +165,22 @@ class Run:
         with s3_errors(self.session, self.parent_bucket, "reading the live pointer"):
             return read_pointer(self.s3, self.parent_bucket)
 
+    def read_settled(self) -> tuple[Live | None, str | None, str | None]:
+        """The live pointer, its ETag, and why the history is ahead of it (None: it is not,
+        `history.ahead_of`). Another command swaps the pointer, then writes its record: a
+        pointer read just before both looks behind the history without being damaged, so
+        it is read again until a read stands still."""
+        live, etag = self.read_live()
+        while True:
+            with s3_errors(self.session, self.parent_bucket, "reading the release history"):
+                why = ahead_of(self.s3, self.parent_bucket, live)
+            if why is None:
+                return live, etag, None
+            again, again_etag = self.read_live()
+            if again_etag == etag:
+                return live, etag, why
+            live, etag = again, again_etag
+
     def listing(self, app: str) -> dict[str, RemoteObject]:
         if app not in self.listings:
             self.listings[app] = list_bucket(self.session, self.buckets[app])
@@ -239,11 +255,9 @@ class Run:
         to force it, if not `merge.FORCE_HINT` (`doit ci` has no --force)."""
         hint = force_hint or FORCE_HINT
         dry_run = self.dry_run
-        base, etag = self.read_live()
         # Judged against a pointer older than the history, every note (held apps) and
         # upload would be wrong and the swap refused: check it first (one HEAD).
-        with s3_errors(self.session, self.parent_bucket, "reading the release history"):
-            behind_history = ahead_of(self.s3, self.parent_bucket, base)
+        base, etag, behind_history = self.read_settled()
         if behind_history and not dry_run:
             raise MfeError(f"nothing was published: {behind_history}")
         if behind_history:  # the publish would be refused before its swap
