@@ -248,8 +248,15 @@ def test_a_run_of_an_older_commit_finishing_last_keeps_the_later_one_and_passes(
 
 def commit_in(clone: Path, message: str) -> None:
     """Commit and push (as a branch of its own): later clones have it, as CI runners would,
-    so a publish can place the live commits in history."""
-    git(clone, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-qam", message)
+    so a publish can place the live commits in history. The commit merges the ones earlier
+    tests pushed (keeping this clone's tree, `-s ours`), as a main line's next commit would:
+    a publish refuses an app live from a commit not merged here."""
+    identity = ["-c", "user.email=ci@example.com", "-c", "user.name=CI"]
+    git(clone, "fetch", "-q", "origin")
+    pushed = git(clone, "for-each-ref", "--format=%(refname)", "refs/remotes/origin/ci/")
+    if pushed:
+        git(clone, *identity, "merge", "-q", "-s", "ours", "-m", "earlier runs", *pushed.split())
+    git(clone, *identity, "commit", "-qam", message)
     head = git(clone, "rev-parse", "HEAD")
     git(clone, "push", "-q", "origin", f"HEAD:refs/heads/ci/{head}")
 

@@ -27,7 +27,7 @@ from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.history import lines, list_records
-from mfe.publish.merge import REMEMBERED
+from mfe.publish.merge import CI_FORCE_HINT, REMEMBERED
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
 from mfe.publish.releases_cmd import show
@@ -372,6 +372,80 @@ def test_a_ci_run_that_loses_the_race_to_a_later_commit_keeps_it(
     c2 = git(later.root, "rev-parse", "HEAD").strip()
     assert [r.commit for r in history(site)][1:] == [c2]  # C1's run swapped nothing
     assert entry(later.root, "accounts") in check_consistent(site).decode()
+
+
+def divergent_clones(site: Site, tmp_path: Path) -> tuple[Clone, str]:
+    """Alice (`site`, on main) and Bob (a clone on `bobfeat`, branched before her accounts
+    commit AL2, with an accounts commit of his own): AL2 pushed and live. Returns Bob's
+    clone and AL2."""
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(site.root, "init", "-q", "-b", "main")
+    git(site.root, "config", "user.name", "Alice")
+    git(site.root, "config", "user.email", "a@example.com")
+    committed(site.root, "C0")
+    git(site.root, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(site.root, "push", "-q", "origin", "HEAD:refs/heads/main")
+    site.publish(smoke=False)
+    bob = Clone(site, tmp_path / "bob")
+    git(bob.root, "config", "user.name", "Bob")
+    git(bob.root, "checkout", "-q", "-b", "bobfeat")
+    bob.change("accounts", "BOB2")
+    committed(bob.root, "BOB2")
+    site.change("accounts", "AL2")
+    al2 = committed(site.root, "AL2")
+    git(site.root, "push", "-q", "origin", "HEAD:refs/heads/main")
+    site.publish(smoke=False)
+    return bob, al2
+
+
+def test_a_branch_that_has_not_merged_the_live_commit_is_refused_fetched_or_not(
+    site: Site, tmp_path: Path
+) -> None:
+    """Bob's branch lacks Alice's live accounts commit: refused while he does not have it,
+    and still refused once he fetched it (neither commit descends from the other), saying
+    to merge it; `--force` publishes his build, recorded as over a commit not merged here.
+    Merged, his branch publishes."""
+    bob, al2 = divergent_clones(site, tmp_path)
+    page = served(site)
+    with pytest.raises(MfeError, match=f"accounts is live at {al2[:12]}, a commit this clone"):
+        bob.publish(smoke=False)
+    git(bob.root, "fetch", "-q", "origin")
+    with pytest.raises(MfeError) as refused:
+        bob.publish(smoke=False)
+    ours = git(bob.root, "rev-parse", "HEAD").strip()
+    published = live(site).apps["accounts"].published
+    assert str(refused.value) == (
+        f"accounts is live at {al2[:12]} (published {published} by Alice <a@example.com>), "
+        f"a commit that this checkout's {ours[:12]} has not merged (another branch?): "
+        "publishing would replace it with a build that lacks its changes; merge or rebase "
+        f"onto {al2[:12]} and publish again, or pass --force"
+    )
+    assert served(site) == page
+    report = bob.publish(smoke=False, force=True)
+    assert (report["changed"], report["forced"]) == (["accounts"], ["accounts"])
+    assert report["forced_over"] == {"accounts": f"a commit not merged here {al2[:12]}"}
+    assert history(site)[-1].forced_over == report["forced_over"]
+    assert entry(bob.root, "accounts") in check_consistent(site).decode()
+    site.publish(smoke=False, force=True)  # Alice puts AL2 back; Bob merges it (keeping his)
+    git(bob.root, "merge", "-q", "-s", "ours", "-m", "merge main", "origin/main")
+    report = bob.publish(smoke=False)
+    assert (report["changed"], report["forced"]) == (["accounts"], [])
+    assert entry(bob.root, "accounts") in check_consistent(site).decode()
+
+
+def test_a_ci_run_of_a_commit_that_has_not_merged_the_live_one_is_refused(
+    site: Site, tmp_path: Path
+) -> None:
+    """`doit ci` keeps an app live from a later commit; one live from a commit its own has
+    not merged is not later: the run fetches it and refuses, with the CI force hint."""
+    bob, al2 = divergent_clones(site, tmp_path)
+    page = served(site)
+    with pytest.raises(MfeError) as refused:
+        bob.publish(smoke=False, keep_newer=True, force_hint=CI_FORCE_HINT)
+    message = str(refused.value)
+    assert message.startswith(f"accounts is live at {al2[:12]} (published ")
+    assert f"merge or rebase onto {al2[:12]} and publish again, or {CI_FORCE_HINT}" in message
+    assert served(site) == page and live(site).apps["accounts"].commit == al2
 
 
 def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_path: Path) -> None:

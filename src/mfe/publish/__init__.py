@@ -98,9 +98,11 @@ def publish(
     """Publish the built apps to `env` as one pointer swap; returns the report (also written).
 
     `app`: publish only that app (the others stay as the live pointer has them);
-    `force`: publish an app even when its live version comes from a newer commit;
-    `keep_newer`: keep such an app live and publish the others (`doit ci`, whose runs may
-    finish out of order), where a plain publish refuses;
+    `force`: publish an app even when its live version comes from a newer commit or one
+    this checkout has not merged;
+    `keep_newer`: keep an app live from a newer commit and publish the others (`doit ci`,
+    whose runs may finish out of order), where a plain publish refuses (one not merged
+    here is still refused);
     `force_hint`: how a refusal says to force it, if not "pass --force" (`doit ci` has no
     --force: `merge.CI_FORCE_HINT`);
     `verify`: list every bucket, also of apps at their live version, and upload what is

@@ -5,10 +5,12 @@ planned (`base`), other than builds this checkout already published or that live
 (`stale`). After a lost race it merges its changed apps over the pointer it lost
 to, so another team's app that changed meanwhile is kept. An app built from a commit that
 is an ancestor of the live version's commit is refused (an out-of-order CI run must not
-revert a newer app) unless forced; `doit ci` keeps that app live instead (`keep_later`). A live app this checkout does not have stays on the
-pointer's page only if the page renders it, so `dropped` takes it off (a removal in a
-commit after the one it was published from, or forced) or refuses the publish (or the app
-rollback, which re-renders the page too).
+revert a newer app) unless forced; `doit ci` keeps that app live instead (`keep_later`).
+One built from a commit that has not merged the live one (another branch) is refused
+even in `doit ci`, unless forced: its build lacks what is live. A live app this
+checkout does not have stays on the pointer's page only if the page renders it, so
+`dropped` takes it off (a removal in a commit after the one it was published from, or
+forced) or refuses the publish (or the app rollback, which re-renders the page too).
 """
 
 from __future__ import annotations
@@ -148,6 +150,39 @@ def is_ancestor(root: Path, older: str, newer: str) -> bool:
     return found.returncode == 0
 
 
+def unmerged(root: Path, live: str, ours: str) -> bool:
+    """True when git says `live` is not in `ours`' history (another branch, not merged
+    here). False when it cannot tell (no git, a commit this clone lacks) or they are equal:
+    no order known, nothing to refuse."""
+    if live == ours:
+        return False
+    try:
+        found = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", live, ours],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False
+    return found.returncode == 1  # 128: an error, not an answer
+
+
+def is_shallow(root: Path) -> bool:
+    """A shallow clone's history stops early, so a commit it has can look unmerged."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--is-shallow-repository"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False
+    return found.stdout.strip() == "true"
+
+
 def has_commit(root: Path, commit: str) -> bool:
     """Is `commit` in this clone's history (a shallow clone lacks older and newer ones)?"""
     try:
@@ -232,54 +267,89 @@ def check_not_older(
     force: bool,
     force_hint: str = FORCE_HINT,
 ) -> list[str]:
-    """Refuse (MfeError) an app whose live version comes from a newer commit; returns the
+    """Refuse (MfeError) an app whose live version comes from a newer commit, or from one
+    this checkout has not merged (another branch: its build lacks what is live, and a
+    fetch alone must not turn the "does not have" refusal into an overwrite); returns the
     apps that `force` let through (recorded in the history)."""
     forced = []
     for name in changed:
         ours = candidates[name].version.commit
         theirs = live.apps[name].commit if live and name in live.apps else None
-        if not ours or not theirs:
+        if not ours or not theirs or live is None:
             continue
         if not has_commit(root, theirs):
-            if not force and live is not None:
+            if not force:
                 raise missing_commit(name, live, ours, force_hint)
-        elif not is_ancestor(root, ours, theirs):
+        elif is_ancestor(root, ours, theirs):
+            if not force:
+                raise MfeError(
+                    f"{name} is live at {theirs[:12]}, newer than this checkout's "
+                    f"{ours[:12]}; {force_hint} or use doit rollback"
+                )
+        elif not unmerged(root, theirs, ours):
             continue
         elif not force:
-            raise MfeError(
-                f"{name} is live at {theirs[:12]}, newer than this checkout's {ours[:12]}; "
-                f"{force_hint} or use doit rollback"
-            )
+            raise not_merged(root, name, live, ours, force_hint)
         forced.append(name)
     return forced
 
 
+def not_merged(root: Path, app: str, live: Live, ours: str, force_hint: str) -> MfeError:
+    """Refusing `app`, live from a commit this checkout's history does not include: who
+    published it and when, and to merge it here first."""
+    theirs = (live.apps[app].commit or "")[:12]
+    shallow = (
+        " (this clone is shallow, so a commit it does include can look unmerged: fetch the "
+        "full history, `git fetch --unshallow`, in CI checkout with fetch-depth: 0)"
+        if is_shallow(root)
+        else ""
+    )
+    return MfeError(
+        f"{app} is live at {theirs} ({published_by(app, live)}), a commit that this "
+        f"checkout's {ours[:12]} has not merged (another branch?){shallow}: publishing would "
+        f"replace it with a build that lacks its changes; merge or rebase onto {theirs} and "
+        f"publish again, or {force_hint}"
+    )
+
+
 def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) -> str:
     """What `--force` published `app` over, as its note and the record say: a newer live
-    commit (`newer`, from `check_not_older`), or a build `stale` keeps out, of a version a
-    rollback took off (the live version is one a rollback restored) or that live replaced."""
+    commit or one not merged here (`newer`: let through by `check_not_older`), or a build
+    `stale` keeps out, of a version a rollback took off (the live version is one a rollback
+    restored) or that live replaced."""
     version = live.apps[app]
     commit = version.commit or ""
     if newer:
-        known = has_commit(root, commit)
-        return f"{'a newer' if known else 'a live'} commit {commit[:12]}" + (
-            "" if known else " this clone lacks"
-        )
+        if not has_commit(root, commit):
+            return f"a live commit {commit[:12]} this clone lacks"
+        if is_ancestor(root, cand.version.commit or "", commit):
+            return f"a newer commit {commit[:12]}"
+        return f"a commit not merged here {commit[:12]}"
     if version.restored and cand.version.version in version.replaced:
         return "a version a rollback took off"
     return "a version live has replaced"
 
 
+def publisher(app: str, live: Live) -> str | None:
+    """Who published `app`'s live version: the pointer names them only when its own release
+    published the app (a rollback's `by` restored someone else's build)."""
+    return live.by if live.action == "publish" and app in live.changed and live.by else None
+
+
+def published_by(app: str, live: Live) -> str:
+    """`published <when>[ by <who>]`: `app`'s live version, as refusals name it."""
+    by = publisher(app, live)
+    return f"published {live.apps[app].published}{f' by {by}' if by else ''}"
+
+
 def missing_commit(app: str, live: Live, ours: str, force_hint: str = FORCE_HINT) -> MfeError:
     """Refusing `app`, live from a commit this clone lacks: when and by whom it was
-    published, as fetching cannot help if that commit was never pushed. The pointer names
-    the publisher only when its own release published the app (a rollback's `by` restored
-    someone else's build)."""
+    published, as fetching cannot help if that commit was never pushed."""
     version = live.apps[app]
-    by = live.by if live.action == "publish" and app in live.changed and live.by else None
+    by = publisher(app, live)
     return MfeError(
         f"{app} is live at {(version.commit or '')[:12]}, a commit this clone does not have "
-        f"(published {version.published}{f' by {by}' if by else ''}), so publish cannot "
+        f"({published_by(app, live)}), so publish cannot "
         f"tell whether it is newer than {ours[:12]}: fetch it (in CI: checkout with "
         f"fetch-depth: 0); if it was never pushed, ask "
         f"{by or 'whoever published it (see `doit releases`)'} to push it; or {force_hint}"

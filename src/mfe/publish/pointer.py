@@ -73,8 +73,8 @@ class Live:
     commit: str | None = None
     forced: list[str] = field(default_factory=list)
     forced_over: dict[str, str] = field(default_factory=dict)
-    """app -> what `--force` published it over (a newer commit, a version a rollback took
-    off, a version live replaced); empty in older records."""
+    """app -> what `--force` published it over (a newer commit, a commit not merged here,
+    a version a rollback took off, a version live replaced); empty in older records."""
     rollback_of: str | None = None
     rollback_app: str | None = None
     """The app a `rollback app=NAME` rolled back (None: the whole page, or no rollback)."""

@@ -56,10 +56,11 @@ class PublishReport:
     changed: list[str] = field(default_factory=list)
     """Apps whose live version this command changed."""
     forced: list[str] = field(default_factory=list)
-    """Apps published over a newer live commit, or taken off the page, with --force."""
+    """Apps published over a newer live commit or one not merged here, or taken off the
+    page, with --force."""
     forced_over: dict[str, str] = field(default_factory=dict)
-    """app -> what --force published it over: `a newer commit <sha>`, `a version a
-    rollback took off`, `a version live has replaced`."""
+    """app -> what --force published it over: `a newer commit <sha>`, `a commit not merged
+    here <sha>`, `a version a rollback took off`, `a version live has replaced`."""
     refreshed: dict[str, list[str]] = field(default_factory=dict)
     """app -> reused keys (also in `uploaded`) uploaded again before the swap: older than
     half of `grace_seconds` and named by no live version (`mfe.publish.refresh`)."""

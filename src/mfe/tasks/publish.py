@@ -61,7 +61,7 @@ FORCE = {
     "type": bool,
     "default": False,
     "help": "publish this checkout's build of an app even over a live version from a newer "
-    "commit, or when the build is a version live replaced or a rollback took off (each is "
+    "commit or one this checkout has not merged, or when the build is a version live replaced or a rollback took off (each is "
     "recorded, and said per app)",
 }
 
