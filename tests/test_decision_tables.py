@@ -196,7 +196,8 @@ def test_new_release_id(after: str | None, expected: str) -> None:
 
 def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[int], Live]]:
     """(release, page content[+parent version], rollback_of) rows, oldest first -> seqs
-    and a reader. `A+r1`: page A, the parent app at version r1 (robots.txt r1, say)."""
+    and a reader. `A+r1`: page A, the parent app at version r1 (robots.txt r1, say). A
+    rollback row took off the row before it, as a whole rollback does."""
 
     def apps(content: str) -> dict[str, AppVersion]:
         _, _, version = content.partition("+")
@@ -211,10 +212,28 @@ def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[in
             page=Blob(content.partition("+")[0], "", 0, "", ""),
             action="rollback" if of else "publish",
             rollback_of=of,
+            took_off=rows[seq - 2][0] if of else None,
         )
         for seq, (rid, content, of) in enumerate(rows, start=1)
     }
     return sorted(made), made.__getitem__
+
+
+def stepped_back(steps: int, after: int = 16) -> list[tuple[str, str, str | None]]:
+    """x1..x`after` published (r1..), then `steps` plain rollbacks, each to the one before."""
+    published = [(f"r{n}", f"x{n}", None) for n in range(1, after + 1)]
+    back = [(f"r{after + n}", f"x{after - n}", f"r{after - n}") for n in range(1, steps + 1)]
+    return [*published, *back]
+
+
+# alice: v1..v4, rollback (v3), rollback (v2); bob publishes p1; alice rolls back (v2)
+TESTER = [("r1", "v1", None), ("r2", "v2", None), ("r3", "v3", None), ("r4", "v4", None),
+          ("r5", "v3", "r3"), ("r6", "v2", "r2"), ("r7", "v2p1", None), ("r8", "v2", "r6")]  # fmt: skip
+# x16 stepped back to x8 (r24), a publish of another app (r25), a rollback of it (r26)
+STEPPED = [*stepped_back(8), ("r25", "x8p1", None), ("r26", "x8", "r24")]
+# r4 is `to=r1`, r5 a publish, r6 a rollback of it to r4: r6 serves r1's content again
+CHAINED = [("r0", "Z", None), ("r1", "A", None), ("r2", "B", None), ("r3", "C", None),
+           ("r4", "A", "r1"), ("r5", "D", None), ("r6", "A", "r4")]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -232,6 +251,10 @@ def history(*rows: tuple[str, str, str | None]) -> tuple[list[int], Callable[[in
         # ... nor the last release with another page
         ([("r1", "B+x", None), ("r2", "A+x", None), ("r3", "A+y", None)], 3, "r2"),
         ([("r1", "B+x", None), ("r2", "A+y", None), ("r3", "A+y", None)], 3, "r1"),  # same
+        # v3 came off with r5 (r6 took it off): not back to r3, which serves it too
+        (TESTER, 8, "r1"),
+        (STEPPED, 26, "r7"),  # not x15 (r15), which r18 took off as r17
+        (CHAINED, 7, "r0"),  # before r1, not r2 (which r4 skipped)
     ],
 )
 def test_rollback_target(

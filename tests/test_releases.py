@@ -723,6 +723,33 @@ def test_rolling_back_again_skips_a_release_an_earlier_rollback_took_off(site: S
     assert served(site) == served_now
 
 
+def test_rolling_back_never_serves_again_what_a_rollback_took_off_as_a_served_again_release(
+    site: Site, tmp_path: Path
+) -> None:
+    """alice publishes accounts v1..v4 and rolls back twice (v3, then v2: that one took
+    off v3 served again); bob publishes payments p1; alice rolls back (v2, p1 off) and once
+    more: v1, never v3, though v3's own release was not the one her rollback took off."""
+    versions = {}
+    for version in ("v1", "v2", "v3", "v4"):
+        site.change("accounts", version)
+        site.publish(smoke=False)
+        versions[live(site).apps["accounts"].version] = version
+    bob = Clone(site, tmp_path / "bob")
+    before_bob = live(site).apps["payments"].version
+
+    def rollback_serves() -> str:
+        rollback(site.project, "local", outputs=site.outputs, smoke=False)
+        return versions[live(site).apps["accounts"].version]
+
+    assert [rollback_serves(), rollback_serves()] == ["v3", "v2"]
+    bob.change("payments", "p1")
+    assert bob.publish(smoke=False, app="payments")["changed"] == ["payments"]
+    assert rollback_serves() == "v2"
+    assert live(site).apps["payments"].version == before_bob  # p1 taken off
+    assert rollback_serves() == "v1", swaps(history(site))
+    assert history(site)[0].page.sha256 == sha(check_consistent(site))
+
+
 def robots(site: Site) -> bytes:
     s3 = site.server.client()
     return bytes(s3.get_object(Bucket=site.bucket("mfe-parent"), Key="robots.txt")["Body"].read())

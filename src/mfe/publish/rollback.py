@@ -49,7 +49,7 @@ from mfe.publish.merge import (
     shown_keys,
 )
 from mfe.publish.pending import carry, finish_pending, record_replaced
-from mfe.publish.pointer import AppVersion, Live, compare_and_swap
+from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace, described
 from mfe.publish.releases import git_commit
 from mfe.publish.remote import s3_errors
@@ -120,29 +120,53 @@ def check_has(env: str, target: Live, app: str | None) -> Live:
     )
 
 
+Content = tuple[Blob, tuple[tuple[str, str], ...]]
+
+
+def content(record: Live) -> Content:
+    """What a release serves: its page and each app's version. Releases are compared by
+    it, not by id: a rollback's record serves again what an earlier record served."""
+    return record.page, tuple(sorted((name, v.version) for name, v in record.apps.items()))
+
+
+def origin(known: list[int], read: Callable[[int], Live], record: Live, app: str | None) -> int:
+    """The seq of the record whose content `record` serves again: through `rollback_of`
+    to the first record of a chain of rollbacks of this kind (whole, or of `app`), as a
+    rollback to a rollback's record restored what that one restored."""
+    seq = record.seq
+    while record.action == "rollback" and record.rollback_of and record.rollback_app in (None, app):
+        earlier = [s for s in reversed(known) if s < seq and read(s).release == record.rollback_of]
+        if not earlier:  # its record is missing: go on from here
+            break
+        seq = earlier[0]
+        record = read(seq)
+    return seq
+
+
 def choose(
     known: list[int], read: Callable[[int], Live], live: Live, app: str | None
 ) -> Live | None:
-    """The newest record before the live one (before the release a rollback of the same
-    kind restored, so rolling back twice goes two releases back) that serves something
-    else: another page or another version of any app (a release that changed only a
-    fixed-URL file such as robots.txt keeps the page: its app's version differs), or
-    another version of `app`; never a release a whole rollback took
-    off (it was rolled back for a reason: `to=` still names it). A whole rollback after an
-    app rollback undoes it: that one restored one app, not its target's page. Records are
-    read newest first, only as needed."""
-    anchor = live.seq
-    same_kind = live.rollback_app is None or live.rollback_app == app
-    if live.action == "rollback" and live.rollback_of and same_kind:
-        for seq in reversed(known):
-            if seq < live.seq and read(seq).release == live.rollback_of:
-                anchor = seq
-                break
-    taken = {live.took_off}
+    """The newest record before the live one (before the original of what a rollback of the
+    same kind restored, following `rollback_of` through rollbacks of rollbacks, so rolling
+    back twice goes two releases back) that serves something else: another page or another
+    version of any app (a release that changed only a fixed-URL file such as robots.txt
+    keeps the page: its app's version differs), or another version of `app`.
+
+    The rule, an undo stack: successive plain rollbacks walk back through the distinct
+    contents served (page and versions), skipping every content a later rollback took off
+    whichever record serves it (it was rolled back for a reason: `to=` still names it). A
+    publish in between is new content, which the next rollback takes off before walking on.
+    A whole rollback after an app rollback undoes it: that one restored one app, not its
+    target's page. Records are read newest first, only as needed."""
+    anchor = origin(known, read, live, app)
+    taken_ids = {live.took_off}
+    taken: set[Content] = set()
     for seq in reversed([s for s in known if s < live.seq]):
         record = read(seq)
-        taken.add(record.took_off)  # a rollback's record comes before what it took off
-        if seq >= anchor or record.release in taken:
+        if record.release in taken_ids:  # a rollback's record comes before what it took off
+            taken.add(content(record))
+        taken_ids.add(record.took_off)
+        if seq >= anchor or content(record) in taken:
             continue
         if app is None and not serves(live, record, None):
             return record
