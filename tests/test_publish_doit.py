@@ -88,7 +88,7 @@ def test_publish_cycle_with_doit(repo: Path) -> None:
     assert back.stdout.strip().splitlines()[-1] == url
     assert f"serving release {first['release']} again" in back.stdout
     (said,) = [line for line in back.stdout.splitlines() if line.startswith("rollback: serving")]
-    assert said.endswith(f", taking off {changed['release']}")
+    assert f", taking off release {changed['release']} (seq {changed['seq']}: publish of " in said
     assert "rollback: invalidating /index.html" in back.stdout and "publish:" not in back.stdout
     assert httpx.get(url).text == first_page != new_page
 

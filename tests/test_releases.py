@@ -724,11 +724,12 @@ def test_rolling_back_again_skips_a_release_an_earlier_rollback_took_off(site: S
 
 
 def test_rolling_back_never_serves_again_what_a_rollback_took_off_as_a_served_again_release(
-    site: Site, tmp_path: Path
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """alice publishes accounts v1..v4 and rolls back twice (v3, then v2: that one took
-    off v3 served again); bob publishes payments p1; alice rolls back (v2, p1 off) and once
-    more: v1, never v3, though v3's own release was not the one her rollback took off."""
+    off v3 served again); bob publishes payments p1; alice rolls back (v2, p1 off: the
+    console names bob's release as a lost race does) and once more: v1, never v3, though
+    v3's own release was not the one her rollback took off."""
     versions = {}
     for version in ("v1", "v2", "v3", "v4"):
         site.change("accounts", version)
@@ -744,7 +745,15 @@ def test_rolling_back_never_serves_again_what_a_rollback_took_off_as_a_served_ag
     assert [rollback_serves(), rollback_serves()] == ["v3", "v2"]
     bob.change("payments", "p1")
     assert bob.publish(smoke=False, app="payments")["changed"] == ["payments"]
-    assert rollback_serves() == "v2"
+    bobs = live(site)
+    write_outputs(site.project, site.outputs)
+    capsys.readouterr()
+    assert run_rollback(site.project, site.project.env("local")) is None
+    (said,) = [line for line in capsys.readouterr().out.splitlines() if "taking off" in line]
+    assert said.endswith(
+        f", taking off release {bobs.release} (seq 7: publish of payments by {bobs.by})"
+    )
+    assert versions[live(site).apps["accounts"].version] == "v2"
     assert live(site).apps["payments"].version == before_bob  # p1 taken off
     assert rollback_serves() == "v1", swaps(history(site))
     assert history(site)[0].page.sha256 == sha(check_consistent(site))

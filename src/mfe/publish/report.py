@@ -77,13 +77,17 @@ class PublishReport:
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""
     prune_refused: str | None = None
     """`--prune` deleted nothing, over `publish.max_deletes`: why (the release is live)."""
+    took_off: str | None = None
+    """A whole rollback: the release it took off as the console names it (who made it, and
+    how: `history.summary`); not in the JSON document, whose `previous_release` is its id."""
 
     @property
     def action(self) -> str:
         return "plan" if self.dry_run else "rollback" if self.rollback_of else "publish"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document; `dry_run` and `rollback_of` only when they apply."""
+        """The JSON document; `dry_run` and `rollback_of` only when they apply, never
+        `took_off` (a console line's words)."""
         data = asdict(self)
         if not self.dry_run:
             del data["dry_run"]
@@ -91,6 +95,7 @@ class PublishReport:
             del data["rollback_of"]
         if self.prune_refused is None:
             del data["prune_refused"]
+        del data["took_off"]
         return data
 
 

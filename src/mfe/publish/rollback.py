@@ -290,6 +290,7 @@ def rollback(
         changed=changed,
         removed=removed,
         dirty=new.dirty,
+        took_off=summary(previous) if previous and app is None else None,
     )
     write_report(project.state_dir(run.env.name), report)
     return report

@@ -166,7 +166,7 @@ def _rollback(
     with _interrupted("rollback", ROLLBACK_AGAIN):
         report = rollback(project, env, wait=wait, outputs=_existing(project, env), app=app, to=to)
     what = f"app {app} of " if app else ""
-    off = f", taking off {report.previous_release}" if not app and report.previous_release else ""
+    off = f", taking off {report.took_off}" if report.took_off else ""
     if report.noop:  # `to=` what is live (a rerun after Ctrl-C): its commit step finished
         print(f"rollback: {what}release {report.rollback_of} is served already ({report.release})")
     else:
