@@ -136,36 +136,27 @@ def reverted(root: Path | None, cand: Candidate, live: AppVersion) -> bool:
 
 def is_ancestor(root: Path, older: str, newer: str) -> bool:
     """True when `older` is a strict ancestor of `newer` in this clone's history."""
-    if older == newer:
-        return False
-    try:
-        found = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", older, newer],
-            cwd=root,
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        return False
-    return found.returncode == 0
+    return older != newer and _ancestry(root, older, newer) == 0
 
 
 def unmerged(root: Path, live: str, ours: str) -> bool:
     """True when git says `live` is not in `ours`' history (another branch, not merged
     here). False when it cannot tell (no git, a commit this clone lacks) or they are equal:
     no order known, nothing to refuse."""
-    if live == ours:
-        return False
+    return live != ours and _ancestry(root, live, ours) == 1  # 128: an error, not an answer
+
+
+def _ancestry(root: Path, older: str, newer: str) -> int | None:
+    """`git merge-base --is-ancestor`'s exit code (0: it is, 1: it is not); None: no git."""
     try:
-        found = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", live, ours],
+        return subprocess.run(
+            ["git", "merge-base", "--is-ancestor", older, newer],
             cwd=root,
             capture_output=True,
             check=False,
-        )
+        ).returncode
     except FileNotFoundError:
-        return False
-    return found.returncode == 1  # 128: an error, not an answer
+        return None
 
 
 def is_shallow(root: Path) -> bool:
