@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
+from mfe.publish.merge import shown_keys
 from mfe.publish.plan import AppPlan, app_plan
 from mfe.publish.pointer import Live
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
@@ -200,10 +201,7 @@ def repair_note(problems: list[str], plans: dict[str, AppPlan]) -> str:
     more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
     why = f" ({shown}{more})" if shown else ""
     keys = [f"{name}/{f.key}" for name, plan in plans.items() for f in plan.uploads]
-    listed = ", ".join(keys[:SHOWN_PROBLEMS])
-    if len(keys) > SHOWN_PROBLEMS:
-        listed += f" and {len(keys) - SHOWN_PROBLEMS} more"
-    return f"the smoke check failed{why}; uploading {len(keys)} missing file(s): {listed}"
+    return f"the smoke check failed{why}; uploading {len(keys)} missing file(s): {shown_keys(keys)}"
 
 
 def _only(project: Project, app: str | None) -> list[str] | None:

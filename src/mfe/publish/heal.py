@@ -30,15 +30,13 @@ from mfe.publish.commit import (
 from mfe.publish.fixed import Drift, differs
 from mfe.publish.invalidate import invalidate
 from mfe.publish.local import SHELL_KEY, LocalFile, page_file
+from mfe.publish.merge import shown_keys
 from mfe.publish.plan import AppPlan, online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:
     from mfe.publish.run import Run
-
-SHOWN_KEYS = 3
-"""How many files a note names."""
 
 
 def check_copies(run: Run, live: Live, target: Live, app: str | None) -> None:
@@ -92,9 +90,7 @@ class Lost:
         """`N fixed-URL file(s) of release R missing or changed in their buckets (...)`."""
         said = ["its page's `_ca/` copy"] if self.copy_gone else []
         if self.files:
-            shown = ", ".join(f"{key} ({app})" for app, key, _ in self.files[:SHOWN_KEYS])
-            more = len(self.files) - SHOWN_KEYS
-            shown += f" and {more} more" if more > 0 else ""
+            shown = shown_keys([f"{key} ({app})" for app, key, _ in self.files])
             said.append(f"{len(self.files)} fixed-URL file(s) ({shown})")
         return f"release {release}: {' and '.join(said)} missing or changed in their buckets"
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from mfe.errors import MfeError
 from mfe.publish.local import RESERVED_PREFIX
+from mfe.publish.merge import shown_keys
 from mfe.publish.pointer import POINTER_KEY, Damaged, Live, parse_live, put_once
 from mfe.publish.remote import head
 from mfe.threads import parallel
@@ -141,10 +142,9 @@ def scan_records(s3: Any, bucket: str, limit: int | None = None) -> Scan:
 
 def missing_note(bucket: str, missing: list[int]) -> str:
     """How a message names records deleted from the history."""
-    keys = ", ".join(history_key(seq) for seq in missing[:3])
-    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    keys = shown_keys([history_key(seq) for seq in missing])
     return (
-        f"history record(s) {keys}{more} are missing from bucket '{bucket}' (deleted?): "
+        f"history record(s) {keys} are missing from bucket '{bucket}' (deleted?): "
         "those releases cannot be listed or rolled back to"
     )
 
@@ -182,13 +182,15 @@ class Recorded:
 def ahead_of(s3: Any, bucket: str, live: Live | None) -> str | None:
     """Why the history is ahead of `live` (see `behind`), or None: one HEAD (one listing
     when there is no pointer), for `doit plan`'s warning."""
-    if live is None:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=HISTORY_PREFIX)
-        found = seqs(item["Key"] for item in listed.get("Contents", []))
-        return behind(bucket, live, record_seqs(s3, bucket)[-1]) if found else None
-    if head(s3, bucket, history_key(live.seq + 1)) is None:
+    if live is not None and head(s3, bucket, history_key(live.seq + 1)) is None:
         return None
-    return behind(bucket, live, record_seqs(s3, bucket)[-1])
+    return behind_newest(s3, bucket, live)
+
+
+def behind_newest(s3: Any, bucket: str, live: Live | None) -> str | None:
+    """`behind`, naming the newest record listed; None when there is none."""
+    known = record_seqs(s3, bucket)
+    return behind(bucket, live, known[-1]) if known else None
 
 
 def new_release_id(content: str, previous: str | None, now: datetime | None = None) -> str:
