@@ -31,7 +31,7 @@ from mfe.publish.fixed import Drift, differs
 from mfe.publish.invalidate import invalidate
 from mfe.publish.local import SHELL_KEY, LocalFile, page_file
 from mfe.publish.merge import shown_keys
-from mfe.publish.plan import AppPlan, online_copy
+from mfe.publish.plan import online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.versions import ca_key
 
@@ -139,7 +139,7 @@ def heal(run: Run) -> Written:
     if found.copy_gone and copy is None:
         run.progress.note(unrestorable(run, live))
     if copy is not None:
-        run.upload({run.parent: AppPlan(run.parent, run.parent_bucket, None, [], {}, [copy])})
+        run.upload_copy(copy)
         row = run.row(run.parent)
         row.uploads += [] if copy in row.uploads else [copy]
     due = found.files

@@ -16,7 +16,7 @@ from mfe.publish.history import (
     write_record,
 )
 from mfe.publish.local import SHELL_KEY
-from mfe.publish.plan import AppPlan, online_copy
+from mfe.publish.plan import online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.remote import s3_errors
 from mfe.publish.undo import finish_or_undo, undo
@@ -87,7 +87,7 @@ def rendered_again(run: Run, live: Live, bad: BadCopy) -> bool:
         "checkout renders the same page from the live pointer: uploading it again"
     )
     copy = online_copy(page)
-    run.upload({run.parent: AppPlan(run.parent, run.parent_bucket, None, [], {}, [copy])})
+    run.upload_copy(copy)
     return True
 
 

@@ -453,8 +453,12 @@ class Run:
         due = reuse.page_due(current, copy, found) if reuse else not present(copy, found)
         if not due:
             return
-        self.upload({self.parent: AppPlan(self.parent, plan.bucket, None, [], {}, [copy])})
+        self.upload_copy(copy)
         plan.uploads.append(copy)
+
+    def upload_copy(self, copy: LocalFile) -> None:
+        """One `_ca/` copy of the page to the parent's bucket (no report row of its own)."""
+        self.upload({self.parent: AppPlan(self.parent, self.parent_bucket, None, [], {}, [copy])})
 
     def commit_step(self, new: Live, previous: Live | None, wait: bool) -> None:
         """The commit step after this command's swap from `previous` (`self.committed`)."""
