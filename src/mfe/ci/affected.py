@@ -152,7 +152,11 @@ def _lockfile_reasons(project: Project, base: str) -> dict[str, list[str]]:
 def affected_apps(project: Project, base: str) -> dict[str, list[str]]:
     """App name -> why it is affected since `base` (apps with no reason are left out)."""
     verify_base(project.root, base)
-    paths = changed_paths(project.root, base)
+    return _affected(project, base, changed_paths(project.root, base))
+
+
+def _affected(project: Project, base: str, paths: list[str]) -> dict[str, list[str]]:
+    """`affected_apps` from the `paths` changed since `base`."""
     why: dict[str, list[str]] = {name: [] for name in project.apps}
     shared = set(project.build.inputs)
     for path in paths:
@@ -191,8 +195,9 @@ PAGE_APP_KEYS = ("role", "element")
 
 def changes_since(project: Project, env: str, base: str) -> Changes:
     """The affected apps and the page-level changes since `base`, for environment `env`."""
-    apps = affected_apps(project, base)
-    return Changes(apps, page_changes(project, env, base, changed_paths(project.root, base)))
+    verify_base(project.root, base)
+    paths = changed_paths(project.root, base)  # one git diff and status for both
+    return Changes(_affected(project, base, paths), page_changes(project, env, base, paths))
 
 
 def page_changes(project: Project, env: str, base: str, paths: list[str]) -> list[str]:
