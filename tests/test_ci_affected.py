@@ -141,6 +141,16 @@ def test_the_page_template_and_its_config_change_the_page_not_the_apps(repo: Pat
     assert (changes.apps, changes.page) == ({}, ["mfe.toml: [apps.shell] role or element changed"])
 
 
+def test_a_removed_app_folder_changes_the_page(repo: Path) -> None:
+    """An app folder deleted with no [apps.NAME] table: no app rebuilds, but its element
+    must leave the live page (a `base=` run said "no app changed" and published nothing)."""
+    git(repo, "rm", "-q", "-r", "apps/accounts")
+    commit(repo, "remove accounts")
+    changes = changes_since(load_project(repo), "local", "main~1")
+    assert (changes.apps, changes.page) == ({}, ["apps/accounts/package.json: app removed"])
+    assert changes.publish
+
+
 def test_a_lockfile_bump_affects_only_the_apps_resolving_the_package(repo: Path) -> None:
     (repo / "package-lock.json").write_text(lockfile(tslib="2.7.0"))
     commit(repo, "bump tslib")

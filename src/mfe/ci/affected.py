@@ -204,16 +204,31 @@ def page_changes(project: Project, env: str, base: str, paths: list[str]) -> lis
     """Why the page of `env` differs though no app's build input changed: a file of the
     shell template folder (what `doit shell` renders from; not an editor's temporary
     file), or mfe.toml's `[project]`, the apps' roles and elements, or `[env.<env>]` (the
-    page's names and URLs). The [build] and [shared] tables rebuild apps instead."""
+    page's names and URLs), or an app folder removed (its element leaves the page). The
+    [build] and [shared] tables rebuild apps instead."""
     folder = project.shell_dir.relative_to(project.root).as_posix() + "/"
     why = [
         path
         for path in paths
         if path.startswith(folder) and not editor_temporary(path.rsplit("/", 1)[-1])
     ]
+    why += [f"{path}: app removed" for path in _removed_apps(project, paths)]
     if CONFIG_FILE in paths:
         why += [f"{CONFIG_FILE}: {table} changed" for table in _page_tables(project, env, base)]
     return _capped(why)
+
+
+def _removed_apps(project: Project, paths: list[str]) -> list[str]:
+    """The changed `apps/<name>/package.json` files of apps this checkout no longer has
+    (apps are found by their package.json: one that is gone took its app off the page)."""
+    return [
+        path
+        for path in paths
+        if path.startswith("apps/")
+        and path.endswith("/package.json")
+        and path.count("/") == 2
+        and path.split("/")[1] not in project.apps
+    ]
 
 
 def _page_tables(project: Project, env: str, base: str) -> list[str]:
