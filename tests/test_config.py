@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,7 +113,7 @@ def test_doit_reports_config_errors_without_traceback(repo: Path) -> None:
     shutil.copy(REPO / "dodo.py", repo / "dodo.py")
     edit(repo, 'role = "parent"', 'role = "host"')
     result = subprocess.run(
-        [sys.executable, "-m", "doit", "list"], cwd=repo, capture_output=True, text=True
+        [sys.executable, "-m", "doit", "publish"], cwd=repo, capture_output=True, text=True
     )
     assert result.returncode != 0
     assert "apps.mfe-parent.role" in result.stderr
@@ -137,6 +139,85 @@ def doit_error(repo: Path, *args: str, file: str = "mfe.toml") -> str:
     return errors[0]
 
 
+def doit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    shutil.copy(REPO / "dodo.py", repo / "dodo.py")
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args], cwd=repo, capture_output=True, text=True
+    )
+
+
+def listed(output: str) -> dict[str, str]:
+    """`doit list`'s lines: task name -> its doc."""
+    return dict(line.split(maxsplit=1) for line in output.splitlines())
+
+
+BROKEN = [  # a syntax error names its line (tomllib's "(at line N, column M)"), others the key
+    ("[project]", "[project", "mfe.toml: invalid TOML: ", "(at line {line}, column 9)"),
+    ("dev_port = 5172", "dev_prot = 5172", "mfe.toml: key 'apps.accounts.dev_prot' ", ""),
+    ("dev_port = 5172", 'dev_port = "5172"', "mfe.toml: key 'apps.accounts.dev_port' ", ""),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "error", "where"), BROKEN)
+def test_list_and_help_describe_every_task_while_mfe_toml_is_broken(
+    repo: Path, old: str, new: str, error: str, where: str
+) -> None:
+    """That is when users reach for `--help`: every task is listed with its doc and
+    variables, the per-app subtasks left out, and the error told once on stderr."""
+    working = listed(doit(repo, "list").stdout)
+    where = where.format(line=(repo / "mfe.toml").read_text().splitlines().index(old) + 1)
+    edit(repo, old, new)
+    result = doit(repo, "list")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert listed(result.stdout) == working
+    told = result.stderr.splitlines()
+    assert len(told) == 2 and told[0].startswith(f"mfe: error: {error}"), result.stderr
+    assert where in told[0] and "Traceback" not in result.stderr
+    assert "every task refuses to run until that is fixed" in told[1]
+    assert listed(doit(repo, "list", "--all").stdout) == working  # no build:<app> subtasks
+    help_publish = doit(repo, "help", "publish")
+    assert help_publish.returncode == 0 and help_publish.stderr == result.stderr
+    assert help_publish.stdout.startswith(f"publish  {working['publish']}\n")
+    assert "env=NAME" in help_publish.stdout and "--prune" in help_publish.stdout
+    assert "--port" in doit(repo, "help", "serve").stdout
+
+
+@pytest.mark.parametrize("command", ["build", "publish", "serve", "shell", "plan", "info"])
+def test_commands_that_need_mfe_toml_still_refuse_while_it_is_broken(
+    repo: Path, command: str
+) -> None:
+    edit(repo, "dev_port = 5172", "dev_prot = 5172")
+    line = doit_error(repo, command)
+    assert "key 'apps.accounts.dev_prot'" in line
+
+
+def test_list_describes_the_tasks_while_an_apps_package_json_is_broken(repo: Path) -> None:
+    (repo / "apps" / "payments" / "package.json").write_text("{")
+    result = doit(repo, "list")
+    assert result.returncode == 0 and "publish" in listed(result.stdout), result.stderr
+    assert result.stderr.startswith("mfe: error: apps/payments/package.json: invalid JSON")
+    doit_error(repo, "build", file="apps/payments/package.json")
+
+
+def test_described_tasks_refuse_to_run(repo: Path) -> None:
+    """A task of the listing never runs on the stand-in project, even if doit ran it."""
+    from doit.exceptions import TaskError
+    from doit.loader import load_tasks
+    from doit.task import Stream
+
+    from mfe.config import defaults_only
+    from mfe.tasks import build
+    from mfe.tasks.described import described
+
+    error = ConfigError("mfe.toml: invalid TOML: here")
+    project = defaults_only(repo)
+    creators = described(build.tasks(project, project.env("local")), error)
+    (install,) = [task for task in load_tasks(creators) if task.name == "install"]
+    failure = install.execute(Stream(0))
+    assert isinstance(failure, TaskError) and "mfe.toml: invalid TOML: here" in str(failure)
+    assert not (repo / "node_modules").exists()
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
@@ -152,7 +233,7 @@ def test_config_errors_exit_2_with_one_line_naming_the_key(
     repo: Path, old: str, new: str, key: str
 ) -> None:
     edit(repo, old, new)
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert f"key '{key}'" in line
 
 
@@ -164,7 +245,7 @@ def test_a_dev_port_equal_to_the_emulator_port_exits_2_naming_the_key(
     repo: Path, key: str, same_as: str
 ) -> None:
     set_config(repo, key, config_value(repo, same_as))
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert "key 'env.local.port'" in line
 
 
@@ -261,7 +342,7 @@ def test_env_and_publish_settings_that_would_be_ignored_or_misread_exit_2_naming
     repo: Path, key: str, value: object
 ) -> None:
     set_config(repo, key, value)
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert f"key '{key}'" in line
 
 
@@ -280,7 +361,7 @@ def test_a_byte_that_is_not_utf8_in_mfe_toml_exits_2_naming_its_line(repo: Path)
     path = repo / "mfe.toml"
     text = path.read_bytes()
     path.write_bytes(text.replace(b'region = "eu-west-1"', b'region = "eu-west-1\xe9"'))
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     number = text[: text.index(b'region = "eu-west-1"')].count(b"\n") + 1
     assert f"line {number}" in line and "UTF-8" in line
 
@@ -297,7 +378,7 @@ def test_package_json_scripts_that_are_not_command_strings_exit_2_naming_the_key
     path = repo / "apps" / "payments" / "package.json"
     package = json.loads(path.read_text())
     path.write_text(json.dumps({**package, "scripts": scripts}))
-    line = doit_error(repo, "list", file="apps/payments/package.json")
+    line = doit_error(repo, "build", file="apps/payments/package.json")
     assert f"key {key}" in line
 
 
@@ -307,7 +388,7 @@ def test_an_app_name_too_long_for_a_bucket_name_is_blamed_not_the_project_name(
     app = "a" * 50  # <project>-local-<app>: 65 characters
     (repo / "apps" / app).mkdir()
     (repo / "apps" / app / "package.json").write_text('{"scripts": {"build": "true"}}')
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert f"key 'apps.{app}'" in line and "project.name" not in line
     assert f"at most {63 - len('mfe-demo-local-')} characters" in line
 
@@ -316,7 +397,7 @@ def test_an_app_name_too_long_for_a_bucket_name_is_blamed_not_the_project_name(
 def test_a_build_input_that_is_no_file_exits_2_naming_the_key(repo: Path, path: str) -> None:
     inputs = [*config_value(repo, "build.inputs"), path]
     set_config(repo, "build.inputs", inputs)
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert f"key 'build.inputs[{len(inputs) - 1}]'" in line and repr(path) in line
 
 
@@ -331,7 +412,7 @@ def test_an_app_whose_bucket_is_the_build_cache_bucket_exits_2_naming_the_app(
     """<project>-<env>-build-cache is the environment's default cache bucket: an app of
     that name would host its site there (and `--prune` would delete cache entries)."""
     add_app(repo, "build-cache")
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert "key 'apps.build-cache'" in line
     assert "'mfe-demo-local-build-cache'" in line and "build cache bucket" in line
     assert "rename the app" in line
@@ -344,7 +425,7 @@ def test_a_cache_bucket_that_is_an_apps_bucket_exits_2_naming_the_cache_bucket(
     repo: Path,
 ) -> None:
     set_config(repo, "env.prod.cache_bucket", "mfe-demo-local-accounts")  # another env's too
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert "key 'env.prod.cache_bucket'" in line
     assert "hosting bucket of app 'accounts' in environment 'local'" in line
 
@@ -356,7 +437,7 @@ def test_environments_and_apps_whose_names_make_one_bucket_exit_2_naming_the_app
     into mfe-demo-prod-eu-accounts."""
     add_app(repo, "eu-accounts")
     set_config(repo, "env.prod-eu.region", "eu-central-1")
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert "key 'apps.eu-accounts'" in line and "'mfe-demo-prod-eu-accounts'" in line
     assert "app 'accounts' in environment 'prod-eu'" in line
 
@@ -378,7 +459,7 @@ def test_an_endpoint_url_that_is_not_an_http_base_url_exits_2_naming_the_key(
     repo: Path, url: str
 ) -> None:
     set_config(repo, "env.prod.endpoint_url", url)
-    line = doit_error(repo, "list")
+    line = doit_error(repo, "build")
     assert "key 'env.prod.endpoint_url'" in line and repr(url) in line
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "Project",
     "PublishSettings",
     "SharedSettings",
+    "defaults_only",
     "gone_app_message",
     "gone_apps_left_out",
     "load_project",
@@ -118,6 +119,13 @@ def load_project(root: Path) -> Project:
 
     check_names(project, file, [e for e in envs.values() if e.provisioned])
     return project
+
+
+def defaults_only(root: Path) -> Project:
+    """The project mfe.toml's defaults make, without apps: what `doit list` and `doit help`
+    describe the tasks with while mfe.toml does not load (`mfe.tasks.described`)."""
+    envs = _load_envs("project", Table(Path(CONFIG_FILE), "env", {}), {})
+    return Project(root.resolve(), "project", {}, envs, PublishSettings(), BuildSettings())
 
 
 def _load_build(root: Path, table: Table) -> BuildSettings:

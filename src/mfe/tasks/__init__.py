@@ -19,14 +19,19 @@ from typing import Any
 
 from doit import get_var
 
-from mfe.config import STATE_DIR, load_project
-from mfe.errors import MfeError
+from mfe.config import STATE_DIR, defaults_only, load_project
+from mfe.errors import ConfigError, MfeError
 from mfe.tasks import build, ci, infra, publish, scaffold, serve, shell
+from mfe.tasks.described import described, describing
 from mfe.tasks.pipes import quiet_broken_pipe
 from mfe.tasks.reporter import reporter_for
 from mfe.tasks.variables import check_command_line
 
 DEFAULT_ENV = "local"
+NOT_RUNNABLE = (
+    "mfe: the tasks are listed without their per-app subtasks; every task refuses to run "
+    "until that is fixed"
+)
 
 # A doit command ends with the interpreter's shutdown, whose last garbage collection walks
 # every object still alive, botocore's service models included: 65-120 ms of a command that
@@ -43,13 +48,22 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
     """
     root = Path(dodo_file).resolve().parent
     quiet_broken_pipe(sys.argv[1:])  # `doit list | head -1`: no BrokenPipeError traceback
+    broken: ConfigError | None = None
     try:
         check_command_line(variables, sys.argv[1:])
-        project = load_project(root)
-        env = project.env(get_var("env", DEFAULT_ENV) or DEFAULT_ENV)
+        try:
+            project = load_project(root)
+        except ConfigError as exc:
+            if not describing(sys.argv[1:]):
+                raise
+            broken, project = exc, defaults_only(root)  # help works while mfe.toml is broken
+        env = project.env(DEFAULT_ENV if broken else get_var("env", DEFAULT_ENV) or DEFAULT_ENV)
     except MfeError as exc:
         print(f"mfe: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if broken is not None:
+        print(f"mfe: error: {broken}", file=sys.stderr)
+        print(NOT_RUNNABLE, file=sys.stderr)
     (root / STATE_DIR).mkdir(exist_ok=True)
     found: dict[str, Any] = {
         "DOIT_CONFIG": {
@@ -62,4 +76,4 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
     }
     for concern in (build, shell, infra, publish, serve, ci, scaffold):
         found.update(concern.tasks(project, env))
-    return found
+    return found if broken is None else described(found, broken)
