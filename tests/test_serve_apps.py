@@ -579,6 +579,40 @@ def test_an_app_folder_copied_with_its_package_name_is_told_to_rename_it(
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
+def test_two_apps_given_one_package_name_are_headed_by_their_package_json_not_mfe_toml(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """An installed app's package.json renamed to another app's name, then mfe.toml saved:
+    the project does not load, and serve headed that "mfe.toml is broken" though mfe.toml
+    was fine."""
+    root = link_copy(monorepo_built, tmp_path / "repo")
+    shell_port, _ = use_free_ports(root)
+    server = ServeProcess(root)
+    try:
+        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+        package = root / "apps/accounts/package.json"
+        good = package.read_text()
+        mark = len(server.lines)
+        package.write_text(json.dumps({**json.loads(good), "name": "payments"}))
+        server.wait_for(r"^serve: apps/accounts/package\.json failed", since=mark)
+        config = root / "mfe.toml"
+        config.write_text(config.read_text() + "# saved\n")
+        files = "apps/accounts/package.json and apps/payments/package.json"
+        heading = f"{files} are broken: nothing is rebuilt until it is fixed"
+        told = server.wait_for(rf"^serve: {re.escape(heading)}: apps/", since=mark)
+        assert '"name" is "payments"' in server.lines[told], server.lines[told]
+        wait_until(lambda: heading in overlay_titles(shell_port), lambda: overlay(shell_port))
+        assert not [title for title in overlay_titles(shell_port) if "mfe.toml" in title]
+        assert f"{files}: apps/accounts/package.json: " in overlay(shell_port)[0]
+        assert not [line for line in server.lines[mark:] if "mfe.toml" in line], server.lines
+        mark = len(server.lines)
+        package.write_text(good)
+        wait_until(lambda: overlay_titles(shell_port) == [], lambda: overlay(shell_port))
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
 def test_saves_of_a_new_apps_package_json_are_named(monorepo_built: Path, tmp_path: Path) -> None:
     """While a new app folder waits for `npm install`, an edit of its package.json said
     only "rebuilt nothing": it is named, as any other save."""

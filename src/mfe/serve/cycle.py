@@ -46,7 +46,9 @@ GONE = "gone:"
 """Key prefix of an [apps.NAME] table whose folder was deleted (`errors`)."""
 NEW = "new:"
 """Key prefix of an app folder npm has not installed yet (`errors`): nothing failed."""
-BROKEN = f"{CONFIG_FILE} is broken: nothing is rebuilt until it is fixed"
+BROKEN = " broken: nothing is rebuilt until it is fixed"
+"""The end of the heading of a project that does not load, after the files at fault."""
+PACKAGE = "/package.json"
 REFUSED = f"{CONFIG_FILE} not applied: nothing is rebuilt until it is fixed"
 
 
@@ -299,7 +301,9 @@ class Cycle:
         try:
             fresh = load_project(self.project.root)
         except ConfigError as exc:
-            self.errors[CONFIG_FILE] = BuildError(CONFIG_FILE, str(exc), title=BROKEN)
+            files = _at_fault(self.project.root, str(exc))
+            title = f"{files} {'are' if ' and ' in files else 'is'}{BROKEN}"
+            self.errors[CONFIG_FILE] = BuildError(files, str(exc), title=title)
             return False
         try:
             self.reloaded(fresh)
@@ -347,9 +351,10 @@ class Cycle:
         """The error key that holds the builds and how to say it ("" if none is told):
         mfe.toml's first (loaded before dodo.py), then dodo.py's (or the file it names)."""
         config = self.errors.get(CONFIG_FILE)
-        if config is not None and config.title in (BROKEN, REFUSED):
-            state = "broken" if config.title == BROKEN else "not applied"
-            return CONFIG_FILE, f"{CONFIG_FILE} is {state}"
+        if config is not None and config.title == REFUSED:
+            return CONFIG_FILE, f"{CONFIG_FILE} is not applied"
+        if config is not None and config.title.endswith(BROKEN):
+            return CONFIG_FILE, config.title.removesuffix(BROKEN) + " broken"
         dodo = self.errors.get(DODO_FILE)
         if dodo is not None:
             return DODO_FILE, f"{dodo.app} is broken"
@@ -410,6 +415,19 @@ def _package_clash(root: Path) -> str | None:
         except (OSError, ValueError):
             continue
     return package_name_clash(packages)
+
+
+def _at_fault(root: Path, text: str) -> str:
+    """The files a load error of the project is about, as its heading names them: the one
+    its text starts with (an app's package.json), with the others of a package name clash
+    (two package.json files); mfe.toml if it names none."""
+    first = _named_file(root, text)
+    if first is None:
+        return CONFIG_FILE
+    packages = (
+        re.findall(r"\bapps/[^/\s]+/package\.json\b", text) if first.endswith(PACKAGE) else []
+    )
+    return " and ".join(dict.fromkeys([first, *packages]))
 
 
 def served_bytes(project: Project) -> list[bytes]:
