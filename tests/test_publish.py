@@ -73,6 +73,21 @@ def test_first_publish_uploads_everything_then_noop(site: Site) -> None:
     assert not (site.root / ".mfe/local/conditional-writes.json").exists()
 
 
+def test_a_one_app_publish_that_changes_nothing_costs_what_a_whole_one_does(site: Site) -> None:
+    """`app=accounts` renders the page from the live versions of the other apps: from their
+    builds here when those are the live versions (the same bytes), so with nothing changed
+    it makes the whole no-op's three requests, not one GET per JavaScript file of each
+    other app; a build here of another version is not live, so the page keeps the live one."""
+    first = site.publish()
+    one = site.publish(app="accounts")
+    assert one["noop"] is True and one["release"] == first["release"] and uploaded(one) == {}
+    assert one["requests"] == {"s3": 3, "cloudfront": 0}  # pointer, its record, no later one
+
+    site.change("payments", "2")  # built here, not published
+    again = site.publish(app="accounts")
+    assert again["noop"] is True and again["release"] == first["release"]
+
+
 def test_a_first_release_reports_no_invalidation_as_it_sends_none(site: Site) -> None:
     """Nothing was cached before the first release, so its commit step sends no
     invalidation: the report's `invalidated_by_app` and the summary's invalidated column

@@ -78,6 +78,24 @@ def fetch_version(
     return manifest, folder
 
 
+def built_version(project: Project, app: str, version: str) -> tuple[AssetManifest, Path] | None:
+    """This checkout's build of `app` (one a publish does not otherwise read, as under
+    `app=NAME`) when it is `version` and its JavaScript has the integrity its manifest
+    gives: the same bytes as the bucket's, so the page renders from it without a request.
+    None when it is not built here, or is another version."""
+    from mfe.publish.local import collect
+    from mfe.publish.versions import version_of
+
+    try:
+        built = collect(project, "", [app])[app]
+    except MfeError:  # not built here, or its dist/ lacks a file its manifest lists
+        return None
+    folder = project.apps[app].dist
+    if version_of(built.files) != version or _wrong_integrity(built.manifest, folder):
+        return None
+    return built.manifest, folder
+
+
 def _fetch(
     session: Session, bucket: str, app: str, version: str, state: Path
 ) -> tuple[AssetManifest, Path]:

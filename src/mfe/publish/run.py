@@ -62,7 +62,7 @@ from mfe.publish.merge import (
     stale,
     swap_due,
 )
-from mfe.publish.page import fetch_version, render_page
+from mfe.publish.page import built_version, fetch_version, render_page
 from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
@@ -94,6 +94,10 @@ class Run:
     committed: Committed = field(default_factory=Committed)
     """What this command's commit steps did, finishing an earlier one's included."""
     local_versions: dict[str, str] = field(default_factory=dict)
+    built_others: dict[tuple[str, str], tuple[AssetManifest, Path] | None] = field(
+        default_factory=dict
+    )
+    """(app, version) -> this checkout's build of an app not in `local`, if that version."""
     extra_kept: dict[str, set[str]] = field(default_factory=dict)
     """app -> keys `--prune` keeps besides those of kept versions (previews' uploads)."""
     switched: bool = False
@@ -429,15 +433,25 @@ class Run:
 
     def manifest_for(self, app: str, version: str) -> tuple[AssetManifest, Path]:
         """A version's asset-manifest and JavaScript: the local build's when it is that
-        version, else from the bucket (cached under `.mfe/<env>/dist-cache/`: immutable)."""
+        version (also of an app this command does not publish: `app=NAME` renders the
+        others' from their builds here, when live), else from the bucket (cached under
+        `.mfe/<env>/dist-cache/`: immutable)."""
         local = self.local.get(app)
         if local is not None:
             if app not in self.local_versions:
                 self.local_versions[app] = version_of(local.files)
             if self.local_versions[app] == version:
                 return local.manifest, self.project.apps[app].dist
+        elif (found := self.built_other(app, version)) is not None:
+            return found
         state = self.project.state_dir(self.env.name)
         return fetch_version(self.session, self.buckets[app], app, version, state)
+
+    def built_other(self, app: str, version: str) -> tuple[AssetManifest, Path] | None:
+        """`page.built_version`, once per command: the page is rendered more than once."""
+        if (app, version) not in self.built_others:
+            self.built_others[(app, version)] = built_version(self.project, app, version)
+        return self.built_others[(app, version)]
 
     def page(self, apps: dict[str, Any]) -> LocalFile:
         html = render_page(self.project, self.env, self.outputs, apps, self.manifest_for)
