@@ -293,6 +293,8 @@ def test_preview_one_app_publish_releases_and_app_rollback_with_doit(repo: Path)
     preview_url = preview.stdout.strip().splitlines()[-1]
     assert preview_url.endswith("/previews/pr-1/index.html")
     assert "preview pr-1: payments over release" in preview.stdout
+    said = [line.split(":")[0] for line in preview.stdout.splitlines() if ": " in line]
+    assert "preview pr-1: uploading payments/" in preview.stdout and "publish" not in said
     assert httpx.get(preview_url).status_code == 200 and httpx.get(url).text == live_page
 
     listed = run_doit(repo, "releases").stdout

@@ -55,6 +55,7 @@ def publish_preview(
 
     started = time.monotonic()
     check_name(name)
+    progress = progress or Progress(command=f"preview {name}")  # its lines, as its summary's
     run = Run.start(project, env, outputs, progress, only=None, dry_run=True, session=session)
     live, _, behind_history = run.read_settled()
     if behind_history:  # it would overlay a release older than the one served

@@ -114,8 +114,8 @@ def use_rich() -> bool:
 
 class Progress:
     """Thread-safe progress sink for the upload phases. Its lines start with the command
-    that runs (`rollback:` for a rollback's uploads and invalidations, which share
-    publish's code). Without a terminal (a CI log) a long phase says how far it got
+    that runs (`rollback:` for a rollback's uploads and invalidations, `preview NAME:` for a
+    preview's uploads, which share publish's code). Without a terminal (a CI log) a long phase says how far it got
     every `every` seconds, as no bar redraws there."""
 
     def __init__(
