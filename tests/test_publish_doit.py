@@ -93,6 +93,26 @@ def test_publish_cycle_with_doit(repo: Path) -> None:
     assert httpx.get(url).text == first_page != new_page
 
 
+def test_a_publish_that_changes_nothing_says_so_whole_or_one_app(repo: Path) -> None:
+    """With nothing changed, `doit publish` and `doit publish app=accounts` each say the
+    live release stays, and make the same three S3 requests (the pointer, its history
+    record, no later record), as the summary's `requests:` line and the report count."""
+    _, first = publish(repo)
+    release = first["release"]
+    for args, scope in (((), ""), (("app=accounts",), " for accounts")):
+        result = run_doit(repo, "publish", *args)
+        said = f"publish: nothing to change{scope}: release {release} stays live"
+        assert said in result.stdout.splitlines(), result.stdout
+        assert "requests: cloudfront 0, s3 3" in result.stdout, result.stdout
+        report = json.loads((repo / ".mfe/local/publish-report.json").read_text())
+        assert report["noop"] is True and report["requests"]["s3"] == 3
+
+    source = repo / "apps/accounts/src/data.js"
+    source.write_text(source.read_text() + "\nexport const publishedBy = 'test';\n")
+    changed = run_doit(repo, "publish", "app=accounts").stdout
+    assert "nothing to change" not in changed
+
+
 def test_failed_build_publishes_nothing(repo: Path) -> None:
     url, _ = publish(repo)
     before = httpx.get(url).text

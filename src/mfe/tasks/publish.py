@@ -122,17 +122,26 @@ def _publish(
         from mfe.build.shared import version_warnings
 
         print("\n".join(plan_lines(report) + version_warnings(project)))
-    for app in report.forced:
-        if app not in report.removed:
-            what = report.forced_over.get(app, "its live version")
-            print(f"publish: forced {app} over {what}")
+    for name in report.forced:
+        if name not in report.removed:
+            what = report.forced_over.get(name, "its live version")
+            print(f"publish: forced {name} over {what}")
     if report.removed and not dry_run:
-        gone = ", ".join(f"{app} ({removal(report, app)})" for app in report.removed)
+        gone = ", ".join(f"{name} ({removal(report, name)})" for name in report.removed)
         print(f"publish: took off the page: {gone}")
+    if report.noop and not dry_run:
+        print(unchanged(report.release, app))
     print(summary(report))
     print(report.site_url, flush=True)
     if report.prune_refused:
         raise MfeError(f"release {report.release} is live, but {report.prune_refused}")
+
+
+def unchanged(release: str, app: str | None) -> str:
+    """What a publish that swapped nothing says (`app=NAME`'s as the whole one's), as
+    `doit ci` does: the table's zeros alone read like a failed upload."""
+    scope = f" for {app}" if app else ""
+    return f"publish: nothing to change{scope}: release {release} stays live"
 
 
 def _preview(project: Project, env: Environment, name: str) -> None:
