@@ -106,6 +106,15 @@ def test_shared_inputs_and_the_build_table_affect_every_app(repo: Path) -> None:
     commit(repo, "unrelated config")
     assert affected(repo) == {}
 
+    shared = '\n[shared]\npackages = ["tslib"]\nmodules = ["tslib"]\ndev_port = {}\n'
+    (repo / "mfe.toml").write_text(TOML + shared.format(5998))
+    commit(repo, "share tslib")
+    (repo / "mfe.toml").write_text(TOML + shared.format(5999))
+    commit(repo, "serve's port of the shared modules")  # only `doit serve` reads it
+    assert affected(repo) == {}
+    (repo / "mfe.toml").write_text(TOML)
+    commit(repo, "back")
+
     (repo / "mfe.toml").write_text(TOML.replace('env = ["NODE_ENV"]', 'env = ["NODE_ENV", "X"]'))
     commit(repo, "build config")
     assert affected(repo) == {

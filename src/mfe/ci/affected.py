@@ -125,7 +125,18 @@ def _build_table_changed(project: Project, base: str) -> bool:
         new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError:
         return True
-    return any(old.get(table, {}) != new.get(table, {}) for table in ("build", "shared"))
+    return any(_built_from(old, table) != _built_from(new, table) for table in ("build", "shared"))
+
+
+SERVE_ONLY = frozenset({"dev_port"})
+"""Keys of `[shared]` only `doit serve` reads: changing them rebuilds nothing."""
+
+
+def _built_from(config: dict[str, Any], table: str) -> dict[str, Any]:
+    found = config.get(table, {})
+    if not isinstance(found, dict):
+        return {"": found}  # not a table: compared as it is
+    return {key: value for key, value in found.items() if key not in SERVE_ONLY}
 
 
 def _lockfile_reasons(project: Project, base: str) -> dict[str, list[str]]:
