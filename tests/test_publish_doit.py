@@ -190,6 +190,19 @@ def test_a_preview_name_no_url_can_hold_fails_at_once(repo: Path) -> None:
     assert "started the local AWS emulator" not in result.stdout
 
 
+def test_options_a_preview_has_no_use_for_are_refused(repo: Path) -> None:
+    """`app=` and `--prune` with `preview=` were ignored: a whole preview went up, nothing
+    was pruned, and nothing said so. (The options are known only once the task runs.)"""
+    result = run_doit(repo, "publish", "app=payments", "preview=pr-2", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "preview=pr-2 cannot take app=payments: " in result.stdout, result.stdout
+    assert executed_tasks(result.stdout) == {"publish"}, result.stdout
+    result = run_doit(repo, "publish", "--prune", "--force", "preview=pr-2", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "preview=pr-2 cannot take --prune and --force: " in result.stdout, result.stdout
+    assert "preview pr-2:" not in result.stdout, result.stdout  # nothing was published
+
+
 def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: Path) -> None:
     url, _ = publish(repo)
     page = httpx.get(url).text

@@ -232,6 +232,9 @@ def run_publish(
     verify: bool = False,
 ) -> BaseFail | None:
     if preview:
+        options = {"--prune": prune, "--wait": wait, "--force": force, "--verify": verify}
+        if ignored := [option for option, given in options.items() if given]:
+            return TaskFailed(_not_for_preview(preview, " and ".join(ignored)))
         return guarded(_preview, project, env, preview)
     return guarded(_publish, project, env, prune, wait, False, force, app, verify)
 
@@ -248,6 +251,14 @@ def run_rollback(
     to: str | None = None,
 ) -> BaseFail | None:  # fmt: skip
     return guarded(_rollback, project, env, wait, app, to)
+
+
+def _not_for_preview(preview: str, what: str) -> str:
+    return (
+        f"preview={preview} cannot take {what}: a preview publishes every app this checkout "
+        "changed over the live release, and deletes, waits for, forces over or repairs "
+        "nothing live; run it without, or without preview="
+    )
 
 
 def _missing_name() -> TaskFailed:
@@ -285,8 +296,10 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     deps = _deps(project, app)
     # An unknown app= fails at once, naming the apps, instead of after building them all.
     refuse: list[Any] | None = [(guarded, [project.check_app, app])] if deps == [] else None
-    # So does a preview= name no URL path can hold.
+    # So does a preview= name no URL path can hold, or given with app=.
     refuse_preview = refuse or _bad_preview(preview)
+    if preview and app and not refuse_preview:
+        refuse_preview = [lambda: TaskFailed(_not_for_preview(preview, f"app={app}"))]
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
