@@ -316,6 +316,29 @@ def test_a_build_script_stopped_by_ctrl_c_stops_the_run_by_sigint(monorepo: Path
     )
 
 
+def test_a_build_failing_on_an_old_node_says_which_node_it_found(
+    monorepo: Path, tmp_path: Path
+) -> None:
+    """The README asks for Node.js 20+; an older one failed with only the script's exit
+    code. After a failure, `node --version` says whether the runtime is the cause."""
+    run_doit(monorepo)  # installed and built with the real node
+    bin_dir = tmp_path / "old-node"
+    bin_dir.mkdir()
+    old_node = bin_dir / "node"
+    old_node.write_text(
+        '#!/bin/sh\nif [ "$1" = --version ]; then echo v14.21.3; exit 0; fi\n'
+        "echo \"SyntaxError: Unexpected token '?'\" >&2; exit 1\n"
+    )
+    old_node.chmod(0o755)
+    accounts_source(monorepo).write_text(accounts_source(monorepo).read_text() + "\n// due\n")
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    result = run_doit(monorepo, "build:accounts", check=False, env={"PATH": path})
+    assert result.returncode != 0, result.stdout
+    assert (
+        "(Node.js v14.21.3 is on PATH: this monorepo needs Node.js 20 or newer)" in result.stdout
+    ), result.stdout
+
+
 def test_npm_lifecycle_hooks_of_the_build_script_run(monorepo: Path) -> None:
     package_json = monorepo / "apps" / "payments" / "package.json"
     package = json.loads(package_json.read_text())

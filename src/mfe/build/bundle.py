@@ -183,7 +183,7 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
             f"{app.dist.relative_to(project.root)}/ is kept"
         )
     if result.returncode != 0:
-        hint = " (is Node.js installed?)" if result.returncode == 127 else ""
+        hint = node_hint(result.returncode, env)
         raise MfeError(
             f"build:{app.name} failed: `{script}` exited {result.returncode}{hint}; "
             f"the previous {app.dist.relative_to(project.root)}/ is kept.\n"
@@ -195,6 +195,28 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
             "make it honour MFE_OUT_DIR"
         )
     return result.stdout
+
+
+NODE_MAJOR = 20
+"""The oldest Node.js the README promises works (esbuild, the apps' `node --test`)."""
+
+
+def node_hint(returncode: int, env: dict[str, str]) -> str:
+    """Why a build or test script may have failed, if Node.js is the cause: missing (the
+    shell's 127), or older than `NODE_MAJOR` (asked only after a failure: no cost on the
+    way that works)."""
+    if returncode == 127:
+        return " (is Node.js installed?)"
+    try:
+        found = subprocess.run(
+            ["node", "--version"], env=env, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        major = int(found.removeprefix("v").split(".")[0])
+    except (OSError, ValueError):
+        return ""
+    if major >= NODE_MAJOR:
+        return ""
+    return f" (Node.js {found} is on PATH: this monorepo needs Node.js {NODE_MAJOR} or newer)"
 
 
 def _bundle_live(project: Project, app: App, scratch: Path) -> str | None:

@@ -11,7 +11,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from mfe.build.bundle import build_env, npm_scripts
+from mfe.build.bundle import build_env, node_hint, npm_scripts
 from mfe.build.install import install_if_due
 from mfe.build.installed import NO_NPM
 from mfe.config import App, Project
@@ -67,9 +67,10 @@ def run_tests(project: Project, app: App) -> None:
     """The app's tests in its folder, with `node_modules/.bin` on PATH as npm puts it;
     a failure names the app and shows its output."""
     command = test_command(app)
-    result = _run(command, app.path, build_env(project, app))
+    env = build_env(project, app)
+    result = _run(command, app.path, env)
     if result.returncode != 0:
-        hint = " (is Node.js installed?)" if result.returncode == 127 else ""
+        hint = node_hint(result.returncode, env)
         output = result.stdout.rstrip()
         # Their output first, the verdict last: a log is read from its end.
         shown = f"tests of {app.name}: `{command}` printed:\n{output}\n" if output else ""
