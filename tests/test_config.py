@@ -89,6 +89,9 @@ def test_a_misspelled_environment_names_the_one_meant(repo: Path) -> None:
     with pytest.raises(ConfigError, match="unknown environment 'prdo'") as info:
         load_project(repo).env("prdo")
     assert "did you mean 'prod'?" in str(info.value)
+    with pytest.raises(ConfigError, match="unknown environment 'PROD'") as info:
+        load_project(repo).env("PROD")  # difflib finds no match for another case
+    assert "did you mean 'prod'?" in str(info.value)
 
 
 def test_a_misspelled_local_table_names_the_one_meant(repo: Path) -> None:

@@ -57,7 +57,9 @@ def missing_key(exc: BaseException) -> bool:
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice a misspelled `name` most likely meant (for a "did you mean" hint), if any."""
-    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    choices = sorted(choices)
+    same_case = [choice for choice in choices if choice.lower() == name.lower()]
+    close = same_case or difflib.get_close_matches(name, choices, n=1)  # `PROD` is prod
     return close[0] if close else None
 
 

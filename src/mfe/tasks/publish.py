@@ -49,6 +49,11 @@ VERIFY = {
     "the live release's fixed-URL files (index.html included) a bucket lost or holds other "
     "bytes of: repairs files deleted or changed by hand",
 }
+PLAN_PRUNE = {
+    **PRUNE,
+    "help": "also list the files `doit publish --prune` would delete (and whether "
+    "publish.max_deletes stops it); nothing is deleted",
+}
 PLAN_VERIFY = {
     **VERIFY,
     "help": "show what `doit publish --verify` would upload and write back (it lists every "
@@ -318,7 +323,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         return {
             **declare(task_plan.__doc__ or "", "env", "app"),
             "actions": refuse or [(run_plan, [project, env])],
-            "params": [PRUNE, PLAN_VERIFY],
+            "params": [PLAN_PRUNE, PLAN_VERIFY],
             "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
