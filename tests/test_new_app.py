@@ -31,7 +31,11 @@ def test_new_app_then_serve_shows_its_element(monorepo: Path, page: Page) -> Non
     assert (monorepo / "mfe.toml").read_text() == config_before
     assert not (monorepo / "apps/cart").exists()
 
-    run_doit(monorepo, "new_app", "name=greeting", "stack=lit")
+    made = run_doit(monorepo, "new_app", "name=greeting", "stack=lit").stdout
+    assert (  # the README's next steps, where a new user looks
+        "new_app: next: commit apps/greeting/, mfe.toml and package-lock.json; "
+        "`doit serve` serves it now, `doit publish` puts it on the page"
+    ) in made, made
     run_doit(monorepo, "new_app", "name=ledger", "stack=react")
     for name, entry in (("greeting", "main.js"), ("ledger", "main.jsx")):
         package = json.loads((monorepo / "apps" / name / "package.json").read_text())

@@ -164,6 +164,10 @@ def new_app(project: Project, name: str, stack: str) -> None:
         _restore(project.lockfile, lock_before)  # npm may have written it before it stopped
         raise
     print(f"new_app: apps/{name} ({stack}) defines <{tag}>, served on dev port {port}")
+    print(
+        f"new_app: next: commit apps/{name}/, {CONFIG_FILE} and package-lock.json; "
+        "`doit serve` serves it now, `doit publish` puts it on the page"
+    )
 
 
 def _restore(path: Path, content: bytes | None) -> None:
