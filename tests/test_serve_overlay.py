@@ -178,6 +178,37 @@ def test_a_failed_save_is_not_followed_by_rebuilt_nothing(
         assert not [line for line in said if line.startswith("#") or "<stdout>" in line], said
 
 
+def test_saves_that_leave_apps_broken_print_each_error_once_and_name_them_all(
+    monorepo_built: Path, tmp_path: Path
+) -> None:
+    """A save of another file, or of mfe.toml, builds still-broken apps again: doit's
+    report printed each full error again, then "rebuilt nothing; output unchanged", which
+    named no failing app. The README: a failure is printed in full, once."""
+    with serving(monorepo_built, tmp_path) as served:
+        server, root = served.server, served.root
+        payments = root / "apps/payments/src/payments-app.js"
+        accounts = root / "apps/accounts/src/accounts-app.jsx"
+        good = {path: path.read_text() for path in (payments, accounts)}
+        mark = len(server.lines)
+        payments.write_text(good[payments] + "\n)))\n")
+        server.wait_for(r"^serve: payments failed; the last good build stays", since=mark)
+        accounts.write_text(good[accounts] + "\n)))\n")
+        told = server.wait_for(r"^serve: accounts failed; the last good build stays", since=mark)
+
+        config = root / "mfe.toml"
+        config.write_bytes(config.read_bytes())  # saved as it was: every app builds again
+        both = r"^serve: accounts, payments still failing; the last good build stays served"
+        told = server.wait_for(both + r" \(error above\)$", since=told + 1)
+        format_js = root / "apps/payments/src/format.js"
+        format_js.write_text(format_js.read_text() + "\n// saved\n")
+        server.wait_for(r"^serve: payments still failing; ", since=told + 1)
+
+        said = server.lines[mark:]
+        errors = [line for line in said if "[ERROR]" in line]
+        assert len(errors) == 2, "\n".join(said)  # one per app, as each first failed
+        assert not [line for line in said if "rebuilt nothing" in line], "\n".join(said)
+
+
 def test_a_dodo_py_syntax_error_is_in_the_overlay_and_goes_once_a_cycle_succeeds(
     monorepo_built: Path, tmp_path: Path, page: Page
 ) -> None:

@@ -91,6 +91,8 @@ class Cycle:
     incomplete node_modules), or "": serve is stopping, so that is all it says."""
     built: set[str] = field(default_factory=set)
     """Apps whose build succeeded (or was up to date) in a run of this serve."""
+    targets: set[str] = field(default_factory=set)
+    """The apps (and `install`) this cycle's doit run was asked to build."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -119,7 +121,7 @@ class Cycle:
         started = time.monotonic()
         shown, busy = dict(self.errors), self.busy
         self.gate.close()
-        self.blocked, self.changed = False, ""
+        self.blocked, self.changed, self.targets = False, "", set()
         try:
             built = self._build(changes, paths)
             self.errors.pop("serve", None)
@@ -136,11 +138,11 @@ class Cycle:
         reload, self.served = now != self.served or (busy and not self.busy), now
         holding = built is not None and self.blocked
         # an install that failed is a failure too: "rebuilt nothing" would read as fine
-        steps = changes.apps | ({"install"} if changes.install else set())
-        failing = self._failing(steps) if built == [] and not holding else []
+        failing = self._failing(self.targets) if built is not None and not holding else []
+        told = [name for name in failing if shown.get(name) == self.errors[name]]
         rebuilt = (
             not holding
-            and not failing
+            and not (failing and not built)
             and built is not None
             and bool(paths)
             and changes.inputs
@@ -166,9 +168,9 @@ class Cycle:
                 meanwhile = _describe(self.project, self.waiting)
                 later = f"; changed meanwhile (built once it is fixed): {meanwhile}"
                 log(f"nothing rebuilt while {state}{later if meanwhile else ''}")
-        elif failing:
+        elif failing and not built:
             # its error is above: "rebuilt nothing; output unchanged" would read as fixed
-            if all(shown.get(name) == self.errors[name] for name in failing):
+            if told == failing:
                 log(f"{', '.join(failing)} still failing; {self._kept(failing[0])} (error above)")
         elif rebuilt:
             assert built is not None
@@ -177,7 +179,8 @@ class Cycle:
             outcome = "reloading pages" if reload else "output unchanged, pages kept"
             detail = f" ({tasks})" if tasks else ""
             detail += f" for {self.changed}" if self.changed else ""
-            log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}")
+            still = f"; {', '.join(told)} still failing (error above)" if told else ""
+            log(f"rebuilt {what} in {time.monotonic() - started:.2f}s{detail}; {outcome}{still}")
         elif built is not None and reload and not changes:  # a busy port bound at last
             log("reloading pages")
         elif built is not None and reload and not changes.inputs:  # a build outside serve
@@ -223,7 +226,11 @@ class Cycle:
             # held: what was saved meanwhile is named already
             self.changed = _describe(self.project, saved if held else changed)
         if apps or changes.install:
-            result = run_tasks(self.project.root, ["--continue", *targets], quiet=bool(paths))
+            self.targets = apps | ({"install"} if changes.install else set())
+            told = {name: error.text for name, error in self.errors.items() if error.shown}
+            result = run_tasks(
+                self.project.root, ["--continue", *targets], quiet=bool(paths), told=told
+            )
             if result.interrupted:
                 self.interrupted = result.interrupted
                 return []

@@ -60,13 +60,21 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
     """doit's console output, plus a record of executed and failed tasks for the overlay."""
 
     def __init__(
-        self, outstream: TextIO, options: dict[str, Any], root: Path, quiet: bool = False
+        self,
+        outstream: TextIO,
+        options: dict[str, Any],
+        root: Path,
+        quiet: bool = False,
+        told: dict[str, str] | None = None,
     ) -> None:
         super().__init__(outstream, options)
         self.root = root
         self.quiet = quiet
         """No `.  task` / `-- task` line per task: serve's one line says what was rebuilt
         (failures are reported in full all the same)."""
+        self.told = told or {}
+        """App -> the failure the terminal shows already: the same again is not printed
+        (a save of another file, or of mfe.toml, builds a still-broken app again)."""
         self.executed: list[str] = []
         self.failed: dict[str, str] = {}
         self.started: dict[str, float] = {}
@@ -117,7 +125,8 @@ class _Recorder(ConsoleReporter):  # type: ignore[misc]
         if isinstance(fail, UnmetDependency):  # the failed dependency says why (or Ctrl-C)
             return
         self.failed[task.name] = _with_errors(fail.get_msg().strip(), task)
-        super().add_failure(task, fail)
+        if self.told.get(task.name.removeprefix("build:")) != self.failed[task.name]:
+            super().add_failure(task, fail)
 
     def complete_run(self) -> None:
         write_captured(self)  # doit's writes a row of # and empty sections for every failure
@@ -239,8 +248,11 @@ def _load(root: Path) -> dict[str, Any] | RunResult:
     return dodo
 
 
-def run_tasks(root: Path, arguments: list[str], quiet: bool = False) -> RunResult:
-    """`doit ARGUMENTS` in-process, one task after the other (`quiet`: no line per task).
+def run_tasks(
+    root: Path, arguments: list[str], quiet: bool = False, told: dict[str, str] | None = None
+) -> RunResult:
+    """`doit ARGUMENTS` in-process, one task after the other (`quiet`: no line per task;
+    `told`: app (or `install`) -> a failure the terminal shows already, not printed again).
 
     Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
     task, and two threads restoring it out of order leave it pointing at a finished
@@ -251,7 +263,7 @@ def run_tasks(root: Path, arguments: list[str], quiet: bool = False) -> RunResul
     dodo = _load(root)
     if isinstance(dodo, RunResult):
         return dodo
-    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root, quiet)
+    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root, quiet, told or {})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
     doit.plugin.entry_points_impl = lambda: _entry_points
