@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+import os
+import pty
+from typing import Any, TextIO
 
 import pytest
 
@@ -104,3 +106,44 @@ def test_change_sets_ask_before_removing_a_bucket(
     assert deploy(template(Queue="AWS::SQS::Queue"), yes=True)  # --yes: no question
     resources = cfn.describe_stack_resources(StackName="t-changes")["StackResources"]
     assert {r["LogicalResourceId"] for r in resources} == {"Queue"}
+
+
+def eof_terminal() -> tuple[TextIO, int]:
+    """A real terminal (a pty) whose user pressed Ctrl-D at the start of a line: stdin
+    and the primary side, to close."""
+    primary, secondary = pty.openpty()
+    os.write(primary, b"\x04")
+    return os.fdopen(secondary, "r"), primary
+
+
+@pytest.mark.parametrize("ending", ["CtrlD", "CtrlC"])
+def test_a_question_ended_by_ctrl_d_or_ctrl_c_leaves_no_change_set(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """Only a refusal or a 'no' deleted the change set: an interrupted question left it on
+    the stack. Ctrl-D is 'no' (it was an EOFError traceback)."""
+    cfn = local_client(moto_server, "cloudformation")
+    stack = f"t-ending-{ending.lower()}"
+    assert deploy_stack(cfn, stack, template(**{ending: "AWS::S3::Bucket"}), {}, poll=0.05)
+    removal = template(Queue="AWS::SQS::Queue")
+
+    def ctrl_c(question: str, lines: list[str], expected: str = "yes") -> bool:
+        raise KeyboardInterrupt  # what input() raises when Ctrl-C ends the question
+
+    stdin, primary = eof_terminal()
+    try:
+        monkeypatch.setattr("sys.stdin", stdin)
+        confirm = confirmer(False, "doit infra --yes") if ending == "CtrlD" else ctrl_c
+        expected = MfeError if ending == "CtrlD" else KeyboardInterrupt
+        with pytest.raises(expected) as ended:
+            deploy_stack(cfn, stack, removal, {}, poll=0.05, confirm=confirm)
+    finally:
+        stdin.close()
+        os.close(primary)
+
+    if ending == "CtrlD":
+        assert "not executed; nothing changed" in str(ended.value)
+    left = cfn.list_change_sets(StackName=stack)["Summaries"]
+    assert [c for c in left if c["ExecutionStatus"] == "AVAILABLE"] == []  # not left behind
+    resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    assert {r["LogicalResourceId"] for r in resources} == {ending}

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,6 +140,47 @@ def test_destroy_lists_what_goes_once(
         session.backend.destroy(session, lines.append, confirmer(False, "doit destroy --yes"))
     shown = "\n".join(lines) + capsys.readouterr().out
     assert shown.count(bucket) == 1, shown
+
+
+def test_ctrl_d_at_the_destroy_question_is_no(moto_server: str, tmp_path: Path) -> None:
+    """Ctrl-D on a real terminal ended `doit destroy` with an EOFError traceback ('destroy
+    failed unexpectedly', exit 2): it is 'no', one line, nothing deleted, a failing exit."""
+    root = tmp_path / "repo"
+    project = make_project(root, moto_server)
+    bucket = Session(project, "local").outputs.apps["mfe-parent"].bucket  # provisioned
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "doit", "destroy"],
+        cwd=root,
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **DUMMY_AWS_ENV},
+    ) as doit:
+        os.close(secondary)
+        assert doit.stdout is not None
+        shown = read_until(doit.stdout.fileno(), b"Type 'local' to go ahead: ")
+        os.write(primary, b"\x04")  # Ctrl-D
+        rest, _ = doit.communicate(timeout=120)
+    os.close(primary)
+    output = (shown + rest).decode()
+    assert doit.returncode == 1, output
+    assert "the name was not typed back; nothing deleted" in output, output
+    assert "Traceback" not in output and "unexpectedly" not in output, output
+    local_client(moto_server).head_bucket(Bucket=bucket)
+
+
+def read_until(fd: int, marker: bytes, timeout: float = 120) -> bytes:
+    """What `fd` gives until `marker` (a prompt ends no line), failing after `timeout` s."""
+    read = b""
+    deadline = time.monotonic() + timeout
+    while marker not in read:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        assert chunk, f"no {marker!r} before {'end of output' if ready else 'timeout'}: {read!r}"
+        read += chunk
+    return read
 
 
 def test_doit_destroy_without_a_running_emulator_says_so(monorepo: Path) -> None:

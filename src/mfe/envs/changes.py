@@ -2,8 +2,8 @@
 before anything destructive (a replaced or removed bucket, distribution or user pool; a
 whole environment torn down).
 
-Interactive runs ask on the terminal; `--yes` answers for CI; a run without a terminal and
-without `--yes` is refused with a message saying so, never guessed.
+Interactive runs ask on the terminal (Ctrl-D answers no); `--yes` answers for CI; a run
+without a terminal and without `--yes` is refused with a message saying so, never guessed.
 """
 
 from __future__ import annotations
@@ -75,7 +75,11 @@ def confirmer(yes: bool, rerun: str) -> Confirm:
             )
         if lines:
             print("\n".join(lines), flush=True)
-        answer = input(f"{question} Type '{expected}' to go ahead: ")
+        try:
+            answer = input(f"{question} Type '{expected}' to go ahead: ")
+        except EOFError:  # Ctrl-D (or input closed): no, and the caller's message on a line
+            print(flush=True)
+            return False
         return answer.strip() == expected
 
     return confirm

@@ -141,13 +141,13 @@ def deploy_stack(
     risky = [change.line() for change in changes if change.destructive]
     if risky:
         question = f"{name}: this replaces or removes what holds files, URLs or users?"
+        go = False
         try:
             go = confirm is not None and confirm(question, risky)
-        except MfeError:
-            cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
-            raise
+        finally:  # whatever ended the question (no, a refusal, Ctrl-C): none left behind
+            if not go:
+                cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
         if not go:
-            cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
             raise MfeError(f"{name}: change set {change_set} not executed; nothing changed")
     try:
         cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
