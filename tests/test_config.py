@@ -549,3 +549,30 @@ def test_two_apps_with_one_package_name_exit_2_naming_both_files(repo: Path) -> 
     line = doit_error(repo, "build", file="apps/billing/package.json")
     assert '"name" is "payments", as in apps/payments/package.json' in line
     assert 'rename it ("name": "billing")' in line
+
+
+@pytest.mark.parametrize(
+    ("region", "named"),
+    [
+        ('"eu-westt-1"', "is 'eu-westt-1', which is not an AWS region (did you mean 'eu-west-1'?"),
+        ('"eu-west-1 "', "is 'eu-west-1 ', which is no region name"),
+    ],
+)
+def test_a_region_aws_does_not_have_stops_doit_in_one_line(
+    repo: Path, region: str, named: str
+) -> None:
+    """A misspelled region retried for ~23 s, then an EndpointConnectionError traceback; one
+    with a space was botocore's InvalidRegionError traceback. Checked offline (botocore's
+    list), before any request."""
+    edit(repo, 'region = "eu-west-1"', f"region = {region}")
+    line = doit_error(repo, "infra", "env=prod")
+    assert f"key 'env.prod.region' {named}" in line, line
+
+
+def test_a_store_of_its_own_takes_any_region_name(repo: Path) -> None:
+    """An S3-compatible store behind `endpoint_url` names its own regions (R2: 'auto')."""
+    with (repo / "mfe.toml").open("a") as toml:
+        toml.write('\n[env.r2]\nregion = "auto"\nendpoint_url = "https://r2.example.com"\n')
+    assert load_project(repo).env("r2").region == "auto"
+    edit(repo, 'region = "auto"', 'region = "au to"')
+    assert "key 'env.r2.region' is 'au to', which is no region name" in error_of(repo)

@@ -33,6 +33,7 @@ from mfe.project import (
     PublishSettings,
     SharedSettings,
 )
+from mfe.regions import region_problem
 from mfe.toml_table import Table
 
 __all__ = [
@@ -302,6 +303,8 @@ class _KindDefaults:
     """Its servers answer browsers directly: `allowed_hosts` widens their Host check."""
     unused: frozenset[str] = frozenset()
     """Keys of `[env.NAME]` that mean nothing for this kind: set, they are a mistake."""
+    aws_regions: bool = False
+    """Its `region` must be one AWS has (unless `endpoint_url` names a store of its own)."""
 
 
 _OWN_CACHE_BUCKET = "{project}-{env}-build-cache"
@@ -334,7 +337,9 @@ _KIND_DEFAULTS: dict[str, _KindDefaults] = {
         ),
     ),
     "aws": _KindDefaults(
-        cache_bucket=_OWN_CACHE_BUCKET, unused=frozenset({"port", "allowed_hosts"})
+        cache_bucket=_OWN_CACHE_BUCKET,
+        unused=frozenset({"port", "allowed_hosts"}),
+        aws_regions=True,
     ),
 }
 
@@ -365,6 +370,9 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
         port = env_table.port("port", defaults.port)
         default_endpoint = defaults.endpoint.format(port=port) if defaults.endpoint else None
         endpoint = _endpoint_url(env_table, default_endpoint)
+        problem = region_problem(region, defaults.aws_regions and endpoint is None)
+        if problem:
+            raise env_table.error(env_table.key("region"), problem)
         default_cache = (
             defaults.cache_bucket.format(project=project, env=name)
             if defaults.cache_bucket
