@@ -11,19 +11,18 @@ which only a multipart upload needs (`mfe.publish.upload`). Imported on first us
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
+from mfe.envs.aws_settings import settings_errors
 from mfe.envs.backend import Backend, backend_for
 from mfe.envs.outputs import Outputs
-from mfe.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -32,37 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _CLIENT_LOCK = threading.Lock()
-
-
-RETRY_VARS = ("AWS_MAX_ATTEMPTS",)
-"""Environment variables botocore reads when it makes a client (README: retries; the
-retry mode is always `standard`)."""
-
-
-@contextlib.contextmanager
-def settings_errors() -> Iterator[None]:
-    """botocore's complaints about the AWS settings in the environment (a profile, retry
-    variables) as ConfigErrors naming the variable: they came as tracebacks."""
-    from botocore.exceptions import InvalidMaxRetryAttemptsError, ProfileNotFound
-
-    try:
-        yield
-    except ProfileNotFound as exc:
-        name = exc.kwargs.get("profile")
-        raise ConfigError(
-            f"AWS profile '{name}' (AWS_PROFILE) is in neither ~/.aws/config nor "
-            f"~/.aws/credentials: create it (`aws configure --profile {name}`) or unset "
-            "AWS_PROFILE"
-        ) from None
-    except (InvalidMaxRetryAttemptsError, ValueError) as exc:
-        settings = {k: os.environ[k] for k in RETRY_VARS if k in os.environ}
-        if not settings:
-            raise
-        shown = ", ".join(f"{k}={v!r}" for k, v in settings.items())
-        raise ConfigError(
-            f"{shown} is not valid ({exc}): AWS_MAX_ATTEMPTS is a whole number of at least 1 "
-            "(each AWS request is tried that many times)"
-        ) from None
 
 
 @functools.cache
@@ -125,9 +93,14 @@ class Session:
             return self._outputs
 
     def has_credentials(self) -> bool:
-        """Whether the standard credential chain finds any (without a request)."""
+        """Whether the standard credential chain finds any. SSO and assumed-role ones are
+        fetched here (botocore defers them to the first request, which they would fail
+        with a traceback mid-command); their clients reuse them."""
         with settings_errors():
-            return _botocore_session().get_credentials() is not None
+            found = _botocore_session().get_credentials()
+            if found is not None:
+                found.get_frozen_credentials()
+            return found is not None
 
     def client(self, service: str) -> Any:
         """The one client of `service` in this session."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from doit.exceptions import BaseFail, TaskError, TaskFailed
 
+from mfe.envs.aws_settings import settings_problem
 from mfe.errors import ConfigError, Interrupted, MfeError
 
 
@@ -20,7 +21,8 @@ def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any
     """Run `func(*args)`; an MfeError becomes doit's TaskFailed with its message.
 
     A ConfigError becomes a TaskError: doit then exits 2, as config errors found while
-    loading mfe.toml do. Ctrl-C becomes a TaskInterrupted: doit then ends by SIGINT. A dict
+    loading mfe.toml do; so does botocore's refusal of the AWS settings (a broken config
+    file, an SSO profile with no login), which can come at any request. Ctrl-C becomes a TaskInterrupted: doit then ends by SIGINT. A dict
     result passes through: doit saves it as the task's values.
     """
     try:
@@ -37,6 +39,11 @@ def guarded(func: Callable[..., object], *args: Any) -> BaseFail | dict[str, Any
         if exc.errno not in FILE_ERRORS or exc.filename is None:
             raise  # not a full disk or a locked file: a bug, shown with its traceback
         return TaskFailed(file_error(exc))
+    except Exception as exc:
+        problem = settings_problem(exc)
+        if problem is None:
+            raise  # a bug, shown with its traceback
+        return TaskError(problem)
     return result if isinstance(result, dict) else None
 
 
