@@ -6,6 +6,6 @@
 `moto_cognito`), `aws` (real AWS: the stacks named and parametrized in `stacks`, deployed by
 `cloudformation`) and `dev` (what `doit
 serve` renders). `session` owns the boto3 clients, request counter and outputs of one
-command; `outputs` records where each app lives; `naming` checks the resource names;
+command (`aws_settings` tells botocore's refusals of the AWS settings in one line); `outputs` records where each app lives; `naming` checks the resource names;
 `users` manages the login pool's users.
 """
