@@ -20,18 +20,17 @@ _NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 
 @functools.cache
-def known_regions() -> tuple[str, frozenset[str]]:
-    """botocore's version and the regions of every partition it knows (aws, aws-cn, ...),
-    without pseudo-regions such as `aws-global`."""
+def known_regions() -> frozenset[str]:
+    """The regions of every partition botocore knows (aws, aws-cn, ...), without
+    pseudo-regions such as `aws-global`."""
     botocore = resources.files("botocore")
     data = json.loads(botocore.joinpath("data", "partitions.json").read_bytes())
-    found = {
+    return frozenset(
         region
         for partition in data["partitions"]
         for region in partition["regions"]
         if re.fullmatch(partition["regionRegex"], region)
-    }
-    return metadata.version("botocore"), frozenset(found)
+    )
 
 
 def region_problem(region: str, aws: bool) -> str | None:
@@ -44,9 +43,10 @@ def region_problem(region: str, aws: bool) -> str | None:
         )
     if not aws:
         return None
-    version, regions = known_regions()
+    regions = known_regions()
     if region in regions:
         return None
+    version = metadata.version("botocore")  # only to say which list it is
     meant = closest(region.lower(), regions)
     hint = f"did you mean '{meant}'? " if meant else "such as 'eu-west-1'; "
     return (
