@@ -336,6 +336,7 @@ def test_shared_dev_port_clash(repo: Path) -> None:
         ("env.dev.endpoint_url", "http://127.0.0.1:9000"),  # `doit serve` talks to no AWS
         ("env.dev.stack_prefix", "mfe-demo-dev"),
         ("env.local.stack_prefix", "mfe-demo-local"),  # the emulator has no stacks
+        ("env.local.endpoint_url", "http://127.0.0.1:9000"),  # the emulator is on `port`
         ("env.prod.region", ""),
         ("publish.max_deletes", -1),
         ("publish.workers", 99_999_999_999),  # one pooled connection each, made up front
@@ -347,6 +348,14 @@ def test_env_and_publish_settings_that_would_be_ignored_or_misread_exit_2_naming
     set_config(repo, key, value)
     line = doit_error(repo, "build")
     assert f"key '{key}'" in line
+
+
+def test_an_endpoint_url_on_a_local_kind_environment_exits_2_naming_the_key(repo: Path) -> None:
+    """The emulator is started on `port`: an endpoint elsewhere would get its calls."""
+    set_config(repo, "env.qa.kind", "local")
+    set_config(repo, "env.qa.endpoint_url", "http://127.0.0.1:9000")
+    line = doit_error(repo, "build")
+    assert "key 'env.qa.endpoint_url'" in line and "kind 'local'" in line
 
 
 def test_urls_of_every_app_and_the_shared_modules_load(repo: Path) -> None:

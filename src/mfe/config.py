@@ -321,8 +321,10 @@ _KIND_DEFAULTS: dict[str, _KindDefaults] = {
         listens=True,
         port_shared=True,
         # No stacks: the emulator is provisioned through the API. A domain is checked and
-        # ignored with a note (a table copied from an AWS environment stays valid).
-        unused=frozenset({"stack_prefix", "allowed_hosts"}),
+        # ignored with a note (a table copied from an AWS environment stays valid). The
+        # endpoint is the emulator's own, on `port`: another would get the calls of an
+        # emulator started elsewhere.
+        unused=frozenset({"stack_prefix", "allowed_hosts", "endpoint_url"}),
     ),
     "dev": _KindDefaults(
         "us-east-1",
