@@ -256,12 +256,12 @@ def provision(session: Session, names: Names) -> Outputs:
     have = bucket_names(s3)
     with threads(PARALLEL) as pool:
         buckets = [
-            pool.submit(_ensure_bucket, s3, bucket, bucket in have)
+            pool.submit(_ensure_bucket, s3, bucket, env.region, bucket in have)
             for bucket in names.buckets.values()
         ]
         user_pool = pool.submit(_ensure_auth, session, names)
         if env.cache_bucket and env.cache_bucket not in have:
-            s3.create_bucket(Bucket=env.cache_bucket)
+            create_bucket(s3, env.cache_bucket, env.region)
         distributions = _ensure_distributions(session, names, pool)
         for made in buckets:
             result_of(made)
@@ -269,10 +269,20 @@ def provision(session: Session, names: Names) -> Outputs:
     return local_outputs(session, names.buckets, distributions, auth)
 
 
-def _ensure_bucket(s3: S3Client, bucket: str, exists: bool) -> None:
+def _ensure_bucket(s3: S3Client, bucket: str, region: str, exists: bool) -> None:
     if not exists:
-        s3.create_bucket(Bucket=bucket)
+        create_bucket(s3, bucket, region)
     _make_public_readable(s3, bucket)
+
+
+def create_bucket(s3: S3Client, bucket: str, region: str) -> None:
+    """A bucket in the environment's region: outside us-east-1, S3 (and the emulator)
+    refuse a CreateBucket that does not name it (IllegalLocationConstraintException)."""
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+        return
+    location: Any = {"LocationConstraint": region}  # the stubs list only some regions
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
 
 
 def _make_public_readable(s3: S3Client, bucket: str) -> None:
