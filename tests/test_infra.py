@@ -88,11 +88,11 @@ def test_local_provisioning_is_idempotent_cheap_and_usable(
     assert login.status_code == 200, login.text
     assert "IdToken" in login.json()["AuthenticationResult"]
 
-    # Everything exists: the same outputs, verified with two AWS requests (counted by
-    # the session like every other request).
+    # Everything exists: the same outputs, verified with three AWS requests (counted by
+    # the session like every other request): buckets, app client (and pool), distributions.
     again = Session(project, env)
     assert again.outputs == outputs
-    assert again.counts() == {"s3": 1, "cloudfront": 0, "cognito-idp": 1}
+    assert again.counts() == {"s3": 1, "cloudfront": 1, "cognito-idp": 1}
 
     # Outputs lost: provisioning finds every resource again, duplicates nothing.
     project.outputs_file("local").unlink()

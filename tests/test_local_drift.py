@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
+from test_infra import make_project
 
-from mfe.config import load_project
+from mfe.config import Project, load_project
 from mfe.envs.session import Session
 from mfe.publish import publish
 
@@ -35,3 +37,57 @@ def test_a_local_environment_in_another_region_provisions_and_publishes(
     assert outputs.auth is not None and outputs.auth.region == "eu-west-1"
     page = httpx.get(report.site_url)
     assert page.status_code == 200 and "<mfe-parent>" in page.text
+
+
+def published_site(root: Path, moto_server: str, name: str) -> Project:
+    """The synthetic three-app site, provisioned by mfe and published once."""
+    make_site(root, int(moto_server.rsplit(":", 1)[1]), name=name)
+    project = load_project(root)
+    render_shell(root, Session(project, "local").outputs)
+    publish(project, "local")
+    return project
+
+
+def test_a_distribution_deleted_by_hand_is_made_again_before_a_publish_needs_it(
+    moto_server: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """It was left in the outputs: the publish swapped the pointer, then its invalidation
+    failed, advising `doit infra`, which found nothing missing either."""
+    project = published_site(tmp_path / "repo", moto_server, "distgone")
+    before = Session(project, "local").outputs
+    gone = before.apps["mfe-parent"].distribution_id
+    assert gone is not None
+    cloudfront = local_client(moto_server, "cloudfront")
+    etag = cloudfront.get_distribution(Id=gone)["ETag"]
+    cloudfront.delete_distribution(Id=gone, IfMatch=etag)
+    capfd.readouterr()
+
+    with (tmp_path / "repo" / "shell" / "index.html.j2").open("a") as template:
+        template.write("<!-- a new page -->\n")
+    report = publish(project, "local")
+
+    made = Session(project, "local").outputs.apps["mfe-parent"].distribution_id
+    assert made is not None and made != gone
+    assert report.invalidations == {made: ["/index.html"]}
+    err = capfd.readouterr().err
+    assert f"lacks distribution {gone} of mfe-parent" in err and "restarted" not in err
+
+
+def test_an_app_client_deleted_by_hand_is_made_again(
+    moto_server: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The page would name a client that no longer exists: nobody could sign in."""
+    project = make_project(tmp_path / "repo", moto_server)
+    before = Session(project, "local").outputs.auth
+    assert before is not None
+    idp = local_client(moto_server, "cognito-idp")
+    idp.delete_user_pool_client(UserPoolId=before.user_pool_id, ClientId=before.client_id)
+    capfd.readouterr()
+
+    after = Session(project, "local").outputs.auth
+
+    assert after is not None and after.user_pool_id == before.user_pool_id
+    assert after.client_id != before.client_id
+    client = idp.describe_user_pool_client(UserPoolId=after.user_pool_id, ClientId=after.client_id)
+    assert client["UserPoolClient"]["ClientName"]
+    assert f"lacks app client {before.client_id}" in capfd.readouterr().err

@@ -4,7 +4,9 @@ moto's CloudFormation cannot create CloudFront distributions, so the resources o
 `infra/*.yaml` are made through the equivalent API calls, with the names and parameters
 of `mfe.envs.stacks` (one source), idempotently: everything is found again by name or comment, and one command at a time
 provisions on an emulator port, so the next finds what the previous one made.
-A run where everything exists costs three requests (emulator probe, bucket list, pool).
+A run where everything exists costs four requests (emulator probe, bucket list, app
+client, distribution list): a resource deleted by hand is made again, not left to fail a
+publish halfway.
 The emulator is the one of this environment: its port, its `.mfe/<env>/` files.
 Commands that only read what is published (`existing`) start and create nothing.
 """
@@ -28,7 +30,7 @@ from mfe.envs.local_lookup import (
     distributions_by_comment,
     find_provisioned,
     local_outputs,
-    still_there,
+    missing,
     user_pool_id,
 )
 from mfe.envs.local_lookup import client_id as find_client_id
@@ -136,10 +138,13 @@ class LocalBackend:
         """`started`: this command started the emulator, so it holds nothing yet."""
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
-        if current is not None and still_there(session, names, current):
+        gone = missing(session, names, current) if current is not None else []
+        if current is not None and not gone:
             return current
-        if current is not None:  # it had been provisioned on this port: its memory is gone
-            print(_provisioning_again(self.env, started), file=sys.stderr, flush=True)
+        if current is not None:  # it had been provisioned on this port: some of it is gone
+            print(
+                _provisioning_again(self.env, started, gone, current), file=sys.stderr, flush=True
+            )
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
         # once (of any checkout on this emulator) would each make what neither found.
@@ -231,17 +236,31 @@ class LocalBackend:
         return outputs if same_apps and same_port else None
 
 
-def _provisioning_again(env: Environment, started: bool) -> str:
+def _provisioning_again(env: Environment, started: bool, gone: list[str], had: Outputs) -> str:
     """Why the emulator lacks what the outputs file names: this command started it after a
-    stop (`doit local_stop`, a reboot), or it restarted behind this checkout's back."""
+    stop (`doit local_stop`, a reboot), it restarted behind this checkout's back (it lost
+    every bucket and the pool), or some resources were deleted (by hand): named."""
     if started:
         return (
             f"local: provisioning environment '{env.name}' on the new emulator (the stopped "
             "one kept its state in memory), so a publish uploads everything"
         )
+    assert had.auth is not None
+    everything = [f"bucket {o.bucket}" for o in had.apps.values()]
+    if set(everything) <= set(gone) and f"user pool {had.auth.user_pool_id}" in gone:
+        return (
+            f"local: the emulator on port {env.port} has lost its state (restarted); "
+            "provisioning it again, empty, so a publish uploads everything"
+        )
+    emptied = [app for app, o in had.apps.items() if f"bucket {o.bucket}" in gone]
+    uploads = (
+        f"; the next publish uploads {', '.join(emptied)} in full (made again, empty)"
+        if emptied
+        else ""
+    )
     return (
-        f"local: the emulator on port {env.port} has lost its state (restarted); "
-        "provisioning it again, empty, so a publish uploads everything"
+        f"local: environment '{env.name}' lacks {', '.join(gone)} on the emulator on port "
+        f"{env.port} (deleted?); making them again{uploads}"
     )
 
 

@@ -29,19 +29,44 @@ def bucket_names(s3: Any) -> set[str]:
     return {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
 
 
-def still_there(session: Session, names: Names, outputs: Outputs) -> bool:
-    """Two requests: a restarted emulator has lost both the buckets and the pool."""
+def missing(session: Session, names: Names, outputs: Outputs) -> list[str]:
+    """What `outputs` name that the emulator lacks (a restart loses it all; a resource
+    deleted by hand, one): three requests, the buckets, the app client (which names its
+    pool: one request for both) and the distributions' ids."""
     have = bucket_names(session.s3)
-    wanted = set(names.buckets.values()) | {session.env.cache_bucket or ""}
-    if not wanted - {""} <= have:
-        return False
+    wanted = [
+        *names.buckets.values(),
+        *([session.env.cache_bucket] if session.env.cache_bucket else []),
+    ]
+    gone = [f"bucket {bucket}" for bucket in wanted if bucket not in have]
     assert outputs.auth is not None
+    gone += _missing_auth(session, outputs.auth.user_pool_id, outputs.auth.client_id)
+    ids = {app: out.distribution_id for app, out in outputs.apps.items() if out.distribution_id}
+    listed = distribution_ids(session) if ids else set()
+    gone += [f"distribution {dist} of {app}" for app, dist in ids.items() if dist not in listed]
+    return gone
+
+
+def _missing_auth(session: Session, pool_id: str, client_id: str) -> list[str]:
+    """The user pool or its app client, if the emulator lacks it (a second request only
+    then, to say which)."""
     idp = session.cognito
     try:
-        idp.describe_user_pool(UserPoolId=outputs.auth.user_pool_id)
+        idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+        return []
     except idp.exceptions.ResourceNotFoundException:
-        return False
-    return True
+        pass
+    try:
+        idp.describe_user_pool(UserPoolId=pool_id)
+    except idp.exceptions.ResourceNotFoundException:
+        return [f"user pool {pool_id}"]
+    return [f"app client {client_id}"]
+
+
+def distribution_ids(session: Session) -> set[str]:
+    """The ids of every distribution on the emulator (one request per 100)."""
+    pages = session.cloudfront.get_paginator("list_distributions").paginate()
+    return {item["Id"] for page in pages for item in page["DistributionList"].get("Items", [])}
 
 
 def find_provisioned(
