@@ -11,6 +11,7 @@ from test_infra import make_project
 
 from mfe.config import Project, load_project
 from mfe.envs.session import Session
+from mfe.errors import NothingPublished
 from mfe.publish import publish
 
 from fixtures.aws import local_client
@@ -91,3 +92,23 @@ def test_an_app_client_deleted_by_hand_is_made_again(
     client = idp.describe_user_pool_client(UserPoolId=after.user_pool_id, ClientId=after.client_id)
     assert client["UserPoolClient"]["ClientName"]
     assert f"lacks app client {before.client_id}" in capfd.readouterr().err
+
+
+def test_releases_after_the_parent_bucket_alone_was_deleted_names_it(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """Not 'not provisioned' while the other apps' buckets are there."""
+    project = published_site(tmp_path / "repo", moto_server, "parentgone")
+    session = Session(project, "local")
+    parent = session.outputs.apps["mfe-parent"].bucket
+    s3 = local_client(moto_server)
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=parent):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=parent, Key=item["Key"], VersionId=item["VersionId"])
+    s3.delete_bucket(Bucket=parent)
+
+    with pytest.raises(NothingPublished) as refused:
+        session.backend.existing(session)
+
+    assert f"lacks the parent app's bucket {parent}" in str(refused.value)
+    assert "not provisioned" not in str(refused.value)

@@ -126,12 +126,11 @@ class LocalBackend:
             have = bucket_names(session.s3)
             if recorded is not None and recorded.apps[self.project.parent.name].bucket in have:
                 return recorded  # as the outputs file says, as long as its releases are there
-            found = find_provisioned(session, resource_names(self.project, self.env), have)
+            names = resource_names(self.project, self.env)
+            found = find_provisioned(session, names, have)
         if found is None:
-            raise NothingPublished(
-                f"environment '{self.env.name}' is not provisioned: nothing is published; "
-                "`doit publish` provisions it"
-            )
+            parent = names.buckets[self.project.parent.name]
+            raise NothingPublished(_not_provisioned(self.env, parent, names, have))
         return found
 
     def _provisioned(self, session: Session, started: bool) -> Outputs:
@@ -234,6 +233,20 @@ class LocalBackend:
         same_apps = {a: o.bucket for a, o in outputs.apps.items()} == names.buckets
         same_port = outputs.endpoint_url == self.endpoint and outputs.auth is not None
         return outputs if same_apps and same_port else None
+
+
+def _not_provisioned(env: Environment, parent: str, names: Names, have: set[str]) -> str:
+    """Why nothing is published: no bucket at all, or the parent's (`parent`) is gone."""
+    if not set(names.buckets.values()) & have:
+        return (
+            f"environment '{env.name}' is not provisioned: nothing is published; "
+            "`doit publish` provisions it"
+        )
+    return (
+        f"environment '{env.name}' lacks the parent app's bucket {parent} (deleted?), which "
+        "holds the live pointer and the release history: nothing is published; `doit "
+        "publish` makes it again and publishes everything"
+    )
 
 
 def _provisioning_again(env: Environment, started: bool, gone: list[str], had: Outputs) -> str:
