@@ -3,6 +3,7 @@ releases, invalidation, prune, rollback, failures. Library level, no npm needed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -17,7 +18,16 @@ from mfe.publish.local import LocalFile
 from mfe.publish.report import Progress, plan_lines, summary
 from mfe.publish.rollback import rollback
 
-from fixtures.s3 import APPS, S3Server, Site, objects, render_shell, write_app
+from fixtures.s3 import (
+    APPS,
+    EMPTY_MD5,
+    S3Server,
+    Site,
+    empty_put_answers,
+    objects,
+    render_shell,
+    write_app,
+)
 
 
 @pytest.fixture
@@ -130,6 +140,31 @@ def test_one_app_change_uploads_it_and_invalidates_only_index_html(site: Site) -
     # The old entry stays online for open tabs.
     old = first["apps"]["accounts"]["uploaded"][0]
     assert old in objects(site.server, site.bucket("accounts"))
+
+
+def test_each_answer_stays_on_its_request_around_empty_bodies(site: Site) -> None:
+    """botocore's `Expect: 100-continue` on an empty body, answered at once, pinned that
+    answer's status on the pooled connection's next request: a write that landed read as
+    412 (after a 30 s stall), so a pointer swap could be told it lost when it won."""
+    s3 = Session(site.project, "local", site.outputs).s3
+    bucket = site.bucket("payments")
+    assert empty_put_answers(s3, bucket) == ["ok", "412", "ok", "ok", "412"]
+    found = objects(site.server, bucket)
+    assert found["seq/b"] == hashlib.md5(b"b").hexdigest() and found["seq/empty"] == EMPTY_MD5
+    assert s3.get_object(Bucket=bucket, Key="seq/a")["Body"].read() == b"a"
+
+
+def test_empty_files_are_published_and_skipped_next_time(site: Site) -> None:
+    empty = {"empty1.txt": b"", "more/empty2.txt": b"", "after.txt": b"after"}
+    write_app(site.root, "payments", public=empty)
+    first = site.publish()
+    assert {"empty1.txt", "more/empty2.txt", "after.txt"} <= set(
+        first["apps"]["payments"]["uploaded"]
+    )
+    found = objects(site.server, site.bucket("payments"))
+    assert found["empty1.txt"] == found["more/empty2.txt"] == EMPTY_MD5
+    assert found["after.txt"] == hashlib.md5(b"after").hexdigest()
+    assert uploaded(site.publish()) == {}
 
 
 def test_dry_run_plans_without_writing(site: Site) -> None:

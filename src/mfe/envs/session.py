@@ -4,9 +4,9 @@ the outputs.
 Every client of the package is made here, one per service, with the backend's settings
 (endpoint, credentials, its client hooks: the local emulator's stops retrying once it is
 gone), standard retries and a hook that counts every request by service, so reports
-count provisioning calls too. Clients are botocore's (what boto3
-returns too, minus the S3 transfer methods): importing boto3 also loads s3transfer,
-which only a multipart upload needs (`mfe.publish.upload`). Imported on first use.
+count provisioning calls too; none sends `Expect: 100-continue` (`no_expect_continue`).
+Clients are botocore's (what boto3 returns too, minus the S3 transfer methods):
+importing boto3 also loads s3transfer, which only a multipart upload needs (`mfe.publish.upload`). Imported on first use.
 """
 
 from __future__ import annotations
@@ -63,9 +63,22 @@ class ClientSpec:
             made = _botocore_session().create_client(
                 self.service, region_name=self.region, config=Config(**self.config), **self.settings
             )
+        made.meta.events.register("before-send", no_expect_continue)
         for hook in self.hooks:
             hook(made)
         return made
+
+
+def no_expect_continue(request: Any, **_: Any) -> None:
+    """Send no `Expect: 100-continue` (botocore adds it to every S3 PUT).
+
+    When a server answers such a request with its final status instead of `100 Continue`
+    (every store does for an empty body; a refused conditional write may too), botocore
+    keeps that status on the pooled connection and pins it on the connection's next
+    answer: a write that succeeded reads as a 412 after a 30 s stall, or the reverse
+    (boto/botocore#3755). Every body sent here is at most one 8 MiB part, so waiting for
+    the go-ahead saves little; the header is not signed, so dropping it is safe."""
+    request.headers.pop("Expect", None)
 
 
 class Session:
