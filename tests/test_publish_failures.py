@@ -163,6 +163,45 @@ def test_a_file_edited_since_its_build_is_refused_by_an_upload_worker_process(
     assert "_mfe/live.json" not in objects(site.server, site.bucket("mfe-parent"))
 
 
+class Removing(Progress):
+    """Removes a built file as the upload phases start (after the plan found it), as a
+    clean or a rebuild running meanwhile would."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(rich=False)
+        self.path = path
+
+    def phase(self, name: str, batch: list[LocalFile]) -> None:
+        self.path.unlink(missing_ok=True)
+        super().phase(name, batch)
+
+
+def test_a_file_removed_during_the_publish_is_refused_as_changed(site: Site) -> None:
+    """It read as a failed S3 request ("No such file or directory"), not a local change."""
+    site.publish()
+    live_before = objects(site.server, site.bucket("mfe-parent"))["_mfe/live.json"]
+    site.change("payments", "2")
+    gone = next((site.root / "apps/payments/dist").glob("main-*.js"))
+    with pytest.raises(MfeError) as refused:
+        publish(site.project, "local", outputs=site.outputs, progress=Removing(gone))
+    assert str(refused.value) == (
+        f"{gone.relative_to(site.root)}: changed since its build (it is gone, yet listed in "
+        "apps/payments/dist/asset-manifest.json); nothing was published: run `doit "
+        "build:payments` to rebuild it, then publish again"
+    )
+    assert objects(site.server, site.bucket("mfe-parent"))["_mfe/live.json"] == live_before
+
+
+def test_a_file_removed_during_the_publish_is_refused_by_an_upload_worker_process(
+    site: Site,
+) -> None:
+    keys = large_app(site)
+    gone = f"apps/payments/dist/{keys[-1]}"
+    with pytest.raises(MfeError, match=rf"^{gone}: changed since its build \(it is gone"):
+        publish(site.project, "local", outputs=site.outputs, progress=Removing(site.root / gone))
+    assert "_mfe/live.json" not in objects(site.server, site.bucket("mfe-parent"))
+
+
 def test_the_repair_never_sends_again_bytes_that_fail_their_integrity(site: Site) -> None:
     """Edited bytes a publish without the check put online: the repair after the smoke check
     refuses to send them again, naming the file, instead of failing on them twice."""

@@ -92,10 +92,12 @@ def changed_error(root: Path, f: LocalFile) -> MfeError:
             "nothing was published: run the command again (it renders the page anew)"
         )
     build = f"doit build:{f.app}"
-    if _size(f.path) == f.size:  # the build task's check compares sizes: it must forget
+    size = _size(f.path)
+    if size == f.size:  # the build task's check compares sizes: it must forget
         build = f"doit forget build:{f.app} && {build}"
+    what = "its bytes no longer match" if size is not None else "it is gone, yet listed in"
     return MfeError(
-        f"{path}: changed since its build (its bytes no longer match {manifest}); nothing "
+        f"{path}: changed since its build ({what} {manifest}); nothing "
         f"was published: run `{build}` to rebuild it, then publish again"
     )
 
@@ -134,19 +136,32 @@ def put_file(s3: Any, bucket: str, f: LocalFile) -> None:
 
     The bytes sent are hashed first: a file edited since its build raises `Changed` and is
     not sent (the metadata would vouch for bytes that are not these)."""
-    if f.size <= MULTIPART_CHUNK:
-        body = _checked(f, f.path.read_bytes())
-        s3.put_object(Bucket=bucket, Key=f.key, Body=body, **extra_args(f))
-        return
-    if sha256_file(f.path) != f.sha256:
-        raise Changed(f)  # could still change before the parts are read: then the ETag differs
-    from boto3.s3.transfer import S3Transfer, TransferConfig  # only here: ~40 ms to import
+    with _gone_is_changed(f):
+        if f.size <= MULTIPART_CHUNK:
+            body = _checked(f, f.path.read_bytes())
+            s3.put_object(Bucket=bucket, Key=f.key, Body=body, **extra_args(f))
+            return
+        if sha256_file(f.path) != f.sha256:
+            raise Changed(f)  # could still change before the parts are read: the ETag differs
+        from boto3.s3.transfer import S3Transfer, TransferConfig  # only here: ~40 ms to import
 
-    config = TransferConfig(
-        multipart_threshold=MULTIPART_CHUNK + 1, multipart_chunksize=MULTIPART_CHUNK
-    )
-    transfer = S3Transfer(s3, config)  # type: ignore[arg-type]  # boto3-stubs say botocore's Config
-    transfer.upload_file(str(f.path), bucket, f.key, extra_args=extra_args(f))
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_CHUNK + 1, multipart_chunksize=MULTIPART_CHUNK
+        )
+        transfer = S3Transfer(s3, config)  # type: ignore[arg-type]  # boto3-stubs: botocore's Config
+        transfer.upload_file(str(f.path), bucket, f.key, extra_args=extra_args(f))
+
+
+@contextmanager
+def _gone_is_changed(f: LocalFile) -> Iterator[None]:
+    """A file removed (or replaced by a folder) since its build is `Changed` like an edited
+    one: an OSError naming it read as a failed S3 request."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        if exc.filename is None or Path(exc.filename) != f.path:
+            raise
+        raise Changed(f) from None
 
 
 def upload_all(
