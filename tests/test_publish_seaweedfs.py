@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mfe.envs.session import Session
+from mfe.envs.session import Session, _botocore_session
 from mfe.publish import publish
 from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
@@ -104,3 +104,34 @@ def test_a_store_without_distributions_reports_nothing_invalidated(site: Site) -
             assert re.search(rf"{app}\W+\d+\W+\d+\W+0\W+0\W", summary(report)), summary(report)
     saved = json.loads((site.root / ".mfe/local/publish-report.json").read_text())
     assert saved["invalidations"] == {} and saved["invalidated_by_app"] == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "told"),
+    [
+        ("wrong", "testing", "the store knows no access key id 'wrong' (from AWS_ACCESS_KEY_ID"),
+        ("testing", "wrong", "the secret access key does not match access key id 'testing'"),
+    ],
+)
+def test_wrong_keys_are_named_not_taken_for_missing_permissions(
+    site: Site, monkeypatch: pytest.MonkeyPatch, key: str, secret: str, told: str
+) -> None:
+    """A store that refuses the keys answers 403 as for a missing permission: the message
+    names the key and what to check, not IAM actions to grant."""
+    from dataclasses import replace
+
+    from mfe.errors import MfeError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    _botocore_session.cache_clear()  # it keeps the credentials it found first, per process
+    with (site.root / "mfe.toml").open("a") as toml:
+        toml.write(f'\n[env.weed]\nregion = "us-east-1"\nendpoint_url = "{site.server.endpoint}"\n')
+    try:
+        with pytest.raises(MfeError) as refused:
+            publish(site.project, "weed", outputs=replace(site.outputs, env="weed"))
+    finally:
+        _botocore_session.cache_clear()
+    message = str(refused.value)
+    assert message.startswith(told) and "environment 'weed'" in message
+    assert "s3:ListBucket" not in message

@@ -33,6 +33,15 @@ if TYPE_CHECKING:
 _CLIENT_LOCK = threading.Lock()
 
 
+CREDENTIAL_SOURCES = {
+    "env": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment",
+    "shared-credentials-file": "~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE), profile "
+    "AWS_PROFILE or default",
+    "config-file": "~/.aws/config (AWS_CONFIG_FILE), profile AWS_PROFILE or default",
+}
+"""Where botocore found the credentials (its `Credentials.method`), in the user's words."""
+
+
 @functools.cache
 def _botocore_session() -> Any:
     """One botocore session per process: it caches the service models (~0.05 s each)."""
@@ -114,6 +123,20 @@ class Session:
             if found is not None:
                 found.get_frozen_credentials()
             return found is not None
+
+    def access_key(self) -> tuple[str, str] | None:
+        """(access key id, where it came from) of the credentials the clients sign with, for
+        a store that refuses them; None when there are none. Made clients resolved them
+        already: no lookup here."""
+        explicit = self.backend.client_settings("s3").get("aws_access_key_id")
+        if explicit:
+            return str(explicit), f"environment '{self.env.name}' sets it"
+        with settings_errors():
+            found = _botocore_session().get_credentials()
+        if found is None:
+            return None
+        method = str(found.method)
+        return str(found.access_key), CREDENTIAL_SOURCES.get(method, f"botocore's {method!r}")
 
     def client(self, service: str) -> Any:
         """The one client of `service` in this session."""

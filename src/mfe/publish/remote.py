@@ -67,6 +67,11 @@ def s3_errors(session: Session, bucket: str, doing: str, *, lost: str = RESUMES)
             raise MfeError(
                 f"bucket '{bucket}' of environment '{env.name}' does not exist; {session.backend.hint()}"
             ) from None
+        refused = refused_credentials(session, code)
+        if refused:
+            raise MfeError(
+                f"{refused} ({code}) while {doing} in bucket '{bucket}' (environment '{env.name}')"
+            ) from None
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
             raise MfeError(
                 f"access denied while {doing} in bucket '{bucket}' (environment '{env.name}'): "
@@ -83,6 +88,30 @@ def s3_errors(session: Session, bucket: str, doing: str, *, lost: str = RESUMES)
         raise MfeError(
             f"S3 request failed while {doing} in bucket '{bucket}' (environment '{env.name}'): {exc}"
         ) from None
+
+
+def refused_credentials(session: Session, code: str) -> str:
+    """What is wrong with the credentials when the store refused them, not a permission
+    (those codes come with a 403 too), and what to check; '' for any other error."""
+    key, source = session.access_key() or ("", "no credentials found")
+    if code == "InvalidAccessKeyId":
+        return (
+            f"the store knows no access key id '{key}' (from {source}): check the key id "
+            "there, or that it belongs to this store's account and was not deleted"
+        )
+    if code == "SignatureDoesNotMatch":
+        return (
+            f"the secret access key does not match access key id '{key}' (from {source}): "
+            "check the secret key that goes with it"
+        )
+    if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
+        return (
+            f"the session token of access key id '{key}' (from {source}) has expired or is "
+            "not valid: get fresh credentials (`aws sso login`, a new assume-role session)"
+        )
+    if code == "RequestTimeTooSkewed":
+        return "this machine's clock is too far from the store's: set it right (NTP)"
+    return ""
 
 
 def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
