@@ -267,7 +267,9 @@ def _provisioning_again(env: Environment, started: bool, gone: list[str], had: O
         )
     emptied = [app for app, o in had.apps.items() if f"bucket {o.bucket}" in gone]
     uploads = (
-        f"; the next publish uploads {', '.join(emptied)} in full (made again, empty)"
+        f"; `doit publish --verify` uploads the live files of {', '.join(emptied)} again "
+        "(made again, empty: a plain publish trusts the live pointer, and only its smoke "
+        "check notices)"
         if emptied
         else ""
     )
