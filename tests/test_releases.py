@@ -985,7 +985,8 @@ def test_prune_trims_the_checkouts_caches_to_the_kept_releases(
     for leftover in leftovers:
         leftover.write_text("half")
     ci.publish(app="payments", prune=True)
-    assert cached() == before  # all younger than grace_seconds: another command may use them
+    kept = cached()  # all younger than grace_seconds: another command may use them
+    assert all(before[name] <= kept[name] for name in before), (before, kept)
     assert all(leftover.exists() for leftover in leftovers)  # or be writing them now
     hours_ago = time.time() - 7200
     for path in state.rglob("*"):
