@@ -19,7 +19,7 @@ from mfe.publish.local import IMMUTABLE_CACHE, LocalFile
 from mfe.publish.plan import online_copy, present
 from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.remote import RemoteObject
-from mfe.publish.rollback import choose
+from mfe.publish.stack import choose
 from mfe.serve.server import safe_path
 
 # ------------------------------------------------------------------ is_fingerprinted

@@ -824,26 +824,33 @@ def test_releases_says_when_it_shows_only_the_newest(
         _releases(site.project, env, "0")
 
 
-def test_a_whole_rollback_after_an_app_rollback_undoes_it(site: Site) -> None:
-    """`rollback app=accounts` restored one app, not its target's page: a whole rollback
-    right after it goes back to the release before it (accounts' later version), like any
-    "previous deployment", instead of finding nothing before the app rollback's target."""
+def test_a_whole_rollback_after_an_app_rollback_does_not_undo_it(site: Site) -> None:
+    """`rollback app=accounts` took accounts 3 off: a whole rollback right after it does not
+    serve it again (it goes back before the app rollback's target, which it serves already,
+    payments 2 off), nor does the one after that, which names the release `to=` serves."""
     site.publish()
-    site.change("accounts", "2")
+    site.change("payments", "2")
     site.publish()
-    second = live(site)
+    site.change("accounts", "3")
+    site.publish()
+    first, second, third = history(site)
     rollback(site.project, "local", outputs=site.outputs, app="accounts")
-    assert live(site).rollback_app == "accounts"
+    app_rollback = live(site)
+    assert (app_rollback.rollback_app, app_rollback.took_off) == ("accounts", third.release)
     back = rollback(site.project, "local", outputs=site.outputs)  # smoke-checked
-    assert back.rollback_of == second.release
+    assert back.rollback_of == first.release
     versions = {name: v.version for name, v in live(site).apps.items()}
-    assert versions == {name: v.version for name, v in second.apps.items()}
-    assert sha(served(site)) == second.page.sha256
+    assert versions == {name: v.version for name, v in first.apps.items()}
+    assert sha(served(site)) == first.page.sha256
     check_consistent(site)
-    from mfe.publish.releases_cmd import show
-
     shown = show(site.project, site.project.env("local"), site.outputs)
-    assert f"[rollback of accounts to {history(site)[0].release}]" in shown
+    assert f"[rollback of accounts to {second.release} (took off accounts of {third.release})]" in (
+        shown
+    )
+    with pytest.raises(MfeError) as refused:
+        rollback(site.project, "local", outputs=site.outputs)
+    assert "that a rollback did not take off" in str(refused.value)
+    assert "`doit rollback env=local to=4` serves it anyway" in str(refused.value)
 
 
 def test_a_whole_rollback_records_the_release_it_took_off(site: Site) -> None:
@@ -871,6 +878,50 @@ def test_a_whole_rollback_records_the_release_it_took_off(site: Site) -> None:
     assert history(site)[-1].took_off is None
     shown = show(site.project, env, site.outputs).splitlines()
     assert shown[3].endswith(f"[rollback to {first.release}]")
+
+
+def test_app_rollbacks_go_back_one_version_each_never_to_one_an_app_rollback_took_off(
+    site: Site, tmp_path: Path
+) -> None:
+    """accounts v1, v2, v4; `rollback app=accounts` (v2) records v4 as taken off; bob
+    publishes payments; once more: v1, not v4 again (it swapped v4/v2 before); bob again;
+    once more: refused, saying a rollback took the earlier versions off and which `to=`
+    serves one anyway. A whole rollback then serves no accounts version taken off."""
+    versions = {}
+    for version in ("v1", "v2", "v4"):
+        site.change("accounts", version)
+        site.publish(smoke=False)
+        versions[live(site).apps["accounts"].version] = version
+    bob = Clone(site, tmp_path / "bob")
+
+    def accounts() -> str:
+        return versions[live(site).apps["accounts"].version]
+
+    def app_rollback() -> str:
+        rollback(site.project, "local", outputs=site.outputs, smoke=False, app="accounts")
+        return accounts()
+
+    assert app_rollback() == "v2"
+    assert (live(site).took_off, live(site).rollback_app) == (history(site)[2].release, "accounts")
+    bob.change("payments", "p1")
+    bob.publish(smoke=False, app="payments")
+    assert app_rollback() == "v1", swaps(history(site))
+    bob.change("payments", "p2")
+    bob.publish(smoke=False, app="payments")
+    with pytest.raises(MfeError) as refused:
+        app_rollback()
+    message = str(refused.value)
+    assert "has no release of app 'accounts' before" in message
+    assert "that a rollback did not take off" in message
+    assert "such as accounts of release " in message
+    assert "`doit rollback env=local app=accounts to=5` serves it anyway" in message
+    assert accounts() == "v1"
+    rollback(site.project, "local", outputs=site.outputs, smoke=False)  # payments p1
+    rollback(site.project, "local", outputs=site.outputs, smoke=False)  # back before all
+    assert accounts() == "v1" and live(site).rollback_of == history(site)[0].release
+    check_consistent(site)
+    rollback(site.project, "local", outputs=site.outputs, smoke=False, app="accounts", to="5")
+    assert accounts() == "v2"  # `to=` still names it
 
 
 def test_a_publish_finding_anothers_commit_step_under_way_does_not_call_it_stopped(

@@ -316,7 +316,8 @@ def row_notes(rec: Live) -> str:
     notes = []
     if rec.action == "rollback":
         of = f" of {rec.rollback_app}" if rec.rollback_app else ""
-        off = f" (took off {rec.took_off})" if rec.took_off else ""
+        part = f"{rec.rollback_app} of " if rec.rollback_app else ""
+        off = f" (took off {part}{rec.took_off})" if rec.took_off else ""
         notes.append(f"rollback{of} to {rec.rollback_of}{off}")
     if rec.forced:
         over = [f" (over {rec.forced_over[n]})" if n in rec.forced_over else "" for n in rec.forced]

@@ -49,11 +49,12 @@ from mfe.publish.merge import (
     shown_keys,
 )
 from mfe.publish.pending import carry, finish_pending, record_replaced
-from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
+from mfe.publish.pointer import AppVersion, Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace, described
 from mfe.publish.releases import git_commit
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
+from mfe.publish.stack import serves, walk
 from mfe.publish.undo import rollback_pointer, undo
 from mfe.publish.versions import blob
 
@@ -65,7 +66,7 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
     bucket = run.parent_bucket
     known = seqs(run.listing(run.parent))
 
-    @functools.cache  # `choose` walks the newest records twice
+    @functools.cache  # `walk` walks the newest records twice
     def read(seq: int) -> Live:
         with s3_errors(run.session, bucket, f"reading release record {seq}"):
             return read_record(run.s3, bucket, seq)
@@ -81,13 +82,30 @@ def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
                 f"`doit releases env={run.env.name}`, or restore the record from a backup"
             )
         return check_has(run.env.name, named(known, read, to, run.env.name), app)
-    found = choose(known, read, live, app)
-    if found is not None:
-        return found
+    found = walk(known, read, live, app)
+    if found.target is not None:
+        return found.target
+    raise none_left(run.env.name, live, app, found.skipped, lacking)
+
+
+def none_left(
+    env: str, live: Live, app: str | None, skipped: Live | None, lacking: str
+) -> MfeError:
+    """Nothing for a plain rollback to serve. When only the undo-stack rule (`stack.walk`)
+    ruled out an earlier release, say so, and how to serve it anyway: `doit releases` lists
+    it, and `to=` still rolls back to it."""
     what = f"of app '{app}' " if app else ""
-    raise MfeError(
-        f"environment '{run.env.name}' has no release {what}before {live.release} to roll "
-        f"back to{lacking}"
+    head = f"environment '{env}' has no release {what}before {live.release} to roll back to"
+    if skipped is None:
+        return MfeError(f"{head}{lacking}")
+    served = f"{app} of release" if app else "release"
+    of = f" app={app}" if app else ""
+    return MfeError(
+        f"{head} that a rollback did not take off: a plain rollback goes back as an "
+        f"undo stack, never serving again what a rollback took off, such as {served} "
+        f"{skipped.release} (seq {skipped.seq}), the newest; nothing was changed: `doit "
+        f"rollback env={env}{of} to={skipped.seq}` serves it anyway (`doit releases env={env}` "
+        f"lists the others){lacking}"
     )
 
 
@@ -118,65 +136,6 @@ def check_has(env: str, target: Live, app: str | None) -> Live:
         f"app={app} to=<seq>`), or roll back the whole page with `doit rollback env={env} "
         f"to={target.seq}`"
     )
-
-
-Content = tuple[Blob, tuple[tuple[str, str], ...]]
-
-
-def content(record: Live) -> Content:
-    """What a release serves: its page and each app's version. Releases are compared by
-    it, not by id: a rollback's record serves again what an earlier record served."""
-    return record.page, tuple(sorted((name, v.version) for name, v in record.apps.items()))
-
-
-def origin(known: list[int], read: Callable[[int], Live], record: Live, app: str | None) -> int:
-    """The seq of the record whose content `record` serves again: through `rollback_of`
-    to the first record of a chain of rollbacks of this kind (whole, or of `app`), as a
-    rollback to a rollback's record restored what that one restored."""
-    seq = record.seq
-    while record.action == "rollback" and record.rollback_of and record.rollback_app in (None, app):
-        earlier = [s for s in reversed(known) if s < seq and read(s).release == record.rollback_of]
-        if not earlier:  # its record is missing: go on from here
-            break
-        seq = earlier[0]
-        record = read(seq)
-    return seq
-
-
-def choose(
-    known: list[int], read: Callable[[int], Live], live: Live, app: str | None
-) -> Live | None:
-    """The newest record before the live one (before the original of what a rollback of the
-    same kind restored, following `rollback_of` through rollbacks of rollbacks, so rolling
-    back twice goes two releases back) that serves something else: another page or another
-    version of any app (a release that changed only a fixed-URL file such as robots.txt
-    keeps the page: its app's version differs), or another version of `app`.
-
-    The rule, an undo stack: successive plain rollbacks walk back through the distinct
-    contents served (page and versions), skipping every content a later rollback took off
-    whichever record serves it (it was rolled back for a reason: `to=` still names it). A
-    publish in between is new content, which the next rollback takes off before walking on.
-    A whole rollback after an app rollback undoes it: that one restored one app, not its
-    target's page. Records are read newest first, only as needed."""
-    anchor = origin(known, read, live, app)
-    taken_ids = {live.took_off}
-    taken: set[Content] = set()
-    for seq in reversed([s for s in known if s < live.seq]):
-        record = read(seq)
-        if record.release in taken_ids:  # a rollback's record comes before what it took off
-            taken.add(content(record))
-        taken_ids.add(record.took_off)
-        if seq >= anchor or content(record) in taken:
-            continue
-        if app is None and not serves(live, record, None):
-            return record
-        if (
-            app is not None
-            and app in record.apps
-            and (app not in live.apps or record.apps[app].version != live.apps[app].version)
-        ):
-            return record
-    return None
 
 
 def check_complete(run: Any, target: Live, reuse: InPlace) -> None:
@@ -318,17 +277,6 @@ def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]
             + ("" if one else " for each")
         )
     return lines
-
-
-def serves(live: Live, target: Live, app: str | None) -> bool:
-    """Whether `live` already serves what rolling back to `target` would (`to=` naming
-    what a rollback interrupted after its swap made live): the same page and versions, or
-    for `app`, the same version of it."""
-    if app is not None:
-        mine, theirs = live.apps.get(app), target.apps.get(app)
-        return mine is not None and theirs is not None and mine.version == theirs.version
-    versions = {name: v.version for name, v in live.apps.items()}
-    return live.page == target.page and versions == {n: v.version for n, v in target.apps.items()}
 
 
 def app_refusal(env: str, app: str, target: Live) -> Refusal:

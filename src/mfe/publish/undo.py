@@ -105,7 +105,8 @@ def rollback_pointer(
 ) -> Live:
     """The pointer a rollback swaps in over `current` to serve `target` again (its `apps`,
     or one `app` of it, and `page`): a rollback's, an app rollback's or an undo's swap back.
-    It carries `target`'s commit, as what it serves was built from that."""
+    It records what it took off (`current`'s release: all of it, or `app` of it), and
+    carries `target`'s commit, as what it serves was built from that."""
     return Live(
         seq=current.seq + 1,
         release=new_release_id(page.sha256, current.release),
@@ -118,7 +119,7 @@ def rollback_pointer(
         commit=target.commit,
         rollback_of=target.release,
         rollback_app=app,
-        took_off=current.release if app is None else None,
+        took_off=current.release,
         dirty=target.dirty,
         invalidations=invalidation_paths(current, apps, page, run.parent),
         unrecorded=carried,
