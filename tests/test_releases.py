@@ -924,6 +924,36 @@ def test_app_rollbacks_go_back_one_version_each_never_to_one_an_app_rollback_too
     assert accounts() == "v2"  # `to=` still names it
 
 
+def test_an_app_rollback_records_the_commit_of_the_version_it_restores(site: Site) -> None:
+    """payments 2 is from c2; accounts 2 published alone from c3 (its record names c3);
+    payments 3 from c4. `rollback app=payments` serves payments 2 again from the accounts
+    release: its record (and `doit releases`) names c2, where that version came from, not
+    c3 (whose dirt is not that version's: not known)."""
+    (site.root / ".gitignore").write_text(".mfe/\n")
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    site.change("payments", "2")
+    c2 = committed(site.root, "payments 2")
+    site.publish(smoke=False)
+    site.change("accounts", "2")
+    c3 = committed(site.root, "accounts 2")
+    publish(site.project, "local", outputs=site.outputs, smoke=False, app="accounts")
+    site.change("payments", "3")
+    committed(site.root, "payments 3")
+    site.publish(smoke=False)
+    third = history(site)[2]
+    assert (third.commit, third.apps["payments"].commit) == (c3, c2)
+    back = roll_back(site, smoke=False)
+    assert back.rollback_of == third.release and back.dirty is None
+    record = history(site)[-1]
+    assert (record.commit, record.apps["payments"].commit, record.dirty) == (c2, c2, None)
+    shown = show(site.project, site.project.env("local"), site.outputs).splitlines()
+    assert re.search(
+        rf"  {c2[:12]} +payments  .*\[rollback of payments to {third.release}", shown[5]
+    )
+
+
 def test_a_publish_finding_anothers_commit_step_under_way_does_not_call_it_stopped(
     site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

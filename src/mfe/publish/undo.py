@@ -105,8 +105,9 @@ def rollback_pointer(
 ) -> Live:
     """The pointer a rollback swaps in over `current` to serve `target` again (its `apps`,
     or one `app` of it, and `page`): a rollback's, an app rollback's or an undo's swap back.
-    It records what it took off (`current`'s release: all of it, or `app` of it), and
-    carries `target`'s commit, as what it serves was built from that."""
+    It records what it took off (`current`'s release: all of it, or `app` of it), and the
+    commit what it serves again was built from (`source`)."""
+    commit, dirty = source(target, app)
     return Live(
         seq=current.seq + 1,
         release=new_release_id(page.sha256, current.release),
@@ -116,14 +117,26 @@ def rollback_pointer(
         changed=changed,
         action="rollback",
         by=who(run.project.root),
-        commit=target.commit,
+        commit=commit,
         rollback_of=target.release,
         rollback_app=app,
         took_off=current.release,
-        dirty=target.dirty,
+        dirty=dirty,
         invalidations=invalidation_paths(current, apps, page, run.parent),
         unrecorded=carried,
     )
+
+
+def source(target: Live, app: str | None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of what a rollback to `target` serves again, as `doit releases`
+    shows a record's commit for the apps it changed: `target`'s for a whole rollback (its
+    stored page and versions); for `app`, the commit that version was built from, which
+    need not be `target`'s (another team's publish of another app made `target`). Its dirt
+    is `target`'s only when `target` was published from that commit, else not known."""
+    if app is None:
+        return target.commit, target.dirty
+    commit = target.apps[app].commit
+    return commit, target.dirty if commit == target.commit else None
 
 
 def moved(env: str, broken: Live, current: Live | None, gone: list[tuple[str, str]]) -> MfeError:
