@@ -5,21 +5,24 @@ the terminal note, the report's `held` (app -> why) and CI's `kept live:` note."
 
 from __future__ import annotations
 
+from mfe.publish.merge import Candidate
 from mfe.publish.pointer import Live
 
 
-def taken_off(live: Live, app: str) -> str:
-    """How the build here relates to `app`'s live version: a rollback restored that one
-    (the build may be what it took off), or live moved past the build."""
-    return "a rollback took off" if live.apps[app].restored else "live has replaced"
+def taken_off(live: Live, cand: Candidate) -> str:
+    """How the build here relates to its app's live version: a rollback took it off to
+    restore that one (`AppVersion.undid`), or live moved past it (publishes replaced it,
+    before or after a rollback)."""
+    undid = live.apps[cand.app].undid(cand.version.version)
+    return "a rollback took off" if undid else "live has replaced"
 
 
 WHY = "the version built here is one "
 
 
-def held_why(live: Live, app: str) -> str:
-    """The report's `held` value for `app` (`PublishReport.held`, the preview report's)."""
-    return WHY + taken_off(live, app)
+def held_why(live: Live, cand: Candidate) -> str:
+    """The report's `held` value for `cand.app` (`PublishReport.held`, the preview's)."""
+    return WHY + taken_off(live, cand)
 
 
 def held_item(app: str, why: str) -> str:
@@ -27,10 +30,11 @@ def held_item(app: str, why: str) -> str:
     return f"{app}, a version {why.removeprefix(WHY)}"
 
 
-def held_note(live: Live, app: str, force: bool) -> str:
-    """The terminal note for held `app`, with what to do: `force` when the command has
+def held_note(live: Live, cand: Candidate, force: bool) -> str:
+    """The terminal note for held `cand.app`, with what to do: `force` when the command has
     `--force` to serve this build anyway (publish; a preview has none)."""
-    if live.apps[app].restored:
+    app, taken = cand.app, taken_off(live, cand)
+    if taken == "a rollback took off":
         advice = "publish a fix" + (
             ", or `doit publish --force` serves this build" if force else ""
         )
@@ -40,4 +44,4 @@ def held_note(live: Live, app: str, force: bool) -> str:
             if force
             else ""
         )
-    return f"{app} built here is a version {taken_off(live, app)}; keeping the live one ({advice})"
+    return f"{app} built here is a version {taken}; keeping the live one ({advice})"

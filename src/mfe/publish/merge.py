@@ -306,8 +306,8 @@ def not_merged(root: Path, app: str, live: Live, ours: str, force_hint: str) -> 
 def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) -> str:
     """What `--force` published `app` over, as its note and the record say: a newer live
     commit or one not merged here (`newer`: let through by `check_not_older`), or a build
-    `stale` keeps out, of a version a rollback took off (the live version is one a rollback
-    restored) or that live replaced."""
+    `stale` keeps out, of a version a rollback took off (`AppVersion.undid`) or that live
+    replaced."""
     version = live.apps[app]
     commit = version.commit or ""
     if newer:
@@ -316,7 +316,7 @@ def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) 
         if is_ancestor(root, cand.version.commit or "", commit):
             return f"a newer commit {commit[:12]}"
         return f"a commit not merged here {commit[:12]}"
-    if version.restored and cand.version.version in version.replaced:
+    if version.undid(cand.version.version):
         return "a version a rollback took off"
     return "a version live has replaced"
 

@@ -57,6 +57,14 @@ class AppVersion:
     restored: bool = False
     """Put live again by a rollback: the versions it took off stay out even of a checkout
     at a later commit (a rollback is a decision the git history does not record)."""
+    took_off: list[str] = field(default_factory=list)
+    """The versions rollbacks took off to restore this one, newest first (a few): unlike
+    the rest of `replaced`, which publishes replaced, a build of one is one a rollback
+    undid (its notes say so). Written only when not empty."""
+
+    def undid(self, version: str) -> bool:
+        """Whether `version` is one a rollback took off to put this one live again."""
+        return self.restored and version in self.took_off
 
 
 @dataclass
@@ -100,6 +108,9 @@ class Live:
         del data["raw"]
         if data["unrecorded"] is None:  # pointers stay as they were unless one is carried
             del data["unrecorded"]
+        for app in data["apps"].values():  # the fields older pointers lack, only when set
+            if not app["took_off"]:
+                del app["took_off"]
         data["format"] = FORMAT
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -116,6 +127,7 @@ class Live:
                 forced=app.get("forced", False),
                 replaced=list(app.get("replaced", [])),
                 restored=app.get("restored", False),
+                took_off=list(app.get("took_off", _took_off_before(app))),
             )
             for name, app in data["apps"].items()
         }
@@ -138,6 +150,12 @@ class Live:
             invalidations=data.get("invalidations", {}),
             unrecorded=data.get("unrecorded"),
         )
+
+
+def _took_off_before(app: dict[str, Any]) -> list[str]:
+    """What a rollback took off to restore `app`, in a pointer older than `took_off`: the
+    version it replaced first, which is the one the last rollback took off."""
+    return list(app.get("replaced", []))[:1] if app.get("restored") else []
 
 
 DAMAGED = (ValueError, KeyError, TypeError, AttributeError)

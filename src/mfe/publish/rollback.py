@@ -39,6 +39,7 @@ from mfe.publish.history import (
 )
 from mfe.publish.merge import (
     RACED,
+    REMEMBERED,
     Dropped,
     Refusal,
     changed_only,
@@ -350,12 +351,14 @@ def took_off(live: AppVersion | None, earlier: AppVersion) -> AppVersion:
     """`earlier` going live again over `live` (unchanged when it is live already): the
     version it takes off counts as replaced, as after a publish, so a checkout still
     holding that build keeps it out, even one at a later commit (`restored`); `--force`
-    ships it."""
+    ships it. It and what earlier rollbacks took off are `took_off` (notes say so)."""
     if live is None:
         return earlier
     if live.version == earlier.version:
         return live
-    return replace(earlier, replaced=replacing(live, earlier), restored=True)
+    gone = [live.version, *live.took_off, *earlier.took_off]
+    undone = [v for v in dict.fromkeys(gone) if v != earlier.version][:REMEMBERED]
+    return replace(earlier, replaced=replacing(live, earlier), restored=True, took_off=undone)
 
 
 def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:

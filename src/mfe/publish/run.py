@@ -282,8 +282,8 @@ class Run:
         kept_off: dict[str, str] = {}
         for name in held:
             assert base is not None  # `stale` holds only apps live in `base`
-            kept_off[name] = held_why(base, name)
-            self.progress.note(held_note(base, name, force=True))
+            kept_off[name] = held_why(base, candidates[name])
+            self.progress.note(held_note(base, candidates[name], force=True))
         kept: dict[str, str] = {}
 
         def keep(live: Live | None, apps: list[str]) -> list[str]:

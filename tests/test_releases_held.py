@@ -1,0 +1,55 @@
+"""Builds a publish keeps out (`merge.stale`): the "kept live" note and the report's `held`
+say truly where the live version comes from and advise what helps (`mfe.publish.held`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_releases import Clone, live
+
+from mfe.publish.pointer import Live
+from mfe.publish.rollback import rollback
+
+from fixtures.s3 import S3Server, Site
+
+FORCE = "`doit publish --force` serves this build"
+
+
+@pytest.fixture
+def site(tmp_path: Path, moto_s3: S3Server) -> Site:
+    return Site(tmp_path / "a", moto_s3)
+
+
+def note_of(said: str, app: str) -> str:
+    (line,) = [line for line in said.splitlines() if line.startswith(f"publish: {app} built")]
+    return line
+
+
+def test_a_build_publishes_replaced_before_rollbacks_is_not_one_a_rollback_took_off(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Team A publishes accounts v2..v4 and rolls it back twice (to v2); team C's checkout
+    still holds v1, which ordinary publishes replaced: its publish keeps v1 out as a version
+    live has replaced (pull), not one a rollback took off, and `--force` records that."""
+    site.publish(smoke=False)
+    team_c = Clone(site, tmp_path / "c")
+    for version in ("2", "3", "4"):
+        site.change("accounts", version)
+        site.publish(smoke=False)
+    for _ in range(2):
+        rollback(site.project, "local", outputs=site.outputs, app="accounts", smoke=False)
+    team_c.change("payments", "2")
+    capsys.readouterr()
+    report = team_c.publish(smoke=False)
+    note = note_of(capsys.readouterr().out, "accounts")
+    assert note.startswith("publish: accounts built here is a version live has replaced; "), note
+    assert note.endswith(f"(pull and rebuild; if you reverted to it on purpose, {FORCE})"), note
+    assert report["held"]["accounts"].startswith("the version built here is one live has replaced")
+    pointer = json.loads(live(site).to_json())  # as written before `took_off` existed
+    del pointer["apps"]["accounts"]["took_off"]
+    older = Live.from_json(json.dumps(pointer).encode()).apps["accounts"]
+    assert older.took_off == older.replaced[:1] == [live(site).apps["accounts"].took_off[0]]
+    forced = team_c.publish(smoke=False, force=True)
+    assert forced["forced_over"] == {"accounts": "a version live has replaced"}
