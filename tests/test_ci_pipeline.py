@@ -533,8 +533,8 @@ def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(
     report, output = ci(clone, env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert "accounts built here is a version a rollback took off" in output
     assert report["published"] is True
-    assert report["apps"]["accounts"]["notes"][-1] == (
-        "kept live: the version built here is one a rollback took off"
+    assert report["apps"]["accounts"]["notes"][-1].startswith(
+        "kept live: the version built here is one a rollback took off; live is from "
     )
     written = summary.read_text()
     assert "ci: nothing to change: release " in output  # the held app was the only change
@@ -557,9 +557,11 @@ def test_a_pull_requests_preview_says_which_apps_it_kept_at_their_live_version(
     report, output = ci(clone, env={"MFE_CI_REF": "refs/pull/5/merge"})
     assert report["extra"]["preview"] == "pr-5"
     assert "accounts built here is a version a rollback took off" in output
-    assert report["apps"]["accounts"]["notes"][-1] == (
-        "kept live: the version built here is one a rollback took off"
+    assert report["apps"]["accounts"]["notes"][-1].startswith(
+        "kept live: the version built here is one a rollback took off; live is from "
     )
     preview = json.loads((clone / ".mfe" / "local" / "preview-report.json").read_text())
     assert "accounts" not in preview["changed"]  # other tests' publishes may hold more apps
-    assert preview["held"]["accounts"] == "the version built here is one a rollback took off"
+    assert preview["held"]["accounts"].startswith(
+        "the version built here is one a rollback took off; live is from "
+    )

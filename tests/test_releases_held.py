@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from test_releases import Clone, live
+from test_releases import Clone, committed, git, live
 
+from mfe.publish.merge import published_by
 from mfe.publish.pointer import Live
 from mfe.publish.rollback import rollback
 
@@ -53,3 +54,51 @@ def test_a_build_publishes_replaced_before_rollbacks_is_not_one_a_rollback_took_
     assert older.took_off == older.replaced[:1] == [live(site).apps["accounts"].took_off[0]]
     forced = team_c.publish(smoke=False, force=True)
     assert forced["forced_over"] == {"accounts": "a version live has replaced"}
+
+
+def test_a_build_older_than_an_app_live_from_another_branch_names_that_commit(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Team A publishes accounts from branch feat-acc; main's checkout, whose accounts is the
+    version that replaced, keeps it live with a note naming the live commit, when and by whom
+    it was published, and that pulling cannot help: unpushed (this clone lacks it), then
+    fetched but not merged; merging it makes the build one to publish again."""
+    git(site.root, "init", "-q", "-b", "main")
+    committed(site.root, "v1")
+    site.publish(smoke=False)
+    team_a = Clone(site, tmp_path / "a2")
+    git(team_a.root, "checkout", "-q", "-b", "feat-acc")
+    team_a.change("accounts", "2")
+    theirs = committed(team_a.root, "accounts 2").strip()
+    assert team_a.publish(smoke=False, app="accounts")["changed"] == ["accounts"]
+    when = published_by("accounts", live(site))
+    site.change("payments", "2")
+    committed(site.root, "payments 2")
+    capsys.readouterr()
+    report = site.publish(smoke=False)
+    note = note_of(capsys.readouterr().out, "accounts")
+    assert report["changed"] == ["payments"] and "accounts" in report["held"]
+    assert (
+        f"keeping the live one, from {theirs[:12]}, a commit this clone does not have (another "
+        f"branch, or never pushed), {when} (fetch and merge {theirs[:12]} "
+    ) in note, note
+    assert "pull" not in note and note.endswith(f", or {FORCE})")
+    git(site.root, "fetch", "-q", str(team_a.root), "feat-acc")
+    site.change("payments", "3")
+    committed(site.root, "payments 3")
+    capsys.readouterr()
+    report = site.publish(smoke=False)
+    note = note_of(capsys.readouterr().out, "accounts")
+    assert (
+        f"keeping the live one, from {theirs[:12]}, a commit not merged here (another branch, "
+        f"or not pushed), {when} (merge {theirs[:12]} here, or {FORCE})"
+    ) in note, note
+    assert report["held"]["accounts"].endswith(
+        f"live is from {theirs[:12]}, a commit not merged here (another branch, or not "
+        f"pushed), {when}"
+    )
+    git(site.root, "merge", "-q", "FETCH_HEAD", "-m", "merge feat-acc")
+    team_a.change("accounts", "3")  # the merged sources, built
+    site.change("accounts", "3")
+    committed(site.root, "accounts 3")
+    assert site.publish(smoke=False)["changed"] == ["accounts"]

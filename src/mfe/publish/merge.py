@@ -37,10 +37,16 @@ class Candidate:
 
 
 def candidate(
-    app: str, files: list[LocalFile], entries: list[tuple[str, str]], commit: str | None, now: str
+    app: str,
+    files: list[LocalFile],
+    entries: list[tuple[str, str]],
+    commit: str | None,
+    now: str,
+    by: str = "",
 ) -> Candidate:
+    """`by`: who publishes it (`history.who`)."""
     mutable = {f.key: blob(f) for f in files if not f.immutable and not f.shell}
-    version = AppVersion(version_of(files), commit, now, entries, mutable)
+    version = AppVersion(version_of(files), commit, now, entries, mutable, by=by)
     return Candidate(app, files, version)
 
 
@@ -322,8 +328,11 @@ def forced_over(root: Path, live: Live, app: str, cand: Candidate, newer: bool) 
 
 
 def publisher(app: str, live: Live) -> str | None:
-    """Who published `app`'s live version: the pointer names them only when its own release
-    published the app (a rollback's `by` restored someone else's build)."""
+    """Who published `app`'s live version: its own record, else (a pointer older than that)
+    the pointer's when its own release published the app (a rollback's `by` restored
+    someone else's build)."""
+    if live.apps[app].by:
+        return live.apps[app].by
     return live.by if live.action == "publish" and app in live.changed and live.by else None
 
 

@@ -61,6 +61,9 @@ class AppVersion:
     """The versions rollbacks took off to restore this one, newest first (a few): unlike
     the rest of `replaced`, which publishes replaced, a build of one is one a rollback
     undid (its notes say so). Written only when not empty."""
+    by: str = ""
+    """Who published this version (`Live.by` of that release), which a later release of
+    another app no longer says. Written only when known."""
 
     def undid(self, version: str) -> bool:
         """Whether `version` is one a rollback took off to put this one live again."""
@@ -111,6 +114,8 @@ class Live:
         for app in data["apps"].values():  # the fields older pointers lack, only when set
             if not app["took_off"]:
                 del app["took_off"]
+            if not app["by"]:
+                del app["by"]
         data["format"] = FORMAT
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -128,6 +133,7 @@ class Live:
                 replaced=list(app.get("replaced", [])),
                 restored=app.get("restored", False),
                 took_off=list(app.get("took_off", _took_off_before(app))),
+                by=app.get("by", ""),
             )
             for name, app in data["apps"].items()
         }

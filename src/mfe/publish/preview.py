@@ -88,7 +88,7 @@ def publish_preview(
             f"'{name}' was written ({ATTEMPTS} attempts); run it again"
         )
     for app in held:
-        run.progress.note(held_note(live, candidates[app], force=False))
+        run.progress.note(held_note(project.root, live, candidates[app], force=False))
     url = run.session.backend.preview_url(run.outputs, name)
     if smoke:
         from mfe.publish.smoke import smoke_check
@@ -102,7 +102,7 @@ def publish_preview(
         "commit": commit_id,
         "dirty": dirty,
         "changed": changed,
-        "held": {app: held_why(live, candidates[app]) for app in held},
+        "held": {app: held_why(project.root, live, candidates[app]) for app in held},
         "apps": {app: {"uploaded": keys} for app, keys in uploaded.items()},
         "requests": run.counts(),
         "seconds": round(time.monotonic() - started, 3),

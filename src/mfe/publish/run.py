@@ -270,8 +270,9 @@ class Run:
             base, etag = self.read_live()
         commit_id, dirty = published_source(self.project, self.local)
         now = now_iso()
+        by = who(self.project.root)
         candidates = {
-            name: candidate(name, la.files, la.entries, commit_id, now)
+            name: candidate(name, la.files, la.entries, commit_id, now, by=by)
             for name, la in self.local.items()
         }
         state_dir = self.project.state_dir(self.env.name)
@@ -282,8 +283,8 @@ class Run:
         kept_off: dict[str, str] = {}
         for name in held:
             assert base is not None  # `stale` holds only apps live in `base`
-            kept_off[name] = held_why(base, candidates[name])
-            self.progress.note(held_note(base, candidates[name], force=True))
+            kept_off[name] = held_why(root, base, candidates[name])
+            self.progress.note(held_note(root, base, candidates[name], force=True))
         kept: dict[str, str] = {}
 
         def keep(live: Live | None, apps: list[str]) -> list[str]:
@@ -378,7 +379,7 @@ class Run:
                 apps=apps,
                 page=page_blob,
                 changed=recorded(mine, removed) or [self.parent],
-                by=who(self.project.root),
+                by=by,
                 commit=commit_id,
                 dirty=dirty,
                 forced=[n for n in state["forced"] if n in mine] + state["gone"].forced,
