@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_releases import Clone, committed, git, live
+from test_releases import Clone, committed, git, history, live
 
 from mfe.publish.merge import published_by
 from mfe.publish.pointer import Live
@@ -102,3 +102,39 @@ def test_a_build_older_than_an_app_live_from_another_branch_names_that_commit(
     site.change("accounts", "3")
     committed(site.root, "accounts 3")
     assert site.publish(smoke=False)["changed"] == ["accounts"]
+
+
+def test_a_thrown_away_uncommitted_build_is_undone_by_the_advised_rollback(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """payments published from uncommitted edits, then the edits thrown away: the clean build
+    is kept out with a note saying live is an uncommitted build of this commit and advising
+    `doit rollback app=payments`, which serves the clean build again."""
+    (site.root / ".gitignore").write_text(".mfe/\n")
+    git(site.root, "init", "-q", "-b", "main")
+    head = committed(site.root, "v1").strip()
+    site.publish(smoke=False)
+    clean = live(site).apps["payments"].version
+    source = site.root / "apps" / "payments" / "package.json"
+    before = source.read_text()
+    source.write_text(before.replace('"true"', '"true "'))  # an uncommitted edit
+    site.change("payments", "2")
+    assert site.publish(smoke=False)["dirty"] is True
+    when = published_by("payments", live(site))
+    source.write_text(before)  # `git checkout` of the file
+    site.change("payments", "1")
+    capsys.readouterr()
+    report = site.publish(smoke=False)
+    note = note_of(capsys.readouterr().out, "payments")
+    assert note == (
+        "publish: payments built here is a version live has replaced; keeping the live one, "
+        f"an uncommitted build of {head[:12]} (this checkout's commit), {when} "
+        f"(`doit rollback app=payments` takes it off, or {FORCE})"
+    )
+    assert report["changed"] == [] and "payments" in report["held"]
+    rollback(site.project, "local", outputs=site.outputs, app="payments", smoke=False)
+    assert live(site).apps["payments"].version == clean
+    capsys.readouterr()
+    assert site.publish(smoke=False)["held"] == {}
+    dirty = {name: version.dirty for name, version in history(site)[1].apps.items()}
+    assert (dirty["payments"], dirty["accounts"]) == (True, False)  # each app's own sources

@@ -4,8 +4,9 @@ pull another team's app must not show its old version). Both say so in one wordi
 the terminal note, the report's `held` (app -> why) and CI's `kept live:` note.
 
 The wording says where the live version comes from, because that decides what helps:
-pulling only helps when this clone has merged the live commit, not when live comes from
-a commit not merged here (another branch, or never pushed): merging it does."""
+pulling only helps when this clone has merged the live commit; a live build of uncommitted
+edits of this checkout's commit is undone by a rollback; one from a commit not merged here
+(another branch, or never pushed) by merging it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from mfe.publish.merge import (
     Candidate,
     has_commit,
+    is_ancestor,
     published_by,
     publisher,
     unmerged,
@@ -53,8 +55,8 @@ def held(root: Path | None, live: Live, cand: Candidate) -> Held:
 
 def _not_pulled(root: Path, live: Live, cand: Candidate) -> tuple[str, str] | None:
     """(where live comes from, advice) when pulling cannot bring this checkout to the live
-    version: its commit is missing here or not merged (another branch, or never pushed).
-    None: pulling can."""
+    version: its commit is missing here or not merged (another branch, or never pushed),
+    or it is an uncommitted build of a commit this checkout has. None: pulling can."""
     app, version = cand.app, live.apps[cand.app]
     theirs, ours, when = version.commit, cand.version.commit, published_by(app, live)
     if not theirs or not ours:
@@ -70,6 +72,12 @@ def _not_pulled(root: Path, live: Live, cand: Candidate) -> tuple[str, str] | No
         return (
             f"from {theirs[:12]}, a commit not merged here (another branch, or not pushed), {when}",
             f"merge {theirs[:12]} here",
+        )
+    if version.dirty and (theirs == ours or is_ancestor(root, theirs, ours)):
+        at = "this checkout's commit" if theirs == ours else "a commit this checkout has"
+        return (
+            f"an uncommitted build of {theirs[:12]} ({at}), {when}",
+            f"`doit rollback app={app}` takes it off",
         )
     return None
 

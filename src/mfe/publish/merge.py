@@ -42,11 +42,13 @@ def candidate(
     entries: list[tuple[str, str]],
     commit: str | None,
     now: str,
+    dirty: bool | None = None,
     by: str = "",
 ) -> Candidate:
-    """`by`: who publishes it (`history.who`)."""
+    """`dirty`: the checkout's sources differ from `commit` (`releases.published_source`);
+    `by`: who publishes it (`history.who`)."""
     mutable = {f.key: blob(f) for f in files if not f.immutable and not f.shell}
-    version = AppVersion(version_of(files), commit, now, entries, mutable, by=by)
+    version = AppVersion(version_of(files), commit, now, entries, mutable, dirty=dirty, by=by)
     return Candidate(app, files, version)
 
 

@@ -61,6 +61,9 @@ class AppVersion:
     """The versions rollbacks took off to restore this one, newest first (a few): unlike
     the rest of `replaced`, which publishes replaced, a build of one is one a rollback
     undid (its notes say so). Written only when not empty."""
+    dirty: bool | None = None
+    """Published from a checkout whose sources of it (or the shared inputs) differed from
+    `commit` (`releases.dirty_apps`): its bytes are no commit's. Written only when known."""
     by: str = ""
     """Who published this version (`Live.by` of that release), which a later release of
     another app no longer says. Written only when known."""
@@ -114,6 +117,8 @@ class Live:
         for app in data["apps"].values():  # the fields older pointers lack, only when set
             if not app["took_off"]:
                 del app["took_off"]
+            if app["dirty"] is None:
+                del app["dirty"]
             if not app["by"]:
                 del app["by"]
         data["format"] = FORMAT
@@ -133,6 +138,7 @@ class Live:
                 replaced=list(app.get("replaced", [])),
                 restored=app.get("restored", False),
                 took_off=list(app.get("took_off", _took_off_before(app))),
+                dirty=app.get("dirty"),
                 by=app.get("by", ""),
             )
             for name, app in data["apps"].items()

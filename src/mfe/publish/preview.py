@@ -50,7 +50,7 @@ def publish_preview(
     (also `.mfe/<env>/preview-report.json`) carries the preview `url`. The library entry
     point for CI (`doit ci publish` on a pull request), with its own `session` if given."""
     from mfe.publish.merge import candidate
-    from mfe.publish.releases import now_iso, published_source
+    from mfe.publish.releases import dirty_apps, now_iso, published_source
     from mfe.publish.run import Run
 
     started = time.monotonic()
@@ -66,8 +66,10 @@ def publish_preview(
             f"run `doit publish env={run.env.name}` first"
         )
     (commit_id, dirty), now = published_source(project, run.local), now_iso()
+    apps_dirty = dirty_apps(project, run.local, dirty)
     candidates = {
-        app: candidate(app, la.files, la.entries, commit_id, now) for app, la in run.local.items()
+        app: candidate(app, la.files, la.entries, commit_id, now, apps_dirty[app])
+        for app, la in run.local.items()
     }
     uploaded: dict[str, list[str]] = {}
     for _attempt in range(ATTEMPTS):

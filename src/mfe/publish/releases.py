@@ -48,6 +48,13 @@ def published_source(project: Project, apps: Iterable[str]) -> tuple[str | None,
     return commit, uncommitted(project, apps) if commit else None
 
 
+def dirty_apps(project: Project, apps: Iterable[str], dirty: bool | None) -> dict[str, bool | None]:
+    """app -> whether its sources (or the shared inputs) differ from the commit, for its
+    version's `dirty`: asked per app only when the whole is `dirty`, to spare a clean
+    checkout the git calls."""
+    return {name: uncommitted(project, [name]) if dirty else dirty for name in apps}
+
+
 def _git(root: Path, *args: str) -> str | None:
     try:
         result = subprocess.run(

@@ -67,7 +67,7 @@ from mfe.publish.pending import carry, finish_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
-from mfe.publish.releases import now_iso, published_source
+from mfe.publish.releases import dirty_apps, now_iso, published_source
 from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.result import Result, by_app
@@ -270,9 +270,9 @@ class Run:
             base, etag = self.read_live()
         commit_id, dirty = published_source(self.project, self.local)
         now = now_iso()
-        by = who(self.project.root)
+        apps_dirty, by = dirty_apps(self.project, self.local, dirty), who(self.project.root)
         candidates = {
-            name: candidate(name, la.files, la.entries, commit_id, now, by=by)
+            name: candidate(name, la.files, la.entries, commit_id, now, apps_dirty[name], by)
             for name, la in self.local.items()
         }
         state_dir = self.project.state_dir(self.env.name)
