@@ -408,3 +408,50 @@ def test_an_app_folder_deleted_during_its_build_fails_with_a_message(monorepo: P
     assert "Traceback" not in result.stdout, result.stdout
     assert "build:payments: apps/payments/ was deleted during the build" in result.stdout
     assert not folder.exists()  # nothing written back into the deleted folder
+
+
+def _bundle_of(root: Path, app: str) -> str:
+    dist = root / "apps" / app / "dist"
+    entries = json.loads((dist / "asset-manifest.json").read_text())["entries"]
+    return "".join((dist / name).read_text() for name in entries)
+
+
+def test_symlinked_source_folders_are_inputs_and_their_edits_rebuild(
+    monorepo: Path, tmp_path: Path
+) -> None:
+    """`ln -s /tmp/extlib src/lib` (outside the repo) and `src/common -> libs/common`
+    (inside): editing a file behind either link, or pointing a link elsewhere, rebuilds
+    the app; a link back up the tree (a cycle) is not walked again."""
+    src = monorepo / "apps" / "payments" / "src"
+    outside, other = tmp_path / "extlib", tmp_path / "extlib2"
+    inside = monorepo / "libs" / "common"
+    for folder, word in ((outside, "outside-v1"), (other, "other-v1"), (inside, "inside-v1")):
+        folder.mkdir(parents=True)
+        (folder / "word.js").write_text(f"export const word = '{word}';\n")
+    (src / "lib").symlink_to(outside)
+    (src / "common").symlink_to("../../../libs/common")
+    (src / "loop").symlink_to("..")  # apps/payments: a cycle, skipped
+    main = src / "main.js"
+    main.write_text(
+        main.read_text()
+        + "import { word as a } from './lib/word.js';\n"
+        + "import { word as b } from './common/word.js';\n"
+        + "console.log(a, b);\n"
+    )
+    run_doit(monorepo)
+    assert "outside-v1" in _bundle_of(monorepo, "payments")
+    assert builds_run(run_doit(monorepo).stdout) == set()
+
+    (outside / "word.js").write_text("export const word = 'outside-v2';\n")
+    assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
+    assert "outside-v2" in _bundle_of(monorepo, "payments")
+
+    (inside / "word.js").write_text("export const word = 'inside-v2';\n")
+    assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
+    assert "inside-v2" in _bundle_of(monorepo, "payments")
+
+    (src / "lib").unlink()
+    (src / "lib").symlink_to(other)  # re-pointed: the same paths, other bytes
+    assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
+    assert "other-v1" in _bundle_of(monorepo, "payments")
+    assert builds_run(run_doit(monorepo).stdout) == set()

@@ -96,6 +96,38 @@ def test_uncommitted_and_untracked_files_count(repo: Path) -> None:
     assert not has_uncommitted_changes(project, project.apps["payments"].path)
 
 
+def test_files_behind_a_symlinked_source_folder_affect_the_app(repo: Path, tmp_path: Path) -> None:
+    """git sees only `src/common -> ../../../libs/common`: a change under libs/common
+    affects the apps linking to it; a link out of the repository, which git cannot see
+    behind, affects its app on every run (the cache key then decides)."""
+    (repo / "libs/common").mkdir(parents=True)
+    (repo / "libs/common/word.js").write_text("// v1\n")
+    (repo / "apps/payments/src/common").symlink_to("../../../libs/common")
+    (repo / "apps/payments/src/self").symlink_to(".")  # a cycle: its files are counted
+    commit(repo, "link")
+    assert affected(repo, "HEAD") == {}
+
+    (repo / "libs/common/word.js").write_text("// v2\n")
+    project = load_project(repo)
+    assert affected_apps(project, "HEAD") == {
+        "payments": ["libs/common/word.js (through apps/payments/src/common)"]
+    }
+    assert has_uncommitted_changes(project, project.apps["payments"].path)
+    assert not has_uncommitted_changes(project, project.apps["accounts"].path)
+    commit(repo, "v2")
+
+    outside = tmp_path / "extlib"
+    outside.mkdir()
+    (repo / "apps/accounts/src/lib").symlink_to(outside)
+    commit(repo, "outside")
+    assert affected(repo, "HEAD") == {
+        "accounts": [
+            f"apps/accounts/src/lib: links outside the repository ({outside}), which git "
+            "does not track"
+        ]
+    }
+
+
 def test_shared_inputs_and_the_build_table_affect_every_app(repo: Path) -> None:
     (repo / "tsconfig.base.json").write_text('{"strict": true}')
     commit(repo, "shared input")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mfe.build.sources import app_of, source_files
+from mfe.build.sources import app_of, linked_folders, source_files
 from mfe.config import load_project
 from mfe.serve.watch import OUTPUTS, meaning
 
@@ -60,3 +60,35 @@ def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
     assert app_of(project, "apps/web/dist") is None
     assert meaning(project, app / "dist") == OUTPUTS
     assert app_of(project, "apps/other/src/x.js") is None
+
+
+def test_symlinked_folders_are_walked_once_per_path_and_cycles_are_not(tmp_path: Path) -> None:
+    """Linked folders (out of the repo, nested, one inside another's target) are sources
+    under the link's path; a link to a folder the walk is in (`..`, `/`) is a cycle and
+    not entered; a dangling folder link is nothing a build can read."""
+    (tmp_path / "mfe.toml").write_text('[project]\nname = "s"\n[apps.web]\nrole = "parent"\n')
+    app = tmp_path / "apps" / "web"
+    (app / "src").mkdir(parents=True)
+    (app / "package.json").write_text(json.dumps({"scripts": {"build": "true"}}))
+    outside = tmp_path / "ext"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "a.js").write_text("a")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "b.js").write_text("b")
+    (outside / "more").symlink_to("../more")  # nested: a link inside a link's target
+    (outside / "back").symlink_to(app / "src")  # a cycle through the outside folder
+    (app / "src" / "lib").symlink_to(outside)
+    (app / "src" / "up").symlink_to("..")
+    (app / "src" / "root").symlink_to("/")
+    (app / "src" / "gone").symlink_to("nowhere")
+    project = load_project(tmp_path)
+
+    assert source_files(project, project.apps["web"]) == [
+        "apps/web/package.json",
+        "apps/web/src/lib/deep/a.js",
+        "apps/web/src/lib/more/b.js",
+    ]
+    assert linked_folders(project.apps["web"]) == {
+        app / "src/lib": outside.resolve(),
+        app / "src/lib/more": (tmp_path / "more").resolve(),
+    }

@@ -4,14 +4,18 @@ dev server's watcher and CI's affected apps.
 An app's sources are every file under `apps/<app>/` except those in output and cache
 folders (`IGNORED_DIRS`) and dot folders, editors' temporary files (`editor_temporary`)
 and dangling symlinks (nothing a build can read; doit would fail on them). Dot files
-stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Walked with
-`os.scandir`, stat-ing only symlinks: a no-op `doit` on a 10,000-file monorepo must stay fast.
+stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Symlinked files
+and folders are followed (the bundler reads through them), each file named by its path
+through the link; a link back to a folder the walk is already in (a cycle) is not
+entered again. Walked with `os.scandir`, stat-ing only symlinks: a no-op `doit` on a
+10,000-file monorepo must stay fast.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfe.config import App, Project
@@ -54,13 +58,13 @@ def app_of(project: Project, relative: str) -> str | None:
 
 def app_sources(app: App) -> list[Path]:
     """Every file under the app that its build may read (added/deleted files count)."""
-    return [app.path / name for name in _walk(app.path)]
+    return [app.path / name for name in walk(app.path).files]
 
 
 def source_files(project: Project, app: App) -> list[str]:
     """`app_sources` as root-relative POSIX strings (doit's file_dep)."""
     prefix = app.path.relative_to(project.root).as_posix()
-    return [f"{prefix}/{name}" for name in _walk(app.path)]
+    return [f"{prefix}/{name}" for name in walk(app.path).files]
 
 
 def file_deps(project: Project, app: App) -> list[str]:
@@ -68,22 +72,60 @@ def file_deps(project: Project, app: App) -> list[str]:
     return source_files(project, app) + list(project.build.inputs)
 
 
-def _walk(folder: Path) -> list[str]:
-    """Sorted POSIX paths under `folder` of its sources (symlinked folders not followed)."""
-    found: list[str] = []
-    pending = [(str(folder), "")]
+def linked_folders(app: App) -> dict[Path, Path]:
+    """The symlinked folders among the app's sources (nested ones too): link path -> its
+    real target. Git and watchdog see only the link, so CI and the watcher look here."""
+    return {app.path / name: Path(target) for name, target in walk(app.path).links.items()}
+
+
+@dataclass
+class Walk:
+    files: list[str] = field(default_factory=list)
+    """Sorted POSIX paths, relative to the walked folder, of its sources."""
+    links: dict[str, str] = field(default_factory=dict)
+    """Symlinked folders walked: relative POSIX path -> real path of the target."""
+
+
+def walk(folder: Path) -> Walk:
+    """The sources under `folder`, following symlinked files and folders.
+
+    Each folder pending carries the real paths of the folders the walk went through to
+    reach it: a link whose target is one of them or holds one would walk them again
+    without end, so it is skipped (its files are sources through the real path)."""
+    found = Walk()
+    pending: list[tuple[str, str, tuple[str, ...]]] = [
+        (str(folder), "", (os.path.realpath(folder),))
+    ]
     while pending:
-        path, prefix = pending.pop()
+        path, prefix, chain = pending.pop()
         try:
             entries = list(os.scandir(path))
         except OSError:  # removed while walked, or unreadable (os.walk skips it too)
             continue
         for entry in entries:
             if entry.is_dir():
-                if not entry.is_symlink() and not ignored_dir(entry.name):
-                    pending.append((entry.path, prefix + entry.name + "/"))
+                if ignored_dir(entry.name):
+                    continue
+                real = _real_dir(entry, chain)
+                if real is not None:
+                    pending.append((entry.path, prefix + entry.name + "/", (*chain, real)))
+                    if entry.is_symlink():
+                        found.links[prefix + entry.name] = real
             elif editor_temporary(entry.name):
                 continue
             elif not entry.is_symlink() or os.path.exists(entry.path):
-                found.append(prefix + entry.name)
-    return sorted(found)
+                found.files.append(prefix + entry.name)
+    found.files.sort()
+    return found
+
+
+def _real_dir(entry: os.DirEntry[str], chain: tuple[str, ...]) -> str | None:
+    """The real path of the folder `entry`, reached through the real folders `chain`, or
+    None for a symlink whose target is on the chain or holds part of it (a cycle)."""
+    if not entry.is_symlink():
+        return os.path.join(chain[-1], entry.name)
+    target = os.path.realpath(entry.path)
+    inside = os.path.join(target, "")  # "/" stays "/"
+    if any(real == target or real.startswith(inside) for real in chain):
+        return None
+    return target

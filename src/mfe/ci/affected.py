@@ -1,7 +1,9 @@
 """Which apps changed since a base git ref, and why (files, packages, shared config).
 
 `git diff <base>...HEAD` plus uncommitted and untracked files; a file under
-`apps/<app>/` affects that app, a shared build input or the `[build]` table of
+`apps/<app>/` affects that app, and so does one under the target of a symlinked folder
+among its sources (git sees only the link; a target outside the repository, which git
+does not track at all, makes the app affected on every run: its cache key decides), a shared build input or the `[build]` table of
 `mfe.toml` affects every app, and a lockfile change affects only the apps whose
 resolved slice of it changed. Page-level inputs (the shell template folder, the tables
 of `mfe.toml` the page is rendered from) rebuild no app but change the page: the run
@@ -10,6 +12,7 @@ must publish it (Turborepo's global dependencies, Nx's implicit dependencies).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mfe.build import lockslice, shared
-from mfe.build.sources import app_of, editor_temporary
+from mfe.build.sources import app_of, editor_temporary, walk
 from mfe.config import CONFIG_FILE, Project
 from mfe.errors import MfeError
 
@@ -89,10 +92,40 @@ def _uncommitted(root: Path, *pathspecs: str) -> list[str]:
     return paths
 
 
+@dataclass(frozen=True)
+class Linked:
+    """Where the symlinked folders among an app's sources lead (see `linked`)."""
+
+    inside: dict[str, str]
+    """Root-relative POSIX path of a target in the repository -> the link, root-relative."""
+    outside: dict[str, Path]
+    """Root-relative link -> its target outside the repository (git does not track it)."""
+
+
+def linked(project: Project, app_path: Path) -> Linked:
+    """The targets of the app's symlinked source folders, but those inside the app folder
+    (git sees their files under it already)."""
+    root, folder = os.path.realpath(project.root), os.path.realpath(app_path)
+    inside: dict[str, str] = {}
+    outside: dict[str, Path] = {}
+    for name, target in walk(app_path).links.items():
+        link = (app_path / name).relative_to(project.root).as_posix()
+        if target == folder or target.startswith(os.path.join(folder, "")):
+            continue
+        if target.startswith(os.path.join(root, "")):
+            inside.setdefault(Path(target).relative_to(root).as_posix(), link)
+        else:
+            outside[link] = Path(target)
+    return Linked(inside, outside)
+
+
 def has_uncommitted_changes(project: Project, app_path: Path) -> bool:
-    """True when the app folder differs from HEAD (or is not in a git checkout at all)."""
+    """True when the app folder, or a folder in the repository its sources link to,
+    differs from HEAD (or is not in a git checkout at all)."""
+    specs = [app_path.relative_to(project.root).as_posix()]
+    specs += linked(project, app_path).inside
     try:
-        return bool(_uncommitted(project.root, app_path.relative_to(project.root).as_posix()))
+        return bool(_uncommitted(project.root, *specs))
     except MfeError:
         return True  # not a git checkout: nothing proves the sources are committed
 
@@ -103,7 +136,9 @@ def uncommitted_inputs(project: Project, names: list[str]) -> list[str]:
     job's clean checkout never saw)."""
     root = project.root
     specs = [project.lockfile.relative_to(root).as_posix(), *project.build.inputs]
-    specs += [project.apps[n].path.relative_to(root).as_posix() for n in names]
+    for name in names:
+        specs.append(project.apps[name].path.relative_to(root).as_posix())
+        specs += linked(project, project.apps[name].path).inside
     found = []
     for path in _uncommitted(root, *specs):
         if path.startswith("apps/") and app_of(project, path) is None:
@@ -177,6 +212,8 @@ def _affected(project: Project, base: str, paths: list[str]) -> dict[str, list[s
         elif path in shared:
             for reasons in why.values():
                 reasons.append(path)
+    for name, app in project.apps.items():
+        why[name] += _through_links(linked(project, app.path), paths)
     if CONFIG_FILE in paths and _build_table_changed(project, base):
         for reasons in why.values():
             reasons.append(f"{CONFIG_FILE}: [build] or [shared] changed")
@@ -184,6 +221,22 @@ def _affected(project: Project, base: str, paths: list[str]) -> dict[str, list[s
         for name, lines in _lockfile_reasons(project, base).items():
             why[name].extend(lines)
     return {name: _capped(reasons) for name, reasons in why.items() if reasons}
+
+
+def _through_links(links: Linked, paths: list[str]) -> list[str]:
+    """Why an app is affected through its symlinked source folders: a changed file under
+    a target in the repository, or a target outside it (git cannot say it is the same)."""
+    why = [
+        f"{path} (through {link})"
+        for path in paths
+        for target, link in links.inside.items()
+        if path.startswith(target + "/") and not editor_temporary(path.rsplit("/", 1)[-1])
+    ]
+    why += [
+        f"{link}: links outside the repository ({target}), which git does not track"
+        for link, target in links.outside.items()
+    ]
+    return why
 
 
 @dataclass(frozen=True)
