@@ -655,3 +655,46 @@ def test_watch_maps_paths_to_work_and_ignores_outputs() -> None:
     assert classify(project, {root / "mfe.toml"}).config
     assert classify(project, {root / "package-lock.json"}).install
     assert not classify(project, {root / "apps/accounts", root / "README.md"})
+
+
+def test_a_symlinked_source_folder_is_watched_through_the_link(
+    served: Served, payments_source: Path, tmp_path: Path
+) -> None:
+    """`ln -s /tmp/extlib src/lib` (inotify does not follow links): saving a file behind
+    the link rebuilds the app, and so does pointing the link at another folder, whose
+    later edits rebuild it too."""
+    first, second = tmp_path / "extlib", tmp_path / "other"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "word.js").write_text(f"export const word = '{folder.name} v1';\n")
+    link = payments_source.parent / "lib"
+    original = payments_source.read_text()
+    port = served.ports["payments"]
+
+    def shows(text: str) -> None:
+        wait_until(
+            lambda: text in served_entry(served.shell_port, port),
+            lambda: f"never served {text!r}\n" + "\n".join(served.server.lines),
+        )
+
+    link.symlink_to(first)
+    try:
+        payments_source.write_text(
+            "import { word } from './lib/word.js';\nconsole.log(word);\n" + original
+        )
+        shows("extlib v1")
+        (first / "word.js").write_text("export const word = 'extlib v2';\n")
+        shows("extlib v2")
+        temporary = link.with_name("lib.new")
+        temporary.symlink_to(second)
+        temporary.rename(link)  # `ln -sfn`: the link replaced at once
+        shows("other v1")
+        (second / "word.js").write_text("export const word = 'other v2';\n")
+        shows("other v2")
+    finally:
+        mark = len(served.server.lines)
+        payments_source.write_text(original)
+        served.server.wait_for(r"serve: rebuilt payments in", since=mark)
+        mark = len(served.server.lines)
+        link.unlink()
+        served.server.wait_for(r"serve: rebuilt payments in", since=mark)

@@ -5,6 +5,10 @@ folders), `shell/`, the folders of the `[build] inputs` (`tools/`), and the root
 `mfe.toml`, `dodo.py`, lockfile and `package.json`. Outputs (`dist/`, `build/`, `.mfe/`)
 are never watched inside, so a build cannot trigger itself; only a `dist/` folder being
 swapped is seen (by its app folder's watch), so a build outside serve re-renders the page.
+
+inotify does not follow symlinks: the target of each symlinked folder among an app's
+sources (`mfe.build.sources.linked_folders`) is watched on its own, and its events are
+queued under the link's path, as the build names those files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mfe.build.sources import app_of, editor_temporary, ignored_dir
+from mfe.build.sources import app_of, editor_temporary, ignored_dir, linked_folders
 from mfe.config import CONFIG_FILE, Project
 
 QUIET_SECONDS = 0.025
@@ -170,6 +174,7 @@ def start_watching(project: Project, queue: ChangeQueue) -> Watcher:
     watcher = Watcher(project, queue, observer)
     watcher.watch(project.root, new=False)  # and, below it, each folder with a watch of its own
     watcher.watch_fixed()
+    watcher.watch_links()
     observer.daemon = True
     observer.start()
     return watcher
@@ -199,6 +204,9 @@ class Watcher(FileSystemEventHandler):
         for app in project.apps.values():  # the shared modules' too: their dist/ swapped
             self.fixed.setdefault(app.path, False)  # its top-level files and folders
         self.watches: dict[Path, Any] = {}
+        self.links: dict[Path, Path] = {}
+        """Symlinked source folders: link path -> real target (watched in `targets`)."""
+        self.targets: dict[Path, Any] = {}
         self.lock = threading.RLock()
         """Held while the watches change: watchdog's thread and the cycle's (`follow`)."""
 
@@ -226,13 +234,39 @@ class Watcher(FileSystemEventHandler):
             for folder in sorted(self.app_dirs - before):
                 self.watch(folder, new=False)  # its sources: the cycle builds it next
             self.watch_fixed()
+            self.watch_links()
+
+    def watch_links(self) -> None:
+        """Watch the targets of the apps' symlinked source folders (found again after a
+        link or folder came or went), and stop watching those no link leads to now."""
+        with self.lock:
+            self.links = {
+                link: target
+                for app in self.project.bundled_apps.values()
+                for link, target in linked_folders(app).items()
+            }
+            wanted = set(self.links.values())
+            for target in [t for t in self.targets if t not in wanted]:
+                with contextlib.suppress(KeyError):
+                    self.observer.unschedule(self.targets.pop(target))
+            for target in sorted(wanted - self.targets.keys() - self.watches.keys()):
+                with contextlib.suppress(OSError):  # gone again: the next sync drops it
+                    self.targets[target] = self.observer.schedule(self, str(target), recursive=True)
+
+    def aliases(self, path: Path) -> list[Path]:
+        """`path` as the build names it: through each link whose target holds it."""
+        return [
+            link / path.relative_to(target)
+            for link, target in self.links.items()
+            if path == target or target in path.parents
+        ]
 
     def recursive(self, path: Path) -> bool | None:
         """Whether serve watches the folder `path` recursively, or None: not on its own."""
         if path in self.fixed:
             return self.fixed[path]
-        if ignored_dir(path.name):
-            return None
+        if ignored_dir(path.name) or path.is_symlink():
+            return None  # a symlinked folder: its target is watched (`watch_links`)
         if path.parent in self.app_dirs:
             return True  # an app's source folder (`src/`, `lib/`, ...)
         if path.parent == self.apps_dir:
@@ -271,6 +305,8 @@ class Watcher(FileSystemEventHandler):
         if event.is_directory and event.event_type == "modified":
             return  # a file came or went: its own event says which (an editor's swap file?)
         src, dest = _path(event.src_path), _path(getattr(event, "dest_path", ""))
+        if self._moves_links(event, src, dest):
+            self.watch_links()  # before queueing: the new target's events are aliased
         if event.is_directory and src is not None:
             if event.event_type in ("deleted", "moved"):
                 self._gone(src)
@@ -281,6 +317,21 @@ class Watcher(FileSystemEventHandler):
         for path in (src, dest):
             if path is not None:
                 self._queue(path)
+
+    def _moves_links(self, event: Any, src: Path | None, dest: Path | None) -> bool:
+        """Whether the event may add, remove or re-point a symlinked source folder: a path
+        that is or was a link, a folder moved (links move with it), or one deleted that
+        held a link. A new folder's links come as their own events."""
+        paths = [p for p in (src, dest) if p is not None]
+        if any(p in self.links or p.is_symlink() for p in paths):
+            return True
+        if event.is_directory and event.event_type == "moved":
+            return True
+        return bool(
+            event.is_directory
+            and event.event_type == "deleted"
+            and any(p in link.parents for p in paths for link in self.links)
+        )
 
     def _gone(self, path: Path) -> None:
         """`path` was deleted or moved away: drop the watches of folders no longer there.
@@ -298,8 +349,9 @@ class Watcher(FileSystemEventHandler):
                 self.observer.unschedule(watch)
 
     def _queue(self, path: Path) -> None:
-        if meaning(self.project, path) is not None:
-            self.queue.add(path)
+        for found in (path, *self.aliases(path)):
+            if meaning(self.project, found) is not None:
+                self.queue.add(found)
 
     def _queue_files(self, folder: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(folder):
