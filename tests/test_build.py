@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mfe.build.manifest import immutable_on_disk
+from mfe.build.manifest import immutable_on_disk, write_manifest
+from mfe.errors import MfeError
 
 from fixtures.repo import (
     executed_tasks,
@@ -455,3 +456,93 @@ def test_symlinked_source_folders_are_inputs_and_their_edits_rebuild(
     assert builds_run(run_doit(monorepo).stdout) == {"build:payments"}
     assert "other-v1" in _bundle_of(monorepo, "payments")
     assert builds_run(run_doit(monorepo).stdout) == set()
+
+
+def test_public_symlinks_are_copied_as_files_and_scanned_through(
+    monorepo: Path, tmp_path: Path
+) -> None:
+    """public/ with a linked folder (in the repo), a linked file out of it and a linked
+    folder out of it: dist/ holds their files (no links), listed in the manifest."""
+    public = monorepo / "apps/payments/public"
+    (monorepo / "styles").mkdir()
+    (monorepo / "styles/site.css").write_text("body { color: red }\n")
+    outside = tmp_path / "imgs"
+    outside.mkdir()
+    (outside / "a.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>\n")
+    (tmp_path / "robots.txt").write_text("User-agent: *\n")
+    public.mkdir()
+    (public / "assets").symlink_to("../../../styles")
+    (public / "imgs").symlink_to(outside)
+    (public / "robots.txt").symlink_to(tmp_path / "robots.txt")
+    run_doit(monorepo, "build:payments")
+
+    dist = monorepo / "apps/payments/dist"
+    files = json.loads((dist / "asset-manifest.json").read_text())["files"]
+    linked = ["assets/site.css", "imgs/a.svg", "robots.txt"]
+    assert [name for name in linked if name in files] == linked
+    assert not [p for p in dist.rglob("*") if p.is_symlink()]
+    assert (dist / "imgs/a.svg").read_text() == (outside / "a.svg").read_text()
+
+
+LONG_NAME = "/".join(letter * 250 for letter in "xyzw")
+"""1003 bytes: a key S3 takes, but not its `_ca/<hash>/` copy (moto takes both)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        pytest.param(
+            "dangling.txt", "a symlink to nowhere.txt, which does not exist", id="dangling"
+        ),
+        pytest.param("loop", "a symlink to a folder that holds it (..)", id="cycle"),
+        pytest.param("two\nlines.txt", "its name holds a control character", id="newline"),
+        pytest.param(b"caf\xe9.txt", "its name is not UTF-8", id="latin-1"),
+        pytest.param(LONG_NAME, "bytes as an S3 key", id="long"),
+        pytest.param("_ca/0123/logo.svg", "the '_ca/' prefix is reserved", id="ca"),
+        pytest.param("_mfe/live.json", "the '_mfe/' prefix is reserved", id="mfe"),
+        pytest.param("asset-manifest.json", "the build writes its own", id="manifest"),
+    ],
+)
+def test_public_files_the_site_cannot_take_fail_the_build_naming_them(
+    monorepo: Path, name: str | bytes, said: str
+) -> None:
+    """Refused when built, with one line naming the file, not halfway through a publish
+    (S3's 404, a key split over two lines, Node's stack trace, real S3's length limit,
+    the orchestrator's own keys, a file the build's manifest silently replaced)."""
+    public = monorepo / "apps/payments/public"
+    public.mkdir()
+    path = os.path.join(os.fsencode(public), name) if isinstance(name, bytes) else public / name
+    if name == "dangling.txt":
+        (public / name).symlink_to("nowhere.txt")
+    elif name == "loop":
+        (public / name).symlink_to("..")
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as stream:
+            stream.write("x\n")
+
+    result = run_doit(monorepo, "build:payments", check=False)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stdout and "    at " not in result.stdout, result.stdout
+    line = next((line for line in result.stdout.splitlines() if said in line), None)
+    assert line is not None, result.stdout
+    assert line.startswith("error: build:payments: apps/payments/public/"), line
+    assert not (monorepo / "apps/payments/dist").exists()
+
+
+def test_the_manifest_scan_follows_linked_folders_and_refuses_dangling_links(
+    tmp_path: Path,
+) -> None:
+    """Whatever bundler wrote dist/: a linked folder's files are outputs, as a copy that
+    follows links would publish them; a link to nothing is named, not skipped."""
+    dist, shared = tmp_path / "dist", tmp_path / "shared"
+    (dist).mkdir()
+    shared.mkdir()
+    (dist / "main-ABCD1234.js").write_text("export {}\n")
+    (shared / "a.css").write_text("a {}\n")
+    (dist / "styles").symlink_to(shared)
+    assert sorted(write_manifest("web", dist).files) == ["main-ABCD1234.js", "styles/a.css"]
+
+    (dist / "gone.txt").symlink_to("nowhere.txt")
+    with pytest.raises(MfeError, match=r"^build:web: .*/dist/gone\.txt: a symlink to nowhere\.txt"):
+        write_manifest("web", dist)

@@ -3,7 +3,7 @@
 // editing it rebuilds every app. Build contract (relied on by the `mfe` orchestrator):
 //   entry src/main.{js,jsx,ts,tsx} -> <out>/main-[hash].js (+ .map), chunks/ and assets/
 //   <out> = $MFE_OUT_DIR (absolute or relative to the app folder) or ./dist; emptied first
-//   public/* is copied verbatim (mutable files); no asset-manifest.json is written here
+//   public/* is copied verbatim, symlinks dereferenced (mutable files); no asset-manifest.json here
 //   on a build error: esbuild's message on stderr (files named from the repo root), exit code 1
 //   the esbuild options live in tools/esbuild-options.mjs (shared with other builds)
 //
@@ -58,7 +58,8 @@ function emit(result, appDir, out) {
     writeFileSync(target, file.contents);
   }
   const publicDir = join(appDir, 'public');
-  if (existsSync(publicDir)) cpSync(publicDir, out, { recursive: true });
+  // Symlinks dereferenced, as Vite copies public/: dist/ holds files, never links out of it.
+  if (existsSync(publicDir)) cpSync(publicDir, out, { recursive: true, dereference: true });
 }
 
 async function once() {

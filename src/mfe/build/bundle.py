@@ -83,6 +83,7 @@ def build_app(project: Project, app: App) -> Built:
 def _build_into(project: Project, app: App, out: Path) -> Built:
     """`build_app` with `out` as the bundler's output folder (in this build's scratch)."""
     started = time.monotonic()
+    check_public(project, app)
     inputs = file_deps(project, app)
     for _ in range(ATTEMPTS):
         read = snapshot.take(project.root, inputs)
@@ -116,6 +117,23 @@ def _build_into(project: Project, app: App, out: Path) -> Built:
     seconds = time.monotonic() - started
     say(f"build:{app.name}: {len(manifest.files)} files in {seconds:.2f}s")
     return Built(manifest, read)
+
+
+def check_public(project: Project, app: App) -> None:
+    """Refuse, before the bundler copies it, a `public/` file the site cannot take (named:
+    Node's copy would fail on a name that is not UTF-8 with a stack trace), a link that
+    leads nowhere, and `public/asset-manifest.json`, which the build's own would replace."""
+    from mfe.build.manifest import MANIFEST_NAME
+    from mfe.build.outputs import files_under
+
+    public = app.path / "public"
+    if not public.is_dir():
+        return
+    if MANIFEST_NAME in files_under(public, f"build:{app.name}", project.root):
+        raise MfeError(
+            f"build:{app.name}: {public.relative_to(project.root)}/{MANIFEST_NAME}: the build writes its own "
+            f"{MANIFEST_NAME} there (the record of its output, never published); rename the file"
+        )
 
 
 def _modules_file(scratch: Path) -> Path:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mfe.build.outputs import files_under
 from mfe.errors import MfeError
 
 MANIFEST_NAME = "asset-manifest.json"
@@ -180,13 +181,14 @@ def hash_file(path: Path, authored: Collection[str] = frozenset()) -> FileEntry:
 
 
 def scan_dist(app: str, dist: Path, sources: Iterable[str] = ()) -> AssetManifest:
-    """Hash every output file; entries are the top-level JavaScript files. `sources`: the
+    """Hash every output file (through symlinks; a name the site cannot take is an error,
+    see mfe.build.outputs); entries are the top-level JavaScript files. `sources`: the
     app's own files, whose names' hash-like parts mark no output immutable."""
     authored = authored_segments(sources)
     files = {
-        path.relative_to(dist).as_posix(): hash_file(path, authored)
-        for path in sorted(dist.rglob("*"))
-        if path.is_file() and path.name != MANIFEST_NAME
+        name: hash_file(path, authored)
+        for name, path in files_under(dist, f"build:{app}").items()
+        if name != MANIFEST_NAME
     }
     entries = [name for name in files if "/" not in name and name.endswith(JS_SUFFIXES)]
     if not entries:

@@ -106,7 +106,7 @@ def walk(folder: Path) -> Walk:
             if entry.is_dir():
                 if ignored_dir(entry.name):
                     continue
-                real = _real_dir(entry, chain)
+                real = real_dir(entry, chain)
                 if real is not None:
                     pending.append((entry.path, prefix + entry.name + "/", (*chain, real)))
                     if entry.is_symlink():
@@ -119,7 +119,7 @@ def walk(folder: Path) -> Walk:
     return found
 
 
-def _real_dir(entry: os.DirEntry[str], chain: tuple[str, ...]) -> str | None:
+def real_dir(entry: os.DirEntry[str], chain: tuple[str, ...]) -> str | None:
     """The real path of the folder `entry`, reached through the real folders `chain`, or
     None for a symlink whose target is on the chain or holds part of it (a cycle)."""
     if not entry.is_symlink():
