@@ -75,6 +75,21 @@ def test_round_trip_restores_identical_files(setup: tuple[Project, cache.RemoteC
     assert scratch_left(project) == []
 
 
+def test_an_archive_holds_the_files_of_linked_folders_the_manifest_lists(tmp_path: Path) -> None:
+    """A build script that links a folder into dist/: the manifest lists its files, so the
+    archive holds them as files (it held no link, so every restore was corrupt)."""
+    dist, shared = tmp_path / "dist", tmp_path / "shared"
+    dist.mkdir()
+    shared.mkdir()
+    (dist / "main-ABCD1234.js").write_text("export {}\n")
+    (shared / "a.css").write_text("a {}\n")
+    (dist / "styles").symlink_to(shared)
+    write_manifest("web", dist)
+    (tmp_path / "entry.tar.zst").write_bytes(archive.pack(dist))
+    archive.unpack_verified(tmp_path / "entry.tar.zst", tmp_path / "restored", "web")
+    assert (tmp_path / "restored/styles/a.css").read_text() == "a {}\n"
+
+
 def scratch_left(project: Project) -> list[str]:
     """What the restores left in their scratch area (its lock file aside)."""
     area = project.root / ".mfe" / cache.RESTORE_AREA

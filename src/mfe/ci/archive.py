@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from mfe.build.manifest import MANIFEST_NAME, sha256_file
+from mfe.build.outputs import files_under
 
 
 class CorruptArchive(Exception):
@@ -128,15 +129,14 @@ def _verify(dist: Path, app_name: str, manifest_sha256: str | None) -> None:
 
 
 def pack(dist: Path) -> bytes:
-    """Deterministic `tar.zst` of `dist/` (sorted names, zeroed owners and times)."""
+    """Deterministic `tar.zst` of `dist/` (sorted names, zeroed owners and times), its
+    symlinks followed as the manifest scan follows them: the archive holds their files."""
     import zstandard
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(dist.rglob("*")):
-            if not path.is_file() or path.is_symlink():
-                continue
-            info = tarfile.TarInfo(path.relative_to(dist).as_posix())
+        for name, path in files_under(dist, f"cache: {dist}").items():  # as the manifest
+            info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
             with path.open("rb") as stream:
                 tar.addfile(info, stream)
