@@ -546,3 +546,13 @@ def test_the_manifest_scan_follows_linked_folders_and_refuses_dangling_links(
     (dist / "gone.txt").symlink_to("nowhere.txt")
     with pytest.raises(MfeError, match=r"^build:web: .*/dist/gone\.txt: a symlink to nowhere\.txt"):
         write_manifest("web", dist)
+
+
+def test_the_key_length_limit_leaves_room_for_the_ca_copy() -> None:
+    """A mutable file's `_ca/<hash>/` copy is the longest key a build output gets."""
+    from mfe.build.outputs import CA_OVERHEAD, MAX_KEY_BYTES, name_problem
+    from mfe.publish.versions import ca_key
+
+    assert len(ca_key("", "0" * 64)) == CA_OVERHEAD
+    assert name_problem("a" * (MAX_KEY_BYTES - CA_OVERHEAD)) is None
+    assert name_problem("é" * 500) is not None  # bytes counted, not characters
