@@ -585,3 +585,57 @@ def test_a_store_of_its_own_takes_any_region_name(repo: Path) -> None:
     assert load_project(repo).env("r2").region == "auto"
     edit(repo, 'region = "auto"', 'region = "au to"')
     assert "key 'env.r2.region' is 'au to', which is no region name" in error_of(repo)
+
+
+def test_a_long_value_is_echoed_shortened(repo: Path) -> None:
+    """A 5000-character project name was echoed twice, ~10 kB of error."""
+    edit(repo, 'name = "mfe-demo"', f'name = "{"x" * 5000}"')
+    line = doit_error(repo, "build")
+    assert "key 'project.name'" in line and "(5000 characters)" in line
+    assert len(line) < 600, len(line)
+
+
+def test_an_apps_table_of_non_ascii_name_is_shown_as_written(repo: Path) -> None:
+    with (repo / "mfe.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[apps."\u00fcn\u00ef"]\n')
+    assert '[apps."\u00fcn\u00ef"] is not an app\'s name' in error_of(repo)
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        "mfe-accounts><script>alert(1)</script",
+        "mfe-acc ounts",
+        "1-accounts",
+        "-accounts",
+        "mfe-accounts!",
+        "font-face",
+        "annotation-xml",
+    ],
+)
+def test_an_element_that_is_no_valid_custom_element_name_exits_2_naming_the_key(
+    repo: Path, element: str
+) -> None:
+    set_config(repo, "apps.accounts.element", element)
+    line = doit_error(repo, "build")
+    assert f"key 'apps.accounts.element' is {element!r}, which is" in line, line
+
+
+@pytest.mark.parametrize("element", ["mfe-acc.ounts_2", "x-\u00fc", "math-\u03b1"])
+def test_custom_element_names_the_html_spec_allows_load(repo: Path, element: str) -> None:
+    set_config(repo, "apps.accounts.element", element)
+    assert load_project(repo).apps["accounts"].element == element
+
+
+def test_an_mfe_toml_with_a_byte_order_mark_loads(repo: Path) -> None:
+    """Notepad saves one; tomllib said `Invalid statement (at line 1, column 1)`."""
+    path = repo / "mfe.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_project(repo).name == "mfe-demo"
+
+
+def test_an_mfe_toml_that_is_a_folder_exits_2(repo: Path) -> None:
+    (repo / "mfe.toml").unlink()
+    (repo / "mfe.toml").mkdir()
+    line = doit_error(repo, "build")
+    assert "mfe.toml: is a folder, not a file" in line, line

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mfe import settings
 from mfe.domain import load_domain
-from mfe.errors import ConfigError, closest
+from mfe.errors import ConfigError, closest, shown
 from mfe.project import (
     CONFIG_FILE,
     SHARED_APP,
@@ -53,6 +53,7 @@ __all__ = [
     "gone_apps_left_out",
     "load_project",
     "package_name_clash",
+    "parse_toml",
 ]
 
 _LEAVE_GONE_OUT: ContextVar[bool] = ContextVar("mfe_leave_gone_apps_out", default=False)
@@ -87,11 +88,18 @@ def load_project(root: Path) -> Project:
     root = root.resolve()
     file = Path(CONFIG_FILE)
     try:
-        raw = tomllib.loads(_utf8_text(root / file, file))
+        raw = parse_toml(_utf8_text(root / file, file))
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: not found; create it (see README.md, 'Configuration')"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{file}: is a folder, not a file; remove it and create the file "
+            "(see README.md, 'Configuration')"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror}); fix its permissions") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
 
@@ -122,6 +130,13 @@ def load_project(root: Path) -> Project:
     return project
 
 
+def parse_toml(text: str) -> dict[str, Any]:
+    """mfe.toml's tables. A leading byte-order mark (Notepad saves one) is no TOML, and
+    tomllib stops at it, but it means nothing in a UTF-8 file: read past it, as git, npm
+    and editors do."""
+    return tomllib.loads(text.removeprefix("\ufeff"))
+
+
 def defaults_only(root: Path) -> Project:
     """The project mfe.toml's defaults make, without apps: what `doit list` and `doit help`
     describe the tasks with while mfe.toml does not load (`mfe.tasks.described`)."""
@@ -139,7 +154,7 @@ def _load_build(root: Path, table: Table) -> BuildSettings:
             what = "is a folder (list the files in it)" if path.is_dir() else "does not exist"
             raise table.error(
                 f"{table.key('inputs')}[{index}]",
-                f"names {name!r}, which {what} (paths are relative to the folder of "
+                f"names {shown(name)}, which {what} (paths are relative to the folder of "
                 f"{CONFIG_FILE}); fix the path or remove it",
             )
     build = BuildSettings(inputs=inputs, env=table.strings("env"))
@@ -176,7 +191,7 @@ def _load_apps(
     for name in gone:
         if not SLUG.fullmatch(name):
             raise ConfigError(
-                f"{CONFIG_FILE}: [apps.{json.dumps(name)}] is not an app's name: the apps are "
+                f"{CONFIG_FILE}: [apps.{json.dumps(name, ensure_ascii=False)}] is not an app's name: the apps are "
                 "the folders apps/<name>/ (lowercase letters, digits and hyphens)"
             )
         if not _LEAVE_GONE_OUT.get():
@@ -195,15 +210,13 @@ def _load_apps(
         role = app_table.get("role", str, "fragment")
         if role not in ("parent", "fragment"):
             raise app_table.error(
-                app_table.key("role"), f"must be 'parent' or 'fragment', got {role!r}"
+                app_table.key("role"), f"must be 'parent' or 'fragment', got {shown(role)}"
             )
         default_element = name if name.startswith("mfe-") else f"mfe-{name}"
         element = app_table.get("element", str, default_element)
-        if "-" not in element or element.lower() != element:
-            raise app_table.error(
-                app_table.key("element"),
-                f"must be a lowercase custom element name with a hyphen, got {element!r}",
-            )
+        problem = _element_problem(element)
+        if problem:
+            raise app_table.error(app_table.key("element"), f"is {shown(element)}, which {problem}")
         port = app_table.port("dev_port", next(defaults))
         assert port is not None
         budget = settings.size(app_table, "budget")
@@ -221,6 +234,32 @@ def _load_apps(
         )
     # The parent first: it is published last but rendered and listed first.
     return dict(sorted(apps.items(), key=lambda item: item[1].role != "parent")), gone
+
+
+_PCEN_CHAR = (
+    "-._0-9a-z\u00b7\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u037d\u037f-\u1fff\u200c-\u200d"
+    "\u203f-\u2040\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
+    "\U00010000-\U000effff"
+)
+_CUSTOM_ELEMENT = re.compile(f"[a-z][{_PCEN_CHAR}]*-[{_PCEN_CHAR}]*")
+_RESERVED_ELEMENTS = frozenset(
+    {"annotation-xml", "color-profile", "font-face", "font-face-src", "font-face-uri"}
+    | {"font-face-format", "font-face-name", "missing-glyph"}
+)
+
+
+def _element_problem(element: str) -> str | None:
+    """Why `element` is no valid custom element name (HTML spec: a lowercase ASCII letter,
+    then PCENChars with a hyphen among them, not a reserved SVG/MathML name), or None:
+    `customElements.define` throws on any other, and the shell writes it into the page."""
+    if element in _RESERVED_ELEMENTS:
+        return "is reserved by SVG and MathML; choose another name with a hyphen"
+    if not _CUSTOM_ELEMENT.fullmatch(element):
+        return (
+            "is no valid custom element name: a lowercase ASCII letter first, a hyphen, no "
+            "uppercase ASCII letters, spaces or punctuation but '-', '.', '_' (e.g. 'mfe-accounts')"
+        )
+    return None
 
 
 def _utf8_text(path: Path, shown: Path) -> str:
@@ -358,7 +397,7 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
         kind = env_table.get("kind", str, default_kind)
         if kind not in _KIND_DEFAULTS:
             raise env_table.error(
-                env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {kind!r}"
+                env_table.key("kind"), f"must be 'local', 'dev' or 'aws', got {shown(kind)}"
             )
         defaults = _KIND_DEFAULTS[kind]
         _check_unused(env_table, kind, defaults, _unused_fix(name, "kind" in env_table.data))
@@ -410,7 +449,7 @@ def _endpoint_url(table: Table, default: str | None) -> str | None:
     if problem:
         raise table.error(
             table.key("endpoint_url"),
-            f"is {value!r}, which {problem}; give the API's base URL, such as "
+            f"is {shown(value)}, which {problem}; give the API's base URL, such as "
             "'http://127.0.0.1:9000' or 'https://s3.example.com'",
         )
     return value.removesuffix("/")  # URLs are made as f"{endpoint}/{bucket}/"
@@ -485,7 +524,7 @@ def _host_names(table: Table) -> tuple[str, ...]:
         if not _HOST_NAME.fullmatch(name):
             raise table.error(
                 table.key("allowed_hosts"),
-                f"must list bare host names such as 'devbox.example.test', got {name!r}",
+                f"must list bare host names such as 'devbox.example.test', got {shown(name)}",
             )
     return names
 
@@ -521,7 +560,7 @@ def _check_elements(file: Path, apps: dict[str, App]) -> None:
             continue
         if app.element in seen:
             raise ConfigError(
-                f"{file}: key 'apps.{app.name}.element' reuses {app.element!r}, already the "
+                f"{file}: key 'apps.{app.name}.element' reuses {shown(app.element)}, already the "
                 f"element of app '{seen[app.element]}'; give each app its own element"
             )
         seen[app.element] = app.name

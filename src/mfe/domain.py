@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mfe.errors import shown
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -44,7 +46,7 @@ def load_domain(table: Any) -> Domain | None:
     if not _HOST.fullmatch(name):
         raise table.error(
             table.key("domain"),
-            f"must be a lowercase host name such as app.example.com, got {name!r}",
+            f"must be a lowercase host name such as app.example.com, got {shown(name)}",
         )
     if zone is None and certificate is None:
         raise table.error(
@@ -53,11 +55,11 @@ def load_domain(table: Any) -> Domain | None:
             "or `certificate_arn` (an ACM certificate in us-east-1 you manage)",
         )
     if zone is not None and not _ZONE.fullmatch(zone):
-        raise table.error(table.key("hosted_zone_id"), f"is not a Route 53 zone id: {zone!r}")
+        raise table.error(table.key("hosted_zone_id"), f"is not a Route 53 zone id: {shown(zone)}")
     if certificate is not None and not _CERTIFICATE.fullmatch(certificate):
         raise table.error(
             table.key("certificate_arn"),
             "must be an ACM certificate ARN in us-east-1 (CloudFront only uses those), "
-            f"got {certificate!r}",
+            f"got {shown(certificate)}",
         )
     return Domain(name, zone, certificate)

@@ -63,6 +63,21 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
+SHOWN_CHARACTERS = 60
+"""How much of a value a message echoes: a pasted 5000-character value would fill the
+terminal, twice when a message names it and what it makes."""
+
+
+def shown(value: object) -> str:
+    """`value` as a message quotes it (repr), cut after SHOWN_CHARACTERS with its length."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARACTERS:
+        return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+    text = repr(value)
+    if len(text) > SHOWN_CHARACTERS + 2:
+        return f"{text[:SHOWN_CHARACTERS]}... ({len(text)} characters)"
+    return text
+
+
 def end_by_signal(signum: int) -> None:
     """End this process by `signum`'s default action, once its output is flushed.
 

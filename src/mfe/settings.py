@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from mfe.project import SHARED_APP, App, CiSettings, PublishSettings, SharedSettings
-from mfe.toml_table import Table
+from mfe.toml_table import Table, shown
 
 MAX_WORKERS = 256
 """Parallel uploads: each is a thread and a pooled connection, made up front."""
@@ -62,7 +62,7 @@ def size(table: Table, name: str) -> int | None:
     match = _SIZE.fullmatch(text)
     if not match:
         raise table.error(
-            table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {text!r}'
+            table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {shown(text)}'
         )
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
@@ -78,17 +78,17 @@ def load_ci(table: Table) -> CiSettings:
     for ref in refs:
         full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
         if not ref or any(c.isspace() for c in ref) or ".." in ref:
-            raise table.error(table.key("trusted_refs"), f"has an invalid git ref {ref!r}")
+            raise table.error(table.key("trusted_refs"), f"has an invalid git ref {shown(ref)}")
         if fnmatch.fnmatchcase("refs/pull/1/merge", full) or full.startswith("refs/pull/"):
             raise table.error(
                 table.key("trusted_refs"),
-                f"includes pull-request refs ({ref!r}): a pull request's code must never write "
+                f"includes pull-request refs ({shown(ref)}): a pull request's code must never write "
                 "the shared build cache; trust branches or tags such as 'main' or 'refs/tags/v*'",
             )
         if not full.startswith(("refs/heads/", "refs/tags/")):
             raise table.error(
                 table.key("trusted_refs"),
-                f"has {ref!r}: use a branch name ('main'), 'refs/heads/...' or 'refs/tags/...'",
+                f"has {shown(ref)}: use a branch name ('main'), 'refs/heads/...' or 'refs/tags/...'",
             )
         normalized.append(full)
     table.done()
@@ -117,20 +117,20 @@ def load_shared(root: Path, table: Table, apps: dict[str, App]) -> SharedSetting
         if _package_of(specifier) not in packages:
             raise table.error(
                 f"{table.key('modules')}[{index}]",
-                f"names {specifier!r}, whose package {_package_of(specifier)!r} is not under "
+                f"names {shown(specifier)}, whose package {shown(_package_of(specifier))} is not under "
                 "shared.packages; add the package or remove the module",
             )
     for package in packages:
         if not any(_package_of(m) == package for m in modules):
             raise table.error(
                 table.key("packages"),
-                f"lists {package!r} but no shared.modules entry imports it; add the module "
-                f"specifiers the apps import (e.g. {package!r})",
+                f"lists {shown(package)} but no shared.modules entry imports it; add the module "
+                f"specifiers the apps import (e.g. {shown(package)})",
             )
     if SHARED_APP in apps:
         raise table.error(
             "shared",
-            f"needs the app name {SHARED_APP!r}, but apps/{SHARED_APP}/ exists; rename that app",
+            f"needs the app name {shown(SHARED_APP)}, but apps/{SHARED_APP}/ exists; rename that app",
         )
     assert port is not None
     apps[SHARED_APP] = App(SHARED_APP, root / "build" / SHARED_APP, "shared", port, "")

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mfe.errors import ConfigError, closest
+from mfe.errors import ConfigError, closest, shown
+
+__all__ = ["Table", "shown", "type_name"]
 
 
 class Table:
@@ -34,7 +36,7 @@ class Table:
         if not ok:
             raise self.error(
                 self.key(name),
-                f"must be {kind.__name__}, got {type_name(value)} {value!r}",
+                f"must be {kind.__name__}, got {type_name(value)} {shown(value)}",
             )
         return value
 
@@ -42,7 +44,7 @@ class Table:
         values = self.get(name, list, [])
         for value in values:
             if not isinstance(value, str):
-                raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
+                raise self.error(self.key(name), f"must be a list of strings, got {shown(value)}")
         return tuple(values)
 
     def port(self, name: str, default: int | None = None) -> int | None:

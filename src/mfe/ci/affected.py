@@ -21,7 +21,7 @@ from typing import Any
 
 from mfe.build import lockslice, shared
 from mfe.build.sources import app_of, editor_temporary, walk
-from mfe.config import CONFIG_FILE, Project
+from mfe.config import CONFIG_FILE, Project, parse_toml
 from mfe.errors import MfeError
 
 MAX_WHY = 20
@@ -156,8 +156,8 @@ def _build_table_changed(project: Project, base: str) -> bool:
     """[build] or [shared] changed: every app's bundle may differ (inputs, externals)."""
     old_text = _show(project.root, base, CONFIG_FILE)
     try:
-        old = tomllib.loads(old_text or "")
-        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
+        old = parse_toml(old_text or "")
+        new = parse_toml((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError:
         return True
     return any(_built_from(old, table) != _built_from(new, table) for table in ("build", "shared"))
@@ -298,8 +298,8 @@ def _removed_apps(project: Project, paths: list[str]) -> list[str]:
 def _page_tables(project: Project, env: str, base: str) -> list[str]:
     """The page's tables of mfe.toml that differ from the base's."""
     try:
-        old = tomllib.loads(_show(project.root, base, CONFIG_FILE) or "")
-        new = tomllib.loads((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
+        old = parse_toml(_show(project.root, base, CONFIG_FILE) or "")
+        new = parse_toml((project.root / CONFIG_FILE).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError:  # the base's copy: nothing proves the page the same
         return [f"the file (unreadable at {base})"]
     changed = [

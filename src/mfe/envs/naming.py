@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfe.errors import ConfigError
+from mfe.errors import ConfigError, shown
 from mfe.project import SHARED_APP
 
 if TYPE_CHECKING:  # config calls these checks while it loads
@@ -64,13 +64,13 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
     provisioned = list(provisioned)
     if not SLUG.fullmatch(project.name):
         raise ConfigError(
-            f"{file}: key 'project.name' is {project.name!r}; it names S3 buckets and "
+            f"{file}: key 'project.name' is {shown(project.name)}; it names S3 buckets and "
             f"CloudFormation stacks, so use {what} (e.g. 'shop')"
         )
     for app in project.apps:
         if not SLUG.fullmatch(app):
             raise ConfigError(
-                f"{file}: key 'apps.{app}': the app folder name {app!r} names S3 buckets; "
+                f"{file}: key 'apps.{app}': the app folder name {shown(app)} names S3 buckets; "
                 f"rename apps/{app} using {what}"
             )
     for env in provisioned:
@@ -81,8 +81,8 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
         names = resource_names(project, env)
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", names.spa_function):
             raise ConfigError(
-                f"{file}: key 'project.name' ({project.name!r}) makes the CloudFront Function "
-                f"name {names.spa_function!r} of environment '{env.name}', longer than the "
+                f"{file}: key 'project.name' ({shown(project.name)}) makes the CloudFront Function "
+                f"name {shown(names.spa_function)} of environment '{env.name}', longer than the "
                 "64 characters CloudFront allows; choose a shorter project name"
             )
         # Buckets before stacks: an app name too long for a stack is too long for S3 first.
@@ -98,7 +98,7 @@ def check_names(project: Project, file: Path, provisioned: Iterable[Environment]
                 key = "cache_bucket" if _explicit_cache_bucket(project, env) else None
                 raise ConfigError(
                     f"{file}: key '{f'env.{env.name}.{key}' if key else 'project.name'}' gives "
-                    f"the build cache bucket {env.cache_bucket!r}, which {problem}"
+                    f"the build cache bucket {shown(env.cache_bucket)}, which {problem}"
                 )
     _check_collisions(file, project, provisioned)
 
@@ -122,12 +122,12 @@ def _bucket_error(
     if alone and app != SHARED_APP and bucket_problem(prefix + "a") is None:
         longest = max(len(f"{project.name}-{e.name}-") for e in provisioned)
         return (
-            f"{file}: key 'apps.{app}': the app name {app!r} makes the bucket name "
-            f"{buckets[app]!r} of environment '{env.name}', which {problem}; use an app name "
+            f"{file}: key 'apps.{app}': the app name {shown(app)} makes the bucket name "
+            f"{shown(buckets[app])} of environment '{env.name}', which {problem}; use an app name "
             f"of at most {63 - longest} characters (or a shorter project name)"
         )
     return (
-        f"{file}: key 'project.name' ({project.name!r}) makes the bucket name {buckets[app]!r} "
+        f"{file}: key 'project.name' ({shown(project.name)}) makes the bucket name {shown(buckets[app])} "
         f"of environment '{env.name}', which {problem}; choose a shorter project name"
     )
 
@@ -185,7 +185,7 @@ def _collision(file: Path, bucket: str, first: _Use, second: _Use) -> str:
     else:
         todo = "choose another cache bucket name"
     return (
-        f"{file}: key '{blamed.key}': the bucket name {bucket!r} would be {blamed.what} and "
+        f"{file}: key '{blamed.key}': the bucket name {shown(bucket)} would be {blamed.what} and "
         f"also {other.what}, which would mix their files; {todo}"
     )
 
@@ -203,6 +203,6 @@ def _check_stacks(file: object, project: Project, env: Environment, stacks: list
         problem = stack_problem(stack)
         if problem:
             raise ConfigError(
-                f"{file}: key '{key}' ({env.stack_prefix!r}) makes the stack name {stack!r} "
+                f"{file}: key '{key}' ({shown(env.stack_prefix)}) makes the stack name {shown(stack)} "
                 f"of environment '{env.name}', which {problem}"
             )
