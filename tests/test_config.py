@@ -587,6 +587,29 @@ def test_a_store_of_its_own_takes_any_region_name(repo: Path) -> None:
     assert "key 'env.r2.region' is 'au to', which is no region name" in error_of(repo)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("no-cache\r\nX-Evil: 1", "holds '\\r'"),  # botocore refused it mid-publish
+        ("max-age=\u00fc", "holds '\u00fc'"),  # S3 dropped the header without a word
+        ("max-age=", "has 'max-age='"),
+        ("no-cache; max-age=5", "has 'no-cache; max-age=5'"),
+    ],
+)
+def test_a_cache_control_value_that_is_no_header_value_exits_2_naming_the_key(
+    repo: Path, value: str, problem: str
+) -> None:
+    set_config(repo, "publish.cache_control", [{"glob": "*.html", "value": value}])
+    line = doit_error(repo, "plan")
+    assert f"key 'publish.cache_control[0].value' is {value!r}, which {problem}" in line, line
+
+
+def test_cache_control_values_with_quoted_lists_and_empty_elements_load(repo: Path) -> None:
+    value = 'private="set-cookie, x-user", max-age=60, , must-revalidate'
+    set_config(repo, "publish.cache_control", [{"glob": "*.html", "value": value}])
+    assert load_project(repo).publish.cache_control == (("*.html", value),)
+
+
 def test_a_long_value_is_echoed_shortened(repo: Path) -> None:
     """A 5000-character project name was echoed twice, ~10 kB of error."""
     edit(repo, 'name = "mfe-demo"', f'name = "{"x" * 5000}"')

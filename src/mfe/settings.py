@@ -24,6 +24,13 @@ def load_publish(table: Table) -> PublishSettings:
         glob, value = rule_table.get("glob", str), rule_table.get("value", str)
         if not glob or not value:
             raise rule_table.error(rule_table.prefix, "needs both 'glob' and 'value'")
+        problem = cache_control_problem(value)
+        if problem:
+            raise rule_table.error(
+                rule_table.key("value"),
+                f"is {shown(value)}, which {problem}; give a Cache-Control value such as "
+                "'public, max-age=600'",
+            )
         rule_table.done()
         rules.append((glob, value))
     settings = PublishSettings(
@@ -48,6 +55,28 @@ def load_publish(table: Table) -> PublishSettings:
         )
     table.done()
     return settings
+
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_DIRECTIVE = re.compile(rf"{_TOKEN}(?:=(?:{_TOKEN}|{_QUOTED}))?")
+_PART = re.compile(rf'(?:{_QUOTED}|[^,"])+|"')
+
+
+def cache_control_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as a Cache-Control header, or None. A header value is
+    visible ASCII and spaces (RFC 9110 field-value without obs-text): botocore refuses a
+    line break mid-publish, and S3 drops a value with other bytes without a word. The
+    directives are checked loosely (`name` or `name=value`, comma-separated)."""
+    bad = next((c for c in value if not (c == " " or "!" <= c <= "~")), None)
+    if bad is not None:
+        return f"holds {shown(bad)}: a header value takes visible ASCII characters and spaces only"
+    if not value.strip():
+        return "is blank"
+    for part in _PART.findall(value):  # a comma inside a quoted string splits nothing
+        if part.strip() and not _DIRECTIVE.fullmatch(part.strip()):
+            return f"has {shown(part.strip())}, which is no directive (name or name=value)"
+    return None
 
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
