@@ -15,6 +15,7 @@ import pytest
 from mfe.build.manifest import immutable_on_disk, write_manifest
 from mfe.errors import MfeError
 
+from fixtures.config import config_value, set_config
 from fixtures.repo import (
     executed_tasks,
     relicense_keeping_mtime,
@@ -556,3 +557,28 @@ def test_the_key_length_limit_leaves_room_for_the_ca_copy() -> None:
     assert len(ca_key("", "0" * 64)) == CA_OVERHEAD
     assert name_problem("a" * (MAX_KEY_BYTES - CA_OVERHEAD)) is None
     assert name_problem("é" * 500) is not None  # bytes counted, not characters
+
+
+@pytest.mark.parametrize(
+    ("package", "module", "said"),
+    [
+        # In no package.json: npm install cannot help, so it was the wrong advice.
+        ("lodash", "lodash", "no package.json depends on 'lodash' (npm install cannot help)"),
+        ("lit", "lit/nonexistent.js", "which package 'lit' ("),
+        # A Node.js package: esbuild's raw `Could not resolve "tty"` named no key.
+        ("esbuild", "esbuild", "a package for Node.js, not the browser"),
+    ],
+)
+def test_a_shared_module_that_cannot_be_built_names_its_key_and_the_fix(
+    monorepo: Path, package: str, module: str, said: str
+) -> None:
+    packages = config_value(monorepo, "shared.packages")
+    modules = config_value(monorepo, "shared.modules")
+    if package not in packages:
+        set_config(monorepo, "shared.packages", [*packages, package])
+    set_config(monorepo, "shared.modules", [*modules, module])
+    result = run_doit(monorepo, "build:shared", check=False)
+    assert result.returncode != 0
+    line = f"mfe.toml: key 'shared.modules[{len(modules)}]' names '{module}'"
+    assert line in result.stdout and said in result.stdout, result.stdout
+    assert "run npm install" not in result.stdout

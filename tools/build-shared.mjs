@@ -25,8 +25,8 @@
 //   (one copy of each library matters more than those bytes).
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { common, packageOf } from './esbuild-options.mjs';
 
@@ -64,6 +64,81 @@ function packageType(file) {
   return 'commonjs';
 }
 
+/** `mfe.toml: key 'shared.modules[N]'` of `specifier` (the default variant lists them all, in
+ * mfe.toml's order). */
+function keyOf(specifier) {
+  const index = (spec.variants[0]?.modules ?? []).indexOf(specifier);
+  return `mfe.toml: key 'shared.modules${index < 0 ? '' : `[${index}]`}'`;
+}
+
+/** The folder of the installed package `name` seen from `dir`, or null. */
+function installedAt(name, dir) {
+  for (let at = dir; ; at = dirname(at)) {
+    const folder = join(at, 'node_modules', name);
+    if (existsSync(join(folder, 'package.json'))) return folder;
+    if (at === dirname(at)) return null;
+  }
+}
+
+/** Whether the root's or an app's package.json depends on package `name`. */
+function declared(name) {
+  const manifests = [join(root, 'package.json')];
+  const apps = join(root, 'apps');
+  if (existsSync(apps)) {
+    for (const app of readdirSync(apps)) manifests.push(join(apps, app, 'package.json'));
+  }
+  return manifests.some((file) => {
+    if (!existsSync(file)) return false;
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    return ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'].some(
+      (field) => data[field] && name in data[field],
+    );
+  });
+}
+
+/** What to do about a [shared] module specifier Node cannot resolve: npm install helps only
+ * when a package.json depends on its package and the package holds that module. */
+function unresolvable(specifier, resolveDir, err) {
+  const name = packageOf(specifier);
+  const at = installedAt(name, resolveDir);
+  if (at) {
+    const { version } = JSON.parse(readFileSync(join(at, 'package.json'), 'utf8'));
+    return (
+      `${keyOf(specifier)} names '${specifier}', which package '${name}' (${version}) does not ` +
+      `provide (${err.code}); fix the specifier to one the apps import, or remove it`
+    );
+  }
+  if (declared(name)) {
+    const todo = 'run `npm install`';
+    return `${keyOf(specifier)} names '${specifier}', but '${name}' is not installed; ${todo}`;
+  }
+  return (
+    `${keyOf(specifier)} names '${specifier}', but no package.json depends on '${name}' ` +
+    `(npm install cannot help): add it to the apps that import it (npm install ${name} -w ` +
+    `apps/<app>), or remove '${name}' from shared.packages and its modules`
+  );
+}
+
+/** A message for esbuild's errors when a shared package imports a Node.js built-in (`tty`):
+ * it is a package for Node, not for the browser. Null for other errors. */
+function nodeOnly(errors) {
+  for (const error of errors) {
+    const wanted = /Could not resolve "([^"]+)"/.exec(error.text)?.[1];
+    if (!wanted || !builtinModules.includes(wanted.replace(/^node:/, ''))) continue;
+    const file = (error.location?.file ?? '').split(/[\\/]/);
+    const at = file.indexOf('node_modules');
+    if (at < 0) continue;
+    const name = file[at + 1].startsWith('@') ? `${file[at + 1]}/${file[at + 2]}` : file[at + 1];
+    const specifier = (spec.variants[0]?.modules ?? []).find((m) => packageOf(m) === name) ?? name;
+    return (
+      `${keyOf(specifier)} names '${specifier}', a package for Node.js, not the browser ` +
+      `(${error.location.file} imports Node's built-in '${wanted}'); remove '${name}' from ` +
+      'shared.packages and its modules'
+    );
+  }
+  return null;
+}
+
 /** {specifier, esm, exports?} for one specifier resolved from `resolveDir`. */
 function inspect(specifier, resolveDir) {
   const require = createRequire(join(resolveDir, 'noop.js'));
@@ -71,7 +146,7 @@ function inspect(specifier, resolveDir) {
   try {
     file = require.resolve(specifier);
   } catch (err) {
-    fail(`cannot resolve '${specifier}' from ${resolveDir} (${err.code}): run npm install`);
+    fail(unresolvable(specifier, resolveDir, err));
   }
   const esm = file.endsWith('.mjs') || (!file.endsWith('.cjs') && packageType(file) === 'module');
   if (esm) return { specifier, esm };
@@ -209,6 +284,8 @@ async function bundle(items, variant, foreign) {
     return { result, crossed, cjs };
   } catch (err) {
     if (!Array.isArray(err?.errors)) process.stderr.write(`${err?.stack || err}\n`);
+    const message = Array.isArray(err?.errors) ? nodeOnly(err.errors) : null;
+    if (message) fail(message);
     process.exit(1);
   }
 }
