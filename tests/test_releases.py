@@ -467,7 +467,9 @@ def test_publish_one_app_renders_the_others_from_the_pointer(site: Site, tmp_pat
     back = rollback(site.project, "local", outputs=site.outputs, app="payments")
     restored = live(site).apps["payments"]  # the earlier version, having replaced the later
     later = [after.apps["payments"].version]
-    assert restored == replace(before.apps["payments"], replaced=later, restored=True)
+    assert restored == replace(
+        before.apps["payments"], replaced=later, restored=True, took_off=later
+    )
     assert sha(served(site)) == before.page.sha256 and back.rollback_of == before.release
 
 
