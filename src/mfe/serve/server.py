@@ -38,6 +38,9 @@ NO_PAGE = (
 """What the shell port answers before the page was ever rendered (an app never built)."""
 PING_PATH = "/_mfe/ping"
 """Answered on every port at once, even during a build: how `start` checks a server."""
+WHO_PATH = "/_mfe/serve"
+"""Answered likewise: which serve this is (pid, checkout, shell URL), so a second serve
+finding the port busy can say so (`running`)."""
 HOLD_SECONDS = 30.0
 """The longest a page request waits for a build in flight before it gets the old files."""
 
@@ -87,6 +90,8 @@ class DevServer(ThreadingHTTPServer):
         self.site, self.gate, self.broker, self.origins = site, gate, broker, origins
         self.visited: Callable[[], None] = lambda: None
         """Told each page load (shell site): serve then binds again a port found busy."""
+        self.identity = b""
+        """What `WHO_PATH` answers (JSON; none: 404)."""
         self.closed = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -154,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if urlsplit(self.path).path == PING_PATH:  # not held by a build: `start` asks it
             self._plain(HTTPStatus.OK, "ok")
+            return
+        if urlsplit(self.path).path == WHO_PATH and self.server.identity:
+            self._send(self.server.identity, "application/json", head)
             return
         if site.page is not None:
             self._shell(site.page, head)
@@ -289,6 +297,18 @@ def safe_path(root: Path, raw: str) -> Path | None:
     return target
 
 
+class PortBusy(MfeError):
+    """A site's port is in use: the message says how to move it; `site` lets the caller
+    find out who holds it (`running`)."""
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(
+            f"port {site.port} for {_what(site)} is already in use on {HOST}; "
+            f"stop whatever listens there or {_move(site)}"
+        )
+        self.site = site
+
+
 def bind(sites: list[Site], gate: Gate, broker: Broker, origins: Origins) -> list[DevServer]:
     """Bind every port first, so a busy one fails fast and leaves nothing listening."""
     servers: list[DevServer] = []
@@ -299,10 +319,7 @@ def bind(sites: list[Site], gate: Gate, broker: Broker, origins: Origins) -> lis
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     raise
-                raise MfeError(
-                    f"port {site.port} for {_what(site)} is already in use on {HOST}; "
-                    f"stop whatever listens there or {_move(site)}"
-                ) from None
+                raise PortBusy(site) from None
     except BaseException:
         for server in servers:
             server.server_close()

@@ -28,7 +28,8 @@ from mfe.errors import ConfigError, MfeError
 from mfe.serve.cycle import DEV_ENV, Cycle, log, served_line
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
-from mfe.serve.server import HOST, DevServer, Gate, Site, bind, start
+from mfe.serve.running import Serve, explain, forget, record, refuse_second, this_serve
+from mfe.serve.server import HOST, DevServer, Gate, PortBusy, Site, bind, start
 from mfe.serve.watch import ChangeQueue, input_folders, start_watching
 
 DEFAULT_SHELL_PORT = 5170
@@ -48,6 +49,7 @@ def serve(
 
 def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | None) -> int:
     project = load_project(root)
+    refuse_second(project.root)  # before anything is bound or built
     env = project.env(DEV_ENV)
     shell_port = _shell_port(project, port)
     gate, broker, queue, stop = Gate(), Broker(), ChangeQueue(), threading.Event()
@@ -59,6 +61,7 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         broker,
         Origins(shell_port, env.allowed_hosts),
         visited=queue.poke,
+        me=this_serve(project.root, shell_port),
     )
     servers.start(project)
     watcher = start_watching(project, queue)
@@ -142,17 +145,25 @@ class Servers:
     origins: Origins
     visited: Callable[[], None] = lambda: None
     """Told each load of the page: a port found busy is tried again (`Cycle.run`)."""
+    me: Serve | None = None
+    """This serve, as its ports tell it and `.mfe/serve.json` records it while they are
+    served (None: neither, as for servers a test runs in-process)."""
     apps: dict[str, tuple[DevServer, Callable[[], None]]] = field(default_factory=dict)
     _shell: tuple[DevServer, Callable[[], None]] | None = None
     _moved: dict[str, int] = field(default_factory=dict)
     """Served apps whose server closed to move (its old port), until bound again: a busy
     new port is bound by a later `apply`, which tells the URL then."""
+    _root: Path | None = None
+    """The checkout whose record `_record` wrote, for `stop` to remove."""
 
     def start(self, project: Project) -> None:
         """Every port bound first, so a busy one fails fast and leaves nothing listening."""
         self.check(project)
         sites = [self.shell, *_app_sites(project).values()]
-        bound = bind(sites, self.gate, self.broker, self.origins)
+        try:
+            bound = bind(sites, self.gate, self.broker, self.origins)
+        except PortBusy as exc:  # held by another serve? say whose, and what to do
+            raise explain(exc, project.root, sites) from None
         try:
             for server in bound:
                 self._run(server)
@@ -161,6 +172,7 @@ class Servers:
             for server in bound:  # those not started yet
                 server.server_close()
             raise
+        self._record(project.root)
 
     def check(self, project: Project) -> None:
         """ConfigError for what serve cannot serve: `--port` must be a TCP port clear of
@@ -215,6 +227,7 @@ class Servers:
                 old = closed.pop(name)
                 moved = f"; port {old} closed" if old != site.port else ""
                 log(served_line(project, project.apps[name]) + moved)
+        self._record(project.root)
         if busy:
             raise MfeError("\n".join(busy))
 
@@ -226,6 +239,9 @@ class Servers:
         if self._shell is not None:
             self._shell[1]()
             self._shell = None
+        if self.me is not None and self._root is not None:
+            forget(self._root, self.me)
+            self._root = None
 
     def _allow(self, hosts: tuple[str, ...]) -> None:
         """`[env.dev] allowed_hosts` as now saved, on every server: a request reads its
@@ -239,9 +255,19 @@ class Servers:
             server.origins = origins
         log(f"allowed hosts: {', '.join(hosts) or 'loopback only'}")
 
+    def _record(self, root: Path) -> None:
+        """The record of this serve, with the ports it serves now."""
+        if self.me is None:
+            return
+        ports = {label: server.site.port for label, (server, _) in self.apps.items()}
+        record(root, self.me, {"shell": self.shell.port, **ports})
+        self._root = root
+
     def _run(self, server: DevServer) -> None:
         if server.site.page is not None:
             server.visited = self.visited
+        if self.me is not None:
+            server.identity = self.me.identity()
         stop = start([server])
         if server.site.page is not None:
             self._shell = (server, stop)
