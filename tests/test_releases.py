@@ -340,6 +340,7 @@ def test_a_ci_run_of_an_older_commit_finishing_last_keeps_the_later_app(
     capsys.readouterr()
     report = site.publish(smoke=False, keep_newer=True)
     assert (report["superseded"], report["changed"], report["noop"]) == (["accounts"], [], True)
+    assert (report["apps"]["accounts"]["uploaded"], report["not_published"]) == ([], [])
     assert live(site) == before
     c1 = git(site.root, "rev-parse", "HEAD").strip()
     assert (
@@ -369,6 +370,8 @@ def test_a_ci_run_that_loses_the_race_to_a_later_commit_keeps_it(
         proxy.close()
         site.point_at(port)
     assert (report["superseded"], report["changed"]) == (["accounts"], [])
+    # Its accounts went up before the swap it lost: listed (wire truth), and said unserved.
+    assert report["apps"]["accounts"]["uploaded"] and report["not_published"] == ["accounts"]
     c2 = git(later.root, "rev-parse", "HEAD").strip()
     assert [r.commit for r in history(site)][1:] == [c2]  # C1's run swapped nothing
     assert entry(later.root, "accounts") in check_consistent(site).decode()

@@ -74,6 +74,9 @@ def build_report(
         removed=result.removed,
         superseded=result.superseded,
         held=result.held,
+        not_published=sorted(
+            n for n in {*result.superseded, *result.held} if n in apps and apps[n].uploaded
+        ),
         dirty=result.dirty,
         prune_refused=result.prune_refused,
     )

@@ -72,6 +72,10 @@ class PublishReport:
     held: dict[str, str] = field(default_factory=dict)
     """Apps built here as a version live replaced or a rollback took off, so the live one
     stays (without --force): app -> why."""
+    not_published: list[str] = field(default_factory=list)
+    """Superseded or held apps with files in their `uploaded`: those went up before the
+    pointer swap that then kept the live version (it lost a race to a later commit), so
+    they are in the bucket but no release serves them."""
     dirty: bool | None = None
     """Published from a checkout whose sources of it differed from its commit (uncommitted
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""
