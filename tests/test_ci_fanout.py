@@ -221,7 +221,8 @@ def test_four_shards_and_a_publish_equal_one_runner_and_build_nothing_twice(
     # A re-run of a shard finds its apps cached by the first attempt: nothing tested or stored.
     rerun = doit_json(runners[0], "ci", "shard=1/4")
     for name, app in rerun["apps"].items():
-        assert (app["cache"], app["tests"], app["cache_upload_bytes"]) == ("hit", "cached", 0), name
+        tests = "cached" if APPS.index(name) % 20 == 1 else "none"  # write_app's tested apps
+        assert (app["cache"], app["tests"], app["cache_upload_bytes"]) == ("hit", tests, 0), name
 
     report = doit_json(publisher, "ci", "publish")
     assert report["published"] is True
@@ -389,7 +390,21 @@ def test_a_shard_names_uncommitted_edits_and_a_bad_plan_says_what_to_do(
     assert "uncommitted changes" in failed.stdout and "apps/app-01/src/format.js" in failed.stdout
     assert "Node version" not in failed.stdout, failed.stdout
     report = json.loads((shard / ".mfe" / "local" / "ci-report.json").read_text())
-    assert {app["dist"] for app in report["apps"].values()} == {""}  # nothing was built
+    assert report["apps"] == {} and "uncommitted changes" in report["error"]  # reached none
+
+    # The publish job refuses the same edit: a failed report, claiming no app's outcome.
+    publisher = clone(origin, tmp_path / "publisher", plan_file)
+    (publisher / "apps" / "app-01" / "src" / "format.js").write_text("export const f = 1;\n")
+    summary = tmp_path / "refused.md"
+    failed = run_doit(
+        publisher, "ci", "publish", check=False, env={**CI_ENV, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert failed.returncode != 0 and "uncommitted changes" in failed.stdout, failed.stdout
+    report = json.loads((publisher / ".mfe" / "local" / "ci-report.json").read_text())
+    assert (report["apps"], report["published"]) == ({}, False)
+    assert "apps/app-01/src/format.js" in report["error"]
+    written = summary.read_text()
+    assert "**Failed:**" in written and "| app-0" not in written and "| app |" not in written
 
     # A plan without shards (nothing changed since its base): nothing to build.
     doit_json(planner, "ci_plan", "shards=1", "base=HEAD", name="ci-plan.json")
@@ -723,8 +738,19 @@ def test_shard_and_publish_reports_say_what_each_job_did(second_moto: str, tmp_p
         0.0,
     )
     assert report["apps"]["app-00"]["cache"] == "hit"
+    # The plan's "no entry" reason is told as what happened since: a shard built it. An app
+    # without tests (app-00) passed none: its tests are "none", not "cached".
+    assert app01["why"] == [
+        f"built by shard 1/1 of this run: the plan found no usable build cache entry for its "
+        f"input key {app01['key'][:12]}"
+    ]
+    assert "built by shard 1/1 of this run" in app01["notes"]
+    assert report["apps"]["app-00"]["tests"] == "none"
     written = summary.read_text()
     assert "### `doit ci env=local publish`" in written
+    assert "| app-01 | yes | hit | 0.0 | cached |" in written
+    assert "| app-00 | yes | hit | 0.0 | none |" in written
+    assert f"- **app-01**: `{app01['why'][0]}`" in written  # app-02's "no entry" stays true
     assert "| app-02 | yes | miss | 0.0 | **not restored** |" in written
     assert "app-02 is not in the build cache" in written
     assert written.index("app-02 is not in the build cache") < written.index(

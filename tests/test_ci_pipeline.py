@@ -513,7 +513,7 @@ def test_a_failed_build_is_a_miss_annotated_where_esbuild_points_and_summarised_
     accounts = report["apps"]["accounts"]
     assert accounts["size_bytes"] and accounts["live_bytes"] == accounts["size_bytes"]
     (row,) = (x for x in written.splitlines() if x.startswith("| accounts |"))
-    assert "| +0.0 kB |" in row and "Nothing to publish" not in written
+    assert "| same |" in row and "Nothing to publish" not in written
 
 
 def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(

@@ -37,6 +37,7 @@ from mfe.ci.run import (
     recorded_builds,
     remember_sizes,
     reported,
+    restored_tests,
     test_and_cache,
 )
 from mfe.config import App, Environment, Project
@@ -221,7 +222,7 @@ def _shard_app(
         result.notes.extend(found.notes)
     if found is not None and found.outcome == "hit":
         result.cache = "hit" if result.affected else "unaffected"
-        result.tests = "cached"
+        result.tests = restored_tests(app, True)  # built here, not tested again
         result.notes.append("already in the build cache (an earlier attempt of this shard)")
     else:
         test_and_cache(project, app, result, remote)
@@ -357,7 +358,7 @@ def _restore_planned(
     result.cache = "miss" if result.affected else "unaffected"
     result.tests = "not run"
     if holds_build(app, planned.key, known):
-        _restored(result, "local")
+        _restored(app, result, "local")
         return None
     lookup = cache.restore(remote, project, app, planned.key)
     result.notes.extend(lookup.notes)
@@ -374,18 +375,34 @@ def _restore_planned(
             f"{name} is not in the build cache ({where}): {_rerun(plan, name)} "
             "(ci publish never builds)"
         )
-    _restored(result, "cache")
+    _restored(app, result, "cache")
     result.size_bytes = lookup.size_bytes  # None (an older entry): `measure` measures it
     if planned.cache == "miss":
-        result.notes.append("built by a shard job of this run")
+        by = _built_by(plan, name)
+        result.notes.append(f"built by {by}")
+        result.why = [_shard_built(by, planned.key, why) for why in result.why]
         return lookup.build_seconds
     return None
 
 
-def _restored(result: AppReport, dist: str) -> None:
+def _built_by(plan: shards.Plan, name: str) -> str:
+    """`shard K/N of this run`: the plan's shard that built `name`."""
+    found = [shard.shard for shard in plan.shards if name in shard.apps]
+    return f"shard {found[0]} of this run" if found else "a shard job of this run"
+
+
+def _shard_built(by: str, key: str, why: str) -> str:
+    """The plan's reason for an app it found missing from the cache, as this job (which
+    restores it: a hit) tells it: the shard built it since."""
+    if why not in (cache_why(key, "miss"), cache_why(key, "rejected")):
+        return why  # a changed file (base=): true of this job too
+    return f"built by {by}: the plan found no usable build cache entry for its input key {key[:12]}"
+
+
+def _restored(app: App, result: AppReport, dist: str) -> None:
     result.dist = dist
     result.cache = "hit" if result.affected else "unaffected"
-    result.tests = "cached" if result.affected else "not run"
+    result.tests = restored_tests(app, result.affected)
 
 
 def _rerun(plan: shards.Plan, name: str) -> str:

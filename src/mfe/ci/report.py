@@ -85,6 +85,9 @@ def kept_live(why: str) -> str:
 KEPT_LIVE_NOTES = ("kept live: ", "superseded: ")
 """Notes of apps this run did not put live although it published (summary: not misleading)."""
 
+NOT_SERVED = "uploaded but not published: the swap kept the live version; no release serves them"
+"""The note of a kept app whose files went up before the swap (the run lost a race)."""
+
 ESBUILD_ERROR = re.compile(r"^\s*(?:✘|X) \[ERROR\] (?P<message>.+)$")
 LOCATION = re.compile(
     r"^\s*(?P<file>[^\s:][^:]*):(?P<line>\d+):(?P<col>\d+):\s*(?:(?:error|ERROR): (?P<message>.+))?$"
@@ -129,15 +132,19 @@ def _kb(size: int) -> str:
     return f"{size / 1000:.1f} kB"
 
 
+def _change(delta: int) -> str:
+    """The "vs live" cell: kB, or bytes for a change under 0.05 kB (not `+0.0 kB`)."""
+    if delta == 0:
+        return "same"
+    sign = "+" if delta > 0 else "-"
+    return f"{sign}{abs(delta)} B" if abs(delta) < 50 else f"{sign}{_kb(abs(delta))}"
+
+
 def _size(app: AppReport) -> str:
     """`size | change against live | budget` cells."""
     if app.size_bytes is None:
         return "- | - | -"
-    if app.live_bytes is None:
-        change = "new"
-    else:
-        delta = app.size_bytes - app.live_bytes
-        change = f"{'+' if delta >= 0 else '-'}{_kb(abs(delta))}"
+    change = "new" if app.live_bytes is None else _change(app.size_bytes - app.live_bytes)
     limit = "-" if app.budget_bytes is None else _kb(app.budget_bytes)
     if app.budget_bytes is not None and app.size_bytes > app.budget_bytes:
         limit += " **over**"
@@ -166,19 +173,35 @@ def _tests_cell(app: AppReport) -> str:
     return "**failed**" if app.tests == "failed" else app.tests
 
 
+def _uploaded_cell(app: AppReport) -> str:
+    """`2 (not published)` for files a kept app sent before the swap that kept live's."""
+    return f"{app.uploaded} (not published)" if NOT_SERVED in app.notes else str(app.uploaded)
+
+
+def _unserved(app: AppReport) -> str:
+    """What a kept app's uploads amount to, after its kept-live line."""
+    if NOT_SERVED not in app.notes:
+        return ""
+    return f" (its {app.uploaded} uploaded file(s) are served by no release)"
+
+
+TABLE_HEAD = [
+    "| app | affected | cache | build s | tests | uploaded | size (gzip) | vs live | budget |",
+    "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
+]
+
+
 def markdown(report: CiReport) -> str:
     """A short job summary: one row per app, then why each affected app was rebuilt."""
     base = f" since `{report.base}`" if report.base else " (no base: the build cache decides)"
-    lines = [
-        f"### `{_command(report)}`{base}",
-        "",
-        "| app | affected | cache | build s | tests | uploaded | size (gzip) | vs live | budget |",
-        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
-    ]
+    lines = [f"### `{_command(report)}`{base}", ""]
+    if report.apps:  # none: refused before it reached any app (`mfe.ci.run.reached`)
+        lines += TABLE_HEAD
     for name, app in report.apps.items():
         lines.append(
             f"| {name} | {'yes' if app.affected else 'no'} | {app.cache} | "
-            f"{app.build_seconds:.1f} | {_tests_cell(app)} | {app.uploaded} | {_size(app)} |"
+            f"{app.build_seconds:.1f} | {_tests_cell(app)} | {_uploaded_cell(app)} | "
+            f"{_size(app)} |"
         )
     lines.append("")
     for name, app in report.apps.items():
@@ -211,7 +234,7 @@ def markdown(report: CiReport) -> str:
         lines += ["", "Nothing to publish."]
     if report.published:
         kept = [
-            f"- **{name}** not published, {note}"
+            f"- **{name}** not published, {note}" + _unserved(app)
             for name, app in report.apps.items()
             for note in app.notes
             if note.startswith(KEPT_LIVE_NOTES)

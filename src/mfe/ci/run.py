@@ -24,7 +24,7 @@ from mfe.build.inputs import input_key, node_version
 from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
 from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.connect import CacheMode, open_cache, start_ready
-from mfe.ci.report import AppReport, CiReport, kept_live, write_report
+from mfe.ci.report import NOT_SERVED, AppReport, CiReport, kept_live, write_report
 from mfe.config import STATE_DIR, App, Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.envs.session import Session
@@ -126,16 +126,25 @@ def built_commit(project: Project) -> tuple[str | None, str | None]:
 
 @contextmanager
 def reported(project: Project, report: CiReport, started: float) -> Iterator[None]:
-    """Write the CI report however the run ends; a failed run's report carries its error."""
+    """Write the CI report however the run ends; a failed run's report carries its error
+    and rows only for the apps it reached (`reached`)."""
     try:
         yield
     except MfeError as exc:
         report.error = str(exc)
+        report.apps = {name: app for name, app in report.apps.items() if reached(app)}
         raise
     finally:
         report.seconds = round(time.monotonic() - started, 3)
         path = write_report(project, report)
         print(f"ci: report {path.relative_to(project.root).as_posix()}", flush=True)
+
+
+def reached(app: AppReport) -> bool:
+    """Did the job get to this app? Every job's work on an app starts by keying it: a run
+    refused before that (uncommitted changes, no secret, another ref's plan) established
+    no cache or test outcome for it, so its report claims none."""
+    return bool(app.key)
 
 
 def _run(project: Project, env: Environment, options: CiOptions, report: CiReport) -> None:
@@ -238,7 +247,7 @@ def _restore_or_build(
     if holds_build(app, result.key, known):
         result.dist = "local"  # this checkout already holds exactly this build
         result.cache = "hit" if result.affected else "unaffected"
-        result.tests = "cached" if result.affected else "not run"
+        result.tests = restored_tests(app, result.affected)
         return
     use_cache = remote is not None
     if use_cache and mode != "force" and affected.has_uncommitted_changes(project, app.path):
@@ -251,8 +260,7 @@ def _restore_or_build(
             result.dist = "cache"
             result.size_bytes = lookup.size_bytes  # None: measured by `measure`
             result.cache = "hit" if result.affected else "unaffected"
-            # Archives are uploaded only after the app's tests passed on these same inputs.
-            result.tests = "cached" if result.affected else "not run"
+            result.tests = restored_tests(app, result.affected)
             say(f"ci: {app.name}: restored from the build cache ({result.key[:12]})")
             return
         if result.why == [NO_BASE_WHY]:
@@ -263,6 +271,15 @@ def _restore_or_build(
         result.tests = "not run"
         return
     test_and_cache(project, app, result, remote if use_cache else None)
+
+
+def restored_tests(app: App, affected: bool) -> str:
+    """The tests cell of a build taken from the cache or this checkout: 'cached' (entries
+    are stored only after the app's tests passed on these same inputs), 'none' for an app
+    without a test script (nothing passed), 'not run' for an unaffected app."""
+    if not affected:
+        return "not run"
+    return "cached" if steps.has_test_script(app) else "none"
 
 
 def build(project: Project, app: App, result: AppReport) -> None:
@@ -374,6 +391,9 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     for name, why in published.held.items():
         if name in report.apps:
             report.apps[name].notes.append(kept_live(why))
+    for name in published.not_published:
+        if name in report.apps:
+            report.apps[name].notes.append(NOT_SERVED)
     report.extra["release"] = published.release
     if published.noop:  # nothing to change: the live release stays, no new one was made
         report.extra["unchanged"] = True
