@@ -29,7 +29,7 @@ from mfe.publish.prune import prune
 from mfe.publish.refresh import HOLD_PREFIX
 from mfe.publish.rollback import rollback
 from mfe.publish.run import Run
-from mfe.publish.versions import ca_key, read_version
+from mfe.publish.versions import ca_key, read_version, version_key
 
 from fixtures.config import use_port
 from fixtures.proxy import FailingProxy
@@ -69,7 +69,8 @@ class Interleaving:
 
 
 def missing(site: Site) -> list[str]:
-    """Every file of the live apps' versions, and the page copy, that is not in its bucket."""
+    """Every file of the live apps' versions, their file lists (which `--prune` deletes
+    once no kept release names them), and the page copy, that is not in its bucket."""
     pointer = live(site)
     state = site.project.state_dir("local")
     s3 = site.server.client()
@@ -77,6 +78,7 @@ def missing(site: Site) -> list[str]:
     for app, version in pointer.apps.items():
         files = read_version(s3, site.bucket(app), app, version.version, state)
         keys = {k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()}
+        keys.add(version_key(app, version.version))  # the cache above may hold it
         gone += sorted(keys - set(objects(site.server, site.bucket(app))))
     if ca_key("index.html", pointer.page.sha256) not in objects(
         site.server, site.bucket("mfe-parent")

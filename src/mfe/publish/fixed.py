@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfe.publish.commit import Due, Fixed
-from mfe.publish.local import SHELL_KEY
+from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
 from mfe.publish.pointer import Blob, Live
 from mfe.publish.remote import RemoteObject, folder_of, head, list_folder, s3_errors
 from mfe.threads import parallel
@@ -43,14 +43,15 @@ class Drift:
     buckets: dict[str, str]
     """app -> bucket; an app without one holds nothing."""
     listings: dict[str, dict[str, RemoteObject]]
-    """app -> its whole bucket, as this command listed it (`Run.listings`): looked up there,
-    never listed again."""
+    """app -> its bucket but `_mfe/`, as this command listed it (`Run.listings`): looked up
+    there, never listed again."""
     workers: int
 
     def remote(self, app: str, key: str) -> RemoteObject | None:
         """One object as the bucket holds it: from the listing when the bucket was listed,
-        else one HEAD (a few fixed-URL files do not justify listing a bucket of thousands)."""
-        if app in self.listings:
+        else one HEAD (a few fixed-URL files do not justify listing a bucket of thousands).
+        Release state (`_mfe/`) is in no listing: always a HEAD."""
+        if app in self.listings and not key.startswith(RESERVED_PREFIX):
             return self.listings[app].get(key)
         bucket = self.buckets[app]
         with s3_errors(self.session, bucket, f"checking {key}"):

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
@@ -219,11 +220,14 @@ def same_bytes(ours: bytes, theirs: bytes) -> bool:
 PUT_ONCE_ATTEMPTS = 3
 
 
-def put_once(s3: Any, bucket: str, key: str, body: bytes, same: Same = same_bytes) -> None:
+def put_once(
+    s3: Any, bucket: str, key: str, body: bytes, same: Same = same_bytes
+) -> datetime | None:
     """Write an immutable state object unless it exists. When it exists (412, or a 409 from
     a concurrent write) it must hold what this command would write (`same`): a history
     record of that seq with other bytes is another release (the live pointer was older than
-    the history), and keeping it silently would lose this one."""
+    the history), and keeping it silently would lose this one. Returns when the object
+    found there was written (None: this call wrote it)."""
     from botocore.exceptions import ClientError
 
     for _ in range(PUT_ONCE_ATTEMPTS):
@@ -236,18 +240,20 @@ def put_once(s3: Any, bucket: str, key: str, body: bytes, same: Same = same_byte
                 CacheControl="no-store",
                 IfNoneMatch="*",
             )
-            return
+            return None
         except ClientError as exc:
             if aws_status(exc) not in (409, 412):
                 raise
         try:
-            there = bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            found = s3.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if missing_key(exc):  # a 409 whose concurrent write failed: write it again
                 continue
             raise
+        there = bytes(found["Body"].read())
         if same(body, there):
-            return
+            written: datetime | None = found.get("LastModified")
+            return written
         raise MfeError(
             f"{key} in bucket '{bucket}' already holds other content than this command "
             f"writes ({len(there)} bytes, not the {len(body)} expected): it was written by "

@@ -4,7 +4,8 @@ Kept: the live pointer, the last `keep_releases` history records and every previ
 pointer; for each, every file of its app versions (by their version manifests), the
 `_ca/` copies of its fixed-URL files and of its page (a preview record too old to list
 its files keeps every file of the version it overlays). Never deleted: release state
-(`_mfe/`), fixed URLs, previews' pages, and any object younger than
+(`_mfe/`) but the app version records no kept pointer names (their files go too),
+fixed URLs, previews' pages, and any object younger than
 `[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
 The same rule trims this checkout's caches under `.mfe/<env>/`. Right before deleting a
 bucket's files it reads the live pointer again and, if a swap happened since, also keeps
@@ -21,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.history import read_record, seqs
+from mfe.publish.history import read_record, record_seqs
 from mfe.publish.local import RESERVED_PREFIX, SHELL_KEY
 from mfe.publish.plan import young
 from mfe.publish.pointer import Damaged, Live
-from mfe.publish.previews import PREVIEW_PAGES, Preview, previews
-from mfe.publish.remote import RemoteObject, s3_errors
-from mfe.publish.versions import ca_key, read_version
+from mfe.publish.previews import PREVIEW_PAGES, Preview, list_previews
+from mfe.publish.remote import RemoteObject, list_prefix, s3_errors
+from mfe.publish.versions import VERSIONS_PREFIX, ca_key, read_version, version_key
 from mfe.threads import parallel
 
 if TYPE_CHECKING:
@@ -37,20 +38,20 @@ BATCH = 1000
 
 
 def kept_pointers(run: Run) -> list[Live]:
+    """The live pointer, the last `keep_releases` records and the previews' overlays, read
+    from their own prefixes: not from a listing of the whole parent bucket."""
     live, _ = run.read_live()
-    run.listings.pop(run.parent, None)
-    listing = run.listing(run.parent)
     found = [live] if live else []
     bucket = run.parent_bucket
     with s3_errors(run.session, bucket, "reading the release history"):
-        kept = seqs(listing)[-run.project.publish.keep_releases :]
+        kept = record_seqs(run.s3, bucket)[-run.project.publish.keep_releases :]
         try:
             found += parallel(
                 8, [functools.partial(read_record, run.s3, bucket, seq) for seq in kept]
             )
         except Damaged as exc:  # what it names is unknown: deleting anything could break it
             raise PruneRefused(f"--prune deleted nothing: {exc}") from None
-        for preview in previews(run.s3, bucket, listing):
+        for preview in list_previews(run.s3, bucket):
             overlay = preview.pointer
             # Its changed apps have no version manifest: the record lists their files.
             changed = preview_files(run, preview)
@@ -91,6 +92,7 @@ def preview_files(run: Run, preview: Preview) -> dict[str, set[str]]:
         kept.setdefault(app, set()).update(
             k if r.immutable else ca_key(k, r.sha256) for k, r in files.items()
         )
+        kept[app].add(version_key(app, base.apps[app].version))  # read by every later prune
     return kept
 
 
@@ -104,6 +106,7 @@ def kept_keys(run: Run, pointers: list[Live]) -> dict[str, set[str]]:
         )
         for app, version in pointer.apps.items():
             keys = kept.setdefault(app, set())
+            keys.add(version_key(app, version.version))
             for key, blob in version.mutable.items():
                 keys.update({key, ca_key(key, blob.sha256)})
             if (app, version.version) in seen or app not in run.buckets:
@@ -138,9 +141,11 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
     now = datetime.now(UTC)
     grace = run.project.publish.grace_seconds
     total = young_kept = 0
+    records: dict[str, list[str]] = {}
     for name, plan in run.plans.items():
         if name not in run.buckets:
             continue
+        records[name] = unused_records(run, name, kept.get(name, set()), now)
         unused = {
             key: remote
             for key, remote in list_fresh(run, name).items()
@@ -184,7 +189,7 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
         run.progress.note(f"--prune: kept {why}")
     if delete:
         for name, plan in run.plans.items():
-            if not plan.deletes:
+            if not plan.deletes and not records.get(name):
                 continue
             # A swap since `kept` was read may name an old file again, uploaded again by its
             # publish after our listing (mfe.publish.refresh): read the pointer once more
@@ -194,8 +199,30 @@ def prune(run: Run, extra: dict[str, set[str]] | None = None, *, delete: bool = 
                 pointers, kept, seq = kept_now(run, extra)
             plan.deletes = [key for key in plan.deletes if key not in kept.get(name, set())]
             delete_keys(run, plan.bucket, plan.deletes)
+            # After the files they list: a prune stopped in between leaves a record naming
+            # deleted files, which refuses a rollback ("pruned?") as a missing one does.
+            records[name] = [key for key in records[name] if key not in kept.get(name, set())]
+            delete_keys(run, plan.bucket, records[name], "pruning old app version records")
         prune_local(run.project.state_dir(run.env.name), pointers, grace)
+    if any(records.values()):
+        count = sum(len(keys) for keys in records.values())
+        run.progress.note(
+            f"--prune: {'deleted' if delete else 'would delete'} {count} app version record(s) "
+            f"({VERSIONS_PREFIX}) that no kept release or preview names: a rollback to "
+            "a release that used one is refused"
+        )
     return sum(len(plan.deletes) for plan in run.plans.values())
+
+
+def unused_records(run: Run, app: str, kept: set[str], now: datetime) -> list[str]:
+    """The version records (`_mfe/versions/<app>/`) of `app`'s bucket that no kept pointer
+    or preview names, once older than the grace period: a publish writes (or rewrites, when
+    reusing an old one) the record of its version before its swap, as it does its files
+    (`mfe.publish.refresh`). Their files are gone or going: nothing can serve them again."""
+    bucket, grace = run.buckets[app], run.project.publish.grace_seconds
+    prefix = f"{VERSIONS_PREFIX}{app}/"
+    listed = list_prefix(run.session, bucket, prefix)
+    return sorted(k for k, r in listed.items() if k not in kept and not young(r, now, grace))
 
 
 def kept_young(count: int, grace_seconds: int) -> str:

@@ -52,7 +52,7 @@ from mfe.publish.plan import AppPlan, online_copy, present
 from mfe.publish.pointer import AppVersion, Blob, Live
 from mfe.publish.releases import FileRecord
 from mfe.publish.remote import RemoteObject, head, s3_errors
-from mfe.publish.versions import ca_key, read_version
+from mfe.publish.versions import ca_key, read_version, rewrite_version, version_key
 from mfe.threads import parallel
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ class Reuse:
     files: dict[str, list[LocalFile]] = field(default_factory=dict)
     written: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
     refreshed: dict[tuple[str, str], LocalFile] = field(default_factory=dict)
+    records: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
+    """(app, version) -> when the version record the swap names was last written (None: not
+    known): `--prune` deletes an old one no kept pointer names, as it does files."""
+    rewritten: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def of(cls, run: Run, changed: list[str], planned: datetime | None = None) -> Reuse:
@@ -125,6 +129,7 @@ class Reuse:
     def refresh(self, current: Live | None, mine: list[str]) -> None:
         """Before a swap from `current`: upload again the old objects it does not name."""
         now = datetime.now(UTC)
+        self.refresh_records(current, mine, now)
         due = self.due(current, mine, now)
         count = sum(len(files) for files in due.values())
         if not count:
@@ -135,6 +140,25 @@ class Reuse:
         )
         self._put(due)
         self.count(due, now)
+
+    def refresh_records(self, current: Live | None, mine: list[str], now: datetime) -> None:
+        """Write again the old version records of `mine` that `current` does not name (the
+        same bytes): the rule `due` applies to files, which a record outlives no longer."""
+        for (app, version), written in self.records.items():
+            if app not in mine or not self.old(written, now):
+                continue
+            live = current.apps.get(app) if current is not None else None
+            if live is not None and live.version == version:
+                continue
+            self.rewrite_record(app, version)
+            self.records[(app, version)] = now
+            self.rewritten.add((app, version))
+
+    def rewrite_record(self, app: str, version: str) -> None:
+        run = self.run
+        bucket, state = run.buckets[app], run.project.state_dir(run.env.name)
+        with s3_errors(run.session, bucket, f"writing the file list of {app} again"):
+            rewrite_version(run.s3, bucket, app, version, state)
 
     def told(self, due: dict[str, list[LocalFile]]) -> str:
         """`uploading N reused file(s) again`, naming apart the ones this command uploaded
@@ -172,6 +196,14 @@ class Reuse:
     def confirm(self) -> None:
         """After the swap: upload again any refreshed object a prune deleted meanwhile."""
         run = self.run
+        for app, version in sorted(self.rewritten):
+            with s3_errors(run.session, run.buckets[app], f"checking the file list of {app}"):
+                there = head(run.s3, run.buckets[app], version_key(app, version))
+            if there is None:
+                run.progress.note(
+                    f"{version_key(app, version)} deleted by a concurrent --prune: writing again"
+                )
+                self.rewrite_record(app, version)
         gone: dict[str, list[LocalFile]] = {}
         for (app, key), f in self.refreshed.items():
             bucket = run.buckets[app]
@@ -264,6 +296,7 @@ class InPlace(Reuse):
             with s3_errors(run.session, bucket, f"reading the file list of {app}"):
                 files = read_version(run.s3, bucket, app, version.version, state)
             reuse.files[app] = [stored(app, k, r, r.immutable) for k, r in files.items()]
+            reuse.records[(app, version.version)] = None  # its age is not known: old
         if page is not None:
             reuse.files.setdefault(run.parent, []).append(
                 stored(run.parent, SHELL_KEY, page, False)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
+from mfe.publish.local import RESERVED_PREFIX as STATE
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -115,8 +116,44 @@ def refused_credentials(session: Session, code: str) -> str:
 
 
 def list_bucket(session: Session, bucket: str) -> dict[str, RemoteObject]:
-    """Every key in the bucket (release state included): one request per 1000 keys."""
-    return _listed(session, bucket, None)
+    """Every key in the bucket but release state (`_mfe/`): what a publish, a rollback or
+    `--prune` compares files with. State grows with the history and the app versions; a
+    listing that walks past it once costs one page however much there is (`_skipping`)."""
+    found: dict[str, RemoteObject] = {}
+    with s3_errors(session, bucket, "listing objects"):
+        start = ""
+        while True:
+            page = session.s3.list_objects_v2(Bucket=bucket, **_skipping(start))
+            items = page.get("Contents", [])
+            for item in items:
+                if not item["Key"].startswith(STATE):
+                    found[item["Key"]] = _remote(item)
+            if not page.get("IsTruncated") or not items:
+                return found
+            start = page.get("NextContinuationToken", "") if not _in_state(items) else STATE_END
+
+
+STATE_END = STATE + "~"
+"""After every key of release state (its names use letters, digits, '.', '_' and '-'), in
+S3's byte order: a listing started after it skips the rest of `_mfe/`."""
+
+
+def _in_state(items: list[Any]) -> bool:
+    """Whether a truncated page ends inside release state: the next page starts after it."""
+    return str(items[-1]["Key"]).startswith(STATE)
+
+
+def _skipping(start: str) -> dict[str, Any]:
+    """ListObjectsV2 arguments going on from `start`: a continuation token, or the key
+    after release state (`STATE_END`)."""
+    if not start:
+        return {}
+    return {"StartAfter": start} if start == STATE_END else {"ContinuationToken": start}
+
+
+def list_prefix(session: Session, bucket: str, prefix: str) -> dict[str, RemoteObject]:
+    """Every key under `prefix` (the history, the previews, an app's version records)."""
+    return _listed(session, bucket, prefix, None)
 
 
 def folder_of(key: str) -> str:
@@ -127,25 +164,26 @@ def folder_of(key: str) -> str:
 def list_folder(session: Session, bucket: str, folder: str) -> dict[str, RemoteObject]:
     """The keys directly in `folder` (see `folder_of`), not in its subfolders: a folder of a
     few fixed-URL files costs one request however many `_ca/` copies the bucket holds."""
-    return _listed(session, bucket, folder)
+    return _listed(session, bucket, folder, "/")
 
 
-def _listed(session: Session, bucket: str, folder: str | None) -> dict[str, RemoteObject]:
-    """The whole bucket (`folder` None), or the keys directly in `folder`."""
+def _listed(
+    session: Session, bucket: str, prefix: str, delimiter: str | None
+) -> dict[str, RemoteObject]:
+    """The keys under `prefix`, only those directly in it with `delimiter` '/'."""
     found: dict[str, RemoteObject] = {}
-    doing = "listing objects" if folder is None else f"listing objects in '{folder or '/'}'"
-    with s3_errors(session, bucket, doing):
+    with s3_errors(session, bucket, f"listing objects in '{prefix or '/'}'"):
         paginator = session.s3.get_paginator("list_objects_v2")
-        if folder is None:
-            pages = paginator.paginate(Bucket=bucket)
-        else:
-            pages = paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/")
-        for page in pages:
+        extra: dict[str, Any] = {"Delimiter": delimiter} if delimiter else {}
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **extra):
             for item in page.get("Contents", []):
-                key = item["Key"]
-                etag = item.get("ETag", "").strip('"')
-                found[key] = RemoteObject(key, etag, item["Size"], item.get("LastModified"))
+                found[item["Key"]] = _remote(item)
     return found
+
+
+def _remote(item: Any) -> RemoteObject:
+    etag = item.get("ETag", "").strip('"')
+    return RemoteObject(item["Key"], etag, item["Size"], item.get("LastModified"))
 
 
 def head(s3: Any, bucket: str, key: str) -> RemoteObject | None:

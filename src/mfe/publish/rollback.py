@@ -34,7 +34,7 @@ from mfe.publish.history import (
     history_key,
     missing_note,
     read_record,
-    seqs,
+    record_seqs,
     summary,
 )
 from mfe.publish.merge import (
@@ -65,7 +65,8 @@ if TYPE_CHECKING:
 
 def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
     bucket = run.parent_bucket
-    known = seqs(run.listing(run.parent))
+    with s3_errors(run.session, bucket, "listing the release history"):
+        known = record_seqs(run.s3, bucket)  # the history alone: the bucket may hold thousands
 
     @functools.cache  # `walk` walks the newest records twice
     def read(seq: int) -> Live:

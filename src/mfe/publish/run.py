@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +71,7 @@ from mfe.publish.releases import dirty_apps, now_iso, published_source
 from mfe.publish.remote import RESUMES, UNCHANGED, RemoteObject, list_bucket, s3_errors
 from mfe.publish.report import Progress
 from mfe.publish.result import Result, by_app
-from mfe.publish.versions import blob, records, version_of, write_version
+from mfe.publish.versions import blob, records, version_key, version_of, write_version
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
@@ -332,7 +332,11 @@ class Run:
             if prune:  # what a publish would keep: the kept releases and this one
                 from mfe.publish.prune import prune as plan_prune
 
-                mine = {n: {online_copy(f).key for f in la.files} for n, la in self.local.items()}
+                mine = {
+                    n: {online_copy(f).key for f in la.files}
+                    | {version_key(n, version_of(la.files))}
+                    for n, la in self.local.items()
+                }
                 plan_prune(self, mine, delete=False)
             return report
         apps = merge(base, changed, candidates, forced, gone.removed)
@@ -344,11 +348,13 @@ class Run:
         for name in changed:
             files = records(candidates[name].files)
             doing = f"recording app version of {name}"
+            version, started = candidates[name].version.version, datetime.now(UTC)
             with s3_errors(self.session, self.buckets[name], doing, lost=self.lost):
-                write_version(
-                    self.s3, self.buckets[name], name, candidates[name].version.version, files,
+                found = write_version(
+                    self.s3, self.buckets[name], name, version, files,
                     self.local[name].manifest, state_dir,
                 )  # fmt: skip
+            reuse.records[(name, version)] = found or started
         parent_plan = self.plans[self.parent]
         state: dict[str, Any] = {"forced": forced, "gone": gone}
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,10 @@ def write_version(
     files: dict[str, FileRecord],
     manifest: AssetManifest,
     state_dir: Path,
-) -> None:
-    """Put the version manifest unless it is there (412 = already written, same content).
+) -> datetime | None:
+    """Put the version manifest unless it is there (412 = already written, same content);
+    returns when the one found there was written (None: written now), as `--prune` deletes
+    an old one no kept release names (`Reuse.records` writes it again before the swap).
 
     It carries the build's asset-manifest too: rendering the shell for this version (from
     a machine that did not build it) needs every module's integrity."""
@@ -100,8 +103,23 @@ def write_version(
         "asset_manifest": json.loads(manifest.to_json()),
     }
     body = (json.dumps(data, sort_keys=True) + "\n").encode()
-    put_once(s3, bucket, version_key(app, version), body, same_files)
+    found = put_once(s3, bucket, version_key(app, version), body, same_files)
     write_atomic(_cache(state_dir, app, version), body)
+    return found
+
+
+def rewrite_version(s3: Any, bucket: str, app: str, version: str, state_dir: Path) -> None:
+    """Write a version manifest again from its local copy (`write_version` or `read_version`
+    made it), unconditionally: it makes the record young, or puts back one a concurrent
+    `--prune` deleted (the same bytes, content-addressed by the version)."""
+    body = _version_body(s3, bucket, app, version, state_dir)
+    s3.put_object(
+        Bucket=bucket,
+        Key=version_key(app, version),
+        Body=body,
+        ContentType="application/json",
+        CacheControl="no-store",
+    )
 
 
 def read_version(
