@@ -3,6 +3,7 @@ against a real moto server; the result equals one runner publishing everything."
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,7 +21,9 @@ from typing import Any
 
 import pytest
 
-from mfe.ci.shards import pack
+from mfe.ci.shards import pack, plan_path, read_plan
+from mfe.config import load_project
+from mfe.errors import MfeError
 from mfe.publish.pointer import read_pointer
 
 from fixtures.aws import DUMMY_AWS_ENV, free_port, local_client, start_moto, stop_process
@@ -756,3 +759,27 @@ def test_shard_and_publish_reports_say_what_each_job_did(second_moto: str, tmp_p
     assert written.index("app-02 is not in the build cache") < written.index(
         "nothing was published"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("[]", "a JSON list, not an object"),
+        ("42", "a JSON int, not an object"),
+        ('{"format": "mfe-ci-plan/1", "env": "local", "commit": "c", "base": "", "scope": "",'
+         ' "publish": true, "apps": [], "shards": []}', "'list' object"),
+    ],
+)  # fmt: skip
+def test_a_plan_that_is_no_json_object_says_to_plan_again(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    """A plan file of another JSON shape (a list, a number, `apps` a list) raised
+    AttributeError; it is an unreadable plan like any other."""
+    project = dataclasses.replace(load_project(REPO), root=tmp_path)
+    plan_path(project, "local").parent.mkdir(parents=True)
+    plan_path(project, "local").write_text(text)
+    with pytest.raises(MfeError) as info:
+        read_plan(project, "local", "c")
+    message = str(info.value)
+    assert message.startswith(f"{plan_path(project, 'local')}: unreadable CI plan ("), message
+    assert why in message and "run `doit ci_plan env=local shards=N` again" in message

@@ -113,6 +113,8 @@ def read_plan(project: Project, env: str, commit: str) -> Plan:
     path = plan_path(project, env)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
         plan = Plan(
@@ -136,7 +138,7 @@ def read_plan(project: Project, env: str, commit: str) -> Plan:
             f"{path}: the CI plan has no {exc.args[0]!r} field (written by another version of "
             f"mfe, or edited?); run `doit ci_plan env={env} shards=N` again"
         ) from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:  # a field of another JSON type
         raise MfeError(
             f"{path}: unreadable CI plan ({exc}); run `doit ci_plan env={env} shards=N` again"
         ) from None
