@@ -4,6 +4,7 @@ objects) leaves the previous release served, and the re-run uploads only what is
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import threading
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 
 from mfe.config import load_project
+from mfe.envs.backend import backend_for
 from mfe.errors import MfeError
 from mfe.publish import publish
-from mfe.publish.local import LocalFile
+from mfe.publish.local import LocalFile, collect
+from mfe.publish.pointer import POINTER_KEY
 from mfe.publish.remote import RESUMES
 from mfe.publish.report import Progress
 from mfe.publish.smoke import smoke_check
@@ -363,10 +366,96 @@ def test_a_connection_lost_during_the_uploads_says_to_run_the_command_again(
     message = str(lost.value)
     assert f"lost the connection to http://127.0.0.1:{port} while uploading " in message
     assert "in bucket 'pub" in message and "(environment 'local')" in message
-    assert message.endswith(
-        "; run the same command again: uploads are content-addressed, so it uploads only "
-        "what is missing, and the served page did not change"
+    assert message.endswith(GONE), message  # not "uploads only what is missing": all is gone
+
+
+GONE = (
+    "its buckets and release history went with it (it kept them in memory), so nothing is "
+    "published there any more; the next `doit publish env=local` starts a new one and "
+    "uploads everything"
+)
+"""How a command whose local emulator stopped under it ends: no promise to go on."""
+
+
+@pytest.mark.parametrize("env", ["local", "store"])
+def test_only_the_local_emulator_gone_loses_the_state_a_store_keeps_the_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    """Nothing listens on the port: the local emulator's state went with it; an
+    S3-compatible store (an AWS environment's `endpoint_url`) keeps what it was sent, so
+    the message still says the command goes on from what it did."""
+    from test_infra import make_project
+
+    from mfe.envs.session import Session
+    from mfe.publish.remote import list_bucket
+
+    project = make_project(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with (tmp_path / "mfe.toml").open("a") as toml:
+        toml.write(
+            f'\n[env.store]\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:{free_port()}"\n'
+        )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(MfeError) as lost:
+        list_bucket(Session(load_project(project.root), env), "site")
+    message = str(lost.value)
+    assert message.startswith("lost the connection to http://127.0.0.1:"), message
+    if env == "local":
+        assert message.endswith(GONE), message
+    else:
+        assert message.endswith(f"; run the same command again: {RESUMES}"), message
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the emulator and its worker process (the one that holds its state)."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    for pid in [*map(int, children), proc.pid]:
+        os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts_anew(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the emulator as the publish swaps the pointer: its state is gone with it,
+    so the message says so (not "run the same command again: it goes on from what this one
+    did"), and the next publish starts a new emulator and uploads every file again."""
+    from mfe.envs.session import Session
+
+    port = free_port()
+    emulator = start_moto(port, tmp_path / "moto.log")
+    site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
+    try:
+        site.publish()
+        site.change("accounts", "2")
+        session = Session(site.project, "local", outputs=site.outputs)
+
+        def kill_at_swap(request: Any, **_: Any) -> None:
+            if request.method == "PUT" and request.url.endswith(POINTER_KEY):
+                kill_tree(emulator)
+                wait_until(lambda: refused(port), f"port {port} still open", timeout=10)
+
+        session.s3.meta.events.register("before-send.s3", kill_at_swap)
+        with pytest.raises(MfeError) as lost:
+            publish(site.project, "local", outputs=site.outputs, session=session, smoke=False)
+    finally:
+        stop_process(emulator)
+    message = str(lost.value)
+    assert message.startswith(
+        f"lost the connection to http://127.0.0.1:{port} while swapping the live pointer in "
+        f"bucket '{site.bucket('mfe-parent')}' (environment 'local'): the local AWS emulator "
+        f"no longer listens on port {port} ("
     ), message
+    assert message.endswith(GONE), message
+
+    project = load_project(site.root)
+    try:
+        again = publish(project, "local", smoke=False)  # starts and provisions a new emulator
+    finally:
+        backend_for(project, "local").stop()
+    local = sum(len(la.files) for la in collect(project, "local", None).values())
+    assert again.seq == 1 and sum(len(a.uploaded) for a in again.apps.values()) >= local
 
 
 def test_an_upload_worker_process_tries_a_gone_request_once(tmp_path: Path) -> None:

@@ -57,6 +57,9 @@ class AwsBackend:
     def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
         return ()  # AWS (and an S3-compatible store) keeps the standard retries
 
+    def lost(self, exc: BaseException) -> str | None:
+        return None  # AWS (and a store) keeps what it was sent: a re-run goes on from it
+
     def start(self) -> None:
         pass
 

@@ -38,6 +38,11 @@ class Backend(Protocol):
         """Picklable callables given each new client (the local emulator's: a request whose
         emulator is gone fails at once, not after the standard retries)."""
 
+    def lost(self, exc: BaseException) -> str | None:
+        """What a command says of a connection lost mid-command (`exc`) when the endpoint's
+        state went with it (the local emulator no longer listens: it kept everything in
+        memory); None when running the command again goes on from what it did."""
+
     def start(self) -> None:
         """Make the API endpoint answer (cheap when it already does)."""
 

@@ -38,6 +38,9 @@ class DevBackend:
     def client_hooks(self) -> tuple[Callable[[Any], None], ...]:
         raise self._not_here()
 
+    def lost(self, exc: BaseException) -> str | None:
+        raise self._not_here()
+
     def start(self) -> None:
         raise self._not_here()
 

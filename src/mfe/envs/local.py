@@ -88,6 +88,21 @@ class LocalBackend:
         hook = FailFastWhenGone.for_endpoint(self.endpoint)
         return () if hook is None else (hook,)
 
+    def lost(self, exc: BaseException) -> str | None:
+        """The emulator's state is gone when nothing listens on its port any more (the
+        check its client hook makes): a re-run starts a new, empty one. None while the
+        port answers (a dropped connection to a running emulator: its state is there)."""
+        hook = FailFastWhenGone.for_endpoint(self.endpoint)
+        if hook is None or not hook.gone():
+            return None
+        name = self.env.name
+        return (
+            f"the local AWS emulator no longer listens on port {hook.port} (`doit local_stop` "
+            f"ran meanwhile, or it was killed: {exc}); its buckets and release history went "
+            "with it (it kept them in memory), so nothing is published there any more; the "
+            f"next `doit publish env={name}` starts a new one and uploads everything"
+        )
+
     @property
     def endpoint(self) -> str:
         assert self.env.endpoint_url, "config gives a local environment its endpoint"

@@ -44,11 +44,16 @@ def connection_lost(
     session: Session, bucket: str, doing: str, exc: BaseException, why: str
 ) -> MfeError:
     """The one message for a connection lost mid-command (an emulator stopped, a network
-    drop): the endpoint, what was being done, and to run the command again, with `why`."""
+    drop): the endpoint, what was being done, and to run the command again, with `why`;
+    unless the endpoint's state went with it (`Backend.lost`: a local emulator no longer
+    listening), when a re-run goes on from nothing and the message says so instead."""
     endpoint = session.s3.meta.endpoint_url
+    where = f"while {doing} in bucket '{bucket}' (environment '{session.env.name}')"
+    gone = session.backend.lost(exc)
+    if gone is not None:
+        return MfeError(f"lost the connection to {endpoint} {where}: {gone}")
     return MfeError(
-        f"lost the connection to {endpoint} while {doing} in bucket '{bucket}' (environment "
-        f"'{session.env.name}'): {exc}; run the same command again: {why}"
+        f"lost the connection to {endpoint} {where}: {exc}; run the same command again: {why}"
     )
 
 
