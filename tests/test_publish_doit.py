@@ -227,8 +227,8 @@ def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: 
             break
     output = "".join(lines) + proc.stdout.read()
     assert proc.wait(60) == -signal.SIGINT, output  # ended by SIGINT, after its message
-    assert "error: publish interrupted (Ctrl-C): the site serves one whole release" in output
-    assert "run `doit publish` again" in output and "Traceback" not in output
+    assert "error: publish interrupted (Ctrl-C): nothing was switched: release " in output
+    assert "run `doit publish env=local` again" in output and "Traceback" not in output
     assert httpx.get(url).text == page
 
     again = run_doit(repo, "publish")

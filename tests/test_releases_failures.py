@@ -40,7 +40,7 @@ from mfe.publish.report import summary
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import ca_key
-from mfe.tasks.publish import run_rollback
+from mfe.tasks.publish import run_publish, run_rollback
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy, lost_race
@@ -585,3 +585,52 @@ def test_ctrl_c_before_a_rollbacks_swap_says_nothing_changed_and_the_command_to_
     project = site.project
     assert run_rollback(project, project.env("local"), to=str(first.seq)) is None
     assert live(site).rollback_of == first.release and live(site).page == first.page
+
+
+def ctrl_c_publish(site: Site, when: Callable[[str, str], bool]) -> str:
+    """`doit publish`'s action, with Ctrl-C sent to it at the first S3 request `when`
+    picks; its failure message."""
+    write_outputs(site.project, site.outputs)
+    with ctrl_c_at(site, when):
+        failed = run_publish(site.project, site.project.env("local"))
+    assert isinstance(failed, TaskFailed), failed
+    return str(failed.message)
+
+
+def test_ctrl_c_after_a_publishs_swap_names_the_release_it_switched_to(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    """Publish knows it swapped: the message names the new release (not "the previous
+    one or the new one"), served once its commit step is finished, which a re-run does."""
+    site = Site(tmp_path / "site", moto_s3)
+    site.publish()
+    first = live(site)
+    site.change("accounts", "2")
+    message = ctrl_c_publish(site, after_the_swap())
+    now = live(site)
+    assert now.seq == first.seq + 1, message
+    assert message == (
+        f"publish interrupted (Ctrl-C): its switch was made: the live pointer names release "
+        f"{now.release} (seq {now.seq}), served once its commit step is finished (until then "
+        f"the page of release {first.release} (seq {first.seq})); run `doit publish env=local` "
+        "again to finish it"
+    )
+    assert run_publish(site.project, site.project.env("local")) is None
+    assert [r.seq for r in history(site)] == [1, 2] and live(site).seq == now.seq
+    assert hashlib.sha256(served(site)).hexdigest() == now.page.sha256
+
+
+def test_ctrl_c_before_a_publishs_swap_names_the_release_still_served(
+    tmp_path: Path, moto_s3: S3Server
+) -> None:
+    site = Site(tmp_path / "site", moto_s3)
+    site.publish()
+    first, page = live(site), served(site)
+    site.change("accounts", "2")
+    message = ctrl_c_publish(site, lambda method, path: method == "PUT" and "-accounts/" in path)
+    assert live(site).seq == first.seq and served(site) == page
+    assert message == (
+        f"publish interrupted (Ctrl-C): nothing was switched: release {first.release} (seq "
+        f"{first.seq}) is still served; run `doit publish env=local` again: it uploads only "
+        "what is missing and finishes"
+    )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
+from mfe.errors import CtrlC
 from mfe.publish.merge import shown_keys
 from mfe.publish.plan import AppPlan, app_plan
 from mfe.publish.pointer import Live
@@ -123,16 +124,25 @@ def publish(
         project, env, outputs, progress, only=_only(project, app), dry_run=dry_run,
         session=session,
     )  # fmt: skip
-    result = run.publish(
-        force=force,
-        prune=prune,
-        wait=wait,
-        verify=verify,
-        keep_newer=keep_newer,
-        force_hint=force_hint,
-    )
-    if smoke and not dry_run:
-        smoke_or_repair(run, result)
+    try:
+        result = run.publish(
+            force=force,
+            prune=prune,
+            wait=wait,
+            verify=verify,
+            keep_newer=keep_newer,
+            force_hint=force_hint,
+        )
+        if smoke and not dry_run:
+            smoke_or_repair(run, result)
+    except CtrlC:
+        raise
+    except KeyboardInterrupt:
+        if dry_run:
+            raise
+        from mfe.publish.interrupted import interrupted
+
+        raise interrupted(run) from None
     report = build_report(
         run.env.name,
         result.release,

@@ -104,6 +104,13 @@ class Run:
     """Whether this command ran a commit step (which may write the served page)."""
     uploaded: dict[tuple[str, str], datetime] = field(default_factory=dict)
     """(app, key) -> when this command last started uploading it (`Reuse` dates it so)."""
+    made: tuple[Live, Live | None] | None = None
+    """The pointer this publish's swap last built, with the one it replaces (it may be
+    written: Ctrl-C's message asks the store)."""
+    swapped: tuple[Live, Live | None] | None = None
+    """The pointer this publish wrote, with the one it replaced."""
+    finished: bool = False
+    """The commit step of `swapped` finished: its page is served, its release recorded."""
 
     @classmethod
     def start(
@@ -378,7 +385,7 @@ class Run:
             self.upload_page(page, parent_plan, current, reuse)
             page_blob = blob(page)
             release = new_release_id(page.sha256, current.release if current else None)
-            return Live(
+            made = Live(
                 seq=(current.seq if current else 0) + 1,
                 release=release,
                 created=now_iso(),
@@ -393,6 +400,8 @@ class Run:
                 invalidations=invalidation_paths(current, apps, page_blob, self.parent),
                 unrecorded=carried,
             )
+            self.made = (made, current)
+            return made
 
         with s3_errors(self.session, self.parent_bucket, "swapping the live pointer"):
             new, previous = compare_and_swap(
@@ -408,9 +417,11 @@ class Run:
         if new is None:
             result = Result(previous.release if previous else "", previous, previous, True)
         else:
+            self.swapped = (new, previous)
             record_replaced(self, previous, base)
             reuse.confirm()  # before the commit step serves the page
             self.commit_step(new, previous, wait)
+            self.finished = True
             reuse.confirm()  # and after: a prune that decided before the swap had that long
             result = Result(new.release, new, previous, False, {}, new.forced, new.changed)
             result.forced_over = new.forced_over
