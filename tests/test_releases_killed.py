@@ -20,14 +20,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from test_releases import Clone, check_consistent, history
-from test_releases_failures import CHILD, live
+from test_releases_failures import CHILD, live, nth
 
 from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
 from mfe.publish.history import history_key
+from mfe.publish.preview import publish_preview
+from mfe.publish.releases_cmd import show
 from mfe.publish.rollback import rollback
+from mfe.publish.smoke import smoke_check
 
 from fixtures.config import use_port
 from fixtures.proxy import POINTER, FailingProxy
@@ -184,3 +188,83 @@ def test_a_command_killed_while_writing_a_history_record_leaves_no_broken_record
     assert [r.seq for r in history(site)] == [1, 2]
     rollback(load_project(site.root), "local", outputs=site.outputs, smoke=False)
     check_consistent(site)
+
+
+PREVIEW_CHILD = """
+import sys
+from mfe.config import load_project
+from mfe.envs.outputs import read_outputs
+from mfe.publish.preview import publish_preview
+
+project = load_project(__import__("pathlib").Path(sys.argv[1]))
+env = project.env("local")
+publish_preview(project, env, sys.argv[2], outputs=read_outputs(project, env), smoke=False)
+"""
+
+PREVIEW_POINTS: dict[str, Callable[[], Match]] = {
+    # the page, and each write of the preview's record (each test counts afresh)
+    "page": lambda: lambda m, p: m == "PUT" and p.endswith("/previews/kt/index.html"),
+    "record 1": lambda: nth(1, lambda m, p: m == "PUT" and p.endswith("/_mfe/previews/kt.json")),
+    "record 2": lambda: nth(2, lambda m, p: m == "PUT" and p.endswith("/_mfe/previews/kt.json")),
+}
+
+
+def preview_killed_at(site: Site, server: S3Server, point: Match) -> bool:
+    """`publish_preview(kt)` in a child process, SIGKILLed at the first request `point`
+    matches; False if it finished without sending one."""
+    port = site.port
+    proxy = FailingProxy(server.endpoint, hold=point)
+    try:
+        site.point_at(proxy.port)
+        child = subprocess.Popen(
+            [sys.executable, "-c", PREVIEW_CHILD, str(site.root), "kt"],
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not proxy.held.wait(0.1):
+                if child.poll() is not None:
+                    return False
+            return True
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    finally:
+        proxy.close()
+        site.point_at(port)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first", "again"])
+@pytest.mark.parametrize("point", sorted(PREVIEW_POINTS))
+def test_a_preview_killed_while_written_keeps_what_its_page_serves_through_a_prune(
+    tmp_path: Path, moto_s3: S3Server, point: str, first: bool
+) -> None:
+    """A preview (new, or published again over an earlier one of its name) is SIGKILLed
+    at its page or at a write of its record. Whichever page `previews/kt/` serves then
+    must keep loading after `--prune` (no grace period, one kept release) deletes what
+    nothing keeps, and `doit releases` says when the record is ahead of its page."""
+    site = Site(tmp_path / "repo", moto_s3, keep_releases=1, grace_seconds=0)
+    site.publish(smoke=False)
+    write_outputs(site.project, site.outputs)
+    if not first:
+        site.change("payments", "pv1")
+        publish_preview(site.project, "local", "kt", outputs=site.outputs, smoke=False)
+    site.change("payments", "pv2")
+    if not preview_killed_at(site, moto_s3, PREVIEW_POINTS[point]()):
+        pytest.skip(f"a preview writes no {point}")
+    site.change("payments", "3")
+    site.publish(prune=True, smoke=False)
+
+    url = f"{site.outputs.apps['mfe-parent'].base_url}previews/kt/index.html"
+    page = httpx.get(url)
+    if page.status_code == 200:
+        smoke_check(url, attempts=1)  # the page and every file it references load
+    else:
+        assert first and point != "record 2", page.status_code  # its page was never written
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    unfinished = "was not finished" in shown
+    assert unfinished == (point != "record 1"), shown  # its record is ahead of its page
+    publish_preview(site.project, "local", "kt", outputs=site.outputs, smoke=False)
+    smoke_check(url, attempts=1)  # the next run finishes it
+    assert "was not finished" not in show(site.project, site.project.env("local"), site.outputs)

@@ -4,10 +4,13 @@ release, at `previews/NAME/` of the parent site, without touching anything live.
 The changed apps' new files go up under the keys a publish would use (fingerprinted
 names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview pointer
 (`_mfe/previews/NAME.json`: the overlaid pointer plus every key of its changed apps,
-those the live version had online already too, which `--prune` keeps). No listing: the
-live pointer and the version manifests (cached locally) say what is online already, so a
-preview costs its changed files plus five requests (one checks that the pointer is not
-older than the history, restored by hand: a preview over it is refused).
+those the live version had online already too, which `--prune` keeps). The pointer is
+written twice: before the page, pending and also naming what the page it replaces needs
+(`Preview.ahead`), and after it, as itself; a command killed between leaves no page whose
+files a prune could delete. No listing: the live pointer and the version manifests
+(cached locally) say what is online already, so a preview costs its changed files plus
+seven requests (one checks that the pointer is not older than the history, restored by
+hand: a preview over it is refused; one reads the pointer it replaces).
 
 `--prune` keeps what a preview's pointer names, but not before it is written: a release
 swapped in meanwhile can let a prune delete files of the release the preview overlays.
@@ -25,7 +28,7 @@ from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.held import held_note, held_why
 from mfe.publish.pointer import Live
-from mfe.publish.previews import Preview, check_name, page_key, pointer_key
+from mfe.publish.previews import Preview, check_name, page_key, pointer_key, read_preview
 from mfe.publish.prune import delete_keys
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
@@ -155,21 +158,32 @@ def write_preview(
     run.upload(run.plans)
     apps = merge(live, changed, candidates, [])
     html = render_page(run.project, run.env, run.outputs, apps, run.manifest_for)
-    page = page_key(name)
-    parent = run.parent_bucket
+    overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
+    preview = Preview(name, now, live.seq, overlay, added, needed, commit, dirty)
+    # `--prune` keeps what the record names, so it names the new page's files before that
+    # page is up, and the files of the page it replaces until it is: a command killed in
+    # between leaves a page whose files are kept, and a pending record saying so.
+    page, parent = page_key(name), run.parent_bucket
+    with s3_errors(run.session, parent, f"reading {pointer_key(name)}"):
+        earlier = read_preview(run.s3, parent, name)
+    put_record(run, preview.ahead(earlier))
     with s3_errors(run.session, parent, f"writing {page}"):
         run.s3.put_object(
             Bucket=parent, Key=page, Body=html, ContentType="text/html; charset=utf-8",
             CacheControl="no-cache",
         )  # fmt: skip
-    overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
-    preview = Preview(name, now, live.seq, overlay, added, needed, commit, dirty)
-    with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
+    put_record(run, preview)
+    return changed, added
+
+
+def put_record(run: Any, preview: Preview) -> None:
+    """Write a preview's record (`_mfe/previews/NAME.json`)."""
+    key = pointer_key(preview.name)
+    with s3_errors(run.session, run.parent_bucket, f"writing {key}"):
         run.s3.put_object(
-            Bucket=parent, Key=pointer_key(name), Body=preview.to_json(),
+            Bucket=run.parent_bucket, Key=key, Body=preview.to_json(),
             ContentType="application/json", CacheControl="no-store",
         )  # fmt: skip
-    return changed, added
 
 
 def held_apps(run: Any, live: Live, candidates: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ by previews themselves, `--prune` (which keeps what a live preview references) a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -58,6 +59,24 @@ class Preview:
     dirty: bool | None = None
     """Its sources differed from `commit` (`releases.uncommitted`, as a release's
     `Live.dirty`). None: not known (no git checkout, or written before this field)."""
+    pending: bool = False
+    """Written before its page (`preview.write_preview`): until the record written after
+    the page clears it, `previews/NAME/` may still serve an earlier page or none (its
+    command was killed, or is still running). `doit releases` says so."""
+    replaces: tuple[Preview, ...] = ()
+    """While `pending`: the earlier records of this name whose page may still be the one
+    served, so `--prune` keeps what they name too (`serving`)."""
+
+    def serving(self) -> list[Preview]:
+        """Every record whose page `previews/NAME/` may serve now."""
+        return [self, *self.replaces]
+
+    def ahead(self, replaced: Preview | None) -> Preview:
+        """This record as written before its page: pending, replacing what `replaced`'s
+        page may serve (all of it, if that one was pending too)."""
+        earlier = replaced.serving() if replaced is not None else []
+        flat = tuple(dataclasses.replace(p, pending=False, replaces=()) for p in earlier)
+        return dataclasses.replace(self, pending=True, replaces=flat)
 
     def kept(self) -> dict[str, set[str]]:
         """The changed apps' keys `--prune` keeps (their versions have no file list)."""
@@ -65,6 +84,9 @@ class Preview:
         return {a: {*self.added.get(a, []), *self.files.get(a, [])} for a in apps}
 
     def to_json(self) -> bytes:
+        return (json.dumps(self.to_data(), indent=1, sort_keys=True) + "\n").encode()
+
+    def to_data(self) -> dict[str, Any]:
         data = {
             "name": self.name,
             "created": self.created,
@@ -75,15 +97,23 @@ class Preview:
             "commit": self.commit,
             "dirty": self.dirty,
         }
-        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+        if self.pending:  # a finished record reads as one written before these fields
+            data["pending"] = True
+            data["replaces"] = [p.to_data() for p in self.replaces]
+        return data
 
     @staticmethod
     def from_json(body: bytes) -> Preview:
-        data = json.loads(body)
+        return Preview.from_data(json.loads(body))
+
+    @staticmethod
+    def from_data(data: dict[str, Any]) -> Preview:
         pointer = Live.from_json(json.dumps(data["pointer"]).encode())
         return Preview(
             data["name"], data["created"], data["base"], pointer, data["added"],
             data.get("files", {}), data.get("commit"), data.get("dirty"),
+            bool(data.get("pending", False)),
+            tuple(Preview.from_data(p) for p in data.get("replaces", [])),
         )  # fmt: skip
 
 
@@ -100,6 +130,11 @@ def list_previews(s3: Any, bucket: str) -> list[Preview]:
     return previews(
         s3, bucket, [item["Key"] for page in pages for item in page.get("Contents", [])]
     )
+
+
+def read_preview(s3: Any, bucket: str, name: str) -> Preview | None:
+    """The record of preview `name`; None if it has none."""
+    return _read(s3, bucket, pointer_key(name))
 
 
 def _read(s3: Any, bucket: str, key: str) -> Preview | None:

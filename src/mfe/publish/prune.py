@@ -1,7 +1,7 @@
 """`--prune`: delete what no kept release and no live preview references.
 
 Kept: the live pointer, the last `keep_releases` history records and every preview
-pointer; for each, every file of its app versions (by their version manifests), the
+pointer (a pending one's, written before its page, with those it replaces); for each, every file of its app versions (by their version manifests), the
 `_ca/` copies of its fixed-URL files and of its page (a preview record too old to list
 its files keeps every file of the version it overlays). Never deleted: release state
 (`_mfe/`) but the app version records no kept pointer names (their files go too),
@@ -52,18 +52,24 @@ def kept_pointers(run: Run) -> list[Live]:
         except Damaged as exc:  # what it names is unknown: deleting anything could break it
             raise PruneRefused(f"--prune deleted nothing: {exc}") from None
         for preview in list_previews(run.s3, bucket):
-            overlay = preview.pointer
-            # Its changed apps have no version manifest: the record lists their files.
-            changed = preview_files(run, preview)
-            unchanged = {a: v for a, v in overlay.apps.items() if a not in changed}
-            found.append(
-                Live(overlay.seq, overlay.release, overlay.created, unchanged, overlay.page)
-            )
-            for app, keys in changed.items():
-                run.extra_kept.setdefault(app, set()).update(keys)
-                for key, blob in overlay.apps[app].mutable.items():
-                    run.extra_kept[app].add(ca_key(key, blob.sha256))
+            # A pending record: the page served may still be one a record it replaced names.
+            for record in preview.serving():
+                found.append(keep_preview(run, record))
     return found
+
+
+def keep_preview(run: Run, preview: Preview) -> Live:
+    """The pointer of the apps a preview overlays unchanged (kept as a release's are);
+    its changed apps' keys go to `run.extra_kept`."""
+    overlay = preview.pointer
+    # Its changed apps have no version manifest: the record lists their files.
+    changed = preview_files(run, preview)
+    unchanged = {a: v for a, v in overlay.apps.items() if a not in changed}
+    for app, keys in changed.items():
+        run.extra_kept.setdefault(app, set()).update(keys)
+        for key, blob in overlay.apps[app].mutable.items():
+            run.extra_kept[app].add(ca_key(key, blob.sha256))
+    return Live(overlay.seq, overlay.release, overlay.created, unchanged, overlay.page)
 
 
 def preview_files(run: Run, preview: Preview) -> dict[str, set[str]]:

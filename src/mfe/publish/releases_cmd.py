@@ -58,6 +58,8 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int | None
         changed = ",".join(preview.pointer.changed) or "-"
         source = f" from {commit_label(preview.commit, preview.dirty)}" if preview.commit else ""
         out.append(f"preview {preview.name}: {changed} over seq {preview.base}{source}  {url}")
+        if preview.pending:
+            out.append(f"warning: {unfinished(preview.name)}")
     return "\n".join(out)
 
 
@@ -71,3 +73,12 @@ def rows(scan: Scan, bucket: str) -> list[str]:
     for seq in scan.missing:
         by_seq[seq] = f"{seq:>5}  missing: {history_key(seq)} (deleted?)"
     return [lines[0], *(by_seq[seq] for seq in sorted(by_seq))]
+
+
+def unfinished(name: str) -> str:
+    """Why a pending preview record's page may not be the one it describes."""
+    return (
+        f"preview {name} was not finished (its command was stopped, or is still running): "
+        f"its page may still be an earlier one, or missing; `doit publish preview={name}` "
+        f"finishes it, `doit preview_rm name={name}` removes it"
+    )
