@@ -4,6 +4,7 @@ command that swapped it died (see DESIGN.md, "One live pointer")."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
@@ -26,14 +27,24 @@ if TYPE_CHECKING:
     from mfe.publish.run import Run
 
 
-def finish_pending(run: Run, live: Live | None) -> bool:
+class Pending(Enum):
+    """What `finish_pending` found and did."""
+
+    NONE = "none"
+    """The pointer has its history record: nothing was pending."""
+    FINISHED = "finished"
+    """Its commit step was finished (a rollback's: a plain rollback stops there)."""
+    UNDONE = "undone"
+    """It named files a prune deleted and was swapped back: read the pointer again."""
+
+
+def finish_pending(run: Run, live: Live | None) -> Pending:
     """A swapped pointer without its history record: an earlier publish died in its
-    commit step (or is in it now; finishing twice is harmless). Finish it. True when
-    it named deleted files and was swapped back instead (`mfe.publish.undo`): the
-    caller reads the pointer again."""
+    commit step (or is in it now; finishing twice is harmless). Finish it, or swap it
+    back when it names deleted files (`mfe.publish.undo`)."""
     if live is None or run.remote(run.parent, history_key(live.seq)) is not None:
-        return False
-    return _finish(run, live)
+        return Pending.NONE
+    return Pending.UNDONE if _finish(run, live) else Pending.FINISHED
 
 
 def _finish(run: Run, live: Live) -> bool:

@@ -13,7 +13,7 @@ from mfe.publish.history import (
     scan_records,
     table,
 )
-from mfe.publish.pointer import Damaged
+from mfe.publish.pointer import Damaged, Live
 from mfe.publish.remote import s3_errors
 
 SHOWN = 50
@@ -49,7 +49,7 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int | None
     elif live is None or live.seq < scan.newest:
         out.append(f"warning: {behind(bucket, live, scan.newest)}")
     else:
-        state = "" if scan.newest == live.seq else " (its commit step is unfinished)"
+        state = "" if scan.newest == live.seq else f" ({unfinished(scan, live, run.env.name)})"
         out.append(f"live: seq {live.seq}, release {live.release}{state}")
     if scan.missing:
         out.append(f"warning: {missing_note(bucket, scan.missing)}")
@@ -59,7 +59,7 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int | None
         source = f" from {commit_label(preview.commit, preview.dirty)}" if preview.commit else ""
         out.append(f"preview {preview.name}: {changed} over seq {preview.base}{source}  {url}")
         if preview.pending:
-            out.append(f"warning: {unfinished(preview.name)}")
+            out.append(f"warning: {unfinished_preview(preview.name)}")
     return "\n".join(out)
 
 
@@ -75,10 +75,27 @@ def rows(scan: Scan, bucket: str) -> list[str]:
     return [lines[0], *(by_seq[seq] for seq in sorted(by_seq))]
 
 
-def unfinished(name: str) -> str:
+def unfinished_preview(name: str) -> str:
     """Why a pending preview record's page may not be the one it describes."""
     return (
         f"preview {name} was not finished (its command was stopped, or is still running): "
         f"its page may still be an earlier one, or missing; `doit publish preview={name}` "
         f"finishes it, `doit preview_rm name={name}` removes it"
+    )
+
+
+def unfinished(scan: Scan, live: Live, env: str) -> str:
+    """What a live pointer without its record is: a rollback stopped past its swap says so,
+    and the command that finishes it (a plain rollback stops there, `rollback.repeats`)."""
+    if live.action != "rollback" or live.rollback_of is None:
+        return "its commit step is unfinished"
+    seqs = [rec.seq for rec in scan.records if rec.release == live.rollback_of]
+    where = f" (seq {seqs[-1]})" if seqs else ""
+    of, app = (
+        (f" of {live.rollback_app}", f" app={live.rollback_app}") if live.rollback_app else ("", "")
+    )
+    return (
+        f"its commit step is unfinished: a rollback{of} to release {live.rollback_of}{where}, "
+        f"stopped after its switch; `doit rollback env={env}{app}` finishes it and rolls back "
+        "no further"
     )

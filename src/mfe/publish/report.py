@@ -84,6 +84,10 @@ class PublishReport:
     took_off: str | None = None
     """A whole rollback: the release it took off as the console names it (who made it, and
     how: `history.summary`); not in the JSON document, whose `previous_release` is its id."""
+    finished: str | None = None
+    """A plain rollback that found a rollback stopped past its swap and only finished its
+    commit step (`rollback.repeats`): that one, as the console names it; not in the JSON
+    document (`noop` is true)."""
 
     @property
     def action(self) -> str:
@@ -91,7 +95,7 @@ class PublishReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document; `dry_run` and `rollback_of` only when they apply, never
-        `took_off` (a console line's words)."""
+        `took_off` or `finished` (a console line's words)."""
         data = asdict(self)
         if not self.dry_run:
             del data["dry_run"]
@@ -100,6 +104,7 @@ class PublishReport:
         if self.prune_refused is None:
             del data["prune_refused"]
         del data["took_off"]
+        del data["finished"]
         return data
 
 

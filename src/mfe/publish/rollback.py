@@ -14,7 +14,8 @@ A lost race that would revert a release the user never saw is refused (`check_un
 Before each swap attempt the target's objects that a concurrent `--prune` could delete
 are made young in place, and checked again after the swap (`mfe.publish.refresh`).
 Then the site is smoke-checked. Ctrl-C says what is served and what to run (`interrupted`);
-`to=` what is live already (after a Ctrl-C past the swap) only finishes its commit step.
+`to=` what is live already (after a Ctrl-C past the swap) only finishes its commit step, as
+does a plain rollback finding a rollback killed past its swap (`repeats`): it stops there.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from mfe.publish.merge import (
     replacing,
     shown_keys,
 )
-from mfe.publish.pending import carry, finish_pending, record_replaced
+from mfe.publish.pending import Pending, carry, finish_pending, record_replaced
 from mfe.publish.pointer import AppVersion, Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace, described
 from mfe.publish.releases import git_commit
@@ -207,10 +208,12 @@ def rollback(
         if why:
             raise MfeError(f"nothing was rolled back: {why}")
         raise MfeError(f"environment '{run.env.name}' has no release yet; run `doit publish` first")
-    if finish_pending(run, live):  # it named files a prune deleted: swapped back
+    pending = finish_pending(run, live)
+    if pending is Pending.UNDONE:  # it named files a prune deleted: swapped back
         live, etag = run.read_live()
         assert live is not None
-    target = find_target(run, live, app, to)
+    stop = pending is Pending.FINISHED and to is None and repeats(live, app)
+    target = live if stop else find_target(run, live, app, to)
     removed: list[str] = []
     try:
         if serves(live, target, app):  # a rerun after a Ctrl-C past the swap: nothing to swap
@@ -246,15 +249,32 @@ def rollback(
         previous_release=previous.release if previous else None,
         noop=previous is None,
         invalidated_by_app=run.committed.by_app,
-        rollback_of=target.release,
+        rollback_of=live.rollback_of if stop else target.release,
         seq=new.seq,
         changed=changed,
         removed=removed,
         dirty=new.dirty,
         took_off=summary(previous) if previous and app is None else None,
+        finished=finished(live) if stop else None,
     )
     write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def repeats(live: Live, app: str | None) -> bool:
+    """Whether `live`, whose unfinished commit step this plain rollback just finished, is
+    itself a rollback this one would repeat (any, for a whole one; for `app`, one of that
+    app): most likely the same command run again after it was killed past its swap (which
+    prints nothing), so it stops there instead of going one release further back."""
+    if live.action != "rollback" or live.rollback_of is None:
+        return False
+    return app is None or live.rollback_app == app
+
+
+def finished(live: Live) -> str:
+    """The rollback whose commit step a plain rollback finished, and stopped at."""
+    of = f" of {live.rollback_app}" if live.rollback_app else ""
+    return f"the interrupted rollback{of} to release {live.rollback_of} (now {live.release})"
 
 
 def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]:

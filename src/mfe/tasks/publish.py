@@ -181,7 +181,13 @@ def _rollback(
         report = rollback(project, env, wait=wait, outputs=_existing(project, env), app=app, to=to)
     what = f"app {app} of " if app else ""
     off = f", taking off {report.took_off}" if report.took_off else ""
-    if report.noop:  # `to=` what is live (a rerun after Ctrl-C): its commit step finished
+    if report.finished:  # a rerun after a rollback killed past its swap
+        print(
+            f"rollback: finished {report.finished}; nothing more was rolled back: run `doit "
+            f"rollback env={env.name}{f' app={app}' if app else ''}` again to go one release "
+            "further back"
+        )
+    elif report.noop:  # `to=` what is live (a rerun after Ctrl-C): its commit step finished
         print(f"rollback: {what}release {report.rollback_of} is served already ({report.release})")
     else:
         print(
