@@ -36,7 +36,7 @@ from mfe.publish.locking import probe
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.refresh import HOLD_PREFIX
 from mfe.publish.releases_cmd import show
-from mfe.publish.report import summary
+from mfe.publish.report import PublishReport, plan_lines, summary
 from mfe.publish.rollback import rollback
 from mfe.publish.smoke import smoke_check
 from mfe.publish.versions import ca_key
@@ -212,6 +212,54 @@ def test_the_files_finishing_an_interrupted_commit_step_writes_get_report_rows(
     assert re.search(r"accounts\W+3\W+\d+\W+0\W+3\W", summary(report))
     for key in keys:
         assert s3.get_object(Bucket=site.bucket("accounts"), Key=key)["Body"].read() == public[key]
+
+
+def page_write(method: str, path: str) -> bool:
+    """The commit step's write of the page at its fixed URL (after the pointer swap)."""
+    return method == "PUT" and path.endswith("/index.html") and "/_ca/" not in path
+
+
+def writes(report: PublishReport) -> list[str]:
+    """A report's upload and invalidation lines, as `doit plan` prints them, sorted."""
+    return sorted(line for line in plan_lines(report) if line.startswith(("upload", "invalid")))
+
+
+@pytest.mark.parametrize("killed", ["publish", "rollback app=accounts", "publish; change"])
+def test_plan_after_a_killed_commit_step_lists_what_publish_finishing_it_writes(
+    tmp_path: Path, moto_s3: S3Server, killed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A publish or rollback SIGKILLed after its swap, before it wrote index.html: `doit plan`
+    says the commit step is unfinished and lists the page write and its invalidation, as
+    the plain publish that finishes it then does (no `--verify` advice: it is not needed),
+    also when that publish then swaps in a change of its own (`; change`)."""
+    site = Site(tmp_path / "repo", moto_s3)
+    site.publish()
+    site.change("accounts", "2")
+    args = [CHILD, str(site.root)]
+    if killed.startswith("rollback"):
+        site.publish()
+        args = [ROLLBACK_CHILD, str(site.root), "accounts"]
+    write_outputs(site.project, site.outputs)
+    kill_when_held(site, moto_s3, nth(1, page_write), args, f"the {killed} never wrote index.html")
+    if killed.endswith("; change"):
+        site.change("payments", "2")
+    before = objects(site.server, site.bucket("mfe-parent"))
+    capsys.readouterr()
+    plan = publish(site.project, "local", outputs=site.outputs, dry_run=True)
+    said = capsys.readouterr().out
+    assert objects(site.server, site.bucket("mfe-parent")) == before  # a plan writes nothing
+    pending = live(site)
+    assert f"release {pending.release} (seq {pending.seq}) is live but its commit step" in said
+    assert "--verify" not in said
+    dist = site.dist("mfe-parent")
+    planned = writes(plan)
+    assert {"upload  mfe-parent: index.html", f"invalidate {dist}: /index.html"} <= set(planned)
+    if "change" not in killed:  # the table: 1 to upload, 1 to invalidate
+        assert re.search(r"mfe-parent\W+1\W+\d+\W+0\W+1\W", summary(plan))
+    report = publish(site.project, "local", outputs=site.outputs)
+    assert writes(report) == planned and report.noop is plan.noop is ("change" not in killed)
+    assert plan.to_dict()["invalidations"] == report.to_dict()["invalidations"]
+    assert hashlib.sha256(served(site)).hexdigest() == live(site).page.sha256
 
 
 def test_an_app_rollback_killed_after_the_swap_it_retried_leaves_everything_it_names_up(

@@ -8,7 +8,15 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
-from mfe.publish.commit import BadCopy, Written, commit
+from mfe.publish.commit import (
+    BadCopy,
+    Written,
+    by_distribution,
+    commit,
+    due_fixed,
+    keys_by_app,
+    to_invalidate,
+)
 from mfe.publish.history import (
     history_key,
     read_record,
@@ -42,19 +50,47 @@ def finish_pending(run: Run, live: Live | None) -> Pending:
     """A swapped pointer without its history record: an earlier publish died in its
     commit step (or is in it now; finishing twice is harmless). Finish it, or swap it
     back when it names deleted files (`mfe.publish.undo`)."""
-    if live is None or run.remote(run.parent, history_key(live.seq)) is not None:
+    if not unfinished(run, live):
         return Pending.NONE
+    assert live is not None  # `unfinished` says so
     return Pending.UNDONE if _finish(run, live) else Pending.FINISHED
+
+
+def unfinished(run: Run, live: Live | None) -> bool:
+    """Whether `live` is a swapped pointer without its history record (one HEAD)."""
+    return live is not None and run.remote(run.parent, history_key(live.seq)) is None
+
+
+def not_done(live: Live) -> str:
+    """The note's start on a pointer whose commit step is not done. Another command may be
+    in that step now: no claim that one died."""
+    return (
+        f"release {live.release} (seq {live.seq}) is live but its commit step is not done "
+        "(another command is finishing it, or one was stopped)"
+    )
+
+
+def plan_pending(run: Run, live: Live | None) -> None:
+    """`doit plan`'s `finish_pending`: what finishing `live`'s commit step writes (the
+    fixed-URL files its buckets do not hold as it has them) and invalidates, counted in
+    `run.committed` as that step counts them, nothing written. A pointer whose files a
+    prune deleted is undone instead (`mfe.publish.undo`): the plan does not list buckets
+    whole to tell."""
+    if not unfinished(run, live):
+        return
+    assert live is not None  # `unfinished` says so
+    run.progress.note(f"{not_done(live)}: a publish finishes it")
+    due = due_fixed(live.apps, live.page, run.parent, run.buckets, run.drift.drifted)
+    written = keys_by_app(due)
+    sent = by_distribution(to_invalidate(live, written), run.distributions)
+    run.committed.add(live, written, sent, run.distributions)
 
 
 def _finish(run: Run, live: Live) -> bool:
     """The commit step of `live`, after recording the pointer it carries (its command
     may have died before `record_replaced`), so every record's predecessor has one;
     True when `live` names files a prune deleted and was undone instead."""
-    run.progress.note(  # another command may be in that step now: no claim that one died
-        f"release {live.release} (seq {live.seq}) is live but its commit step is not done "
-        "(another command is finishing it, or one was stopped): finishing it"
-    )
+    run.progress.note(f"{not_done(live)}: finishing it")
     run.switched = True
     with s3_errors(run.session, run.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
         write_carried(run.s3, run.parent_bucket, live)

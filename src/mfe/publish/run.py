@@ -63,7 +63,7 @@ from mfe.publish.merge import (
     swap_due,
 )
 from mfe.publish.page import built_version, fetch_version, render_page
-from mfe.publish.pending import Pending, carry, finish_pending, record_replaced
+from mfe.publish.pending import Pending, carry, finish_pending, plan_pending, record_replaced
 from mfe.publish.plan import AppPlan, Plan, app_plan, online_copy, present
 from mfe.publish.pointer import Live, compare_and_swap, read_pointer
 from mfe.publish.refresh import Reuse
@@ -273,7 +273,9 @@ class Run:
             raise MfeError(f"nothing was published: {behind_history}")
         if behind_history:  # the publish would be refused before its swap
             self.progress.note(f"warning: a publish would be refused: {behind_history}")
-        if not dry_run and finish_pending(self, base) is Pending.UNDONE:
+        if dry_run:
+            plan_pending(self, base)  # counted in `self.committed`, as finishing it is
+        elif finish_pending(self, base) is Pending.UNDONE:
             base, etag = self.read_live()
         commit_id, dirty = published_source(self.project, self.local)
         now = now_iso()
