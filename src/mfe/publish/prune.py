@@ -1,13 +1,13 @@
 """`--prune`: delete what no kept release and no live preview references.
 
 Kept: the live pointer, the last `keep_releases` history records and every preview
-pointer (a pending one's, written before its page, with those it replaces); for each, every file of its app versions (by their version manifests), the
-`_ca/` copies of its fixed-URL files and of its page (a preview record too old to list
-its files keeps every file of the version it overlays). Never deleted: release state
-(`_mfe/`) but the app version records no kept pointer names (their files go too),
-fixed URLs, previews' pages, and any object younger than
-`[publish] grace_seconds` (an in-flight publish or preview may be about to use it).
-The same rule trims this checkout's caches under `.mfe/<env>/`. Right before deleting a
+pointer (a pending one's, written before its page, with those it replaces); for each,
+every file of its app versions (by their version manifests), the `_ca/` copies of its
+fixed-URL files and of its page (a preview record too old to list its files keeps every
+file of the version it overlays). Never deleted: release state (`_mfe/`) but the app
+version records no kept pointer names (their files go too), fixed URLs, previews' pages,
+and any object younger than `[publish] grace_seconds` (an in-flight publish or preview
+may be about to use it). The same rule trims this checkout's caches under `.mfe/<env>/`. Right before deleting a
 bucket's files it reads the live pointer again and, if a swap happened since, also keeps
 what the pointers name now (a publish may have just made an old file live again).
 """
