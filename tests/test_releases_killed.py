@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_releases import Clone, check_consistent, history
-from test_releases_failures import CHILD, live, nth
+from test_releases_failures import CHILD, kill_when_held, live, nth
 
 from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
@@ -209,32 +209,6 @@ PREVIEW_POINTS: dict[str, Callable[[], Match]] = {
 }
 
 
-def preview_killed_at(site: Site, server: S3Server, point: Match) -> bool:
-    """`publish_preview(kt)` in a child process, SIGKILLed at the first request `point`
-    matches; False if it finished without sending one."""
-    port = site.port
-    proxy = FailingProxy(server.endpoint, hold=point)
-    try:
-        site.point_at(proxy.port)
-        child = subprocess.Popen(
-            [sys.executable, "-c", PREVIEW_CHILD, str(site.root), "kt"],
-            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while not proxy.held.wait(0.1):
-                if child.poll() is not None:
-                    return False
-            return True
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(10)
-    finally:
-        proxy.close()
-        site.point_at(port)
-
-
 @pytest.mark.parametrize("first", [True, False], ids=["first", "again"])
 @pytest.mark.parametrize("point", sorted(PREVIEW_POINTS))
 def test_a_preview_killed_while_written_keeps_what_its_page_serves_through_a_prune(
@@ -251,8 +225,8 @@ def test_a_preview_killed_while_written_keeps_what_its_page_serves_through_a_pru
         site.change("payments", "pv1")
         publish_preview(site.project, "local", "kt", outputs=site.outputs, smoke=False)
     site.change("payments", "pv2")
-    killed = preview_killed_at(site, moto_s3, PREVIEW_POINTS[point]())
-    assert killed, f"the preview made no request at its {point}: nothing was killed"
+    args = [PREVIEW_CHILD, str(site.root), "kt"]
+    kill_when_held(site, moto_s3, PREVIEW_POINTS[point](), args, f"no request at its {point}")
     site.change("payments", "3")
     site.publish(prune=True, smoke=False)
 

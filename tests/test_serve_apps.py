@@ -585,11 +585,8 @@ def test_two_apps_given_one_package_name_are_headed_by_their_package_json_not_mf
     """An installed app's package.json renamed to another app's name, then mfe.toml saved:
     the project does not load, and serve headed that "mfe.toml is broken" though mfe.toml
     was fine."""
-    root = link_copy(monorepo_built, tmp_path / "repo")
-    shell_port, _ = use_free_ports(root)
-    server = ServeProcess(root)
-    try:
-        server.wait_for(rf"^http://127\.0\.0\.1:{shell_port}/$")
+    with serving(monorepo_built, tmp_path) as served:
+        root, server, shell_port = served.root, served.server, served.shell_port
         package = root / "apps/accounts/package.json"
         good = package.read_text()
         mark = len(server.lines)
@@ -608,9 +605,6 @@ def test_two_apps_given_one_package_name_are_headed_by_their_package_json_not_mf
         mark = len(server.lines)
         package.write_text(good)
         wait_until(lambda: overlay_titles(shell_port) == [], lambda: overlay(shell_port))
-    finally:
-        code = server.stop()
-    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
 
 
 def test_saves_of_a_new_apps_package_json_are_named(monorepo_built: Path, tmp_path: Path) -> None:
