@@ -26,8 +26,9 @@ from mfe.config import load_project
 from mfe.envs.outputs import write_outputs
 from mfe.errors import MfeError
 from mfe.publish import publish
+from mfe.publish.commit_order import CI_FORCE_HINT
 from mfe.publish.history import lines, list_records
-from mfe.publish.merge import CI_FORCE_HINT, REMEMBERED
+from mfe.publish.merge import REMEMBERED
 from mfe.publish.pointer import Live, read_pointer
 from mfe.publish.preview import preview_rm, publish_preview
 from mfe.publish.releases_cmd import show

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_releases import Clone, committed, git, history, live
 
-from mfe.publish.merge import published_by
+from mfe.publish.commit_order import published_by
 from mfe.publish.pointer import Live
 from mfe.publish.rollback import rollback
 

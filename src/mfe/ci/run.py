@@ -367,7 +367,7 @@ def deliver(
 
 def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     from mfe.publish import publish
-    from mfe.publish.merge import CI_FORCE_HINT
+    from mfe.publish.commit_order import CI_FORCE_HINT
     from mfe.shell import render_shell
 
     project, env = session.project, session.env

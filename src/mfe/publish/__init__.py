@@ -2,13 +2,15 @@
 smoke-check the site and write `.mfe/<env>/publish-report.json`.
 
 Modules: `local` (what to publish), `remote` (bucket listing, S3 errors), `plan` (the
-upload diff), `upload` (phased transfers), `pointer` (the live pointer, compare-and-swap),
-`locking` (conditional-write support), `versions` (app versions, `_ca/` copies), `merge`
-(what a publish changes), `page` (the page of a merged release), `commit` (fixed URLs,
-invalidation, history), `fixed` (which fixed-URL files the commit step writes), `history`,
-`run` (the publish itself), `rollback`, `preview`, `prune`, `invalidate` (CloudFront),
-`smoke`, `report` (the `PublishReport`, summary table, progress). S3 and CloudFront go
-through the environment's `mfe.envs.session.Session`.
+upload diff), `upload` (phased transfers), `pointer` (the live pointer,
+compare-and-swap), `locking` (conditional-write support), `versions` (app versions,
+`_ca/` copies), `merge` (what a publish changes), `commit_order` (older or unmerged
+commits refused), `ancestry` (git's answers), `dropped_apps` (live apps this checkout
+lacks), `page` (the page of a merged release), `commit` (fixed URLs, invalidation,
+history), `fixed` (which fixed-URL files the commit step writes), `history`, `run` (the
+publish itself), `rollback`, `preview`, `prune`, `invalidate` (CloudFront), `smoke`,
+`report` (the `PublishReport`, summary table, progress). S3 and CloudFront go through the
+environment's `mfe.envs.session.Session`.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def publish(
     whose runs may finish out of order), where a plain publish refuses (one not merged
     here is still refused);
     `force_hint`: how a refusal says to force it, if not "pass --force" (`doit ci` has no
-    --force: `merge.CI_FORCE_HINT`);
+    --force: `commit_order.CI_FORCE_HINT`);
     `verify`: list every bucket, also of apps at their live version, and upload what is
     missing (otherwise the pointer vouches for those: a no-op publish lists nothing);
     `outputs` default to the session's (the backend makes the environment ready);

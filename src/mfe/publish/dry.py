@@ -20,9 +20,10 @@ from mfe.publish.commit import (
     merged,
     with_distribution,
 )
+from mfe.publish.dropped_apps import Dropped
 from mfe.publish.fixed import wanted
 from mfe.publish.heal import lost, unrestorable
-from mfe.publish.merge import Candidate, Dropped, invalidation_paths, merge, swap_due
+from mfe.publish.merge import Candidate, invalidation_paths, merge, swap_due
 from mfe.publish.plan import online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.refresh import Reuse

@@ -13,14 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfe.publish.merge import (
-    Candidate,
-    has_commit,
-    is_ancestor,
-    published_by,
-    publisher,
-    unmerged,
-)
+from mfe.publish.ancestry import has_commit, is_ancestor, unmerged
+from mfe.publish.commit_order import published_by, publisher
+from mfe.publish.merge import Candidate
 from mfe.publish.pointer import Live
 
 FORCE = "`doit publish --force` serves this build"

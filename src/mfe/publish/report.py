@@ -65,7 +65,7 @@ class PublishReport:
     """app -> reused keys (also in `uploaded`) uploaded again before the swap: older than
     half of `grace_seconds` and named by no live version (`mfe.publish.refresh`)."""
     removed: list[str] = field(default_factory=list)
-    """Live apps this checkout does not have, taken off the page (`mfe.publish.merge.dropped`)."""
+    """Live apps this checkout does not have, taken off the page (`mfe.publish.dropped_apps.dropped`)."""
     superseded: list[str] = field(default_factory=list)
     """Apps live from a later commit than this checkout's, kept live (`doit ci`: a run that
     finished after a run of that later commit)."""

@@ -26,7 +26,7 @@ class Result:
     refreshed: dict[str, list[str]] = field(default_factory=dict)
     """app -> reused keys uploaded again before the swap (`mfe.publish.refresh`)."""
     removed: list[str] = field(default_factory=list)
-    """Live apps this checkout does not have, taken off the page (`merge.dropped`)."""
+    """Live apps this checkout does not have, taken off the page (`dropped_apps.dropped`)."""
     dirty: bool | None = None
     """The published sources differed from HEAD (`Live.dirty`); None: not a git checkout."""
     superseded: list[str] = field(default_factory=list)

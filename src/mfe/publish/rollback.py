@@ -9,7 +9,7 @@ with that app's earlier version (recording the version it replaced, as a publish
 a checkout still holding that build keeps it out) and the others as live, and uploads its
 `_ca/` copy before each swap attempt (so the pointer never names a page that is not up).
 The page shows only this checkout's apps, so a live app it lacks is refused or taken off
-by publish's rule (`merge.dropped`), on the first read and on each re-read after a lost race.
+by publish's rule (`dropped_apps.dropped`), on the first read and on each re-read after a lost race.
 A lost race that would revert a release the user never saw is refused (`check_unmoved`).
 Before each swap attempt the target's objects that a concurrent `--prune` could delete
 are made young in place, and checked again after the swap (`mfe.publish.refresh`).
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
+from mfe.publish.dropped_apps import RACED, Dropped, Refusal, changed_only, dropped, recorded
 from mfe.publish.heal import check_copies, heal
 from mfe.publish.history import (
     Recorded,
@@ -38,18 +39,7 @@ from mfe.publish.history import (
     record_seqs,
     summary,
 )
-from mfe.publish.merge import (
-    RACED,
-    REMEMBERED,
-    Dropped,
-    Refusal,
-    changed_only,
-    dropped,
-    fixed_dropped,
-    recorded,
-    replacing,
-    shown_keys,
-)
+from mfe.publish.merge import REMEMBERED, fixed_dropped, replacing, shown_keys
 from mfe.publish.pending import Pending, carry, finish_pending, record_replaced
 from mfe.publish.pointer import AppVersion, Live, compare_and_swap
 from mfe.publish.refresh import Gone, InPlace, described
@@ -302,7 +292,7 @@ def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]
 
 
 def app_refusal(env: str, app: str, target: Live) -> Refusal:
-    """How `merge.dropped` refuses an app rollback: a whole one serves its target's stored
+    """How `dropped_apps.dropped` refuses an app rollback: a whole one serves its target's stored
     page, so it takes no app off unseen."""
     return Refusal(
         f"rollback of {app} in environment '{env}'",

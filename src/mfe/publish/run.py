@@ -36,6 +36,8 @@ from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.built_here import read_built, remember_built
 from mfe.publish.commit import Committed, commit
+from mfe.publish.commit_order import FORCE_HINT, check_not_older, forced_over, keep_later
+from mfe.publish.dropped_apps import RACED, Dropped, changed_only, dropped, publishing, recorded
 from mfe.publish.dry import dry
 from mfe.publish.fixed import LIST_ABOVE as LIST_ABOVE  # re-exported: its former home
 from mfe.publish.fixed import Drift, wanted
@@ -43,21 +45,11 @@ from mfe.publish.held import held_note, held_why
 from mfe.publish.history import Recorded, ahead_of, new_release_id, summary, who
 from mfe.publish.local import LocalApp, LocalFile, cached_page, collect, page_file
 from mfe.publish.merge import (
-    FORCE_HINT,
-    RACED,
-    Dropped,
     candidate,
     changed_apps,
-    changed_only,
-    check_not_older,
-    dropped,
-    forced_over,
     invalidation_paths,
-    keep_later,
     left_online,
     merge,
-    publishing,
-    recorded,
     shown_keys,
     stale,
     swap_due,
@@ -261,9 +253,9 @@ class Run:
         keep_newer: bool = False,
         force_hint: str | None = None,
     ) -> Result:
-        """`keep_newer`: an app live from a later commit stays (`merge.keep_later`) instead of
+        """`keep_newer`: an app live from a later commit stays (`commit_order.keep_later`) instead of
         refusing the publish; `force` publishes it anyway. `force_hint`: how a refusal says
-        to force it, if not `merge.FORCE_HINT` (`doit ci` has no --force)."""
+        to force it, if not `commit_order.FORCE_HINT` (`doit ci` has no --force)."""
         hint = force_hint or FORCE_HINT
         dry_run = self.dry_run
         # Judged against a pointer older than the history, every note (held apps) and
