@@ -7,10 +7,11 @@ compare-and-swap), `locking` (conditional-write support), `versions` (app versio
 `_ca/` copies), `merge` (what a publish changes), `commit_order` (older or unmerged
 commits refused), `ancestry` (git's answers), `dropped_apps` (live apps this checkout
 lacks), `page` (the page of a merged release), `commit` (fixed URLs, invalidation,
-history), `fixed` (which fixed-URL files the commit step writes), `history`, `run` (the
-publish itself), `rollback`, `preview`, `prune`, `invalidate` (CloudFront), `smoke`,
-`report` (the `PublishReport`, summary table, progress). S3 and CloudFront go through the
-environment's `mfe.envs.session.Session`.
+history), `fixed` (which fixed-URL files the commit step writes), `history`, `run` (a
+command's view of the releases), `publishing` (the publish itself), `rollback`,
+`preview`, `prune`, `invalidate` (CloudFront), `smoke`, `report` (the `PublishReport`,
+summary table, progress). S3 and CloudFront go through the environment's
+`mfe.envs.session.Session`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def publish(
     `dry_run` plans only (and writes `plan-report.json`); `smoke=False` skips the HTTP
     check of the site. The report counts the requests made during this call.
     """
+    from mfe.publish.publishing import publish_built
     from mfe.publish.run import Run
 
     started = time.monotonic()
@@ -127,7 +129,8 @@ def publish(
         session=session,
     )  # fmt: skip
     try:
-        result = run.publish(
+        result = publish_built(
+            run,
             force=force,
             prune=prune,
             wait=wait,

@@ -1,5 +1,5 @@
 """What one publish did (or, dry, would do): its own module so that the publish
-(`mfe.publish.run`) and its dry-run report (`mfe.publish.dry`) share it without an
+(`mfe.publish.publishing`) and its dry-run report (`mfe.publish.dry`) share it without an
 import cycle."""
 
 from __future__ import annotations
