@@ -8,10 +8,10 @@ compare-and-swap), `locking` (conditional-write support), `versions` (app versio
 commits refused), `ancestry` (git's answers), `dropped_apps` (live apps this checkout
 lacks), `page` (the page of a merged release), `commit` (fixed URLs, invalidation,
 history), `fixed` (which fixed-URL files the commit step writes), `history`, `run` (a
-command's view of the releases), `publishing` (the publish itself), `rollback`,
-`preview`, `prune`, `invalidate` (CloudFront), `smoke`, `report` (the `PublishReport`,
-summary table, progress). S3 and CloudFront go through the environment's
-`mfe.envs.session.Session`.
+command's view of the releases), `publishing` (the publish itself), `rollback` (with
+`rollback_target`, `rollback_swap`), `preview`, `prune`, `invalidate` (CloudFront),
+`smoke`, `report` (the `PublishReport`, summary table, progress). S3 and CloudFront go
+through the environment's `mfe.envs.session.Session`.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def check_copies(run: Run, live: Live, target: Live, app: str | None) -> None:
         except MfeError as gone:
             if gone.__context__ is None or not missing_key(gone.__context__):
                 raise
-            raise MfeError(  # a prune deleted it: as `rollback.check_complete` says
+            raise MfeError(  # a prune deleted it: as `rollback_swap.check_complete` says
                 f"cannot roll back environment '{run.env.name}' to release {target.release}: "
                 f"{ca_key(key, b.sha256)} ({name}) is no longer in bucket "
                 f"'{run.buckets[name]}' (pruned?); publish a fixed build instead"

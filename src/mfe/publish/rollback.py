@@ -9,166 +9,38 @@ with that app's earlier version (recording the version it replaced, as a publish
 a checkout still holding that build keeps it out) and the others as live, and uploads its
 `_ca/` copy before each swap attempt (so the pointer never names a page that is not up).
 The page shows only this checkout's apps, so a live app it lacks is refused or taken off
-by publish's rule (`dropped_apps.dropped`), on the first read and on each re-read after a lost race.
-A lost race that would revert a release the user never saw is refused (`check_unmoved`).
-Before each swap attempt the target's objects that a concurrent `--prune` could delete
-are made young in place, and checked again after the swap (`mfe.publish.refresh`).
-Then the site is smoke-checked. Ctrl-C says what is served and what to run (`interrupted`);
-`to=` what is live already (after a Ctrl-C past the swap) only finishes its commit step, as
-does a plain rollback finding a rollback killed past its swap (`repeats`): it stops there.
+by publish's rule (`dropped_apps.dropped`), on the first read and on each re-read after a
+lost race. A lost race that would revert a release the user never saw is refused
+(`rollback_swap.check_unmoved`). Before each swap attempt the target's objects that a
+concurrent `--prune` could delete are made young in place, and checked again after the
+swap (`mfe.publish.refresh`). Then the site is smoke-checked. Ctrl-C says what is served
+and what to run (`interrupted`); `to=` what is live already (after a Ctrl-C past the
+swap) only finishes its commit step, as does a plain rollback finding a rollback killed
+past its swap (`repeats`): it stops there. Which release is the target:
+`mfe.publish.rollback_target`; the swap and its commit step: `mfe.publish.rollback_swap`.
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import CtrlC, MfeError
-from mfe.publish.dropped_apps import RACED, Dropped, Refusal, changed_only, dropped, recorded
-from mfe.publish.heal import check_copies, heal
-from mfe.publish.history import (
-    Recorded,
-    history_key,
-    missing_note,
-    read_record,
-    record_seqs,
-    summary,
-)
-from mfe.publish.merge import REMEMBERED, fixed_dropped, replacing, shown_keys
-from mfe.publish.pending import Pending, carry, finish_pending, record_replaced
-from mfe.publish.pointer import AppVersion, Live, compare_and_swap
-from mfe.publish.refresh import Gone, InPlace, described
-from mfe.publish.releases import git_commit
-from mfe.publish.remote import s3_errors
+from mfe.publish.dropped_apps import changed_only
+from mfe.publish.heal import heal
+from mfe.publish.history import summary
+from mfe.publish.merge import fixed_dropped, shown_keys
+from mfe.publish.pending import Pending, finish_pending
+from mfe.publish.pointer import Live
 from mfe.publish.report import AppResult, Progress, PublishReport, write_report
-from mfe.publish.stack import serves, walk
-from mfe.publish.undo import rollback_pointer, undo
-from mfe.publish.versions import blob
+from mfe.publish.rollback_swap import swap_back
+from mfe.publish.rollback_target import find_target
+from mfe.publish.stack import serves
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
-
-
-def find_target(run: Any, live: Live, app: str | None, to: str | None) -> Live:
-    bucket = run.parent_bucket
-    with s3_errors(run.session, bucket, "listing the release history"):
-        known = record_seqs(run.s3, bucket)  # the history alone: the bucket may hold thousands
-
-    @functools.cache  # `walk` walks the newest records twice
-    def read(seq: int) -> Live:
-        with s3_errors(run.session, bucket, f"reading release record {seq}"):
-            return read_record(run.s3, bucket, seq)
-
-    gaps = [seq for seq in range(1, live.seq) if seq not in set(known)]
-    lacking = f"; {missing_note(bucket, gaps)}" if gaps else ""
-    if to is not None:
-        if to.isdigit() and int(to) in gaps:
-            raise MfeError(
-                f"cannot roll back environment '{run.env.name}' to seq {to}: its record "
-                f"{history_key(int(to))} is missing from bucket '{bucket}' (deleted?), so what "
-                "it served is not known; nothing was changed: pick another release from "
-                f"`doit releases env={run.env.name}`, or restore the record from a backup"
-            )
-        return check_has(run.env.name, named(known, read, to, run.env.name), app)
-    found = walk(known, read, live, app)
-    if found.target is not None:
-        return found.target
-    raise none_left(run.env.name, live, app, found.skipped, lacking)
-
-
-def none_left(
-    env: str, live: Live, app: str | None, skipped: Live | None, lacking: str
-) -> MfeError:
-    """Nothing for a plain rollback to serve. When only the undo-stack rule (`stack.walk`)
-    ruled out an earlier release, say so, and how to serve it anyway: `doit releases` lists
-    it, and `to=` still rolls back to it."""
-    what = f"of app '{app}' " if app else ""
-    head = f"environment '{env}' has no release {what}before {live.release} to roll back to"
-    if skipped is None:
-        return MfeError(f"{head}{lacking}")
-    served = f"{app} of release" if app else "release"
-    of = f" app={app}" if app else ""
-    return MfeError(
-        f"{head} that a rollback did not take off: a plain rollback goes back as an "
-        f"undo stack, never serving again what a rollback took off, such as {served} "
-        f"{skipped.release} (seq {skipped.seq}), the newest; nothing was changed: `doit "
-        f"rollback env={env}{of} to={skipped.seq}` serves it anyway (`doit releases env={env}` "
-        f"lists the others){lacking}"
-    )
-
-
-def named(known: list[int], read: Callable[[int], Live], to: str, env: str) -> Live:
-    """The record `to` names: a sequence number, else a release id."""
-    for seq in reversed(known):
-        if str(seq) == to:
-            return read(seq)
-    for seq in reversed(known):  # by release id (one GET per record, newest first)
-        record = read(seq)
-        if record.release == to:
-            return record
-    raise MfeError(
-        f"environment '{env}' has no release {to!r}; `doit releases env={env}` lists them "
-        "(sequence number or release id)"
-    )
-
-
-def check_has(env: str, target: Live, app: str | None) -> Live:
-    """Refuse (before anything changes) an app rollback to a release without that app: it
-    was added later, or the name is another app than meant."""
-    if app is None or app in target.apps:
-        return target
-    raise MfeError(
-        f"release {target.release} (seq {target.seq}) of environment '{env}' has no app "
-        f"'{app}' (its apps: {', '.join(sorted(target.apps))}); nothing was changed: pick a "
-        f"release that has {app} from `doit releases env={env}` (`doit rollback env={env} "
-        f"app={app} to=<seq>`), or roll back the whole page with `doit rollback env={env} "
-        f"to={target.seq}`"
-    )
-
-
-def check_complete(run: Any, target: Live, reuse: InPlace) -> None:
-    """Refuse when a file the restored page needs was pruned (the page would break)."""
-    for name, files in reuse.files.items():
-        for f in files:
-            if f.key not in run.listing(name):
-                raise MfeError(
-                    f"cannot roll back environment '{run.env.name}' to release "
-                    f"{target.release}: {f.key} ({name}) is no longer in bucket "
-                    f"'{run.buckets[name]}' (pruned?); publish a fixed build instead"
-                )
-
-
-def check_unmoved(
-    env: str, live: Live, current: Live, target: Live, app: str | None, note: Callable[[str], None]
-) -> None:
-    """Refuse (MfeError) to apply a rollback chosen from `live` over a pointer that moved
-    since: the releases in between were never seen by whoever asked for it, and restoring
-    the target would silently revert them. An app rollback still merges over other apps'
-    new versions (as a publish does), unless its own app changed; it says so (`note`)."""
-    if current.seq == live.seq:
-        return
-    count = current.seq - live.seq
-    newest = summary(current, commit=True)
-    moved = newest if count == 1 else f"{count} releases (the newest {newest})"
-    again = f"nothing was changed: see `doit releases env={env}` and run the rollback again"
-    if app is None:
-        raise MfeError(
-            f"rollback not applied: while it ran, {moved} changed the live pointer of "
-            f"environment '{env}', and rolling back to release {target.release} (seq "
-            f"{target.seq}) now would undo {'it' if count == 1 else 'them'} too; {again}"
-        )
-    was, now = (ptr.apps[app].version if app in ptr.apps else "none" for ptr in (live, current))
-    if was != now:
-        raise MfeError(
-            f"rollback of {app} not applied: while it ran, {moved} changed {app} in "
-            f"environment '{env}' (now {now[:12]}, was {was[:12]}); {again}"
-        )
-    note(f"{moved} landed meanwhile; rolling {app} back over it")
 
 
 def rollback(
@@ -291,87 +163,6 @@ def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]
     return lines
 
 
-def app_refusal(env: str, app: str, target: Live) -> Refusal:
-    """How `dropped_apps.dropped` refuses an app rollback: a whole one serves its target's stored
-    page, so it takes no app off unseen."""
-    return Refusal(
-        f"rollback of {app} in environment '{env}'",
-        f"rolling {app} back",
-        lambda names: (
-            f"pull and roll back again, or roll back the whole page with `doit rollback "
-            f"env={env} to={target.seq}` (its stored page)"
-        ),
-    )
-
-
-def swap_back(
-    run: Any, first: tuple[Live, str | None], target: Live, app: str | None, wait: bool
-) -> tuple[Live, Live, list[str]]:
-    """The pointer swap to `target` (one app of it with `app`) and its commit step; also
-    returns the live apps it took off the page."""
-    live = first[0]
-    project = run.project
-    head = git_commit(project.root) if app is not None else None
-
-    def drops(current: Live, after: str = "") -> Dropped:
-        """An app rollback re-renders the page from this checkout's apps (publish's rule); a
-        whole one serves its target's stored page, without the live apps the target lacks."""
-        if app is None:  # this checkout's apps play no part
-            return Dropped(removed=sorted(set(current.apps) - set(target.apps)))
-        words = app_refusal(run.env.name, app, target)
-        return dropped(project.root, run.env.name, current, project.apps, head, False, after, words)
-
-    gone = [drops(live)]  # refused before anything changes
-    _ = run.conditional  # a rollback always swaps: refuse a store that would lose races first
-
-    def make(current: Live | None) -> Live:
-        assert current is not None
-        check_unmoved(run.env.name, live, current, target, app, run.progress.note)
-        if current.seq != live.seq:  # the same rule on what it lost to, before uploading
-            gone[0] = drops(current, RACED)
-        removed = gone[0].removed
-        if app is None:  # what it took off stays out of later publishes, as after a publish
-            apps = {n: took_off(current.apps.get(n), v) for n, v in target.apps.items()}
-            page = target.page
-        else:
-            earlier = took_off(current.apps.get(app), target.apps[app])
-            kept = {n: v for n, v in current.apps.items() if n not in removed}
-            apps = {**kept, app: earlier}
-            rendered = run.page(apps)
-            # Before the swap, as publish does: a rollback killed right after it must leave a
-            # pointer whose page is up, or every later command fails finishing it.
-            run.upload_page(rendered, _parent_plan(run), current, reuse)
-            page = blob(rendered)
-        carried = carry(run, current, live)
-        reuse.refresh(current, list(reuse.files))
-        changed = sorted(n for n in apps if current.apps.get(n) != apps[n])
-        changed = recorded(changed, removed) or [run.parent]
-        return rollback_pointer(run, current, target, apps, page, changed, carried, app)
-
-    if app is None:
-        reuse = InPlace.of_target(run, dict(target.apps), target.page)
-    else:
-        reuse = InPlace.of_target(run, {app: target.apps[app]}, None)
-    check_complete(run, target, reuse)
-    check_copies(run, live, target, app)
-    new, previous = swap_and_commit(run, first, make, reuse, wait)
-    return new, previous, gone[0].removed
-
-
-def took_off(live: AppVersion | None, earlier: AppVersion) -> AppVersion:
-    """`earlier` going live again over `live` (unchanged when it is live already): the
-    version it takes off counts as replaced, as after a publish, so a checkout still
-    holding that build keeps it out, even one at a later commit (`restored`); `--force`
-    ships it. It and what earlier rollbacks took off are `took_off` (notes say so)."""
-    if live is None:
-        return earlier
-    if live.version == earlier.version:
-        return live
-    gone = [live.version, *live.took_off, *earlier.took_off]
-    undone = [v for v in dict.fromkeys(gone) if v != earlier.version][:REMEMBERED]
-    return replace(earlier, replaced=replacing(live, earlier), restored=True, took_off=undone)
-
-
 def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
     """What a rollback stopped by Ctrl-C left served, from the pointer read once more, and
     the command that gets what was asked: `to=` the target, as a plain `doit rollback`
@@ -400,54 +191,3 @@ def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
         f"{asked} again; `doit releases env={run.env.name}` shows which; run {again} to "
         f"serve {asked}"
     )
-
-
-def swap_and_commit(
-    run: Any,
-    first: tuple[Live, str | None],
-    make: Callable[[Live | None], Live],
-    reuse: InPlace,
-    wait: bool,
-) -> tuple[Live, Live]:
-    """The swap and the commit step (`run.committed`), checking the refreshed objects after
-    each (see `mfe.publish.refresh`); the spare copies go however it ends."""
-    try:
-        with s3_errors(run.session, run.parent_bucket, "swapping the live pointer"):
-            new, previous = compare_and_swap(
-                run.s3, run.parent_bucket, make, first=first, conditional=lambda: run.conditional,
-                history=Recorded(run.s3, run.parent_bucket),
-            )  # fmt: skip
-        assert new is not None and previous is not None
-        record_replaced(run, previous, first[0])
-        try:
-            reuse.confirm()  # before the commit step serves the page
-            run.commit_step(new, previous, wait)
-            reuse.confirm()  # and after: a prune that decided before the swap had that long
-        except Gone as exc:
-            raise undone(run, new, previous, exc.lost) from None
-    finally:
-        reuse.release()
-    return new, previous
-
-
-def undone(run: Any, new: Live, previous: Live, lost: list[tuple[str, str]]) -> MfeError:
-    """Swap back over `new`, whose target files a concurrent `--prune` deleted with their
-    spare copies (`mfe.publish.undo`), and say so: the rollback did not happen."""
-    back = undo(run, new, previous, lost)
-    env, of = run.env.name, f" app={new.rollback_app}" if new.rollback_app else ""
-    return MfeError(
-        f"rollback of environment '{env}' to release {new.rollback_of} was undone: a "
-        f"concurrent `doit publish --prune` deleted {described(lost)} and the spare copies "
-        f"while it ran (it took longer than grace_seconds = "
-        f"{run.project.publish.grace_seconds}); release {previous.release} is served again "
-        f"(seq {back.seq}); run `doit rollback env={env}{of} to={new.rollback_of}` again "
-        "(it refuses if its files are gone: publish a fixed build then)"
-    )
-
-
-def _parent_plan(run: Any) -> Any:
-    from mfe.publish.plan import AppPlan
-
-    if run.parent not in run.plans:
-        run.plans[run.parent] = AppPlan(run.parent, run.parent_bucket, None, [], {})
-    return run.plans[run.parent]

@@ -7,9 +7,9 @@ copies. No time rule closes that, so the pointer is swapped again (compare-and-s
 to what it replaced: a new seq serving the apps and page of the pointer before it, whose
 files that prune kept (it was live, or the newest record, when the prune read it). Both
 seqs get a history record, as every swap does. Whoever finds such a pointer undoes it: the
-rollback itself (`mfe.publish.rollback.undone`), or the next command finishing its commit
-step (`pending.finish_pending`: a rollback stopped right after its swap), which would
-otherwise fail on the missing files forever.
+rollback itself (`mfe.publish.rollback_swap.undone`), or the next command finishing its
+commit step (`pending.finish_pending`: a rollback stopped right after its swap), which
+would otherwise fail on the missing files forever.
 
 A pointer someone swapped past meanwhile is never swapped over: their release stays, and
 the error names it.
