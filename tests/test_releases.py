@@ -728,6 +728,29 @@ def test_rolling_back_again_skips_a_release_an_earlier_rollback_took_off(site: S
     assert served(site) == served_now
 
 
+def test_an_app_rollbacks_line_names_the_version_it_took_off_and_the_one_served(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`doit rollback app=accounts`: its console line names accounts' version it took off
+    (of the release the record's `took_off` names) and the version now served."""
+    site.publish(smoke=False)
+    first = live(site).apps["accounts"].version
+    site.change("accounts", "2")
+    site.publish(smoke=False)
+    second = live(site)
+    write_outputs(site.project, site.outputs)
+    capsys.readouterr()
+    assert run_rollback(site.project, site.project.env("local"), app="accounts") is None
+    out = capsys.readouterr().out.splitlines()
+    (said,) = [line for line in out if line.startswith("rollback: serving app accounts")]
+    assert live(site).took_off == second.release
+    assert said.endswith(
+        f", taking off accounts version {second.apps['accounts'].version[:12]} (of release "
+        f"{second.release}); accounts version {first[:12]} is served"
+    )
+    assert live(site).apps["accounts"].version == first
+
+
 def test_rolling_back_never_serves_again_what_a_rollback_took_off_as_a_served_again_release(
     site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

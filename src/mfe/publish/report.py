@@ -83,7 +83,9 @@ class PublishReport:
     """`--prune` deleted nothing, over `publish.max_deletes`: why (the release is live)."""
     took_off: str | None = None
     """A whole rollback: the release it took off as the console names it (who made it, and
-    how: `history.summary`); not in the JSON document, whose `previous_release` is its id."""
+    how: `history.summary`); an app rollback: the app's version it took off and the one now
+    served (`rollback.taken_off`). Not in the JSON document, whose `previous_release` is
+    the id of the release taken off."""
     finished: str | None = None
     """A plain rollback that found a rollback stopped past its swap and only finished its
     commit step (`rollback.repeats`): that one, as the console names it; not in the JSON

@@ -116,11 +116,24 @@ def rollback(
         changed=changed,
         removed=removed,
         dirty=new.dirty,
-        took_off=summary(previous) if previous and app is None else None,
+        took_off=taken_off(previous, new, app) if previous else None,
         finished=finished(live) if stop else None,
     )
     write_report(project.state_dir(run.env.name), report)
     return report
+
+
+def taken_off(previous: Live, new: Live, app: str | None) -> str | None:
+    """What the console says a rollback took off: the release (`history.summary`), or for
+    `app` its version in the release the record's `took_off` names and the one now served.
+    None: `app` was not live, so nothing of it was taken off."""
+    if app is None:
+        return summary(previous)
+    if app not in previous.apps:
+        return None
+    was, now = previous.apps[app].version[:12], new.apps[app].version[:12]
+    release = new.took_off or previous.release
+    return f"{app} version {was} (of release {release}); {app} version {now} is served"
 
 
 def repeats(live: Live, app: str | None) -> bool:
