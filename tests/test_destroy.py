@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_infra import make_project
 
+from mfe.config import load_project
 from mfe.envs.changes import confirmer
 from mfe.envs.outputs import write_outputs
 from mfe.envs.session import Session
@@ -107,6 +108,40 @@ def test_destroy_on_local_removes_only_the_projects_resources(
     session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
     assert "nothing of project 'mfe-demo' to delete" in lines[-1]
     assert not project.outputs_file("local").exists()
+
+
+def test_destroy_on_local_also_removes_what_a_removed_app_had(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """An app provisioned once, then deleted from apps/: its bucket and distribution are
+    the environment's still (named by the distribution's `mfe:<project>:<env>:<app>`
+    comment), so a destroy lists them, saying why, and deletes them: nothing is left."""
+    root = tmp_path / "repo"
+    make_project(root, moto_server)
+    (root / "apps" / "extra").mkdir()
+    (root / "apps" / "extra" / "package.json").write_text(
+        '{"name": "extra", "scripts": {"build": "true"}}'
+    )
+    project = load_project(root)
+    session = Session(project, "local")
+    outputs = session.outputs  # provisioned with the extra app
+    assert "mfe-demo-local-extra" in everything(moto_server)[0]
+    local_client(moto_server).put_object(
+        Bucket=outputs.apps["extra"].bucket, Key="main-ABCDEFGH.js", Body=b"x"
+    )
+
+    shutil.rmtree(root / "apps" / "extra")
+    project = load_project(root)
+    lines: list[str] = []
+    session = Session(project, "local")
+    session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+    listed = "\n".join(lines)
+    assert "mfe-demo-local-extra (emptied: every object version); app 'extra' is no" in listed
+    assert "(mfe:mfe-demo:local:extra); app 'extra' is no longer in apps/" in listed
+    buckets, comments, pools = everything(moto_server)
+    assert not {b for b in buckets if b.startswith("mfe-demo-local-")}
+    assert not {c for c in comments if c.startswith("mfe:mfe-demo:local:")}
+    assert "mfe-demo-local-users" not in pools
 
 
 def test_destroy_lists_what_goes_once(

@@ -46,13 +46,23 @@ class Names:
     by the cache stack on AWS and by the provisioning on the emulator."""
 
 
+def bucket_name(project: str, env: str, app: str) -> str:
+    """An app's bucket: also how a destroy finds the bucket of an app removed since."""
+    return f"{project}-{env}-{app}"
+
+
+def comment_prefix(project: str, env: str) -> str:
+    """What every distribution comment of the environment starts with (then the app)."""
+    return f"mfe:{project}:{env}:"
+
+
 def resource_names(project: Project, env: Environment) -> Names:
     apps = list(project.apps)
     return Names(
         hosting_stacks={app: f"{env.stack_prefix}-{app}-hosting" for app in apps},
         auth_stack=f"{env.stack_prefix}-auth",
-        buckets={app: f"{project.name}-{env.name}-{app}" for app in apps},
-        comments={app: f"mfe:{project.name}:{env.name}:{app}" for app in apps},
+        buckets={app: bucket_name(project.name, env.name, app) for app in apps},
+        comments={app: comment_prefix(project.name, env.name) + app for app in apps},
         user_pool=f"{project.name}-{env.name}-users",
         client=f"{project.name}-{env.name}-web",
         spa_function=f"{project.name}-{env.name}-spa",

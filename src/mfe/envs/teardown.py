@@ -7,7 +7,8 @@ used, then the build cache), and the buckets the hosting and cache templates ret
 (`DeletionPolicy: Retain`) are emptied (every version and delete marker) and deleted after
 their stack.
 Nothing belonging to another project or environment is touched: everything is found by
-the names of `mfe.envs.stacks.resource_names`.
+the names of `mfe.envs.stacks.resource_names`, and what an app removed from apps/ since
+left behind by its environment's marks (a distribution comment, a bucket's tags).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mfe.envs.local_lookup import bucket_names
+from mfe.envs.stacks import bucket_name, comment_prefix
 from mfe.errors import MfeError, aws_error_code
 
 if TYPE_CHECKING:
@@ -38,14 +40,25 @@ class Teardown:
     """id -> name (local)."""
     stacks: list[str] = field(default_factory=list)
     """In deletion order (AWS)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """bucket name or distribution id -> why it goes too (an app removed from apps/)."""
 
     def lines(self) -> list[str]:
         return (
             [f"  stack         {name}" for name in self.stacks]
-            + [f"  bucket        {name} (emptied: every object version)" for name in self.buckets]
-            + [f"  distribution  {i} ({comment})" for i, comment in self.distributions.items()]
+            + [
+                f"  bucket        {name} (emptied: every object version){self._note(name)}"
+                for name in self.buckets
+            ]
+            + [
+                f"  distribution  {i} ({comment}){self._note(i)}"
+                for i, comment in self.distributions.items()
+            ]
             + [f"  user pool     {i} ({name}) and its users" for i, name in self.user_pools.items()]
         )
+
+    def _note(self, key: str) -> str:
+        return f"; {self.notes[key]}" if key in self.notes else ""
 
     def empty(self) -> bool:
         return not (self.buckets or self.distributions or self.user_pools or self.stacks)
@@ -105,17 +118,31 @@ def delete_bucket(s3: Any, bucket: str, log: Log) -> None:
 
 
 def local_teardown(session: Session, names: Names) -> Teardown:
+    """The project's resources on the emulator, those of apps removed from apps/ since they
+    were provisioned included: their distributions carry this environment's comment prefix
+    (`mfe:<project>:<env>:<app>`), which names the app, so its bucket too."""
     s3, cloudfront, idp = session.s3, session.cloudfront, session.cognito
+    project, env = session.project.name, session.env.name
     have = bucket_names(s3)
     wanted = [*names.buckets.values(), session.env.cache_bucket or ""]
     teardown = Teardown(buckets=[b for b in wanted if b and b in have])
-    comments = set(names.comments.values())
+    prefix = comment_prefix(project, env)
     # every page: others' distributions and pools on a shared emulator must not hide ours
     for page in cloudfront.get_paginator("list_distributions").paginate():
         for item in page["DistributionList"].get("Items", []):
             config = cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
-            if config.get("Comment") in comments:
-                teardown.distributions[item["Id"]] = config["Comment"]
+            comment = config.get("Comment", "")
+            if not comment.startswith(prefix):
+                continue
+            teardown.distributions[item["Id"]] = comment
+            app = comment.removeprefix(prefix)
+            if app in names.comments:
+                continue
+            teardown.notes[item["Id"]] = f"app '{app}' is no longer in apps/"
+            bucket = bucket_name(project, env, app)
+            if bucket in have and bucket not in teardown.buckets:
+                teardown.buckets.append(bucket)
+                teardown.notes[bucket] = f"app '{app}' is no longer in apps/"
     for pools in idp.get_paginator("list_user_pools").paginate(PaginationConfig={"PageSize": 60}):
         for pool in pools["UserPools"]:
             if pool["Name"] == names.user_pool:
