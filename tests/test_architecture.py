@@ -10,7 +10,13 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "mfe"
-BACKENDS = {"mfe.envs.local", "mfe.envs.aws", "mfe.envs.dev", "mfe.envs.backend"}
+BACKENDS = {
+    "mfe.envs.local",
+    "mfe.envs.aws",
+    "mfe.envs.store",
+    "mfe.envs.dev",
+    "mfe.envs.backend",
+}
 
 
 def module_name(path: Path) -> str:

@@ -2,7 +2,8 @@
 
 Its resources come from the CloudFormation stacks `doit infra` deploys (`mfe.envs.stacks`),
 the build cache bucket included; every other command reads the outputs that deploy wrote,
-and never creates anything.
+and never creates anything. With `endpoint_url` (an S3-compatible store) the subclass
+`mfe.envs.store.StoreBackend` deploys and destroys buckets instead, and nothing else.
 """
 
 from __future__ import annotations

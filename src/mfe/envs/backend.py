@@ -1,7 +1,8 @@
 """What differs between kinds of environment, behind one small interface.
 
 Each kind has one module (`mfe.envs.local`, `mfe.envs.aws`, `mfe.envs.dev`) with one
-backend class; everything else asks `backend_for(project, env)` instead of testing
+backend class (the `aws` kind two: `mfe.envs.store` when `endpoint_url` names an
+S3-compatible store, which has buckets only); everything else asks `backend_for(project, env)` instead of testing
 `env.kind`. A new environment-specific behaviour is one more method here and in each
 backend, never a new branch elsewhere.
 """
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mfe.config import App, Environment, Project
-from mfe.envs.aws import AwsBackend
 from mfe.envs.dev import DevBackend
 from mfe.envs.local import LocalBackend
+from mfe.envs.store import aws_backend
 
 if TYPE_CHECKING:
     from mfe.envs.changes import Confirm
@@ -85,7 +86,7 @@ class Backend(Protocol):
 
 BACKENDS: dict[str, Callable[[Project, Environment], Backend]] = {
     "local": LocalBackend,
-    "aws": AwsBackend,
+    "aws": aws_backend,  # AWS itself, or an S3-compatible store (`endpoint_url`)
     "dev": DevBackend,
 }
 

@@ -1,6 +1,7 @@
 """`doit destroy env=NAME`: remove an environment's resources, after saying what goes.
 
-Called by the backends (`LocalBackend.destroy`, `AwsBackend.destroy`): the emulator's
+Called by the backends (`LocalBackend.destroy`, `AwsBackend.destroy`, `StoreBackend.destroy`
+for an S3-compatible store, which deletes buckets only): the emulator's
 resources of this project are deleted through the API; an AWS environment's stacks are
 deleted in dependency order (hosting, then auth, then the certificate the distributions
 used, then the build cache), and the buckets the hosting and cache templates retain
