@@ -4,8 +4,10 @@ request to CloudFormation or any other AWS service, ever."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,7 +29,7 @@ meant for AWS (CloudFormation, CloudFront, Cognito) fails loudly instead of leav
 
 
 @pytest.fixture
-def store_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def store_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The store's keys, as a user exports them, and AWS itself out of reach."""
     settings = {
         **DUMMY_AWS_ENV,
@@ -63,7 +65,10 @@ def ours(server: S3Server, name: str) -> set[str]:
 
 
 def test_infra_publish_destroy_on_a_store(
-    tmp_path: Path, seaweed_s3: S3Server, store_env: dict[str, str]
+    tmp_path: Path,
+    seaweed_s3: S3Server,
+    store_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = tmp_path / "repo"
     name = store_repo(root, seaweed_s3)
@@ -116,6 +121,11 @@ def test_infra_publish_destroy_on_a_store(
     project = load_project(root)
     lines.clear()
     gone = Session(project, "weed")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal, no --yes: refused
+    with pytest.raises(MfeError, match="no terminal"):
+        gone.backend.destroy(gone, lines.append, confirmer(False, "doit destroy --yes"))
+    assert f"{name}-weed-mfe-parent" in ours(seaweed_s3, name)
+    lines.clear()
     gone.backend.destroy(gone, lines.append, confirmer(True, "doit destroy env=weed --yes"))
     assert set(gone.requests) == {"s3"}
     listed = "\n".join(lines)
@@ -137,9 +147,6 @@ def test_doit_infra_and_destroy_on_a_store_reach_no_aws_service(
     assert len(ours(seaweed_s3, name)) == len(APPS) + 1
     again = run_doit(root, "infra", "env=weed", env=store_env)
     assert "environment 'weed': nothing changed" in again.stdout
-    refused = run_doit(root, "destroy", "env=weed", check=False, env=store_env)
-    assert refused.returncode != 0 and "no terminal to ask on" in refused.stdout
-    assert len(ours(seaweed_s3, name)) == len(APPS) + 1
     run_doit(root, "destroy", "env=weed", "--yes", env=store_env)
     assert ours(seaweed_s3, name) == set()
 
