@@ -10,10 +10,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
 from mfe.config import load_project
+from mfe.envs.bucket_tags import bucket_tags
 from mfe.envs.changes import confirmer
 from mfe.envs.session import Session, _botocore_session
 from mfe.errors import MfeError
@@ -177,6 +179,25 @@ def test_store_errors_name_the_store(
     with pytest.raises(MfeError, match=f"bucket '{taken}' on .* is taken by someone else"):
         session.backend.deploy(session, print)
     destroyed: list[str] = []  # and a destroy leaves it alone
+    session.backend.destroy(session, destroyed.append, confirmer(True, "--yes"))
+    assert taken in ours(seaweed_s3, name) and taken not in "\n".join(destroyed)
+
+    root = tmp_path / "repo3"
+    name = store_repo(root, seaweed_s3)
+    taken = f"{name}-weed-payments"  # another user's bucket on the store, untagged
+    other = boto3.client(
+        "s3",
+        endpoint_url=seaweed_s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="other",
+        aws_secret_access_key="other",
+    )
+    other.create_bucket(Bucket=taken)
+    session = Session(load_project(root), "weed")
+    with pytest.raises(MfeError, match=f"bucket '{taken}' on .*another owner has it"):
+        session.backend.deploy(session, print)
+    assert bucket_tags(other, taken) == {}  # not made ours
+    destroyed = []  # and a destroy leaves it alone
     session.backend.destroy(session, destroyed.append, confirmer(True, "--yes"))
     assert taken in ours(seaweed_s3, name) and taken not in "\n".join(destroyed)
 

@@ -120,19 +120,26 @@ class StoreBackend(AwsBackend):
                 if theirs and theirs != {k: tags[k] for k in (PROJECT, ENV)}:
                     shown = ", ".join(f"{k}={v}" for k, v in theirs.items())
                     raise self._taken(bucket, f"it is tagged {shown}")
+                if not theirs:  # listed is not owned (a store may list every user's): ask
+                    self._create(session, bucket)
                 if not tag_bucket(s3, bucket, tags):
                     return False  # a store without bucket tags: nothing to change
                 log(f"bucket {bucket}: exists; tagged as this environment's")
                 return True
-            try:
-                create_bucket(s3, bucket, self.env.region)
-            except s3.exceptions.BucketAlreadyExists:
-                raise self._taken(bucket, "the store says another owner has it") from None
-            except s3.exceptions.BucketAlreadyOwnedByYou:
-                pass  # made since the listing (another `doit infra`): ours all the same
+            self._create(session, bucket)
             tag_bucket(s3, bucket, tags)
         log(f"bucket {bucket}: created on {self.endpoint}")
         return True
+
+    def _create(self, session: Session, bucket: str) -> None:
+        """Create `bucket`, or find it is ours already; the store says if another has it."""
+        s3 = session.s3
+        try:
+            create_bucket(s3, bucket, self.env.region)
+        except s3.exceptions.BucketAlreadyExists:
+            raise self._taken(bucket, "the store says another owner has it") from None
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass  # made since the listing (another `doit infra`), or made by hand: ours
 
     def _taken(self, bucket: str, why: str) -> MfeError:
         return MfeError(
@@ -153,7 +160,7 @@ class StoreBackend(AwsBackend):
             own.append(names.cache_bucket)
         with self._store_errors(session, "listing its buckets"):
             have = bucket_names(s3)
-            current = [b for b in own if b in have and self._ours(bucket_tags(s3, b))]
+            current = [b for b in own if b in have and self._ours(session, b)]
             known = set(own) | {names.cache_bucket}
             leftovers = leftover_buckets(s3, have, project.name, env.name, known)
         notes = {b: f"app '{app}' is no longer in apps/" for b, app in leftovers.items()}
@@ -166,11 +173,19 @@ class StoreBackend(AwsBackend):
         project.outputs_file(env.name).unlink(missing_ok=True)
         log(f"environment '{env.name}' destroyed on {self.endpoint}")
 
-    def _ours(self, tags: dict[str, str]) -> bool:
-        """Untagged (made by hand) or tagged with this project and environment."""
-        return tags.get(PROJECT, self.project.name) == self.project.name and (
-            tags.get(ENV, self.env.name) == self.env.name
-        )
+    def _ours(self, session: Session, bucket: str) -> bool:
+        """Tagged with this project and environment, or untagged (made by hand, or before
+        buckets were tagged) and owned by these credentials: a store may list every
+        user's buckets, so the store is asked (a CreateBucket of a bucket that exists
+        answers whose it is)."""
+        tags = bucket_tags(session.s3, bucket)
+        if PROJECT in tags or ENV in tags:
+            return tags.get(PROJECT) == self.project.name and tags.get(ENV) == self.env.name
+        try:
+            self._create(session, bucket)
+        except MfeError:
+            return False
+        return True
 
     @contextmanager
     def _store_errors(self, session: Session, doing: str) -> Iterator[None]:
