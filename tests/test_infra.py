@@ -182,7 +182,7 @@ def test_spa_fallback_is_an_edge_function_not_error_responses(tmp_path: Path) ->
     """Missing files stay 404: no 403/404 -> /index.html responses, in AWS or locally."""
     from cfnlint.decode import decode_str
 
-    from mfe.envs.local import _distribution_config
+    from mfe.envs.local_provision import _distribution_config
     from mfe.envs.stacks import hosting_parameters, resource_names
 
     parsed, problems = decode_str((REPO / "infra" / "hosting.yaml").read_text())

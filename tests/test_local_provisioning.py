@@ -20,7 +20,7 @@ import pytest
 from test_infra import make_project
 
 from mfe.envs.changes import confirmer
-from mfe.envs.local import provision
+from mfe.envs.local_provision import provision
 from mfe.envs.session import Session
 from mfe.envs.stacks import CACHING_OPTIMIZED, resource_names
 
