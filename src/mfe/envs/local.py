@@ -13,10 +13,13 @@ Commands that only read what is published (`existing`) start and create nothing.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
@@ -33,11 +36,17 @@ from mfe.envs.outputs import (
 )
 from mfe.envs.stacks import Names, resource_names
 from mfe.errors import MfeError, NothingPublished
+from mfe.files import write_atomic
 
 if TYPE_CHECKING:
     from mfe.envs.backend import Log
     from mfe.envs.changes import Confirm
     from mfe.envs.session import Session
+
+PROVISIONING = "provisioning.json"
+"""In `.mfe/<env>/` while a command provisions (the emulator's endpoint, the command's pid):
+one left behind says that command was killed midway, so the next one finishes its work
+(and says so) instead of taking the resources it did not make for deleted or lost."""
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -124,18 +133,25 @@ class LocalBackend:
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
         gone = missing(session, names, current) if current is not None else []
+        marker = self.project.state_dir(self.env.name) / PROVISIONING
         if current is not None and not gone:
+            marker.unlink(missing_ok=True)  # killed after writing the outputs: all was made
             return current
-        if current is not None:  # it had been provisioned on this port: some of it is gone
-            print(
-                _provisioning_again(self.env, started, gone, current), file=sys.stderr, flush=True
-            )
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
         # once (of any checkout on this emulator) would each make what neither found.
         with port_locked(self.env.port, "provision"):
+            # Under the lock: a marker left is no running command's, it is a killed one's.
+            interrupted = not started and _marked(marker, self.endpoint)
+            if interrupted:
+                print(_finishing(self.env, marker), file=sys.stderr, flush=True)
+            elif current is not None:  # it had been provisioned on this port: some is gone
+                said = _provisioning_again(self.env, started, gone, current)
+                print(said, file=sys.stderr, flush=True)
+            write_atomic(marker, json.dumps({"endpoint": self.endpoint, "pid": os.getpid()}))
             outputs = provision(session, names)
             write_outputs(self.project, outputs)
+            marker.unlink()
         return outputs
 
     @contextmanager
@@ -232,6 +248,24 @@ def _not_provisioned(env: Environment, parent: str, names: Names, have: set[str]
         f"environment '{env.name}' lacks the parent app's bucket {parent} (deleted?), which "
         "holds the live pointer and the release history: nothing is published; `doit "
         "publish` makes it again and publishes everything"
+    )
+
+
+def _marked(marker: Path, endpoint: str) -> bool:
+    """Whether a killed command left `marker` while it provisioned the emulator at `endpoint`
+    (not one on another port: the config's port changed since)."""
+    try:
+        return bool(json.loads(marker.read_text()).get("endpoint") == endpoint)
+    except (FileNotFoundError, ValueError, AttributeError):
+        return False
+
+
+def _finishing(env: Environment, marker: Path) -> str:
+    """What a command says when it finishes the provisioning a killed one left (`marker`)."""
+    return (
+        f"local: finishing the provisioning of environment '{env.name}' on the emulator on "
+        f"port {env.port} that an earlier command began and did not finish (it was stopped "
+        f"or killed; it left {marker}): making what it had not made yet"
     )
 
 
