@@ -102,7 +102,7 @@ def test_starts_reuses_and_stops(project: Project, tmp_path: Path) -> None:
     other = make_project(tmp_path / "b", port)  # another checkout, same port
     assert ensure_emulator(other, other.env("local")) == f"http://127.0.0.1:{port}"
     assert not pid_file(other).exists()
-    assert "another checkout" in stop_emulator(other, other.env("local"))
+    assert f"of checkout {project.root.resolve()} did" in stop_emulator(other, other.env("local"))
     assert probe(port) == "moto"
 
     assert f"pid {pid}" in stop_emulator(project, project.env("local"))

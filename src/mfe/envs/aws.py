@@ -176,7 +176,7 @@ class AwsBackend:
     def hint(self) -> str:
         return f"run `doit infra env={self.env.name}` to create it"
 
-    def stop(self) -> str:
+    def stop(self, session: Session, confirm: Confirm) -> str:
         return f"environment '{self.env.name}' runs no local AWS emulator; nothing to stop"
 
 

@@ -80,8 +80,9 @@ class Backend(Protocol):
     def hint(self) -> str:
         """What to run when a resource (bucket, outputs) is missing."""
 
-    def stop(self) -> str:
-        """`doit local_stop`: stop what runs locally for it; one line saying what happened."""
+    def stop(self, session: Session, confirm: Confirm) -> str:
+        """`doit local_stop`: stop what runs locally for it; one line saying what happened.
+        `confirm` is asked first when stopping it loses other environments' state too."""
 
 
 BACKENDS: dict[str, Callable[[Project, Environment], Backend]] = {

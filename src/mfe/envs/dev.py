@@ -77,5 +77,5 @@ class DevBackend:
     def hint(self) -> str:
         return "run `doit serve` (the dev environment needs no resources)"
 
-    def stop(self) -> str:
+    def stop(self, session: Session, confirm: Confirm) -> str:
         return f"environment '{self.env.name}' runs no local AWS emulator; nothing to stop"

@@ -30,6 +30,7 @@ from mfe.envs.emulator_process import (
     alive,
     group,
     read_records,
+    server_log,
     terminate,
     write_record,
 )
@@ -246,6 +247,35 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
         time.sleep(0.1)
 
 
+def started_here(project: Project, env: Environment) -> bool:
+    """Whether `env`'s pid file records the emulator that runs on its port (its
+    `local_stop` stops it)."""
+    port = _port(env)
+    mine = _for_port(read_records(_paths(project, env)[0]), port)
+    return mine is not None and bool(group(mine.pid, port))
+
+
+def _not_ours(project: Project, env: Environment, port: int) -> str:
+    """Why `env`'s local_stop leaves the emulator on `port` running: who started it, and
+    where to stop it (the server's `--log` is in its starter's `.mfe/<env>/`)."""
+    log = server_log(port)
+    if log is None:
+        return (
+            f"environment '{env.name}' of this checkout did not start the emulator answering "
+            f"on port {port} (another program or checkout did), so it is left running"
+        )
+    root, name = log.parent.parent.parent.resolve(), log.parent.name
+    here = root == project.root.resolve()
+    where = "this checkout" if here else f"checkout {root}"
+    there = "" if here else f" in {root}"
+    option = "" if name == "local" else f" env={name}"
+    return (
+        f"environment '{env.name}' of this checkout did not start the emulator answering on "
+        f"port {port}: environment '{name}' of {where} did, so it is left running; stop it "
+        f"with `doit local_stop{option}`{there}"
+    )
+
+
 def stop_emulator(project: Project, env: Environment) -> str:
     """Stop `env`'s emulator if this checkout started it; return what happened, in one line.
 
@@ -273,10 +303,7 @@ def _stop(project: Project, env: Environment, port: int) -> str:
             )
         said = f"stopped the local AWS emulator (pid {mine.pid}, port {port}); {STATE_LOST}"
     elif probe(port) == "moto":
-        said = (
-            f"this checkout did not start the emulator answering on port {port} "
-            "(another checkout did); stop it there with `doit local_stop`"
-        )
+        said = _not_ours(project, env, port)
     else:
         said = f"no local AWS emulator was running (port {port})"
     _keep(pid_file, elsewhere)

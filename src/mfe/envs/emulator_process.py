@@ -77,6 +77,19 @@ def runs_emulator(cmdline: bytes, port: int) -> bool:
     return any(flag in (b"-p", b"--port") and value == wanted for flag, value in pairwise(args))
 
 
+def server_log(port: int) -> Path | None:
+    """The `--log` of the emulator process serving `port` (its starter's `.mfe/<env>/`
+    file: which checkout and environment started it), if one runs and says."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if runs_emulator(b"\0".join(args), port) and b"--log" in args[:-1]:
+            return Path(os.fsdecode(args[args.index(b"--log") + 1]))
+    return None
+
+
 def alive(pid: int, port: int) -> bool:
     """True while `pid` runs and is an emulator on `port` (not a reused pid, not a zombie,
     not an emulator on another port)."""

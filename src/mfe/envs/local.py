@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
-from mfe.envs.emulator import port_locked, port_taken, probe, start_emulator, stop_emulator
+from mfe.envs.emulator import (
+    port_locked,
+    port_taken,
+    probe,
+    start_emulator,
+    started_here,
+    stop_emulator,
+)
+from mfe.envs.emulator_users import others, register, unrecorded
 from mfe.envs.gone import FailFastWhenGone
 from mfe.envs.local_lookup import bucket_names, find_provisioned, missing
 from mfe.envs.local_provision import provision
@@ -136,6 +144,7 @@ class LocalBackend:
         marker = self.project.state_dir(self.env.name) / PROVISIONING
         if current is not None and not gone:
             marker.unlink(missing_ok=True)  # killed after writing the outputs: all was made
+            self._register(current)
             return current
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
@@ -152,7 +161,14 @@ class LocalBackend:
             outputs = provision(session, names)
             write_outputs(self.project, outputs)
             marker.unlink()
+        self._register(outputs)
         return outputs
+
+    def _register(self, outputs: Outputs) -> None:
+        """Record this environment's buckets on its emulator (named by others' local_stop)."""
+        buckets = [o.bucket for o in outputs.apps.values()]
+        buckets += [outputs.cache_bucket] if outputs.cache_bucket else []
+        register(self.env.port or 0, self.project.root, self.env.name, buckets)
 
     @contextmanager
     def _lost_emulator(self, again: str) -> Iterator[None]:
@@ -209,8 +225,27 @@ class LocalBackend:
     def hint(self) -> str:
         return f"run `doit publish env={self.env.name}` again (it provisions the emulator)"
 
-    def stop(self) -> str:
-        return stop_emulator(self.project, self.env)
+    def stop(self, session: Session, confirm: Confirm) -> str:
+        """Stop the emulator this environment started; when other environments (of this
+        checkout or others) keep state on it too, name them and ask `confirm` first.
+        Buckets no environment recorded (made by hand) are named, not asked about."""
+        port = self.env.port or 0
+        losing: list[str] = []
+        if started_here(self.project, self.env):
+            names = resource_names(self.project, self.env)
+            own = {*names.buckets.values(), *filter(None, [self.env.cache_bucket])}
+            with self._lost_emulator("it finds the emulator stopped: nothing to stop"):
+                have = bucket_names(session.s3)
+            losing = others(port, self.project.root, self.env.name, own, have)
+            question = (
+                f"Stopping the local AWS emulator on port {port} also loses the state below "
+                "(it keeps everything in memory). Stop it?"
+            )
+            if losing and not confirm(question, [f"  {what}" for what in losing]):
+                raise MfeError(f"local_stop: nothing stopped; the emulator on port {port} runs on")
+            losing += filter(None, [unrecorded(port, own, have)])
+        said = stop_emulator(self.project, self.env)
+        return said + (f"; also lost: {'; '.join(losing)}" if losing else "")
 
     def _outputs_file(self) -> Outputs | None:
         """The outputs file as written, if it reads."""

@@ -19,14 +19,22 @@ def ready(project: Project, env: Environment) -> None:
     Session(project, env).outputs  # noqa: B018 -- made ready (and written) on first use
 
 
-def local_stop(project: Project, env: Environment) -> None:
-    from mfe.envs.backend import backend_for
-
-    print(backend_for(project, env).stop())
-
-
 YES = {"name": "yes", "long": "yes", "type": bool, "default": False,
-       "help": "go ahead without asking (CI): replaced/removed resources, destroy"}  # fmt: skip
+       "help": "go ahead without asking (CI): replaced/removed resources, destroy, "
+               "stopping an emulator others keep state on"}  # fmt: skip
+
+
+def local_stop(project: Project, env: Environment, yes: bool) -> None:
+    from mfe.envs.changes import confirmer
+    from mfe.envs.session import Session
+
+    session = Session(project, env)
+    confirm = confirmer(yes, f"doit local_stop env={env.name} --yes")
+    print(session.backend.stop(session, confirm))
+
+
+def run_local_stop(project: Project, env: Environment, yes: bool = False) -> BaseFail | None:
+    return guarded(local_stop, project, env, yes)
 
 
 def deploy(project: Project, env: Environment, yes: bool) -> None:
@@ -77,10 +85,11 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         }
 
     def task_local_stop() -> dict[str, Any]:
-        """Stop the local AWS emulator (it keeps its state in memory: all of it is lost)."""
+        """Stop the local AWS emulator (it keeps its state in memory: all of it is lost; asks first if other environments keep state on it)."""
         return {
             **declare(task_local_stop.__doc__ or "", "env"),
-            "actions": [action(local_stop, project, env)],
+            "actions": [(run_local_stop, [project, env])],
+            "params": [YES],
             "uptodate": [False],
             "verbosity": 2,
         }
