@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.aws import AwsBackend
 from mfe.envs.bucket_tags import ENV, PROJECT, app_tags, bucket_tags, leftover_buckets, tag_bucket
-from mfe.envs.local import create_bucket
 from mfe.envs.local_lookup import bucket_names
+from mfe.envs.local_provision import create_bucket
 from mfe.envs.outputs import AppOutputs, Outputs, write_outputs
 from mfe.envs.stacks import cache_parameters, resource_names
 from mfe.errors import MfeError, aws_error_code, aws_status
