@@ -53,11 +53,16 @@ function fileStem(specifier) {
     .replace(/[^A-Za-z0-9_-]+/g, '__');
 }
 
+/** A package.json's data, past a UTF-8 byte order mark (npm reads past one; JSON.parse does not). */
+function readJson(file) {
+  return JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+}
+
 function packageType(file) {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest)) {
-      const data = JSON.parse(readFileSync(manifest, 'utf8'));
+      const data = readJson(manifest);
       if (data.name || data.type) return data.type || 'commonjs';
     }
   }
@@ -89,7 +94,7 @@ function declared(name) {
   }
   return manifests.some((file) => {
     if (!existsSync(file)) return false;
-    const data = JSON.parse(readFileSync(file, 'utf8'));
+    const data = readJson(file);
     return ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'].some(
       (field) => data[field] && name in data[field],
     );
@@ -102,7 +107,7 @@ function unresolvable(specifier, resolveDir, err) {
   const name = packageOf(specifier);
   const at = installedAt(name, resolveDir);
   if (at) {
-    const { version } = JSON.parse(readFileSync(join(at, 'package.json'), 'utf8'));
+    const { version } = readJson(join(at, 'package.json'));
     return (
       `${keyOf(specifier)} names '${specifier}', which package '${name}' (${version}) does not ` +
       `provide (${err.code}); fix the specifier to one the apps import, or remove it`

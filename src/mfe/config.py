@@ -263,11 +263,12 @@ def _element_problem(element: str) -> str | None:
 
 
 def _utf8_text(path: Path, shown: Path) -> str:
-    """The file's text; a ConfigError naming the line (of the file `shown`) of a byte that
-    is not UTF-8."""
+    """The file's text, past a UTF-8 byte order mark (Windows editors save one; npm reads
+    past it too); a ConfigError naming the line (of the file `shown`) of a
+    byte that is not UTF-8."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(

@@ -3,9 +3,11 @@ content or the new one, never half of it, and a failed write leaves the old file
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path | str, data: str | bytes) -> None:
@@ -21,3 +23,9 @@ def write_atomic(path: Path | str, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in `path`, past a UTF-8 byte order mark: npm reads a package.json that
+    starts with one (Windows editors save it), so every reader here does too."""
+    return json.loads(path.read_text(encoding="utf-8-sig"))

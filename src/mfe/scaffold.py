@@ -22,7 +22,7 @@ from mfe.build.installed import require_npm
 from mfe.build.lockslice import Packages, parse_lockfile
 from mfe.config import CONFIG_FILE, load_project
 from mfe.errors import MfeError
-from mfe.files import write_atomic
+from mfe.files import read_json, write_atomic
 from mfe.project import SHARED_APP, Project
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -218,7 +218,7 @@ def _ranges_in_use(project: Project) -> dict[str, str]:
     ranges: dict[str, str] = {}
     for app in project.apps.values():
         try:
-            data = json.loads((app.path / "package.json").read_text("utf-8"))
+            data = read_json(app.path / "package.json")
         except (OSError, ValueError):
             continue
         for key in ("dependencies", "devDependencies"):

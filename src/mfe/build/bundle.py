@@ -23,6 +23,7 @@ from mfe.build.scratch import build_folder, locked
 from mfe.build.sources import file_deps
 from mfe.config import App, Project
 from mfe.errors import Interrupted, MfeError
+from mfe.files import read_json
 from mfe.output import say
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
@@ -34,7 +35,7 @@ ATTEMPTS = 3
 
 def npm_scripts(app: App) -> dict[str, str]:
     """The `scripts` of the app's package.json (config loading checked it has `build`)."""
-    scripts: dict[str, str] = json.loads((app.path / "package.json").read_text("utf-8"))["scripts"]
+    scripts: dict[str, str] = read_json(app.path / "package.json")["scripts"]
     return scripts
 
 

@@ -12,7 +12,6 @@ them all.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sys
 import time
@@ -30,6 +29,7 @@ from mfe.config import (
     package_name_clash,
 )
 from mfe.errors import ConfigError, MfeError
+from mfe.files import read_json
 from mfe.scaffold import new_app_message, uninstalled_apps
 from mfe.serve.rebuild import RunResult, check_dodo, display_path, error_text, run_tasks
 from mfe.serve.reload import Broker, BuildError
@@ -418,7 +418,7 @@ def _package_clash(root: Path) -> str | None:
     packages = {}
     for path in (root / "apps").glob("*/package.json"):
         try:
-            packages[path.parent.name] = json.loads(path.read_text("utf-8"))
+            packages[path.parent.name] = read_json(path)
         except (OSError, ValueError):
             continue
     return package_name_clash(packages)
