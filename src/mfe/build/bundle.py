@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loa
     from mfe.build.manifest import AssetManifest
 
 ATTEMPTS = 3
+SHELL_PAGE = "index.html"
+"""The parent site's page: the shell, rendered and published by the orchestrator."""
+PREVIEWS = "previews/"
+"""Where the parent site holds the preview pages (mfe.publish.previews.PREVIEW_PAGES)."""
 """Builds tried while inputs keep changing under the bundler before giving up."""
 
 
@@ -123,17 +127,36 @@ def _build_into(project: Project, app: App, out: Path) -> Built:
 def check_public(project: Project, app: App) -> None:
     """Refuse, before the bundler copies it, a `public/` file the site cannot take (named:
     Node's copy would fail on a name that is not UTF-8 with a stack trace), a link that
-    leads nowhere, and `public/asset-manifest.json`, which the build's own would replace."""
+    leads nowhere, and a file the publish would silently replace or clash with:
+    `public/asset-manifest.json` (the build's own), and in the parent app `index.html`
+    (the rendered shell page) and anything under `previews/` (the preview pages)."""
     from mfe.build.manifest import MANIFEST_NAME
     from mfe.build.outputs import files_under
 
     public = app.path / "public"
     if not public.is_dir():
         return
-    if MANIFEST_NAME in files_under(public, f"build:{app.name}", project.root):
+    names = files_under(public, f"build:{app.name}", project.root)
+    where = f"build:{app.name}: {public.relative_to(project.root)}"
+    if MANIFEST_NAME in names:
         raise MfeError(
-            f"build:{app.name}: {public.relative_to(project.root)}/{MANIFEST_NAME}: the build writes its own "
+            f"{where}/{MANIFEST_NAME}: the build writes its own "
             f"{MANIFEST_NAME} there (the record of its output, never published); rename the file"
+        )
+    if app.role != "parent":
+        return
+    if SHELL_PAGE in names:
+        raise MfeError(
+            f"{where}/{SHELL_PAGE}: the parent site's {SHELL_PAGE} is the shell page rendered "
+            f"from {project.shell_dir.relative_to(project.root)}/, which would replace this file; "
+            "put its content in the shell template, or rename the file"
+        )
+    clash = next((name for name in names if name.startswith(PREVIEWS)), None)
+    if clash is not None:
+        raise MfeError(
+            f"{where}/{clash}: {PREVIEWS} of the parent site holds the preview pages "
+            "(`doit publish preview=NAME`), which would clash with this file; "
+            f"move it out of {public.relative_to(project.root)}/{PREVIEWS}"
         )
 
 
