@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+from mfe.build.inputs import input_key
 from mfe.build.sources import app_of, linked_folders, source_files
 from mfe.config import load_project
 from mfe.serve.watch import OUTPUTS, meaning
+
+from fixtures.repo import executed_tasks, run_doit
 
 FILES = [
     "package.json",
@@ -28,6 +32,8 @@ FILES = [
     "src/.main.js.swo",
     "src/.main.js.swx",
     "public/.favicon.svg.swp",
+    "public/.well-known/security.txt",
+    "public/.well-known/.config/x.json",
 ]
 EDITOR_LOCK = "src/.#main.js"
 """Emacs' lock file: a symlink to `user@host.pid`, which does not exist."""
@@ -46,7 +52,9 @@ def test_build_watcher_and_ci_agree_on_what_a_source_is(tmp_path: Path) -> None:
     built_from = source_files(project, project.apps["web"])
 
     expected = ["package.json", ".babelrc", "src/main.js", "src/deep/part.css"]
-    expected += ["public/favicon.svg"]
+    # public/ is copied into dist/ whole: its dot folders are published, so they are sources.
+    expected += ["public/favicon.svg", "public/.well-known/security.txt"]
+    expected += ["public/.well-known/.config/x.json"]
     assert built_from == sorted(f"apps/web/{name}" for name in expected)
     every = [f"apps/web/{name}" for name in FILES]
     assert [p for p in every if app_of(project, p) == "web"] == [
@@ -92,3 +100,35 @@ def test_symlinked_folders_are_walked_once_per_path_and_cycles_are_not(tmp_path:
         app / "src/lib": outside.resolve(),
         app / "src/lib/more": (tmp_path / "more").resolve(),
     }
+
+
+def test_a_dot_folder_in_public_is_an_input_of_the_build_and_of_the_ci_key(
+    built_monorepo: Path,
+) -> None:
+    """`public/.well-known/` is copied into dist/ (so published): editing it rebuilds the
+    app and changes its CI input key; a dot folder elsewhere still does neither."""
+    project = load_project(built_monorepo)
+    app = project.apps["payments"]
+    before = input_key(project, app).key
+    well_known = app.path / "public/.well-known"
+    well_known.mkdir(parents=True)
+    (well_known / "security.txt").write_text("Contact: mailto:a@example.com\n")
+    assert built(run_doit(built_monorepo, "build")) == {"build:payments"}
+    files = json.loads((app.dist / "asset-manifest.json").read_text())["files"]
+    assert ".well-known/security.txt" in files
+    assert built(run_doit(built_monorepo, "build")) == set()
+
+    (well_known / "security.txt").write_text("Contact: mailto:b@example.com\n")
+    assert input_key(project, app).key != before
+    assert built(run_doit(built_monorepo, "build")) == {"build:payments"}
+    assert (app.dist / ".well-known/security.txt").read_text().endswith("b@example.com\n")
+
+    edited = input_key(project, app).key
+    (app.path / "src/.hidden").mkdir()
+    (app.path / "src/.hidden/notes.txt").write_text("a tool's cache\n")
+    assert built(run_doit(built_monorepo, "build")) == set()
+    assert input_key(project, app).key == edited
+
+
+def built(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return {task for task in executed_tasks(result.stdout) if task.startswith("build:")}

@@ -4,7 +4,9 @@ dev server's watcher and CI's affected apps.
 An app's sources are every file under `apps/<app>/` except those in output and cache
 folders (`IGNORED_DIRS`) and dot folders, editors' temporary files (`editor_temporary`)
 and dangling symlinks (nothing a build can read; doit would fail on them). Dot files
-stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Symlinked files
+stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Under
+`public/`, which a build copies into dist/ whole, no folder is skipped: its dot folders
+(`.well-known/`) are published, so they are sources too. Symlinked files
 and folders are followed (the bundler reads through them), each file named by its path
 through the link; a link back to a folder the walk is already in (a cycle) is not
 entered again. Walked with `os.scandir`, stat-ing only symlinks: a no-op `doit` on a
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +31,21 @@ files (`.x.js.swp`, `.swo`, ..., `.swx`), the file vim writes to test a folder (
 and GNU `sed -i`'s copy (`sedAb12Cd`, renamed over the file it edits)."""
 
 
+PUBLIC_DIR = "public"
+"""The app folder a build copies into dist/ as it is (build-app.mjs, Vite)."""
+
+
 def ignored_dir(name: str) -> bool:
-    """A folder whose files are not sources (outputs, caches, dot folders)."""
+    """A folder whose files are not sources (outputs, caches, dot folders), outside
+    `public/` (see `skipped_dir`)."""
     return name in IGNORED_DIRS or name.startswith(".")
+
+
+def skipped_dir(parts: Sequence[str]) -> bool:
+    """Whether the folder at `parts` (relative to its app folder) holds no sources: one of
+    them is an `ignored_dir`, and it is not in `public/`, every file of which is copied
+    into dist/ (dot folders such as `.well-known/` too)."""
+    return bool(parts) and parts[0] != PUBLIC_DIR and any(ignored_dir(p) for p in parts)
 
 
 def editor_temporary(name: str) -> bool:
@@ -49,7 +64,8 @@ def app_of(project: Project, relative: str) -> str | None:
     parts = relative.split("/")
     if len(parts) < 3 or parts[0] != "apps" or parts[1] not in project.apps:
         return None
-    if any(ignored_dir(part) for part in parts[2:-1]) or parts[-1] in IGNORED_DIRS:
+    inside = parts[2:]
+    if skipped_dir(inside[:-1]) or (inside[-1] in IGNORED_DIRS and inside[0] != PUBLIC_DIR):
         return None
     if editor_temporary(parts[-1]):
         return None
@@ -104,7 +120,7 @@ def walk(folder: Path) -> Walk:
             continue
         for entry in entries:
             if entry.is_dir():
-                if ignored_dir(entry.name):
+                if ignored_dir(entry.name) and not prefix.startswith(PUBLIC_DIR + "/"):
                     continue
                 real = real_dir(entry, chain)
                 if real is not None:

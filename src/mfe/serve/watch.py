@@ -24,7 +24,13 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mfe.build.sources import app_of, editor_temporary, ignored_dir, linked_folders
+from mfe.build.sources import (
+    PUBLIC_DIR,
+    app_of,
+    editor_temporary,
+    ignored_dir,
+    linked_folders,
+)
 from mfe.config import CONFIG_FILE, Project
 
 QUIET_SECONDS = 0.025
@@ -355,7 +361,8 @@ class Watcher(FileSystemEventHandler):
 
     def _queue_files(self, folder: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = [d for d in dirnames if not ignored_dir(d)]
+            in_public = PUBLIC_DIR in Path(dirpath).parts  # copied whole: dot folders too
+            dirnames[:] = [d for d in dirnames if in_public or not ignored_dir(d)]
             for name in filenames:
                 self._queue(Path(dirpath, name))
 
