@@ -63,3 +63,48 @@ def test_a_package_json_starting_with_a_byte_order_mark_builds(built_monorepo: P
     result = run_doit(built_monorepo, "build")
     assert "build:payments" in executed_tasks(result.stdout), result.stdout
     assert run_doit(built_monorepo, "list").returncode == 0
+
+
+def _set_build_script(root: Path, app: str, script: str) -> None:
+    path = root / "apps" / app / "package.json"
+    package = json.loads(path.read_text())
+    package["scripts"]["build"] = script
+    path.write_text(json.dumps(package, indent=2) + "\n")
+
+
+def _dist_files(root: Path, app: str) -> dict[str, bytes]:
+    dist = root / "apps" / app / "dist"
+    return {p.relative_to(dist).as_posix(): p.read_bytes() for p in dist.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        pytest.param(
+            "MFE_OUT_DIR=dist node ../../tools/build-app.mjs",
+            "wrote nothing to $MFE_OUT_DIR but to apps/payments/dist/ itself",
+            id="writes-dist",
+        ),
+        pytest.param("rm -rf dist && exit 3", "exited 3", id="empties-dist-and-fails"),
+    ],
+)
+def test_a_build_script_that_writes_dist_itself_keeps_the_previous_dist(
+    built_monorepo: Path, script: str, said: str
+) -> None:
+    """A script ignoring MFE_OUT_DIR emptied dist/ (asset-manifest.json gone) until the
+    next good build: now a clear error naming the app, and the previous dist/ whole."""
+    before = _dist_files(built_monorepo, "payments")
+    _set_build_script(built_monorepo, "payments", script)
+
+    result = run_doit(built_monorepo, "build", check=False)
+    assert result.returncode != 0, result.stdout
+    line = next((line for line in result.stdout.splitlines() if said in line), None)
+    assert line is not None, result.stdout
+    assert line.startswith("error: build:payments"), line
+    assert "MFE_OUT_DIR" in line or "is kept" in line, line
+    assert "Traceback" not in result.stdout
+    assert _dist_files(built_monorepo, "payments") == before
+
+    _set_build_script(built_monorepo, "payments", "node ../../tools/build-app.mjs")
+    run_doit(built_monorepo, "build")
+    assert (built_monorepo / "apps/payments/dist/asset-manifest.json").is_file()

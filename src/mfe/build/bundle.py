@@ -190,6 +190,8 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
 
     In `doit serve` the shared build script runs in the session's long-lived bundler.
     """
+    from mfe.build import keep
+    from mfe.build.manifest import MANIFEST_NAME
     from mfe.build.shared import externals_json
 
     shutil.rmtree(scratch, ignore_errors=True)
@@ -209,6 +211,7 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         script, cwd = project.shared.script, project.root
     else:
         script, cwd = build_command(app), app.path
+    previous = keep.copy_of(app.dist, scratch.with_name("previous"))
     result = subprocess.run(
         script,
         shell=True,
@@ -219,6 +222,9 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         text=True,
         check=False,
     )
+    wrote = scratch.is_dir()
+    # A failed script, or one that ignored MFE_OUT_DIR, may have emptied dist/ itself.
+    restored = (result.returncode != 0 or not wrote) and keep.restore(app.dist, previous)
     if result.returncode in INTERRUPTED:  # Ctrl-C reached the build first: ours, not a failure
         raise Interrupted(
             f"build:{app.name} interrupted (Ctrl-C); the previous "
@@ -231,9 +237,12 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
             f"the previous {app.dist.relative_to(project.root)}/ is kept.\n"
             f"{result.stdout.rstrip()}"
         )
-    if not scratch.is_dir():
+    if not wrote:
+        dist = app.dist.relative_to(project.root)
+        instead = f" but to {dist}/ itself (its previous build is put back)" if restored else ""
         raise MfeError(
-            f"build:{app.name}: the build script wrote nothing to $MFE_OUT_DIR ({scratch}); "
+            f"build:{app.name}: `{script}` wrote nothing to $MFE_OUT_DIR{instead}; a build "
+            f"must write its output there (swapped into {dist}/ with its {MANIFEST_NAME}): "
             "make it honour MFE_OUT_DIR"
         )
     return result.stdout
