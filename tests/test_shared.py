@@ -19,7 +19,7 @@ from mfe.config import load_project
 from mfe.publish.pointer import POINTER_KEY
 
 from fixtures.aws import free_port, local_client
-from fixtures.config import config_value, use_port
+from fixtures.config import config_value, set_config, use_port
 from fixtures.modules import Loaded, Recorder, duplicates, import_map, package_of, sri
 from fixtures.repo import link_copy, run_doit
 from fixtures.serve import APPS, ServeProcess, use_free_ports
@@ -230,3 +230,30 @@ def test_a_tampered_shared_module_is_refused_by_its_integrity(
         assert page.locator("h2").count() == 0
     finally:
         server.stop()
+
+
+def test_a_shared_module_no_app_imports_is_named_with_its_key_once(
+    built_monorepo: Path,
+) -> None:
+    """`react-dom/server` in [shared] modules doubled React's shared file for nothing: the
+    page render (`doit shell`, `doit plan`) warns, naming the module and its mfe.toml key.
+    `react-dom` itself, which `react-dom/client` loads, is no such module."""
+    modules = [*config_value(built_monorepo, "shared.modules"), "react-dom/server"]
+    set_config(built_monorepo, "shared.modules", modules)
+    warning = (
+        f"mfe: warning: mfe.toml: key 'shared.modules[{len(modules) - 1}]': no app imports "
+        "'react-dom/server'; remove it from [shared] modules"
+    )
+    shell = run_doit(built_monorepo, "shell").stdout
+    assert shell.count(warning) == 1, shell
+    assert shell.count("no app imports") == 1, shell  # not `react-dom`
+    use_port(built_monorepo, free_port())
+    try:
+        plan = run_doit(built_monorepo, "plan", timeout=300).stdout
+    finally:
+        run_doit(built_monorepo, "local_stop", check=False)
+    assert plan.count(warning) == 1, plan
+
+    set_config(built_monorepo, "shared.modules", modules[:-1])
+    again = run_doit(built_monorepo, "shell").stdout
+    assert "no app imports" not in again, again

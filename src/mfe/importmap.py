@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class ImportMap:
     preloads: dict[str, list[tuple[str, str]]]
     """App -> (url, integrity) of the default shared modules it is the first (in page
     order) to import, with their chunks, in the order it imports them."""
+    unused: tuple[str, ...] = ()
+    """Shared module specifiers no app imports (see `_unused`)."""
 
 
 def build_import_map(
@@ -60,6 +63,13 @@ def build_import_map(
         for key, entry in manifest.files.items()
         if key.endswith(JS_SUFFIXES)
         for spec in _whole_imports(dist / key, entry.sha256)
+    }
+    imported = {
+        spec
+        for _, manifest, dist in apps.values()
+        for key, entry in manifest.files.items()
+        if key.endswith(JS_SUFFIXES)
+        for spec in _imports(dist / key, entry.sha256)
     }
     modules = _mapped(shared, DEFAULT, whole)
     imports = {spec: shared_url + file for spec, file in modules.items()}
@@ -95,7 +105,20 @@ def build_import_map(
         ]
         for name, keys in _imported(shared_dist, shared, modules, apps).items()
     }
-    return ImportMap(text, f"'sha256-{digest}'", preloads)
+    unused = _unused(shared.modules[DEFAULT], imported)
+    return ImportMap(text, f"'sha256-{digest}'", preloads, unused)
+
+
+def _unused(specifiers: Iterable[str], imported: set[str]) -> tuple[str, ...]:
+    """The `specifiers` no app imports: built into the shared modules and uploaded for
+    nothing (`react-dom/server` doubles React's shared file). Not a package's main module
+    while a subpath of it is imported (`react-dom` with `react-dom/client`): that code
+    loads it, so it is in the shared file either way."""
+    return tuple(
+        spec
+        for spec in specifiers
+        if spec not in imported and not any(i.startswith(spec + "/") for i in imported)
+    )
 
 
 def _graph(dist: Path, keys: list[str], seen: set[str]) -> list[tuple[str, str]]:
@@ -116,21 +139,32 @@ def _graph(dist: Path, keys: list[str], seen: set[str]) -> list[tuple[str, str]]
 
 
 @functools.lru_cache(maxsize=4096)
+def _imports(path: Path, sha256: str) -> frozenset[str]:
+    """Every specifier the file imports, any way (cached by content like `_whole_imports`)."""
+    return frozenset(_ANY_IMPORT.findall(_app_file(path)))
+
+
+@functools.lru_cache(maxsize=4096)
 def _whole_imports(path: Path, sha256: str) -> frozenset[str]:
     """Specifiers the file imports other than by named exports alone: as a default
     (`import R from"react-dom/client"`), a namespace or dynamically. Every JavaScript file
     of an app counts, a lazily loaded chunk too. Cached by content (`doit serve` renders
     the page after every rebuild)."""
+    text = _app_file(path)
+    named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
+    partial = Counter(named + _BARE_IMPORT.findall(text))
+    return frozenset(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
+
+
+def _app_file(path: Path) -> str:
+    """The text of an app's built file its manifest lists."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:  # never a guess: it would map a specifier the code cannot use
         raise MfeError(
             f"{path}: missing, though its app's asset-manifest.json lists it; "
             "build that app again (was its dist/ replaced meanwhile?)"
         ) from None
-    named = [s for names, s in _NAMED_IMPORT.findall(text) if not _DEFAULT.search(names)]
-    partial = Counter(named + _BARE_IMPORT.findall(text))
-    return frozenset(s for s, n in Counter(_ANY_IMPORT.findall(text)).items() if n > partial[s])
 
 
 def _mapped(shared: AssetManifest, variant: str, whole: set[str]) -> dict[str, str]:

@@ -19,3 +19,17 @@ def say(text: str) -> None:
         out = sys.stdout  # looked up each time: doit swaps it while an action runs
         out.write(text + "\n")
         out.flush()
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(text: str) -> None:
+    """`mfe: warning: TEXT` on stderr (doit shows an action's stderr), once per process:
+    `doit serve` renders the page after every rebuild."""
+    with _LOCK:
+        if text in _WARNED:
+            return
+        _WARNED.add(text)
+        sys.stderr.write(f"mfe: warning: {text}\n")
+        sys.stderr.flush()

@@ -22,12 +22,13 @@ from markupsafe import Markup
 
 from mfe.build.elements import check_element
 from mfe.build.manifest import AssetManifest, read_manifest
-from mfe.config import SHARED_APP, Environment, Project
+from mfe.config import CONFIG_FILE, SHARED_APP, Environment, Project
 from mfe.envs.backend import backend_for
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
 from mfe.importmap import ImportMap, build_import_map, check_placement
+from mfe.output import warn_once
 from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:  # jinja2 is imported when a page is rendered, not when doit loads
@@ -153,6 +154,7 @@ def shell_context(
                 for a in apps
             },
         )
+        _warn_unused(project, import_map.unused)
     parent = next(a for a in apps if a.role == "parent")
     icon = manifests[parent.name].files.get(FAVICON)
     favicon = None
@@ -185,6 +187,17 @@ def shell_context(
     context["build_id"] = build_id
     context["config"] = {"env": env.name, "build_id": build_id, "auth": auth}
     return context
+
+
+def _warn_unused(project: Project, unused: tuple[str, ...]) -> None:
+    """Name each [shared] module no app imports: it only adds to the shared build."""
+    listed = project.shared.modules if project.shared else ()
+    for spec in unused:
+        key = f"shared.modules[{listed.index(spec)}]" if spec in listed else "shared.modules"
+        warn_once(
+            f"{CONFIG_FILE}: key '{key}': no app imports '{spec}'; remove it from [shared] "
+            "modules (its code is built into the shared modules and uploaded for nothing)"
+        )
 
 
 def _shared_preloads(import_map: ImportMap | None, app: str) -> list[Entry]:
