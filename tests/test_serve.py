@@ -698,3 +698,23 @@ def test_a_symlinked_source_folder_is_watched_through_the_link(
         mark = len(served.server.lines)
         link.unlink()
         served.server.wait_for(r"serve: rebuilt payments in", since=mark)
+
+
+def test_a_dot_folder_in_public_is_watched_and_rebuilds_its_app(served: Served) -> None:
+    """`public/.well-known/` is copied into dist/ like the rest of public/: a save there
+    rebuilds the app (it was skipped as a dot folder, so the old file stayed served)."""
+    folder = served.root / "apps/mfe-parent/public/.well-known"
+    served_file = served.root / "apps/mfe-parent/dist/.well-known/security.txt"
+    try:
+        mark = len(served.server.lines)
+        folder.mkdir()
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
+        for text in ("Contact: mailto:a@example.com\n", "Contact: mailto:b@example.com\n"):
+            mark = len(served.server.lines)
+            (folder / "security.txt").write_text(text)
+            served.server.wait_for(r"^serve: rebuilt mfe-parent in ", since=mark, timeout=30)
+            assert served_file.read_text() == text
+    finally:
+        mark = len(served.server.lines)
+        shutil.rmtree(folder)
+        served.server.wait_for(r"^serve: rebuilt ", since=mark)
