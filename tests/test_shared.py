@@ -244,16 +244,15 @@ def test_a_shared_module_no_app_imports_is_named_with_its_key_once(
         f"mfe: warning: mfe.toml: key 'shared.modules[{len(modules) - 1}]': no app imports "
         "'react-dom/server'; remove it from [shared] modules"
     )
-    shell = run_doit(built_monorepo, "shell").stdout
-    assert shell.count(warning) == 1, shell
-    assert shell.count("no app imports") == 1, shell  # not `react-dom`
-    use_port(built_monorepo, free_port())
+    use_port(built_monorepo, free_port())  # `doit shell` starts the local emulator too
     try:
+        shell = run_doit(built_monorepo, "shell").stdout
         plan = run_doit(built_monorepo, "plan", timeout=300).stdout
+        set_config(built_monorepo, "shared.modules", modules[:-1])
+        again = run_doit(built_monorepo, "shell").stdout
     finally:
         run_doit(built_monorepo, "local_stop", check=False)
+    assert shell.count(warning) == 1, shell
+    assert shell.count("no app imports") == 1, shell  # not `react-dom`
     assert plan.count(warning) == 1, plan
-
-    set_config(built_monorepo, "shared.modules", modules[:-1])
-    again = run_doit(built_monorepo, "shell").stdout
     assert "no app imports" not in again, again
