@@ -20,6 +20,8 @@ from mfe.build.inputs import input_key, node_version
 from mfe.ci import budget, cache, records, shards, trust
 from mfe.ci.affected import uncommitted_inputs
 from mfe.ci.connect import open_cache, start_ready
+from mfe.ci.deliver import deliver
+from mfe.ci.recorded import holds_build, record_builds, recorded_builds
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     NO_BASE_WHY,
@@ -29,12 +31,8 @@ from mfe.ci.run import (
     cache_why,
     check_budgets,
     ci_changes,
-    deliver,
-    holds_build,
     measure,
     note_live_sizes,
-    record_builds,
-    recorded_builds,
     remember_sizes,
     reported,
     restored_tests,

@@ -2,34 +2,33 @@
 
 Unaffected apps are neither built nor tested; their `dist/` is still needed to render the
 shell, so it is restored from the cache (its unchanged files upload nothing). The pieces
-here (one app's restore-or-build, budgets, publishing) and the cache's opening
-(mfe.ci.connect) are shared with the fan-out modes in mfe.ci.fanout.
+here (one app's restore-or-build, budgets), the cache's opening (mfe.ci.connect), the
+recorded builds (mfe.ci.recorded) and publishing (mfe.ci.deliver) are shared with the
+fan-out modes in mfe.ci.fanout.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from mfe.build import lockslice
 from mfe.build.bundle import build_app
 from mfe.build.inputs import input_key, node_version
-from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
+from mfe.build.manifest import MANIFEST_NAME
 from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.connect import CacheMode, open_cache, start_ready
-from mfe.ci.report import NOT_SERVED, AppReport, CiReport, kept_live, write_report
-from mfe.config import STATE_DIR, App, Environment, Project
-from mfe.envs.outputs import Outputs
+from mfe.ci.deliver import deliver
+from mfe.ci.recorded import holds_build, record_builds, recorded_builds
+from mfe.ci.report import AppReport, CiReport, write_report
+from mfe.config import App, Environment, Project
 from mfe.envs.session import Session
 from mfe.errors import MfeError
-from mfe.files import write_atomic
 from mfe.output import say
 from mfe.threads import pool as threads
 from mfe.threads import result_of, settled
@@ -346,142 +345,3 @@ def remember_sizes(remote: cache.RemoteCache, env: Environment, report: CiReport
         if app.size_bytes is not None
     }
     records.merge(remote, records.sizes_name(env.name), sizes)
-
-
-def deliver(
-    session: Session, goes: trust.Destination, outputs: Outputs | None, report: CiReport
-) -> bool:
-    """Publish where `trust.destination` sends this run (`doit ci` and `doit ci publish`
-    alike); True when it went live (only then are build times and live sizes recorded)."""
-    if goes.where == "none":
-        print(f"ci: {goes.note}", flush=True)
-        report.extra["not_published"] = goes.note
-        return False
-    assert outputs is not None  # made ready for every run that publishes
-    if goes.where == "preview":  # never live: a preview at previews/pr-<n>/
-        publish_preview(session.project, session.env, goes.preview, outputs, report)
-        return False
-    publish_site(session, outputs, report)
-    return True
-
-
-def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
-    from mfe.publish import publish
-    from mfe.publish.commit_order import CI_FORCE_HINT
-    from mfe.shell import render_shell
-
-    project, env = session.project, session.env
-    render_shell(project, env, outputs)
-    published = publish(
-        project,
-        env,
-        outputs=outputs,
-        session=session,
-        keep_newer=True,
-        force_hint=CI_FORCE_HINT,
-    )
-    report.published = True
-    report.site_url = published.site_url
-    for name, result in published.apps.items():
-        if name in report.apps:
-            report.apps[name].uploaded = len(result.uploaded)
-    for name in published.superseded:
-        if name in report.apps:
-            report.apps[name].notes.append("superseded: live from a later commit, kept live")
-    for name, why in published.held.items():
-        if name in report.apps:
-            report.apps[name].notes.append(kept_live(why))
-    for name in published.not_published:
-        if name in report.apps:
-            report.apps[name].notes.append(NOT_SERVED)
-    report.extra["release"] = published.release
-    if published.noop:  # nothing to change: the live release stays, no new one was made
-        report.extra["unchanged"] = True
-        print(f"ci: nothing to change: release {published.release} stays live", flush=True)
-
-
-def publish_preview(
-    project: Project, env: Environment, name: str, outputs: Outputs, report: CiReport
-) -> None:
-    """The pull request's apps over the live release at previews/NAME/; the URL goes to the
-    report, the job summary and `$GITHUB_OUTPUT` (`preview_url`, for the PR comment)."""
-    from mfe.publish import preview
-
-    published = preview.publish_preview(project, env, name, outputs=outputs)
-    report.published = True
-    report.site_url = published["url"]
-    report.extra["preview"] = name
-    for app, row in published.get("apps", {}).items():
-        if app in report.apps:
-            report.apps[app].uploaded = len(row.get("uploaded", []))
-    for app, why in published.get("held", {}).items():  # the preview shows live's
-        if app in report.apps:
-            report.apps[app].notes.append(kept_live(why))
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as out:
-            out.write(f"preview_url={published['url']}\n")
-    print(f"ci: preview {name}: {published['url']}", flush=True)
-
-
-def _keys_file(project: Project) -> Path:
-    return project.root / STATE_DIR / "ci-keys.json"
-
-
-def recorded_builds(project: Project) -> dict[str, dict[str, str]]:
-    """`.mfe/ci-keys.json`: per app, the input key and manifest hash of the tested build
-    this checkout's last CI run left in its `dist/`."""
-    try:
-        data = json.loads(_keys_file(project).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {
-        str(name): {"key": str(entry["key"]), "manifest": str(entry["manifest"])}
-        for name, entry in data.items()
-        if isinstance(entry, dict) and "key" in entry and "manifest" in entry
-    }
-
-
-def holds_build(app: App, key: str, known: dict[str, dict[str, str]]) -> bool:
-    """Does `dist/` still hold the recorded tested build of `key`? The manifest's hash
-    catches a `doit build` or `doit serve` of other sources since that run; hashing every
-    file it lists catches a step that edited a bundle since (a runner whose `.mfe/` and
-    `dist/` survive between runs): such a `dist/` is built or restored again."""
-    entry = known.get(app.name)
-    if not (
-        entry is not None
-        and entry["key"] == key
-        and app.manifest_path.is_file()
-        and sha256_file(app.manifest_path) == entry["manifest"]
-    ):
-        return False
-    if dist_matches(app):
-        return True
-    print(f"ci: {app.name}: dist/ no longer matches its {MANIFEST_NAME}; not taken", flush=True)
-    return False
-
-
-def dist_matches(app: App) -> bool:
-    """Every file the manifest lists is in `dist/` with the bytes it recorded."""
-    try:
-        manifest = read_manifest(app.name, app.dist)
-        return all(
-            sha256_file(app.dist / name) == entry.sha256 for name, entry in manifest.files.items()
-        )
-    except (MfeError, OSError):
-        return False
-
-
-def record_builds(project: Project, report: CiReport) -> None:
-    """Record the apps whose `dist/` a later run may take as is: restored entries (tested
-    before they were cached) and builds whose tests passed, never a failed or untested one."""
-    trusted = {
-        name: {"key": result.key, "manifest": sha256_file(project.apps[name].manifest_path)}
-        for name, result in report.apps.items()
-        if result.dist in ("cache", "local")
-        or (result.dist == "build" and result.tests in ("passed", "cached", "none"))
-    }
-    merged = {**recorded_builds(project), **trusted}
-    write_atomic(_keys_file(project), json.dumps(merged, indent=2, sort_keys=True) + "\n")
