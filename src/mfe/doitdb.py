@@ -4,6 +4,12 @@ Registered as the doit backend `mfe-json` (entry point `doit.BACKEND`). Atomic w
 keep the file valid when `doit serve` and a `doit` in another terminal both finish a
 run; skipping unchanged dumps keeps a no-op `doit` cheap on large monorepos.
 
+doit loads the file when a run starts and writes all of it when the run ends, so of two
+runs at once (`doit publish app=A` and `doit publish app=B`) the later writer would put
+back the other's tasks as they were when it started: the next run rebuilds an app for
+nothing, or loses a task's entry. A save therefore writes only the tasks this run changed
+(set or removed) over the file as it is now, one save at a time (`<file>.lock`).
+
 A file that is not a dependency file (invalid JSON, or valid JSON of another shape such as
 `[]`) is set aside with one warning naming it, as deleting it would: every task runs once
 and the file is written anew, instead of a traceback from doit or from `_store`.
@@ -17,8 +23,10 @@ the task fingerprinted, so a file saved during the build is "changed" on the nex
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from doit.dependency import DatabaseException, JsonDB
@@ -36,6 +44,10 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
         self._dirty = self._unusable  # written anew at the end of the run
         self._pinned: dict[str, dict[str, Any]] = {}
         """task -> file_dep states as its action read them, until `deps:` ends the save."""
+        self._touched: set[str] = set()
+        """Tasks this run changed or removed: the only entries its save writes."""
+        self._cleared = False
+        """`remove_all` ran (`doit forget --all`): the save replaces the whole file."""
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -73,18 +85,52 @@ class AtomicJsonDB(JsonDB):  # type: ignore[misc]
             value = list(value)
         if self._db.get(task_id, {}).get(dependency, object()) != value:
             self._dirty = True
+            self._touched.add(task_id)
             super().set(task_id, dependency, value)
 
     def remove(self, task_id: str) -> None:
-        self._dirty = self._dirty or task_id in self._db
+        if task_id in self._db:
+            self._dirty = True
+            self._touched.add(task_id)
         super().remove(task_id)
 
     def remove_all(self) -> None:
         self._dirty = self._dirty or bool(self._db)
+        self._cleared = True
         super().remove_all()
 
     def dump(self) -> None:
         if not self._dirty and os.path.exists(self.name):
             return
-        write_atomic(self.name, self.codec.encode(self._db))
-        self._dirty = False
+        path = Path(self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            merged = self._merged()
+            write_atomic(path, self.codec.encode(merged))
+        self._db, self._dirty, self._touched, self._cleared = merged, False, set(), False
+
+    def _merged(self) -> dict[str, Any]:
+        """The file as another run may have saved it since this one loaded it, with this
+        run's changed tasks over it (the whole of this run's state after a `remove_all`,
+        or when the file is missing or unusable)."""
+        if self._cleared:
+            return dict(self._db)
+        on_disk = self._read_current()
+        for task_id in self._touched:
+            if task_id in self._db:
+                on_disk[task_id] = self._db[task_id]
+            else:
+                on_disk.pop(task_id, None)
+        return on_disk
+
+    def _read_current(self) -> dict[str, Any]:
+        """The dependency file now, or this run's state if there is none to merge into."""
+        try:
+            with open(self.name, encoding="utf-8") as current:
+                db = self.codec.decode(current.read())
+        except (OSError, ValueError):
+            return dict(self._db)
+        if isinstance(db, dict) and all(isinstance(deps, dict) for deps in db.values()):
+            return db
+        return dict(self._db)
