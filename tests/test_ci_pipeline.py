@@ -565,3 +565,41 @@ def test_a_pull_requests_preview_says_which_apps_it_kept_at_their_live_version(
     assert preview["held"]["accounts"].startswith(
         "the version built here is one a rollback took off; live is from "
     )
+
+
+def test_a_build_this_checkout_holds_goes_to_the_cache_for_other_runners(
+    origin: Path,
+    monorepo_template: Path,
+    moto_server: str,
+    tmp_path: Path,
+) -> None:
+    """A run without the cache (cache=off here; no secret or a failed upload alike) leaves
+    tested builds that the next run of the checkout takes as they are (`dist: local`); that
+    run uploads them, so a fresh runner restores them instead of building them again."""
+    modules = monorepo_template / "node_modules"
+    # A build variable of their own gives these builds keys no other test cached; an
+    # untrusted ref writes its own scope and publishes nothing.
+    env = {"NODE_ENV": "held-here", "MFE_CI_REF": "refs/heads/held-here"}
+    holder = fresh_clone(origin, tmp_path / "holder", modules)
+    report, _ = ci(holder, "cache=off", env=env)
+    assert {app["dist"] for app in report["apps"].values()} == {"build"}
+    scope = "build-cache/ref/held-here/"
+    assert not [key for key in cache_objects(moto_server) if key.startswith(scope)]
+
+    held, _ = ci(holder, env=env)  # takes its builds as they are, and uploads them
+    runner = fresh_clone(origin, tmp_path / "runner", modules)
+    report, _ = ci(runner, env=env)
+    for name, app in report["apps"].items():
+        assert (app["dist"], app["cache"], app["build_seconds"]) == ("cache", "hit", 0.0), name
+        dist = "build/shared/dist" if name == "shared" else f"apps/{name}/dist"
+        assert (runner / dist / "asset-manifest.json").read_bytes() == (
+            holder / dist / "asset-manifest.json"
+        ).read_bytes()
+
+    for name, app in held["apps"].items():
+        assert (app["dist"], app["build_seconds"]) == ("local", 0.0), name
+        assert app["cache_upload_bytes"] > 0, name
+    uploaded = {key for key in cache_objects(moto_server) if key.startswith(scope)}
+    assert uploaded == {f"{scope}{name}/{app['key']}.tar.zst" for name, app in held["apps"].items()}
+    report, _ = ci(holder, env=env)  # already there: nothing goes up again
+    assert {app["cache_upload_bytes"] for app in report["apps"].values()} == {0}

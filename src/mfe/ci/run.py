@@ -243,15 +243,18 @@ def _restore_or_build(
     cacheable: bool,
 ) -> None:
     result.key = input_key(project, app, packages).key
-    if holds_build(app, result.key, known):
-        result.dist = "local"  # this checkout already holds exactly this build
-        result.cache = "hit" if result.affected else "unaffected"
-        result.tests = restored_tests(app, result.affected)
-        return
     use_cache = remote is not None
     if use_cache and mode != "force" and affected.has_uncommitted_changes(project, app.path):
         use_cache = False
         result.notes.append("uncommitted changes: build cache not used (cache=force to use it)")
+    if holds_build(app, result.key, known):
+        result.dist = "local"  # this checkout already holds exactly this build
+        result.cache = "hit" if result.affected else "unaffected"
+        result.tests = restored_tests(app, result.affected)
+        if use_cache and remote:  # a run without the cache made it: other runners need it
+            measure(app, result)  # recorded with the entry, as a build's
+            result.cache_upload_bytes = cache.share(remote, app, result.key, result.size_bytes)
+        return
     if use_cache and remote:
         lookup = cache.restore(remote, project, app, result.key)
         result.notes.extend(lookup.notes)
