@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -302,20 +303,45 @@ def swap(
     Raises `Conflict` on 412 (or 409, which S3 answers to concurrent conditional writes).
     Returns the new ETag.
     """
-    from botocore.exceptions import ClientError
+    return put_if(
+        s3, bucket, key, new.to_json(), etag, conditional=conditional,
+        ContentType="application/json", CacheControl="no-store",
+    )  # fmt: skip
 
+
+def put_if(
+    s3: Any, bucket: str, key: str, body: bytes, etag: str | None, *, conditional: bool = True,
+    **headers: str,
+) -> str:  # fmt: skip
+    """PUT `body` at `key` only if the object is still the one read (`etag`; None: not
+    there), else `Conflict`; unconditionally when `conditional` is False (a store without
+    conditional writes, `[publish] locking = "none"`). Returns the new ETag."""
     condition: dict[str, str] = {}
     if conditional:
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    with _conflicts(etag):
+        answer = s3.put_object(Bucket=bucket, Key=key, Body=body, **headers, **condition)
+    return str(answer["ETag"])
+
+
+def delete_if(
+    s3: Any, bucket: str, key: str, etag: str | None, *, conditional: bool = True
+) -> None:
+    """DELETE `key` only if it is still the object read (`etag`), else `Conflict` (S3's
+    conditional delete; `etag` None or not `conditional`: unconditionally)."""
+    condition = {"IfMatch": etag} if conditional and etag else {}
+    with _conflicts(etag):
+        s3.delete_object(Bucket=bucket, Key=key, **condition)
+
+
+@contextmanager
+def _conflicts(etag: str | None) -> Iterator[None]:
+    """A refused condition as `Conflict`: 412, or the 409 S3 answers to concurrent
+    conditional writes, or a 404 to If-Match on a key deleted meanwhile."""
+    from botocore.exceptions import ClientError
+
     try:
-        answer = s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=new.to_json(),
-            ContentType="application/json",
-            CacheControl="no-store",
-            **condition,
-        )
+        yield
     except ClientError as exc:
         code, status = aws_error_code(exc), aws_status(exc)
         if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
@@ -323,7 +349,6 @@ def swap(
         if status == 404 and etag:  # If-Match on a key deleted meanwhile
             raise Conflict("NoSuchKey") from None
         raise
-    return str(answer["ETag"])
 
 
 ATTEMPTS = 8

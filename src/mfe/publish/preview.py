@@ -20,6 +20,7 @@ whose base was swapped past is written again over the newer release.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,8 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.publish.held import held_note, held_why
-from mfe.publish.pointer import Live
-from mfe.publish.previews import Preview, check_name, page_key, pointer_key, read_preview
-from mfe.publish.prune import delete_keys
+from mfe.publish.pointer import Conflict, Live, delete_if, put_if
+from mfe.publish.previews import Preview, check_name, page_key, pointer_key, read_state
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
 
@@ -160,30 +160,51 @@ def write_preview(
     html = render_page(run.project, run.env, run.outputs, apps, run.manifest_for)
     overlay = Live(live.seq, live.release, now, apps, live.page, changed=changed, action="preview")
     preview = Preview(name, now, live.seq, overlay, added, needed, commit, dirty)
-    # `--prune` keeps what the record names, so it names the new page's files before that
-    # page is up, and the files of the page it replaces until it is: a command killed in
-    # between leaves a page whose files are kept, and a pending record saying so.
-    page, parent = page_key(name), run.parent_bucket
-    with s3_errors(run.session, parent, f"reading {pointer_key(name)}"):
-        earlier = read_preview(run.s3, parent, name)
-    put_record(run, preview.ahead(earlier))
-    with s3_errors(run.session, parent, f"writing {page}"):
-        run.s3.put_object(
-            Bucket=parent, Key=page, Body=html, ContentType="text/html; charset=utf-8",
-            CacheControl="no-cache",
-        )  # fmt: skip
-    put_record(run, preview)
+    write_page(run, preview, html)
     return changed, added
 
 
-def put_record(run: Any, preview: Preview) -> None:
-    """Write a preview's record (`_mfe/previews/NAME.json`)."""
-    key = pointer_key(preview.name)
-    with s3_errors(run.session, run.parent_bucket, f"writing {key}"):
-        run.s3.put_object(
-            Bucket=run.parent_bucket, Key=key, Body=preview.to_json(),
-            ContentType="application/json", CacheControl="no-store",
-        )  # fmt: skip
+def write_page(run: Any, preview: Preview, html: bytes) -> None:
+    """Claim the record (pending, naming the new page's files and those of every page it
+    replaces), write the page, write the record as itself: each by a conditional request on
+    what was read, so that of two runs of one name (or a run and `preview_rm`) the one whose
+    write lands on what it did not read re-reads and starts again, and the last to finish
+    leaves its page and record. A run killed anywhere leaves a page the record keeps."""
+    name, parent = preview.name, run.parent_bucket
+    cond = run.conditional
+    for attempt in range(ATTEMPTS):
+        with s3_errors(run.session, parent, f"reading {pointer_key(name)}"):
+            page, earlier, etag = read_state(run.s3, parent, name)
+        try:
+            with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
+                claim = put_record(run, preview.ahead(earlier), etag, cond)
+            with s3_errors(run.session, parent, f"writing {page_key(name)}"):
+                put_if(
+                    run.s3, parent, page_key(name), html, page, conditional=cond,
+                    ContentType="text/html; charset=utf-8", CacheControl="no-cache",
+                )  # fmt: skip
+            with s3_errors(run.session, parent, f"writing {pointer_key(name)}"):
+                put_record(run, preview, claim, cond)
+            return
+        except Conflict:  # another run or a removal of this name wrote meanwhile
+            backoff(attempt)
+    raise MfeError(
+        f"preview '{name}' of environment '{run.env.name}' kept being written or removed by "
+        f"other commands while this one wrote it ({ATTEMPTS} attempts); run it again"
+    )
+
+
+def backoff(attempt: int) -> None:
+    """Jittered, growing: two runs that collided do not collide again in step."""
+    time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+
+
+def put_record(run: Any, preview: Preview, etag: str | None, conditional: bool) -> str:
+    """Write a preview's record (`_mfe/previews/NAME.json`) over the one read (`etag`)."""
+    return put_if(
+        run.s3, run.parent_bucket, pointer_key(preview.name), preview.to_json(), etag,
+        conditional=conditional, ContentType="application/json", CacheControl="no-store",
+    )  # fmt: skip
 
 
 def held_apps(run: Any, live: Live, candidates: dict[str, Any]) -> list[str]:
@@ -206,18 +227,42 @@ def online_copy_key(key: str, sha256: str) -> str:
 def preview_rm(
     project: Project, env: Environment | str, name: str, *, outputs: Outputs | None = None
 ) -> str:
-    """Remove a preview's page and pointer (its files go with the next `--prune`)."""
+    """Remove a preview's page and record (its files go with the next `--prune`). The record
+    is first written as being removed (`Preview.removal`), then the page and the record are
+    deleted, each only if it is still what was read: a run of this name writing meanwhile
+    makes the removal read again and start over, so whichever finishes last wins and
+    neither leaves half a preview."""
     from mfe.publish.run import Run
 
     check_name(name)
     run = Run.start(project, env, outputs, None, only=None, dry_run=True, collect_local=False)
-    bucket = run.parent_bucket
-    with s3_errors(run.session, bucket, f"looking up preview {name}"):
-        listing = run.s3.list_objects_v2(Bucket=bucket, Prefix=pointer_key(name))
-    if not any(item["Key"] == pointer_key(name) for item in listing.get("Contents", [])):
-        raise MfeError(
-            f"environment '{run.env.name}' has no preview named '{name}'; "
-            "see `doit releases` for the previews there are"
-        )
-    delete_keys(run, bucket, [page_key(name), pointer_key(name)], f"removing preview {name}")
-    return f"preview '{name}' removed from environment '{run.env.name}'"
+    bucket, removed = (
+        run.parent_bucket,
+        f"preview '{name}' removed from environment '{run.env.name}'",
+    )
+    for attempt in range(ATTEMPTS):
+        with s3_errors(run.session, bucket, f"looking up preview {name}"):
+            page, record, etag = read_state(run.s3, bucket, name)
+        if record is None and page is None:
+            if attempt:  # removed meanwhile by another command
+                return removed
+            raise MfeError(
+                f"environment '{run.env.name}' has no preview named '{name}'; "
+                "see `doit releases` for the previews there are"
+            )
+        cond = run.conditional
+        try:
+            with s3_errors(run.session, bucket, f"removing preview {name}"):
+                if record is not None:
+                    etag = put_record(run, record.removal(), etag, cond)
+                if page is not None:  # a page without a record: what older versions left
+                    delete_if(run.s3, bucket, page_key(name), page, conditional=cond)
+                if record is not None:
+                    delete_if(run.s3, bucket, pointer_key(name), etag, conditional=cond)
+            return removed
+        except Conflict:  # a run of this name wrote meanwhile: read again
+            backoff(attempt)
+    raise MfeError(
+        f"preview '{name}' of environment '{run.env.name}' kept being written while this "
+        f"command removed it ({ATTEMPTS} attempts); run `doit preview_rm name={name}` again"
+    )

@@ -66,6 +66,9 @@ class Preview:
     replaces: tuple[Preview, ...] = ()
     """While `pending`: the earlier records of this name whose page may still be the one
     served, so `--prune` keeps what they name too (`serving`)."""
+    removing: bool = False
+    """Pending, written by `doit preview_rm` before it deletes the page and then the record
+    (`removal`): a removal stopped in between says so, and keeps what the page may use."""
 
     def serving(self) -> list[Preview]:
         """Every record whose page `previews/NAME/` may serve now."""
@@ -75,8 +78,18 @@ class Preview:
         """This record as written before its page: pending, replacing what `replaced`'s
         page may serve (all of it, if that one was pending too)."""
         earlier = replaced.serving() if replaced is not None else []
-        flat = tuple(dataclasses.replace(p, pending=False, replaces=()) for p in earlier)
-        return dataclasses.replace(self, pending=True, replaces=flat)
+        flat: dict[bytes, Preview] = {}
+        for p in earlier:  # a run retrying replaces its own record: name each once
+            done = dataclasses.replace(p, pending=False, replaces=(), removing=False)
+            if done.to_json() != self.to_json():
+                flat.setdefault(done.to_json(), done)
+        return dataclasses.replace(self, pending=True, replaces=tuple(flat.values()))
+
+    def removal(self) -> Preview:
+        """This record as `doit preview_rm` writes it before deleting the page: pending
+        (what it names is kept until the record is gone), and saying it is being removed."""
+        done = dataclasses.replace(self, pending=False, replaces=(), removing=False)
+        return dataclasses.replace(done.ahead(self), removing=True)
 
     def kept(self) -> dict[str, set[str]]:
         """The changed apps' keys `--prune` keeps (their versions have no file list)."""
@@ -100,6 +113,8 @@ class Preview:
         if self.pending:  # a finished record reads as one written before these fields
             data["pending"] = True
             data["replaces"] = [p.to_data() for p in self.replaces]
+        if self.removing:
+            data["removing"] = True
         return data
 
     @staticmethod
@@ -114,6 +129,7 @@ class Preview:
             data.get("files", {}), data.get("commit"), data.get("dirty"),
             bool(data.get("pending", False)),
             tuple(Preview.from_data(p) for p in data.get("replaces", [])),
+            bool(data.get("removing", False)),
         )  # fmt: skip
 
 
@@ -135,6 +151,28 @@ def list_previews(s3: Any, bucket: str) -> list[Preview]:
 def read_preview(s3: Any, bucket: str, name: str) -> Preview | None:
     """The record of preview `name`; None if it has none."""
     return _read(s3, bucket, pointer_key(name))
+
+
+def read_state(s3: Any, bucket: str, name: str) -> tuple[str | None, Preview | None, str | None]:
+    """(the page's ETag, the record, its ETag), None where there is none. The page is read
+    first: a run that claims the record after reading it writes the page only if no other
+    page went up since, so a run whose claim was taken over cannot overwrite the page of
+    the run that took it (`preview.write_page`)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        page: str | None = str(s3.head_object(Bucket=bucket, Key=page_key(name))["ETag"])
+    except ClientError as exc:
+        if not missing_key(exc):
+            raise
+        page = None
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=pointer_key(name))
+    except ClientError as exc:
+        if missing_key(exc):
+            return page, None, None
+        raise
+    return page, Preview.from_json(answer["Body"].read()), str(answer["ETag"])
 
 
 def _read(s3: Any, bucket: str, key: str) -> Preview | None:

@@ -58,7 +58,9 @@ def show(project: Project, env: Environment, outputs: Outputs, limit: int | None
         changed = ",".join(preview.pointer.changed) or "-"
         source = f" from {commit_label(preview.commit, preview.dirty)}" if preview.commit else ""
         out.append(f"preview {preview.name}: {changed} over seq {preview.base}{source}  {url}")
-        if preview.pending:
+        if preview.removing:
+            out.append(f"warning: {unfinished_removal(preview.name)}")
+        elif preview.pending:
             out.append(f"warning: {unfinished_preview(preview.name)}")
     return "\n".join(out)
 
@@ -81,6 +83,15 @@ def unfinished_preview(name: str) -> str:
         f"preview {name} was not finished (its command was stopped, or is still running): "
         f"its page may still be an earlier one, or missing; `doit publish preview={name}` "
         f"finishes it, `doit preview_rm name={name}` removes it"
+    )
+
+
+def unfinished_removal(name: str) -> str:
+    """What a record written by a `preview_rm` that has not deleted it yet means."""
+    return (
+        f"preview {name} is being removed (its `doit preview_rm` was stopped, or is still "
+        f"running): its page may still be up; `doit preview_rm name={name}` finishes it, "
+        f"`doit publish preview={name}` publishes it again"
     )
 
 
