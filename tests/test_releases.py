@@ -1140,8 +1140,8 @@ def test_preview_is_live_listed_removed_and_kept_by_prune(
     assert report["changed"] == ["accounts"]
     uploaded = report["apps"]["accounts"]["uploaded"]
     assert (
-        len(uploaded) == 2 and report["requests"]["s3"] <= len(uploaded) + 7
-    )  # + reads, the history check, the old pointer, pointer, page, pointer
+        len(uploaded) == 2 and report["requests"]["s3"] <= len(uploaded) + 8
+    )  # + reads, the history check, the page's and record's ETags, record, page, record
     preview_page = httpx.get(report["url"]).text
     assert entry(site.root, "accounts") in preview_page
     assert served(site) == page  # live page byte-identical
@@ -1324,8 +1324,8 @@ def test_prune_keeps_what_an_old_format_preview_record_uses(
 
 
 def test_preview_rm_fails_when_s3_refuses_the_deletes(site: Site) -> None:
-    """DeleteObjects answers 200 with an error per key it refused (a policy denying
-    s3:DeleteObject): the removal must fail, naming them, and the preview stays listed."""
+    """A policy denying s3:DeleteObject: the removal must fail, naming the bucket, the page
+    stays up and `doit releases` says the removal was not finished."""
     site.publish()
     site.change("accounts", "pr")
     report = publish_preview(site.project, "local", "pr-9", outputs=site.outputs)
@@ -1333,12 +1333,16 @@ def test_preview_rm_fails_when_s3_refuses_the_deletes(site: Site) -> None:
     proxy = FailingProxy(site.server.endpoint, refuse_deletes=True)
     try:
         site.point_at(proxy.port)
-        with pytest.raises(MfeError, match=r"refused to delete previews/pr-9/index\.html.*'pub"):
+        with pytest.raises(
+            MfeError, match=r"access denied while removing preview pr-9 in bucket 'pub"
+        ):
             preview_rm(site.project, "local", "pr-9", outputs=site.outputs)
     finally:
         proxy.close()
         site.point_at(moto_port)
     assert httpx.get(report["url"]).status_code == 200
+    shown = show(site.project, site.project.env("local"), site.outputs)
+    assert "preview pr-9 is being removed" in shown
     preview_rm(site.project, "local", "pr-9", outputs=site.outputs)  # allowed again: removed
     assert httpx.get(report["url"]).status_code in (403, 404)
 

@@ -7,10 +7,14 @@ names, `_ca/` copies), the page to `previews/NAME/index.html`, and a preview poi
 those the live version had online already too, which `--prune` keeps). The pointer is
 written twice: before the page, pending and also naming what the page it replaces needs
 (`Preview.ahead`), and after it, as itself; a command killed between leaves no page whose
-files a prune could delete. No listing: the live pointer and the version manifests
-(cached locally) say what is online already, so a preview costs its changed files plus
-seven requests (one checks that the pointer is not older than the history, restored by
-hand: a preview over it is refused; one reads the pointer it replaces).
+files a prune could delete. Each of the three writes is conditional on what was read (the
+page's ETag before the record's, `write_page`), so two runs of one name (two CI jobs of a
+pull request) or a run and `preview_rm` never leave a page its record does not describe:
+a write refused re-reads and starts over, and whichever finishes last wins. No listing:
+the live pointer and the version manifests (cached locally) say what is online already,
+so a preview costs its changed files plus eight requests (one checks that the pointer is
+not older than the history, restored by hand: a preview over it is refused; two read the
+page and record it replaces).
 
 `--prune` keeps what a preview's pointer names, but not before it is written: a release
 swapped in meanwhile can let a prune delete files of the release the preview overlays.
