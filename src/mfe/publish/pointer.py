@@ -13,21 +13,18 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from mfe.errors import MfeError, aws_error_code, aws_status, missing_key
+from mfe.errors import MfeError, aws_status, missing_key
+from mfe.publish.conditional import Conflict as Conflict  # re-exported: callers catch it here
+from mfe.publish.conditional import put_if
 from mfe.publish.local import RESERVED_PREFIX
 
 POINTER_KEY = RESERVED_PREFIX + "live.json"
 FORMAT = 1
-
-
-class Conflict(Exception):
-    """Someone else changed the pointer since we read it (HTTP 412)."""
 
 
 @dataclass(frozen=True)
@@ -307,48 +304,6 @@ def swap(
         s3, bucket, key, new.to_json(), etag, conditional=conditional,
         ContentType="application/json", CacheControl="no-store",
     )  # fmt: skip
-
-
-def put_if(
-    s3: Any, bucket: str, key: str, body: bytes, etag: str | None, *, conditional: bool = True,
-    **headers: str,
-) -> str:  # fmt: skip
-    """PUT `body` at `key` only if the object is still the one read (`etag`; None: not
-    there), else `Conflict`; unconditionally when `conditional` is False (a store without
-    conditional writes, `[publish] locking = "none"`). Returns the new ETag."""
-    condition: dict[str, str] = {}
-    if conditional:
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-    with _conflicts(etag):
-        answer = s3.put_object(Bucket=bucket, Key=key, Body=body, **headers, **condition)
-    return str(answer["ETag"])
-
-
-def delete_if(
-    s3: Any, bucket: str, key: str, etag: str | None, *, conditional: bool = True
-) -> None:
-    """DELETE `key` only if it is still the object read (`etag`), else `Conflict` (S3's
-    conditional delete; `etag` None or not `conditional`: unconditionally)."""
-    condition = {"IfMatch": etag} if conditional and etag else {}
-    with _conflicts(etag):
-        s3.delete_object(Bucket=bucket, Key=key, **condition)
-
-
-@contextmanager
-def _conflicts(etag: str | None) -> Iterator[None]:
-    """A refused condition as `Conflict`: 412, or the 409 S3 answers to concurrent
-    conditional writes, or a 404 to If-Match on a key deleted meanwhile."""
-    from botocore.exceptions import ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        code, status = aws_error_code(exc), aws_status(exc)
-        if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
-            raise Conflict(code or str(status)) from None
-        if status == 404 and etag:  # If-Match on a key deleted meanwhile
-            raise Conflict("NoSuchKey") from None
-        raise
 
 
 ATTEMPTS = 8

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
+from mfe.publish.conditional import Conflict, delete_if, put_if
 from mfe.publish.held import held_note, held_why
-from mfe.publish.pointer import Conflict, Live, delete_if, put_if
+from mfe.publish.pointer import Live
 from mfe.publish.previews import Preview, check_name, page_key, pointer_key, read_state
 from mfe.publish.remote import s3_errors
 from mfe.publish.report import Progress, write_named_report
