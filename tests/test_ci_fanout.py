@@ -428,6 +428,28 @@ def test_a_shard_names_uncommitted_edits_and_a_bad_plan_says_what_to_do(
     assert "run `doit ci_plan env=local shards=N` again" in failed.stdout
 
 
+def test_a_plan_over_uncommitted_inputs_is_refused_and_writes_no_plan(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """Every later job checks the plan's commit out and would refuse the edits: the plan
+    job says so first, naming them, and leaves no plan for those jobs to pick up."""
+    origin = make_origin(tmp_path / "origin", moto_server, 2)
+    planner = clone(origin, tmp_path / "plan")
+    write_app(planner, 2)  # an app folder `doit new_app` made and nobody committed yet
+    lockfile = planner / "package-lock.json"
+    lockfile.write_text(lockfile.read_text().replace("{", "{\n", 1))  # an edited lockfile
+    failed = run_doit(planner, "ci_plan", "shards=2", check=False, env=CI_ENV)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout, failed.stdout
+    assert "uncommitted changes to the planned apps' inputs" in failed.stdout, failed.stdout
+    assert "apps/app-02/package.json" in failed.stdout and "package-lock.json" in failed.stdout
+    assert "commit the change and run `doit ci_plan` again" in failed.stdout, failed.stdout
+    assert not (planner / ".mfe" / "local" / "ci-plan.json").exists()
+
+    git(planner, "add", "-A")
+    git(planner, "commit", "-qm", "app-02")
+    assert doit_json(planner, "ci_plan", "shards=2", name="ci-plan.json")["shards"]
+
+
 def test_packing_puts_the_longest_builds_apart() -> None:
     seconds = {"a": 9.0, "b": 5.0, "c": 4.0, "d": 3.0, "e": 3.0, "f": 1.0}
     shards = pack(seconds, 3)

@@ -147,6 +147,20 @@ def uncommitted_inputs(project: Project, names: list[str]) -> list[str]:
     return sorted(found)
 
 
+def require_committed(project: Project, names: list[str], commit: str, job: str) -> None:
+    """Refuse when the `names` apps' inputs differ from `commit`: the plan keys them from
+    the commit's files, which every later job checks out, so a plan made over uncommitted
+    edits would only be refused by each of them (or show as a key mismatch, late)."""
+    found = uncommitted_inputs(project, names)
+    if found:
+        shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+        raise MfeError(
+            f"uncommitted changes to the planned apps' inputs ({shown}): {job} "
+            f"commit {commit[:12]} as the plan keys it; commit the change and run "
+            "`doit ci_plan` again, or discard it (`git status`)"
+        )
+
+
 def _show(root: Path, base: str, name: str) -> str | None:
     result = git(root, "show", f"{base}:./{name}", check=False)
     return result.stdout if result.returncode == 0 else None

@@ -18,7 +18,7 @@ from dataclasses import replace
 from mfe.build import lockslice
 from mfe.build.inputs import input_key, node_version
 from mfe.ci import budget, cache, records, shards, trust
-from mfe.ci.affected import uncommitted_inputs
+from mfe.ci.affected import require_committed
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.deliver import deliver
 from mfe.ci.recorded import holds_build, record_builds, recorded_builds
@@ -62,6 +62,8 @@ def plan_ci(project: Project, env: Environment, base: str | None, limit: int) ->
     if limit < 1:
         raise MfeError(f"doit ci_plan shards={limit}: use a number of shards >= 1")
     commit = trust.head_commit(project.root)
+    # Every later job checks the commit out and refuses what differs from it: say so now.
+    require_committed(project, list(project.apps), commit, "the shard and publish jobs build")
     changes = ci_changes(project, env, base)
     why = changes.apps
     who = trust.resolve(project)
@@ -154,7 +156,7 @@ def run_shard(project: Project, env: Environment, shard_text: str) -> CiReport:
     report = _report(project, env, plan, names, f"shard={index}/{count}")
     with reported(project, report, started):
         _check_names(project, plan, names)
-        _check_committed(project, plan, names)  # before anything is built
+        require_committed(project, names, plan.commit, "a CI job builds")  # before any build
         trust.require_secret(who)  # before anything is built
         # One worker more than cores: process start-ups and uploads leave the cores gaps.
         workers = max(2, os.cpu_count() or 2) + 1
@@ -233,19 +235,6 @@ def _check_names(project: Project, plan: shards.Plan, names: list[str]) -> None:
             raise MfeError(f"the CI plan names app {name!r}, which this checkout does not have")
 
 
-def _check_committed(project: Project, plan: shards.Plan, names: list[str]) -> None:
-    """The plan keyed the apps from its commit's files: an uncommitted edit here would
-    only show later as a key mismatch, after the other apps were built."""
-    found = uncommitted_inputs(project, names)
-    if found:
-        shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
-        raise MfeError(
-            f"uncommitted changes to the planned apps' inputs ({shown}): a CI job builds "
-            f"commit {plan.commit[:12]} as the plan keyed it; commit the change and run "
-            "`doit ci_plan` again, or discard it (`git status`)"
-        )
-
-
 def _verified_key(
     project: Project, plan: shards.Plan, name: str, packages: lockslice.Packages
 ) -> str:
@@ -272,7 +261,8 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
         if not plan.publish:
             print(f"ci: no app and no page input changed since {plan.base}: nothing to publish")
             return report
-        _check_committed(project, plan, names)  # before the cache and the site are opened
+        # Before the cache and the site are opened.
+        require_committed(project, names, plan.commit, "a CI job builds")
         who = trust.resolve(project)
         if plan.scope not in who.read_scopes:  # the shards' entries are out of its reach
             raise MfeError(
