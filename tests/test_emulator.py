@@ -168,6 +168,27 @@ def test_a_second_local_environment_has_its_own_emulator(tmp_path: Path) -> None
     assert probe(second_port) == "free"
 
 
+def test_a_local_environment_without_a_port_shares_the_local_emulator(tmp_path: Path) -> None:
+    """`[env.qa] kind = "local"` with no port of its own follows a moved `[env.local] port`
+    (its buckets are named by env), instead of starting another emulator on the default."""
+    port = free_port()
+    project = make_project(tmp_path / "a", port)
+    config = project.root / "mfe.toml"
+    config.write_text(config.read_text() + '[env.qa]\nkind = "local"\n')
+    project = load_project(project.root)
+    local, qa = project.env("local"), project.env("qa")
+    assert qa.port == port  # checked first: the old default would start one on 4566
+    try:
+        assert ensure_emulator(project, local) == f"http://127.0.0.1:{port}"
+        assert ensure_emulator(project, qa) == f"http://127.0.0.1:{port}"
+        assert qa.endpoint_url == f"http://127.0.0.1:{port}"
+        assert qa.cache_bucket == "emu-qa-build-cache" != local.cache_bucket
+        assert probe(port) == "moto"
+    finally:
+        stop_emulator(project, local)
+    assert probe(port) == "free"
+
+
 def test_two_checkouts_starting_at_once_share_one_server(tmp_path: Path) -> None:
     """Each checkout locks only its own start, so both may spawn a server on the port; one
     must give way, or the kernel (granian binds with SO_REUSEPORT) splits the connections

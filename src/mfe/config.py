@@ -392,6 +392,7 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
     data.setdefault("dev", {})
     table.data = data
     envs: dict[str, Environment] = {}
+    emulator_port = _local_emulator_port(table)
     for name in data:
         env_table = table.sub(name)
         default_kind = name if name in ("local", "dev") else "aws"
@@ -409,7 +410,7 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
             raise env_table.error(
                 env_table.key("region"), "is empty; give an AWS region such as 'eu-west-1'"
             )
-        port = env_table.port("port", defaults.port)
+        port = env_table.port("port", emulator_port if kind == "local" else defaults.port)
         default_endpoint = defaults.endpoint.format(port=port) if defaults.endpoint else None
         endpoint = _endpoint_url(env_table, default_endpoint)
         problem = region_problem(region, defaults.aws_regions and endpoint is None)
@@ -438,6 +439,17 @@ def _load_envs(project: str, table: Table, apps: dict[str, App]) -> dict[str, En
         env_table.done()
     table.done()
     return envs
+
+
+def _local_emulator_port(table: Table) -> int | None:
+    """The `local` environment's emulator port: another local-kind environment without a
+    `port` shares that emulator (its buckets carry its own name), rather than starting one
+    on the default port that `[env.local] port` moved away from."""
+    local = table.sub("local")
+    default = _KIND_DEFAULTS["local"].port
+    if local.get("kind", str, "local") != "local":
+        return default
+    return local.port("port", default)
 
 
 def _endpoint_url(table: Table, default: str | None) -> str | None:
