@@ -46,6 +46,33 @@ def make_project(root: Path, endpoint: str) -> Project:
     return load_project(root)
 
 
+def test_an_anonymous_head_on_the_local_site_answers_as_its_get(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """The public-read policy grants `s3:GetObject`, which is also HeadObject's permission:
+    `curl -I` and link checkers get the headers a GET gets, not 403."""
+    project = make_project(tmp_path / "repo", moto_server)
+    session = Session(project, project.env("local"))
+    parent = session.outputs.apps["mfe-parent"]
+    body = b"<h1>hi</h1>"
+    session.s3.put_object(
+        Bucket=parent.bucket, Key="index.html", Body=body, ContentType="text/html"
+    )
+    url = parent.base_url + "index.html"
+
+    got, head = httpx.get(url), httpx.head(url)
+
+    assert got.status_code == 200 and got.content == body
+    assert head.status_code == 200, head.text
+    assert head.content == b"" and head.headers["content-length"] == str(len(body))
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-type"].startswith("text/html")
+    cache = session.outputs.cache_bucket  # no public policy: its objects stay private
+    session.s3.put_object(Bucket=cache, Key="entry", Body=b"x")
+    assert httpx.head(f"{moto_server}/{cache}/entry").status_code == 403
+    assert httpx.get(f"{moto_server}/{cache}/entry").status_code == 403
+
+
 def test_local_provisioning_is_idempotent_cheap_and_usable(
     moto_server: str, tmp_path: Path
 ) -> None:

@@ -13,7 +13,8 @@ granian, without a request log and without moto's per-request backend search.
   answers otherwise than AWS: its backend search, its memory, conditional writes racing
   each other, cut-off uploads, a browser's sign-out in another region
   (`mfe.envs.moto_patches`); token lifetimes, RevokeToken, the words of a token's refusal
-  and app client updates (`mfe.envs.moto_cognito`).
+  and app client updates (`mfe.envs.moto_cognito`); an anonymous HEAD judged by the
+  bucket policy as a GET is (`mfe.envs.moto_s3`).
 - One emulator per port: granian binds with SO_REUSEPORT, so a second server on a port
   already served would start too, and the kernel would split the connections between two
   emulators with different state (two checkouts starting theirs at once, say). A lock
@@ -56,6 +57,7 @@ from mfe.envs.moto_patches import (
     track_live_models_only,
     whole_bodies,
 )
+from mfe.envs.moto_s3 import head_follows_get_object
 
 THREADS = 8
 """Requests moto serves at once: a publish's upload workers, its smoke check, a second one."""
@@ -124,6 +126,7 @@ def application() -> Any:
     word_token_refusals()
     replace_client_settings()
     atomic_object_writes()
+    head_follows_get_object()
     return raw_uris(whole_bodies(DomainDispatcherApplication(create_backend_app)))
 
 
