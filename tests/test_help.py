@@ -220,3 +220,42 @@ def test_plan_takes_verify_as_publish_does() -> None:
     result = doit_in_repo("help", "plan")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "--verify" in result.stdout
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The commands in the first column of README's Tasks table, by task: `doit ci_plan
+    [base=GITREF] ...` under `ci_plan`; a plain `doit` is the default task, `build`."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Tasks\n", 1)[1].split("\n## ", 1)[0]
+    commands: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `doit"):
+            continue
+        first = re.split(r"(?<!\\)\|", line)[1].replace("\\|", "|")
+        for command in re.findall(r"`(doit[^`]*)`", first):
+            words = command.split()
+            commands.setdefault(words[1] if len(words) > 1 else "build", []).append(command)
+    return commands
+
+
+def test_the_readme_tasks_table_shows_every_task_with_its_variables_and_options() -> None:
+    """Every task `doit list` shows has a row, and every variable and option its `doit help`
+    lists is in that row's command (README was missing `install`, `user_add`, `plan app=`,
+    `plan --prune` and `rollback --wait`)."""
+    listed = doit_in_repo("list")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    tasks = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    commands = readme_commands()
+    missing = []
+    for task in tasks:
+        helped = doit_in_repo("help", task)
+        assert helped.returncode == 0, helped.stdout + helped.stderr
+        variables = re.findall(r"(?:Variables: |, )(\w+)=", helped.stdout.splitlines()[0])
+        options = re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", helped.stdout, re.MULTILINE)
+        shown = " ".join(commands.get(task, []))
+        words = {f"{v}=": rf"(?<![\w-]){v}=" for v in variables}
+        words |= {option: rf"{option}(?![\w-])" for option in options}
+        missing += [f"{task}: {w}" for w, pattern in words.items() if not re.search(pattern, shown)]
+        if task not in commands:
+            missing.append(f"{task}: no row")
+    assert "ci_plan" in tasks and "install" in tasks and missing == [], missing

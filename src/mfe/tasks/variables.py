@@ -23,17 +23,17 @@ from mfe.errors import MfeError, closest
 VARIABLES = {
     "env": "env=NAME (an [env.NAME] of mfe.toml, default local)",
     "base": "base=GITREF (default: every app, the build cache decides)",
-    "cache": "cache=on|off|force",
+    "cache": "cache=on|off|force (the build cache; default on, force: despite uncommitted changes)",
     "shard": "shard=K/N (build one shard of the ci_plan)",
-    "shards": "shards=N (at most N shard jobs)",
+    "shards": "shards=N (at most N shard jobs, default 1)",
     "username": "username=NAME (password from MFE_USER_PASSWORD or a prompt)",
     "app": "app=NAME (one app; the others stay as live)",
     "preview": "preview=NAME (a preview at previews/NAME/, nothing live changes)",
     "name": "name=NAME (the preview to remove)",
-    "to": "to=RELEASE (a sequence number or release id from `doit releases`)",
+    "to": "to=RELEASE (a sequence number or release id from `doit releases`, default the previous)",
     "limit": "limit=N|all (the newest N releases, default 50)",
     "new_app_name": "name=NAME (the new app's folder under apps/)",
-    "stack": "stack=lit|react",
+    "stack": "stack=lit|react (required)",
 }
 
 
