@@ -848,7 +848,7 @@ def test_releases_says_when_it_shows_only_the_newest(
         _releases(site.project, env, limit)
         out = capsys.readouterr().out
         assert "showing the newest" not in out and out.splitlines()[1].split()[0] == "1"
-    with pytest.raises(MfeError, match=r"doit releases limit='0': give a whole number"):
+    with pytest.raises(MfeError, match=r"doit releases limit='0': give a positive whole number"):
         _releases(site.project, env, "0")
 
 

@@ -222,7 +222,7 @@ def _limit(value: str, default: int) -> int | None:
     if value.isdigit() and int(value) > 0:
         return int(value)
     raise MfeError(
-        f"doit releases limit={value!r}: give a whole number of releases (limit=100) or limit=all"
+        f"doit releases limit={value!r}: give a positive whole number of releases (limit=100) or limit=all"
     )
 
 
