@@ -1705,7 +1705,8 @@ def test_a_whole_rollback_to_before_an_app_was_added_says_it_took_it_off(
     assert "orders" not in live(site).apps and "orders" not in served(site).decode()
     first = history(site)[0].release
     assert f"rollback: took off the page: orders (not in release {first})" in out, out
-    assert any(line.startswith("rollback: invalidating /index.html on ") for line in out), out
+    labelled = r"rollback: invalidating /index\.html on distribution \w+ \(invalidation \w+\)"
+    assert any(re.fullmatch(labelled, line) for line in out), out
     assert not [line for line in out if line.startswith("publish:")], out
 
 

@@ -259,7 +259,9 @@ def commit(
         since = datetime.fromisoformat(live.created) if finishing else None
         for dist, found in sent.items():
             made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since)
-            note(f"invalidating {', '.join(found)} on {dist} ({made[dist]})")
+            note(
+                f"invalidating {', '.join(found)} on distribution {dist} (invalidation {made[dist]})"
+            )
     with s3_errors(session, buckets[parent], f"recording release {live.release}"):
         write_record(session.s3, buckets[parent], live)
     if wait and made:

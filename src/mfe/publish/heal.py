@@ -156,7 +156,9 @@ def heal(run: Run) -> Written:
     reference = f"{live.release}-healed-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     for dist, found_paths in sent.items():
         made = invalidate(run.session.cloudfront, run.env.name, dist, found_paths, reference, None)
-        run.progress.note(f"invalidating {', '.join(found_paths)} on {dist} ({made})")
+        run.progress.note(
+            f"invalidating {', '.join(found_paths)} on distribution {dist} (invalidation {made})"
+        )
     done = run.committed
     done.written = merged(done.written, written)
     done.invalidated = merged(done.invalidated, paths)
