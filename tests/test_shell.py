@@ -400,8 +400,10 @@ def test_doit_shell_dev_is_incremental_and_exact(copy: Path) -> None:
 
     main = copy / "apps/payments/src/main.js"
     main.write_text(main.read_text() + "globalThis.mfeShellTest = 'changed';\n")
-    ran = executed_tasks(run_doit(copy, "shell", "env=dev").stdout)
+    rendered = run_doit(copy, "shell", "env=dev").stdout
+    ran = executed_tasks(rendered)
     assert {"build:payments", "shell"} <= ran
+    assert "shell: wrote build/dev/index.html for env 'dev'" in rendered.splitlines(), rendered
     assert not ran & {"build:accounts", "build:shared"}
     after = page.read_text()
 

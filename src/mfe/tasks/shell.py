@@ -57,7 +57,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             "uptodate": [config_changed(url_config(project, env))],
             "task_dep": task_dep,
             "clean": True,
-            "verbosity": 1,
+            "verbosity": 2,  # its "wrote build/<env>/index.html" line, as the other tasks say theirs
         }
 
     return {"task_shell": task_shell}
