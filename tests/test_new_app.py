@@ -79,9 +79,17 @@ def test_new_app_refusals_name_their_cause(monorepo: Path) -> None:
     for name, problem in [
         (long_name, f"key 'apps.{long_name}': the app name"),
         ("shared", "name='shared' is reserved for the shared modules"),
+        (  # the environment's build cache bucket: its folder is undone, not to be renamed
+            "build-cache",
+            "name='build-cache' cannot be used: the bucket name 'mfe-demo-local-build-cache' "
+            "would be the hosting bucket of app 'build-cache' in environment 'local' and also "
+            "the build cache bucket of environment 'local', which would mix their files; "
+            "nothing was written: pick another name=",
+        ),
     ]:
         refused = run_doit(monorepo, "new_app", f"name={name}", "stack=lit", check=False)
         assert refused.returncode != 0 and problem in refused.stdout, refused.stdout
+        assert "rename the app" not in refused.stdout, refused.stdout
         assert "project.name" not in refused.stdout and "already exists" not in refused.stdout
         assert "Traceback" not in refused.stdout
         assert not (monorepo / "apps" / name).exists()

@@ -21,6 +21,7 @@ from pathlib import Path
 from mfe.build.installed import require_npm
 from mfe.build.lockslice import Packages, parse_lockfile
 from mfe.config import CONFIG_FILE, load_project
+from mfe.envs.naming import NameClash
 from mfe.errors import MfeError
 from mfe.files import read_json, write_atomic
 from mfe.project import SHARED_APP, Project
@@ -158,10 +159,15 @@ def new_app(project: Project, name: str, stack: str) -> None:
         )
         if result.returncode != 0:
             raise MfeError(f"new_app: `npm install` failed:\n{result.stderr.strip()[-2000:]}")
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)
         config.write_text(before, "utf-8")
         _restore(project.lockfile, lock_before)  # npm may have written it before it stopped
+        if isinstance(exc, NameClash) and exc.app == name:
+            raise MfeError(
+                f"new_app: name={name!r} cannot be used: {exc.reason}; nothing was "
+                "written: pick another name="
+            ) from None
         raise
     print(f"new_app: apps/{name} ({stack}) defines <{tag}>, served on dev port {port}")
     print(

@@ -156,7 +156,7 @@ def _check_collisions(file: Path, project: Project, provisioned: list[Environmen
         for bucket, use in _claims(project, env):
             first = seen.setdefault(bucket, use)
             if first is not use and (first.app or use.app):
-                raise ConfigError(_collision(file, bucket, first, use))
+                raise _collision(file, bucket, first, use)
 
 
 def _claims(project: Project, env: Environment) -> list[tuple[str, _Use]]:
@@ -174,20 +174,30 @@ def _claims(project: Project, env: Environment) -> list[tuple[str, _Use]]:
     return claims
 
 
-def _collision(file: Path, bucket: str, first: _Use, second: _Use) -> str:
+class NameClash(ConfigError):
+    """Two uses of one bucket name; `app` is the app whose name is blamed (None: a cache
+    bucket), `reason` what would clash (`doit new_app` says it without "rename the app")."""
+
+    def __init__(self, message: str, app: str | None, reason: str) -> None:
+        super().__init__(message)
+        self.app, self.reason = app, reason
+
+
+def _collision(file: Path, bucket: str, first: _Use, second: _Use) -> NameClash:
     """Blame an explicit `cache_bucket`, else the longer app name: it is the one that adds
     what makes the other name (`build-cache`, another environment's suffix)."""
     blamed = max((first, second), key=lambda use: (bool(use.key) and not use.app, len(use.key)))
     other = first if blamed is second else second
-    if blamed.app:
-        app = blamed.key.removeprefix("apps.")
+    app = blamed.key.removeprefix("apps.") if blamed.app else None
+    if app:
         todo = f"rename the app (its folder apps/{app} and any [apps.{app}] table)"
     else:
         todo = "choose another cache bucket name"
-    return (
-        f"{file}: key '{blamed.key}': the bucket name {shown(bucket)} would be {blamed.what} and "
-        f"also {other.what}, which would mix their files; {todo}"
+    reason = (
+        f"the bucket name {shown(bucket)} would be {blamed.what} and also {other.what}, which "
+        "would mix their files"
     )
+    return NameClash(f"{file}: key '{blamed.key}': {reason}; {todo}", app, reason)
 
 
 def _explicit_cache_bucket(project: Project, env: Environment) -> bool:
