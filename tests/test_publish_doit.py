@@ -172,11 +172,16 @@ def test_an_unknown_app_fails_at_once_naming_the_apps(repo: Path, task: str) -> 
     """Not after building every app (and starting the emulator) for nothing."""
     source = repo / "apps/payments/src/payments-app.js"
     source.write_text(source.read_text() + "\n// edited: a build is due\n")
-    result = run_doit(repo, task, "app=paymnts", check=False)
-    assert result.returncode == 1, result.stdout
-    assert "unknown app 'paymnts' (did you mean app=payments?); the apps are " in result.stdout
-    assert executed_tasks(result.stdout) == {task}, result.stdout
-    assert "started the local AWS emulator" not in result.stdout
+    for given, hint in (("paymnts", " (did you mean app=payments?)"), ("nope", "")):
+        result = run_doit(repo, task, f"app={given}", check=False)
+        assert result.returncode == 2, result.stdout  # as a misspelled variable is
+        assert f"error: unknown app '{given}'{hint}; the apps are accounts, mfe-parent, " in (
+            result.stdout
+        )
+        assert "(apps come from apps/*/package.json)" in result.stdout
+        assert executed_tasks(result.stdout) == set(), result.stdout
+        assert not up_to_date_tasks(result.stdout), result.stdout  # no task was even checked
+        assert "started the local AWS emulator" not in result.stdout
 
 
 def test_a_preview_name_no_url_can_hold_fails_at_once(repo: Path) -> None:
@@ -184,23 +189,26 @@ def test_a_preview_name_no_url_can_hold_fails_at_once(repo: Path) -> None:
     source = repo / "apps/payments/src/payments-app.js"
     source.write_text(source.read_text() + "\n// edited: a build is due\n")
     result = run_doit(repo, "publish", "preview=PR 42", check=False)
-    assert result.returncode == 1, result.stdout
+    assert result.returncode == 2, result.stdout
     assert "preview name 'PR 42' is not usable in a URL path" in result.stdout
-    assert executed_tasks(result.stdout) == {"publish"}, result.stdout
+    assert executed_tasks(result.stdout) == set(), result.stdout
     assert "started the local AWS emulator" not in result.stdout
 
 
 def test_options_a_preview_has_no_use_for_are_refused(repo: Path) -> None:
     """`app=` and `--prune` with `preview=` were ignored: a whole preview went up, nothing
     was pruned, and nothing said so. (The options are known only once the task runs.)"""
+    source = repo / "apps/payments/src/payments-app.js"
+    source.write_text(source.read_text() + "\n// edited: a build is due\n")
     result = run_doit(repo, "publish", "app=payments", "preview=pr-2", check=False)
-    assert result.returncode == 1, result.stdout
+    assert result.returncode == 2, result.stdout  # before any task, as a bad variable is
     assert "preview=pr-2 cannot take app=payments: " in result.stdout, result.stdout
-    assert executed_tasks(result.stdout) == {"publish"}, result.stdout
+    assert executed_tasks(result.stdout) == set(), result.stdout
     result = run_doit(repo, "publish", "--prune", "--force", "preview=pr-2", check=False)
-    assert result.returncode == 1, result.stdout
+    assert result.returncode == 2, result.stdout
     assert "preview=pr-2 cannot take --prune and --force: " in result.stdout, result.stdout
-    assert "preview pr-2:" not in result.stdout, result.stdout  # nothing was published
+    assert executed_tasks(result.stdout) == set(), result.stdout  # no build, nothing published
+    assert "started the local AWS emulator" not in result.stdout
 
 
 def test_ctrl_c_during_publish_says_what_is_served_and_the_rerun_finishes(repo: Path) -> None:

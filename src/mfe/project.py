@@ -138,7 +138,10 @@ class Project:
             return name
         close = closest(name, self.apps)
         hint = f" (did you mean app={close}?)" if close else ""
-        raise MfeError(f"unknown app '{name}'{hint}; the apps are {', '.join(self.apps)}")
+        raise MfeError(
+            f"unknown app '{name}'{hint}; the apps are {', '.join(sorted(self.apps))} "
+            "(apps come from apps/*/package.json)"
+        )
 
     def env(self, name: str | Environment) -> Environment:
         """The environment called `name` (an Environment passes through, for library callers)."""

@@ -22,7 +22,8 @@ from mfe.config import Environment, Project
 from mfe.errors import CtrlC, Interrupted, MfeError
 from mfe.tasks.actions import guarded
 from mfe.tasks.pipes import listing
-from mfe.tasks.variables import declare
+from mfe.tasks.publish_refusals import not_for_preview, refusal
+from mfe.tasks.variables import REFUSE_KEY, declare
 
 PRUNE = {
     "name": "prune",
@@ -245,7 +246,7 @@ def run_publish(
     if preview:
         options = {"--prune": prune, "--wait": wait, "--force": force, "--verify": verify}
         if ignored := [option for option, given in options.items() if given]:
-            return TaskFailed(_not_for_preview(preview, " and ".join(ignored)))
+            return TaskFailed(not_for_preview(preview, " and ".join(ignored)))
         return guarded(_preview, project, env, preview)
     return guarded(_publish, project, env, prune, wait, False, force, app, verify)
 
@@ -262,14 +263,6 @@ def run_rollback(
     to: str | None = None,
 ) -> BaseFail | None:  # fmt: skip
     return guarded(_rollback, project, env, wait, app, to)
-
-
-def _not_for_preview(preview: str, what: str) -> str:
-    return (
-        f"preview={preview} cannot take {what}: a preview publishes every app this checkout "
-        "changed over the live release, and deletes, waits for, forces over or repairs "
-        "nothing live; run it without, or without preview="
-    )
 
 
 def _missing_name() -> TaskFailed:
@@ -301,6 +294,11 @@ def _bad_preview(preview: str | None) -> list[Any] | None:
     return None
 
 
+def refusing(declared: dict[str, Any], check: Any) -> dict[str, Any]:
+    """A task's `declare`d doc and meta, plus the check of its command line."""
+    return {**declared, "meta": {**declared["meta"], REFUSE_KEY: check}}
+
+
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     app = get_var("app") or None
     preview = get_var("preview") or None
@@ -310,12 +308,15 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     # So does a preview= name no URL path can hold, or given with app=.
     refuse_preview = refuse or _bad_preview(preview)
     if preview and app and not refuse_preview:
-        refuse_preview = [lambda: TaskFailed(_not_for_preview(preview, f"app={app}"))]
+        refuse_preview = [lambda: TaskFailed(not_for_preview(preview, f"app={app}"))]
+
+    # The same, and options a preview has no use for, before any task runs (exit 2).
+    publish_check, app_check = refusal(project, app, preview), refusal(project, app)
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
-            **declare(task_publish.__doc__ or "", "env", "app", "preview"),
+            **refusing(declare(task_publish.__doc__ or "", "env", "app", "preview"), publish_check),
             "actions": refuse_preview
             or [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE, VERIFY],
@@ -327,7 +328,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_plan() -> dict[str, Any]:
         """Show what publish would upload, skip, delete and invalidate (changes nothing served; on local it starts and provisions the emulator first)."""
         return {
-            **declare(task_plan.__doc__ or "", "env", "app"),
+            **refusing(declare(task_plan.__doc__ or "", "env", "app"), app_check),
             "actions": refuse or [(run_plan, [project, env])],
             "params": [PLAN_PRUNE, PLAN_VERIFY],
             "task_dep": deps,
@@ -338,7 +339,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     def task_rollback() -> dict[str, Any]:
         """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
-            **declare(task_rollback.__doc__ or "", "env", "app", "to"),
+            **refusing(declare(task_rollback.__doc__ or "", "env", "app", "to"), app_check),
             "actions": refuse
             or [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],

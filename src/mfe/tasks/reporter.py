@@ -5,7 +5,8 @@ default prints it under `TaskFailed - taskid:_ready` (an internal task name), th
 and two empty captured-output blocks. This reporter prints `error: <message>` once, says
 nothing more for tasks skipped because a dependency failed, and keeps tracebacks only for
 unexpected exceptions, labelled by what the step does. Before any task runs, it refuses a
-command-line variable that the tasks doit selected do not read (`mfe.tasks.variables`).
+command-line variable that the tasks doit selected do not read, and what a selected task's
+own check refuses (`mfe.tasks.variables`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from doit.reporter import ConsoleReporter
 from mfe.errors import MfeError, end_by_signal
 from mfe.tasks.actions import TaskInterrupted
 from mfe.tasks.pipes import LISTINGS, READER_GONE, ReaderGone, silence_gone_reader
-from mfe.tasks.variables import check_tasks
+from mfe.tasks.variables import check_tasks, refusals
 
 CTRL_C_STOPPED = threading.Event()
 """Set by an action whose normal end is Ctrl-C (serve): the run then ends by SIGINT too."""
@@ -50,6 +51,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         reports an InvalidTask as a runtime error and exits 2 without running anything."""
         try:
             check_tasks(tasks, selected_tasks, self.dodo_variables)
+            refusals(tasks, selected_tasks)
         except MfeError as exc:
             raise InvalidTask(str(exc)) from None
         self.listing = bool(selected_tasks) and set(selected_tasks) <= LISTINGS

@@ -37,6 +37,27 @@ VARIABLES = {
 }
 
 
+REFUSE_KEY = "refuse"
+"""The key of a task's `meta` holding a check of its command line, `(options) -> message
+or None`, that the reporter runs before any task: a mistake known from the command line
+alone (`app=nope`, `preview=` with `--prune`) stops doit with exit 2, as a misspelled
+variable does, not after the tasks it depends on ran."""
+
+
+def refusals(tasks: Mapping[str, Any], selected: Sequence[str]) -> None:
+    """Raise MfeError with the first refusal of a `selected` task's command line."""
+    for name in selected:
+        task = tasks.get(name)
+        if task is None:
+            continue
+        check = (task.meta or {}).get(REFUSE_KEY)
+        if check is None:
+            continue
+        message = check(dict(task.options or {}))
+        if message:
+            raise MfeError(message)
+
+
 META_KEY = "variables"
 """The key of a task's `meta` listing the command-line names it reads (a dodo's own tasks
 may list theirs there too)."""
