@@ -398,3 +398,17 @@ def test_an_app_rollback_to_a_release_without_that_app_names_it_and_changes_noth
         ) in result.stdout, result.stdout
         assert "or roll back the whole page with `doit rollback env=local to=1`" in result.stdout
         assert store(repo) == before and httpx.get(url).text == page  # pointer, history, files
+
+
+def test_one_app_publishes_on_an_empty_environment_send_to_a_whole_publish(repo: Path) -> None:
+    """Each app-only publish on a fresh emulator lacked the others: the advice to publish
+    the missing app alone went round in circles (payments -> mfe-parent -> shared -> ...)."""
+    for app in ("payments", "mfe-parent", "shared"):
+        result = run_doit(repo, "publish", f"app={app}", check=False)
+        assert result.returncode == 1, result.stdout
+        (error,) = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+        assert error.startswith("error: nothing is live in environment 'local' yet, so "), error
+        assert "publish every app first with `doit publish env=local`" in error, error
+        assert " app=mfe-parent`" not in error and " app=shared`" not in error, error
+    url, _ = publish(repo)  # the advice works
+    assert publish(repo, "app=payments")[0] == url

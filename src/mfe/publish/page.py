@@ -4,7 +4,7 @@ with this publish's changes), so a page never mixes a local build with a stale o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,7 @@ from mfe.config import Environment, Project
 from mfe.envs.outputs import Outputs
 from mfe.errors import MfeError
 from mfe.files import write_atomic
-from mfe.publish.pointer import AppVersion
+from mfe.publish.pointer import AppVersion, Live
 from mfe.publish.remote import s3_errors
 from mfe.publish.versions import (
     ca_key,
@@ -29,6 +29,40 @@ if TYPE_CHECKING:
 ManifestFor = Callable[[str, str], tuple[AssetManifest, Path]]
 """(app, version) -> that version's asset-manifest and a folder with its JavaScript (the
 local build, or its version manifest and the files fetched from the bucket)."""
+
+
+def check_needed(
+    project: Project, env: Environment, live: Live | None, mine: Iterable[str]
+) -> None:
+    """Refuse, before anything is uploaded, a publish of some apps (`app=NAME`: `mine`)
+    whose page needs an app neither live nor among them, with advice that ends: publishing
+    the missing app alone works only when something is live already (on an empty
+    environment each app-only publish lacks the others), and only when it is the one."""
+    live_apps = set(live.apps) if live else set()
+    missing = [
+        app.name
+        for app in project.apps.values()
+        if app.role != "fragment" and app.name not in live_apps and app.name not in mine
+    ]
+    if not missing:
+        return
+    whole = f"`doit publish env={env.name}`"
+    if not live_apps:
+        raise MfeError(
+            f"nothing is live in environment '{env.name}' yet, so the page would lack "
+            f"{', '.join(missing)}: publish every app first with {whole}, then "
+            "`app=NAME` publishes one"
+        )
+    if len(missing) > 1:
+        raise MfeError(
+            f"apps {', '.join(missing)} (in mfe.toml) are not live in environment "
+            f"'{env.name}', and the page needs them: publish every app first with {whole}"
+        )
+    raise MfeError(
+        f"app '{missing[0]}' (in mfe.toml) is not live in environment '{env.name}', and the "
+        f"page needs it: publish it first (`doit publish env={env.name} app={missing[0]}`) "
+        f"or every app ({whole})"
+    )
 
 
 def render_page(

@@ -43,6 +43,7 @@ from mfe.publish.merge import (
     stale,
     swap_due,
 )
+from mfe.publish.page import check_needed
 from mfe.publish.pending import Pending, carry, finish_pending, plan_pending, record_replaced
 from mfe.publish.plan import app_plan, online_copy
 from mfe.publish.pointer import Live, compare_and_swap
@@ -79,6 +80,7 @@ def publish_built(
         raise MfeError(f"nothing was published: {behind_history}")
     if behind_history:  # the publish would be refused before its swap
         run.progress.note(f"warning: a publish would be refused: {behind_history}")
+    check_needed(run.project, run.env, base, run.local)  # `app=NAME` on an empty environment
     if dry_run:
         plan_pending(run, base)  # counted in `run.committed`, as finishing it is
     elif finish_pending(run, base) is Pending.UNDONE:
