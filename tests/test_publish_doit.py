@@ -412,3 +412,39 @@ def test_one_app_publishes_on_an_empty_environment_send_to_a_whole_publish(repo:
         assert " app=mfe-parent`" not in error and " app=shared`" not in error, error
     url, _ = publish(repo)  # the advice works
     assert publish(repo, "app=payments")[0] == url
+
+
+def test_a_publish_that_repairs_the_live_release_says_so_in_the_order_it_happened(
+    repo: Path,
+) -> None:
+    """Files deleted by hand: a fingerprinted module (the smoke check finds it missing) and
+    a fixed-URL file. The re-run said "nothing to change" after repairing both, and named
+    the fixed-URL write-back before the smoke check that led to it."""
+    url, first = publish(repo)
+    outputs = json.loads((repo / ".mfe/local/outputs.json").read_text())
+    s3 = local_client(f"http://127.0.0.1:{emulator_port(repo)}")
+    module = next(k for k in first["apps"]["payments"]["uploaded"] if k.startswith("main-"))
+    s3.delete_object(Bucket=outputs["apps"]["payments"]["bucket"], Key=module)
+    s3.delete_object(Bucket=outputs["apps"]["mfe-parent"]["bucket"], Key="favicon.svg")
+    result = run_doit(repo, "publish")
+    said = [line for line in result.stdout.splitlines() if line.startswith("publish: ")]
+    order = [
+        next(i for i, line in enumerate(said) if line.startswith(start))
+        for start in (
+            "publish: the smoke check failed (",
+            f"publish: uploading payments/{module} ",
+            "publish: release ",  # ... favicon.svg (mfe-parent)) missing ...: writing back
+            "publish: invalidating /favicon.svg on distribution ",
+            "publish: repaired 2 file(s) of release ",
+        )
+    ]
+    assert order == sorted(order), said
+    assert "favicon.svg (mfe-parent)" in said[order[2]], said
+    assert (
+        said[order[4]]
+        == f"publish: repaired 2 file(s) of release {first['release']} (no new release)"
+    )
+    assert not [line for line in said if "nothing to change" in line], said
+    report = json.loads((repo / ".mfe/local/publish-report.json").read_text())
+    assert report["noop"] and report["repaired"] == 2
+    assert httpx.get(url.replace("index.html", "favicon.svg")).status_code == 200

@@ -83,6 +83,7 @@ def build_report(
         ),
         dirty=result.dirty,
         prune_refused=result.prune_refused,
+        repaired=result.repaired,
     )
 
 
@@ -177,9 +178,12 @@ def smoke_or_repair(run: Run, result: Result) -> None:
         smoke_check(run.url)
         return
     except SmokeFailed as failed:
+        # Said first, then done in the order of a publish: files before the fixed URLs.
+        uploaded = repair(run, result.live or result.previous, failed.problems)
         healed = heal(run)  # a fixed URL (the page above all) deleted or overwritten
         result.sent, result.by_app = run.committed.sent, run.committed.by_app
-        if not repair(run, result.live or result.previous, failed.problems) and not healed:
+        result.repaired += uploaded + sum(len(keys) for keys in healed.values())
+        if not result.repaired:
             raise after_repair(run.url, failed.problems) from None
     try:
         smoke_check(run.url)
@@ -203,8 +207,9 @@ def repair(run: Run, live: Live | None, problems: list[str] | None = None) -> in
         run.listings.pop(name, None)
         plans[name] = app_plan(run.env, run.outputs, name, la.files, run.listing(name))
     count = sum(len(plan.uploads) for plan in plans.values())
-    if count:
+    if count or problems:
         run.progress.note(repair_note(problems or [], plans))
+    if count:
         run.upload(plans)
         for name, plan in plans.items():
             mine = run.plans[name]
@@ -214,11 +219,14 @@ def repair(run: Run, live: Live | None, problems: list[str] | None = None) -> in
 
 
 def repair_note(problems: list[str], plans: dict[str, AppPlan]) -> str:
-    """`the smoke check failed (<url> answered 404, ...); uploading N missing file(s): ...`"""
+    """`the smoke check failed (<url> answered 404, ...); uploading N missing file(s): ...`
+    (only its first part when the buckets lack none of those files)."""
     shown = "; ".join(problems[:SHOWN_PROBLEMS])
     more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
     why = f" ({shown}{more})" if shown else ""
     keys = [f"{name}/{f.key}" for name, plan in plans.items() for f in plan.uploads]
+    if not keys:  # the buckets lost a fixed-URL file only: `heal` says what it writes back
+        return f"the smoke check failed{why}"
     return f"the smoke check failed{why}; uploading {len(keys)} missing file(s): {shown_keys(keys)}"
 
 

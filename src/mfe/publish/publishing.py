@@ -240,7 +240,10 @@ def publish_built(
     if verify:
         from mfe.publish.heal import heal
 
-        heal(run)
+        healed = heal(run)
+        result.repaired = sum(len(keys) for keys in healed.values())
+        if result.noop:  # what the listings found missing of the live release
+            result.repaired += sum(len(plan.uploads) for plan in run.plans.values())
     result.dirty = dirty
     result.superseded = sorted(set(kept) - set(result.changed))  # a retry may publish one
     result.held = {n: why for n, why in kept_off.items() if n not in result.changed}

@@ -81,6 +81,9 @@ class PublishReport:
     edits; a rollback: the restored release's); None: not a git checkout, or not known."""
     prune_refused: str | None = None
     """`--prune` deleted nothing, over `publish.max_deletes`: why (the release is live)."""
+    repaired: int = 0
+    """Files of the live release written back or uploaded again because its buckets lost
+    them or hold other bytes (`--verify`, or a failed smoke check's repair)."""
     took_off: str | None = None
     """A whole rollback: the release it took off as the console names it (who made it, and
     how: `history.summary`); an app rollback: the app's version it took off and the one now

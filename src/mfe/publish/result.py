@@ -35,6 +35,9 @@ class Result:
     """Apps whose build here live replaced or a rollback took off, kept live: app -> why."""
     prune_refused: str | None = None
     """Why `--prune` deleted nothing (`prune.PruneRefused`), after the release went live."""
+    repaired: int = 0
+    """Files of the live release written back or uploaded again (`--verify`, or a failed
+    smoke check's repair)."""
 
 
 def by_app(keys: dict[tuple[str, str], Any]) -> dict[str, list[str]]:

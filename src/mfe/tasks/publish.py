@@ -136,7 +136,7 @@ def _publish(
         gone = ", ".join(f"{name} ({removal(report, name)})" for name in report.removed)
         print(f"publish: took off the page: {gone}")
     if report.noop and not dry_run:
-        print(unchanged(report.release, app))
+        print(repaired(report.release, report.repaired) or unchanged(report.release, app))
     print(summary(report))
     print(report.site_url, flush=True)
     if report.prune_refused:
@@ -148,6 +148,13 @@ def unchanged(release: str, app: str | None) -> str:
     `doit ci` does: the table's zeros alone read like a failed upload."""
     scope = f" for {app}" if app else ""
     return f"publish: nothing to change{scope}: release {release} stays live"
+
+
+def repaired(release: str, count: int) -> str:
+    """What a publish that swapped nothing but repaired the live release says ("" if none)."""
+    return (
+        f"publish: repaired {count} file(s) of release {release} (no new release)" if count else ""
+    )
 
 
 def _preview(project: Project, env: Environment, name: str) -> None:
