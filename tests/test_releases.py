@@ -1437,6 +1437,33 @@ def test_an_older_checkout_does_not_take_another_teams_app_off_the_page(
     assert set(live(site).apps) == {"mfe-parent", "accounts", "payments", "orders"}
 
 
+def test_an_app_published_from_uncommitted_changes_is_refused_saying_no_pull_brings_it(
+    site: Site, tmp_path: Path
+) -> None:
+    """B published orders from files it never committed (`doit releases`: `<commit>-dirty`):
+    "pull and publish again" could never bring it, so the refusal says what it is and who
+    can (its publisher, by committing), or --force to take it off."""
+    git(site.root, "init", "-q", "-b", "main")
+    head = committed(site.root, "v1")
+    site.publish()
+    other = Clone(site, tmp_path / "b")
+    add_app(site, other.root, "orders")  # not committed
+    other.publish(smoke=False)
+    site.change("payments", "2")
+    with pytest.raises(MfeError) as refused:
+        site.publish()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"the live page has orders (published from uncommitted changes of {head[:12]} by " in (
+        message
+    )
+    assert message.endswith(
+        "; no pull can bring orders (uncommitted changes): ask whoever published it to commit "
+        "and push, then pull and publish again; to take orders off the page on purpose, pass "
+        "--force"
+    ), message
+
+
 def test_a_removal_in_a_newer_commit_takes_the_app_off_pointer_and_page(
     site: Site, tmp_path: Path
 ) -> None:

@@ -56,8 +56,22 @@ def changed_only(changed: list[str], removed: list[str]) -> list[str]:
 
 
 def published_from(version: AppVersion) -> str:
+    """Where a live version came from; uncommitted changes said as such (`doit releases`
+    shows `<commit>-dirty`), with who published them and when."""
+    if not version.commit:
+        return "published without a commit"
+    if not version.dirty:
+        return f"published from {version.commit[:12]}"
+    by = f" by {version.by}" if version.by else ""
+    return f"published from uncommitted changes of {version.commit[:12]}{by} at {version.published}"
+
+
+def uncommitted(names: list[str]) -> str:
+    """What to do about live apps published from uncommitted changes: no pull brings them."""
+    them = "it" if len(names) == 1 else "them"
     return (
-        f"published from {version.commit[:12]}" if version.commit else "published without a commit"
+        f"no pull can bring {', '.join(names)} (uncommitted changes): ask whoever published "
+        f"{them} to commit and push, then "
     )
 
 
@@ -104,10 +118,12 @@ def dropped(
         names = ", ".join(unknown)
         which = ", ".join(f"{n} ({published_from(live.apps[n])})" for n in unknown)
         words = refusal or publishing(env)
+        dirty = [n for n in unknown if live.apps[n].dirty]
+        todo = (uncommitted(dirty) if dirty else "") + words.then(names)
         raise MfeError(
             f"{words.command} refused: the live page has {which}, which this checkout does not "
             f"have (no apps/<name>/package.json) and which no commit this checkout descends "
             f"from removed (an older commit, or another branch?), so {words.doing} would take "
-            f"{names} off the page{after}; {words.then(names)}"
+            f"{names} off the page{after}; {todo}"
         )
     return Dropped(gone, unknown)
