@@ -22,7 +22,7 @@ from mfe.config import Environment, Project
 from mfe.errors import CtrlC, Interrupted, MfeError
 from mfe.tasks.actions import guarded
 from mfe.tasks.pipes import listing
-from mfe.tasks.publish_refusals import not_for_preview, refusal
+from mfe.tasks.publish_refusals import refusal
 from mfe.tasks.variables import REFUSE_KEY, declare
 
 PRUNE = {
@@ -250,10 +250,10 @@ def run_publish(
     preview: str | None = None,
     verify: bool = False,
 ) -> BaseFail | None:
-    if preview:
-        options = {"--prune": prune, "--wait": wait, "--force": force, "--verify": verify}
-        if ignored := [option for option, given in options.items() if given]:
-            return TaskFailed(not_for_preview(preview, " and ".join(ignored)))
+    if preview:  # the reporter refuses these first; this holds under any other reporter
+        options = {"prune": prune, "wait": wait, "force": force, "verify": verify}
+        if why := refusal(project, app, preview)(options):
+            return TaskFailed(why)
         return guarded(_preview, project, env, preview)
     return guarded(_publish, project, env, prune, wait, False, force, app, verify)
 
@@ -288,19 +288,6 @@ def _deps(project: Project, app: str | None) -> list[str]:
     return [f"build:{app}", "_ready"] if app in project.apps else []
 
 
-def _bad_preview(preview: str | None) -> list[Any] | None:
-    """The failing action for a `preview=` name that is not usable in a URL path, else None."""
-    if preview is None:
-        return None
-    from mfe.publish.previews import check_name  # only for a preview
-
-    try:
-        check_name(preview)
-    except MfeError:
-        return [(guarded, [check_name, preview])]
-    return None
-
-
 def refusing(declared: dict[str, Any], check: Any) -> dict[str, Any]:
     """A task's `declare`d doc and meta, plus the check of its command line."""
     return {**declared, "meta": {**declared["meta"], REFUSE_KEY: check}}
@@ -310,24 +297,17 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
     app = get_var("app") or None
     preview = get_var("preview") or None
     deps = _deps(project, app)
-    # An unknown app= fails at once, naming the apps, instead of after building them all.
-    refuse: list[Any] | None = [(guarded, [project.check_app, app])] if deps == [] else None
-    # So does a preview= name no URL path can hold, or given with app=.
-    refuse_preview = refuse or _bad_preview(preview)
-    if preview and app and not refuse_preview:
-        refuse_preview = [lambda: TaskFailed(not_for_preview(preview, f"app={app}"))]
-
-    # The same, and options a preview has no use for, before any task runs (exit 2).
+    # An unknown app=, a preview= name no URL path can hold, or preview= with app= or an
+    # option it has no use for: refused before any task runs (exit 2), by the reporter.
     publish_check, app_check = refusal(project, app, preview), refusal(project, app)
 
     def task_publish() -> dict[str, Any]:
         """Upload changed apps, swap the live pointer, invalidate, smoke-check; prints the URL."""
         return {
             **refusing(declare(task_publish.__doc__ or "", "env", "app", "preview"), publish_check),
-            "actions": refuse_preview
-            or [(run_publish, [project, env], {"app": app, "preview": preview})],
+            "actions": [(run_publish, [project, env], {"app": app, "preview": preview})],
             "params": [PRUNE, WAIT, FORCE, VERIFY],
-            "task_dep": [] if refuse_preview else deps,
+            "task_dep": deps,
             "uptodate": [False],
             "verbosity": 2,
         }
@@ -336,7 +316,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Show what publish would upload, skip, delete and invalidate (changes nothing served; on local it starts and provisions the emulator first)."""
         return {
             **refusing(declare(task_plan.__doc__ or "", "env", "app"), app_check),
-            "actions": refuse or [(run_plan, [project, env])],
+            "actions": [(run_plan, [project, env])],
             "params": [PLAN_PRUNE, PLAN_VERIFY],
             "task_dep": deps,
             "uptodate": [False],
@@ -347,8 +327,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
         """Serve the previous release (or app=NAME's previous version, or to=RELEASE) again."""
         return {
             **refusing(declare(task_rollback.__doc__ or "", "env", "app", "to"), app_check),
-            "actions": refuse
-            or [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
+            "actions": [(run_rollback, [project, env], {"app": app, "to": get_var("to") or None})],
             "params": [WAIT],
             "uptodate": [False],
             "verbosity": 2,
