@@ -18,7 +18,15 @@ from mfe.config import load_project
 from fixtures.aws import free_ports
 from fixtures.config import set_config
 from fixtures.repo import link_copy, run_doit
-from fixtures.serve import CTRL_C_STOPPED, Served, ServeProcess, serving, use_free_ports
+from fixtures.serve import (
+    CTRL_C_STOPPED,
+    Served,
+    ServeProcess,
+    overlay_errors,
+    serving,
+    use_free_ports,
+    wait_until,
+)
 
 RECORD = ".mfe/serve.json"
 KEYS = ("[apps.mfe-parent] dev_port", "[apps.accounts] dev_port", "[apps.payments] dev_port")
@@ -143,3 +151,43 @@ def test_the_record_follows_an_app_moved_in_mfe_toml(monorepo_built: Path, tmp_p
             rf"^serve: payments: http://127\.0\.0\.1:{port}/ .*; port \d+ closed$", mark
         )
         assert json.loads((root / RECORD).read_text())["ports"]["payments"] == port
+
+
+def held_by_first(served: Served, key: str) -> str:
+    """How a port of `key` that the first serve holds is told: whose it is, what to change."""
+    return (
+        f"port {served.ports['payments']} of this checkout is served by the doit serve of "
+        f"{served.root.resolve()} at {served.url} (pid {served.server.proc.pid}); a second "
+        f"checkout needs ports of its own: change {key} in mfe.toml"
+    )
+
+
+def test_an_app_port_moved_onto_another_serves_names_that_serve(
+    served: Served, tmp_path: Path
+) -> None:
+    """A second checkout serving on ports of its own, then mfe.toml moves one app onto a
+    port of the first serve: the overlay names that serve and the key, not "in use"."""
+    other = link_copy(served.root, tmp_path / "other")
+    shell_port, ports = use_free_ports(other)
+    with serving_in(other, shell_port) as server:
+        set_config(other, "apps.payments.dev_port", served.ports["payments"])
+        expected = (
+            held_by_first(served, "[apps.payments] dev_port")
+            + "; then reload the page (or save mfe.toml again)"
+        )
+        wait_until(
+            lambda: [e["text"] for e in overlay_errors(shell_port)] == [expected],
+            lambda: f"{overlay_errors(shell_port)}\n" + "\n".join(server.lines),
+        )
+        set_config(other, "apps.payments.dev_port", ports["payments"])  # moved back
+        wait_until(lambda: overlay_errors(shell_port) == [], lambda: "\n".join(server.lines))
+
+
+def test_an_app_port_of_another_serve_at_start_names_that_serve(
+    served: Served, tmp_path: Path
+) -> None:
+    other = link_copy(served.root, tmp_path / "other")
+    use_free_ports(other)
+    set_config(other, "apps.payments.dev_port", served.ports["payments"])
+    line = refusal(other)
+    assert line == "error: " + held_by_first(served, "[apps.payments] dev_port")

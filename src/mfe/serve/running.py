@@ -72,7 +72,7 @@ def refuse_second(root: Path) -> None:
 def explain(busy: PortBusy, root: Path, sites: list[Site]) -> MfeError:
     """What to tell for a busy port of `sites`: who holds it, when a serve does."""
     holder = ask(busy.site.port)
-    if holder is None:
+    if holder is None or holder.pid == os.getpid():  # this serve: mfe.toml's own clash
         return busy
     if holder.root == str(root.resolve()):
         return _already(holder)

@@ -221,7 +221,9 @@ class Servers:
                 (server,) = bind([site], self.gate, self.broker, self.origins)
                 self._run(server)
             except MfeError as exc:
-                busy.append(f"{exc}; then reload the page (or save {CONFIG_FILE} again)")
+                # held by another checkout's serve? say whose, and which key moves it
+                why = explain(exc, project.root, [site]) if isinstance(exc, PortBusy) else exc
+                busy.append(f"{why}; then reload the page (or save {CONFIG_FILE} again)")
                 continue
             if name in closed:  # a new app is told once it has built (`Cycle`)
                 old = closed.pop(name)
