@@ -9,7 +9,6 @@ import shutil
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path, PosixPath
 from typing import Any
@@ -593,10 +592,11 @@ def test_ctrl_c_during_npm_ci_says_only_that_the_install_was_interrupted(
         lockfile = root / "package-lock.json"
         lockfile.write_bytes(lockfile.read_bytes())  # saved as it was: serve checks it
     try:
-        # npm is under way, its own SIGINT handling set up: it exits 1 saying "signal SIGINT"
-        # (signalled as it starts, it dies by SIGINT). It takes seconds to install here.
+        # npm is under way (it deletes node_modules once it has started, its own SIGINT
+        # handling set up): it exits 1 saying "signal SIGINT" (signalled as it starts, it
+        # dies by SIGINT). It takes seconds to install here. Ctrl-C at once, while serve's
+        # warm-up may still be building: no bundler may start in what npm left.
         wait_until(lambda: not marker.exists(), lambda: "\n".join(server.lines), 60)
-        time.sleep(0.4)
     finally:
         code = server.stop()
     if when == "starting":  # as `doit build` starts: doit's line for each task

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+from mfe.config import App
 
 from fixtures.repo import executed_tasks, run_doit, up_to_date_tasks
 from fixtures.serve import CTRL_C_STOPPED, ServeProcess, use_free_ports
@@ -65,5 +68,76 @@ def test_the_long_lived_bundler_restarts_when_its_options_change(monorepo: Path)
         assert sorted(p.name for p in (monorepo / "out1").iterdir()) == sorted(
             p.name for p in (monorepo / "out3").iterdir()
         )
+    finally:
+        bundler.close()
+
+
+def test_a_closed_bundler_starts_no_process(monorepo: Path) -> None:
+    """serve's warm-up thread may still ask for a build after Ctrl-C closed the bundler
+    (an `npm ci` it interrupted left node_modules half deleted): no node starts then, as
+    one did, printing node's "Cannot find package 'esbuild'" after serve's last line."""
+    import json
+
+    from mfe.build.bundle import build_command, build_env
+    from mfe.build.live import LiveBundler, shared_script
+    from mfe.build.shared import externals_json
+    from mfe.config import load_project
+
+    project = load_project(monorepo)
+    apps = [project.apps[name] for name in ("payments", "accounts")]
+    scripts = [(shared_script(project, app, build_command(app)), app) for app in apps]
+    warm = [(script, app) for script, app in scripts if script is not None]
+    assert len(warm) == 2
+    bundler = LiveBundler(project, build_env(project))
+    bundler.bundle(*warm[0], monorepo / "out1", json.loads(externals_json(project)))
+    assert bundler.pid(warm[0][0]) is not None
+    bundler.close()
+    bundler.warm(warm, monorepo / "scratch", json.loads(externals_json(project)))
+    assert bundler.pid(warm[0][0]) is None
+    assert not (monorepo / "scratch").exists()  # nothing was built
+
+
+def test_the_warm_up_starts_no_node_while_a_cycle_runs_nor_after_its_ctrl_c(
+    monorepo: Path,
+) -> None:
+    """A serve cycle's doit run may `npm ci` (every build depends on `install`): the warm-up
+    thread must not start node then (it imports esbuild from a node_modules npm deletes:
+    "Cannot find package 'esbuild'"), and after a Ctrl-C in that cycle not at all. The
+    warm-up is stopped right before its first build; meanwhile the packages change."""
+    import json
+    import os
+    import threading
+
+    from mfe.build.bundle import build_command, build_env
+    from mfe.build.live import LiveBundler, shared_script
+    from mfe.build.shared import externals_json
+    from mfe.config import load_project
+
+    project = load_project(monorepo)
+    app = project.apps["payments"]
+    script = shared_script(project, app, build_command(app))
+    assert script is not None
+    shared = json.loads(externals_json(project))
+    bundler = LiveBundler(project, build_env(project))
+    stop, reached = threading.Event(), threading.Event()
+
+    def apps() -> Iterator[tuple[Path, App]]:
+        reached.set()  # the warm-up asks the bundler for its first build next
+        yield script, app
+        yield script, project.apps["accounts"]
+
+    warming = threading.Thread(target=bundler.warm, args=(apps(), monorepo / "scratch", shared))
+    try:
+        with bundler.holding(stop):
+            assert bundler.bundle(script, app, monorepo / "out1", shared) == (True, "")
+            first = bundler.pid(script)  # the cycle's own build, in the same thread
+            warming.start()
+            assert reached.wait(30)
+            installed = monorepo / "node_modules/.package-lock.json"  # as npm ci rewrites it
+            os.utime(installed, ns=(installed.stat().st_atime_ns, installed.stat().st_mtime_ns + 1))
+            stop.set()  # Ctrl-C during the cycle
+        warming.join(30)
+        assert not warming.is_alive()
+        assert bundler.pid(script) == first  # not restarted on the new packages
     finally:
         bundler.close()

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,16 +42,35 @@ class LiveBundler:
 
     def __init__(self, project: Project, env: dict[str, str]) -> None:
         self.project, self.env = project, env
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        """One build at a time; held by serve's cycle for its whole doit run (`holding`)."""
         self._procs: dict[Path, tuple[subprocess.Popen[str], tuple[Any, ...]]] = {}
         self._unsupported: set[Path] = set()
         self._id = 0
+        self._closed = False
+        """Serve is stopping: no process starts any more (the warm-up thread may still
+        ask, after a Ctrl-C that left node_modules half deleted by `npm ci`)."""
+
+    @contextlib.contextmanager
+    def holding(self, stop: threading.Event) -> Iterator[None]:
+        """Held while a serve cycle runs doit: any build may run `npm ci` first (its
+        `install` dependency), and node started meanwhile by the warm-up would import
+        esbuild from a node_modules npm is deleting. The warm-up waits, then starts afresh
+        on the new packages; a Ctrl-C (`stop`) during the cycle ends it: npm may have left
+        node_modules half deleted."""
+        with self._lock:
+            try:
+                yield
+            finally:
+                if stop.is_set():
+                    self._closed = True
 
     def bundle(
         self, script: Path, app: App, out: Path, shared: dict[str, Any]
     ) -> tuple[bool, str] | None:
         """(ok, esbuild's messages) for one build of `app` into `out` (`shared`: what the
-        one-shot build gets as MFE_SHARED); None when `script` has no serve mode."""
+        one-shot build gets as MFE_SHARED); None when `script` has no serve mode, or the
+        bundler was closed."""
         with self._lock:
             proc = self._process(script)
             if proc is None:
@@ -76,7 +96,7 @@ class LiveBundler:
                 ) from None
             return bool(answer.get("ok")), str(answer.get("text", ""))
 
-    def warm(self, apps: list[tuple[Path, App]], scratch: Path, shared: dict[str, Any]) -> None:
+    def warm(self, apps: Iterable[tuple[Path, App]], scratch: Path, shared: dict[str, Any]) -> None:
         """Build each app once into `scratch` (then removed), so the first edit is incremental."""
         for script, app in apps:
             with contextlib.suppress(MfeError):  # the real build reports it
@@ -90,11 +110,12 @@ class LiveBundler:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for script in list(self._procs):
                 self._stop(script)
 
     def _process(self, script: Path) -> subprocess.Popen[str] | None:
-        if script in self._unsupported:
+        if script in self._unsupported or self._closed:
             return None
         stamp = self._stamp(script)
         if script in self._procs:

@@ -86,7 +86,8 @@ def _serve(root: Path, port: int | None, before_rebuilds: Callable[[], None] | N
         while not stop.is_set():
             paths = queue.take(stop)
             if not stop.is_set():
-                cycle.run(paths)  # none: a tab loaded the page
+                with bundler.holding(stop):  # the warm-up starts no node during a build
+                    cycle.run(paths)  # none: a tab loaded the page
     finally:
         _restore_signals(previous)
         watcher.observer.stop()
