@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 import re
@@ -145,6 +146,47 @@ def test_a_source_deleted_while_doit_runs_is_no_build_failure(monorepo: Path) ->
                 for line in server.lines[mark:]
                 if "payments failed" in line or "DependencyError" in line
             ], "\n".join(server.lines[mark:])
+    finally:
+        code = server.stop()
+    assert code == CTRL_C_STOPPED, "\n".join(server.lines)
+
+
+STALLED_SAVES = 8
+STALL_SECONDS = 0.2
+"""How long each save's writer stays descheduled between its write and its close: far past
+the watcher's 25 ms quiet period, well inside its wait for the close (1 s)."""
+
+
+def test_a_save_whose_writer_stalls_before_closing_is_one_rebuild(monorepo: Path) -> None:
+    """On a loaded machine a writer may be descheduled between `write` and `close`: the
+    close came as a second batch of the same save, a second line "rebuilt nothing" (or
+    named in the next save's line). Here every save of payments stalls (the stimulus, not
+    a wait) and a save of accounts follows it: each save is exactly one line of its own."""
+    use_free_ports(monorepo)
+    payments = monorepo / "apps/payments/src/payments-app.js"
+    accounts = monorepo / "apps/accounts/src/accounts-app.jsx"
+    originals = {path: path.read_text() for path in (payments, accounts)}
+    server = ServeProcess(monorepo)
+    try:
+        server.wait_for(r"^http://127\.0\.0\.1:\d+/$")
+        mark = len(server.lines)
+        for trial in range(STALLED_SAVES):
+            before = len(server.lines)
+            with payments.open("w") as writer:
+                writer.write(originals[payments].replace(HEADING, f">Payments s{trial}</h2>"))
+                writer.flush()
+                time.sleep(STALL_SECONDS)  # descheduled before its close
+            server.wait_for(r"^serve: rebuilt ", since=before)
+            accounts.write_text(originals[accounts].replace("</h2>", f" s{trial}</h2>", 1))
+            server.wait_for(r"^serve: rebuilt accounts ", since=before)
+        said = server.lines[mark:]
+        rebuilt = [line for line in said if line.startswith("serve: rebuilt ")]
+        expected = [
+            "serve: rebuilt payments in * for apps/payments/src/payments-app.js; *",
+            "serve: rebuilt accounts in * for apps/accounts/src/accounts-app.jsx; *",
+        ] * STALLED_SAVES
+        assert len(rebuilt) == len(expected), "\n".join(said)
+        assert all(map(fnmatch.fnmatchcase, rebuilt, expected)), "\n".join(said)
     finally:
         code = server.stop()
     assert code == CTRL_C_STOPPED, "\n".join(server.lines)

@@ -38,6 +38,11 @@ QUIET_SECONDS = 0.025
 
 Measured with watchdog's inotify observer on a loaded 2-core machine: a plain write
 spans < 0.1 ms of events, an atomic (temp file + rename) or vim-style save < 4 ms."""
+WRITE_SECONDS = 1.0
+"""The longest a batch waits for a file written to (IN_MODIFY) to be closed (IN_CLOSE_WRITE):
+a writer descheduled between its write and its close (a loaded machine) would otherwise
+give one save two batches, the second a "rebuilt nothing". A file kept open (a log) is
+handed over after this long all the same."""
 ROOT_INSTALL_FILES = ("package-lock.json", "package.json")
 DODO_FILE = "dodo.py"
 NEW_APP = "new-app:"
@@ -135,12 +140,20 @@ class ChangeQueue:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._paths: set[Path] = set()
+        self._writing: set[Path] = set()
+        """Paths written to and not closed yet: their save is not over."""
         self._last = 0.0
         self._poked = False
 
-    def add(self, path: Path) -> None:
+    def add(self, path: Path, writing: bool | None = None) -> None:
+        """`writing`: True, the path was written to (still open); False, its writer closed
+        it (or it was moved, deleted); None: neither (an attribute change)."""
         with self._cond:
             self._paths.add(path)
+            if writing:
+                self._writing.add(path)
+            elif writing is False:
+                self._writing.discard(path)
             self._last = time.monotonic()
             self._cond.notify_all()
 
@@ -151,16 +164,19 @@ class ChangeQueue:
             self._cond.notify_all()
 
     def take(self, stop: threading.Event, quiet: float = QUIET_SECONDS) -> set[Path]:
-        """Block until paths arrived and `quiet` seconds passed with no new one, or until a
-        `poke` (no paths), or stop."""
+        """Block until paths arrived and `quiet` seconds passed with no new one (and every
+        file written to was closed, for up to `WRITE_SECONDS`), or until a `poke` (no
+        paths), or stop."""
         with self._cond:
             while not stop.is_set():
                 if self._paths:
-                    left = self._last + quiet - time.monotonic()
+                    wait = WRITE_SECONDS if self._writing else quiet
+                    left = self._last + wait - time.monotonic()
                     if left <= 0:
                         paths, self._paths, self._poked = self._paths, set(), False
+                        self._writing.clear()  # kept open: its close is a change of its own
                         return paths
-                    self._cond.wait(left)
+                    self._cond.wait(min(left, 0.2))  # the stop flag is checked often
                 elif self._poked:
                     self._poked = False
                     return set()
@@ -320,9 +336,10 @@ class Watcher(FileSystemEventHandler):
                 self.watch(src, new=True)  # before queueing: no file falls in between
         if event.is_directory and dest is not None:
             self.watch(dest, new=True)
+        writing = _writing(event)
         for path in (src, dest):
             if path is not None:
-                self._queue(path)
+                self._queue(path, writing if path == src else False)
 
     def _moves_links(self, event: Any, src: Path | None, dest: Path | None) -> bool:
         """Whether the event may add, remove or re-point a symlinked source folder: a path
@@ -354,10 +371,10 @@ class Watcher(FileSystemEventHandler):
             with contextlib.suppress(KeyError):  # already unscheduled
                 self.observer.unschedule(watch)
 
-    def _queue(self, path: Path) -> None:
+    def _queue(self, path: Path, writing: bool | None = None) -> None:
         for found in (path, *self.aliases(path)):
             if meaning(self.project, found) is not None:
-                self.queue.add(found)
+                self.queue.add(found, writing)
 
     def _queue_files(self, folder: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(folder):
@@ -365,6 +382,18 @@ class Watcher(FileSystemEventHandler):
             dirnames[:] = [d for d in dirnames if in_public or not ignored_dir(d)]
             for name in filenames:
                 self._queue(Path(dirpath, name))
+
+
+def _writing(event: Any) -> bool | None:
+    """Whether `event` leaves its file open for writing (a write), over (closed, moved,
+    deleted), or says neither (an attribute change, a creation: its close comes, if any)."""
+    if event.is_directory:
+        return None
+    if event.event_type == "modified":
+        return True
+    if event.event_type in ("closed", "moved", "deleted"):
+        return False
+    return None
 
 
 def _path(raw: str | bytes) -> Path | None:
