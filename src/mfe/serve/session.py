@@ -25,7 +25,8 @@ from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
 from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, gone_apps_left_out, load_project
 from mfe.errors import ConfigError, MfeError
-from mfe.serve.cycle import DEV_ENV, Cycle, log, served_line
+from mfe.serve.cycle import DEV_ENV, Cycle, served_line
+from mfe.serve.follow import log
 from mfe.serve.origins import Origins
 from mfe.serve.reload import Broker
 from mfe.serve.running import Serve, explain, forget, record, refuse_second, this_serve
