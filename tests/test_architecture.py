@@ -1,5 +1,6 @@
 """Rules of the package's shape that review alone would let slip: no import cycle, kinds
-of environment handled only by their backends, boto3 clients made only by the session."""
+of environment handled only by their backends, boto3 clients made only by the session,
+no module much over DESIGN.md's ~400 lines."""
 
 from __future__ import annotations
 
@@ -60,6 +61,18 @@ def test_no_import_cycle() -> None:
         list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+MAX_LINES = 420  # DESIGN.md: "no module over ~400 lines"
+
+
+def test_no_module_is_much_over_400_lines() -> None:
+    long = {
+        name: count
+        for name, path in MODULES.items()
+        if (count := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these modules along a concern: {long}"
 
 
 def test_environment_kinds_are_branched_on_only_in_their_backends() -> None:
