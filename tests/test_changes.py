@@ -6,15 +6,24 @@ import io
 import json
 import os
 import pty
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 import pytest
+from test_infra import make_project
 
 from mfe.envs.changes import changes_of, confirmer
 from mfe.envs.cloudformation import deploy_stack
 from mfe.errors import MfeError
 
-from fixtures.aws import local_client
+from fixtures.aws import DUMMY_AWS_ENV, local_client
+from fixtures.proxy import FailingProxy
+from fixtures.repo import REPO
+from fixtures.serve import wait_until
 
 
 def template(**resources: str) -> str:
@@ -147,3 +156,48 @@ def test_a_question_ended_by_ctrl_d_or_ctrl_c_leaves_no_change_set(
     assert [c for c in left if c["ExecutionStatus"] == "AVAILABLE"] == []  # not left behind
     resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
     assert {r["LogicalResourceId"] for r in resources} == {ending}
+
+
+def test_ctrl_c_while_the_change_set_is_computed_leaves_none(
+    moto_server: str, tmp_path: Path
+) -> None:
+    """Ctrl-C after CreateChangeSet, before the question (CloudFormation still computing
+    the change set): `doit infra` ends by SIGINT and deletes the change set all the same.
+    The proxy holds the first DescribeChangeSet, so doit is stopped in that span."""
+    root = tmp_path / "repo"
+    make_project(root, moto_server)
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    stack = "mfe-demo-prod-cache"  # `doit infra` deploys the build cache's stack first
+    cfn = local_client(moto_server, "cloudformation", region="eu-west-1")  # prod's region
+    proxy = FailingProxy(
+        moto_server, hold_body=lambda method, path, body: b"Action=DescribeChangeSet" in body
+    )
+    aws = {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "doit", "infra", "env=prod", "--yes"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **aws},
+            start_new_session=True,  # SIGINT to its group, as a terminal's Ctrl-C
+        ) as doit:
+            wait_until(lambda: change_sets(cfn, stack), "no change set made", timeout=120)
+            assert proxy.held.wait(30)  # doit waits for the change set to be computed
+            os.killpg(doit.pid, signal.SIGINT)
+            output, _ = doit.communicate(timeout=120)
+    finally:
+        proxy.close()
+    text = output.decode()
+    assert doit.returncode == -signal.SIGINT, text
+    assert "Traceback" not in text, text
+    assert change_sets(cfn, stack) == []
+
+
+def change_sets(cfn: Any, stack: str) -> list[str]:
+    """The names of the stack's change sets; none while there is no such stack."""
+    try:
+        summaries = cfn.list_change_sets(StackName=stack)["Summaries"]
+    except cfn.exceptions.ClientError:
+        return []
+    return [summary["ChangeSetName"] for summary in summaries]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfe.envs.changes import Confirm, changes_of
 from mfe.envs.outputs import AppOutputs, AuthOutputs, Outputs
-from mfe.errors import MfeError
+from mfe.errors import MfeError, aws_error_code
 from mfe.project import SHARED_APP
 
 if TYPE_CHECKING:
@@ -115,49 +115,74 @@ def deploy_stack(
     create = status is None or status == "REVIEW_IN_PROGRESS"
     change_set = "mfe-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     started = datetime.now(UTC)
+    settled = False  # executed, or deleted: nothing of this run's left behind
     try:
-        cfn.create_change_set(
-            StackName=name,
-            ChangeSetName=change_set,
-            TemplateBody=body,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            ChangeSetType="CREATE" if create else "UPDATE",
-            Capabilities=["CAPABILITY_IAM"],
-        )
-    except cfn.exceptions.ClientError as exc:
-        raise MfeError(f"stack {name}: the change set was refused: {exc}") from None
-    described = wait_change_set(cfn, name, change_set, poll)
-    if described["Status"] == "FAILED":
-        reason = described.get("StatusReason", "")
-        if any(marker in reason for marker in NO_CHANGES):
-            cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
-            log(f"{name}: no changes")
-            return False
-        raise MfeError(f"{name}: change set {change_set} failed: {reason}")
-    changes = changes_of(described)
-    log(f"{name}: {'creating' if create else 'updating'} ({len(changes)} changes)")
-    for change in changes:
-        log(change.line())
-    risky = [change.line() for change in changes if change.destructive]
-    if risky:
-        question = f"{name}: this replaces or removes what holds files, URLs or users?"
-        go = False
         try:
-            go = confirm is not None and confirm(question, risky)
-        finally:  # whatever ended the question (no, a refusal, Ctrl-C): none left behind
-            if not go:
-                cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
-        if not go:
+            cfn.create_change_set(
+                StackName=name,
+                ChangeSetName=change_set,
+                TemplateBody=body,
+                Parameters=[
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+                ],
+                ChangeSetType="CREATE" if create else "UPDATE",
+                Capabilities=["CAPABILITY_IAM"],
+            )
+        except cfn.exceptions.ClientError as exc:
+            raise MfeError(f"stack {name}: the change set was refused: {exc}") from None
+        described = wait_change_set(cfn, name, change_set, poll)
+        if described["Status"] == "FAILED":
+            reason = described.get("StatusReason", "")
+            if any(marker in reason for marker in NO_CHANGES):
+                settled = True  # said once, here, if it is left
+                discard_change_set(cfn, name, change_set, log)
+                log(f"{name}: no changes")
+                return False
+            raise MfeError(f"{name}: change set {change_set} failed: {reason}")
+        changes = changes_of(described)
+        log(f"{name}: {'creating' if create else 'updating'} ({len(changes)} changes)")
+        for change in changes:
+            log(change.line())
+        risky = [change.line() for change in changes if change.destructive]
+        question = f"{name}: this replaces or removes what holds files, URLs or users?"
+        if risky and not (confirm is not None and confirm(question, risky)):
             raise MfeError(f"{name}: change set {change_set} not executed; nothing changed")
-    try:
-        cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
-    except cfn.exceptions.ClientError as exc:
-        raise MfeError(_failure(cfn, name, started, str(exc))) from None
+        try:
+            cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
+        except cfn.exceptions.ClientError as exc:
+            raise MfeError(_failure(cfn, name, started, str(exc))) from None
+        settled = True
+    finally:  # whatever ended it before the execution (no, a failure, Ctrl-C): none left
+        if not settled:
+            discard_change_set(cfn, name, change_set, log)
     status = _wait_stack(cfn, name, started, poll, log)
     if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise MfeError(_failure(cfn, name, started, f"ended in {status}"))
     log(f"{name}: {status}")
     return True
+
+
+def discard_change_set(cfn: CloudFormationClient, name: str, change_set: str, log: Log) -> bool:
+    """Delete a change set that will not be executed; one that never got made (Ctrl-C
+    before CreateChangeSet reached CloudFormation) is fine. A failed deletion is said with
+    the command that finishes it, and does not hide why the deploy stopped."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+    except ClientError as exc:
+        if aws_error_code(exc) == "ChangeSetNotFound":
+            return True
+        problem: Exception = exc
+    except BotoCoreError as exc:
+        problem = exc
+    else:
+        return True
+    log(
+        f"{name}: change set {change_set} is left ({problem}); delete it with `aws "
+        f"cloudformation delete-change-set --stack-name {name} --change-set-name {change_set}`"
+    )
+    return False
 
 
 def delete_stack(
