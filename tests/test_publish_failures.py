@@ -458,6 +458,37 @@ def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts
     assert again.seq == 1 and sum(len(a.uploaded) for a in again.apps.values()) >= local
 
 
+def test_an_emulator_killed_before_an_invalidation_is_said_gone(tmp_path: Path) -> None:
+    """CloudFront requests on `local` say the emulator's state went with it, as S3's do
+    (they said "CloudFront request failed ... Could not connect")."""
+    from mfe.envs.session import Session
+
+    port = free_port()
+    emulator = start_moto(port, tmp_path / "moto.log")
+    site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
+    try:
+        site.publish()
+        site.change("accounts", "2")
+        session = Session(site.project, "local", outputs=site.outputs)
+
+        def kill_at_invalidation(request: Any, **_: Any) -> None:
+            if request.method == "POST" and request.url.endswith("/invalidation"):
+                kill_tree(emulator)
+                wait_until(lambda: refused(port), f"port {port} still open", timeout=10)
+
+        session.cloudfront.meta.events.register("before-send.cloudfront", kill_at_invalidation)
+        with pytest.raises(MfeError) as lost:
+            publish(site.project, "local", outputs=site.outputs, session=session, smoke=False)
+    finally:
+        stop_process(emulator)
+    message = str(lost.value)
+    assert message.startswith(
+        f"lost the connection to http://127.0.0.1:{port} while invalidating distribution '"
+    ), message
+    assert "(environment 'local'): the local AWS emulator no longer listens on port" in message
+    assert message.endswith(GONE), message
+
+
 def test_an_upload_worker_process_tries_a_gone_request_once(tmp_path: Path) -> None:
     """Upload worker processes make their clients from the session's picklable spec, the
     emulator's hook with it: each upload of a batch to a closed port is sent once at most

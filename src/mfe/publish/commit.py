@@ -258,7 +258,8 @@ def commit(
         cf = session.cloudfront
         since = datetime.fromisoformat(live.created) if finishing else None
         for dist, found in sent.items():
-            made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since)
+            lost = session.backend.lost
+            made[dist] = invalidate(cf, session.env.name, dist, found, live.release, since, lost)
             note(
                 f"invalidating {', '.join(found)} on distribution {dist} (invalidation {made[dist]})"
             )
@@ -270,5 +271,6 @@ def commit(
             session.env.name,
             made,
             lambda d, s: note(f"invalidation on {d}: {s}"),
+            lost=session.backend.lost,
         )
     return written, sent

@@ -155,7 +155,16 @@ def heal(run: Run) -> Written:
     # Its own caller reference: the release's names the commit step's invalidation.
     reference = f"{live.release}-healed-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     for dist, found_paths in sent.items():
-        made = invalidate(run.session.cloudfront, run.env.name, dist, found_paths, reference, None)
+        session = run.session
+        made = invalidate(
+            session.cloudfront,
+            run.env.name,
+            dist,
+            found_paths,
+            reference,
+            None,
+            session.backend.lost,
+        )
         run.progress.note(
             f"invalidating {', '.join(found_paths)} on distribution {dist} (invalidation {made})"
         )

@@ -62,9 +62,18 @@ def caller_reference(release_id: str, distribution_id: str) -> str:
     return f"{release_id}-{distribution_id}"
 
 
+Lost = Callable[[BaseException], str | None]
+"""`Backend.lost`: what a lost connection means for the environment (a local emulator that
+no longer listens took its state with it), None when a re-run goes on from it."""
+
+
 @contextmanager
-def cloudfront_errors(env_name: str, distribution_id: str) -> Iterator[None]:
+def cloudfront_errors(
+    cf: CloudFrontClient, env_name: str, distribution_id: str, lost: Lost | None = None
+) -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from mfe.publish.remote import is_lost
 
     try:
         yield
@@ -92,6 +101,12 @@ def cloudfront_errors(env_name: str, distribution_id: str) -> Iterator[None]:
             f"(environment '{env_name}'): {exc}"
         ) from None
     except BotoCoreError as exc:
+        gone = lost(exc) if lost is not None and is_lost(exc) else None
+        if gone is not None:  # as S3's requests say it (`mfe.publish.remote.connection_lost`)
+            raise MfeError(
+                f"lost the connection to {cf.meta.endpoint_url} while invalidating distribution "
+                f"'{distribution_id}' (environment '{env_name}'): {gone}"
+            ) from None
         raise MfeError(
             f"CloudFront request failed for distribution '{distribution_id}' "
             f"(environment '{env_name}'): {exc}"
@@ -119,12 +134,14 @@ def invalidate(
     paths: list[str],
     release_id: str,
     reused_since: datetime | None,
+    lost: Lost | None = None,
 ) -> str:
     """Create (at most once per release) the invalidation; returns its id. `reused_since`:
     the release id comes from an earlier command (created then), whose invalidation is
-    looked for first; None for a release id this command just made."""
+    looked for first; None for a release id this command just made. `lost`: the
+    environment's `Backend.lost`."""
     reference = caller_reference(release_id, distribution_id)
-    with cloudfront_errors(env_name, distribution_id):
+    with cloudfront_errors(cf, env_name, distribution_id, lost):
         if reused_since is not None:
             found = existing(cf, distribution_id, reference, reused_since - timedelta(minutes=5))
             if found:
@@ -146,13 +163,14 @@ def wait_all(
     on_status: Callable[[str, str], None],
     timeout: float = 1800,
     interval: float = 5,
+    lost: Lost | None = None,
 ) -> None:
     """Poll until every invalidation is `Completed` (they usually take a minute or two)."""
     deadline = time.monotonic() + timeout
     pending = dict(made)
     while pending:
         for dist, inval_id in list(pending.items()):
-            with cloudfront_errors(env_name, dist):
+            with cloudfront_errors(cf, env_name, dist, lost):
                 status = cf.get_invalidation(DistributionId=dist, Id=inval_id)["Invalidation"][
                     "Status"
                 ]
