@@ -149,6 +149,12 @@ def test_doit_infra_and_destroy_on_a_store_reach_no_aws_service(
     assert len(ours(seaweed_s3, name)) == len(APPS) + 1
     again = run_doit(root, "infra", "env=weed", env=store_env)
     assert "environment 'weed': nothing changed" in again.stdout
+    user = {**store_env, "MFE_USER_PASSWORD": "alice-pass-1"}
+    added = run_doit(root, "user_add", "env=weed", "username=alice", env=user, check=False)
+    assert added.returncode == 1, added.stdout  # after infra: not "run `doit infra` first"
+    assert "environment 'weed' is an S3-compatible store" in added.stdout, added.stdout
+    assert "its site has no login, so there is no user pool" in added.stdout, added.stdout
+    assert "doit infra" not in added.stdout and "Traceback" not in added.stdout
     run_doit(root, "destroy", "env=weed", "--yes", env=store_env)
     assert ours(seaweed_s3, name) == set()
 

@@ -176,6 +176,9 @@ class AwsBackend:
     def hint(self) -> str:
         return f"run `doit infra env={self.env.name}` to create it"
 
+    def no_login(self) -> str | None:
+        return None  # the auth stack's user pool
+
     def stop(self, session: Session, confirm: Confirm) -> str:
         return f"environment '{self.env.name}' runs no local AWS emulator; nothing to stop"
 

@@ -80,6 +80,10 @@ class Backend(Protocol):
     def hint(self) -> str:
         """What to run when a resource (bucket, outputs) is missing."""
 
+    def no_login(self) -> str | None:
+        """Why the environment has no login, so no user pool for `doit user_add`; None
+        when it has one (made by `doit infra`, or by the local provisioning)."""
+
     def stop(self, session: Session, confirm: Confirm) -> str:
         """`doit local_stop`: stop what runs locally for it; one line saying what happened.
         `confirm` is asked first when stopping it loses other environments' state too."""

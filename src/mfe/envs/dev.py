@@ -32,6 +32,9 @@ class DevBackend:
     def check(self, session: Session) -> None:
         raise self._not_here()
 
+    def no_login(self) -> str | None:
+        return str(self._not_here())
+
     def client_settings(self, service: str) -> dict[str, Any]:
         raise self._not_here()
 

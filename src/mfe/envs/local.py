@@ -225,6 +225,9 @@ class LocalBackend:
     def hint(self) -> str:
         return f"run `doit publish env={self.env.name}` again (it provisions the emulator)"
 
+    def no_login(self) -> str | None:
+        return None  # the provisioning makes the user pool
+
     def stop(self, session: Session, confirm: Confirm) -> str:
         """Stop the emulator this environment started; when other environments (of this
         checkout or others) keep state on it too, name them and ask `confirm` first.

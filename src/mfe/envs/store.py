@@ -52,6 +52,13 @@ class StoreBackend(AwsBackend):
                 "AWS_SECRET_ACCESS_KEY (or name a profile holding them in AWS_PROFILE)"
             )
 
+    def no_login(self) -> str | None:
+        return (
+            f"environment '{self.env.name}' is an S3-compatible store ({self.endpoint}, "
+            f"mfe.toml [env.{self.env.name}] endpoint_url): its site has no login, so there is "
+            "no user pool to add users to; add them to an AWS or the local environment's pool"
+        )
+
     def client_settings(self, service: str) -> dict[str, Any]:
         if service != "s3":  # a client of another service would talk to AWS itself
             raise MfeError(

@@ -42,6 +42,9 @@ def add_user(session: Session, username: str) -> str:
     if not username:
         raise MfeError("which user? run `doit user_add username=NAME`")
     env = session.env
+    no_login = session.backend.no_login()
+    if no_login is not None:  # not "run `doit infra` first": that makes none there
+        raise MfeError(no_login)
     session.backend.check(session)
     outputs = session.outputs
     if outputs.auth is None:
