@@ -81,6 +81,12 @@ def aws_env(tmp_path: Path) -> dict[str, str]:
             "must have credentials.",
         ),
         (
+            {"AWS_PROFILE": "nokeys"},
+            "AWS profile 'nokeys' (AWS_PROFILE) has no credentials: its section in {config} "
+            "[profile nokeys] gives no aws_access_key_id and aws_secret_access_key, nor any of "
+            "role_arn,",
+        ),
+        (
             {"AWS_DEFAULT_PROFILE": "nope"},
             "AWS profile 'nope' (AWS_DEFAULT_PROFILE) is in neither",
         ),
@@ -106,7 +112,9 @@ def test_doit_infra_names_the_aws_setting_in_one_line(
     assert result.returncode == 2, output
     assert "Traceback" not in output and "unexpectedly" not in output, output
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and expected.format(broken=broken) in errors[0], output
+    assert (
+        len(errors) == 1 and expected.format(broken=broken, config=tmp_path / "config") in errors[0]
+    ), output
 
 
 def test_a_refusal_at_the_first_request_is_one_line_too(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
+from mfe.envs.aws_settings import profile_without_keys
 from mfe.envs.cloudformation import deploy_stack, outputs_from_stacks, stack_outputs
 from mfe.envs.outputs import Outputs, base_url, checked_base_url, read_outputs, write_outputs
 from mfe.envs.stacks import (
@@ -23,7 +24,7 @@ from mfe.envs.stacks import (
     hosting_parameters,
     resource_names,
 )
-from mfe.errors import MfeError
+from mfe.errors import ConfigError, MfeError
 
 if TYPE_CHECKING:
     from mfe.envs.backend import Log
@@ -44,6 +45,9 @@ class AwsBackend:
     def check(self, session: Session) -> None:
         """Fail early and clearly instead of a botocore NoCredentialsError mid-publish."""
         if not session.has_credentials():
+            profile = profile_without_keys()
+            if profile is not None:
+                raise ConfigError(profile)
             raise MfeError(
                 f"no AWS credentials for environment '{self.env.name}': set AWS_PROFILE, "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"

@@ -100,6 +100,52 @@ def settings_problem(exc: BaseException) -> str | None:
     return None
 
 
+SIGN_IN = (
+    "role_arn",
+    "sso_session",
+    "sso_start_url",
+    "credential_process",
+    "web_identity_token_file",
+)
+"""Profile settings botocore gets credentials from instead of keys."""
+
+
+def profile_without_keys() -> str | None:
+    """When no credentials were found and the profile in use (AWS_PROFILE) exists: which
+    file it is in and what it lacks, as a ConfigError's message; None otherwise (no profile
+    named: the default chain; a missing profile is botocore's ProfileNotFound)."""
+    variable = _variable()
+    if variable is None:
+        return None
+    name = os.environ[variable]
+    config, credentials = _file("AWS_CONFIG_FILE"), _file("AWS_SHARED_CREDENTIALS_FILE")
+    config_section = "default" if name == "default" else f"profile {name}"
+    found = [
+        f"{path} [{section}]"
+        for path, section in ((config, config_section), (credentials, name))
+        if section in _sections(path)
+    ]
+    if not found:
+        return None
+    return (
+        f"{_profile()} has no credentials: its section in {' and '.join(found)} gives no "
+        f"aws_access_key_id and aws_secret_access_key, nor any of {', '.join(SIGN_IN)}; add "
+        f"the keys (`aws configure{_option()}` writes them to {credentials}) or sign-in "
+        "settings, or name a profile that has them"
+    )
+
+
+def _sections(path: str) -> dict[str, object]:
+    """The sections of an AWS config or credentials file; none when it is not there."""
+    from botocore.configloader import raw_config_parse
+    from botocore.exceptions import ConfigNotFound
+
+    try:
+        return raw_config_parse(path, parse_subsections=False)
+    except ConfigNotFound:
+        return {}
+
+
 def _parse_problem(path: str, error: object) -> str:
     """The file botocore could not parse, the variable that named it and where it broke."""
     variable = next(
