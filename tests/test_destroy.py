@@ -357,3 +357,71 @@ def test_a_rerun_finishes_a_destroy_interrupted_between_a_stack_and_its_bucket(
     session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
     assert not {b["Name"] for b in s3.list_buckets()["Buckets"]} & ours
     assert lines[-1] == "environment 'prod' destroyed"
+
+
+def test_destroy_on_aws_also_removes_the_stacks_of_a_removed_app(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app deployed by `doit infra`, then deleted from apps/: its hosting stack (named
+    `<stack_prefix>-<app>-hosting`, its parameters naming project, environment and app) is
+    listed with the reason and deleted with the others, before the auth stack, and so is
+    the bucket it retains. Another environment's stack whose name starts alike stays.
+    (moto's CloudFormation makes the hosting template's bucket only.)"""
+    from test_infra import buckets_only
+
+    from mfe.envs.stacks import auth_parameters, hosting_parameters, resource_names
+
+    aws_on(monkeypatch, moto_server)
+    root = tmp_path / "repo"
+    make_project(root, moto_server)
+    (root / "apps" / "extra").mkdir()
+    (root / "apps" / "extra" / "package.json").write_text(
+        '{"name": "extra", "scripts": {"build": "true"}}'
+    )
+    project = load_project(root)
+    session = Session(project, "prod")
+    names = resource_names(project, session.env)
+    cfn, s3 = session.cloudformation, session.s3
+
+    def create(stack: str, template: str, parameters: dict[str, str]) -> None:
+        cfn.create_stack(
+            StackName=stack,
+            TemplateBody=template,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+
+    for app, stack in names.hosting_stacks.items():
+        create(stack, buckets_only("hosting.yaml"), hosting_parameters(project, session.env, app))
+    s3.put_object(Bucket=names.buckets["extra"], Key="index.html", Body=b"x")
+    auth = (REPO / "infra" / "auth.yaml").read_text()
+    create(names.auth_stack, auth, auth_parameters(project, session.env))
+    other = {  # environment 'prod-eu' of stack prefix mfe-demo-prod-eu: not ours
+        **hosting_parameters(project, session.env, "extra"),
+        "EnvName": "prod-eu",
+        "BucketName": "mfe-demo-prod-eu-extra",
+    }
+    create("mfe-demo-prod-eu-extra-hosting", buckets_only("hosting.yaml"), other)
+
+    shutil.rmtree(root / "apps" / "extra")
+    project = load_project(root)
+    session = Session(project, "prod")
+    lines: list[str] = []
+    session.backend.destroy(session, lines.append, confirmer(True, "doit destroy --yes"))
+
+    listed = "\n".join(lines)
+    why = "; app 'extra' is no longer in apps/"
+    assert f"  stack         mfe-demo-prod-extra-hosting{why}" in listed, listed
+    assert f"  bucket        mfe-demo-prod-extra (emptied: every object version){why}" in listed
+    deleting = [line for line in lines if line.endswith(": deleting")]
+    assert deleting.index("mfe-demo-prod-extra-hosting: deleting") < deleting.index(
+        f"{names.auth_stack}: deleting"
+    )
+    left = {
+        s["StackName"]
+        for s in cfn.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+    assert left == {"mfe-demo-prod-eu-extra-hosting"}, left
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert "mfe-demo-prod-extra" not in buckets and "mfe-demo-prod-eu-extra" in buckets
+    assert not buckets & set(names.buckets.values())

@@ -9,7 +9,8 @@ used, then the build cache), and the buckets the hosting and cache templates ret
 their stack.
 Nothing belonging to another project or environment is touched: everything is found by
 the names of `mfe.envs.stacks.resource_names`, and what an app removed from apps/ since
-left behind by its environment's marks (a distribution comment, a bucket's tags).
+left behind by its environment's marks (a distribution comment, a bucket's tags, a
+hosting stack's name and parameters).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Teardown:
 
     def lines(self) -> list[str]:
         return (
-            [f"  stack         {name}" for name in self.stacks]
+            [f"  stack         {name}{self._note(name)}" for name in self.stacks]
             + [
                 f"  bucket        {name} (emptied: every object version){self._note(name)}"
                 for name in self.buckets
@@ -178,11 +179,13 @@ def destroy_local(session: Session, names: Names, confirm: Confirm, log: Log) ->
 # -- aws: the stacks, in dependency order ------------------------------------------------
 
 
-def stack_order(names: Names) -> list[str]:
-    """Hosting stacks first (their distributions use the certificate), then auth, then the
-    certificate stack; the build cache's last (nothing depends on it)."""
+def stack_order(names: Names, removed: dict[str, str] | None = None) -> list[str]:
+    """Hosting stacks first (their distributions use the certificate), those of apps
+    removed from apps/ (`removed`: app -> stack) too, then auth, then the certificate
+    stack; the build cache's last (nothing depends on it)."""
     return [
         *names.hosting_stacks.values(),
+        *(removed or {}).values(),
         names.auth_stack,
         names.certificate_stack,
         names.cache_stack,
@@ -201,13 +204,18 @@ def destroy_stacks(
     the stack's region (the certificate stack lives in us-east-1)."""
     from mfe.envs.cloudformation import delete_stack, stack_status
 
+    removed = removed_app_stacks(session, names, cfn_for(names.auth_stack))
     present = [
         s
-        for s in stack_order(names)
-        if stack_status(cfn_for(s), s) not in (None, "DELETE_COMPLETE")
+        for s in stack_order(names, removed)
+        if s in removed.values() or stack_status(cfn_for(s), s) not in (None, "DELETE_COMPLETE")
     ]
-    retained = retained_buckets(session, names, present, cfn_for)
+    retained = retained_buckets(session, names, present, cfn_for, removed)
     teardown = Teardown(stacks=present, buckets=list(retained))
+    for app, stack in removed.items():
+        why = f"app '{app}' is no longer in apps/"
+        teardown.notes[stack] = why
+        teardown.notes.update({b: why for b, owner in retained.items() if owner == stack})
     if not ask(session, teardown, confirm, log):
         return
     for stack in present:
@@ -229,14 +237,23 @@ def destroy_stacks(
 
 
 def retained_buckets(
-    session: Session, names: Names, present: list[str], cfn_for: Callable[[str], Any]
+    session: Session,
+    names: Names,
+    present: list[str],
+    cfn_for: Callable[[str], Any],
+    removed: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """bucket -> the stack that retains it (hosting, build cache): named by the outputs of
     the stacks still there, and found by its deterministic name when its stack is gone (a
-    destroy interrupted between a stack and its bucket leaves a bucket no output names)."""
+    destroy interrupted between a stack and its bucket leaves a bucket no output names).
+    `removed`: app -> hosting stack of the apps removed from apps/ since."""
     from mfe.envs.cloudformation import stack_outputs
 
     buckets = {names.hosting_stacks[app]: bucket for app, bucket in names.buckets.items()}
+    project, env = session.project.name, session.env.name
+    buckets.update(
+        {stack: bucket_name(project, env, app) for app, stack in (removed or {}).items()}
+    )
     buckets[names.cache_stack] = names.cache_bucket
     found: dict[str, str] = {}
     for stack, bucket in buckets.items():
@@ -245,6 +262,40 @@ def retained_buckets(
             found[output] = stack
         elif bucket_exists(session.s3, bucket):
             found[bucket] = stack
+    return found
+
+
+def removed_app_stacks(session: Session, names: Names, cfn: Any) -> dict[str, str]:
+    """app -> hosting stack, of the apps removed from apps/ since `doit infra` deployed
+    them: a stack named `<stack_prefix>-<app>-hosting` whose parameters name this project
+    and environment (another environment's prefix may start with this one's)."""
+    from mfe.envs.cloudformation import GONE
+
+    prefix, suffix = f"{session.env.stack_prefix}-", "-hosting"
+    ours = set(names.hosting_stacks.values())
+    candidates = [
+        summary["StackName"]
+        for page in cfn.get_paginator("list_stacks").paginate()
+        for summary in page["StackSummaries"]
+        if summary["StackStatus"] != GONE
+        and summary["StackName"].startswith(prefix)
+        and summary["StackName"].endswith(suffix)
+        and summary["StackName"] not in ours
+    ]
+    found: dict[str, str] = {}
+    for stack in candidates:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        given = {
+            p["ParameterKey"]: p.get("ParameterValue", "")
+            for p in described.get("Parameters") or []
+        }
+        app = given.get("AppName", "")
+        mine = (given.get("ProjectName"), given.get("EnvName")) == (
+            session.project.name,
+            session.env.name,
+        )
+        if mine and app and stack == f"{prefix}{app}{suffix}":
+            found[app] = stack
     return found
 
 
