@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from mfe.config import load_project
-from mfe.envs.backend import backend_for
+from mfe.envs.emulator import stop_emulator
 from mfe.errors import MfeError
 from mfe.publish import publish
 from mfe.publish.local import LocalFile, collect
@@ -453,7 +453,7 @@ def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts
     try:
         again = publish(project, "local", smoke=False)  # starts and provisions a new emulator
     finally:
-        backend_for(project, "local").stop()
+        stop_emulator(project, project.env("local"))
     local = sum(len(la.files) for la in collect(project, "local", None).values())
     assert again.seq == 1 and sum(len(a.uploaded) for a in again.apps.values()) >= local
 
