@@ -15,6 +15,9 @@ import pytest
 from playwright.sync_api import Page
 from test_serve_apps import overlay, shows
 
+from mfe.config import load_project
+
+from fixtures.config import set_config
 from fixtures.repo import link_copy, run_doit
 from fixtures.serve import (
     CTRL_C_STOPPED,
@@ -325,12 +328,34 @@ def test_port_option_colliding_with_an_app_port_says_so(monorepo: Path) -> None:
         probe.bind(("127.0.0.1", ports["accounts"]))
 
 
-@pytest.mark.parametrize("port", ["65536", "-1"])
-def test_port_option_outside_the_tcp_range_says_so(monorepo: Path, port: str) -> None:
+@pytest.mark.parametrize("port", ["abc", "65536", "-1", "80.5"])
+def test_port_option_that_is_no_port_is_one_line_before_anything_runs(
+    monorepo: Path, port: str
+) -> None:
+    """doit's own parse of `--port abc` printed its parser's error on two lines (exit 3)."""
     result = run_doit(monorepo, "serve", "--port", port, check=False)
     assert result.returncode == 2, result.stdout
-    assert f"error: --port {port} is not a TCP port (1-65535); pick another" in result.stdout
-    assert "Traceback" not in result.stdout
+    assert result.stdout.splitlines() == [
+        f"error: serve: --port must be a port number 1-65535, got '{port}'"
+    ], result.stdout
+    assert not (monorepo / "apps/accounts/dist").exists()  # nothing was built
+
+
+@pytest.mark.parametrize("emulator_port", [None, 4871], ids=["default", "set"])
+def test_port_option_on_the_emulators_port_names_its_key(
+    monorepo: Path, emulator_port: int | None
+) -> None:
+    """The local emulator listens on 127.0.0.1 too: serve said only "already in use" (or
+    took the port first, and the next publish found the emulator's port busy)."""
+    if emulator_port is not None:
+        set_config(monorepo, "env.local.port", emulator_port)
+    port = load_project(monorepo).env("local").port
+    result = run_doit(monorepo, "serve", "--port", str(port), check=False)
+    assert result.returncode == 2, result.stdout
+    assert result.stdout.splitlines() == [
+        f"error: serve: --port {port} collides with environment 'local' (its server's port, "
+        "[env.local] port in mfe.toml); pick another --port"
+    ], result.stdout
 
 
 def test_an_edited_dodo_py_asks_for_a_restart_until_it_is_back(

@@ -238,6 +238,11 @@ def _host_names(table: Table) -> tuple[str, ...]:
     return names
 
 
+def listens(env: Environment) -> bool:
+    """Its port is a server's on 127.0.0.1 (the emulator, the dev shell)."""
+    return bool(env.port) and _KIND_DEFAULTS[env.kind].listens
+
+
 def check_ports(file: Path, apps: dict[str, App], envs: dict[str, Environment]) -> None:
     """No two listeners (app dev servers, the dev shell, emulators) on one port."""
     seen: dict[int, str] = {}

@@ -22,13 +22,12 @@ from mfe.config import CONFIG_FILE, App, Project
 from mfe.errors import MfeError
 from mfe.scaffold import uninstalled_apps
 from mfe.serve.follow import GONE, NEW, Following, log, named_file, read_file
+from mfe.serve.ports import DEV_ENV
 from mfe.serve.rebuild import RunResult, check_dodo, display_path, error_text, run_tasks
 from mfe.serve.reload import Broker, BuildError
 from mfe.serve.server import HOST, Gate
 from mfe.serve.watch import DODO_FILE, OUTPUTS, Changes, classify, meaning
 from mfe.shell import render_shell
-
-DEV_ENV = "dev"
 
 
 @dataclass

@@ -23,11 +23,12 @@ from mfe.build.bundle import build_command, build_env
 from mfe.build.install import STOPPING
 from mfe.build.live import LiveBundler
 from mfe.build.shared import externals_json
-from mfe.config import CONFIG_FILE, STATE_DIR, App, Project, gone_apps_left_out, load_project
+from mfe.config import CONFIG_FILE, STATE_DIR, Project, gone_apps_left_out, load_project
 from mfe.errors import ConfigError, MfeError
-from mfe.serve.cycle import DEV_ENV, Cycle, served_line
+from mfe.serve.cycle import Cycle, served_line
 from mfe.serve.follow import log
 from mfe.serve.origins import Origins
+from mfe.serve.ports import DEV_ENV, option_problem, port_key
 from mfe.serve.reload import Broker
 from mfe.serve.running import Serve, explain, forget, record, refuse_second, this_serve
 from mfe.serve.server import HOST, DevServer, Gate, PortBusy, Site, bind, start
@@ -126,11 +127,6 @@ def _app_sites(project: Project) -> dict[str, Site]:
     }
 
 
-def port_key(app: App) -> str:
-    """The mfe.toml key of an app's dev port (the shared modules': `[shared] dev_port`)."""
-    return "[shared] dev_port" if app.role == "shared" else f"[apps.{app.name}] dev_port"
-
-
 @dataclass
 class Servers:
     """The running dev servers: the shell's, and one per app keyed by its name.
@@ -178,15 +174,10 @@ class Servers:
 
     def check(self, project: Project) -> None:
         """ConfigError for what serve cannot serve: `--port` must be a TCP port clear of
-        the apps' ports."""
-        if self.option is not None and not 1 <= self.option <= 65535:
-            raise ConfigError(f"--port {self.option} is not a TCP port (1-65535); pick another")
-        for app in project.apps.values():
-            if self.option and app.dev_port == self.option:
-                raise ConfigError(
-                    f"--port {self.option} collides with app '{app.name}' ({port_key(app)} "
-                    "in mfe.toml); pick another --port"
-                )
+        every port mfe.toml gives a listener (the apps', the emulator's)."""
+        problem = option_problem(project, self.option)
+        if problem:
+            raise ConfigError(problem)
 
     def moved(self, project: Project) -> str:
         """What a running serve does not follow, or "": the open tabs are on the shell's

@@ -13,6 +13,7 @@ from doit.exceptions import BaseFail
 from mfe.config import Environment, Project
 from mfe.tasks.actions import guarded
 from mfe.tasks.reporter import CTRL_C_STOPPED
+from mfe.tasks.variables import REFUSE_KEY
 
 
 class DoitState(UptodateCalculator):  # type: ignore[misc]
@@ -54,6 +55,28 @@ def run_serve(root: str, state: DoitState, port: int) -> BaseFail | None:
     return guarded(_serve, root, state, port)
 
 
+def port_option(text: str) -> int | str:
+    """doit's parse of `--port`: the number, or the text as given, which `refusal` refuses
+    in one line (with `int`, doit prints its parser's error and exits 3)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def refusal(project: Project) -> Callable[[dict[str, Any]], str | None]:
+    """The check of serve's command line, before any task runs (`variables.REFUSE_KEY`):
+    a `--port` that is no port, or one mfe.toml gives an app or the emulator."""
+
+    def check(options: dict[str, Any]) -> str | None:
+        from mfe.serve.ports import option_problem  # the dev server's modules: serve only
+
+        problem = option_problem(project, options.get("port"))
+        return f"serve: {problem}" if problem else None
+
+    return check
+
+
 def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str, Any]]]:
     del env  # serve always renders and serves the `dev` environment
 
@@ -68,12 +91,13 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
                 {
                     "name": "port",
                     "long": "port",
-                    "type": int,
+                    "type": port_option,
                     "default": 0,
                     "help": f"shell port (default: {port}, [env.dev] port in mfe.toml)",
                 }
             ],
             "uptodate": [state],
+            "meta": {REFUSE_KEY: refusal(project)},
             "verbosity": 2,
             # doit keeps a copy of a python-action's output (to replay on failure) as well
             # as printing it: serve's runs all day, and would keep every line it printed
