@@ -1,4 +1,5 @@
-"""The dev HTTP servers: the shell page on the shell port, each app's `dist/` on its port.
+"""The dev HTTP servers: the shell page on the shell port (at deep links too, as deployed:
+`navigation`), each app's `dist/` on its port.
 
 Stdlib `ThreadingHTTPServer` (one thread per request, so an open event stream never
 blocks a file). App files are sent byte for byte (the shell's SRI hashes must match)
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mfe.build.manifest import content_type, immutable_on_disk
 from mfe.errors import MfeError
+from mfe.serve.navigation import PAGE, page_for
 from mfe.serve.origins import Origins
 from mfe.serve.reload import EVENTS_PATH, RELOAD_JS, SCRIPT_PATH, Broker, inject
 
@@ -36,6 +38,9 @@ NO_PAGE = (
     "<body><p>No page yet: it is rendered once every app has built.</p></body></html>\n"
 )
 """What the shell port answers before the page was ever rendered (an app never built)."""
+NO_PREVIEWS = (
+    "not found: doit serve has no preview pages (`doit publish preview=NAME` publishes one)"
+)
 PING_PATH = "/_mfe/ping"
 """Answered on every port at once, even during a build: how `start` checks a server."""
 WHO_PATH = "/_mfe/serve"
@@ -192,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
             self._events(parse_qs(parts.query).get("since", [""])[0], head)
         elif parts.path == SCRIPT_PATH:
             self._send(RELOAD_JS.encode("utf-8"), content_type("reload.js"), head)
-        elif parts.path in ("/", "/index.html"):
+        elif parts.path in ("/", PAGE) or self._navigation(parts.path) == PAGE:
             self.server.visited()
             self.server.gate.wait()
             # The version first: a build ending in between then makes the tab reload once
@@ -207,8 +212,17 @@ class Handler(BaseHTTPRequestHandler):
                 return
             body = inject(html, version).encode("utf-8")
             self._send(body, content_type("index.html"), head)
+        elif self._navigation(parts.path):  # deployed, that preview's page: none here
+            self._plain(HTTPStatus.NOT_FOUND, NO_PREVIEWS)
         else:
             self._not_found()
+
+    def _navigation(self, path: str) -> str | None:
+        """The page a navigation to `path` gets, as deployed (`navigation`); serve's own
+        `/_mfe/` paths are never one."""
+        if path.startswith("/_mfe/"):
+            return None
+        return page_for(path, self.headers.get("Accept"))
 
     def _events(self, since: str, head: bool) -> None:
         self.send_response(HTTPStatus.OK)
