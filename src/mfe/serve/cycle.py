@@ -67,6 +67,8 @@ class Cycle(Following):
     """Apps whose build succeeded (or was up to date) in a run of this serve."""
     targets: set[str] = field(default_factory=set)
     """The apps (and `install`) this cycle's doit run was asked to build."""
+    report: str = ""
+    """What this cycle's doit run said (a failure in full), printed after the save's line."""
 
     def __post_init__(self) -> None:
         self.served = served_bytes(self.project)
@@ -95,7 +97,7 @@ class Cycle(Following):
         started = time.monotonic()
         shown, busy = dict(self.errors), self.busy
         self.gate.close()
-        self.blocked, self.changed, self.targets = False, "", set()
+        self.blocked, self.changed, self.targets, self.report = False, "", set(), ""
         try:
             built = self._build(changes, paths)
             self.errors.pop("serve", None)
@@ -123,8 +125,10 @@ class Cycle(Following):
             and (bool(built) or not _only_dodo(changes) or DODO_FILE in shown)
             and not _only_new(changes)  # nothing was to build: its notice says what is
         )
-        if self.changed and not rebuilt:  # else the rebuilt line names it: one line a save
+        # the save first, then what it caused; a rebuilt line alone names it: one line a save
+        if self.changed and (not rebuilt or self.report):
             log(f"changed: {self.changed}")
+        sys.stdout.write(self.report)
         for key, error in self.errors.items():
             if shown.get(key) == error:
                 continue
@@ -208,6 +212,7 @@ class Cycle(Following):
             if result.interrupted:
                 self.interrupted = result.interrupted
                 return []
+            self.report = result.report
             self._record(result)
         elif changes.dodo:  # nothing to build, but a dodo.py that does not load is told now
             result = check_dodo(self.project.root)

@@ -50,6 +50,9 @@ class RunResult:
     interrupted: str = ""
     """What Ctrl-C stopped and left (the task's message), or "": no failure to report,
     serve is stopping."""
+    report: str = ""
+    """What doit said of a `quiet` run (its failure reports, captured output), held back
+    until serve has named the save that caused it."""
 
     @property
     def ok(self) -> bool:
@@ -251,8 +254,9 @@ def _load(root: Path) -> dict[str, Any] | RunResult:
 def run_tasks(
     root: Path, arguments: list[str], quiet: bool = False, told: dict[str, str] | None = None
 ) -> RunResult:
-    """`doit ARGUMENTS` in-process, one task after the other (`quiet`: no line per task;
-    `told`: app (or `install`) -> a failure the terminal shows already, not printed again).
+    """`doit ARGUMENTS` in-process, one task after the other (`quiet`: no line per task,
+    and what doit says is held in the result's `report`; `told`: app (or `install`) -> a
+    failure the terminal shows already, not printed again).
 
     Never `-P thread`: doit's python-actions swap the process-wide `sys.stdout` per
     task, and two threads restoring it out of order leave it pointing at a finished
@@ -263,7 +267,9 @@ def run_tasks(
     dodo = _load(root)
     if isinstance(dodo, RunResult):
         return dodo
-    recorder = _Recorder(sys.stdout, {"failure_verbosity": 0}, root, quiet, told or {})
+    # A save's run: its failure is printed after the line naming the save, not before.
+    out: TextIO = io.StringIO() if quiet else sys.stdout
+    recorder = _Recorder(out, {"failure_verbosity": 0}, root, quiet, told or {})
     dodo["DOIT_CONFIG"] = {**dodo.get("DOIT_CONFIG", {}), "reporter": recorder}
     saved = doit.plugin.entry_points_impl
     doit.plugin.entry_points_impl = lambda: _entry_points
@@ -287,4 +293,5 @@ def run_tasks(
         recorder.done,
         time.monotonic() - started,
         recorder.interrupted,
+        out.getvalue() if isinstance(out, io.StringIO) else "",
     )
