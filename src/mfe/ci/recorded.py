@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
+from mfe.build.keep import intact
+from mfe.build.manifest import MANIFEST_NAME, sha256_file
 from mfe.ci.report import CiReport
 from mfe.config import STATE_DIR, App, Project
-from mfe.errors import MfeError
 from mfe.files import write_atomic
 
 
@@ -36,9 +36,10 @@ def recorded_builds(project: Project) -> dict[str, dict[str, str]]:
 
 def holds_build(app: App, key: str, known: dict[str, dict[str, str]]) -> bool:
     """Does `dist/` still hold the recorded tested build of `key`? The manifest's hash
-    catches a `doit build` or `doit serve` of other sources since that run; hashing every
-    file it lists catches a step that edited a bundle since (a runner whose `.mfe/` and
-    `dist/` survive between runs): such a `dist/` is built or restored again."""
+    catches a `doit build` or `doit serve` of other sources since that run; `intact` (the
+    files exactly those the manifest lists, with its bytes) catches a step that edited or
+    added a file since (a runner whose `.mfe/` and `dist/` survive between runs): such a
+    `dist/` is built or restored again, never taken, published or shared as the build."""
     entry = known.get(app.name)
     if not (
         entry is not None
@@ -47,21 +48,14 @@ def holds_build(app: App, key: str, known: dict[str, dict[str, str]]) -> bool:
         and sha256_file(app.manifest_path) == entry["manifest"]
     ):
         return False
-    if dist_matches(app):
+    if intact(app.dist):
         return True
-    print(f"ci: {app.name}: dist/ no longer matches its {MANIFEST_NAME}; not taken", flush=True)
+    print(
+        f"ci: {app.name}: dist/ no longer matches its {MANIFEST_NAME} (a file changed, or one "
+        "it does not list was added); not taken",
+        flush=True,
+    )
     return False
-
-
-def dist_matches(app: App) -> bool:
-    """Every file the manifest lists is in `dist/` with the bytes it recorded."""
-    try:
-        manifest = read_manifest(app.name, app.dist)
-        return all(
-            sha256_file(app.dist / name) == entry.sha256 for name, entry in manifest.files.items()
-        )
-    except (MfeError, OSError):
-        return False
 
 
 def record_builds(project: Project, report: CiReport) -> None:
