@@ -68,6 +68,70 @@ def entries(endpoint: str, report: dict[str, Any]) -> set[str]:
     return {key for key in cache_objects(endpoint) if any(key.endswith(k) for k in keys)}
 
 
+def test_a_held_build_goes_to_the_cache_only_if_a_run_on_a_trusted_ref_recorded_it(
+    origin: Path, monorepo_template: Path, moto_server: str, tmp_path: Path
+) -> None:
+    """A held build is shared on the word of local files: only a record a trusted run
+    wrote (not an untrusted run's, not an older record without trust) is uploaded, and
+    the report's `cache` says what the cache had: `miss` when it had to be uploaded (or
+    was not), `hit` only when it was already there."""
+    modules = monorepo_template / "node_modules"
+    # A build variable of their own gives these builds keys no other run cached.
+    untrusted = {"NODE_ENV": "held-here", "MFE_CI_REF": "refs/heads/held-here"}
+    trusted = {"NODE_ENV": "held-here", "MFE_CI_REF": "refs/heads/main"}
+
+    # 1. Recorded by an untrusted ref's run: taken as is, never uploaded, not even to its
+    #    own scope (a reused workspace may hold anything that run left).
+    other = clone(origin, tmp_path / "other", modules)
+    ci(other, "cache=off", env=untrusted)
+    report, output = ci(other, env=untrusted)
+    for name, app in report["apps"].items():
+        assert (app["dist"], app["cache"], app["cache_upload_bytes"]) == ("local", "miss", 0)
+        assert "is not from a run on a trusted ref" in " ".join(app["notes"]), name
+    assert "is not from a run on a trusted ref" in output
+    assert entries(moto_server, report) == set()
+
+    # 2. Recorded by a trusted run without the cache, but as an older ci-keys.json (no
+    #    trust in it): not uploaded either.
+    holder = clone(origin, tmp_path / "holder", modules)
+    ci(holder, "cache=off", env=trusted)
+    keys_file = holder / ".mfe" / "ci-keys.json"
+    recorded = keys_file.read_text()
+    older = {
+        name: {k: e[k] for k in ("key", "manifest")} for name, e in json.loads(recorded).items()
+    }
+    keys_file.write_text(json.dumps(older))
+    report, _ = ci(holder, env=trusted)
+    assert {(a["dist"], a["cache"], a["cache_upload_bytes"]) for a in report["apps"].values()} == {
+        ("local", "miss", 0)
+    }
+    assert entries(moto_server, report) == set()
+
+    # 3. The trusted run's own record: uploaded to the shared scope, and reported a miss.
+    keys_file.write_text(recorded)
+    summary = tmp_path / "summary.md"
+    held, output = ci(holder, env={**trusted, "GITHUB_STEP_SUMMARY": str(summary)})
+    for name, app in held["apps"].items():
+        assert (app["dist"], app["cache"], app["build_seconds"]) == ("local", "miss", 0.0), name
+        assert app["cache_upload_bytes"] > 0, name
+        assert f"ci: {name}: took the tested build dist/ holds" in output
+        assert f"| {name} | yes | miss |" in summary.read_text()
+    assert output.count("the build cache lacked it: uploaded") == len(held["apps"])
+    assert entries(moto_server, held) == {
+        f"{TRUSTED}{name}/{app['key']}.tar.zst" for name, app in held["apps"].items()
+    }
+
+    # A fresh runner restores them; the holder's next run finds them there: a hit.
+    runner = clone(origin, tmp_path / "runner", modules)
+    report, _ = ci(runner, env=trusted)
+    for name, app in report["apps"].items():
+        assert (app["dist"], app["cache"], app["build_seconds"]) == ("cache", "hit", 0.0), name
+    report, output = ci(holder, env=trusted)
+    for name, app in report["apps"].items():
+        assert (app["dist"], app["cache"], app["cache_upload_bytes"]) == ("local", "hit", 0), name
+    assert output.count("the build cache has it") == len(report["apps"])
+
+
 def test_a_held_build_with_a_file_its_manifest_does_not_list_is_not_taken_or_shared(
     origin: Path, monorepo_template: Path, moto_server: str, tmp_path: Path
 ) -> None:

@@ -268,14 +268,3 @@ def upload(
         warn(f"could not upload {url} to the build cache ({exc}); continuing")
         return 0
     return len(body)
-
-
-def share(cache: RemoteCache, app: App, key: str, size_bytes: int | None) -> int:
-    """Upload this checkout's tested build of `key` (`dist: local`, proved to be that build
-    by mfe.ci.recorded) unless a scope this run reads has an entry it accepts; returns the
-    bytes uploaded. A run without the cache (cache=off, no secret, a failed upload) made
-    it: without this, every other runner, and every shard, would build it again."""
-    found = probe(cache, app.name, key)
-    if found.outcome == "hit":
-        return 0
-    return upload(cache, app, key, 0.0, size_bytes)

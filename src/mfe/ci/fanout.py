@@ -21,7 +21,7 @@ from mfe.ci import budget, cache, records, shards, trust
 from mfe.ci.affected import require_committed
 from mfe.ci.connect import open_cache, start_ready
 from mfe.ci.deliver import deliver
-from mfe.ci.recorded import holds_build, record_builds, recorded_builds
+from mfe.ci.recorded import Held, holds_build, record_builds, recorded_builds
 from mfe.ci.report import AppReport, CiReport
 from mfe.ci.run import (
     NO_BASE_WHY,
@@ -291,7 +291,7 @@ def publish_from_cache(project: Project, env: Environment) -> CiReport:
             settled(futures.values())
             errors = [str(exc) for f in futures.values() if (exc := f.exception()) is not None]
             outputs = result_of(ready) if ready else None
-        record_builds(project, report)
+        record_builds(project, report, who)
         if errors:
             note_live_sizes(report, remote, env)  # the summary's "vs live", as a full run's
             raise MfeError("\n".join(errors) + "\nnothing was published")
@@ -319,7 +319,7 @@ def _restore(
     report: CiReport,
     plan: shards.Plan,
     remote: cache.RemoteCache,
-    known: dict[str, dict[str, str]],
+    known: dict[str, Held],
     packages: lockslice.Packages,
 ) -> float | None:
     """Restore one app (its key checked against the plan first) and measure it; returns
@@ -337,7 +337,7 @@ def _restore_planned(
     result: AppReport,
     plan: shards.Plan,
     remote: cache.RemoteCache,
-    known: dict[str, dict[str, str]],
+    known: dict[str, Held],
 ) -> float | None:
     """What this job did with the app is what its report says: restored (a hit; its tests
     passed before it was cached) or not (a miss, not tested), whatever the plan found."""

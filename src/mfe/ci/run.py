@@ -24,7 +24,7 @@ from mfe.build.manifest import MANIFEST_NAME
 from mfe.ci import affected, budget, cache, records, steps, trust
 from mfe.ci.connect import CacheMode, open_cache, start_ready
 from mfe.ci.deliver import deliver
-from mfe.ci.recorded import holds_build, record_builds, recorded_builds
+from mfe.ci.recorded import Held, holds_build, record_builds, recorded_builds
 from mfe.ci.report import AppReport, CiReport, write_report
 from mfe.config import App, Environment, Project
 from mfe.envs.session import Session
@@ -180,7 +180,7 @@ def _run(project: Project, env: Environment, options: CiOptions, report: CiRepor
         # One failed install fails every app that needed it: said once.
         errors = list(dict.fromkeys(str(e) for f in futures if (e := f.exception()) is not None))
         outputs = result_of(ready) if ready else None
-    record_builds(project, report)
+    record_builds(project, report, who)
     if errors:
         if remote:  # the summary compares what was built with live, in failed runs too
             note_live_sizes(report, remote, env)
@@ -212,7 +212,7 @@ def process_app(
     remote: cache.RemoteCache | None,
     mode: CacheMode,
     packages: lockslice.Packages,
-    known: dict[str, dict[str, str]],
+    known: dict[str, Held],
     cacheable: bool,
 ) -> None:
     """Restore `app` (local or remote cache) or build it, then measure it for its budget;
@@ -239,7 +239,7 @@ def _restore_or_build(
     remote: cache.RemoteCache | None,
     mode: CacheMode,
     packages: lockslice.Packages,
-    known: dict[str, dict[str, str]],
+    known: dict[str, Held],
     cacheable: bool,
 ) -> None:
     result.key = input_key(project, app, packages).key
@@ -248,12 +248,7 @@ def _restore_or_build(
         use_cache = False
         result.notes.append("uncommitted changes: build cache not used (cache=force to use it)")
     if holds_build(app, result.key, known):
-        result.dist = "local"  # this checkout already holds exactly this build
-        result.cache = "hit" if result.affected else "unaffected"
-        result.tests = restored_tests(app, result.affected)
-        if use_cache and remote:  # a run without the cache made it: other runners need it
-            measure(app, result)  # recorded with the entry, as a build's
-            result.cache_upload_bytes = cache.share(remote, app, result.key, result.size_bytes)
+        take_held(app, result, remote if use_cache else None, known[app.name], cacheable)
         return
     if use_cache and remote:
         lookup = cache.restore(remote, project, app, result.key)
@@ -273,6 +268,42 @@ def _restore_or_build(
         result.tests = "not run"
         return
     test_and_cache(project, app, result, remote if use_cache else None)
+
+
+def take_held(
+    app: App, result: AppReport, remote: cache.RemoteCache | None, held: Held, cacheable: bool
+) -> None:
+    """Take the tested build this checkout holds (`dist: local`). Its `cache` says what the
+    build cache had: `hit` only if a scope this run reads already had the key, else `miss`.
+    A miss goes up (`cache_upload_bytes`) when this run would upload a build of its own
+    (it uses the cache, and the app is tested here) and a run on a trusted ref recorded the
+    build: local files alone must not fill the cache other runners trust."""
+    result.dist = "local"
+    result.tests = restored_tests(app, result.affected)
+    said = f"ci: {app.name}: took the tested build dist/ holds ({result.key[:12]})"
+    if not cacheable:  # unaffected: neither looked up nor uploaded, as a build of it
+        result.cache = "unaffected"
+        say(said)
+        return
+    found = cache.probe(remote, app.name, result.key).outcome if remote else "miss"
+    result.cache = "hit" if found == "hit" else "miss"
+    if remote is None or found == "hit":
+        say(said + ("; the build cache has it" if found == "hit" else ""))
+        return
+    if not held.trusted:
+        why = (
+            "held build not uploaded to the build cache: its record (.mfe/ci-keys.json) "
+            "is not from a run on a trusted ref"
+        )
+        result.notes.append(why)
+        say(f"{said}; {why}")
+        return
+    measure(app, result)  # recorded with the entry, as a build's
+    result.cache_upload_bytes = cache.upload(remote, app, result.key, 0.0, result.size_bytes)
+    if result.cache_upload_bytes:
+        say(f"{said}; the build cache lacked it: uploaded ({result.cache_upload_bytes} bytes)")
+    else:
+        say(f"{said}; the build cache lacks it, and the upload failed (warned above)")
 
 
 def restored_tests(app: App, affected: bool) -> str:
