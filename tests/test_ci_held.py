@@ -90,9 +90,12 @@ def test_a_held_build_goes_to_the_cache_only_if_a_run_on_a_trusted_ref_recorded_
         assert "is not from a run on a trusted ref" in " ".join(app["notes"]), name
     assert "is not from a run on a trusted ref" in output
     assert entries(moto_server, report) == set()
+    # A trusted run in that workspace takes none of them: they are built again.
+    report, _ = ci(other, "cache=off", env=trusted)
+    assert {a["dist"] for a in report["apps"].values()} == {"build"}
 
     # 2. Recorded by a trusted run without the cache, but as an older ci-keys.json (no
-    #    trust in it): not uploaded either.
+    #    trust in it): neither taken nor uploaded by a trusted run, which builds again.
     holder = clone(origin, tmp_path / "holder", modules)
     ci(holder, "cache=off", env=trusted)
     keys_file = holder / ".mfe" / "ci-keys.json"
@@ -101,10 +104,8 @@ def test_a_held_build_goes_to_the_cache_only_if_a_run_on_a_trusted_ref_recorded_
         name: {k: e[k] for k in ("key", "manifest")} for name, e in json.loads(recorded).items()
     }
     keys_file.write_text(json.dumps(older))
-    report, _ = ci(holder, env=trusted)
-    assert {(a["dist"], a["cache"], a["cache_upload_bytes"]) for a in report["apps"].values()} == {
-        ("local", "miss", 0)
-    }
+    report, _ = ci(holder, "cache=off", env=trusted)
+    assert {(a["dist"], a["cache_upload_bytes"]) for a in report["apps"].values()} == {("build", 0)}
     assert entries(moto_server, report) == set()
 
     # 3. The trusted run's own record: uploaded to the shared scope, and reported a miss.
