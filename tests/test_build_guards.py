@@ -65,6 +65,19 @@ def test_a_package_json_starting_with_a_byte_order_mark_builds(built_monorepo: P
     assert run_doit(built_monorepo, "list").returncode == 0
 
 
+def test_a_package_lock_starting_with_a_byte_order_mark_installs_and_builds(
+    built_monorepo: Path,
+) -> None:
+    """npm reads a package-lock.json past a UTF-8 BOM; the orchestrator refused it
+    ('invalid JSON (Unexpected UTF-8 BOM ...)'). Its content is unchanged: no npm ci, no
+    rebuild."""
+    lock = built_monorepo / "package-lock.json"
+    lock.write_bytes(b"\xef\xbb\xbf" + lock.read_bytes())
+    result = run_doit(built_monorepo, "build")
+    assert "BOM" not in result.stdout, result.stdout
+    assert executed_tasks(result.stdout) == set(), result.stdout
+
+
 def _set_build_script(root: Path, app: str, script: str) -> None:
     path = root / "apps" / app / "package.json"
     package = json.loads(path.read_text())

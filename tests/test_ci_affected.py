@@ -198,6 +198,16 @@ def test_a_lockfile_bump_affects_only_the_apps_resolving_the_package(repo: Path)
     assert affected(repo) == {"payments": ["package-lock.json: tslib 2.6.0 -> 2.7.0"]}
 
 
+def test_a_lockfile_with_a_byte_order_mark_is_read_as_npm_reads_it(repo: Path) -> None:
+    """A UTF-8 BOM (Windows editors save one) in the base's lockfile and in the new one."""
+    bom = "\ufeff"
+    (repo / "package-lock.json").write_text(bom + lockfile(), encoding="utf-8")
+    commit(repo, "bom")
+    (repo / "package-lock.json").write_text(bom + lockfile(tslib="2.7.0"), encoding="utf-8")
+    commit(repo, "bump tslib")
+    assert affected(repo) == {"payments": ["package-lock.json: tslib 2.6.0 -> 2.7.0"]}
+
+
 def test_a_base_missing_from_a_shallow_clone_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
     (repo / "apps/payments/src/main.js").write_text("// changed\n")
     commit(repo, "second")

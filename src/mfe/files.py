@@ -28,4 +28,10 @@ def write_atomic(path: Path | str, data: str | bytes) -> None:
 def read_json(path: Path) -> Any:
     """The JSON in `path`, past a UTF-8 byte order mark: npm reads a package.json that
     starts with one (Windows editors save it), so every reader here does too."""
-    return json.loads(path.read_text(encoding="utf-8-sig"))
+    return parse_json(path.read_text(encoding="utf-8"))
+
+
+def parse_json(text: str) -> Any:
+    """`read_json` for text read another way (`git show`, bytes npm wrote): a leading
+    byte order mark is skipped, as npm skips it (json.loads refuses it)."""
+    return json.loads(text.removeprefix("\ufeff"))

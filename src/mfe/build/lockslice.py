@@ -20,7 +20,7 @@ from typing import Any
 
 from mfe.config import STATE_DIR
 from mfe.errors import MfeError
-from mfe.files import write_atomic
+from mfe.files import parse_json, write_atomic
 
 Packages = dict[str, dict[str, Any]]
 """lockfileVersion 3 `packages`: location ("node_modules/a/node_modules/b") -> entry."""
@@ -32,9 +32,10 @@ _GRAPH_FLAGS = frozenset({"dev", "optional", "devOptional", "peer", "inBundle"})
 
 
 def parse_lockfile(text: str, source: str = "package-lock.json") -> Packages:
-    """The `packages` table of a lockfile (v2/v3); a clear error for anything else."""
+    """The `packages` table of a lockfile (v2/v3), past a byte order mark as npm reads it;
+    a clear error for anything else."""
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise MfeError(f"{source}: invalid JSON ({exc}); run `npm install` to rewrite it") from None
     packages = data.get("packages") if isinstance(data, dict) else None
