@@ -121,3 +121,36 @@ def test_a_build_script_that_writes_dist_itself_keeps_the_previous_dist(
     _set_build_script(built_monorepo, "payments", "node ../../tools/build-app.mjs")
     run_doit(built_monorepo, "build")
     assert (built_monorepo / "apps/payments/dist/asset-manifest.json").is_file()
+
+
+EMPTIES_DIST = 'rm -rf dist && mkdir -p "$MFE_OUT_DIR" && '
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        pytest.param(
+            EMPTIES_DIST + 'echo "console.log(1)" > "$MFE_OUT_DIR/main.js"',
+            "key 'apps.payments.element' is 'mfe-payments'",
+            id="element-check",
+        ),
+        pytest.param(
+            EMPTIES_DIST + 'echo hi > "$MFE_OUT_DIR/notes.txt"',
+            "build:payments: the bundler wrote no top-level .js entry",
+            id="manifest",
+        ),
+    ],
+)
+def test_a_script_that_empties_dist_then_fails_a_later_check_keeps_the_previous_dist(
+    built_monorepo: Path, script: str, said: str
+) -> None:
+    """The script succeeded and wrote $MFE_OUT_DIR, but the build failed after it (the
+    element check, the manifest): dist/ stayed deleted. Every failure puts it back."""
+    before = _dist_files(built_monorepo, "payments")
+    _set_build_script(built_monorepo, "payments", script)
+
+    result = run_doit(built_monorepo, "build", check=False)
+    assert result.returncode != 0, result.stdout
+    assert any(said in line for line in result.stdout.splitlines()), result.stdout
+    assert "Traceback" not in result.stdout
+    assert _dist_files(built_monorepo, "payments") == before

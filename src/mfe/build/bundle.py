@@ -2,8 +2,9 @@
 
 The bundler writes into a scratch folder of this build alone (`MFE_OUT_DIR`, see
 `mfe.build.scratch`); only a successful build replaces `dist/`, so a syntax error keeps
-the previous build served, and of two builds of one app at once the last one to finish
-leaves its complete output.
+the previous build served (and a failure of any kind puts back the `dist/` a script that
+wrote there itself emptied, see `mfe.build.keep`), and of two builds of one app at once
+the last one to finish leaves its complete output.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mfe.files import read_json
 from mfe.output import say
 
 if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loads tasks
+    from mfe.build.keep import Kept
     from mfe.build.manifest import AssetManifest
 
 ATTEMPTS = 3
@@ -73,9 +75,14 @@ def build_app(project: Project, app: App) -> Built:
     The `shared` pseudo-app runs `[shared] script` in the root with the variant plan
     (mfe.build.shared); every other app leaves the shared module specifiers external.
     """
-    with build_folder(project.root, app.name) as folder:
+    from mfe.build import keep
+
+    with (
+        build_folder(project.root, app.name) as folder,
+        keep.kept(app.dist, folder / "previous") as keeper,
+    ):
         try:
-            return _build_into(project, app, folder / "out")
+            return _build_into(project, app, folder / "out", keeper)
         except FileNotFoundError:
             if app.path.is_dir():
                 raise
@@ -85,14 +92,15 @@ def build_app(project: Project, app: App) -> Built:
             ) from None
 
 
-def _build_into(project: Project, app: App, out: Path) -> Built:
-    """`build_app` with `out` as the bundler's output folder (in this build's scratch)."""
+def _build_into(project: Project, app: App, out: Path, keeper: Kept) -> Built:
+    """`build_app` with `out` as the bundler's output folder (in this build's scratch).
+    Whatever it raises, `keeper` (see `build_app`) puts the previous dist/ back."""
     started = time.monotonic()
     check_public(project, app)
     inputs = file_deps(project, app)
     for _ in range(ATTEMPTS):
         read = snapshot.take(project.root, inputs)
-        output = _bundle(project, app, out)
+        output = _bundle(project, app, out, keeper)
         inputs = file_deps(project, app)
         changed = snapshot.moved(project.root, read, inputs)
         if not changed:
@@ -185,12 +193,12 @@ INTERRUPTED = (130, -signal.SIGINT)
 """A build script's (or npm's) exit by Ctrl-C: a shell's 128 + SIGINT, or killed by it."""
 
 
-def _bundle(project: Project, app: App, scratch: Path) -> str:
+def _bundle(project: Project, app: App, scratch: Path, keeper: Kept) -> str:
     """Run the app's build script into `scratch`; its output, or MfeError naming the app.
+    `keeper` copies dist/ first: the script may write there itself.
 
     In `doit serve` the shared build script runs in the session's long-lived bundler.
     """
-    from mfe.build import keep
     from mfe.build.manifest import MANIFEST_NAME
     from mfe.build.shared import externals_json
 
@@ -211,7 +219,7 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         script, cwd = project.shared.script, project.root
     else:
         script, cwd = build_command(app), app.path
-    previous = keep.copy_of(app.dist, scratch.with_name("previous"))
+    keeper.take()
     result = subprocess.run(
         script,
         shell=True,
@@ -223,8 +231,6 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         check=False,
     )
     wrote = scratch.is_dir()
-    # A failed script, or one that ignored MFE_OUT_DIR, may have emptied dist/ itself.
-    restored = (result.returncode != 0 or not wrote) and keep.restore(app.dist, previous)
     if result.returncode in INTERRUPTED:  # Ctrl-C reached the build first: ours, not a failure
         raise Interrupted(
             f"build:{app.name} interrupted (Ctrl-C); the previous "
@@ -239,7 +245,8 @@ def _bundle(project: Project, app: App, scratch: Path) -> str:
         )
     if not wrote:
         dist = app.dist.relative_to(project.root)
-        instead = f" but to {dist}/ itself (its previous build is put back)" if restored else ""
+        touched = keeper.touched()  # raising puts the previous build back (`build_app`)
+        instead = f" but to {dist}/ itself (its previous build is put back)" if touched else ""
         raise MfeError(
             f"build:{app.name}: `{script}` wrote nothing to $MFE_OUT_DIR{instead}; a build "
             f"must write its output there (swapped into {dist}/ with its {MANIFEST_NAME}): "

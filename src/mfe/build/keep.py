@@ -3,15 +3,19 @@
 A build must write into `$MFE_OUT_DIR` (mfe.build.bundle swaps that into `dist/` with its
 manifest). A script that ignores it and writes `dist/` directly (`--outdir=dist`, Vite's
 `emptyOutDir`) empties the folder readers are serving and drops `asset-manifest.json`.
-So the build runs with a copy of `dist/` in its scratch folder, and a failed build, or one
-that wrote nothing to `$MFE_OUT_DIR`, puts the copy back unless `dist/` still matches its
-manifest (another build of the app may have swapped a newer, whole one in meanwhile).
-A copy, not hard links: a bundler that rewrites a file in place would change both.
+So the build copies `dist/` into its scratch folder before its script first runs, and a
+build that fails after that, for any reason (the script, nothing in `$MFE_OUT_DIR`, the
+manifest, the element check, Ctrl-C), puts the copy back (`kept`) unless `dist/` still
+matches its manifest (another build of the app may have swapped a newer, whole one in
+meanwhile). A copy, not hard links: a bundler that rewrites a file in place would change both.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from mfe.build.manifest import MANIFEST_NAME, read_manifest, sha256_file
@@ -53,8 +57,8 @@ def restore(dist: Path, copy: Path | None) -> bool:
     """Put `copy` back as `dist` when the build left `dist` other than whole; whether it
     did. Checked and swapped under the lock `swap_into_place` takes, so a whole `dist/`
     another build swaps in meanwhile is never replaced by this older copy."""
-    if copy is None or not copy.is_dir():
-        return False
+    if copy is None or not copy.is_dir() or not dist.parent.is_dir():
+        return False  # nothing kept, or the app folder itself was removed meanwhile
     old = copy.with_name(copy.name + ".old")
     with locked(dist.parent):
         if intact(dist):
@@ -64,3 +68,37 @@ def restore(dist: Path, copy: Path | None) -> bool:
         copy.rename(dist)
     shutil.rmtree(old, ignore_errors=True)
     return True
+
+
+@dataclass
+class Kept:
+    """The `dist/` one build started from, copied once, before its script first runs."""
+
+    dist: Path
+    copy: Path
+    taken: bool = False
+    previous: Path | None = None
+    """The copy, or None: there was no built `dist/` to keep."""
+
+    def take(self) -> None:
+        """Copy `dist` unless done already: a build run again (inputs changed while it
+        ran) keeps the copy of the first run, before any script could touch `dist`."""
+        if not self.taken:
+            self.taken = True
+            self.previous = copy_of(self.dist, self.copy)
+
+    def touched(self) -> bool:
+        """Whether a failure now would put the copy back (`dist` is not whole any more)."""
+        return self.previous is not None and self.previous.is_dir() and not intact(self.dist)
+
+
+@contextmanager
+def kept(dist: Path, copy: Path) -> Iterator[Kept]:
+    """A `Kept` for one build: whatever the block raises after `take`, the copy is put back
+    (`restore`) before the error goes on. The one path every failed build takes."""
+    keeper = Kept(dist, copy)
+    try:
+        yield keeper
+    except BaseException:
+        restore(dist, keeper.previous)
+        raise
