@@ -34,6 +34,13 @@ FILES = [
     "public/.favicon.svg.swp",
     "public/.well-known/security.txt",
     "public/.well-known/.config/x.json",
+    "public/.DS_Store",
+    "public/vendor/.git/config",
+    "public/vendor/.hg/store/data",
+    "public/vendor/.svn/entries",
+    "public/vendor/Thumbs.db",
+    "src/.DS_Store",
+    "desktop.ini",
 ]
 EDITOR_LOCK = "src/.#main.js"
 """Emacs' lock file: a symlink to `user@host.pid`, which does not exist."""
@@ -128,6 +135,51 @@ def test_a_dot_folder_in_public_is_an_input_of_the_build_and_of_the_ci_key(
     (app.path / "src/.hidden/notes.txt").write_text("a tool's cache\n")
     assert built(run_doit(built_monorepo, "build")) == set()
     assert input_key(project, app).key == edited
+
+
+def test_nested_repositories_and_os_junk_are_neither_inputs_nor_published(
+    built_monorepo: Path,
+) -> None:
+    """A git repository under `public/` (its `.git/` with config and hook samples) and
+    `.DS_Store`/`Thumbs.db` were inputs (a commit in the nested repository rebuilt the app
+    and changed its CI key) and were published: now the build leaves them out of dist/
+    and its manifest, and changing them rebuilds nothing."""
+    project = load_project(built_monorepo)
+    app = project.apps["mfe-parent"]
+    vendor = app.path / "public/vendor"
+    vendor.mkdir(parents=True)
+    (vendor / "logo.svg").write_text("<svg/>\n")
+    _git(vendor, "init", "-q")
+    _git(vendor, "add", "-A")
+    _git(vendor, "commit", "-q", "-m", "vendor")
+    (app.path / "public/.DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (vendor / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+
+    assert built(run_doit(built_monorepo, "build")) == {"build:mfe-parent"}
+    files = set(json.loads((app.dist / "asset-manifest.json").read_text())["files"])
+    assert "vendor/logo.svg" in files
+    junk = {".git", ".DS_Store", "Thumbs.db"}
+    assert not [name for name in files if junk & set(name.split("/"))], sorted(files)
+    on_disk = {p.relative_to(app.dist).as_posix() for p in app.dist.rglob("*") if p.is_file()}
+    assert on_disk == files | {"asset-manifest.json"}
+    key = input_key(project, app).key
+
+    (vendor / "logo.svg").write_text("<svg>2</svg>\n")
+    _git(vendor, "commit", "-q", "-am", "logo 2")
+    (vendor / "logo.svg").write_text("<svg/>\n")  # the nested repository's commit only
+    (app.path / "public/.DS_Store").write_bytes(b"\0\0\0\1Bud2")
+    (vendor / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe1")
+    assert built(run_doit(built_monorepo, "build")) == set()
+    assert input_key(project, app).key == key
+
+
+def _git(folder: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
 
 
 def built(result: subprocess.CompletedProcess[str]) -> set[str]:

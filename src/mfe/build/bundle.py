@@ -114,10 +114,12 @@ def _build_into(project: Project, app: App, out: Path, keeper: Kept) -> Built:
         )
     from mfe.build.elements import check_element
     from mfe.build.manifest import write_manifest
+    from mfe.build.outputs import drop_excluded
 
     modules_file = _modules_file(out)
     layout = json.loads(modules_file.read_text("utf-8")) if modules_file.is_file() else {}
     modules_file.unlink(missing_ok=True)
+    drop_excluded(out)
     scopes = _shared_plan(project)[1] if app.role == "shared" else None
     manifest = write_manifest(
         app.name, out, layout.get("modules"), scopes, layout.get("fallbacks"), inputs

@@ -4,15 +4,18 @@ names a site cannot take, refused at build time rather than halfway through a pu
 Symlinks are followed, as a copy that dereferences them (Vite's, build-app.mjs's) reads
 them: a linked folder's files are outputs under the link's name. A link that leads
 nowhere, or to a folder that holds it (a copy would never end), is an error naming it.
+Version-control folders and OS junk (mfe.build.sources.EXCLUDED_NAMES) are no outputs:
+`drop_excluded` removes what a build copied of them from `public/`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import unicodedata
 from pathlib import Path
 
-from mfe.build.sources import real_dir
+from mfe.build.sources import excluded, real_dir
 from mfe.errors import MfeError
 
 RESERVED_PREFIXES = ("_mfe/", "_ca/")
@@ -53,9 +56,9 @@ def name_problem(name: str) -> str | None:
 
 def files_under(folder: Path, what: str, root: Path | None = None) -> dict[str, Path]:
     """Every file under `folder` by its POSIX path relative to it, sorted, through
-    symlinks; MfeError (starting with `what`, such as `build:payments`) naming a link that
-    leads nowhere or into a cycle, or a file whose name the site cannot take (relative
-    to `root`, when given)."""
+    symlinks, none `excluded` (nor in an excluded folder); MfeError (starting with
+    `what`, such as `build:payments`) naming a link that leads nowhere or into a cycle,
+    or a file whose name the site cannot take (relative to `root`, when given)."""
     found: dict[str, Path] = {}
     pending: list[tuple[str, str, tuple[str, ...]]] = [
         (str(folder), "", (os.path.realpath(folder),))
@@ -63,6 +66,8 @@ def files_under(folder: Path, what: str, root: Path | None = None) -> dict[str, 
     while pending:
         path, prefix, chain = pending.pop()
         for entry in os.scandir(path):
+            if excluded(entry.name):
+                continue
             name = prefix + entry.name
             where = shown(os.path.relpath(entry.path, root) if root else entry.path)
             if entry.is_symlink() and not os.path.exists(entry.path):
@@ -84,3 +89,19 @@ def files_under(folder: Path, what: str, root: Path | None = None) -> dict[str, 
             else:
                 found[name] = Path(entry.path)
     return dict(sorted(found.items()))
+
+
+def drop_excluded(folder: Path) -> None:
+    """Remove the `excluded` files and folders a build wrote under `folder` (its copy of
+    `public/`, nested `.git/` and `.DS_Store` included), so the output, the dist/ served by
+    `doit serve` and the manifest list the same files. Links are removed, not followed."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            if not excluded(name):
+                continue
+            path = os.path.join(dirpath, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        dirnames[:] = [d for d in dirnames if not excluded(d)]

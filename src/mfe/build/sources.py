@@ -6,7 +6,9 @@ folders (`IGNORED_DIRS`) and dot folders, editors' temporary files (`editor_temp
 and dangling symlinks (nothing a build can read; doit would fail on them). Dot files
 stay sources: apps need `.babelrc`, `.browserslistrc`, `.npmrc`, `.env`. Under
 `public/`, which a build copies into dist/ whole, no folder is skipped: its dot folders
-(`.well-known/`) are published, so they are sources too. Symlinked files
+(`.well-known/`) are published, so they are sources too. Nowhere are version-control
+folders and OS junk files (`EXCLUDED_NAMES`) sources, nor are they published (the
+build drops them from its output, mfe.build.outputs). Symlinked files
 and folders are followed (the bundler reads through them), each file named by its path
 through the link; a link back to a folder the walk is already in (a cycle) is not
 entered again. Walked with `os.scandir`, stat-ing only symlinks: a no-op `doit` on a
@@ -31,8 +33,18 @@ files (`.x.js.swp`, `.swo`, ..., `.swx`), the file vim writes to test a folder (
 and GNU `sed -i`'s copy (`sedAb12Cd`, renamed over the file it edits)."""
 
 
+EXCLUDED_NAMES = frozenset({".git", ".hg", ".svn", ".DS_Store", "Thumbs.db", "desktop.ini"})
+"""Names (files or folders) never an input and never published, anywhere in an app: a
+nested repository (`public/vendor/.git/`: its commits must not rebuild, its hooks and
+config must not go public) and what file browsers leave (macOS, Windows)."""
+
 PUBLIC_DIR = "public"
 """The app folder a build copies into dist/ as it is (build-app.mjs, Vite)."""
+
+
+def excluded(name: str) -> bool:
+    """A file or folder that is neither a source nor an output (`EXCLUDED_NAMES`)."""
+    return name in EXCLUDED_NAMES
 
 
 def ignored_dir(name: str) -> bool:
@@ -44,7 +56,9 @@ def ignored_dir(name: str) -> bool:
 def skipped_dir(parts: Sequence[str]) -> bool:
     """Whether the folder at `parts` (relative to its app folder) holds no sources: one of
     them is an `ignored_dir`, and it is not in `public/`, every file of which is copied
-    into dist/ (dot folders such as `.well-known/` too)."""
+    into dist/ (dot folders such as `.well-known/` too), or one of them is `excluded`."""
+    if any(excluded(p) for p in parts):
+        return True
     return bool(parts) and parts[0] != PUBLIC_DIR and any(ignored_dir(p) for p in parts)
 
 
@@ -65,7 +79,9 @@ def app_of(project: Project, relative: str) -> str | None:
     if len(parts) < 3 or parts[0] != "apps" or parts[1] not in project.apps:
         return None
     inside = parts[2:]
-    if skipped_dir(inside[:-1]) or (inside[-1] in IGNORED_DIRS and inside[0] != PUBLIC_DIR):
+    if skipped_dir(inside[:-1]) or excluded(inside[-1]):
+        return None
+    if inside[-1] in IGNORED_DIRS and inside[0] != PUBLIC_DIR:
         return None
     if editor_temporary(parts[-1]):
         return None
@@ -119,6 +135,8 @@ def walk(folder: Path) -> Walk:
         except OSError:  # removed while walked, or unreadable (os.walk skips it too)
             continue
         for entry in entries:
+            if excluded(entry.name):
+                continue
             if entry.is_dir():
                 if ignored_dir(entry.name) and not prefix.startswith(PUBLIC_DIR + "/"):
                     continue

@@ -28,6 +28,7 @@ from mfe.build.sources import (
     PUBLIC_DIR,
     app_of,
     editor_temporary,
+    excluded,
     ignored_dir,
     linked_folders,
 )
@@ -379,7 +380,9 @@ class Watcher(FileSystemEventHandler):
     def _queue_files(self, folder: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(folder):
             in_public = PUBLIC_DIR in Path(dirpath).parts  # copied whole: dot folders too
-            dirnames[:] = [d for d in dirnames if in_public or not ignored_dir(d)]
+            dirnames[:] = [
+                d for d in dirnames if not excluded(d) and (in_public or not ignored_dir(d))
+            ]
             for name in filenames:
                 self._queue(Path(dirpath, name))
 
