@@ -4,7 +4,9 @@ nothing trusts the live pointer (it checks no bucket), so the plan lists nothing
 but warns about what of the live release its buckets lost (`mfe.publish.heal.lost`), which
 `--verify` writes back: with `--verify` the plan lists that too. A live pointer whose commit
 step is not done (a command stopped after its swap) is finished first by every publish: the
-plan lists that step's writes and invalidations (`pending.plan_pending`) with its own."""
+plan lists that step's writes and invalidations (`pending.plan_pending`) with its own; one
+naming files the buckets lost is swapped back instead, and the plan goes on from the pointer
+that swap would make (`undo.plan_undo`)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mfe.errors import MfeError
 from mfe.publish.commit import (
     BadCopy,
+    Due,
     Written,
     by_distribution,
     commit,
@@ -17,6 +18,7 @@ from mfe.publish.commit import (
     keys_by_app,
     to_invalidate,
 )
+from mfe.publish.fixed import wanted
 from mfe.publish.history import (
     history_key,
     read_record,
@@ -28,7 +30,7 @@ from mfe.publish.local import SHELL_KEY
 from mfe.publish.plan import online_copy
 from mfe.publish.pointer import Live
 from mfe.publish.remote import s3_errors
-from mfe.publish.undo import finish_or_undo, undo
+from mfe.publish.undo import finish_or_undo, plan_undo, undo
 from mfe.publish.versions import ca_key
 
 if TYPE_CHECKING:
@@ -70,20 +72,28 @@ def not_done(live: Live) -> str:
     )
 
 
-def plan_pending(run: Run, live: Live | None) -> None:
+def plan_pending(run: Run, live: Live | None) -> Live | None:
     """`doit plan`'s `finish_pending`: what finishing `live`'s commit step writes (the
     fixed-URL files its buckets do not hold as it has them) and invalidates, counted in
-    `run.committed` as that step counts them, nothing written. A pointer whose files a
-    prune deleted is undone instead (`mfe.publish.undo`): the plan does not list buckets
-    whole to tell."""
+    `run.committed` as that step counts them, nothing written. A pointer naming files its
+    buckets lack is swapped back instead (`mfe.publish.undo.plan_undo`): then the commit
+    step of the swap back is counted. Returns the pointer the publish goes on from."""
     if not unfinished(run, live):
-        return
+        return live
     assert live is not None  # `unfinished` says so
-    run.progress.note(f"{not_done(live)}: a publish finishes it")
-    due = due_fixed(live.apps, live.page, run.parent, run.buckets, run.drift.drifted)
+    back = plan_undo(run, live)
+    pick: Due
+    if back is None:
+        run.progress.note(f"{not_done(live)}: a publish finishes it")
+        pick = run.drift.drifted
+    else:  # as `undo`'s commit step after its swap from `live`
+        pick = wanted(live, run.parent, run.drift.drifted)
+    done = back or live
+    due = due_fixed(done.apps, done.page, run.parent, run.buckets, pick)
     written = keys_by_app(due)
-    sent = by_distribution(to_invalidate(live, written), run.distributions)
-    run.committed.add(live, written, sent, run.distributions)
+    sent = by_distribution(to_invalidate(done, written), run.distributions)
+    run.committed.add(done, written, sent, run.distributions)
+    return done
 
 
 def _finish(run: Run, live: Live) -> bool:

@@ -82,7 +82,7 @@ def publish_built(
         run.progress.note(f"warning: a publish would be refused: {behind_history}")
     check_needed(run.project, run.env, base, run.local)  # `app=NAME` on an empty environment
     if dry_run:
-        plan_pending(run, base)  # counted in `run.committed`, as finishing it is
+        base = plan_pending(run, base)  # counted in `run.committed`, as finishing it is
     elif finish_pending(run, base) is Pending.UNDONE:
         base, etag = run.read_live()
     commit_id, dirty = published_source(run.project, run.local)

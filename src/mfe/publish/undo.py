@@ -17,6 +17,7 @@ the error names it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mfe.errors import MfeError
@@ -43,18 +44,30 @@ def absent(run: Run, live: Live) -> list[tuple[str, str]]:
     """(app, key) of every object `live` names (its versions' files, its page copy) that
     its bucket lacks, after copying back any a rollback's spare copy under `_hold/` still
     holds (that rollback is restoring it: not a reason to undo)."""
+    return [
+        (app, key)
+        for app, key, spare in missing_named(run, live, fresh=True)
+        if spare is None or not copy_within(run, app, spare, key, {})
+    ]
+
+
+def missing_named(run: Run, live: Live, fresh: bool) -> list[tuple[str, str, str | None]]:
+    """(app, key, spare) of every object `live` names that its bucket's listing lacks, with
+    the key of its spare copy under `_hold/` when the bucket has one. `fresh`: list again
+    (a listing made before a swap would miss its files) and forget the listings after."""
     named = Reuse(run)
-    gone: list[tuple[str, str]] = []
+    found: list[tuple[str, str, str | None]] = []
     for app in sorted({*live.apps, run.parent} & set(run.buckets)):
-        run.listings.pop(app, None)  # a listing made before the swap would miss its files
+        if fresh:
+            run.listings.pop(app, None)
         listing = run.listing(app)
         spares = {k.split("/", 2)[2]: k for k in listing if k.startswith(HOLD_PREFIX)}
-        for key in sorted(named.named(live, app) - set(listing)):
-            spare = spares.get(key)
-            if spare is None or not copy_within(run, app, spare, key, {}):
-                gone.append((app, key))
-        run.listings.pop(app, None)
-    return gone
+        found += [
+            (app, key, spares.get(key)) for key in sorted(named.named(live, app) - set(listing))
+        ]
+        if fresh:
+            run.listings.pop(app, None)
+    return found
 
 
 def undo(
@@ -159,3 +172,32 @@ def finish_or_undo(run: Run, live: Live) -> Live | None:
     with s3_errors(run.session, run.parent_bucket, f"reading release record {live.seq - 1}"):
         before = read_record(run.s3, run.parent_bucket, live.seq - 1)
     return undo(run, live, before, gone)
+
+
+PLANNED = "(swap back)"
+"""The release id `doit plan` shows for the swap back a publish would make (`plan_undo`):
+the real one is made from the time of that swap."""
+
+
+def plan_undo(run: Run, live: Live) -> Live | None:
+    """`doit plan`'s `finish_or_undo`, writing nothing: the pointer a publish would swap in
+    over `live` when `live` names files its buckets lack (and no spare copy under `_hold/`
+    holds), serving the release recorded before it again; None: a publish finishes `live`.
+    It lists the buckets of `live`'s apps, which a plan of the changed apps lists anyway."""
+    if live.seq == 1:  # the first has nothing to go back to
+        return None
+    gone = [(a, k) for a, k, spare in missing_named(run, live, fresh=False) if spare is None]
+    if not gone:
+        return None
+    with s3_errors(run.session, run.parent_bucket, f"reading release record {live.seq - 1}"):
+        before = read_record(run.s3, run.parent_bucket, live.seq - 1)
+    apps = dict(before.apps)
+    changed = sorted(n for n in apps if live.apps.get(n) != apps[n]) or [run.parent]
+    back = rollback_pointer(run, live, before, apps, before.page, changed, None)
+    run.progress.note(
+        f"release {live.release} (seq {live.seq}) is live but its commit step is not done, "
+        f"and {described(gone)} named by it are gone from the buckets (pruned?): a publish "
+        f"swaps back first, serving release {before.release} (seq {before.seq}) again as "
+        f"seq {back.seq}"
+    )
+    return replace(back, release=PLANNED)
