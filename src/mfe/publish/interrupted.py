@@ -3,11 +3,14 @@
 A release switches by one pointer write, so the site serves a whole one; which one depends
 on how far the publish got: its swap returned (`Run.swapped`) and its commit step finished
 (`Run.finished`), or it was inside the swap, when only the store can say whether the
-write landed (the pointer is read once more).
+write landed (the pointer is read once more). A swap back over a pointer naming deleted
+files (`mfe.publish.undo`, by a publish or a rollback) is told the same way (`SwapBack`):
+the release served is the one whose commit step was seen done, never one swapped away.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfe.errors import CtrlC
@@ -20,6 +23,52 @@ UNREAD = object()
 """The pointer could not be read after the Ctrl-C (unreachable, or Ctrl-C again)."""
 
 
+@dataclass
+class SwapBack:
+    """How far a swap back from `broken` to a new pointer serving `before` again got, as
+    the command doing it knows after each step (`mfe.publish.undo.undo`)."""
+
+    broken: Live
+    before: Live
+    made: Live | None = None
+    """The pointer its swap last built (it may be written: the store is asked)."""
+    swapped: bool = False
+    done: bool = False
+    """Its commit step finished: `made` is served."""
+
+    def landed(self, now: Live | object | None) -> bool:
+        """Whether its swap was made (`now`: the pointer read after the Ctrl-C)."""
+        made = self.made is not None and _same(now, self.made)
+        return self.made is not None and (self.done or self.swapped or made)
+
+    def told(self, now: Live | object | None, own: bool = False) -> str:
+        """What is served, `now` being the pointer read after the Ctrl-C (or `UNREAD`);
+        `own`: `broken` is this command's own swap (a rollback's)."""
+        broken, before = _release(self.broken), f"release {self.before.release}"
+        if self.made is not None and self.landed(now):
+            back = f"it swapped {broken} back (files it names are gone)"
+            if self.done:
+                return f"{back}: {_release(self.made)} serves {before} again and is served"
+            return (
+                f"{back}: the live pointer names {_release(self.made)}, serving {before} again "
+                "once its commit step is finished"
+            )
+        if now is UNREAD:
+            return (
+                f"{broken} names files that are gone; the live pointer names it, or, if the "
+                f"swap back was made, a new release serving {before} again"
+            )
+        if own:  # its commit step may have run: the files went after it
+            return (
+                f"its switch was made: {broken} is live, but files it names are gone (the "
+                f"next command swaps back to {before})"
+            )
+        return (
+            f"nothing was switched: {broken} is live but its commit step is not done and "
+            f"files it names are gone (the next command swaps back to {before})"
+        )
+
+
 def interrupted(run: Run) -> CtrlC:
     """The message for Ctrl-C anywhere in `run`'s publish, naming the release served."""
     again = f"`doit publish env={run.env.name}`"
@@ -27,6 +76,8 @@ def interrupted(run: Run) -> CtrlC:
         new, previous = run.swapped
         return finished(new, again) if run.finished else switched(new, previous, again)
     now = _pointer(run)
+    if run.swap_back is not None and not run.swap_back.done:
+        return CtrlC(f"{run.swap_back.told(now)}; run {again} again to finish it")
     if run.made is not None and isinstance(now, Live) and now.release == run.made[0].release:
         return switched(now, run.made[1], again)
     if now is UNREAD:
@@ -37,10 +88,17 @@ def interrupted(run: Run) -> CtrlC:
             "again: it uploads only what is missing and finishes"
         )
     served = f"{_release(now)} is still served" if isinstance(now, Live) else "none is served yet"
-    return CtrlC(
-        f"nothing was switched: {served}; run {again} again: it uploads only what is "
-        "missing and finishes"
-    )
+    back, finishing = run.swap_back, run.finishing
+    if finishing is not None and isinstance(now, Live) and _same(now, finishing):
+        return CtrlC(
+            f"nothing was switched: {_release(now)} is live but its commit step is not done "
+            f"(this command was finishing it); run {again} again to finish it"
+        )
+    if back is not None and back.made is not None and _same(now, back.made):
+        served = back.told(now)  # it swapped back, then switched nothing of its own
+    else:
+        served = f"nothing was switched: {served}"
+    return CtrlC(f"{served}; run {again} again: it uploads only what is missing and finishes")
 
 
 def switched(new: Live, previous: Live | None, again: str) -> CtrlC:
@@ -58,6 +116,11 @@ def finished(new: Live, again: str) -> CtrlC:
         f"its switch and commit step were done: {_release(new)} is served; run {again} "
         "again only to finish what comes after them (the smoke check, `--prune`)"
     )
+
+
+def _same(now: Live | object | None, made: Live) -> bool:
+    """Whether the pointer read is `made` (its swap landed)."""
+    return isinstance(now, Live) and (now.seq, now.release) == (made.seq, made.release)
 
 
 def _release(live: Live) -> str:

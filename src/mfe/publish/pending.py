@@ -101,19 +101,22 @@ def _finish(run: Run, live: Live) -> bool:
     may have died before `record_replaced`), so every record's predecessor has one;
     True when `live` names files a prune deleted and was undone instead."""
     run.progress.note(f"{not_done(live)}: finishing it")
-    run.switched = True
+    run.switched, run.finishing = True, live
     with s3_errors(run.session, run.parent_bucket, f"recording the release before {live.release}"):  # fmt: skip
         write_carried(run.s3, run.parent_bucket, live)
     if finish_or_undo(run, live) is not None:
+        run.finishing = None  # swapped back (`run.swap_back`)
         return True
     try:
         written, sent = _commit(run, live)
     except BadCopy as bad:
         if not rendered_again(run, live, bad):
             swap_back_from(run, live, bad)
+            run.finishing = None
             return True
         written, sent = _commit(run, live)
     run.committed.add(live, written, sent, run.distributions)
+    run.finishing = None  # served now
     for app in {run.parent, *written}:  # history, index.html, fixed URLs changed
         run.listings.pop(app, None)
     return False

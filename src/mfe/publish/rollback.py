@@ -31,6 +31,7 @@ from mfe.errors import CtrlC, MfeError
 from mfe.publish.dropped_apps import changed_only
 from mfe.publish.heal import heal
 from mfe.publish.history import summary
+from mfe.publish.interrupted import UNREAD
 from mfe.publish.merge import fixed_dropped, shown_keys
 from mfe.publish.pending import Pending, finish_pending
 from mfe.publish.pointer import Live
@@ -177,9 +178,10 @@ def stays_online(run: Any, previous: Live, new: Live, target: Live) -> list[str]
 
 
 def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
-    """What a rollback stopped by Ctrl-C left served, from the pointer read once more, and
-    the command that gets what was asked: `to=` the target, as a plain `doit rollback`
-    after the swap would go one release further back."""
+    """What a rollback stopped by Ctrl-C left served, from the pointer read once more (and
+    how far a swap back of its own pointer got, `Run.swap_back`), and the command that gets
+    what was asked: `to=` the target, as a plain `doit rollback` after the swap would go
+    one release further back."""
     of = f" app={app}" if app else ""
     again = f"`doit rollback env={run.env.name}{of} to={target.seq}`"
     asked = f"{f'{app} of ' if app else ''}release {target.release} (seq {target.seq})"
@@ -187,6 +189,16 @@ def interrupted(run: Any, live: Live, target: Live, app: str | None) -> CtrlC:
         now, _ = run.read_live()
     except (Exception, KeyboardInterrupt):  # unreachable, or Ctrl-C again: say both cases
         now = None
+    back = run.swap_back
+    if back is not None and back.broken.seq > live.seq:  # it swapped its own pointer back
+        read = UNREAD if now is None else now
+        told, undone = back.told(read, own=True), "was" if back.landed(read) else "is being"
+        first = "" if back.done else ", finishing that first"
+        return CtrlC(
+            f"{told}; the rollback to {asked} {undone} undone (files it needs were deleted "
+            f"meanwhile, a concurrent `--prune`?): run {again} to try again{first} (it "
+            "refuses if those files are gone: publish a fixed build then)"
+        )
     if now is not None and now.seq == live.seq:
         return CtrlC(
             f"nothing was switched: release {live.release} (seq {live.seq}) is still served; "

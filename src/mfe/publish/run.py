@@ -33,6 +33,7 @@ from mfe.publish.versions import version_of
 
 if TYPE_CHECKING:
     from mfe.envs.session import Session
+    from mfe.publish.interrupted import SwapBack
 
 
 @dataclass
@@ -69,6 +70,11 @@ class Run:
     """The pointer this publish wrote, with the one it replaced."""
     finished: bool = False
     """The commit step of `swapped` finished: its page is served, its release recorded."""
+    finishing: Live | None = None
+    """A pointer without its record whose commit step this command is finishing (or
+    swapping back, `swap_back`): not served yet (`mfe.publish.pending`)."""
+    swap_back: SwapBack | None = None
+    """The swap back this command made last, if any (`mfe.publish.undo`), as far as it got."""
 
     @classmethod
     def start(

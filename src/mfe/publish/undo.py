@@ -30,6 +30,7 @@ from mfe.publish.history import (
     unrecorded,
     who,
 )
+from mfe.publish.interrupted import SwapBack
 from mfe.publish.merge import invalidation_paths
 from mfe.publish.pointer import AppVersion, Blob, Live, compare_and_swap
 from mfe.publish.refresh import HOLD_PREFIX, Reuse, copy_within, described
@@ -81,6 +82,7 @@ def undo(
     `why`: what is wrong with the `gone` objects, for the note. Raises MfeError, changing
     nothing, when the pointer is no longer `broken`."""
     env = run.env.name
+    state = run.swap_back = SwapBack(broken, before)  # what Ctrl-C's message says
 
     def make(current: Live | None) -> Live:
         if current is None or current.seq != broken.seq:
@@ -89,7 +91,8 @@ def undo(
             carried = unrecorded(run.s3, run.parent_bucket, current)
         apps = dict(before.apps)
         changed = sorted(n for n in apps if broken.apps.get(n) != apps[n]) or [run.parent]
-        return rollback_pointer(run, broken, before, apps, before.page, changed, carried)
+        state.made = rollback_pointer(run, broken, before, apps, before.page, changed, carried)
+        return state.made
 
     run.progress.note(
         f"{described(gone)} named by release {broken.release} (seq {broken.seq}) {why}: "
@@ -101,8 +104,10 @@ def undo(
             conditional=lambda: run.conditional, history=Recorded(run.s3, run.parent_bucket),
         )  # fmt: skip
     assert new is not None
+    state.made, state.swapped = new, True
     run.record_replaced(broken, None)
     run.commit_step(new, broken, False)
+    state.done = True
     return new
 
 
