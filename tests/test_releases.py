@@ -1702,9 +1702,10 @@ def test_an_app_added_during_an_app_rollback_is_not_taken_off(site: Site, tmp_pa
         assert str(refused).endswith(
             "so rolling payments back would take orders off the page (another publish put it "
             "live while this one ran; what this one uploaded is content-addressed and changes "
-            "nothing served); pull and roll back again, or roll back the whole page with "
-            "`doit rollback env=local to=1` (its stored page)"
-        )
+            "nothing served); no pull can bring orders (uncommitted changes): ask whoever "
+            "published it to commit and push, then pull and roll back again, or roll back the "
+            "whole page with `doit rollback env=local to=1` (its stored page)"
+        )  # B's clone published orders from uncommitted changes
         winner = live(site)
         assert winner.changed == ["orders"] and winner.action == "publish"
         page = check_consistent(site).decode()
