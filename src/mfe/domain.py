@@ -28,9 +28,10 @@ class Domain:
         return self.name if app == parent else f"{app}.{self.name}"
 
 
-_HOST = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_ZONE = re.compile(r"Z[A-Z0-9]{1,31}")
-_CERTIFICATE = re.compile(r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}")
+# Patterns `re` compiles (and caches) only when an environment sets a domain.
+_HOST = r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_ZONE = r"Z[A-Z0-9]{1,31}"
+_CERTIFICATE = r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}"
 
 
 def load_domain(table: Any) -> Domain | None:
@@ -43,7 +44,7 @@ def load_domain(table: Any) -> Domain | None:
         if zone is not None or certificate is not None:
             raise table.error(table.key(extra), "needs a `domain` in the same table")
         return None
-    if not _HOST.fullmatch(name):
+    if not re.fullmatch(_HOST, name):
         raise table.error(
             table.key("domain"),
             f"must be a lowercase host name such as app.example.com, got {shown(name)}",
@@ -54,9 +55,9 @@ def load_domain(table: Any) -> Domain | None:
             "needs `hosted_zone_id` (Route 53 zone: certificate and DNS records are made) "
             "or `certificate_arn` (an ACM certificate in us-east-1 you manage)",
         )
-    if zone is not None and not _ZONE.fullmatch(zone):
+    if zone is not None and not re.fullmatch(_ZONE, zone):
         raise table.error(table.key("hosted_zone_id"), f"is not a Route 53 zone id: {shown(zone)}")
-    if certificate is not None and not _CERTIFICATE.fullmatch(certificate):
+    if certificate is not None and not re.fullmatch(_CERTIFICATE, certificate):
         raise table.error(
             table.key("certificate_arn"),
             "must be an ACM certificate ARN in us-east-1 (CloudFront only uses those), "

@@ -59,8 +59,10 @@ def load_publish(table: Table) -> PublishSettings:
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
-_DIRECTIVE = re.compile(rf"{_TOKEN}(?:=(?:{_TOKEN}|{_QUOTED}))?")
-_PART = re.compile(rf'(?:{_QUOTED}|[^,"])+|"')
+# Patterns, not compiled ones: `re` compiles (and caches) them when a value needs them, so
+# a `doit` whose mfe.toml sets no Cache-Control or size pays nothing for them.
+_DIRECTIVE = rf"{_TOKEN}(?:=(?:{_TOKEN}|{_QUOTED}))?"
+_PART = rf'(?:{_QUOTED}|[^,"])+|"'
 
 
 def cache_control_problem(value: str) -> str | None:
@@ -73,13 +75,13 @@ def cache_control_problem(value: str) -> str | None:
         return f"holds {shown(bad)}: a header value takes visible ASCII characters and spaces only"
     if not value.strip():
         return "is blank"
-    for part in _PART.findall(value):  # a comma inside a quoted string splits nothing
-        if part.strip() and not _DIRECTIVE.fullmatch(part.strip()):
+    for part in re.findall(_PART, value):  # a comma inside a quoted string splits nothing
+        if part.strip() and not re.fullmatch(_DIRECTIVE, part.strip()):
             return f"has {shown(part.strip())}, which is no directive (name or name=value)"
     return None
 
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*")
+_SIZE = r"\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB)\s*"
 _UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
 
 
@@ -88,7 +90,7 @@ def size(table: Table, name: str) -> int | None:
     text = table.get(name, str)
     if text is None:
         return None
-    match = _SIZE.fullmatch(text)
+    match = re.fullmatch(_SIZE, text)
     if not match:
         raise table.error(
             table.key(name), f'must be a size such as "250 kB" or "1 MiB", got {shown(text)}'
