@@ -72,6 +72,11 @@ def editor_temporary(name: str) -> bool:
     return _EDITOR_TEMPORARY.fullmatch(name) is not None
 
 
+_MAYBE_TEMPORARY = frozenset(".#s4")
+"""First characters of the names `editor_temporary` may accept but for those ending in `~`:
+`walk` asks it about no other file (one set lookup a file instead of a call)."""
+
+
 def app_of(project: Project, relative: str) -> str | None:
     """The app whose sources hold `relative` (a root-relative POSIX path of a file, or of
     a folder such as a freshly swapped `dist/`), or None."""
@@ -96,7 +101,7 @@ def app_sources(app: App) -> list[Path]:
 def source_files(project: Project, app: App) -> list[str]:
     """`app_sources` as root-relative POSIX strings (doit's file_dep)."""
     prefix = app.path.relative_to(project.root).as_posix()
-    return [f"{prefix}/{name}" for name in walk(app.path).files]
+    return walk(app.path, f"{prefix}/").files
 
 
 def file_deps(project: Project, app: App) -> list[str]:
@@ -113,18 +118,21 @@ def linked_folders(app: App) -> dict[Path, Path]:
 @dataclass
 class Walk:
     files: list[str] = field(default_factory=list)
-    """Sorted POSIX paths, relative to the walked folder, of its sources."""
+    """Sorted POSIX paths, relative to the walked folder (after `walk`'s `named` prefix),
+    of its sources."""
     links: dict[str, str] = field(default_factory=dict)
     """Symlinked folders walked: relative POSIX path -> real path of the target."""
 
 
-def walk(folder: Path) -> Walk:
-    """The sources under `folder`, following symlinked files and folders.
+def walk(folder: Path, named: str = "") -> Walk:
+    """The sources under `folder`, following symlinked files and folders; each file's name
+    starts with `named` (a no-op `doit` takes them as they come, with no second pass).
 
     Each folder pending carries the real paths of the folders the walk went through to
     reach it: a link whose target is one of them or holds one would walk them again
     without end, so it is skipped (its files are sources through the real path)."""
     found = Walk()
+    files = found.files
     pending: list[tuple[str, str, tuple[str, ...]]] = [
         (str(folder), "", (os.path.realpath(folder),))
     ]
@@ -134,22 +142,28 @@ def walk(folder: Path) -> Walk:
             entries = list(os.scandir(path))
         except OSError:  # removed while walked, or unreadable (os.walk skips it too)
             continue
+        named_prefix = named + prefix
         for entry in entries:
-            if excluded(entry.name):
+            name = entry.name
+            if excluded(name):
                 continue
-            if entry.is_dir():
-                if ignored_dir(entry.name) and not prefix.startswith(PUBLIC_DIR + "/"):
+            if entry.is_file(follow_symlinks=False):  # nearly all: no link, no folder
+                if (name[0] in _MAYBE_TEMPORARY or name[-1] == "~") and editor_temporary(name):
+                    continue
+                files.append(named_prefix + name)
+            elif entry.is_dir():
+                if ignored_dir(name) and not prefix.startswith(PUBLIC_DIR + "/"):
                     continue
                 real = real_dir(entry, chain)
                 if real is not None:
-                    pending.append((entry.path, prefix + entry.name + "/", (*chain, real)))
+                    pending.append((entry.path, prefix + name + "/", (*chain, real)))
                     if entry.is_symlink():
-                        found.links[prefix + entry.name] = real
-            elif editor_temporary(entry.name):
+                        found.links[prefix + name] = real
+            elif editor_temporary(name):
                 continue
             elif not entry.is_symlink() or os.path.exists(entry.path):
-                found.files.append(prefix + entry.name)
-    found.files.sort()
+                files.append(named_prefix + name)
+    files.sort()
     return found
 
 
