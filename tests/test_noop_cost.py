@@ -49,19 +49,8 @@ def timed_signature(obj, *args, **kwargs):
             signatures.append([repr(obj)[:60], elapsed])
 
 inspect.signature = timed_signature
-
-located = []
-getsourcelines = inspect.getsourcelines
-
-def counted_getsourcelines(obj):
-    lines, number = getsourcelines(obj)
-    if sys._getframe(1).f_globals.get("__name__") == "doit.loader":
-        located.append([obj.__name__, len(lines)])
-    return lines, number
-
-inspect.getsourcelines = counted_getsourcelines
 code = DoitMain().run(sys.argv[1:])
-print("COST:" + json.dumps({"compiled": compiled, "signatures": signatures, "located": located}))
+print("COST:" + json.dumps({"compiled": compiled, "signatures": signatures}))
 sys.exit(code)
 """
 
@@ -94,12 +83,3 @@ def test_noop_doit_inspects_no_uptodate_check_at_length(built_monorepo: Path) ->
     assert len(signatures) >= 10, signatures  # install, the shell, each app's three checks
     typical = statistics.median(float(seconds) for _, seconds in signatures)  # type: ignore[arg-type]
     assert typical < 0.000_010, signatures
-
-
-def test_doit_reads_a_line_or_two_of_each_task_creator(built_monorepo: Path) -> None:
-    """doit sorts the task creators by the line each starts on, found with
-    `inspect.getsourcelines`, which tokenizes the creator's whole source: ~0.3 ms for each
-    of mfe's closures, ~5 ms a run. It reads a one-line stand-in of each instead."""
-    located = noop_cost(built_monorepo)["located"]
-    assert len(located) >= 10, located  # install, build, shell, publish, ...
-    assert all(int(lines) <= 3 for _, lines in located), located  # type: ignore[call-overload]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,22 +75,5 @@ def generate(dodo_file: str, variables: Iterable[str] = ()) -> dict[str, Any]:
         }
     }
     for concern in (build, shell, infra, publish, serve, ci, scaffold):
-        found.update(
-            {name: quick_to_locate(made) for name, made in concern.tasks(project, env).items()}
-        )
+        found.update(concern.tasks(project, env))
     return found if broken is None else described(found, broken)
-
-
-def quick_to_locate(creator: Callable[[], Any]) -> Callable[[], Any]:
-    """`creator` behind a two-line function, for doit's loader: it sorts the task creators
-    by the line each starts on, found with `inspect.getsourcelines`, which tokenizes the
-    whole function (~0.3 ms for each of mfe's closures, ~5 ms a run). All on one line,
-    they keep the order `generate` made them in (doit's sort is stable). No `__wrapped__`:
-    inspect would follow it back to the creator's source."""
-
-    def task() -> Any:
-        return creator()
-
-    task.__name__, task.__qualname__ = creator.__name__, creator.__qualname__
-    task.__doc__ = creator.__doc__  # the doc of its tasks
-    return task
