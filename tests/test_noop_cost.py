@@ -8,7 +8,6 @@ guarded step costs now and a fraction of what it cost before.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -25,32 +24,16 @@ def timed_compile(pattern, flags):
     try:
         return compile(pattern, flags)
     finally:
-        elapsed = time.process_time() - started
         caller = sys._getframe(1)
         while caller.f_globals.get("__name__", "").startswith("re"):
             caller = caller.f_back
         module = caller.f_globals.get("__name__", "")
         if module.startswith("mfe"):
-            compiled.append([module, str(pattern)[:60], elapsed])
+            compiled.append([module, str(pattern)[:60], time.process_time() - started])
 
 re._compile = timed_compile
-
-import inspect
-signatures = []
-signature = inspect.signature
-
-def timed_signature(obj, *args, **kwargs):
-    started = time.process_time()
-    try:
-        return signature(obj, *args, **kwargs)
-    finally:
-        elapsed = time.process_time() - started
-        if sys._getframe(1).f_globals.get("__name__") == "doit.dependency":
-            signatures.append([repr(obj)[:60], elapsed])
-
-inspect.signature = timed_signature
 code = DoitMain().run(sys.argv[1:])
-print("COST:" + json.dumps({"compiled": compiled, "signatures": signatures}))
+print("COST:" + json.dumps({"compiled": compiled}))
 sys.exit(code)
 """
 
@@ -73,13 +56,3 @@ def test_noop_doit_compiles_no_costly_regular_expression(built_monorepo: Path) -
     compiled = noop_cost(built_monorepo)["compiled"]
     costly = [entry for entry in compiled if float(entry[2]) > 0.002]  # type: ignore[arg-type]
     assert not costly, compiled
-
-
-def test_noop_doit_inspects_no_uptodate_check_at_length(built_monorepo: Path) -> None:
-    """doit asks `inspect.signature` of every `uptodate` check of every task, each run, to
-    learn whether it takes `task` and `values`: ~30 us apiece for a partial or a class
-    instance, 4-5 ms of CPU on 50 apps. mfe's checks state their signature up front."""
-    signatures = noop_cost(built_monorepo)["signatures"]
-    assert len(signatures) >= 10, signatures  # install, the shell, each app's three checks
-    typical = statistics.median(float(seconds) for _, seconds in signatures)  # type: ignore[arg-type]
-    assert typical < 0.000_010, signatures

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from mfe.build.lockslice import parse_lockfile
-from mfe.build.uptodate import TASK_AND_VALUES
 from mfe.config import STATE_DIR, Project
 from mfe.errors import MfeError
 from mfe.files import write_atomic
@@ -158,8 +157,6 @@ class Installed:
 
     def __init__(self, project: Project) -> None:
         self.project = project
-
-    __signature__ = TASK_AND_VALUES
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         return mismatch(self.project) is None

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mfe.build.uptodate import TASK_AND_VALUES
 from mfe.config import STATE_DIR
 from mfe.errors import MfeError
 from mfe.files import parse_json, write_atomic
@@ -276,8 +275,6 @@ class SliceUnchanged:
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self.seen.saved)
-
-    __signature__ = TASK_AND_VALUES
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         return self.seen.check(values, self.current())

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mfe.build import lockslice
-from mfe.build.uptodate import TASK_AND_VALUES
 from mfe.config import Project, SharedSettings
 
 SHARED_APP_DOC = (
@@ -208,8 +207,6 @@ class SharedUnchanged:
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self.seen.saved)
-
-    __signature__ = TASK_AND_VALUES
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         return self.seen.check(values, self.current())

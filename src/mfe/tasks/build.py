@@ -3,15 +3,17 @@ only when sources did."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from doit.tools import config_changed
+
 from mfe.build import lockslice, snapshot, sources
 from mfe.build.installed import Installed
-from mfe.build.uptodate import NO_ARGUMENTS, ConfigChanged
 from mfe.config import SHARED_APP, App, Environment, Project
 from mfe.tasks.actions import action
 
@@ -42,22 +44,6 @@ def dist_sizes_match(manifest: Path) -> bool:
         return all(os.stat(dist / name).st_size == entry["size"] for name, entry in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False  # missing or unreadable: a build makes it again
-
-
-class DistSizesMatch:
-    """`dist_sizes_match` of one manifest, as a doit `uptodate` check taking no arguments
-    (said up front: see `mfe.build.uptodate`)."""
-
-    __signature__ = NO_ARGUMENTS
-
-    def __init__(self, manifest: Path) -> None:
-        self.manifest = manifest
-
-    def __call__(self) -> bool:
-        return dist_sizes_match(self.manifest)
-
-    def __repr__(self) -> str:
-        return f"DistSizesMatch({self.manifest.as_posix()!r})"
 
 
 def install(project: Project) -> None:
@@ -97,8 +83,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                 "file_dep": sources.file_deps(project, shared_app),
                 "uptodate": [
                     SharedUnchanged(project),
-                    ConfigChanged(env_vars),
-                    DistSizesMatch(shared_app.manifest_path),
+                    config_changed(env_vars),
+                    functools.partial(dist_sizes_match, shared_app.manifest_path),
                 ],
                 "targets": [rel(project, shared_app.manifest_path)],
                 "task_dep": ["install"],
@@ -116,8 +102,8 @@ def tasks(project: Project, env: Environment) -> dict[str, Any]:
                     lockslice.SliceUnchanged(project.root, rel(project, app.path), spaces),
                     # One config_changed per task (doit stores them under one key); the
                     # specifiers left to the import map change the bundle too.
-                    ConfigChanged({**env_vars, "[shared] modules": externals}),
-                    DistSizesMatch(app.manifest_path),
+                    config_changed({**env_vars, "[shared] modules": externals}),
+                    functools.partial(dist_sizes_match, app.manifest_path),
                 ],
                 "targets": [rel(project, app.manifest_path)],
                 "task_dep": ["install"],

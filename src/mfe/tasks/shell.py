@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mfe.build.uptodate import ConfigChanged
+from doit.tools import config_changed
+
 from mfe.config import Environment, Project
 from mfe.tasks.actions import action
 from mfe.tasks.build import rel
@@ -53,7 +54,7 @@ def tasks(project: Project, env: Environment) -> dict[str, Callable[[], dict[str
             "actions": [action(render, project, env)],
             "file_dep": file_dep,
             "targets": [rel(project, project.page(env.name))],
-            "uptodate": [ConfigChanged(url_config(project, env))],
+            "uptodate": [config_changed(url_config(project, env))],
             "task_dep": task_dep,
             "clean": True,
             "verbosity": 2,  # its "wrote build/<env>/index.html" line, as the other tasks say theirs
