@@ -53,7 +53,7 @@ class SwapBack:
                 f"{back}: the live pointer names {_release(self.made)}, serving {before} again "
                 "once its commit step is finished"
             )
-        if now is UNREAD:
+        if now is UNREAD or self.made is not None:  # its swap was sent, not answered
             return (
                 f"{broken} names files that are gone; the live pointer names it, or, if the "
                 f"swap back was made, a new release serving {before} again"
