@@ -24,13 +24,14 @@ from typing import Literal
 
 from mfe.config import CONFIG_FILE, Environment, Project
 from mfe.envs.emulator_log import max_bytes
+from mfe.envs.emulator_owner import adopted, not_ours
 from mfe.envs.emulator_process import (
     SERVER_MODULE,
     Record,
     alive,
     group,
     read_records,
-    server_log,
+    serving,
     terminate,
     write_record,
 )
@@ -248,32 +249,13 @@ def _wait_until_up(project: Project, env: Environment, pid: int, pid_file: Path,
 
 
 def started_here(project: Project, env: Environment) -> bool:
-    """Whether `env`'s pid file records the emulator that runs on its port (its
-    `local_stop` stops it)."""
+    """Whether `env`'s `local_stop` stops the emulator on its port: its pid file records
+    it, or the server's log names a starter it stands in for (`emulator_owner.adopted`)."""
     port = _port(env)
     mine = _for_port(read_records(_paths(project, env)[0]), port)
-    return mine is not None and bool(group(mine.pid, port))
-
-
-def _not_ours(project: Project, env: Environment, port: int) -> str:
-    """Why `env`'s local_stop leaves the emulator on `port` running: who started it, and
-    where to stop it (the server's `--log` is in its starter's `.mfe/<env>/`)."""
-    log = server_log(port)
-    if log is None:
-        return (
-            f"environment '{env.name}' of this checkout did not start the emulator answering "
-            f"on port {port} (another program or checkout did), so it is left running"
-        )
-    root, name = log.parent.parent.parent.resolve(), log.parent.name
-    here = root == project.root.resolve()
-    where = "this checkout" if here else f"checkout {root}"
-    there = "" if here else f" in {root}"
-    option = "" if name == "local" else f" env={name}"
-    return (
-        f"environment '{env.name}' of this checkout did not start the emulator answering on "
-        f"port {port}: environment '{name}' of {where} did, so it is left running; stop it "
-        f"with `doit local_stop{option}`{there}"
-    )
+    if mine is not None and group(mine.pid, port):
+        return True
+    return adopted(project, env, serving(port)) is not None
 
 
 def stop_emulator(project: Project, env: Environment) -> str:
@@ -303,7 +285,7 @@ def _stop(project: Project, env: Environment, port: int) -> str:
             )
         said = f"stopped the local AWS emulator (pid {mine.pid}, port {port}); {STATE_LOST}"
     elif probe(port) == "moto":
-        said = _not_ours(project, env, port)
+        said = _stop_found(project, env, port)
     else:
         said = f"no local AWS emulator was running (port {port})"
     _keep(pid_file, elsewhere)
@@ -314,3 +296,19 @@ def _stop(project: Project, env: Environment, port: int) -> str:
             f"(stop it with `kill -- -{record.pid}`, its process group, when nothing does)"
         )
     return said
+
+
+def _stop_found(project: Project, env: Environment, port: int) -> str:
+    """Stop the emulator serving `port` that no pid file of `env` records, if the server's
+    log names a starter `env` stands in for; else say whose it is and how to stop it."""
+    server = serving(port)
+    why = adopted(project, env, server)
+    if server is None or why is None:
+        return not_ours(project, env, port, server)
+    if not terminate(server.pgid, port):
+        raise MfeError(
+            f"could not stop the local AWS emulator (process group {server.pgid}, port {port}): "
+            f"processes {group(server.pgid, port)} outlived SIGKILL; look at them with "
+            f"`ps -o pid,stat,args -g {server.pgid}`"
+        )
+    return f"stopped the local AWS emulator (pid {server.pgid}, port {port}; {why}); {STATE_LOST}"

@@ -77,17 +77,49 @@ def runs_emulator(cmdline: bytes, port: int) -> bool:
     return any(flag in (b"-p", b"--port") and value == wanted for flag, value in pairwise(args))
 
 
-def server_log(port: int) -> Path | None:
-    """The `--log` of the emulator process serving `port` (its starter's `.mfe/<env>/`
-    file: which checkout and environment started it), if one runs and says."""
+@dataclass(frozen=True)
+class Server:
+    """The emulator found serving a port by its command line, whatever pid file says so."""
+
+    pid: int
+    pgid: int
+    """Its process group: the server's pid when an mfe started it (a session of its own)."""
+    log: Path | None
+    """Its `--log`: its starter's `.mfe/<env>/` file (which checkout and environment)."""
+
+    @property
+    def kill(self) -> str:
+        """The command that ends it: its whole group when it leads one (the worker too)."""
+        if self.pid == self.pgid:
+            return f"kill -- -{self.pgid}"
+        return f"kill {self.pid}"
+
+
+def serving(port: int) -> Server | None:
+    """The emulator process serving `port` (the server, else its worker if the server died),
+    if one runs."""
+    found: list[Server] = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
-        except OSError:
+            stat = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue  # gone meanwhile
-        if runs_emulator(b"\0".join(args), port) and b"--log" in args[:-1]:
-            return Path(os.fsdecode(args[args.index(b"--log") + 1]))
-    return None
+        if stat[0] == "Z" or not runs_emulator(b"\0".join(args), port):
+            continue
+        log = None
+        if b"--log" in args[:-1]:
+            log = Path(os.fsdecode(args[args.index(b"--log") + 1]))
+        found.append(Server(int(cmdline.parent.name), int(stat[2]), log))
+    leaders = [server for server in found if server.pid == server.pgid]
+    return next(iter(leaders or found), None)
+
+
+def server_log(port: int) -> Path | None:
+    """The `--log` of the emulator process serving `port` (its starter's `.mfe/<env>/`
+    file: which checkout and environment started it), if one runs and says."""
+    server = serving(port)
+    return server.log if server else None
 
 
 def alive(pid: int, port: int) -> bool:
