@@ -11,12 +11,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import tomlkit
 from test_local_stop_shared import checkout
 
+from mfe.config import load_project
 from mfe.envs.emulator import probe
 from mfe.envs.emulator_process import read_records, serving, terminate
+from mfe.envs.session import Session
 
 from fixtures.aws import free_port
+from fixtures.config import set_config
 from fixtures.repo import run_doit
 
 
@@ -25,6 +29,13 @@ def stop_any(port: int) -> None:
     server = serving(port)
     if server is not None:
         terminate(server.pgid, port)
+
+
+def remove_env(root: Path, name: str) -> None:
+    path = root / "mfe.toml"
+    document = tomlkit.parse(path.read_text())
+    del document["env"][name]  # type: ignore[union-attr]
+    path.write_text(tomlkit.dumps(document))
 
 
 def test_local_stop_stops_its_emulator_whose_pid_file_was_lost(tmp_path: Path) -> None:
@@ -70,5 +81,45 @@ def test_a_refused_stop_gives_the_kill_command(tmp_path: Path) -> None:
         assert f"stop it with `doit local_stop` in {first.root.resolve()}" in said, said
         assert f"as a last resort, when nothing uses it: `kill -- -{pid}`" in said, said
         assert probe(port) == "moto"
+    finally:
+        stop_any(port)
+
+
+def test_an_environment_removed_from_mfe_toml_is_named_not_asked_about(tmp_path: Path) -> None:
+    port = free_port()
+    root = checkout(tmp_path / "repo", port).root
+    set_config(root, "env.local2.kind", "local")
+    set_config(root, "env.local2.port", port)
+    try:
+        run_doit(root, "infra")
+        run_doit(root, "infra", "env=local2")
+        remove_env(root, "local2")
+
+        said = run_doit(root, "local_stop").stdout  # no terminal: asks nobody
+        assert "stopped the local AWS emulator (pid" in said, said
+        assert "also lost: environment 'local2' of this checkout (no longer in mfe.toml)" in said
+        assert probe(port) == "free"
+    finally:
+        stop_any(port)
+
+
+def test_an_emulator_started_by_an_environment_removed_from_mfe_toml_stops(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    root = checkout(tmp_path / "repo", port).root
+    set_config(root, "env.local2.kind", "local")
+    set_config(root, "env.local2.port", port)
+    try:
+        run_doit(root, "infra", "env=local2")  # local2 starts it
+        Session(load_project(root), "local").outputs  # noqa: B018 -- local uses it too
+        remove_env(root, "local2")
+
+        said = run_doit(root, "local_stop").stdout
+        assert (
+            "environment 'local2' of this checkout, which started it, is no longer in mfe.toml"
+        ) in said, said
+        assert "also lost: environment 'local2' of this checkout (no longer in mfe.toml)" in said
+        assert probe(port) == "free"
     finally:
         stop_any(port)

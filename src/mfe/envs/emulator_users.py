@@ -75,18 +75,26 @@ def _uses(user: User, endpoint: str) -> bool:
         return False
 
 
-def others(port: int, root: Path, env: str, own: set[str], have: set[str]) -> list[str]:
-    """Who else loses state when the emulator at `port` stops, besides `env` of `root`
-    (whose buckets are `own`): every other recorded environment with buckets among `have`
-    (the emulator's) whose outputs file names this emulator."""
+def others(
+    port: int, root: Path, env: str, configured: set[str], have: set[str]
+) -> tuple[list[str], list[str]]:
+    """Who else loses state when the emulator at `port` stops, besides `env` of `root`:
+    every other recorded environment with buckets among `have` (the emulator's) whose
+    outputs file names this emulator. Two lists: those to ask about, and those named only:
+    environments of `root` that its mfe.toml no longer has (`configured`: those it has),
+    which no command can stop, destroy or publish any more."""
     here = root.resolve()
-    return [
-        user.describe(here)
+    users = [
+        user
         for user in _read(port)
         if (user.root, user.env) != (here, env)
         and set(user.buckets) & have
         and _uses(user, f"http://127.0.0.1:{port}")
     ]
+    removed = [user for user in users if user.root == here and user.env not in configured]
+    asked = [user.describe(here) for user in users if user not in removed]
+    named = [f"{user.describe(here)} (no longer in mfe.toml)" for user in removed]
+    return asked, named
 
 
 def unrecorded(port: int, own: set[str], have: set[str]) -> str | None:

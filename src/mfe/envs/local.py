@@ -239,14 +239,15 @@ class LocalBackend:
             own = {*names.buckets.values(), *filter(None, [self.env.cache_bucket])}
             with self._lost_emulator("it finds the emulator stopped: nothing to stop"):
                 have = bucket_names(session.s3)
-            losing = others(port, self.project.root, self.env.name, own, have)
+            configured = set(self.project.envs)
+            losing, removed = others(port, self.project.root, self.env.name, configured, have)
             question = (
                 f"Stopping the local AWS emulator on port {port} also loses the state below "
                 "(it keeps everything in memory). Stop it?"
             )
             if losing and not confirm(question, [f"  {what}" for what in losing]):
                 raise MfeError(f"local_stop: nothing stopped; the emulator on port {port} runs on")
-            losing += filter(None, [unrecorded(port, own, have)])
+            losing += [*removed, *filter(None, [unrecorded(port, own, have)])]
         said = stop_emulator(self.project, self.env)
         return said + (f"; also lost: {'; '.join(losing)}" if losing else "")
 
