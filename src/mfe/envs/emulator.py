@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -113,9 +113,13 @@ def ensure_emulator(project: Project, env: Environment) -> str:
     return f"http://127.0.0.1:{_port(env)}"
 
 
-def start_emulator(project: Project, env: Environment) -> bool:
+def start_emulator(project: Project, env: Environment, hold: ExitStack | None = None) -> bool:
     """Start `env`'s emulator unless one already answers on its port; whether this call
-    started it (a new one holds nothing: provisioning says so plainly)."""
+    started it (a new one holds nothing: provisioning says so plainly).
+
+    `hold`: when this call starts the server, the port's `provision` lock is taken into it
+    before the server answers, so this command provisions the new emulator before any
+    other command sees it answer (they then find it provisioned, not lost)."""
     port = _port(env)
     endpoint = f"http://127.0.0.1:{port}"
     if probe(port) == "moto":
@@ -141,6 +145,8 @@ def start_emulator(project: Project, env: Environment) -> bool:
         if pid is None:
             for record in elsewhere:
                 print(_left_running(record, pid_file, env), file=sys.stderr, flush=True)
+            if hold is not None:
+                hold.enter_context(port_locked(port, "provision"))
             pid = _spawn(port, pid_file, log, elsewhere)
         _wait_until_up(project, env, pid, pid_file, log)
     if started:
@@ -189,12 +195,18 @@ def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
 
 
 @contextmanager
-def port_locked(port: int, purpose: str) -> Iterator[None]:
+def port_locked(port: int, purpose: str) -> Iterator[bool]:
     """Held by one command at a time per emulator port and `purpose`, among every checkout
-    of this user: `start` (one server per port), `provision` (see mfe.envs.local)."""
+    of this user: `start` (one server per port), `provision` (see mfe.envs.local).
+    Yields whether it had to wait for another holder (who may have done the work)."""
     with lock_file("127.0.0.1", port, purpose).open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        yield waited
 
 
 def _spawn(port: int, pid_file: Path, log: Path, earlier: Sequence[Record] = ()) -> int:

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,10 @@ class LocalBackend:
     env: Environment
     started: bool = field(default=False, init=False)
     """This command started the emulator (`start`): it holds nothing yet."""
+    _hold: ExitStack | None = field(default=None, init=False, repr=False)
+    """Where `start` puts the port's provision lock if it starts the emulator (`ready`)."""
+    _holding: bool = field(default=False, init=False, repr=False)
+    """The last `start` took that lock (this command provisions the new emulator first)."""
 
     def check(self, session: Session) -> None:
         pass  # dummy credentials: nothing to check
@@ -97,7 +101,9 @@ class LocalBackend:
         return self.env.endpoint_url
 
     def start(self) -> None:
-        self.started = start_emulator(self.project, self.env) or self.started
+        now = start_emulator(self.project, self.env, self._hold)
+        self.started = now or self.started
+        self._holding = now and self._hold is not None
 
     def ready(self, session: Session) -> Outputs:
         """Start the emulator and provision whatever it lacks (cheap when nothing does)."""
@@ -108,9 +114,14 @@ class LocalBackend:
                 "custom domains apply to AWS environments",
                 file=sys.stderr,
             )
-        self.start()
-        with self._lost_emulator("it starts the emulator and provisions it again"):
-            return self._provisioned(session, self.started)
+        with ExitStack() as held:  # the provision lock, when this call starts the emulator
+            self._hold, self._holding = held, False
+            try:
+                self.start()
+            finally:
+                self._hold = None
+            with self._lost_emulator("it starts the emulator and provisions it again"):
+                return self._provisioned(session, self.started, self._holding)
 
     def existing(self, session: Session) -> Outputs:
         """What is provisioned on the running emulator, found without starting it or
@@ -136,8 +147,9 @@ class LocalBackend:
             raise NothingPublished(_not_provisioned(self.env, parent, names, have))
         return found
 
-    def _provisioned(self, session: Session, started: bool) -> Outputs:
-        """`started`: this command started the emulator, so it holds nothing yet."""
+    def _provisioned(self, session: Session, started: bool, holding: bool) -> Outputs:
+        """`started`: this command started the emulator, so it holds nothing yet;
+        `holding`: it holds the port's provision lock already (taken as it started it)."""
         names = resource_names(self.project, self.env)
         current = self._current_outputs(names)
         gone = missing(session, names, current) if current is not None else []
@@ -149,7 +161,14 @@ class LocalBackend:
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
         # once (of any checkout on this emulator) would each make what neither found.
-        with port_locked(self.env.port, "provision"):
+        locked = nullcontext(False) if holding else port_locked(self.env.port, "provision")
+        with locked as waited:
+            if waited:  # the holder may have provisioned it (three commands on a new emulator)
+                current = self._current_outputs(names)
+                gone = missing(session, names, current) if current is not None else []
+                if current is not None and not gone:
+                    self._register(current)
+                    return current
             # Under the lock: a marker left is no running command's, it is a killed one's.
             interrupted = not started and _marked(marker, self.endpoint)
             if interrupted:
