@@ -26,6 +26,7 @@ from test_local_provisioning import distributions, user_pools
 from mfe.envs.session import Session
 from mfe.envs.stacks import resource_names
 
+from fixtures.aws import free_port, start_moto, stop_process
 from fixtures.proxy import FailingProxy
 from fixtures.repo import REPO, run_doit
 
@@ -115,3 +116,37 @@ def test_the_next_command_finishes_a_killed_provisioning_and_says_so(
         assert "finishing" not in again and "local:" not in again, again
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["first", "after-a-restart"])
+def test_a_killed_provisioning_of_an_emulator_since_replaced_is_not_finished(
+    tmp_path: Path, earlier: bool
+) -> None:
+    """The marker names the emulator it was written against: after that one stopped and
+    another started on its port (`doit local_stop --yes`, another checkout's publish),
+    nothing is left to finish; the new emulator holds nothing, and the command says so."""
+    port = free_port()
+    server = start_moto(port, tmp_path / "first.log")
+    proxy = FailingProxy(f"http://127.0.0.1:{port}")
+    try:
+        project = make_project(tmp_path / "repo", f"http://127.0.0.1:{proxy.port}")
+        shutil.copy(REPO / "dodo.py", project.root / "dodo.py")
+        if earlier:
+            run_doit(project.root, "infra")
+            httpx.post(f"http://127.0.0.1:{port}/moto-api/reset").raise_for_status()
+        proxy.hold = POINTS["second distribution"]()
+        killed_infra(project.root, proxy)
+        stop_process(server)
+        server = start_moto(port, tmp_path / "second.log")
+
+        said = run_doit(project.root, "infra").stdout
+        assert "finishing" not in said and "restarted" not in said, said
+        assert (
+            "local: provisioning environment 'local' on the new emulator (the stopped one kept "
+            "its state in memory), so a publish uploads everything"
+        ) in said, said
+        again = run_doit(project.root, "infra").stdout
+        assert "local:" not in again, again
+    finally:
+        proxy.close()
+        stop_process(server)

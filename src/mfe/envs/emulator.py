@@ -35,7 +35,7 @@ from mfe.envs.emulator_process import (
     terminate,
     write_record,
 )
-from mfe.envs.moto_server import lock_file
+from mfe.envs.moto_server import IDENTITY_HEADER, lock_file
 from mfe.errors import MfeError
 
 PID_FILE = "emulator.pid"
@@ -90,6 +90,21 @@ def probe(port: int, timeout: float = PROBE_TIMEOUT) -> PortState:
         config = None
     looks_like_moto = isinstance(config, dict) and {"batch", "lambda"} <= config.keys()
     return "moto" if looks_like_moto else "other"
+
+
+def identity(port: int) -> str | None:
+    """The start id of the emulator answering on `port`: a new one for each server (None:
+    none answers, or one an older mfe started, which sends none)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PROBE_TIMEOUT)
+    try:
+        connection.request("GET", PROBE_PATH)
+        response = connection.getresponse()
+        response.read()
+        return response.getheader(IDENTITY_HEADER)
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
 
 
 def _log_tail(log: Path, lines: int = 15) -> str:

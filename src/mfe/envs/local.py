@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfe.config import App, Environment, Project
 from mfe.envs.emulator import (
+    identity,
     port_locked,
     port_taken,
     probe,
@@ -170,13 +171,17 @@ class LocalBackend:
                     self._register(current)
                     return current
             # Under the lock: a marker left is no running command's, it is a killed one's.
-            interrupted = not started and _marked(marker, self.endpoint)
-            if interrupted:
+            emulator = identity(self.env.port)
+            left = _marked(marker, self.endpoint)
+            if left is not None and not started and left.get("emulator") in (None, emulator):
                 print(_finishing(self.env, marker), file=sys.stderr, flush=True)
+            elif left is not None or (started and current is not None):  # a new emulator
+                print(_new_emulator(self.env), file=sys.stderr, flush=True)
             elif current is not None:  # it had been provisioned on this port: some is gone
-                said = _provisioning_again(self.env, started, gone, current)
+                said = _provisioning_again(self.env, gone, current)
                 print(said, file=sys.stderr, flush=True)
-            write_atomic(marker, json.dumps({"endpoint": self.endpoint, "pid": os.getpid()}))
+            mark = {"endpoint": self.endpoint, "pid": os.getpid(), "emulator": emulator}
+            write_atomic(marker, json.dumps(mark))
             outputs = provision(session, names)
             write_outputs(self.project, outputs)
             marker.unlink()
@@ -309,13 +314,15 @@ def _not_provisioned(env: Environment, parent: str, names: Names, have: set[str]
     )
 
 
-def _marked(marker: Path, endpoint: str) -> bool:
-    """Whether a killed command left `marker` while it provisioned the emulator at `endpoint`
-    (not one on another port: the config's port changed since)."""
+def _marked(marker: Path, endpoint: str) -> dict[str, Any] | None:
+    """What a killed command left in `marker` while it provisioned the emulator at
+    `endpoint` (not one on another port: the config's port changed since): its
+    `emulator`, the start id of the emulator it provisioned (None: an older mfe's)."""
     try:
-        return bool(json.loads(marker.read_text()).get("endpoint") == endpoint)
-    except (FileNotFoundError, ValueError, AttributeError):
-        return False
+        left = json.loads(marker.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return left if isinstance(left, dict) and left.get("endpoint") == endpoint else None
 
 
 def _finishing(env: Environment, marker: Path) -> str:
@@ -327,15 +334,19 @@ def _finishing(env: Environment, marker: Path) -> str:
     )
 
 
-def _provisioning_again(env: Environment, started: bool, gone: list[str], had: Outputs) -> str:
-    """Why the emulator lacks what the outputs file names: this command started it after a
-    stop (`doit local_stop`, a reboot), it restarted behind this checkout's back (it lost
-    every bucket and the pool), or some resources were deleted (by hand): named."""
-    if started:
-        return (
-            f"local: provisioning environment '{env.name}' on the new emulator (the stopped "
-            "one kept its state in memory), so a publish uploads everything"
-        )
+def _new_emulator(env: Environment) -> str:
+    """What a command says when it provisions an emulator started since this environment
+    was (last) provisioned, or begun to be."""
+    return (
+        f"local: provisioning environment '{env.name}' on the new emulator (the stopped "
+        "one kept its state in memory), so a publish uploads everything"
+    )
+
+
+def _provisioning_again(env: Environment, gone: list[str], had: Outputs) -> str:
+    """Why the emulator lacks what the outputs file names: it restarted behind this
+    checkout's back (it lost every bucket and the pool), or some resources were deleted
+    (by hand): named."""
     assert had.auth is not None
     everything = [f"bucket {o.bucket}" for o in had.apps.values()]
     if set(everything) <= set(gone) and f"user pool {had.auth.user_pool_id}" in gone:

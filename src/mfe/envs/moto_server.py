@@ -26,6 +26,10 @@ granian, without a request log and without moto's per-request backend search.
   log's size cap (`--log-max-bytes`, `mfe.envs.emulator_log`): a full log becomes
   `PATH.1`, so there are never more than two files, each under the cap, however long the
   emulator runs and whatever writes its output.
+- Its identity: a start id, new for each server, sent as the `X-Mfe-Emulator` header of
+  its `/moto-api/` answers. moto's `/moto-api/reset` keeps it; a restart changes it, so a
+  record written against one emulator (a killed provisioning's marker) is told from one
+  written against an earlier one on the same port.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import os
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,6 +101,26 @@ def own_log(path: Path) -> None:
     path.write_bytes(b"")
 
 
+START_VAR = "MFE_EMULATOR_START_ID"
+"""The server's start id, for its worker (which answers the requests)."""
+IDENTITY_HEADER = "X-Mfe-Emulator"
+
+
+def identified(app: Any, start_id: str) -> Any:
+    """`app` with `start_id` in the `IDENTITY_HEADER` of its `/moto-api/` answers."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("PATH_INFO", "")).startswith("/moto-api/"):
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        def respond(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            return start_response(status, [*headers, (IDENTITY_HEADER, start_id)], *exc)
+
+        return app(environ, respond)  # type: ignore[no-any-return]
+
+    return serve
+
+
 LOG_VAR = "MFE_EMULATOR_LOG"
 """The log's path, lock and cap, for the worker: it imports this module anew (the server
 runs it as `__main__`), so it learns them from the environment it inherits."""
@@ -127,7 +153,9 @@ def application() -> Any:
     replace_client_settings()
     atomic_object_writes()
     head_follows_get_object()
-    return raw_uris(whole_bodies(DomainDispatcherApplication(create_backend_app)))
+    served = raw_uris(whole_bodies(DomainDispatcherApplication(create_backend_app)))
+    start_id = os.environ.get(START_VAR)
+    return identified(served, start_id) if start_id else served
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(PORT_TAKEN)
     os.environ.pop(LOG_VAR, None)
+    os.environ[START_VAR] = uuid.uuid4().hex  # this server's, not one its starter inherited
     if args.log:
         own_log(args.log)
         lock = lock_file(args.host, args.port, "log")
