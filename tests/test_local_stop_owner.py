@@ -40,14 +40,21 @@ def remove_env(root: Path, name: str) -> None:
 
 def test_local_stop_stops_its_emulator_whose_pid_file_was_lost(tmp_path: Path) -> None:
     port = free_port()
-    project = checkout(tmp_path / "repo", port)
+    project, other = checkout(tmp_path / "repo", port), checkout(tmp_path / "other", port)
     try:
         run_doit(project.root, "infra")
+        run_doit(other.root, "infra")  # keeps state on it too: asked about first
         (project.state_dir("local") / "emulator.pid").rename(tmp_path / "lost.pid")
 
-        said = run_doit(project.root, "local_stop").stdout
+        refused = run_doit(project.root, "local_stop", check=False)  # no terminal to ask on
+        assert refused.returncode != 0, refused.stdout
+        assert f"checkout {other.root.resolve()} (environment 'local')" in refused.stdout
+        assert probe(port) == "moto"
+
+        said = run_doit(project.root, "local_stop", "--yes").stdout
         assert "stopped the local AWS emulator (pid" in said, said
         assert "emulator.pid was lost" in said, said
+        assert f"also lost: checkout {other.root.resolve()}" in said, said
         assert probe(port) == "free"
     finally:
         stop_any(port)
