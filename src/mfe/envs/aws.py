@@ -48,10 +48,13 @@ class AwsBackend:
             profile = profile_without_keys()
             if profile is not None:
                 raise ConfigError(profile)
-            raise MfeError(
-                f"no AWS credentials for environment '{self.env.name}': set AWS_PROFILE, "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"
-            )
+            raise MfeError(self.no_credentials())
+
+    def no_credentials(self) -> str:
+        return (
+            f"no AWS credentials for environment '{self.env.name}': set AWS_PROFILE, "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use OIDC role assumption in CI"
+        )
 
     def client_settings(self, service: str) -> dict[str, Any]:
         # An S3-compatible store (MinIO, SeaweedFS, R2) replaces S3 only.

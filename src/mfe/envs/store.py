@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from mfe.config import Environment, Project
 from mfe.envs.aws import AwsBackend
-from mfe.envs.aws_settings import profile_without_keys
 from mfe.envs.bucket_tags import ENV, PROJECT, app_tags, bucket_tags, leftover_buckets, tag_bucket
 from mfe.envs.local_lookup import bucket_names
 from mfe.envs.local_provision import create_bucket
 from mfe.envs.outputs import AppOutputs, Outputs, write_outputs
 from mfe.envs.stacks import cache_parameters, resource_names
-from mfe.errors import ConfigError, MfeError, aws_error_code, aws_status
+from mfe.errors import MfeError, aws_error_code, aws_status
 
 if TYPE_CHECKING:
     from mfe.envs.backend import Log
@@ -45,16 +44,12 @@ class StoreBackend(AwsBackend):
         assert self.env.endpoint_url, "aws_backend picks a store only with an endpoint"
         return self.env.endpoint_url.rstrip("/")
 
-    def check(self, session: Session) -> None:
-        if not session.has_credentials():
-            profile = profile_without_keys()
-            if profile is not None:
-                raise ConfigError(profile)
-            raise MfeError(
-                f"no credentials for the S3-compatible store {self.endpoint} of environment "
-                f"'{self.env.name}': export the store's keys as AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY (or name a profile holding them in AWS_PROFILE)"
-            )
+    def no_credentials(self) -> str:
+        return (
+            f"no credentials for the S3-compatible store {self.endpoint} of environment "
+            f"'{self.env.name}': export the store's keys as AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY (or name a profile holding them in AWS_PROFILE)"
+        )
 
     def no_login(self) -> str | None:
         return (
