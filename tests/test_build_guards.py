@@ -154,3 +154,23 @@ def test_a_script_that_empties_dist_then_fails_a_later_check_keeps_the_previous_
     assert any(said in line for line in result.stdout.splitlines()), result.stdout
     assert "Traceback" not in result.stdout
     assert _dist_files(built_monorepo, "payments") == before
+
+
+@pytest.mark.parametrize("name", ["index.html", "previews/pr-1/index.html"])
+def test_a_parent_build_writing_the_shell_page_or_a_preview_page_itself_fails(
+    built_monorepo: Path, name: str
+) -> None:
+    """A bundler that writes the parent's `index.html` (Vite does) was silently replaced by
+    the rendered shell page, as `public/index.html` was: refused, the previous dist/ kept."""
+    before = _dist_files(built_monorepo, "mfe-parent")
+    _set_build_script(
+        built_monorepo,
+        "mfe-parent",
+        'node ../../tools/build-app.mjs && mkdir -p "$(dirname "$MFE_OUT_DIR/'
+        f'{name}")" && echo "<!doctype html>" > "$MFE_OUT_DIR/{name}"',
+    )
+    result = run_doit(built_monorepo, "build", check=False)
+    assert result.returncode != 0, result.stdout
+    assert f"error: build:mfe-parent: its build wrote {name}: " in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout
+    assert _dist_files(built_monorepo, "mfe-parent") == before

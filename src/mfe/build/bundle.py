@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,11 +33,11 @@ if TYPE_CHECKING:  # hashing is only needed when a build runs, not when doit loa
     from mfe.build.manifest import AssetManifest
 
 ATTEMPTS = 3
+"""Builds tried while inputs keep changing under the bundler before giving up."""
 SHELL_PAGE = "index.html"
 """The parent site's page: the shell, rendered and published by the orchestrator."""
 PREVIEWS = "previews/"
 """Where the parent site holds the preview pages (mfe.publish.previews.PREVIEW_PAGES)."""
-"""Builds tried while inputs keep changing under the bundler before giving up."""
 
 
 def npm_scripts(app: App) -> dict[str, str]:
@@ -124,6 +125,11 @@ def _build_into(project: Project, app: App, out: Path, keeper: Kept) -> Built:
     manifest = write_manifest(
         app.name, out, layout.get("modules"), scopes, layout.get("fallbacks"), inputs
     )
+    if (clash := parent_clash(app, manifest.files)) is not None:  # the bundler wrote it
+        raise MfeError(
+            f"build:{app.name}: its build wrote {clash}: {clash_why(project, clash)}, or "
+            "make the build not write it"
+        )
     if app.role != "shared":  # the shared modules define no element of their own
         check_element(project, app, out, manifest)  # raising keeps the previous dist/
     swap_into_place(out, app.dist)
@@ -153,21 +159,29 @@ def check_public(project: Project, app: App) -> None:
             f"{where}/{MANIFEST_NAME}: the build writes its own "
             f"{MANIFEST_NAME} there (the record of its output, never published); rename the file"
         )
+    if (clash := parent_clash(app, names)) is not None:
+        raise MfeError(f"{where}/{clash}: {clash_why(project, clash)}, or rename the file")
+
+
+def parent_clash(app: App, names: Iterable[str]) -> str | None:
+    """A file of the parent site the publish would replace (`index.html`: the rendered
+    shell page) or mix with the preview pages (under `previews/`); fragments may ship both."""
     if app.role != "parent":
-        return
-    if SHELL_PAGE in names:
-        raise MfeError(
-            f"{where}/{SHELL_PAGE}: the parent site's {SHELL_PAGE} is the shell page rendered "
-            f"from {project.shell_dir.relative_to(project.root)}/, which would replace this file; "
-            "put its content in the shell template, or rename the file"
+        return None
+    return next((n for n in names if n == SHELL_PAGE or n.startswith(PREVIEWS)), None)
+
+
+def clash_why(project: Project, clash: str) -> str:
+    if clash == SHELL_PAGE:
+        return (
+            f"the parent site's {SHELL_PAGE} is the shell page rendered from "
+            f"{project.shell_dir.relative_to(project.root)}/, which would replace this file; "
+            "put its content in the shell template"
         )
-    clash = next((name for name in names if name.startswith(PREVIEWS)), None)
-    if clash is not None:
-        raise MfeError(
-            f"{where}/{clash}: {PREVIEWS} of the parent site holds the preview pages "
-            "(`doit publish preview=NAME`), which would clash with this file; "
-            f"move it out of {public.relative_to(project.root)}/{PREVIEWS}"
-        )
+    return (
+        f"{PREVIEWS} of the parent site holds the preview pages (`doit publish "
+        "preview=NAME`), which would clash with this file; keep it out of previews/"
+    )
 
 
 def _modules_file(scratch: Path) -> Path:
