@@ -542,6 +542,29 @@ def test_an_app_kept_off_the_live_site_is_in_the_report_and_the_summary(
     assert "- **accounts** not published, kept live: the version built here is one a " in written
 
 
+def test_a_run_that_only_repairs_the_live_release_says_so(
+    origin: Path, monorepo_template: Path, tmp_path: Path
+) -> None:
+    """A module of the live release deleted by hand: the next run with nothing to publish
+    puts it back and says so (it said "nothing to change", as `doit publish` did)."""
+    clone = fresh_clone(origin, tmp_path / "repair", monorepo_template / "node_modules")
+    first, _ = ci(clone)
+    outputs = json.loads((clone / ".mfe" / "local" / "outputs.json").read_text())
+    s3 = local_client(outputs["endpoint_url"])
+    bucket = outputs["apps"]["payments"]["bucket"]
+    module = next(
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket=bucket)["Contents"]
+        if item["Key"].startswith("main-") and item["Key"].endswith(".js")
+    )
+    s3.delete_object(Bucket=bucket, Key=module)  # the smoke check finds it missing
+    report, output = ci(clone)
+    release = first["extra"]["release"]
+    assert f"ci: repaired 1 file(s) of release {release} (no new release)" in output, output
+    assert "nothing to change" not in output
+    assert report["extra"]["repaired"] == 1 and report["extra"]["release"] == release
+
+
 def test_a_pull_requests_preview_says_which_apps_it_kept_at_their_live_version(
     origin: Path, monorepo_template: Path, tmp_path: Path
 ) -> None:

@@ -61,7 +61,15 @@ def publish_site(session: Session, outputs: Outputs, report: CiReport) -> None:
     report.extra["release"] = published.release
     if published.noop:  # nothing to change: the live release stays, no new one was made
         report.extra["unchanged"] = True
-        print(f"ci: nothing to change: release {published.release} stays live", flush=True)
+        if published.repaired:  # files of the live release were missing: put back
+            report.extra["repaired"] = published.repaired
+            print(
+                f"ci: repaired {published.repaired} file(s) of release {published.release} "
+                "(no new release)",
+                flush=True,
+            )
+        else:
+            print(f"ci: nothing to change: release {published.release} stays live", flush=True)
 
 
 def publish_preview(
