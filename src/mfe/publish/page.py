@@ -112,11 +112,15 @@ def fetch_version(
     return manifest, folder
 
 
-def built_version(project: Project, app: str, version: str) -> tuple[AssetManifest, Path] | None:
+def built_version(
+    project: Project, app: str, version: str, state: Path
+) -> tuple[AssetManifest, Path] | None:
     """This checkout's build of `app` (one a publish does not otherwise read, as under
-    `app=NAME`) when it is `version` and its JavaScript has the integrity its manifest
-    gives: the same bytes as the bucket's, so the page renders from it without a request.
-    None when it is not built here, or is another version."""
+    `app=NAME`) when it is `version`: its JavaScript copied into the version's folder of
+    `.mfe/<env>/dist-cache/` (as `fetch_version` fills it, without a request), so a build
+    of that app swapping its `dist/` meanwhile (another `doit publish app=...`) cannot
+    take the files from under the page's render. None when it is not built here, is
+    another version, or its files changed while copied: the bucket's are read instead."""
     from mfe.publish.local import collect
     from mfe.publish.versions import version_of
 
@@ -124,8 +128,21 @@ def built_version(project: Project, app: str, version: str) -> tuple[AssetManife
         built = collect(project, "", [app])[app]
     except MfeError:  # not built here, or its dist/ lacks a file its manifest lists
         return None
-    folder = project.apps[app].dist
-    if version_of(built.files) != version or _wrong_integrity(built.manifest, folder):
+    if version_of(built.files) != version:
+        return None
+    dist, folder = project.apps[app].dist, state / "dist-cache" / app / version
+    for key, entry in built.manifest.files.items():
+        target = folder / key
+        if key.endswith(JS_SUFFIXES) and not (
+            target.is_file() and sha256_file(target) == entry.sha256
+        ):
+            try:
+                write_atomic(target, (dist / key).read_bytes())
+            except FileNotFoundError:  # its dist/ swapped meanwhile
+                return None
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # in use: `--prune` keeps it (mfe.publish.prune)
+    if _wrong_integrity(built.manifest, folder):
         return None
     return built.manifest, folder
 

@@ -233,7 +233,8 @@ class Run:
     def built_other(self, app: str, version: str) -> tuple[AssetManifest, Path] | None:
         """`page.built_version`, once per command: the page is rendered more than once."""
         if (app, version) not in self.built_others:
-            self.built_others[(app, version)] = built_version(self.project, app, version)
+            state = self.project.state_dir(self.env.name)
+            self.built_others[(app, version)] = built_version(self.project, app, version, state)
         return self.built_others[(app, version)]
 
     def page(self, apps: dict[str, Any]) -> LocalFile:
