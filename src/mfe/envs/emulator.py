@@ -210,18 +210,12 @@ def _left_running(record: Record, pid_file: Path, env: Environment) -> str:
 
 
 @contextmanager
-def port_locked(port: int, purpose: str) -> Iterator[bool]:
+def port_locked(port: int, purpose: str) -> Iterator[None]:
     """Held by one command at a time per emulator port and `purpose`, among every checkout
-    of this user: `start` (one server per port), `provision` (see mfe.envs.local).
-    Yields whether it had to wait for another holder (who may have done the work)."""
+    of this user: `start` (one server per port), `provision` (see mfe.envs.local)."""
     with lock_file("127.0.0.1", port, purpose).open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            waited = False
-        except BlockingIOError:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            waited = True
-        yield waited
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _spawn(port: int, pid_file: Path, log: Path, earlier: Sequence[Record] = ()) -> int:

@@ -162,14 +162,15 @@ class LocalBackend:
         assert self.env.port is not None, "config gives a local environment a default port"
         # Distribution comments and pool names are not unique: two commands provisioning at
         # once (of any checkout on this emulator) would each make what neither found.
-        locked = nullcontext(False) if holding else port_locked(self.env.port, "provision")
-        with locked as waited:
-            if waited:  # the holder may have provisioned it (three commands on a new emulator)
-                current = self._current_outputs(names)
-                gone = missing(session, names, current) if current is not None else []
-                if current is not None and not gone:
-                    self._register(current)
-                    return current
+        with nullcontext() if holding else port_locked(self.env.port, "provision"):
+            # Looked at again under the lock: a command that held it meanwhile (commands at
+            # once on a new emulator) may have provisioned it since the look above.
+            current = self._current_outputs(names)
+            gone = missing(session, names, current) if current is not None else []
+            if current is not None and not gone:
+                marker.unlink(missing_ok=True)
+                self._register(current)
+                return current
             # Under the lock: a marker left is no running command's, it is a killed one's.
             emulator = identity(self.env.port)
             left = _marked(marker, self.endpoint)
