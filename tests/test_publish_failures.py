@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -415,12 +415,12 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts_anew(
-    tmp_path: Path,
-) -> None:
-    """SIGKILL of the emulator as the publish swaps the pointer: its state is gone with it,
-    so the message says so (not "run the same command again: it goes on from what this one
-    did"), and the next publish starts a new emulator and uploads every file again."""
+def killed_mid_publish(
+    tmp_path: Path, service: str, when: Callable[[Any], bool]
+) -> tuple[Site, int, str]:
+    """A site published on its own emulator, then changed and published again with the
+    emulator SIGKILLed as `service`'s first request `when` picks is sent: the site, the
+    emulator's port and the publish's error message."""
     from mfe.envs.session import Session
 
     port = free_port()
@@ -431,17 +431,29 @@ def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts
         site.change("accounts", "2")
         session = Session(site.project, "local", outputs=site.outputs)
 
-        def kill_at_swap(request: Any, **_: Any) -> None:
-            if request.method == "PUT" and request.url.endswith(POINTER_KEY):
+        def kill(request: Any, **_: Any) -> None:
+            if when(request):
                 kill_tree(emulator)
                 wait_until(lambda: refused(port), f"port {port} still open", timeout=10)
 
-        session.s3.meta.events.register("before-send.s3", kill_at_swap)
+        client = session.s3 if service == "s3" else session.cloudfront
+        client.meta.events.register(f"before-send.{service}", kill)
         with pytest.raises(MfeError) as lost:
             publish(site.project, "local", outputs=site.outputs, session=session, smoke=False)
     finally:
         stop_process(emulator)
-    message = str(lost.value)
+    return site, port, str(lost.value)
+
+
+def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts_anew(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the emulator as the publish swaps the pointer: its state is gone with it,
+    so the message says so (not "run the same command again: it goes on from what this one
+    did"), and the next publish starts a new emulator and uploads every file again."""
+    site, port, message = killed_mid_publish(
+        tmp_path, "s3", lambda r: r.method == "PUT" and r.url.endswith(POINTER_KEY)
+    )
     assert message.startswith(
         f"lost the connection to http://127.0.0.1:{port} while swapping the live pointer in "
         f"bucket '{site.bucket('mfe-parent')}' (environment 'local'): the local AWS emulator "
@@ -461,27 +473,9 @@ def test_an_emulator_killed_at_the_swap_is_said_gone_and_the_next_publish_starts
 def test_an_emulator_killed_before_an_invalidation_is_said_gone(tmp_path: Path) -> None:
     """CloudFront requests on `local` say the emulator's state went with it, as S3's do
     (they said "CloudFront request failed ... Could not connect")."""
-    from mfe.envs.session import Session
-
-    port = free_port()
-    emulator = start_moto(port, tmp_path / "moto.log")
-    site = Site(tmp_path / "repo", S3Server(f"http://127.0.0.1:{port}", cloudfront=True))
-    try:
-        site.publish()
-        site.change("accounts", "2")
-        session = Session(site.project, "local", outputs=site.outputs)
-
-        def kill_at_invalidation(request: Any, **_: Any) -> None:
-            if request.method == "POST" and request.url.endswith("/invalidation"):
-                kill_tree(emulator)
-                wait_until(lambda: refused(port), f"port {port} still open", timeout=10)
-
-        session.cloudfront.meta.events.register("before-send.cloudfront", kill_at_invalidation)
-        with pytest.raises(MfeError) as lost:
-            publish(site.project, "local", outputs=site.outputs, session=session, smoke=False)
-    finally:
-        stop_process(emulator)
-    message = str(lost.value)
+    _, port, message = killed_mid_publish(
+        tmp_path, "cloudfront", lambda r: r.method == "POST" and r.url.endswith("/invalidation")
+    )
     assert message.startswith(
         f"lost the connection to http://127.0.0.1:{port} while invalidating distribution '"
     ), message
