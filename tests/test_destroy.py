@@ -110,6 +110,14 @@ def test_destroy_on_local_removes_only_the_projects_resources(
     assert not project.outputs_file("local").exists()
 
 
+def add_extra_app(root: Path) -> None:
+    """An app `extra` (removed again by the tests that add it)."""
+    (root / "apps" / "extra").mkdir()
+    (root / "apps" / "extra" / "package.json").write_text(
+        '{"name": "extra", "scripts": {"build": "true"}}'
+    )
+
+
 def test_destroy_on_local_also_removes_what_a_removed_app_had(
     moto_server: str, tmp_path: Path
 ) -> None:
@@ -118,10 +126,7 @@ def test_destroy_on_local_also_removes_what_a_removed_app_had(
     comment), so a destroy lists them, saying why, and deletes them: nothing is left."""
     root = tmp_path / "repo"
     make_project(root, moto_server)
-    (root / "apps" / "extra").mkdir()
-    (root / "apps" / "extra" / "package.json").write_text(
-        '{"name": "extra", "scripts": {"build": "true"}}'
-    )
+    add_extra_app(root)
     project = load_project(root)
     session = Session(project, "local")
     outputs = session.outputs  # provisioned with the extra app
@@ -374,10 +379,7 @@ def test_destroy_on_aws_also_removes_the_stacks_of_a_removed_app(
     aws_on(monkeypatch, moto_server)
     root = tmp_path / "repo"
     make_project(root, moto_server)
-    (root / "apps" / "extra").mkdir()
-    (root / "apps" / "extra" / "package.json").write_text(
-        '{"name": "extra", "scripts": {"build": "true"}}'
-    )
+    add_extra_app(root)
     project = load_project(root)
     session = Session(project, "prod")
     names = resource_names(project, session.env)
